@@ -1,0 +1,57 @@
+# The two commands of the README: `make run` and `make test`. Everything they need is installed here.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ims
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: install run test test-fast bench lint check-deploy clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -n "$(PYTHON)" || (echo "Python 3.11 is required" && exit 1)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24"
+	$(BIN)/python -m pip install -q -r requirements.lock
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+## make run: embedded PostgreSQL (unless DATABASE_URL is set), migrations, demo data, web + worker.
+run: install
+	DEBUG=$${DEBUG:-1} $(BIN)/python scripts/run.py
+
+## make test: the whole suite against the local PostgreSQL and Redis (DATABASE_URL / REDIS_URL override).
+test: install
+	@export DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)}; \
+	$(BIN)/python manage.py makemigrations --check --dry-run --settings=ims_project.settings_test >/dev/null \
+	  || { echo "Model changes without migrations: run manage.py makemigrations"; exit 1; }; \
+	if [ -x "$(CHROMIUM)" ]; then \
+	  echo "Chromium found at $(CHROMIUM): browser tests included."; \
+	  $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	else \
+	  echo "*** Chromium NOT found at $(CHROMIUM): browser tests are NOT run (apt-get install chromium to run them). ***"; \
+	  $(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS); \
+	fi
+
+test-fast: install
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+	  $(BIN)/python -m pytest -m "not browser" -x -q $(PYTEST_ARGS)
+
+## make bench: benchmarks at the sizes the issues name (BENCH_DOCS=... to change).
+bench: install
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ims_bench} $(BIN)/python bench/run_all.py
+
+lint: install
+	$(BIN)/ruff check .
+
+check-deploy: install
+	DEBUG=0 SECRET_KEY=$$(head -c 48 /dev/urandom | base64) ALLOWED_HOSTS=ims.example.com HTTPS=1 \
+	  DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+	  $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

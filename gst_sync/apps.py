@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class GstSyncConfig(AppConfig):
+    name = "gst_sync"
+    verbose_name = "GST portal sync"

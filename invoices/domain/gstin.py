@@ -1,0 +1,128 @@
+"""GSTIN and PAN validation (domain.md §6) with messages that say which check failed. Pure module: no ORM.
+
+User input must pass every check. Documents from the portal are stored even when their GSTIN fails the
+checksum (domain.md §6.2: several GSTN fixtures do) and are flagged instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from stdnum import luhn
+
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+STATE_CODES: dict[str, str] = {
+    "01": "Jammu and Kashmir", "02": "Himachal Pradesh", "03": "Punjab", "04": "Chandigarh",
+    "05": "Uttarakhand", "06": "Haryana", "07": "Delhi", "08": "Rajasthan", "09": "Uttar Pradesh",
+    "10": "Bihar", "11": "Sikkim", "12": "Arunachal Pradesh", "13": "Nagaland", "14": "Manipur",
+    "15": "Mizoram", "16": "Tripura", "17": "Meghalaya", "18": "Assam", "19": "West Bengal",
+    "20": "Jharkhand", "21": "Odisha", "22": "Chhattisgarh", "23": "Madhya Pradesh", "24": "Gujarat",
+    "26": "Dadra and Nagar Haveli and Daman and Diu", "27": "Maharashtra", "29": "Karnataka", "30": "Goa",
+    "31": "Lakshadweep", "32": "Kerala", "33": "Tamil Nadu", "34": "Puducherry",
+    "35": "Andaman and Nicobar Islands", "36": "Telangana", "37": "Andhra Pradesh", "38": "Ladakh",
+    "97": "Other Territory",
+}
+# Codes that are valid in history or as a place of supply but not for a new registration.
+LEGACY_STATE_CODES: dict[str, str] = {
+    "25": "Daman and Diu (before 26-01-2020)", "28": "Andhra Pradesh (old code)",
+    "96": "Other Countries", "99": "Centre Jurisdiction",
+}
+
+PAN_HOLDER_TYPES: dict[str, str] = {
+    "P": "Individual", "C": "Company", "H": "Hindu Undivided Family", "F": "Firm / LLP", "E": "LLP",
+    "A": "Association of Persons", "T": "Trust", "B": "Body of Individuals", "L": "Local authority",
+    "J": "Artificial juridical person", "G": "Government",
+}
+
+_PAN_RE = re.compile(r"^[A-Z]{5}[0-9]{4}[A-Z]$")
+_GSTIN_RE = re.compile(r"^[0-9]{2}[A-Z]{5}[0-9]{4}[A-Z][1-9A-Z][Z1-9ABD-J][0-9A-Z]$")
+
+
+@dataclass(frozen=True)
+class Validation:
+    value: str
+    errors: list[str] = field(default_factory=list)
+    code: str = ""  # first failed check: length, format, state, pan, entity, default, checksum
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    @property
+    def message(self) -> str:
+        return "; ".join(self.errors)
+
+    @property
+    def gstin(self) -> str:
+        return self.value
+
+
+def normalise(value: str) -> str:
+    return re.sub(r"[\s\-.]", "", (value or "")).upper()
+
+
+def check_character(first14: str) -> str:
+    """The mod-36 Luhn check character of a GSTIN's first 14 characters (domain.md §6.2)."""
+    return luhn.calc_check_digit(first14.upper(), ALPHABET)
+
+
+def validate_pan(value: str) -> Validation:
+    pan = normalise(value)
+    if len(pan) != 10:
+        return Validation(pan, [f"PAN must be 10 characters, got {len(pan)}"], "length")
+    if not _PAN_RE.match(pan):
+        return Validation(pan, ["PAN must be 5 letters, 4 digits and a letter (e.g. AAPFU0939F)"], "format")
+    # The 4th character names the holder type; unknown letters occur (GSTN's own sandbox GSTINs use 'M'),
+    # so it informs (pan_holder_type) but does not fail validation.
+    return Validation(pan)
+
+
+def pan_holder_type(pan: str) -> str:
+    return PAN_HOLDER_TYPES.get(normalise(pan)[3:4], "Other")
+
+
+def validate_gstin(value: str) -> Validation:
+    """Every check of a GSTIN, stopping at the first that fails, with a message naming it."""
+    g = normalise(value)
+    if len(g) != 15:
+        return Validation(g, [f"GSTIN must be 15 characters, got {len(g)}"], "length")
+    if not re.match(r"^[0-9A-Z]{15}$", g):
+        return Validation(g, ["GSTIN may contain only letters A-Z and digits"], "format")
+    state = g[:2]
+    if state not in STATE_CODES:
+        hint = f" ({LEGACY_STATE_CODES[state]})" if state in LEGACY_STATE_CODES else ""
+        return Validation(g, [f"GSTIN state code {state!r} is not a current state or UT code{hint}"], "state")
+    pan = validate_pan(g[2:12])
+    if not pan.valid:
+        return Validation(g, [f"GSTIN characters 3-12 are not a valid PAN: {pan.message}"], "pan")
+    if g[12] == "0":
+        return Validation(g, ["GSTIN's 13th character (entity number) must be 1-9 or A-Z, not 0"], "entity")
+    if not _GSTIN_RE.match(g):
+        return Validation(g, [f"GSTIN's 14th character {g[13]!r} is not allowed (normally 'Z')"], "default")
+    expected = check_character(g[:14])
+    if g[14] != expected:
+        return Validation(
+            g, [f"GSTIN check character is {g[14]!r} but should be {expected!r}: a character is mistyped"],
+            "checksum",
+        )
+    return Validation(g)
+
+
+def is_valid_gstin(value: str) -> bool:
+    return validate_gstin(value).valid
+
+
+def pan_of(gstin: str) -> str:
+    return normalise(gstin)[2:12]
+
+
+def state_name(code: str) -> str:
+    return STATE_CODES.get(code) or LEGACY_STATE_CODES.get(code) or "Unknown"
+
+
+def make_gstin(state: str, pan: str, entity: str = "1") -> str:
+    """Build a GSTIN with a correct check character (for generators and tests)."""
+    first14 = f"{state}{pan}{entity}Z"
+    return first14 + check_character(first14)

@@ -1,0 +1,90 @@
+"""IMS sections and document kinds exactly as domain.md §1.2. Pure module: no ORM."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class DocKind(StrEnum):
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
+    DEBIT_NOTE = "debit_note"
+
+
+class Section(StrEnum):
+    """IMS section key as used in GETINV responses and SAVE bodies."""
+
+    B2B = "b2b"
+    B2BA = "b2ba"
+    B2BCN = "b2bcn"
+    B2BCNA = "b2bcna"
+    B2BDN = "b2bdn"
+    B2BDNA = "b2bdna"
+    ECOM = "ecom"
+    ECOMA = "ecoma"
+
+
+@dataclass(frozen=True)
+class SectionInfo:
+    key: Section
+    api_code: str  # GETINV `section` parameter
+    label: str
+    kind: DocKind
+    amendment: bool
+    number_field: str
+    date_field: str
+    orig_number_field: str | None
+    orig_date_field: str | None
+    original_section: Section | None
+    twob_section: str  # GSTR-2B document list this section lands in
+
+
+SECTIONS: dict[Section, SectionInfo] = {
+    s.key: s
+    for s in (
+        SectionInfo(Section.B2B, "B2B", "B2B invoice", DocKind.INVOICE, False, "inum", "idt", None, None, None, "b2b"),
+        SectionInfo(Section.B2BA, "B2BA", "B2B invoice amendment", DocKind.INVOICE, True, "inum", "idt", "oinum", "oidt", Section.B2B, "b2ba"),
+        SectionInfo(Section.B2BCN, "CN", "Credit note", DocKind.CREDIT_NOTE, False, "nt_num", "nt_dt", None, None, None, "cdnr"),
+        SectionInfo(Section.B2BCNA, "CNA", "Credit note amendment", DocKind.CREDIT_NOTE, True, "nt_num", "nt_dt", "ont_num", "ont_dt", Section.B2BCN, "cdnra"),
+        SectionInfo(Section.B2BDN, "DN", "Debit note", DocKind.DEBIT_NOTE, False, "nt_num", "nt_dt", None, None, None, "cdnr"),
+        SectionInfo(Section.B2BDNA, "DNA", "Debit note amendment", DocKind.DEBIT_NOTE, True, "nt_num", "nt_dt", "ont_num", "ont_dt", Section.B2BDN, "cdnra"),
+        # ECO documents are assumed to share the B2B shape (domain.md marks this UNVERIFIED): the parser also
+        # accepts nt_num/nt_dt keys for them.
+        SectionInfo(Section.ECOM, "ECOM", "E-commerce operator document", DocKind.INVOICE, False, "inum", "idt", None, None, None, "ecom"),
+        SectionInfo(Section.ECOMA, "ECOMA", "E-commerce operator document amendment", DocKind.INVOICE, True, "inum", "idt", "oinum", "oidt", Section.ECOM, "ecoma"),
+    )
+}
+
+API_CODE_TO_SECTION = {info.api_code: key for key, info in SECTIONS.items()}
+
+SECTION_CHOICES = [(s.value, SECTIONS[s].label) for s in Section]
+DOC_KIND_CHOICES = [(DocKind.INVOICE.value, "Invoice"), (DocKind.CREDIT_NOTE.value, "Credit note"), (DocKind.DEBIT_NOTE.value, "Debit note")]
+
+
+class Action(StrEnum):
+    """IMS action codes (domain.md §2.1)."""
+
+    ACCEPTED = "A"
+    REJECTED = "R"
+    PENDING = "P"
+    NO_ACTION = "N"
+
+
+ACTION_LABELS = {
+    Action.ACCEPTED: "Accepted",
+    Action.REJECTED: "Rejected",
+    Action.PENDING: "Pending",
+    Action.NO_ACTION: "No action",
+}
+ACTION_CHOICES = [(a.value, ACTION_LABELS[a]) for a in Action]
+
+
+def section_info(section: str) -> SectionInfo:
+    """Look a section up by its key (``b2bcn``) or its GETINV code (``CN``), case-insensitively."""
+    key = section.strip()
+    if key.lower() in Section._value2member_map_:
+        return SECTIONS[Section(key.lower())]
+    if key.upper() in API_CODE_TO_SECTION:
+        return SECTIONS[API_CODE_TO_SECTION[key.upper()]]
+    raise ValueError(f"unknown IMS section {section!r}; expected one of {', '.join(s.value for s in Section)}")

@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django_scopes import ScopedManager
+
+from .domain.sections import ACTION_CHOICES, DOC_KIND_CHOICES, SECTION_CHOICES
+
+MONEY = {"max_digits": 15, "decimal_places": 2}
+
+
+class Supplier(models.Model):
+    """A supplier GSTIN as the tenant knows it (names, contacts). Filled from documents; editable."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    gstin = models.CharField(max_length=15)
+    legal_name = models.CharField(max_length=200, blank=True)
+    trade_name = models.CharField(max_length=200, blank=True)
+    emails = models.JSONField(default=list, blank=True)
+    gstin_valid = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["gstin"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "gstin"], name="supplier_tenant_gstin_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.gstin} {self.display_name}".strip()
+
+    @property
+    def display_name(self) -> str:
+        return self.trade_name or self.legal_name
+
+
+class FilingStatus(models.TextChoices):
+    FILED = "filed", "Filed"
+    NOT_FILED = "not_filed", "Not filed"
+
+
+class SupplierDocument(models.Model):
+    """A document in the recipient's IMS (invoice, credit or debit note, or an amendment of one).
+
+    Natural key: (tenant, registration = recipient GSTIN, supplier GSTIN, section, document number, FY).
+    ``portal_action`` is what the portal last said (the ``prev_status`` of the next save); ``local_action`` is
+    what the user wants and has not yet been confirmed on the portal (null: nothing to push). Amounts are as the
+    portal reports them (positive, credit notes included). Written in bulk by ``invoices.services.ingest``.
+    """
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="documents")
+    supplier_gstin = models.CharField(max_length=15)
+    supplier_gstin_valid = models.BooleanField(default=True)
+    section = models.CharField(max_length=8, choices=SECTION_CHOICES)
+    doc_kind = models.CharField(max_length=12, choices=DOC_KIND_CHOICES)
+    is_amendment = models.BooleanField(default=False)
+    doc_number = models.CharField(max_length=20)
+    doc_number_norm = models.CharField(max_length=20)
+    doc_date = models.DateField()
+    fy = models.SmallIntegerField(help_text="Start year of the document's financial year (2025 = FY 2025-26)")
+    orig_doc_number = models.CharField(max_length=20, blank=True)
+    orig_doc_date = models.DateField(null=True, blank=True)
+    original = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="amendments")
+    inv_type = models.CharField(max_length=8, blank=True)
+    src_form = models.CharField(max_length=8, blank=True)
+    supplier_period = models.DateField(help_text="Supplier's return period (first day of the month)")
+    supplier_filing_status = models.CharField(max_length=10, choices=FilingStatus.choices)
+    supplier_filing_date = models.DateField(null=True, blank=True)
+    pos = models.CharField(max_length=2)
+    doc_value = models.DecimalField(**MONEY)
+    taxable_value = models.DecimalField(**MONEY)
+    igst = models.DecimalField(**MONEY, default=0)
+    cgst = models.DecimalField(**MONEY, default=0)
+    sgst = models.DecimalField(**MONEY, default=0)
+    cess = models.DecimalField(**MONEY, default=0)
+
+    # What the portal says.
+    portal_action = models.CharField(max_length=1, choices=ACTION_CHOICES, default="N")
+    pending_blocked = models.BooleanField(default=False)
+    remarks_blocked = models.BooleanField(default=False)
+    itc_red_blocked = models.BooleanField(default=False)
+    portal_remarks = models.CharField(max_length=500, blank=True)
+    portal_itc_red_req = models.CharField(max_length=1, blank=True)  # "Y", "N" or "" (not declared)
+    portal_decl_igst = models.DecimalField(**MONEY, null=True, blank=True)
+    portal_decl_cgst = models.DecimalField(**MONEY, null=True, blank=True)
+    portal_decl_sgst = models.DecimalField(**MONEY, null=True, blank=True)
+    portal_decl_cess = models.DecimalField(**MONEY, null=True, blank=True)
+    portal_hash = models.CharField(max_length=64, blank=True)
+
+    # What the user wants (not yet on the portal).
+    local_action = models.CharField(max_length=1, choices=ACTION_CHOICES, null=True, blank=True)
+    local_remarks = models.CharField(max_length=500, blank=True)
+    local_itc_red_req = models.CharField(max_length=1, blank=True)
+    local_decl_igst = models.DecimalField(**MONEY, null=True, blank=True)
+    local_decl_cgst = models.DecimalField(**MONEY, null=True, blank=True)
+    local_decl_sgst = models.DecimalField(**MONEY, null=True, blank=True)
+    local_decl_cess = models.DecimalField(**MONEY, null=True, blank=True)
+    local_updated_at = models.DateTimeField(null=True, blank=True)
+    local_updated_by = models.BigIntegerField(null=True, blank=True)
+
+    twob_period = models.DateField(null=True, blank=True, help_text="GSTR-2B period once known")
+    content_hash = models.CharField(max_length=32, help_text="Digest of the portal fields; skips no-op updates")
+    version = models.IntegerField(default=1)
+    needs_review = models.BooleanField(default=False)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    vanished_at = models.DateTimeField(null=True, blank=True, help_text="No longer on the portal (kept, never deleted)")
+    source = models.CharField(max_length=16, default="portal")  # portal | ims_json | gstr2b_json | demo | bench
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["-doc_date", "-id"]
+        db_table_comment = "Supplier documents as the recipient's IMS shows them"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "registration", "supplier_gstin", "section", "doc_number", "fy"],
+                name="supplierdocument_natural_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(portal_action__in=["A", "R", "P", "N"]), name="supplierdocument_portal_action_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "-doc_date", "-id"], name="doc_tenant_date_idx"),
+            models.Index(fields=["tenant", "registration", "-doc_date", "-id"], name="doc_reg_date_idx"),
+            models.Index(fields=["tenant", "registration", "supplier_period"], name="doc_reg_period_idx"),
+            models.Index(fields=["tenant", "supplier_gstin"], name="doc_tenant_supplier_idx"),
+            models.Index(fields=["tenant", "doc_number_norm"], name="doc_tenant_number_idx"),
+            models.Index(
+                fields=["tenant", "registration"], name="doc_pending_push_idx", condition=Q(local_action__isnull=False)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.supplier_gstin} {self.section} {self.doc_number}"
+
+    @property
+    def effective_action(self) -> str:
+        return self.local_action or self.portal_action
+
+    @property
+    def total_tax(self):
+        return self.igst + self.cgst + self.sgst + self.cess
+
+
+class DocumentVersion(models.Model):
+    """A change the supplier made to a document, as seen by a sync or import: field → [old, new]."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    document = models.ForeignKey(SupplierDocument, on_delete=models.CASCADE, related_name="versions")
+    version = models.IntegerField()
+    seen_at = models.DateTimeField()
+    source = models.CharField(max_length=16)
+    changes = models.JSONField()
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["document", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "document", "version"], name="documentversion_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id} v{self.version}"
