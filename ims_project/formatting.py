@@ -1,36 +1,48 @@
-"""Display formats for Indian users. Pure module."""
+"""Display formats for Indian users. Pure module (used by the template filters in invoices/templatetags/ims.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import ROUND_HALF_UP, Decimal
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from zoneinfo import ZoneInfo
+
+INDIA = ZoneInfo("Asia/Kolkata")
+_PAIRS = re.compile(r"(\d)(?=(\d{2})+$)")  # a digit followed by whole pairs of digits up to the end
 
 
 def format_inr(value, *, symbol: bool = True, decimals: int = 2) -> str:
-    """₹1,23,45,678.90 — Indian digit grouping (last three digits, then pairs); negatives as -₹1,000.00."""
+    """₹1,23,45,678.90 — Indian digit grouping (last three digits, then pairs); negatives as -₹1,000.00;
+    rounding half up. Accepts Decimal, int, str (and float, via its shortest repr). Blank for None, "" and
+    anything that is not a finite number, as a template filter should be."""
+    if value is None or value == "" or isinstance(value, bool):
+        return ""
+    try:
+        with localcontext(prec=100):
+            amount = Decimal(str(value).strip()).quantize(
+                Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP
+            )
+    except (InvalidOperation, ValueError):
+        return ""
+    if not amount.is_finite():
+        return ""
+    sign = "-" if amount < 0 else ""
+    whole, _, frac = f"{amount.copy_abs():.{decimals}f}".partition(".")
+    if len(whole) > 3:
+        whole = _PAIRS.sub(r"\1,", whole[:-3]) + "," + whole[-3:]
+    return f"{sign}{'₹' if symbol else ''}{whole}{'.' + frac if decimals else ''}"
+
+
+def format_date(value: dt.date | dt.datetime | str | None) -> str:
+    """DD-MM-YYYY, the portal's date format. An aware datetime shows its date in Asia/Kolkata; an ISO date
+    string (as dates sit in JSON) is read first; any other string is shown unchanged."""
     if value is None or value == "":
         return ""
-    amount = Decimal(str(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
-    sign = "-" if amount < 0 else ""
-    text = f"{abs(amount):.{decimals}f}"
-    whole, _, frac = text.partition(".")
-    if len(whole) > 3:
-        head, tail = whole[:-3], whole[-3:]
-        pairs = []
-        while len(head) > 2:
-            pairs.insert(0, head[-2:])
-            head = head[:-2]
-        if head:
-            pairs.insert(0, head)
-        whole = ",".join(pairs + [tail])
-    out = f"{'₹' if symbol else ''}{whole}"
-    if decimals:
-        out += f".{frac}"
-    return sign + out
-
-
-def format_date(value: dt.date | dt.datetime | None) -> str:
-    """DD-MM-YYYY, the portal's date format."""
-    if value is None:
-        return ""
-    return value.strftime("%d-%m-%Y")
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value) if len(value) == 10 else dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        value = value.astimezone(INDIA)
+    return f"{value.day:02d}-{value.month:02d}-{value.year:04d}"

@@ -7,12 +7,15 @@ checksum (domain.md §6.2: several GSTN fixtures do) and are flagged instead.
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass, field
 
 from stdnum import luhn
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ASCII_UPPER = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
 
+# fmt: off
 STATE_CODES: dict[str, str] = {
     "01": "Jammu and Kashmir", "02": "Himachal Pradesh", "03": "Punjab", "04": "Chandigarh",
     "05": "Uttarakhand", "06": "Haryana", "07": "Delhi", "08": "Rajasthan", "09": "Uttar Pradesh",
@@ -35,6 +38,7 @@ PAN_HOLDER_TYPES: dict[str, str] = {
     "A": "Association of Persons", "T": "Trust", "B": "Body of Individuals", "L": "Local authority",
     "J": "Artificial juridical person", "G": "Government",
 }
+# fmt: on
 
 _PAN_RE = re.compile(r"^[A-Z]{5}[0-9]{4}[A-Z]$")
 _GSTIN_RE = re.compile(r"^[0-9]{2}[A-Z]{5}[0-9]{4}[A-Z][1-9A-Z][Z1-9ABD-J][0-9A-Z]$")
@@ -60,7 +64,8 @@ class Validation:
 
 
 def normalise(value: str) -> str:
-    return re.sub(r"[\s\-.]", "", (value or "")).upper()
+    """Drop spaces, ``-`` and ``.``; upper-case ASCII letters only (``"ß".upper()`` would add a character)."""
+    return re.sub(r"[\s\-.]", "", (value or "")).translate(_ASCII_UPPER)
 
 
 def check_character(first14: str) -> str:
@@ -69,11 +74,18 @@ def check_character(first14: str) -> str:
 
 
 def validate_pan(value: str) -> Validation:
+    """5 letters, 4 digits, 1 letter (domain.md §6.3); the message names the part that is wrong."""
     pan = normalise(value)
     if len(pan) != 10:
         return Validation(pan, [f"PAN must be 10 characters, got {len(pan)}"], "length")
     if not _PAN_RE.match(pan):
-        return Validation(pan, ["PAN must be 5 letters, 4 digits and a letter (e.g. AAPFU0939F)"], "format")
+        if not pan[:5].isascii() or not pan[:5].isalpha():
+            problem = "characters 1-5 must be letters"
+        elif not pan[5:9].isascii() or not pan[5:9].isdigit():
+            problem = "characters 6-9 must be digits"
+        else:
+            problem = "character 10 must be a letter"
+        return Validation(pan, [f"PAN {problem} (5 letters, 4 digits, 1 letter, e.g. AAPFU0939F)"], "format")
     # The 4th character names the holder type; unknown letters occur (GSTN's own sandbox GSTINs use 'M'),
     # so it informs (pan_holder_type) but does not fail validation.
     return Validation(pan)
@@ -88,8 +100,13 @@ def validate_gstin(value: str) -> Validation:
     g = normalise(value)
     if len(g) != 15:
         return Validation(g, [f"GSTIN must be 15 characters, got {len(g)}"], "length")
-    if not re.match(r"^[0-9A-Z]{15}$", g):
-        return Validation(g, ["GSTIN may contain only letters A-Z and digits"], "format")
+    bad = next((i for i, ch in enumerate(g) if ch not in ALPHABET), None)
+    if bad is not None:
+        return Validation(
+            g,
+            [f"GSTIN character {bad + 1} ({g[bad]!r}) is not allowed: use only letters A-Z and digits"],
+            "format",
+        )
     state = g[:2]
     if state not in STATE_CODES:
         hint = f" ({LEGACY_STATE_CODES[state]})" if state in LEGACY_STATE_CODES else ""
@@ -104,7 +121,8 @@ def validate_gstin(value: str) -> Validation:
     expected = check_character(g[:14])
     if g[14] != expected:
         return Validation(
-            g, [f"GSTIN check character is {g[14]!r} but should be {expected!r}: a character is mistyped"],
+            g,
+            [f"GSTIN check character is {g[14]!r} but should be {expected!r}: a character is mistyped"],
             "checksum",
         )
     return Validation(g)
@@ -124,5 +142,5 @@ def state_name(code: str) -> str:
 
 def make_gstin(state: str, pan: str, entity: str = "1") -> str:
     """Build a GSTIN with a correct check character (for generators and tests)."""
-    first14 = f"{state}{pan}{entity}Z"
+    first14 = f"{state}{pan}{entity}Z".upper()
     return first14 + check_character(first14)

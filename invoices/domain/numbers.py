@@ -1,27 +1,83 @@
-"""Invoice-number normalisation for matching (domain.md §5.3, §7.3). Pure module: no ORM."""
+"""Invoice-number normalisation for matching (domain.md §5.3) and the GST format check (§7.3).
+Pure module: no ORM."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+MAX_DOC_NUMBER_LENGTH = 16  # domain.md §7.3 (the IMS spec sheet says 15 for inum; we accept 16)
+NORMALISED_MAX_LENGTH = 20
 
 _SEPARATORS = re.compile(r"[\s/\-_.\\]+")
+_LEADING_ZEROS = re.compile(r"(?<![0-9])0+")  # zeros that start a run of digits
+_DOC_NUMBER_CHARS = re.compile(r"[A-Za-z0-9/-]")
 
 
-def _fy_tokens(fy_start: int) -> list[str]:
+@lru_cache(maxsize=256)
+def _fy_token_pattern(fy_start: int) -> re.Pattern[str]:
+    """2025 → 2025-2026, 2025/2026, 2025-26, 2025/26, 25-26, 25/26, not inside a longer run of digits."""
     y1, y2 = fy_start, fy_start + 1
     s1, s2 = f"{y1 % 100:02d}", f"{y2 % 100:02d}"
-    return [f"{y1}{sep}{y2}" for sep in "-/"] + [f"{y1}{sep}{s2}" for sep in "-/"] + [f"{s1}{sep}{s2}" for sep in "-/"]
+    tokens = [f"{a}{sep}{b}" for a, b in ((y1, y2), (y1, s2), (s1, s2)) for sep in "-/"]
+    return re.compile(r"(?<![0-9])(?:" + "|".join(tokens) + r")(?![0-9])")
 
 
 def normalise_doc_number(number: str, fy_start: int | None = None) -> str:
-    """Upper-case; drop FY tokens of the document's year (2025-26, 2025/2026, 25-26, …); drop separators
-    (``/``, ``-``, spaces); drop leading zeros of each remaining part.
+    """The key two spellings of one document number share (domain.md §5.3, made stricter):
 
-    ``"INV/2025-26/0042"`` and ``"inv-42"`` both become ``"INV42"``.
+    * FY tokens of the document's financial year (``fy_start``) are removed: 2025-2026, 2025/2026, 2025-26,
+      2025/26, 25-26, 25/26 (only as a whole token, so ``125-2600`` keeps its digits);
+    * separators (``/`` ``-`` ``_`` ``.`` ``\\`` and spaces) are removed;
+    * each run of digits loses its leading zeros, and runs of only zeros vanish (``"0"`` is what remains
+      of a number of zeros);
+    * letters are upper-cased; the key is cut to 20 characters.
+
+    ``"INV/2025-26/0042"`` (FY 2025) and ``"inv-42"`` both become ``"INV42"``. The result is a fixed point:
+    normalising it again changes nothing.
     """
-    text = (number or "").upper().strip()
+    text = (number or "").upper()
     if fy_start is not None:
-        for token in _fy_tokens(fy_start):
-            text = text.replace(token, " ")
-    parts = [p.lstrip("0") or "0" for p in _SEPARATORS.split(text) if p]
-    return "".join(parts)[:20]
+        text = _fy_token_pattern(fy_start).sub(" ", text)
+    parts = [p for p in _SEPARATORS.split(text) if p]
+    if not parts:
+        return ""
+    key = "".join(_LEADING_ZEROS.sub("", p) for p in parts)
+    return key[:NORMALISED_MAX_LENGTH] or "0"
+
+
+@dataclass(frozen=True)
+class DocNumberCheck:
+    """Result of :func:`is_valid_doc_number`: true when valid, else ``message`` says what is wrong."""
+
+    value: str
+    message: str = ""
+
+    @property
+    def valid(self) -> bool:
+        return not self.message
+
+    def __bool__(self) -> bool:
+        return self.valid
+
+
+def is_valid_doc_number(number: str) -> DocNumberCheck:
+    """GST document number rule (domain.md §7.3): at most 16 characters, the first a letter or digit,
+    the rest letters, digits, ``-`` or ``/``. Truthy when valid; otherwise ``.message`` names the problem."""
+    value = number or ""
+    if not value:
+        return DocNumberCheck(value, "document number is required")
+    if len(value) > MAX_DOC_NUMBER_LENGTH:
+        return DocNumberCheck(
+            value, f"document number must be at most {MAX_DOC_NUMBER_LENGTH} characters, got {len(value)}"
+        )
+    if not value[0].isascii() or not value[0].isalnum():
+        return DocNumberCheck(value, f"document number must start with a letter or digit, not {value[0]!r}")
+    for position, ch in enumerate(value, start=1):
+        if not _DOC_NUMBER_CHARS.fullmatch(ch):
+            return DocNumberCheck(
+                value,
+                f"document number character {position} ({ch!r}) is not allowed: use letters, digits, '-' or '/'",
+            )
+    return DocNumberCheck(value)

@@ -40,6 +40,7 @@ class SectionInfo:
     twob_section: str  # GSTR-2B document list this section lands in
 
 
+# fmt: off
 SECTIONS: dict[Section, SectionInfo] = {
     s.key: s
     for s in (
@@ -55,11 +56,16 @@ SECTIONS: dict[Section, SectionInfo] = {
         SectionInfo(Section.ECOMA, "ECOMA", "E-commerce operator document amendment", DocKind.INVOICE, True, "inum", "idt", "oinum", "oidt", Section.ECOM, "ecoma"),
     )
 }
+# fmt: on
 
 API_CODE_TO_SECTION = {info.api_code: key for key, info in SECTIONS.items()}
 
 SECTION_CHOICES = [(s.value, SECTIONS[s].label) for s in Section]
-DOC_KIND_CHOICES = [(DocKind.INVOICE.value, "Invoice"), (DocKind.CREDIT_NOTE.value, "Credit note"), (DocKind.DEBIT_NOTE.value, "Debit note")]
+DOC_KIND_CHOICES = [
+    (DocKind.INVOICE.value, "Invoice"),
+    (DocKind.CREDIT_NOTE.value, "Credit note"),
+    (DocKind.DEBIT_NOTE.value, "Debit note"),
+]
 
 
 class Action(StrEnum):
@@ -80,11 +86,18 @@ ACTION_LABELS = {
 ACTION_CHOICES = [(a.value, ACTION_LABELS[a]) for a in Action]
 
 
+class UnknownSection(ValueError):
+    """A section key or GETINV code that is not in domain.md §1.2."""
+
+
 def section_info(section: str) -> SectionInfo:
     """Look a section up by its key (``b2bcn``) or its GETINV code (``CN``), case-insensitively."""
-    key = section.strip()
+    key = str(section or "").strip()
     if key.lower() in Section._value2member_map_:
         return SECTIONS[Section(key.lower())]
     if key.upper() in API_CODE_TO_SECTION:
         return SECTIONS[API_CODE_TO_SECTION[key.upper()]]
-    raise ValueError(f"unknown IMS section {section!r}; expected one of {', '.join(s.value for s in Section)}")
+    raise UnknownSection(
+        f"unknown IMS section {section!r}; expected a key ({', '.join(s.value for s in Section)}) "
+        f"or a GETINV code ({', '.join(API_CODE_TO_SECTION)})"
+    )
