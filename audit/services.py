@@ -61,8 +61,6 @@ class Event:
 
 
 def _lock_and_tail(tenant_id: int) -> tuple[int, str]:
-    if not connection.in_atomic_block:
-        raise RuntimeError("audit events must be written inside the transaction of the change they record")
     with connection.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, tenant_id])
         cur.execute(
@@ -120,7 +118,7 @@ def _copy(rows) -> int:
                     str(fields["seq"]),
                     fields["occurred_at"],
                     fields["actor_type"],
-                    "\\N" if fields["actor_id"] is None else str(fields["actor_id"]),
+                    None if fields["actor_id"] is None else str(fields["actor_id"]),
                     fields["actor_label"],
                     fields["action"],
                     fields["object_type"],
@@ -132,7 +130,7 @@ def _copy(rows) -> int:
                     prev_hash,
                     h,
                 )
-                buf.write("\t".join(_escape(v) if v != "\\N" else v for v in vals))
+                buf.write("\t".join("\\N" if v is None else _escape(v) for v in vals))
                 buf.write("\n")
                 n += 1
                 if n % 5000 == 0:
@@ -181,6 +179,8 @@ def record_many(
     Written with COPY in one pass, so a bulk change of 100,000 rows costs seconds, not minutes.
     """
     tenant_id = getattr(tenant, "pk", tenant)
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit events must be written inside the transaction of the change they record")
     with transaction.atomic():
         last_seq, last_hash = _lock_and_tail(tenant_id)
         all_events: Iterable[Event] = events

@@ -1,1 +1,8 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.audit_list, name="audit-list"),
+    path("export/", views.audit_export, name="audit-export"),
+]

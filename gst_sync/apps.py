@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class GstSyncConfig(AppConfig):
     name = "gst_sync"
     verbose_name = "GST portal sync"
+
+    def ready(self):
+        from . import exports  # noqa: F401 - registers the "sync_diff" export

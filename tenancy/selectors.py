@@ -43,3 +43,40 @@ def tenants_for_user(user) -> QuerySet[Tenant]:
     if not user.is_authenticated:
         return Tenant.objects.none()
     return Tenant.objects.filter(memberships__user=user).order_by("name")
+
+
+def tenant_members(*, tenant: Tenant) -> list[Membership]:
+    """The tenant's members (user loaded), each with ``granted`` = the GSTINs granted to them, sorted.
+
+    For the members page of an owner or admin (the view checks the capability). Owners and admins see every
+    GSTIN whatever their grants say; ``sees_all`` tells which.
+    """
+    from guardian.models import UserObjectPermission
+
+    members = list(Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__username"))
+    gstins = {str(pk): g for pk, g in Registration.objects.filter(tenant=tenant).values_list("pk", "gstin")}
+    granted: dict[int, list[str]] = {}
+    rows = UserObjectPermission.objects.filter(
+        permission__content_type__app_label="tenancy",
+        permission__codename=ACCESS_PERM.split(".")[1],
+        object_pk__in=list(gstins),
+        user_id__in=[m.user_id for m in members],
+    ).values_list("user_id", "object_pk")
+    for user_id, object_pk in rows:
+        granted.setdefault(user_id, []).append(gstins[object_pk])
+    for m in members:
+        m.granted = sorted(granted.get(m.user_id, []))
+        m.sees_all = sees_all_gstins(m.role)
+    return members
+
+
+def member_grants(*, tenant: Tenant, user) -> QuerySet[Registration]:
+    """The GSTINs of ``tenant`` explicitly granted to ``user`` (whatever their role)."""
+    return get_objects_for_user(
+        user, ACCESS_PERM, klass=Registration.objects.filter(tenant=tenant), accept_global_perms=False
+    )
+
+
+def tenant_registrations(*, tenant: Tenant, user, membership: Membership | None = None) -> QuerySet[Registration]:
+    """The GSTINs listed on the registrations page: those ``user`` may see (all, for owners and admins)."""
+    return visible_registrations(tenant=tenant, user=user, membership=membership).order_by("gstin")

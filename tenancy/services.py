@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.contrib.auth.tokens import default_token_generator
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 
+from audit.models import ActorType
 from audit.services import Actor, record
 
 from .models import FilingFrequency, Membership, Registration, Tenant
@@ -17,7 +24,16 @@ ACCESS_PERM = "tenancy.access_registration"
 
 
 class TenancyError(ValueError):
-    """A tenancy change that the rules refuse; the message is safe to show."""
+    """A tenancy change that the rules refuse; the message is safe to show.
+
+    ``field`` names the form field the error belongs to (if any); ``code`` is a short machine-readable reason.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, code: str = "invalid"):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.code = code
 
 
 def create_tenant(*, name: str, slug: str, actor: Actor) -> Tenant:
@@ -41,16 +57,22 @@ def add_registration(
 
     result = validate_gstin(gstin)
     if not result.valid:
-        raise TenancyError(result.message)
+        raise TenancyError(result.message, field="gstin", code=result.code)
     with transaction.atomic():
-        reg = Registration.objects.create(
-            tenant=tenant,
-            gstin=result.gstin,
-            legal_name=legal_name,
-            trade_name=trade_name,
-            state_code=result.gstin[:2],
-            filing_frequency=filing_frequency,
-        )
+        try:
+            with transaction.atomic():
+                reg = Registration.objects.create(
+                    tenant=tenant,
+                    gstin=result.gstin,
+                    legal_name=legal_name,
+                    trade_name=trade_name,
+                    state_code=result.gstin[:2],
+                    filing_frequency=filing_frequency,
+                )
+        except IntegrityError:
+            raise TenancyError(
+                f"{result.gstin} is already one of this organisation's GSTINs.", field="gstin", code="duplicate"
+            ) from None
         record(
             tenant=tenant,
             actor=actor,
@@ -78,13 +100,36 @@ def add_member(*, tenant: Tenant, actor: Actor, user, role: str) -> Membership:
 
 
 def set_role(*, tenant: Tenant, actor: Actor, membership: Membership, role: str) -> Membership:
+    """Change a member's role. The last owner keeps the owner role; only an owner may give or take it."""
     Role(role)
     if membership.tenant_id != tenant.pk:
         raise TenancyError("That member does not belong to this organisation.")
-    if membership.role == Role.OWNER and role != Role.OWNER:
-        if not Membership.objects.filter(tenant=tenant, role=Role.OWNER).exclude(pk=membership.pk).exists():
-            raise TenancyError("An organisation needs at least one owner.")
-    return add_member(tenant=tenant, actor=actor, user=membership.user, role=role)
+    with transaction.atomic():
+        owners = _lock_owners(tenant)
+        membership.refresh_from_db(fields=["role"])
+        if Role.OWNER in (membership.role, role) and membership.role != role:
+            _require_owner_actor(tenant, actor, "Only an owner can give or take the owner role.")
+        if membership.role == Role.OWNER and role != Role.OWNER and owners == [membership.pk]:
+            raise TenancyError("An organisation needs at least one owner: make someone else an owner first.")
+        return add_member(tenant=tenant, actor=actor, user=membership.user, role=role)
+
+
+def _lock_owners(tenant: Tenant) -> list[int]:
+    """Lock the tenant's owner memberships for this transaction; returns their ids (last-owner checks)."""
+    return list(
+        Membership.objects.select_for_update()
+        .filter(tenant=tenant, role=Role.OWNER)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _require_owner_actor(tenant: Tenant, actor: Actor, message: str) -> None:
+    """A user actor must be an owner of ``tenant``; system and task actors pass."""
+    if actor.type != ActorType.USER:
+        return
+    if not Membership.objects.filter(tenant=tenant, user_id=actor.id, role=Role.OWNER).exists():
+        raise TenancyError(message, code="owner_only")
 
 
 def set_gstin_grants(
@@ -116,6 +161,7 @@ def set_gstin_grants(
                 object_id=str(user.pk),
                 object_repr=user.get_username(),
                 changes={
+                    "gstins": [sorted(r.gstin for r in current.values()), sorted(r.gstin for r in wanted.values())],
                     "granted": [None, sorted(r.gstin for r in granted)],
                     "revoked": [sorted(r.gstin for r in revoked), None],
                 },
@@ -132,3 +178,124 @@ def get_or_create_user(*, email: str, username: str | None = None):
         user.set_unusable_password()
         user.save(update_fields=["password"])
     return user
+
+
+def invite_member(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    email: str,
+    role: str,
+    registrations: Iterable[Registration] = (),
+    base_url: str,
+) -> Membership:
+    """Add the user with ``email`` (created with an unusable password if new) as a member with ``role`` and
+    exactly ``registrations`` as GSTIN grants, then email them: a link to set their password (Django's
+    password-reset token) if they have none yet, otherwise a link to log in. The email goes after commit.
+
+    Refuses someone who is already a member, and (for a user actor) the owner role unless the actor is an owner.
+    ``base_url`` is the site root the links start with, e.g. ``https://ims.example.com/``.
+    """
+    role = Role(role)
+    registrations = list(registrations)
+    if role == Role.OWNER:
+        _require_owner_actor(tenant, actor, "Only an owner can invite another owner.")
+    with transaction.atomic():
+        user = get_or_create_user(email=email)
+        if Membership.objects.filter(tenant=tenant, user=user).exists():
+            raise TenancyError(f"{user.email} is already a member.", field="email", code="already_member")
+        membership = add_member(tenant=tenant, actor=actor, user=user, role=role)
+        set_gstin_grants(tenant=tenant, actor=actor, user=user, registrations=registrations)
+        _send_invitation(tenant=tenant, actor=actor, membership=membership, base_url=base_url,
+                         action="membership.invited")
+    return membership
+
+
+def resend_invitation(*, tenant: Tenant, actor: Actor, membership: Membership, base_url: str) -> None:
+    """Email a member who has not set a password yet a fresh set-password link (the old one may have expired;
+    Django's "forgot password" form ignores accounts without a usable password)."""
+    if membership.tenant_id != tenant.pk:
+        raise TenancyError("That member does not belong to this organisation.")
+    if membership.user.has_usable_password():
+        raise TenancyError(f"{membership.user.get_username()} has already set a password.", code="not_pending")
+    with transaction.atomic():
+        _send_invitation(tenant=tenant, actor=actor, membership=membership, base_url=base_url,
+                         action="membership.invitation_resent")
+
+
+def _send_invitation(*, tenant: Tenant, actor: Actor, membership: Membership, base_url: str, action: str) -> None:
+    """Record ``action`` and email the member after commit: a set-password link (Django's password-reset token)
+    if they have no usable password yet, otherwise a link to the organisation."""
+    user = membership.user
+    needs_password = not user.has_usable_password()
+    record(
+        tenant=tenant,
+        actor=actor,
+        action=action,
+        obj=membership,
+        changes={"email": [None, user.email]},
+        metadata={"set_password_link": needs_password},
+    )
+    if needs_password:
+        uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
+        path = reverse("password_reset_confirm", kwargs={"uidb64": uidb64,
+                                                         "token": default_token_generator.make_token(user)})
+    else:
+        path = reverse("tenant-home", args=[tenant.slug])
+    context = {"tenant": tenant, "inviter": actor.label, "link": base_url.rstrip("/") + path,
+               "needs_password": needs_password, "user": user, "role": membership.get_role_display()}
+    subject = " ".join(render_to_string("tenancy/email/invite_subject.txt", context).split())
+    body = render_to_string("tenancy/email/invite_body.txt", context)
+    transaction.on_commit(lambda: send_mail(subject, body, None, [user.email]))
+
+
+def remove_member(*, tenant: Tenant, actor: Actor, membership: Membership) -> None:
+    """Remove a member and their GSTIN grants in this tenant. The last owner cannot be removed, and only an
+    owner may remove an owner. The user account itself stays (it may belong to other organisations)."""
+    if membership.tenant_id != tenant.pk:
+        raise TenancyError("That member does not belong to this organisation.")
+    with transaction.atomic():
+        owners = _lock_owners(tenant)
+        membership.refresh_from_db(fields=["role"])
+        if membership.role == Role.OWNER:
+            _require_owner_actor(tenant, actor, "Only an owner can remove an owner.")
+            if owners == [membership.pk]:
+                raise TenancyError("The last owner cannot be removed: make someone else an owner first.")
+        user = membership.user
+        set_gstin_grants(tenant=tenant, actor=actor, user=user, registrations=[])
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="membership.removed",
+            obj=membership,
+            changes={"user": [user.get_username(), None], "role": [membership.role, None]},
+        )
+        membership.delete()
+
+
+def update_registration(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    registration: Registration,
+    legal_name: str,
+    trade_name: str = "",
+    filing_frequency: str,
+) -> Registration:
+    """Edit a GSTIN's names and filing frequency (the GSTIN itself never changes). Audited with old/new."""
+    if registration.tenant_id != tenant.pk:
+        raise TenancyError("That GSTIN does not belong to this organisation.")
+    if not legal_name.strip():
+        raise TenancyError("The legal name is required.", field="legal_name", code="required")
+    if filing_frequency not in FilingFrequency.values:
+        raise TenancyError("Choose monthly or quarterly (QRMP).", field="filing_frequency", code="invalid_choice")
+    new = {"legal_name": legal_name.strip(), "trade_name": trade_name.strip(), "filing_frequency": filing_frequency}
+    changes = {k: [getattr(registration, k), v] for k, v in new.items() if getattr(registration, k) != v}
+    if not changes:
+        return registration
+    with transaction.atomic():
+        for k, (_old, v) in changes.items():
+            setattr(registration, k, v)
+        registration.save(update_fields=list(changes))
+        record(tenant=tenant, actor=actor, action="registration.updated", obj=registration, changes=changes)
+    return registration

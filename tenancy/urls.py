@@ -1,4 +1,3 @@
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from invoices import views as invoice_views
@@ -9,5 +8,15 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("t/<slug:tenant_slug>/", invoice_views.tenant_home, name="tenant-home"),
+    path("t/<slug:tenant_slug>/members/", views.members, name="tenant-members"),
+    path("t/<slug:tenant_slug>/members/<int:member_id>/", views.member_detail, name="tenant-member"),
+    path("t/<slug:tenant_slug>/members/<int:member_id>/role/", views.member_role, name="tenant-member-role"),
+    path("t/<slug:tenant_slug>/members/<int:member_id>/grants/", views.member_grants_update,
+         name="tenant-member-grants"),
+    path("t/<slug:tenant_slug>/members/<int:member_id>/resend/", views.member_resend_invitation,
+         name="tenant-member-resend"),
+    path("t/<slug:tenant_slug>/members/<int:member_id>/remove/", views.member_remove, name="tenant-member-remove"),
+    path("t/<slug:tenant_slug>/registrations/", views.registrations, name="tenant-registrations"),
+    path("t/<slug:tenant_slug>/registrations/<int:registration_id>/", views.registration_edit,
+         name="tenant-registration-edit"),
 ]
-_ = auth_views

@@ -1,7 +1,22 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
+"""Organisation pages: the tenant switcher, members and GSTIN access, and the tenant's GSTINs."""
 
-from .selectors import tenants_for_user
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from audit.services import Actor
+
+from . import services
+from .forms import GrantsForm, InviteForm, RegistrationEditForm, RegistrationForm, RoleForm
+from .models import Membership, Registration
+from .roles import Capability, Role, can
+from .selectors import member_grants, tenant_members, tenant_registrations, tenants_for_user
 
 
 @login_required
@@ -14,3 +29,232 @@ def home(request):
     if len(tenants) == 1:
         return redirect("tenant-home", tenants[0].slug)
     return render(request, "tenancy/choose_tenant.html", {"tenants": tenants})
+
+
+def require_capability(capability: Capability):
+    """Tenant pages only for members whose role has ``capability``; others get 403 (the middleware already
+    sent non-members a 404 and anonymous users to the login page)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            membership = getattr(request, "membership", None)
+            if membership is None or not can(membership.role, capability):
+                raise PermissionDenied("Your role does not allow this.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def _form_kwargs(request) -> dict:
+    return {
+        "registrations": tenant_registrations(
+            tenant=request.tenant, user=request.user, membership=request.membership
+        ),
+        "allow_owner": request.membership.role == Role.OWNER,
+    }
+
+
+def _apply_error(form, err: services.TenancyError) -> None:
+    form.add_error(err.field if err.field in form.fields else None, err.message)
+
+
+# --- members -----------------------------------------------------------------------------------------------
+
+
+@require_capability(Capability.MANAGE_MEMBERS)
+def members(request, tenant_slug):
+    """List members with role and GSTIN grants; invite someone by email (POST)."""
+    form = InviteForm(request.POST or None, **_form_kwargs(request))
+    if request.method == "POST" and form.is_valid():
+        try:
+            membership = services.invite_member(
+                tenant=request.tenant,
+                actor=Actor.from_request(request),
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                registrations=form.cleaned_data["registrations"],
+                base_url=request.build_absolute_uri("/"),
+            )
+        except services.TenancyError as err:
+            _apply_error(form, err)
+        else:
+            messages.success(request, f"Invited {membership.user.email} as {membership.get_role_display()}.")
+            return redirect("tenant-members", tenant_slug)
+    return render(
+        request,
+        "tenancy/members.html",
+        {
+            "members": tenant_members(tenant=request.tenant),
+            "form": form,
+            "has_registrations": form.fields["registrations"].queryset.exists(),
+        },
+    )
+
+
+def _member(request, member_id) -> Membership:
+    return get_object_or_404(Membership.objects.select_related("user"), pk=member_id, tenant=request.tenant)
+
+
+@require_capability(Capability.MANAGE_MEMBERS)
+def member_detail(request, tenant_slug, member_id):
+    member = _member(request, member_id)
+    kwargs = _form_kwargs(request)
+    granted = member_grants(tenant=request.tenant, user=member.user)
+    return render(
+        request,
+        "tenancy/member_detail.html",
+        {
+            "member": member,
+            "role_form": RoleForm(initial={"role": member.role}, **kwargs),
+            "grants_form": GrantsForm(initial={"registrations": list(granted)}, **kwargs),
+            "sees_all": member.role in (Role.OWNER, Role.ADMIN),
+        },
+    )
+
+
+@require_POST
+@require_capability(Capability.MANAGE_MEMBERS)
+def member_role(request, tenant_slug, member_id):
+    member = _member(request, member_id)
+    form = RoleForm(request.POST, **_form_kwargs(request))
+    if not form.is_valid():
+        messages.error(request, "Choose one of the offered roles.")
+        return redirect("tenant-member", tenant_slug, member.pk)
+    try:
+        member = services.set_role(
+            tenant=request.tenant,
+            actor=Actor.from_request(request),
+            membership=member,
+            role=form.cleaned_data["role"],
+        )
+    except services.TenancyError as err:
+        messages.error(request, err.message)
+        return redirect("tenant-member", tenant_slug, member.pk)
+    messages.success(request, f"{member.user.get_username()} is now {member.get_role_display()}.")
+    if member.user_id == request.user.pk and not can(member.role, Capability.MANAGE_MEMBERS):
+        return redirect("tenant-home", tenant_slug)
+    return redirect("tenant-member", tenant_slug, member.pk)
+
+
+@require_POST
+@require_capability(Capability.MANAGE_MEMBERS)
+def member_grants_update(request, tenant_slug, member_id):
+    member = _member(request, member_id)
+    form = GrantsForm(request.POST, **_form_kwargs(request))
+    if not form.is_valid():
+        messages.error(request, "Tick only GSTINs of this organisation.")
+        return redirect("tenant-member", tenant_slug, member.pk)
+    try:
+        granted, revoked = services.set_gstin_grants(
+            tenant=request.tenant,
+            actor=Actor.from_request(request),
+            user=member.user,
+            registrations=form.cleaned_data["registrations"],
+        )
+    except services.TenancyError as err:
+        messages.error(request, err.message)
+    else:
+        if granted or revoked:
+            parts = [
+                f"granted {', '.join(granted)}" if granted else "",
+                f"revoked {', '.join(revoked)}" if revoked else "",
+            ]
+            messages.success(
+                request,
+                f"GSTIN access of {member.user.get_username()}: " + "; ".join(p for p in parts if p) + ".",
+            )
+        else:
+            messages.info(request, "No change to GSTIN access.")
+    return redirect("tenant-member", tenant_slug, member.pk)
+
+
+@require_POST
+@require_capability(Capability.MANAGE_MEMBERS)
+def member_resend_invitation(request, tenant_slug, member_id):
+    member = _member(request, member_id)
+    try:
+        services.resend_invitation(
+            tenant=request.tenant,
+            actor=Actor.from_request(request),
+            membership=member,
+            base_url=request.build_absolute_uri("/"),
+        )
+    except services.TenancyError as err:
+        messages.error(request, err.message)
+    else:
+        messages.success(request, f"Sent a new set-password link to {member.user.email}.")
+    return redirect("tenant-member", tenant_slug, member.pk)
+
+
+@require_POST
+@require_capability(Capability.MANAGE_MEMBERS)
+def member_remove(request, tenant_slug, member_id):
+    member = _member(request, member_id)
+    try:
+        services.remove_member(tenant=request.tenant, actor=Actor.from_request(request), membership=member)
+    except services.TenancyError as err:
+        messages.error(request, err.message)
+        return redirect("tenant-member", tenant_slug, member.pk)
+    if member.user_id == request.user.pk:
+        messages.success(request, f"You left {request.tenant.name}.")
+        request.session.pop("last_tenant", None)
+        return redirect("home")
+    messages.success(request, f"Removed {member.user.get_username()} from {request.tenant.name}.")
+    return redirect("tenant-members", tenant_slug)
+
+
+# --- registrations (GSTINs) ----------------------------------------------------------------------------------
+
+
+@require_capability(Capability.MANAGE_REGISTRATIONS)
+def registrations(request, tenant_slug):
+    """The tenant's GSTINs; add one (POST). A GSTIN that fails a check gets a field error naming the check."""
+    form = RegistrationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            reg = services.add_registration(
+                tenant=request.tenant, actor=Actor.from_request(request), **form.cleaned_data
+            )
+        except services.TenancyError as err:
+            _apply_error(form, err)
+        else:
+            messages.success(request, f"Added {reg.gstin} ({reg.display_name}).")
+            return redirect("tenant-registrations", tenant_slug)
+    return render(
+        request,
+        "tenancy/registrations.html",
+        {
+            "registrations": tenant_registrations(
+                tenant=request.tenant, user=request.user, membership=request.membership
+            ),
+            "form": form,
+        },
+    )
+
+
+@require_capability(Capability.MANAGE_REGISTRATIONS)
+def registration_edit(request, tenant_slug, registration_id):
+    reg = get_object_or_404(Registration.objects.filter(tenant=request.tenant), pk=registration_id)
+    initial = {
+        "legal_name": reg.legal_name,
+        "trade_name": reg.trade_name,
+        "filing_frequency": reg.filing_frequency,
+    }
+    form = RegistrationEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_registration(
+                tenant=request.tenant,
+                actor=Actor.from_request(request),
+                registration=reg,
+                **form.cleaned_data,
+            )
+        except services.TenancyError as err:
+            _apply_error(form, err)
+        else:
+            messages.success(request, f"Saved {reg.gstin}.")
+            return redirect("tenant-registrations", tenant_slug)
+    return render(request, "tenancy/registration_edit.html", {"registration": reg, "form": form})

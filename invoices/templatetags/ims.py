@@ -1,3 +1,5 @@
+import datetime
+
 from django import template
 from django.utils import timezone
 
@@ -23,8 +25,8 @@ def ddmmyyyy(value):
 
 @register.filter
 def local_dt(value):
-    """A stored (UTC) time shown in Asia/Kolkata: DD-MM-YYYY HH:MM."""
-    if value is None:
+    """A stored (UTC) time shown in Asia/Kolkata: DD-MM-YYYY HH:MM (empty for anything that is not a time)."""
+    if not isinstance(value, datetime.datetime):
         return ""
     return timezone.localtime(value).strftime("%d-%m-%Y %H:%M")
 

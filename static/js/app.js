@@ -14,3 +14,28 @@
     if (tr && !e.target.closest('a, button, input, label')) window.location = tr.dataset.href;
   });
 })();
+
+// Dashboard: ITC by action per supplier period (Chart.js, served locally). Data comes from a json_script tag.
+document.addEventListener('DOMContentLoaded', function () {  // after the page's own scripts (Chart.js) ran
+  const data = document.getElementById('itc-trend-data');
+  const canvas = document.getElementById('itc-trend');
+  if (!data || !canvas || typeof Chart === 'undefined') return;
+  const chart = JSON.parse(data.textContent);
+  const colours = { A: '#198754', N: '#6c757d', R: '#dc3545', P: '#fd7e14' };
+  const inr = new Intl.NumberFormat('en-IN', { style: 'currency', currency: 'INR', maximumFractionDigits: 0 });
+  new Chart(canvas, {
+    type: 'bar',
+    data: {
+      labels: chart.labels,
+      datasets: chart.series.map(function (s) {
+        return { label: s.label, data: s.data.map(Number), backgroundColor: colours[s.action], stack: 'itc' };
+      }),
+    },
+    options: {
+      maintainAspectRatio: false,
+      animation: false,
+      scales: { x: { stacked: true }, y: { stacked: true, ticks: { callback: function (v) { return inr.format(v); } } } },
+      plugins: { tooltip: { callbacks: { label: function (c) { return c.dataset.label + ': ' + inr.format(c.parsed.y); } } } },
+    },
+  });
+});

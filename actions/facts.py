@@ -1,0 +1,235 @@
+"""From document rows to the rules' :class:`~invoices.domain.rules.DocumentFacts`, and from a rule decision to the
+document's new local state. Shared by the preview (rows GROUP BY these columns in SQL) and the apply path (one row
+per document): both read the same columns, so the preview and the result agree.
+
+Our readings (domain.md leaves them open):
+
+* the rules' ``current_action`` is the portal's action (what 3B filing and the portal's flags refer to);
+* the original's action is its effective one (local if set, else portal's);
+* a request describes the whole desired state: action, remarks and declaration. When it equals what the portal
+  already has, nothing is left to push (the local fields are cleared); when it equals the local state, the
+  document is "already so" and is neither changed nor audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    DateField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Q,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, ExtractYear
+from django.db.models.lookups import GreaterThan, LessThan
+
+from invoices.domain.duedates import return_period
+from invoices.domain.rule_data import Direction
+from invoices.domain.rules import HEADS, ActionRequest, Decision, DocumentFacts, TaxHeads
+from invoices.domain.sections import SECTIONS, Action, DocKind, Section
+
+ZERO = Decimal("0.00")
+CREDIT_SECTIONS = frozenset(s.value for s in Section if SECTIONS[s].kind == DocKind.CREDIT_NOTE)
+LOCAL_FIELDS = ("local_action", "local_remarks", "local_itc_red_req", *(f"local_decl_{h}" for h in HEADS))
+NO_DECL = (None, None, None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """A document's local action state: what the columns ``local_*`` hold."""
+
+    action: str | None
+    remarks: str = ""
+    itc_red_req: str = ""
+    decl: tuple[Decimal | None, ...] = NO_DECL
+
+    def as_columns(self) -> dict[str, object]:
+        return dict(zip(LOCAL_FIELDS, (self.action, self.remarks, self.itc_red_req, *self.decl), strict=True))
+
+
+CLEAR = State(None)
+
+
+def _tax_total(prefix: str = ""):
+    return F(f"{prefix}igst") + F(f"{prefix}cgst") + F(f"{prefix}sgst") + F(f"{prefix}cess")
+
+
+def annotations(remarks: str, *, with_original: bool = True) -> dict[str, object]:
+    """The computed columns (besides plain ones) the rules need; ``remarks`` is the request's (stripped).
+    ``with_original=False`` is for documents known to have no linked original: no join, the original's columns
+    are NULL."""
+    tax, otax = _tax_total(), _tax_total("original__")
+    if not with_original:
+        none = {"output_field": CharField()}
+        original = {"direction": Value(None, **none), "orig_action": Value(None, **none),
+                    "orig_twob": Value(None, output_field=DateField())}
+    else:
+        original = {"direction": _direction(tax, otax),
+                    "orig_action": Coalesce(F("original__local_action"), F("original__portal_action")),
+                    "orig_twob": F("original__twob_period")}
+    return {
+        **original,
+        # The supplier's filing date matters only to guess a GSTR-2B period that is not known yet.
+        "nf_date": Case(When(twob_period__isnull=True, then=F("supplier_filing_date")), default=None),
+        # Financial year of the document the ITC pertains to (an amendment's original): the section 16(4) limit.
+        "itc_fy": Case(
+            When(
+                is_amendment=True,
+                orig_doc_date__isnull=False,
+                then=ExtractYear("orig_doc_date")
+                - Case(When(orig_doc_date__month__lt=4, then=Value(1)), default=Value(0)),
+            ),
+            default=F("fy"),
+            output_field=IntegerField(),
+        ),
+        "p_rem_eq": ExpressionWrapper(Q(portal_remarks=remarks), output_field=BooleanField()),
+        "l_rem_eq": ExpressionWrapper(Q(local_remarks=remarks), output_field=BooleanField()),
+        "l_rem_empty": ExpressionWrapper(Q(local_remarks=""), output_field=BooleanField()),
+        "cur_remarks": Case(When(remarks_blocked=True, then=F("portal_remarks")), default=Value("")),
+    }
+
+
+def _direction(tax, otax):
+    """Amendment direction by total tax, then taxable value (rules.amendment_direction); NULL without original."""
+    taxable, otaxable = F("taxable_value"), F("original__taxable_value")
+    return Case(
+        When(original__isnull=True, then=Value(None)),
+        When(GreaterThan(tax, otax), then=Value(Direction.UP.value)),
+        When(LessThan(tax, otax), then=Value(Direction.DOWN.value)),
+        When(GreaterThan(taxable, otaxable), then=Value(Direction.UP.value)),
+        When(LessThan(taxable, otaxable), then=Value(Direction.DOWN.value)),
+        default=Value(Direction.UNCHANGED.value),
+        output_field=CharField(),
+    )
+
+
+KEY_COLUMNS = (
+    "section", "twob_period", "registration_id", "portal_action", "local_action", "pending_blocked",
+    "remarks_blocked", "itc_red_blocked", "supplier_filing_status", "portal_itc_red_req", "local_itc_red_req",
+    "nf_date", "direction", "orig_action", "orig_twob", "itc_fy", "p_rem_eq", "l_rem_eq", "l_rem_empty",
+    "cur_remarks",
+)
+DECL_COLUMNS = (
+    "igst", "cgst", "sgst", "cess", *(f"portal_decl_{h}" for h in HEADS), *(f"local_decl_{h}" for h in HEADS),
+)
+
+
+def key_columns(declaring: bool) -> tuple[str, ...]:
+    return KEY_COLUMNS + DECL_COLUMNS if declaring else KEY_COLUMNS
+
+
+class FactsBuilder:
+    """Row (with :data:`KEY_COLUMNS`) → DocumentFacts, given the tenant's GSTINs and filed GSTR-3B periods."""
+
+    def __init__(self, *, registrations: dict[int, tuple[str, str]], filed: set[tuple[int, dt.date]],
+                 declaring: bool):
+        self.registrations, self.filed, self.declaring = registrations, filed, declaring
+
+    def _filed(self, reg_id: int, period: dt.date | None, frequency: str) -> bool:
+        return period is not None and (reg_id, return_period(period, frequency)) in self.filed
+
+    def facts(self, row) -> DocumentFacts:
+        frequency, state = self.registrations[row.registration_id]
+        has_orig = row.direction is not None
+        tax, current_decl = TaxHeads(), None
+        if self.declaring:
+            tax = TaxHeads(row.igst, row.cgst, row.sgst, row.cess)
+            portal = [getattr(row, f"portal_decl_{h}") for h in HEADS]
+            if any(v is not None for v in portal):
+                current_decl = TaxHeads(*(v if v is not None else ZERO for v in portal))
+        return DocumentFacts(
+            section=Section(row.section),
+            twob_period=row.twob_period,
+            frequency=frequency,
+            state_code=state,
+            current_action=row.portal_action,
+            amendment_direction=Direction(row.direction) if has_orig else None,
+            original_action=row.orig_action if has_orig else None,
+            original_3b_filed=self._filed(row.registration_id, row.orig_twob, frequency) if has_orig else None,
+            gstr3b_filed=self._filed(row.registration_id, row.twob_period, frequency),
+            pending_blocked=row.pending_blocked,
+            remarks_blocked=row.remarks_blocked,
+            itc_red_blocked=row.itc_red_blocked,
+            tax=tax,
+            supplier_filed=row.supplier_filing_status == "filed",
+            supplier_filing_date=row.nf_date,
+            current_remarks=row.cur_remarks or "",
+            current_itc_red_req=row.portal_itc_red_req if self.declaring else "",
+            current_decl=current_decl,
+            itc_document_date=dt.date(row.itc_fy, 4, 1) if row.itc_fy else None,
+        )
+
+
+def wanted_state(request: ActionRequest, decision: Decision) -> State:
+    """The state an allowed decision asks for (before comparing it with the portal's)."""
+    action = decision.action or Action(request.action)
+    if action == Action.NO_ACTION:
+        return State(Action.NO_ACTION.value)
+    decl = decision.declaration
+    if decl is None:
+        return State(action.value, decision.remarks)
+    amounts = tuple(getattr(decl.declared, h) for h in HEADS) if decl.declared is not None else NO_DECL
+    return State(action.value, decision.remarks, decl.itc_red_req, amounts)
+
+
+def _decl_of(row, prefix: str, declaring: bool) -> tuple:
+    if not declaring:
+        return NO_DECL
+    return tuple(getattr(row, f"{prefix}_decl_{h}") for h in HEADS)
+
+
+def new_local_state(row, wanted: State, declaring: bool) -> State:
+    """What the local columns become: cleared when ``wanted`` is what the portal already has (a reset: when the
+    portal has no action), else ``wanted``. ``row.p_rem_eq`` compares the portal's remarks with the request's."""
+    if wanted.action == Action.NO_ACTION:
+        return CLEAR if row.portal_action == Action.NO_ACTION else wanted
+    same_as_portal = (
+        row.portal_action == wanted.action
+        and row.p_rem_eq
+        and row.portal_itc_red_req == wanted.itc_red_req
+        and (not declaring or _decl_of(row, "portal", True) == wanted.decl)
+    )
+    return CLEAR if same_as_portal else wanted
+
+
+def is_current(row, state: State, declaring: bool) -> bool:
+    """Whether the document's local columns already hold ``state`` (remarks compared in SQL: ``l_rem_eq`` with the
+    request's remarks, ``l_rem_empty`` with none)."""
+    if row.local_action != state.action or row.local_itc_red_req != state.itc_red_req:
+        return False
+    if not (row.l_rem_empty if state.remarks == "" else row.l_rem_eq):
+        return False
+    return not declaring or _decl_of(row, "local", True) == state.decl
+
+
+def itc_sign(section: str) -> int:
+    """Credit notes reduce ITC (the portal reports their amounts as positive)."""
+    return -1 if section in CREDIT_SECTIONS else 1
+
+
+def count_notices(target: dict[str, dict], decision: Decision, n: int) -> None:
+    for notice in decision.warnings:
+        entry = target.setdefault(notice.code.value, {"message": notice.message, "count": 0})
+        entry["count"] += n
+
+
+def heads_zero() -> dict[str, Decimal]:
+    return {h: ZERO for h in HEADS}
+
+
+def sum_heads(rows: Iterable[dict[str, Decimal]]) -> dict[str, Decimal]:
+    out = heads_zero()
+    for r in rows:
+        for h in HEADS:
+            out[h] += r[h]
+    return out

@@ -1,0 +1,261 @@
+"""Readers for IMS actions: the documents a request targets, the preview of a bulk action (the confirmation step),
+the rule verdicts for one document, runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import Count, Max, QuerySet, Sum
+from django.db.models.expressions import RawSQL
+from django.http import QueryDict
+from django.utils import timezone
+
+from invoices.domain.rules import HEADS, ActionRequest, Context, Decision, evaluate_many
+from invoices.domain.sections import SECTIONS, Action, Section
+from invoices.filters import DocumentFilter
+from invoices.models import SupplierDocument
+from invoices.selectors import documents_for
+from tenancy.models import Membership, Registration, Tenant
+
+from . import facts as F
+from .errors import ActionError, DocumentsNotFound
+from .models import BulkActionRun, Gstr3bFiling
+from .requests import action_request, require_act
+
+MAX_IDS = 100_000
+# Query-string keys of the list page that are not filters.
+NOT_FILTERS = frozenset({"cursor", "sort", "per_page", "csrfmiddlewaretoken"})
+OUTCOMES = ("apply", "already", "refused")
+
+
+def filter_data(params) -> QueryDict:
+    """A QueryDict of filter parameters from a QueryDict, a query string or a JSON object (values or lists)."""
+    if isinstance(params, str):
+        data = QueryDict(params, mutable=True)
+    else:
+        data = QueryDict(mutable=True)
+        items = params.lists() if isinstance(params, QueryDict) else (params or {}).items()
+        for key, value in items:
+            values = value if isinstance(value, list | tuple) else [value]
+            data.setlist(str(key), [str(v) for v in values if v is not None])
+    for key in NOT_FILTERS:
+        data.pop(key, None)
+    return data
+
+
+def ids_in(ids) -> RawSQL:
+    """``pk__in=ids_in(ids)``: one array parameter however many ids (an IN list is capped at 65,535)."""
+    return RawSQL("SELECT unnest(%s::bigint[])", [list(ids)])
+
+
+def target_documents(
+    *, tenant: Tenant, user, membership: Membership | None, ids=None, filters=None, strict: bool = True
+) -> QuerySet[SupplierDocument]:
+    """The documents a bulk request names: ``ids`` (each re-checked against what ``user`` may see: with
+    ``strict``, one foreign or invisible id refuses the whole request with :class:`DocumentsNotFound`) or every
+    document matching ``filters`` (the list page's query, re-run here with the same FilterSet)."""
+    base = documents_for(tenant=tenant, user=user, membership=membership)
+    if ids is not None:
+        try:
+            wanted = {int(i) for i in ids}
+        except (TypeError, ValueError):
+            raise ActionError("ids", "invalid_ids", "Document ids must be whole numbers.") from None
+        if not wanted:
+            raise ActionError("ids", "no_documents", "Select at least one document.")
+        if len(wanted) > MAX_IDS:
+            raise ActionError(
+                "ids", "too_many_ids", f"At most {MAX_IDS:,} ids at once; use the filter to act on more."
+            )
+        qs = base.filter(pk__in=ids_in(sorted(wanted)))
+        if strict:
+            missing = wanted - set(qs.values_list("pk", flat=True))
+            if missing:
+                raise DocumentsNotFound(sorted(missing))
+        return qs
+    filterset = DocumentFilter(
+        filter_data(filters), queryset=base, tenant=tenant, user=user, membership=membership
+    )
+    if not filterset.is_valid():
+        errors = {k: " ".join(v) for k, v in filterset.errors.items()}
+        raise ActionError(next(iter(errors)), "invalid_filter", "; ".join(f"{k}: {v}" for k, v in errors.items()))
+    return filterset.qs
+
+
+def rule_inputs(*, tenant: Tenant) -> tuple[dict[int, tuple[str, str]], set[tuple[int, dt.date]]]:
+    """The tenant's GSTINs (id → frequency, state) and the filed GSTR-3B periods: small, read once per request."""
+    regs = {pk: (freq, state) for pk, freq, state in
+            Registration.objects.filter(tenant=tenant).values_list("pk", "filing_frequency", "state_code")}
+    filed = set(Gstr3bFiling.objects.filter(tenant=tenant).values_list("registration_id", "period"))
+    return regs, filed
+
+
+def rule_context() -> Context:
+    return Context(today=timezone.localdate())
+
+
+def fact_rows(qs: QuerySet, request: ActionRequest, *extra: str):
+    """``qs`` with the rule columns (and ``extra`` plain columns) as named tuples."""
+    declaring = has_declaration(request)
+    remarks = (request.remarks or "").strip()
+    return qs.annotate(**F.annotations(remarks)).values_list(*extra, *F.key_columns(declaring), named=True)
+
+
+def has_declaration(request: ActionRequest) -> bool:
+    return request.itc_red_req not in (None, "") or any(
+        getattr(request, f"decl_{h}") not in (None, "") for h in HEADS
+    )
+
+
+# --- preview ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Preview:
+    """What a bulk action would do. ``sections``: section → outcome → count; ``itc``: the new action → tax head
+    → ITC of the documents that would change (credit notes negative); ``refusals`` / ``warnings``: code →
+    {message, count}."""
+
+    action: str
+    total: int = 0
+    outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    sections: dict[str, dict[str, int]] = field(default_factory=dict)
+    itc: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    refusals: dict[str, dict] = field(default_factory=dict)
+    warnings: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def section_rows(self) -> list[tuple[str, str, dict[str, int]]]:
+        return [(s, SECTIONS[Section(s)].label, c) for s, c in sorted(self.sections.items())]
+
+    @property
+    def itc_total(self) -> dict[str, Decimal]:
+        return F.sum_heads(self.itc.values())
+
+    def as_json(self) -> dict:
+        return {
+            "action": self.action,
+            "total": self.total,
+            "outcomes": self.outcomes,
+            "sections": self.sections,
+            "itc": {a: {h: str(v) for h, v in heads.items()} for a, heads in self.itc.items()},
+            "refusals": self.refusals,
+            "warnings": self.warnings,
+        }
+
+
+def preview(*, tenant: Tenant, qs: QuerySet, request: ActionRequest) -> Preview:
+    """Counts by section and outcome (will apply / already so / refused) and the ITC effect by tax head, for every
+    document in ``qs``. One GROUP BY over the rule columns in SQL (a million documents collapse to a few thousand
+    kinds); the rules are applied once per kind."""
+    declaring = has_declaration(request)
+    regs, filed = rule_inputs(tenant=tenant)
+    builder = F.FactsBuilder(registrations=regs, filed=filed, declaring=declaring)
+    keys = F.key_columns(declaring)
+    remarks = (request.remarks or "").strip()
+    sums = {"n": Count("pk"), **{f"s_{h}": Sum(h) for h in HEADS}}
+    # Documents without a linked original (nearly all) need no self-join: two grouped queries.
+    parts = [
+        qs.filter(original__isnull=True).annotate(**F.annotations(remarks, with_original=False)),
+        qs.filter(original__isnull=False).annotate(**F.annotations(remarks)),
+    ]
+    with transaction.atomic(), connection.cursor() as cur:
+        # A few thousand groups from a million rows: hash them in memory. The planner cannot estimate the distinct
+        # count of twenty columns, so it would sort a million rows to disk instead; and JIT only adds time here.
+        cur.execute("SET LOCAL enable_sort = off; SET LOCAL jit = off; SET LOCAL work_mem = '64MB'")
+        groups = [g for part in parts for g in part.values(*keys).annotate(**sums).order_by()]
+    out = Preview(action=str(request.action).strip().upper())
+    if not groups:
+        return out
+    rows = [_Row(g) for g in groups]
+    decisions = evaluate_many(request, (builder.facts(r) for r in rows), rule_context())
+    for row, decision in zip(rows, decisions, strict=True):
+        outcome, state = classify(row, request, decision, declaring)
+        n = row.n
+        out.total += n
+        out.outcomes[outcome] += n
+        counts = out.sections.setdefault(row.section, dict.fromkeys(OUTCOMES, 0))
+        counts[outcome] += n
+        if outcome == "refused":
+            entry = out.refusals.setdefault(decision.code, {"message": decision.message, "count": 0})
+            entry["count"] += n
+            continue
+        if outcome == "apply":
+            F.count_notices(out.warnings, decision, n)
+            effect = out.itc.setdefault(state.action or row.portal_action, F.heads_zero())
+            sign = F.itc_sign(row.section)
+            for h in HEADS:
+                effect[h] += sign * (getattr(row, f"s_{h}") or F.ZERO)
+    return out
+
+
+def bulk_preview(*, tenant: Tenant, user, membership: Membership | None, ids=None, filters=None, action: str,
+                 remarks: str = "", declaration: dict | None = None) -> Preview:
+    """The confirmation step of :func:`actions.services.bulk_set_action`: same checks (role, ids, filter,
+    request), nothing changed."""
+    require_act(membership, tenant)
+    request = action_request(action=action, remarks=remarks, declaration=declaration)
+    qs = target_documents(tenant=tenant, user=user, membership=membership, ids=ids, filters=filters)
+    return preview(tenant=tenant, qs=qs, request=request)
+
+
+class _Row:
+    __slots__ = ("__dict__",)
+
+    def __init__(self, values: dict):
+        self.__dict__.update(values)
+
+
+def classify(row, request: ActionRequest, decision: Decision, declaring: bool) -> tuple[str, F.State | None]:
+    """(outcome, new local state): "refused", "already" (nothing would change) or "apply"."""
+    if not decision.allowed:
+        return "refused", None
+    state = F.new_local_state(row, F.wanted_state(request, decision), declaring)
+    if F.is_current(row, state, declaring):
+        return "already", state
+    return "apply", state
+
+
+# --- one document ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    action: str
+    label: str
+    decision: Decision
+
+
+def document_verdicts(*, tenant: Tenant, document: SupplierDocument) -> list[Verdict]:
+    """The rule verdict of each action (accept, reject, pending, reset) on one document, as things stand."""
+    regs, filed = rule_inputs(tenant=tenant)
+    builder = F.FactsBuilder(registrations=regs, filed=filed, declaring=False)
+    qs = SupplierDocument.objects.filter(tenant=tenant, pk=document.pk)
+    labels = {Action.ACCEPTED: "Accept", Action.REJECTED: "Reject", Action.PENDING: "Pending",
+              Action.NO_ACTION: "Reset to no action"}
+    facts = builder.facts(fact_rows(qs, ActionRequest("A")).get())
+    return [
+        Verdict(action.value, label, evaluate_many(ActionRequest(action.value), [facts], rule_context())[0])
+        for action, label in labels.items()
+    ]
+
+
+# --- runs ------------------------------------------------------------------------------------------------------
+
+
+def runs_for(*, tenant: Tenant, user) -> QuerySet[BulkActionRun]:
+    """The bulk actions ``user`` started in ``tenant``, newest first."""
+    return BulkActionRun.objects.filter(tenant=tenant, user_id=user.pk)
+
+
+def run_for(*, tenant: Tenant, user, pk: int) -> BulkActionRun:
+    """One of ``user``'s runs; raises DoesNotExist for anyone else's (404)."""
+    return runs_for(tenant=tenant, user=user).get(pk=pk)
+
+
+def target_size(qs: QuerySet) -> tuple[int, int]:
+    """(count, largest id) of a target."""
+    agg = qs.order_by().aggregate(n=Count("pk"), top=Max("pk"))
+    return agg["n"] or 0, agg["top"] or 0

@@ -1,0 +1,114 @@
+"""Pages of IMS actions: confirm a bulk action (the preview), apply it, follow its run; act on one document."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from audit.services import Actor
+from invoices.selectors import documents_for
+from tenancy.roles import Capability, can
+
+from . import selectors, services
+from .errors import ActionError, DocumentsNotFound
+from .forms import HEAD_LABELS, BulkActionForm
+from .models import BulkActionRun
+
+
+def _require_act(request):
+    if not can(request.membership.role, Capability.ACT):
+        raise PermissionDenied("Your role may not take IMS actions.")
+
+
+def _back_to_list(request, tenant_slug, query=""):
+    return redirect(f"{reverse('document-list', args=[tenant_slug])}?{query}")
+
+
+@require_POST
+def bulk_confirm(request, tenant_slug):
+    """The confirmation step: what the chosen action would do to the selection (nothing is changed)."""
+    _require_act(request)
+    form = BulkActionForm(request.POST)
+    context = {"form": form, "preview": None, "head_labels": HEAD_LABELS}
+    if form.is_valid():
+        try:
+            context["preview"] = selectors.bulk_preview(
+                tenant=request.tenant, user=request.user, membership=request.membership, **form.target(),
+                **form.action_kwargs(),
+            )
+        except DocumentsNotFound as exc:
+            raise Http404(str(exc)) from None
+        except ActionError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+    return render(request, "actions/confirm.html", context, status=200 if context["preview"] else 400)
+
+
+@require_POST
+def bulk_apply(request, tenant_slug):
+    _require_act(request)
+    form = BulkActionForm(request.POST)
+    if not form.is_valid():
+        return render(request, "actions/confirm.html", {"form": form, "preview": None}, status=400)
+    try:
+        result = services.bulk_set_action(
+            tenant=request.tenant, actor=Actor.user(request.user), user=request.user,
+            membership=request.membership, **form.target(), **form.action_kwargs(),
+        )
+    except DocumentsNotFound as exc:
+        raise Http404(str(exc)) from None
+    except ActionError as exc:
+        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        return render(request, "actions/confirm.html", {"form": form, "preview": None}, status=400)
+    return redirect("action-run", tenant_slug, result.run_id)
+
+
+@require_GET
+def run_detail(request, tenant_slug, pk):
+    """A bulk action's progress (refreshed by htmx while a worker runs it) and result with the refusals."""
+    try:
+        run = selectors.run_for(tenant=request.tenant, user=request.user, pk=pk)
+    except BulkActionRun.DoesNotExist:
+        raise Http404("No such bulk action") from None
+    template = "actions/_run_body.html" if request.htmx else "actions/run.html"
+    return render(request, template, {"run": run})
+
+
+@require_POST
+def document_action(request, tenant_slug, pk):
+    """Take an action on one document from its page; the verdicts shown there tell what is allowed."""
+    _require_act(request)
+    doc = documents_for(tenant=request.tenant, user=request.user, membership=request.membership).filter(pk=pk).first()
+    if doc is None:
+        raise Http404("No such document")
+    from .forms import ActionForm
+
+    form = ActionForm(request.POST)
+    detail = reverse("document-detail", args=[tenant_slug, pk])
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            messages.error(request, f"{form.fields[field].label or field if field in form.fields else ''}: "
+                                    f"{' '.join(errors)}".lstrip(": "))
+        return redirect(detail)
+    try:
+        result = services.set_action(
+            tenant=request.tenant, actor=Actor.user(request.user), membership=request.membership, document=doc,
+            **form.action_kwargs(),
+        )
+    except ActionError as exc:
+        messages.error(request, f"Not done: {exc.message}")
+        return redirect(detail)
+    if result.changed:
+        messages.success(request, "Action saved; it will be pushed to the portal." if result.local_action
+                         else "Action saved: it matches the portal, nothing to push.")
+    else:
+        messages.info(request, "Nothing changed: the document already has this action.")
+    for w in result.warnings:
+        messages.warning(request, w["message"])
+    return redirect(detail)
+
+
+__all__ = ["bulk_apply", "bulk_confirm", "document_action", "run_detail"]

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from exports.views import export_or_start
+
+from .forms import LedgerFilterForm
+from .selectors import can_view_ledger, ledger
+
+PAGE_SIZE = 50
+
+
+def _forbidden(request):
+    return render(request, "audit/forbidden.html", status=403)
+
+
+@require_GET
+def audit_list(request, tenant_slug):
+    """The tenant's ledger, newest first, 50 a page (keyset on seq: ``?before=<seq>``)."""
+    if not can_view_ledger(request.membership):
+        return _forbidden(request)
+    form = LedgerFilterForm(request.GET or None)
+    events, next_before = [], None
+    if form.is_bound and not form.is_valid():
+        status = 400
+    else:
+        status = 200
+        filters = form.filters() if form.is_bound else {}
+        qs = ledger(tenant=request.tenant, user=request.user, membership=request.membership, **filters)
+        before = form.cleaned_data.get("before") if form.is_bound else None
+        if before:
+            qs = qs.filter(seq__lt=before)
+        events = list(qs[: PAGE_SIZE + 1])
+        if len(events) > PAGE_SIZE:
+            events = events[:PAGE_SIZE]
+            next_before = events[-1].seq
+    context = {"form": form, "events": events, "next_before": next_before,
+               "paged": bool(form.is_bound and form.is_valid() and form.cleaned_data.get("before"))}
+    return render(request, "audit/list.html", context, status=status)
+
+
+@require_POST
+def audit_export(request, tenant_slug):
+    """Export the filtered ledger (filters in the query string) to Excel."""
+    if not can_view_ledger(request.membership):
+        return _forbidden(request)
+    form = LedgerFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "audit/list.html", {"form": form, "events": []}, status=400)
+    return export_or_start(request, kind="audit", params=LedgerFilterForm.to_params(form.filters()))

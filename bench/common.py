@@ -1,0 +1,130 @@
+"""Shared set-up of the benchmarks: a separate bench database, migrated, and a tenant with N documents.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ims_bench .venv/bin/python bench/bench_xxx.py
+
+``configure()`` points Django at the bench database (DATABASE_URL, default ``ims_bench``), creates it if missing
+and migrates it. ``ensure_documents(n)`` makes sure the bench tenant (slug ``bench``) holds at least ``n``
+generated documents, loading the missing ones through the ingest service, and returns ``(tenant, registrations)``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/ims_bench"
+BENCH_SLUG = "bench"
+PERIODS = ["042025", "052025", "062025", "072025", "082025", "092025", "102025", "112025", "122025",
+           "012026", "022026", "032026"]
+# The bench tenant's GSTINs and their share of the documents.
+BENCH_REGISTRATIONS = (("27", "1", 0.6), ("27", "2", 0.25), ("29", "1", 0.15))
+BATCH = 50_000
+
+
+def _ensure_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create a database (for benchmarks that need an empty one)."""
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not name.startswith("ims_bench"):
+        raise ValueError(f"refusing to drop {name!r}: only ims_bench* databases")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+_configured = False
+
+
+def configure(url: str | None = None) -> str:
+    """Set up Django on the bench database (created and migrated if needed); returns its URL."""
+    global _configured
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    url = url or os.environ.get("DATABASE_URL") or DEFAULT_URL
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ims_project.settings_test")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    _ensure_database(url)
+    import django
+
+    django.setup()
+    if not _configured:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        _configured = True
+    return url
+
+
+def bench_tenant():
+    """The bench tenant and its registrations (created on first use)."""
+    from audit.services import Actor
+    from invoices.domain.gstin import make_gstin
+    from tenancy import services
+    from tenancy.models import Registration, Tenant
+    from tenancy.scoping import tenant_scope
+
+    actor = Actor.system("bench")
+    tenant = Tenant.objects.filter(slug=BENCH_SLUG).first() or services.create_tenant(
+        name="Bench Manufacturing", slug=BENCH_SLUG, actor=actor
+    )
+    regs = []
+    with tenant_scope(tenant):
+        for state, entity, _share in BENCH_REGISTRATIONS:
+            gstin = make_gstin(state, "AABCB9876M", entity)
+            reg = Registration.objects.filter(tenant=tenant, gstin=gstin).first() or services.add_registration(
+                tenant=tenant, actor=actor, gstin=gstin, legal_name="Bench Manufacturing Ltd",
+                filing_frequency="Q" if state == "29" else "M",
+            )
+            regs.append(reg)
+    return tenant, regs
+
+
+def ensure_documents(n: int, *, verbose: bool = True) -> tuple:
+    """At least ``n`` documents in the bench tenant (spread over its GSTINs); returns (tenant, registrations)."""
+    configure()
+    from audit.services import Actor
+    from invoices.generator import batches, supplier_names
+    from invoices.models import SupplierDocument
+    from invoices.services.ingest import ingest_documents
+    from tenancy.scoping import tenant_scope
+
+    tenant, regs = bench_tenant()
+    with tenant_scope(tenant):
+        have = SupplierDocument.objects.filter(tenant=tenant).count()
+    if have >= n:
+        return tenant, regs
+    if verbose:
+        print(f"[bench] loading {n - have:,} documents into the bench tenant (have {have:,}, want {n:,}) ...",
+              flush=True)
+    start = time.perf_counter()
+    for i, (reg, (_s, _e, share)) in enumerate(zip(regs, BENCH_REGISTRATIONS, strict=True)):
+        want = round(n * share)
+        args = {"seed": 1000 + i, "recipient_gstin": reg.gstin, "n_suppliers": 3000 if share > 0.5 else 1200}
+        names = supplier_names(**args)
+        for batch in batches(**args, periods=PERIODS, n_docs=want, batch_size=BATCH):
+            result = ingest_documents(tenant=tenant, registration=reg, records=batch, actor=Actor.system("bench"),
+                                      source="bench", supplier_names=names, audit_created=False)
+            if result.errors:
+                raise RuntimeError(result.errors[:3])
+    if verbose:
+        print(f"[bench] loaded in {time.perf_counter() - start:.0f} s", flush=True)
+    return tenant, regs

@@ -1,0 +1,160 @@
+"""Export a registered list to Excel: directly for small lists, through a worker job with progress otherwise."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Q
+from django.http import FileResponse
+from django.utils import timezone
+from django.utils.text import slugify
+
+from audit.chain import normalise_json
+from audit.services import Actor, record
+from ims_project.xlsx import write_xlsx
+from tenancy.models import Tenant
+from tenancy.scoping import scopes_disabled, tenant_scope
+
+from . import registry
+from .models import ExportJob, ExportStatus
+from .registry import ExportError
+
+log = logging.getLogger(__name__)
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PROGRESS_EVERY = 5000  # rows between progress updates of a running job
+STALE_AFTER = dt.timedelta(minutes=10)  # a running job without progress for this long may be claimed again
+
+
+def download_name(title: str, when: dt.datetime | None = None) -> str:
+    when = timezone.localtime(when or timezone.now())
+    return f"{slugify(title) or 'export'}-{when:%d-%m-%Y-%H%M}.xlsx"
+
+
+def start_export(*, tenant: Tenant, user, kind: str, params: dict[str, Any], actor: Actor | None = None) -> ExportJob:
+    """Queue an export of ``kind`` with ``params`` for ``user``; a worker runs it after the commit.
+
+    Raises ``ExportError`` for an unknown kind. Records ``export.requested`` in the ledger.
+    """
+    registry.get(kind)
+    params = normalise_json(params or {})
+    with transaction.atomic():
+        job = ExportJob.objects.create(tenant=tenant, user_id=user.pk, kind=kind, params=params)
+        record(
+            tenant=tenant, actor=actor or Actor.user(user), action="export.requested", obj=job,
+            metadata={"kind": kind, "params": params},
+        )
+        from .tasks import run_export_task
+
+        run_export_task.delay_on_commit(job.pk)
+    return job
+
+
+def _claim(job_id: int) -> bool:
+    """Compare-and-set: queued (or stale running) -> running. False when another delivery has it or it is done."""
+    now = timezone.now()
+    return bool(
+        ExportJob.objects.filter(pk=job_id)
+        .filter(Q(status=ExportStatus.QUEUED) | Q(status=ExportStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER))
+        .update(status=ExportStatus.RUNNING, started_at=now, heartbeat_at=now, rows_done=0, error="")
+    )
+
+
+def _safe_message(exc: BaseException, job_id: int) -> str:
+    if isinstance(exc, ExportError):
+        return str(exc)
+    if isinstance(exc, PermissionDenied):
+        return "You no longer have access to this data, so the export was stopped."
+    if isinstance(exc, get_user_model().DoesNotExist):
+        return "The user who asked for this export no longer exists."
+    return f"The export failed because of an internal error ({type(exc).__name__}); it is logged as job {job_id}."
+
+
+def _with_progress(rows, job_id: int):
+    for done, row in enumerate(rows, start=1):
+        yield row
+        if done % PROGRESS_EVERY == 0:
+            ExportJob.objects.filter(pk=job_id).update(rows_done=done, heartbeat_at=timezone.now())
+
+
+def run_export(job_id: int) -> ExportJob | None:
+    """Write job ``job_id``'s file (worker side). Idempotent: a second delivery of a running or finished job
+    does nothing. Marks the job done (file name, row count) or failed (a message safe to show)."""
+    with scopes_disabled():
+        tenant_id = ExportJob.objects.filter(pk=job_id).values_list("tenant_id", flat=True).first()
+    if tenant_id is None:
+        log.warning("export job %s does not exist", job_id)
+        return None
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with tenant_scope(tenant):
+        if not _claim(job_id):
+            log.info("export job %s already taken or finished; nothing to do", job_id)
+            return ExportJob.objects.get(pk=job_id)
+        job = ExportJob.objects.get(pk=job_id)
+        folder = Path(settings.EXPORT_DIR) / str(tenant.pk)
+        final = folder / f"{job.pk}-{slugify(job.kind)}.xlsx"
+        part = final.with_suffix(".part")
+        try:
+            user = get_user_model().objects.get(pk=job.user_id)
+            title, headers, rows, total = registry.get(job.kind)(tenant=tenant, user=user, params=job.params)
+            ExportJob.objects.filter(pk=job.pk).update(title=title[:200], rows_total=total)
+            folder.mkdir(parents=True, exist_ok=True)
+            written = write_xlsx(part, sheet_name=title, headers=headers, rows=_with_progress(rows, job.pk))
+            os.replace(part, final)
+            with transaction.atomic():
+                ExportJob.objects.filter(pk=job.pk).update(
+                    status=ExportStatus.DONE, rows_done=written, rows_total=written,
+                    file_name=str(final.relative_to(settings.EXPORT_DIR)), finished_at=timezone.now(),
+                )
+                record(
+                    tenant=tenant, actor=Actor.task("exports.run_export"), action="export.completed", obj=job,
+                    metadata={"kind": job.kind, "rows": written, "user_id": job.user_id},
+                )
+        except Exception as exc:  # noqa: BLE001 - any failure must end as a failed job with a clear message
+            log.exception("export job %s failed", job.pk)
+            part.unlink(missing_ok=True)
+            ExportJob.objects.filter(pk=job.pk).update(
+                status=ExportStatus.FAILED, error=_safe_message(exc, job.pk), finished_at=timezone.now()
+            )
+        return ExportJob.objects.get(pk=job.pk)
+
+
+def export_response(
+    *, tenant: Tenant, user, kind: str, params: dict[str, Any], actor: Actor | None = None
+) -> FileResponse | None:
+    """The file as a download when the list has at most ``settings.EXPORT_SYNC_MAX_ROWS`` rows; None when it
+    is bigger (or its size is unknown): then queue it with :func:`start_export`. Records ``export.downloaded``."""
+    params = normalise_json(params or {})
+    title, headers, rows, total = registry.get(kind)(tenant=tenant, user=user, params=params)
+    if total is None or total > settings.EXPORT_SYNC_MAX_ROWS:
+        return None
+    tmp = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - FileResponse closes (and so deletes) it
+    try:
+        written = write_xlsx(tmp, sheet_name=title, headers=headers, rows=rows)
+        tmp.seek(0)
+        with transaction.atomic():
+            record(
+                tenant=tenant, actor=actor or Actor.user(user), action="export.downloaded",
+                metadata={"kind": kind, "params": params, "rows": written},
+            )
+    except BaseException:
+        tmp.close()
+        raise
+    return FileResponse(tmp, as_attachment=True, filename=download_name(title), content_type=XLSX_TYPE)
+
+
+def job_file(job: ExportJob) -> Path | None:
+    """The finished file of ``job`` if it is still on disk."""
+    if job.status != ExportStatus.DONE or not job.file_name:
+        return None
+    path = Path(settings.EXPORT_DIR) / job.file_name
+    return path if path.is_file() else None

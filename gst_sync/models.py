@@ -1,0 +1,279 @@
+from __future__ import annotations
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+from django_scopes import ScopedManager
+
+
+class ConnectionStatus(models.TextChoices):
+    NOT_CONNECTED = "not_connected", "Not connected"
+    OTP_SENT = "otp_sent", "OTP sent"
+    CONNECTED = "connected", "Connected"
+    EXPIRED = "expired", "Session expired"
+
+
+class PortalConnection(models.Model):
+    """A GSTIN's taxpayer-API session. The session (auth token, session key) is stored sealed with Fernet
+    (settings.IMS_SESSION_KEY); only its expiry and state are readable."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    registration = models.OneToOneField("tenancy.Registration", on_delete=models.PROTECT, related_name="portal")
+    username = models.CharField(max_length=100, blank=True, help_text="Portal username of the GSTIN")
+    status = models.CharField(max_length=16, choices=ConnectionStatus.choices, default=ConnectionStatus.NOT_CONNECTED)
+    session_blob = models.TextField(blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    def __str__(self) -> str:
+        return f"{self.registration.gstin} ({self.status})"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class SyncRun(models.Model):
+    """One download of one IMS section of one GSTIN. At most one active run per (GSTIN, section): two clicks or
+    two beat ticks never run the same sync twice (partial unique constraint). Its diff is the ledger's events
+    with ``request_id = "syncrun:<id>"``."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="sync_runs")
+    section = models.CharField(max_length=8)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    trigger = models.CharField(max_length=10, default="user")  # user | api | schedule
+    requested_by = models.BigIntegerField(null=True, blank=True)
+    attempts = models.IntegerField(default=0)
+    counts = models.JSONField(default=dict, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["registration", "section"],
+                condition=Q(status__in=["queued", "running"]),
+                name="syncrun_one_active_per_section",
+            )
+        ]
+        indexes = [models.Index(fields=["tenant", "registration", "-created_at"], name="syncrun_reg_idx")]
+
+    def __str__(self) -> str:
+        return f"sync {self.registration_id}/{self.section} {self.status}"
+
+    @property
+    def request_id(self) -> str:
+        return f"syncrun:{self.pk}"
+
+
+MONEY = {"max_digits": 15, "decimal_places": 2}
+
+
+class Gstr2bStatement(models.Model):
+    """The portal's GSTR-2B of one GSTIN and period, as imported (GET2B JSON). Re-importing the period replaces
+    it and its documents in one transaction. ``summary`` keeps the portal's ``itcsumm`` and ``cpsumm`` as sent."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    registration = models.ForeignKey(
+        "tenancy.Registration", on_delete=models.PROTECT, related_name="gstr2b_statements", db_index=False
+    )
+    period = models.DateField(help_text="2B period (first day of the month)")
+    generated_on = models.DateField(null=True, blank=True, help_text="gendt")
+    version = models.CharField(max_length=10, blank=True)
+    checksum = models.CharField(max_length=128, blank=True)
+    summary = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)  # amounts with decimals: str
+    skipped = models.JSONField(default=dict, blank=True, help_text="2B lists not stored (ISD, imports): counts")
+    file_count = models.SmallIntegerField(default=1)
+    document_count = models.IntegerField(default=0)
+    source = models.CharField(max_length=16, default="gstr2b_json")
+    imported_at = models.DateTimeField()
+    imported_by = models.BigIntegerField(null=True, blank=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["-period", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "registration", "period"], name="gstr2b_statement_period_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"GSTR-2B {self.period:%m%Y} of registration {self.registration_id}"
+
+
+class Gstr2bDocument(models.Model):
+    """One document of a stored GSTR-2B (compact: what a 2B preview compares against). Written with COPY."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    statement = models.ForeignKey(Gstr2bStatement, on_delete=models.CASCADE, related_name="documents",
+                                  db_index=False)
+    rejected = models.BooleanField(default=False, help_text="In docRejdata (rejected in IMS)")
+    section = models.CharField(max_length=5)  # b2b, b2ba, cdnr, cdnra, ecom, ecoma
+    ims_section = models.CharField(max_length=8)
+    supplier_gstin = models.CharField(max_length=15)
+    doc_number = models.CharField(max_length=20)
+    doc_date = models.DateField()
+    fy = models.SmallIntegerField()
+    note_type = models.CharField(max_length=1, blank=True)
+    doc_type = models.CharField(max_length=8, blank=True)
+    orig_doc_number = models.CharField(max_length=20, blank=True)
+    orig_doc_date = models.DateField(null=True, blank=True)
+    pos = models.CharField(max_length=2, blank=True)
+    reverse_charge = models.BooleanField(default=False)
+    doc_value = models.DecimalField(**MONEY)
+    taxable_value = models.DecimalField(**MONEY)
+    igst = models.DecimalField(**MONEY)
+    cgst = models.DecimalField(**MONEY)
+    sgst = models.DecimalField(**MONEY)
+    cess = models.DecimalField(**MONEY)
+    itc_available = models.CharField(max_length=1, blank=True)
+    reason = models.CharField(max_length=8, blank=True)
+    supplier_period = models.DateField(null=True, blank=True)
+    supplier_filing_date = models.DateField(null=True, blank=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["statement", "section", "supplier_gstin", "doc_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "statement", "ims_section", "supplier_gstin", "doc_number", "fy"],
+                name="gstr2b_document_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.supplier_gstin} {self.section} {self.doc_number}"
+
+
+class PushStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    POLLING = "polling", "Waiting for the portal"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+ACTIVE_PUSH_STATUSES = (PushStatus.QUEUED, PushStatus.SENDING, PushStatus.POLLING)
+
+
+class PushBatch(models.Model):
+    """One SAVE or RESETIMS request for one GSTIN, holding at most settings.IMS_PUSH_BATCH_SIZE records.
+
+    Crash-safe: the request is sent only after the batch and its items are committed; ``reference_id`` is stored
+    the moment the portal answers; a batch re-claimed after a crash without a reference first re-reads the portal
+    so that what already went through is not sent twice."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="push_batches")
+    kind = models.CharField(max_length=5)  # save | reset
+    status = models.CharField(max_length=10, choices=PushStatus.choices, default=PushStatus.QUEUED)
+    reference_id = models.CharField(max_length=64, blank=True)
+    attempts = models.IntegerField(default=0)
+    item_count = models.IntegerField(default=0)
+    saved_count = models.IntegerField(default=0)
+    failed_count = models.IntegerField(default=0)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+    requested_by = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "registration", "-created_at"], name="pushbatch_reg_idx")]
+
+    def __str__(self) -> str:
+        return f"push {self.kind} #{self.pk} ({self.status})"
+
+
+class PushItemResult(models.TextChoices):
+    SENT = "sent", "Sent"
+    SAVED = "saved", "Saved on the portal"
+    FAILED = "failed", "Refused by the portal"
+    CONFLICT = "conflict", "Changed on the portal: review"
+
+
+class PushItem(models.Model):
+    """One document in a push batch, with what was sent and what the portal answered."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    batch = models.ForeignKey(PushBatch, on_delete=models.CASCADE, related_name="items")
+    document = models.ForeignKey("invoices.SupplierDocument", on_delete=models.PROTECT, related_name="push_items")
+    section = models.CharField(max_length=8)
+    action = models.CharField(max_length=1)  # what the portal should end with (N for a reset)
+    prev_status = models.CharField(max_length=1)
+    record = models.JSONField()
+    result = models.CharField(max_length=10, choices=PushItemResult.choices, default=PushItemResult.SENT)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["batch", "id"]
+        indexes = [models.Index(fields=["tenant", "document"], name="pushitem_doc_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.document_id} → {self.action} ({self.result})"
+
+
+class OutwardDocument(models.Model):
+    """The seller's side of IMS: one of the tenant's own outward documents with the recipient's action on it,
+    refreshed with each sync (rejected and pending ones are what the supplier must follow up)."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="outward_docs")
+    recipient_gstin = models.CharField(max_length=15)
+    section = models.CharField(max_length=8)
+    doc_number = models.CharField(max_length=20)
+    doc_date = models.DateField()
+    fy = models.SmallIntegerField()
+    supplier_period = models.DateField(null=True, blank=True)
+    doc_value = models.DecimalField(max_digits=15, decimal_places=2)
+    taxable_value = models.DecimalField(max_digits=15, decimal_places=2)
+    igst = models.DecimalField(max_digits=15, decimal_places=2, default=0)
+    cgst = models.DecimalField(max_digits=15, decimal_places=2, default=0)
+    sgst = models.DecimalField(max_digits=15, decimal_places=2, default=0)
+    cess = models.DecimalField(max_digits=15, decimal_places=2, default=0)
+    recipient_action = models.CharField(max_length=1, default="N")
+    remarks = models.CharField(max_length=500, blank=True)
+    itc_red_req = models.CharField(max_length=1, blank=True)
+    action_seen_at = models.DateTimeField(help_text="When the current recipient action was first seen")
+    last_seen_at = models.DateTimeField()
+    vanished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["registration", "recipient_gstin", "doc_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "registration", "recipient_gstin", "section", "doc_number", "fy"],
+                name="outward_document_key",
+            )
+        ]
+        indexes = [models.Index(fields=["tenant", "registration", "recipient_action"], name="outward_action_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.recipient_gstin} {self.section} {self.doc_number} ({self.recipient_action})"

@@ -1,0 +1,34 @@
+"""Build the portal adapter from settings. The only place that knows where the GSP is."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+import httpx
+from django.conf import settings
+
+from .adapters import GstnAdapter, GstnConfig
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def portal_config(**overrides) -> GstnConfig:
+    base_url = overrides.pop("base_url", settings.IMS_GSP_BASE_URL)
+    cert_path = settings.IMS_GSP_GSTN_CERT_PATH or None
+    certificate = None
+    if cert_path is None and urlparse(base_url).hostname in _LOOPBACK:
+        # The sandbox portal publishes its own certificate; a real GSP's comes from IMS_GSP_GSTN_CERT_PATH.
+        certificate = httpx.get(f"{base_url.rstrip('/')}/__sandbox__/certificate", timeout=5).content
+    values = dict(
+        base_url=base_url,
+        client_id=settings.IMS_GSP_CLIENT_ID,
+        client_secret=settings.IMS_GSP_CLIENT_SECRET,
+        gstn_certificate=certificate,
+        gstn_certificate_path=cert_path,
+    )
+    values.update(overrides)
+    return GstnConfig(**values)
+
+
+def make_adapter(**overrides) -> GstnAdapter:
+    return GstnAdapter(portal_config(**overrides))

@@ -1,0 +1,353 @@
+"""Pushing local IMS actions to the portal: the only writer of PushBatch / PushItem.
+
+The queue is every document of a GSTIN whose ``local_action`` is set (and not already in a batch in flight).
+``queue_push`` cuts it into batches of ``settings.IMS_PUSH_BATCH_SIZE`` records (SAVE for Accept / Reject /
+Pending, RESETIMS for back-to-No-action) and commits them before anything is sent. ``run_push`` sends one batch,
+stores the portal's reference the moment it answers, polls REQSTS, and records each document's result in one
+transaction: saved documents take the action as their portal action and leave the queue; refused ones keep the
+local action with the portal's error; ``IMSSAV0010`` (previous action wrong or the supplier edited the record)
+re-downloads the section, flags the document for review and keeps the local action. A batch whose worker died is
+re-claimed after the lease; if it had no reference yet, the portal is re-read first so nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.services import Actor, Event, record, record_many
+from invoices.domain.sections import section_info
+from invoices.models import SupplierDocument
+from invoices.services.ingest import ingest_documents
+from tenancy.models import Registration, Tenant
+from tenancy.scoping import scopes_disabled, tenant_scope
+
+from . import portal_files as pf
+from .adapters import PortalAdapter, PortalError, Reauth
+from .adapters.base import open_session
+from .imports import _UPLOAD_FIELDS, _UPLOAD_FILTERS
+from .models import (
+    ACTIVE_PUSH_STATUSES,
+    ConnectionStatus,
+    PortalConnection,
+    PushBatch,
+    PushItem,
+    PushItemResult,
+    PushStatus,
+)
+
+log = logging.getLogger(__name__)
+CONFLICT_CODE = "IMSSAV0010"
+
+
+class PushError(ValueError):
+    """A push request the rules refuse; the message is safe to show."""
+
+
+def _adapter(adapter: PortalAdapter | None) -> PortalAdapter:
+    if adapter is not None:
+        return adapter
+    from .portal import make_adapter
+
+    return make_adapter()
+
+
+def pending_push(*, tenant: Tenant, registration: Registration):
+    """Documents with a local action to push that are not already in a batch in flight."""
+    in_flight = PushItem.objects.filter(
+        tenant=tenant, batch__registration=registration, batch__status__in=ACTIVE_PUSH_STATUSES
+    ).values("document_id")
+    return (
+        SupplierDocument.objects.filter(tenant=tenant, registration=registration, local_action__isnull=False,
+                                        vanished_at__isnull=True)
+        .exclude(id__in=in_flight)
+    )
+
+
+def queue_push(*, tenant: Tenant, actor: Actor, registration: Registration) -> list[PushBatch]:
+    """Cut the GSTIN's queue into SAVE / RESET batches and enqueue them when the transaction commits."""
+    conn = PortalConnection.objects.filter(tenant=tenant, registration=registration).first()
+    if conn is None or conn.status != ConnectionStatus.CONNECTED:
+        raise PushError(f"{registration.gstin} is not connected to the portal: enter an OTP first.")
+    size = settings.IMS_PUSH_BATCH_SIZE
+    batches: list[PushBatch] = []
+    with transaction.atomic():
+        # Serialise queueing per GSTIN so two clicks cannot put one document in two batches.
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(7260002, %s)", [registration.pk])
+        for kind in (pf.SAVE, pf.RESET):
+            rows = list(
+                pending_push(tenant=tenant, registration=registration).filter(_UPLOAD_FILTERS[kind])
+                .order_by("section", "id").values("id", *_UPLOAD_FIELDS)
+            )
+            for start in range(0, len(rows), size):
+                chunk = rows[start:start + size]
+                batch = PushBatch.objects.create(tenant=tenant, registration=registration, kind=kind,
+                                                 item_count=len(chunk), requested_by=actor.id)
+                PushItem.objects.bulk_create([
+                    PushItem(tenant=tenant, batch=batch, document_id=row["id"], section=row["section"],
+                             action=row["local_action"], prev_status=row["portal_action"],
+                             record=_json_record(pf.upload_record(row, kind)))
+                    for row in chunk
+                ])
+                batches.append(batch)
+        if batches:
+            record(tenant=tenant, actor=actor, action="push.queued", obj=registration,
+                   metadata={"batches": [b.pk for b in batches], "documents": sum(b.item_count for b in batches)})
+            from .tasks import push_batch
+
+            ids = [b.pk for b in batches]
+            transaction.on_commit(lambda: [push_batch.delay(i) for i in ids])
+    return batches
+
+
+def _json_record(rec: dict) -> dict:
+    return {k: (str(v) if not isinstance(v, str | int | type(None)) else v) for k, v in rec.items()}
+
+
+def _wire_record(rec: dict) -> dict:
+    """The stored record with amounts back as Decimals, for the adapter's exact JSON numbers."""
+    from decimal import Decimal
+
+    out = dict(rec)
+    for key in ("val", "txval", "iamt", "camt", "samt", "cess", "declIgst", "declCgst", "declSgst", "declCess"):
+        if key in out and out[key] not in (None, ""):
+            out[key] = Decimal(str(out[key]))
+    return out
+
+
+def _claim(batch_id: int) -> bool:
+    lease = dt.timedelta(seconds=settings.IMS_SYNC_LEASE_SECONDS)
+    now = timezone.now()
+    with connection.cursor() as cur:
+        cur.execute(
+            """UPDATE gst_sync_pushbatch SET status = CASE WHEN reference_id = '' THEN 'sending' ELSE 'polling' END,
+                      heartbeat_at = %s, attempts = attempts + 1
+               WHERE id = %s AND (status = 'queued'
+                                  OR (status IN ('sending', 'polling') AND heartbeat_at < %s))""",
+            [now, batch_id, now - lease],
+        )
+        return cur.rowcount == 1
+
+
+def _key(section: str, stin: str, number: str) -> tuple[str, str, str]:
+    return section, stin, number.upper()
+
+
+def _item_key(item: PushItem) -> tuple[str, str, str]:
+    info = section_info(item.section)
+    return _key(item.section, item.record["stin"], item.record[info.number_field])
+
+
+def _portal_actions(portal: PortalAdapter, gstin: str, sections: set[str]) -> dict[tuple, str]:
+    current: dict[tuple, str] = {}
+    for section in sections:
+        info = section_info(section)
+        for rec in portal.get_ims_documents(gstin=gstin, section=section):
+            number = rec.get(info.number_field) or rec.get("inum") or rec.get("nt_num") or ""
+            current[_key(section, rec.get("stin", ""), str(number))] = rec.get("action", "N")
+    return current
+
+
+def run_push(batch_id: int, *, adapter: PortalAdapter | None = None) -> PushBatch | None:
+    """Send (or resume) one batch and record its results. A second delivery of a live batch is a no-op."""
+    with scopes_disabled():
+        batch = PushBatch.objects.select_related("tenant", "registration").filter(pk=batch_id).first()
+    if batch is None or not _claim(batch_id):
+        return None
+    tenant, registration = batch.tenant, batch.registration
+    with tenant_scope(tenant):
+        batch.refresh_from_db()
+        items = list(batch.items.all())
+        conn = PortalConnection.objects.get(tenant=tenant, registration=registration)
+        portal = _adapter(adapter)
+        try:
+            portal.load_session(open_session(conn.session_blob, key=settings.IMS_SESSION_KEY))
+            if not batch.reference_id:
+                to_send = items
+                if batch.attempts > 1:
+                    to_send = _already_applied(batch, items, portal)
+                if to_send:
+                    invdata: dict[str, list] = defaultdict(list)
+                    for item in to_send:
+                        invdata[item.section].append(_wire_record(item.record))
+                    send = portal.save_actions if batch.kind == pf.SAVE else portal.reset_actions
+                    reference = send(gstin=registration.gstin, invdata=dict(invdata))
+                    PushBatch.objects.filter(pk=batch.pk).update(reference_id=reference, status=PushStatus.POLLING,
+                                                                 heartbeat_at=timezone.now())
+                    batch.reference_id = reference
+            status = portal.wait_for_request(gstin=registration.gstin, reference_id=batch.reference_id) \
+                if batch.reference_id else None
+        except Reauth as exc:
+            with transaction.atomic():
+                conn.status = ConnectionStatus.EXPIRED
+                conn.last_error = exc.message
+                conn.save(update_fields=["status", "last_error", "updated_at"])
+                _park(batch, exc.code or "REAUTH", f"The portal session has expired: enter a new OTP, then "
+                      f"push again. ({exc.message})")
+            return batch
+        except PortalError as exc:
+            _park(batch, exc.code or "PORTAL", exc.message)
+            return batch
+        if status is not None and not status.done:
+            # Still processing on the portal: keep the reference, let the sweeper ask again later.
+            PushBatch.objects.filter(pk=batch.pk).update(heartbeat_at=timezone.now())
+            from .tasks import push_batch
+
+            push_batch.apply_async((batch.pk,), countdown=60)
+            return batch
+        conflicts = _record_results(batch, status)
+        if conflicts:
+            _refresh_conflicts(tenant, registration, conflicts, portal)
+        batch.refresh_from_db()
+    return batch
+
+
+def _already_applied(batch: PushBatch, items: list[PushItem], portal: PortalAdapter) -> list[PushItem]:
+    """After a crash between sending and storing the reference: items the portal already shows as done are
+    recorded as saved; only the rest are sent again."""
+    current = _portal_actions(portal, batch.registration.gstin, {i.section for i in items})
+    done = [i for i in items if current.get(_item_key(i)) == i.action]
+    if done:
+        _apply_saved(batch, done, note="found applied on the portal after an interrupted push")
+    done_ids = {i.pk for i in done}
+    return [i for i in items if i.pk not in done_ids]
+
+
+def _park(batch: PushBatch, code: str, message: str) -> None:
+    """The batch could not be sent: it fails as a whole, its documents keep their local actions (retry later)."""
+    PushBatch.objects.filter(pk=batch.pk).update(status=PushStatus.FAILED, error_code=code, error_message=message,
+                                                 finished_at=timezone.now())
+    PushItem.objects.filter(batch=batch, result=PushItemResult.SENT).update(
+        result=PushItemResult.FAILED, error_code=code, error_message=message[:500])
+
+
+def _errors_by_key(status) -> dict[tuple, tuple[str, str]]:
+    errors: dict[tuple, tuple[str, str]] = {}
+    for err in status.errors:
+        for inv in err.inv or [{}]:
+            number = str(inv.get("inum") or inv.get("nt_num") or inv.get("ntnum") or "")
+            try:
+                section = section_info(err.section).key.value
+            except ValueError:
+                section = err.section
+            errors[_key(section, err.stin, number)] = (err.error_cd, err.error_msg)
+    return errors
+
+
+def _record_results(batch: PushBatch, status) -> list[PushItem]:
+    """Saved / refused per item, set-based, with one audit event per document and a summary. Returns conflicts."""
+    pending = list(PushItem.objects.filter(batch=batch, result=PushItemResult.SENT))  # fresh: some may be saved
+    if status is not None and status.status == "ER":
+        failed = {i.pk: (status.err_cd or "ER", status.err_msg or "The portal refused the request.") for i in pending}
+    else:
+        errors = _errors_by_key(status) if status is not None else {}
+        failed = {i.pk: errors[_item_key(i)] for i in pending if _item_key(i) in errors}
+    saved = [i for i in pending if i.pk not in failed]
+    refused = [i for i in pending if i.pk in failed]
+    conflicts = [i for i in refused if failed[i.pk][0] == CONFLICT_CODE]
+    with transaction.atomic():
+        if saved:
+            _apply_saved(batch, saved)
+        if refused:
+            for item in refused:
+                code, message = failed[item.pk]
+                item.result = PushItemResult.CONFLICT if code == CONFLICT_CODE else PushItemResult.FAILED
+                item.error_code, item.error_message = code, message[:500]
+            PushItem.objects.bulk_update(refused, ["result", "error_code", "error_message"])
+            if conflicts:
+                SupplierDocument.objects.filter(pk__in=[i.document_id for i in conflicts]).update(needs_review=True)
+            record_many(
+                tenant=batch.tenant, actor=Actor.task("gst_sync.push"), request_id=f"push:{batch.pk}",
+                events=[Event("ims.push_refused", "invoices.supplierdocument", str(i.document_id),
+                              f"{i.record.get('stin')} {i.section}", metadata={"code": i.error_code,
+                              "message": i.error_message, "action": i.action, "batch": batch.pk})
+                        for i in refused],
+            )
+        saved_total = PushItem.objects.filter(batch=batch, result=PushItemResult.SAVED).count()
+        failed_total = PushItem.objects.filter(batch=batch).exclude(result=PushItemResult.SAVED).count()
+        PushBatch.objects.filter(pk=batch.pk).update(
+            status=PushStatus.DONE, saved_count=saved_total, failed_count=failed_total,
+            finished_at=timezone.now(), error_code=(status.err_cd if status is not None else ""),
+            error_message=(status.err_msg if status is not None and status.status == "ER" else ""),
+        )
+        record(tenant=batch.tenant, actor=Actor.task("gst_sync.push"), action="push.completed", obj=batch,
+               request_id=f"push:{batch.pk}",
+               metadata={"saved": saved_total, "refused": failed_total, "reference_id": batch.reference_id,
+                         "status": status.status if status is not None else "P"})
+    return conflicts
+
+
+def _apply_saved(batch: PushBatch, saved: list[PushItem], note: str = "") -> None:
+    """The portal has these actions now: portal fields take the local ones and the local action is cleared —
+    unless the user changed it again meanwhile (then it stays queued, with the new prev_status)."""
+    with transaction.atomic():
+        ids = [i.pk for i in saved]
+        PushItem.objects.filter(pk__in=ids).update(result=PushItemResult.SAVED)
+        with connection.cursor() as cur:
+            cur.execute(
+                """
+                UPDATE invoices_supplierdocument d SET
+                    portal_action = i.action,
+                    portal_remarks = CASE WHEN i.action = 'N' THEN '' ELSE COALESCE(i.record->>'remarks', '') END,
+                    portal_itc_red_req = COALESCE(i.record->>'itcRedReq', ''),
+                    portal_decl_igst = (i.record->>'declIgst')::numeric,
+                    portal_decl_cgst = (i.record->>'declCgst')::numeric,
+                    portal_decl_sgst = (i.record->>'declSgst')::numeric,
+                    portal_decl_cess = (i.record->>'declCess')::numeric,
+                    local_action = CASE WHEN d.local_action = i.action THEN NULL ELSE d.local_action END,
+                    local_remarks = CASE WHEN d.local_action = i.action THEN '' ELSE d.local_remarks END,
+                    local_itc_red_req = CASE WHEN d.local_action = i.action THEN '' ELSE d.local_itc_red_req END,
+                    local_decl_igst = CASE WHEN d.local_action = i.action THEN NULL ELSE d.local_decl_igst END,
+                    local_decl_cgst = CASE WHEN d.local_action = i.action THEN NULL ELSE d.local_decl_cgst END,
+                    local_decl_sgst = CASE WHEN d.local_action = i.action THEN NULL ELSE d.local_decl_sgst END,
+                    local_decl_cess = CASE WHEN d.local_action = i.action THEN NULL ELSE d.local_decl_cess END
+                FROM gst_sync_pushitem i
+                WHERE i.id = ANY(%s) AND d.id = i.document_id AND d.tenant_id = %s
+                """,
+                [ids, batch.tenant_id],
+            )
+        record_many(
+            tenant=batch.tenant, actor=Actor.task("gst_sync.push"), request_id=f"push:{batch.pk}",
+            events=[Event("ims.action_pushed", "invoices.supplierdocument", str(i.document_id),
+                          f"{i.record.get('stin')} {i.section}",
+                          changes={"portal_action": [i.prev_status, i.action]},
+                          metadata={"batch": batch.pk, "reference_id": batch.reference_id,
+                                    **({"note": note} if note else {})})
+                    for i in saved],
+        )
+
+
+def _refresh_conflicts(tenant, registration, conflicts: list[PushItem], portal: PortalAdapter) -> None:
+    """IMSSAV0010: re-download the sections concerned so the document shows the portal's current state; the
+    local action is kept (never lost) and the document is flagged for review."""
+    for section in {i.section for i in conflicts}:
+        try:
+            records = portal.get_ims_documents(gstin=registration.gstin, section=section)
+        except PortalError:
+            log.warning("could not refresh %s after IMSSAV0010", section, exc_info=True)
+            continue
+        with transaction.atomic():
+            ingest_documents(tenant=tenant, registration=registration, records={section: records},
+                             actor=Actor.task("gst_sync.push"), source="portal", request_id="push-refresh")
+        SupplierDocument.objects.filter(pk__in=[i.document_id for i in conflicts]).update(needs_review=True)
+
+
+def requeue_stale_pushes() -> int:
+    from .tasks import push_batch
+
+    cutoff = timezone.now() - dt.timedelta(seconds=settings.IMS_SYNC_LEASE_SECONDS)
+    with scopes_disabled():
+        ids = list(PushBatch.objects.filter(status__in=ACTIVE_PUSH_STATUSES)
+                   .exclude(status=PushStatus.QUEUED, heartbeat_at__isnull=True, created_at__gte=cutoff)
+                   .filter(heartbeat_at__lt=cutoff).values_list("id", flat=True))
+        ids += list(PushBatch.objects.filter(status=PushStatus.QUEUED, created_at__lt=cutoff)
+                    .values_list("id", flat=True))
+    for batch_id in set(ids):
+        push_batch.delay(batch_id)
+    return len(set(ids))

@@ -1,0 +1,253 @@
+"""Portal connection and sync services: the only writers of PortalConnection and SyncRun.
+
+Network calls never run inside a database transaction: a run downloads first, then ingests in one transaction
+(``invoices.services.ingest``), so a failed download or a failed ingest leaves the documents as they were and
+the run can simply be retried.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from audit.services import Actor, record
+from invoices.domain.sections import Section
+from invoices.services.ingest import ingest_documents
+from tenancy.models import Registration, Tenant
+from tenancy.scoping import scopes_disabled, tenant_scope
+
+from .adapters import PortalAdapter, PortalError, Reauth
+from .adapters.base import open_session, seal_session
+from .models import ConnectionStatus, PortalConnection, RunStatus, SyncRun
+
+log = logging.getLogger(__name__)
+ALL_SECTIONS: tuple[str, ...] = tuple(s.value for s in Section)
+
+
+class SyncError(ValueError):
+    """A request the sync rules refuse; the message is safe to show."""
+
+
+def _adapter(adapter: PortalAdapter | None) -> PortalAdapter:
+    if adapter is not None:
+        return adapter
+    from .portal import make_adapter
+
+    return make_adapter()
+
+
+def connection_for(*, tenant: Tenant, registration: Registration) -> PortalConnection:
+    conn, _ = PortalConnection.objects.get_or_create(tenant=tenant, registration=registration)
+    return conn
+
+
+def _save_session(conn: PortalConnection, session) -> None:
+    conn.session_blob = seal_session(session, key=settings.IMS_SESSION_KEY)
+    conn.expires_at = session.expires_at
+    conn.status = ConnectionStatus.CONNECTED
+    conn.last_error = ""
+    conn.save(update_fields=["session_blob", "expires_at", "status", "last_error", "updated_at"])
+
+
+def request_otp(
+    *, tenant: Tenant, actor: Actor, registration: Registration, username: str, adapter: PortalAdapter | None = None
+) -> PortalConnection:
+    """Ask the portal to send an OTP to the taxpayer for ``username`` (API access must be enabled on the portal)."""
+    username = (username or "").strip()
+    if not username:
+        raise SyncError("Enter the GST portal username of this GSTIN.")
+    portal = _adapter(adapter)
+    try:
+        portal.request_otp(gstin=registration.gstin, username=username)
+    except PortalError as exc:
+        raise SyncError(f"The portal refused the OTP request: {exc.message}") from exc
+    with transaction.atomic():
+        conn = connection_for(tenant=tenant, registration=registration)
+        conn.username = username
+        conn.status = ConnectionStatus.OTP_SENT
+        conn.last_error = ""
+        conn.save()
+        record(tenant=tenant, actor=actor, action="portal.otp_requested", obj=registration,
+               metadata={"username": username})
+    return conn
+
+
+def connect(
+    *, tenant: Tenant, actor: Actor, registration: Registration, otp: str, adapter: PortalAdapter | None = None
+) -> PortalConnection:
+    """Exchange the OTP for a session and keep it sealed at rest."""
+    conn = connection_for(tenant=tenant, registration=registration)
+    if not conn.username:
+        raise SyncError("Request an OTP first.")
+    otp = (otp or "").strip()
+    if not otp.isdigit() or len(otp) != 6:
+        raise SyncError("The OTP is the 6-digit number the portal sent.")
+    portal = _adapter(adapter)
+    try:
+        session = portal.authenticate(gstin=registration.gstin, username=conn.username, otp=otp)
+    except PortalError as exc:
+        raise SyncError(f"The portal refused the OTP: {exc.message}") from exc
+    with transaction.atomic():
+        _save_session(conn, session)
+        record(tenant=tenant, actor=actor, action="portal.connected", obj=registration,
+               metadata={"expires_at": session.expires_at.isoformat()})
+    return conn
+
+
+def queue_sync(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    registration: Registration,
+    sections: Iterable[str] | None = None,
+    trigger: str = "user",
+) -> list[SyncRun]:
+    """Queue one run per section; a section that already has an active run is left alone (never twice).
+    Returns the runs created. Tasks are enqueued when the transaction commits."""
+    wanted = [s for s in (sections or ALL_SECTIONS)]
+    unknown = [s for s in wanted if s not in ALL_SECTIONS]
+    if unknown:
+        raise SyncError(f"Unknown IMS section(s): {', '.join(unknown)}")
+    conn = PortalConnection.objects.filter(tenant=tenant, registration=registration).first()
+    if conn is None or conn.status != ConnectionStatus.CONNECTED or not conn.session_blob:
+        raise SyncError(f"{registration.gstin} is not connected to the portal: enter an OTP first.")
+    created: list[SyncRun] = []
+    with transaction.atomic():
+        for section in wanted:
+            try:
+                with transaction.atomic():
+                    created.append(SyncRun.objects.create(
+                        tenant=tenant, registration=registration, section=section, trigger=trigger,
+                        requested_by=actor.id,
+                    ))
+            except IntegrityError:
+                continue  # an active run exists for this section
+        if created:
+            record(tenant=tenant, actor=actor, action="sync.queued", obj=registration,
+                   metadata={"runs": [r.pk for r in created], "sections": [r.section for r in created],
+                             "trigger": trigger})
+            from .tasks import sync_section
+
+            ids = [r.pk for r in created]
+            transaction.on_commit(lambda: [sync_section.delay(i) for i in ids])
+    return created
+
+
+def _claim(run_id: int) -> bool:
+    """Compare-and-set: queued → running, or re-claim a running run whose heartbeat is older than the lease."""
+    lease = dt.timedelta(seconds=settings.IMS_SYNC_LEASE_SECONDS)
+    now = timezone.now()
+    with connection.cursor() as cur:
+        cur.execute(
+            """UPDATE gst_sync_syncrun SET status = 'running', started_at = %s, heartbeat_at = %s,
+                      attempts = attempts + 1
+               WHERE id = %s AND (status = 'queued' OR (status = 'running' AND heartbeat_at < %s))""",
+            [now, now, run_id, now - lease],
+        )
+        return cur.rowcount == 1
+
+
+def _finish(run: SyncRun, *, status: str, counts=None, code: str = "", message: str = "") -> None:
+    run.status = status
+    run.counts = counts or run.counts
+    run.error_code = code
+    run.error_message = message
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "counts", "error_code", "error_message", "finished_at"])
+
+
+def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | None:
+    """Do one queued run: download the section, then ingest it in one transaction. Safe to deliver twice: a
+    run that is not claimable (done, or running under a live lease) is left alone and None is returned."""
+    with scopes_disabled():
+        run = SyncRun.objects.select_related("registration", "tenant").filter(pk=run_id).first()
+    if run is None or not _claim(run_id):
+        return None
+    tenant, registration = run.tenant, run.registration
+    actor = Actor.task("gst_sync.sync_section")
+    with tenant_scope(tenant):
+        run.refresh_from_db()
+        conn = PortalConnection.objects.get(tenant=tenant, registration=registration)
+        portal = _adapter(adapter)
+        try:
+            portal.load_session(open_session(conn.session_blob, key=settings.IMS_SESSION_KEY))
+            records = portal.get_ims_documents(gstin=registration.gstin, section=run.section)
+        except Reauth as exc:
+            with transaction.atomic():
+                conn.status = ConnectionStatus.EXPIRED
+                conn.last_error = exc.message
+                conn.save(update_fields=["status", "last_error", "updated_at"])
+                _finish(run, status=RunStatus.FAILED, code=exc.code or "REAUTH",
+                        message=f"The portal session has expired: enter a new OTP. ({exc.message})")
+            return run
+        except PortalError as exc:
+            _finish(run, status=RunStatus.FAILED, code=exc.code or "PORTAL", message=exc.message)
+            return run
+        except Exception as exc:  # noqa: BLE001 - a failed run must say why, and the data stays as it was
+            log.exception("sync run %s failed", run_id)
+            _finish(run, status=RunStatus.FAILED, code="ERROR", message=str(exc)[:1000])
+            return run
+        with transaction.atomic():
+            result = ingest_documents(
+                tenant=tenant, registration=registration, records={run.section: records}, actor=actor,
+                source="portal", complete_sections=[run.section], request_id=run.request_id,
+            )
+            if result.errors:
+                transaction.set_rollback(True)
+        if result.errors:
+            _finish(run, status=RunStatus.FAILED, code="BADDATA", counts={"errors": len(result.errors)},
+                    message="The portal sent records we could not read; nothing was written:\n"
+                    + "\n".join(result.errors[:20]))
+            return run
+        counts_extra: dict = {}
+        try:  # the seller's side: recipients' actions on this GSTIN's own outward documents
+            outward = portal.get_outward_actions(gstin=registration.gstin, section=run.section)
+        except PortalError as exc:
+            counts_extra["outward_error"] = exc.message
+        else:
+            from .outward import refresh_in_transaction
+
+            res = refresh_in_transaction(tenant=tenant, registration=registration, section=run.section,
+                                         records=outward, actor=actor)
+            counts_extra.update(outward_received=res.received, outward_action_changed=res.action_changed)
+        with transaction.atomic():
+            session = portal.session(registration.gstin)
+            if session is not None and session.expires_at != conn.expires_at:
+                _save_session(conn, session)  # the adapter refreshed the token
+            counts = {**result.counts(), "downloaded": len(records), **counts_extra}
+            _finish(run, status=RunStatus.SUCCEEDED, counts=counts)
+            record(tenant=tenant, actor=actor, action="sync.run_completed", obj=run, request_id=run.request_id,
+                   metadata={"section": run.section, "gstin": registration.gstin, **counts})
+    return run
+
+
+def queue_daily_syncs() -> int:
+    """Queue every section of every GSTIN with a live session (the daily beat job). Returns runs queued."""
+    now = timezone.now()
+    queued = 0
+    with scopes_disabled():
+        conns = list(PortalConnection.objects.select_related("tenant", "registration")
+                     .filter(status=ConnectionStatus.CONNECTED, expires_at__gt=now))
+    for conn in conns:
+        with tenant_scope(conn.tenant):
+            queued += len(queue_sync(tenant=conn.tenant, actor=Actor.task("gst_sync.daily_sync"),
+                                     registration=conn.registration, trigger="schedule"))
+    return queued
+
+
+def requeue_stale_runs() -> int:
+    """Runs whose worker died (heartbeat past the lease) are delivered again; the claim re-checks the lease."""
+    from .tasks import sync_section
+
+    cutoff = timezone.now() - dt.timedelta(seconds=settings.IMS_SYNC_LEASE_SECONDS)
+    with scopes_disabled():
+        ids = list(SyncRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).values_list("id", flat=True))
+        ids += list(SyncRun.objects.filter(status=RunStatus.QUEUED, created_at__lt=cutoff).values_list("id", flat=True))
+    for run_id in ids:
+        sync_section.delay(run_id)
+    return len(ids)

@@ -1,0 +1,32 @@
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(queue="sync", acks_late=True, reject_on_worker_lost=True, time_limit=3600)
+def sync_section(run_id: int) -> None:
+    services.run_sync(run_id)
+
+
+@shared_task(queue="default")
+def daily_sync() -> int:
+    return services.queue_daily_syncs()
+
+
+@shared_task(queue="default")
+def sweep_stale_runs() -> int:
+    return services.requeue_stale_runs()
+
+
+@shared_task(queue="sync", acks_late=True, reject_on_worker_lost=True, time_limit=3600)
+def push_batch(batch_id: int) -> None:
+    from . import push
+
+    push.run_push(batch_id)
+
+
+@shared_task(queue="default")
+def sweep_stale_pushes() -> int:
+    from . import push
+
+    return push.requeue_stale_pushes()

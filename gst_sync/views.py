@@ -1,0 +1,165 @@
+"""Portal pages: connect a GSTIN (OTP), sync now, watch runs, and see what each run changed."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from audit.services import Actor
+from exports.services import export_response, start_export
+from tenancy.roles import Capability
+from tenancy.selectors import visible_registrations
+from tenancy.views import require_capability
+
+from . import services
+from .exports import KIND as DIFF_KIND
+from .forms import OtpForm, OtpRequestForm, SyncForm
+from .models import ACTIVE_STATUSES
+from . import push
+from .models import ACTIVE_PUSH_STATUSES
+from .selectors import DIFF_ACTIONS, push_batches_for, registrations_with_connections, run_diff, runs_for
+
+
+def _registration(request, registration_id: int):
+    regs = visible_registrations(tenant=request.tenant, user=request.user, membership=request.membership)
+    return get_object_or_404(regs, pk=registration_id)
+
+
+def portal_home(request, tenant_slug):
+    regs = registrations_with_connections(tenant=request.tenant, user=request.user, membership=request.membership)
+    runs = list(runs_for(tenant=request.tenant, user=request.user, membership=request.membership)[:30])
+    batches = list(push_batches_for(tenant=request.tenant, user=request.user, membership=request.membership)[:20])
+    context = {
+        "registrations": regs,
+        "runs": runs,
+        "batches": batches,
+        "active": any(r.status in ACTIVE_STATUSES for r in runs)
+        or any(b.status in ACTIVE_PUSH_STATUSES for b in batches),
+        "sync_form": SyncForm(),
+    }
+    if request.htmx:
+        return render(request, "gst_sync/_runs.html", context)
+    return render(request, "gst_sync/portal.html", context)
+
+
+@require_POST
+@require_capability(Capability.SYNC)
+def request_otp(request, tenant_slug, registration_id):
+    reg = _registration(request, registration_id)
+    form = OtpRequestForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Enter the portal username of the GSTIN.")
+    else:
+        try:
+            services.request_otp(tenant=request.tenant, actor=Actor.user(request.user), registration=reg,
+                                 username=form.cleaned_data["username"])
+            messages.success(request, f"The portal sent an OTP for {reg.gstin}. Enter it below.")
+        except services.SyncError as exc:
+            messages.error(request, str(exc))
+    return redirect("portal-home", tenant_slug)
+
+
+@require_POST
+@require_capability(Capability.SYNC)
+def submit_otp(request, tenant_slug, registration_id):
+    reg = _registration(request, registration_id)
+    form = OtpForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The OTP is the 6-digit number the portal sent.")
+    else:
+        try:
+            services.connect(tenant=request.tenant, actor=Actor.user(request.user), registration=reg,
+                             otp=form.cleaned_data["otp"])
+            messages.success(request, f"{reg.gstin} is connected to the portal.")
+        except services.SyncError as exc:
+            messages.error(request, str(exc))
+    return redirect("portal-home", tenant_slug)
+
+
+@require_POST
+@require_capability(Capability.SYNC)
+def sync_now(request, tenant_slug, registration_id):
+    reg = _registration(request, registration_id)
+    form = SyncForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose valid sections.")
+        return redirect("portal-home", tenant_slug)
+    try:
+        runs = services.queue_sync(tenant=request.tenant, actor=Actor.user(request.user), registration=reg,
+                                   sections=form.cleaned_data["sections"] or None)
+    except services.SyncError as exc:
+        messages.error(request, str(exc))
+    else:
+        if runs:
+            messages.success(request, f"Sync of {reg.gstin} queued: {len(runs)} section(s).")
+        else:
+            messages.info(request, f"A sync of {reg.gstin} is already running.")
+    return redirect("portal-home", tenant_slug)
+
+
+def run_detail(request, tenant_slug, run_id):
+    run = get_object_or_404(runs_for(tenant=request.tenant, user=request.user, membership=request.membership),
+                            pk=run_id)
+    events = run_diff(tenant=request.tenant, run=run)
+    kind = request.GET.get("kind")
+    if kind:
+        if kind not in DIFF_ACTIONS:
+            raise Http404
+        events = events.filter(action=kind)
+    return render(request, "gst_sync/run_detail.html", {
+        "run": run, "events": events[:500], "shown_kind": kind, "kinds": DIFF_ACTIONS,
+        "total": events.count(),
+    })
+
+
+def run_export(request, tenant_slug, run_id):
+    run = get_object_or_404(runs_for(tenant=request.tenant, user=request.user, membership=request.membership),
+                            pk=run_id)
+    params = {"run": run.pk}
+    response = export_response(tenant=request.tenant, user=request.user, kind=DIFF_KIND, params=params)
+    if response is not None:
+        return response
+    job = start_export(tenant=request.tenant, user=request.user, kind=DIFF_KIND, params=params)
+    return redirect("export-job", tenant_slug, job.pk)
+
+
+@require_POST
+@require_capability(Capability.SYNC)
+def push_now(request, tenant_slug, registration_id):
+    reg = _registration(request, registration_id)
+    try:
+        batches = push.queue_push(tenant=request.tenant, actor=Actor.user(request.user), registration=reg)
+    except push.PushError as exc:
+        messages.error(request, str(exc))
+    else:
+        if batches:
+            n = sum(b.item_count for b in batches)
+            messages.success(request, f"Pushing {n} action(s) of {reg.gstin} in {len(batches)} request(s).")
+        else:
+            messages.info(request, f"No action of {reg.gstin} is waiting to be pushed.")
+    return redirect("portal-home", tenant_slug)
+
+
+def push_detail(request, tenant_slug, batch_id):
+    batch = get_object_or_404(
+        push_batches_for(tenant=request.tenant, user=request.user, membership=request.membership), pk=batch_id
+    )
+    items = batch.items.select_related("document").order_by("result", "id")
+    return render(request, "gst_sync/push_detail.html", {"batch": batch, "items": items})
+
+
+def outward_list(request, tenant_slug):
+    """The seller's side of IMS: what buyers did with the tenant's own invoices, rejected and pending first."""
+    from .outward import outward_for
+
+    regs = visible_registrations(tenant=request.tenant, user=request.user, membership=request.membership)
+    docs = outward_for(tenant=request.tenant, registrations=regs)
+    action = request.GET.get("action", "")
+    if action in ("A", "R", "P", "N"):
+        docs = docs.filter(recipient_action=action)
+    recipient = request.GET.get("recipient", "").strip().upper()
+    if recipient:
+        docs = docs.filter(recipient_gstin__startswith=recipient)
+    return render(request, "gst_sync/outward.html", {"docs": docs[:500], "action": action, "recipient": recipient})

@@ -1,0 +1,188 @@
+"""The one FilterSet for supplier documents: the list page, the API, exports and "select all matching" use it.
+
+Tenant context comes from ``request`` (``request.tenant``, ``request.user``, ``request.membership``) or, outside a
+request (exports, tasks), from ``tenant=`` / ``user=`` / ``membership=`` keywords. Bad input makes the form invalid
+with a message per field: the page shows it, the API answers 400 with the same messages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import django_filters as df
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+
+from tenancy.models import Registration
+from tenancy.selectors import visible_registrations
+
+from .domain.numbers import normalise_doc_number
+from .domain.periods import PeriodError, parse_period
+from .domain.sections import ACTION_CHOICES, SECTION_CHOICES
+from .models import FilingStatus, SupplierDocument
+from .selectors import effective_action_q, matching_supplier_gstins
+
+DATE_INPUT_FORMATS = ["%d-%m-%Y", "%Y-%m-%d", "%d/%m/%Y"]
+MONEY_FIELD = {"max_digits": 15, "decimal_places": 2}
+FIRST_GST_FY = 2017  # GST began on 01-07-2017
+
+
+class PeriodField(forms.CharField):
+    """A tax period typed as MMYYYY (or MM-YYYY); cleans to the first day of that month."""
+
+    def to_python(self, value):
+        value = super().to_python(value).replace("-", "").replace("/", "").strip()
+        if not value:
+            return None
+        try:
+            return parse_period(value)
+        except PeriodError:
+            raise ValidationError(
+                "Enter the period as MMYYYY, e.g. 102025 for October 2025.", code="invalid"
+            ) from None
+
+
+class PeriodFilter(df.Filter):
+    field_class = PeriodField
+
+
+class BooleanParamFilter(df.BooleanFilter):
+    """yes/no, true/false, 1/0; anything else is a field error (not silently ignored)."""
+
+    class Field(forms.NullBooleanField):
+        widget = forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")])
+
+        def to_python(self, value):
+            text = str(value).strip().lower() if value is not None else ""
+            if text in ("", "any", "unknown", "none"):
+                return None
+            if text in ("true", "1", "yes", "on"):
+                return True
+            if text in ("false", "0", "no", "off"):
+                return False
+            raise ValidationError("Choose yes or no.", code="invalid")
+
+        def validate(self, value):
+            pass
+
+    field_class = Field
+
+
+class DocumentFilter(df.FilterSet):
+    registration = df.ModelChoiceFilter(
+        queryset=Registration.objects.none(),
+        to_field_name="gstin",
+        label="GSTIN",
+        empty_label="All my GSTINs",
+        error_messages={"invalid_choice": "Choose one of your GSTINs."},
+    )
+    period = PeriodFilter(field_name="supplier_period", label="Supplier period (MMYYYY)")
+    section = df.MultipleChoiceFilter(choices=SECTION_CHOICES, label="Section", widget=forms.CheckboxSelectMultiple)
+    supplier = df.CharFilter(method="filter_supplier", label="Supplier GSTIN or name", max_length=200)
+    action = df.MultipleChoiceFilter(
+        choices=ACTION_CHOICES, method="filter_action", label="Action", widget=forms.CheckboxSelectMultiple
+    )
+    pending_push = BooleanParamFilter(method="filter_pending_push", label="Not yet pushed")
+    filing_status = df.ChoiceFilter(
+        field_name="supplier_filing_status", choices=FilingStatus.choices, label="Supplier filing", empty_label="Any"
+    )
+    value_min = df.NumberFilter(field_name="doc_value", lookup_expr="gte", label="Value from", **MONEY_FIELD)
+    value_max = df.NumberFilter(field_name="doc_value", lookup_expr="lte", label="Value to", **MONEY_FIELD)
+    taxable_min = df.NumberFilter(field_name="taxable_value", lookup_expr="gte", label="Taxable from", **MONEY_FIELD)
+    taxable_max = df.NumberFilter(field_name="taxable_value", lookup_expr="lte", label="Taxable to", **MONEY_FIELD)
+    date_from = df.DateFilter(
+        field_name="doc_date", lookup_expr="gte", label="Date from", input_formats=DATE_INPUT_FORMATS
+    )
+    date_to = df.DateFilter(field_name="doc_date", lookup_expr="lte", label="Date to", input_formats=DATE_INPUT_FORMATS)
+    number = df.CharFilter(method="filter_number", label="Document number", max_length=40)
+    needs_review = BooleanParamFilter(field_name="needs_review", label="Needs review")
+    vanished = BooleanParamFilter(method="filter_vanished", label="No longer on portal")
+
+    class Meta:
+        model = SupplierDocument
+        fields: list[str] = []
+
+    def __init__(self, data=None, queryset=None, *, request=None, prefix=None, tenant=None, user=None,
+                 membership=None):
+        super().__init__(data, queryset, request=request, prefix=prefix)
+        self.tenant = tenant or getattr(request, "tenant", None)
+        user = user or getattr(request, "user", None)
+        membership = membership or getattr(request, "membership", None)
+        if self.tenant is not None:
+            self.filters["registration"].queryset = visible_registrations(
+                tenant=self.tenant, user=user, membership=membership
+            ).order_by("gstin")
+
+    @property
+    def form(self):
+        form = super().form
+        if not getattr(form, "_ims_styled", False):
+            for name, field in form.fields.items():
+                widget = field.widget
+                if isinstance(widget, forms.CheckboxSelectMultiple):
+                    continue
+                css = "form-select form-select-sm" if isinstance(widget, forms.Select) else "form-control form-control-sm"
+                widget.attrs.setdefault("class", css)
+                if name in ("date_from", "date_to"):
+                    widget.attrs.setdefault("placeholder", "DD-MM-YYYY")
+                if name == "period":
+                    widget.attrs.setdefault("placeholder", "MMYYYY")
+            form._ims_styled = True
+        return form
+
+    def filter_supplier(self, queryset, name, value):
+        text = value.strip().upper().replace(" ", "")
+        if len(text) == 15 and text.isalnum():
+            return queryset.filter(supplier_gstin=text)
+        return queryset.filter(supplier_gstin__in=matching_supplier_gstins(tenant=self.tenant, text=value))
+
+    def filter_action(self, queryset, name, value):
+        return queryset.filter(effective_action_q(value)) if value else queryset
+
+    def filter_pending_push(self, queryset, name, value):
+        if value is None:
+            return queryset
+        return queryset.filter(local_action__isnull=not value)
+
+    def filter_vanished(self, queryset, name, value):
+        if value is None:
+            return queryset
+        return queryset.filter(vanished_at__isnull=not value)
+
+    def filter_number(self, queryset, name, value):
+        """Prefix match on the normalised number. A typed FY token ("INV/2025-26/42") is dropped as it was at
+        ingest, whichever FY it names. Written as a range (``X <= n < X'``, X' = X with its last character
+        incremented) so it is an index range scan of (tenant, doc_number_norm) in any collation that orders
+        letters and digits by code point (C, C.UTF-8, en_US for these upper-case alphanumerics), where LIKE 'X%'
+        is not, and the planner estimates short prefixes (many rows) and long ones (few) correctly."""
+        candidates = {normalise_doc_number(value)} | {
+            normalise_doc_number(value, fy) for fy in range(FIRST_GST_FY, dt.date.today().year + 1)
+        }
+        candidates.discard("")
+        if not candidates:
+            return queryset
+        match = Q()
+        for norm in sorted(candidates):
+            match |= Q(doc_number_norm__gte=norm, doc_number_norm__lt=norm[:-1] + chr(ord(norm[-1]) + 1))
+        return queryset.filter(match)
+
+    def active_filters(self) -> dict[str, object]:
+        """The filters actually applied (for chips on the page and export titles)."""
+        if not self.is_valid():
+            return {}
+        return {k: v for k, v in self.form.cleaned_data.items() if v not in (None, "", [], ())}
+
+
+def describe_filters(active: dict[str, object]) -> str:
+    """A short human text of applied filters, e.g. for an export title."""
+    parts = []
+    for key, val in active.items():
+        if isinstance(val, dt.date):
+            val = val.strftime("%m%Y") if key == "period" else val.strftime("%d-%m-%Y")
+        elif isinstance(val, list | tuple):
+            val = ",".join(str(v) for v in val)
+        elif isinstance(val, Registration):
+            val = val.gstin
+        parts.append(f"{key}={val}")
+    return "; ".join(parts)

@@ -1,0 +1,263 @@
+"""Readers of supplier documents. Everything a user sees of a document follows its registration (GSTIN)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.core.cache import cache
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+
+from audit.models import AuditEvent
+from tenancy.models import Membership, Registration, Tenant
+from tenancy.roles import sees_all_gstins
+from tenancy.selectors import membership_for, visible_registrations
+
+from .domain.periods import add_months
+from .domain.sections import ACTION_LABELS, SECTIONS, Action, DocKind, Section
+from .models import DocumentVersion, Supplier, SupplierDocument
+
+ZERO = Decimal("0.00")
+TAX_HEADS = ("igst", "cgst", "sgst", "cess")
+TAX_HEAD_LABELS = {"igst": "IGST", "cgst": "CGST", "sgst": "SGST/UTGST", "cess": "Cess"}
+ACTION_ORDER = (Action.ACCEPTED, Action.NO_ACTION, Action.REJECTED, Action.PENDING)
+
+
+def effective_action_expr():
+    """The action that counts: the user's (not yet pushed) local action if any, else the portal's."""
+    return Coalesce(F("local_action"), F("portal_action"))
+
+
+def effective_action_q(actions) -> Q:
+    """Documents whose effective action is one of ``actions`` (index-friendly: no function on the columns)."""
+    actions = list(actions)
+    return Q(local_action__in=actions) | Q(local_action__isnull=True, portal_action__in=actions)
+
+
+def visible_registration_ids(*, tenant: Tenant, user, membership: Membership | None = None) -> list[int] | None:
+    """Ids of the GSTINs ``user`` may see, or None when the member sees every GSTIN of the tenant."""
+    membership = membership or membership_for(tenant=tenant, user=user)
+    if membership is not None and membership.tenant_id == tenant.pk and sees_all_gstins(membership.role):
+        return None
+    return list(visible_registrations(tenant=tenant, user=user, membership=membership).values_list("pk", flat=True))
+
+
+def documents_for(*, tenant: Tenant, user, membership: Membership | None = None) -> QuerySet[SupplierDocument]:
+    """The documents ``user`` may see in ``tenant``: those of the visible GSTINs only (none for a non-member).
+
+    The visible GSTIN ids are fetched first (a handful) so the planner sees a plain ``IN`` list, not guardian's
+    generic-object subquery.
+    """
+    qs = SupplierDocument.objects.filter(tenant=tenant)
+    reg_ids = visible_registration_ids(tenant=tenant, user=user, membership=membership)
+    if reg_ids is None:
+        return qs
+    return qs.filter(registration_id__in=reg_ids)
+
+
+def document_detail(*, tenant: Tenant, user, membership: Membership | None = None, pk: int) -> SupplierDocument:
+    """One visible document with its registration, original and amendments; raises DoesNotExist otherwise."""
+    return (
+        documents_for(tenant=tenant, user=user, membership=membership)
+        .select_related("registration", "original")
+        .prefetch_related("amendments")
+        .get(pk=pk)
+    )
+
+
+def document_versions(*, document: SupplierDocument) -> QuerySet[DocumentVersion]:
+    return DocumentVersion.objects.filter(tenant_id=document.tenant_id, document=document).order_by("-version")
+
+
+def supplier_names(*, tenant: Tenant, gstins) -> dict[str, str]:
+    """GSTIN → display name for the given supplier GSTINs (one query)."""
+    gstins = set(gstins)
+    if not gstins:
+        return {}
+    rows = Supplier.objects.filter(tenant=tenant, gstin__in=gstins).values_list("gstin", "trade_name", "legal_name")
+    return {g: (trade or legal) for g, trade, legal in rows}
+
+
+def matching_supplier_gstins(*, tenant: Tenant, text: str) -> QuerySet[Supplier]:
+    """Supplier GSTINs whose name contains ``text`` or whose GSTIN starts with it (as a subquery)."""
+    text = text.strip()
+    return Supplier.objects.filter(tenant=tenant).filter(
+        Q(legal_name__icontains=text) | Q(trade_name__icontains=text) | Q(gstin__startswith=text.upper())
+    ).values("gstin")
+
+
+# --- Dashboard summaries --------------------------------------------------------------------------------------
+
+
+@dataclass
+class SectionCounts:
+    section: str
+    label: str
+    counts: dict[str, int] = field(default_factory=dict)  # action code → count
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
+class RegistrationCounts:
+    registration: Registration
+    sections: list[SectionCounts] = field(default_factory=list)
+
+    @property
+    def totals(self) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for s in self.sections:
+            for a, n in s.counts.items():
+                out[a] += n
+        return {a.value: out.get(a.value, 0) for a in ACTION_ORDER}
+
+    @property
+    def total(self) -> int:
+        return sum(self.totals.values())
+
+
+@dataclass
+class Dashboard:
+    registrations: list[RegistrationCounts]
+    itc: dict[str, dict[str, Decimal]]  # tax head → {"A", "N", "available", "R", "P"} → amount
+    itc_totals: dict[str, Decimal]
+    trend_periods: list[dt.date]
+    trend: dict[str, list[Decimal]]  # action → ITC per period (aligned with trend_periods)
+    period: dt.date | None
+    document_count: int
+
+
+CREDIT_SECTIONS = frozenset(s.value for s in Section if SECTIONS[s].kind == DocKind.CREDIT_NOTE)
+SUMMARY_CACHE_SECONDS = 600
+
+
+def _itc_sign(section: str) -> int:
+    """Credit notes reduce ITC (the portal reports their amounts as positive)."""
+    return -1 if section in CREDIT_SECTIONS else 1
+
+
+def document_summary(
+    *, tenant: Tenant, user, membership: Membership | None = None, period: dt.date | None = None,
+    since: dt.date | None = None,
+) -> QuerySet:
+    """The visible, current (not vanished) documents GROUP BY registration × section × effective action ×
+    supplier period: a count and the sum of each tax head (as reported: credit notes positive). A few hundred
+    rows however many documents; the dashboard rolls them up in Python. ``period`` narrows to one supplier
+    period, ``since`` to periods from that one on."""
+    qs = documents_for(tenant=tenant, user=user, membership=membership).filter(vanished_at__isnull=True)
+    if period is not None:
+        qs = qs.filter(supplier_period=period)
+    if since is not None:
+        qs = qs.filter(supplier_period__gte=since)
+    return (
+        qs.annotate(action=effective_action_expr())
+        .values("registration_id", "section", "action", "supplier_period")
+        .annotate(n=Count("id"), **{h: Sum(h) for h in TAX_HEADS})
+        .order_by()
+    )
+
+
+def _cached_summary(*, tenant, user, membership, period=None, since=None) -> list[dict]:
+    """:func:`document_summary` rows, cached until the tenant's ledger moves on. Every change to documents
+    (ingest, actions) records an audit event in its own transaction, so a new last ``seq`` means new figures;
+    the timeout bounds anything written behind the services' back."""
+    reg_ids = visible_registration_ids(tenant=tenant, user=user, membership=membership)
+    last_seq = AuditEvent.objects.filter(tenant=tenant).order_by("-seq").values_list("seq", flat=True).first()
+    scope = "all" if reg_ids is None else hashlib.sha256(",".join(map(str, sorted(reg_ids))).encode()).hexdigest()
+    key = f"ims:doc-summary:{tenant.pk}:{last_seq}:{scope}:{period}:{since}"
+    rows = cache.get(key)
+    if rows is None:
+        rows = list(document_summary(tenant=tenant, user=user, membership=membership, period=period, since=since))
+        cache.set(key, rows, SUMMARY_CACHE_SECONDS)
+    return rows
+
+
+def dashboard(
+    *, tenant: Tenant, user, membership: Membership | None = None, period: dt.date | None = None, trend_months: int = 6
+) -> Dashboard:
+    """Counts by GSTIN × section × action, ITC by tax head by action (credit notes negative), and ITC by action
+    over the last ``trend_months`` supplier periods (ending at the latest period with documents, or at
+    ``period``). One GROUP BY over the visible documents (two when a period is chosen), cached until the next
+    audited change."""
+    rows = _cached_summary(tenant=tenant, user=user, membership=membership, period=period)
+    regs = {
+        r.pk: r
+        for r in visible_registrations(tenant=tenant, user=user, membership=membership).order_by("gstin")
+    }
+    counts: dict[int, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    itc = {h: {a.value: ZERO for a in Action} for h in TAX_HEADS}
+    for row in rows:
+        counts[row["registration_id"]][row["section"]][row["action"]] += row["n"]
+        sign = _itc_sign(row["section"])
+        for h in TAX_HEADS:
+            itc[h][row["action"]] += sign * (row[h] or ZERO)
+
+    reg_counts = []
+    for reg_id, reg in regs.items():
+        sections = [
+            SectionCounts(s.value, SECTIONS[s].label, {a.value: counts[reg_id][s.value].get(a.value, 0) for a in ACTION_ORDER})
+            for s in Section
+            if counts[reg_id].get(s.value)
+        ]
+        reg_counts.append(RegistrationCounts(reg, sections))
+
+    for h in TAX_HEADS:
+        itc[h]["available"] = itc[h]["A"] + itc[h]["N"]
+    itc_totals = {k: sum((itc[h][k] for h in TAX_HEADS), ZERO) for k in ("A", "N", "available", "R", "P")}
+
+    last = period or max((r["supplier_period"] for r in rows), default=None)
+    trend_periods = [add_months(last, -i) for i in range(trend_months - 1, -1, -1)] if last else []
+    trend_rows = rows
+    if period is not None and trend_months > 1:
+        # The chart spans several periods: read them (the rest of the page stays on the chosen period).
+        trend_rows = [
+            r for r in _cached_summary(tenant=tenant, user=user, membership=membership, since=trend_periods[0])
+            if r["supplier_period"] <= last
+        ]
+    by_period: dict[tuple[dt.date, str], Decimal] = defaultdict(lambda: ZERO)
+    for r in trend_rows:
+        by_period[r["supplier_period"], r["action"]] += _itc_sign(r["section"]) * sum(
+            (r[h] or ZERO) for h in TAX_HEADS
+        )
+    trend = {a.value: [by_period.get((p, a.value), ZERO) for p in trend_periods] for a in ACTION_ORDER}
+    return Dashboard(
+        registrations=reg_counts,
+        itc=itc,
+        itc_totals=itc_totals,
+        trend_periods=trend_periods,
+        trend=trend,
+        period=period,
+        document_count=sum(r["n"] for r in rows),
+    )
+
+
+def document_periods(*, tenant: Tenant, user, membership: Membership | None = None, limit: int = 24) -> list[dt.date]:
+    """The most recent supplier periods that have visible documents (newest first), via a skip scan of the
+    (tenant, registration, supplier_period) index: one short index probe per period, not a scan of the table."""
+    reg_ids = visible_registration_ids(tenant=tenant, user=user, membership=membership)
+    if reg_ids is None:
+        reg_ids = list(Registration.objects.filter(tenant=tenant).values_list("pk", flat=True))
+    periods: set[dt.date] = set()
+    for reg_id in reg_ids:
+        base = SupplierDocument.objects.filter(tenant=tenant, registration_id=reg_id)
+        current = base.order_by("-supplier_period").values_list("supplier_period", flat=True).first()
+        for _ in range(limit):
+            if current is None:
+                break
+            periods.add(current)
+            current = (
+                base.filter(supplier_period__lt=current)
+                .order_by("-supplier_period")
+                .values_list("supplier_period", flat=True)
+                .first()
+            )
+    return sorted(periods, reverse=True)[:limit]
+
+
+ACTION_NAMES = {a.value: ACTION_LABELS[a] for a in Action}

@@ -1,0 +1,68 @@
+"""Forms of the tenant admin pages. They parse input only; tenancy.services applies the rules."""
+
+from __future__ import annotations
+
+from django import forms
+
+from .models import FilingFrequency, Registration
+from .roles import ROLE_LABELS, Role
+
+
+def role_choices(*, allow_owner: bool) -> list[tuple[str, str]]:
+    return [(r.value, ROLE_LABELS[r]) for r in Role if allow_owner or r != Role.OWNER]
+
+
+class GstinChoiceField(forms.ModelMultipleChoiceField):
+    widget = forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"})
+
+    def label_from_instance(self, obj: Registration) -> str:
+        return f"{obj.gstin} · {obj.display_name}"
+
+
+class _TenantForm(forms.Form):
+    """A form that offers the tenant's registrations and (for admins) every role but owner."""
+
+    def __init__(self, *args, registrations=None, allow_owner: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "role" in self.fields:
+            self.fields["role"].choices = role_choices(allow_owner=allow_owner)
+        if "registrations" in self.fields:
+            self.fields["registrations"].queryset = (
+                registrations if registrations is not None else (Registration.objects.none())
+            )
+
+
+class InviteForm(_TenantForm):
+    email = forms.EmailField(max_length=254)
+    role = forms.ChoiceField(initial=Role.VIEWER.value)
+    registrations = GstinChoiceField(
+        queryset=Registration.objects.none(),
+        required=False,
+        label="GSTIN access",
+        help_text="Owners and admins see every GSTIN; other roles see only the GSTINs ticked here.",
+    )
+
+
+class RoleForm(_TenantForm):
+    role = forms.ChoiceField()
+
+
+class GrantsForm(_TenantForm):
+    registrations = GstinChoiceField(
+        queryset=Registration.objects.none(), required=False, label="GSTIN access"
+    )
+
+
+class RegistrationForm(forms.Form):
+    gstin = forms.CharField(
+        label="GSTIN", max_length=20, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+    legal_name = forms.CharField(max_length=200)
+    trade_name = forms.CharField(max_length=200, required=False)
+    filing_frequency = forms.ChoiceField(choices=FilingFrequency.choices, initial=FilingFrequency.MONTHLY)
+
+
+class RegistrationEditForm(forms.Form):
+    legal_name = forms.CharField(max_length=200)
+    trade_name = forms.CharField(max_length=200, required=False)
+    filing_frequency = forms.ChoiceField(choices=FilingFrequency.choices)
