@@ -23,13 +23,17 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+_PLAIN = json.JSONEncoder(default=_default).encode
+_CANONICAL = json.JSONEncoder(default=_default, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def normalise_json(value: Any) -> Any:
     """What JSONB will give back: plain JSON types, Decimals and dates as strings."""
-    return json.loads(json.dumps(value, default=_default))
+    return json.loads(_PLAIN(value))
 
 
 def canonical(fields: dict[str, Any]) -> str:
-    return json.dumps(fields, default=_default, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL(fields)
 
 
 def event_fields(
