@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from approvals.services import hold_actions
 from audit.services import Actor, Event, record_many
 from invoices.domain.rules import HEADS, ActionRequest, evaluate_many
 from invoices.models import SupplierDocument
@@ -59,6 +60,7 @@ class Outcome:
     refused: list[dict] = field(default_factory=list)
     warnings: dict[str, dict] = field(default_factory=dict)
     events: int = 0
+    held: int = 0  # changed documents held for approval (approvals app)
 
 
 def _apply(*, tenant: Tenant, actor: Actor, qs, request: ActionRequest, run_id: int | None = None,
@@ -74,7 +76,7 @@ def _apply(*, tenant: Tenant, actor: Actor, qs, request: ActionRequest, run_id: 
     if max_id is not None:
         qs = qs.filter(pk__lte=max_id)
     rows_qs = selectors.fact_rows(
-        qs.order_by("pk"), request, "id", "doc_number", "supplier_gstin", "local_remarks",
+        qs.order_by("pk"), request, "id", "doc_number", "supplier_gstin", "local_remarks", "doc_value",
         *(f"local_decl_{h}" for h in HEADS) if not declaring else (),
     )
     rows = list(rows_qs[:limit] if limit else rows_qs)
@@ -110,6 +112,9 @@ def _apply(*, tenant: Tenant, actor: Actor, qs, request: ActionRequest, run_id: 
         events = (_event(row, state, run_id) for state, group in changes.items() for row in group)
         record_many(tenant=tenant, actor=actor, events=events, request_id=request_id)
         out.events = out.applied
+        # Maker-checker: changes an approval policy catches stay out of the push queue until approved.
+        out.held = hold_actions(tenant=tenant, actor=actor, changes=changes, request=request, run_id=run_id,
+                                request_id=request_id)
     return out, rows[-1].id
 
 
@@ -139,6 +144,7 @@ class ActionResult:
     local_action: str | None
     effective_action: str
     warnings: list[dict]
+    held: bool = False  # awaiting approval before it can be pushed
 
 
 def set_action(*, tenant: Tenant, actor: Actor, membership: Membership | None, document: SupplierDocument,
@@ -160,7 +166,7 @@ def set_action(*, tenant: Tenant, actor: Actor, membership: Membership | None, d
             raise ActionRefused(refusal["field"], refusal["code"], refusal["message"])
     local, portal = qs.values_list("local_action", "portal_action").get()
     return ActionResult(document.pk, bool(out.applied), local, local or portal,
-                        [{"code": c, "message": w["message"]} for c, w in out.warnings.items()])
+                        [{"code": c, "message": w["message"]} for c, w in out.warnings.items()], bool(out.held))
 
 
 # --- bulk ------------------------------------------------------------------------------------------------------

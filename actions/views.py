@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from approvals.selectors import bulk_impact
 from audit.services import Actor
 from invoices.selectors import documents_for
 from tenancy.roles import Capability, can
@@ -40,6 +41,10 @@ def bulk_confirm(request, tenant_slug):
                 tenant=request.tenant, user=request.user, membership=request.membership, **form.target(),
                 **form.action_kwargs(),
             )
+            # Impact on the draft GSTR-2B and supplier liability, and what approval policies would hold.
+            context["held"] = bulk_impact(tenant=request.tenant, user=request.user, membership=request.membership,
+                                          **form.target(), **form.action_kwargs())
+            context["impact"] = context["held"].impact
         except DocumentsNotFound as exc:
             raise Http404(str(exc)) from None
         except ActionError as exc:
@@ -101,7 +106,9 @@ def document_action(request, tenant_slug, pk):
     except ActionError as exc:
         messages.error(request, f"Not done: {exc.message}")
         return redirect(detail)
-    if result.changed:
+    if result.changed and result.held:
+        messages.warning(request, "Action saved; an approval policy holds it: it will be pushed once approved.")
+    elif result.changed:
         messages.success(request, "Action saved; it will be pushed to the portal." if result.local_action
                          else "Action saved: it matches the portal, nothing to push.")
     else:

@@ -245,9 +245,11 @@ _UPLOAD_FIELDS = (
 
 def _pending(*, tenant: Tenant, registration: Registration) -> QuerySet[SupplierDocument]:
     """Documents of the GSTIN with a local action not yet on the portal (vanished ones cannot be uploaded)."""
+    from approvals.selectors import held_documents
+
     return SupplierDocument.objects.filter(
         tenant=tenant, registration=registration, local_action__isnull=False, vanished_at__isnull=True
-    )
+    ).exclude(id__in=held_documents(tenant=tenant, registration=registration))  # awaiting approval: not yet
 
 
 def offline_upload(*, tenant: Tenant, registration: Registration, kind: str) -> dict[str, Any]:
@@ -262,8 +264,11 @@ def offline_upload(*, tenant: Tenant, registration: Registration, kind: str) -> 
 
 def pending_upload_counts(*, tenant: Tenant, registrations: Sequence[Registration]) -> dict[int, dict[str, int]]:
     """Per registration id: how many rows the SAVE and the RESET upload would hold."""
+    from approvals.selectors import held_documents
+
     rows = (SupplierDocument.objects.filter(tenant=tenant, registration__in=registrations,
                                             local_action__isnull=False, vanished_at__isnull=True)
+            .exclude(id__in=held_documents(tenant=tenant))
             .values("registration_id")
             .annotate(save=Count("id", filter=_UPLOAD_FILTERS[pf.SAVE]),
                       reset=Count("id", filter=_UPLOAD_FILTERS[pf.RESET])))

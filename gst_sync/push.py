@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from approvals.selectors import held_documents
 from audit.services import Actor, Event, record, record_many
 from invoices.domain.sections import section_info
 from invoices.models import SupplierDocument
@@ -58,7 +59,7 @@ def _adapter(adapter: PortalAdapter | None) -> PortalAdapter:
 
 
 def pending_push(*, tenant: Tenant, registration: Registration):
-    """Documents with a local action to push that are not already in a batch in flight."""
+    """Documents with a local action to push that are not already in a batch in flight nor awaiting approval."""
     in_flight = PushItem.objects.filter(
         tenant=tenant, batch__registration=registration, batch__status__in=ACTIVE_PUSH_STATUSES
     ).values("document_id")
@@ -66,6 +67,7 @@ def pending_push(*, tenant: Tenant, registration: Registration):
         SupplierDocument.objects.filter(tenant=tenant, registration=registration, local_action__isnull=False,
                                         vanished_at__isnull=True)
         .exclude(id__in=in_flight)
+        .exclude(id__in=held_documents(tenant=tenant, registration=registration))
     )
 
 
@@ -204,6 +206,10 @@ def run_push(batch_id: int, *, adapter: PortalAdapter | None = None) -> PushBatc
         conflicts = _record_results(batch, status)
         if conflicts:
             _refresh_conflicts(tenant, registration, conflicts, portal)
+        from suppliers.services import notify_suppliers  # e-mail / webhook suppliers about saved rejections
+
+        notify_suppliers(tenant=tenant, document_ids=PushItem.objects.filter(
+            batch=batch, result=PushItemResult.SAVED, action__in=["R", "P"]).values_list("document_id", flat=True))
         batch.refresh_from_db()
     return batch
 

@@ -223,6 +223,9 @@ def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | 
             _finish(run, status=RunStatus.SUCCEEDED, counts=counts)
             record(tenant=tenant, actor=actor, action="sync.run_completed", obj=run, request_id=run.request_id,
                    metadata={"section": run.section, "gstin": registration.gstin, **counts})
+        from autorules.services import run_after_sync
+
+        run_after_sync(tenant=tenant, registration=registration)  # the tenant's auto-action rules; never raises
     return run
 
 

@@ -13,12 +13,10 @@ from tenancy.roles import Capability
 from tenancy.selectors import visible_registrations
 from tenancy.views import require_capability
 
-from . import services
+from . import push, services
 from .exports import KIND as DIFF_KIND
 from .forms import OtpForm, OtpRequestForm, SyncForm
-from .models import ACTIVE_STATUSES
-from . import push
-from .models import ACTIVE_PUSH_STATUSES
+from .models import ACTIVE_PUSH_STATUSES, ACTIVE_STATUSES
 from .selectors import DIFF_ACTIONS, push_batches_for, registrations_with_connections, run_diff, runs_for
 
 

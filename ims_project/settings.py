@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "gst_sync",
     "exports",
     "actions",
+    "returns",
 ]
 
 MIDDLEWARE = [
@@ -250,3 +251,22 @@ CELERY_BEAT_SCHEDULE["sweep-stale-syncs"] = {
 # Records per SAVE / RESETIMS request (a GSP caps a request at 4 MB — UNVERIFIED for GSTN; ~500 records is far below).
 IMS_PUSH_BATCH_SIZE = env.int("IMS_PUSH_BATCH_SIZE", default=500)
 CELERY_BEAT_SCHEDULE["sweep-stale-pushes"] = {"task": "gst_sync.tasks.sweep_stale_pushes", "schedule": 300.0}
+
+# Maker-checker approvals of IMS actions and in-app notifications (navbar badge).
+INSTALLED_APPS += ["approvals"]
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("approvals.context_processors.approvals")
+CELERY_BEAT_SCHEDULE["rebuild-twob-previews"] = {
+    "task": "returns.rebuild_previews",
+    "schedule": __import__("celery.schedules", fromlist=["crontab"]).crontab(hour=6, minute=15),
+}
+CELERY_BEAT_SCHEDULE["deadline-digest"] = {
+    "task": "returns.deadline_digest",
+    "schedule": __import__("celery.schedules", fromlist=["crontab"]).crontab(hour=7, minute=30),
+}
+
+# Supplier directory, e-mails and webhooks to suppliers; auto-action rules.
+INSTALLED_APPS += ["suppliers", "autorules"]
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
+    "ImsSectionEnum": "invoices.domain.sections.SECTION_CHOICES",
+    "ActionCodeEnum": [("A", "A"), ("R", "R"), ("P", "P"), ("N", "N")],
+})

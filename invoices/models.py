@@ -132,6 +132,9 @@ class SupplierDocument(models.Model):
         indexes = [
             models.Index(fields=["tenant", "-doc_date", "-id"], name="doc_tenant_date_idx"),
             models.Index(fields=["tenant", "registration", "-doc_date", "-id"], name="doc_reg_date_idx"),
+            # Keyset pages sorted by value (pagination.SORTS "-value" / "value", read backwards).
+            models.Index(fields=["tenant", "-doc_value", "-id"], name="doc_tenant_value_idx"),
+            models.Index(fields=["tenant", "registration", "-doc_value", "-id"], name="doc_reg_value_idx"),
             models.Index(fields=["tenant", "registration", "supplier_period"], name="doc_reg_period_idx"),
             models.Index(fields=["tenant", "supplier_gstin"], name="doc_tenant_supplier_idx"),
             models.Index(fields=["tenant", "doc_number_norm"], name="doc_tenant_number_idx"),

@@ -386,8 +386,9 @@ class Portal:
         report: dict[str, list[dict]] = {}
         processed = 0
         for key, records in req["payload"]["invdata"].items():
+            index = self._index(req["gstin"], key)
             for sent in records if isinstance(records, list) else []:
-                err = self._apply(req["gstin"], key, sent, reset=req["kind"] == "RST")
+                err = self._apply(req["gstin"], key, sent, reset=req["kind"] == "RST", index=index)
                 if err:
                     code, message = err
                     info = SECTIONS.get(key)
@@ -406,13 +407,17 @@ class Portal:
         req["result"] = result
         self._save()
 
-    def _apply(self, gstin: str, key: str, sent: dict[str, Any], *, reset: bool) -> tuple[str, str] | None:
+    def _apply(self, gstin: str, key: str, sent: dict[str, Any], *, reset: bool,
+               index: dict[tuple[str, str], dict] | None = None) -> tuple[str, str] | None:
         """Validate one SAVE/RESET record against the portal's rules and apply it; an error tuple otherwise."""
         if key not in SECTIONS:
             return ("SBX-SECTION", f"Unknown section {key}")
         info = SECTIONS[Section(key)]
-        rec = self._find(gstin, key, str(sent.get("stin") or ""), str(sent.get(info.number_field) or ""),
-                         info.number_field)
+        stin, number = str(sent.get("stin") or ""), str(sent.get(info.number_field) or "")
+        if index is not None and stin:
+            rec = index.get((stin, number))
+        else:
+            rec = self._find(gstin, key, stin, number, info.number_field)
         stale = ("IMSSAV0010", "Either previous action is incorrect/ invoice might have edited by supplier")
         if rec is None or sent.get("prev_status") != rec.get("action"):
             return stale
@@ -479,6 +484,17 @@ class Portal:
         if flag == "Y" and heads and not any(values.values()):
             return (bad, "itcRedReq Y needs a declared amount above zero (or none for full reduction)")
         return {"itcRedReq": flag, **({k: values[k] for k in heads} if heads else {})}
+
+    def _index(self, gstin: str, key: str) -> dict[tuple[str, str], dict] | None:
+        """(stin, number) → record of one section (the first, as ``_find``), so that a request of thousands of
+        records is not a scan of the section per record."""
+        if key not in SECTIONS:
+            return None
+        number_field = SECTIONS[Section(key)].number_field
+        index: dict[tuple[str, str], dict] = {}
+        for rec in self.docs.get(gstin, {}).get(key, []):
+            index.setdefault((str(rec.get("stin") or ""), str(rec.get(number_field))), rec)
+        return index
 
     def _find(self, gstin: str, key: str, stin: str, number: str, number_field: str) -> dict | None:
         for rec in self.docs.get(gstin, {}).get(key, []):

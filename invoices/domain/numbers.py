@@ -10,18 +10,24 @@ from functools import lru_cache
 MAX_DOC_NUMBER_LENGTH = 16  # domain.md §7.3 (the IMS spec sheet says 15 for inum; we accept 16)
 NORMALISED_MAX_LENGTH = 20
 
-_SEPARATORS = re.compile(r"[\s/\-_.\\]+")
-_LEADING_ZEROS = re.compile(r"(?<![0-9])0+")  # zeros that start a run of digits
+_SEPARATOR_CHARS = r"[\s/\-_.\\]"
+_SEPARATORS = re.compile(_SEPARATOR_CHARS + "+")
 _DOC_NUMBER_CHARS = re.compile(r"[A-Za-z0-9/-]")
+# One pass: drop separators, and zeros that start a run of digits (the lookbehind sees the text before any
+# removal, so a run of digits ends at a separator just as if the text had been split there). Measured: 1.5 µs a
+# number instead of 11 µs for split-then-strip (performance.md, ingest).
+_DROP = r"(?<![0-9])(0+)|" + _SEPARATOR_CHARS + "+"
+_PLAIN = re.compile(_DROP)
 
 
 @lru_cache(maxsize=256)
-def _fy_token_pattern(fy_start: int) -> re.Pattern[str]:
-    """2025 → 2025-2026, 2025/2026, 2025-26, 2025/26, 25-26, 25/26, not inside a longer run of digits."""
+def _fy_pattern(fy_start: int) -> re.Pattern[str]:
+    """FY tokens of 2025 (2025-2026, 2025/2026, 2025-26, 2025/26, 25-26, 25/26, not inside a longer run of
+    digits), then what :data:`_DROP` drops. Tokens come first so they win over a run of zeros (FY 2000: 00-01)."""
     y1, y2 = fy_start, fy_start + 1
     s1, s2 = f"{y1 % 100:02d}", f"{y2 % 100:02d}"
     tokens = [f"{a}{sep}{b}" for a, b in ((y1, y2), (y1, s2), (s1, s2)) for sep in "-/"]
-    return re.compile(r"(?<![0-9])(?:" + "|".join(tokens) + r")(?![0-9])")
+    return re.compile(r"(?<![0-9])(?:" + "|".join(tokens) + r")(?![0-9])|" + _DROP)
 
 
 def normalise_doc_number(number: str, fy_start: int | None = None) -> str:
@@ -38,13 +44,12 @@ def normalise_doc_number(number: str, fy_start: int | None = None) -> str:
     normalising it again changes nothing.
     """
     text = (number or "").upper()
-    if fy_start is not None:
-        text = _fy_token_pattern(fy_start).sub(" ", text)
-    parts = [p for p in _SEPARATORS.split(text) if p]
-    if not parts:
-        return ""
-    key = "".join(_LEADING_ZEROS.sub("", p) for p in parts)
-    return key[:NORMALISED_MAX_LENGTH] or "0"
+    pattern = _PLAIN if fy_start is None else _fy_pattern(fy_start)
+    key = pattern.sub("", text)
+    if key:
+        return key[:NORMALISED_MAX_LENGTH]
+    # Nothing left: a number with a run of zeros keeps "0"; one of separators and FY tokens only is empty.
+    return "0" if any(m[1] for m in pattern.finditer(text)) else ""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AutorulesConfig(AppConfig):
+    name = "autorules"
+    verbose_name = "Auto-action rules"

@@ -1,0 +1,80 @@
+"""Readers of auto-action rules: the rules, their runs, and the dry run (what each rule would do now)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.models import QuerySet
+
+from actions.errors import ActionError
+from actions.requests import action_request
+from actions.selectors import preview, target_documents
+from tenancy.models import Membership, Registration, Tenant
+from tenancy.roles import Capability, can
+from tenancy.selectors import visible_registrations
+
+from .conditions import ConditionError, to_filters
+from .models import AutoRule, AutoRuleRun
+
+
+def rules_for(*, tenant: Tenant) -> QuerySet[AutoRule]:
+    return AutoRule.objects.filter(tenant=tenant).order_by("priority", "id")
+
+
+def rule_runs(*, tenant: Tenant, rule: AutoRule | None = None, limit: int = 50) -> list[AutoRuleRun]:
+    qs = AutoRuleRun.objects.filter(tenant=tenant).select_related("rule", "registration")
+    if rule is not None:
+        qs = qs.filter(rule=rule)
+    return list(qs.order_by("-created_at", "-id")[:limit])
+
+
+def rule_owner(*, tenant: Tenant, rule: AutoRule) -> tuple[object, Membership] | None:
+    """The member a rule acts as, if they are still a member whose role may take IMS actions."""
+    membership = Membership.objects.filter(tenant=tenant, user_id=rule.owner_id).select_related("user").first()
+    if membership is None or not can(membership.role, Capability.ACT) or not membership.user.is_active:
+        return None
+    return membership.user, membership
+
+
+def owner_sees(*, tenant: Tenant, owner, registration: Registration) -> bool:
+    user, membership = owner
+    return visible_registrations(tenant=tenant, user=user, membership=membership).filter(pk=registration.pk).exists()
+
+
+@dataclass
+class DryRun:
+    """What a rule would do now: documents matched and, of those, how many would change, are already so, or the
+    IMS rules refuse (with the reasons). ``error`` says why the rule cannot run (then the counts are zero)."""
+
+    rule: AutoRule
+    matched: int = 0
+    apply: int = 0
+    already: int = 0
+    refused: int = 0
+    refusals: dict[str, dict] = field(default_factory=dict)
+    error: str = ""
+
+
+def dry_run(*, tenant: Tenant, rule: AutoRule, registration: Registration | None = None) -> DryRun:
+    """Counts of the documents ``rule`` would touch, from the same FilterSet and the same IMS rules the bulk action
+    uses (one grouped query per filter set); nothing is changed."""
+    out = DryRun(rule)
+    owner = rule_owner(tenant=tenant, rule=rule)
+    if owner is None:
+        out.error = "The member who saved this rule may no longer take IMS actions: save it again."
+        return out
+    user, membership = owner
+    try:
+        request = action_request(action=rule.action, remarks=rule.remarks)
+        for data in to_filters(rule.conditions, registration_gstin=registration.gstin if registration else None):
+            qs = target_documents(tenant=tenant, user=user, membership=membership, filters=data)
+            p = preview(tenant=tenant, qs=qs, request=request)
+            out.matched += p.total
+            out.apply += p.outcomes["apply"]
+            out.already += p.outcomes["already"]
+            out.refused += p.outcomes["refused"]
+            for code, entry in p.refusals.items():
+                out.refusals.setdefault(code, {"message": entry["message"], "count": 0})["count"] += entry["count"]
+    except (ActionError, ConditionError) as exc:
+        out.error = exc.message
+    return out

@@ -1,0 +1,163 @@
+"""Writers of auto-action rules, and running them.
+
+A rule is conditions (data, see :mod:`autorules.conditions`) plus an action. :func:`run_rules` applies each enabled
+rule, in priority order, through ``actions.services.bulk_set_action`` with the filter its conditions compile to,
+as the rule's owner (their GSTINs, their role) and with the actor ``autorule:<id>``: the same IMS rules, audit
+events (``ims.action_set`` per document, ``ims.bulk_action`` summary) and approvals as a person's bulk action.
+Rules only touch documents that have no action yet, so the first matching rule wins and a person's decision is
+never overridden. Each run is recorded (:class:`AutoRuleRun`) and audited as ``autorule.run``.
+
+:func:`run_after_sync` is called by ``gst_sync.services.run_sync`` after a successful ingest; it never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from actions.errors import ActionError
+from actions.requests import action_request
+from actions.services import bulk_set_action
+from audit.services import Actor, record
+from tenancy.models import Membership, Registration, Tenant
+from tenancy.roles import Capability, can
+
+from . import selectors
+from .conditions import ConditionError, normalise, to_filters
+from .models import RULE_ACTIONS, AutoRule, AutoRuleRun, RuleRunStatus
+
+log = logging.getLogger(__name__)
+FIELDS = ("name", "enabled", "priority", "conditions", "action", "remarks", "owner_id")
+
+
+class RuleError(ValueError):
+    def __init__(self, field: str | None, message: str):
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def rule_actor(rule: AutoRule) -> Actor:
+    return Actor.task(f"autorule:{rule.pk}")
+
+
+def _clean(*, tenant: Tenant, owner, name: str, action: str, remarks: str, conditions: list[dict],
+           enabled: bool, priority: int) -> dict:
+    membership = Membership.objects.filter(tenant=tenant, user=owner).first()
+    if membership is None or not can(membership.role, Capability.ACT):
+        raise RuleError(None, "Only a member who may take IMS actions can own a rule.")
+    name = (name or "").strip()
+    if not name:
+        raise RuleError("name", "Give the rule a name.")
+    if action not in dict(RULE_ACTIONS):
+        raise RuleError("action", "Choose accept, reject or keep pending.")
+    try:
+        action_request(action=action, remarks=remarks)
+        conditions = normalise(conditions)
+    except (ActionError, ConditionError) as exc:
+        raise RuleError(exc.field, exc.message) from None
+    if not conditions:
+        raise RuleError("conditions", "Give at least one condition: a rule without one would act on everything.")
+    return {"name": name[:120], "action": action, "remarks": (remarks or "").strip(), "conditions": conditions,
+            "enabled": bool(enabled), "priority": int(priority), "owner_id": owner.pk}
+
+
+def create_rule(*, tenant: Tenant, actor: Actor, owner, name: str, action: str, conditions: list[dict],
+                remarks: str = "", enabled: bool = True, priority: int = 100) -> AutoRule:
+    """A new rule owned by ``owner`` (who must be able to take IMS actions); audited ``autorule.created``."""
+    values = _clean(tenant=tenant, owner=owner, name=name, action=action, remarks=remarks, conditions=conditions,
+                    enabled=enabled, priority=priority)
+    with transaction.atomic():
+        rule = AutoRule.objects.create(tenant=tenant, **values)
+        record(tenant=tenant, actor=actor, action="autorule.created", obj=rule,
+               changes={k: [None, v] for k, v in values.items()})
+    return rule
+
+
+def update_rule(*, tenant: Tenant, actor: Actor, owner, rule: AutoRule, name: str, action: str,
+                conditions: list[dict], remarks: str = "", enabled: bool = True, priority: int = 100) -> AutoRule:
+    """Change a rule; whoever saves it becomes its owner (the rule acts with their access from now on)."""
+    if rule.tenant_id != tenant.pk:
+        raise RuleError(None, "No such rule.")
+    values = _clean(tenant=tenant, owner=owner, name=name, action=action, remarks=remarks, conditions=conditions,
+                    enabled=enabled, priority=priority)
+    changes = {k: [getattr(rule, k), v] for k, v in values.items() if getattr(rule, k) != v}
+    if not changes:
+        return rule
+    with transaction.atomic():
+        for k, v in values.items():
+            setattr(rule, k, v)
+        rule.save()
+        record(tenant=tenant, actor=actor, action="autorule.updated", obj=rule, changes=changes)
+    return rule
+
+
+def delete_rule(*, tenant: Tenant, actor: Actor, rule: AutoRule) -> None:
+    if rule.tenant_id != tenant.pk:
+        raise RuleError(None, "No such rule.")
+    with transaction.atomic():
+        record(tenant=tenant, actor=actor, action="autorule.deleted", obj=rule,
+               changes={k: [getattr(rule, k), None] for k in ("name", "action", "conditions")})
+        rule.delete()
+
+
+def run_rule(*, tenant: Tenant, rule: AutoRule, trigger: str, registration: Registration | None = None,
+             request_id: str = "") -> AutoRuleRun:
+    """Apply one rule now (to ``registration``'s documents only, when given) and record the run."""
+    run = AutoRuleRun(tenant=tenant, rule=rule, trigger=trigger, registration=registration)
+    owner = selectors.rule_owner(tenant=tenant, rule=rule)
+    if owner is None:
+        run.status, run.message = RuleRunStatus.SKIPPED, "The rule's owner may no longer take IMS actions."
+    elif registration is not None and not selectors.owner_sees(tenant=tenant, owner=owner, registration=registration):
+        run.status, run.message = RuleRunStatus.SKIPPED, f"The rule's owner cannot see {registration.gstin}."
+    else:
+        user, membership = owner
+        run.status = RuleRunStatus.NOTHING
+        try:
+            for data in to_filters(rule.conditions, registration_gstin=registration.gstin if registration else None):
+                try:
+                    result = bulk_set_action(
+                        tenant=tenant, actor=rule_actor(rule), user=user, membership=membership, filters=data,
+                        action=rule.action, remarks=rule.remarks, request_id=request_id or f"autorule:{rule.pk}",
+                    )
+                except ActionError as exc:
+                    if exc.code == "no_documents":
+                        continue
+                    raise
+                run.bulk_runs.append(result.run_id)
+                run.matched += result.total
+                run.applied += result.applied
+                run.already += result.already
+                run.refused += result.refused_count
+                if result.status == "queued":
+                    run.status = RuleRunStatus.QUEUED
+                elif run.status == RuleRunStatus.NOTHING:
+                    run.status = RuleRunStatus.DONE
+        except (ActionError, ConditionError) as exc:
+            run.status, run.message = RuleRunStatus.FAILED, exc.message[:500]
+    with transaction.atomic():
+        run.save()
+        record(tenant=tenant, actor=rule_actor(rule), action="autorule.run", obj=run,
+               object_repr=f"{rule.name} ({trigger})", request_id=request_id,
+               metadata={"rule": rule.pk, "trigger": trigger, "status": run.status, "matched": run.matched,
+                         "applied": run.applied, "already": run.already, "refused": run.refused,
+                         "bulk_runs": run.bulk_runs, "registration": registration.gstin if registration else None,
+                         **({"message": run.message} if run.message else {})})
+    return run
+
+
+def run_rules(*, tenant: Tenant, trigger: str, registration: Registration | None = None,
+              request_id: str = "") -> list[AutoRuleRun]:
+    """Run every enabled rule of ``tenant`` in priority order. The caller opens the tenant scope."""
+    return [run_rule(tenant=tenant, rule=rule, trigger=trigger, registration=registration, request_id=request_id)
+            for rule in selectors.rules_for(tenant=tenant).filter(enabled=True)]
+
+
+def run_after_sync(*, tenant: Tenant, registration: Registration, request_id: str = "") -> list[AutoRuleRun]:
+    """The hook of a successful sync: run the rules on the synced GSTIN. A failure is logged, never raised, so a
+    broken rule cannot fail the sync that already saved its documents."""
+    try:
+        return run_rules(tenant=tenant, trigger="sync", registration=registration, request_id=request_id)
+    except Exception:  # noqa: BLE001 - the sync succeeded; a rule's failure must not undo or fail it
+        log.exception("auto-action rules after the sync of %s failed", registration.gstin)
+        return []

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import api
+
+# Mounted at /api/v1/t/<tenant_slug>/ by ims_project/api_urls.py.
+urlpatterns = [
+    path("purchase-register/", api.RegisterUpsert.as_view(), name="api-register-upsert"),
+    path("reconciliation/runs/<int:pk>/", api.RunSummary.as_view(), name="api-recon-run"),
+]

@@ -1,0 +1,354 @@
+"""Matching predicates and the in-memory matcher for one block of documents. Pure module: no ORM.
+
+The engine (``reconciliation.engine``) pairs the bulk of the documents in SQL on the exact key and hands the
+residue to :func:`match` here; the "why didn't these match" probe calls :func:`compare` on any two documents.
+
+Differences are *register − supplier* (books minus what the supplier reported), like india-compliance.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from rapidfuzz import fuzz, process
+
+from invoices.domain.numbers import normalise_doc_number
+from invoices.domain.periods import fy_start_year
+
+from .rules import HEADS, RuleSet
+
+_DIGITS = re.compile(r"[0-9]+")
+_ZERO = Decimal("0")
+
+
+class Outcome(StrEnum):
+    EXACT = "exact"
+    TOLERANCE = "tolerance"
+    PROBABLE = "probable"
+    MISMATCH = "mismatch"
+    MANUAL = "manual"
+    DUPLICATE = "duplicate"
+    MISSING_IN_REGISTER = "missing_in_register"
+    MISSING_IN_SUPPLIER = "missing_in_supplier"
+
+
+OUTCOME_LABELS = {
+    Outcome.EXACT: "Exact match",
+    Outcome.TOLERANCE: "Within tolerance",
+    Outcome.PROBABLE: "Probable match",
+    Outcome.MISMATCH: "Mismatch",
+    Outcome.MANUAL: "Manual match",
+    Outcome.DUPLICATE: "Duplicate",
+    Outcome.MISSING_IN_REGISTER: "Missing in purchase register",
+    Outcome.MISSING_IN_SUPPLIER: "Missing in supplier data",
+}
+PAIRED = frozenset({Outcome.EXACT, Outcome.TOLERANCE, Outcome.PROBABLE, Outcome.MISMATCH, Outcome.MANUAL})
+_RANK = {Outcome.EXACT: 0, Outcome.TOLERANCE: 1, Outcome.PROBABLE: 2, Outcome.MISMATCH: 3}
+
+
+@dataclass(frozen=True)
+class Doc:
+    """One side's document as the matcher sees it. ``side`` is "R" (purchase register) or "S" (supplier)."""
+
+    id: int
+    side: str
+    recipient: str
+    supplier_gstin: str
+    kind: str
+    number: str
+    date: dt.date
+    taxable: Decimal = _ZERO
+    igst: Decimal = _ZERO
+    cgst: Decimal = _ZERO
+    sgst: Decimal = _ZERO
+    cess: Decimal = _ZERO
+    norm: str = ""
+
+    @property
+    def fy(self) -> int:
+        return fy_start_year(self.date)
+
+    @property
+    def key_number(self) -> str:
+        return self.norm or normalise_doc_number(self.number, self.fy)
+
+    @property
+    def pan(self) -> str:
+        return self.supplier_gstin[2:12]
+
+    def amount(self, head: str, absolute: bool = True) -> Decimal:
+        value = getattr(self, head)
+        return abs(value) if absolute else value
+
+
+# --- predicates -----------------------------------------------------------------------------------------------
+
+
+def number_similarity(a: str, b: str) -> int:
+    """0-100: how alike two *normalised* numbers are. 100 only when equal. When both carry digits and the digits
+    differ, the score is at most the digits' own similarity (``INV42`` vs ``INV420`` is not a near-match); when
+    the digits are equal and one number's letters contain the other's (``GSTINV42`` vs ``42``), at least 95."""
+    if a == b:
+        return 100
+    if not a or not b:
+        return 0
+    score = fuzz.ratio(a, b)
+    da, db = "".join(_DIGITS.findall(a)), "".join(_DIGITS.findall(b))
+    if da and db and da != db:
+        score = min(score, fuzz.ratio(da, db))
+    elif da and da == db:
+        la, lb = _DIGITS.sub("", a), _DIGITS.sub("", b)
+        if la in lb or lb in la:
+            score = max(score, 95)
+    return min(int(score), 99)
+
+
+@dataclass
+class Verdict:
+    """The comparison of a register line with a supplier document: ``outcome`` None when they may not pair, and
+    then ``blockers`` says why. ``reasons`` are the codes shown on a pair (number fuzzy 92, date +7 days, …)."""
+
+    outcome: Outcome | None
+    similarity: int
+    days: int
+    diffs: dict[str, Decimal]
+    pan_fallback: bool = False
+    across_fy: bool = False
+    blockers: list[str] = field(default_factory=list)
+
+    @property
+    def reasons(self) -> list[dict]:
+        return reasons(self.similarity, self.days, self.diffs, self.pan_fallback, self.across_fy)
+
+    def rank(self) -> tuple:
+        return (_RANK.get(self.outcome, 9), -self.similarity, abs(self.days),
+                sum(abs(v) for v in self.diffs.values()))
+
+
+def _money(v: Decimal) -> str:
+    return f"{v:+,.2f}".replace("-", "−")
+
+
+def reasons(similarity: int, days: int | None, diffs: dict, pan_fallback: bool = False, across_fy: bool = False,
+            group: int = 0) -> list[dict]:
+    """Reason codes of a pair, each ``{code, value, text}``: number exact/fuzzy, date ±N days, each differing head
+    with its difference, PAN fallback, across FY, group of N lines."""
+    out = [{"code": "number_exact", "value": 100, "text": "number exact"} if similarity >= 100 else
+           {"code": "number_fuzzy", "value": similarity, "text": f"number fuzzy {similarity}"}]
+    if days:
+        out.append({"code": "date", "value": days, "text": f"date {days:+d} days"})
+    for head in HEADS:
+        d = diffs.get(head)
+        if d:
+            out.append({"code": head, "value": str(d), "text": f"{head.upper() if head != 'taxable' else 'taxable'} "
+                                                              f"{_money(Decimal(d))}"})
+    if pan_fallback:
+        out.append({"code": "pan_fallback", "value": None, "text": "PAN fallback"})
+    if across_fy:
+        out.append({"code": "across_fy", "value": None, "text": "across financial years"})
+    if group:
+        out.append({"code": "group", "value": group, "text": f"group of {group} lines"})
+    return out
+
+
+def compare(r: Doc, s: Doc, rules: RuleSet) -> Verdict:
+    """Whether register line ``r`` and supplier document ``s`` may pair, and as what.
+
+    * exact: same GSTIN, kind, number key and FY; every amount and the date equal;
+    * within tolerance: the same, amounts each within tolerance, dates within the window;
+    * probable: number similar (≥ threshold) or PAN fallback or across FY, amounts within tolerance, dates in window;
+    * mismatch: same supplier and FY, number exact (or similar with dates in the window), amounts or date beyond;
+    * None otherwise — in particular numbers less alike than the threshold never pair, whatever the amounts.
+    """
+    sim = number_similarity(r.key_number, s.key_number)
+    days = (r.date - s.date).days
+    diffs = {h: r.amount(h, rules.absolute_amounts) - s.amount(h, rules.absolute_amounts) for h in HEADS}
+    same_gstin = r.supplier_gstin == s.supplier_gstin
+    pan_fallback = not same_gstin and r.pan == s.pan
+    across = r.fy != s.fy
+    v = Verdict(None, sim, days, {h: d for h, d in diffs.items() if d}, pan_fallback, across)
+    if r.recipient != s.recipient:
+        v.blockers.append(f"recipient GSTIN differs ({r.recipient} vs {s.recipient})")
+    if r.kind != s.kind:
+        v.blockers.append(f"document type differs ({r.kind} vs {s.kind})")
+    if not same_gstin and not pan_fallback:
+        v.blockers.append(f"supplier differs ({r.supplier_gstin} vs {s.supplier_gstin}; PANs differ too)")
+    elif pan_fallback and not rules.pan_fallback:
+        v.blockers.append("supplier GSTINs differ and the PAN fallback is off")
+    if across and not rules.across_fy:
+        v.blockers.append(f"financial years differ ({r.fy} vs {s.fy}) and matching across FYs is off")
+    in_window = abs(days) <= rules.date_window
+    if sim < 100 and sim < rules.fuzzy_threshold:
+        v.blockers.append(f"numbers too different: similarity {sim} < {rules.fuzzy_threshold} "
+                          f"({r.key_number!r} vs {s.key_number!r})")
+    elif sim < 100 and not in_window:
+        v.blockers.append(f"similar numbers need dates within {rules.date_window} days; they are {days:+d} apart")
+    if v.blockers:
+        return v
+    over = [h for h in HEADS if abs(diffs[h]) > rules.tolerance(s.amount(h))]
+    if over or not in_window:
+        if pan_fallback or across:
+            v.blockers.append("a PAN-fallback or cross-FY pair must agree within tolerance: "
+                              + ", ".join([*(f"{h} {_money(diffs[h])}" for h in over),
+                                           *([] if in_window else [f"date {days:+d} days"])]))
+            return v
+        v.outcome = Outcome.MISMATCH
+    elif sim == 100 and not pan_fallback and not across:
+        v.outcome = Outcome.EXACT if not v.diffs and days == 0 else Outcome.TOLERANCE
+    else:
+        v.outcome = Outcome.PROBABLE
+    return v
+
+
+# --- the matcher ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    """One row of the outcome: a pair (or group), or one document alone (missing, duplicate)."""
+
+    outcome: Outcome
+    register_ids: tuple[int, ...]
+    supplier_ids: tuple[int, ...]
+    similarity: int | None = None
+    days: int | None = None
+    diffs: tuple[tuple[str, Decimal], ...] = ()
+    pan_fallback: bool = False
+    across_fy: bool = False
+    duplicate_of: tuple[str, int] | None = None  # ("R"|"S", id) of the document this one repeats
+
+    @property
+    def reasons(self) -> list[dict]:
+        if self.similarity is None:
+            return []
+        group = max(len(self.register_ids), len(self.supplier_ids))
+        return reasons(self.similarity, self.days, dict(self.diffs), self.pan_fallback, self.across_fy,
+                       group if group > 1 else 0)
+
+
+def _exact_key(d: Doc) -> tuple:
+    return (d.recipient, d.supplier_gstin, d.kind, d.key_number, d.fy)
+
+
+def _candidates(register: Sequence[Doc], supplier: Sequence[Doc], rules: RuleSet) -> Iterable[tuple[Doc, Doc]]:
+    """Pairs worth comparing: same recipient, kind and PAN (same GSTIN unless the PAN fallback is on), numbers equal,
+    alike by ratio ≥ threshold, or with equal digits. Never the full cross product of a block on amounts."""
+    buckets: dict[tuple, tuple[list[Doc], list[Doc]]] = defaultdict(lambda: ([], []))
+    for d in register:
+        buckets[(d.recipient, d.kind, d.pan if rules.pan_fallback else d.supplier_gstin)][0].append(d)
+    for d in supplier:
+        buckets[(d.recipient, d.kind, d.pan if rules.pan_fallback else d.supplier_gstin)][1].append(d)
+    for rs, ss in buckets.values():
+        if not rs or not ss:
+            continue
+        seen: set[tuple[int, int]] = set()
+        by_digits: dict[str, list[Doc]] = defaultdict(list)
+        for s in ss:
+            by_digits["".join(_DIGITS.findall(s.key_number))].append(s)
+        for r in rs:
+            for s in by_digits.get("".join(_DIGITS.findall(r.key_number)), ()):
+                seen.add((r.id, s.id))
+        choices = [s.key_number for s in ss]
+        for r in rs:
+            for _choice, _score, j in process.extract(r.key_number, choices, scorer=fuzz.ratio,
+                                                      score_cutoff=rules.fuzzy_threshold, limit=None):
+                seen.add((r.id, ss[j].id))
+        r_by_id, s_by_id = {d.id: d for d in rs}, {d.id: d for d in ss}
+        for rid, sid in sorted(seen):
+            yield r_by_id[rid], s_by_id[sid]
+
+
+def _total(docs: Sequence[Doc], absolute: bool) -> dict[str, Decimal]:
+    return {h: sum((d.amount(h, absolute) for d in docs), _ZERO) for h in HEADS}
+
+
+def _groups(register: list[Doc], supplier: list[Doc], rules: RuleSet, forbidden) -> list[Result]:
+    """1:n and n:1: several lines of one side with one exact key whose sum fits the single document of the other."""
+    out: list[Result] = []
+    rk: dict[tuple, list[Doc]] = defaultdict(list)
+    sk: dict[tuple, list[Doc]] = defaultdict(list)
+    for d in register:
+        rk[_exact_key(d)].append(d)
+    for d in supplier:
+        sk[_exact_key(d)].append(d)
+    for key in sorted(set(rk) & set(sk), key=repr):
+        rs, ss = sorted(rk[key], key=lambda d: d.id), sorted(sk[key], key=lambda d: d.id)
+        if (len(rs) == 1) == (len(ss) == 1) or max(len(rs), len(ss)) > rules.max_group:
+            continue
+        if any((r.id, s.id) in forbidden for r in rs for s in ss):
+            continue
+        rt, st = _total(rs, rules.absolute_amounts), _total(ss, rules.absolute_amounts)
+        diffs = {h: rt[h] - st[h] for h in HEADS if rt[h] != st[h]}
+        if any(abs(d) > rules.tolerance(st[h]) for h, d in diffs.items()):
+            continue
+        days = max(((r.date - s.date).days for r in rs for s in ss), key=abs)
+        if abs(days) > rules.date_window:
+            continue
+        outcome = Outcome.EXACT if not diffs and days == 0 else Outcome.TOLERANCE
+        out.append(Result(outcome, tuple(d.id for d in rs), tuple(d.id for d in ss), 100, days,
+                          tuple(sorted(diffs.items()))))
+    return out
+
+
+def match(register: Sequence[Doc], supplier: Sequence[Doc], rules: RuleSet,
+          forbidden: Iterable[tuple[int, int]] = ()) -> list[Result]:
+    """Pair ``register`` lines with ``supplier`` documents; every document ends in exactly one result.
+
+    Groups first (when on), then the best pairs greedily — best outcome, then most similar number, nearest date,
+    smallest amount difference, then ids — so the result does not depend on the order of the input. Pairs in
+    ``forbidden`` (register id, supplier id: manual unlinks) never pair. Leftovers that repeat the exact key of
+    another document on their side are duplicates; the rest are missing on the other side."""
+    forbidden = set(forbidden)
+    register = sorted(register, key=lambda d: d.id)
+    supplier = sorted(supplier, key=lambda d: d.id)
+    results = _groups(register, supplier, rules, forbidden) if rules.groups else []
+    used_r = {i for res in results for i in res.register_ids}
+    used_s = {i for res in results for i in res.supplier_ids}
+    scored = []
+    for r, s in _candidates([d for d in register if d.id not in used_r],
+                            [d for d in supplier if d.id not in used_s], rules):
+        if (r.id, s.id) in forbidden:
+            continue
+        v = compare(r, s, rules)
+        if v.outcome is not None:
+            scored.append((v.rank(), r.id, s.id, v))
+    scored.sort(key=lambda t: t[:3])
+    for _rank, rid, sid, v in scored:
+        if rid in used_r or sid in used_s:
+            continue
+        used_r.add(rid)
+        used_s.add(sid)
+        results.append(Result(v.outcome, (rid,), (sid,), v.similarity, v.days, tuple(sorted(v.diffs.items())),
+                              v.pan_fallback, v.across_fy))
+    r_keys = Counter(_exact_key(d) for d in register)
+    s_keys = Counter(_exact_key(d) for d in supplier)
+    results += _leftovers(register, used_r, "R", Outcome.MISSING_IN_SUPPLIER, r_keys, s_keys)
+    results += _leftovers(supplier, used_s, "S", Outcome.MISSING_IN_REGISTER, s_keys, r_keys)
+    return results
+
+
+def _leftovers(docs: Sequence[Doc], used: set[int], side: str, missing: Outcome, mine: Counter,
+               theirs: Counter) -> list[Result]:
+    """A leftover is a duplicate when its side has its exact key more often than the other side does."""
+    first: dict[tuple, int] = {}
+    for d in docs:  # sorted by id: the first of a key is the one the others repeat (a used one when there is one)
+        if d.id in used:
+            first.setdefault(_exact_key(d), d.id)
+    out = []
+    for d in docs:
+        if d.id in used:
+            continue
+        key = _exact_key(d)
+        original = first.setdefault(key, d.id)
+        ids = ((d.id,), ()) if side == "R" else ((), (d.id,))
+        if original != d.id and mine[key] > theirs[key]:
+            out.append(Result(Outcome.DUPLICATE, *ids, duplicate_of=(side, original)))
+        else:
+            out.append(Result(missing, *ids))
+    return out

@@ -1,0 +1,241 @@
+"""Purchase register, matching rules, reconciliation runs and their results, manual links."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django_scopes import ScopedManager
+
+from invoices.domain.sections import DOC_KIND_CHOICES
+
+from .domain.matching import OUTCOME_LABELS
+
+MONEY = {"max_digits": 15, "decimal_places": 2}
+OUTCOME_CHOICES = [(k.value, v) for k, v in OUTCOME_LABELS.items()]
+
+
+class PurchaseLine(models.Model):
+    """A line of the tenant's purchase register (books), as imported from the ERP. Natural key: ``erp_ref``
+    (generated from supplier, kind, number and FY when the ERP gives none): re-importing it updates the line."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="+",
+                                     db_index=False)
+    supplier_gstin = models.CharField(max_length=15)
+    kind = models.CharField(max_length=12, choices=DOC_KIND_CHOICES)
+    doc_number = models.CharField(max_length=20)
+    number_norm = models.CharField(max_length=20)
+    doc_date = models.DateField()
+    fy = models.SmallIntegerField()
+    taxable = models.DecimalField(**MONEY)
+    igst = models.DecimalField(**MONEY, default=0)
+    cgst = models.DecimalField(**MONEY, default=0)
+    sgst = models.DecimalField(**MONEY, default=0)
+    cess = models.DecimalField(**MONEY, default=0)
+    pos = models.CharField(max_length=2, blank=True)
+    reverse_charge = models.BooleanField(default=False)
+    erp_ref = models.CharField(max_length=100)
+    period_booked = models.DateField(help_text="Period the line was booked in (first day of the month)")
+    itc_claimed = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["-doc_date", "-id"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "erp_ref"], name="purchaseline_erp_ref_uniq")]
+        indexes = [
+            models.Index(fields=["tenant", "registration", "doc_date"], name="purchaseline_reg_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.supplier_gstin} {self.kind} {self.doc_number}"
+
+    @property
+    def total_tax(self):
+        return self.igst + self.cgst + self.sgst + self.cess
+
+
+class ColumnMapping(models.Model):
+    """The register file's column headings the tenant used last time: ``{field: heading}``."""
+
+    tenant = models.OneToOneField("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    mapping = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    def __str__(self) -> str:
+        return f"column mapping of {self.tenant_id}"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class RegisterImport(models.Model):
+    """One upload of a register file, imported by a worker with progress. ``errors`` keeps the first problems;
+    the full list is the error report (CSV) in ``error_file``."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    user_id = models.BigIntegerField()
+    actor_type = models.CharField(max_length=8)
+    actor_label = models.CharField(max_length=200)
+    file_name = models.CharField(max_length=200)
+    stored_name = models.CharField(max_length=200)
+    mapping = models.JSONField(default=dict)
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    total = models.IntegerField(default=0)
+    processed = models.IntegerField(default=0)
+    created = models.IntegerField(default=0)
+    updated = models.IntegerField(default=0)
+    unchanged = models.IntegerField(default=0)
+    error_count = models.IntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    error_file = models.CharField(max_length=200, blank=True)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} {self.file_name}"
+
+    @property
+    def percent(self) -> int:
+        if self.status == JobStatus.DONE:
+            return 100
+        return min(99, self.processed * 100 // self.total) if self.total else 0
+
+
+class RuleSetVersion(models.Model):
+    """A version of the tenant's matching rules (``reconciliation.domain.rules.RuleSet`` as JSON). The newest is
+    in force; runs keep the version they used."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    version = models.IntegerField()
+    params = models.JSONField()
+    created_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "version"], name="rulesetversion_uniq")]
+
+    def __str__(self) -> str:
+        return f"rules v{self.version}"
+
+
+class ReconRun(models.Model):
+    """One reconciliation of some GSTINs over a date range (document dates, both sides)."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    user_id = models.BigIntegerField()
+    actor_type = models.CharField(max_length=8)
+    actor_label = models.CharField(max_length=200)
+    registration_ids = models.JSONField()
+    date_from = models.DateField()
+    date_to = models.DateField()
+    rules = models.ForeignKey(RuleSetVersion, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.SmallIntegerField(default=0)
+    stage = models.CharField(max_length=60, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="reconrun_tenant_idx")]
+
+    def __str__(self) -> str:
+        return f"reconciliation #{self.pk}"
+
+
+class ReconMatch(models.Model):
+    """One result row of a run: a pair, one member of a group (rows share ``group_no``), or a document alone.
+    Differences are register − supplier; reasons are derived from the columns (``domain.matching.reasons``)."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    run = models.ForeignKey(ReconRun, on_delete=models.CASCADE, related_name="matches", db_index=False)
+    registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="+",
+                                     db_index=False)
+    supplier_gstin = models.CharField(max_length=15)
+    outcome = models.CharField(max_length=20, choices=OUTCOME_CHOICES)
+    purchase = models.ForeignKey(PurchaseLine, null=True, on_delete=models.CASCADE, related_name="+",
+                                 db_index=False)
+    document = models.ForeignKey("invoices.SupplierDocument", null=True, on_delete=models.CASCADE,
+                                 related_name="+", db_index=False)
+    group_no = models.IntegerField(null=True)
+    similarity = models.SmallIntegerField(null=True)
+    days = models.IntegerField(null=True)
+    d_taxable = models.DecimalField(**MONEY, null=True)
+    d_igst = models.DecimalField(**MONEY, null=True)
+    d_cgst = models.DecimalField(**MONEY, null=True)
+    d_sgst = models.DecimalField(**MONEY, null=True)
+    d_cess = models.DecimalField(**MONEY, null=True)
+    pan_fallback = models.BooleanField(default=False)
+    across_fy = models.BooleanField(default=False)
+    duplicate_of = models.CharField(max_length=24, blank=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["run", "outcome", "id"], name="reconmatch_run_outcome_idx"),
+            models.Index(fields=["run", "purchase"], name="reconmatch_run_purchase_idx",
+                         condition=Q(purchase__isnull=False)),
+            models.Index(fields=["run", "document"], name="reconmatch_run_document_idx",
+                         condition=Q(document__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} R{self.purchase_id} S{self.document_id}"
+
+    @property
+    def diffs(self) -> dict:
+        return {h: getattr(self, f"d_{h}") for h in ("taxable", "igst", "cgst", "sgst", "cess")
+                if getattr(self, f"d_{h}")}
+
+
+class LinkKind(models.TextChoices):
+    LINK = "link", "Linked by hand"
+    UNLINK = "unlink", "Never pair"
+
+
+class ManualLink(models.Model):
+    """A user's decision on a pair, kept across runs: ``link`` pairs them whatever the rules say; ``unlink``
+    forbids the engine to pair them."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    purchase = models.ForeignKey(PurchaseLine, on_delete=models.CASCADE, related_name="+")
+    document = models.ForeignKey("invoices.SupplierDocument", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=6, choices=LinkKind.choices)
+    note = models.CharField(max_length=500, blank=True)
+    created_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "purchase", "document"], name="manuallink_pair_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} R{self.purchase_id} S{self.document_id}"

@@ -1,0 +1,56 @@
+"""Readers: runs, the summary by outcome (counts and ITC by head), the drill-down and one pair."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from tenancy.selectors import visible_registrations
+
+from .engine import latest_run_for
+from .models import ReconMatch, ReconRun
+
+PAGE = 100
+
+
+def runs_for(*, tenant, user, membership=None) -> QuerySet[ReconRun]:
+    visible = set(visible_registrations(tenant=tenant, user=user, membership=membership).values_list("pk", flat=True))
+    ids = [r.pk for r in ReconRun.objects.filter(tenant=tenant).only("registration_ids")[:200]
+           if set(r.registration_ids) <= visible]
+    return ReconRun.objects.filter(tenant=tenant, pk__in=ids).select_related("rules")
+
+
+def matches_for(*, tenant, user, run: ReconRun, membership=None) -> QuerySet[ReconMatch]:
+    regs = visible_registrations(tenant=tenant, user=user, membership=membership)
+    return (ReconMatch.objects.filter(tenant=tenant, run=run, registration__in=regs)
+            .select_related("purchase", "document", "registration"))
+
+
+def summary(*, run: ReconRun, registration_ids) -> dict:
+    """Per outcome and per (GSTIN, supplier, outcome): lines, documents and ITC by head (the supplier document's
+    tax; the register line's where there is no document)."""
+    sql = """
+      SELECT m.registration_id, m.supplier_gstin, m.outcome, count(DISTINCT m.purchase_id), count(DISTINCT m.document_id),
+             coalesce(sum(coalesce(d.igst, p.igst)), 0), coalesce(sum(coalesce(d.cgst, p.cgst)), 0),
+             coalesce(sum(coalesce(d.sgst, p.sgst)), 0), coalesce(sum(coalesce(d.cess, p.cess)), 0)
+      FROM (SELECT DISTINCT ON (coalesce(document_id, -purchase_id), outcome) * FROM reconciliation_reconmatch
+            WHERE run_id = %s AND registration_id = ANY(%s)) m
+      LEFT JOIN invoices_supplierdocument d ON d.id = m.document_id
+      LEFT JOIN reconciliation_purchaseline p ON p.id = m.purchase_id
+      GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
+    with connection.cursor() as cur:
+        cur.execute(sql, [run.pk, list(registration_ids)])
+        rows = cur.fetchall()
+    by_outcome: dict[str, dict] = {}
+    suppliers: dict[tuple, dict] = {}
+    for reg, gstin, outcome, lines, docs, igst, cgst, sgst, cess in rows:
+        o = by_outcome.setdefault(outcome, {"lines": 0, "documents": 0, "igst": 0, "cgst": 0, "sgst": 0, "cess": 0})
+        s = suppliers.setdefault((reg, gstin), {"registration_id": reg, "supplier_gstin": gstin, "outcomes": {}})
+        s["outcomes"][outcome] = lines or docs
+        for k, v in (("lines", lines), ("documents", docs), ("igst", igst), ("cgst", cgst), ("sgst", sgst),
+                     ("cess", cess)):
+            o[k] += v
+    return {"outcomes": by_outcome, "suppliers": list(suppliers.values())}
+
+
+__all__ = ["runs_for", "matches_for", "summary", "latest_run_for", "PAGE"]

@@ -1,0 +1,397 @@
+"""Writers of reconciliation data: the purchase register (file import, REST upsert), matching rules, runs and
+manual links. Every write is audited in its transaction."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from actions.models import IdempotencyKey
+from audit.services import Actor, Event, record, record_many
+from tenancy.models import Membership, Registration, Tenant
+from tenancy.roles import Capability, can
+from tenancy.scoping import scopes_disabled, tenant_scope
+from tenancy.selectors import registrations_for_capability
+
+from . import register_file
+from .domain import register_rows as rr
+from .domain.rules import RuleError, RuleSet
+from .models import (
+    ColumnMapping,
+    JobStatus,
+    LinkKind,
+    ManualLink,
+    PurchaseLine,
+    ReconRun,
+    RegisterImport,
+    RuleSetVersion,
+)
+
+CHUNK = 20_000
+MAX_API_LINES = 10_000
+KEEP_ERRORS = 50
+_COLS = ("registration_id", "supplier_gstin", "kind", "doc_number", "number_norm", "doc_date", "fy", "taxable",
+         "igst", "cgst", "sgst", "cess", "pos", "reverse_charge", "erp_ref", "period_booked", "itc_claimed")
+
+
+class ReconError(ValueError):
+    def __init__(self, field: str, message: str, code: str = "invalid"):
+        super().__init__(message)
+        self.field, self.message, self.code = field, message, code
+
+
+class Forbidden(PermissionError):
+    pass
+
+
+def require(membership: Membership | None, tenant: Tenant, capability: Capability = Capability.ACT) -> None:
+    if membership is None or membership.tenant_id != tenant.pk or not can(membership.role, capability):
+        raise Forbidden("Your role does not allow this.")
+
+
+def import_dir() -> Path:
+    path = Path(settings.MEDIA_ROOT) / "recon-imports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# --- register: set-based upsert -------------------------------------------------------------------------------
+
+
+def _escape(v) -> str:
+    if v is None:
+        return "\\N"
+    if isinstance(v, bool):
+        return "t" if v else "f"
+    return str(v).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _upsert(tenant_id: int, lines: list[dict]) -> tuple[int, int]:
+    """COPY ``lines`` into a temporary table and upsert them on (tenant, erp_ref), touching only changed rows.
+    Returns (created, updated). Must run inside a transaction."""
+    unique = {line["erp_ref"]: line for line in lines}  # the last of a repeated reference wins
+    now = timezone.now().isoformat()
+    with connection.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE IF NOT EXISTS recon_register_in (LIKE reconciliation_purchaseline "
+                    "INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+        cols = ", ".join(_COLS)
+        with cur.cursor.copy(f"COPY recon_register_in (tenant_id, id, created_at, updated_at, {cols}) "
+                             "FROM STDIN") as copy:
+            buf = io.StringIO()
+            for n, line in enumerate(unique.values(), 1):
+                buf.write("\t".join([str(tenant_id), str(n), now, now, *(_escape(line[c]) for c in _COLS)]))
+                buf.write("\n")
+                if n % 5000 == 0:
+                    copy.write(buf.getvalue())
+                    buf = io.StringIO()
+            copy.write(buf.getvalue())
+        changed = " OR ".join(f"p.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in _COLS if c != "erp_ref")
+        sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLS if c != "erp_ref")
+        cur.execute(
+            f"INSERT INTO reconciliation_purchaseline AS p (tenant_id, created_at, updated_at, {cols}) "
+            f"SELECT tenant_id, created_at, updated_at, {cols} FROM recon_register_in "
+            f"ON CONFLICT (tenant_id, erp_ref) DO UPDATE SET {sets}, updated_at = EXCLUDED.updated_at "
+            f"WHERE {changed} RETURNING (xmax = 0)"
+        )
+        flags = [r[0] for r in cur.fetchall()]
+        cur.execute("TRUNCATE recon_register_in")
+    created = sum(flags)
+    return created, len(flags) - created
+
+
+def recipients_for(*, tenant: Tenant, user, membership: Membership | None) -> dict[str, int]:
+    regs = registrations_for_capability(tenant=tenant, user=user, capability=Capability.ACT, membership=membership)
+    return dict(regs.values_list("gstin", "pk"))
+
+
+def upsert_lines(*, tenant: Tenant, actor: Actor, user, membership: Membership | None, lines: list[dict],
+                 idempotency_key: str | None = None) -> tuple[int, dict]:
+    """REST bulk upsert of up to 10,000 register lines (fields as the template, by field name). Valid lines are
+    written (re-sending an ERP reference updates it); each invalid line is reported with its index, field and
+    message. Returns (HTTP status, body). The same Idempotency-Key with the same body replays the first answer."""
+    require(membership, tenant)
+    if not isinstance(lines, list) or not lines:
+        raise ReconError("lines", "Send a non-empty list of lines.")
+    if len(lines) > MAX_API_LINES:
+        raise ReconError("lines", f"At most {MAX_API_LINES:,} lines per call; split the batch.")
+    body_print = hashlib.sha256(json.dumps(lines, sort_keys=True, default=str).encode()).hexdigest()
+    recipients = recipients_for(tenant=tenant, user=user, membership=membership)
+    with transaction.atomic():
+        key = None
+        if idempotency_key:
+            if len(idempotency_key) > 150:
+                raise ReconError("Idempotency-Key", "The Idempotency-Key may have at most 150 characters.")
+            try:
+                with transaction.atomic():
+                    key = IdempotencyKey.objects.create(tenant=tenant, user_id=user.pk,
+                                                        key=f"register:{idempotency_key}", fingerprint=body_print)
+            except IntegrityError:
+                stored = IdempotencyKey.objects.get(tenant=tenant, user_id=user.pk, key=f"register:{idempotency_key}")
+                if stored.fingerprint != body_print:
+                    raise ReconError("Idempotency-Key", "This Idempotency-Key was already used with another body.",
+                                     "idempotency_key_reused") from None
+                return stored.status_code, stored.response
+        good, errors = [], []
+        for index, raw in enumerate(lines):
+            if not isinstance(raw, dict):
+                errors.append({"index": index, "field": None, "message": "each line must be an object"})
+                continue
+            clean, problems = rr.parse_row({k: raw.get(k) for k in rr.FIELDS}, index, recipients)
+            errors += [{"index": index, "field": next(f for f, lbl in rr.LABELS.items() if lbl == p.field),
+                        "message": f"{p.field} {p.message}"} for p in problems]
+            if clean:
+                good.append(clean)
+        created, updated = _upsert(tenant.pk, good) if good else (0, 0)
+        body = {"received": len(lines), "created": created, "updated": updated,
+                "unchanged": len(good) - created - updated, "rejected": len(lines) - len(good), "errors": errors}
+        record(tenant=tenant, actor=actor, action="register.upserted", object_type="reconciliation.purchaseline",
+               metadata={k: v for k, v in body.items() if k != "errors"})
+        status = 200 if not errors else 207
+        if key is not None:
+            key.response, key.status_code = body, status
+            key.save(update_fields=["response", "status_code"])
+    return status, body
+
+
+# --- register: file import ------------------------------------------------------------------------------------
+
+
+def remembered_mapping(*, tenant: Tenant) -> dict[str, str]:
+    found = ColumnMapping.objects.filter(tenant=tenant).first()
+    return dict(found.mapping) if found else {}
+
+
+def start_import(*, tenant: Tenant, actor: Actor, user, membership: Membership | None, name: str, data: bytes,
+                 mapping: dict[str, str] | None = None) -> RegisterImport:
+    """Check the file (size, zip bomb, headings), remember its column mapping for the tenant and queue the import.
+    Raises :class:`ReconError` naming the problem; nothing is queued then."""
+    require(membership, tenant)
+    try:
+        headers, _rows = register_file.read_rows(name, data)
+    except register_file.RegisterFileError as e:
+        raise ReconError("file", str(e)) from None
+    mapping = {k: v for k, v in (mapping or {}).items() if v} or rr.guess_mapping(
+        headers, remembered_mapping(tenant=tenant))
+    unknown = [v for v in mapping.values() if v not in headers]
+    if unknown:
+        raise ReconError("mapping", f"The file has no column {unknown[0]!r}.")
+    missing = rr.missing_required(mapping)
+    if missing:
+        raise ReconError("mapping", "Map a column to each required field: " + ", ".join(missing) + ".")
+    stored = f"{uuid.uuid4().hex}{Path(name).suffix.lower()[:6]}"
+    (import_dir() / stored).write_bytes(data)
+    with transaction.atomic():
+        ColumnMapping.objects.update_or_create(tenant=tenant, defaults={"mapping": mapping})
+        job = RegisterImport.objects.create(tenant=tenant, user_id=user.pk, actor_type=str(actor.type),
+                                            actor_label=actor.label, file_name=Path(name).name[:200],
+                                            stored_name=stored, mapping=mapping)
+        record(tenant=tenant, actor=actor, action="register.import_started", obj=job,
+               metadata={"file": job.file_name, "bytes": len(data)})
+        from .tasks import run_import_task
+
+        run_import_task.delay_on_commit(job.pk)
+    return job
+
+
+def run_import(*, import_id: int) -> RegisterImport | None:
+    """Import a queued file in chunks (each chunk one transaction, with progress); rows with problems are skipped
+    and written to the error report. Called by the worker."""
+    with scopes_disabled():
+        job = RegisterImport.objects.filter(pk=import_id).select_related("tenant").first()
+    if job is None:
+        return None
+    with tenant_scope(job.tenant):
+        claimed = RegisterImport.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING)
+        if not claimed:
+            return RegisterImport.objects.get(pk=job.pk)
+        try:
+            _run_import(job)
+        except register_file.RegisterFileError as e:
+            RegisterImport.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, message=str(e),
+                                                            finished_at=timezone.now())
+        return RegisterImport.objects.get(pk=job.pk)
+
+
+def _run_import(job: RegisterImport) -> None:
+    from django.contrib.auth import get_user_model
+
+    path = import_dir() / job.stored_name
+    headers, rows = register_file.read_rows(job.file_name, path.read_bytes())
+    rows = list(rows)
+    if len(rows) > register_file.max_rows():
+        raise register_file.RegisterFileError(f"The file has {len(rows):,} rows; the limit is "
+                                              f"{register_file.max_rows():,}.")
+    user = get_user_model().objects.filter(pk=job.user_id).first()
+    membership = Membership.objects.filter(tenant=job.tenant, user_id=job.user_id).first()
+    recipients = recipients_for(tenant=job.tenant, user=user, membership=membership) if user else {}
+    index = {name: headers.index(h) for name, h in job.mapping.items() if h in headers}
+    actor = Actor(job.actor_type, job.actor_label, job.user_id)
+    job.total = len(rows)
+    errors: list[rr.RowError] = []
+    for start in range(0, len(rows), CHUNK):
+        good = []
+        for n, row in enumerate(rows[start:start + CHUNK], start=start + 2):  # row 1 is the heading
+            raw = {name: (row[i] if i < len(row) else None) for name, i in index.items()}
+            if not any(v not in (None, "") for v in raw.values()):
+                continue
+            clean, problems = rr.parse_row(raw, n, recipients)
+            errors += problems
+            if clean:
+                good.append(clean)
+        with transaction.atomic():
+            created, updated = _upsert(job.tenant_id, good) if good else (0, 0)
+            job.created += created
+            job.updated += updated
+            job.unchanged += len(good) - created - updated
+            job.processed = min(job.total, start + CHUNK)
+            job.error_count = len({e.row for e in errors})
+            job.save(update_fields=["created", "updated", "unchanged", "processed", "error_count"])
+    job.errors = [e.__dict__ for e in errors[:KEEP_ERRORS]]
+    if errors:
+        job.error_file = f"{job.stored_name}.errors.csv"
+        with open(import_dir() / job.error_file, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["Row", "Column", "Value", "Problem"])
+            w.writerows((e.row, e.field, e.value, e.message) for e in errors)
+    job.status, job.finished_at = JobStatus.DONE, timezone.now()
+    with transaction.atomic():
+        job.save()
+        record(tenant=job.tenant, actor=actor, action="register.imported", obj=job,
+               metadata={"file": job.file_name, "rows": job.total, "created": job.created, "updated": job.updated,
+                         "unchanged": job.unchanged, "rows_with_errors": job.error_count})
+    path.unlink(missing_ok=True)
+
+
+# --- rules ---------------------------------------------------------------------------------------------------
+
+
+def active_rules(*, tenant: Tenant) -> RuleSetVersion:
+    """The tenant's rules in force (version 1 = the defaults, created on first use)."""
+    current = RuleSetVersion.objects.filter(tenant=tenant).order_by("-version").first()
+    if current is None:
+        try:
+            with transaction.atomic():
+                current = RuleSetVersion.objects.create(tenant=tenant, version=1, params=RuleSet().as_json(),
+                                                        created_by="defaults")
+        except IntegrityError:
+            current = RuleSetVersion.objects.filter(tenant=tenant).order_by("-version").first()
+    return current
+
+
+def save_rules(*, tenant: Tenant, actor: Actor, membership: Membership | None, params: dict) -> RuleSetVersion:
+    """A new version of the tenant's rules (owners and admins). Raises ReconError on a bad value."""
+    require(membership, tenant, Capability.MANAGE_REGISTRATIONS)
+    try:
+        rules = RuleSet.from_json(params)
+    except RuleError as e:
+        raise ReconError(e.field, e.message) from None
+    with transaction.atomic():
+        current = active_rules(tenant=tenant)
+        if current.params == rules.as_json():
+            return current
+        new = RuleSetVersion.objects.create(tenant=tenant, version=current.version + 1, params=rules.as_json(),
+                                            created_by=actor.label)
+        changes = {k: [current.params.get(k), v] for k, v in new.params.items() if current.params.get(k) != v}
+        record(tenant=tenant, actor=actor, action="recon.rules_changed", obj=new, changes=changes)
+    return new
+
+
+# --- runs -----------------------------------------------------------------------------------------------------
+
+
+def start_run(*, tenant: Tenant, actor: Actor, user, membership: Membership | None, registrations,
+              date_from, date_to) -> ReconRun:
+    """Queue a reconciliation of ``registrations`` (visible to the user, else ReconError) for documents dated
+    ``date_from`` … ``date_to`` on both sides; a worker runs it (:func:`reconciliation.engine.execute_run`)."""
+    require(membership, tenant)
+    regs = list(registrations)
+    allowed = set(registrations_for_capability(tenant=tenant, user=user, capability=Capability.ACT,
+                                               membership=membership).values_list("pk", flat=True))
+    if not regs:
+        raise ReconError("registrations", "Choose at least one GSTIN.")
+    if any(r.pk not in allowed for r in regs):
+        raise ReconError("registrations", "Choose among your GSTINs.")
+    if date_to < date_from:
+        raise ReconError("date_to", "The end date is before the start date.")
+    if (date_to - date_from).days > 3 * 366:
+        raise ReconError("date_to", "Reconcile at most three years at once.")
+    with transaction.atomic():
+        run = ReconRun.objects.create(
+            tenant=tenant, user_id=user.pk, actor_type=str(actor.type), actor_label=actor.label,
+            registration_ids=sorted(r.pk for r in regs), date_from=date_from, date_to=date_to,
+            rules=active_rules(tenant=tenant),
+        )
+        record(tenant=tenant, actor=actor, action="recon.run_started", obj=run,
+               metadata={"gstins": sorted(r.gstin for r in regs), "from": date_from, "to": date_to,
+                         "rules_version": run.rules.version})
+        from .tasks import run_recon_task
+
+        run_recon_task.delay_on_commit(run.pk)
+    return run
+
+
+# --- manual links ---------------------------------------------------------------------------------------------
+
+
+def _check_pair(tenant, purchase, document, registrations) -> None:
+    allowed = set(registrations.values_list("pk", flat=True))
+    if purchase.tenant_id != tenant.pk or document.tenant_id != tenant.pk or \
+            purchase.registration_id not in allowed or document.registration_id not in allowed:
+        raise ReconError("pair", "No such register line or document.", "not_found")
+    if purchase.registration_id != document.registration_id:
+        raise ReconError("pair", "The line and the document belong to different GSTINs.")
+
+
+def link(*, tenant: Tenant, actor: Actor, user, membership: Membership | None, purchase: PurchaseLine,
+         document, note: str = "") -> ManualLink:
+    """Pair ``purchase`` with ``document`` by hand (kept across runs). Either side's other manual link is
+    replaced; the latest run shows the pair as a manual match at once."""
+    require(membership, tenant)
+    regs = registrations_for_capability(tenant=tenant, user=user, capability=Capability.ACT, membership=membership)
+    _check_pair(tenant, purchase, document, regs)
+    with transaction.atomic():
+        replaced = list(ManualLink.objects.filter(tenant=tenant, kind=LinkKind.LINK).filter(
+            purchase=purchase).exclude(document=document)) + list(ManualLink.objects.filter(
+                tenant=tenant, kind=LinkKind.LINK, document=document).exclude(purchase=purchase))
+        ManualLink.objects.filter(pk__in=[m.pk for m in replaced]).delete()
+        obj, _ = ManualLink.objects.update_or_create(
+            tenant=tenant, purchase=purchase, document=document,
+            defaults={"kind": LinkKind.LINK, "note": note[:500], "created_by": actor.label})
+        from .engine import apply_manual
+
+        apply_manual(tenant=tenant, purchase=purchase, document=document, linked=True)
+        record_many(tenant=tenant, actor=actor, events=[Event(
+            "recon.linked", "reconciliation.manuallink", str(obj.pk), f"{purchase} ↔ {document}",
+            {}, {"purchase": purchase.pk, "document": document.pk, "note": note[:500],
+                 "replaced": [[m.purchase_id, m.document_id] for m in replaced]})])
+    return obj
+
+
+def unlink(*, tenant: Tenant, actor: Actor, user, membership: Membership | None, purchase: PurchaseLine,
+           document, note: str = "") -> ManualLink:
+    """Never pair ``purchase`` with ``document`` (kept across runs); the latest run shows both as unmatched."""
+    require(membership, tenant)
+    regs = registrations_for_capability(tenant=tenant, user=user, capability=Capability.ACT, membership=membership)
+    _check_pair(tenant, purchase, document, regs)
+    with transaction.atomic():
+        obj, _ = ManualLink.objects.update_or_create(
+            tenant=tenant, purchase=purchase, document=document,
+            defaults={"kind": LinkKind.UNLINK, "note": note[:500], "created_by": actor.label})
+        from .engine import apply_manual
+
+        apply_manual(tenant=tenant, purchase=purchase, document=document, linked=False)
+        record(tenant=tenant, actor=actor, action="recon.unlinked", obj=obj,
+               metadata={"purchase": purchase.pk, "document": document.pk, "note": note[:500]})
+    return obj
+
+
+__all__ = ["ReconError", "Forbidden", "upsert_lines", "start_import", "run_import", "active_rules", "save_rules",
+           "start_run", "link", "unlink", "Registration"]

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+# Mounted at /t/<tenant_slug>/reconciliation/ by ims_project/urls.py.
+urlpatterns = [
+    path("", views.home, name="recon-home"),
+    path("matches/", views.matches, name="recon-matches"),
+    path("matches/<int:pk>/", views.pair, name="recon-pair"),
+    path("why-not/", views.why_not, name="recon-why-not"),
+    path("link/", views.link_view, name="recon-link"),
+    path("register/", views.register, name="recon-register"),
+    path("register/template/", views.register_template, name="recon-register-template"),
+    path("register/imports/<int:pk>/", views.import_detail, name="recon-import"),
+    path("register/imports/<int:pk>/errors/", views.import_errors, name="recon-import-errors"),
+]

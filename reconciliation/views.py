@@ -1,0 +1,239 @@
+"""Reconciliation pages: summary and runs, register import, drill-down, pair view, "why not" probe, link/unlink."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from audit.services import Actor
+from exports.services import XLSX_TYPE
+from ims_project.xlsx import write_xlsx
+from invoices.selectors import documents_for
+from tenancy.roles import Capability
+from tenancy.selectors import visible_registrations
+from tenancy.views import require_capability
+
+from . import selectors, services
+from .domain import register_rows as rr
+from .domain.matching import OUTCOME_LABELS
+from .domain.rules import RuleSet
+from .engine import probe
+from .models import PurchaseLine, RegisterImport
+
+
+def _ctx(request):
+    return {"tenant": request.tenant, "membership": request.membership}
+
+
+def _date(value: str | None):
+    try:
+        return dt.datetime.strptime(value or "", "%d-%m-%Y").date()
+    except ValueError:
+        return None
+
+
+def _run(request, tenant_slug, kw):
+    if kw.get("run"):
+        run = selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership).filter(
+            pk=kw["run"]).first()
+        if run is None:
+            raise Http404
+        return run
+    return selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership).filter(
+        status="done").first()
+
+
+@require_capability(Capability.VIEW)
+def home(request, tenant_slug):
+    regs = list(visible_registrations(tenant=request.tenant, user=request.user, membership=request.membership))
+    errors = {}
+    if request.method == "POST":
+        chosen = [r for r in regs if str(r.pk) in request.POST.getlist("registrations")]
+        date_from, date_to = _date(request.POST.get("date_from")), _date(request.POST.get("date_to"))
+        if date_from is None:
+            errors["date_from"] = "Enter a date DD-MM-YYYY."
+        if date_to is None:
+            errors["date_to"] = "Enter a date DD-MM-YYYY."
+        if not errors:
+            try:
+                run = services.start_run(tenant=request.tenant, actor=Actor.from_request(request), user=request.user,
+                                         membership=request.membership, registrations=chosen, date_from=date_from,
+                                         date_to=date_to)
+                messages.success(request, f"Reconciliation #{run.pk} queued.")
+                return redirect("recon-home", tenant_slug)
+            except services.Forbidden as e:
+                return HttpResponse(str(e), status=403)
+            except services.ReconError as e:
+                errors[e.field] = e.message
+    run = _run(request, tenant_slug, request.GET)
+    summary = selectors.summary(run=run, registration_ids=[r.pk for r in regs]) if run else None
+    gstins = {r.pk: r.gstin for r in regs}
+    if summary:
+        for s in summary["suppliers"]:
+            s["gstin"] = gstins.get(s["registration_id"], "")
+    runs = selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership)[:10]
+    return render(request, "reconciliation/home.html", {
+        **_ctx(request), "registrations": regs, "run": run, "summary": summary, "runs": runs, "errors": errors,
+        "labels": OUTCOME_LABELS, "post": request.POST, "rules": services.active_rules(tenant=request.tenant),
+    }, status=400 if errors else 200)
+
+
+@require_capability(Capability.VIEW)
+def matches(request, tenant_slug):
+    run = _run(request, tenant_slug, request.GET)
+    if run is None:
+        raise Http404
+    qs = selectors.matches_for(tenant=request.tenant, user=request.user, membership=request.membership, run=run)
+    outcome = request.GET.get("outcome", "")
+    if outcome:
+        qs = qs.filter(outcome=outcome)
+    if request.GET.get("supplier"):
+        qs = qs.filter(supplier_gstin=request.GET["supplier"].strip().upper())
+    after = request.GET.get("after", "")
+    if after.isdigit():
+        qs = qs.filter(pk__gt=int(after))
+    rows = list(qs.order_by("pk")[: selectors.PAGE + 1])
+    more = len(rows) > selectors.PAGE
+    rows = rows[: selectors.PAGE]
+    return render(request, "reconciliation/matches.html", {
+        **_ctx(request), "run": run, "rows": rows, "outcome": outcome, "labels": OUTCOME_LABELS,
+        "next_after": rows[-1].pk if more else None, "supplier": request.GET.get("supplier", ""),
+    })
+
+
+@require_capability(Capability.VIEW)
+def pair(request, tenant_slug, pk: int):
+    run = selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership).filter(
+        matches__pk=pk).first()
+    row = selectors.matches_for(tenant=request.tenant, user=request.user, membership=request.membership,
+                                run=run).filter(pk=pk).first() if run else None
+    if row is None:
+        raise Http404
+    return render(request, "reconciliation/pair.html", {**_ctx(request), "m": row, "labels": OUTCOME_LABELS,
+                                                        "reasons": _reasons(row)})
+
+
+def _reasons(row) -> list[dict]:
+    from .domain.matching import reasons
+
+    if row.purchase_id is None or row.document_id is None:
+        return []
+    return reasons(row.similarity if row.similarity is not None else 0, row.days, row.diffs, row.pan_fallback,
+                   row.across_fy)
+
+
+def _pair_objects(request, purchase_key: str, document_key: str):
+    regs = visible_registrations(tenant=request.tenant, user=request.user, membership=request.membership)
+    lines = PurchaseLine.objects.filter(tenant=request.tenant, registration__in=regs)
+    purchase = (lines.filter(pk=int(purchase_key)).first() if purchase_key.isdigit() else None) or \
+        lines.filter(erp_ref=purchase_key).first()
+    docs = documents_for(tenant=request.tenant, user=request.user, membership=request.membership)
+    document = docs.filter(pk=int(document_key)).first() if document_key.isdigit() else None
+    return purchase, document
+
+
+@require_capability(Capability.VIEW)
+def why_not(request, tenant_slug):
+    """Probe any register line (id or ERP reference) against any supplier document (id)."""
+    pkey, dkey = request.GET.get("purchase", "").strip(), request.GET.get("document", "").strip()
+    verdict = purchase = document = None
+    errors = {}
+    if pkey or dkey:
+        purchase, document = _pair_objects(request, pkey, dkey)
+        if purchase is None:
+            errors["purchase"] = "No such register line (give its id or ERP reference)."
+        if document is None:
+            errors["document"] = "No such supplier document (give its id)."
+        if not errors:
+            rules = RuleSet.from_json(services.active_rules(tenant=request.tenant).params)
+            verdict = probe(purchase, document, rules)
+    return render(request, "reconciliation/why_not.html", {
+        **_ctx(request), "verdict": verdict, "purchase": purchase, "document": document, "errors": errors,
+        "pkey": pkey, "dkey": dkey, "labels": OUTCOME_LABELS,
+    }, status=400 if errors else 200)
+
+
+@require_POST
+@require_capability(Capability.ACT)
+def link_view(request, tenant_slug):
+    purchase, document = _pair_objects(request, request.POST.get("purchase", ""), request.POST.get("document", ""))
+    if purchase is None or document is None:
+        raise Http404
+    fn = services.link if request.POST.get("op") == "link" else services.unlink
+    try:
+        fn(tenant=request.tenant, actor=Actor.from_request(request), user=request.user, membership=request.membership,
+           purchase=purchase, document=document, note=request.POST.get("note", ""))
+    except services.ReconError as e:
+        if e.code == "not_found":
+            raise Http404 from None
+        messages.error(request, e.message)
+    else:
+        messages.success(request, "Linked." if fn is services.link else "Unlinked: these two will not be paired.")
+    return redirect(f"{reverse('recon-why-not', args=[tenant_slug])}?purchase={purchase.pk}&document={document.pk}")
+
+
+@require_capability(Capability.VIEW)
+def register(request, tenant_slug):
+    error = ""
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        if upload is None:
+            error = "Choose a file."
+        elif upload.size > services.register_file.max_upload_bytes():
+            error = "The file is too large."
+        else:
+            try:
+                job = services.start_import(tenant=request.tenant, actor=Actor.from_request(request),
+                                            user=request.user, membership=request.membership, name=upload.name,
+                                            data=upload.read())
+                return redirect("recon-import", tenant_slug, job.pk)
+            except services.Forbidden as e:
+                return HttpResponse(str(e), status=403)
+            except services.ReconError as e:
+                error = e.message
+    imports = RegisterImport.objects.filter(tenant=request.tenant, user_id=request.user.pk)[:10]
+    return render(request, "reconciliation/register.html", {
+        **_ctx(request), "error": error, "imports": imports, "columns": rr.COLUMNS,
+        "mapping": services.remembered_mapping(tenant=request.tenant),
+    }, status=400 if error else 200)
+
+
+def _import(request, pk):
+    job = RegisterImport.objects.filter(tenant=request.tenant, user_id=request.user.pk, pk=pk).first()
+    if job is None:
+        raise Http404
+    return job
+
+
+@require_capability(Capability.VIEW)
+def import_detail(request, tenant_slug, pk: int):
+    job = _import(request, pk)
+    template = "reconciliation/_import_body.html" if request.htmx else "reconciliation/import.html"
+    return render(request, template, {**_ctx(request), "job": job})
+
+
+@require_capability(Capability.VIEW)
+def import_errors(request, tenant_slug, pk: int):
+    job = _import(request, pk)
+    path = services.import_dir() / job.error_file if job.error_file else None
+    if path is None or not path.is_file():
+        raise Http404
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=f"register-errors-{job.pk}.csv",  # noqa: SIM115
+                        content_type="text/csv")
+
+
+@require_capability(Capability.VIEW)
+def register_template(request, tenant_slug):
+    import tempfile
+
+    tmp = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - FileResponse closes it
+    example = [["27AAPFU0939F1ZV", "29AAGCB7383J1Z4", "Invoice", "INV/2025-26/0042", dt.date(2025, 10, 5),
+                10000, 0, 900, 900, 0, "27", "N", "PV-000123", "102025", "Y"]]
+    write_xlsx(tmp, sheet_name="Purchase register", headers=[c[1] for c in rr.COLUMNS], rows=example)
+    tmp.seek(0)
+    return FileResponse(tmp, as_attachment=True, filename="purchase-register-template.xlsx", content_type=XLSX_TYPE)

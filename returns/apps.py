@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class ReturnsConfig(AppConfig):
+    name = "returns"
+    verbose_name = "GSTR-2B and GSTR-3B previews"
+
+    def ready(self):
+        from . import exports  # noqa: F401 - registers the "twob_preview" export

@@ -1,0 +1,68 @@
+"""Read the IMS documents of one GSTIN that may fall in a 2B period, as :class:`returns.twob.Doc` (streamed with a
+server-side cursor, so 500,000 documents never sit in memory as model instances)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+
+from django.db import connection, transaction
+
+from invoices.domain.periods import add_months
+
+from .twob import Doc
+
+_EFFECTIVE = "CASE WHEN d.local_action IS NOT NULL THEN d.local_{0} ELSE d.portal_{0} END"
+_SELECT = f"""
+    SELECT d.section, d.supplier_gstin, d.doc_number, d.doc_date, d.supplier_period,
+           d.supplier_filing_status = 'filed', d.pos, d.doc_value, d.taxable_value, d.igst, d.cgst, d.sgst, d.cess,
+           coalesce(d.local_action, d.portal_action), d.supplier_filing_date, d.twob_period, d.src_form, d.inv_type,
+           d.orig_doc_number, d.orig_doc_date, {_EFFECTIVE.format('itc_red_req')},
+           {_EFFECTIVE.format('decl_igst')}, {_EFFECTIVE.format('decl_cgst')}, {_EFFECTIVE.format('decl_sgst')},
+           {_EFFECTIVE.format('decl_cess')}, d.id, coalesce(nullif(s.trade_name, ''), s.legal_name, '')
+    FROM invoices_supplierdocument d
+    LEFT JOIN invoices_supplier s ON s.tenant_id = d.tenant_id AND s.gstin = d.supplier_gstin
+    WHERE d.tenant_id = %(tenant)s AND d.registration_id = %(reg)s AND d.vanished_at IS NULL
+"""
+_PERIOD_FILTER = """
+      AND (d.twob_period = ANY(%(months)s)
+           OR (d.twob_period IS NULL AND d.supplier_filing_status = 'filed' AND (
+                 (d.supplier_filing_date IS NULL AND d.supplier_period = ANY(%(months)s))
+              OR (d.supplier_filing_date >= %(first)s AND d.supplier_filing_date < %(until)s
+                  AND d.supplier_period <= %(last)s))))
+"""
+
+
+def _doc(row) -> Doc:
+    return Doc(*row[:21], row[21:25], *row[25:])
+
+
+def _stream(sql: str, params: dict, chunk: int = 5000) -> Iterator[Doc]:
+    connection.ensure_connection()
+    with transaction.atomic(), connection.connection.cursor(name="twob_docs") as cur:
+        cur.itersize = chunk
+        cur.execute(sql, params)
+        for row in cur:
+            yield _doc(row)
+
+
+def candidate_documents(*, tenant_id: int, registration_id: int, months: Sequence[dt.date]) -> Iterator[Doc]:
+    """Every live document that may land in the 2B of ``months`` (a superset: :func:`returns.twob.place` decides)."""
+    first, last = min(months), max(months)
+    params = {"tenant": tenant_id, "reg": registration_id, "months": list(months), "first": first,
+              "last": last, "until": add_months(last, 1).replace(day=14)}
+    return _stream(_SELECT + _PERIOD_FILTER, params)
+
+
+def documents_by_id(*, tenant_id: int, registration_id: int, ids: Sequence[int]) -> list[Doc]:
+    with connection.cursor() as cur:
+        cur.execute(_SELECT + " AND d.id = ANY(%(ids)s)", {"tenant": tenant_id, "reg": registration_id,
+                                                            "ids": list(ids)})
+        return [_doc(r) for r in cur.fetchall()]
+
+
+def open_documents(*, tenant_id: int, registration_id: int, since: dt.date) -> Iterator[Doc]:
+    """Live, filed documents of supplier periods from ``since`` on, or pending (the deadline queue's input)."""
+    sql = _SELECT + """ AND d.supplier_filing_status = 'filed'
+        AND (d.supplier_period >= %(since)s OR coalesce(d.local_action, d.portal_action) = 'P')"""
+    return _stream(sql, {"tenant": tenant_id, "reg": registration_id, "since": since})

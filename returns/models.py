@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from django.db import models
+from django_scopes import ScopedManager
+
+
+class PreviewTrigger(models.TextChoices):
+    BEAT = "beat", "Daily rebuild"
+    MANUAL = "manual", "On demand (page)"
+    API = "api", "On demand (API)"
+
+
+class TwobPreview(models.Model):
+    """One build of the GSTR-2B preview of a GSTIN and return period (a snapshot, never updated).
+
+    ``summary`` holds the official ``itcsumm`` and ``cpsumm`` plus the counts per part; ``buckets`` names the
+    (part, group, section, reason) combinations; ``entries`` is the compact per-document list (zlib of document
+    ids, bucket indexes and ITC in paise, see :mod:`returns.snapshots`) that the next build diffs against and the
+    drill-down reads. ``diff`` is what changed since ``previous``."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="+",
+                                     db_index=False)
+    period = models.DateField(help_text="Return period (first of the month; QRMP: the quarter's last month)")
+    built_at = models.DateTimeField()
+    trigger = models.CharField(max_length=8, choices=PreviewTrigger.choices)
+    built_by = models.CharField(max_length=150, blank=True)
+    summary = models.JSONField(default=dict)
+    buckets = models.JSONField(default=list)
+    entries = models.BinaryField()
+    document_count = models.IntegerField(default=0)
+    diff = models.JSONField(default=dict)
+    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                 db_index=False)
+    duration_ms = models.IntegerField(default=0)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["-built_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "registration", "period", "-built_at"], name="twob_preview_idx")]
+
+    def __str__(self) -> str:
+        return f"2B preview {self.period:%m%Y} of registration {self.registration_id} at {self.built_at}"

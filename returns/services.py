@@ -1,0 +1,192 @@
+"""Writers of the returns app: build and store GSTR-2B preview snapshots (with the diff against the previous
+one), rebuild them daily, and ask the portal to recompute its own 2B (GEN2B) after late actions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections import Counter
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import Actor, record
+from invoices.domain.duedates import return_period
+from invoices.domain.periods import add_months, format_period
+from tenancy.models import Registration, Tenant
+from tenancy.scoping import scopes_disabled, tenant_scope
+
+from . import documents
+from .models import PreviewTrigger, TwobPreview
+from .snapshots import Entries
+from .twob import IN_2B, Part, Recipient, Summary, period_months, place
+
+DIFF_LIST_LIMIT = 500
+
+
+class ReturnsError(ValueError):
+    """A request the returns rules refuse; the message is safe to show."""
+
+
+def recipient_of(registration: Registration) -> Recipient:
+    return Recipient(registration.gstin, registration.state_code, registration.filing_frequency)
+
+
+def bucket_name(p) -> str:
+    return f"{p.part.value}/{p.group}/{p.twob_section}/{p.reason}"
+
+
+def compute(*, registration: Registration, period: dt.date):
+    """Place every candidate document of ``period``: (summary, entries, buckets, placements by document id for
+    the documents in the 2B or pending). One pass over a server-side cursor."""
+    recipient = recipient_of(registration)
+    summary, entries, buckets, index = Summary(), Entries(), [], {}
+    placed = {}
+    for doc in documents.candidate_documents(tenant_id=registration.tenant_id, registration_id=registration.pk,
+                                             months=period_months(period, recipient.frequency)):
+        p = place(doc, recipient)
+        if p.period != period:
+            continue
+        summary.add(doc, p)
+        name = bucket_name(p)
+        b = index.get(name)
+        if b is None:
+            b = index[name] = len(buckets)
+            buckets.append(name)
+        entries.add(doc.id, b, sum(p.itc))
+        placed[doc.id] = p
+    return summary, entries, buckets, placed
+
+
+def _explain_left(registration: Registration, period: dt.date, ids: list[int]) -> dict[int, str]:
+    recipient = recipient_of(registration)
+    docs = documents.documents_by_id(tenant_id=registration.tenant_id, registration_id=registration.pk, ids=ids)
+    out = {}
+    for doc in docs:
+        p = place(doc, recipient)
+        if p.period != period:
+            out[doc.id] = (f"now in the 2B of {format_period(p.period)} ({p.why})" if p.period
+                           else f"no longer in a 2B: {p.why}")
+        else:
+            out[doc.id] = f"now {p.part.value}: {p.why}"
+    return out
+
+
+def diff_snapshots(*, registration: Registration, period: dt.date, previous: TwobPreview | None,
+                   entries: Entries, buckets: list[str], placed: dict) -> dict:
+    """What entered, left or changed (bucket or ITC) since ``previous``, and why; lists capped at 500 each."""
+    if previous is None:
+        return {"first": True}
+    old, old_buckets = Entries.unpack(previous.entries).as_dict(), previous.buckets
+    new = entries.as_dict()
+    entered, left, changed = [], [], []
+    counts: Counter = Counter()
+    for doc_id, (b, paise) in new.items():
+        before = old.get(doc_id)
+        if before is None:
+            counts["entered"] += 1
+            if len(entered) < DIFF_LIST_LIMIT:
+                entered.append({"id": doc_id, "to": buckets[b], "itc": paise / 100, "why": placed[doc_id].why})
+        elif old_buckets[before[0]] != buckets[b] or before[1] != paise:
+            counts["changed"] += 1
+            if len(changed) < DIFF_LIST_LIMIT:
+                changed.append({"id": doc_id, "from": old_buckets[before[0]], "to": buckets[b],
+                                "itc_before": before[1] / 100, "itc": paise / 100, "why": placed[doc_id].why})
+    gone = [doc_id for doc_id in old if doc_id not in new]
+    counts["left"] = len(gone)
+    reasons = _explain_left(registration, period, gone[:DIFF_LIST_LIMIT])
+    for doc_id in gone[:DIFF_LIST_LIMIT]:
+        b, paise = old[doc_id]
+        left.append({"id": doc_id, "from": old_buckets[b], "itc": paise / 100,
+                     "why": reasons.get(doc_id, "no longer in IMS (vanished from the portal)")})
+    return {"previous": previous.pk, "counts": dict(counts), "entered": entered, "left": left, "changed": changed}
+
+
+def build_preview(*, tenant: Tenant, actor: Actor, registration: Registration, period: dt.date,
+                  trigger: str = PreviewTrigger.MANUAL) -> TwobPreview:
+    """Compute the 2B preview of ``registration`` for the return ``period`` and store it as a new snapshot with
+    its diff against the previous snapshot of the same period. Audited as ``twob.preview_built``."""
+    if registration.tenant_id != tenant.pk:
+        raise ReturnsError("No such GSTIN.")
+    period = return_period(period, registration.filing_frequency)
+    started = time.monotonic()
+    summary, entries, buckets, placed = compute(registration=registration, period=period)
+    previous = (TwobPreview.objects.filter(tenant=tenant, registration=registration, period=period)
+                .order_by("-built_at", "-id").first())
+    diff = diff_snapshots(registration=registration, period=period, previous=previous, entries=entries,
+                          buckets=buckets, placed=placed)
+    counts = {part.value: summary.counts.get(part.value, 0) for part in Part}
+    payload = json.loads(json.dumps({"itcsumm": summary.itcsumm(), "cpsumm": summary.cpsumm(), "counts": counts},
+                                    default=str))
+    with transaction.atomic():
+        snap = TwobPreview.objects.create(
+            tenant=tenant, registration=registration, period=period, built_at=timezone.now(), trigger=trigger,
+            built_by=actor.label, summary=payload, buckets=buckets, entries=entries.pack(),
+            document_count=sum(counts[p.value] for p in IN_2B), diff=diff, previous=previous,
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )
+        record(tenant=tenant, actor=actor, action="twob.preview_built", obj=snap,
+               object_repr=f"GSTR-2B preview {format_period(period)} {registration.gstin}",
+               metadata={"registration": registration.gstin, "period": format_period(period), "trigger": trigger,
+                         "counts": counts, "diff": diff.get("counts", {})})
+    return snap
+
+
+def periods_to_rebuild(registration: Registration, today: dt.date) -> list[dt.date]:
+    """The previous and the current return period (the 2B being filed against, and the one filling up)."""
+    this = return_period(today, registration.filing_frequency)
+    step = 3 if registration.filing_frequency == "Q" else 1
+    return [add_months(this, -step), this]
+
+
+def rebuild_all(*, today: dt.date | None = None) -> int:
+    """The daily beat job: rebuild the previews of every GSTIN of every tenant. Returns snapshots built."""
+    today = today or timezone.localdate()
+    actor = Actor.task("returns.rebuild_previews")
+    with scopes_disabled():
+        regs = list(Registration.objects.select_related("tenant").order_by("tenant_id", "pk"))
+    built = 0
+    for reg in regs:
+        with tenant_scope(reg.tenant):
+            for period in periods_to_rebuild(reg, today):
+                build_preview(tenant=reg.tenant, actor=actor, registration=reg, period=period,
+                              trigger=PreviewTrigger.BEAT)
+                built += 1
+    return built
+
+
+def recompute_on_portal(*, tenant: Tenant, actor: Actor, registration: Registration, period: dt.date,
+                        adapter=None):
+    """GEN2B on the portal, wait for its status, then GET2B and store it (replacing the earlier import of the
+    period). Network calls run outside any transaction. Returns the import result; raises ReturnsError with the
+    portal's message when generation fails."""
+    from gst_sync.adapters import PortalError
+    from gst_sync.adapters.base import open_session
+    from gst_sync.imports import import_gstr2b_files
+    from gst_sync.models import PortalConnection
+    from gst_sync.services import _adapter
+
+    conn = PortalConnection.objects.filter(tenant=tenant, registration=registration).first()
+    if conn is None or not conn.session_blob:
+        raise ReturnsError("Connect this GSTIN to the GST portal first (GST portal → Connect).")
+    text = format_period(period)
+    portal = _adapter(adapter)
+    try:
+        portal.load_session(open_session(conn.session_blob, key=settings.IMS_SESSION_KEY))
+        ref = portal.gen_2b(gstin=registration.gstin, period=text)
+        status = portal.wait_for_2b(gstin=registration.gstin, reference_id=ref)
+        if not status.ok:
+            raise ReturnsError(f"The portal could not recompute GSTR-2B {text}: "
+                               f"{status.err_msg or status.status}")
+        data = portal.get_2b(gstin=registration.gstin, period=text)
+    except PortalError as exc:
+        raise ReturnsError(f"The portal refused: {exc.message}") from exc
+    with transaction.atomic():
+        record(tenant=tenant, actor=actor, action="twob.recomputed_on_portal",
+               object_repr=f"GEN2B {text} {registration.gstin}",
+               metadata={"registration": registration.gstin, "period": text, "reference_id": ref})
+    blob = ContentFile(json.dumps({"data": data}).encode(), name=f"gen2b_{registration.gstin}_{text}.json")
+    return import_gstr2b_files(tenant=tenant, actor=actor, registration=registration, files=[blob], period=text)

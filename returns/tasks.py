@@ -1,0 +1,17 @@
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="returns.rebuild_previews", queue="default", acks_late=True, reject_on_worker_lost=True)
+def rebuild_previews() -> int:
+    """Every 24 hours (beat): rebuild the GSTR-2B previews of every GSTIN (previous and current period)."""
+    return services.rebuild_all()
+
+
+@shared_task(name="returns.deadline_digest", queue="default", acks_late=True, reject_on_worker_lost=True)
+def deadline_digest() -> int:
+    """Every morning: email each responsible member the most urgent documents of their GSTINs."""
+    from . import digest
+
+    return digest.send_all()

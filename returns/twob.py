@@ -1,0 +1,358 @@
+"""GSTR-2B preview computed from IMS documents, their actions and the suppliers' filing dates, in the portal's
+official structure (domain.md §4). Pure module: no ORM, no Django.
+
+Which 2B period a document lands in (:func:`twob_month`):
+
+1. the 2B period the portal gave it (``SupplierDocument.twob_period``, set by an imported or synced 2B) wins;
+2. else, from the supplier's filing date with the cut-offs of §4.1: monthly GSTR-1 filers up to the 11th of M+1
+   → M; IFF / quarterly GSTR-1 filers up to the 13th. A supplier counts as quarterly when the document came
+   through IFF (``src_form`` "IFF") — the IMS record says nothing else about the supplier's frequency;
+3. else (filed, but no filing date known — GETINV does not carry one): the supplier's return period, i.e. we
+   assume it was filed within that period's cut-off;
+4. documents the supplier has only saved (not filed) are in no 2B.
+
+A QRMP recipient's 2B is quarterly: the month is mapped to its quarter (named by the quarter's last month).
+
+Placement (§4.4, §4.3, §1.3): POS-ineligible (supplier state = POS ≠ recipient state, ``rsn`` P) and section
+16(4)-barred (filed after the last date, ``rsn`` C) documents bypass IMS and go to ``itcunavl`` whatever their
+action; otherwise Accepted and No action (deemed accepted) → ``itcavl``, Rejected → ``itcRejected``, Pending →
+left out. Credit notes sit in ``othersup`` (ITC reversal) with the declared reduction where one was made
+(``itcRedReq`` "N" = nil, "Y" without amounts or no declaration = full); debit notes in ``nonrevsup.cdnr``.
+``itcrev`` is not filled: its trigger is UNVERIFIED (domain.md §10 q6).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from functools import lru_cache
+
+from invoices.domain.duedates import Frequency, return_period, section_16_4_last_date, twob_period_of_filing
+from invoices.domain.periods import add_months, format_period, format_portal_date, quarter_periods
+from invoices.domain.rule_data import DEFAULT_RULES, RuleSet
+from invoices.domain.sections import SECTIONS, DocKind, Section
+
+ZERO = Decimal("0")
+HEADS = ("igst", "cgst", "sgst", "cess")
+QUARTERLY_SRC_FORMS = frozenset({"IFF"})
+
+
+class Part(StrEnum):
+    AVAILABLE = "itcavl"
+    UNAVAILABLE = "itcunavl"
+    REJECTED = "itcRejected"
+    PENDING = "pending"  # left out of this 2B, stays in IMS
+    NOT_FILED = "not_filed"  # saved by the supplier, in no 2B yet
+
+
+IN_2B = (Part.AVAILABLE, Part.UNAVAILABLE, Part.REJECTED)
+PART_LABELS = {
+    Part.AVAILABLE: "ITC available",
+    Part.UNAVAILABLE: "ITC not available",
+    Part.REJECTED: "ITC rejected",
+    Part.PENDING: "Pending (not in this 2B)",
+    Part.NOT_FILED: "Not filed by the supplier",
+}
+REASON_LABELS = {"P": "POS rules (supplier state = POS, recipient elsewhere)", "C": "Section 16(4) time limit"}
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    gstin: str
+    state_code: str
+    frequency: str = Frequency.MONTHLY
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    """One IMS record with its *effective* action (local if set, else the portal's) and declaration."""
+
+    section: str
+    supplier_gstin: str
+    doc_number: str
+    doc_date: dt.date
+    supplier_period: dt.date
+    filed: bool
+    pos: str
+    doc_value: Decimal
+    taxable_value: Decimal
+    igst: Decimal = ZERO
+    cgst: Decimal = ZERO
+    sgst: Decimal = ZERO
+    cess: Decimal = ZERO
+    action: str = "N"
+    filing_date: dt.date | None = None
+    twob_period: dt.date | None = None
+    src_form: str = ""
+    inv_type: str = "R"
+    orig_doc_number: str = ""
+    orig_doc_date: dt.date | None = None
+    itc_red_req: str = ""  # "Y", "N" or "" (not declared)
+    decl: tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None] = (None, None, None, None)
+    id: int | None = None
+    supplier_name: str = ""
+
+    @property
+    def tax(self) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+        return (self.igst, self.cgst, self.sgst, self.cess)
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    period: dt.date | None  # the recipient's 2B return period (quarter's last month for QRMP)
+    part: Part
+    reason: str  # "" | "P" | "C"
+    why: str
+    group: str  # "nonrevsup" | "othersup"
+    twob_section: str  # b2b, b2ba, cdnr, cdnra, ecom, ecoma
+    itc: tuple[Decimal, Decimal, Decimal, Decimal]  # the amounts the 2B summary counts (declared reduction for CNs)
+    filing_date: dt.date | None  # as known or assumed
+
+
+@lru_cache(maxsize=64)
+def _section(section: str):
+    info = SECTIONS[Section(section)]
+    group = "othersup" if info.kind == DocKind.CREDIT_NOTE else "nonrevsup"
+    nttyp = {DocKind.CREDIT_NOTE: "C", DocKind.DEBIT_NOTE: "D"}.get(info.kind, "")
+    return info, group, nttyp
+
+
+_default_month = lru_cache(maxsize=4096)(twob_period_of_filing)  # keyed without the (large) RuleSet
+_default_last_date = lru_cache(maxsize=4096)(section_16_4_last_date)
+
+
+def _month_of_filing(filing_date: dt.date, *, iff: bool, rules: RuleSet) -> dt.date:
+    if rules is DEFAULT_RULES:
+        return _default_month(filing_date, iff=iff)
+    return twob_period_of_filing(filing_date, iff=iff, rules=rules)
+
+
+def _last_date(itc_date: dt.date, *, rules: RuleSet) -> dt.date:
+    return _default_last_date(itc_date) if rules is DEFAULT_RULES else section_16_4_last_date(itc_date, rules=rules)
+
+_return_period = lru_cache(maxsize=512)(return_period)
+_fmt_period = lru_cache(maxsize=512)(format_period)
+_fmt_date = lru_cache(maxsize=4096)(format_portal_date)
+
+
+def is_quarterly_supplier(doc: Doc) -> bool:
+    return (doc.src_form or "").upper() in QUARTERLY_SRC_FORMS
+
+
+def twob_month(doc: Doc, *, rules: RuleSet = DEFAULT_RULES) -> tuple[dt.date | None, str]:
+    """(2B month, how it was found) — see the module docstring. None for a document not filed."""
+    if not doc.filed:
+        return None, "not filed by the supplier"
+    if doc.twob_period is not None:
+        return doc.twob_period, "2B period given by the portal"
+    if doc.filing_date is not None:
+        iff = is_quarterly_supplier(doc)
+        month = _month_of_filing(doc.filing_date, iff=iff, rules=rules)
+        month = max(month, doc.supplier_period)
+        cutoff = rules.twob_cutoff_day_iff if iff else rules.twob_cutoff_day
+        return month, f"filed {_fmt_date(doc.filing_date)} (cut-off the {cutoff}th)"
+    return doc.supplier_period, "no filing date: assumed filed within the supplier's period"
+
+
+def _declared_reduction(doc: Doc) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    flag = (doc.itc_red_req or "").upper()
+    if flag == "N":
+        return (ZERO, ZERO, ZERO, ZERO)
+    if any(v is not None for v in doc.decl):
+        return tuple(v or ZERO for v in doc.decl)  # type: ignore[return-value]
+    return doc.tax
+
+
+def place(doc: Doc, recipient: Recipient, *, rules: RuleSet = DEFAULT_RULES) -> Placement:
+    """Where ``doc`` lands in the recipient's GSTR-2B, and why."""
+    info, group, _nttyp = _section(doc.section)
+    month, how = twob_month(doc, rules=rules)
+    filing = doc.filing_date
+    if month is None:
+        return Placement(None, Part.NOT_FILED, "", how, group, info.twob_section, doc.tax, filing)
+    period = _return_period(month, recipient.frequency)
+    if filing is None:  # assumed: filed on the monthly cut-off day after the 2B month
+        filing = add_months(month, 1).replace(day=rules.twob_cutoff_day)
+    base = dict(period=period, group=group, twob_section=info.twob_section, filing_date=doc.filing_date)
+    if doc.supplier_gstin[:2] == doc.pos and doc.pos != recipient.state_code:
+        return Placement(part=Part.UNAVAILABLE, reason="P", itc=doc.tax,
+                         why=f"POS {doc.pos} is the supplier's state, not yours ({recipient.state_code})", **base)
+    if info.kind != DocKind.CREDIT_NOTE:
+        itc_date = doc.orig_doc_date if info.amendment and doc.orig_doc_date else doc.doc_date
+        last = _last_date(itc_date, rules=rules)
+        if filing > last:
+            return Placement(part=Part.UNAVAILABLE, reason="C", itc=doc.tax,
+                             why=f"filed {format_portal_date(filing)}, after the section 16(4) last date "
+                                 f"{format_portal_date(last)}", **base)
+    if doc.action == "P":
+        return Placement(part=Part.PENDING, reason="", itc=doc.tax, why="kept pending in IMS", **base)
+    if doc.action == "R":
+        return Placement(part=Part.REJECTED, reason="", itc=doc.tax, why="rejected in IMS", **base)
+    why = "accepted" if doc.action == "A" else "no action: deemed accepted"
+    itc = doc.tax
+    if info.kind == DocKind.CREDIT_NOTE:
+        itc = _declared_reduction(doc)
+        if itc != doc.tax:
+            why += "; ITC reduction declared " + ("nil" if not any(itc) else "partial")
+    return Placement(part=Part.AVAILABLE, reason="", itc=itc, why=f"{why} ({how})", **base)
+
+
+def period_months(period: dt.date, frequency: str) -> list[dt.date]:
+    """The months whose documents make up the recipient's 2B of ``period``."""
+    return quarter_periods(period) if frequency == Frequency.QRMP else [period]
+
+
+# --- the official structure -------------------------------------------------------------------------------
+
+def _heads(values) -> dict[str, Decimal]:
+    return dict(zip(HEADS, values, strict=True))
+
+
+@dataclass
+class Summary:
+    """Running totals of a 2B preview: feed placements with :meth:`add`, read :meth:`itcsumm` / :meth:`cpsumm`."""
+
+    # (part, group, section) → [igst, cgst, sgst, cess]
+    itc: dict[tuple[str, str, str], list[Decimal]] = field(default_factory=lambda: defaultdict(lambda: [ZERO] * 4))
+    # (section, ctin, nttyp, supprd, supfildt) → [name, count, txval, igst, cgst, sgst, cess]
+    cp: dict[tuple[str, str, str, str, str], list] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, doc: Doc, p: Placement, n: int = 1) -> None:
+        """Add one document (or ``n`` documents whose amounts ``doc`` carries summed)."""
+        self.counts[p.part] += n
+        if p.part not in IN_2B:
+            return
+        acc = self.itc[(p.part, p.group, p.twob_section)]
+        for i, v in enumerate(p.itc):
+            acc[i] += v
+        if p.part == Part.REJECTED:
+            return
+        nttyp = _section(doc.section)[2]
+        key = (p.twob_section, doc.supplier_gstin, nttyp, _fmt_period(doc.supplier_period),
+               _fmt_date(p.filing_date) if p.filing_date else "")
+        row = self.cp.get(key)
+        if row is None:
+            row = self.cp[key] = [doc.supplier_name, 0, ZERO, ZERO, ZERO, ZERO, ZERO]
+        row[0] = row[0] or doc.supplier_name
+        row[1] += n
+        for i, v in enumerate((doc.taxable_value, *doc.tax)):
+            row[2 + i] += v
+
+    def itcsumm(self) -> dict:
+        out: dict = {}
+        for (part, group, section), vals in sorted(self.itc.items()):
+            g = out.setdefault(str(part), {}).setdefault(group, {**_heads([ZERO] * 4)})
+            g[section] = _heads(vals)
+            for h, v in zip(HEADS, vals, strict=True):
+                g[h] += v
+        return out
+
+    def cpsumm(self) -> dict:
+        out: dict = defaultdict(list)
+        for (section, ctin, nttyp, supprd, supfildt), row in sorted(self.cp.items()):
+            entry = {"ctin": ctin, "trdnm": row[0], "supprd": supprd, "supfildt": supfildt}
+            if nttyp:
+                entry["nttyp"] = nttyp
+            entry.update(ttldocs=row[1], txval=row[2], **_heads(row[3:]))
+            out[section].append(entry)
+        return dict(out)
+
+
+def build_summary(docs: Iterable[Doc], recipient: Recipient, period: dt.date, *,
+                  rules: RuleSet = DEFAULT_RULES) -> tuple[Summary, list[tuple[Doc, Placement]]]:
+    """Place every document; keep those of ``period``. Returns the summary and the kept (doc, placement)."""
+    summary, kept = Summary(), []
+    for doc in docs:
+        p = place(doc, recipient, rules=rules)
+        if p.period != period:
+            continue
+        summary.add(doc, p)
+        kept.append((doc, p))
+    return summary, kept
+
+
+def document_entry(doc: Doc, p: Placement) -> dict:
+    """A document as the 2B's ``docdata`` lists it (v4 layout: amounts on the document)."""
+    info = SECTIONS[Section(doc.section)]
+    entry: dict = {}
+    if info.twob_section in ("cdnr", "cdnra"):
+        entry["ntnum"] = doc.doc_number
+        entry["typ"] = "C" if info.kind == DocKind.CREDIT_NOTE else "D"
+        entry["suptyp"] = doc.inv_type or "R"
+        if info.amendment:
+            entry.update(onttyp=entry["typ"], ontnum=doc.orig_doc_number,
+                         ontdt=format_portal_date(doc.orig_doc_date) if doc.orig_doc_date else "")
+    else:
+        entry["inum"] = doc.doc_number
+        entry["typ"] = doc.inv_type or "R"
+        if info.amendment:
+            entry.update(oinum=doc.orig_doc_number,
+                         oidt=format_portal_date(doc.orig_doc_date) if doc.orig_doc_date else "")
+    entry.update(
+        dt=format_portal_date(doc.doc_date), val=doc.doc_value, pos=doc.pos, rev="N",
+        itcavl="N" if p.part == Part.UNAVAILABLE else "Y", rsn=p.reason, diffprcnt=1,
+        txval=doc.taxable_value, **_heads(doc.tax),
+    )
+    if info.kind == DocKind.CREDIT_NOTE and doc.itc_red_req:
+        entry["itcRedReq"] = doc.itc_red_req
+        if any(v is not None for v in doc.decl):
+            entry.update({f"decl{h.capitalize()}": v or ZERO for h, v in zip(HEADS, doc.decl, strict=True)})
+    return entry
+
+
+def docdata(placed: Iterable[tuple[Doc, Placement]]) -> tuple[dict, dict]:
+    """(``docdata``, ``docRejdata``) in the official nesting: section → supplier → documents."""
+    lists: dict[str, dict] = {"docdata": {}, "docRejdata": {}}
+    for doc, p in placed:
+        if p.part not in IN_2B:
+            continue
+        target = lists["docRejdata" if p.part == Part.REJECTED else "docdata"]
+        by_supplier = target.setdefault(p.twob_section, {})
+        key = (doc.supplier_gstin, format_period(doc.supplier_period),
+               format_portal_date(p.filing_date) if p.filing_date else "")
+        sup = by_supplier.get(key)
+        if sup is None:
+            sup = by_supplier[key] = {"ctin": key[0], "trdnm": doc.supplier_name, "supfildt": key[2],
+                                      "supprd": key[1], "nt" if p.twob_section.startswith("cdnr") else "inv": []}
+        sup["nt" if "nt" in sup else "inv"].append(document_entry(doc, p))
+    return ({s: list(v.values()) for s, v in lists["docdata"].items()},
+            {s: list(v.values()) for s, v in lists["docRejdata"].items()})
+
+
+def official_json(recipient: Recipient, period: dt.date, summary: Summary,
+                  placed: Iterable[tuple[Doc, Placement]], *, generated: dt.date) -> dict:
+    """The preview as the portal's GET2B ``data`` object."""
+    doc_lists, rej_lists = docdata(placed)
+    return {
+        "gstin": recipient.gstin, "rtnprd": format_period(period), "version": "preview",
+        "gendt": format_portal_date(generated), "itcsumm": summary.itcsumm(), "cpsumm": summary.cpsumm(),
+        "docdata": doc_lists, "docRejdata": rej_lists,
+    }
+
+
+def flatten_itcsumm(itcsumm: dict) -> dict[tuple[str, str, str, str], Decimal]:
+    """``{(part, group, section or "", head): amount}`` from an ``itcsumm`` block (ours or the portal's)."""
+    out: dict[tuple[str, str, str, str], Decimal] = {}
+    for part, groups in (itcsumm or {}).items():
+        for group, body in (groups or {}).items():
+            if not isinstance(body, dict):
+                continue
+            for key, value in body.items():
+                if isinstance(value, dict):
+                    for h in HEADS:
+                        out[(part, group, key, h)] = Decimal(str(value.get(h) or 0))
+                elif key in HEADS:
+                    out[(part, group, "", key)] = Decimal(str(value or 0))
+    return out
+
+
+__all__ = [
+    "Doc", "HEADS", "IN_2B", "PART_LABELS", "Part", "Placement", "REASON_LABELS", "Recipient", "Summary",
+    "build_summary", "docdata", "document_entry", "flatten_itcsumm", "official_json", "period_months", "place",
+    "twob_month",
+]

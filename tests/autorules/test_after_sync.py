@@ -1,0 +1,48 @@
+"""Rules run after each successful sync (the gst_sync.services.run_sync hook), over the sandbox portal."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.models import AuditEvent
+from audit.services import Actor
+from autorules import services as rules
+from autorules.models import AutoRuleRun
+from gst_sync import services
+from gst_sync.adapters import GstnAdapter
+from invoices.models import SupplierDocument
+from tenancy import services as tenancy_services
+from tenancy.scoping import tenant_scope
+from tests import factories as f
+from tests.gst_sync.conftest import OTP, RECIPIENT, USERNAME, doc, make_config, sandbox, sandbox_url  # noqa: F401
+
+ACTOR = Actor.system("tests")
+
+
+@pytest.fixture
+def portal(sandbox):  # noqa: F811
+    with GstnAdapter(make_config(sandbox)) as client:
+        yield client
+
+
+def test_a_successful_sync_runs_the_rules_on_the_synced_gstin(db, portal, sandbox):  # noqa: F811
+    tenant = f.make_tenant("Acme Rules", "acme-rules")
+    owner = f.make_user("ruler")
+    f.make_member(tenant, owner, "owner")
+    with tenant_scope(tenant):
+        reg = tenancy_services.add_registration(tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme")
+        services.request_otp(tenant=tenant, actor=ACTOR, registration=reg, username=USERNAME, adapter=portal)
+        services.connect(tenant=tenant, actor=ACTOR, registration=reg, otp=OTP, adapter=portal)
+        rule = rules.create_rule(tenant=tenant, actor=ACTOR, owner=owner, name="Accept filed",
+                                 action="A", conditions=[{"type": "filing_status", "value": "filed"}])
+    sandbox.seed(b2b=[doc("F-1"), doc("F-2"), doc("U-1", filed=False), doc("R-1", action="R")])
+    with tenant_scope(tenant):
+        (run,) = services.queue_sync(tenant=tenant, actor=ACTOR, registration=reg, sections=["b2b"])
+    assert services.run_sync(run.pk, adapter=portal).status == "succeeded"
+    with tenant_scope(tenant):
+        local = dict(SupplierDocument.objects.values_list("doc_number", "local_action"))
+        rule_run = AutoRuleRun.objects.get()
+        labels = set(AuditEvent.objects.filter(action="ims.action_set").values_list("actor_label", flat=True))
+    assert local == {"F-1": "A", "F-2": "A", "U-1": None, "R-1": None}
+    assert (rule_run.trigger, rule_run.registration_id, rule_run.applied) == ("sync", reg.pk, 2)
+    assert labels == {f"autorule:{rule.pk}"}

@@ -1,0 +1,48 @@
+"""In a real browser: open a period's GSTR-2B preview, rebuild it on demand, download the Excel."""
+
+from __future__ import annotations
+
+import re
+
+import openpyxl
+import pytest
+
+from invoices.services.ingest import ingest_documents
+from tenancy.scoping import tenant_scope
+from tests import factories as f
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def org(transactional_db):
+    tenant = f.make_tenant("Preview Traders", "preview")
+    reg = f.make_registration(tenant, state="27", n=21)
+    user = f.make_user("ravi")
+    f.make_member(tenant, user, "owner")
+    supplier = f.gstin_for(8201, "29")
+    with tenant_scope(tenant):
+        records = {"b2b": [f.document_record(supplier_gstin=supplier, number=f"PV/{i:03d}", action="R" if i == 0 else "N")
+                           for i in range(4)]}
+        assert not ingest_documents(tenant=tenant, registration=reg, records=records, actor=f.SYSTEM,
+                                    source="demo").errors
+    return {"tenant": tenant, "reg": reg}
+
+
+def test_open_a_period_rebuild_it_and_download_the_excel(org, log_in, tmp_path):
+    page = log_in("ravi", f.PASSWORD)
+    page.get_by_role("link", name="GSTR-2B").click()
+    page.wait_for_url(re.compile(r"/t/preview/returns/"))
+    page.goto(f"/t/preview/returns/2b/{org['reg'].pk}/102025/")
+    assert page.locator("#no-preview").is_visible()
+    with page.expect_navigation():
+        page.click("#rebuild")
+    assert "Preview rebuilt" in page.locator("#flash").inner_text()
+    assert page.locator("#itcsumm tbody tr").count() >= 2
+    with page.expect_download() as info:
+        page.click("#download-excel")
+    target = tmp_path / info.value.suggested_filename
+    info.value.save_as(target)
+    rows = list(openpyxl.load_workbook(target).active.values)
+    assert sorted(r[4] for r in rows[1:]) == ["PV/000", "PV/001", "PV/002", "PV/003"]
+    assert [r[0] for r in rows[1:]].count("ITC rejected") == 1
