@@ -32,3 +32,18 @@ def portal_config(**overrides) -> GstnConfig:
 
 def make_adapter(**overrides) -> GstnAdapter:
     return GstnAdapter(portal_config(**overrides))
+
+
+def owns_adapter(service):
+    """For services taking ``adapter=None``: build one from settings when none is given, and close its HTTP
+    connections when the service returns (a worker runs thousands of tasks)."""
+    import functools
+
+    @functools.wraps(service)
+    def wrapped(*args, adapter=None, **kwargs):
+        if adapter is not None:
+            return service(*args, adapter=adapter, **kwargs)
+        with make_adapter() as own:
+            return service(*args, adapter=own, **kwargs)
+
+    return wrapped

@@ -41,6 +41,7 @@ from .models import (
     PushItemResult,
     PushStatus,
 )
+from .portal import owns_adapter
 
 log = logging.getLogger(__name__)
 CONFLICT_CODE = "IMSSAV0010"
@@ -48,14 +49,6 @@ CONFLICT_CODE = "IMSSAV0010"
 
 class PushError(ValueError):
     """A push request the rules refuse; the message is safe to show."""
-
-
-def _adapter(adapter: PortalAdapter | None) -> PortalAdapter:
-    if adapter is not None:
-        return adapter
-    from .portal import make_adapter
-
-    return make_adapter()
 
 
 def pending_push(*, tenant: Tenant, registration: Registration):
@@ -156,6 +149,7 @@ def _portal_actions(portal: PortalAdapter, gstin: str, sections: set[str]) -> di
     return current
 
 
+@owns_adapter
 def run_push(batch_id: int, *, adapter: PortalAdapter | None = None) -> PushBatch | None:
     """Send (or resume) one batch and record its results. A second delivery of a live batch is a no-op."""
     with scopes_disabled():
@@ -167,7 +161,7 @@ def run_push(batch_id: int, *, adapter: PortalAdapter | None = None) -> PushBatc
         batch.refresh_from_db()
         items = list(batch.items.all())
         conn = PortalConnection.objects.get(tenant=tenant, registration=registration)
-        portal = _adapter(adapter)
+        portal = adapter  # given, or built from settings by @owns_adapter
         try:
             portal.load_session(open_session(conn.session_blob, key=settings.IMS_SESSION_KEY))
             if not batch.reference_id:

@@ -24,6 +24,7 @@ from tenancy.scoping import scopes_disabled, tenant_scope
 from .adapters import PortalAdapter, PortalError, Reauth
 from .adapters.base import open_session, seal_session
 from .models import ConnectionStatus, PortalConnection, RunStatus, SyncRun
+from .portal import owns_adapter
 
 log = logging.getLogger(__name__)
 ALL_SECTIONS: tuple[str, ...] = tuple(s.value for s in Section)
@@ -31,14 +32,6 @@ ALL_SECTIONS: tuple[str, ...] = tuple(s.value for s in Section)
 
 class SyncError(ValueError):
     """A request the sync rules refuse; the message is safe to show."""
-
-
-def _adapter(adapter: PortalAdapter | None) -> PortalAdapter:
-    if adapter is not None:
-        return adapter
-    from .portal import make_adapter
-
-    return make_adapter()
 
 
 def connection_for(*, tenant: Tenant, registration: Registration) -> PortalConnection:
@@ -54,6 +47,7 @@ def _save_session(conn: PortalConnection, session) -> None:
     conn.save(update_fields=["session_blob", "expires_at", "status", "last_error", "updated_at"])
 
 
+@owns_adapter
 def request_otp(
     *, tenant: Tenant, actor: Actor, registration: Registration, username: str, adapter: PortalAdapter | None = None
 ) -> PortalConnection:
@@ -61,7 +55,7 @@ def request_otp(
     username = (username or "").strip()
     if not username:
         raise SyncError("Enter the GST portal username of this GSTIN.")
-    portal = _adapter(adapter)
+    portal = adapter  # given, or built from settings by @owns_adapter
     try:
         portal.request_otp(gstin=registration.gstin, username=username)
     except PortalError as exc:
@@ -77,6 +71,7 @@ def request_otp(
     return conn
 
 
+@owns_adapter
 def connect(
     *, tenant: Tenant, actor: Actor, registration: Registration, otp: str, adapter: PortalAdapter | None = None
 ) -> PortalConnection:
@@ -87,7 +82,7 @@ def connect(
     otp = (otp or "").strip()
     if not otp.isdigit() or len(otp) != 6:
         raise SyncError("The OTP is the 6-digit number the portal sent.")
-    portal = _adapter(adapter)
+    portal = adapter  # given, or built from settings by @owns_adapter
     try:
         session = portal.authenticate(gstin=registration.gstin, username=conn.username, otp=otp)
     except PortalError as exc:
@@ -161,6 +156,7 @@ def _finish(run: SyncRun, *, status: str, counts=None, code: str = "", message: 
     run.save(update_fields=["status", "counts", "error_code", "error_message", "finished_at"])
 
 
+@owns_adapter
 def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | None:
     """Do one queued run: download the section, then ingest it in one transaction. Safe to deliver twice: a
     run that is not claimable (done, or running under a live lease) is left alone and None is returned."""
@@ -173,7 +169,7 @@ def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | 
     with tenant_scope(tenant):
         run.refresh_from_db()
         conn = PortalConnection.objects.get(tenant=tenant, registration=registration)
-        portal = _adapter(adapter)
+        portal = adapter  # given, or built from settings by @owns_adapter
         try:
             portal.load_session(open_session(conn.session_blob, key=settings.IMS_SESSION_KEY))
             records = portal.get_ims_documents(gstin=registration.gstin, section=run.section)
