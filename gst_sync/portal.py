@@ -16,7 +16,7 @@ def portal_config(**overrides) -> GstnConfig:
     base_url = overrides.pop("base_url", settings.IMS_GSP_BASE_URL)
     cert_path = settings.IMS_GSP_GSTN_CERT_PATH or None
     certificate = None
-    if cert_path is None and urlparse(base_url).hostname in _LOOPBACK:
+    if cert_path is None and (urlparse(base_url).hostname in _LOOPBACK or settings.IMS_GSP_SANDBOX):
         # The sandbox portal publishes its own certificate; a real GSP's comes from IMS_GSP_GSTN_CERT_PATH.
         certificate = httpx.get(f"{base_url.rstrip('/')}/__sandbox__/certificate", timeout=5).content
     values = dict(

@@ -234,6 +234,8 @@ IMS_GSP_BASE_URL = env("IMS_GSP_BASE_URL", default="http://127.0.0.1:8765")
 IMS_GSP_CLIENT_ID = env("IMS_GSP_CLIENT_ID", default="sandbox-client")
 IMS_GSP_CLIENT_SECRET = env("IMS_GSP_CLIENT_SECRET", default="sandbox-secret")
 IMS_GSP_GSTN_CERT_PATH = env("IMS_GSP_GSTN_CERT_PATH", default="")
+# The GSP is the sandbox portal (it publishes its certificate); always true for a loopback IMS_GSP_BASE_URL.
+IMS_GSP_SANDBOX = env.bool("IMS_GSP_SANDBOX", default=False)
 # Fernet key sealing portal sessions at rest; derived from SECRET_KEY unless set explicitly.
 IMS_SESSION_KEY = env("IMS_SESSION_KEY", default="") or __import__("base64").urlsafe_b64encode(
     __import__("hashlib").sha256((SECRET_KEY + ":portal-sessions").encode()).digest()

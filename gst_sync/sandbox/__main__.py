@@ -13,6 +13,8 @@ from gst_sync.sandbox.server import SandboxServer
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gst_sync.sandbox", description="Sandbox GST portal (loopback)")
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--allow-private-network", action="store_true",
+                        help="inside a container network: bind 0.0.0.0, answer private-range clients only")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port (printed on start)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--docs", type=int, default=40, help="documents generated per recipient GSTIN")
@@ -26,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     portal = Portal(seed=args.seed, docs=args.docs, gstins=tuple(args.gstin or DEFAULT_GSTINS),
                     client_id=args.client_id, client_secret=args.client_secret, state_file=args.state_file)
     try:
-        server = SandboxServer(portal, args.host, args.port)
+        server = SandboxServer(portal, args.host, args.port, allow_private=args.allow_private_network)
     except ValueError as exc:
         parser.error(str(exc))
     print(f"sandbox portal listening on {server.url}", flush=True)  # noqa: T201

@@ -44,6 +44,15 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def is_private(host: str) -> bool:
+    """Loopback or a private-range address (a container network, with --allow-private-network)."""
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost"
+    return addr.is_loopback or addr.is_private
+
+
 class Handler(BaseHTTPRequestHandler):
     server: SandboxServer
     protocol_version = "HTTP/1.1"
@@ -63,7 +72,7 @@ class Handler(BaseHTTPRequestHandler):
     # --- plumbing -----------------------------------------------------------------------------------------
 
     def _dispatch(self, method: str) -> None:
-        if not is_loopback(self.client_address[0]):
+        if not (is_private if self.server.allow_private else is_loopback)(self.client_address[0]):
             self._send(403, {"status_cd": "0", "error": {"error_cd": "SBX-LOOPBACK", "message": "loopback only"}})
             return
         url = urlsplit(self.path)
@@ -187,10 +196,13 @@ class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, portal: Portal, host: str = "127.0.0.1", port: int = 0):
-        if not is_loopback(host):
-            raise ValueError("the sandbox portal binds to loopback only")
+    def __init__(self, portal: Portal, host: str = "127.0.0.1", port: int = 0, *, allow_private: bool = False):
+        # Loopback only, unless told it runs inside a private container network (docker-compose's sandbox
+        # service): then it may bind every interface but still answers private-range clients only.
+        if not is_loopback(host) and not (allow_private and host == "0.0.0.0"):  # noqa: S104
+            raise ValueError("the sandbox portal binds to loopback only (or 0.0.0.0 with --allow-private-network)")
         self.portal = portal
+        self.allow_private = allow_private
         super().__init__((host, port), Handler)
 
     @property
