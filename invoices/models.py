@@ -136,7 +136,7 @@ class SupplierDocument(models.Model):
             models.Index(fields=["tenant", "-doc_value", "-id"], name="doc_tenant_value_idx"),
             models.Index(fields=["tenant", "registration", "-doc_value", "-id"], name="doc_reg_value_idx"),
             models.Index(fields=["tenant", "registration", "supplier_period"], name="doc_reg_period_idx"),
-            models.Index(fields=["tenant", "supplier_gstin"], name="doc_tenant_supplier_idx"),
+            models.Index(fields=["tenant", "supplier_gstin", "-doc_date", "-id"], name="doc_supplier_date_idx"),
             models.Index(fields=["tenant", "doc_number_norm"], name="doc_tenant_number_idx"),
             models.Index(
                 fields=["tenant", "registration"], name="doc_pending_push_idx", condition=Q(local_action__isnull=False)
