@@ -225,6 +225,7 @@ def _park(batch: PushBatch, code: str, message: str) -> None:
                                                  finished_at=timezone.now())
     PushItem.objects.filter(batch=batch, result=PushItemResult.SENT).update(
         result=PushItemResult.FAILED, error_code=code, error_message=message[:500])
+    _notify_requester(batch, f"not sent: {message}")
 
 
 def _errors_by_key(status) -> dict[tuple, tuple[str, str]]:
@@ -276,11 +277,28 @@ def _record_results(batch: PushBatch, status) -> list[PushItem]:
             finished_at=timezone.now(), error_code=(status.err_cd if status is not None else ""),
             error_message=(status.err_msg if status is not None and status.status == "ER" else ""),
         )
+        if failed_total:
+            _notify_requester(batch, f"the portal refused {failed_total} document(s).")
         record(tenant=batch.tenant, actor=Actor.task("gst_sync.push"), action="push.completed", obj=batch,
                request_id=f"push:{batch.pk}",
                metadata={"saved": saved_total, "refused": failed_total, "reference_id": batch.reference_id,
                          "status": status.status if status is not None else "P"})
     return conflicts
+
+
+def _notify_requester(batch: PushBatch, what: str) -> None:
+    """In-app notification (and e-mail) to whoever asked for the push that it did not fully go through."""
+    from django.contrib.auth import get_user_model
+    from django.urls import reverse
+
+    from approvals.services import notify
+
+    user = get_user_model().objects.filter(pk=batch.requested_by).first() if batch.requested_by else None
+    if user is None:
+        return
+    notify(tenant=batch.tenant, users=[user], kind="push_failed",
+           text=f"Push #{batch.pk} of {batch.registration.gstin}: {what}",
+           url=reverse("push-batch", args=[batch.tenant.slug, batch.pk]))
 
 
 def _apply_saved(batch: PushBatch, saved: list[PushItem], note: str = "") -> None:

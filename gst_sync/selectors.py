@@ -42,3 +42,11 @@ def run_diff(*, tenant, run: SyncRun) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(
         tenant=tenant, request_id=run.request_id, action__in=list(DIFF_ACTIONS)
     ).order_by("seq")
+
+
+def pushes_of_document(*, tenant, document_id: int):
+    """What each push did with one document: what was sent and the portal's answer, newest first."""
+    from .models import PushItem
+
+    return (PushItem.objects.filter(tenant=tenant, document_id=document_id)
+            .select_related("batch").order_by("-batch__created_at", "-id"))

@@ -130,9 +130,16 @@ def document_detail(request, tenant_slug, pk):
             "supplier_name": names.get(doc.supplier_gstin, ""),
             "versions": list(selectors.document_versions(document=doc)),
             "events": _audit_events(request.tenant, doc),
+            "pushes": list(pushes_of_document(tenant=request.tenant, document_id=doc.pk)[:50]),
             "action_labels": {a.value: ACTION_LABELS[a] for a in Action},
         },
     )
+
+
+def pushes_of_document(*, tenant, document_id):
+    from gst_sync.selectors import pushes_of_document as pushes
+
+    return pushes(tenant=tenant, document_id=document_id)
 
 
 def _audit_events(tenant, doc, limit=200):

@@ -227,3 +227,21 @@ def test_user_pushes_from_the_portal_page_and_sees_each_result(client, synced, p
     assert client.get(f"/t/acme-push/portal/pushes/{batch.pk}/").status_code == 404
     assert client.get(f"/t/other-push/portal/pushes/{batch.pk}/").status_code == 404
     assert client.post(f"/t/other-push/portal/{reg.pk}/push/").status_code == 404
+
+
+def test_refusals_notify_whoever_asked_and_show_on_the_document(client, synced, portal):
+    from approvals.models import Notification
+
+    tenant, reg = synced
+    asker = f.make_user("asker-push")
+    f.make_member(tenant, asker, "owner")
+    want(tenant, "C-1", "P")  # Pending is blocked on the portal for this credit note
+    with tenant_scope(tenant):
+        (batch,) = push.queue_push(tenant=tenant, actor=Actor.user(asker), registration=reg)
+    push.run_push(batch.pk, adapter=portal)
+    with tenant_scope(tenant):
+        note = Notification.objects.get(user=asker)
+    assert note.kind == "push_failed" and "refused 1" in note.text
+    client.force_login(asker, backend="django.contrib.auth.backends.ModelBackend")
+    page = client.get(f"/t/acme-push/documents/{docs(tenant)['C-1'].pk}/").content.decode()
+    assert "Pushes to the portal" in page and "Refused by the portal" in page and f"#{batch.pk}" in page
