@@ -5,5 +5,6 @@ from . import api
 # Mounted at /api/v1/t/<tenant_slug>/ by ims_project/api_urls.py.
 urlpatterns = [
     path("purchase-register/", api.RegisterUpsert.as_view(), name="api-register-upsert"),
+    path("reconciliation/matches/", api.MatchList.as_view(), name="api-recon-matches"),
     path("reconciliation/runs/<int:pk>/", api.RunSummary.as_view(), name="api-recon-run"),
 ]

@@ -239,3 +239,26 @@ class ManualLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} R{self.purchase_id} S{self.document_id}"
+
+
+# Recommended IMS action per outcome ("" = none). Missing in supplier data has no supplier document to act on.
+DEFAULT_OUTCOME_ACTIONS = {
+    "exact": "A", "tolerance": "A", "probable": "", "mismatch": "P", "manual": "A", "duplicate": "",
+    "missing_in_register": "P",
+}
+RECOMMENDED_ACTIONS = [("", "No recommendation"), ("A", "Accept"), ("R", "Reject"), ("P", "Pending")]
+
+
+class OutcomeActionMap(models.Model):
+    """The tenant's recommended IMS action per outcome: ``{outcome: "A" | "R" | "P" | ""}`` (defaults where
+    an outcome is absent)."""
+
+    tenant = models.OneToOneField("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    mapping = models.JSONField(default=dict)
+    updated_by = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    def __str__(self) -> str:
+        return f"outcome actions of {self.tenant_id}"

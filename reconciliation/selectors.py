@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 
 from tenancy.selectors import visible_registrations
 
+from .domain.matching import reasons
 from .engine import latest_run_for
 from .models import ReconMatch, ReconRun
 
@@ -53,4 +54,28 @@ def summary(*, run: ReconRun, registration_ids) -> dict:
     return {"outcomes": by_outcome, "suppliers": list(suppliers.values())}
 
 
-__all__ = ["runs_for", "matches_for", "summary", "latest_run_for", "PAGE"]
+def latest_done_run(*, tenant, user, membership=None) -> ReconRun | None:
+    return runs_for(tenant=tenant, user=user, membership=membership).filter(status="done").first()
+
+
+def outcome_document_ids(*, tenant, user, run: ReconRun, membership=None) -> dict[str, list[int]]:
+    """Per outcome, the ids of the supplier documents of ``run`` that ``user`` may see (each once per outcome)."""
+    rows = (matches_for(tenant=tenant, user=user, membership=membership, run=run)
+            .filter(document__isnull=False).values_list("outcome", "document_id").distinct().order_by())
+    out: dict[str, list[int]] = {}
+    for outcome, doc_id in rows:
+        out.setdefault(outcome, []).append(doc_id)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def reason_list(m) -> list[dict]:
+    """Reason codes of a result row ``{code, value, text}``: a pair's differences; a duplicate's original."""
+    if m.duplicate_of:
+        return [{"code": "duplicate_of", "value": m.duplicate_of, "text": f"repeats {m.duplicate_of}"}]
+    if m.purchase_id is None or m.document_id is None:
+        return []
+    return reasons(m.similarity if m.similarity is not None else 0, m.days, m.diffs, m.pan_fallback, m.across_fy)
+
+
+__all__ = ["runs_for", "matches_for", "summary", "latest_run_for", "latest_done_run", "outcome_document_ids",
+           "reason_list", "PAGE"]

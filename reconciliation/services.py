@@ -25,10 +25,13 @@ from . import register_file
 from .domain import register_rows as rr
 from .domain.rules import RuleError, RuleSet
 from .models import (
+    DEFAULT_OUTCOME_ACTIONS,
+    RECOMMENDED_ACTIONS,
     ColumnMapping,
     JobStatus,
     LinkKind,
     ManualLink,
+    OutcomeActionMap,
     PurchaseLine,
     ReconRun,
     RegisterImport,
@@ -393,5 +396,37 @@ def unlink(*, tenant: Tenant, actor: Actor, user, membership: Membership | None,
     return obj
 
 
+# --- recommended action per outcome ---------------------------------------------------------------------------
+
+
+def outcome_actions(*, tenant: Tenant) -> dict[str, str]:
+    """The tenant's recommended IMS action per outcome ("" = none): the defaults overlaid with its edits."""
+    found = OutcomeActionMap.objects.filter(tenant=tenant).first()
+    saved = found.mapping if found else {}
+    return {o: saved.get(o, default) for o, default in DEFAULT_OUTCOME_ACTIONS.items()}
+
+
+def save_outcome_actions(*, tenant: Tenant, actor: Actor, membership: Membership | None,
+                         mapping: dict[str, str]) -> dict[str, str]:
+    """Set the recommended action of some outcomes (owners and admins); audited with what changed.
+    Raises ReconError on an unknown outcome or action."""
+    require(membership, tenant, Capability.MANAGE_REGISTRATIONS)
+    allowed = {code for code, _ in RECOMMENDED_ACTIONS}
+    for outcome, action in mapping.items():
+        if outcome not in DEFAULT_OUTCOME_ACTIONS:
+            raise ReconError(outcome, "No such outcome.")
+        if action not in allowed:
+            raise ReconError(outcome, "Choose Accept, Reject, Pending or no recommendation.")
+    with transaction.atomic():
+        current = outcome_actions(tenant=tenant)
+        new = {**current, **mapping}
+        changes = {o: [current[o], new[o]] for o in new if current[o] != new[o]}
+        if changes:
+            obj, _ = OutcomeActionMap.objects.update_or_create(
+                tenant=tenant, defaults={"mapping": new, "updated_by": actor.label})
+            record(tenant=tenant, actor=actor, action="recon.outcome_actions_changed", obj=obj, changes=changes)
+    return new
+
+
 __all__ = ["ReconError", "Forbidden", "upsert_lines", "start_import", "run_import", "active_rules", "save_rules",
-           "start_run", "link", "unlink", "Registration"]
+           "start_run", "link", "unlink", "outcome_actions", "save_outcome_actions", "Registration"]

@@ -5,16 +5,18 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from audit.services import Actor
-from exports.services import XLSX_TYPE
+from exports.registry import ExportError
+from exports.services import XLSX_TYPE, export_response, start_export
 from ims_project.xlsx import write_xlsx
 from invoices.selectors import documents_for
-from tenancy.roles import Capability
+from tenancy.roles import Capability, can
 from tenancy.selectors import visible_registrations
 from tenancy.views import require_capability
 
@@ -23,7 +25,10 @@ from .domain import register_rows as rr
 from .domain.matching import OUTCOME_LABELS
 from .domain.rules import RuleSet
 from .engine import probe
-from .models import PurchaseLine, RegisterImport
+from .exports import KIND as EXPORT_KIND
+from .models import DEFAULT_OUTCOME_ACTIONS, RECOMMENDED_ACTIONS, PurchaseLine, RegisterImport
+
+ACTION_LABELS = dict(RECOMMENDED_ACTIONS)
 
 
 def _ctx(request):
@@ -80,7 +85,59 @@ def home(request, tenant_slug):
     return render(request, "reconciliation/home.html", {
         **_ctx(request), "registrations": regs, "run": run, "summary": summary, "runs": runs, "errors": errors,
         "labels": OUTCOME_LABELS, "post": request.POST, "rules": services.active_rules(tenant=request.tenant),
+        "recommended": _recommended(request, run),
     }, status=400 if errors else 200)
+
+
+def _recommended(request, run) -> dict[str, dict]:
+    """Per outcome with a recommended action: the action and the visible supplier documents it would apply to
+    (only for members who may act)."""
+    if run is None or not can(request.membership.role, Capability.ACT):
+        return {}
+    actions = services.outcome_actions(tenant=request.tenant)
+    ids = selectors.outcome_document_ids(tenant=request.tenant, user=request.user, membership=request.membership,
+                                         run=run)
+    return {o: {"action": a, "label": ACTION_LABELS[a], "ids": ids[o]} for o, a in actions.items()
+            if a and ids.get(o)}
+
+
+@require_capability(Capability.VIEW)
+def outcome_actions_view(request, tenant_slug):
+    """The recommended IMS action per outcome; owners and admins edit it."""
+    may_edit = can(request.membership.role, Capability.MANAGE_REGISTRATIONS)
+    errors = {}
+    if request.method == "POST":
+        if not may_edit:
+            raise PermissionDenied("Only owners and admins set the recommended actions.")
+        try:
+            services.save_outcome_actions(
+                tenant=request.tenant, actor=Actor.from_request(request), membership=request.membership,
+                mapping={o: request.POST.get(o, "") for o in DEFAULT_OUTCOME_ACTIONS})
+        except services.ReconError as e:
+            errors[e.field] = e.message
+        else:
+            messages.success(request, "Recommended actions saved.")
+            return redirect("recon-outcome-actions", tenant_slug)
+    current = services.outcome_actions(tenant=request.tenant)
+    rows = [(o, OUTCOME_LABELS[o], request.POST.get(o, a) if errors else a, errors.get(o)) for o, a in current.items()]
+    return render(request, "reconciliation/outcome_actions.html", {
+        **_ctx(request), "rows": rows, "choices": RECOMMENDED_ACTIONS, "may_edit": may_edit,
+    }, status=400 if errors else 200)
+
+
+@require_capability(Capability.EXPORT)
+def export_view(request, tenant_slug):
+    """Excel of a run's results with reasons: a direct download when small, a background job otherwise."""
+    params = {k: request.GET[k] for k in ("run", "outcome") if request.GET.get(k)}
+    try:
+        response = export_response(tenant=request.tenant, user=request.user, kind=EXPORT_KIND, params=params)
+    except ExportError as e:
+        messages.error(request, str(e))
+        return redirect("recon-home", tenant_slug)
+    if response is not None:
+        return response
+    job = start_export(tenant=request.tenant, user=request.user, kind=EXPORT_KIND, params=params)
+    return redirect("export-job", tenant_slug, job.pk)
 
 
 @require_capability(Capability.VIEW)

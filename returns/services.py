@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import time
 from collections import Counter
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -15,14 +16,14 @@ from django.utils import timezone
 
 from audit.services import Actor, record
 from invoices.domain.duedates import return_period
-from invoices.domain.periods import add_months, format_period
+from invoices.domain.periods import add_months, format_period, format_portal_date
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
-from . import documents
+from . import documents, twob_sql
 from .models import PreviewTrigger, TwobPreview
 from .snapshots import Entries
-from .twob import IN_2B, Part, Recipient, Summary, period_months, place
+from .twob import IN_2B, ZERO, Part, Recipient, Summary, period_months, place
 
 DIFF_LIST_LIMIT = 500
 
@@ -39,26 +40,68 @@ def bucket_name(p) -> str:
     return f"{p.part.value}/{p.group}/{p.twob_section}/{p.reason}"
 
 
+class Placements(Mapping):
+    """Placements by document id of a computed preview, placed by :func:`returns.twob.place` only when read (the
+    totals and entries come from SQL); :meth:`prefetch` places many in one query."""
+
+    def __init__(self, registration: Registration, ids):
+        self.registration, self._ids, self._set, self._cache = registration, ids, None, {}
+
+    def prefetch(self, ids) -> None:
+        missing = [i for i in ids if i not in self._cache]
+        if missing:
+            recipient = recipient_of(self.registration)
+            for doc in documents.documents_by_id(tenant_id=self.registration.tenant_id,
+                                                 registration_id=self.registration.pk, ids=missing):
+                self._cache[doc.id] = place(doc, recipient)
+
+    def __getitem__(self, doc_id):
+        if doc_id not in self:
+            raise KeyError(doc_id)
+        self.prefetch([doc_id])
+        return self._cache[doc_id]
+
+    def __contains__(self, doc_id) -> bool:
+        if self._set is None:
+            self._set = set(self._ids)
+        return doc_id in self._set
+
+    def __iter__(self):
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
 def compute(*, registration: Registration, period: dt.date):
-    """Place every candidate document of ``period``: (summary, entries, buckets, placements by document id for
-    the documents in the 2B or pending). One pass over a server-side cursor."""
+    """Place every candidate document of ``period`` in SQL (returns.twob_sql, mirroring returns.twob.place):
+    (summary, entries, buckets, placements by document id for the documents in the 2B or pending)."""
     recipient = recipient_of(registration)
-    summary, entries, buckets, index = Summary(), Entries(), [], {}
-    placed = {}
-    for doc in documents.candidate_documents(tenant_id=registration.tenant_id, registration_id=registration.pk,
-                                             months=period_months(period, recipient.frequency)):
-        p = place(doc, recipient)
-        if p.period != period:
+    p = twob_sql.params(tenant_id=registration.tenant_id, registration_id=registration.pk,
+                        state_code=recipient.state_code, frequency=recipient.frequency, period=period,
+                        months=period_months(period, recipient.frequency))
+    summary, entries, buckets = Summary(), Entries(), []
+    for bucket, ids, paise in twob_sql.bucket_entries(p):
+        entries.extend(ids, len(buckets), paise)
+        buckets.append(bucket)
+    for (part, grp, section, _reason, nttyp, ctin, supprd, filed, n, txval, *amounts,
+         name) in twob_sql.grouped(p):
+        summary.counts[part] += n
+        if part not in IN_2B:
             continue
-        summary.add(doc, p)
-        name = bucket_name(p)
-        b = index.get(name)
-        if b is None:
-            b = index[name] = len(buckets)
-            buckets.append(name)
-        entries.add(doc.id, b, sum(p.itc))
-        placed[doc.id] = p
-    return summary, entries, buckets, placed
+        acc = summary.itc[(part, grp, section)]
+        for i, v in enumerate(amounts[4:]):
+            acc[i] += v
+        if part == Part.REJECTED:
+            continue
+        key = (section, ctin, nttyp, format_period(supprd), format_portal_date(filed) if filed else "")
+        row = summary.cp.get(key)
+        if row is None:
+            row = summary.cp[key] = [name, 0, ZERO, ZERO, ZERO, ZERO, ZERO]
+        row[1] += n
+        for i, v in enumerate((txval, *amounts[:4])):
+            row[2 + i] += v
+    return summary, entries, buckets, Placements(registration, entries.ids)
 
 
 def _explain_left(registration: Registration, period: dt.date, ids: list[int]) -> dict[int, str]:
@@ -89,12 +132,16 @@ def diff_snapshots(*, registration: Registration, period: dt.date, previous: Two
         if before is None:
             counts["entered"] += 1
             if len(entered) < DIFF_LIST_LIMIT:
-                entered.append({"id": doc_id, "to": buckets[b], "itc": paise / 100, "why": placed[doc_id].why})
+                entered.append({"id": doc_id, "to": buckets[b], "itc": paise / 100})
         elif old_buckets[before[0]] != buckets[b] or before[1] != paise:
             counts["changed"] += 1
             if len(changed) < DIFF_LIST_LIMIT:
                 changed.append({"id": doc_id, "from": old_buckets[before[0]], "to": buckets[b],
-                                "itc_before": before[1] / 100, "itc": paise / 100, "why": placed[doc_id].why})
+                                "itc_before": before[1] / 100, "itc": paise / 100})
+    if isinstance(placed, Placements):
+        placed.prefetch([x["id"] for x in entered + changed])
+    for x in entered + changed:
+        x["why"] = placed[x["id"]].why
     gone = [doc_id for doc_id in old if doc_id not in new]
     counts["left"] = len(gone)
     reasons = _explain_left(registration, period, gone[:DIFF_LIST_LIMIT])

@@ -19,6 +19,12 @@ class Entries:
         self.buckets.append(bucket)
         self.paise.append(int(itc * 100))
 
+    def extend(self, ids, bucket: int, paise) -> None:
+        """Many documents of one bucket at once (ITC already in paise)."""
+        self.ids.extend(ids)
+        self.buckets.extend([bucket] * len(ids))
+        self.paise.extend(paise)
+
     def __len__(self) -> int:
         return len(self.ids)
 

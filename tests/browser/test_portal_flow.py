@@ -149,6 +149,8 @@ def test_user_connects_syncs_accepts_and_pushes_through_the_portal_pages(portal_
     assert run_queued_pushes(tenant) == 1
     expect(batches.first).to_contain_text("Done")  # htmx refresh
     expect(batches.first.locator("td.num")).to_have_text(["2", "1", "1"])
+    expect(row.get_by_role("button", name="Push 1 action")).to_be_visible()  # the GSTIN row refreshed too
+    expect(row.locator("td.num")).to_have_text("1")
     page.screenshot(path=SHOTS.format("6_pushed"), full_page=True)
 
     # Each document's result: PF-1 saved; PF-2 refused with the portal's IMSSAV0010, its local action kept.
