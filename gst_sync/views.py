@@ -42,38 +42,35 @@ def portal_home(request, tenant_slug):
     return render(request, "gst_sync/portal.html", context)
 
 
-@require_POST
-@require_capability(Capability.SYNC)
-def request_otp(request, tenant_slug, registration_id):
+def _otp_step(request, tenant_slug, registration_id, *, form_class, invalid: str, step, done: str):
+    """One step of connecting a GSTIN (ask for an OTP, then submit it): validate, call the service, say how it went."""
     reg = _registration(request, registration_id)
-    form = OtpRequestForm(request.POST)
+    form = form_class(request.POST)
     if not form.is_valid():
-        messages.error(request, "Enter the portal username of the GSTIN.")
+        messages.error(request, invalid)
     else:
         try:
-            services.request_otp(tenant=request.tenant, actor=Actor.user(request.user), registration=reg,
-                                 username=form.cleaned_data["username"])
-            messages.success(request, f"The portal sent an OTP for {reg.gstin}. Enter it below.")
+            step(tenant=request.tenant, actor=Actor.user(request.user), registration=reg, **form.cleaned_data)
+            messages.success(request, done.format(gstin=reg.gstin))
         except services.SyncError as exc:
             messages.error(request, str(exc))
     return redirect("portal-home", tenant_slug)
+
+
+@require_POST
+@require_capability(Capability.SYNC)
+def request_otp(request, tenant_slug, registration_id):
+    return _otp_step(request, tenant_slug, registration_id, form_class=OtpRequestForm,
+                     invalid="Enter the portal username of the GSTIN.", step=services.request_otp,
+                     done="The portal sent an OTP for {gstin}. Enter it below.")
 
 
 @require_POST
 @require_capability(Capability.SYNC)
 def submit_otp(request, tenant_slug, registration_id):
-    reg = _registration(request, registration_id)
-    form = OtpForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "The OTP is the 6-digit number the portal sent.")
-    else:
-        try:
-            services.connect(tenant=request.tenant, actor=Actor.user(request.user), registration=reg,
-                             otp=form.cleaned_data["otp"])
-            messages.success(request, f"{reg.gstin} is connected to the portal.")
-        except services.SyncError as exc:
-            messages.error(request, str(exc))
-    return redirect("portal-home", tenant_slug)
+    return _otp_step(request, tenant_slug, registration_id, form_class=OtpForm,
+                     invalid="The OTP is the 6-digit number the portal sent.", step=services.connect,
+                     done="{gstin} is connected to the portal.")
 
 
 @require_POST
