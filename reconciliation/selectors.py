@@ -8,8 +8,9 @@ from django.db.models import QuerySet
 from tenancy.selectors import visible_registrations
 
 from .domain.matching import reasons
+from .domain.rules import RuleSet
 from .engine import latest_run_for
-from .models import ReconMatch, ReconRun
+from .models import ReconMatch, ReconRun, RuleSetVersion
 
 PAGE = 100
 
@@ -79,3 +80,19 @@ def reason_list(m) -> list[dict]:
 
 __all__ = ["runs_for", "matches_for", "summary", "latest_run_for", "latest_done_run", "outcome_document_ids",
            "reason_list", "PAGE"]
+
+
+def rule_history(*, tenant, user, limit: int = 50) -> list[dict]:
+    """The tenant's rule versions, newest first, each with who saved it, when, and what changed from the version
+    before (``{rule: [old, new]}``)."""
+    versions = list(RuleSetVersion.objects.filter(tenant=tenant).order_by("-version")[: limit + 1])
+    out = []
+    for current, previous in zip(versions, [*versions[1:], None], strict=True):
+        if len(out) == limit:
+            break
+        before = RuleSet.from_json(previous.params).as_json() if previous else {}
+        after = RuleSet.from_json(current.params).as_json()
+        changes = {k: [before.get(k), v] for k, v in after.items() if previous and before.get(k) != v}
+        out.append({"version": current.version, "created_by": current.created_by, "created_at": current.created_at,
+                    "changes": changes})
+    return out

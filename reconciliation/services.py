@@ -7,7 +7,9 @@ import csv
 import hashlib
 import io
 import json
+import re
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -167,22 +169,103 @@ def upsert_lines(*, tenant: Tenant, actor: Actor, user, membership: Membership |
 # --- register: file import ------------------------------------------------------------------------------------
 
 
-def remembered_mapping(*, tenant: Tenant) -> dict[str, str]:
+IGNORED = "_ignored"  # key of the remembered mapping: the file headings the tenant chose not to import
+_STAGED_RE = re.compile(r"^[0-9a-f]{32}\.(csv|txt|xlsx|xlsm|xls|ods)$")
+
+
+def remembered_mapping(*, tenant: Tenant) -> dict:
+    """``{field: heading}`` the tenant confirmed last, plus ``IGNORED``: headings it chose not to import."""
     found = ColumnMapping.objects.filter(tenant=tenant).first()
     return dict(found.mapping) if found else {}
+
+
+@dataclass(frozen=True)
+class StagedUpload:
+    """An uploaded register file kept until the user confirms its column mapping."""
+
+    token: str
+    name: str
+    headers: list[str]
+    guess: dict[str, str]
+    missing: list[str]  # labels of required fields no heading was recognised for
+    unrecognised: list[str]  # headings mapped to no field (and not ignored before)
+
+    @property
+    def ready(self) -> bool:
+        return not self.missing and not self.unrecognised
+
+
+def _staged_path(tenant: Tenant, token: str) -> Path:
+    path = import_dir() / f"staged-{tenant.pk}-{token}"
+    if not _STAGED_RE.match(token or "") or not path.is_file():
+        raise ReconError("file", "This upload is no longer available; upload the file again.")
+    return path
+
+
+def _staged(tenant: Tenant, token: str, name: str, headers: list[str]) -> StagedUpload:
+    remembered = remembered_mapping(tenant=tenant)
+    guess = rr.guess_mapping(headers, remembered)
+    ignored = set(remembered.get(IGNORED, []))
+    unrecognised = [h for h in headers if h and h not in guess.values() and h not in ignored]
+    return StagedUpload(token, name, headers, guess, rr.missing_required(guess), unrecognised)
+
+
+def stage_upload(*, tenant: Tenant, membership: Membership | None, name: str, data: bytes) -> StagedUpload:
+    """Keep an uploaded register file and say how its headings map to the register's fields. When it is not
+    ``ready`` the user confirms a mapping and :func:`start_staged_import` imports it. Raises ReconError on a bad
+    file."""
+    require(membership, tenant)
+    headers = _headers(name, data)
+    token = f"{uuid.uuid4().hex}{Path(name).suffix.lower()}"
+    if not _STAGED_RE.match(token):
+        raise ReconError("file", "Upload an Excel (.xlsx, .xls), OpenDocument (.ods) or CSV file.")
+    (import_dir() / f"staged-{tenant.pk}-{token}").write_bytes(data)
+    return _staged(tenant, token, Path(name).name[:200], headers)
+
+
+def staged_upload(*, tenant: Tenant, membership: Membership | None, token: str, name: str) -> StagedUpload:
+    """A kept upload of this tenant by its token (ReconError when gone)."""
+    require(membership, tenant)
+    path = _staged_path(tenant, token)
+    return _staged(tenant, token, Path(name).name[:200], _headers(token, path.read_bytes()))
+
+
+def start_staged_import(*, tenant: Tenant, actor: Actor, user, membership: Membership | None, token: str,
+                        name: str, mapping: dict[str, str] | None = None) -> RegisterImport:
+    """Queue the import of a kept upload with ``mapping`` (the guess when None), remembering it for the tenant."""
+    require(membership, tenant)
+    path = _staged_path(tenant, token)
+    job = start_import(tenant=tenant, actor=actor, user=user, membership=membership,
+                       name=f"{Path(name).stem[:150] or 'register'}{path.suffix}", data=path.read_bytes(),
+                       mapping=mapping)
+    path.unlink(missing_ok=True)
+    return job
+
+
+def _headers(name: str, data: bytes) -> list[str]:
+    try:
+        headers, _rows = register_file.read_rows(name, data)
+    except register_file.RegisterFileError as e:
+        raise ReconError("file", str(e)) from None
+    return headers
 
 
 def start_import(*, tenant: Tenant, actor: Actor, user, membership: Membership | None, name: str, data: bytes,
                  mapping: dict[str, str] | None = None) -> RegisterImport:
     """Check the file (size, zip bomb, headings), remember its column mapping for the tenant and queue the import.
+    Headings of the file left out of a given ``mapping`` are remembered as ignored (see :func:`stage_upload`).
     Raises :class:`ReconError` naming the problem; nothing is queued then."""
     require(membership, tenant)
-    try:
-        headers, _rows = register_file.read_rows(name, data)
-    except register_file.RegisterFileError as e:
-        raise ReconError("file", str(e)) from None
-    mapping = {k: v for k, v in (mapping or {}).items() if v} or rr.guess_mapping(
-        headers, remembered_mapping(tenant=tenant))
+    headers = _headers(name, data)
+    remembered = remembered_mapping(tenant=tenant)
+    ignored = set(remembered.get(IGNORED, []))
+    if mapping is not None and any(mapping.values()):
+        mapping = {k: v for k, v in mapping.items() if k in rr.FIELDS and v}
+        ignored |= {h for h in headers if h and h not in mapping.values()}
+    else:
+        mapping = rr.guess_mapping(headers, remembered)
+    if len(set(mapping.values())) < len(mapping):
+        raise ReconError("mapping", "Map each column of the file to one field at most.")
     unknown = [v for v in mapping.values() if v not in headers]
     if unknown:
         raise ReconError("mapping", f"The file has no column {unknown[0]!r}.")
@@ -192,7 +275,8 @@ def start_import(*, tenant: Tenant, actor: Actor, user, membership: Membership |
     stored = f"{uuid.uuid4().hex}{Path(name).suffix.lower()[:6]}"
     (import_dir() / stored).write_bytes(data)
     with transaction.atomic():
-        ColumnMapping.objects.update_or_create(tenant=tenant, defaults={"mapping": mapping})
+        ColumnMapping.objects.update_or_create(tenant=tenant, defaults={"mapping": {
+            **mapping, **({IGNORED: sorted(ignored)} if ignored else {})}})
         job = RegisterImport.objects.create(tenant=tenant, user_id=user.pk, actor_type=str(actor.type),
                                             actor_label=actor.label, file_name=Path(name).name[:200],
                                             stored_name=stored, mapping=mapping)
@@ -298,11 +382,12 @@ def save_rules(*, tenant: Tenant, actor: Actor, membership: Membership | None, p
         raise ReconError(e.field, e.message) from None
     with transaction.atomic():
         current = active_rules(tenant=tenant)
-        if current.params == rules.as_json():
+        before = RuleSet.from_json(current.params).as_json()  # normalised: "0" and "0.00" are the same rule
+        if before == rules.as_json():
             return current
         new = RuleSetVersion.objects.create(tenant=tenant, version=current.version + 1, params=rules.as_json(),
                                             created_by=actor.label)
-        changes = {k: [current.params.get(k), v] for k, v in new.params.items() if current.params.get(k) != v}
+        changes = {k: [before.get(k), v] for k, v in new.params.items() if before.get(k) != v}
         record(tenant=tenant, actor=actor, action="recon.rules_changed", obj=new, changes=changes)
     return new
 
@@ -428,5 +513,6 @@ def save_outcome_actions(*, tenant: Tenant, actor: Actor, membership: Membership
     return new
 
 
-__all__ = ["ReconError", "Forbidden", "upsert_lines", "start_import", "run_import", "active_rules", "save_rules",
-           "start_run", "link", "unlink", "outcome_actions", "save_outcome_actions", "Registration"]
+__all__ = ["ReconError", "Forbidden", "upsert_lines", "start_import", "stage_upload", "staged_upload",
+           "start_staged_import", "run_import", "active_rules", "save_rules", "start_run", "link", "unlink",
+           "outcome_actions", "save_outcome_actions", "Registration"]

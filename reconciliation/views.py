@@ -125,6 +125,57 @@ def outcome_actions_view(request, tenant_slug):
     }, status=400 if errors else 200)
 
 
+# name, label, input kind ("amount" | "int" | "bool"), help
+RULE_FIELDS = [
+    ("fuzzy_threshold", "Number similarity at least (50-100)", "int",
+     "Document numbers less alike than this are never paired, whatever the amounts say."),
+    ("amount_abs", "Amount tolerance per head (₹)", "amount",
+     "Taxable value and each tax head may differ by this many rupees…"),
+    ("amount_pct", "…or by this % of the supplier's amount", "amount", "whichever is larger."),
+    ("date_window", "Date window (days)", "int", "Days between the two document dates for a tolerance match."),
+    ("pan_fallback", "PAN fallback", "bool", "A supplier's other GSTIN (same PAN) may pair, as probable at best."),
+    ("across_fy", "Match across financial years", "bool", "Documents of different financial years may pair."),
+    ("absolute_amounts", "Ignore the sign of amounts", "bool",
+     "Credit notes booked negative in the ERP compare with the positive amounts the supplier filed."),
+    ("groups", "Group matches (1:n, n:1)", "bool",
+     "One document may pair with several register lines of the same number whose sum fits."),
+    ("max_group", "Lines in a group at most (2-50)", "int", ""),
+]
+
+
+def _rule_params(post) -> dict:
+    return {name: (name in post) if kind == "bool" else post.get(name, "").strip() for name, _l, kind, _h in RULE_FIELDS}
+
+
+@require_capability(Capability.VIEW)
+def rules_view(request, tenant_slug):
+    """The tenant's matching rules in force and their history; owners and admins save a new version."""
+    may_edit = can(request.membership.role, Capability.MANAGE_REGISTRATIONS)
+    current = services.active_rules(tenant=request.tenant)
+    values, errors = dict(current.params), {}
+    if request.method == "POST":
+        if not may_edit:
+            raise PermissionDenied("Only owners and admins change the matching rules.")
+        values = _rule_params(request.POST)
+        try:
+            new = services.save_rules(tenant=request.tenant, actor=Actor.from_request(request),
+                                      membership=request.membership, params=values)
+        except services.ReconError as e:
+            errors[e.field] = e.message
+        else:
+            if new.pk == current.pk:
+                messages.info(request, "Nothing changed.")
+            else:
+                messages.success(request, f"Rules v{new.version} saved; the next reconciliation uses them.")
+            return redirect("recon-rules", tenant_slug)
+    fields = [{"name": n, "label": label, "kind": kind, "help": help_, "value": values.get(n),
+               "error": errors.get(n)} for n, label, kind, help_ in RULE_FIELDS]
+    return render(request, "reconciliation/rules.html", {
+        **_ctx(request), "current": current, "fields": fields, "may_edit": may_edit, "errors": errors,
+        "history": selectors.rule_history(tenant=request.tenant, user=request.user),
+    }, status=400 if errors else 200)
+
+
 @require_capability(Capability.EXPORT)
 def export_view(request, tenant_slug):
     """Excel of a run's results with reasons: a direct download when small, a background job otherwise."""
@@ -245,9 +296,13 @@ def register(request, tenant_slug):
             error = "The file is too large."
         else:
             try:
-                job = services.start_import(tenant=request.tenant, actor=Actor.from_request(request),
-                                            user=request.user, membership=request.membership, name=upload.name,
-                                            data=upload.read())
+                staged = services.stage_upload(tenant=request.tenant, membership=request.membership,
+                                               name=upload.name, data=upload.read())
+                if not staged.ready:
+                    return _mapping_page(request, staged, staged.guess, "")
+                job = services.start_staged_import(tenant=request.tenant, actor=Actor.from_request(request),
+                                                   user=request.user, membership=request.membership,
+                                                   token=staged.token, name=staged.name)
                 return redirect("recon-import", tenant_slug, job.pk)
             except services.Forbidden as e:
                 return HttpResponse(str(e), status=403)
@@ -258,6 +313,36 @@ def register(request, tenant_slug):
         **_ctx(request), "error": error, "imports": imports, "columns": rr.COLUMNS,
         "mapping": services.remembered_mapping(tenant=request.tenant),
     }, status=400 if error else 200)
+
+
+def _mapping_page(request, staged, mapping: dict, error: str, status: int = 200):
+    rows = [{"name": n, "label": label, "required": req, "chosen": mapping.get(n, "")} for n, label, req in rr.COLUMNS]
+    return render(request, "reconciliation/mapping.html", {
+        **_ctx(request), "staged": staged, "rows": rows, "error": error,
+    }, status=400 if error else status)
+
+
+@require_capability(Capability.VIEW)
+def register_mapping(request, tenant_slug):
+    """Confirm the column mapping of a kept upload whose headings were not all recognised, then import it."""
+    if request.method != "POST":
+        return redirect("recon-register", tenant_slug)
+    token, name = request.POST.get("token", ""), request.POST.get("name", "")
+    mapping = {n: request.POST.get(n, "") for n in rr.FIELDS}
+    try:
+        staged = services.staged_upload(tenant=request.tenant, membership=request.membership, token=token, name=name)
+    except services.Forbidden as e:
+        return HttpResponse(str(e), status=403)
+    except services.ReconError as e:
+        messages.error(request, e.message)
+        return redirect("recon-register", tenant_slug)
+    try:
+        job = services.start_staged_import(tenant=request.tenant, actor=Actor.from_request(request),
+                                           user=request.user, membership=request.membership, token=token,
+                                           name=name, mapping=mapping)
+    except services.ReconError as e:
+        return _mapping_page(request, staged, mapping, e.message)
+    return redirect("recon-import", tenant_slug, job.pk)
 
 
 def _import(request, pk):

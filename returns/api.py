@@ -46,15 +46,36 @@ class PreviewDetail(_Base):
         return Response(_snapshot(snap))
 
 
+def _rebuild(job) -> dict:
+    return {"id": job.pk, "gstin": job.registration.gstin, "period": format_period(job.period),
+            "status": job.status, "trigger": job.trigger, "requested_by": job.actor_label,
+            "created_at": job.created_at, "started_at": job.started_at, "finished_at": job.finished_at,
+            "error": job.error, "preview": job.preview_id}
+
+
 class PreviewRebuild(_Base):
-    @extend_schema(request=None, responses={201: OpenApiTypes.OBJECT}, summary="Rebuild the GSTR-2B preview now")
+    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT},
+                   summary="Queue a rebuild of the GSTR-2B preview (GET …/returns/2b/rebuilds/<id>/ for its status)")
     def post(self, request, tenant_slug, registration_id, period):
         reg, period, error = self._resolve(registration_id, period)
         if error:
             return error
-        snap = services.build_preview(tenant=self.tenant, actor=self.actor, registration=reg, period=period,
-                                      trigger=PreviewTrigger.API)
-        return Response(_snapshot(snap), status=201)
+        try:
+            job, _created = services.request_rebuild(tenant=self.tenant, actor=self.actor, registration=reg,
+                                                     period=period, trigger=PreviewTrigger.API)
+        except services.ReturnsError as exc:
+            return Response({"code": "conflict", "message": str(exc)}, status=409)
+        return Response(_rebuild(job), status=202)
+
+
+class RebuildStatus(_Base):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Status of a queued GSTR-2B preview rebuild")
+    def get(self, request, tenant_slug, rebuild_id):
+        job = selectors.rebuild_for(tenant=self.tenant, user=request.user, rebuild_id=rebuild_id,
+                                    membership=self.membership)
+        if job is None:
+            return Response({"code": "not_found", "message": "No such rebuild."}, status=404)
+        return Response(_rebuild(job))
 
 
 class PreviewJson(_Base):

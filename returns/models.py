@@ -42,3 +42,52 @@ class TwobPreview(models.Model):
 
     def __str__(self) -> str:
         return f"2B preview {self.period:%m%Y} of registration {self.registration_id} at {self.built_at}"
+
+
+class RebuildStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+ACTIVE_REBUILD = [RebuildStatus.QUEUED, RebuildStatus.RUNNING]
+
+
+class PreviewRebuild(models.Model):
+    """One on-demand rebuild of a GSTIN's 2B preview, run by the ``returns.rebuild_preview`` task. At most one is
+    queued or running per (registration, period); the worker claims it with a conditional UPDATE. The requester
+    (``actor_*``) is who the built snapshot's audit event names."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="+",
+                                     db_index=False)
+    period = models.DateField()
+    trigger = models.CharField(max_length=8, choices=PreviewTrigger.choices)
+    status = models.CharField(max_length=8, choices=RebuildStatus.choices, default=RebuildStatus.QUEUED)
+    actor_type = models.CharField(max_length=16)
+    actor_label = models.CharField(max_length=150, blank=True)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    preview = models.ForeignKey(TwobPreview, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                db_index=False)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["registration", "period"], condition=models.Q(status__in=ACTIVE_REBUILD),
+                                    name="twob_rebuild_one_active"),
+        ]
+        indexes = [models.Index(fields=["tenant", "registration", "period", "-created_at"], name="twob_rebuild_idx")]
+
+    def __str__(self) -> str:
+        return f"2B rebuild {self.period:%m%Y} of registration {self.registration_id}: {self.status}"
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_REBUILD

@@ -19,7 +19,7 @@ from tenancy.models import Registration, Tenant
 from tenancy.selectors import visible_registrations
 
 from . import documents, gstr3b
-from .models import TwobPreview
+from .models import PreviewRebuild, TwobPreview
 from .services import compute, recipient_of
 from .snapshots import Entries
 from .twob import Part, flatten_itcsumm, official_json, place
@@ -38,6 +38,18 @@ def registration_for(*, tenant: Tenant, user, registration_id, membership=None) 
 def latest_preview(*, tenant: Tenant, registration: Registration, period: dt.date) -> TwobPreview | None:
     return (TwobPreview.objects.filter(tenant=tenant, registration=registration, period=period)
             .order_by("-built_at", "-id").first())
+
+
+def latest_rebuild(*, tenant: Tenant, registration: Registration, period: dt.date) -> PreviewRebuild | None:
+    return (PreviewRebuild.objects.filter(tenant=tenant, registration=registration, period=period)
+            .order_by("-created_at", "-id").first())
+
+
+def rebuild_for(*, tenant: Tenant, user, rebuild_id, membership=None) -> PreviewRebuild | None:
+    """A rebuild of a GSTIN the user may see, or None."""
+    regs = registrations_for(tenant=tenant, user=user, membership=membership)
+    return (PreviewRebuild.objects.filter(tenant=tenant, registration__in=regs, pk=rebuild_id)
+            .select_related("registration").first())
 
 
 def previews_for(*, tenant: Tenant, registration: Registration, period: dt.date) -> QuerySet[TwobPreview]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 from collections import Counter
 from collections.abc import Mapping
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.services import Actor, record
@@ -21,11 +22,13 @@ from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
 from . import documents, twob_sql
-from .models import PreviewTrigger, TwobPreview
+from .models import ACTIVE_REBUILD, PreviewRebuild, PreviewTrigger, RebuildStatus, TwobPreview
 from .snapshots import Entries
 from .twob import IN_2B, ZERO, Part, Recipient, Summary, period_months, place
 
 DIFF_LIST_LIMIT = 500
+REBUILD_LEASE = dt.timedelta(minutes=30)  # a running rebuild older than this was lost with its worker
+log = logging.getLogger(__name__)
 
 
 class ReturnsError(ValueError):
@@ -205,6 +208,70 @@ def rebuild_all(*, today: dt.date | None = None) -> int:
     return built
 
 
+def request_rebuild(*, tenant: Tenant, actor: Actor, registration: Registration, period: dt.date,
+                    trigger: str = PreviewTrigger.MANUAL) -> tuple[PreviewRebuild, bool]:
+    """Queue a rebuild of the preview (the ``returns.rebuild_preview`` task, enqueued on commit). When one is
+    already queued or running for the GSTIN and period, that one is returned instead: (rebuild, created)."""
+    from .tasks import rebuild_preview
+
+    if registration.tenant_id != tenant.pk:
+        raise ReturnsError("No such GSTIN.")
+    period = return_period(period, registration.filing_frequency)
+    active = PreviewRebuild.objects.filter(tenant=tenant, registration=registration, period=period,
+                                           status__in=ACTIVE_REBUILD)
+    try:
+        with transaction.atomic():
+            job = PreviewRebuild.objects.create(
+                tenant=tenant, registration=registration, period=period, trigger=trigger,
+                actor_type=actor.type, actor_label=actor.label, actor_id=actor.id)
+            record(tenant=tenant, actor=actor, action="twob.rebuild_queued", obj=job,
+                   object_repr=f"GSTR-2B preview rebuild {format_period(period)} {registration.gstin}",
+                   metadata={"registration": registration.gstin, "period": format_period(period),
+                             "trigger": trigger})
+            rebuild_preview.delay_on_commit(job.pk)
+    except IntegrityError:
+        existing = active.first()
+        if existing is None:  # the active one finished in between
+            raise ReturnsError("A rebuild of this period just finished: reload the page.") from None
+        return existing, False
+    return job, True
+
+
+def _claim_rebuild(rebuild_id: int) -> bool:
+    """Compare-and-set: queued → running (or re-claim a running one past the lease: its worker was lost)."""
+    now = timezone.now()
+    with connection.cursor() as cur:
+        cur.execute(
+            """UPDATE returns_previewrebuild SET status = %s, started_at = %s
+               WHERE id = %s AND (status = %s OR (status = %s AND started_at < %s))""",
+            [RebuildStatus.RUNNING, now, rebuild_id, RebuildStatus.QUEUED, RebuildStatus.RUNNING, now - REBUILD_LEASE],
+        )
+        return cur.rowcount == 1
+
+
+def run_rebuild(rebuild_id: int) -> PreviewRebuild | None:
+    """The worker's side of :func:`request_rebuild`: claim the rebuild, build the snapshot in the tenant's scope
+    and mark it done (or failed, with the error). A second delivery of the same id is a no-op (None)."""
+    with scopes_disabled():
+        job = PreviewRebuild.objects.select_related("tenant", "registration").filter(pk=rebuild_id).first()
+    if job is None or not _claim_rebuild(rebuild_id):
+        return None
+    actor = Actor(job.actor_type, job.actor_label, job.actor_id)
+    with tenant_scope(job.tenant):
+        job.refresh_from_db()
+        try:
+            snap = build_preview(tenant=job.tenant, actor=actor, registration=job.registration, period=job.period,
+                                 trigger=job.trigger)
+        except Exception as exc:  # noqa: BLE001 - any failure is shown on the page
+            log.exception("2B preview rebuild %s failed", rebuild_id)
+            job.status, job.error = RebuildStatus.FAILED, str(exc) or exc.__class__.__name__
+        else:
+            job.status, job.preview = RebuildStatus.DONE, snap
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "error", "preview", "finished_at"])
+    return job
+
+
 def recompute_on_portal(*, tenant: Tenant, actor: Actor, registration: Registration, period: dt.date,
                         adapter=None):
     """GEN2B on the portal, wait for its status, then GET2B and store it (replacing the earlier import of the
@@ -214,13 +281,13 @@ def recompute_on_portal(*, tenant: Tenant, actor: Actor, registration: Registrat
     from gst_sync.adapters.base import open_session
     from gst_sync.imports import import_gstr2b_files
     from gst_sync.models import PortalConnection
-    from gst_sync.services import _adapter
+    from gst_sync.portal import make_adapter
 
     conn = PortalConnection.objects.filter(tenant=tenant, registration=registration).first()
     if conn is None or not conn.session_blob:
         raise ReturnsError("Connect this GSTIN to the GST portal first (GST portal → Connect).")
     text = format_period(period)
-    portal = _adapter(adapter)
+    portal = adapter or make_adapter()
     try:
         portal.load_session(open_session(conn.session_blob, key=settings.IMS_SESSION_KEY))
         ref = portal.gen_2b(gstin=registration.gstin, period=text)
@@ -231,6 +298,9 @@ def recompute_on_portal(*, tenant: Tenant, actor: Actor, registration: Registrat
         data = portal.get_2b(gstin=registration.gstin, period=text)
     except PortalError as exc:
         raise ReturnsError(f"The portal refused: {exc.message}") from exc
+    finally:
+        if adapter is None:
+            portal.close()
     with transaction.atomic():
         record(tenant=tenant, actor=actor, action="twob.recomputed_on_portal",
                object_repr=f"GEN2B {text} {registration.gstin}",

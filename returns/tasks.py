@@ -15,3 +15,10 @@ def deadline_digest() -> int:
     from . import digest
 
     return digest.send_all()
+
+
+@shared_task(name="returns.rebuild_preview", queue="default", acks_late=True, reject_on_worker_lost=True)
+def rebuild_preview(rebuild_id: int) -> str:
+    """One on-demand rebuild (page or API); the tenant scope is opened from the rebuild's own ids."""
+    job = services.run_rebuild(rebuild_id)
+    return job.status if job else "skipped"

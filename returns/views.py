@@ -73,7 +73,8 @@ def preview(request, tenant_slug, registration_id, period):
            "can_rebuild": can(request.membership.role, Capability.VIEW),
            "can_sync": can(request.membership.role, Capability.SYNC),
            "prev_text": format_period(add_months(period, -3 if reg.filing_frequency == "Q" else -1)),
-           "next_text": format_period(add_months(period, 3 if reg.filing_frequency == "Q" else 1))}
+           "next_text": format_period(add_months(period, 3 if reg.filing_frequency == "Q" else 1)),
+           "rebuild": selectors.latest_rebuild(tenant=request.tenant, registration=reg, period=period)}
     if snap is not None:
         ctx["history"] = selectors.previews_for(tenant=request.tenant, registration=reg, period=period)[:10]
         ctx["comparison"] = selectors.compare_with_portal(tenant=request.tenant, registration=reg, preview=snap)
@@ -87,10 +88,31 @@ def preview(request, tenant_slug, registration_id, period):
 def rebuild(request, tenant_slug, registration_id, period):
     reg = _registration(request, registration_id)
     period = _period(reg, period)
-    snap = services.build_preview(tenant=request.tenant, actor=Actor.user(request.user), registration=reg,
-                                  period=period)
-    messages.success(request, f"Preview rebuilt: {snap.document_count} documents in {snap.duration_ms} ms.")
+    try:
+        _job, created = services.request_rebuild(tenant=request.tenant, actor=Actor.user(request.user),
+                                                 registration=reg, period=period)
+    except services.ReturnsError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Rebuild queued: this page updates when it is done." if created
+                         else "A rebuild of this period is already queued or running.")
     return redirect("twob-preview", tenant_slug, reg.pk, format_period(period))
+
+
+@require_GET
+def rebuild_status(request, tenant_slug, registration_id, period, rebuild_id):
+    """The htmx-polled progress of a rebuild; once it has finished, the whole page reloads to show the result."""
+    reg = _registration(request, registration_id)
+    period = _period(reg, period)
+    job = selectors.rebuild_for(tenant=request.tenant, user=request.user, rebuild_id=rebuild_id,
+                                membership=request.membership)
+    if job is None or job.registration_id != reg.pk or job.period != period:
+        raise Http404("No such rebuild")
+    response = render(request, "returns/_rebuild_status.html",
+                      {"rebuild": job, "registration": reg, "period_text": format_period(period)})
+    if not job.active and request.headers.get("HX-Request"):
+        response["HX-Refresh"] = "true"
+    return response
 
 
 @require_POST

@@ -64,7 +64,7 @@ class RuleSet:
                     out[name] = Decimal(str(value)).quantize(Decimal("0.01"))
                 except (InvalidOperation, ValueError):
                     raise RuleError(name, f"{name} must be an amount, e.g. 1.00") from None
-                if out[name] < 0 or out[name] > 10_000_000:
+                if not out[name].is_finite() or out[name] < 0 or out[name] > 10_000_000:
                     raise RuleError(name, f"{name} must be between 0 and 1,00,00,000")
             else:
                 try:

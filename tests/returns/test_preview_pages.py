@@ -21,7 +21,8 @@ from invoices.models import SupplierDocument
 from invoices.services.ingest import ingest_documents
 from returns import services
 from returns.digest import send_all
-from returns.models import TwobPreview
+from returns.models import PreviewRebuild, RebuildStatus, TwobPreview
+from returns.tasks import rebuild_preview
 from tenancy.scoping import tenant_scope
 from tests import factories as f
 
@@ -42,6 +43,13 @@ def docs(tenant_a, reg_a1):
         assert not ingest_documents(tenant=tenant_a, registration=reg_a1, records=records, actor=f.SYSTEM,
                                     source="demo").errors
     return reg_a1
+
+
+def run_queued_rebuilds(tenant) -> int:
+    """What the Celery worker does with the queued rebuild tasks."""
+    with tenant_scope(tenant):
+        ids = list(PreviewRebuild.objects.filter(status=RebuildStatus.QUEUED).values_list("id", flat=True))
+    return sum(rebuild_preview(i) == "done" for i in ids)
 
 
 def build(tenant, reg, **kw):
@@ -83,9 +91,11 @@ def test_page_shows_the_preview_rebuilds_on_demand_and_drills_down(client_for, a
     c = client_for(alice)
     url = reverse("twob-preview", args=[tenant_a.slug, docs.pk, "102025"])
     assert "No preview built" in c.get(url).content.decode()
-    resp = c.post(reverse("twob-rebuild", args=[tenant_a.slug, docs.pk, "102025"]), follow=True)
-    page = resp.content.decode()
-    assert "Preview rebuilt" in page and 'id="itcsumm"' in page and "4(A)(5)" in page
+    queued = c.post(reverse("twob-rebuild", args=[tenant_a.slug, docs.pk, "102025"]), follow=True).content.decode()
+    assert "Rebuild queued" in queued and 'data-status="queued"' in queued and "No preview built" in queued
+    assert run_queued_rebuilds(tenant_a) == 1
+    page = c.get(url).content.decode()
+    assert 'data-status="done"' in page and 'id="itcsumm"' in page and "4(A)(5)" in page
     drill = c.get(reverse("twob-documents", args=[tenant_a.slug, docs.pk, "102025"]), {"bucket": "itcavl/nonrevsup"})
     assert "A-1" in drill.content.decode() and "P-1" not in drill.content.decode()
 
@@ -106,7 +116,11 @@ def test_api_rebuilds_and_reads_the_preview(client_for, alice, tenant_a, docs):
     c = client_for(alice)
     base = f"/api/v1/t/{tenant_a.slug}/returns/2b/{docs.pk}/102025/"
     assert c.get(base).status_code == 404
-    assert c.post(base + "rebuild/").status_code == 201
+    queued = c.post(base + "rebuild/")
+    assert queued.status_code == 202 and queued.json()["status"] == "queued"
+    assert run_queued_rebuilds(tenant_a) == 1
+    status = c.get(f"/api/v1/t/{tenant_a.slug}/returns/2b/rebuilds/{queued.json()['id']}/").json()
+    assert status["status"] == "done" and status["preview"] and status["finished_at"]
     body = c.get(base).json()
     assert body["counts"]["itcavl"] == 3 and body["trigger"] == "api"
     assert c.get(f"/api/v1/t/{tenant_a.slug}/returns/2b/{docs.pk}/132025/").status_code == 400
@@ -132,10 +146,12 @@ def test_comparison_with_the_portal_2b_explains_a_late_action_and_asks_for_recom
     c = client_for(alice)
     url = reverse("twob-preview", args=[tenant_a.slug, reg.pk, "102025"])
     c.post(reverse("twob-rebuild", args=[tenant_a.slug, reg.pk, "102025"]))
+    run_queued_rebuilds(tenant_a)
     assert 'id="portal-match"' in c.get(url).content.decode()
     with tenant_scope(tenant_a):
         SupplierDocument.objects.filter(doc_number="GJ/1029").update(local_action="R")
     c.post(reverse("twob-rebuild", args=[tenant_a.slug, reg.pk, "102025"]))
+    run_queued_rebuilds(tenant_a)
     page = c.get(url).content.decode()
     assert 'id="recompute-needed"' in page and "GJ/1029" in page and "Recompute on the portal" in page
 
