@@ -70,10 +70,11 @@ class Line:
     gstr3b_filed: bool = False  # the GSTR-3B of ``period`` is filed
 
 
-@dataclass
-class BucketChange:
-    before: Heads = field(default_factory=heads)
-    after: Heads = field(default_factory=heads)
+class _BeforeAfter:
+    """Tax heads before and after the proposed actions, and their difference."""
+
+    before: Heads
+    after: Heads
 
     @property
     def delta(self) -> Heads:
@@ -82,6 +83,12 @@ class BucketChange:
     @property
     def delta_total(self) -> Decimal:
         return _total(self.delta)
+
+
+@dataclass
+class BucketChange(_BeforeAfter):
+    before: Heads = field(default_factory=heads)
+    after: Heads = field(default_factory=heads)
 
 
 @dataclass
@@ -97,19 +104,11 @@ class PeriodImpact:
 
 
 @dataclass
-class SupplierImpact:
+class SupplierImpact(_BeforeAfter):
     gstin: str
     credit_notes: int = 0
     before: Heads = field(default_factory=heads)
     after: Heads = field(default_factory=heads)
-
-    @property
-    def delta(self) -> Heads:
-        return {h: self.after[h] - self.before[h] for h in HEADS}
-
-    @property
-    def delta_total(self) -> Decimal:
-        return _total(self.delta)
 
 
 @dataclass
