@@ -28,6 +28,7 @@ from invoices.services.ingest import ingest_documents
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
+from . import leases
 from . import portal_files as pf
 from .adapters import PortalAdapter, PortalError, Reauth
 from .adapters.base import open_session
@@ -117,17 +118,9 @@ def _wire_record(rec: dict) -> dict:
 
 
 def _claim(batch_id: int) -> bool:
-    lease = dt.timedelta(seconds=settings.IMS_SYNC_LEASE_SECONDS)
-    now = timezone.now()
-    with connection.cursor() as cur:
-        cur.execute(
-            """UPDATE gst_sync_pushbatch SET status = CASE WHEN reference_id = '' THEN 'sending' ELSE 'polling' END,
-                      heartbeat_at = %s, attempts = attempts + 1
-               WHERE id = %s AND (status = 'queued'
-                                  OR (status IN ('sending', 'polling') AND heartbeat_at < %s))""",
-            [now, batch_id, now - lease],
-        )
-        return cur.rowcount == 1
+    # A batch that already has the portal's reference only needs polling again.
+    return leases.claim(PushBatch, batch_id, running=("sending", "polling"),
+                        new_status_sql="CASE WHEN reference_id = '' THEN 'sending' ELSE 'polling' END")
 
 
 def _key(section: str, stin: str, number: str) -> tuple[str, str, str]:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import Actor, record
@@ -21,6 +21,7 @@ from invoices.services.ingest import ingest_documents
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
+from . import leases
 from .adapters import PortalAdapter, PortalError, Reauth
 from .adapters.base import open_session, seal_session
 from .models import ConnectionStatus, PortalConnection, RunStatus, SyncRun
@@ -134,17 +135,7 @@ def queue_sync(
 
 
 def _claim(run_id: int) -> bool:
-    """Compare-and-set: queued → running, or re-claim a running run whose heartbeat is older than the lease."""
-    lease = dt.timedelta(seconds=settings.IMS_SYNC_LEASE_SECONDS)
-    now = timezone.now()
-    with connection.cursor() as cur:
-        cur.execute(
-            """UPDATE gst_sync_syncrun SET status = 'running', started_at = %s, heartbeat_at = %s,
-                      attempts = attempts + 1
-               WHERE id = %s AND (status = 'queued' OR (status = 'running' AND heartbeat_at < %s))""",
-            [now, now, run_id, now - lease],
-        )
-        return cur.rowcount == 1
+    return leases.claim(SyncRun, run_id, running=("running",), new_status_sql="'running'", set_started=True)
 
 
 def _finish(run: SyncRun, *, status: str, counts=None, code: str = "", message: str = "") -> None:
