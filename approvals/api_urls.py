@@ -15,4 +15,6 @@ urlpatterns = [
     path("approvals/requests/<int:pk>/withdraw/", api.RequestDecision.as_view(decision="withdraw"),
          name="api-approval-withdraw"),
     path("approvals/impact/", api.BulkImpact.as_view(), name="api-approval-impact"),
+    path("notifications/", api.NotificationList.as_view(), name="api-notifications"),
+    path("notifications/read/", api.NotificationRead.as_view(), name="api-notifications-read"),
 ]

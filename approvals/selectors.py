@@ -58,6 +58,14 @@ def item_counts(*, tenant: Tenant, approval: ApprovalRequest) -> dict[str, int]:
     return {r["state"]: r["n"] for r in rows}
 
 
+def members_who_approve(*, tenant: Tenant) -> list[Membership]:
+    """Active members whose role may approve (owners, admins, approvers), by user name."""
+    from tenancy.roles import Capability, can
+
+    return [m for m in Membership.objects.filter(tenant=tenant, user__is_active=True).select_related("user")
+            .order_by("user__username") if can(m.role, Capability.APPROVE)]
+
+
 def pending_count(*, tenant: Tenant, user, membership: Membership | None = None) -> int:
     return requests_for(tenant=tenant, user=user, membership=membership, status=RequestStatus.PENDING).count()
 

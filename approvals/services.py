@@ -10,6 +10,11 @@ How a held action flows:
    (per bulk run) and leave the push queue (``gst_sync.push.pending_push``). Approvers are notified in the app and
    by email once the transaction commits.
 2. :func:`approve` (an approver, never the proposer, even an owner): the held actions become pushable.
+   Owners and admins may decide any batch they did not propose; approvers, batches on GSTINs granted to them.
+   When nobody but the proposer may decide a new batch (e.g. the only approver proposed it, or no approver may
+   see its GSTINs), the owners and admins are told at once what to do (invite an approver or grant one the
+   GSTINs; the proposer may withdraw): the rule "nobody approves their own batch" is never relaxed. An
+   auto-action rule's batch counts as proposed by the rule's owner.
 3. :func:`return_request` (an approver, with a comment) or :func:`withdraw` (the proposer): each held document's
    local action goes back to what it was before the proposal (set-based ``UPDATE … FROM``), audited as an
    ``ims.action_set`` event; a document changed since (e.g. by a sync) is left alone. We revert rather than keep
@@ -137,8 +142,8 @@ def hold_actions(*, tenant: Tenant, actor: Actor, changes: dict, request: Action
     record(tenant=tenant, actor=actor, action="approval.requested", obj=approval, request_id=request_id,
            metadata={"held": len(caught), "action": approval.action, "run": run_id,
                      "policies": sorted({p.name for _s, _r, p in caught})})
-    if created:
-        _notify_approvers(tenant=tenant, approval=approval)
+    if created and not _notify_approvers(tenant=tenant, approval=approval):
+        _notify_no_approver(tenant=tenant, approval=approval)
     return len(caught)
 
 
@@ -304,13 +309,42 @@ def _url(tenant: Tenant, approval: ApprovalRequest) -> str:
     return reverse("approval-detail", args=[tenant.slug, approval.pk])
 
 
-def _notify_approvers(*, tenant: Tenant, approval: ApprovalRequest) -> None:
+def _notify_approvers(*, tenant: Tenant, approval: ApprovalRequest) -> int:
     word = ACTION_WORDS.get(approval.action, approval.action)
     text = f"{approval.proposed_by_label} proposes to {word} documents (batch #{approval.pk}): your approval is needed"
-    notify(tenant=tenant, users=approvers_for(tenant=tenant, approval=approval), kind="approval.requested", text=text,
-           url=_url(tenant, approval),
-           email_body=f"{text}.\nPolicies: {', '.join(approval.policy_names)}.\nOpen the batch to see its impact on "
-                      "GSTR-2B and approve or return it.")
+    return notify(tenant=tenant, users=approvers_for(tenant=tenant, approval=approval), kind="approval.requested",
+                  text=text, url=_url(tenant, approval),
+                  email_body=f"{text}.\nPolicies: {', '.join(approval.policy_names)}.\nOpen the batch to see its "
+                             "impact on GSTR-2B and approve or return it.")
+
+
+def no_approver_help(*, tenant: Tenant, approval: ApprovalRequest) -> str:
+    """What to do when nobody but the proposer may decide ``approval`` (shown on the page and sent to owners)."""
+    from tenancy.models import Registration
+
+    gstins = ", ".join(Registration.objects.filter(tenant=tenant, pk__in=approval.registration_ids)
+                       .order_by("gstin").values_list("gstin", flat=True))
+    return (f"Nobody but its proposer ({approval.proposed_by_label}) may approve batch #{approval.pk}, and nobody "
+            "approves their own batch. An owner or admin can invite an approver, or grant an approver access to "
+            f"{gstins or 'its GSTINs'}; the batch can then be decided. Until then its actions are held (not pushed); "
+            "the proposer may withdraw it.")
+
+
+def _notify_no_approver(*, tenant: Tenant, approval: ApprovalRequest) -> int:
+    """Tell the owners and admins (and the proposer) that a new batch has no one to decide it."""
+    from django.contrib.auth import get_user_model
+
+    managers = [m.user for m in Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__username")
+                if can(m.role, Capability.MANAGE_MEMBERS) and m.user.is_active]
+    proposer = get_user_model().objects.filter(pk=approval.proposed_by_id, is_active=True).first() \
+        if approval.proposed_by_id is not None else None
+    users = {u.pk: u for u in [*managers, *([proposer] if proposer else [])]}
+    help_text = no_approver_help(tenant=tenant, approval=approval)
+    record(tenant=tenant, actor=Actor.system("approvals"), action="approval.no_approver", obj=approval,
+           metadata={"notified": sorted(u.get_username() for u in users.values())})
+    return notify(tenant=tenant, users=users.values(), kind="approval.no_approver",
+                  text=f"Batch #{approval.pk} has no one to approve it: an owner or admin must act",
+                  url=_url(tenant, approval), email_body=help_text)
 
 
 def _notify_proposer(*, tenant: Tenant, approval: ApprovalRequest, verb: str) -> None:

@@ -43,7 +43,11 @@ def approval_list(request, tenant_slug):
 def approval_detail(request, tenant_slug, pk):
     approval = _approval(request, pk)
     is_proposer = approval.proposed_by_id == request.user.pk
+    deciders = services.approvers_for(tenant=request.tenant, approval=approval) if approval.is_pending else []
     return render(request, "approvals/detail.html", {
+        "deciders": deciders,
+        "no_approver_help": (services.no_approver_help(tenant=request.tenant, approval=approval)
+                             if approval.is_pending and not deciders else ""),
         "approval": approval,
         "items": selectors.items_for(tenant=request.tenant, approval=approval),
         "counts": selectors.item_counts(tenant=request.tenant, approval=approval),
@@ -95,6 +99,7 @@ def policy_list(request, tenant_slug):
             return redirect("approval-policies", tenant_slug)
     return render(request, "approvals/policies.html", {
         "policies": selectors.policies_for(tenant=request.tenant), "form": form,
+        "approvers": selectors.members_who_approve(tenant=request.tenant),
     }, status=400 if form.errors else 200)
 
 

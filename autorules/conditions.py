@@ -12,8 +12,11 @@ rule selects exactly what the list would show with those filters. On top of them
 documents with no action yet (neither on the portal nor locally) that are still on the portal: it never
 overrides a person's decision.
 
-``reconciliation`` (the outcome of matching against the purchase register) is a defined type that cannot be used
-yet: there is no reconciliation to read it from.
+``reconciliation`` (the outcome of matching the document against the purchase register in the latest
+reconciliation of its GSTIN) has no FilterSet parameter: :func:`recon_outcomes` gives the outcomes and the callers
+narrow the filtered documents with :func:`autorules.recon.document_ids`, e.g.::
+
+    {"type": "reconciliation", "outcomes": ["exact", "tolerance"]}
 """
 
 from __future__ import annotations
@@ -23,11 +26,19 @@ from enum import StrEnum
 
 from invoices.domain.gstin import validate_gstin
 from invoices.domain.sections import SECTION_CHOICES
+from reconciliation.domain.matching import OUTCOME_LABELS, Outcome
 
 MAX_SUPPLIERS = 200
 BASE_FILTER = {"action": ["N"], "pending_push": ["false"], "vanished": ["false"]}
 FILING_STATUSES = {"filed": "Filed", "not_filed": "Not filed"}
-RECONCILIATION_OUTCOMES = {"matched": "Matched", "mismatched": "Mismatched", "missing_in_books": "Missing in books"}
+# Outcomes a rule may name: those with a supplier document to act on (missing in supplier data has none).
+RECONCILIATION_OUTCOMES = {o.value: label for o, label in OUTCOME_LABELS.items() if o != Outcome.MISSING_IN_SUPPLIER}
+# Short names accepted for groups of outcomes (the API and older drafts used them).
+OUTCOME_GROUPS = {
+    "matched": ["exact", "manual", "tolerance"],
+    "mismatched": ["mismatch", "probable"],
+    "missing_in_books": ["missing_in_register"],
+}
 
 
 class ConditionType(StrEnum):
@@ -45,10 +56,8 @@ CONDITION_LABELS = {
     ConditionType.SUPPLIER_IN: "Supplier is one of",
     ConditionType.RECONCILIATION: "Reconciliation outcome is",
 }
-UNAVAILABLE = {
-    ConditionType.RECONCILIATION: "Reconciliation outcomes are not available yet: documents are not reconciled "
-    "with the purchase register in this version.",
-}
+# Condition types that cannot be used (type → why); none at present.
+UNAVAILABLE: dict[ConditionType, str] = {}
 
 
 class ConditionError(ValueError):
@@ -119,7 +128,33 @@ def normalise(conditions: list[dict]) -> list[dict]:
             if len(gstins) > MAX_SUPPLIERS:
                 raise ConditionError("suppliers", f"At most {MAX_SUPPLIERS} suppliers in one rule.")
             out.append({"type": kind.value, "gstins": sorted(gstins)})
+        elif kind == ConditionType.RECONCILIATION:
+            raw = cond.get("outcomes")
+            if raw is None and cond.get("value"):
+                raw = [cond["value"]]
+            if isinstance(raw, str):
+                raw = [raw]
+            outcomes: set[str] = set()
+            for value in raw or []:
+                value = str(value)
+                if value in OUTCOME_GROUPS:
+                    outcomes.update(OUTCOME_GROUPS[value])
+                elif value in RECONCILIATION_OUTCOMES:
+                    outcomes.add(value)
+                else:
+                    raise ConditionError("reconciliation", f"Unknown reconciliation outcome {value!r}.")
+            if not outcomes:
+                raise ConditionError("reconciliation", "Choose one or more reconciliation outcomes.")
+            out.append({"type": kind.value, "outcomes": sorted(outcomes)})
     return out
+
+
+def recon_outcomes(conditions: list[dict]) -> list[str] | None:
+    """The reconciliation outcomes a rule requires (None: the rule does not look at reconciliation)."""
+    for cond in normalise(conditions):
+        if cond["type"] == ConditionType.RECONCILIATION:
+            return list(cond["outcomes"])
+    return None
 
 
 def to_filters(conditions: list[dict], *, registration_gstin: str | None = None) -> list[dict[str, list[str]]]:
@@ -142,6 +177,7 @@ def to_filters(conditions: list[dict], *, registration_gstin: str | None = None)
                 data["value_max"] = [cond["max"]]
         elif kind == ConditionType.SUPPLIER_IN:
             suppliers = list(cond["gstins"])
+        # RECONCILIATION: no FilterSet parameter; see recon_outcomes().
     if not suppliers:
         return [data]
     return [{**data, "supplier": [g]} for g in suppliers]
@@ -161,6 +197,9 @@ def describe(conditions: list[dict]) -> list[str]:
             text = f"{cond.get('min', '0.00')} and {cond.get('max', 'any')}"
         elif kind == ConditionType.SUPPLIER_IN:
             text = ", ".join(cond["gstins"])
+        elif kind == ConditionType.RECONCILIATION:
+            text = " or ".join(RECONCILIATION_OUTCOMES.get(o, o).lower() for o in cond["outcomes"])
+            text += " (latest reconciliation of the GSTIN)"
         else:
             text = str(cond.get("value", ""))
         lines.append(f"{CONDITION_LABELS[kind]} {text}")

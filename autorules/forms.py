@@ -6,7 +6,7 @@ from django import forms
 
 from invoices.domain.sections import SECTION_CHOICES
 
-from .conditions import FILING_STATUSES, RECONCILIATION_OUTCOMES, UNAVAILABLE, ConditionType
+from .conditions import FILING_STATUSES, RECONCILIATION_OUTCOMES
 from .models import RULE_ACTIONS
 
 MONEY = {"max_digits": 15, "decimal_places": 2, "min_value": 0}
@@ -29,15 +29,13 @@ class RuleForm(forms.Form):
     suppliers = forms.CharField(required=False, label="Only these supplier GSTINs",
                                 widget=forms.Textarea(attrs={"rows": 2}),
                                 help_text="Separated by commas or new lines; empty: any supplier.")
-    reconciliation = forms.ChoiceField(choices=[("", "Any"), *RECONCILIATION_OUTCOMES.items()], required=False,
-                                       label="Reconciliation outcome",
-                                       help_text=UNAVAILABLE[ConditionType.RECONCILIATION])
-
-    def clean(self):
-        data = super().clean()
-        if data.get("reconciliation"):
-            self.add_error("reconciliation", UNAVAILABLE[ConditionType.RECONCILIATION])
-        return data
+    reconciliation = forms.MultipleChoiceField(
+        choices=list(RECONCILIATION_OUTCOMES.items()), required=False, widget=forms.CheckboxSelectMultiple,
+        label="Latest reconciliation says",
+        help_text="The outcome of matching the document with the purchase register in the latest finished "
+                  "reconciliation of its GSTIN; documents changed on the portal since are left out. None ticked: "
+                  "reconciliation is not looked at.",
+    )
 
     def conditions(self) -> list[dict]:
         d = self.cleaned_data
@@ -51,6 +49,8 @@ class RuleForm(forms.Form):
         gstins = [g for g in (d.get("suppliers") or "").replace("\n", ",").replace(" ", ",").split(",") if g.strip()]
         if gstins:
             out.append({"type": "supplier_in", "gstins": gstins})
+        if d.get("reconciliation"):
+            out.append({"type": "reconciliation", "outcomes": d["reconciliation"]})
         return out
 
     def service_kwargs(self) -> dict:
@@ -72,6 +72,8 @@ class RuleForm(forms.Form):
                 initial["value_min"], initial["value_max"] = cond.get("min"), cond.get("max")
             elif kind == "supplier_in":
                 initial["suppliers"] = ", ".join(cond["gstins"])
+            elif kind == "reconciliation":
+                initial["reconciliation"] = cond["outcomes"]
         return initial
 
     def apply_error(self, field: str | None, message: str) -> None:

@@ -13,7 +13,8 @@ from tenancy.models import Membership, Registration, Tenant
 from tenancy.roles import Capability, can
 from tenancy.selectors import visible_registrations
 
-from .conditions import ConditionError, to_filters
+from . import recon
+from .conditions import ConditionError, recon_outcomes, to_filters
 from .models import AutoRule, AutoRuleRun
 
 
@@ -42,6 +43,37 @@ def owner_sees(*, tenant: Tenant, owner, registration: Registration) -> bool:
 
 
 @dataclass
+class Targets:
+    """The documents a rule selects now: one queryset per filter set (one per named supplier), already narrowed
+    to the reconciliation outcomes the rule asks for. ``recon`` is the latest run of each GSTIN considered (None:
+    the rule does not look at reconciliation)."""
+
+    querysets: list[QuerySet]
+    recon: recon.LatestRuns | None = None
+
+    @property
+    def no_reconciliation(self) -> bool:
+        return self.recon is not None and not self.recon.by_registration
+
+
+def rule_targets(*, tenant: Tenant, rule: AutoRule, user, membership: Membership,
+                 registration: Registration | None = None) -> Targets:
+    """What ``rule`` selects, as its owner (``user``, ``membership``) sees the documents. Raises ActionError or
+    ConditionError on conditions that no longer compile."""
+    outcomes = recon_outcomes(rule.conditions)
+    latest = None
+    if outcomes is not None:
+        latest = recon.latest_runs(tenant=tenant, registration_ids=[registration.pk] if registration else None)
+    querysets = []
+    for data in to_filters(rule.conditions, registration_gstin=registration.gstin if registration else None):
+        qs = target_documents(tenant=tenant, user=user, membership=membership, filters=data)
+        if latest is not None:
+            qs = qs.filter(pk__in=recon.document_ids(tenant=tenant, outcomes=outcomes, latest=latest))
+        querysets.append(qs)
+    return Targets(querysets, latest)
+
+
+@dataclass
 class DryRun:
     """What a rule would do now: documents matched and, of those, how many would change, are already so, or the
     IMS rules refuse (with the reasons). ``error`` says why the rule cannot run (then the counts are zero)."""
@@ -53,6 +85,8 @@ class DryRun:
     refused: int = 0
     refusals: dict[str, dict] = field(default_factory=dict)
     error: str = ""
+    note: str = ""
+    recon_runs: list[int] = field(default_factory=list)
 
 
 def dry_run(*, tenant: Tenant, rule: AutoRule, registration: Registration | None = None) -> DryRun:
@@ -66,8 +100,12 @@ def dry_run(*, tenant: Tenant, rule: AutoRule, registration: Registration | None
     user, membership = owner
     try:
         request = action_request(action=rule.action, remarks=rule.remarks)
-        for data in to_filters(rule.conditions, registration_gstin=registration.gstin if registration else None):
-            qs = target_documents(tenant=tenant, user=user, membership=membership, filters=data)
+        targets = rule_targets(tenant=tenant, rule=rule, user=user, membership=membership, registration=registration)
+        if targets.recon is not None:
+            out.recon_runs = [r.pk for r in targets.recon.runs]
+            if targets.no_reconciliation:
+                out.note = "No reconciliation has finished for these GSTINs yet: the rule matches nothing until one does."
+        for qs in targets.querysets:
             p = preview(tenant=tenant, qs=qs, request=request)
             out.matched += p.total
             out.apply += p.outcomes["apply"]

@@ -7,7 +7,8 @@ events (``ims.action_set`` per document, ``ims.bulk_action`` summary) and approv
 Rules only touch documents that have no action yet, so the first matching rule wins and a person's decision is
 never overridden. Each run is recorded (:class:`AutoRuleRun`) and audited as ``autorule.run``.
 
-:func:`run_after_sync` is called by ``gst_sync.services.run_sync`` after a successful ingest; it never raises.
+:func:`run_after_sync` is called by ``gst_sync.services.run_sync`` after a successful ingest, and
+:func:`run_after_reconciliation` by ``reconciliation.engine.execute_run`` once a run is done; neither raises.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from django.db import transaction
 
 from actions.errors import ActionError
 from actions.requests import action_request
+from actions.selectors import MAX_IDS
 from actions.services import bulk_set_action
+from audit.models import ActorType
 from audit.services import Actor, record
 from tenancy.models import Membership, Registration, Tenant
 from tenancy.roles import Capability, can
+from tenancy.scoping import tenant_scope
 
 from . import selectors
-from .conditions import ConditionError, normalise, to_filters
+from .conditions import ConditionError, normalise, recon_outcomes, to_filters
 from .models import RULE_ACTIONS, AutoRule, AutoRuleRun, RuleRunStatus
 
 log = logging.getLogger(__name__)
@@ -38,7 +42,9 @@ class RuleError(ValueError):
 
 
 def rule_actor(rule: AutoRule) -> Actor:
-    return Actor.task(f"autorule:{rule.pk}")
+    """The actor of a rule's actions: a task named after the rule, carrying its owner's user id. The owner is thus
+    the proposer of any batch the rule's actions put up for approval, and may not approve it themselves."""
+    return Actor(ActorType.TASK, f"autorule:{rule.pk}", rule.owner_id)
 
 
 def _clean(*, tenant: Tenant, owner, name: str, action: str, remarks: str, conditions: list[dict],
@@ -102,9 +108,14 @@ def delete_rule(*, tenant: Tenant, actor: Actor, rule: AutoRule) -> None:
 
 
 def run_rule(*, tenant: Tenant, rule: AutoRule, trigger: str, registration: Registration | None = None,
-             request_id: str = "") -> AutoRuleRun:
-    """Apply one rule now (to ``registration``'s documents only, when given) and record the run."""
-    run = AutoRuleRun(tenant=tenant, rule=rule, trigger=trigger, registration=registration)
+             request_id: str = "", source: str = "") -> AutoRuleRun:
+    """Apply one rule now (to ``registration``'s documents only, when given) and record the run.
+
+    A rule without a reconciliation condition hands its filter to the bulk action (re-run there). A rule with one
+    selects the documents here (the filter narrowed to the outcomes of the latest reconciliation), locking them
+    for the transaction so a person acting on one at the same moment is not overridden, and hands the ids over in
+    chunks of ``actions.selectors.MAX_IDS``. ``source`` names what triggered the run (e.g. ``recon:12``)."""
+    run = AutoRuleRun(tenant=tenant, rule=rule, trigger=trigger, registration=registration, source=source[:40])
     owner = selectors.rule_owner(tenant=tenant, rule=rule)
     if owner is None:
         run.status, run.message = RuleRunStatus.SKIPPED, "The rule's owner may no longer take IMS actions."
@@ -113,26 +124,23 @@ def run_rule(*, tenant: Tenant, rule: AutoRule, trigger: str, registration: Regi
     else:
         user, membership = owner
         run.status = RuleRunStatus.NOTHING
+        bulk = {"tenant": tenant, "actor": rule_actor(rule), "user": user, "membership": membership,
+                "action": rule.action, "remarks": rule.remarks, "request_id": request_id or f"autorule:{rule.pk}"}
         try:
-            for data in to_filters(rule.conditions, registration_gstin=registration.gstin if registration else None):
-                try:
-                    result = bulk_set_action(
-                        tenant=tenant, actor=rule_actor(rule), user=user, membership=membership, filters=data,
-                        action=rule.action, remarks=rule.remarks, request_id=request_id or f"autorule:{rule.pk}",
-                    )
-                except ActionError as exc:
-                    if exc.code == "no_documents":
-                        continue
-                    raise
-                run.bulk_runs.append(result.run_id)
-                run.matched += result.total
-                run.applied += result.applied
-                run.already += result.already
-                run.refused += result.refused_count
-                if result.status == "queued":
-                    run.status = RuleRunStatus.QUEUED
-                elif run.status == RuleRunStatus.NOTHING:
-                    run.status = RuleRunStatus.DONE
+            if recon_outcomes(rule.conditions) is None:
+                for data in to_filters(rule.conditions,
+                                       registration_gstin=registration.gstin if registration else None):
+                    _count(run, _bulk(filters=data, **bulk))
+            else:
+                with transaction.atomic():
+                    targets = selectors.rule_targets(tenant=tenant, rule=rule, user=user, membership=membership,
+                                                     registration=registration)
+                    if targets.no_reconciliation:
+                        run.message = "No reconciliation has finished for these GSTINs yet."
+                    ids = sorted({pk for qs in targets.querysets for pk in
+                                  qs.order_by().select_for_update(of=("self",)).values_list("pk", flat=True)})
+                    for start in range(0, len(ids), MAX_IDS):
+                        _count(run, _bulk(ids=ids[start:start + MAX_IDS], **bulk))
         except (ActionError, ConditionError) as exc:
             run.status, run.message = RuleRunStatus.FAILED, exc.message[:500]
     with transaction.atomic():
@@ -142,8 +150,33 @@ def run_rule(*, tenant: Tenant, rule: AutoRule, trigger: str, registration: Regi
                metadata={"rule": rule.pk, "trigger": trigger, "status": run.status, "matched": run.matched,
                          "applied": run.applied, "already": run.already, "refused": run.refused,
                          "bulk_runs": run.bulk_runs, "registration": registration.gstin if registration else None,
+                         **({"source": run.source} if run.source else {}),
                          **({"message": run.message} if run.message else {})})
     return run
+
+
+def _bulk(**kwargs):
+    """The bulk action of one filter set or id chunk; None when nothing matches."""
+    try:
+        return bulk_set_action(**kwargs)
+    except ActionError as exc:
+        if exc.code == "no_documents":
+            return None
+        raise
+
+
+def _count(run: AutoRuleRun, result) -> None:
+    if result is None:
+        return
+    run.bulk_runs.append(result.run_id)
+    run.matched += result.total
+    run.applied += result.applied
+    run.already += result.already
+    run.refused += result.refused_count
+    if result.status == "queued":
+        run.status = RuleRunStatus.QUEUED
+    elif run.status == RuleRunStatus.NOTHING:
+        run.status = RuleRunStatus.DONE
 
 
 def run_rules(*, tenant: Tenant, trigger: str, registration: Registration | None = None,
@@ -161,3 +194,38 @@ def run_after_sync(*, tenant: Tenant, registration: Registration, request_id: st
     except Exception:  # noqa: BLE001 - the sync succeeded; a rule's failure must not undo or fail it
         log.exception("auto-action rules after the sync of %s failed", registration.gstin)
         return []
+
+
+def run_after_reconciliation(*, run) -> list[AutoRuleRun]:
+    """The hook of a finished reconciliation (``reconciliation.ReconRun``): run the enabled rules that look at
+    reconciliation outcomes on each GSTIN of the run. Once per rule, GSTIN and run (a second call does nothing);
+    rules without a reconciliation condition already ran after the sync. A failure is logged, never raised: the
+    reconciliation's results are saved whatever a rule does."""
+    out: list[AutoRuleRun] = []
+    source = f"recon:{run.pk}"
+    try:
+        with tenant_scope(run.tenant_id):
+            tenant = Tenant.objects.get(pk=run.tenant_id)
+            rules = [r for r in selectors.rules_for(tenant=tenant).filter(enabled=True)
+                     if _looks_at_reconciliation(r)]
+            if not rules:
+                return out
+            done = set(AutoRuleRun.objects.filter(tenant=tenant, source=source)
+                       .values_list("rule_id", "registration_id"))
+            for registration in Registration.objects.filter(tenant=tenant, pk__in=list(run.registration_ids)):
+                for rule in rules:
+                    if (rule.pk, registration.pk) in done:
+                        continue
+                    out.append(run_rule(tenant=tenant, rule=rule, trigger="reconciliation",
+                                        registration=registration, source=source,
+                                        request_id=f"autorule:{rule.pk}:{source}"))
+    except Exception:  # noqa: BLE001 - the reconciliation succeeded; a rule's failure must not fail it
+        log.exception("auto-action rules after reconciliation %s failed", run.pk)
+    return out
+
+
+def _looks_at_reconciliation(rule: AutoRule) -> bool:
+    try:
+        return recon_outcomes(rule.conditions) is not None
+    except ConditionError:
+        return False

@@ -11,4 +11,6 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/", include("gst_sync.file_api")),
     path("t/<slug:tenant_slug>/", include("returns.api_urls")),
     path("t/<slug:tenant_slug>/", include("reconciliation.api_urls")),
+    path("t/<slug:tenant_slug>/", include("autorules.api_urls")),
+    path("t/<slug:tenant_slug>/", include("suppliers.api_urls")),
 ]

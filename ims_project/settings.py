@@ -251,6 +251,10 @@ CELERY_BEAT_SCHEDULE["sweep-stale-syncs"] = {
     "schedule": 300.0,
 }
 # Records per SAVE / RESETIMS request (a GSP caps a request at 4 MB — UNVERIFIED for GSTN; ~500 records is far below).
+# Outgoing supplier webhooks: private/loopback targets only for on-premise setups; secrets sealed with these
+# Fernet keys (comma-separated, the first encrypts; derived from SECRET_KEY when empty).
+IMS_WEBHOOK_ALLOW_PRIVATE_NETWORK = env.bool("IMS_WEBHOOK_ALLOW_PRIVATE_NETWORK", default=False)
+IMS_WEBHOOK_SECRET_KEYS = env("IMS_WEBHOOK_SECRET_KEYS", default="")
 IMS_PUSH_BATCH_SIZE = env.int("IMS_PUSH_BATCH_SIZE", default=500)
 CELERY_BEAT_SCHEDULE["sweep-stale-pushes"] = {"task": "gst_sync.tasks.sweep_stale_pushes", "schedule": 300.0}
 

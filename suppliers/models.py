@@ -42,11 +42,14 @@ class WebhookEvent(models.TextChoices):
 
 
 class WebhookEndpoint(models.Model):
-    """A URL of the tenant that receives events as JSON POSTs signed with HMAC-SHA256 of ``secret``."""
+    """A URL of the tenant that receives events as JSON POSTs signed with HMAC-SHA256 of its secret. The secret
+    is stored sealed (``suppliers.sealing``), shown once when made; ``secret_hint`` is its last characters."""
 
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
     url = models.URLField(max_length=500)
-    secret = models.CharField(max_length=100)
+    sealed_secret = models.TextField()
+    secret_hint = models.CharField(max_length=8, blank=True)
+    secret_rotated_at = models.DateTimeField(null=True, blank=True)
     events = models.JSONField(default=list, help_text="Event names delivered to this URL")
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

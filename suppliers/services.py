@@ -5,6 +5,9 @@
 * :func:`notify_suppliers` e-mails each supplier the documents just rejected or kept pending with a remark, and
   queues the same event for the tenant's webhooks. Called by ``gst_sync.push`` once a batch's results are saved.
 * :func:`deliver_webhook` makes one signed POST of a delivery; ``suppliers.tasks`` retries it with backoff.
+* :func:`create_webhook` / :func:`rotate_webhook_secret` make an endpoint's signing secret: stored sealed
+  (``suppliers.sealing``) and returned once, never shown again. Endpoint URLs are checked against internal
+  addresses when saved and at every delivery (``suppliers.netguard``).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from invoices.models import Supplier, SupplierDocument
 from tenancy.models import Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
-from . import sheet, signing
+from . import netguard, sealing, sheet, signing
 from .models import (
     DeliveryStatus,
     NotificationStatus,
@@ -303,18 +306,26 @@ def deliver_webhook(*, delivery_id: int, timeout: float = 10.0) -> str | None:
         return None
     endpoint = delivery.endpoint
     body = json.dumps(delivery.payload, sort_keys=True, separators=(",", ":")).encode()
-    headers = {
-        "Content-Type": "application/json", "User-Agent": "IMS-Webhooks/1", "X-IMS-Event": delivery.event,
-        "X-IMS-Delivery": str(delivery.pk), signing.HEADER: signing.sign(endpoint.secret, body),
-    }
     code, error = None, ""
     try:
-        response = httpx.post(endpoint.url, content=body, headers=headers, timeout=timeout, follow_redirects=False)
-        code = response.status_code
-        if not 200 <= code < 300:
-            error = f"HTTP {code}: {response.text[:200]}"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500]
+        secret = sealing.unseal(endpoint.sealed_secret)
+    except ValueError as exc:
+        secret, error = None, str(exc)
+    if secret is not None:
+        headers = {
+            "Content-Type": "application/json", "User-Agent": "IMS-Webhooks/1", "X-IMS-Event": delivery.event,
+            "X-IMS-Delivery": str(delivery.pk), signing.HEADER: signing.sign(secret, body),
+        }
+        try:
+            with netguard.client(allow_private=allow_private_network(), timeout=timeout) as http:
+                response = http.post(endpoint.url, content=body, headers=headers)
+            code = response.status_code
+            if 300 <= code < 400:
+                error = f"HTTP {code}: redirects are not followed ({response.headers.get('location', '')[:200]})"
+            elif not 200 <= code < 300:
+                error = f"HTTP {code}: {response.text[:200]}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
     now = timezone.now()
     attempts = delivery.attempts + 1
     if not error:
@@ -329,28 +340,95 @@ def deliver_webhook(*, delivery_id: int, timeout: float = 10.0) -> str | None:
     return status
 
 
+def allow_private_network() -> bool:
+    """``IMS_WEBHOOK_ALLOW_PRIVATE_NETWORK``: on-premise deployments (and tests) may send to LAN and loopback."""
+    return bool(getattr(settings, "IMS_WEBHOOK_ALLOW_PRIVATE_NETWORK", False))
+
+
 def _check_url(url: str) -> str:
     url = (url or "").strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SupplierError("url", "Enter an http:// or https:// address.")
+    if parts.username or parts.password:
+        raise SupplierError("url", "Leave user names and passwords out of the address: deliveries are signed.")
+    try:
+        netguard.check_url(url, allow_private=allow_private_network())
+    except netguard.UnsafeAddress as exc:
+        raise SupplierError("url", str(exc)) from None
     return url
 
 
-def create_webhook(*, tenant: Tenant, actor: Actor, url: str,
-                   events: list[str] | None = None) -> WebhookEndpoint:
-    """A new endpoint with a fresh random secret (shown to the tenant's admins, used to sign every delivery)."""
+@dataclass
+class NewSecret:
+    """An endpoint and its signing secret in clear: returned once, when made or rotated, and never again."""
+
+    endpoint: WebhookEndpoint
+    secret: str
+
+
+def _new_secret() -> tuple[str, dict]:
+    secret = f"whsec_{secrets.token_urlsafe(32)}"
+    return secret, {"sealed_secret": sealing.seal(secret), "secret_hint": secret[-4:]}
+
+
+def create_webhook(*, tenant: Tenant, actor: Actor, url: str, events: list[str] | None = None) -> NewSecret:
+    """A new endpoint with a fresh random secret, stored sealed; the clear secret is in the result only (show it
+    once). The URL must reach a public address (see :mod:`suppliers.netguard`)."""
     url = _check_url(url)
     events = list(events or [WebhookEvent.DOCUMENTS_FLAGGED.value])
     unknown = set(events) - set(WebhookEvent.values)
     if unknown:
         raise SupplierError("events", f"Unknown event(s): {', '.join(sorted(unknown))}.")
+    secret, sealed = _new_secret()
     with transaction.atomic():
-        endpoint = WebhookEndpoint.objects.create(tenant=tenant, url=url, secret=secrets.token_urlsafe(32),
-                                                  events=events)
+        endpoint = WebhookEndpoint.objects.create(tenant=tenant, url=url, events=events, **sealed)
         record(tenant=tenant, actor=actor, action="webhook.created", obj=endpoint,
                changes={"url": [None, url], "events": [None, events]})
+    return NewSecret(endpoint, secret)
+
+
+def update_webhook(*, tenant: Tenant, actor: Actor, endpoint: WebhookEndpoint, url: str | None = None,
+                   events: list[str] | None = None, active: bool | None = None) -> WebhookEndpoint:
+    """Change an endpoint's URL (checked like a new one), events or whether it is active; audited."""
+    if endpoint.tenant_id != tenant.pk:
+        raise SupplierError(None, "No such webhook.")
+    new = {}
+    if url is not None:
+        new["url"] = _check_url(url)
+    if events is not None:
+        unknown = set(events) - set(WebhookEvent.values)
+        if unknown or not events:
+            raise SupplierError("events", f"Unknown event(s): {', '.join(sorted(unknown))}." if unknown
+                                else "Choose at least one event.")
+        new["events"] = list(events)
+    if active is not None:
+        new["active"] = bool(active)
+    changes = {k: [getattr(endpoint, k), v] for k, v in new.items() if getattr(endpoint, k) != v}
+    if changes:
+        with transaction.atomic():
+            for k, v in new.items():
+                setattr(endpoint, k, v)
+            endpoint.save(update_fields=list(new))
+            record(tenant=tenant, actor=actor, action="webhook.updated", obj=endpoint, changes=changes)
     return endpoint
+
+
+def rotate_webhook_secret(*, tenant: Tenant, actor: Actor, endpoint: WebhookEndpoint) -> NewSecret:
+    """Replace an endpoint's secret: deliveries from now on (retries included) are signed with the new one,
+    returned here once. Audited ``webhook.secret_rotated`` (without the secret)."""
+    if endpoint.tenant_id != tenant.pk:
+        raise SupplierError(None, "No such webhook.")
+    secret, sealed = _new_secret()
+    with transaction.atomic():
+        old_hint = endpoint.secret_hint
+        for k, v in sealed.items():
+            setattr(endpoint, k, v)
+        endpoint.secret_rotated_at = timezone.now()
+        endpoint.save(update_fields=[*sealed, "secret_rotated_at"])
+        record(tenant=tenant, actor=actor, action="webhook.secret_rotated", obj=endpoint,
+               changes={"secret_hint": [old_hint, endpoint.secret_hint]})
+    return NewSecret(endpoint, secret)
 
 
 def delete_webhook(*, tenant: Tenant, actor: Actor, endpoint: WebhookEndpoint) -> None:

@@ -12,4 +12,5 @@ urlpatterns = [
     path("webhooks/", views.webhooks, name="webhooks"),
     path("webhooks/<int:pk>/", views.webhook_detail, name="webhook-detail"),
     path("webhooks/<int:pk>/delete/", views.webhook_delete, name="webhook-delete"),
+    path("webhooks/<int:pk>/rotate/", views.webhook_rotate, name="webhook-rotate"),
 ]

@@ -92,15 +92,16 @@ def webhooks(request, tenant_slug):
     form = WebhookForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            endpoint = services.create_webhook(tenant=request.tenant, actor=Actor.from_request(request),
-                                               **form.cleaned_data)
+            made = services.create_webhook(tenant=request.tenant, actor=Actor.from_request(request),
+                                           **form.cleaned_data)
         except services.SupplierError as err:
             form.add_error(err.field if err.field in form.fields else None, err.message)
         else:
-            messages.success(request, f"Added the webhook {endpoint.url}.")
-            return redirect("webhook-detail", tenant_slug, endpoint.pk)
+            messages.success(request, f"Added the webhook {made.endpoint.url}.")
+            return _show_secret_once(request, tenant_slug, made)
     return render(request, "suppliers/webhooks.html", {
         "form": form, "endpoints": selectors.webhook_endpoints(tenant=request.tenant),
+        "allow_private": services.allow_private_network(),
     }, status=400 if form.errors else 200)
 
 
@@ -108,11 +109,36 @@ def _endpoint(request, pk):
     return get_object_or_404(selectors.webhook_endpoints(tenant=request.tenant), pk=pk)
 
 
+def _secret_key(pk: int) -> str:
+    return f"webhook-secret-{pk}"
+
+
+def _show_secret_once(request, tenant_slug, made: services.NewSecret):
+    """Keep the new secret in the (server-side) session for the next page only, which shows it and drops it."""
+    request.session[_secret_key(made.endpoint.pk)] = made.secret
+    return redirect("webhook-detail", tenant_slug, made.endpoint.pk)
+
+
 @require_capability(Capability.MANAGE_REGISTRATIONS)
 def webhook_detail(request, tenant_slug, pk):
     endpoint = _endpoint(request, pk)
     deliveries = selectors.webhook_deliveries(tenant=request.tenant, endpoint=endpoint)[:200]
-    return render(request, "suppliers/webhook_detail.html", {"endpoint": endpoint, "deliveries": deliveries})
+    new_secret = request.session.pop(_secret_key(endpoint.pk), None)
+    response = render(request, "suppliers/webhook_detail.html", {
+        "endpoint": endpoint, "deliveries": deliveries, "new_secret": new_secret,
+    })
+    if new_secret:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@require_capability(Capability.MANAGE_REGISTRATIONS)
+def webhook_rotate(request, tenant_slug, pk):
+    made = services.rotate_webhook_secret(tenant=request.tenant, actor=Actor.from_request(request),
+                                          endpoint=_endpoint(request, pk))
+    messages.success(request, "A new signing secret is in force from now on.")
+    return _show_secret_once(request, tenant_slug, made)
 
 
 @require_POST

@@ -42,10 +42,10 @@ def docs(reg_a1, reg_a2):
     make_doc(reg_a2, doc_number="OTHERGSTIN", pos="29")
 
 
-def test_conditions_are_checked_and_reconciliation_is_not_available_yet():
+def test_conditions_are_checked_and_each_names_its_field():
     assert normalise([{"type": "value_range", "min": "1,000", "max": 5000}]) == [
         {"type": "value_range", "min": "1000.00", "max": "5000.00"}]
-    for bad, field in [([{"type": "reconciliation", "value": "matched"}], "reconciliation"),
+    for bad, field in [([{"type": "reconciliation", "outcomes": ["matched_ish"]}], "reconciliation"),
                        ([{"type": "section", "values": ["b2x"]}], "section"),
                        ([{"type": "value_range", "min": "9", "max": "1"}], "value_max"),
                        ([{"type": "supplier_in", "gstins": ["27AAAAA0000A1Z0"]}], "suppliers"),
@@ -53,8 +53,6 @@ def test_conditions_are_checked_and_reconciliation_is_not_available_yet():
         with pytest.raises(ConditionError) as exc:
             normalise(bad)
         assert exc.value.field == field
-    assert "not available yet" in str(pytest.raises(ConditionError, normalise,
-                                                    [{"type": "reconciliation", "value": "matched"}]).value)
 
 
 def test_conditions_compile_to_the_document_list_filters():
@@ -165,13 +163,14 @@ def test_owner_creates_a_rule_from_the_page_and_sees_its_dry_run(client_for, ali
     assert actions(tenant_a)["SMALL"] == ("N", None)
 
 
-def test_the_form_refuses_a_reconciliation_condition_and_a_bad_range(client_for, alice, tenant_a):
+def test_the_form_refuses_an_unknown_reconciliation_outcome_and_a_bad_range(client_for, alice, tenant_a):
     response = client_for(alice).post("/t/acme/autorules/new/", {
-        "name": "x", "action": "A", "priority": "1", "reconciliation": "matched", "value_min": "10", "value_max": "5",
+        "name": "x", "action": "A", "priority": "1", "reconciliation": "missing_in_supplier", "value_min": "10",
+        "value_max": "5",
     })
     assert response.status_code == 400
     form = response.context["form"]
-    assert "not available yet" in " ".join(form.errors["reconciliation"])
+    assert "not one of the available choices" in " ".join(form.errors["reconciliation"])
     with tenant_scope(tenant_a):
         assert not AutoRule.objects.exists()
 

@@ -12,6 +12,7 @@ class Receiver:
     def __init__(self):
         self.requests: list[dict] = []
         self.status = 200
+        self.location = ""
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -24,6 +25,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 self.send_response(receiver.status)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.end_headers()
                 self.wfile.write(b"ok")
 
@@ -34,7 +37,9 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    """The receiver listens on loopback: deliveries to it are allowed as on an on-premise deployment."""
+    settings.IMS_WEBHOOK_ALLOW_PRIVATE_NETWORK = True
     r = Receiver()
     r.thread.start()
     yield r

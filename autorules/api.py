@@ -1,0 +1,178 @@
+"""REST API of auto-action rules (under /api/v1/t/<slug>/autorules/): list, add, change, delete, dry run, run now,
+and the record of runs. Approvers, admins and owners only, like the pages. Errors: 400 ``{code, field, message}``,
+403 role, 404 a rule of another tenant."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tenancy.api import TenantAPIMixin
+from tenancy.roles import Capability, can
+
+from . import selectors, services
+from .conditions import describe
+from .models import RULE_ACTIONS, AutoRule, AutoRuleRun
+
+ERROR = inline_serializer("AutoRuleErrorOut", {"code": serializers.CharField(), "field": serializers.CharField(),
+                                               "message": serializers.CharField()})
+
+
+class RuleSerializer(serializers.ModelSerializer):
+    conditions = serializers.ListField(child=serializers.DictField(), help_text=(
+        "All must hold. Types: section {values}, filing_status {value: filed|not_filed}, value_range {min, max}, "
+        "supplier_in {gstins}, reconciliation {outcomes: exact|tolerance|manual|probable|mismatch|duplicate|"
+        "missing_in_register, or the groups matched|mismatched|missing_in_books}."))
+    action = serializers.ChoiceField(choices=RULE_ACTIONS)
+    description = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AutoRule
+        fields = ["id", "name", "enabled", "priority", "action", "remarks", "conditions", "description", "owner_id",
+                  "created_at", "updated_at"]
+        read_only_fields = ["id", "owner_id", "created_at", "updated_at"]
+        extra_kwargs = {"enabled": {"default": True}, "priority": {"default": 100}, "remarks": {"default": ""}}
+
+    def get_description(self, rule) -> list[str]:
+        return describe(rule.conditions)
+
+
+class RunSerializer(serializers.ModelSerializer):
+    gstin = serializers.CharField(source="registration.gstin", default=None)
+
+    class Meta:
+        model = AutoRuleRun
+        fields = ["id", "rule_id", "trigger", "source", "gstin", "status", "matched", "applied", "already",
+                  "refused", "bulk_runs", "message", "created_at"]
+
+
+DRY_RUN = inline_serializer("AutoRuleDryRunOut", {
+    "rule": serializers.IntegerField(), "matched": serializers.IntegerField(), "apply": serializers.IntegerField(),
+    "already": serializers.IntegerField(), "refused": serializers.IntegerField(),
+    "refusals": serializers.DictField(), "error": serializers.CharField(), "note": serializers.CharField(),
+    "reconciliation_runs": serializers.ListField(child=serializers.IntegerField()),
+})
+
+
+def _error(exc: services.RuleError, status: int = 400) -> Response:
+    return Response({"code": "invalid", "field": exc.field, "message": exc.message}, status=status)
+
+
+def _forbidden() -> Response:
+    return Response({"code": "forbidden", "field": None,
+                     "message": "Only approvers, admins and owners may manage auto-action rules."}, status=403)
+
+
+def _not_found() -> Response:
+    return Response({"code": "not_found", "field": None, "message": "No such rule."}, status=404)
+
+
+class _RuleAPI(TenantAPIMixin, APIView):
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.allowed = can(self.membership.role, Capability.APPROVE)
+
+    def _rule(self, pk) -> AutoRule | None:
+        return selectors.rules_for(tenant=self.tenant).filter(pk=pk).first()
+
+    def _save(self, request, rule: AutoRule | None) -> Response:
+        body = RuleSerializer(rule, data=request.data, partial=rule is not None)
+        body.is_valid(raise_exception=True)
+        current = {"name": rule.name, "action": rule.action, "remarks": rule.remarks, "enabled": rule.enabled,
+                   "priority": rule.priority, "conditions": rule.conditions} if rule else {}
+        values = {**current, **{k: v for k, v in body.validated_data.items() if k in services.FIELDS}}
+        kwargs = {"tenant": self.tenant, "actor": self.actor, "owner": request.user, **values}
+        try:
+            rule = services.update_rule(rule=rule, **kwargs) if rule else services.create_rule(**kwargs)
+        except services.RuleError as exc:
+            return _error(exc)
+        return Response(RuleSerializer(rule).data, status=200 if current else 201)
+
+
+class RuleList(_RuleAPI):
+    @extend_schema(responses={200: RuleSerializer(many=True), 403: ERROR}, summary="Auto-action rules, in run order")
+    def get(self, request, tenant_slug):
+        if not self.allowed:
+            return _forbidden()
+        return Response({"results": RuleSerializer(selectors.rules_for(tenant=self.tenant), many=True).data})
+
+    @extend_schema(request=RuleSerializer, responses={201: RuleSerializer, 400: ERROR, 403: ERROR},
+                   summary="Add a rule (it acts with your access and role)")
+    def post(self, request, tenant_slug):
+        if not self.allowed:
+            return _forbidden()
+        return self._save(request, None)
+
+
+class RuleDetail(_RuleAPI):
+    @extend_schema(responses={200: RuleSerializer, 404: ERROR}, summary="One rule")
+    def get(self, request, tenant_slug, pk):
+        if not self.allowed:
+            return _forbidden()
+        rule = self._rule(pk)
+        return Response(RuleSerializer(rule).data) if rule else _not_found()
+
+    @extend_schema(request=RuleSerializer, responses={200: RuleSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+                   summary="Change a rule (you become its owner)")
+    def patch(self, request, tenant_slug, pk):
+        if not self.allowed:
+            return _forbidden()
+        rule = self._rule(pk)
+        return self._save(request, rule) if rule else _not_found()
+
+    @extend_schema(responses={204: None, 403: ERROR, 404: ERROR}, summary="Delete a rule")
+    def delete(self, request, tenant_slug, pk):
+        if not self.allowed:
+            return _forbidden()
+        rule = self._rule(pk)
+        if rule is None:
+            return _not_found()
+        services.delete_rule(tenant=self.tenant, actor=self.actor, rule=rule)
+        return Response(status=204)
+
+
+class RuleDryRun(_RuleAPI):
+    @extend_schema(responses={200: DRY_RUN, 403: ERROR, 404: ERROR},
+                   summary="What the rule would do now (nothing is changed)")
+    def get(self, request, tenant_slug, pk):
+        if not self.allowed:
+            return _forbidden()
+        rule = self._rule(pk)
+        if rule is None:
+            return _not_found()
+        d = selectors.dry_run(tenant=self.tenant, rule=rule)
+        return Response({"rule": rule.pk, "matched": d.matched, "apply": d.apply, "already": d.already,
+                         "refused": d.refused, "refusals": d.refusals, "error": d.error, "note": d.note,
+                         "reconciliation_runs": d.recon_runs})
+
+
+class RuleRun(_RuleAPI):
+    @extend_schema(request=None, responses={200: RunSerializer, 403: ERROR, 404: ERROR},
+                   summary="Run the rule now, as its owner (through the bulk action, approvals and audit)")
+    def post(self, request, tenant_slug, pk):
+        if not self.allowed:
+            return _forbidden()
+        rule = self._rule(pk)
+        if rule is None:
+            return _not_found()
+        run = services.run_rule(tenant=self.tenant, rule=rule, trigger="manual")
+        return Response(RunSerializer(run).data)
+
+
+class RuleRuns(_RuleAPI):
+    @extend_schema(responses={200: RunSerializer(many=True), 403: ERROR},
+                   summary="Recent runs of every rule (`?rule=<id>` for one), newest first, at most 200")
+    def get(self, request, tenant_slug):
+        if not self.allowed:
+            return _forbidden()
+        rule_id = request.query_params.get("rule", "")
+        rule = self._rule(int(rule_id)) if rule_id.isdigit() else None
+        if rule_id and rule is None:
+            return _not_found()
+        runs = selectors.rule_runs(tenant=self.tenant, rule=rule, limit=200)
+        return Response({"results": RunSerializer(runs, many=True).data})
+
+
+__all__ = ["RuleDetail", "RuleDryRun", "RuleList", "RuleRun", "RuleRuns"]
