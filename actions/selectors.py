@@ -4,9 +4,11 @@ the rule verdicts for one document, runs."""
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection, transaction
 from django.db.models import Count, Max, QuerySet, Sum
 from django.db.models.expressions import RawSQL
@@ -51,8 +53,20 @@ def ids_in(ids) -> RawSQL:
     return RawSQL("SELECT unnest(%s::bigint[])", [list(ids)])
 
 
+def target(*, tenant: Tenant, user, membership: Membership | None, ids=None,
+           filters=None) -> tuple[QuerySet[SupplierDocument], int, int]:
+    """:func:`target_documents` (strict) with its count and largest id; for ids, from the one query that checks
+    them."""
+    found: list[int] = []
+    qs = target_documents(tenant=tenant, user=user, membership=membership, ids=ids, filters=filters, found=found)
+    if ids is not None:
+        return qs, len(found), max(found, default=0)
+    return (qs, *target_size(qs))
+
+
 def target_documents(
-    *, tenant: Tenant, user, membership: Membership | None, ids=None, filters=None, strict: bool = True
+    *, tenant: Tenant, user, membership: Membership | None, ids=None, filters=None, strict: bool = True,
+    found: list[int] | None = None,
 ) -> QuerySet[SupplierDocument]:
     """The documents a bulk request names: ``ids`` (each re-checked against what ``user`` may see: with
     ``strict``, one foreign or invisible id refuses the whole request with :class:`DocumentsNotFound`) or every
@@ -71,9 +85,12 @@ def target_documents(
             )
         qs = base.filter(pk__in=ids_in(sorted(wanted)))
         if strict:
-            missing = wanted - set(qs.values_list("pk", flat=True))
+            present = list(qs.values_list("pk", flat=True))
+            missing = wanted.difference(present)
             if missing:
                 raise DocumentsNotFound(sorted(missing))
+            if found is not None:
+                found.extend(present)
         return qs
     filterset = DocumentFilter(
         filter_data(filters), queryset=base, tenant=tenant, user=user, membership=membership
@@ -161,10 +178,7 @@ def preview(*, tenant: Tenant, qs: QuerySet, request: ActionRequest) -> Preview:
         qs.filter(original__isnull=True).annotate(**F.annotations(remarks, with_original=False)),
         qs.filter(original__isnull=False).annotate(**F.annotations(remarks)),
     ]
-    with transaction.atomic(), connection.cursor() as cur:
-        # A few thousand groups from a million rows: hash them in memory. The planner cannot estimate the distinct
-        # count of twenty columns, so it would sort a million rows to disk instead; and JIT only adds time here.
-        cur.execute("SET LOCAL enable_sort = off; SET LOCAL jit = off; SET LOCAL work_mem = '64MB'")
+    with transaction.atomic(), hash_grouping():
         groups = [g for part in parts for g in part.values(*keys).annotate(**sums).order_by()]
     out = Preview(action=str(request.action).strip().upper())
     if not groups:
@@ -189,6 +203,42 @@ def preview(*, tenant: Tenant, qs: QuerySet, request: ActionRequest) -> Preview:
             for h in HEADS:
                 effect[h] += sign * (getattr(row, f"s_{h}") or F.ZERO)
     return out
+
+
+def kinds(qs: QuerySet, request: ActionRequest) -> list[_Row]:
+    """The documents of ``qs`` grouped by the rule columns (:func:`actions.facts.key_columns`): one row per kind of
+    document with those columns and ``ids`` (the documents of that kind). The rules decide each kind once, the way
+    the preview does, so a bulk action needs no per-document rule work in Python. Must run in a transaction."""
+    declaring = has_declaration(request)
+    keys = F.key_columns(declaring)
+    remarks = (request.remarks or "").strip()
+    parts = [
+        qs.filter(original__isnull=True).annotate(**F.annotations(remarks, with_original=False)),
+        qs.filter(original__isnull=False).annotate(**F.annotations(remarks)),
+    ]
+    with hash_grouping():
+        groups = [g for part in parts for g in part.values(*keys).annotate(ids=ArrayAgg("pk")).order_by()]
+    return [_Row(g) for g in groups]
+
+
+_GROUPING = (("enable_sort", "off"), ("jit", "off"), ("work_mem", "64MB"))
+
+
+@contextmanager
+def hash_grouping():
+    """Within the current transaction: group by hashing in memory (a few thousand groups from up to a million rows;
+    the planner cannot estimate the distinct count of twenty columns, so it would sort the rows to disk instead;
+    JIT only adds time here). The settings before are restored afterwards, for the rest of the transaction."""
+    names = [name for name, _v in _GROUPING]
+    with connection.cursor() as cur:
+        cur.execute("SELECT " + ", ".join("current_setting(%s)" for _ in names), names)
+        before = cur.fetchone()
+        cur.execute("SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names),
+                    [x for pair in _GROUPING for x in pair])
+    yield  # on an error the transaction (or its savepoint) is rolled back: nothing to restore then
+    with connection.cursor() as cur:
+        cur.execute("SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names),
+                    [x for pair in zip(names, before, strict=True) for x in pair])
 
 
 def bulk_preview(*, tenant: Tenant, user, membership: Membership | None, ids=None, filters=None, action: str,

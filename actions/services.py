@@ -8,13 +8,14 @@ documents already in the requested state are counted, not touched.
 
 A bulk action over more than ``settings.IMS_BULK_ACTION_SYNC_MAX`` documents (default 20,000) is recorded as a
 queued :class:`~actions.models.BulkActionRun` and applied by a worker in chunks (``IMS_BULK_ACTION_CHUNK``, default
-10,000 documents, one transaction each).
+50,000 documents, one transaction each).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import namedtuple
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -23,8 +24,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from approvals.services import hold_actions
-from audit.services import Actor, Event, record_many
-from invoices.domain.rules import HEADS, ActionRequest, evaluate_many
+from audit.services import Actor, Canonical, Event, canonical_json, record_many
+from invoices.domain.rules import ActionRequest, evaluate_many
 from invoices.models import SupplierDocument
 from tenancy.models import Membership, Registration, Tenant
 from tenancy.roles import Capability, can
@@ -46,7 +47,7 @@ def sync_max() -> int:
 
 
 def chunk_size() -> int:
-    return getattr(settings, "IMS_BULK_ACTION_CHUNK", 10_000)
+    return getattr(settings, "IMS_BULK_ACTION_CHUNK", 50_000)
 
 
 # --- the engine: rows → decisions → set-based update + audit --------------------------------------------------
@@ -67,71 +68,128 @@ def _apply(*, tenant: Tenant, actor: Actor, qs, request: ActionRequest, run_id: 
            request_id: str = "", limit_after: int | None = None, limit: int | None = None,
            max_id: int | None = None) -> tuple[Outcome, int | None]:
     """Decide and apply ``request`` on the documents of ``qs`` (or the next ``limit`` of them after id
-    ``limit_after``, up to ``max_id``). Must run inside a transaction. Returns the outcome and the last id seen."""
+    ``limit_after``, up to ``max_id``). Must run inside a transaction. Returns the outcome and the last id seen.
+
+    Set-based: the documents are grouped in SQL by the columns the rules read (a few hundred kinds for 100,000
+    documents); the rules decide each kind once; one ``UPDATE … FROM`` per new state writes the change and returns
+    each changed document with its state before, from which the audit events are written by COPY."""
     declaring = selectors.has_declaration(request)
-    regs, filed = selectors.rule_inputs(tenant=tenant)
-    builder = F.FactsBuilder(registrations=regs, filed=filed, declaring=declaring)
     if limit_after is not None:
         qs = qs.filter(pk__gt=limit_after)
     if max_id is not None:
         qs = qs.filter(pk__lte=max_id)
-    rows_qs = selectors.fact_rows(
-        qs.order_by("pk"), request, "id", "doc_number", "supplier_gstin", "local_remarks", "doc_value",
-        *(f"local_decl_{h}" for h in HEADS) if not declaring else (),
-    )
-    rows = list(rows_qs[:limit] if limit else rows_qs)
     out = Outcome()
-    if not rows:
+    last = None
+    if limit:
+        chunk = list(qs.order_by("pk").values_list("pk", flat=True)[:limit])
+        if not chunk:
+            return out, None
+        last = chunk[-1]
+        qs = SupplierDocument.objects.filter(tenant=tenant, pk__in=selectors.ids_in(chunk))
+    kinds = selectors.kinds(qs, request)
+    if not kinds:
         return out, None
-    decisions = evaluate_many(request, (builder.facts(r) for r in rows), selectors.rule_context())
-    changes: dict[F.State, list] = {}
-    for row, decision in zip(rows, decisions, strict=True):
-        outcome, state = selectors.classify(row, request, decision, declaring)
+    regs, filed = selectors.rule_inputs(tenant=tenant)
+    builder = F.FactsBuilder(registrations=regs, filed=filed, declaring=declaring)
+    decisions = evaluate_many(request, (builder.facts(k) for k in kinds), selectors.rule_context())
+    changes: dict[F.State, list[int]] = {}
+    refused: list[tuple[int, str, object]] = []
+    for kind, decision in zip(kinds, decisions, strict=True):
+        ids = kind.ids
+        if limit is None:
+            top = max(ids)
+            last = top if last is None or top > last else last
+        outcome, state = selectors.classify(kind, request, decision, declaring)
         if outcome == "refused":
-            out.refused_count += 1
-            if len(out.refused) < REFUSED_KEEP:
-                out.refused.append({"id": row.id, "number": row.doc_number, "section": row.section,
-                                    "code": decision.code, "field": decision.field, "message": decision.message})
+            out.refused_count += len(ids)
+            refused.extend((i, kind.section, decision) for i in ids)
         elif outcome == "already":
-            out.already += 1
+            out.already += len(ids)
         else:
-            changes.setdefault(state, []).append(row)
-            F.count_notices(out.warnings, decision, 1)
+            changes.setdefault(state, []).extend(ids)
+            F.count_notices(out.warnings, decision, len(ids))
+    if refused:
+        out.refused = _refusals(tenant, refused)
     if changes:
-        now = timezone.now()
-        with connection.cursor() as cur:
-            for state, group in changes.items():
-                cols = state.as_columns()
-                sets = ", ".join(f"{c} = %s" for c in cols)
-                cur.execute(
-                    f"UPDATE invoices_supplierdocument SET {sets}, local_updated_at = %s, local_updated_by = %s "
-                    "WHERE tenant_id = %s AND id = ANY(%s)",
-                    [*cols.values(), now, actor.id, tenant.pk, [r.id for r in group]],
-                )
-                out.applied += cur.rowcount
-        events = (_event(row, state, run_id) for state, group in changes.items() for row in group)
-        record_many(tenant=tenant, actor=actor, events=events, request_id=request_id)
+        rows = _update(tenant=tenant, actor=actor, changes=changes)
+        out.applied = sum(len(group) for group in rows.values())
+        record_many(tenant=tenant, actor=actor, events=_events(rows, run_id), request_id=request_id)
         out.events = out.applied
         # Maker-checker: changes an approval policy catches stay out of the push queue until approved.
-        out.held = hold_actions(tenant=tenant, actor=actor, changes=changes, request=request, run_id=run_id,
+        out.held = hold_actions(tenant=tenant, actor=actor, changes=rows, request=request, run_id=run_id,
                                 request_id=request_id)
-    return out, rows[-1].id
+    return out, last
 
 
-def _event(row, state: F.State, run_id: int | None) -> Event:
-    old = {
-        "local_action": row.local_action,
-        "local_remarks": row.local_remarks,
-        "local_itc_red_req": row.local_itc_red_req,
-        **{f"local_decl_{h}": getattr(row, f"local_decl_{h}") for h in HEADS},
-    }
-    new = state.as_columns()
-    changes = {k: [old[k], v] for k, v in new.items() if old[k] != v or k == "local_action"}
-    metadata = {"portal_action": row.portal_action}
-    if run_id is not None:
-        metadata["run"] = run_id
-    return Event("ims.action_set", OBJECT_TYPE, str(row.id), f"{row.supplier_gstin} {row.section} {row.doc_number}",
-                 changes, metadata)
+def _refusals(tenant: Tenant, refused: list[tuple[int, str, object]]) -> list[dict]:
+    """The first :data:`REFUSED_KEEP` refusals in id order, with their document numbers."""
+    refused.sort(key=lambda r: r[0])
+    keep = refused[:REFUSED_KEEP]
+    numbers = dict(SupplierDocument.objects.filter(tenant=tenant, pk__in=selectors.ids_in([r[0] for r in keep]))
+                   .values_list("pk", "doc_number"))
+    return [{"id": i, "number": numbers.get(i, ""), "section": section, "code": d.code, "field": d.field,
+             "message": d.message} for i, section, d in keep]
+
+
+# What the UPDATE returns of each changed document: the document's own columns, then its local state before.
+_RETURNED = ("id", "supplier_gstin", "section", "doc_number", "portal_action", "registration_id", "doc_value",
+             "supplier_filing_status")
+_Changed = namedtuple("_Changed", (*_RETURNED, *F.LOCAL_FIELDS))
+
+
+def _update(*, tenant: Tenant, actor: Actor, changes: dict[F.State, list[int]]) -> dict[F.State, list]:
+    """One ``UPDATE … FROM`` per new state; returns state → the changed documents (:data:`_Changed`, in id order)
+    with their local state before the change, as ``approvals.services.hold_actions`` and the audit events read
+    them. Only the ``local_*`` columns change: no index covers them, so the rows are updated in place (HOT) where
+    their page has room."""
+    now = timezone.now()
+    returned = ", ".join(f"d.{c}" for c in _RETURNED)
+    old = ", ".join(F.LOCAL_FIELDS)
+    out: dict[F.State, list] = {}
+    with connection.cursor() as cur:
+        for state, ids in changes.items():
+            cols = state.as_columns()
+            sets = ", ".join(f"{c} = %s" for c in cols)
+            ids.sort()
+            cur.execute(
+                f"UPDATE invoices_supplierdocument d SET {sets}, local_updated_at = %s, local_updated_by = %s "
+                f"FROM (SELECT id, {old} FROM invoices_supplierdocument WHERE tenant_id = %s AND id = ANY(%s)) o "
+                f"WHERE d.id = o.id AND d.tenant_id = %s RETURNING {returned}, "
+                + ", ".join(f"o.{c}" for c in F.LOCAL_FIELDS),
+                [*cols.values(), now, actor.id, tenant.pk, ids, tenant.pk],
+            )
+            rows = [_Changed._make(r) for r in cur.fetchall()]
+            rows.sort(key=lambda r: r.id)
+            out[state] = rows
+    return out
+
+
+def _events(rows: dict[F.State, list], run_id: int | None):
+    """One ``ims.action_set`` event per changed document. The ``changes`` and ``metadata`` JSON of documents with
+    the same state before and after (nearly all of a bulk action) are encoded once."""
+    changes_text: dict[tuple, Canonical] = {}
+    meta_text: dict[str, Canonical] = {}
+    n_local = len(F.LOCAL_FIELDS)
+    for state, group in rows.items():
+        new = state.as_columns()
+        new_values = tuple(new.values())
+        for row in group:
+            before = row[-n_local:]
+            changes = changes_text.get(before)
+            if changes is None:
+                changes = changes_text[before] = canonical_json({
+                    k: [o, v] for k, o, v in zip(F.LOCAL_FIELDS, before, new_values, strict=True)
+                    if o != v or k == "local_action"
+                })
+            metadata = meta_text.get(row.portal_action)
+            if metadata is None:
+                meta = {"portal_action": row.portal_action}
+                if run_id is not None:
+                    meta["run"] = run_id
+                metadata = meta_text[row.portal_action] = canonical_json(meta)
+            yield Event("ims.action_set", OBJECT_TYPE, str(row.id),
+                        f"{row.supplier_gstin} {row.section} {row.doc_number}", changes, metadata)
+        changes_text.clear()
 
 
 # --- one document ----------------------------------------------------------------------------------------------
@@ -229,8 +287,8 @@ def bulk_set_action(*, tenant: Tenant, actor: Actor, user, membership: Membershi
                                      print_=fingerprint(ids=ids, filters=filters, request=request))
             if replay is not None:
                 return replay
-        qs = selectors.target_documents(tenant=tenant, user=user, membership=membership, ids=ids, filters=filters)
-        total, max_id = selectors.target_size(qs)
+        qs, total, max_id = selectors.target(tenant=tenant, user=user, membership=membership, ids=ids,
+                                             filters=filters)
         if total == 0:
             raise ActionError("ids" if ids is not None else "filter", "no_documents",
                               "No documents match: nothing to do.")
@@ -334,15 +392,29 @@ def advance_run(*, run_id: int) -> bool:
             return False
         if run.status == RunStatus.QUEUED:
             run.status, run.started_at = RunStatus.RUNNING, timezone.now()
-        qs = selectors.target_documents(tenant=run.tenant, user=user, membership=membership,
-                                        ids=run.params.get("ids"), filters=run.params.get("filter"), strict=False)
         size = chunk_size()
-        out, last = _apply(tenant=run.tenant, actor=actor, qs=qs, request=request_from_json(run.params["request"]),
-                           run_id=run.pk, limit_after=run.cursor, limit=size, max_id=run.max_id)
+        request = request_from_json(run.params["request"])
+        ids = run.params.get("ids")
+        if ids is not None:
+            # The run's ids are stored sorted: the next chunk is cut here, and visibility re-checked on it.
+            remaining = [i for i in ids if run.cursor < i <= run.max_id]
+            chunk = remaining[:size]
+            qs = selectors.target_documents(tenant=run.tenant, user=user, membership=membership, ids=chunk,
+                                            strict=False) if chunk else None
+            out, last = _apply(tenant=run.tenant, actor=actor, qs=qs, request=request, run_id=run.pk) if chunk \
+                else (Outcome(), None)
+            last, seen = (chunk[-1] if chunk else None), len(chunk)
+            more = len(remaining) > size
+        else:
+            qs = selectors.target_documents(tenant=run.tenant, user=user, membership=membership,
+                                            filters=run.params.get("filter"), strict=False)
+            out, last = _apply(tenant=run.tenant, actor=actor, qs=qs, request=request, run_id=run.pk,
+                               limit_after=run.cursor, limit=size, max_id=run.max_id)
+            seen = out.applied + out.already + out.refused_count
+            more = last is not None and seen >= size
         _add(run, out)
-        seen = out.applied + out.already + out.refused_count
         run.processed = min(run.total, run.processed + seen)
-        if last is None or seen < size:
+        if not more:
             run.processed = run.total
             _finish(run, actor)
             return False

@@ -102,6 +102,18 @@ def _json_text(value: dict[str, Any]) -> str:
     return canonical(normalise_json(value))
 
 
+class Canonical(str):
+    """JSON text already in the ledger's canonical form, as :func:`canonical_json` makes it: an :class:`Event`'s
+    ``changes`` or ``metadata`` may be given so when many events share them (a bulk change encodes them once)."""
+
+    __slots__ = ()
+
+
+def canonical_json(value: dict[str, Any]) -> Canonical:
+    """``value`` in the canonical form the hash chain is computed over (what the verifier rebuilds from JSONB)."""
+    return Canonical(_json_text(value))
+
+
 def _rows(tenant_id: int, actor: Actor, events: Iterable[Event], request_id: str, start_seq: int, prev: str):
     """Yield (COPY line, hash) per event, chaining hashes from ``prev``.
 
@@ -118,6 +130,8 @@ def _rows(tenant_id: int, actor: Actor, events: Iterable[Event], request_id: str
     fixed_copy = "\t".join((occurred, _esc(str(actor.type)), "\\N" if actor.id is None else str(int(actor.id)),
                             _esc(actor.label)))
     encoded: dict[str, str] = {}  # action / object_type strings repeat: encode each once
+    escaped: dict[tuple, tuple[str, str]] = {}
+    request_copy = _esc(request_id)
     seq, prev_hash = start_seq, prev
     sha = hashlib.sha256
     for ev in events:
@@ -127,15 +141,25 @@ def _rows(tenant_id: int, actor: Actor, events: Iterable[Event], request_id: str
         oid_json, orepr_json = _enc(oid), _enc(orepr)
         a_json = encoded.get(action) or encoded.setdefault(action, _DUMPS(action))
         t_json = encoded.get(otype) or encoded.setdefault(otype, _DUMPS(otype))
-        changes = _json_text(ev.changes)
-        metadata = _json_text(ev.metadata)
+        changes, metadata = ev.changes, ev.metadata
+        if type(changes) is not Canonical:
+            changes = _json_text(changes)
+        if type(metadata) is not Canonical:
+            metadata = _json_text(metadata)
         text = (
             f'{{"action":{a_json},{head},"changes":{changes},"metadata":{metadata},"object_id":{oid_json},'
             f'"object_repr":{orepr_json},"object_type":{t_json},{tail},"seq":{seq},"tenant_id":{tenant_text}}}'
         )
         h = sha((prev_hash + text).encode()).hexdigest()
-        line = "\t".join((tenant_text, str(seq), fixed_copy, _esc(action), _esc(otype), _esc(oid), _esc(orepr),
-                          _esc(changes), _esc(metadata), _esc(request_id), prev_hash, h))
+        # The same action / object type / JSON texts repeat across a bulk change: escape each once.
+        head_copy = escaped.get((action, otype, changes, metadata))
+        if head_copy is None:
+            if len(escaped) > 1000:
+                escaped.clear()
+            head_copy = escaped[(action, otype, changes, metadata)] = (
+                f"{_esc(action)}\t{_esc(otype)}", f"{_esc(changes)}\t{_esc(metadata)}\t{request_copy}")
+        line = (f"{tenant_text}\t{seq}\t{fixed_copy}\t{head_copy[0]}\t{_esc(oid)}\t{_esc(orepr)}\t{head_copy[1]}"
+                f"\t{prev_hash}\t{h}")
         yield line, h
         prev_hash = h
 

@@ -7,7 +7,8 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/ims_bench .venv/bin/python bench/bench_actions.py
 
 BENCH_DOCS (default 1,000,000) sets the size, BENCH_REPEAT (default 3) the preview samples, BENCH_BULK (default
-100,000) the bulk size. Each bulk run accepts documents not yet acted on, so the script can be re-run.
+100,000) the bulk size. Each bulk run accepts documents not yet acted on, so the script can be re-run (about four
+times at the default sizes; BENCH_RESET=1 first clears the local actions of the bench tenant's documents).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ims_project.settings_test")
 DOCS = int(os.environ.get("BENCH_DOCS", "1000000"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 BULK = int(os.environ.get("BENCH_BULK", "100000"))
+RESET = os.environ.get("BENCH_RESET") == "1"
 
 
 def _owner(tenant):
@@ -50,6 +52,52 @@ def _fresh_ids(tenant, n):
     )
 
 
+class _Stages:
+    """Wall time spent in each stage of the bulk path (wrapping the module functions the service calls)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._undo: list = []
+
+    def wrap(self, module, name: str, label: str) -> None:
+        original = getattr(module, name)
+
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - t0
+
+        setattr(module, name, timed)
+        self._undo.append((module, name, original))
+
+    def __enter__(self):
+        from actions import selectors, services
+
+        self.wrap(selectors, "target_documents", "target (ids checked)")
+        self.wrap(selectors, "kinds", "rules: group by rule columns (SQL)")
+        self.wrap(services, "evaluate_many", "rules: decide each kind (Python)")
+        self.wrap(services, "_update", "update (SQL, returning the state before)")
+        self.wrap(services, "record_many", "audit events + summary (hash, COPY)")
+        self.wrap(services, "hold_actions", "approvals (hold / supersede)")
+        return self
+
+    def __exit__(self, *exc):
+        for module, name, original in reversed(self._undo):
+            setattr(module, name, original)
+
+    def report(self, total: float) -> str:
+        parts = [f"{label} {secs:.2f}" for label, secs in self.seconds.items()]
+        rest = total - sum(self.seconds.values())
+        return "; ".join([*parts, f"other {rest:.2f}"])
+
+
+def _hot_share(cur) -> str:
+    cur.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'invoices_supplierdocument'")
+    return cur.fetchone()
+
+
 def main() -> None:
     from bench.common import ensure_documents
 
@@ -63,6 +111,10 @@ def main() -> None:
 
     user, membership = _owner(tenant)
     with connection.cursor() as cur:
+        if RESET:  # earlier runs' actions: clear them (not audited: bench data only)
+            cur.execute("UPDATE invoices_supplierdocument SET local_action = NULL, local_remarks = '' "
+                        "WHERE tenant_id = %s AND local_action IS NOT NULL", [tenant.pk])
+            print(f"cleared the local actions of {cur.rowcount:,} documents")
         cur.execute("ANALYZE invoices_supplierdocument")
     with tenant_scope(tenant):
         n = selectors.target_size(selectors.target_documents(tenant=tenant, user=user, membership=membership,
@@ -80,12 +132,21 @@ def main() -> None:
 
         ids = _fresh_ids(tenant, BULK)
         settings.IMS_BULK_ACTION_SYNC_MAX = BULK + 1  # the in-request path: one transaction
+        with connection.cursor() as cur:
+            upd0, hot0 = _hot_share(cur)
         start = time.perf_counter()
-        result = services.bulk_set_action(tenant=tenant, actor=Actor.user(user), user=user, membership=membership,
-                                          ids=ids, action="A", remarks="bench")
+        with _Stages() as stages:
+            result = services.bulk_set_action(tenant=tenant, actor=Actor.user(user), user=user,
+                                              membership=membership, ids=ids, action="A", remarks="bench")
         took = time.perf_counter() - start
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_stat_force_next_flush()")  # this backend's counters, at its next transaction end
+            cur.execute("SELECT 1")
+            upd1, hot1 = _hot_share(cur)
         print(f"(b) bulk accept of {len(ids):,} by ids, one transaction: {took:.2f} s — applied {result.applied:,}, "
               f"refused {result.refused_count:,}, already {result.already:,}; target <= 10 s")
+        print(f"    breakdown (s): {stages.report(took)}")
+        print(f"    rows updated {upd1 - upd0:,}, of them in place (HOT) {hot1 - hot0:,}")
 
         ids = _fresh_ids(tenant, BULK)
         settings.IMS_BULK_ACTION_SYNC_MAX = 20_000
@@ -93,10 +154,12 @@ def main() -> None:
         start = time.perf_counter()
         queued = services.bulk_set_action(tenant=tenant, actor=Actor.user(user), user=user, membership=membership,
                                           ids=ids, action="A", remarks="bench")
-    status = services.run_bulk_action(run_id=queued.run_id)  # what the worker runs
+        with _Stages() as stages:
+            status = services.run_bulk_action(run_id=queued.run_id)  # what the worker runs
     took = time.perf_counter() - start
     print(f"(b') bulk accept of {len(ids):,} by ids through the worker path (chunks of "
           f"{services.chunk_size():,}): {took:.2f} s — {status}")
+    print(f"    breakdown (s): {stages.report(took)}")
 
 
 if __name__ == "__main__":

@@ -138,9 +138,10 @@ class SupplierDocument(models.Model):
             models.Index(fields=["tenant", "registration", "supplier_period"], name="doc_reg_period_idx"),
             models.Index(fields=["tenant", "supplier_gstin", "-doc_date", "-id"], name="doc_supplier_date_idx"),
             models.Index(fields=["tenant", "doc_number_norm"], name="doc_tenant_number_idx"),
-            models.Index(
-                fields=["tenant", "registration"], name="doc_pending_push_idx", condition=Q(local_action__isnull=False)
-            ),
+            # No index may name a local_* column, not even in a partial index's condition: a bulk action updates
+            # only those columns, and PostgreSQL updates a row in place (HOT, no index entries written) only when no
+            # indexed column changes. The table keeps free space in each page for that (fillfactor, migration
+            # 0006_blk_action_hot). The push queue finds its documents by registration instead.
             # Amendments of a document (small: only linked amendments).
             models.Index(fields=["original"], name="doc_original_idx", condition=Q(original__isnull=False)),
             # Amendments still waiting for their original (ingest links them when it arrives).
