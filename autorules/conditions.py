@@ -13,8 +13,8 @@ documents with no action yet (neither on the portal nor locally) that are still 
 overrides a person's decision.
 
 ``reconciliation`` (the outcome of matching the document against the purchase register in the latest
-reconciliation of its GSTIN) has no FilterSet parameter: :func:`recon_outcomes` gives the outcomes and the callers
-narrow the filtered documents with :func:`autorules.recon.document_ids`, e.g.::
+reconciliation of its GSTIN, see ``invoices.recon_filter``) becomes the FilterSet's ``reconciliation`` parameter
+like any other condition, so the bulk action re-runs it on the server when it applies (also in a worker), e.g.::
 
     {"type": "reconciliation", "outcomes": ["exact", "tolerance"]}
 """
@@ -25,20 +25,16 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 from invoices.domain.gstin import validate_gstin
+from invoices.domain.recon_outcomes import DOCUMENT_OUTCOMES, UnknownOutcome, expand
 from invoices.domain.sections import SECTION_CHOICES
-from reconciliation.domain.matching import OUTCOME_LABELS, Outcome
 
 MAX_SUPPLIERS = 200
 BASE_FILTER = {"action": ["N"], "pending_push": ["false"], "vanished": ["false"]}
 FILING_STATUSES = {"filed": "Filed", "not_filed": "Not filed"}
-# Outcomes a rule may name: those with a supplier document to act on (missing in supplier data has none).
-RECONCILIATION_OUTCOMES = {o.value: label for o, label in OUTCOME_LABELS.items() if o != Outcome.MISSING_IN_SUPPLIER}
-# Short names accepted for groups of outcomes (the API and older drafts used them).
-OUTCOME_GROUPS = {
-    "matched": ["exact", "manual", "tolerance"],
-    "mismatched": ["mismatch", "probable"],
-    "missing_in_books": ["missing_in_register"],
-}
+# Outcomes a rule may name: those with a supplier document to act on (missing in supplier data has none); the
+# group names of invoices.domain.recon_outcomes (matched, mismatched, missing_in_books) are accepted too. The
+# document filter takes the same values.
+RECONCILIATION_OUTCOMES = DOCUMENT_OUTCOMES
 
 
 class ConditionType(StrEnum):
@@ -134,18 +130,13 @@ def normalise(conditions: list[dict]) -> list[dict]:
                 raw = [cond["value"]]
             if isinstance(raw, str):
                 raw = [raw]
-            outcomes: set[str] = set()
-            for value in raw or []:
-                value = str(value)
-                if value in OUTCOME_GROUPS:
-                    outcomes.update(OUTCOME_GROUPS[value])
-                elif value in RECONCILIATION_OUTCOMES:
-                    outcomes.add(value)
-                else:
-                    raise ConditionError("reconciliation", f"Unknown reconciliation outcome {value!r}.")
+            try:
+                outcomes = expand(raw or [])
+            except UnknownOutcome as exc:
+                raise ConditionError("reconciliation", str(exc)) from None
             if not outcomes:
                 raise ConditionError("reconciliation", "Choose one or more reconciliation outcomes.")
-            out.append({"type": kind.value, "outcomes": sorted(outcomes)})
+            out.append({"type": kind.value, "outcomes": outcomes})
     return out
 
 
@@ -177,7 +168,8 @@ def to_filters(conditions: list[dict], *, registration_gstin: str | None = None)
                 data["value_max"] = [cond["max"]]
         elif kind == ConditionType.SUPPLIER_IN:
             suppliers = list(cond["gstins"])
-        # RECONCILIATION: no FilterSet parameter; see recon_outcomes().
+        elif kind == ConditionType.RECONCILIATION:
+            data["reconciliation"] = list(cond["outcomes"])
     if not suppliers:
         return [data]
     return [{**data, "supplier": [g]} for g in suppliers]

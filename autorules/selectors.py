@@ -44,11 +44,12 @@ def owner_sees(*, tenant: Tenant, owner, registration: Registration) -> bool:
 
 @dataclass
 class Targets:
-    """The documents a rule selects now: one queryset per filter set (one per named supplier), already narrowed
-    to the reconciliation outcomes the rule asks for. ``recon`` is the latest run of each GSTIN considered (None:
-    the rule does not look at reconciliation)."""
+    """The documents a rule selects now: one queryset per filter set (``filters``; one per named supplier), the
+    reconciliation outcomes included. ``recon`` is the latest run of each GSTIN considered (None: the rule does not
+    look at reconciliation)."""
 
     querysets: list[QuerySet]
+    filters: list[dict[str, list[str]]]
     recon: recon.LatestRuns | None = None
 
     @property
@@ -60,17 +61,12 @@ def rule_targets(*, tenant: Tenant, rule: AutoRule, user, membership: Membership
                  registration: Registration | None = None) -> Targets:
     """What ``rule`` selects, as its owner (``user``, ``membership``) sees the documents. Raises ActionError or
     ConditionError on conditions that no longer compile."""
-    outcomes = recon_outcomes(rule.conditions)
     latest = None
-    if outcomes is not None:
+    if recon_outcomes(rule.conditions) is not None:
         latest = recon.latest_runs(tenant=tenant, registration_ids=[registration.pk] if registration else None)
-    querysets = []
-    for data in to_filters(rule.conditions, registration_gstin=registration.gstin if registration else None):
-        qs = target_documents(tenant=tenant, user=user, membership=membership, filters=data)
-        if latest is not None:
-            qs = qs.filter(pk__in=recon.document_ids(tenant=tenant, outcomes=outcomes, latest=latest))
-        querysets.append(qs)
-    return Targets(querysets, latest)
+    filters = to_filters(rule.conditions, registration_gstin=registration.gstin if registration else None)
+    querysets = [target_documents(tenant=tenant, user=user, membership=membership, filters=data) for data in filters]
+    return Targets(querysets, filters, latest)
 
 
 @dataclass

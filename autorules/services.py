@@ -19,16 +19,16 @@ from django.db import transaction
 
 from actions.errors import ActionError
 from actions.requests import action_request
-from actions.selectors import MAX_IDS
-from actions.services import bulk_set_action
+from actions.services import bulk_set_action, sync_max
 from audit.models import ActorType
 from audit.services import Actor, record
+from invoices.models import SupplierDocument
 from tenancy.models import Membership, Registration, Tenant
 from tenancy.roles import Capability, can
 from tenancy.scoping import tenant_scope
 
 from . import selectors
-from .conditions import ConditionError, normalise, recon_outcomes, to_filters
+from .conditions import ConditionError, normalise, recon_outcomes
 from .models import RULE_ACTIONS, AutoRule, AutoRuleRun, RuleRunStatus
 
 log = logging.getLogger(__name__)
@@ -111,10 +111,9 @@ def run_rule(*, tenant: Tenant, rule: AutoRule, trigger: str, registration: Regi
              request_id: str = "", source: str = "") -> AutoRuleRun:
     """Apply one rule now (to ``registration``'s documents only, when given) and record the run.
 
-    A rule without a reconciliation condition hands its filter to the bulk action (re-run there). A rule with one
-    selects the documents here (the filter narrowed to the outcomes of the latest reconciliation), locking them
-    for the transaction so a person acting on one at the same moment is not overridden, and hands the ids over in
-    chunks of ``actions.selectors.MAX_IDS``. ``source`` names what triggered the run (e.g. ``recon:12``)."""
+    The rule's conditions compile to document filters (the reconciliation outcome included), each handed to the
+    bulk action as an "all matching" filter: see :func:`_bulk_by_filter` for why a person acting at the same moment
+    is never overridden. ``source`` names what triggered the run (e.g. ``recon:12``)."""
     run = AutoRuleRun(tenant=tenant, rule=rule, trigger=trigger, registration=registration, source=source[:40])
     owner = selectors.rule_owner(tenant=tenant, rule=rule)
     if owner is None:
@@ -127,20 +126,12 @@ def run_rule(*, tenant: Tenant, rule: AutoRule, trigger: str, registration: Regi
         bulk = {"tenant": tenant, "actor": rule_actor(rule), "user": user, "membership": membership,
                 "action": rule.action, "remarks": rule.remarks, "request_id": request_id or f"autorule:{rule.pk}"}
         try:
-            if recon_outcomes(rule.conditions) is None:
-                for data in to_filters(rule.conditions,
-                                       registration_gstin=registration.gstin if registration else None):
-                    _count(run, _bulk(filters=data, **bulk))
-            else:
-                with transaction.atomic():
-                    targets = selectors.rule_targets(tenant=tenant, rule=rule, user=user, membership=membership,
-                                                     registration=registration)
-                    if targets.no_reconciliation:
-                        run.message = "No reconciliation has finished for these GSTINs yet."
-                    ids = sorted({pk for qs in targets.querysets for pk in
-                                  qs.order_by().select_for_update(of=("self",)).values_list("pk", flat=True)})
-                    for start in range(0, len(ids), MAX_IDS):
-                        _count(run, _bulk(ids=ids[start:start + MAX_IDS], **bulk))
+            targets = selectors.rule_targets(tenant=tenant, rule=rule, user=user, membership=membership,
+                                             registration=registration)
+            if targets.no_reconciliation:
+                run.message = "No reconciliation has finished for these GSTINs yet."
+            for qs, data in zip(targets.querysets, targets.filters, strict=True):
+                _count(run, _bulk_by_filter(qs=qs, filters=data, **bulk))
         except (ActionError, ConditionError) as exc:
             run.status, run.message = RuleRunStatus.FAILED, exc.message[:500]
     with transaction.atomic():
@@ -155,8 +146,25 @@ def run_rule(*, tenant: Tenant, rule: AutoRule, trigger: str, registration: Regi
     return run
 
 
+def _bulk_by_filter(*, qs, filters: dict[str, list[str]], **bulk):
+    """The bulk action of one filter set (``qs`` is what it selects now); None when nothing matches.
+
+    A rule only touches documents with no action yet (the filter says so), and the filter is re-run wherever the
+    bulk action is applied. A set small enough to be applied at once is applied in this transaction after its
+    documents are locked (in id order): a person acting on one of them at that moment waits, and their action is
+    not overridden (it comes after). A larger set is queued: the worker re-runs the filter on each chunk when it
+    applies it, so a document a person acted on in the meantime no longer matches and is left alone."""
+    with transaction.atomic():
+        # The filter's query may be DISTINCT (which FOR UPDATE refuses): lock through it as a subquery.
+        lock = (SupplierDocument.objects.filter(tenant=bulk["tenant"], pk__in=qs.order_by().values("pk"))
+                .order_by("pk").select_for_update().values_list("pk", flat=True)[:sync_max() + 1])
+        if not len(lock):
+            return None
+        return _bulk(filters=filters, **bulk)
+
+
 def _bulk(**kwargs):
-    """The bulk action of one filter set or id chunk; None when nothing matches."""
+    """The bulk action of one filter set; None when nothing matches."""
     try:
         return bulk_set_action(**kwargs)
     except ActionError as exc:

@@ -19,8 +19,10 @@ from tenancy.selectors import visible_registrations
 
 from .domain.numbers import normalise_doc_number
 from .domain.periods import PeriodError, parse_period
+from .domain.recon_outcomes import CHOICES as RECON_CHOICES
 from .domain.sections import ACTION_CHOICES, SECTION_CHOICES
 from .models import FilingStatus, SupplierDocument
+from .recon_filter import filter_documents as recon_filter_documents
 from .selectors import effective_action_q, matching_supplier_gstins
 
 DATE_INPUT_FORMATS = ["%d-%m-%Y", "%Y-%m-%d", "%d/%m/%Y"]
@@ -69,6 +71,25 @@ class BooleanParamFilter(df.BooleanFilter):
     field_class = Field
 
 
+class OutcomeField(df.fields.MultipleChoiceField):
+    """Reconciliation outcomes (or group names); an unknown one is a field error naming it and the choices."""
+
+    def validate(self, value):
+        forms.Field.validate(self, value)  # "required" only; the choices are checked here
+        known = {k for k, _ in RECON_CHOICES}
+        bad = [v for v in value if v not in known]
+        if bad:
+            raise ValidationError(
+                "Unknown reconciliation outcome %(bad)s: choose from %(choices)s.",
+                code="invalid_choice", params={"bad": ", ".join(repr(v) for v in bad),
+                                               "choices": ", ".join(sorted(known))},
+            )
+
+
+class OutcomeFilter(df.MultipleChoiceFilter):
+    field_class = OutcomeField
+
+
 class DocumentFilter(df.FilterSet):
     registration = df.ModelChoiceFilter(
         queryset=Registration.objects.none(),
@@ -98,6 +119,13 @@ class DocumentFilter(df.FilterSet):
     number = df.CharFilter(method="filter_number", label="Document number", max_length=40)
     needs_review = BooleanParamFilter(field_name="needs_review", label="Needs review")
     vanished = BooleanParamFilter(method="filter_vanished", label="No longer on portal")
+    reconciliation = OutcomeFilter(
+        choices=RECON_CHOICES, method="filter_reconciliation", label="Latest reconciliation says",
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Documents whose latest finished reconciliation of their GSTIN put them in one of these "
+                  "outcomes (or groups: matched, mismatched, missing_in_books); documents changed on the portal "
+                  "since that reconciliation started are left out.",
+    )
 
     class Meta:
         model = SupplierDocument
@@ -149,6 +177,13 @@ class DocumentFilter(df.FilterSet):
         if value is None:
             return queryset
         return queryset.filter(vanished_at__isnull=not value)
+
+    def filter_reconciliation(self, queryset, name, value):
+        if not value:
+            return queryset
+        if self.tenant is None:  # no tenant, no reconciliation runs to read
+            return queryset.none()
+        return recon_filter_documents(queryset, tenant=self.tenant, outcomes=value)
 
     def filter_number(self, queryset, name, value):
         """Prefix match on the normalised number. A typed FY token ("INV/2025-26/42") is dropped as it was at

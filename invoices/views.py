@@ -17,6 +17,8 @@ from tenancy.api import api_token_for, rotate_api_token
 from tenancy.roles import Capability, can
 
 from . import selectors
+from .domain.recon_outcomes import DOCUMENT_OUTCOMES, UnknownOutcome
+from .domain.recon_outcomes import expand as expand_outcomes
 from .domain.sections import ACTION_CHOICES, ACTION_LABELS, SECTION_CHOICES, Action
 from .exports import KIND as EXPORT_KIND
 from .exports import document_export_params
@@ -67,12 +69,20 @@ def _filtered(request):
     return DocumentFilter(request.GET, queryset=base, request=request)
 
 
+def _selected_outcomes(values: list[str]) -> list[str]:
+    """The outcome checkboxes to tick: a group name (matched, …) ticks its outcomes."""
+    try:
+        return expand_outcomes(values)
+    except UnknownOutcome:
+        return values
+
+
 def document_list(request, tenant_slug):
     filterset = _filtered(request)
     options = ListOptionsForm(request.GET)
     valid = filterset.is_valid() & options.is_valid()
     form = filterset.form
-    more = ("section", "action", *MORE_FILTERS)
+    more = ("section", "action", "reconciliation", *MORE_FILTERS)
     context = {
         "filterset": filterset,
         "options": options,
@@ -86,6 +96,9 @@ def document_list(request, tenant_slug):
         "action_choices": ACTION_CHOICES,
         "selected_sections": request.GET.getlist("section"),
         "selected_actions": request.GET.getlist("action"),
+        # The outcomes as checkboxes; the group names (matched, …) are accepted in the query string too.
+        "recon_choices": list(DOCUMENT_OUTCOMES.items()),
+        "selected_recon": _selected_outcomes(request.GET.getlist("reconciliation")),
     }
     if valid:
         opts = options.cleaned_data

@@ -220,3 +220,49 @@ def test_rules_api_creates_dry_runs_and_runs_a_reconciliation_rule(client, tenan
     assert [r["name"] for r in listing["results"]] == ["Matched"]
     ptoken = Token.objects.create(user=pat)
     assert client.get(base, HTTP_AUTHORIZATION=f"Token {ptoken.key}").status_code == 403
+
+
+def test_a_rule_hands_the_bulk_action_the_reconciliation_filter_so_a_queued_run_never_overrides_a_person(
+        tenant_a, reg_a1, alice, books, settings):
+    """Above the synchronous limit the bulk action is queued for a worker after the rule's transaction ends. The
+    worker re-runs the rule's filter (outcome included) when it applies it: a document a person acted on in the
+    meantime no longer matches and keeps the person's action."""
+    from actions.models import BulkActionRun
+    from actions.services import run_bulk_action, set_action
+
+    settings.IMS_BULK_ACTION_SYNC_MAX = 1
+    rule = make_rule(tenant_a, alice, MATCHED_UNDER_50K, name="Accept matched under 50k")
+    reconcile(tenant_a, alice, reg_a1)
+    with tenant_scope(tenant_a):
+        rule_run = AutoRuleRun.objects.get()
+        bulk = BulkActionRun.objects.get()
+    assert (rule_run.status, rule_run.matched, rule_run.bulk_runs) == ("queued", 2, [bulk.pk])
+    assert bulk.status == "queued" and bulk.actor_label == f"autorule:{rule.pk}"
+    assert bulk.params["filter"]["reconciliation"] == ["exact", "tolerance"]
+    assert set(local(tenant_a).values()) == {None}
+    with tenant_scope(tenant_a):  # a person rejects EXACT before the worker starts
+        set_action(tenant=tenant_a, actor=Actor.user(alice), membership=Membership.objects.get(user=alice),
+                   document=books["EXACT"], action="R", remarks="Rate differs from the PO")
+    assert run_bulk_action(run_id=bulk.pk) == "done"
+    assert local(tenant_a) == {"EXACT": "R", "TOL": "A", "MISM": None, "NOBOOK": None, "BIGEXACT": None}
+    with tenant_scope(tenant_a):
+        by_rule = AuditEvent.objects.filter(action="ims.action_set", actor_label=f"autorule:{rule.pk}")
+        assert [e.object_id for e in by_rule] == [str(books["TOL"].pk)]
+        summary = AuditEvent.objects.get(action="ims.bulk_action")
+        assert summary.metadata["target"] == "filter"
+        assert summary.metadata["filter"]["reconciliation"] == ["exact", "tolerance"]
+        assert AuditEvent.objects.get(action="autorule.run").metadata["status"] == "queued"
+
+
+def test_a_small_rule_run_is_applied_at_once_through_the_same_filter(tenant_a, reg_a1, alice, books):
+    from actions.models import BulkActionRun
+
+    rule = make_rule(tenant_a, alice, [{"type": "reconciliation", "outcomes": ["mismatched"]}], action="P",
+                     remarks="Check with the supplier")
+    reconcile(tenant_a, alice, reg_a1)
+    with tenant_scope(tenant_a):
+        bulk = BulkActionRun.objects.get()
+        rule_run = AutoRuleRun.objects.get(rule=rule)
+    assert (bulk.status, bulk.params["filter"]["reconciliation"]) == ("done", ["mismatch", "probable"])
+    assert (rule_run.status, rule_run.applied) == ("done", 1)
+    assert [n for n, a in local(tenant_a).items() if a] == ["MISM"]
