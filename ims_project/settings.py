@@ -92,6 +92,10 @@ else:
     DATABASES = {"default": environ.Env.db_url_config(embedded_database_url())}
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 DATABASES["default"].setdefault("OPTIONS", {})
+# JIT compilation makes this product's short analytic queries slower (performance.md): off for our sessions.
+_pg_options = DATABASES["default"]["OPTIONS"].get("options", "")
+if "jit" not in _pg_options:
+    DATABASES["default"]["OPTIONS"]["options"] = f"{_pg_options} -c jit=off".strip()
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
