@@ -2,12 +2,27 @@
 noise, matched by the engine; precision and recall against the known truth, and a plain in-memory hash join on
 the exact key as the floor.
 
-    RECON_N=100000 DATABASE_URL=postgres://postgres@127.0.0.1:5432/ims_bench .venv/bin/python bench/bench_recon.py
+    RECON_N=200000 DATABASE_URL=postgres://postgres@127.0.0.1:5432/ims_bench .venv/bin/python bench/bench_recon.py
 
-Noise on the register side: 35 % numbers spelt differently (FY token, zero padding, case), 4 % rounding of a head
-within ₹1, 4 % amounts off beyond tolerance (a mismatch: still the true pair), 2 % a letter added to the number
-(fuzzy), 2 % dates a few days off, 2 % booked under the supplier's other GSTIN (PAN fallback, same PAN), 2 % not
-booked (missing in register), 1 % extra lines of other numbers (missing in supplier data), 0.5 % booked twice.
+``RECON_REUSE=1`` keeps a register already loaded by an earlier run with the same N (the generator is seeded, so
+the truth is the same) and only runs the engine again.
+
+Noise on the register side (the generator keeps the truth: register line → supplier document):
+
+* 35 % numbers spelt differently (case, ``/`` → ``-``, zero padding) and 3 % with an FY prefix (``25-26/…``,
+  ``2025-26/…``);
+* 4 % rounding of a head within ₹1; 5 % taxable value off by ₹500 (a mismatch: still the true pair);
+* 2 % a letter added to the number (fuzzy); 2 % dates a few days off;
+* 2 % booked under the supplier's other GSTIN (PAN fallback, same PAN);
+* 2 % of documents not booked (missing in register); 2 % extra lines of other numbers (missing in supplier data);
+* 1 % booked as 2-3 lines of one number whose amounts add up to the document (split bookings: groups);
+* 0.5 % booked twice (duplicates: the repeat is not a true pair).
+
+Noise kinds combine at random (a split booking under the other GSTIN, say); the truth keeps every true pair.
+
+A true pair is *recoverable* when the rules can pair it: not when a PAN-fallback line is also a mismatch (the rules
+pair another registration only within tolerance), nor when a date shift crosses a financial year (across-FY off),
+nor a split booking whose lines carry another GSTIN or a fuzzy number (groups form on the exact key).
 """
 
 from __future__ import annotations
@@ -28,58 +43,114 @@ N = int(os.environ.get("RECON_N", "20000"))
 SEED = 7
 
 
+def _split(amount: Decimal, k: int) -> list[Decimal]:
+    part = (amount / k).quantize(Decimal("0.01"))
+    return [part] * (k - 1) + [amount - part * (k - 1)]
+
+
 def _register(docs, rnd: random.Random):
+    """(register lines, truth {erp_ref: document id}, recoverable erp_refs)."""
     from invoices.domain.gstin import make_gstin
     from invoices.domain.numbers import normalise_doc_number
     from invoices.domain.periods import fy_start_year, month_start
 
-    lines, truth = [], {}
+    lines, truth, recoverable = [], {}, set()
+
+    def add(line, doc_id=None, ok=False):
+        fy = fy_start_year(line["doc_date"])
+        line.update(number_norm=normalise_doc_number(line["doc_number"], fy), fy=fy,
+                    period_booked=month_start(line["doc_date"]))
+        lines.append(line)
+        if doc_id is not None:
+            truth[line["erp_ref"]] = doc_id
+            if ok:
+                recoverable.add(line["erp_ref"])
+
     for (id_, reg, sg, kind, number, date, taxable, igst, cgst, sgst, cess) in docs:
-        x = rnd.random()
-        if x < 0.02:
+        if rnd.random() < 0.02:
             continue  # not booked
         amounts = {"taxable": taxable, "igst": igst, "cgst": cgst, "sgst": sgst, "cess": cess}
         num, d = number, date
         if rnd.random() < 0.35:
             padded = re.sub(r"([0-9]+)$", lambda m: m[1].zfill(len(m[1]) + 2), number)
             num = rnd.choice([number.lower(), number.replace("/", "-"), padded])[:20]
+        elif rnd.random() < 0.05:
+            fy = fy_start_year(date)
+            prefixed = rnd.choice([f"{fy % 100}-{(fy + 1) % 100}/", f"{fy}-{(fy + 1) % 100}/"]) + number
+            if len(prefixed) <= 20:
+                num = prefixed
         y = rnd.random()
+        mismatch = fuzzy = False
         if y < 0.04:
             head = "igst" if igst else "cgst"
             amounts[head] = amounts[head] + Decimal(rnd.choice(["0.40", "-0.60", "0.99"]))
-        elif y < 0.08:
+        elif y < 0.09:
             amounts["taxable"] = amounts["taxable"] + Decimal("500")
-        elif y < 0.10:
+            mismatch = True
+        elif y < 0.11:
             num = (num + "A")[:20]
-        elif y < 0.12:
+            fuzzy = True
+        elif y < 0.13:
             d = date + dt.timedelta(days=rnd.choice([-3, 2, 5]))
         gstin = sg
         if rnd.random() < 0.02:
             gstin = make_gstin("33" if sg[:2] != "33" else "27", sg[2:12], "1")
-        fy = fy_start_year(d)
+        ok = not (gstin != sg and mismatch) and fy_start_year(d) == fy_start_year(date)
         ref = f"B{id_}"
-        lines.append({"registration_id": reg, "supplier_gstin": gstin, "kind": kind, "doc_number": num,
-                      "number_norm": normalise_doc_number(num, fy), "doc_date": d, "fy": fy, **amounts, "pos": "",
-                      "reverse_charge": False, "erp_ref": ref, "period_booked": month_start(d), "itc_claimed": True})
-        truth[ref] = id_
+        base = {"registration_id": reg, "supplier_gstin": gstin, "kind": kind, "doc_number": num, "doc_date": d,
+                **amounts, "pos": "", "reverse_charge": False, "erp_ref": ref, "itc_claimed": True}
+        if rnd.random() < 0.01 and not mismatch:  # split booking: 2-3 lines of one number adding up
+            k = rnd.choice([2, 3])
+            parts = {h: _split(v, k) for h, v in amounts.items()}
+            for i in range(k):  # a group forms on the exact key: same GSTIN, no fuzzy spelling
+                add({**base, **{h: parts[h][i] for h in parts}, "erp_ref": f"{ref}-s{i}"}, id_,
+                    ok and gstin == sg and not fuzzy)
+            continue
+        add(base, id_, ok)
         if rnd.random() < 0.005:
-            lines.append({**lines[-1], "erp_ref": ref + "-dup"})
-        if rnd.random() < 0.01:
+            add({**base, "erp_ref": ref + "-dup"})
+        if rnd.random() < 0.02:
             extra = f"X{id_}"
-            lines.append({**lines[-1], "doc_number": extra, "number_norm": extra, "erp_ref": "E" + ref})
-    return lines, truth
+            add({**base, "doc_number": extra, "erp_ref": "E" + ref})
+    return lines, truth, recoverable
+
+
+def _floor(cur, tenant_id: int) -> tuple[str, float, int]:
+    """A plain in-memory hash join on the exact key (polars or pandas when installed, else Python dicts)."""
+    cur.execute("SELECT id, registration_id, supplier_gstin, kind, number_norm, fy FROM "
+                "reconciliation_purchaseline WHERE tenant_id = %s", [tenant_id])
+    rrows = cur.fetchall()
+    cur.execute("SELECT id, registration_id, supplier_gstin, doc_kind, doc_number_norm, fy FROM "
+                "invoices_supplierdocument WHERE tenant_id = %s", [tenant_id])
+    srows = cur.fetchall()
+    cols = ["id", "reg", "sg", "kind", "norm", "fy"]
+    for lib in ("polars", "pandas"):
+        try:
+            mod = __import__(lib)
+        except ImportError:
+            continue
+        left, right = mod.DataFrame(rrows, columns=cols) if lib == "pandas" else mod.DataFrame(
+            rrows, schema=cols, orient="row"), mod.DataFrame(srows, columns=cols) if lib == "pandas" else \
+            mod.DataFrame(srows, schema=cols, orient="row")
+        t = time.perf_counter()
+        joined = left.merge(right, on=cols[1:]) if lib == "pandas" else left.join(right, on=cols[1:])
+        return lib, time.perf_counter() - t, len(joined)
+    t = time.perf_counter()
+    index = {r[1:]: r[0] for r in srows}
+    joined = sum(1 for r in rrows if r[1:] in index)
+    return "Python dict", time.perf_counter() - t, joined
 
 
 def main() -> None:
     configure()
+    t0 = time.perf_counter()
     tenant, regs = ensure_documents(N)
+    print(f"documents ready in {time.perf_counter() - t0:.1f} s", flush=True)
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
 
-    from audit.services import Actor
-    from reconciliation import services
-    from reconciliation.engine import execute_run
-    from reconciliation.models import PurchaseLine, ReconMatch
+    from reconciliation import engine, services
+    from reconciliation.models import PurchaseLine, ReconRun
     from tenancy.scoping import tenant_scope
 
     rnd = random.Random(SEED)
@@ -90,53 +161,61 @@ def main() -> None:
         docs = list(SupplierDocument.objects.filter(tenant=tenant, amendments__isnull=True).order_by("id").values_list(
             "id", "registration_id", "supplier_gstin", "doc_kind", "doc_number", "doc_date", "taxable_value",
             "igst", "cgst", "sgst", "cess")[:N])
-        lines, truth = _register(docs, rnd)
-        PurchaseLine.objects.filter(tenant=tenant).delete()
         t = time.perf_counter()
-        with transaction.atomic():
-            for i in range(0, len(lines), 50_000):
-                services._upsert(tenant.pk, lines[i:i + 50_000])
-        print(f"register lines loaded: {len(lines):,} in {time.perf_counter() - t:.1f} s", flush=True)
+        lines, truth, recoverable = _register(docs, rnd)
+        print(f"register generated: {len(lines):,} lines in {time.perf_counter() - t:.1f} s", flush=True)
+        have = PurchaseLine.objects.filter(tenant=tenant).count()
+        if not (os.environ.get("RECON_REUSE") and have == len({line["erp_ref"] for line in lines})):
+            t = time.perf_counter()
+            with connection.cursor() as cur:  # the bench database holds the bench tenant only
+                cur.execute("TRUNCATE reconciliation_reconmatch, reconciliation_manuallink, "
+                            "reconciliation_purchaseline")
+            # Lines booked twice are booked later than the original (a later import), so the original has the
+            # lower id: of two identical lines the matcher pairs the lower id and calls the other the duplicate.
+            first = [line for line in lines if not line["erp_ref"].endswith("-dup")]
+            later = [line for line in lines if line["erp_ref"].endswith("-dup")]
+            with transaction.atomic():
+                for i in range(0, len(first), 50_000):
+                    services._upsert(tenant.pk, first[i:i + 50_000])
+                services._upsert(tenant.pk, later)
+            with connection.cursor() as cur:
+                cur.execute("VACUUM ANALYZE reconciliation_purchaseline")
+            print(f"register lines loaded: {len(lines):,} in {time.perf_counter() - t:.1f} s", flush=True)
         user = get_user_model().objects.get_or_create(username="bench-recon")[0]
         dates = [d[5] for d in docs]
-        from reconciliation.models import ReconRun
-
         run = ReconRun.objects.create(tenant=tenant, user_id=user.pk, actor_type="system", actor_label="bench",
                                       registration_ids=[r.pk for r in regs], date_from=min(dates) - dt.timedelta(30),
                                       date_to=max(dates) + dt.timedelta(30),
                                       rules=services.active_rules(tenant=tenant))
+    with connection.cursor() as cur:
+        cur.execute("CHECKPOINT")  # start from clean buffers: the run's writes are its own
     t = time.perf_counter()
-    run = execute_run(run_id=run.pk)
+    run = engine.execute_run(run_id=run.pk)
     engine_s = time.perf_counter() - t
-    with tenant_scope(tenant):
+    with tenant_scope(tenant), connection.cursor() as cur:
         ref_of = dict(PurchaseLine.objects.filter(tenant=tenant).values_list("id", "erp_ref"))
-        pairs = ReconMatch.objects.filter(run=run, purchase__isnull=False, document__isnull=False).values_list(
-            "purchase_id", "document_id")
-        predicted = {(ref_of[p], d) for p, d in pairs}
+        cur.execute("SELECT purchase_id, document_id FROM reconciliation_reconmatch WHERE run_id = %s "
+                    "AND purchase_id IS NOT NULL AND document_id IS NOT NULL", [run.pk])
+        predicted = {(ref_of[p], d) for p, d in cur.fetchall()}
     true_pairs = set(truth.items())
+    recoverable_pairs = {(ref, d) for ref, d in true_pairs if ref in recoverable}
     correct = len(predicted & true_pairs)
     precision = correct / len(predicted) if predicted else 0.0
     recall = correct / len(true_pairs) if true_pairs else 0.0
-    # Floor: a plain in-memory hash join on the exact key, data already fetched.
+    recall_ok = len(predicted & recoverable_pairs) / len(recoverable_pairs) if recoverable_pairs else 0.0
     with connection.cursor() as cur:
-        cur.execute("SELECT id, registration_id, supplier_gstin, kind, number_norm, fy FROM "
-                    "reconciliation_purchaseline WHERE tenant_id = %s", [tenant.pk])
-        rrows = cur.fetchall()
-        cur.execute("SELECT id, registration_id, supplier_gstin, doc_kind, doc_number_norm, fy FROM "
-                    "invoices_supplierdocument WHERE tenant_id = %s", [tenant.pk])
-        srows = cur.fetchall()
-    t = time.perf_counter()
-    index = {r[1:]: r[0] for r in srows}
-    joined = sum(1 for r in rrows if r[1:] in index)
-    floor_s = time.perf_counter() - t
+        lib, floor_s, joined = _floor(cur, tenant.pk)
     print(f"documents {len(docs):,} × register lines {len(lines):,}")
-    print(f"engine: {engine_s:.2f} s (stages in run: {run.counts})")
-    print(f"precision {precision:.4f}  recall {recall:.4f}  ({correct:,} of {len(true_pairs):,} true pairs, "
+    print(f"engine, start of run to results stored: {engine_s:.2f} s")
+    print(f"  stages: {engine.LAST_TIMINGS}")
+    print(f"  outcomes: {run.counts}")
+    print(f"precision {precision:.4f}  recall on recoverable pairs {recall_ok:.4f} ({len(recoverable_pairs):,})  "
+          f"recall on all true pairs {recall:.4f}  ({correct:,} of {len(true_pairs):,} true pairs, "
           f"{len(predicted):,} predicted)")
-    print(f"floor: in-memory hash join on the exact key: {floor_s:.2f} s ({joined:,} joined; fetch not counted)")
-    if os.environ.get("RECON_STRICT") and (precision < 0.99 or recall < 0.95):
+    print(f"floor: in-memory hash join on the exact key ({lib}): {floor_s:.2f} s ({joined:,} joined; fetch not "
+          "counted)")
+    if os.environ.get("RECON_STRICT") and (precision < 0.995 or recall_ok < 0.99):
         sys.exit(1)
-    _ = Actor
 
 
 if __name__ == "__main__":

@@ -1,23 +1,36 @@
 """The set-based reconciliation engine.
 
 1. Load the run's scope into two temporary tables (register lines, supplier documents: the latest version of an
-   amended document, vanished ones left out), amounts made absolute when the rules say so.
+   amended document, vanished ones left out), amounts made absolute when the rules say so, each row with a 64-bit
+   hash of its exact key (recipient, supplier GSTIN, kind, normalised number, FY). The scope is the run's date range
+   widened by the rules' date window on both sides: a line dated just outside the range may pair with a document
+   inside it (and the other way round). Rows outside the range are context only: a result is stored when at least
+   one of its documents lies inside the range, so a context row never shows as missing or duplicate in this run.
 2. Manual links become manual matches; manual unlinks are pairs that never pair.
-3. Pass 1, in SQL: a hash join on the stored key (recipient, supplier GSTIN, kind, normalised number, FY) of the keys
-   that occur once on each side; pairs within tolerance are written straight from SQL (INSERT … SELECT).
-4. Pass 2, in memory: the residue (duplicates, mismatches, fuzzy numbers, PAN fallback, groups, missing) goes
-   through the pure matcher :func:`reconciliation.domain.matching.match`, written back with COPY.
+3. Keys that occur more than once on a side (duplicates, split bookings) are set aside before matching.
+4. Pass 1, in SQL: a hash join on the key of the keys that occur once on each side. Such a pair has the same
+   number, supplier, kind and FY: exact, within tolerance (per tax head, and the date window) or a mismatch, as
+   the matcher would say. Then the same on what is left with the supplier's PAN instead of the GSTIN (the PAN
+   fallback, when on). The pairs go to a temporary table and from there into the results (INSERT … SELECT).
+5. Pass 2, in memory, on the residue only (duplicates, groups, mismatches, fuzzy numbers, PAN fallback, missing):
+   the pure matcher :func:`reconciliation.domain.matching.match`, written back with COPY.
 
-Each pass is its own transaction, so the run's progress is visible while it works.
+Results are written into a table of the run's own, without indexes (``reconciliation_reconmatch_r<run id>``); at
+the end its indexes are built in one go and it is attached as the run's partition of the results table
+(migration 0004). Until then readers do not see the run's rows; a failed run drops the table. Replacing an older
+run's results drops its partition. Pass 1 and pass 2 are each their own transaction, so the run's progress is
+visible while it works.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import logging
 import time
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -28,9 +41,16 @@ from .domain.matching import Doc, Outcome, compare, match
 from .domain.rules import HEADS, RuleSet
 from .models import JobStatus, ManualLink, PurchaseLine, ReconMatch, ReconRun
 
+logger = logging.getLogger(__name__)
 _OUT_COLS = ("tenant_id, run_id, registration_id, supplier_gstin, outcome, purchase_id, document_id, group_no, "
              "similarity, days, d_taxable, d_igst, d_cgst, d_sgst, d_cess, pan_fallback, across_fy, duplicate_of")
-_SIDE_COLS = "id, reg, sg, kind, norm, fy, d, taxable, igst, cgst, sgst, cess"
+_PAIR_COLS = ("reg, sg, outcome, rid, sid, similarity, days, d_taxable, d_igst, d_cgst, d_sgst, d_cess, "
+              "pan_fallback, across_fy, inside")
+_SIDE_COLS = "id, reg, sg, kind, norm, fy, d, taxable, igst, cgst, sgst, cess, inside"
+_TEMP = "recon_r, recon_s, recon_p, recon_dup, recon_rr, recon_ss"
+_PART_INDEXES = ("(run_id, outcome, id)", "(run_id, purchase_id) WHERE purchase_id IS NOT NULL",
+                 "(run_id, document_id) WHERE document_id IS NOT NULL")
+LAST_TIMINGS: dict[str, float] = {}  # seconds per stage of the latest run in this process (for the benchmark)
 
 
 def _progress(run_id: int, percent: int, stage: str) -> None:
@@ -50,10 +70,11 @@ def execute_run(*, run_id: int) -> ReconRun | None:
         try:
             counts = _execute(run)
         except Exception as exc:
+            with connection.cursor() as cur:
+                cur.execute(f"DROP TABLE IF EXISTS {_TEMP}, {partition_name(run_id)}")
+                cur.execute("DELETE FROM reconciliation_reconmatch WHERE run_id = %s", [run_id])
             ReconRun.objects.filter(pk=run_id).update(status=JobStatus.FAILED, error=str(exc)[:500],
                                                       finished_at=timezone.now())
-            with connection.cursor() as cur:
-                cur.execute("DROP TABLE IF EXISTS recon_r, recon_s")
             raise
         run.refresh_from_db()
         run.status, run.progress, run.stage, run.counts = JobStatus.DONE, 100, "done", counts
@@ -63,6 +84,9 @@ def execute_run(*, run_id: int) -> ReconRun | None:
             _drop_older_results(run)
             record(tenant=run.tenant, actor=Actor(run.actor_type, run.actor_label, run.user_id),
                    action="recon.run_completed", obj=run, metadata={"counts": counts, "seconds": run.seconds})
+        from autorules.services import run_after_reconciliation  # rules on outcomes; logs and never raises
+
+        run_after_reconciliation(run=run)
         return run
 
 
@@ -71,91 +95,197 @@ def _drop_older_results(run: ReconRun) -> None:
     mine = set(run.registration_ids)
     older = [r.pk for r in ReconRun.objects.filter(tenant=run.tenant_id, pk__lt=run.pk).only("registration_ids")
              if mine & set(r.registration_ids)]
-    if older:
-        with connection.cursor() as cur:
-            cur.execute("DELETE FROM reconciliation_reconmatch WHERE run_id = ANY(%s)", [older])
+    if not older:
+        return
+    try:
+        # Dropping a partition locks the results table for a moment: never queue behind a long reader (an export
+        # streaming an older run), which would hold up every reader queued after us. Retried by the next run.
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("SET LOCAL lock_timeout = '3s'")
+            cur.execute(f"DROP TABLE IF EXISTS {', '.join(partition_name(pk) for pk in older)}")
+            cur.execute("DELETE FROM reconciliation_reconmatch WHERE run_id = ANY(%s)", [older])  # default part
+    except OperationalError:
+        logger.warning("recon run %s: older results %s still in use; dropped by a later run", run.pk, older)
+
+
+def partition_name(run_id: int) -> str:
+    return f"reconciliation_reconmatch_r{int(run_id)}"
+
+
+def _attach(cur, run_id: int) -> None:
+    """Build the indexes of the run's table in one go and attach it as the run's partition of the results."""
+    part = partition_name(run_id)
+    cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
+    cur.execute(f"ALTER TABLE {part} ADD PRIMARY KEY (id, run_id)")
+    for n, cols in enumerate(_PART_INDEXES):
+        cur.execute(f"CREATE INDEX {part}_{n} ON {part} {cols}")
+    cur.execute(f"ALTER TABLE {part} ADD CONSTRAINT {part}_run CHECK (run_id = {int(run_id)})")
+    cur.execute(f"ALTER TABLE reconciliation_reconmatch ATTACH PARTITION {part} FOR VALUES IN ({int(run_id)})")
+    cur.execute(f"ALTER TABLE {part} DROP CONSTRAINT {part}_run")
+
+
+def scope_dates(run: ReconRun, rules: RuleSet) -> tuple[dt.date, dt.date]:
+    """The dates the engine loads: the run's range widened by the date window (context rows outside the range
+    may pair with rows inside it)."""
+    window = dt.timedelta(days=rules.date_window)
+    return run.date_from - window, run.date_to + window
+
+
+def _load(cur, run: ReconRun, rules: RuleSet, p: dict) -> None:
+    amt = "abs({0})" if rules.absolute_amounts else "{0}"
+    key = "hashtextextended(concat_ws('|', reg, sg, kind, norm, fy), 0)"
+    heads_r = ", ".join(amt.format(h) + f" AS {h}" for h in HEADS)
+    cur.execute(
+        f"CREATE TEMP TABLE recon_r AS SELECT *, {key} AS k FROM (SELECT id, registration_id AS reg, "
+        f"supplier_gstin AS sg, kind, number_norm AS norm, fy, doc_date AS d, {heads_r}, "
+        "doc_date BETWEEN %(from)s AND %(to)s AS inside FROM reconciliation_purchaseline "
+        "WHERE tenant_id = %(tenant)s AND registration_id = ANY(%(regs)s) "
+        "AND doc_date BETWEEN %(lo)s AND %(hi)s) x", p)
+    heads_s = ", ".join(amt.format(f"d.{'taxable_value' if h == 'taxable' else h}") + f" AS {h}" for h in HEADS)
+    cur.execute(
+        f"CREATE TEMP TABLE recon_s AS SELECT *, {key} AS k FROM (SELECT d.id, d.registration_id AS reg, "
+        f"d.supplier_gstin AS sg, d.doc_kind AS kind, d.doc_number_norm AS norm, d.fy, d.doc_date AS d, {heads_s}, "
+        "d.doc_date BETWEEN %(from)s AND %(to)s AS inside "
+        "FROM invoices_supplierdocument d WHERE d.tenant_id = %(tenant)s AND d.registration_id = ANY(%(regs)s) "
+        "AND d.doc_date BETWEEN %(lo)s AND %(hi)s AND d.vanished_at IS NULL AND NOT EXISTS "
+        "(SELECT 1 FROM invoices_supplierdocument a WHERE a.original_id = d.id AND a.vanished_at IS NULL)) x", p)
+    cur.execute("ANALYZE recon_r (k)")  # row counts and the key's statistics; the rest costs and is not needed
+    cur.execute("ANALYZE recon_s (k)")
+
+
+def _pass_sql(cur, run: ReconRun, rules: RuleSet, p: dict, lap) -> None:
+    """Manual links and the exact-key pairs, all in SQL; the pairs with a member inside the range are stored."""
+    diffs = ", ".join(f"NULLIF(r.{h} - s.{h}, 0) AS d_{h}" for h in HEADS)
+    cur.execute(
+        f"CREATE TEMP TABLE recon_p AS SELECT r.reg, r.sg, 'manual'::varchar(20) AS outcome, r.id AS rid, "
+        f"s.id AS sid, NULL::smallint AS similarity, r.d - s.d AS days, {diffs}, r.sg <> s.sg AS pan_fallback, "
+        "r.fy <> s.fy AS across_fy, r.inside OR s.inside AS inside "
+        "FROM reconciliation_manuallink m JOIN recon_r r ON r.id = m.purchase_id "
+        "JOIN recon_s s ON s.id = m.document_id AND s.reg = r.reg "
+        "WHERE m.tenant_id = %(tenant)s AND m.kind = 'link'", p)
+    cur.execute("DELETE FROM recon_r WHERE id IN (SELECT rid FROM recon_p)")
+    cur.execute("DELETE FROM recon_s WHERE id IN (SELECT sid FROM recon_p)")
+    lap("manual links")
+    # Keys repeated on either side (duplicates, split bookings) are left to the matcher.
+    cur.execute("CREATE TEMP TABLE recon_dup AS SELECT k FROM recon_r GROUP BY k HAVING count(*) > 1 "
+                "UNION SELECT k FROM recon_s GROUP BY k HAVING count(*) > 1")
+    cur.execute("ANALYZE recon_dup")
+    lap("repeated keys")
+    # A key found once on each side pairs whatever the amounts say (the numbers are the same): within tolerance of
+    # every head and the date window it is exact or within tolerance, else a mismatch (as the matcher rules).
+    within = " AND ".join(
+        f"abs(r.{h} - s.{h}) <= greatest(%({h}_abs)s, abs(s.{h}) * %({h}_pct)s / 100)" for h in HEADS)
+    zero = " AND ".join(f"r.{h} = s.{h}" for h in HEADS)
+    cur.execute(
+        f"INSERT INTO recon_p ({_PAIR_COLS}) SELECT r.reg, r.sg, "
+        f"CASE WHEN NOT ({within} AND abs(r.d - s.d) <= %(window)s) THEN 'mismatch' "
+        f"WHEN {zero} AND r.d = s.d THEN 'exact' ELSE 'tolerance' END, r.id, s.id, 100, r.d - s.d, {diffs}, "
+        "false, false, r.inside OR s.inside "
+        "FROM recon_r r JOIN recon_s s ON r.k = s.k AND r.reg = s.reg AND r.sg = s.sg AND r.kind = s.kind "
+        "AND r.norm = s.norm AND r.fy = s.fy "
+        "WHERE NOT EXISTS (SELECT 1 FROM recon_dup x WHERE x.k = r.k) AND NOT EXISTS (SELECT 1 FROM "
+        "reconciliation_manuallink m WHERE m.tenant_id = %(tenant)s AND m.kind = 'unlink' "
+        "AND m.purchase_id = r.id AND m.document_id = s.id)", p)
+    lap("exact join")
+    # What is left of each side (the residue), for the PAN pass and the matcher.
+    for side, col in (("r", "rid"), ("s", "sid")):
+        cur.execute(f"CREATE TEMP TABLE recon_{side}{side} AS SELECT * FROM recon_{side} "
+                    f"WHERE id NOT IN (SELECT {col} FROM recon_p)")
+    lap("residue")
+    if rules.pan_fallback and not rules.across_fy:  # across FYs, the matcher weighs PAN against FY pairs
+        # The supplier's other registration (same PAN), same number, kind and FY, each key once on each side of
+        # what is left, within tolerance and the date window: probable with the PAN fallback (as the matcher).
+        key2 = "hashtextextended(concat_ws('|', reg, substr(sg, 3, 10), kind, norm, fy), 0)"
+        cur.execute(
+            f"WITH rr AS MATERIALIZED (SELECT x.*, {key2} AS k2 FROM recon_rr x), "
+            f"ss AS MATERIALIZED (SELECT x.*, {key2} AS k2 FROM recon_ss x), "
+            "once AS (SELECT k2 FROM rr GROUP BY k2 HAVING count(*) = 1 INTERSECT "
+            "SELECT k2 FROM ss GROUP BY k2 HAVING count(*) = 1) "
+            f"INSERT INTO recon_p ({_PAIR_COLS}) SELECT r.reg, r.sg, 'probable', r.id, s.id, 100, r.d - s.d, "
+            f"{diffs}, true, false, r.inside OR s.inside "
+            "FROM rr r JOIN ss s ON r.k2 = s.k2 AND r.reg = s.reg AND substr(r.sg, 3, 10) = substr(s.sg, 3, 10) "
+            "AND r.kind = s.kind AND r.norm = s.norm AND r.fy = s.fy JOIN once o ON o.k2 = r.k2 "
+            f"WHERE r.sg <> s.sg AND {within} AND abs(r.d - s.d) <= %(window)s AND NOT EXISTS (SELECT 1 FROM "
+            "reconciliation_manuallink m WHERE m.tenant_id = %(tenant)s AND m.kind = 'unlink' "
+            "AND m.purchase_id = r.id AND m.document_id = s.id)", p)
+        cur.execute("DELETE FROM recon_rr WHERE id IN (SELECT rid FROM recon_p WHERE pan_fallback)")
+        cur.execute("DELETE FROM recon_ss WHERE id IN (SELECT sid FROM recon_p WHERE pan_fallback)")
+        lap("PAN fallback join")
+    cur.execute(
+        f"INSERT INTO {partition_name(run.pk)} ({_OUT_COLS}) SELECT %(tenant)s, %(run)s, reg, sg, outcome, rid, "
+        "sid, NULL, similarity, days, d_taxable, d_igst, d_cgst, d_sgst, d_cess, pan_fallback, across_fy, '' "
+        "FROM recon_p WHERE inside", p)
+    cur.execute("ANALYZE recon_p (rid, sid)")
+    lap("store exact pairs")
 
 
 def _execute(run: ReconRun) -> dict[str, int]:
     rules = RuleSet.from_json(run.rules.params)
-    amt = "abs({0})" if rules.absolute_amounts else "{0}"
+    lo, hi = scope_dates(run, rules)
     p = {"tenant": run.tenant_id, "run": run.pk, "regs": list(run.registration_ids), "from": run.date_from,
-         "to": run.date_to, "window": rules.date_window, "abs": rules.amount_abs, "pct": rules.amount_pct}
+         "to": run.date_to, "lo": lo, "hi": hi, "window": rules.date_window,
+         **{f"{h}_abs": rules.head_abs(h) for h in HEADS}, **{f"{h}_pct": rules.head_pct(h) for h in HEADS}}
+    LAST_TIMINGS.clear()
+    mark = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        LAST_TIMINGS[stage] = round(now - mark, 2)
+        mark = now
+
+    part = partition_name(run.pk)
     with connection.cursor() as cur:
-        cur.execute("DROP TABLE IF EXISTS recon_r, recon_s")
+        cur.execute(f"DROP TABLE IF EXISTS {_TEMP}, {part}")
         with transaction.atomic():
             cur.execute("SET LOCAL work_mem = '256MB'")
-            heads_r = ", ".join(amt.format(h) + f" AS {h}" for h in HEADS)
-            cur.execute(
-                f"CREATE TEMP TABLE recon_r AS SELECT id, registration_id AS reg, supplier_gstin AS sg, kind, "
-                f"number_norm AS norm, fy, doc_date AS d, {heads_r} FROM reconciliation_purchaseline "
-                "WHERE tenant_id = %(tenant)s AND registration_id = ANY(%(regs)s) "
-                "AND doc_date BETWEEN %(from)s AND %(to)s", p)
-            heads_s = ", ".join(amt.format(f"d.{'taxable_value' if h == 'taxable' else h}") + f" AS {h}"
-                                for h in HEADS)
-            cur.execute(
-                f"CREATE TEMP TABLE recon_s AS SELECT d.id, d.registration_id AS reg, d.supplier_gstin AS sg, "
-                f"d.doc_kind AS kind, d.doc_number_norm AS norm, d.fy, d.doc_date AS d, {heads_s} "
-                "FROM invoices_supplierdocument d WHERE d.tenant_id = %(tenant)s AND d.registration_id = ANY(%(regs)s) "
-                "AND d.doc_date BETWEEN %(from)s AND %(to)s AND d.vanished_at IS NULL AND NOT EXISTS "
-                "(SELECT 1 FROM invoices_supplierdocument a WHERE a.original_id = d.id AND a.vanished_at IS NULL)", p)
-            cur.execute("ANALYZE recon_r")
-            cur.execute("ANALYZE recon_s")
+            cur.execute("SET LOCAL jit = off")
+            cur.execute(f"CREATE TABLE {part} (LIKE reconciliation_reconmatch INCLUDING DEFAULTS)")
+            _load(cur, run, rules, p)
         _progress(run.pk, 10, "loaded")
+        lap("load")
         with transaction.atomic():
             cur.execute("SET LOCAL work_mem = '256MB'")
             cur.execute("SET LOCAL enable_mergejoin = off")
-            diffs = ", ".join(f"r.{h} - s.{h}" for h in HEADS)
-            cur.execute(
-                f"INSERT INTO reconciliation_reconmatch ({_OUT_COLS}) SELECT %(tenant)s, %(run)s, r.reg, r.sg, "
-                f"'manual', r.id, s.id, NULL, NULL, r.d - s.d, {diffs}, r.sg <> s.sg, r.fy <> s.fy, '' "
-                "FROM reconciliation_manuallink m JOIN recon_r r ON r.id = m.purchase_id "
-                "JOIN recon_s s ON s.id = m.document_id AND s.reg = r.reg "
-                "WHERE m.tenant_id = %(tenant)s AND m.kind = 'link'", p)
-            _remove_matched(cur, run.pk)
-            within = " AND ".join(f"abs(r.{h} - s.{h}) <= greatest(%(abs)s, abs(s.{h}) * %(pct)s / 100)"
-                                  for h in HEADS)
-            zero = " AND ".join(f"r.{h} = s.{h}" for h in HEADS)
-            nullif = ", ".join(f"NULLIF(r.{h} - s.{h}, 0)" for h in HEADS)
-            cur.execute(
-                "WITH rk AS (SELECT r.*, count(*) OVER (PARTITION BY reg, sg, kind, norm, fy) AS c FROM recon_r r), "
-                "sk AS (SELECT s.*, count(*) OVER (PARTITION BY reg, sg, kind, norm, fy) AS c FROM recon_s s) "
-                f"INSERT INTO reconciliation_reconmatch ({_OUT_COLS}) SELECT %(tenant)s, %(run)s, r.reg, r.sg, "
-                f"CASE WHEN {zero} AND r.d = s.d THEN 'exact' ELSE 'tolerance' END, r.id, s.id, NULL, 100, "
-                f"r.d - s.d, {nullif}, false, false, '' "
-                "FROM rk r JOIN sk s ON r.reg = s.reg AND r.sg = s.sg AND r.kind = s.kind AND r.norm = s.norm "
-                "AND r.fy = s.fy WHERE r.c = 1 AND s.c = 1 AND abs(r.d - s.d) <= %(window)s "
-                f"AND {within} AND NOT EXISTS (SELECT 1 FROM reconciliation_manuallink m WHERE "
-                "m.tenant_id = %(tenant)s AND m.kind = 'unlink' AND m.purchase_id = r.id AND m.document_id = s.id)",
-                p)
-            _remove_matched(cur, run.pk)
+            # The planner underestimates a join on six correlated columns (1 row for 160,000) and would then
+            # probe the repeated keys in a nested loop: hash joins only.
+            cur.execute("SET LOCAL enable_nestloop = off")
+            cur.execute("SET LOCAL jit = off")
+            _pass_sql(cur, run, rules, p, lap)
         _progress(run.pk, 60, "exact pairs stored")
+        lap("commit pass 1")
         with transaction.atomic():
-            cur.execute(f"SELECT {_SIDE_COLS} FROM recon_r")
+            cur.execute("SET LOCAL work_mem = '256MB'")
+            cur.execute("SET LOCAL enable_nestloop = off")
+            cur.execute("SET LOCAL jit = off")
+            cur.execute(f"SELECT {_SIDE_COLS} FROM recon_rr")
             register = [_doc("R", row) for row in cur.fetchall()]
-            cur.execute(f"SELECT {_SIDE_COLS} FROM recon_s")
+            cur.execute(f"SELECT {_SIDE_COLS} FROM recon_ss")
             supplier = [_doc("S", row) for row in cur.fetchall()]
-            forbidden = set(ManualLink.objects.filter(tenant=run.tenant_id, kind="unlink").filter(
-                Q(purchase_id__in=[d.id for d in register]) | Q(document_id__in=[d.id for d in supplier])
-            ).values_list("purchase_id", "document_id"))
-            results = match(register, supplier, rules, forbidden)
+            lap(f"fetch residue ({len(register)} + {len(supplier)})")
+            inside = {("R", d.id) for d, flag in register if flag} | {("S", d.id) for d, flag in supplier if flag}
+            register = [d for d, _flag in register]
+            supplier = [d for d, _flag in supplier]
+            forbidden = set(ManualLink.objects.filter(tenant=run.tenant_id, kind="unlink")
+                            .values_list("purchase_id", "document_id"))
+            results = [res for res in match(register, supplier, rules, forbidden)
+                       if any(("R", i) in inside for i in res.register_ids)
+                       or any(("S", i) in inside for i in res.supplier_ids)]
+            lap("match residue")
             _write_results(cur, run, results, {d.id: d for d in register}, {d.id: d for d in supplier})
-        cur.execute("DROP TABLE IF EXISTS recon_r, recon_s")
-        cur.execute("SELECT outcome, count(*) FROM reconciliation_reconmatch WHERE run_id = %s GROUP BY outcome",
-                    [run.pk])
-        return dict(cur.fetchall())
+            lap("store residue")
+            cur.execute(f"SELECT outcome, count(*) FROM {part} GROUP BY outcome")
+            counts = dict(cur.fetchall())
+            lap("count")
+            _attach(cur, run.pk)
+        lap("index and attach")
+        cur.execute(f"DROP TABLE IF EXISTS {_TEMP}")
+        return counts
 
 
-def _remove_matched(cur, run_id: int) -> None:
-    cur.execute("DELETE FROM recon_r r USING reconciliation_reconmatch m WHERE m.run_id = %s AND m.purchase_id = r.id",
-                [run_id])
-    cur.execute("DELETE FROM recon_s s USING reconciliation_reconmatch m WHERE m.run_id = %s AND m.document_id = s.id",
-                [run_id])
-
-
-def _doc(side: str, row) -> Doc:
-    id_, reg, sg, kind, norm, _fy, d, taxable, igst, cgst, sgst, cess = row
-    return Doc(id_, side, str(reg), sg, kind, norm, d, taxable, igst, cgst, sgst, cess, norm=norm)
+def _doc(side: str, row) -> tuple[Doc, bool]:
+    id_, reg, sg, kind, norm, _fy, d, taxable, igst, cgst, sgst, cess, inside = row
+    return Doc(id_, side, str(reg), sg, kind, norm, d, taxable, igst, cgst, sgst, cess, norm=norm), inside
 
 
 def _cell(v) -> str:
@@ -189,7 +319,7 @@ def _write_results(cur, run: ReconRun, results, reg_docs: dict, sup_docs: dict) 
             vals = [run.tenant_id, run.pk, doc.recipient, doc.supplier_gstin, *common, rid, sid, g, *extra]
             buf.write("\t".join(_cell(v) for v in vals) + "\n")
             n += 1
-    with cur.cursor.copy(f"COPY reconciliation_reconmatch ({_OUT_COLS}) FROM STDIN") as copy:
+    with cur.cursor.copy(f"COPY {partition_name(run.pk)} ({_OUT_COLS}) FROM STDIN") as copy:
         copy.write(buf.getvalue())
     return n
 

@@ -170,16 +170,21 @@ class ReconMatch(models.Model):
     """One result row of a run: a pair, one member of a group (rows share ``group_no``), or a document alone.
     Differences are register − supplier; reasons are derived from the columns (``domain.matching.reasons``)."""
 
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
-    run = models.ForeignKey(ReconRun, on_delete=models.CASCADE, related_name="matches", db_index=False)
+    # No foreign-key constraints in the database: a run writes up to millions of rows from ids it has just read,
+    # and a constraint check per row and column costs more than the matching (performance.md). The ORM still
+    # cascades and protects; the rows are replaced by the next run.
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False,
+                               db_constraint=False)
+    run = models.ForeignKey(ReconRun, on_delete=models.CASCADE, related_name="matches", db_index=False,
+                            db_constraint=False)
     registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="+",
-                                     db_index=False)
+                                     db_index=False, db_constraint=False)
     supplier_gstin = models.CharField(max_length=15)
     outcome = models.CharField(max_length=20, choices=OUTCOME_CHOICES)
     purchase = models.ForeignKey(PurchaseLine, null=True, on_delete=models.CASCADE, related_name="+",
-                                 db_index=False)
+                                 db_index=False, db_constraint=False)
     document = models.ForeignKey("invoices.SupplierDocument", null=True, on_delete=models.CASCADE,
-                                 related_name="+", db_index=False)
+                                 related_name="+", db_index=False, db_constraint=False)
     group_no = models.IntegerField(null=True)
     similarity = models.SmallIntegerField(null=True)
     days = models.IntegerField(null=True)

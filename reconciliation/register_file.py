@@ -1,12 +1,21 @@
-"""Reading a register file (.xlsx/.xls/.ods through python-calamine, .csv) with defences against zip bombs and
-oversized uploads: sizes are checked from the zip's own metadata before anything is parsed."""
+"""Reading a register file (.xlsx/.xlsm/.xls/.ods through python-calamine, .csv) with defences against zip bombs
+and oversized uploads: sizes are checked from the zip's own metadata before anything is parsed.
+
+:func:`read_headers` gives the heading row cheaply (an .xlsx's first row is found by streaming its sheet, not by
+parsing all of it; performance.md: parsing a 200,000-row sheet takes seconds) for the page that maps columns;
+:func:`open_rows` gives the headings, the rows (streamed) and how many there are, for the worker.
+"""
 
 from __future__ import annotations
 
+import codecs
 import csv
+import html
 import io
+import re
 import zipfile
 from collections.abc import Iterator
+from posixpath import dirname, join, normpath
 
 from django.conf import settings
 from python_calamine import CalamineWorkbook
@@ -16,6 +25,10 @@ MAX_UNZIPPED_BYTES = 400 * 1024 * 1024
 MAX_RATIO = 100  # uncompressed / compressed of any member
 MAX_MEMBERS = 1000
 MAX_ROWS = 1_000_000
+MAX_COLUMNS = 200
+_HEAD_SCAN_BYTES = 4 * 1024 * 1024  # of the sheet's XML, to find the heading row
+EXCEL_TYPES = (".xlsx", ".xlsm", ".ods", ".xls")
+TEXT_TYPES = (".csv", ".txt")
 
 
 class RegisterFileError(ValueError):
@@ -36,7 +49,8 @@ def check_zip(data: bytes) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             infos = z.infolist()
     except zipfile.BadZipFile:
-        raise RegisterFileError("The file is not a valid Excel workbook.") from None
+        raise RegisterFileError("The file is not a valid Excel workbook (it may be another kind of file renamed "
+                                ".xlsx); save it again as .xlsx or CSV.") from None
     if len(infos) > MAX_MEMBERS:
         raise RegisterFileError("The workbook has too many parts to be a register.")
     total = sum(i.file_size for i in infos)
@@ -48,34 +62,243 @@ def check_zip(data: bytes) -> None:
             raise RegisterFileError("The workbook is compressed suspiciously well (a zip bomb?); it was refused.")
 
 
-def read_rows(name: str, data: bytes) -> tuple[list[str], Iterator[list]]:
-    """(headers, rows) of the first sheet (or the CSV). Rows are lists of cell values."""
+def _heading(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _check(name: str, data: bytes) -> str:
+    """The file's lower-case suffix after the checks every reader shares (empty, size, type, zip bomb)."""
     if not data:
         raise RegisterFileError("The file is empty.")
     if len(data) > max_upload_bytes():
         raise RegisterFileError(f"The file is {len(data) // 2**20} MB; the limit is {max_upload_bytes() // 2**20} MB.")
     lower = (name or "").lower()
-    if lower.endswith(".csv") or lower.endswith(".txt"):
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = data.decode("cp1252", errors="replace")
-        reader = csv.reader(io.StringIO(text, newline=""))
-        headers = next(reader, None)
-        if not headers:
-            raise RegisterFileError("The file has no heading row.")
-        return [h.strip() for h in headers], (row for row in reader)
-    if lower.endswith((".xlsx", ".xlsm", ".ods")):
-        check_zip(data)
-    elif not lower.endswith(".xls"):
+    suffix = lower[lower.rfind("."):] if "." in lower else ""
+    if suffix in TEXT_TYPES:
+        if data[:4] == b"PK\x03\x04" or b"\x00" in data[:4096]:
+            raise RegisterFileError("The file is named .csv but is not text (an Excel file renamed?); save it "
+                                    "again as CSV or upload the .xlsx.")
+        return suffix
+    if suffix not in EXCEL_TYPES:
         raise RegisterFileError("Upload an Excel (.xlsx, .xls), OpenDocument (.ods) or CSV file.")
+    if suffix != ".xls":
+        check_zip(data)
+    return suffix
+
+
+def _csv(data: bytes) -> tuple[list[str], Iterator[list]]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")
+    sample = text[:65536]
+    delimiter = ","
+    first = sample.split("\n", 1)[0]
+    if first.count(";") > first.count(",") and first.count(";") >= first.count("\t"):
+        delimiter = ";"
+    elif first.count("\t") > first.count(","):
+        delimiter = "\t"
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        headers = next(reader, None)
+    except csv.Error as e:
+        raise RegisterFileError(f"The CSV could not be read: {e}.") from None
+    return [_heading(h) for h in headers or []], reader
+
+
+def _workbook(data: bytes):
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
-        sheet = book.get_sheet_by_index(0)
-        rows = iter(sheet.iter_rows())
-        headers = next(rows, None)
+        return book.get_sheet_by_index(0)
     except Exception:  # noqa: BLE001 - any reader error is a bad file for the user
         raise RegisterFileError("The workbook could not be read; save it again as .xlsx or CSV.") from None
-    if not headers:
-        raise RegisterFileError("The file has no heading row.")
-    return [str(h).strip() for h in headers], rows
+
+
+def _no_headings(headers: list[str]) -> None:
+    if not any(headers):
+        raise RegisterFileError("The file has no heading row: its first row must name the columns "
+                                "(download the template to see them).")
+    if len(headers) > MAX_COLUMNS:
+        raise RegisterFileError(f"The file has {len(headers)} columns; a register has at most {MAX_COLUMNS}.")
+
+
+NO_ROWS = "The file has headings but no rows under them: nothing to import."
+
+
+def read_headers(name: str, data: bytes) -> list[str]:
+    """The file's heading row; :class:`RegisterFileError` on a bad file (empty, too large, wrong type, zip bomb,
+    unreadable, no heading row, no rows under the headings)."""
+    suffix = _check(name, data)
+    if suffix in TEXT_TYPES:
+        headers, rows = _csv(data)
+        more = any(any(str(c).strip() for c in row) for row in rows)
+    else:
+        quick = _xlsx_headers(data) if suffix in (".xlsx", ".xlsm") else None
+        if quick is None:  # .xls, .ods or a layout the quick look does not know: ask the full reader
+            rows = iter(_safe_rows(_workbook(data)))
+            headers = [_heading(h) for h in next(rows, None) or []]
+            more = next(rows, None) is not None
+        else:
+            headers, more = quick
+    _no_headings(headers)
+    if not more:
+        raise RegisterFileError(NO_ROWS)
+    return headers
+
+
+def open_rows(name: str, data: bytes) -> tuple[list[str], Iterator[list], int | None]:
+    """(headings, data rows, number of data rows or None when only reading tells — CSV) of the first sheet."""
+    suffix = _check(name, data)
+    if suffix in TEXT_TYPES:
+        headers, rows = _csv(data)
+        count = None
+    else:
+        sheet = _workbook(data)
+        rows = iter(_safe_rows(sheet))
+        headers = [_heading(h) for h in next(rows, None) or []]
+        count = max(sheet.height - 1, 0)
+    _no_headings(headers)
+    return headers, rows, count
+
+
+def read_rows(name: str, data: bytes) -> tuple[list[str], Iterator[list]]:
+    """(headers, rows) of the first sheet (or the CSV). Rows are lists of cell values."""
+    headers, rows, _count = open_rows(name, data)
+    return headers, rows
+
+
+def _safe_rows(sheet) -> Iterator[list]:
+    try:
+        yield from sheet.iter_rows()
+    except Exception:  # noqa: BLE001 - a reader error half-way is a bad file too
+        raise RegisterFileError("The workbook could not be read to its end; save it again as .xlsx or CSV.") from None
+
+
+# --- the heading row of an .xlsx without parsing the whole sheet ------------------------------------------------
+
+_NS = r"(?:[A-Za-z_][\w.-]*:)?"
+_ROW = re.compile(rf"<{_NS}row\b[^>]*?(?:/>|>(.*?)</{_NS}row>)", re.S)
+_CELL = re.compile(rf"<{_NS}c\b([^>]*?)(?:/>|>(.*?)</{_NS}c>)", re.S)
+_ATTR = re.compile(r'\b(r|t)="([^"]*)"')
+_VALUE = re.compile(rf"<{_NS}v>(.*?)</{_NS}v>", re.S)
+_TEXT = re.compile(rf"<{_NS}t\b[^>]*?(?:/>|>(.*?)</{_NS}t>)", re.S)
+_PHONETIC = re.compile(rf"<{_NS}rPh\b.*?</{_NS}rPh>", re.S)
+_SI = re.compile(rf"<{_NS}si\b[^>]*?(?:/>|>(.*?)</{_NS}si>)", re.S)
+_REL = re.compile(r"<(?:\w+:)?Relationship\b([^>]*)/?>")
+_SHEET = re.compile(r"<(?:\w+:)?sheet\b([^>]*)/?>")
+
+
+def _attrs(text: str) -> dict[str, str]:
+    return dict(re.findall(r'([\w:]+)="([^"]*)"', text))
+
+
+def _col(ref: str) -> int | None:
+    letters = "".join(ch for ch in ref if ch.isalpha())
+    if not letters:
+        return None
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
+def _stream(z: zipfile.ZipFile, member: str, pattern: re.Pattern, limit: int,
+            state: dict | None = None) -> Iterator[re.Match]:
+    """Matches of ``pattern`` in a zip member read in pieces, at most ``limit`` bytes of it (``state["truncated"]``
+    is set when the limit cut it short)."""
+    buf, read = "", 0
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    with z.open(member) as fh:
+        while True:
+            piece = fh.read(65536)
+            read += len(piece)
+            buf += decoder.decode(piece, final=not piece)
+            end = 0
+            for m in pattern.finditer(buf):
+                end = m.end()
+                yield m
+            buf = buf[end:]
+            if not piece:
+                return
+            if read > limit:
+                if state is not None:
+                    state["truncated"] = True
+                return
+
+
+def _xlsx_headers(data: bytes) -> tuple[list[str], bool] | None:
+    """(the first non-empty row of the first sheet, whether a non-empty row follows it — assumed when not seen
+    within the bytes looked at), or None when this quick look cannot tell."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            rels = {a.get("Id"): a for a in (_attrs(m[1]) for m in _REL.finditer(
+                z.read("xl/_rels/workbook.xml.rels").decode("utf-8", errors="replace")))}
+            first = next((_attrs(m[1]) for m in _SHEET.finditer(z.read("xl/workbook.xml").decode(
+                "utf-8", errors="replace"))), None)
+            rid = next((v for k, v in (first or {}).items() if k.endswith(":id")), None)
+            if rid not in rels:
+                return None
+            target = rels[rid]["Target"]
+            sheet = target.lstrip("/") if target.startswith("/") else normpath(join("xl", target))
+            cells, more, state = None, True, {}
+            found = _stream(z, sheet, _ROW, _HEAD_SCAN_BYTES, state)
+            for m in found:
+                cells = _row_cells(m[1] or "")
+                if any(v for _c, v in cells):
+                    break
+            else:
+                return None
+            for m in found:
+                if any(v for _c, v in _row_cells(m[1] or "")):
+                    break
+            else:
+                more = state.get("truncated", False)  # the first rows were huge: assume more follow
+            wanted = {int(v) for c, v in cells if c == "s" and v.isdigit()}
+            shared = _shared_strings(z, rels, wanted) if wanted else {}
+    except (KeyError, ValueError, zipfile.BadZipFile, OSError, RuntimeError):
+        return None
+    out = [shared.get(int(v), "") if t == "s" and v.isdigit() else v for t, v in cells]
+    while out and not out[-1]:
+        out.pop()
+    return [html.unescape(h).strip() for h in out], more
+
+
+def _row_cells(row_xml: str) -> list[tuple[str, str]]:
+    """[(type, raw value)] of a row's cells at their column positions (missing cells are empty)."""
+    cells: list[tuple[str, str]] = []
+    for m in _CELL.finditer(row_xml):
+        attrs = dict(_ATTR.findall(m[1]))
+        col = _col(attrs.get("r", "")) if attrs.get("r") else len(cells)
+        if col is None or col >= MAX_COLUMNS * 4:
+            raise ValueError("unexpected cell reference")
+        body, kind = m[2] or "", attrs.get("t", "n")
+        if kind == "inlineStr":
+            value = "".join(t or "" for t in _TEXT.findall(_PHONETIC.sub("", body)))
+        else:
+            v = _VALUE.search(body)
+            value = v[1] if v else ""
+            if kind == "n" and value:
+                number = float(value)
+                value = str(int(number)) if number.is_integer() else value
+        cells.extend([("", "")] * (col - len(cells)))
+        cells.append((kind, value))
+    return cells
+
+
+def _shared_strings(z: zipfile.ZipFile, rels: dict, wanted: set[int]) -> dict[int, str]:
+    target = next((a["Target"] for a in rels.values() if a.get("Type", "").endswith("/sharedStrings")),
+                  "sharedStrings.xml")
+    member = target.lstrip("/") if target.startswith("/") else normpath(join("xl", target))
+    if member not in z.namelist():
+        member = join(dirname(member), "sharedStrings.xml")
+    out, last = {}, max(wanted)
+    for i, m in enumerate(_stream(z, member, _SI, MAX_UNZIPPED_BYTES)):
+        if i in wanted:
+            out[i] = "".join(t or "" for t in _TEXT.findall(_PHONETIC.sub("", m[1] or "")))
+        if i >= last:
+            break
+    return out

@@ -3,17 +3,16 @@ manual links. Every write is audited in its transaction."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
+import logging
 import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from actions.models import IdempotencyKey
@@ -23,7 +22,7 @@ from tenancy.roles import Capability, can
 from tenancy.scoping import scopes_disabled, tenant_scope
 from tenancy.selectors import registrations_for_capability
 
-from . import register_file
+from . import imports, register_file
 from .domain import register_rows as rr
 from .domain.rules import RuleError, RuleSet
 from .models import (
@@ -40,11 +39,11 @@ from .models import (
     RuleSetVersion,
 )
 
-CHUNK = 20_000
+CHUNK = imports.CHUNK
 MAX_API_LINES = 10_000
-KEEP_ERRORS = 50
-_COLS = ("registration_id", "supplier_gstin", "kind", "doc_number", "number_norm", "doc_date", "fy", "taxable",
-         "igst", "cgst", "sgst", "cess", "pos", "reverse_charge", "erp_ref", "period_booked", "itc_claimed")
+KEEP_ERRORS = imports.KEEP_ERRORS
+_COLS = rr.CLEAN_COLUMNS
+log = logging.getLogger(__name__)
 
 
 class ReconError(ValueError):
@@ -72,44 +71,22 @@ def import_dir() -> Path:
 
 
 def _escape(v) -> str:
-    if v is None:
-        return "\\N"
-    if isinstance(v, bool):
-        return "t" if v else "f"
-    return str(v).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    """A value as COPY text."""
+    return imports._copy_text(v)
 
 
 def _upsert(tenant_id: int, lines: list[dict]) -> tuple[int, int]:
-    """COPY ``lines`` into a temporary table and upsert them on (tenant, erp_ref), touching only changed rows.
-    Returns (created, updated). Must run inside a transaction."""
-    unique = {line["erp_ref"]: line for line in lines}  # the last of a repeated reference wins
-    now = timezone.now().isoformat()
-    with connection.cursor() as cur:
-        cur.execute("CREATE TEMP TABLE IF NOT EXISTS recon_register_in (LIKE reconciliation_purchaseline "
-                    "INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-        cols = ", ".join(_COLS)
-        with cur.cursor.copy(f"COPY recon_register_in (tenant_id, id, created_at, updated_at, {cols}) "
-                             "FROM STDIN") as copy:
-            buf = io.StringIO()
-            for n, line in enumerate(unique.values(), 1):
-                buf.write("\t".join([str(tenant_id), str(n), now, now, *(_escape(line[c]) for c in _COLS)]))
-                buf.write("\n")
-                if n % 5000 == 0:
-                    copy.write(buf.getvalue())
-                    buf = io.StringIO()
-            copy.write(buf.getvalue())
-        changed = " OR ".join(f"p.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in _COLS if c != "erp_ref")
-        sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLS if c != "erp_ref")
-        cur.execute(
-            f"INSERT INTO reconciliation_purchaseline AS p (tenant_id, created_at, updated_at, {cols}) "
-            f"SELECT tenant_id, created_at, updated_at, {cols} FROM recon_register_in "
-            f"ON CONFLICT (tenant_id, erp_ref) DO UPDATE SET {sets}, updated_at = EXCLUDED.updated_at "
-            f"WHERE {changed} RETURNING (xmax = 0)"
-        )
-        flags = [r[0] for r in cur.fetchall()]
-        cur.execute("TRUNCATE recon_register_in")
-    created = sum(flags)
-    return created, len(flags) - created
+    """Upsert ``lines`` (dicts of the register's clean columns) on (tenant, erp_ref), touching only changed rows,
+    without audit (benchmarks and fixtures); the last of a repeated reference wins. Returns (created, updated).
+    Must run inside a transaction."""
+    unique = {line["erp_ref"]: line for line in lines}
+    with imports.Stage() as stage:
+        for n, line in enumerate(unique.values(), 1):
+            stage.add(tuple(line[c] for c in _COLS), n)
+        stage.flush()
+        rows = stage.upsert(tenant_id=tenant_id, lo=0, hi=stage.count)
+    created = sum(1 for r in rows if r[1])
+    return created, len(rows) - created
 
 
 def recipients_for(*, tenant: Tenant, user, membership: Membership | None) -> dict[str, int]:
@@ -144,19 +121,30 @@ def upsert_lines(*, tenant: Tenant, actor: Actor, user, membership: Membership |
                     raise ReconError("Idempotency-Key", "This Idempotency-Key was already used with another body.",
                                      "idempotency_key_reused") from None
                 return stored.status_code, stored.response
-        good, errors = [], []
-        for index, raw in enumerate(lines):
-            if not isinstance(raw, dict):
-                errors.append({"index": index, "field": None, "message": "each line must be an object"})
-                continue
-            clean, problems = rr.parse_row({k: raw.get(k) for k in rr.FIELDS}, index, recipients)
-            errors += [{"index": index, "field": next(f for f, lbl in rr.LABELS.items() if lbl == p.field),
-                        "message": f"{p.field} {p.message}"} for p in problems]
-            if clean:
-                good.append(clean)
-        created, updated = _upsert(tenant.pk, good) if good else (0, 0)
+        checker = rr.RowChecker(recipients)
+        errors: list[dict] = []
+        by_label = {label: f for f, label in rr.LABELS.items()}
+        with imports.Stage() as stage:
+            for index, raw in enumerate(lines):
+                if not isinstance(raw, dict):
+                    errors.append({"index": index, "field": None, "message": "each line must be an object"})
+                    continue
+                clean, problems = checker.check([raw.get(f) for f in rr.FIELDS], index)
+                errors += [{"index": index, "field": by_label[p.field], "message": f"{p.field} {p.message}"}
+                           for p in problems]
+                if clean:
+                    stage.add(clean, index)
+            refused = stage.drop_repeats()
+            for ref, indexes in stage.repeats.items():
+                errors += [{"index": i, "field": "erp_ref",
+                            "message": imports.repeat_message(ref, indexes, "lines (indexes)")} for i in indexes]
+            errors.sort(key=lambda e: e["index"])
+            good = stage.count - refused
+            bad = len({e["index"] for e in errors})
+            created, updated = imports.write_chunk(stage, tenant=tenant, actor=actor, lo=0, hi=stage.count,
+                                                   request_id="")
         body = {"received": len(lines), "created": created, "updated": updated,
-                "unchanged": len(good) - created - updated, "rejected": len(lines) - len(good), "errors": errors}
+                "unchanged": good - created - updated, "rejected": bad, "errors": errors}
         record(tenant=tenant, actor=actor, action="register.upserted", object_type="reconciliation.purchaseline",
                metadata={k: v for k, v in body.items() if k != "errors"})
         status = 200 if not errors else 207
@@ -243,11 +231,11 @@ def start_staged_import(*, tenant: Tenant, actor: Actor, user, membership: Membe
 
 
 def _headers(name: str, data: bytes) -> list[str]:
+    """The file's heading row after the file checks (size, type, zip bomb); ReconError naming the problem."""
     try:
-        headers, _rows = register_file.read_rows(name, data)
+        return register_file.read_headers(name, data)
     except register_file.RegisterFileError as e:
         raise ReconError("file", str(e)) from None
-    return headers
 
 
 def start_import(*, tenant: Tenant, actor: Actor, user, membership: Membership | None, name: str, data: bytes,
@@ -289,8 +277,10 @@ def start_import(*, tenant: Tenant, actor: Actor, user, membership: Membership |
 
 
 def run_import(*, import_id: int) -> RegisterImport | None:
-    """Import a queued file in chunks (each chunk one transaction, with progress); rows with problems are skipped
-    and written to the error report. Called by the worker."""
+    """Import a queued file (called by the worker; a second delivery of a claimed job does nothing): every row is
+    checked, rows with problems are skipped and listed in the error report, the others are created or updated by
+    ERP reference with one audit event per line, with progress (:mod:`reconciliation.imports`). A file that
+    cannot be imported at all fails the job with the reason and writes nothing."""
     with scopes_disabled():
         job = RegisterImport.objects.filter(pk=import_id).select_related("tenant").first()
     if job is None:
@@ -299,61 +289,38 @@ def run_import(*, import_id: int) -> RegisterImport | None:
         claimed = RegisterImport.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING)
         if not claimed:
             return RegisterImport.objects.get(pk=job.pk)
+        job.status = JobStatus.RUNNING
         try:
             _run_import(job)
         except register_file.RegisterFileError as e:
-            RegisterImport.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, message=str(e),
-                                                            finished_at=timezone.now())
+            _fail(job, str(e))
+        except Exception:
+            log.exception("register import %s failed", job.pk)
+            _fail(job, "The import stopped on an unexpected error" + (
+                f" after {job.created + job.updated:,} lines were written; importing the file again completes it "
+                "(lines are matched by ERP reference)." if job.created or job.updated else "; nothing was written."))
         return RegisterImport.objects.get(pk=job.pk)
+
+
+def _fail(job: RegisterImport, message: str) -> None:
+    (import_dir() / f"{job.stored_name}.errors.csv").unlink(missing_ok=True)
+    RegisterImport.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, message=message, error_file="",
+                                                    finished_at=timezone.now())
+    (import_dir() / job.stored_name).unlink(missing_ok=True)
 
 
 def _run_import(job: RegisterImport) -> None:
     from django.contrib.auth import get_user_model
 
     path = import_dir() / job.stored_name
-    headers, rows = register_file.read_rows(job.file_name, path.read_bytes())
-    rows = list(rows)
-    if len(rows) > register_file.max_rows():
-        raise register_file.RegisterFileError(f"The file has {len(rows):,} rows; the limit is "
-                                              f"{register_file.max_rows():,}.")
+    if not path.is_file():
+        raise register_file.RegisterFileError("The uploaded file is no longer available; upload it again.")
     user = get_user_model().objects.filter(pk=job.user_id).first()
     membership = Membership.objects.filter(tenant=job.tenant, user_id=job.user_id).first()
-    recipients = recipients_for(tenant=job.tenant, user=user, membership=membership) if user else {}
-    index = {name: headers.index(h) for name, h in job.mapping.items() if h in headers}
+    recipients = recipients_for(tenant=job.tenant, user=user, membership=membership) if user and membership else {}
     actor = Actor(job.actor_type, job.actor_label, job.user_id)
-    job.total = len(rows)
-    errors: list[rr.RowError] = []
-    for start in range(0, len(rows), CHUNK):
-        good = []
-        for n, row in enumerate(rows[start:start + CHUNK], start=start + 2):  # row 1 is the heading
-            raw = {name: (row[i] if i < len(row) else None) for name, i in index.items()}
-            if not any(v not in (None, "") for v in raw.values()):
-                continue
-            clean, problems = rr.parse_row(raw, n, recipients)
-            errors += problems
-            if clean:
-                good.append(clean)
-        with transaction.atomic():
-            created, updated = _upsert(job.tenant_id, good) if good else (0, 0)
-            job.created += created
-            job.updated += updated
-            job.unchanged += len(good) - created - updated
-            job.processed = min(job.total, start + CHUNK)
-            job.error_count = len({e.row for e in errors})
-            job.save(update_fields=["created", "updated", "unchanged", "processed", "error_count"])
-    job.errors = [e.__dict__ for e in errors[:KEEP_ERRORS]]
-    if errors:
-        job.error_file = f"{job.stored_name}.errors.csv"
-        with open(import_dir() / job.error_file, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(["Row", "Column", "Value", "Problem"])
-            w.writerows((e.row, e.field, e.value, e.message) for e in errors)
-    job.status, job.finished_at = JobStatus.DONE, timezone.now()
-    with transaction.atomic():
-        job.save()
-        record(tenant=job.tenant, actor=actor, action="register.imported", obj=job,
-               metadata={"file": job.file_name, "rows": job.total, "created": job.created, "updated": job.updated,
-                         "unchanged": job.unchanged, "rows_with_errors": job.error_count})
+    imports.import_file(job, path=path, error_path=import_dir() / f"{job.stored_name}.errors.csv",
+                        recipients=recipients, actor=actor)
     path.unlink(missing_ok=True)
 
 

@@ -131,7 +131,8 @@ RULE_FIELDS = [
      "Document numbers less alike than this are never paired, whatever the amounts say."),
     ("amount_abs", "Amount tolerance per head (₹)", "amount",
      "Taxable value and each tax head may differ by this many rupees…"),
-    ("amount_pct", "…or by this % of the supplier's amount", "amount", "whichever is larger."),
+    ("amount_pct", "…or by this % of the supplier's amount", "amount",
+     "whichever is larger; a head may have its own tolerance below."),
     ("date_window", "Date window (days)", "int", "Days between the two document dates for a tolerance match."),
     ("pan_fallback", "PAN fallback", "bool", "A supplier's other GSTIN (same PAN) may pair, as probable at best."),
     ("across_fy", "Match across financial years", "bool", "Documents of different financial years may pair."),
@@ -143,8 +144,16 @@ RULE_FIELDS = [
 ]
 
 
+HEAD_LABELS = {"taxable": "Taxable value", "igst": "IGST", "cgst": "CGST", "sgst": "SGST/UTGST", "cess": "Cess"}
+
+
 def _rule_params(post) -> dict:
-    return {name: (name in post) if kind == "bool" else post.get(name, "").strip() for name, _l, kind, _h in RULE_FIELDS}
+    out = {name: (name in post) if kind == "bool" else post.get(name, "").strip()
+           for name, _l, kind, _h in RULE_FIELDS}
+    for head in HEAD_LABELS:
+        for k in ("abs", "pct"):
+            out[f"{head}_{k}"] = post.get(f"{head}_{k}", "").strip()  # blank: the general tolerance
+    return out
 
 
 @require_capability(Capability.VIEW)
@@ -170,8 +179,14 @@ def rules_view(request, tenant_slug):
             return redirect("recon-rules", tenant_slug)
     fields = [{"name": n, "label": label, "kind": kind, "help": help_, "value": values.get(n),
                "error": errors.get(n)} for n, label, kind, help_ in RULE_FIELDS]
+    in_force = RuleSet.from_json(current.params)
+    heads = [{"head": h, "label": label, "cells": [
+        {"name": f"{h}_{k}", "value": values.get(f"{h}_{k}"), "error": errors.get(f"{h}_{k}"),
+         "effective": in_force.head_abs(h) if k == "abs" else in_force.head_pct(h)} for k in ("abs", "pct")]}
+        for h, label in HEAD_LABELS.items()]
     return render(request, "reconciliation/rules.html", {
-        **_ctx(request), "current": current, "fields": fields, "may_edit": may_edit, "errors": errors,
+        **_ctx(request), "current": current, "fields": fields, "heads": heads, "may_edit": may_edit,
+        "errors": errors,
         "history": selectors.rule_history(tenant=request.tenant, user=request.user),
     }, status=400 if errors else 200)
 
@@ -374,8 +389,9 @@ def register_template(request, tenant_slug):
     import tempfile
 
     tmp = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - FileResponse closes it
+    # A supplier in Karnataka (29), the place of supply Maharashtra (27): an inter-state supply, so IGST only.
     example = [["27AAPFU0939F1ZV", "29AAGCB7383J1Z4", "Invoice", "INV/2025-26/0042", dt.date(2025, 10, 5),
-                10000, 0, 900, 900, 0, "27", "N", "PV-000123", "102025", "Y"]]
+                10000, 1800, 0, 0, 0, "27", "N", "PV-000123", "102025", "Y"]]
     write_xlsx(tmp, sheet_name="Purchase register", headers=[c[1] for c in rr.COLUMNS], rows=example)
     tmp.seek(0)
     return FileResponse(tmp, as_attachment=True, filename="purchase-register-template.xlsx", content_type=XLSX_TYPE)

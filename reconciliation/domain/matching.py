@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 
 from rapidfuzz import fuzz, process
 
@@ -70,13 +71,18 @@ class Doc:
     cess: Decimal = _ZERO
     norm: str = ""
 
-    @property
+    # Cached: the matcher asks for these many times per document (a frozen dataclass still has a __dict__).
+    @cached_property
     def fy(self) -> int:
         return fy_start_year(self.date)
 
-    @property
+    @cached_property
     def key_number(self) -> str:
         return self.norm or normalise_doc_number(self.number, self.fy)
+
+    @cached_property
+    def exact_key(self) -> tuple:
+        return (self.recipient, self.supplier_gstin, self.kind, self.key_number, self.fy)
 
     @property
     def pan(self) -> str:
@@ -127,7 +133,11 @@ class Verdict:
         return reasons(self.similarity, self.days, self.diffs, self.pan_fallback, self.across_fy)
 
     def rank(self) -> tuple:
-        return (_RANK.get(self.outcome, 9), -self.similarity, abs(self.days),
+        """Order of preference: pairs with the same number key (same GSTIN and FY: exact, within tolerance, then
+        mismatch) before any probable pair — a supplier numbers its documents uniquely in a financial year, so
+        the same number is the stronger evidence — then the most similar number, nearest date, least difference."""
+        same_key = self.similarity == 100 and not self.pan_fallback and not self.across_fy
+        return (0 if same_key else 1, _RANK.get(self.outcome, 9), -self.similarity, abs(self.days),
                 sum(abs(v) for v in self.diffs.values()))
 
 
@@ -191,7 +201,7 @@ def compare(r: Doc, s: Doc, rules: RuleSet) -> Verdict:
         v.blockers.append(f"similar numbers need dates within {rules.date_window} days; they are {days:+d} apart")
     if v.blockers:
         return v
-    over = [h for h in HEADS if abs(diffs[h]) > rules.tolerance(s.amount(h))]
+    over = [h for h in HEADS if abs(diffs[h]) > rules.tolerance(h, s.amount(h, rules.absolute_amounts))]
     if over or not in_window:
         if pan_fallback or across:
             v.blockers.append("a PAN-fallback or cross-FY pair must agree within tolerance: "
@@ -233,7 +243,7 @@ class Result:
 
 
 def _exact_key(d: Doc) -> tuple:
-    return (d.recipient, d.supplier_gstin, d.kind, d.key_number, d.fy)
+    return d.exact_key
 
 
 def _candidates(register: Sequence[Doc], supplier: Sequence[Doc], rules: RuleSet) -> Iterable[tuple[Doc, Doc]]:
@@ -285,7 +295,7 @@ def _groups(register: list[Doc], supplier: list[Doc], rules: RuleSet, forbidden)
             continue
         rt, st = _total(rs, rules.absolute_amounts), _total(ss, rules.absolute_amounts)
         diffs = {h: rt[h] - st[h] for h in HEADS if rt[h] != st[h]}
-        if any(abs(d) > rules.tolerance(st[h]) for h, d in diffs.items()):
+        if any(abs(d) > rules.tolerance(h, st[h]) for h, d in diffs.items()):
             continue
         days = max(((r.date - s.date).days for r in rs for s in ss), key=abs)
         if abs(days) > rules.date_window:
@@ -300,8 +310,9 @@ def match(register: Sequence[Doc], supplier: Sequence[Doc], rules: RuleSet,
           forbidden: Iterable[tuple[int, int]] = ()) -> list[Result]:
     """Pair ``register`` lines with ``supplier`` documents; every document ends in exactly one result.
 
-    Groups first (when on), then the best pairs greedily — best outcome, then most similar number, nearest date,
-    smallest amount difference, then ids — so the result does not depend on the order of the input. Pairs in
+    Groups first (when on), then the best pairs greedily — same number key first, best outcome, then most similar
+    number, nearest date, smallest amount difference, then ids (:meth:`Verdict.rank`) — so the result does not
+    depend on the order of the input. Pairs in
     ``forbidden`` (register id, supplier id: manual unlinks) never pair. Leftovers that repeat the exact key of
     another document on their side are duplicates; the rest are missing on the other side."""
     forbidden = set(forbidden)

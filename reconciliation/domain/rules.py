@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from decimal import Decimal, InvalidOperation
 
 HEADS = ("taxable", "igst", "cgst", "sgst", "cess")
+HEAD_TOLERANCE_FIELDS = frozenset(f"{h}_{k}" for h in HEADS for k in ("abs", "pct"))
 
 
 class RuleError(ValueError):
@@ -20,6 +21,8 @@ class RuleSet:
 
     * ``amount_abs`` rupees and ``amount_pct`` percent of the supplier's amount: a head is within tolerance when
       ``|Δ| <= max(amount_abs, amount_pct % of the supplier amount)``;
+    * ``<head>_abs`` / ``<head>_pct`` (head: taxable, igst, cgst, sgst, cess): that head's own tolerance, used
+      instead of ``amount_abs`` / ``amount_pct`` when set (``None``, the default, inherits the general one);
     * ``date_window`` days between the two dates for a within-tolerance or probable pair;
     * ``fuzzy_threshold`` (0-100) the least number similarity of a fuzzy pair: numbers less alike are never
       paired, whatever the amounts say;
@@ -39,12 +42,33 @@ class RuleSet:
     absolute_amounts: bool = True
     groups: bool = True
     max_group: int = 10
+    taxable_abs: Decimal | None = None
+    taxable_pct: Decimal | None = None
+    igst_abs: Decimal | None = None
+    igst_pct: Decimal | None = None
+    cgst_abs: Decimal | None = None
+    cgst_pct: Decimal | None = None
+    sgst_abs: Decimal | None = None
+    sgst_pct: Decimal | None = None
+    cess_abs: Decimal | None = None
+    cess_pct: Decimal | None = None
 
-    def tolerance(self, supplier_amount: Decimal) -> Decimal:
-        return max(self.amount_abs, abs(supplier_amount) * self.amount_pct / 100)
+    def head_abs(self, head: str) -> Decimal:
+        own = getattr(self, f"{head}_abs")
+        return self.amount_abs if own is None else own
+
+    def head_pct(self, head: str) -> Decimal:
+        own = getattr(self, f"{head}_pct")
+        return self.amount_pct if own is None else own
+
+    def tolerance(self, head: str, supplier_amount: Decimal) -> Decimal:
+        """How far ``head`` may differ from the supplier's ``supplier_amount`` and still be within tolerance."""
+        return max(self.head_abs(head), abs(supplier_amount) * self.head_pct(head) / 100)
 
     def as_json(self) -> dict:
-        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}
+        """Stored form; per-head tolerances appear only when set (so older versions compare equal)."""
+        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()
+                if not (k in HEAD_TOLERANCE_FIELDS and v is None)}
 
     @classmethod
     def from_json(cls, data: dict | None) -> RuleSet:
@@ -57,6 +81,11 @@ class RuleSet:
         out = {}
         for name, value in data.items():
             default = known[name].default
+            if name in HEAD_TOLERANCE_FIELDS:
+                if value is None or str(value).strip() == "":
+                    out[name] = None
+                    continue
+                default = Decimal("0")
             if isinstance(default, bool):
                 out[name] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "on", "yes")
             elif isinstance(default, Decimal):
@@ -76,8 +105,9 @@ class RuleSet:
             raise RuleError("fuzzy_threshold", "fuzzy_threshold must be between 50 and 100")
         if not 0 <= rules.date_window <= 366:
             raise RuleError("date_window", "date_window must be between 0 and 366 days")
-        if rules.amount_pct > 100:
-            raise RuleError("amount_pct", "amount_pct must be at most 100")
+        for name in ("amount_pct", *(f"{h}_pct" for h in HEADS)):
+            if (getattr(rules, name) or 0) > 100:
+                raise RuleError(name, f"{name} must be at most 100")
         if not 2 <= rules.max_group <= 50:
             raise RuleError("max_group", "max_group must be between 2 and 50")
         return rules

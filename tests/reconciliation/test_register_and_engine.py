@@ -15,15 +15,16 @@ from reconciliation.engine import execute_run
 from reconciliation.models import ManualLink, PurchaseLine, ReconMatch
 from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
-from tests.documents.helpers import SUPPLIER_1, make_doc
+from tests.documents.helpers import SUPPLIER_1, SUPPLIER_2, make_doc
 
 HEAD = "Recipient GSTIN,Supplier GSTIN,Document type,Document number,Document date,Taxable value,IGST,CGST,SGST/UTGST,Cess,ERP reference\n"
 
 
 def line(reg, number, *, date="05-10-2025", taxable="10000.00", igst="1800.00", ref=None, kind="Invoice",
          supplier=SUPPLIER_1):
+    # IGST needs an inter-state supply: the supplier is in 27 like the recipient, so the place of supply is 29.
     return {"recipient_gstin": reg.gstin, "supplier_gstin": supplier, "kind": kind, "doc_number": number,
-            "doc_date": date, "taxable": taxable, "igst": igst, "erp_ref": ref or f"PV-{number}"}
+            "doc_date": date, "taxable": taxable, "igst": igst, "pos": "29", "erp_ref": ref or f"PV-{number}"}
 
 
 def as_alice(tenant, alice):
@@ -48,7 +49,7 @@ def media(settings, tmp_path):
 
 
 def test_csv_import_creates_valid_rows_reports_bad_ones_and_reimport_updates(tenant_a, reg_a1, alice, client_for):
-    data = (HEAD + f"{reg_a1.gstin},{SUPPLIER_1},Invoice,INV/1,05-10-2025,1000,180,0,0,0,PV-1\n"
+    data = (HEAD + f"{reg_a1.gstin},{SUPPLIER_2},Invoice,INV/1,05-10-2025,1000,180,0,0,0,PV-1\n"
             f"{reg_a1.gstin},27ABCDE1234F1Z,Invoice,INV/2,31-02-2025,abc,0,0,0,0,PV-2\n").encode()
     job = import_file(tenant_a, alice, "register.csv", data)
     assert (job.status, job.created, job.error_count) == ("done", 1, 1)

@@ -7,7 +7,7 @@ from audit.models import AuditEvent
 from reconciliation.models import ColumnMapping, PurchaseLine, RegisterImport, RuleSetVersion
 from reconciliation.services import run_import
 from tenancy.scoping import tenant_scope
-from tests.documents.helpers import SUPPLIER_1
+from tests.documents.helpers import SUPPLIER_1, SUPPLIER_2
 
 RULES = "/t/acme/reconciliation/rules/"
 REGISTER = "/t/acme/reconciliation/register/"
@@ -106,7 +106,7 @@ def test_unknown_headings_get_the_mapping_page_prefilled_with_the_guess(tenant_a
 def test_confirming_a_mapping_imports_the_rows_and_is_remembered_next_time(tenant_a, reg_a1, alice, client_for,
                                                                            media):
     c = client_for(alice)
-    data = OWN_HEAD + f"{reg_a1.gstin},{SUPPLIER_1},Invoice,B-1,05-10-2025,1000,180,V1\n"
+    data = OWN_HEAD + f"{reg_a1.gstin},{SUPPLIER_2},Invoice,B-1,05-10-2025,1000,180,V1\n"
     html = _upload(c, "books.csv", data).content.decode()
     token = re.search(r'name="token" value="([^"]+)"', html).group(1)
     mapping = {"recipient_gstin": "Our GSTIN No", "supplier_gstin": "Party", "kind": "Doc Kind",

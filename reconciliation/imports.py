@@ -1,0 +1,346 @@
+"""The purchase-register import pipeline, shared by the file import (worker) and the REST upsert.
+
+A file is read once, streamed (python-calamine for workbooks, the csv module for text). Pass 1 checks every row
+(:class:`~reconciliation.domain.register_rows.RowChecker`), writes each problem to the error report and stages
+the good rows in a temporary table with COPY; rows repeating an ERP reference are all refused (which one is right
+cannot be told) and the line already stored under it is left as it was. Pass 2 upserts the staged rows in chunks
+of :data:`CHUNK` on (tenant, erp_ref) — one INSERT … ON CONFLICT … DO UPDATE … WHERE changed per chunk, each in
+its own transaction with one audit event per created or changed line (changes as {field: [old, new]}) and the
+job's progress. Unchanged lines are not touched and not audited. Progress is written at most once a second.
+
+Rows with problems never stop the good ones (the page says so). A failure half-way through pass 2 leaves the
+chunks already committed; importing the file again completes it, since lines are matched by ERP reference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from audit.services import Actor, Event, record, record_many
+
+from . import register_file
+from .domain import register_rows as rr
+from .models import JobStatus, RegisterImport
+
+log = logging.getLogger(__name__)
+CHUNK = 50_000  # staged rows upserted (and audited) per transaction
+COPY_BATCH = 20_000
+PROGRESS_SECONDS = 1.0
+KEEP_ERRORS = 50  # problems kept on the job for the page; the report has them all
+CHECK_SHARE = 60  # % of the progress bar for reading and checking; the rest for writing
+COLS = rr.CLEAN_COLUMNS
+OBJECT_TYPE = "reconciliation.purchaseline"
+STAGE = "recon_import_stage"
+_AUDITED = [c for c in COLS if c not in ("erp_ref", "number_norm", "fy")]  # derived columns are not "changes"
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]").search
+assert COLS == ("registration_id", "supplier_gstin", "kind", "doc_number", "number_norm", "doc_date", "fy", "taxable",
+                "igst", "cgst", "sgst", "cess", "pos", "reverse_charge", "erp_ref", "period_booked",
+                "itc_claimed"), "Stage.add formats these columns in this order"
+
+
+def _copy_text(v) -> str:
+    if v is None:
+        return "\\N"
+    if v is True:
+        return "t"
+    if v is False:
+        return "f"
+    if type(v) is str:
+        return v.translate(_COPY_ESCAPES)
+    return str(v)
+
+
+def _update_sql() -> str:
+    """Lines of the chunk whose reference exists and whose values differ: updated, with their changes as JSON
+    text (``o`` is the line before the update — the statement's snapshot)."""
+    sets = ", ".join(f"{c} = s.{c}" for c in COLS if c != "erp_ref")
+    changed = " OR ".join(f"o.{c} IS DISTINCT FROM s.{c}" for c in COLS if c != "erp_ref")
+    diffs = ", ".join(
+        f"CASE WHEN o.{c} IS DISTINCT FROM s.{c} THEN format('\"{c}\":[%%s,%%s]', "
+        f"coalesce(to_json(o.{c}::text)::text, 'null'), coalesce(to_json(s.{c}::text)::text, 'null')) END"
+        for c in _AUDITED)
+    return f"""
+        UPDATE reconciliation_purchaseline p SET {sets}, updated_at = %(now)s
+        FROM {STAGE} s JOIN reconciliation_purchaseline o ON o.tenant_id = %(tenant)s AND o.erp_ref = s.erp_ref
+        WHERE s.n > %(lo)s AND s.n <= %(hi)s AND p.id = o.id AND ({changed})
+        RETURNING p.id, false, p.supplier_gstin, p.kind, p.doc_number, p.erp_ref,
+                  concat('{{', concat_ws(',', {diffs}), '}}')"""
+
+
+def _insert_sql() -> str:
+    """Lines of the chunk whose reference is new: inserted. A line another import inserted meanwhile is updated
+    (its changes unknown: recorded as none)."""
+    cols = ", ".join(COLS)
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLS if c != "erp_ref")
+    changed = " OR ".join(f"p.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in COLS if c != "erp_ref")
+    return f"""
+        INSERT INTO reconciliation_purchaseline AS p (tenant_id, created_at, updated_at, {cols})
+        SELECT %(tenant)s, %(now)s, %(now)s, {cols} FROM {STAGE} s
+        WHERE s.n > %(lo)s AND s.n <= %(hi)s AND NOT EXISTS (
+            SELECT 1 FROM reconciliation_purchaseline e WHERE e.tenant_id = %(tenant)s AND e.erp_ref = s.erp_ref)
+        ON CONFLICT (tenant_id, erp_ref) DO UPDATE SET {sets}, updated_at = EXCLUDED.updated_at WHERE {changed}
+        RETURNING id, xmax = 0, supplier_gstin, kind, doc_number, erp_ref, '{{}}'"""
+
+
+_UPDATE_SQL, _INSERT_SQL = _update_sql(), _insert_sql()
+
+
+class Stage:
+    """Good rows of one import (or API call) in a temporary table, numbered ``n`` in the order they came;
+    remembers where each ERP reference was seen so repeats are caught. Use as a context manager."""
+
+    def __init__(self):
+        self.count = 0  # rows staged (repeats included until drop_repeats)
+        self._lines: list[str] = []
+        self._first: dict[str, int] = {}  # erp_ref -> the row (or index) it was first seen on
+        self.repeats: dict[str, list[int]] = {}  # erp_ref -> every row it is on, when more than one
+        self._analysed = False
+
+    def __enter__(self) -> Stage:
+        cols = ", ".join(COLS)
+        with connection.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {STAGE}")
+            cur.execute(f"CREATE TEMP TABLE {STAGE} AS SELECT {cols} FROM reconciliation_purchaseline WITH NO DATA")
+            cur.execute(f"ALTER TABLE {STAGE} ADD COLUMN n integer, ADD COLUMN line integer")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if connection.connection is not None and not connection.needs_rollback:
+            with contextlib.suppress(DatabaseError), connection.cursor() as cur:  # a rollback drops it anyway
+                cur.execute(f"DROP TABLE IF EXISTS {STAGE}")
+
+    def add(self, clean: tuple, line: int) -> None:
+        """Stage the clean values of a row (``CLEAN_COLUMNS`` order, as the checker gives them)."""
+        (registration_id, supplier, kind, number, norm, day, fy, taxable, igst, cgst, sgst, cess, pos, rc, ref,
+         period, itc) = clean
+        first = self._first.setdefault(ref, line)
+        if first != line:
+            self.repeats.setdefault(ref, [first]).append(line)
+        self.count += 1
+        if _COPY_SPECIAL(ref):
+            ref = ref.translate(_COPY_ESCAPES)
+        # The checker's number, GSTIN, kind and state code hold no tab, newline or backslash: only the ERP
+        # reference needs escaping.
+        self._lines.append(f"{self.count}\t{line}\t{registration_id}\t{supplier}\t{kind}\t{number}\t{norm}\t"
+                           f"{day}\t{fy}\t{taxable}\t{igst}\t{cgst}\t{sgst}\t{cess}\t{pos}\t{'t' if rc else 'f'}\t"
+                           f"{ref}\t{period}\t{'t' if itc else 'f'}")
+        if len(self._lines) >= COPY_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._lines:
+            return
+        with connection.cursor() as cur, cur.cursor.copy(
+                f"COPY {STAGE} (n, line, {', '.join(COLS)}) FROM STDIN") as copy:
+            copy.write("\n".join(self._lines) + "\n")
+        self._lines = []
+
+    def drop_repeats(self) -> int:
+        """Unstage every row whose ERP reference is repeated; returns how many rows that was."""
+        self.flush()
+        if not self.repeats:
+            return 0
+        with connection.cursor() as cur:
+            cur.execute(f"DELETE FROM {STAGE} WHERE erp_ref = ANY(%s)", [list(self.repeats)])
+            return cur.rowcount
+
+    def _analyse(self, cur) -> None:
+        """Statistics for the planner: of the staged rows always, and of the register when it is estimated
+        smaller than this import (autovacuum may be off or behind): with a register thought empty the planner
+        may join a re-import's lines to it row by row, quadratically."""
+        cur.execute(f"ANALYZE {STAGE}")
+        cur.execute("SELECT reltuples FROM pg_class WHERE oid = 'reconciliation_purchaseline'::regclass")
+        if cur.fetchone()[0] < self.count:
+            cur.execute("ANALYZE reconciliation_purchaseline")
+        self._analysed = True
+
+    def upsert(self, *, tenant_id: int, lo: int, hi: int) -> list[tuple]:
+        """Upsert staged rows ``lo < n <= hi``; [(id, inserted, supplier, kind, number, erp_ref, changes JSON)] of
+        the lines created or changed. Run inside the transaction that audits them."""
+        params = {"lo": lo, "hi": hi, "tenant": tenant_id, "now": timezone.now()}
+        with connection.cursor() as cur:
+            if not self._analysed:
+                self._analyse(cur)
+            cur.execute(_UPDATE_SQL, params)
+            rows = cur.fetchall()
+            cur.execute(_INSERT_SQL, params)
+            return rows + cur.fetchall()
+
+
+def line_events(rows: Iterable[tuple]) -> Iterator[Event]:
+    """One audit event per created or changed line."""
+    loads = json.loads
+    for id_, inserted, supplier, kind, number, ref, changes in rows:
+        yield Event("register.line_created" if inserted else "register.line_updated", OBJECT_TYPE, str(id_),
+                    f"{supplier} {kind} {number}", {} if inserted else loads(changes), {"erp_ref": ref})
+
+
+def write_chunk(stage: Stage, *, tenant, actor: Actor, lo: int, hi: int, request_id: str,
+                lap: Callable[[str], None] = lambda _name: None) -> tuple[int, int]:
+    """Upsert and audit one chunk (inside the caller's transaction); (created, updated)."""
+    rows = stage.upsert(tenant_id=tenant.pk if hasattr(tenant, "pk") else tenant, lo=lo, hi=hi)
+    lap("upsert")
+    created = sum(1 for r in rows if r[1])
+    if rows:
+        record_many(tenant=tenant, actor=actor, events=line_events(rows), request_id=request_id)
+    lap("audit")
+    return created, len(rows) - created
+
+
+def repeat_message(ref: str, lines: list[int], what: str = "rows") -> str:
+    shown = ", ".join(str(n) for n in lines[:10]) + (f" and {len(lines) - 10} more" if len(lines) > 10 else "")
+    return (f"ERP reference {ref[:60]!r} is on {what} {shown}: give each line its own reference (none of these "
+            f"was imported)")
+
+
+# --- the file import ----------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """Writes the job's progress (a share of ``total``) at most once per :data:`PROGRESS_SECONDS`."""
+
+    def __init__(self, job: RegisterImport):
+        self.job, self.last = job, 0.0
+
+    def __call__(self, processed: int, message: str, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < PROGRESS_SECONDS:
+            return
+        self.last = now
+        self.job.processed, self.job.message = processed, message
+        RegisterImport.objects.filter(pk=self.job.pk).update(processed=processed, total=self.job.total,
+                                                             message=message)
+
+
+def import_file(job: RegisterImport, *, path: Path, error_path: Path, recipients: dict[str, int],
+                actor: Actor) -> None:
+    """Import the stored file of ``job`` (see the module docstring). Raises RegisterFileError for a file that
+    cannot be imported at all (then nothing was written)."""
+    clock, timings = time.perf_counter(), {}
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now - clock
+        clock = now
+
+    data = path.read_bytes()
+    headers, rows, count = register_file.open_rows(job.file_name, data)
+    lap("open")
+    limit = register_file.max_rows()
+    if count is not None and count > limit:
+        raise register_file.RegisterFileError(f"The file has {count:,} rows; the limit is {limit:,}.")
+    missing = [h for h in job.mapping.values() if h not in headers]
+    if missing:
+        raise register_file.RegisterFileError(f"The file has no column {missing[0]!r} any more; upload it again.")
+    positions = [headers.index(job.mapping[f]) if job.mapping.get(f) else None for f in rr.FIELDS]
+    job.total = count if count is not None else max(data.count(b"\n") - 1, 1)
+    del data
+    progress = _Progress(job)
+    progress(0, "Checking rows", force=True)
+    checker = rr.RowChecker(recipients)
+    kept: list[dict] = []
+    bad_rows = checked = 0
+    request_id = f"register-import-{job.pk}"
+    with open(error_path, "w", newline="", encoding="utf-8") as fh, Stage() as stage:
+        report = csv.writer(fh)
+        report.writerow(["Row", "Column", "Value", "Problem"])
+
+        def problem(e: rr.RowError) -> None:
+            report.writerow((e.row, e.field, e.value, e.message))
+            if len(kept) < KEEP_ERRORS:
+                kept.append(e.__dict__)
+
+        _check_rows(rows, positions, checker, stage, problem, limit, progress, job)
+        lap("read, check and stage")
+        checked, bad_rows = job.total, job.error_count
+        refused = stage.drop_repeats()
+        for ref, lines in stage.repeats.items():
+            for n in lines:
+                problem(rr.RowError(n, rr.LABELS["erp_ref"], ref[:100], repeat_message(ref, lines)))
+        bad_rows += refused
+        job.error_count = bad_rows
+        lap("repeats")
+        staged = stage.count
+        done_share = checked * CHECK_SHARE // 100 if checked else 0
+        for lo in range(0, staged, CHUNK):
+            hi = min(lo + CHUNK, staged)
+            with transaction.atomic():
+                created, updated = write_chunk(stage, tenant=job.tenant, actor=actor, lo=lo, hi=hi,
+                                               request_id=request_id, lap=lap)
+                job.created += created
+                job.updated += updated
+                written = done_share + (checked - done_share) * hi // max(staged, 1)
+                RegisterImport.objects.filter(pk=job.pk).update(
+                    processed=written, created=job.created, updated=job.updated, error_count=bad_rows,
+                    message=f"Writing lines ({hi:,} of {staged:,})")
+            lap("commit")
+    good = staged - refused
+    job.unchanged = good - job.created - job.updated
+    job.processed = job.total
+    job.errors = kept
+    job.error_file = error_path.name if bad_rows else ""
+    if not bad_rows:
+        error_path.unlink(missing_ok=True)
+    job.message = ""
+    job.status, job.finished_at = JobStatus.DONE, timezone.now()
+    with transaction.atomic():
+        job.save()
+        record(tenant=job.tenant, actor=actor, action="register.imported", obj=job, request_id=request_id,
+               metadata={"file": job.file_name, "rows": job.total, "created": job.created, "updated": job.updated,
+                         "unchanged": job.unchanged, "rows_with_errors": job.error_count})
+    lap("finish")
+    log.info("register import %s: %s rows in %.2f s (%s)", job.pk, job.total, sum(timings.values()),
+             ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
+
+
+def _check_rows(rows, positions: list[int | None], checker: rr.RowChecker, stage: Stage,
+                problem: Callable[[rr.RowError], None], limit: int, progress: _Progress,
+                job: RegisterImport) -> None:
+    """Pass 1: check each row, report its problems or stage it. Sets job.total (non-empty rows) and
+    job.error_count."""
+    width = len(positions)
+    pairs = list(enumerate(positions))
+    blank = [None] * width
+    seen = bad = 0
+    check, add = checker.check, stage.add
+    share = CHECK_SHARE
+    for line, row in enumerate(rows, start=2):  # row 1 holds the headings
+        size = len(row)
+        cells = blank.copy()
+        empty = True
+        for k, i in pairs:
+            if i is not None and i < size:
+                v = row[i]
+                cells[k] = v
+                if empty and v is not None and v != "":
+                    empty = False
+        if empty:
+            continue
+        seen += 1
+        if seen > limit:
+            raise register_file.RegisterFileError(f"The file has more than {limit:,} rows; split it.")
+        clean, errors = check(cells, line)
+        if errors:
+            bad += 1
+            for e in errors:
+                problem(e)
+        else:
+            add(clean, line)
+        if not seen % 5000:
+            if seen > job.total:
+                job.total = seen + 1
+            progress(seen * share // 100, f"Checking rows ({seen:,} of about {job.total:,})")
+    stage.flush()
+    job.total, job.error_count = seen, bad
