@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit.services import Actor, record
@@ -25,6 +25,7 @@ from tenancy.models import Registration, Tenant
 from . import portal_files as pf
 from .models import Gstr2bStatement
 from .portal_files import PortalFileError
+from .selectors import UPLOAD_FILTERS, push_queue, push_queue_counts
 
 __all__ = [
     "PortalFileError", "ImsImportResult", "Gstr2bImportResult", "import_ims_files", "import_gstr2b_files",
@@ -231,10 +232,7 @@ def recent_statements(*, tenant: Tenant, registrations: QuerySet[Registration]) 
 
 # --- Offline Tool upload JSON ----------------------------------------------------------------------------------
 
-_UPLOAD_FILTERS = {
-    pf.SAVE: Q(local_action__in=["A", "R", "P"]),
-    pf.RESET: Q(local_action="N") & ~Q(portal_action="N"),
-}
+_UPLOAD_FILTERS = UPLOAD_FILTERS  # SAVE / RESET rows: the same condition on documents and on the push queue
 _UPLOAD_FIELDS = (
     "section", "supplier_gstin", "doc_number", "doc_date", "orig_doc_number", "orig_doc_date", "inv_type",
     "src_form", "supplier_period", "doc_value", "pos", "taxable_value", "igst", "cgst", "sgst", "cess",
@@ -243,39 +241,29 @@ _UPLOAD_FIELDS = (
 )
 
 
-def _pending(*, tenant: Tenant, registration: Registration) -> QuerySet[SupplierDocument]:
-    """Documents of the GSTIN with a local action not yet on the portal (vanished ones cannot be uploaded)."""
-    from approvals.selectors import held_documents
-
-    return SupplierDocument.objects.filter(
-        tenant=tenant, registration=registration, local_action__isnull=False, vanished_at__isnull=True
-    ).exclude(id__in=held_documents(tenant=tenant, registration=registration))  # awaiting approval: not yet
+def _pending(*, tenant: Tenant, registration: Registration, kind: str) -> QuerySet[SupplierDocument]:
+    """Documents of the GSTIN whose local action a ``kind`` upload carries: the push queue (local action set, not
+    vanished; found through ``gst_sync_pushqueue``, not by scanning the documents) less those awaiting approval.
+    Documents in a push batch in flight are included: the file is for users without API access."""
+    entries = push_queue(tenant=tenant, registrations=[registration], in_flight=True).filter(UPLOAD_FILTERS[kind])
+    return SupplierDocument.objects.filter(tenant=tenant, registration=registration,
+                                           pk__in=entries.values("document_id"))
 
 
 def offline_upload(*, tenant: Tenant, registration: Registration, kind: str) -> dict[str, Any]:
     """The Offline Tool upload body of the GSTIN's pending local actions: ``kind`` ``"save"`` (Accept / Reject /
     Pending wanted) or ``"reset"`` (back to No action). Reads only."""
-    if kind not in _UPLOAD_FILTERS:
+    if kind not in UPLOAD_FILTERS:
         raise ValueError(f"kind must be {pf.SAVE!r} or {pf.RESET!r}")
-    rows = (_pending(tenant=tenant, registration=registration).filter(_UPLOAD_FILTERS[kind])
+    rows = (_pending(tenant=tenant, registration=registration, kind=kind)
             .order_by("section", "supplier_gstin", "doc_date", "doc_number").values(*_UPLOAD_FIELDS))
     return pf.upload_body(rtin=registration.gstin, kind=kind, docs=rows.iterator(chunk_size=5000))
 
 
 def pending_upload_counts(*, tenant: Tenant, registrations: Sequence[Registration]) -> dict[int, dict[str, int]]:
-    """Per registration id: how many rows the SAVE and the RESET upload would hold."""
-    from approvals.selectors import held_documents
-
-    rows = (SupplierDocument.objects.filter(tenant=tenant, registration__in=registrations,
-                                            local_action__isnull=False, vanished_at__isnull=True)
-            .exclude(id__in=held_documents(tenant=tenant))
-            .values("registration_id")
-            .annotate(save=Count("id", filter=_UPLOAD_FILTERS[pf.SAVE]),
-                      reset=Count("id", filter=_UPLOAD_FILTERS[pf.RESET])))
-    counts = {r.pk: {pf.SAVE: 0, pf.RESET: 0} for r in registrations}
-    for row in rows:
-        counts[row["registration_id"]] = {pf.SAVE: row["save"], pf.RESET: row["reset"]}
-    return counts
+    """Per registration id: how many rows the SAVE and the RESET upload would hold (from the push queue table)."""
+    counts = push_queue_counts(tenant=tenant, registrations=registrations, in_flight=True)
+    return {reg_id: {pf.SAVE: c[pf.SAVE], pf.RESET: c[pf.RESET]} for reg_id, c in counts.items()}
 
 
 def upload_filename(registration: Registration, kind: str, today: dt.date | None = None) -> str:

@@ -277,3 +277,36 @@ class OutwardDocument(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recipient_gstin} {self.section} {self.doc_number} ({self.recipient_action})"
+
+
+class PushQueueEntry(models.Model):
+    """One document of the push queue: a local action waiting to reach the portal (``local_action`` set, not
+    vanished). A narrow copy kept by database triggers on ``invoices_supplierdocument`` (migration
+    ``0005_pq_push_queue``), so every writer — actions, approvals, push results, ingest, raw SQL — keeps it right in
+    its own transaction; nothing in Python writes it.
+
+    Why: a bulk action updates the documents in place (HOT) only while no index names a ``local_*`` column
+    (``invoices`` migration 0006), so the documents table cannot find its pending rows by index; this table can.
+    Documents in a batch in flight or held for approval stay here and are excluded by the readers
+    (``gst_sync.push.pending_push``, ``gst_sync.imports``). No foreign key constraints: the columns are copied
+    from the document row (which has them), and a checked reference would cost a lookup per row in bulk actions;
+    a DELETE trigger removes the entry of a deleted document."""
+
+    document = models.OneToOneField("invoices.SupplierDocument", primary_key=True, on_delete=models.DO_NOTHING,
+                                    db_constraint=False, related_name="+")
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.DO_NOTHING, db_constraint=False,
+                               db_index=False, related_name="+")
+    registration = models.ForeignKey("tenancy.Registration", on_delete=models.DO_NOTHING, db_constraint=False,
+                                     db_index=False, related_name="+")
+    local_action = models.CharField(max_length=1)  # A / R / P (a SAVE) or N (a RESETIMS)
+    portal_action = models.CharField(max_length=1)  # the prev_status: an N wanted over a portal N needs no push
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        db_table = "gst_sync_pushqueue"
+        db_table_comment = "Documents with a local action not yet on the portal; kept by triggers on documents"
+        indexes = [models.Index(fields=["tenant", "registration"], name="pushqueue_reg_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.document_id} → {self.local_action}"

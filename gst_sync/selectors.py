@@ -1,11 +1,22 @@
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from collections.abc import Sequence
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from audit.models import AuditEvent
+from tenancy.models import Registration, Tenant
 from tenancy.selectors import visible_registrations
 
-from .models import PortalConnection, PushBatch, SyncRun
+from .models import ACTIVE_PUSH_STATUSES, PortalConnection, PushBatch, PushItem, PushQueueEntry, SyncRun
+from .portal_files import RESET, SAVE
+
+# What a SAVE and a RESETIMS carry (the Offline Tool's upload and the push): the same column names on documents and
+# on the queue.
+UPLOAD_FILTERS = {
+    SAVE: Q(local_action__in=["A", "R", "P"]),
+    RESET: Q(local_action="N") & ~Q(portal_action="N"),
+}
 
 DIFF_ACTIONS = {
     "document.created": "New",
@@ -15,15 +26,43 @@ DIFF_ACTIONS = {
 }
 
 
-def registrations_with_connections(*, tenant, user, membership):
-    """Visible GSTINs, each with ``.connection`` (or None) and ``.to_push`` (local actions waiting)."""
-    from .push import pending_push
+def push_queue(*, tenant: Tenant, registrations: Sequence[Registration], in_flight: bool = False,
+               ) -> QuerySet[PushQueueEntry]:
+    """The push queue of ``registrations``: documents with a local action not yet on the portal (not vanished),
+    read from the trigger-kept ``gst_sync_pushqueue`` (never a scan of the documents), less those held for approval
+    and, unless ``in_flight``, those already in a batch being sent. Filter with :data:`UPLOAD_FILTERS` for what a
+    SAVE or RESETIMS would carry."""
+    from approvals.selectors import held_documents
 
+    reg_ids = [r.pk for r in registrations]
+    qs = PushQueueEntry.objects.filter(tenant=tenant, registration_id__in=reg_ids).filter(
+        ~Exists(held_documents(tenant=tenant).filter(document_id=OuterRef("document_id"))))
+    if not in_flight:
+        qs = qs.filter(~Exists(PushItem.objects.filter(
+            tenant=tenant, document_id=OuterRef("document_id"), batch__status__in=ACTIVE_PUSH_STATUSES)))
+    return qs
+
+
+def push_queue_counts(*, tenant: Tenant, registrations: Sequence[Registration], in_flight: bool = False,
+                      ) -> dict[int, dict[str, int]]:
+    """Per registration id: the queue's documents (``"all"``) and how many a SAVE and a RESETIMS would carry."""
+    rows = (push_queue(tenant=tenant, registrations=registrations, in_flight=in_flight)
+            .values("registration_id")
+            .annotate(all=Count("pk"), **{kind: Count("pk", filter=q) for kind, q in UPLOAD_FILTERS.items()}))
+    counts = {r.pk: {"all": 0, SAVE: 0, RESET: 0} for r in registrations}
+    for row in rows:
+        counts[row["registration_id"]] = {"all": row["all"], SAVE: row[SAVE], RESET: row[RESET]}
+    return counts
+
+
+def registrations_with_connections(*, tenant, user, membership):
+    """Visible GSTINs, each with ``.connection`` (or None) and ``.to_push`` (what Push would send now)."""
     regs = list(visible_registrations(tenant=tenant, user=user, membership=membership))
     conns = {c.registration_id: c for c in PortalConnection.objects.filter(tenant=tenant, registration__in=regs)}
+    counts = push_queue_counts(tenant=tenant, registrations=regs)
     for reg in regs:
         reg.connection = conns.get(reg.pk)
-        reg.to_push = pending_push(tenant=tenant, registration=reg).count()
+        reg.to_push = counts[reg.pk][SAVE] + counts[reg.pk][RESET]
     return regs
 
 
