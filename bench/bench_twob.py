@@ -4,7 +4,8 @@
 
 Uses its own bench database (default ims_bench_twob, created and migrated by bench.common). COPies N documents of
 one period straight into the documents table of a fresh tenant, then builds the preview three times and prints
-the median (the build includes storing the snapshot, its diff and its audit event).
+the median (the build includes the one-statement SQL placement and aggregation, storing the snapshot, its diff
+against the previous build — the first build has none — and its audit event).
 """
 
 from __future__ import annotations

@@ -259,6 +259,9 @@ CELERY_BEAT_SCHEDULE["sweep-stale-syncs"] = {
 # Fernet keys (comma-separated, the first encrypts; derived from SECRET_KEY when empty).
 IMS_WEBHOOK_ALLOW_PRIVATE_NETWORK = env.bool("IMS_WEBHOOK_ALLOW_PRIVATE_NETWORK", default=False)
 IMS_WEBHOOK_SECRET_KEYS = env("IMS_WEBHOOK_SECRET_KEYS", default="")
+# GSTR-2B preview: compute itcrev (ITC reversal on a rejected amendment of an original whose 3B is filed).
+# Our reading of an UNVERIFIED trigger (domain.md): on by default, switchable.
+TWOB_ITCREV = env.bool("TWOB_ITCREV", default=True)
 IMS_PUSH_BATCH_SIZE = env.int("IMS_PUSH_BATCH_SIZE", default=500)
 CELERY_BEAT_SCHEDULE["sweep-stale-pushes"] = {"task": "gst_sync.tasks.sweep_stale_pushes", "schedule": 300.0}
 

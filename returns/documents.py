@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from invoices.domain.periods import add_months
@@ -13,15 +14,24 @@ from invoices.domain.periods import add_months
 from .twob import Doc
 
 _EFFECTIVE = "CASE WHEN d.local_action IS NOT NULL THEN d.local_{0} ELSE d.portal_{0} END"
+_TAX = "({0}.igst + {0}.cgst + {0}.sgst + {0}.cess)"
+# Amendment direction against the linked original (as actions.facts: total tax, then taxable value).
+DIRECTION = f"""CASE WHEN o.id IS NULL THEN NULL
+    WHEN {_TAX.format('d')} > {_TAX.format('o')} THEN 'up' WHEN {_TAX.format('d')} < {_TAX.format('o')} THEN 'down'
+    WHEN d.taxable_value > o.taxable_value THEN 'up' WHEN d.taxable_value < o.taxable_value THEN 'down'
+    ELSE 'unchanged' END"""
 _SELECT = f"""
     SELECT d.section, d.supplier_gstin, d.doc_number, d.doc_date, d.supplier_period,
            d.supplier_filing_status = 'filed', d.pos, d.doc_value, d.taxable_value, d.igst, d.cgst, d.sgst, d.cess,
            coalesce(d.local_action, d.portal_action), d.supplier_filing_date, d.twob_period, d.src_form, d.inv_type,
            d.orig_doc_number, d.orig_doc_date, {_EFFECTIVE.format('itc_red_req')},
            {_EFFECTIVE.format('decl_igst')}, {_EFFECTIVE.format('decl_cgst')}, {_EFFECTIVE.format('decl_sgst')},
-           {_EFFECTIVE.format('decl_cess')}, d.id, coalesce(nullif(s.trade_name, ''), s.legal_name, '')
+           {_EFFECTIVE.format('decl_cess')}, d.id, coalesce(nullif(s.trade_name, ''), s.legal_name, ''),
+           (d.local_updated_at AT TIME ZONE %(tz)s)::date, {DIRECTION}, coalesce(o.local_action, o.portal_action),
+           o.twob_period, o.id, o.igst, o.cgst, o.sgst, o.cess, (o.local_updated_at AT TIME ZONE %(tz)s)::date
     FROM invoices_supplierdocument d
     LEFT JOIN invoices_supplier s ON s.tenant_id = d.tenant_id AND s.gstin = d.supplier_gstin
+    LEFT JOIN invoices_supplierdocument o ON o.id = d.original_id AND o.tenant_id = d.tenant_id
     WHERE d.tenant_id = %(tenant)s AND d.registration_id = %(reg)s AND d.vanished_at IS NULL
 """
 _PERIOD_FILTER = """
@@ -31,10 +41,21 @@ _PERIOD_FILTER = """
               OR (d.supplier_filing_date >= %(first)s AND d.supplier_filing_date < %(until)s
                   AND d.supplier_period <= %(last)s))))
 """
+# Documents of earlier periods that may have been carried forward past a filed GSTR-3B (returns.twob): pending
+# ones, and those whose local action changed after the earliest filing.
+CARRY_FILTER = """
+      OR (d.supplier_filing_status = 'filed' AND d.supplier_period < %(first)s
+          AND (coalesce(d.local_action, d.portal_action) = 'P' OR d.local_updated_at >= %(carry_since)s))
+"""
+
+
+def tz() -> str:
+    return settings.TIME_ZONE
 
 
 def _doc(row) -> Doc:
-    return Doc(*row[:21], row[21:25], *row[25:])
+    orig_tax = tuple(row[32:36]) if row[31] is not None else None
+    return Doc(*row[:21], tuple(row[21:25]), *row[25:32], orig_tax, row[36])
 
 
 def _stream(sql: str, params: dict, chunk: int = 5000) -> Iterator[Doc]:
@@ -46,18 +67,31 @@ def _stream(sql: str, params: dict, chunk: int = 5000) -> Iterator[Doc]:
             yield _doc(row)
 
 
-def candidate_documents(*, tenant_id: int, registration_id: int, months: Sequence[dt.date]) -> Iterator[Doc]:
-    """Every live document that may land in the 2B of ``months`` (a superset: :func:`returns.twob.place` decides)."""
+def carry_since(filed_3b: dict[dt.date, dt.date], before: dt.date) -> dt.date | None:
+    """The earliest filing date of a GSTR-3B of a period before ``before`` (None: nothing can be carried)."""
+    dates = [on for period, on in filed_3b.items() if period < before]
+    return min(dates) if dates else None
+
+
+def candidate_documents(*, tenant_id: int, registration_id: int, months: Sequence[dt.date],
+                        filed_3b: dict[dt.date, dt.date] | None = None) -> Iterator[Doc]:
+    """Every live document that may land in the 2B of ``months`` (a superset: :func:`returns.twob.place` decides),
+    including those of earlier periods that may have been carried forward past a filed GSTR-3B."""
     first, last = min(months), max(months)
     params = {"tenant": tenant_id, "reg": registration_id, "months": list(months), "first": first,
-              "last": last, "until": add_months(last, 1).replace(day=14)}
-    return _stream(_SELECT + _PERIOD_FILTER, params)
+              "last": last, "until": add_months(last, 1).replace(day=14), "tz": tz()}
+    since = carry_since(filed_3b or {}, first)
+    where = _PERIOD_FILTER
+    if since is not None:
+        params["carry_since"] = since
+        where = f" AND ({_PERIOD_FILTER.strip()[4:]} {CARRY_FILTER})"
+    return _stream(_SELECT + where, params)
 
 
 def documents_by_id(*, tenant_id: int, registration_id: int, ids: Sequence[int]) -> list[Doc]:
     with connection.cursor() as cur:
         cur.execute(_SELECT + " AND d.id = ANY(%(ids)s)", {"tenant": tenant_id, "reg": registration_id,
-                                                            "ids": list(ids)})
+                                                            "ids": list(ids), "tz": tz()})
         return [_doc(r) for r in cur.fetchall()]
 
 
@@ -65,4 +99,4 @@ def open_documents(*, tenant_id: int, registration_id: int, since: dt.date) -> I
     """Live, filed documents of supplier periods from ``since`` on, or pending (the deadline queue's input)."""
     sql = _SELECT + """ AND d.supplier_filing_status = 'filed'
         AND (d.supplier_period >= %(since)s OR coalesce(d.local_action, d.portal_action) = 'P')"""
-    return _stream(sql, {"tenant": tenant_id, "reg": registration_id, "since": since})
+    return _stream(sql, {"tenant": tenant_id, "reg": registration_id, "since": since, "tz": tz()})

@@ -11,7 +11,9 @@ from invoices.domain.periods import PeriodError, parse_period
 from tenancy.selectors import membership_for
 
 from .selectors import preview_json, registration_for
-from .twob import PART_LABELS, REASON_LABELS, Part
+from .twob import ITCREV, PART_LABELS, REASON_LABELS, Part
+
+ITCREV_LABEL = "ITC reversal (itcrev, our reading)"
 
 KIND = "twob_preview"
 HEADERS = [
@@ -23,18 +25,29 @@ HEADERS = [
 ]
 
 
-def rows_of(data: dict):
+def _lists(data: dict):
+    """(section, suppliers, part label or None) of every document list, itcrev's nested lists included."""
     for lists, rejected in ((data["docdata"], False), (data["docRejdata"], True)):
         for section, suppliers in lists.items():
-            for sup in suppliers:
-                for d in sup.get("inv") or sup.get("nt") or []:
-                    part = Part.REJECTED if rejected else (Part.UNAVAILABLE if d["itcavl"] == "N" else Part.AVAILABLE)
-                    yield (
-                        PART_LABELS[part], section, sup["ctin"], sup["trdnm"], d.get("inum") or d.get("ntnum"),
-                        d["typ"], d["dt"], d["val"], d["pos"], d["rev"], d["txval"], d["igst"], d["cgst"],
-                        d["sgst"], d["cess"], sup["supprd"], sup["supfildt"], "No" if d["itcavl"] == "N" else "Yes",
-                        REASON_LABELS.get(d["rsn"], ""), "100%", "", "", "",
-                    )
+            if section == ITCREV:
+                for block in suppliers:
+                    for inner, sups in block.items():
+                        yield inner, sups, ITCREV_LABEL
+            else:
+                yield section, suppliers, PART_LABELS[Part.REJECTED] if rejected else None
+
+
+def rows_of(data: dict):
+    for section, suppliers, label in _lists(data):
+        for sup in suppliers:
+            for d in sup.get("inv") or sup.get("nt") or []:
+                part = label or PART_LABELS[Part.UNAVAILABLE if d["itcavl"] == "N" else Part.AVAILABLE]
+                yield (
+                    part, section, sup["ctin"], sup["trdnm"], d.get("inum") or d.get("ntnum"),
+                    d["typ"], d["dt"], d["val"], d["pos"], d["rev"], d["txval"], d["igst"], d["cgst"],
+                    d["sgst"], d["cess"], sup["supprd"], sup["supfildt"], "No" if d["itcavl"] == "N" else "Yes",
+                    REASON_LABELS.get(d["rsn"], ""), "100%", "", "", "",
+                )
 
 
 def export_preview(*, tenant, user, params):
@@ -50,8 +63,7 @@ def export_preview(*, tenant, user, params):
     except PeriodError as exc:
         raise ExportError(str(exc)) from None
     data = preview_json(registration=reg, period=period, today=timezone.localdate())
-    total = sum(len(s.get("inv") or s.get("nt") or []) for lists in (data["docdata"], data["docRejdata"])
-                for sups in lists.values() for s in sups)
+    total = sum(len(s.get("inv") or s.get("nt") or []) for _section, sups, _label in _lists(data) for s in sups)
     return f"GSTR-2B preview {reg.gstin} {data['rtnprd']}", HEADERS, rows_of(data), total
 
 

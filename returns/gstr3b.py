@@ -3,7 +3,9 @@
 Our reading (domain.md §4.4 marks the current auto-population UNVERIFIED): 4(A)(5) "All other ITC" = ITC
 available from non-reverse-charge supplies less credit notes (with their declared reductions); a head that comes
 out negative is shown as zero in 4(A)(5) and reversed in 4(B)(2). 4(D)(2) = ITC restricted by POS rules; documents
-barred by section 16(4) are shown apart (not claimable). Rejected documents are not auto-populated.
+barred by section 16(4) are shown apart (not claimable). Rejected documents are not auto-populated. The
+``itcrev`` block (ITC of originals whose amendment was rejected; our reading, UNVERIFIED, see returns.twob) is a
+reversal in 4(B)(2), shown on its own row.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ def table4(itcsumm: dict) -> list[Row]:
         Row("4A5-gross", "   of which: invoices, debit notes, ECO documents", gross, "itcavl/nonrevsup"),
         Row("4A5-cn", "   less: credit notes (declared reductions)", credit, "itcavl/othersup"),
         Row("4B2", "4(B)(2) Others: net credit notes exceeding ITC", b2, "itcavl/othersup"),
+        Row("4B2-itcrev", "4(B)(2) Others: ITC reversal (itcrev: originals whose amendment was rejected; "
+                          "our reading)", _get(itcsumm, "itcrev", "nonrevsup"), "itcrev"),
         Row("4D2", "4(D)(2) Ineligible ITC (POS rules, section 16(4))", unavl, "itcunavl"),
         Row("rejected", "Rejected in IMS (not auto-populated)", rejected, "itcRejected"),
     ]

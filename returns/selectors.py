@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-import heapq
 from decimal import Decimal
 
 from django.db.models import QuerySet
 
 from actions.models import Gstr3bFiling
 from gst_sync.models import Gstr2bDocument, Gstr2bStatement
-from invoices.domain.duedates import gstr3b_due_date, return_period, section_16_4_last_date
+from invoices.domain.duedates import return_period
 from invoices.domain.periods import add_months
-from invoices.domain.rules import pending_deadline
-from invoices.domain.sections import SECTIONS, DocKind, Section
 from invoices.models import SupplierDocument
 from tenancy.models import Registration, Tenant
 from tenancy.selectors import visible_registrations
 
-from . import documents, gstr3b
+from . import documents, gstr3b, twob_sql
 from .models import PreviewRebuild, TwobPreview
 from .services import compute, recipient_of
 from .snapshots import Entries
-from .twob import Part, flatten_itcsumm, official_json, place
+from .twob import ITCREV, Part, flatten_itcsumm, official_json, place
 
 ZERO = Decimal("0")
 
@@ -93,7 +90,8 @@ def compare_with_portal(*, tenant: Tenant, registration: Registration, preview: 
     ours = flatten_itcsumm(preview.summary.get("itcsumm", {}))
     theirs = flatten_itcsumm(statement.summary.get("itcsumm", {}))
     totals = [{"key": "/".join(k[:3]).rstrip("/"), "head": k[3], "preview": ours.get(k, ZERO),
-               "portal": theirs.get(k, ZERO), "difference": ours.get(k, ZERO) - theirs.get(k, ZERO)}
+               "portal": theirs.get(k, ZERO), "difference": ours.get(k, ZERO) - theirs.get(k, ZERO),
+               "why": _why_total(k, ours, theirs)}
               for k in sorted(set(ours) | set(theirs)) if ours.get(k, ZERO) != theirs.get(k, ZERO)]
     names = {i: n.split("/")[0] for i, n in enumerate(preview.buckets)}
     entries = Entries.unpack(preview.entries)
@@ -134,6 +132,16 @@ def compare_with_portal(*, tenant: Tenant, registration: Registration, preview: 
             "recompute_needed": late_actions and not filed}
 
 
+def _why_total(key, ours, theirs) -> str:
+    if key[0] == ITCREV:
+        if not ours.get(key):
+            return ("the portal reverses ITC here; the preview does not compute itcrev (setting TWOB_ITCREV) or "
+                    "reads its trigger differently (UNVERIFIED)")
+        return ("itcrev is our reading (UNVERIFIED): originals accepted in a filed 2B whose amendment is rejected"
+                + ("; the portal shows none" if not theirs.get(key) else ""))
+    return "the documents below that differ make up this total"
+
+
 def _why_absent(tenant, registration, key) -> str:
     doc = SupplierDocument.objects.filter(tenant=tenant, registration=registration, section=key[0],
                                           supplier_gstin=key[1], doc_number=key[2], fy=key[3]).first()
@@ -152,40 +160,30 @@ def table4(*, preview: TwobPreview) -> list[gstr3b.Row]:
 
 # --- the deadline queue -------------------------------------------------------------------------------------
 
-def deadline_queue(*, tenant: Tenant, registrations, today: dt.date, limit: int = 200) -> list[dict]:
-    """Documents with a clock, most urgent first (ITC at stake ÷ days left): the GSTR-3B due date of their 2B
-    period (3B not filed yet), the one-period limit of pending specified records (from October 2025), the
-    section 16(4) last date of pending invoices and debit notes."""
-    heap: list = []
+def deadline_queue(*, tenant: Tenant, registrations, today: dt.date, limit: int = 200,
+                   after: tuple[Decimal, int] | None = None) -> list[dict]:
+    """Documents with a clock, most urgent first (ITC at stake ÷ days left; overdue: × days overdue): the GSTR-3B
+    due date of their 2B period (3B not filed yet), the one-period limit of pending specified records (from
+    October 2025), the section 16(4) last date of pending invoices and debit notes. Ranked in SQL per GSTIN
+    (returns.twob_sql.deadlines), merged here; ``after`` = the (score, id) of the last item of the previous page.
+    Each item carries its ``score`` and ``id`` for the next page."""
+    ranked: list[tuple] = []
     for reg in registrations:
-        recipient = recipient_of(reg)
-        filed = set(Gstr3bFiling.objects.filter(tenant=tenant, registration=reg).values_list("period", flat=True))
+        recipient = recipient_of(reg, as_of=today)
         since = add_months(return_period(today, reg.filing_frequency), -6)
-        for doc in documents.open_documents(tenant_id=tenant.pk, registration_id=reg.pk, since=since):
-            p = place(doc, recipient)
-            if p.period is None or p.part == Part.UNAVAILABLE:
-                continue
-            info = SECTIONS[Section(doc.section)]
-            if p.part == Part.PENDING:
-                specified = info.kind == DocKind.CREDIT_NOTE or info.amendment
-                if specified and p.period >= dt.date(2025, 10, 1):
-                    due, clock = pending_deadline(p.period, reg.filing_frequency, reg.state_code), "Pending limit"
-                elif info.kind == DocKind.CREDIT_NOTE:
-                    continue
-                else:
-                    itc_date = doc.orig_doc_date if info.amendment and doc.orig_doc_date else doc.doc_date
-                    due, clock = section_16_4_last_date(itc_date), "Section 16(4)"
-            elif p.period in filed:
-                continue
-            else:
-                due, clock = gstr3b_due_date(p.period, reg.filing_frequency, reg.state_code), "GSTR-3B due"
-            days = (due - today).days
-            stake = sum(doc.tax)
-            score = stake / max(days, 1) if days >= 0 else stake * (1 - days)
-            item = (score, doc.id or 0, {"registration": reg, "gstin": reg.gstin, "doc": doc, "part": p.part.value,
-                                         "clock": clock, "due": due, "days_left": days, "itc": stake})
-            if len(heap) < limit:
-                heapq.heappush(heap, item)
-            elif item[:2] > heap[0][:2]:
-                heapq.heapreplace(heap, item)
-    return [item[2] for item in sorted(heap, key=lambda x: x[:2], reverse=True)]
+        p = twob_sql.deadline_params(tenant_id=tenant.pk, registration_id=reg.pk, state_code=reg.state_code,
+                                     frequency=reg.filing_frequency, today=today, filed_3b=dict(recipient.filed_3b),
+                                     since=since, limit=limit, after=after)
+        ranked.extend((row, reg) for row in twob_sql.deadlines(p))
+    ranked.sort(key=lambda x: (x[0][6], x[0][0]), reverse=True)
+    ranked = ranked[:limit]
+    docs: dict[int, object] = {}
+    by_reg: dict = {}
+    for row, reg in ranked:
+        by_reg.setdefault(reg, []).append(row[0])
+    for reg, ids in by_reg.items():
+        docs.update((d.id, d) for d in documents.documents_by_id(tenant_id=tenant.pk, registration_id=reg.pk,
+                                                                   ids=ids))
+    return [{"registration": reg, "gstin": reg.gstin, "doc": docs[doc_id], "part": part, "clock": clock,
+             "due": due, "days_left": days, "itc": stake, "score": score, "id": doc_id}
+            for (doc_id, part, clock, due, days, stake, score), reg in ranked]

@@ -7,9 +7,12 @@ import datetime as dt
 import json
 import logging
 import time
+from array import array
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 
+import psycopg
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
@@ -17,16 +20,18 @@ from django.utils import timezone
 
 from audit.services import Actor, record
 from invoices.domain.duedates import return_period
-from invoices.domain.periods import add_months, format_period, format_portal_date
+from invoices.domain.periods import add_months, format_period
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
 from . import documents, twob_sql
 from .models import ACTIVE_REBUILD, PreviewRebuild, PreviewTrigger, RebuildStatus, TwobPreview
 from .snapshots import Entries
-from .twob import IN_2B, ZERO, Part, Recipient, Summary, period_months, place
+from .twob import HEADS, IN_2B, ITCREV, Part, Recipient, period_months, place
 
 DIFF_LIST_LIMIT = 500
+REVERSAL_WHY = ("the ITC of this original is to be reversed: its amendment was rejected after the original's "
+                "GSTR-3B was filed (itcrev, our reading)")
 REBUILD_LEASE = dt.timedelta(minutes=30)  # a running rebuild older than this was lost with its worker
 log = logging.getLogger(__name__)
 
@@ -35,8 +40,24 @@ class ReturnsError(ValueError):
     """A request the returns rules refuse; the message is safe to show."""
 
 
-def recipient_of(registration: Registration) -> Recipient:
-    return Recipient(registration.gstin, registration.state_code, registration.filing_frequency)
+def itcrev_enabled() -> bool:
+    """Compute ``itcrev`` (our reading, UNVERIFIED: returns.twob)? Setting ``TWOB_ITCREV``, on by default."""
+    return bool(getattr(settings, "TWOB_ITCREV", True))
+
+
+def filed_3b(registration: Registration) -> dict[dt.date, dt.date]:
+    """Return period → filing date of the GSTR-3Bs recorded as filed for ``registration``."""
+    from actions.models import Gstr3bFiling
+
+    return dict(Gstr3bFiling.objects.filter(tenant_id=registration.tenant_id, registration=registration)
+                .values_list("period", "filed_on"))
+
+
+def recipient_of(registration: Registration, *, as_of: dt.date | None = None) -> Recipient:
+    """The recipient as the placement needs it: state, frequency, filed GSTR-3Bs, the day (for the one-period
+    Pending limit; today by default) and whether ITC reversals are computed."""
+    return Recipient(registration.gstin, registration.state_code, registration.filing_frequency,
+                     filed_3b=filed_3b(registration), as_of=as_of or timezone.localdate(), itcrev=itcrev_enabled())
 
 
 def bucket_name(p) -> str:
@@ -47,13 +68,14 @@ class Placements(Mapping):
     """Placements by document id of a computed preview, placed by :func:`returns.twob.place` only when read (the
     totals and entries come from SQL); :meth:`prefetch` places many in one query."""
 
-    def __init__(self, registration: Registration, ids):
+    def __init__(self, registration: Registration, ids, recipient: Recipient | None = None):
         self.registration, self._ids, self._set, self._cache = registration, ids, None, {}
+        self.recipient = recipient
 
     def prefetch(self, ids) -> None:
         missing = [i for i in ids if i not in self._cache]
         if missing:
-            recipient = recipient_of(self.registration)
+            recipient = self.recipient or recipient_of(self.registration)
             for doc in documents.documents_by_id(tenant_id=self.registration.tenant_id,
                                                  registration_id=self.registration.pk, ids=missing):
                 self._cache[doc.id] = place(doc, recipient)
@@ -76,35 +98,61 @@ class Placements(Mapping):
         return len(self._ids)
 
 
-def compute(*, registration: Registration, period: dt.date):
-    """Place every candidate document of ``period`` in SQL (returns.twob_sql, mirroring returns.twob.place):
-    (summary, entries, buckets, placements by document id for the documents in the 2B or pending)."""
-    recipient = recipient_of(registration)
+@dataclass
+class Computed:
+    """A computed preview's summary in its stored (JSON) form: amounts as strings, as the snapshot keeps them.
+    ``cp_text`` is the ``cpsumm`` JSON as the database built it (parsed only when read)."""
+
+    itc: dict
+    cp_text: str
+    counts: dict[str, int]
+    _cp: dict | None = None
+
+    def itcsumm(self) -> dict:
+        return self.itc
+
+    def cpsumm(self) -> dict:
+        if self._cp is None:
+            self._cp = json.loads(self.cp_text)
+        return self._cp
+
+    def payload_json(self) -> str:
+        """The snapshot's ``summary`` as JSON text (cpsumm spliced in as built, not re-encoded)."""
+        counts = {part.value: self.counts.get(part.value, 0) for part in Part}
+        return (f'{{"itcsumm": {json.dumps(self.itc)}, "cpsumm": {self.cp_text}, '
+                f'"counts": {json.dumps(counts)}}}')
+
+
+def compute(*, registration: Registration, period: dt.date, recipient: Recipient | None = None):
+    """Place every candidate document of ``period`` in SQL (returns.twob_sql, mirroring returns.twob.place) and
+    aggregate there, in one statement: (summary, entries, buckets, placements by document id for the documents
+    in the 2B or pending)."""
+    recipient = recipient or recipient_of(registration)
     p = twob_sql.params(tenant_id=registration.tenant_id, registration_id=registration.pk,
                         state_code=recipient.state_code, frequency=recipient.frequency, period=period,
-                        months=period_months(period, recipient.frequency))
-    summary, entries, buckets = Summary(), Entries(), []
-    for bucket, ids, paise in twob_sql.bucket_entries(p):
-        entries.extend(ids, len(buckets), paise)
-        buckets.append(bucket)
-    for (part, grp, section, _reason, nttyp, ctin, supprd, filed, n, txval, *amounts,
-         name) in twob_sql.grouped(p):
-        summary.counts[part] += n
-        if part not in IN_2B:
-            continue
-        acc = summary.itc[(part, grp, section)]
-        for i, v in enumerate(amounts[4:]):
-            acc[i] += v
-        if part == Part.REJECTED:
-            continue
-        key = (section, ctin, nttyp, format_period(supprd), format_portal_date(filed) if filed else "")
-        row = summary.cp.get(key)
-        if row is None:
-            row = summary.cp[key] = [name, 0, ZERO, ZERO, ZERO, ZERO, ZERO]
-        row[1] += n
-        for i, v in enumerate((txval, *amounts[:4])):
-            row[2 + i] += v
-    return summary, entries, buckets, Placements(registration, entries.ids)
+                        months=period_months(period, recipient.frequency), filed_3b=dict(recipient.filed_3b),
+                        as_of=recipient.as_of, itcrev=recipient.itcrev)
+    entries, buckets = Entries(), []
+    itc: dict = {}
+    cp = "{}"
+    counts: dict[str, int] = {}
+    for kind, key, text, ids, paise in twob_sql.aggregates(p):
+        if kind == "e":
+            entries.extend(array("q", ids), len(buckets), array("q", paise))
+            buckets.append(key)
+        elif kind == "i":
+            part, grp, section = key.split("/")
+            amounts = dict(zip(HEADS, json.loads(text), strict=True))
+            group = itc.setdefault(part, {}).setdefault(grp, {})
+            if section:
+                group[section] = amounts
+            else:
+                group.update(amounts)
+        elif kind == "c":
+            cp = text
+        else:
+            counts[key] = int(text)
+    return Computed(itc, cp, counts), entries, buckets, Placements(registration, entries.ids, recipient)
 
 
 def _explain_left(registration: Registration, period: dt.date, ids: list[int]) -> dict[int, str]:
@@ -126,32 +174,41 @@ def diff_snapshots(*, registration: Registration, period: dt.date, previous: Two
     """What entered, left or changed (bucket or ITC) since ``previous``, and why; lists capped at 500 each."""
     if previous is None:
         return {"first": True}
-    old, old_buckets = Entries.unpack(previous.entries).as_dict(), previous.buckets
-    new = entries.as_dict()
+    old_entries, old_buckets = Entries.unpack(previous.entries), previous.buckets
+    # one int per document (ITC in paise × 4096 + a bucket code shared by both snapshots): int dicts, no tuples
+    codes = {name: i for i, name in enumerate(dict.fromkeys([*old_buckets, *buckets]))}
+    names = list(codes)
+    old = old_entries.coded([codes[n] for n in old_buckets])
+    new = entries.coded([codes[n] for n in buckets])
     entered, left, changed = [], [], []
     counts: Counter = Counter()
-    for doc_id, (b, paise) in new.items():
-        before = old.get(doc_id)
+    get = old.get
+    for doc_id, code in new.items():
+        before = get(doc_id)
+        if before == code:
+            continue
         if before is None:
             counts["entered"] += 1
             if len(entered) < DIFF_LIST_LIMIT:
-                entered.append({"id": doc_id, "to": buckets[b], "itc": paise / 100})
-        elif old_buckets[before[0]] != buckets[b] or before[1] != paise:
+                entered.append({"id": doc_id, "to": names[code & 4095], "itc": (code >> 12) / 100})
+        else:
             counts["changed"] += 1
             if len(changed) < DIFF_LIST_LIMIT:
-                changed.append({"id": doc_id, "from": old_buckets[before[0]], "to": buckets[b],
-                                "itc_before": before[1] / 100, "itc": paise / 100})
+                changed.append({"id": doc_id, "from": names[before & 4095], "to": names[code & 4095],
+                                "itc_before": (before >> 12) / 100, "itc": (code >> 12) / 100})
     if isinstance(placed, Placements):
         placed.prefetch([x["id"] for x in entered + changed])
     for x in entered + changed:
-        x["why"] = placed[x["id"]].why
-    gone = [doc_id for doc_id in old if doc_id not in new]
+        x["why"] = (REVERSAL_WHY if x["to"].startswith(ITCREV + "/") else placed[x["id"]].why)
+    gone = [doc_id for doc_id in old if doc_id not in new] if len(old) + counts["entered"] != len(new) else []
     counts["left"] = len(gone)
     reasons = _explain_left(registration, period, gone[:DIFF_LIST_LIMIT])
     for doc_id in gone[:DIFF_LIST_LIMIT]:
-        b, paise = old[doc_id]
-        left.append({"id": doc_id, "from": old_buckets[b], "itc": paise / 100,
-                     "why": reasons.get(doc_id, "no longer in IMS (vanished from the portal)")})
+        bucket, paise = names[old[doc_id] & 4095], old[doc_id] >> 12
+        why = reasons.get(doc_id, "no longer in IMS (vanished from the portal)")
+        if bucket.startswith(ITCREV + "/"):
+            why = "no ITC reversal any more: its rejected amendment changed"
+        left.append({"id": doc_id, "from": bucket, "itc": paise / 100, "why": why})
     return {"previous": previous.pk, "counts": dict(counts), "entered": entered, "left": left, "changed": changed}
 
 
@@ -165,24 +222,36 @@ def build_preview(*, tenant: Tenant, actor: Actor, registration: Registration, p
     started = time.monotonic()
     summary, entries, buckets, placed = compute(registration=registration, period=period)
     previous = (TwobPreview.objects.filter(tenant=tenant, registration=registration, period=period)
-                .order_by("-built_at", "-id").first())
+                .defer("summary", "diff").order_by("-built_at", "-id").first())
     diff = diff_snapshots(registration=registration, period=period, previous=previous, entries=entries,
                           buckets=buckets, placed=placed)
     counts = {part.value: summary.counts.get(part.value, 0) for part in Part}
-    payload = json.loads(json.dumps({"itcsumm": summary.itcsumm(), "cpsumm": summary.cpsumm(), "counts": counts},
-                                    default=str))
+    snap = TwobPreview(tenant=tenant, registration=registration, period=period, built_at=timezone.now(),
+                       trigger=trigger, built_by=actor.label, buckets=buckets,
+                       document_count=sum(counts[p.value] for p in IN_2B), diff=diff, previous=previous)
     with transaction.atomic():
-        snap = TwobPreview.objects.create(
-            tenant=tenant, registration=registration, period=period, built_at=timezone.now(), trigger=trigger,
-            built_by=actor.label, summary=payload, buckets=buckets, entries=entries.pack(),
-            document_count=sum(counts[p.value] for p in IN_2B), diff=diff, previous=previous,
-            duration_ms=int((time.monotonic() - started) * 1000),
-        )
+        _insert_snapshot(snap, summary.payload_json(), entries.pack(), started)
         record(tenant=tenant, actor=actor, action="twob.preview_built", obj=snap,
                object_repr=f"GSTR-2B preview {format_period(period)} {registration.gstin}",
                metadata={"registration": registration.gstin, "period": format_period(period), "trigger": trigger,
                          "counts": counts, "diff": diff.get("counts", {})})
-    return snap
+    return TwobPreview.objects.defer("entries", "summary").get(pk=snap.pk)  # summary: parsed when read
+
+
+def _insert_snapshot(snap: TwobPreview, summary_json: str, entries: bytes, started: float) -> None:
+    """INSERT the snapshot with server-side binding: the entries go as binary bytea and the summary as JSON text
+    (a Django create() would quote both client-side: ~0.5 s more for a 500,000-document period)."""
+    snap.duration_ms = int((time.monotonic() - started) * 1000)
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cur:
+        cur.execute(
+            """INSERT INTO returns_twobpreview (tenant_id, registration_id, period, built_at, trigger, built_by,
+                   summary, buckets, entries, document_count, diff, previous_id, duration_ms)
+               VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s::jsonb, %s, %s) RETURNING id""",
+            [snap.tenant_id, snap.registration_id, snap.period, snap.built_at, snap.trigger, snap.built_by,
+             summary_json, json.dumps(snap.buckets), entries, snap.document_count, json.dumps(snap.diff),
+             snap.previous_id, snap.duration_ms], binary=True)
+        snap.pk = cur.fetchone()[0]
 
 
 def periods_to_rebuild(registration: Registration, today: dt.date) -> list[dt.date]:

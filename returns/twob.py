@@ -18,14 +18,32 @@ Placement (§4.4, §4.3, §1.3): POS-ineligible (supplier state = POS ≠ recipi
 action; otherwise Accepted and No action (deemed accepted) → ``itcavl``, Rejected → ``itcRejected``, Pending →
 left out. Credit notes sit in ``othersup`` (ITC reversal) with the declared reduction where one was made
 (``itcRedReq`` "N" = nil, "Y" without amounts or no declaration = full); debit notes in ``nonrevsup.cdnr``.
-``itcrev`` is not filled: its trigger is UNVERIFIED (domain.md §10 q6).
+
+Carried forward (domain.md §2.1, §2.5, §4.1): on filing the GSTR-3B of a period, accepted and rejected records of
+that 2B period leave IMS; pending ones stay and reach the next open 2B. So a document whose 2B period (as above)
+has a filed GSTR-3B (``Recipient.filed_3b``) moves to the next period when it was pending at that filing: it is
+pending now, or its local action changed after the filing date (accepted and rejected records can no longer change
+then, so a later change means it was pending). Repeated while the next period is filed too. Our reading: an action
+taken on the same day as the filing counts as before it; an action taken directly on the portal after the filing
+is only known through the portal's own 2B (an imported 2B period wins as the starting point).
+
+Pending past the one-period limit (domain.md §2.2, from the October-2025 2B period): a *specified* record (the
+``pending_restricted`` table of the rules, unknown facts counting as specified, as the action rules do) still
+pending after the GSTR-3B due date of the following period is deemed accepted from the day after that deadline:
+it lands, as accepted, in the 2B that is open then (the carry-forward above counts it pending up to the deadline).
+
+``itcrev`` (ITC reversal; its trigger is UNVERIFIED, domain.md §4.2, §10 q6): our reading, switchable with
+``Recipient.itcrev`` (setting ``TWOB_ITCREV``, on by default): when an amendment of an invoice, debit note or ECO
+document is rejected while its original was accepted (or deemed accepted) in a 2B whose GSTR-3B has been filed,
+the ITC of the original is to be reversed: the original's tax is shown under ``itcrev.nonrevsup.<original's
+section>`` of the rejection's 2B. The rejected amendment itself stays in ``itcRejected``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -33,10 +51,11 @@ from functools import lru_cache
 
 from invoices.domain.duedates import Frequency, return_period, section_16_4_last_date, twob_period_of_filing
 from invoices.domain.periods import add_months, format_period, format_portal_date, quarter_periods
-from invoices.domain.rule_data import DEFAULT_RULES, RuleSet
+from invoices.domain.rule_data import DEFAULT_RULES, Direction, RuleSet
+from invoices.domain.rules import DocumentFacts, match_record, pending_deadline
 from invoices.domain.sections import SECTIONS, DocKind, Section
 
-ZERO = Decimal("0")
+ZERO = Decimal("0.00")
 HEADS = ("igst", "cgst", "sgst", "cess")
 QUARTERLY_SRC_FORMS = frozenset({"IFF"})
 
@@ -47,6 +66,9 @@ class Part(StrEnum):
     REJECTED = "itcRejected"
     PENDING = "pending"  # left out of this 2B, stays in IMS
     NOT_FILED = "not_filed"  # saved by the supplier, in no 2B yet
+
+
+ITCREV = "itcrev"  # ITC reversal of an original whose amendment was rejected (our reading, see the module docstring)
 
 
 IN_2B = (Part.AVAILABLE, Part.UNAVAILABLE, Part.REJECTED)
@@ -62,9 +84,15 @@ REASON_LABELS = {"P": "POS rules (supplier state = POS, recipient elsewhere)", "
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
+    """The GSTIN whose 2B is previewed. ``filed_3b``: return period → date its GSTR-3B was filed; ``as_of``: the
+    day the preview is computed for (the one-period Pending limit); ``itcrev``: compute ITC reversals."""
+
     gstin: str
     state_code: str
     frequency: str = Frequency.MONTHLY
+    filed_3b: Mapping[dt.date, dt.date] = field(default_factory=dict, hash=False, compare=False)
+    as_of: dt.date | None = None
+    itcrev: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +123,15 @@ class Doc:
     decl: tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None] = (None, None, None, None)
     id: int | None = None
     supplier_name: str = ""
+    changed_on: dt.date | None = None  # day of the last local action (local time)
+    # the linked original of an amendment: direction (up/down/unchanged; None = no original linked), its effective
+    # action, its 2B period as the portal gave it, its id and tax
+    orig_direction: str | None = None
+    orig_action: str | None = None
+    orig_twob_period: dt.date | None = None
+    orig_id: int | None = None
+    orig_tax: tuple[Decimal, Decimal, Decimal, Decimal] | None = None
+    orig_changed_on: dt.date | None = None
 
     @property
     def tax(self) -> tuple[Decimal, Decimal, Decimal, Decimal]:
@@ -111,6 +148,10 @@ class Placement:
     twob_section: str  # b2b, b2ba, cdnr, cdnra, ecom, ecoma
     itc: tuple[Decimal, Decimal, Decimal, Decimal]  # the amounts the 2B summary counts (declared reduction for CNs)
     filing_date: dt.date | None  # as known or assumed
+    natural: dt.date | None = None  # the return period before any carry-forward
+    lapsed: dt.date | None = None  # pending past its one-period limit (this deadline): deemed accepted
+    reversal_section: str = ""  # itcrev section of the original whose ITC is reversed ("" = none)
+    reversal: tuple[Decimal, Decimal, Decimal, Decimal] | None = None  # the original's tax
 
 
 @lru_cache(maxsize=64)
@@ -167,6 +208,59 @@ def _declared_reduction(doc: Doc) -> tuple[Decimal, Decimal, Decimal, Decimal]:
     return doc.tax
 
 
+def pending_specified(doc: Doc, recipient: Recipient, *, rules: RuleSet = DEFAULT_RULES) -> bool:
+    """Is ``doc`` a record with the one-period Pending limit (rules' ``pending_restricted``; unknown facts count)?"""
+    linked = doc.orig_direction is not None
+    filed = None
+    if linked:
+        filed = (doc.orig_twob_period is not None
+                 and return_period(doc.orig_twob_period, recipient.frequency) in recipient.filed_3b)
+    facts = DocumentFacts(section=Section(doc.section),
+                          amendment_direction=Direction(doc.orig_direction) if linked else None,
+                          original_action=doc.orig_action if linked else None, original_3b_filed=filed)
+    return match_record(facts, rules.pending_restricted)[0] is not None
+
+
+def lapse_deadline(doc: Doc, month: dt.date, recipient: Recipient, *, rules: RuleSet = DEFAULT_RULES
+                   ) -> dt.date | None:
+    """The one-period Pending deadline of a pending specified record of 2B ``month`` when it has passed on
+    ``recipient.as_of`` (the record is then deemed accepted), else None."""
+    if doc.action != "P" or recipient.as_of is None or month < rules.pending_one_period_from:
+        return None
+    deadline = pending_deadline(month, recipient.frequency, recipient.state_code, rules=rules)
+    if recipient.as_of <= deadline or not pending_specified(doc, recipient, rules=rules):
+        return None
+    return deadline
+
+
+def landing_period(natural: dt.date, doc: Doc, recipient: Recipient, lapsed: dt.date | None) -> dt.date:
+    """The return period a document lands in after carry-forward past filed GSTR-3Bs (module docstring)."""
+    period, step = natural, 3 if recipient.frequency == Frequency.QRMP else 1
+    while (filed_on := recipient.filed_3b.get(period)) is not None:
+        if doc.action == "P":
+            pending_then = lapsed is None or lapsed >= filed_on
+        else:
+            pending_then = doc.changed_on is not None and doc.changed_on > filed_on
+        if not pending_then:
+            break
+        period = add_months(period, step)
+    return period
+
+
+def _original_settled(doc: Doc, recipient: Recipient, period: dt.date) -> bool:
+    """The linked original was accepted (or deemed accepted) in the 2B of an earlier period than ``period`` whose
+    GSTR-3B has been filed, and its action has not changed since that filing (it left IMS accepted: its ITC was
+    availed)."""
+    if doc.orig_direction is None or doc.orig_action not in ("A", "N") or doc.orig_twob_period is None:
+        return False
+    orig_period = return_period(doc.orig_twob_period, recipient.frequency)
+    filed_on = recipient.filed_3b.get(orig_period) if orig_period < period else None
+    return filed_on is not None and (doc.orig_changed_on is None or doc.orig_changed_on <= filed_on)
+
+
+REVERSIBLE = frozenset({Section.B2BA.value, Section.B2BDNA.value, Section.ECOMA.value})
+
+
 def place(doc: Doc, recipient: Recipient, *, rules: RuleSet = DEFAULT_RULES) -> Placement:
     """Where ``doc`` lands in the recipient's GSTR-2B, and why."""
     info, group, _nttyp = _section(doc.section)
@@ -174,10 +268,12 @@ def place(doc: Doc, recipient: Recipient, *, rules: RuleSet = DEFAULT_RULES) -> 
     filing = doc.filing_date
     if month is None:
         return Placement(None, Part.NOT_FILED, "", how, group, info.twob_section, doc.tax, filing)
-    period = _return_period(month, recipient.frequency)
+    natural = _return_period(month, recipient.frequency)
     if filing is None:  # assumed: filed on the monthly cut-off day after the 2B month
         filing = add_months(month, 1).replace(day=rules.twob_cutoff_day)
-    base = dict(period=period, group=group, twob_section=info.twob_section, filing_date=doc.filing_date)
+    base = dict(period=natural, group=group, twob_section=info.twob_section, filing_date=doc.filing_date,
+                natural=natural)
+    # POS-ineligible and 16(4)-barred documents bypass IMS: no action, no carry-forward
     if doc.supplier_gstin[:2] == doc.pos and doc.pos != recipient.state_code:
         return Placement(part=Part.UNAVAILABLE, reason="P", itc=doc.tax,
                          why=f"POS {doc.pos} is the supplier's state, not yours ({recipient.state_code})", **base)
@@ -188,17 +284,31 @@ def place(doc: Doc, recipient: Recipient, *, rules: RuleSet = DEFAULT_RULES) -> 
             return Placement(part=Part.UNAVAILABLE, reason="C", itc=doc.tax,
                              why=f"filed {format_portal_date(filing)}, after the section 16(4) last date "
                                  f"{format_portal_date(last)}", **base)
-    if doc.action == "P":
-        return Placement(part=Part.PENDING, reason="", itc=doc.tax, why="kept pending in IMS", **base)
-    if doc.action == "R":
-        return Placement(part=Part.REJECTED, reason="", itc=doc.tax, why="rejected in IMS", **base)
-    why = "accepted" if doc.action == "A" else "no action: deemed accepted"
+    lapsed = lapse_deadline(doc, month, recipient, rules=rules)
+    period = landing_period(natural, doc, recipient, lapsed) if recipient.filed_3b else natural
+    carried = ""
+    if period != natural:
+        carried = f"carried forward from {_fmt_period(natural)} (pending when its GSTR-3B was filed)"
+        how += "; " + carried
+        base["period"] = period
+    action = "N" if lapsed is not None else doc.action
+    if action == "P":
+        return Placement(part=Part.PENDING, reason="", itc=doc.tax, why="kept pending in IMS" + (f"; {carried}" if carried else ""), **base)
+    if action == "R":
+        rev = {}
+        if recipient.itcrev and doc.section in REVERSIBLE and _original_settled(doc, recipient, period):
+            rev = dict(reversal=doc.orig_tax, reversal_section=SECTIONS[info.original_section].twob_section)
+        return Placement(part=Part.REJECTED, reason="", itc=doc.tax, why="rejected in IMS", **base, **rev)
+    if lapsed is not None:
+        why = f"pending past its one-period limit ({_fmt_date(lapsed)}): deemed accepted"
+    else:
+        why = "accepted" if action == "A" else "no action: deemed accepted"
     itc = doc.tax
     if info.kind == DocKind.CREDIT_NOTE:
         itc = _declared_reduction(doc)
         if itc != doc.tax:
             why += "; ITC reduction declared " + ("nil" if not any(itc) else "partial")
-    return Placement(part=Part.AVAILABLE, reason="", itc=itc, why=f"{why} ({how})", **base)
+    return Placement(part=Part.AVAILABLE, reason="", itc=itc, why=f"{why} ({how})", lapsed=lapsed, **base)
 
 
 def period_months(period: dt.date, frequency: str) -> list[dt.date]:
@@ -221,12 +331,18 @@ class Summary:
     # (section, ctin, nttyp, supprd, supfildt) → [name, count, txval, igst, cgst, sgst, cess]
     cp: dict[tuple[str, str, str, str, str], list] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    reversed: set = field(default_factory=set)  # originals whose ITC reversal is counted
 
     def add(self, doc: Doc, p: Placement, n: int = 1) -> None:
         """Add one document (or ``n`` documents whose amounts ``doc`` carries summed)."""
         self.counts[p.part] += n
         if p.part not in IN_2B:
             return
+        if p.reversal is not None and doc.orig_id not in self.reversed:  # an original is reversed once
+            self.reversed.add(doc.orig_id)
+            rev = self.itc[(ITCREV, "nonrevsup", p.reversal_section)]
+            for i, v in enumerate(p.reversal):
+                rev[i] += v
         acc = self.itc[(p.part, p.group, p.twob_section)]
         for i, v in enumerate(p.itc):
             acc[i] += v
@@ -326,8 +442,19 @@ def docdata(placed: Iterable[tuple[Doc, Placement]]) -> tuple[dict, dict]:
 
 def official_json(recipient: Recipient, period: dt.date, summary: Summary,
                   placed: Iterable[tuple[Doc, Placement]], *, generated: dt.date) -> dict:
-    """The preview as the portal's GET2B ``data`` object."""
-    doc_lists, rej_lists = docdata(placed)
+    """The preview as the portal's GET2B ``data`` object. Originals whose ITC is reversed (a rejected amendment's
+    ``Placement.reversal``, our reading) are listed under ``docdata.itcrev`` by their own section."""
+    placed = list(placed)
+    doc_lists, rej_lists = docdata((d, p) for d, p in placed if p.period == period)
+    by_id = {d.id: d for d, _p in placed}
+    reversed_docs = {}
+    for d, p in placed:
+        if p.period == period and p.reversal is not None and d.orig_id in by_id:
+            orig = by_id[d.orig_id]
+            reversed_docs[orig.id] = (orig, Placement(period, Part.AVAILABLE, "", "ITC reversal", "nonrevsup",
+                                                      p.reversal_section, p.reversal, orig.filing_date))
+    if reversed_docs:
+        doc_lists["itcrev"] = [docdata(reversed_docs.values())[0]]
     return {
         "gstin": recipient.gstin, "rtnprd": format_period(period), "version": "preview",
         "gendt": format_portal_date(generated), "itcsumm": summary.itcsumm(), "cpsumm": summary.cpsumm(),
@@ -352,7 +479,7 @@ def flatten_itcsumm(itcsumm: dict) -> dict[tuple[str, str, str, str], Decimal]:
 
 
 __all__ = [
-    "Doc", "HEADS", "IN_2B", "PART_LABELS", "Part", "Placement", "REASON_LABELS", "Recipient", "Summary",
-    "build_summary", "docdata", "document_entry", "flatten_itcsumm", "official_json", "period_months", "place",
-    "twob_month",
+    "Doc", "HEADS", "IN_2B", "ITCREV", "PART_LABELS", "Part", "Placement", "REASON_LABELS", "Recipient", "Summary",
+    "build_summary", "docdata", "document_entry", "flatten_itcsumm", "landing_period", "lapse_deadline",
+    "official_json", "pending_specified", "period_months", "place", "twob_month",
 ]

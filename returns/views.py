@@ -4,6 +4,7 @@ Table 4), rebuild on demand, recompute on the portal, Excel/JSON downloads, and 
 from __future__ import annotations
 
 import json
+from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -74,7 +75,8 @@ def preview(request, tenant_slug, registration_id, period):
            "can_sync": can(request.membership.role, Capability.SYNC),
            "prev_text": format_period(add_months(period, -3 if reg.filing_frequency == "Q" else -1)),
            "next_text": format_period(add_months(period, 3 if reg.filing_frequency == "Q" else 1)),
-           "rebuild": selectors.latest_rebuild(tenant=request.tenant, registration=reg, period=period)}
+           "rebuild": selectors.latest_rebuild(tenant=request.tenant, registration=reg, period=period),
+           "itcrev_on": services.itcrev_enabled()}
     if snap is not None:
         ctx["history"] = selectors.previews_for(tenant=request.tenant, registration=reg, period=period)[:10]
         ctx["comparison"] = selectors.compare_with_portal(tenant=request.tenant, registration=reg, preview=snap)
@@ -163,14 +165,29 @@ def download_excel(request, tenant_slug, registration_id, period):
                            params={"registration": reg.pk, "period": format_period(period)})
 
 
+PAGE = 200
+
+
+def _after(text: str) -> tuple[Decimal, int] | None:
+    """The keyset cursor ``score:id`` of the deadline queue's next page (None when absent or malformed)."""
+    score, _, doc_id = (text or "").partition(":")
+    try:
+        return Decimal(score), int(doc_id)
+    except (InvalidOperation, ValueError):
+        return None
+
+
 @require_GET
 def deadlines(request, tenant_slug):
     regs = selectors.registrations_for(tenant=request.tenant, user=request.user, membership=request.membership)
     chosen = request.GET.get("registration")
     if chosen:
         regs = regs.filter(pk=chosen) if chosen.isdigit() else regs.none()
-    items = selectors.deadline_queue(tenant=request.tenant, registrations=list(regs), today=timezone.localdate())
+    after = _after(request.GET.get("after", ""))
+    items = selectors.deadline_queue(tenant=request.tenant, registrations=list(regs), today=timezone.localdate(),
+                                     limit=PAGE, after=after)
+    more = f"{items[-1]['score']}:{items[-1]['id']}" if len(items) == PAGE else ""
     return render(request, "returns/deadlines.html", {
-        "items": items, "chosen": chosen or "",
+        "items": items, "chosen": chosen or "", "more": more, "paged": after is not None,
         "registrations": selectors.registrations_for(tenant=request.tenant, user=request.user,
                                                      membership=request.membership)})

@@ -19,7 +19,7 @@ from openpyxl import load_workbook
 from gst_sync.imports import import_gstr2b_files
 from invoices.models import SupplierDocument
 from invoices.services.ingest import ingest_documents
-from returns import services
+from returns import selectors, services
 from returns.digest import send_all
 from returns.models import PreviewRebuild, RebuildStatus, TwobPreview
 from returns.tasks import rebuild_preview
@@ -61,7 +61,7 @@ def test_each_build_is_a_snapshot_with_a_diff_saying_what_entered_left_or_change
     first = build(tenant_a, docs)
     assert first.diff == {"first": True} and first.summary["counts"]["pending"] == 1
     assert first.summary["itcsumm"]["itcavl"]["nonrevsup"]["igst"] == "3600.00"
-    assert first.summary["itcsumm"]["itcavl"]["othersup"]["igst"] == "0"  # nil reduction declared
+    assert first.summary["itcsumm"]["itcavl"]["othersup"]["igst"] == "0.00"  # nil reduction declared
     with tenant_scope(tenant_a):
         SupplierDocument.objects.filter(doc_number="P-1").update(local_action="A")
         SupplierDocument.objects.filter(doc_number="A-1").update(local_action="P")
@@ -167,3 +167,27 @@ def test_deadline_queue_orders_by_itc_at_stake_over_days_left_and_emails_a_diges
     assert order == sorted(order) and "30-11-2026" in page and "20-11-2025" in page
     assert send_all(today=dt.date(2025, 11, 10)) == 1  # alice acts; bob is a viewer
     assert mail.outbox[0].to == ["alice@example.com"] and "A-1" in mail.outbox[0].body
+
+
+def test_deadline_queue_pages_with_a_keyset_cursor_without_repeating_or_losing_documents(
+        client_for, alice, tenant_a, docs, monkeypatch):
+    from returns import views
+
+    monkeypatch.setattr(views, "PAGE", 2)
+    url = reverse("twob-deadlines", args=[tenant_a.slug])
+    numbers = ("A-1", "N-1", "P-1", "CN-1")
+    with time_machine.travel(dt.datetime(2025, 11, 10, 9, 0, tzinfo=dt.UTC), tick=False):
+        first = client_for(alice).get(url).content.decode()
+        assert 'id="deadlines-more"' in first
+        more = first.split('id="deadlines-more" href="')[1].split('"')[0].replace("&amp;", "&")
+        second = client_for(alice).get(url + more).content.decode()
+        assert client_for(alice).get(url + "?after=junk").status_code == 200  # a bad cursor: the first page
+    with tenant_scope(tenant_a):
+        full = [i["doc"].doc_number for i in selectors.deadline_queue(
+            tenant=tenant_a, registrations=[docs], today=dt.date(2025, 11, 10))]
+    assert sorted(full) == sorted(numbers)
+
+    def order(page):
+        return [n for _, n in sorted((page.index(f">{n}<"), n) for n in numbers if f">{n}<" in page)]
+
+    assert order(first) + order(second) == full  # page 1 then page 2: the whole queue, once, in rank order

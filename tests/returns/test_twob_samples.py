@@ -69,3 +69,20 @@ def test_preview_after_importing_the_portal_2b_also_carries_the_filing_dates(ten
             for r in rows}
     theirs = {(s, r["ctin"], r.get("nttyp", "")): r["supfildt"] for s, rows in portal["cpsumm"].items() for r in rows}
     assert ours == theirs
+
+
+def _documents(lists):
+    return sorted((section, sup["ctin"], d.get("inum") or d.get("ntnum"), d["typ"],
+                   *(Decimal(str(d[h])) for h in ("txval", "igst", "cgst", "sgst", "cess")))
+                  for section, sups in lists.items() for sup in sups for d in sup.get("inv") or sup.get("nt"))
+
+
+def test_json_download_lists_exactly_the_documents_of_the_2b_sample(tenant_a, sample):
+    from returns.selectors import preview_json
+
+    portal = load("gstr2b_get2b_response.json")["data"]
+    with tenant_scope(tenant_a):
+        ours = preview_json(registration=sample, period=OCT, today=dt.date(2025, 11, 14))
+    assert _documents(ours["docdata"]) == _documents(portal["docdata"])
+    assert _documents(ours["docRejdata"]) == _documents(portal["docRejdata"])
+    assert ours["rtnprd"] == portal["rtnprd"] and ours["gstin"] == portal["gstin"]

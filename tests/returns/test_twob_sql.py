@@ -5,18 +5,21 @@ filed, POS, section 16(4), amendments, actions local and portal, declared reduct
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
+from collections import Counter
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
+from actions.models import Gstr3bFiling
 from invoices.domain.sections import SECTIONS, DocKind
 from invoices.models import Supplier
 from returns import documents, services
 from returns.snapshots import Entries
-from returns.twob import Summary, period_months, place
+from returns.twob import ITCREV, Summary, period_months, place
 from tenancy.scoping import tenant_scope
 from tests import factories as f
 
@@ -26,7 +29,8 @@ COLS = ("tenant_id, registration_id, supplier_gstin, supplier_gstin_valid, secti
         "igst, cgst, sgst, cess, portal_action, local_action, pending_blocked, remarks_blocked, itc_red_blocked, "
         "portal_remarks, portal_itc_red_req, portal_decl_igst, portal_decl_cgst, portal_decl_sgst, portal_decl_cess, "
         "portal_hash, local_remarks, local_itc_red_req, local_decl_igst, local_decl_cgst, local_decl_sgst, "
-        "local_decl_cess, content_hash, version, needs_review, first_seen_at, last_seen_at, vanished_at, source")
+        "local_decl_cess, content_hash, version, needs_review, first_seen_at, last_seen_at, vanished_at, source, "
+        "local_updated_at")
 SUPPLIERS = [f.gstin_for(n, state) for n, state in enumerate(["27", "29", "24", "33", "07"] * 4)]
 PERIODS = [dt.date(2025, m, 1) for m in (6, 7, 8, 9, 10, 11, 12)]
 
@@ -64,24 +68,71 @@ def load(tenant, reg, n: int, seed: int) -> None:
                 rng.choice([None] * 6 + PERIODS), rng.choice(["27", "29", "24", "33"]),
                 taxable + sum(tax), taxable, *tax, rng.choice("APRN"), local, False, False, False, "",
                 rng.choice(["", "Y", "N"]), *_decl(rng), "", "", rng.choice(["", "Y", "N"]) if local else "",
-                *_decl(rng), f"{i:032x}", 1, False, now, now, now if i % 50 == 0 else None, "test"))
+                *_decl(rng), f"{i:032x}", 1, False, now, now, now if i % 50 == 0 else None, "test",
+                rng.choice([None, None, *CHANGED]) if local else None))
+    link_originals(tenant, reg, seed)
+    with connection.cursor() as cur:  # as the ingest path does after a large batch (autovacuum is off here)
+        cur.execute("ANALYZE invoices_supplierdocument")
 
 
-def python_compute(reg, period):
+# local actions taken on these days (10:00 IST): around the GSTR-3B filings below
+CHANGED = [dt.datetime(2025, m, d, 4, 30, tzinfo=dt.UTC) for m, d in ((8, 15), (8, 20), (9, 25), (11, 19), (11, 21),
+                                                                       (12, 5), (12, 20), (12, 22), (1, 10))]
+FILINGS = {"M": {dt.date(2025, 7, 1): dt.date(2025, 8, 20), dt.date(2025, 8, 1): dt.date(2025, 9, 20),
+                 dt.date(2025, 10, 1): dt.date(2025, 11, 20)},
+           "Q": {dt.date(2025, 9, 1): dt.date(2025, 10, 22)}}
+# the day the preview is computed for: monthly, the October-2025 one-period Pending limit (20-12-2025) has passed,
+# the November one (20-01-2026) not yet; QRMP, the quarter to December 2025 has its limit on 22-04-2026
+AS_OF = {"M": dt.date(2026, 1, 5), "Q": dt.date(2026, 4, 25)}
+
+
+def link_originals(tenant, reg, seed: int) -> None:
+    """Link about two amendments in three to an original of their original section (random direction)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT setseed(%s)", [seed / 100])
+        for amended, original in ((s.value, i.original_section.value) for s, i in SECTIONS.items() if i.amendment):
+            cur.execute(
+                """UPDATE invoices_supplierdocument a SET original_id = (
+                       SELECT o.id FROM invoices_supplierdocument o
+                       WHERE o.tenant_id = a.tenant_id AND o.registration_id = a.registration_id
+                         AND o.section = %s AND o.id <> a.id ORDER BY md5(o.id::text || a.id::text) LIMIT 1)
+                   WHERE a.tenant_id = %s AND a.registration_id = %s AND a.section = %s AND random() < 0.67""",
+                [original, tenant.pk, reg.pk, amended])
+
+
+def python_compute(reg, period, recipient=None):
     """The per-document Python placement the SQL replaces (returns.twob.place over the candidates)."""
-    recipient = services.recipient_of(reg)
+    recipient = recipient or services.recipient_of(reg)
     summary, entries, buckets = Summary(), Entries(), []
+
+    def add(doc_id, name, itc):
+        if name not in buckets:
+            buckets.append(name)
+        entries.add(doc_id, buckets.index(name), sum(itc))
+
     for doc in documents.candidate_documents(tenant_id=reg.tenant_id, registration_id=reg.pk,
-                                             months=period_months(period, recipient.frequency)):
+                                             months=period_months(period, recipient.frequency),
+                                             filed_3b=dict(recipient.filed_3b)):
         p = place(doc, recipient)
         if p.period != period:
             continue
         summary.add(doc, p)
-        name = services.bucket_name(p)
-        if name not in buckets:
-            buckets.append(name)
-        entries.add(doc.id, buckets.index(name), sum(p.itc))
+        add(doc.id, services.bucket_name(p), p.itc)
+        if p.reversal is not None:
+            add(doc.orig_id, f"{ITCREV}/nonrevsup/{p.reversal_section}/", p.reversal)
     return summary, entries, buckets
+
+
+def flat(tree, prefix=""):
+    out = {}
+    for k, v in tree.items():
+        out.update(flat(v, f"{prefix}{k}/") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def stored(tree):
+    """A summary as the snapshot stores it (JSON: amounts as strings)."""
+    return json.loads(json.dumps(tree, default=str))
 
 
 def by_document(entries, buckets):
@@ -96,19 +147,35 @@ def test_sql_placement_agrees_with_python_placement_on_every_kind_of_document(te
             Supplier.objects.create(tenant=tenant_a, gstin=gstin, legal_name=f"Legal {n}",
                                     trade_name="" if n % 3 else f"Trade {n}")
         load(tenant_a, reg, 3000, seed=11 if frequency == "M" else 12)
-        compared = 0
-        for period in ([dt.date(2025, m, 1) for m in (7, 8, 9, 10, 11)] if frequency == "M"
+        for period, filed_on in FILINGS[frequency].items():
+            Gstr3bFiling.objects.create(tenant=tenant_a, registration=reg, period=period, filed_on=filed_on)
+        recipient = services.recipient_of(reg, as_of=AS_OF[frequency])
+        assert recipient.filed_3b == FILINGS[frequency]
+        compared, seen = 0, Counter()
+        for period in ([dt.date(2025, m, 1) for m in (7, 8, 9, 10, 11, 12)] if frequency == "M"
                        else [dt.date(2025, 9, 1), dt.date(2025, 12, 1)]):
-            expected, exp_entries, exp_buckets = python_compute(reg, period)
-            summary, entries, buckets, placed = services.compute(registration=reg, period=period)
-            assert summary.itcsumm() == expected.itcsumm()
-            assert summary.cpsumm() == expected.cpsumm()
+            expected, exp_entries, exp_buckets = python_compute(reg, period, recipient)
+            summary, entries, buckets, placed = services.compute(registration=reg, period=period,
+                                                                 recipient=recipient)
+            assert flat(summary.itcsumm()) == flat(stored(expected.itcsumm()))
+            assert summary.cpsumm() == stored(expected.cpsumm())
             assert {k: v for k, v in summary.counts.items() if v} == {k: v for k, v in expected.counts.items() if v}
             assert by_document(entries, buckets) == by_document(exp_entries, exp_buckets)
             some = list(placed)[:20]
-            assert all(placed[i].period == period for i in some)
+            assert all(placed[i].period == period for i in some if not placed[i].reversal_section)
             compared += len(entries)
+            placed.prefetch(list(placed))
+            for i in placed:
+                pl = placed[i]
+                seen["carried"] += pl.period != pl.natural
+                seen["lapsed"] += pl.lapsed is not None
+                seen["carried pending"] += pl.period != pl.natural and pl.part == "pending"
+            seen["itcrev"] += sum(b.startswith("itcrev/") for b in exp_buckets)
         assert compared > 1000
+        # every new rule was exercised, not only the plain cases
+        assert seen["carried"] > 5 and seen["carried pending"] > 0 and seen["lapsed"] > 0
+        if frequency == "M":
+            assert seen["itcrev"] > 0
 
 
 def test_sql_placement_keeps_the_scale_of_amounts_like_python(tenant_a):
@@ -117,6 +184,67 @@ def test_sql_placement_keeps_the_scale_of_amounts_like_python(tenant_a):
         load(tenant_a, reg, 600, seed=3)
         expected, _e, _b = python_compute(reg, dt.date(2025, 10, 1))
         summary, *_ = services.compute(registration=reg, period=dt.date(2025, 10, 1))
-        as_text = lambda tree: repr(tree)  # noqa: E731 — Decimal('0') vs Decimal('0.00') differ in repr
-        assert as_text(summary.itcsumm()) == as_text(expected.itcsumm())
+        ours = flat(summary.itcsumm())
+        assert ours == flat(stored(expected.itcsumm()))  # the same strings: "0.00", not "0", for a nil reduction
+        assert all(v.count(".") == 1 and len(v.split(".")[1]) == 2 for v in ours.values())
         assert any(k.kind == DocKind.CREDIT_NOTE for k in SECTIONS.values())
+
+
+def python_deadline_queue(reg, today, limit):
+    """The per-document Python ranking the SQL deadline query replaces (the same clocks and score)."""
+    from invoices.domain.duedates import gstr3b_due_date, return_period, section_16_4_last_date
+    from invoices.domain.periods import add_months
+    from invoices.domain.rules import pending_deadline
+    from returns.twob import Part, pending_specified, twob_month
+
+    recipient = services.recipient_of(reg, as_of=today)
+    since = add_months(return_period(today, reg.filing_frequency), -6)
+    out = []
+    for doc in documents.open_documents(tenant_id=reg.tenant_id, registration_id=reg.pk, since=since):
+        p = place(doc, recipient)
+        if p.period is None or p.part == Part.UNAVAILABLE:
+            continue
+        info = SECTIONS[doc.section]
+        if p.part == Part.PENDING:
+            month = twob_month(doc)[0]
+            if pending_specified(doc, recipient) and month >= dt.date(2025, 10, 1):
+                due, clock = pending_deadline(month, reg.filing_frequency, reg.state_code), "Pending limit"
+            elif info.kind == DocKind.CREDIT_NOTE:
+                continue
+            else:
+                itc_date = doc.orig_doc_date if info.amendment and doc.orig_doc_date else doc.doc_date
+                due, clock = section_16_4_last_date(itc_date), "Section 16(4)"
+        elif p.period in recipient.filed_3b:
+            continue
+        else:
+            due, clock = gstr3b_due_date(p.period, reg.filing_frequency, reg.state_code), "GSTR-3B due"
+        days = (due - today).days
+        stake = sum(doc.tax)
+        score = stake / max(days, 1) if days >= 0 else stake * (1 - days)
+        out.append((score, doc.id, p.part.value, clock, due, days, stake))
+    out.sort(key=lambda x: (x[0], x[1]), reverse=True)
+    return out[:limit]
+
+
+@pytest.mark.parametrize(("frequency", "state"), [("M", "27"), ("Q", "29")])
+def test_deadline_queue_ranked_in_sql_equals_the_python_ranking_page_by_page(tenant_a, frequency, state):
+    from returns.selectors import deadline_queue
+
+    today = AS_OF[frequency]
+    with tenant_scope(tenant_a):
+        reg = f.make_registration(tenant_a, state=state, frequency=frequency)
+        load(tenant_a, reg, 2000, seed=21)
+        for period, filed_on in FILINGS[frequency].items():
+            Gstr3bFiling.objects.create(tenant=tenant_a, registration=reg, period=period, filed_on=filed_on)
+        expected = python_deadline_queue(reg, today, 10_000)
+        assert len(expected) > 100 and len({x[3] for x in expected}) == 3  # all three clocks occur
+        pages, after = [], None
+        while True:
+            page = deadline_queue(tenant=tenant_a, registrations=[reg], today=today, limit=150, after=after)
+            pages.extend(page)
+            if len(page) < 150:
+                break
+            after = (page[-1]["score"], page[-1]["id"])
+    got = [(i["id"], i["part"], i["clock"], i["due"], i["days_left"], i["itc"]) for i in pages]
+    assert got == [(x[1], x[2], x[3], x[4], x[5], x[6]) for x in expected]
+    assert all(i["doc"].id == i["id"] for i in pages[:50])
