@@ -105,6 +105,11 @@ def _gstin(value: Any) -> tuple[str, bool]:
     return result
 
 
+def gstin_valid(gstin: str) -> bool:
+    """Whether a supplier GSTIN as parsed (15 characters, upper case) passes its checks (memoised)."""
+    return _gstin(gstin)[1]
+
+
 def _date(field: str, value: Any) -> tuple[str, int]:
     """``"05-10-2025"`` → (``"2025-10-05"``, FY start year 2025)."""
     hit = _date_cache.get(value) if type(value) is str else None
@@ -442,7 +447,7 @@ def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, t
         digest = hashlib.md5(portal.encode(), usedforsecurity=False).hexdigest()
         # The normalised number needs no escaping: it has no separators, and tab, newline, backslash are ones.
         line = (
-            f"{portal}\t{'t' if gstin_valid else 'f'}\t{derived}\t{normalise_doc_number(_unescape(number), fy)}\t"
+            f"{portal}\t{'t' if gstin_valid else 'f'}\t{derived}\t{normalise_doc_number(unescape(number), fy)}\t"
             f"{fy}\t{digest}\t{link}\t{NULL if orig_fy is None else orig_fy}"
         )
         return line, (gstin, section, number, fy)
@@ -462,10 +467,16 @@ def parse_line(info: SectionInfo, record: Mapping[str, Any]) -> tuple[str, tuple
     return _PARSERS[info.key](record)
 
 
-def _unescape(text: str) -> str:
+_COPY_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+_UNESCAPED = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}
+
+
+def unescape(text: str) -> str:
+    """The value of a COPY text field (the inverse of the escaping :func:`parse_line` applies), in one pass: an
+    escaped backslash followed by ``t`` is a backslash and a ``t``, not a tab."""
     if "\\" not in text:
         return text
-    return text.replace("\\t", "\t").replace("\\n", "\n").replace("\\r", "\r").replace("\\\\", "\\")
+    return _COPY_ESCAPE.sub(lambda m: _UNESCAPED.get(m[1], m[1]), text)
 
 
 def _typed(field: str, text: str | None) -> Any:
@@ -479,7 +490,7 @@ def _typed(field: str, text: str | None) -> Any:
         return text == "t"
     if field in ("fy", "orig_fy"):
         return int(text)
-    return _unescape(text)
+    return unescape(text)
 
 
 def fields_from_line(line: str) -> dict[str, Any]:
@@ -524,5 +535,6 @@ def content_hash_of(fields: Mapping[str, Any]) -> str:
 
 __all__ = [
     "DERIVED_FIELDS", "LINE_FIELDS", "PORTAL_FIELDS", "SECTIONS", "SUPPLIER_FIELDS", "RecordError",
-    "content_hash_of", "fields_from_line", "line_parser", "parse_line", "parse_record",
+    "content_hash_of", "fields_from_line", "gstin_valid", "line_parser", "parse_line", "parse_record",
+    "unescape",
 ]

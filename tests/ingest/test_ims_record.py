@@ -130,3 +130,11 @@ def test_amendment_without_original_number_is_an_error():
     del rec["oinum"]
     with pytest.raises(RecordError, match="oinum None is missing"):
         parse_record("b2ba", rec)
+
+
+@pytest.mark.parametrize("number", ["MIX\\t\\N", "A\\\\nB", "TAB\tEND", "BACK\\"])
+def test_numbers_with_backslashes_and_control_characters_read_back_exactly(number):
+    rec = document_record(supplier_gstin=SUPPLIER, section="b2ba", number="AMD-1", orig_number=number,
+                          orig_date=dt.date(2025, 9, 1))
+    fields = parse_record("b2ba", {**rec, "inum": number})
+    assert (fields["doc_number"], fields["orig_doc_number"]) == (number, number)
