@@ -2,7 +2,7 @@
 noise, matched by the engine; precision and recall against the known truth, and a plain in-memory hash join on
 the exact key as the floor.
 
-    RECON_N=200000 DATABASE_URL=postgres://postgres@127.0.0.1:5432/ims_bench .venv/bin/python bench/bench_recon.py
+    RECON_N=200000 (default 1,000,000) DATABASE_URL=postgres://postgres@127.0.0.1:5432/ims_bench .venv/bin/python bench/bench_recon.py
 
 ``RECON_REUSE=1`` keeps a register already loaded by an earlier run with the same N (the generator is seeded, so
 the truth is the same) and only runs the engine again.
@@ -39,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import configure, ensure_documents  # noqa: E402
 
-N = int(os.environ.get("RECON_N", "20000"))
+N = int(os.environ.get("RECON_N", "1000000"))
 SEED = 7
 
 

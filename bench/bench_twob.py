@@ -1,6 +1,6 @@
 """GSTR-2B preview for one GSTIN with N documents in one period (target: 500,000 in <= 5 s).
 
-    BENCH_TWOB_ROWS=20000 DATABASE_URL=... .venv/bin/python -m bench.bench_twob
+    DATABASE_URL=... .venv/bin/python -m bench.bench_twob   (BENCH_TWOB_ROWS=20000 for a quick run)
 
 Uses its own bench database (default ims_bench_twob, created and migrated by bench.common). COPies N documents of
 one period straight into the documents table of a fresh tenant, then builds the preview three times and prints
@@ -35,7 +35,7 @@ from returns import services  # noqa: E402
 from tenancy import services as ts  # noqa: E402
 from tenancy.scoping import tenant_scope  # noqa: E402
 
-ROWS = int(os.environ.get("BENCH_TWOB_ROWS", "20000"))
+ROWS = int(os.environ.get("BENCH_TWOB_ROWS", "500000"))
 OCT = dt.date(2025, 10, 1)
 
 
