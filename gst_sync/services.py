@@ -213,6 +213,11 @@ def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | 
         from autorules.services import run_after_sync
 
         run_after_sync(tenant=tenant, registration=registration)  # the tenant's auto-action rules; never raises
+        if any(counts.get(k) for k in ("created", "changed", "vanished", "reappeared")):
+            from reconciliation.services import rerun_after_change  # a reconciled GSTIN is reconciled again
+
+            rerun_after_change(tenant=tenant, registration_ids=[registration.pk],  # never raises
+                               reason=f"the sync of {run.section.upper()} for {registration.gstin} (sync run #{run.pk})")
     return run
 
 

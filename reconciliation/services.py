@@ -3,16 +3,18 @@ manual links. Every write is audited in its transaction."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
 import re
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from actions.models import IdempotencyKey
@@ -141,8 +143,10 @@ def upsert_lines(*, tenant: Tenant, actor: Actor, user, membership: Membership |
             errors.sort(key=lambda e: e["index"])
             good = stage.count - refused
             bad = len({e["index"] for e in errors})
+            since = timezone.now()
             created, updated = imports.write_chunk(stage, tenant=tenant, actor=actor, lo=0, hi=stage.count,
                                                    request_id="")
+            touched = _staged_registrations(tenant, since) if created or updated else []
         body = {"received": len(lines), "created": created, "updated": updated,
                 "unchanged": good - created - updated, "rejected": bad, "errors": errors}
         record(tenant=tenant, actor=actor, action="register.upserted", object_type="reconciliation.purchaseline",
@@ -151,7 +155,31 @@ def upsert_lines(*, tenant: Tenant, actor: Actor, user, membership: Membership |
         if key is not None:
             key.response, key.status_code = body, status
             key.save(update_fields=["response", "status_code"])
+        rerun_after_change(tenant=tenant, registration_ids=touched,  # after the commit; never raises
+                           reason=f"a purchase register upsert by {actor.label} ({created} new, {updated} changed)")
     return status, body
+
+
+def _staged_registrations(tenant: Tenant, since) -> list[int]:
+    """GSTINs of the staged lines the upsert just created or changed (``updated_at`` from ``since``)."""
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT DISTINCT p.registration_id FROM {imports.STAGE} s JOIN reconciliation_purchaseline p "
+                    "ON p.tenant_id = %s AND p.erp_ref = s.erp_ref WHERE p.updated_at >= %s", [tenant.pk, since])
+        return [r[0] for r in cur.fetchall()]
+
+
+def _imported_registrations(job: RegisterImport) -> list[int]:
+    """GSTINs with a register line the import created or changed (or another change since it was queued), among
+    those ever reconciled (no other can be rerun): one scan of their lines, nothing when the import wrote none."""
+    if not (job.created or job.updated):
+        return []
+    reconciled = {i for ids in ReconRun.objects.filter(tenant=job.tenant).order_by()
+                  .values_list("registration_ids", flat=True).distinct() for i in ids}
+    if not reconciled:
+        return []
+    return list(PurchaseLine.objects.filter(tenant=job.tenant, registration_id__in=reconciled,
+                                            updated_at__gte=job.created_at)
+                .values_list("registration_id", flat=True).distinct().order_by())
 
 
 # --- register: file import ------------------------------------------------------------------------------------
@@ -299,6 +327,11 @@ def run_import(*, import_id: int) -> RegisterImport | None:
             _fail(job, "The import stopped on an unexpected error" + (
                 f" after {job.created + job.updated:,} lines were written; importing the file again completes it "
                 "(lines are matched by ERP reference)." if job.created or job.updated else "; nothing was written."))
+        try:  # what was written, even by an import that stopped half-way, is reconciled again
+            rerun_after_change(tenant=job.tenant, registration_ids=_imported_registrations(job),
+                               reason=f"register import #{job.pk} ({job.file_name})")
+        except Exception:  # noqa: BLE001 - the import is saved; finding what to rerun must not fail it
+            log.exception("register import %s: finding the GSTINs to reconcile again failed", job.pk)
         return RegisterImport.objects.get(pk=job.pk)
 
 
@@ -393,6 +426,90 @@ def start_run(*, tenant: Tenant, actor: Actor, user, membership: Membership | No
     return run
 
 
+RERUN_LOCK = 7_260_020  # pg_advisory_xact_lock(namespace, tenant_id): one rerun decision per tenant at a time
+RERUN_REDELIVER_SECONDS = 30 * 60  # a rerun still queued after this long is delivered to the worker again
+AUTO_LABEL = "rerun after "  # actor label of an automatic run: this, then the reason
+
+
+def rerun_after_change(*, tenant: Tenant | int, registration_ids, reason: str) -> None:
+    """Reconcile again the GSTINs among ``registration_ids`` whose data just changed (a sync, a register import
+    or upsert), once the caller's transaction commits (at once outside one): see :func:`queue_reruns`. Never
+    raises — a failure is logged, so the change that triggered it (already saved) never fails because of it."""
+    try:
+        tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+        ids = sorted({int(i) for i in registration_ids or ()})
+        if not ids:
+            return
+
+        def queue() -> None:
+            try:
+                queue_reruns(tenant=tenant_id, registration_ids=ids, reason=reason)
+            except Exception:  # noqa: BLE001 - the change is saved; a rerun that cannot be queued must not undo it
+                log.exception("reconciliation rerun after %s (tenant %s, GSTINs %s) failed", reason, tenant_id, ids)
+
+        transaction.on_commit(queue)
+    except Exception:  # noqa: BLE001 - as above
+        log.exception("reconciliation rerun after %s could not be scheduled", reason)
+
+
+def queue_reruns(*, tenant: Tenant | int, registration_ids, reason: str) -> list[ReconRun]:
+    """For each GSTIN of ``registration_ids`` that has been reconciled, queue a run like its latest run — the same
+    GSTINs (a run replaces the results of older runs sharing a GSTIN, so the whole scope is rerun) and the same
+    date range — with the rules in force, as the system actor, ``reason`` in the run's actor label and in the
+    audit metadata. A full rerun of the range, not a delta. GSTINs never reconciled are left alone.
+
+    Debounced: when that latest run is still queued it will read the change when it starts, so nothing is added
+    (it is delivered to the worker again if it has waited more than :data:`RERUN_REDELIVER_SECONDS`); when it is
+    running or finished one run is queued. Decisions are serialised per tenant (advisory lock), so concurrent
+    changes do not pile up runs. Returns the runs queued."""
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    with scopes_disabled():
+        tenant = Tenant.objects.get(pk=tenant_id)
+    queued: list[ReconRun] = []
+    with tenant_scope(tenant), transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [RERUN_LOCK, tenant_id])
+        templates: dict[int, ReconRun] = {}
+        for rid in sorted({int(i) for i in registration_ids}):
+            latest = (ReconRun.objects.filter(tenant=tenant, registration_ids__contains=[rid])
+                      .order_by("-created_at", "-pk").first())
+            if latest is not None:
+                templates[latest.pk] = latest
+        if not templates:
+            return queued
+        stale = timezone.now() - dt.timedelta(seconds=RERUN_REDELIVER_SECONDS)
+        rules = active_rules(tenant=tenant)
+        actor = Actor.system(f"{AUTO_LABEL}{reason}"[:200])
+        gstins = dict(Registration.objects.filter(tenant=tenant).values_list("pk", "gstin"))
+        for template in sorted(templates.values(), key=lambda r: r.pk):  # the newest scope's rerun stays newest
+            if template.status == JobStatus.QUEUED:
+                if template.created_at < stale:
+                    transaction.on_commit(partial(_deliver, template.pk))  # a lost delivery; a twin is a no-op
+                continue
+            run = ReconRun.objects.create(
+                tenant=tenant, user_id=0, actor_type=str(actor.type), actor_label=actor.label,
+                registration_ids=sorted(template.registration_ids), date_from=template.date_from,
+                date_to=template.date_to, rules=rules)
+            record(tenant=tenant, actor=actor, action="recon.run_started", obj=run,
+                   metadata={"gstins": sorted(gstins.get(r, str(r)) for r in run.registration_ids),
+                             "from": run.date_from, "to": run.date_to, "rules_version": rules.version,
+                             "automatic": True, "reason": reason[:500], "after_run": template.pk})
+            transaction.on_commit(partial(_deliver, run.pk))
+            queued.append(run)
+    return queued
+
+
+def _deliver(run_id: int) -> None:
+    """Hand a queued run to the worker; when the broker refuses, the run stays queued and the next change
+    delivers it again (:data:`RERUN_REDELIVER_SECONDS`)."""
+    from .tasks import run_recon_task
+
+    try:
+        run_recon_task.delay(run_id)
+    except Exception:  # noqa: BLE001 - the change that asked for the rerun is saved; it must not fail
+        log.exception("reconciliation run %s could not be handed to the worker", run_id)
+
+
 # --- manual links ---------------------------------------------------------------------------------------------
 
 
@@ -481,5 +598,5 @@ def save_outcome_actions(*, tenant: Tenant, actor: Actor, membership: Membership
 
 
 __all__ = ["ReconError", "Forbidden", "upsert_lines", "start_import", "stage_upload", "staged_upload",
-           "start_staged_import", "run_import", "active_rules", "save_rules", "start_run", "link", "unlink",
-           "outcome_actions", "save_outcome_actions", "Registration"]
+           "start_staged_import", "run_import", "active_rules", "save_rules", "start_run", "rerun_after_change",
+           "queue_reruns", "link", "unlink", "outcome_actions", "save_outcome_actions", "Registration"]

@@ -26,7 +26,7 @@ from .domain.matching import OUTCOME_LABELS
 from .domain.rules import RuleSet
 from .engine import probe
 from .exports import KIND as EXPORT_KIND
-from .models import DEFAULT_OUTCOME_ACTIONS, RECOMMENDED_ACTIONS, PurchaseLine, RegisterImport
+from .models import DEFAULT_OUTCOME_ACTIONS, RECOMMENDED_ACTIONS, JobStatus, PurchaseLine, RegisterImport
 
 ACTION_LABELS = dict(RECOMMENDED_ACTIONS)
 
@@ -75,18 +75,36 @@ def home(request, tenant_slug):
                 return HttpResponse(str(e), status=403)
             except services.ReconError as e:
                 errors[e.field] = e.message
+    poll = request.GET.get("poll", "")
+    if request.htmx and poll.isdigit():
+        return _run_progress(request, int(poll))
     run = _run(request, tenant_slug, request.GET)
     summary = selectors.summary(run=run, registration_ids=[r.pk for r in regs]) if run else None
     gstins = {r.pk: r.gstin for r in regs}
     if summary:
         for s in summary["suppliers"]:
             s["gstin"] = gstins.get(s["registration_id"], "")
-    runs = selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership)[:10]
+    runs = list(selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership)[:10])
+    active = next((r for r in runs if r.status in (JobStatus.QUEUED, JobStatus.RUNNING)), None)
     return render(request, "reconciliation/home.html", {
         **_ctx(request), "registrations": regs, "run": run, "summary": summary, "runs": runs, "errors": errors,
+        "active": active,
         "labels": OUTCOME_LABELS, "post": request.POST, "rules": services.active_rules(tenant=request.tenant),
         "recommended": _recommended(request, run),
     }, status=400 if errors else 200)
+
+
+def _run_progress(request, pk: int) -> HttpResponse:
+    """What the summary page polls while a run is queued or running: its progress, then a reload once it is over
+    (the page then shows the finished run, or the failure in the recent runs)."""
+    polled = selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership).filter(
+        pk=pk).first()
+    if polled is None:
+        raise Http404
+    response = render(request, "reconciliation/_run_progress.html", {**_ctx(request), "active": polled})
+    if polled.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        response["HX-Refresh"] = "true"
+    return response
 
 
 def _recommended(request, run) -> dict[str, dict]:
