@@ -110,6 +110,13 @@ def import_ims_files(
     )
     if result.errors:  # the parser validated every record already; kept as a guard
         raise PortalFileError(result.errors)
+    if any(result.counts().get(k) for k in ("created", "changed", "vanished", "reappeared")):
+        # The file stands in for a sync (users without API access): a reconciled GSTIN is reconciled again, after
+        # the import commits; the rerun's completion runs the auto-action rules. Never raises.
+        from reconciliation.services import rerun_after_change
+
+        rerun_after_change(tenant=tenant, registration_ids=[registration.pk],
+                           reason=f"the IMS file import for {registration.gstin} ({', '.join(parsed.files)})")
     return ImsImportResult(registration.gstin, parsed.files, parsed.gstin, parsed.summary, result, sections)
 
 
