@@ -8,7 +8,7 @@
    set, otherwise the filesystem broker under var/celery-broker). A ping task proves the worker consumes.
 4. Ctrl-C (SIGINT) or SIGTERM stops every child and then the embedded PostgreSQL. If a child dies, the rest stop.
 
-Environment: HOST/PORT (127.0.0.1/8000), CELERY_QUEUES (queues the worker consumes), DEMO_TENANT_SLUG (demo).
+Environment: HOST/PORT (127.0.0.1/8000), SANDBOX_PORT (8765; the app is pointed at it), CELERY_QUEUES (queues the worker consumes), DEMO_TENANT_SLUG (demo).
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def prepare_env() -> tuple[dict[str, str], bool]:
     env.setdefault("DEBUG", "1")
     env.setdefault("DJANGO_SETTINGS_MODULE", "ims_project.settings")
     env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("IMS_GSP_BASE_URL", f"http://127.0.0.1:{SANDBOX_PORT}")  # the sandbox portal started below
     for sub in ("celery-broker/processed", "celery-broker/control", "exports", "media", "ping"):
         (VAR_DIR / sub).mkdir(parents=True, exist_ok=True)
     started_pg = False

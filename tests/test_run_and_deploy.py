@@ -193,7 +193,8 @@ def test_make_run_starts_everything_from_an_empty_folder_and_stops_it_all_on_sig
     var = Path(tempfile.mkdtemp(prefix="ims-run-"))
     var.chmod(0o755)  # the embedded server runs as the embedded_postgres user when we are root
     port = _free_port()
-    env = clean_env(IMS_VAR_DIR=str(var), IMS_PGDATA=str(var / "pgdata"), PORT=str(port), DEBUG="1")
+    env = clean_env(IMS_VAR_DIR=str(var), IMS_PGDATA=str(var / "pgdata"), PORT=str(port), DEBUG="1",
+                    SANDBOX_PORT=str(_free_port()))  # a developer's own `make run` may hold the default ports
     proc = subprocess.Popen(
         [sys.executable, "scripts/run.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, start_new_session=True,
