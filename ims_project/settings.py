@@ -264,6 +264,8 @@ IMS_WEBHOOK_SECRET_KEYS = env("IMS_WEBHOOK_SECRET_KEYS", default="")
 TWOB_ITCREV = env.bool("TWOB_ITCREV", default=True)
 IMS_PUSH_BATCH_SIZE = env.int("IMS_PUSH_BATCH_SIZE", default=500)
 CELERY_BEAT_SCHEDULE["sweep-stale-pushes"] = {"task": "gst_sync.tasks.sweep_stale_pushes", "schedule": 300.0}
+# Reconciliation runs and register imports whose worker died (lease expired) are handed to a worker again.
+CELERY_BEAT_SCHEDULE["sweep-stale-recon-jobs"] = {"task": "reconciliation.tasks.sweep_stale_jobs", "schedule": 300.0}
 
 # Maker-checker approvals of IMS actions and in-app notifications (navbar badge).
 INSTALLED_APPS += ["approvals"]

@@ -35,6 +35,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import Actor, record
+from gst_sync import leases
 from tenancy.scoping import scopes_disabled, tenant_scope
 
 from .domain.matching import Doc, Outcome, compare, match
@@ -53,33 +54,63 @@ _PART_INDEXES = ("(run_id, outcome, id)", "(run_id, purchase_id) WHERE purchase_
 LAST_TIMINGS: dict[str, float] = {}  # seconds per stage of the latest run in this process (for the benchmark)
 
 
-def _progress(run_id: int, percent: int, stage: str) -> None:
-    ReconRun.objects.filter(pk=run_id).update(progress=percent, stage=stage)
+_RUNNING = (JobStatus.RUNNING,)
+
+
+def _progress(run: ReconRun, percent: int, stage: str) -> None:
+    """Progress, and the heartbeat of the run's lease; LeaseLost when another worker has taken the run over."""
+    leases.renew(ReconRun, run.pk, run.attempts, running=_RUNNING, progress=percent, stage=stage)
+
+
+def _cleanup(run_id: int) -> None:
+    """Drop what an attempt of the run wrote: its temporary tables (of this session), its results table (attached
+    or not) and any of its rows in the default partition."""
+    with connection.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {_TEMP}, {partition_name(run_id)}")
+        cur.execute("DELETE FROM reconciliation_reconmatch WHERE run_id = %s", [run_id])
 
 
 def execute_run(*, run_id: int) -> ReconRun | None:
-    """Run a queued reconciliation (claimed with a conditional update, so a twin delivery does nothing)."""
+    """Run a queued reconciliation, claimed with the lease of :mod:`gst_sync.leases`: a twin delivery while the run
+    is running under a live lease (or done) does nothing; a run whose worker died (heartbeat older than
+    ``IMS_SYNC_LEASE_SECONDS``) is taken over and done again from a clean state. An attempt that finds its lease
+    taken over stops without touching the run (returns None)."""
     with scopes_disabled():
         run = ReconRun.objects.filter(pk=run_id).select_related("tenant", "rules").first()
     if run is None:
         return None
     with tenant_scope(run.tenant):
-        if not ReconRun.objects.filter(pk=run_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING):
+        attempt = leases.claim_attempt(ReconRun, run_id, running=_RUNNING, new_status_sql="'running'")
+        if attempt is None:
             return ReconRun.objects.get(pk=run_id)
+        run.status, run.attempts = JobStatus.RUNNING, attempt
+        if attempt > 1:
+            logger.warning("recon run %s: taking over from a dead worker (attempt %s)", run_id, attempt)
+            _cleanup(run_id)
+            _progress(run, 0, "restarted")
         started = time.monotonic()
         try:
             counts = _execute(run)
-        except Exception as exc:
+        except leases.LeaseLost:
+            logger.warning("recon run %s: attempt %s lost its lease to another worker; stopping", run_id, attempt)
             with connection.cursor() as cur:
-                cur.execute(f"DROP TABLE IF EXISTS {_TEMP}, {partition_name(run_id)}")
-                cur.execute("DELETE FROM reconciliation_reconmatch WHERE run_id = %s", [run_id])
-            ReconRun.objects.filter(pk=run_id).update(status=JobStatus.FAILED, error=str(exc)[:500],
-                                                      finished_at=timezone.now())
+                cur.execute(f"DROP TABLE IF EXISTS {_TEMP}")  # the results table is the new owner's now
+            return None
+        except Exception as exc:
+            if ReconRun.objects.filter(pk=run_id, attempts=attempt).exists():  # else the results are another's
+                _cleanup(run_id)
+                ReconRun.objects.filter(pk=run_id, attempts=attempt).update(
+                    status=JobStatus.FAILED, error=str(exc)[:500], finished_at=timezone.now())
             raise
         run.refresh_from_db()
         run.status, run.progress, run.stage, run.counts = JobStatus.DONE, 100, "done", counts
         run.seconds, run.finished_at = round(time.monotonic() - started, 2), timezone.now()
         with transaction.atomic():
+            try:  # locks the run: done only while this attempt holds the lease
+                leases.renew(ReconRun, run_id, attempt, running=_RUNNING)
+            except leases.LeaseLost:
+                logger.warning("recon run %s: attempt %s lost its lease before finishing", run_id, attempt)
+                return None
             run.save()
             _drop_older_results(run)
             record(tenant=run.tenant, actor=Actor(run.actor_type, run.actor_label, run.user_id),
@@ -242,7 +273,7 @@ def _execute(run: ReconRun) -> dict[str, int]:
             cur.execute("SET LOCAL jit = off")
             cur.execute(f"CREATE TABLE {part} (LIKE reconciliation_reconmatch INCLUDING DEFAULTS)")
             _load(cur, run, rules, p)
-        _progress(run.pk, 10, "loaded")
+        _progress(run, 10, "loaded")
         lap("load")
         with transaction.atomic():
             cur.execute("SET LOCAL work_mem = '256MB'")
@@ -252,7 +283,7 @@ def _execute(run: ReconRun) -> dict[str, int]:
             cur.execute("SET LOCAL enable_nestloop = off")
             cur.execute("SET LOCAL jit = off")
             _pass_sql(cur, run, rules, p, lap)
-        _progress(run.pk, 60, "exact pairs stored")
+        _progress(run, 60, "exact pairs stored")
         lap("commit pass 1")
         with transaction.atomic():
             cur.execute("SET LOCAL work_mem = '256MB'")

@@ -10,6 +10,12 @@ job's progress. Unchanged lines are not touched and not audited. Progress is wri
 
 Rows with problems never stop the good ones (the page says so). A failure half-way through pass 2 leaves the
 chunks already committed; importing the file again completes it, since lines are matched by ERP reference.
+
+A file import is claimed with the lease of :mod:`gst_sync.leases` (:func:`claim`); its progress is the lease's
+heartbeat, and every chunk's transaction starts by renewing it (which locks the job row: a worker that lost its
+lease writes nothing more). When a worker dies, a redelivery after the lease expired imports the file again from
+the start: the chunks the dead worker committed come out unchanged (no second audit event), and the job's
+created/updated counts, committed with those chunks, already include them.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from audit.services import Actor, Event, record, record_many
+from gst_sync import leases
 
 from . import register_file
 from .domain import register_rows as rr
@@ -206,6 +213,22 @@ def repeat_message(ref: str, lines: list[int], what: str = "rows") -> str:
 
 # --- the file import ----------------------------------------------------------------------------------------
 
+_RUNNING = (JobStatus.RUNNING,)
+LeaseLost = leases.LeaseLost
+
+
+def claim(job: RegisterImport) -> bool:
+    """Claim a file import for this worker (queued, or running under an expired lease: its worker died). False
+    when another delivery has it or it is finished. On success ``job`` is reloaded (status, attempts, counts)."""
+    attempt = leases.claim_attempt(RegisterImport, job.pk, running=_RUNNING, new_status_sql="'running'")
+    if attempt is None:
+        return False
+    job.refresh_from_db()
+    if attempt > 1:
+        log.warning("register import %s: taking over from a dead worker (attempt %s, %s lines written before)",
+                    job.pk, attempt, job.created + job.updated)
+    return True
+
 
 class _Progress:
     """Writes the job's progress (a share of ``total``) at most once per :data:`PROGRESS_SECONDS`."""
@@ -219,8 +242,8 @@ class _Progress:
             return
         self.last = now
         self.job.processed, self.job.message = processed, message
-        RegisterImport.objects.filter(pk=self.job.pk).update(processed=processed, total=self.job.total,
-                                                             message=message)
+        leases.renew(RegisterImport, self.job.pk, self.job.attempts, running=_RUNNING, processed=processed,
+                     total=self.job.total, message=message)
 
 
 def import_file(job: RegisterImport, *, path: Path, error_path: Path, recipients: dict[str, int],
@@ -277,6 +300,7 @@ def import_file(job: RegisterImport, *, path: Path, error_path: Path, recipients
         for lo in range(0, staged, CHUNK):
             hi = min(lo + CHUNK, staged)
             with transaction.atomic():
+                leases.renew(RegisterImport, job.pk, job.attempts, running=_RUNNING)  # locks the job row
                 created, updated = write_chunk(stage, tenant=job.tenant, actor=actor, lo=lo, hi=hi,
                                                request_id=request_id, lap=lap)
                 job.created += created
@@ -296,6 +320,7 @@ def import_file(job: RegisterImport, *, path: Path, error_path: Path, recipients
     job.message = ""
     job.status, job.finished_at = JobStatus.DONE, timezone.now()
     with transaction.atomic():
+        leases.renew(RegisterImport, job.pk, job.attempts, running=_RUNNING)  # done only by the lease holder
         job.save()
         record(tenant=job.tenant, actor=actor, action="register.imported", obj=job, request_id=request_id,
                metadata={"file": job.file_name, "rows": job.total, "created": job.created, "updated": job.updated,

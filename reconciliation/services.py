@@ -314,12 +314,13 @@ def run_import(*, import_id: int) -> RegisterImport | None:
     if job is None:
         return None
     with tenant_scope(job.tenant):
-        claimed = RegisterImport.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING)
-        if not claimed:
+        if not imports.claim(job):  # the lease: a live twin or a finished job is left alone
             return RegisterImport.objects.get(pk=job.pk)
-        job.status = JobStatus.RUNNING
         try:
             _run_import(job)
+        except imports.LeaseLost:  # our lease expired and another worker took the job over: it finishes it
+            log.warning("register import %s: lease lost to another worker", job.pk)
+            return None
         except register_file.RegisterFileError as e:
             _fail(job, str(e))
         except Exception:
