@@ -53,6 +53,26 @@ def ids_in(ids) -> RawSQL:
     return RawSQL("SELECT unnest(%s::bigint[])", [list(ids)])
 
 
+def lock_documents(*, tenant: Tenant, qs: QuerySet, limit: int | None = None) -> list[int]:
+    """Lock (``FOR UPDATE``) the documents of ``qs`` — the first ``limit`` of them by id — in id order and return
+    their ids. Must run in a transaction; read the locked documents again in a new statement to see their
+    committed state.
+
+    The target is cut first (a materialised CTE: ``FOR UPDATE`` refuses the DISTINCT or GROUP BY a filter may
+    bring), then its rows are locked by id alone: a row another transaction changed while we waited for it is
+    still locked and returned (the filter is re-applied by the caller's next statement), so a chunk never comes
+    back shorter than it was cut and the cursor over a filter stays right."""
+    inner = qs.order_by("pk").values("pk")[:limit] if limit else qs.order_by().values("pk")
+    sql, params = inner.query.sql_with_params()
+    with connection.cursor() as cur:
+        cur.execute(
+            f"WITH target (id) AS MATERIALIZED ({sql}) SELECT d.id FROM invoices_supplierdocument d "
+            f"JOIN target t ON t.id = d.id WHERE d.tenant_id = %s ORDER BY d.id FOR UPDATE OF d",
+            [*params, tenant.pk],
+        )
+        return list(dict.fromkeys(row[0] for row in cur.fetchall()))
+
+
 def target(*, tenant: Tenant, user, membership: Membership | None, ids=None,
            filters=None) -> tuple[QuerySet[SupplierDocument], int, int]:
     """:func:`target_documents` (strict) with its count and largest id; for ids, from the one query that checks

@@ -62,6 +62,7 @@ class Outcome:
     warnings: dict[str, dict] = field(default_factory=dict)
     events: int = 0
     held: int = 0  # changed documents held for approval (approvals app)
+    seen: int = 0  # documents locked and looked at (those that no longer match the filter included)
 
 
 def _apply(*, tenant: Tenant, actor: Actor, qs, request: ActionRequest, run_id: int | None = None,
@@ -79,16 +80,20 @@ def _apply(*, tenant: Tenant, actor: Actor, qs, request: ActionRequest, run_id: 
     if max_id is not None:
         qs = qs.filter(pk__lte=max_id)
     out = Outcome()
-    last = None
-    if limit:
-        chunk = list(qs.order_by("pk").values_list("pk", flat=True)[:limit])
-        if not chunk:
-            return out, None
-        last = chunk[-1]
-        qs = SupplierDocument.objects.filter(tenant=tenant, pk__in=selectors.ids_in(chunk))
+    # Lock the target rows first (in id order, so two writers cannot deadlock), then read them again in a new
+    # statement: under READ COMMITTED that statement sees whatever a concurrent writer (a person's action on one
+    # of these documents) committed before the lock was granted, and nobody can change a locked row until this
+    # transaction ends. So the rules decide on the current state, the filter is re-applied to it (a document
+    # that no longer matches is skipped), and the audit's "before" is the true before.
+    locked = selectors.lock_documents(tenant=tenant, qs=qs, limit=limit)
+    if not locked:
+        return out, None
+    out.seen = len(locked)
+    last = locked[-1]
+    qs = qs.filter(pk__in=selectors.ids_in(locked))
     kinds = selectors.kinds(qs, request)
     if not kinds:
-        return out, None
+        return out, last
     regs, filed = selectors.rule_inputs(tenant=tenant)
     builder = F.FactsBuilder(registrations=regs, filed=filed, declaring=declaring)
     decisions = evaluate_many(request, (builder.facts(k) for k in kinds), selectors.rule_context())
@@ -96,9 +101,6 @@ def _apply(*, tenant: Tenant, actor: Actor, qs, request: ActionRequest, run_id: 
     refused: list[tuple[int, str, object]] = []
     for kind, decision in zip(kinds, decisions, strict=True):
         ids = kind.ids
-        if limit is None:
-            top = max(ids)
-            last = top if last is None or top > last else last
         outcome, state = selectors.classify(kind, request, decision, declaring)
         if outcome == "refused":
             out.refused_count += len(ids)
@@ -380,7 +382,10 @@ def run_bulk_action(*, run_id: int) -> str | None:
 def advance_run(*, run_id: int) -> bool:
     """Apply the next chunk of a run; returns whether more remain. The caller opens the run's tenant scope."""
     with transaction.atomic():
-        run = BulkActionRun.objects.select_for_update().select_related("tenant").get(pk=run_id)
+        # Lock the run only: a plain FOR UPDATE would lock the joined tenant row too, stalling every write of the
+        # tenant that checks a foreign key to it (at commit, for deferred keys) until the chunk ends, and
+        # deadlocking with a person's action that holds a row of the chunk.
+        run = BulkActionRun.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=run_id)
         if run.finished:
             return False
         actor = Actor(run.actor_type, run.actor_label, run.user_id)
@@ -410,8 +415,8 @@ def advance_run(*, run_id: int) -> bool:
                                             filters=run.params.get("filter"), strict=False)
             out, last = _apply(tenant=run.tenant, actor=actor, qs=qs, request=request, run_id=run.pk,
                                limit_after=run.cursor, limit=size, max_id=run.max_id)
-            seen = out.applied + out.already + out.refused_count
-            more = last is not None and seen >= size
+            seen = out.seen
+            more = seen >= size
         _add(run, out)
         run.processed = min(run.total, run.processed + seen)
         if not more:

@@ -76,6 +76,7 @@ class _Stages:
         from actions import selectors, services
 
         self.wrap(selectors, "target_documents", "target (ids checked)")
+        self.wrap(selectors, "lock_documents", "lock the target rows (FOR UPDATE)")
         self.wrap(selectors, "kinds", "rules: group by rule columns (SQL)")
         self.wrap(services, "evaluate_many", "rules: decide each kind (Python)")
         self.wrap(services, "_update", "update (SQL, returning the state before)")
