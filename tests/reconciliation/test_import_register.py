@@ -256,3 +256,20 @@ def test_rest_upsert_checks_the_tax_split_refuses_repeated_references_and_audits
         actions = list(AuditEvent.objects.filter(tenant=tenant_a, action__startswith="register.").order_by(
             "seq").values_list("action", flat=True))
     assert actions == ["register.line_created", "register.upserted", "register.line_updated", "register.upserted"]
+
+
+def test_a_file_over_50_mb_is_refused_at_upload_with_the_default_limit_and_nothing_written(tenant_a, reg_a1, alice,
+                                                                                           client_for):
+    """The issue's "50 MB file": with the shipped limits (50 MiB), a register file just over it is refused before
+    any parsing, with a message that says so, and the register is untouched."""
+    from reconciliation.register_file import max_upload_bytes
+
+    c = client_for(alice)
+    assert upload_and_run(c, "first.csv", csv_data([row(reg_a1, "PV-1")])).created == 1
+    body = csv_data([row(reg_a1, f"PV-{n}") for n in range(2, 2002)])
+    repeats = max_upload_bytes() // len(body) + 1
+    big = body + body.split(b"\n", 1)[1] * repeats  # valid rows, one heading, over the limit
+    assert len(big) > max_upload_bytes() >= 50 * 1000 * 1000
+    r = upload(c, "big.csv", big)
+    assert r.status_code == 400 and "too large" in r.content.decode()
+    assert set(lines(tenant_a)) == {"PV-1"}
