@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -15,6 +16,8 @@ from audit.services import Actor
 from exports.registry import ExportError
 from exports.services import XLSX_TYPE, export_response, start_export
 from ims_project.xlsx import write_xlsx
+from invoices.domain.recon_outcomes import DOCUMENT_OUTCOMES
+from invoices.recon_filter import latest_runs
 from invoices.selectors import documents_for
 from tenancy.roles import Capability, can
 from tenancy.selectors import visible_registrations
@@ -90,7 +93,7 @@ def home(request, tenant_slug):
         **_ctx(request), "registrations": regs, "run": run, "summary": summary, "runs": runs, "errors": errors,
         "active": active,
         "labels": OUTCOME_LABELS, "post": request.POST, "rules": services.active_rules(tenant=request.tenant),
-        "recommended": _recommended(request, run),
+        "recommended": _recommended(request, run, regs),
     }, status=400 if errors else 200)
 
 
@@ -107,16 +110,49 @@ def _run_progress(request, pk: int) -> HttpResponse:
     return response
 
 
-def _recommended(request, run) -> dict[str, dict]:
-    """Per outcome with a recommended action: the action and the visible supplier documents it would apply to
-    (only for members who may act)."""
+def _recommended(request, run, registrations) -> dict[str, dict]:
+    """Per outcome with a recommended action: the action, how many visible supplier documents of the run it would
+    apply to, and what the bulk-action confirmation is given (only for members who may act). When ``run`` is the
+    latest finished run of its GSTINs, the documents filter ``reconciliation=<outcome>`` (``query``, with
+    ``all_matching``), which reads that same run, so the confirmation counts and the apply re-checks the outcome on
+    the server (documents changed on the portal since are left out); for an older run, the documents' ``ids``."""
     if run is None or not can(request.membership.role, Capability.ACT):
         return {}
     actions = services.outcome_actions(tenant=request.tenant)
     ids = selectors.outcome_document_ids(tenant=request.tenant, user=request.user, membership=request.membership,
                                          run=run)
-    return {o: {"action": a, "label": ACTION_LABELS[a], "ids": ids[o]} for o, a in actions.items()
-            if a and ids.get(o)}
+    latest = _latest_run_filter(request, run, registrations)
+    out = {}
+    for outcome, action in actions.items():
+        if not action or not ids.get(outcome):
+            continue
+        rec = {"action": action, "label": ACTION_LABELS[action], "count": len(ids[outcome])}
+        if latest is not None and outcome in DOCUMENT_OUTCOMES:
+            rec["query"] = urlencode({"reconciliation": outcome, **latest})
+        else:
+            rec["ids"] = ids[outcome]
+        out[outcome] = rec
+    return out
+
+
+def _latest_run_filter(request, run, registrations) -> dict[str, str] | None:
+    """The documents-list filters (besides ``reconciliation``) under which that filter reads exactly ``run``: it
+    must be the latest finished run of each of its GSTINs the user sees; ``registration`` names its GSTIN when it
+    is one, and none is needed when no other visible GSTIN has a different latest run. None otherwise (the
+    documents filter takes a single GSTIN)."""
+    if run.status != JobStatus.DONE:
+        return None
+    visible = {r.pk: r for r in registrations}
+    latest = {reg_id: other.pk for reg_id, other in
+              latest_runs(tenant=request.tenant, registration_ids=visible).by_registration.items()}
+    mine = sorted({reg_id for reg_id in run.registration_ids or [] if reg_id in visible})
+    if not mine or any(latest.get(reg_id) != run.pk for reg_id in mine):
+        return None
+    if len(mine) == 1:
+        return {"registration": visible[mine[0]].gstin}
+    if all(run_id == run.pk for run_id in latest.values()):
+        return {}
+    return None
 
 
 @require_capability(Capability.VIEW)

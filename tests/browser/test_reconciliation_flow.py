@@ -158,7 +158,7 @@ def test_upload_register_reconcile_open_mismatch_and_accept_exact_matches(org, l
         apply.click()
     page.wait_for_url(re.compile(r"/actions/confirm/$"))
     expect(page.locator("h1")).to_contain_text("Accept")
-    assert re.search(r"3\s+documents selected:\s+3\s+will change", page.locator("#preview-summary").inner_text())
+    assert re.search(r"3\s+documents selected \(every document matching the filter\):\s+3\s+will change", page.locator("#preview-summary").inner_text())
     with page.expect_navigation():
         page.click("#apply-form button[type=submit]")
     page.wait_for_url(re.compile(r"/actions/runs/\d+/$"))

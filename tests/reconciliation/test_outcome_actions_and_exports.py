@@ -41,29 +41,30 @@ def test_viewer_sees_the_mapping_but_may_not_change_it(tenant_a, bob, client_for
     assert c.post(URL, {"exact": "R"}).status_code == 403
 
 
-def _apply_forms(content: str) -> dict[str, list[str]]:
+def _apply_forms(content: str) -> dict[str, dict[str, list[str]]]:
     forms = re.findall(r'<form[^>]*class="recon-apply" data-outcome="(\w+)">(.*?)</form>', content, re.S)
-    return {o: re.findall(r'name="ids" value="(\d+)"', body) for o, body in forms}
+    out = {}
+    for outcome, body in forms:
+        fields = out.setdefault(outcome, {})
+        for name, value in re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', body):
+            fields.setdefault(name, []).append(value.replace("&amp;", "&"))
+    return out
 
 
 def test_apply_button_leads_to_the_bulk_confirmation_with_exactly_the_outcomes_documents(
-        tenant_a, reconciled, alice, client_for):
-    run, d = reconciled
+        tenant_a, reg_a1, reconciled, alice, client_for):
     c = client_for(alice)
     home = c.get("/t/acme/reconciliation/").content.decode()
     forms = _apply_forms(home)
     assert set(forms) == {"exact", "tolerance", "mismatch", "missing_in_register"}  # probable, duplicate: none
-    with tenant_scope(tenant_a):
-        exact_docs = sorted(ReconMatch.objects.filter(run=run, outcome="exact").values_list("document_id", flat=True))
-    assert sorted(int(i) for i in forms["exact"]) == exact_docs and len(exact_docs) == 2
-    assert forms["missing_in_register"] == [str(d["INV/006"].pk)]
+    # The latest run: the documents filter on its outcome (re-checked on the server), not ids.
+    assert forms["exact"]["query"] == [f"reconciliation=exact&registration={reg_a1.gstin}"]
+    assert forms["missing_in_register"]["query"] == [f"reconciliation=missing_in_register&registration={reg_a1.gstin}"]
     assert "apply recommended action to 2 documents" in home
-    action = re.search(r'data-outcome="exact">.*?name="action" value="(\w)"', home, re.S).group(1)
-    confirm = c.post("/t/acme/actions/confirm/", {"action": action, "ids": forms["exact"]})
+    confirm = c.post("/t/acme/actions/confirm/", forms["exact"])
     assert confirm.status_code == 200
     assert re.search(r"2\s+documents selected", confirm.content.decode())
-    for doc_id in forms["exact"]:
-        assert f'name="ids" value="{doc_id}"' in confirm.content.decode()
+    assert 'name="all_matching"' in confirm.content.decode()  # the apply step re-runs the filter too
 
 
 def test_viewer_gets_no_apply_button_and_the_confirmation_refuses_them(tenant_a, reconciled, bob, client_for):
