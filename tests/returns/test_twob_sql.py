@@ -87,17 +87,23 @@ AS_OF = {"M": dt.date(2026, 1, 5), "Q": dt.date(2026, 4, 25)}
 
 
 def link_originals(tenant, reg, seed: int) -> None:
-    """Link about two amendments in three to an original of their original section (random direction)."""
+    """Link about two amendments in three to an original of their original section (random direction).
+    Deterministic for a seed: the choice hashes each document's position in this load (id minus the load's first id),
+    never the raw ids, which depend on what ran before in the same database."""
     with connection.cursor() as cur:
-        cur.execute("SELECT setseed(%s)", [seed / 100])
+        cur.execute("SELECT min(id) FROM invoices_supplierdocument WHERE tenant_id = %s AND registration_id = %s",
+                    [tenant.pk, reg.pk])
+        base = cur.fetchone()[0]
         for amended, original in ((s.value, i.original_section.value) for s, i in SECTIONS.items() if i.amendment):
             cur.execute(
                 """UPDATE invoices_supplierdocument a SET original_id = (
                        SELECT o.id FROM invoices_supplierdocument o
                        WHERE o.tenant_id = a.tenant_id AND o.registration_id = a.registration_id
-                         AND o.section = %s AND o.id <> a.id ORDER BY md5(o.id::text || a.id::text) LIMIT 1)
-                   WHERE a.tenant_id = %s AND a.registration_id = %s AND a.section = %s AND random() < 0.67""",
-                [original, tenant.pk, reg.pk, amended])
+                         AND o.section = %s AND o.id <> a.id
+                       ORDER BY md5((o.id - %s)::text || '/' || (a.id - %s)::text || '/' || %s::text) LIMIT 1)
+                   WHERE a.tenant_id = %s AND a.registration_id = %s AND a.section = %s
+                     AND ('x' || substr(md5((a.id - %s)::text || '/' || %s::text), 1, 7))::bit(28)::int %% 3 <> 0""",
+                [original, base, base, seed, tenant.pk, reg.pk, amended, base, seed])
 
 
 def python_compute(reg, period, recipient=None):
