@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.db import models
 from django_scopes import ScopedManager
 
+from ims_project.jobs import JobStatus
+
 
 class Gstr3bFiling(models.Model):
     """The GSTR-3B of one return period of a GSTIN has been filed (domain.md §2.1): accepted and rejected records
@@ -32,11 +34,7 @@ class Gstr3bFiling(models.Model):
         return f"GSTR-3B {self.period:%m%Y} filed {self.filed_on}"
 
 
-class RunStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
+RunStatus = JobStatus  # the states every background job shares (ims_project.jobs)
 
 
 class BulkActionRun(models.Model):

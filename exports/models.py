@@ -3,12 +3,9 @@ from __future__ import annotations
 from django.db import models
 from django_scopes import ScopedManager
 
+from ims_project.jobs import JobStatus
 
-class ExportStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
+ExportStatus = JobStatus  # the states every background job shares (ims_project.jobs)
 
 
 class ExportJob(models.Model):

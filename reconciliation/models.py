@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django_scopes import ScopedManager
 
+from ims_project.jobs import JobStatus
 from invoices.domain.sections import DOC_KIND_CHOICES
 
 from .domain.matching import OUTCOME_LABELS
@@ -70,11 +71,6 @@ class ColumnMapping(models.Model):
         return f"column mapping of {self.tenant_id}"
 
 
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
 
 
 class RegisterImport(models.Model):

@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.db import models
 from django_scopes import ScopedManager
 
+from ims_project.jobs import JobStatus
+
 
 class PreviewTrigger(models.TextChoices):
     BEAT = "beat", "Daily rebuild"
@@ -44,11 +46,7 @@ class TwobPreview(models.Model):
         return f"2B preview {self.period:%m%Y} of registration {self.registration_id} at {self.built_at}"
 
 
-class RebuildStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
+RebuildStatus = JobStatus  # the states every background job shares (ims_project.jobs)
 
 
 ACTIVE_REBUILD = [RebuildStatus.QUEUED, RebuildStatus.RUNNING]
