@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-import pytest
-
 from audit.models import AuditEvent
 from audit.services import Actor
 from autorules import services as rules
 from autorules.models import AutoRuleRun
 from gst_sync import services
-from gst_sync.adapters import GstnAdapter
 from invoices.models import SupplierDocument
 from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope
 from tests import factories as f
-from tests.gst_sync.conftest import OTP, RECIPIENT, USERNAME, doc, make_config, sandbox, sandbox_url  # noqa: F401
+from tests.gst_sync.conftest import (  # noqa: F401 - fixtures
+    OTP,
+    RECIPIENT,
+    USERNAME,
+    adapter,
+    connect_gstin,
+    doc,
+    make_config,
+    portal,
+    sandbox,
+    sandbox_url,
+)
 
 ACTOR = Actor.system("tests")
 
-
-@pytest.fixture
-def portal(sandbox):  # noqa: F811
-    with GstnAdapter(make_config(sandbox)) as client:
-        yield client
 
 
 def test_a_successful_sync_runs_the_rules_on_the_synced_gstin(db, portal, sandbox):  # noqa: F811
@@ -31,8 +34,7 @@ def test_a_successful_sync_runs_the_rules_on_the_synced_gstin(db, portal, sandbo
     f.make_member(tenant, owner, "owner")
     with tenant_scope(tenant):
         reg = tenancy_services.add_registration(tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme")
-        services.request_otp(tenant=tenant, actor=ACTOR, registration=reg, username=USERNAME, adapter=portal)
-        services.connect(tenant=tenant, actor=ACTOR, registration=reg, otp=OTP, adapter=portal)
+        connect_gstin(tenant, reg, portal, ACTOR)
         rule = rules.create_rule(tenant=tenant, actor=ACTOR, owner=owner, name="Accept filed",
                                  action="A", conditions=[{"type": "filing_status", "value": "filed"}])
     sandbox.seed(b2b=[doc("F-1"), doc("F-2"), doc("U-1", filed=False), doc("R-1", action="R")])

@@ -15,24 +15,19 @@ from actions import services as actions
 from audit.services import Actor
 from gst_sync import push
 from gst_sync import services as sync_services
-from gst_sync.adapters import GstnAdapter
 from invoices.models import SupplierDocument
 from tenancy import services as tenancy_services
 from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
 from tests import factories as f
 from tests.gst_sync import conftest as sandbox_portal
-from tests.gst_sync.conftest import OTP, RECIPIENT, USERNAME, doc, make_config
+from tests.gst_sync.conftest import RECIPIENT, connect_gstin, doc
 
 pytestmark = pytest.mark.django_db
 SYSTEM = Actor.system("tests")
 sandbox_url, sandbox = sandbox_portal.sandbox_url, sandbox_portal.sandbox  # the sandbox portal's fixtures
+adapter, portal = sandbox_portal.adapter, sandbox_portal.portal
 
-
-@pytest.fixture
-def portal(sandbox):
-    with GstnAdapter(make_config(sandbox)) as client:
-        yield client
 
 
 @pytest.fixture
@@ -42,8 +37,7 @@ def synced(db, portal, sandbox):
     with tenant_scope(tenant):
         reg = tenancy_services.add_registration(tenant=tenant, actor=SYSTEM, gstin=RECIPIENT, legal_name="Acme")
         tenancy_services.add_member(tenant=tenant, actor=SYSTEM, user=owner, role="owner")
-        sync_services.request_otp(tenant=tenant, actor=SYSTEM, registration=reg, username=USERNAME, adapter=portal)
-        sync_services.connect(tenant=tenant, actor=SYSTEM, registration=reg, otp=OTP, adapter=portal)
+        connect_gstin(tenant, reg, portal, SYSTEM)
     sync(tenant, reg, portal, sandbox, [doc("B-1"), doc("B-2"), doc("B-3", action="A"), doc("B-4"), doc("B-5")])
     return tenant, reg, owner
 

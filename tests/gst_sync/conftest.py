@@ -89,6 +89,23 @@ def adapter(sandbox):
 
 
 @pytest.fixture
+def portal(adapter):
+    """The same client under the name service tests pass as ``adapter=``."""
+    return adapter
+
+
+def connect_gstin(tenant, registration, portal, actor) -> None:
+    """Connect ``registration`` to the sandbox portal through the services, as a user does (OTP request, OTP)."""
+    from gst_sync import services
+    from tenancy.scoping import tenant_scope
+
+    with tenant_scope(tenant):
+        services.request_otp(tenant=tenant, actor=actor, registration=registration, username=USERNAME,
+                             adapter=portal)
+        services.connect(tenant=tenant, actor=actor, registration=registration, otp=OTP, adapter=portal)
+
+
+@pytest.fixture
 def authed(adapter):
     adapter.request_otp(gstin=RECIPIENT, username=USERNAME)
     adapter.authenticate(gstin=RECIPIENT, username=USERNAME, otp=OTP)

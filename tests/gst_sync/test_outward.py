@@ -14,7 +14,7 @@ from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope
 from tests import factories as f
 
-from .conftest import OTP, RECIPIENT, USERNAME, doc, make_config
+from .conftest import RECIPIENT, connect_gstin, doc, make_config
 
 ACTOR = Actor.system("tests")
 BUYER_1, BUYER_2 = "29AAJFY9012N1ZE", "24AAKCV7788R1Z1"
@@ -28,8 +28,7 @@ def seller(db, sandbox):
         reg = tenancy_services.add_registration(tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme")
     with GstnAdapter(make_config(sandbox)) as portal:
         with tenant_scope(tenant):
-            services.request_otp(tenant=tenant, actor=ACTOR, registration=reg, username=USERNAME, adapter=portal)
-            services.connect(tenant=tenant, actor=ACTOR, registration=reg, otp=OTP, adapter=portal)
+            connect_gstin(tenant, reg, portal, ACTOR)
         yield tenant, reg, portal
 
 

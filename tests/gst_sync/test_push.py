@@ -11,22 +11,16 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import Actor
 from gst_sync import push, services
-from gst_sync.adapters import GstnAdapter
 from gst_sync.models import ConnectionStatus, PortalConnection, PushBatch, PushItem, PushStatus
 from invoices.models import SupplierDocument
 from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope
 from tests import factories as f
 
-from .conftest import OTP, RECIPIENT, USERNAME, doc, make_config
+from .conftest import RECIPIENT, connect_gstin, doc
 
 ACTOR = Actor.system("tests")
 
-
-@pytest.fixture
-def portal(sandbox):
-    with GstnAdapter(make_config(sandbox)) as client:
-        yield client
 
 
 @pytest.fixture
@@ -35,8 +29,7 @@ def synced(db, portal, sandbox):
     tenant = f.make_tenant("Acme Push", "acme-push")
     with tenant_scope(tenant):
         reg = tenancy_services.add_registration(tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme")
-        services.request_otp(tenant=tenant, actor=ACTOR, registration=reg, username=USERNAME, adapter=portal)
-        services.connect(tenant=tenant, actor=ACTOR, registration=reg, otp=OTP, adapter=portal)
+        connect_gstin(tenant, reg, portal, ACTOR)
     sandbox.seed(
         b2b=[doc("B-1"), doc("B-2"), doc("B-3", action="R"), doc("B-4"), doc("B-5")],
         b2bcn=[doc("C-1", section="b2bcn", blocked="Y")],

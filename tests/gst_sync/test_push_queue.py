@@ -19,7 +19,6 @@ from approvals.models import ApprovalRequest
 from audit.services import Actor
 from gst_sync import imports, push
 from gst_sync import services as sync_services
-from gst_sync.adapters import GstnAdapter
 from gst_sync.models import PushQueueEntry
 from invoices.models import SupplierDocument
 from invoices.services.ingest import ingest_documents
@@ -30,7 +29,7 @@ from tests import factories as f
 from tests.documents.helpers import make_doc
 from tests.factories import document_record, gstin_for
 
-from .conftest import OTP, RECIPIENT, USERNAME, doc, make_config
+from .conftest import RECIPIENT, connect_gstin, doc
 
 pytestmark = pytest.mark.django_db
 SYSTEM = Actor.system("tests")
@@ -187,11 +186,6 @@ def test_a_deleted_document_leaves_the_queue(tenant_a, reg_a1):
 
 # --- pushing through the sandbox portal ------------------------------------------------------------------------
 
-@pytest.fixture
-def portal(sandbox):
-    with GstnAdapter(make_config(sandbox)) as client:
-        yield client
-
 
 @pytest.fixture
 def synced(db, portal, sandbox):
@@ -200,8 +194,7 @@ def synced(db, portal, sandbox):
     with tenant_scope(tenant):
         reg = tenancy_services.add_registration(tenant=tenant, actor=SYSTEM, gstin=RECIPIENT, legal_name="Acme")
         tenancy_services.add_member(tenant=tenant, actor=SYSTEM, user=owner, role="owner")
-        sync_services.request_otp(tenant=tenant, actor=SYSTEM, registration=reg, username=USERNAME, adapter=portal)
-        sync_services.connect(tenant=tenant, actor=SYSTEM, registration=reg, otp=OTP, adapter=portal)
+        connect_gstin(tenant, reg, portal, SYSTEM)
     sandbox.seed(b2b=[doc("B-1"), doc("B-2"), doc("B-3", action="A"), doc("B-4")],
                  b2bcn=[doc("C-1", section="b2bcn", blocked="Y")])
     for section in ("b2b", "b2bcn"):

@@ -12,7 +12,6 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import Actor
 from gst_sync import services
-from gst_sync.adapters import GstnAdapter
 from gst_sync.models import ConnectionStatus, PortalConnection, RunStatus, SyncRun
 from gst_sync.tasks import sync_section
 from invoices.models import DocumentVersion, SupplierDocument
@@ -20,7 +19,7 @@ from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope
 from tests import factories as f
 
-from .conftest import CLIENT_ID, CLIENT_SECRET, OTP, RECIPIENT, USERNAME, doc, make_config
+from .conftest import CLIENT_ID, CLIENT_SECRET, RECIPIENT, USERNAME, connect_gstin, doc
 
 pytestmark = pytest.mark.django_db(transaction=False)
 ACTOR = Actor.system("tests")
@@ -34,18 +33,12 @@ def recipient(db):
     return tenant, reg
 
 
-@pytest.fixture
-def portal(sandbox):
-    with GstnAdapter(make_config(sandbox)) as client:
-        yield client
-
 
 @pytest.fixture
 def connected(recipient, portal):
     tenant, reg = recipient
     with tenant_scope(tenant):
-        services.request_otp(tenant=tenant, actor=ACTOR, registration=reg, username=USERNAME, adapter=portal)
-        services.connect(tenant=tenant, actor=ACTOR, registration=reg, otp=OTP, adapter=portal)
+        connect_gstin(tenant, reg, portal, ACTOR)
     return tenant, reg
 
 

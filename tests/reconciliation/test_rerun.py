@@ -24,7 +24,7 @@ from tenancy.scoping import scopes_disabled, tenant_scope
 from tests import factories as f
 from tests.documents.helpers import SUPPLIER_1
 from tests.gst_sync import conftest as portal_fixtures
-from tests.gst_sync.conftest import OTP, RECIPIENT, USERNAME, doc, make_config
+from tests.gst_sync.conftest import RECIPIENT, connect_gstin, doc, make_config
 from tests.reconciliation.test_register_and_engine import HEAD, line, outcome_of, upsert
 
 sandbox_url, sandbox = portal_fixtures.sandbox_url, portal_fixtures.sandbox  # the sandbox portal (a process)
@@ -213,8 +213,7 @@ def synced_tenant(transactional_db, sandbox):
 
     with GstnAdapter(make_config(sandbox)) as portal:
         with tenant_scope(tenant):
-            sync_services.request_otp(tenant=tenant, actor=actor, registration=reg, username=USERNAME, adapter=portal)
-            sync_services.connect(tenant=tenant, actor=actor, registration=reg, otp=OTP, adapter=portal)
+            connect_gstin(tenant, reg, portal, actor)
         yield tenant, reg, owner, portal
 
 

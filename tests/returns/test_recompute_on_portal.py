@@ -7,8 +7,6 @@ import datetime as dt
 import pytest
 
 from audit.models import AuditEvent
-from gst_sync import services as sync_services
-from gst_sync.adapters import GstnAdapter
 from gst_sync.models import Gstr2bStatement
 from returns import services
 from returns.services import ReturnsError
@@ -16,19 +14,14 @@ from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope
 from tests import factories as f
 from tests.gst_sync import conftest as sandbox_fixtures
-from tests.gst_sync.conftest import OTP, RECIPIENT, USERNAME, doc, make_config
+from tests.gst_sync.conftest import RECIPIENT, connect_gstin, doc
 
 OCT = dt.date(2025, 10, 1)
 SUPPLIER = "29AAJFY9012N1ZE"
 # The sandbox portal (a subprocess on a loopback port, reset for each test), as the gst_sync tests use it.
 sandbox_url = sandbox_fixtures.sandbox_url
 sandbox = sandbox_fixtures.sandbox
-
-
-@pytest.fixture
-def portal(sandbox):
-    with GstnAdapter(make_config(sandbox)) as client:
-        yield client
+adapter, portal = sandbox_fixtures.adapter, sandbox_fixtures.portal
 
 
 @pytest.fixture
@@ -41,8 +34,7 @@ def recipient(db):
 
 def connect(tenant, reg, portal) -> None:
     with tenant_scope(tenant):
-        sync_services.request_otp(tenant=tenant, actor=f.SYSTEM, registration=reg, username=USERNAME, adapter=portal)
-        sync_services.connect(tenant=tenant, actor=f.SYSTEM, registration=reg, otp=OTP, adapter=portal)
+        connect_gstin(tenant, reg, portal, f.SYSTEM)
 
 
 def recompute(tenant, reg, portal):

@@ -2,35 +2,38 @@
 
 from __future__ import annotations
 
-import pytest
 from django.core import mail
 
 from audit.services import Actor
 from gst_sync import push, services
-from gst_sync.adapters import GstnAdapter
 from invoices.models import Supplier, SupplierDocument
 from suppliers.models import SupplierNotification
 from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope
 from tests import factories as f
-from tests.gst_sync.conftest import OTP, RECIPIENT, USERNAME, doc, make_config, sandbox, sandbox_url  # noqa: F401
+from tests.gst_sync.conftest import (  # noqa: F401 - fixtures
+    OTP,
+    RECIPIENT,
+    USERNAME,
+    adapter,
+    connect_gstin,
+    doc,
+    make_config,
+    portal,
+    sandbox,
+    sandbox_url,
+)
 
 ACTOR = Actor.system("tests")
 SUPPLIER = "29AAJFY9012N1ZE"
 
-
-@pytest.fixture
-def portal(sandbox):  # noqa: F811
-    with GstnAdapter(make_config(sandbox)) as client:
-        yield client
 
 
 def test_a_push_that_saves_a_rejection_emails_the_supplier_once(db, portal, sandbox):  # noqa: F811
     tenant = f.make_tenant("Acme Mail", "acme-mail")
     with tenant_scope(tenant):
         reg = tenancy_services.add_registration(tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme")
-        services.request_otp(tenant=tenant, actor=ACTOR, registration=reg, username=USERNAME, adapter=portal)
-        services.connect(tenant=tenant, actor=ACTOR, registration=reg, otp=OTP, adapter=portal)
+        connect_gstin(tenant, reg, portal, ACTOR)
     sandbox.seed(b2b=[doc("B-1"), doc("B-2"), doc("B-3")])
     with tenant_scope(tenant):
         (run,) = services.queue_sync(tenant=tenant, actor=ACTOR, registration=reg, sections=["b2b"])
