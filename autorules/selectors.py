@@ -9,11 +9,11 @@ from django.db.models import QuerySet
 from actions.errors import ActionError
 from actions.requests import action_request
 from actions.selectors import preview, target_documents
+from invoices.recon_filter import LatestRuns, latest_runs
 from tenancy.models import Membership, Registration, Tenant
 from tenancy.roles import Capability, can
 from tenancy.selectors import visible_registrations
 
-from . import recon
 from .conditions import ConditionError, recon_outcomes, to_filters
 from .models import AutoRule, AutoRuleRun
 
@@ -50,7 +50,7 @@ class Targets:
 
     querysets: list[QuerySet]
     filters: list[dict[str, list[str]]]
-    recon: recon.LatestRuns | None = None
+    recon: LatestRuns | None = None
 
     @property
     def no_reconciliation(self) -> bool:
@@ -63,7 +63,7 @@ def rule_targets(*, tenant: Tenant, rule: AutoRule, user, membership: Membership
     ConditionError on conditions that no longer compile."""
     latest = None
     if recon_outcomes(rule.conditions) is not None:
-        latest = recon.latest_runs(tenant=tenant, registration_ids=[registration.pk] if registration else None)
+        latest = latest_runs(tenant=tenant, registration_ids=[registration.pk] if registration else None)
     filters = to_filters(rule.conditions, registration_gstin=registration.gstin if registration else None)
     querysets = [target_documents(tenant=tenant, user=user, membership=membership, filters=data) for data in filters]
     return Targets(querysets, filters, latest)
