@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
+
+from ims_project.copytext import escape as _esc
 
 from .chain import GENESIS_HASH, canonical, normalise_json
 from .models import ActorType
@@ -76,7 +77,6 @@ def _lock_and_tail(tenant_id: int) -> tuple[int, str]:
 _DUMPS = json.JSONEncoder(ensure_ascii=False).encode  # one scalar (str) exactly as inside canonical()
 _CANON_STRICT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 _FLAT = frozenset({str, int, bool, type(None)})
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]").search
 
 
 def _enc(text: str) -> str:
@@ -168,11 +168,8 @@ _COLUMNS = (
     "tenant_id, seq, occurred_at, actor_type, actor_id, actor_label, action, object_type, object_id, "
     "object_repr, changes, metadata, request_id, prev_hash, hash"
 )
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _esc(value: str) -> str:
-    return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL(value) else value
 
 
 def _copy(rows) -> int:

@@ -24,7 +24,6 @@ import contextlib
 import csv
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -34,6 +33,7 @@ from django.utils import timezone
 
 from audit.services import Actor, Event, record, record_many
 from gst_sync import leases
+from ims_project.copytext import escape as copy_escape
 
 from . import register_file
 from .domain import register_rows as rr
@@ -49,23 +49,9 @@ COLS = rr.CLEAN_COLUMNS
 OBJECT_TYPE = "reconciliation.purchaseline"
 STAGE = "recon_import_stage"
 _AUDITED = [c for c in COLS if c not in ("erp_ref", "number_norm", "fy")]  # derived columns are not "changes"
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]").search
 assert COLS == ("registration_id", "supplier_gstin", "kind", "doc_number", "number_norm", "doc_date", "fy", "taxable",
                 "igst", "cgst", "sgst", "cess", "pos", "reverse_charge", "erp_ref", "period_booked",
                 "itc_claimed"), "Stage.add formats these columns in this order"
-
-
-def _copy_text(v) -> str:
-    if v is None:
-        return "\\N"
-    if v is True:
-        return "t"
-    if v is False:
-        return "f"
-    if type(v) is str:
-        return v.translate(_COPY_ESCAPES)
-    return str(v)
 
 
 def _update_sql() -> str:
@@ -135,8 +121,7 @@ class Stage:
         if first != line:
             self.repeats.setdefault(ref, [first]).append(line)
         self.count += 1
-        if _COPY_SPECIAL(ref):
-            ref = ref.translate(_COPY_ESCAPES)
+        ref = copy_escape(ref)
         # The checker's number, GSTIN, kind and state code hold no tab, newline or backslash: only the ERP
         # reference needs escaping.
         self._lines.append(f"{self.count}\t{line}\t{registration_id}\t{supplier}\t{kind}\t{number}\t{norm}\t"

@@ -72,11 +72,6 @@ def import_dir() -> Path:
 # --- register: set-based upsert -------------------------------------------------------------------------------
 
 
-def _escape(v) -> str:
-    """A value as COPY text."""
-    return imports._copy_text(v)
-
-
 def _upsert(tenant_id: int, lines: list[dict]) -> tuple[int, int]:
     """Upsert ``lines`` (dicts of the register's clean columns) on (tenant, erp_ref), touching only changed rows,
     without audit (benchmarks and fixtures); the last of a repeated reference wins. Returns (created, updated).

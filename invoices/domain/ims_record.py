@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from ims_project.copytext import escape
+
 from .gstin import LEGACY_STATE_CODES, STATE_CODES, validate_gstin
 from .numbers import normalise_doc_number
 from .periods import fy_start_year
@@ -64,7 +66,6 @@ _MAX_MONEY = Decimal("9999999999999.99")
 _PLAIN_MONEY = re.compile(r"(?:0|[1-9][0-9]{0,12})(?:\.([0-9]{1,2}))?")
 _DATE_RE = re.compile(r"(\d{2})-(\d{2})-(\d{4})")
 _PERIOD_RE = re.compile(r"(0[1-9]|1[0-2])(\d{4})")
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 _POS_CODES = frozenset(STATE_CODES) | frozenset(LEGACY_STATE_CODES)
 NULL = "\\N"  # COPY text NULL
 
@@ -193,12 +194,6 @@ def _text(field: str, value: Any, max_length: int, *, required: bool = False) ->
     return text
 
 
-def _escape(text: str) -> str:
-    if _COPY_SPECIAL.search(text) is None:
-        return text
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
 # --- records ---------------------------------------------------------------------------------------------------
 
 def _pick(record: Mapping[str, Any], info: SectionInfo, primary: str, ecom_alternative: str) -> tuple[str, Any]:
@@ -277,12 +272,12 @@ def _portal_text(info: SectionInfo, r: Mapping[str, Any]) -> tuple[list[str | No
     values: list[str | None] = [
         gstin,
         info.key.value,
-        _escape(doc_number),
+        escape(doc_number),
         doc_date,
-        _escape(orig_number),
+        escape(orig_number),
         orig_date,
         inv_type,
-        _escape(_text("srcform", g("srcform"), 8)),
+        escape(_text("srcform", g("srcform"), 8)),
         _period(g("rtnprd")),
         status,
         pos,
@@ -296,13 +291,13 @@ def _portal_text(info: SectionInfo, r: Mapping[str, Any]) -> tuple[list[str | No
         "t" if _flag("ispendactblocked", blocked) else "f",
         "t" if _flag("isRemarksBlocked", g("isRemarksBlocked")) else "f",
         "t" if _flag("isItcRedReqBlocked", itc_blocked) else "f",
-        _escape(_text("remarks", g("remarks"), MAX_REMARKS)),
+        escape(_text("remarks", g("remarks"), MAX_REMARKS)),
         itc_red_req,
         _optional_money("declIgst", g("declIgst")),
         _optional_money("declCgst", g("declCgst")),
         _optional_money("declSgst", g("declSgst")),
         _optional_money("declCess", g("declCess")),
-        _escape(_text("hash", g("hash"), 64)),
+        escape(_text("hash", g("hash"), 64)),
     ]
     return values, gstin_valid, fy, orig_fy
 
@@ -330,7 +325,7 @@ _NO_DECLARATION_TEXT = "\t".join([NULL] * 4)
 
 def _head_text(inv_typ: Any, srcform: Any, rtnprd: Any, status: Any, pos: Any) -> str:
     return "\t".join(
-        (_inv_type(inv_typ), _escape(_text("srcform", srcform, 8)), _period(rtnprd), _status(status), _pos(pos))
+        (_inv_type(inv_typ), escape(_text("srcform", srcform, 8)), _period(rtnprd), _status(status), _pos(pos))
     )
 
 
@@ -341,7 +336,7 @@ def _tail_text(action: Any, blocked: Any, blocked_legacy: Any, remarks_blocked: 
         "t" if _flag("ispendactblocked", blocked_legacy if blocked is None else blocked) else "f",
         "t" if _flag("isRemarksBlocked", remarks_blocked) else "f",
         "t" if _flag("isItcRedReqBlocked", itc_blocked_alt if itc_blocked is None else itc_blocked) else "f",
-        _escape(_text("remarks", remarks, MAX_REMARKS)),
+        escape(_text("remarks", remarks, MAX_REMARKS)),
         _itc_red_req(itc_red_req),
     ))
 
@@ -529,7 +524,7 @@ def content_hash_of(fields: Mapping[str, Any]) -> str:
         elif isinstance(value, dt.date):
             parts.append(value.isoformat())
         else:
-            parts.append(_escape(str(value)))
+            parts.append(escape(str(value)))
     return hashlib.md5("\t".join(parts).encode(), usedforsecurity=False).hexdigest()
 
 

@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import Actor, Event, record_many
+from ims_project.copytext import escape as copy_escape
 from invoices.domain import ims_record
 from invoices.domain.ims_record import LINE_FIELDS, PORTAL_FIELDS, SUPPLIER_FIELDS, RecordError, unescape
 from invoices.domain.sections import SECTIONS, section_info
@@ -348,7 +349,7 @@ def _copy_new(cur, ctx, lines, keys, new: list[int], id_of: dict[int, int], orig
     An amendment is linked to its original when that is stored or in the batch."""
     now = ctx["now"].isoformat()
     head = f"{int(ctx['tenant'])}\t{int(ctx['reg'])}\t"
-    tail = f"\t\t\t1\tf\t{now}\t{now}\t{_copy_text(ctx['source'])}"
+    tail = f"\t\t\t1\tf\t{now}\t{now}\t{copy_escape(ctx['source'])}"
     created: list[tuple] = []
     out: list[str] = []
     linked = 0
@@ -372,10 +373,6 @@ def _copy_new(cur, ctx, lines, keys, new: list[int], id_of: dict[int, int], orig
     result.created += len(created)
     result.linked += linked
     return created
-
-
-def _copy_text(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _load_temp(cur, lines: list[str]) -> None:
