@@ -25,8 +25,10 @@ class DocumentsNotFound(LookupError):
 
     def __init__(self, ids: list[int]):
         shown = ", ".join(map(str, ids[:20])) + (" …" if len(ids) > 20 else "")
-        super().__init__(f"{len(ids)} of the selected documents do not exist or are not visible to you: {shown}. "
-                         "Nothing was changed.")
+        super().__init__(
+            f"{len(ids)} of the selected documents do not exist or are not visible to you: {shown}. "
+            "Nothing was changed."
+        )
         self.ids = ids
 
 

@@ -71,12 +71,17 @@ def annotations(remarks: str, *, with_original: bool = True) -> dict[str, object
     tax, otax = _tax_total(), _tax_total("original__")
     if not with_original:
         none = {"output_field": CharField()}
-        original = {"direction": Value(None, **none), "orig_action": Value(None, **none),
-                    "orig_twob": Value(None, output_field=DateField())}
+        original = {
+            "direction": Value(None, **none),
+            "orig_action": Value(None, **none),
+            "orig_twob": Value(None, output_field=DateField()),
+        }
     else:
-        original = {"direction": _direction(tax, otax),
-                    "orig_action": Coalesce(F("original__local_action"), F("original__portal_action")),
-                    "orig_twob": F("original__twob_period")}
+        original = {
+            "direction": _direction(tax, otax),
+            "orig_action": Coalesce(F("original__local_action"), F("original__portal_action")),
+            "orig_twob": F("original__twob_period"),
+        }
     return {
         **original,
         # The supplier's filing date matters only to guess a GSTR-2B period that is not known yet.
@@ -114,13 +119,34 @@ def _direction(tax, otax):
 
 
 KEY_COLUMNS = (
-    "section", "twob_period", "registration_id", "portal_action", "local_action", "pending_blocked",
-    "remarks_blocked", "itc_red_blocked", "supplier_filing_status", "portal_itc_red_req", "local_itc_red_req",
-    "nf_date", "direction", "orig_action", "orig_twob", "itc_fy", "p_rem_eq", "l_rem_eq", "l_rem_empty",
+    "section",
+    "twob_period",
+    "registration_id",
+    "portal_action",
+    "local_action",
+    "pending_blocked",
+    "remarks_blocked",
+    "itc_red_blocked",
+    "supplier_filing_status",
+    "portal_itc_red_req",
+    "local_itc_red_req",
+    "nf_date",
+    "direction",
+    "orig_action",
+    "orig_twob",
+    "itc_fy",
+    "p_rem_eq",
+    "l_rem_eq",
+    "l_rem_empty",
     "cur_remarks",
 )
 DECL_COLUMNS = (
-    "igst", "cgst", "sgst", "cess", *(f"portal_decl_{h}" for h in HEADS), *(f"local_decl_{h}" for h in HEADS),
+    "igst",
+    "cgst",
+    "sgst",
+    "cess",
+    *(f"portal_decl_{h}" for h in HEADS),
+    *(f"local_decl_{h}" for h in HEADS),
 )
 
 
@@ -131,8 +157,9 @@ def key_columns(declaring: bool) -> tuple[str, ...]:
 class FactsBuilder:
     """Row (with :data:`KEY_COLUMNS`) → DocumentFacts, given the tenant's GSTINs and filed GSTR-3B periods."""
 
-    def __init__(self, *, registrations: dict[int, tuple[str, str]], filed: set[tuple[int, dt.date]],
-                 declaring: bool):
+    def __init__(
+        self, *, registrations: dict[int, tuple[str, str]], filed: set[tuple[int, dt.date]], declaring: bool
+    ):
         self.registrations, self.filed, self.declaring = registrations, filed, declaring
 
     def _filed(self, reg_id: int, period: dt.date | None, frequency: str) -> bool:
@@ -155,7 +182,9 @@ class FactsBuilder:
             current_action=row.portal_action,
             amendment_direction=Direction(row.direction) if has_orig else None,
             original_action=row.orig_action if has_orig else None,
-            original_3b_filed=self._filed(row.registration_id, row.orig_twob, frequency) if has_orig else None,
+            original_3b_filed=self._filed(row.registration_id, row.orig_twob, frequency)
+            if has_orig
+            else None,
             gstr3b_filed=self._filed(row.registration_id, row.twob_period, frequency),
             pending_blocked=row.pending_blocked,
             remarks_blocked=row.remarks_blocked,

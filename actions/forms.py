@@ -20,17 +20,27 @@ HEAD_LABELS = {"igst": "IGST", "cgst": "CGST", "sgst": "SGST/UTGST", "cess": "Ce
 class ActionForm(forms.Form):
     action = forms.ChoiceField(choices=ACTIONS)
     remarks = forms.CharField(required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
-    declaration = forms.ChoiceField(choices=DECLARATIONS, required=False, label="Whether ITC needs to be reduced?")
+    declaration = forms.ChoiceField(
+        choices=DECLARATIONS, required=False, label="Whether ITC needs to be reduced?"
+    )
     decl_igst = forms.DecimalField(required=False, max_digits=15, decimal_places=2, min_value=0, label="IGST")
     decl_cgst = forms.DecimalField(required=False, max_digits=15, decimal_places=2, min_value=0, label="CGST")
-    decl_sgst = forms.DecimalField(required=False, max_digits=15, decimal_places=2, min_value=0, label="SGST/UTGST")
+    decl_sgst = forms.DecimalField(
+        required=False, max_digits=15, decimal_places=2, min_value=0, label="SGST/UTGST"
+    )
     decl_cess = forms.DecimalField(required=False, max_digits=15, decimal_places=2, min_value=0, label="Cess")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name, field in self.fields.items():
-            css = "form-select form-select-sm" if isinstance(field.widget, forms.Select) else "form-control form-control-sm"
-            if not isinstance(field.widget, forms.MultipleHiddenInput | forms.HiddenInput | forms.CheckboxInput):
+            css = (
+                "form-select form-select-sm"
+                if isinstance(field.widget, forms.Select)
+                else "form-control form-control-sm"
+            )
+            if not isinstance(
+                field.widget, forms.MultipleHiddenInput | forms.HiddenInput | forms.CheckboxInput
+            ):
                 field.widget.attrs.setdefault("class", css)
             if name.startswith("decl_"):
                 field.widget.attrs.setdefault("placeholder", "0.00")
@@ -52,13 +62,22 @@ class ActionForm(forms.Form):
         if kind == "nil":
             return {"itc_red_req": "N"}
         if kind == "partial":
-            return {"itc_red_req": "Y", **{f"decl_{h}": self.cleaned_data[f"decl_{h}"] for h in HEADS
-                                           if self.cleaned_data.get(f"decl_{h}") is not None}}
+            return {
+                "itc_red_req": "Y",
+                **{
+                    f"decl_{h}": self.cleaned_data[f"decl_{h}"]
+                    for h in HEADS
+                    if self.cleaned_data.get(f"decl_{h}") is not None
+                },
+            }
         return {}
 
     def action_kwargs(self) -> dict:
-        return {"action": self.cleaned_data["action"], "remarks": self.cleaned_data.get("remarks", ""),
-                "declaration": self.declaration_data()}
+        return {
+            "action": self.cleaned_data["action"],
+            "remarks": self.cleaned_data.get("remarks", ""),
+            "declaration": self.declaration_data(),
+        }
 
 
 class IdsField(forms.Field):
@@ -82,7 +101,9 @@ class BulkActionForm(ActionForm):
     def clean(self):
         data = super().clean()
         if not data.get("all_matching") and not data.get("ids"):
-            raise ValidationError("Tick the documents to act on, or choose all documents matching the filter.")
+            raise ValidationError(
+                "Tick the documents to act on, or choose all documents matching the filter."
+            )
         return data
 
     def target(self) -> dict:

@@ -50,7 +50,9 @@ class BulkActionRun(models.Model):
     actor_type = models.CharField(max_length=8)
     actor_label = models.CharField(max_length=200)
     action = models.CharField(max_length=1)
-    params = models.JSONField(default=dict, help_text="target (ids or filter) and the request (remarks, declaration)")
+    params = models.JSONField(
+        default=dict, help_text="target (ids or filter) and the request (remarks, declaration)"
+    )
     status = models.CharField(max_length=8, choices=RunStatus.choices, default=RunStatus.QUEUED)
     total = models.BigIntegerField(default=0)
     processed = models.BigIntegerField(default=0)

@@ -73,19 +73,28 @@ def lock_documents(*, tenant: Tenant, qs: QuerySet, limit: int | None = None) ->
         return list(dict.fromkeys(row[0] for row in cur.fetchall()))
 
 
-def target(*, tenant: Tenant, user, membership: Membership | None, ids=None,
-           filters=None) -> tuple[QuerySet[SupplierDocument], int, int]:
+def target(
+    *, tenant: Tenant, user, membership: Membership | None, ids=None, filters=None
+) -> tuple[QuerySet[SupplierDocument], int, int]:
     """:func:`target_documents` (strict) with its count and largest id; for ids, from the one query that checks
     them."""
     found: list[int] = []
-    qs = target_documents(tenant=tenant, user=user, membership=membership, ids=ids, filters=filters, found=found)
+    qs = target_documents(
+        tenant=tenant, user=user, membership=membership, ids=ids, filters=filters, found=found
+    )
     if ids is not None:
         return qs, len(found), max(found, default=0)
     return (qs, *target_size(qs))
 
 
 def target_documents(
-    *, tenant: Tenant, user, membership: Membership | None, ids=None, filters=None, strict: bool = True,
+    *,
+    tenant: Tenant,
+    user,
+    membership: Membership | None,
+    ids=None,
+    filters=None,
+    strict: bool = True,
     found: list[int] | None = None,
 ) -> QuerySet[SupplierDocument]:
     """The documents a bulk request names: ``ids`` (each re-checked against what ``user`` may see: with
@@ -117,14 +126,20 @@ def target_documents(
     )
     if not filterset.is_valid():
         errors = {k: " ".join(v) for k, v in filterset.errors.items()}
-        raise ActionError(next(iter(errors)), "invalid_filter", "; ".join(f"{k}: {v}" for k, v in errors.items()))
+        raise ActionError(
+            next(iter(errors)), "invalid_filter", "; ".join(f"{k}: {v}" for k, v in errors.items())
+        )
     return filterset.qs
 
 
 def rule_inputs(*, tenant: Tenant) -> tuple[dict[int, tuple[str, str]], set[tuple[int, dt.date]]]:
     """The tenant's GSTINs (id → frequency, state) and the filed GSTR-3B periods: small, read once per request."""
-    regs = {pk: (freq, state) for pk, freq, state in
-            Registration.objects.filter(tenant=tenant).values_list("pk", "filing_frequency", "state_code")}
+    regs = {
+        pk: (freq, state)
+        for pk, freq, state in Registration.objects.filter(tenant=tenant).values_list(
+            "pk", "filing_frequency", "state_code"
+        )
+    }
     filed = set(Gstr3bFiling.objects.filter(tenant=tenant).values_list("registration_id", "period"))
     return regs, filed
 
@@ -253,16 +268,29 @@ def hash_grouping():
     with connection.cursor() as cur:
         cur.execute("SELECT " + ", ".join("current_setting(%s)" for _ in names), names)
         before = cur.fetchone()
-        cur.execute("SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names),
-                    [x for pair in _GROUPING for x in pair])
+        cur.execute(
+            "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names),
+            [x for pair in _GROUPING for x in pair],
+        )
     yield  # on an error the transaction (or its savepoint) is rolled back: nothing to restore then
     with connection.cursor() as cur:
-        cur.execute("SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names),
-                    [x for pair in zip(names, before, strict=True) for x in pair])
+        cur.execute(
+            "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names),
+            [x for pair in zip(names, before, strict=True) for x in pair],
+        )
 
 
-def bulk_preview(*, tenant: Tenant, user, membership: Membership | None, ids=None, filters=None, action: str,
-                 remarks: str = "", declaration: dict | None = None) -> Preview:
+def bulk_preview(
+    *,
+    tenant: Tenant,
+    user,
+    membership: Membership | None,
+    ids=None,
+    filters=None,
+    action: str,
+    remarks: str = "",
+    declaration: dict | None = None,
+) -> Preview:
     """The confirmation step of :func:`actions.services.bulk_set_action`: same checks (role, ids, filter,
     request), nothing changed."""
     require_act(membership, tenant)
@@ -303,8 +331,12 @@ def document_verdicts(*, tenant: Tenant, document: SupplierDocument) -> list[Ver
     regs, filed = rule_inputs(tenant=tenant)
     builder = F.FactsBuilder(registrations=regs, filed=filed, declaring=False)
     qs = SupplierDocument.objects.filter(tenant=tenant, pk=document.pk)
-    labels = {Action.ACCEPTED: "Accept", Action.REJECTED: "Reject", Action.PENDING: "Pending",
-              Action.NO_ACTION: "Reset to no action"}
+    labels = {
+        Action.ACCEPTED: "Accept",
+        Action.REJECTED: "Reject",
+        Action.PENDING: "Pending",
+        Action.NO_ACTION: "Reset to no action",
+    }
     facts = builder.facts(fact_rows(qs, ActionRequest("A")).get())
     return [
         Verdict(action.value, label, evaluate_many(ActionRequest(action.value), [facts], rule_context())[0])

@@ -65,9 +65,18 @@ class Outcome:
     seen: int = 0  # documents locked and looked at (those that no longer match the filter included)
 
 
-def _apply(*, tenant: Tenant, actor: Actor, qs, request: ActionRequest, run_id: int | None = None,
-           request_id: str = "", limit_after: int | None = None, limit: int | None = None,
-           max_id: int | None = None) -> tuple[Outcome, int | None]:
+def _apply(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    qs,
+    request: ActionRequest,
+    run_id: int | None = None,
+    request_id: str = "",
+    limit_after: int | None = None,
+    limit: int | None = None,
+    max_id: int | None = None,
+) -> tuple[Outcome, int | None]:
     """Decide and apply ``request`` on the documents of ``qs`` (or the next ``limit`` of them after id
     ``limit_after``, up to ``max_id``). Must run inside a transaction. Returns the outcome and the last id seen.
 
@@ -118,8 +127,9 @@ def _apply(*, tenant: Tenant, actor: Actor, qs, request: ActionRequest, run_id: 
         record_many(tenant=tenant, actor=actor, events=_events(rows, run_id), request_id=request_id)
         out.events = out.applied
         # Maker-checker: changes an approval policy catches stay out of the push queue until approved.
-        out.held = hold_actions(tenant=tenant, actor=actor, changes=rows, request=request, run_id=run_id,
-                                request_id=request_id)
+        out.held = hold_actions(
+            tenant=tenant, actor=actor, changes=rows, request=request, run_id=run_id, request_id=request_id
+        )
     return out, last
 
 
@@ -127,15 +137,35 @@ def _refusals(tenant: Tenant, refused: list[tuple[int, str, object]]) -> list[di
     """The first :data:`REFUSED_KEEP` refusals in id order, with their document numbers."""
     refused.sort(key=lambda r: r[0])
     keep = refused[:REFUSED_KEEP]
-    numbers = dict(SupplierDocument.objects.filter(tenant=tenant, pk__in=selectors.ids_in([r[0] for r in keep]))
-                   .values_list("pk", "doc_number"))
-    return [{"id": i, "number": numbers.get(i, ""), "section": section, "code": d.code, "field": d.field,
-             "message": d.message} for i, section, d in keep]
+    numbers = dict(
+        SupplierDocument.objects.filter(
+            tenant=tenant, pk__in=selectors.ids_in([r[0] for r in keep])
+        ).values_list("pk", "doc_number")
+    )
+    return [
+        {
+            "id": i,
+            "number": numbers.get(i, ""),
+            "section": section,
+            "code": d.code,
+            "field": d.field,
+            "message": d.message,
+        }
+        for i, section, d in keep
+    ]
 
 
 # What the UPDATE returns of each changed document: the document's own columns, then its local state before.
-_RETURNED = ("id", "supplier_gstin", "section", "doc_number", "portal_action", "registration_id", "doc_value",
-             "supplier_filing_status")
+_RETURNED = (
+    "id",
+    "supplier_gstin",
+    "section",
+    "doc_number",
+    "portal_action",
+    "registration_id",
+    "doc_value",
+    "supplier_filing_status",
+)
 _Changed = namedtuple("_Changed", (*_RETURNED, *F.LOCAL_FIELDS))
 
 
@@ -179,18 +209,27 @@ def _events(rows: dict[F.State, list], run_id: int | None):
             before = row[-n_local:]
             changes = changes_text.get(before)
             if changes is None:
-                changes = changes_text[before] = canonical_json({
-                    k: [o, v] for k, o, v in zip(F.LOCAL_FIELDS, before, new_values, strict=True)
-                    if o != v or k == "local_action"
-                })
+                changes = changes_text[before] = canonical_json(
+                    {
+                        k: [o, v]
+                        for k, o, v in zip(F.LOCAL_FIELDS, before, new_values, strict=True)
+                        if o != v or k == "local_action"
+                    }
+                )
             metadata = meta_text.get(row.portal_action)
             if metadata is None:
                 meta = {"portal_action": row.portal_action}
                 if run_id is not None:
                     meta["run"] = run_id
                 metadata = meta_text[row.portal_action] = canonical_json(meta)
-            yield Event("ims.action_set", OBJECT_TYPE, str(row.id),
-                        f"{row.supplier_gstin} {row.section} {row.doc_number}", changes, metadata)
+            yield Event(
+                "ims.action_set",
+                OBJECT_TYPE,
+                str(row.id),
+                f"{row.supplier_gstin} {row.section} {row.doc_number}",
+                changes,
+                metadata,
+            )
         changes_text.clear()
 
 
@@ -207,9 +246,17 @@ class ActionResult:
     held: bool = False  # awaiting approval before it can be pushed
 
 
-def set_action(*, tenant: Tenant, actor: Actor, membership: Membership | None, document: SupplierDocument,
-               action: str, remarks: str = "", declaration: dict | None = None,
-               request_id: str = "") -> ActionResult:
+def set_action(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    membership: Membership | None,
+    document: SupplierDocument,
+    action: str,
+    remarks: str = "",
+    declaration: dict | None = None,
+    request_id: str = "",
+) -> ActionResult:
     """Take ``action`` (A, R, P or N = reset) on one document the caller has already found visible.
 
     Raises :class:`ActionForbidden` (role), :class:`ActionError` (invalid request) or :class:`ActionRefused`
@@ -225,8 +272,14 @@ def set_action(*, tenant: Tenant, actor: Actor, membership: Membership | None, d
             refusal = out.refused[0]
             raise ActionRefused(refusal["field"], refusal["code"], refusal["message"])
     local, portal = qs.values_list("local_action", "portal_action").get()
-    return ActionResult(document.pk, bool(out.applied), local, local or portal,
-                        [{"code": c, "message": w["message"]} for c, w in out.warnings.items()], bool(out.held))
+    return ActionResult(
+        document.pk,
+        bool(out.applied),
+        local,
+        local or portal,
+        [{"code": c, "message": w["message"]} for c, w in out.warnings.items()],
+        bool(out.held),
+    )
 
 
 # --- bulk ------------------------------------------------------------------------------------------------------
@@ -248,28 +301,56 @@ class BulkResult:
 
     @classmethod
     def of_run(cls, run: BulkActionRun) -> BulkResult:
-        return cls(run.pk, run.status, run.total, run.applied, run.already, run.refused_count, run.refused,
-                   run.warnings)
+        return cls(
+            run.pk,
+            run.status,
+            run.total,
+            run.applied,
+            run.already,
+            run.refused_count,
+            run.refused,
+            run.warnings,
+        )
 
     def as_json(self) -> dict:
         return {
-            "run_id": self.run_id, "status": self.status, "total": self.total, "applied": self.applied,
-            "already": self.already, "refused_count": self.refused_count, "refused": self.refused,
+            "run_id": self.run_id,
+            "status": self.status,
+            "total": self.total,
+            "applied": self.applied,
+            "already": self.already,
+            "refused_count": self.refused_count,
+            "refused": self.refused,
             "warnings": self.warnings,
         }
 
 
 def fingerprint(*, ids=None, filters=None, request: ActionRequest) -> str:
-    target = {"ids": sorted({int(i) for i in ids})} if ids is not None else {
-        "filter": {k: sorted(v) for k, v in selectors.filter_data(filters).lists()}
-    }
-    body = json.dumps({"target": target, "request": request_json(request)}, sort_keys=True, separators=(",", ":"))
+    target = (
+        {"ids": sorted({int(i) for i in ids})}
+        if ids is not None
+        else {"filter": {k: sorted(v) for k, v in selectors.filter_data(filters).lists()}}
+    )
+    body = json.dumps(
+        {"target": target, "request": request_json(request)}, sort_keys=True, separators=(",", ":")
+    )
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def bulk_set_action(*, tenant: Tenant, actor: Actor, user, membership: Membership | None, ids=None,
-                    filters=None, action: str, remarks: str = "", declaration: dict | None = None,
-                    idempotency_key: str | None = None, request_id: str = "") -> BulkResult:
+def bulk_set_action(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    user,
+    membership: Membership | None,
+    ids=None,
+    filters=None,
+    action: str,
+    remarks: str = "",
+    declaration: dict | None = None,
+    idempotency_key: str | None = None,
+    request_id: str = "",
+) -> BulkResult:
     """Take ``action`` on the documents ``ids`` or on every document matching ``filters`` (the list's query).
 
     Ids are re-checked against what ``user`` may see: one foreign or invisible id refuses the whole request
@@ -285,28 +366,50 @@ def bulk_set_action(*, tenant: Tenant, actor: Actor, user, membership: Membershi
     with transaction.atomic():
         key = None
         if idempotency_key:
-            key, replay = _claim_key(tenant=tenant, user=user, key=idempotency_key,
-                                     print_=fingerprint(ids=ids, filters=filters, request=request))
+            key, replay = _claim_key(
+                tenant=tenant,
+                user=user,
+                key=idempotency_key,
+                print_=fingerprint(ids=ids, filters=filters, request=request),
+            )
             if replay is not None:
                 return replay
-        qs, total, max_id = selectors.target(tenant=tenant, user=user, membership=membership, ids=ids,
-                                             filters=filters)
+        qs, total, max_id = selectors.target(
+            tenant=tenant, user=user, membership=membership, ids=ids, filters=filters
+        )
         if total == 0:
-            raise ActionError("ids" if ids is not None else "filter", "no_documents",
-                              "No documents match: nothing to do.")
+            raise ActionError(
+                "ids" if ids is not None else "filter", "no_documents", "No documents match: nothing to do."
+            )
         params = {"request": request_json(request)}
-        params.update({"ids": sorted({int(i) for i in ids})} if ids is not None else
-                      {"filter": dict(selectors.filter_data(filters).lists())})
+        params.update(
+            {"ids": sorted({int(i) for i in ids})}
+            if ids is not None
+            else {"filter": dict(selectors.filter_data(filters).lists())}
+        )
         run = BulkActionRun.objects.create(
-            tenant=tenant, user_id=user.pk, actor_type=str(actor.type), actor_label=actor.label,
-            action=request.action, params=params, total=total, max_id=max_id,
+            tenant=tenant,
+            user_id=user.pk,
+            actor_type=str(actor.type),
+            actor_label=actor.label,
+            action=request.action,
+            params=params,
+            total=total,
+            max_id=max_id,
         )
         if total > sync_max():
             transaction.on_commit(lambda: _enqueue(run.pk))
         else:
             run.status, run.started_at = RunStatus.RUNNING, timezone.now()
-            out, _last = _apply(tenant=tenant, actor=actor, qs=qs, request=request, run_id=run.pk,
-                                request_id=request_id, max_id=max_id)
+            out, _last = _apply(
+                tenant=tenant,
+                actor=actor,
+                qs=qs,
+                request=request,
+                run_id=run.pk,
+                request_id=request_id,
+                max_id=max_id,
+            )
             _add(run, out)
             run.processed = run.total
             _finish(run, actor, request_id)
@@ -327,10 +430,14 @@ def _enqueue(run_id: int) -> None:
 def _claim_key(*, tenant, user, key: str, print_: str) -> tuple[IdempotencyKey | None, BulkResult | None]:
     """Claim ``key`` for this request (a concurrent twin waits on the unique index, then replays)."""
     if len(key) > 200:
-        raise ActionError("Idempotency-Key", "invalid", "The Idempotency-Key may have at most 200 characters.")
+        raise ActionError(
+            "Idempotency-Key", "invalid", "The Idempotency-Key may have at most 200 characters."
+        )
     try:
         with transaction.atomic():
-            return IdempotencyKey.objects.create(tenant=tenant, user_id=user.pk, key=key, fingerprint=print_), None
+            return IdempotencyKey.objects.create(
+                tenant=tenant, user_id=user.pk, key=key, fingerprint=print_
+            ), None
     except IntegrityError:
         pass
     stored = IdempotencyKey.objects.get(tenant=tenant, user_id=user.pk, key=key)
@@ -356,12 +463,21 @@ def _finish(run: BulkActionRun, actor: Actor, request_id: str = "") -> None:
     run.status, run.finished_at = RunStatus.DONE, timezone.now()
     run.save()
     summary = Event(
-        "ims.bulk_action", "actions.bulkactionrun", str(run.pk),
+        "ims.bulk_action",
+        "actions.bulkactionrun",
+        str(run.pk),
         f"Bulk {ACTION_WORDS.get(run.action, run.action)} of {run.total:,} documents",
         {},
-        {"action": run.action, "total": run.total, "applied": run.applied, "already": run.already,
-         "refused": run.refused_count, "target": "ids" if "ids" in run.params else "filter",
-         "filter": run.params.get("filter"), "request": run.params["request"]},
+        {
+            "action": run.action,
+            "total": run.total,
+            "applied": run.applied,
+            "already": run.already,
+            "refused": run.refused_count,
+            "target": "ids" if "ids" in run.params else "filter",
+            "filter": run.params.get("filter"),
+            "request": run.params["request"],
+        },
     )
     record_many(tenant=run.tenant_id, actor=actor, events=[], summary=summary, request_id=request_id)
 
@@ -392,7 +508,11 @@ def advance_run(*, run_id: int) -> bool:
         user = get_user_model().objects.filter(pk=run.user_id).first()
         membership = Membership.objects.filter(tenant=run.tenant, user_id=run.user_id).first()
         if user is None or membership is None or not can(membership.role, Capability.ACT):
-            run.status, run.error, run.finished_at = RunStatus.FAILED, "The user may no longer act.", timezone.now()
+            run.status, run.error, run.finished_at = (
+                RunStatus.FAILED,
+                "The user may no longer act.",
+                timezone.now(),
+            )
             run.save()
             return False
         if run.status == RunStatus.QUEUED:
@@ -404,17 +524,38 @@ def advance_run(*, run_id: int) -> bool:
             # The run's ids are stored sorted: the next chunk is cut here, and visibility re-checked on it.
             remaining = [i for i in ids if run.cursor < i <= run.max_id]
             chunk = remaining[:size]
-            qs = selectors.target_documents(tenant=run.tenant, user=user, membership=membership, ids=chunk,
-                                            strict=False) if chunk else None
-            out, last = _apply(tenant=run.tenant, actor=actor, qs=qs, request=request, run_id=run.pk) if chunk \
+            qs = (
+                selectors.target_documents(
+                    tenant=run.tenant, user=user, membership=membership, ids=chunk, strict=False
+                )
+                if chunk
+                else None
+            )
+            out, last = (
+                _apply(tenant=run.tenant, actor=actor, qs=qs, request=request, run_id=run.pk)
+                if chunk
                 else (Outcome(), None)
+            )
             last, seen = (chunk[-1] if chunk else None), len(chunk)
             more = len(remaining) > size
         else:
-            qs = selectors.target_documents(tenant=run.tenant, user=user, membership=membership,
-                                            filters=run.params.get("filter"), strict=False)
-            out, last = _apply(tenant=run.tenant, actor=actor, qs=qs, request=request, run_id=run.pk,
-                               limit_after=run.cursor, limit=size, max_id=run.max_id)
+            qs = selectors.target_documents(
+                tenant=run.tenant,
+                user=user,
+                membership=membership,
+                filters=run.params.get("filter"),
+                strict=False,
+            )
+            out, last = _apply(
+                tenant=run.tenant,
+                actor=actor,
+                qs=qs,
+                request=request,
+                run_id=run.pk,
+                limit_after=run.cursor,
+                limit=size,
+                max_id=run.max_id,
+            )
             seen = out.seen
             more = seen >= size
         _add(run, out)
@@ -431,7 +572,9 @@ def advance_run(*, run_id: int) -> bool:
 # --- GSTR-3B filing status -------------------------------------------------------------------------------------
 
 
-def mark_gstr3b_filed(*, tenant: Tenant, actor: Actor, registration: Registration, period, filed_on) -> Gstr3bFiling:
+def mark_gstr3b_filed(
+    *, tenant: Tenant, actor: Actor, registration: Registration, period, filed_on
+) -> Gstr3bFiling:
     """Record that the GSTR-3B of ``period`` (a return period: the month, or the quarter's last month for QRMP)
     of ``registration`` was filed: accepted and rejected documents of that GSTR-2B period can no longer change."""
     from invoices.domain.duedates import return_period
@@ -443,14 +586,29 @@ def mark_gstr3b_filed(*, tenant: Tenant, actor: Actor, registration: Registratio
         filing, created = Gstr3bFiling.objects.update_or_create(
             tenant=tenant, registration=registration, period=period, defaults={"filed_on": filed_on}
         )
-        record_many(tenant=tenant, actor=actor, events=[Event(
-            "gstr3b.filed", "actions.gstr3bfiling", str(filing.pk), f"{registration.gstin} GSTR-3B {period:%m%Y}",
-            {"filed_on": [None, filed_on]} if created else {}, {"period": period.strftime("%m%Y")},
-        )])
+        record_many(
+            tenant=tenant,
+            actor=actor,
+            events=[
+                Event(
+                    "gstr3b.filed",
+                    "actions.gstr3bfiling",
+                    str(filing.pk),
+                    f"{registration.gstin} GSTR-3B {period:%m%Y}",
+                    {"filed_on": [None, filed_on]} if created else {},
+                    {"period": period.strftime("%m%Y")},
+                )
+            ],
+        )
     return filing
 
 
 __all__ = [
-    "ActionResult", "BulkResult", "action_request", "bulk_set_action", "mark_gstr3b_filed", "run_bulk_action",
+    "ActionResult",
+    "BulkResult",
+    "action_request",
+    "bulk_set_action",
+    "mark_gstr3b_filed",
+    "run_bulk_action",
     "set_action",
 ]

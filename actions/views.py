@@ -38,12 +38,20 @@ def bulk_confirm(request, tenant_slug):
     if form.is_valid():
         try:
             context["preview"] = selectors.bulk_preview(
-                tenant=request.tenant, user=request.user, membership=request.membership, **form.target(),
+                tenant=request.tenant,
+                user=request.user,
+                membership=request.membership,
+                **form.target(),
                 **form.action_kwargs(),
             )
             # Impact on the draft GSTR-2B and supplier liability, and what approval policies would hold.
-            context["held"] = bulk_impact(tenant=request.tenant, user=request.user, membership=request.membership,
-                                          **form.target(), **form.action_kwargs())
+            context["held"] = bulk_impact(
+                tenant=request.tenant,
+                user=request.user,
+                membership=request.membership,
+                **form.target(),
+                **form.action_kwargs(),
+            )
             context["impact"] = context["held"].impact
         except DocumentsNotFound as exc:
             raise Http404(str(exc)) from None
@@ -60,8 +68,12 @@ def bulk_apply(request, tenant_slug):
         return render(request, "actions/confirm.html", {"form": form, "preview": None}, status=400)
     try:
         result = services.bulk_set_action(
-            tenant=request.tenant, actor=Actor.user(request.user), user=request.user,
-            membership=request.membership, **form.target(), **form.action_kwargs(),
+            tenant=request.tenant,
+            actor=Actor.user(request.user),
+            user=request.user,
+            membership=request.membership,
+            **form.target(),
+            **form.action_kwargs(),
         )
     except DocumentsNotFound as exc:
         raise Http404(str(exc)) from None
@@ -86,7 +98,11 @@ def run_detail(request, tenant_slug, pk):
 def document_action(request, tenant_slug, pk):
     """Take an action on one document from its page; the verdicts shown there tell what is allowed."""
     _require_act(request)
-    doc = documents_for(tenant=request.tenant, user=request.user, membership=request.membership).filter(pk=pk).first()
+    doc = (
+        documents_for(tenant=request.tenant, user=request.user, membership=request.membership)
+        .filter(pk=pk)
+        .first()
+    )
     if doc is None:
         raise Http404("No such document")
     from .forms import ActionForm
@@ -95,22 +111,34 @@ def document_action(request, tenant_slug, pk):
     detail = reverse("document-detail", args=[tenant_slug, pk])
     if not form.is_valid():
         for field, errors in form.errors.items():
-            messages.error(request, f"{form.fields[field].label or field if field in form.fields else ''}: "
-                                    f"{' '.join(errors)}".lstrip(": "))
+            messages.error(
+                request,
+                f"{form.fields[field].label or field if field in form.fields else ''}: "
+                f"{' '.join(errors)}".lstrip(": "),
+            )
         return redirect(detail)
     try:
         result = services.set_action(
-            tenant=request.tenant, actor=Actor.user(request.user), membership=request.membership, document=doc,
+            tenant=request.tenant,
+            actor=Actor.user(request.user),
+            membership=request.membership,
+            document=doc,
             **form.action_kwargs(),
         )
     except ActionError as exc:
         messages.error(request, f"Not done: {exc.message}")
         return redirect(detail)
     if result.changed and result.held:
-        messages.warning(request, "Action saved; an approval policy holds it: it will be pushed once approved.")
+        messages.warning(
+            request, "Action saved; an approval policy holds it: it will be pushed once approved."
+        )
     elif result.changed:
-        messages.success(request, "Action saved; it will be pushed to the portal." if result.local_action
-                         else "Action saved: it matches the portal, nothing to push.")
+        messages.success(
+            request,
+            "Action saved; it will be pushed to the portal."
+            if result.local_action
+            else "Action saved: it matches the portal, nothing to push.",
+        )
     else:
         messages.info(request, "Nothing changed: the document already has this action.")
     for w in result.warnings:

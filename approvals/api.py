@@ -23,16 +23,28 @@ from .models import ApprovalPolicy, ApprovalRequest, RequestStatus
 
 class PolicySerializer(serializers.ModelSerializer):
     sections = serializers.ListField(child=serializers.ChoiceField(choices=SECTION_CHOICES), required=False)
-    supplier_filing_status = serializers.ChoiceField(choices=[("", "Any"), *FilingStatus.choices], required=False,
-                                                     allow_blank=True)
+    supplier_filing_status = serializers.ChoiceField(
+        choices=[("", "Any"), *FilingStatus.choices], required=False, allow_blank=True
+    )
     supplier_gstins = serializers.ListField(child=serializers.CharField(max_length=20), required=False)
-    min_value = serializers.DecimalField(max_digits=15, decimal_places=2, min_value=0, required=False,
-                                         allow_null=True, coerce_to_string=True)
+    min_value = serializers.DecimalField(
+        max_digits=15, decimal_places=2, min_value=0, required=False, allow_null=True, coerce_to_string=True
+    )
 
     class Meta:
         model = ApprovalPolicy
-        fields = ["id", "name", "action", "min_value", "sections", "supplier_filing_status", "supplier_gstins",
-                  "enabled", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "action",
+            "min_value",
+            "sections",
+            "supplier_filing_status",
+            "supplier_gstins",
+            "enabled",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "created_at", "updated_at"]
 
     def validate_supplier_gstins(self, values):
@@ -48,17 +60,32 @@ class PolicySerializer(serializers.ModelSerializer):
 class RequestSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApprovalRequest
-        fields = ["id", "status", "action", "params", "run_id", "proposed_by_id", "proposed_by_label",
-                  "registration_ids", "policy_names", "item_count", "created_at", "decided_by_label", "decided_at",
-                  "comment"]
+        fields = [
+            "id",
+            "status",
+            "action",
+            "params",
+            "run_id",
+            "proposed_by_id",
+            "proposed_by_label",
+            "registration_ids",
+            "policy_names",
+            "item_count",
+            "created_at",
+            "decided_by_label",
+            "decided_at",
+            "comment",
+        ]
 
 
 class CommentIn(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 
-ERROR = inline_serializer("ApprovalErrorOut", {"code": serializers.CharField(), "field": serializers.CharField(),
-                                               "message": serializers.CharField()})
+ERROR = inline_serializer(
+    "ApprovalErrorOut",
+    {"code": serializers.CharField(), "field": serializers.CharField(), "message": serializers.CharField()},
+)
 
 
 def _error(exc: Exception) -> Response:
@@ -78,14 +105,19 @@ class PolicyList(TenantAPIMixin, APIView):
     def get(self, request, tenant_slug):
         return Response(PolicySerializer(selectors.policies_for(tenant=self.tenant), many=True).data)
 
-    @extend_schema(request=PolicySerializer, responses={201: PolicySerializer, 400: ERROR, 403: ERROR},
-                   summary="Add an approval policy (owners and admins)")
+    @extend_schema(
+        request=PolicySerializer,
+        responses={201: PolicySerializer, 400: ERROR, 403: ERROR},
+        summary="Add an approval policy (owners and admins)",
+    )
     def post(self, request, tenant_slug):
         body = PolicySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         values = {k: v for k, v in body.validated_data.items() if k in services.POLICY_FIELDS}
         try:
-            policy = services.save_policy(tenant=self.tenant, actor=self.actor, membership=self.membership, **values)
+            policy = services.save_policy(
+                tenant=self.tenant, actor=self.actor, membership=self.membership, **values
+            )
         except Exception as exc:  # noqa: BLE001 - mapped to a status, others re-raised
             return _error(exc)
         return Response(PolicySerializer(policy).data, status=201)
@@ -100,8 +132,11 @@ class PolicyDetail(TenantAPIMixin, APIView):
         policy = self._get(pk)
         return Response(PolicySerializer(policy).data) if policy else _not_found("policy")
 
-    @extend_schema(request=PolicySerializer, responses={200: PolicySerializer, 400: ERROR, 403: ERROR, 404: ERROR},
-                   summary="Change an approval policy (owners and admins)")
+    @extend_schema(
+        request=PolicySerializer,
+        responses={200: PolicySerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        summary="Change an approval policy (owners and admins)",
+    )
     def patch(self, request, tenant_slug, pk):
         policy = self._get(pk)
         if policy is None:
@@ -110,8 +145,9 @@ class PolicyDetail(TenantAPIMixin, APIView):
         body.is_valid(raise_exception=True)
         values = {k: v for k, v in body.validated_data.items() if k in services.POLICY_FIELDS}
         try:
-            policy = services.save_policy(tenant=self.tenant, actor=self.actor, membership=self.membership,
-                                          policy=policy, **values)
+            policy = services.save_policy(
+                tenant=self.tenant, actor=self.actor, membership=self.membership, policy=policy, **values
+            )
         except Exception as exc:  # noqa: BLE001
             return _error(exc)
         return Response(PolicySerializer(policy).data)
@@ -122,20 +158,29 @@ class PolicyDetail(TenantAPIMixin, APIView):
         if policy is None:
             return _not_found("policy")
         try:
-            services.delete_policy(tenant=self.tenant, actor=self.actor, membership=self.membership, policy=policy)
+            services.delete_policy(
+                tenant=self.tenant, actor=self.actor, membership=self.membership, policy=policy
+            )
         except Exception as exc:  # noqa: BLE001
             return _error(exc)
         return Response(status=204)
 
 
 class RequestList(TenantAPIMixin, APIView):
-    @extend_schema(responses={200: RequestSerializer(many=True)}, summary="Batches awaiting approval or decided",
-                   description="`?status=pending|approved|returned|withdrawn` (default: all); at most 500, newest "
-                               "first; `?run=<bulk run id>` finds the batch a bulk action proposed.")
+    @extend_schema(
+        responses={200: RequestSerializer(many=True)},
+        summary="Batches awaiting approval or decided",
+        description="`?status=pending|approved|returned|withdrawn` (default: all); at most 500, newest "
+        "first; `?run=<bulk run id>` finds the batch a bulk action proposed.",
+    )
     def get(self, request, tenant_slug):
         status = request.query_params.get("status")
-        qs = selectors.requests_for(tenant=self.tenant, user=request.user, membership=self.membership,
-                                    status=status if status in RequestStatus.values else None)
+        qs = selectors.requests_for(
+            tenant=self.tenant,
+            user=request.user,
+            membership=self.membership,
+            status=status if status in RequestStatus.values else None,
+        )
         run = request.query_params.get("run")
         if run and run.isdigit():
             qs = qs.filter(run_id=int(run))
@@ -143,40 +188,63 @@ class RequestList(TenantAPIMixin, APIView):
 
 
 class RequestDetail(TenantAPIMixin, APIView):
-    @extend_schema(responses={200: RequestSerializer, 404: ERROR},
-                   summary="One batch, its documents by state and (pending) the impact of approving it")
+    @extend_schema(
+        responses={200: RequestSerializer, 404: ERROR},
+        summary="One batch, its documents by state and (pending) the impact of approving it",
+    )
     def get(self, request, tenant_slug, pk):
         try:
-            approval = selectors.request_for(tenant=self.tenant, user=request.user, membership=self.membership, pk=pk)
+            approval = selectors.request_for(
+                tenant=self.tenant, user=request.user, membership=self.membership, pk=pk
+            )
         except ApprovalRequest.DoesNotExist:
             return _not_found("batch")
         out = RequestSerializer(approval).data
         out["items"] = selectors.item_counts(tenant=self.tenant, approval=approval)
-        out["documents"] = [{"document_id": i.document_id, "action": i.action, "state": i.state,
-                             "previous_action": i.prev_action, "policy": i.policy_name}
-                            for i in selectors.items_for(tenant=self.tenant, approval=approval, limit=1000)]
+        out["documents"] = [
+            {
+                "document_id": i.document_id,
+                "action": i.action,
+                "state": i.state,
+                "previous_action": i.prev_action,
+                "policy": i.policy_name,
+            }
+            for i in selectors.items_for(tenant=self.tenant, approval=approval, limit=1000)
+        ]
         if approval.is_pending:
             out["impact"] = selectors.request_impact(tenant=self.tenant, approval=approval).as_json()
             deciders = services.approvers_for(tenant=self.tenant, approval=approval)
             out["approvers"] = [u.get_username() for u in deciders]
-            out["no_approver"] = "" if deciders else services.no_approver_help(tenant=self.tenant, approval=approval)
+            out["no_approver"] = (
+                "" if deciders else services.no_approver_help(tenant=self.tenant, approval=approval)
+            )
         return Response(out)
 
 
 class RequestDecision(TenantAPIMixin, APIView):
     decision = "approve"
 
-    @extend_schema(request=CommentIn, responses={200: RequestSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
-                   summary="Approve, return (comment required) or withdraw (the proposer) a batch")
+    @extend_schema(
+        request=CommentIn,
+        responses={200: RequestSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        summary="Approve, return (comment required) or withdraw (the proposer) a batch",
+    )
     def post(self, request, tenant_slug, pk):
         try:
-            approval = selectors.request_for(tenant=self.tenant, user=request.user, membership=self.membership, pk=pk)
+            approval = selectors.request_for(
+                tenant=self.tenant, user=request.user, membership=self.membership, pk=pk
+            )
         except ApprovalRequest.DoesNotExist:
             return _not_found("batch")
         body = CommentIn(data=request.data)
         body.is_valid(raise_exception=True)
-        kwargs = {"tenant": self.tenant, "actor": self.actor, "user": request.user, "membership": self.membership,
-                  "approval": approval}
+        kwargs = {
+            "tenant": self.tenant,
+            "actor": self.actor,
+            "user": request.user,
+            "membership": self.membership,
+            "approval": approval,
+        }
         comment = body.validated_data.get("comment", "")
         try:
             if self.decision == "approve":
@@ -191,14 +259,26 @@ class RequestDecision(TenantAPIMixin, APIView):
 
 
 class BulkImpact(TenantAPIMixin, APIView):
-    @extend_schema(request=BulkActionIn, responses={200: inline_serializer("BulkImpactOut", {
-        "documents": serializers.IntegerField(), "periods": serializers.ListField(child=serializers.DictField()),
-        "suppliers": serializers.ListField(child=serializers.DictField()),
-        "warnings": serializers.ListField(child=serializers.DictField()),
-        "needs_approval": serializers.DictField(), "needs_approval_total": serializers.IntegerField(),
-    }), 400: ERROR, 403: ERROR, 404: ERROR},
+    @extend_schema(
+        request=BulkActionIn,
+        responses={
+            200: inline_serializer(
+                "BulkImpactOut",
+                {
+                    "documents": serializers.IntegerField(),
+                    "periods": serializers.ListField(child=serializers.DictField()),
+                    "suppliers": serializers.ListField(child=serializers.DictField()),
+                    "warnings": serializers.ListField(child=serializers.DictField()),
+                    "needs_approval": serializers.DictField(),
+                    "needs_approval_total": serializers.IntegerField(),
+                },
+            ),
+            400: ERROR,
+            403: ERROR,
+            404: ERROR,
+        },
         summary="Impact preview of a bulk action: draft GSTR-2B change by period and head, supplier add-backs, "
-                "warnings, and how many documents approval policies would hold",
+        "warnings, and how many documents approval policies would hold",
     )
     def post(self, request, tenant_slug):
         body = BulkActionIn(data=request.data)
@@ -206,8 +286,13 @@ class BulkImpact(TenantAPIMixin, APIView):
         data = body.validated_data
         try:
             result = selectors.bulk_impact(
-                tenant=self.tenant, user=request.user, membership=self.membership, ids=data.get("ids"),
-                filters=data.get("filter"), action=data["action"], remarks=data.get("remarks", ""),
+                tenant=self.tenant,
+                user=request.user,
+                membership=self.membership,
+                ids=data.get("ids"),
+                filters=data.get("filter"),
+                action=data["action"],
+                remarks=data.get("remarks", ""),
                 declaration=body.declaration(),
             )
         except Exception as exc:  # noqa: BLE001
@@ -225,26 +310,43 @@ class NotificationSerializer(serializers.Serializer):
 
 
 class ReadIn(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=1000,
-                                help_text="Notifications to mark read; none given: all of yours")
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        max_length=1000,
+        help_text="Notifications to mark read; none given: all of yours",
+    )
 
 
 class NotificationList(TenantAPIMixin, APIView):
-    @extend_schema(responses={200: inline_serializer("NotificationsOut", {
-        "unread": serializers.IntegerField(), "results": NotificationSerializer(many=True)})},
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "NotificationsOut",
+                {"unread": serializers.IntegerField(), "results": NotificationSerializer(many=True)},
+            )
+        },
         summary="Your in-app notifications (approvals waiting, batches decided, pushes failed), newest first",
-        description="`?unread=1` for the unread ones only; at most 200.")
+        description="`?unread=1` for the unread ones only; at most 200.",
+    )
     def get(self, request, tenant_slug):
         qs = selectors.notifications_for(tenant=self.tenant, user=request.user)
         if request.query_params.get("unread") in ("1", "true", "yes"):
             qs = qs.filter(read_at__isnull=True)
-        return Response({"unread": selectors.unread_count(tenant=self.tenant, user=request.user),
-                         "results": NotificationSerializer(qs[:200], many=True).data})
+        return Response(
+            {
+                "unread": selectors.unread_count(tenant=self.tenant, user=request.user),
+                "results": NotificationSerializer(qs[:200], many=True).data,
+            }
+        )
 
 
 class NotificationRead(TenantAPIMixin, APIView):
-    @extend_schema(request=ReadIn, responses={200: inline_serializer("NotificationsReadOut", {
-        "marked": serializers.IntegerField()})}, summary="Mark your notifications read")
+    @extend_schema(
+        request=ReadIn,
+        responses={200: inline_serializer("NotificationsReadOut", {"marked": serializers.IntegerField()})},
+        summary="Mark your notifications read",
+    )
     def post(self, request, tenant_slug):
         body = ReadIn(data=request.data)
         body.is_valid(raise_exception=True)
@@ -252,4 +354,13 @@ class NotificationRead(TenantAPIMixin, APIView):
         return Response({"marked": marked})
 
 
-__all__ = ["BulkImpact", "NotificationList", "NotificationRead", "PolicyDetail", "PolicyList", "RequestDecision", "RequestDetail", "RequestList"]
+__all__ = [
+    "BulkImpact",
+    "NotificationList",
+    "NotificationRead",
+    "PolicyDetail",
+    "PolicyList",
+    "RequestDecision",
+    "RequestDetail",
+    "RequestList",
+]

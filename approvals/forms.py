@@ -33,14 +33,26 @@ class GstinListField(forms.CharField):
 class PolicyForm(forms.Form):
     name = forms.CharField(max_length=120)
     action = forms.ChoiceField(choices=ACTIONS, label="Action that needs approval")
-    min_value = forms.DecimalField(required=False, max_digits=15, decimal_places=2, min_value=0,
-                                   label="Document value at least (₹)", help_text="Empty: any value")
-    sections = forms.MultipleChoiceField(choices=SECTION_CHOICES, required=False,
-                                         widget=forms.CheckboxSelectMultiple, help_text="None ticked: every section")
-    supplier_filing_status = forms.ChoiceField(choices=[("", "Any"), *FilingStatus.choices], required=False,
-                                               label="Supplier's return")
-    supplier_gstins = GstinListField(required=False, label="Only these suppliers (GSTINs)",
-                                     help_text="Empty: every supplier")
+    min_value = forms.DecimalField(
+        required=False,
+        max_digits=15,
+        decimal_places=2,
+        min_value=0,
+        label="Document value at least (₹)",
+        help_text="Empty: any value",
+    )
+    sections = forms.MultipleChoiceField(
+        choices=SECTION_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every section",
+    )
+    supplier_filing_status = forms.ChoiceField(
+        choices=[("", "Any"), *FilingStatus.choices], required=False, label="Supplier's return"
+    )
+    supplier_gstins = GstinListField(
+        required=False, label="Only these suppliers (GSTINs)", help_text="Empty: every supplier"
+    )
     enabled = forms.BooleanField(required=False, initial=True)
 
     @classmethod

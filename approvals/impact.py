@@ -134,18 +134,37 @@ class Impact:
         return {
             "documents": self.documents,
             "periods": [
-                {"gstin": p.gstin, "period": p.period.strftime("%m%Y"), "documents": p.documents,
-                 "buckets": {b: {"before": s(c.before), "after": s(c.after), "delta": s(c.delta)}
-                             for b, c in p.buckets.items()}}
+                {
+                    "gstin": p.gstin,
+                    "period": p.period.strftime("%m%Y"),
+                    "documents": p.documents,
+                    "buckets": {
+                        b: {"before": s(c.before), "after": s(c.after), "delta": s(c.delta)}
+                        for b, c in p.buckets.items()
+                    },
+                }
                 for p in self.periods
             ],
             "suppliers": [
-                {"gstin": x.gstin, "credit_notes": x.credit_notes, "add_back_before": s(x.before),
-                 "add_back_after": s(x.after), "delta": s(x.delta)}
+                {
+                    "gstin": x.gstin,
+                    "credit_notes": x.credit_notes,
+                    "add_back_before": s(x.before),
+                    "add_back_after": s(x.after),
+                    "delta": s(x.delta),
+                }
                 for x in self.suppliers
             ],
-            "warnings": [{"code": w.code, "message": w.message, "count": w.count, "tax": str(w.tax),
-                          "periods": w.periods} for w in self.warnings],
+            "warnings": [
+                {
+                    "code": w.code,
+                    "message": w.message,
+                    "count": w.count,
+                    "tax": str(w.tax),
+                    "periods": w.periods,
+                }
+                for w in self.warnings
+            ],
         }
 
 
@@ -166,9 +185,9 @@ PERIOD_FILED = "gstr3b_already_filed"
 NOT_IN_2B = "not_in_any_2b"
 MESSAGES = {
     UNDO_VIA_SUPPLIER: "Once the GSTR-3B of the period is filed, a rejection can only be undone through the "
-                       "supplier (who must report the same document again in GSTR-1A or a later amendment).",
+    "supplier (who must report the same document again in GSTR-1A or a later amendment).",
     PERIOD_FILED: "The GSTR-3B of the period is already filed: the change cannot reach that return; a rejection "
-                  "there can only be undone through the supplier.",
+    "there can only be undone through the supplier.",
     NOT_IN_2B: "The supplier has not filed these documents yet: they are in no GSTR-2B, no draft changes now.",
 }
 
@@ -198,8 +217,13 @@ def compute(lines: Iterable[Line]) -> Impact:
         else:
             p = periods.setdefault((line.gstin, line.period), PeriodImpact(line.gstin, line.period))
             p.documents += line.count
-            _add(p.buckets[BUCKET_OF[line.before.action]].before, itc_amount(line.section, line.before, line.tax))
-            _add(p.buckets[BUCKET_OF[line.after.action]].after, itc_amount(line.section, line.after, line.tax))
+            _add(
+                p.buckets[BUCKET_OF[line.before.action]].before,
+                itc_amount(line.section, line.before, line.tax),
+            )
+            _add(
+                p.buckets[BUCKET_OF[line.after.action]].after, itc_amount(line.section, line.after, line.tax)
+            )
             if changed and line.gstr3b_filed:
                 warn(PERIOD_FILED, line)
             elif line.after.action == "R" and line.before.action != "R":
@@ -212,7 +236,9 @@ def compute(lines: Iterable[Line]) -> Impact:
             if line.after.action == "R":
                 _add(s.after, line.tax)
     out.periods = [periods[k] for k in sorted(periods)]
-    out.suppliers = sorted((s for s in suppliers.values() if s.delta_total or _total(s.after)),
-                           key=lambda s: (-abs(s.delta_total), s.gstin))
+    out.suppliers = sorted(
+        (s for s in suppliers.values() if s.delta_total or _total(s.after)),
+        key=lambda s: (-abs(s.delta_total), s.gstin),
+    )
     out.warnings = [warnings[c] for c in (PERIOD_FILED, UNDO_VIA_SUPPLIER, NOT_IN_2B) if c in warnings]
     return out

@@ -46,7 +46,9 @@ class ApprovalPolicy(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def matches(self, *, action: str | None, value, section: str, filing_status: str, supplier_gstin: str) -> bool:
+    def matches(
+        self, *, action: str | None, value, section: str, filing_status: str, supplier_gstin: str
+    ) -> bool:
         return (
             self.enabled
             and action == self.action
@@ -89,7 +91,9 @@ class ApprovalRequest(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["tenant", "status", "-created_at"], name="approvalrequest_status_idx"),
-            models.Index(fields=["tenant", "run_id"], name="approvalrequest_run_idx", condition=Q(run_id__isnull=False)),
+            models.Index(
+                fields=["tenant", "run_id"], name="approvalrequest_run_idx", condition=Q(run_id__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -113,8 +117,9 @@ class ApprovalItem(models.Model):
 
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
     request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="items")
-    document = models.ForeignKey("invoices.SupplierDocument", on_delete=models.PROTECT, related_name="+",
-                                 db_index=False)
+    document = models.ForeignKey(
+        "invoices.SupplierDocument", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     registration_id = models.BigIntegerField()
     state = models.CharField(max_length=10, choices=ItemState.choices, default=ItemState.HELD)
     action = models.CharField(max_length=1, choices=ACTION_CHOICES)
@@ -132,11 +137,17 @@ class ApprovalItem(models.Model):
     class Meta:
         ordering = ["request", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "document"], condition=Q(state="held"),
-                                    name="approvalitem_one_held_per_document"),
+            models.UniqueConstraint(
+                fields=["tenant", "document"],
+                condition=Q(state="held"),
+                name="approvalitem_one_held_per_document",
+            ),
         ]
-        indexes = [models.Index(fields=["tenant", "registration_id"], name="approvalitem_held_idx",
-                                condition=Q(state="held"))]
+        indexes = [
+            models.Index(
+                fields=["tenant", "registration_id"], name="approvalitem_held_idx", condition=Q(state="held")
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.document_id} {self.action} ({self.state})"
@@ -159,7 +170,9 @@ class Notification(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["tenant", "user", "-created_at"], name="notification_user_idx"),
-            models.Index(fields=["tenant", "user"], name="notification_unread_idx", condition=Q(read_at__isnull=True)),
+            models.Index(
+                fields=["tenant", "user"], name="notification_unread_idx", condition=Q(read_at__isnull=True)
+            ),
         ]
 
     def __str__(self) -> str:

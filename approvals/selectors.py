@@ -32,10 +32,13 @@ def policies_for(*, tenant: Tenant) -> QuerySet[ApprovalPolicy]:
     return ApprovalPolicy.objects.filter(tenant=tenant).order_by("name", "id")
 
 
-def requests_for(*, tenant: Tenant, user, membership: Membership | None = None,
-                 status: str | None = None) -> QuerySet[ApprovalRequest]:
+def requests_for(
+    *, tenant: Tenant, user, membership: Membership | None = None, status: str | None = None
+) -> QuerySet[ApprovalRequest]:
     """Batches whose every GSTIN ``user`` may see, newest first (``status`` narrows them)."""
-    visible = list(visible_registrations(tenant=tenant, user=user, membership=membership).values_list("pk", flat=True))
+    visible = list(
+        visible_registrations(tenant=tenant, user=user, membership=membership).values_list("pk", flat=True)
+    )
     qs = ApprovalRequest.objects.filter(tenant=tenant, registration_ids__contained_by=visible)
     if status:
         qs = qs.filter(status=status)
@@ -49,12 +52,17 @@ def request_for(*, tenant: Tenant, user, membership: Membership | None = None, p
 
 def items_for(*, tenant: Tenant, approval: ApprovalRequest, limit: int = 200) -> list[ApprovalItem]:
     """The first ``limit`` documents of a batch, with the document loaded."""
-    return list(ApprovalItem.objects.filter(tenant=tenant, request=approval)
-                .select_related("document").order_by("id")[:limit])
+    return list(
+        ApprovalItem.objects.filter(tenant=tenant, request=approval)
+        .select_related("document")
+        .order_by("id")[:limit]
+    )
 
 
 def item_counts(*, tenant: Tenant, approval: ApprovalRequest) -> dict[str, int]:
-    rows = ApprovalItem.objects.filter(tenant=tenant, request=approval).values("state").annotate(n=Count("pk"))
+    rows = (
+        ApprovalItem.objects.filter(tenant=tenant, request=approval).values("state").annotate(n=Count("pk"))
+    )
     return {r["state"]: r["n"] for r in rows}
 
 
@@ -62,8 +70,13 @@ def members_who_approve(*, tenant: Tenant) -> list[Membership]:
     """Active members whose role may approve (owners, admins, approvers), by user name."""
     from tenancy.roles import Capability, can
 
-    return [m for m in Membership.objects.filter(tenant=tenant, user__is_active=True).select_related("user")
-            .order_by("user__username") if can(m.role, Capability.APPROVE)]
+    return [
+        m
+        for m in Membership.objects.filter(tenant=tenant, user__is_active=True)
+        .select_related("user")
+        .order_by("user__username")
+        if can(m.role, Capability.APPROVE)
+    ]
 
 
 def pending_count(*, tenant: Tenant, user, membership: Membership | None = None) -> int:
@@ -89,7 +102,9 @@ class _Periods:
         if twob is None:
             if filing_status != "filed":
                 return None, False
-            twob = twob_period_of_filing(filing_date, iff=True) if filing_date else open_twob_period(self.today)
+            twob = (
+                twob_period_of_filing(filing_date, iff=True) if filing_date else open_twob_period(self.today)
+            )
         period = return_period(twob, frequency)
         return period, (reg_id, period) in self.filed
 
@@ -101,13 +116,18 @@ def _declared(has: bool, sums: tuple) -> I.Heads | None:
 def request_impact(*, tenant: Tenant, approval: ApprovalRequest) -> I.Impact:
     """What approving a pending batch changes: each held document from its state before the proposal to the
     proposed one. One grouped query over the batch's items."""
+
     def decl(side: str, src: str) -> str:
-        return ", ".join(f"CASE WHEN i.prev_action IS NULL THEN d.portal_decl_{h} ELSE {src}_decl_{h} END AS {side}_{h}"
-                         for h in HEADS)
+        return ", ".join(
+            f"CASE WHEN i.prev_action IS NULL THEN d.portal_decl_{h} ELSE {src}_decl_{h} END AS {side}_{h}"
+            for h in HEADS
+        )
 
     def decl_after() -> str:
-        return ", ".join(f"CASE WHEN d.local_action IS NULL THEN d.portal_decl_{h} ELSE d.local_decl_{h} END AS a_{h}"
-                         for h in HEADS)
+        return ", ".join(
+            f"CASE WHEN d.local_action IS NULL THEN d.portal_decl_{h} ELSE d.local_decl_{h} END AS a_{h}"
+            for h in HEADS
+        )
 
     def has(side: str) -> str:
         return "(" + " OR ".join(f"{side}_{h} IS NOT NULL" for h in HEADS) + ")"
@@ -138,15 +158,36 @@ def request_impact(*, tenant: Tenant, approval: ApprovalRequest) -> I.Impact:
         groups = cur.fetchall()
     periods = _Periods(tenant)
     lines = []
-    for (reg, twob, status, nf_date, section, supplier, b_action, b_red, b_has, a_action, a_red, a_has, n,
-         *sums) in groups:
+    for (
+        reg,
+        twob,
+        status,
+        nf_date,
+        section,
+        supplier,
+        b_action,
+        b_red,
+        b_has,
+        a_action,
+        a_red,
+        a_has,
+        n,
+        *sums,
+    ) in groups:
         period, filed = periods.of(reg, twob, status, nf_date)
-        lines.append(I.Line(
-            gstin=periods.gstins[reg], period=period, section=section, supplier_gstin=supplier,
-            tax=I.heads(*sums[0:4]), count=n, gstr3b_filed=filed,
-            before=I.Side(b_action, b_red or "", _declared(b_has, sums[4:8])),
-            after=I.Side(a_action, a_red or "", _declared(a_has, sums[8:12])),
-        ))
+        lines.append(
+            I.Line(
+                gstin=periods.gstins[reg],
+                period=period,
+                section=section,
+                supplier_gstin=supplier,
+                tax=I.heads(*sums[0:4]),
+                count=n,
+                gstr3b_filed=filed,
+                before=I.Side(b_action, b_red or "", _declared(b_has, sums[4:8])),
+                after=I.Side(a_action, a_red or "", _declared(a_has, sums[8:12])),
+            )
+        )
     return I.compute(lines)
 
 
@@ -176,11 +217,22 @@ def _policy_condition(p: ApprovalPolicy):
         q &= Q(supplier_filing_status=p.supplier_filing_status)
     if p.supplier_gstins:
         q &= Q(supplier_gstin__in=p.supplier_gstins)
-    return ExpressionWrapper(q, output_field=BooleanField()) if q else Value(True, output_field=BooleanField())
+    return (
+        ExpressionWrapper(q, output_field=BooleanField()) if q else Value(True, output_field=BooleanField())
+    )
 
 
-def bulk_impact(*, tenant: Tenant, user, membership: Membership | None, ids=None, filters=None, action: str,
-                remarks: str = "", declaration: dict | None = None) -> BatchImpact:
+def bulk_impact(
+    *,
+    tenant: Tenant,
+    user,
+    membership: Membership | None,
+    ids=None,
+    filters=None,
+    action: str,
+    remarks: str = "",
+    declaration: dict | None = None,
+) -> BatchImpact:
     """The impact preview of a bulk action (same checks as ``actions.selectors.bulk_preview``; nothing changed):
     the documents that would change, grouped in SQL by the rule columns, supplier and the policies' conditions."""
     from actions import facts as F
@@ -196,17 +248,29 @@ def bulk_impact(*, tenant: Tenant, user, membership: Membership | None, ids=None
     policies = list(ApprovalPolicy.objects.filter(tenant=tenant, enabled=True).order_by("name", "id"))
     flags = {f"pol_{p.pk}": _policy_condition(p) for p in policies}
     decl_any = {
-        side: ExpressionWrapper(Q(*[Q(**{f"{side}_decl_{h}__isnull": False}) for h in HEADS], _connector=Q.OR),
-                                output_field=BooleanField())
+        side: ExpressionWrapper(
+            Q(*[Q(**{f"{side}_decl_{h}__isnull": False}) for h in HEADS], _connector=Q.OR),
+            output_field=BooleanField(),
+        )
         for side in ("local", "portal")
     }
-    sums = {"n": Count("pk"), **{f"s_{h}": Sum(h) for h in HEADS},
-            **{f"s_l_{h}": Sum(f"local_decl_{h}") for h in HEADS}, **{f"s_p_{h}": Sum(f"portal_decl_{h}") for h in HEADS}}
+    sums = {
+        "n": Count("pk"),
+        **{f"s_{h}": Sum(h) for h in HEADS},
+        **{f"s_l_{h}": Sum(f"local_decl_{h}") for h in HEADS},
+        **{f"s_p_{h}": Sum(f"portal_decl_{h}") for h in HEADS},
+    }
     cols = (*F.key_columns(declaring), "supplier_gstin", "supplier_filing_status", "l_has", "p_has", *flags)
     groups = list(
-        qs.annotate(**F.annotations((request.remarks or "").strip()), **flags, l_has=decl_any["local"],
-                    p_has=decl_any["portal"])
-        .values(*dict.fromkeys(cols)).annotate(**sums).order_by()
+        qs.annotate(
+            **F.annotations((request.remarks or "").strip()),
+            **flags,
+            l_has=decl_any["local"],
+            p_has=decl_any["portal"],
+        )
+        .values(*dict.fromkeys(cols))
+        .annotate(**sums)
+        .order_by()
     )
     out = BatchImpact(I.Impact())
     if not groups:
@@ -221,11 +285,20 @@ def bulk_impact(*, tenant: Tenant, user, membership: Membership | None, ids=None
             continue
         n = row.n
         tax = I.heads(*(getattr(row, f"s_{h}") for h in HEADS))
-        portal = I.Side(row.portal_action, row.portal_itc_red_req or "",
-                        _declared(row.p_has, tuple(getattr(row, f"s_p_{h}") for h in HEADS)))
-        before = portal if row.local_action is None else I.Side(
-            row.local_action, row.local_itc_red_req or "",
-            _declared(row.l_has, tuple(getattr(row, f"s_l_{h}") for h in HEADS)))
+        portal = I.Side(
+            row.portal_action,
+            row.portal_itc_red_req or "",
+            _declared(row.p_has, tuple(getattr(row, f"s_p_{h}") for h in HEADS)),
+        )
+        before = (
+            portal
+            if row.local_action is None
+            else I.Side(
+                row.local_action,
+                row.local_itc_red_req or "",
+                _declared(row.l_has, tuple(getattr(row, f"s_l_{h}") for h in HEADS)),
+            )
+        )
         if state.action is None:
             after = portal
         else:
@@ -233,12 +306,26 @@ def bulk_impact(*, tenant: Tenant, user, membership: Membership | None, ids=None
             if any(v is not None for v in state.decl):
                 amounts = {h: Decimal(v or 0) * n for h, v in zip(HEADS, state.decl, strict=True)}
             after = I.Side(state.action, state.itc_red_req or "", amounts)
-        period, is_filed = periods.of(row.registration_id, row.twob_period, row.supplier_filing_status, row.nf_date)
-        lines.append(I.Line(gstin=periods.gstins[row.registration_id], period=period, section=row.section,
-                            supplier_gstin=row.supplier_gstin, tax=tax, before=before, after=after, count=n,
-                            gstr3b_filed=is_filed))
+        period, is_filed = periods.of(
+            row.registration_id, row.twob_period, row.supplier_filing_status, row.nf_date
+        )
+        lines.append(
+            I.Line(
+                gstin=periods.gstins[row.registration_id],
+                period=period,
+                section=row.section,
+                supplier_gstin=row.supplier_gstin,
+                tax=tax,
+                before=before,
+                after=after,
+                count=n,
+                gstr3b_filed=is_filed,
+            )
+        )
         if state.action is not None:
-            policy = next((p for p in policies if p.action == state.action and getattr(row, f"pol_{p.pk}")), None)
+            policy = next(
+                (p for p in policies if p.action == state.action and getattr(row, f"pol_{p.pk}")), None
+            )
             if policy is not None:
                 out.held[policy.name] = out.held.get(policy.name, 0) + n
     out.impact = I.compute(lines)

@@ -54,7 +54,15 @@ LOCAL_COLUMNS = ("local_action", "local_remarks", "local_itc_red_req", *(f"local
 
 # --- policies --------------------------------------------------------------------------------------------------
 
-POLICY_FIELDS = ("name", "action", "min_value", "sections", "supplier_filing_status", "supplier_gstins", "enabled")
+POLICY_FIELDS = (
+    "name",
+    "action",
+    "min_value",
+    "sections",
+    "supplier_filing_status",
+    "supplier_gstins",
+    "enabled",
+)
 
 
 def _require(membership: Membership | None, tenant: Tenant, capability: Capability, message: str) -> None:
@@ -62,11 +70,19 @@ def _require(membership: Membership | None, tenant: Tenant, capability: Capabili
         raise ApprovalForbidden(message)
 
 
-def save_policy(*, tenant: Tenant, actor: Actor, membership: Membership | None, policy: ApprovalPolicy | None = None,
-                **values) -> ApprovalPolicy:
+def save_policy(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    membership: Membership | None,
+    policy: ApprovalPolicy | None = None,
+    **values,
+) -> ApprovalPolicy:
     """Create (``policy`` None) or update a policy; owners and admins only. ``values``: the fields of
     :data:`POLICY_FIELDS`, already validated by the form or serializer. Audited with the changed fields."""
-    _require(membership, tenant, Capability.MANAGE_MEMBERS, "Only owners and admins may change approval policies.")
+    _require(
+        membership, tenant, Capability.MANAGE_MEMBERS, "Only owners and admins may change approval policies."
+    )
     unknown = set(values) - set(POLICY_FIELDS)
     if unknown:
         raise ApprovalError(sorted(unknown)[0], "invalid", "Unknown policy field.")
@@ -75,30 +91,54 @@ def save_policy(*, tenant: Tenant, actor: Actor, membership: Membership | None, 
     with transaction.atomic():
         created = policy is None
         policy = policy or ApprovalPolicy(tenant=tenant)
-        changes = {k: [None if created else getattr(policy, k), v] for k, v in values.items()
-                   if created or getattr(policy, k) != v}
+        changes = {
+            k: [None if created else getattr(policy, k), v]
+            for k, v in values.items()
+            if created or getattr(policy, k) != v
+        }
         for key, value in values.items():
             setattr(policy, key, value)
         policy.save()
-        record(tenant=tenant, actor=actor, action="approval.policy_created" if created else "approval.policy_changed",
-               obj=policy, changes=changes)
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="approval.policy_created" if created else "approval.policy_changed",
+            obj=policy,
+            changes=changes,
+        )
     return policy
 
 
-def delete_policy(*, tenant: Tenant, actor: Actor, membership: Membership | None, policy: ApprovalPolicy) -> None:
+def delete_policy(
+    *, tenant: Tenant, actor: Actor, membership: Membership | None, policy: ApprovalPolicy
+) -> None:
     """Remove a policy (held actions stay held: their requests are decided as before)."""
-    _require(membership, tenant, Capability.MANAGE_MEMBERS, "Only owners and admins may change approval policies.")
+    _require(
+        membership, tenant, Capability.MANAGE_MEMBERS, "Only owners and admins may change approval policies."
+    )
     with transaction.atomic():
-        record(tenant=tenant, actor=actor, action="approval.policy_deleted", obj=policy,
-               changes={k: [getattr(policy, k), None] for k in POLICY_FIELDS})
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="approval.policy_deleted",
+            obj=policy,
+            changes={k: [getattr(policy, k), None] for k in POLICY_FIELDS},
+        )
         policy.delete()
 
 
 # --- holding (called by actions.services in its transaction) ---------------------------------------------------
 
 
-def hold_actions(*, tenant: Tenant, actor: Actor, changes: dict, request: ActionRequest, run_id: int | None = None,
-                 request_id: str = "") -> int:
+def hold_actions(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    changes: dict,
+    request: ActionRequest,
+    run_id: int | None = None,
+    request_id: str = "",
+) -> int:
     """Hold the changed documents whose new local action an enabled policy catches; returns how many were held.
 
     ``changes``: new local state (``actions.facts.State``) → rows as ``actions.services._apply`` read them (id,
@@ -119,29 +159,65 @@ def hold_actions(*, tenant: Tenant, actor: Actor, changes: dict, request: Action
     for state, row in rows:
         if state.action is None:  # equal to the portal: nothing to push, nothing to approve
             continue
-        policy = next((p for p in policies if p.matches(
-            action=state.action, value=row.doc_value, section=row.section,
-            filing_status=row.supplier_filing_status, supplier_gstin=row.supplier_gstin)), None)
+        policy = next(
+            (
+                p
+                for p in policies
+                if p.matches(
+                    action=state.action,
+                    value=row.doc_value,
+                    section=row.section,
+                    filing_status=row.supplier_filing_status,
+                    supplier_gstin=row.supplier_gstin,
+                )
+            ),
+            None,
+        )
         if policy is not None:
             caught.append((state, row, policy))
     if not caught:
         return 0
     approval, created = _open_request(tenant=tenant, actor=actor, request=request, run_id=run_id)
-    ApprovalItem.objects.bulk_create([
-        ApprovalItem(
-            tenant=tenant, request=approval, document_id=row.id, registration_id=row.registration_id,
-            action=state.action, policy_name=policy.name,
-            **dict(zip(PREV_COLUMNS, carried.get(row.id) or [getattr(row, c) for c in LOCAL_COLUMNS], strict=True)),
-        )
-        for state, row, policy in caught
-    ], batch_size=5000)
+    ApprovalItem.objects.bulk_create(
+        [
+            ApprovalItem(
+                tenant=tenant,
+                request=approval,
+                document_id=row.id,
+                registration_id=row.registration_id,
+                action=state.action,
+                policy_name=policy.name,
+                **dict(
+                    zip(
+                        PREV_COLUMNS,
+                        carried.get(row.id) or [getattr(row, c) for c in LOCAL_COLUMNS],
+                        strict=True,
+                    )
+                ),
+            )
+            for state, row, policy in caught
+        ],
+        batch_size=5000,
+    )
     approval.item_count += len(caught)
-    approval.registration_ids = sorted(set(approval.registration_ids) | {row.registration_id for _s, row, _p in caught})
+    approval.registration_ids = sorted(
+        set(approval.registration_ids) | {row.registration_id for _s, row, _p in caught}
+    )
     approval.policy_names = sorted(set(approval.policy_names) | {p.name for _s, _r, p in caught})
     approval.save(update_fields=["item_count", "registration_ids", "policy_names"])
-    record(tenant=tenant, actor=actor, action="approval.requested", obj=approval, request_id=request_id,
-           metadata={"held": len(caught), "action": approval.action, "run": run_id,
-                     "policies": sorted({p.name for _s, _r, p in caught})})
+    record(
+        tenant=tenant,
+        actor=actor,
+        action="approval.requested",
+        obj=approval,
+        request_id=request_id,
+        metadata={
+            "held": len(caught),
+            "action": approval.action,
+            "run": run_id,
+            "policies": sorted({p.name for _s, _r, p in caught}),
+        },
+    )
     if created and not _notify_approvers(tenant=tenant, approval=approval):
         _notify_no_approver(tenant=tenant, approval=approval)
     return len(caught)
@@ -149,15 +225,22 @@ def hold_actions(*, tenant: Tenant, actor: Actor, changes: dict, request: Action
 
 def _open_request(*, tenant: Tenant, actor: Actor, request: ActionRequest, run_id: int | None):
     if run_id is not None:  # a bulk run applied in chunks adds to one request
-        existing = ApprovalRequest.objects.select_for_update().filter(
-            tenant=tenant, run_id=run_id, status=RequestStatus.PENDING).first()
+        existing = (
+            ApprovalRequest.objects.select_for_update()
+            .filter(tenant=tenant, run_id=run_id, status=RequestStatus.PENDING)
+            .first()
+        )
         if existing is not None:
             return existing, False
     from actions.requests import request_json
 
     return ApprovalRequest.objects.create(
-        tenant=tenant, action=request.action, params=request_json(request), run_id=run_id,
-        proposed_by_id=actor.id, proposed_by_label=actor.label,
+        tenant=tenant,
+        action=request.action,
+        params=request_json(request),
+        run_id=run_id,
+        proposed_by_id=actor.id,
+        proposed_by_label=actor.label,
     ), True
 
 
@@ -167,14 +250,17 @@ def _open_request(*, tenant: Tenant, actor: Actor, request: ActionRequest, run_i
 def _locked(tenant: Tenant, approval: ApprovalRequest) -> ApprovalRequest:
     locked = ApprovalRequest.objects.select_for_update().get(tenant=tenant, pk=approval.pk)
     if not locked.is_pending:
-        raise ApprovalError(None, "already_decided", f"This batch is already {locked.get_status_display().lower()}.")
+        raise ApprovalError(
+            None, "already_decided", f"This batch is already {locked.get_status_display().lower()}."
+        )
     if locked.run_id is not None:
         from actions.models import BulkActionRun
 
         run = BulkActionRun.objects.filter(tenant=tenant, pk=locked.run_id).first()
         if run is not None and not run.finished:
-            raise ApprovalError(None, "still_running", "The bulk action is still being applied: decide when it is "
-                                                       "done.")
+            raise ApprovalError(
+                None, "still_running", "The bulk action is still being applied: decide when it is done."
+            )
     return locked
 
 
@@ -186,12 +272,24 @@ def _check_approver(approval: ApprovalRequest, user, membership: Membership | No
 
 def _decide(approval: ApprovalRequest, status: str, actor: Actor, comment: str) -> None:
     approval.status, approval.comment = status, comment
-    approval.decided_by_id, approval.decided_by_label, approval.decided_at = actor.id, actor.label, timezone.now()
+    approval.decided_by_id, approval.decided_by_label, approval.decided_at = (
+        actor.id,
+        actor.label,
+        timezone.now(),
+    )
     approval.save(update_fields=["status", "comment", "decided_by_id", "decided_by_label", "decided_at"])
 
 
-def approve(*, tenant: Tenant, actor: Actor, user, membership: Membership | None, approval: ApprovalRequest,
-            comment: str = "", request_id: str = "") -> ApprovalRequest:
+def approve(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    user,
+    membership: Membership | None,
+    approval: ApprovalRequest,
+    comment: str = "",
+    request_id: str = "",
+) -> ApprovalRequest:
     """Approve a pending batch the caller can see (the selector found it): its held actions become pushable.
     Refused for the proposer whatever their role, and for roles without the approve capability."""
     _check_approver(approval, user, membership, tenant)
@@ -206,39 +304,81 @@ def approve(*, tenant: Tenant, actor: Actor, user, membership: Membership | None
             )
             done = cur.fetchall()
         _decide(approval, RequestStatus.APPROVED, actor, comment.strip())
-        events = (Event("ims.action_approved", OBJECT_TYPE, str(i), f"{g} {s} {n}", {}, {"approval": approval.pk,
-                        "action": a}) for i, g, s, n, a in done)
-        summary = Event("approval.approved", REQUEST_TYPE, str(approval.pk), str(approval),
-                        {"status": [RequestStatus.PENDING, RequestStatus.APPROVED]},
-                        {"documents": len(done), "comment": approval.comment})
+        events = (
+            Event(
+                "ims.action_approved",
+                OBJECT_TYPE,
+                str(i),
+                f"{g} {s} {n}",
+                {},
+                {"approval": approval.pk, "action": a},
+            )
+            for i, g, s, n, a in done
+        )
+        summary = Event(
+            "approval.approved",
+            REQUEST_TYPE,
+            str(approval.pk),
+            str(approval),
+            {"status": [RequestStatus.PENDING, RequestStatus.APPROVED]},
+            {"documents": len(done), "comment": approval.comment},
+        )
         record_many(tenant=tenant, actor=actor, events=events, summary=summary, request_id=request_id)
         _notify_proposer(tenant=tenant, approval=approval, verb="approved")
     return approval
 
 
-def return_request(*, tenant: Tenant, actor: Actor, user, membership: Membership | None,
-                   approval: ApprovalRequest, comment: str, request_id: str = "") -> ApprovalRequest:
+def return_request(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    user,
+    membership: Membership | None,
+    approval: ApprovalRequest,
+    comment: str,
+    request_id: str = "",
+) -> ApprovalRequest:
     """Return a pending batch to its proposer with a (required) comment: the held documents' local actions go
     back to what they were before the proposal."""
     _check_approver(approval, user, membership, tenant)
     comment = (comment or "").strip()
     if not comment:
         raise ApprovalError("comment", "required", "Say why the batch is returned.")
-    return _revert(tenant=tenant, actor=actor, approval=approval, status=RequestStatus.RETURNED, comment=comment,
-                   request_id=request_id)
+    return _revert(
+        tenant=tenant,
+        actor=actor,
+        approval=approval,
+        status=RequestStatus.RETURNED,
+        comment=comment,
+        request_id=request_id,
+    )
 
 
-def withdraw(*, tenant: Tenant, actor: Actor, user, membership: Membership | None, approval: ApprovalRequest,
-             request_id: str = "") -> ApprovalRequest:
+def withdraw(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    user,
+    membership: Membership | None,
+    approval: ApprovalRequest,
+    request_id: str = "",
+) -> ApprovalRequest:
     """The proposer takes a pending batch back: reverted like a returned one."""
     if membership is None or approval.proposed_by_id != user.pk:
         raise ApprovalForbidden("Only the person who proposed this batch may withdraw it.")
-    return _revert(tenant=tenant, actor=actor, approval=approval, status=RequestStatus.WITHDRAWN, comment="",
-                   request_id=request_id)
+    return _revert(
+        tenant=tenant,
+        actor=actor,
+        approval=approval,
+        status=RequestStatus.WITHDRAWN,
+        comment="",
+        request_id=request_id,
+    )
 
 
-def _revert(*, tenant: Tenant, actor: Actor, approval: ApprovalRequest, status: str, comment: str,
-            request_id: str) -> ApprovalRequest:
+def _revert(
+    *, tenant: Tenant, actor: Actor, approval: ApprovalRequest, status: str, comment: str, request_id: str
+) -> ApprovalRequest:
     with transaction.atomic():
         approval = _locked(tenant, approval)
         sets = ", ".join(f"{loc} = i.{prev}" for loc, prev in zip(LOCAL_COLUMNS, PREV_COLUMNS, strict=True))
@@ -252,14 +392,32 @@ def _revert(*, tenant: Tenant, actor: Actor, approval: ApprovalRequest, status: 
                 [timezone.now(), actor.id, tenant.pk, approval.pk, ItemState.HELD],
             )
             reverted = cur.fetchall()
-            cur.execute("UPDATE approvals_approvalitem SET state = %s WHERE tenant_id = %s AND request_id = %s "
-                        "AND state = %s", [ItemState.RETURNED, tenant.pk, approval.pk, ItemState.HELD])
+            cur.execute(
+                "UPDATE approvals_approvalitem SET state = %s WHERE tenant_id = %s AND request_id = %s "
+                "AND state = %s",
+                [ItemState.RETURNED, tenant.pk, approval.pk, ItemState.HELD],
+            )
         old_status = approval.status
         _decide(approval, status, actor, comment)
-        events = (Event("ims.action_set", OBJECT_TYPE, str(i), f"{g} {s} {n}", {"local_action": [a, p]},
-                        {"approval": approval.pk, "reverted": status}) for i, g, s, n, a, p in reverted)
-        summary = Event(f"approval.{status}", REQUEST_TYPE, str(approval.pk), str(approval),
-                        {"status": [old_status, status]}, {"reverted": len(reverted), "comment": comment})
+        events = (
+            Event(
+                "ims.action_set",
+                OBJECT_TYPE,
+                str(i),
+                f"{g} {s} {n}",
+                {"local_action": [a, p]},
+                {"approval": approval.pk, "reverted": status},
+            )
+            for i, g, s, n, a, p in reverted
+        )
+        summary = Event(
+            f"approval.{status}",
+            REQUEST_TYPE,
+            str(approval.pk),
+            str(approval),
+            {"status": [old_status, status]},
+            {"reverted": len(reverted), "comment": comment},
+        )
         record_many(tenant=tenant, actor=actor, events=events, summary=summary, request_id=request_id)
         if status == RequestStatus.RETURNED:
             _notify_proposer(tenant=tenant, approval=approval, verb="returned")
@@ -269,7 +427,9 @@ def _revert(*, tenant: Tenant, actor: Actor, approval: ApprovalRequest, status: 
 # --- notifications ---------------------------------------------------------------------------------------------
 
 
-def notify(*, tenant: Tenant, users: Iterable, kind: str, text: str, url: str = "", email_body: str = "") -> int:
+def notify(
+    *, tenant: Tenant, users: Iterable, kind: str, text: str, url: str = "", email_body: str = ""
+) -> int:
     """An in-app notification to each of ``users`` and, after the transaction commits, an email to those with an
     address (failures are logged, never raised). Returns how many were notified."""
     users = list(users)
@@ -278,9 +438,18 @@ def notify(*, tenant: Tenant, users: Iterable, kind: str, text: str, url: str = 
     Notification.objects.bulk_create(
         [Notification(tenant=tenant, user=u, kind=kind, text=text[:300], url=url) for u in users]
     )
-    messages = [(f"[IMS] {text}"[:200], f"{email_body or text}\n\n{url}".strip(), settings.DEFAULT_FROM_EMAIL, [u.email])
-                for u in users if u.email]
+    messages = [
+        (
+            f"[IMS] {text}"[:200],
+            f"{email_body or text}\n\n{url}".strip(),
+            settings.DEFAULT_FROM_EMAIL,
+            [u.email],
+        )
+        for u in users
+        if u.email
+    ]
     if messages:
+
         def send():
             try:
                 send_mass_mail(messages, fail_silently=False)
@@ -297,9 +466,15 @@ def approvers_for(*, tenant: Tenant, approval: ApprovalRequest) -> list:
     needed = set(approval.registration_ids)
     out = []
     for m in Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__username"):
-        if m.user_id == approval.proposed_by_id or not can(m.role, Capability.APPROVE) or not m.user.is_active:
+        if (
+            m.user_id == approval.proposed_by_id
+            or not can(m.role, Capability.APPROVE)
+            or not m.user.is_active
+        ):
             continue
-        seen = set(visible_registrations(tenant=tenant, user=m.user, membership=m).values_list("pk", flat=True))
+        seen = set(
+            visible_registrations(tenant=tenant, user=m.user, membership=m).values_list("pk", flat=True)
+        )
         if needed <= seen:
             out.append(m.user)
     return out
@@ -312,39 +487,65 @@ def _url(tenant: Tenant, approval: ApprovalRequest) -> str:
 def _notify_approvers(*, tenant: Tenant, approval: ApprovalRequest) -> int:
     word = ACTION_WORDS.get(approval.action, approval.action)
     text = f"{approval.proposed_by_label} proposes to {word} documents (batch #{approval.pk}): your approval is needed"
-    return notify(tenant=tenant, users=approvers_for(tenant=tenant, approval=approval), kind="approval.requested",
-                  text=text, url=_url(tenant, approval),
-                  email_body=f"{text}.\nPolicies: {', '.join(approval.policy_names)}.\nOpen the batch to see its "
-                             "impact on GSTR-2B and approve or return it.")
+    return notify(
+        tenant=tenant,
+        users=approvers_for(tenant=tenant, approval=approval),
+        kind="approval.requested",
+        text=text,
+        url=_url(tenant, approval),
+        email_body=f"{text}.\nPolicies: {', '.join(approval.policy_names)}.\nOpen the batch to see its "
+        "impact on GSTR-2B and approve or return it.",
+    )
 
 
 def no_approver_help(*, tenant: Tenant, approval: ApprovalRequest) -> str:
     """What to do when nobody but the proposer may decide ``approval`` (shown on the page and sent to owners)."""
     from tenancy.models import Registration
 
-    gstins = ", ".join(Registration.objects.filter(tenant=tenant, pk__in=approval.registration_ids)
-                       .order_by("gstin").values_list("gstin", flat=True))
-    return (f"Nobody but its proposer ({approval.proposed_by_label}) may approve batch #{approval.pk}, and nobody "
-            "approves their own batch. An owner or admin can invite an approver, or grant an approver access to "
-            f"{gstins or 'its GSTINs'}; the batch can then be decided. Until then its actions are held (not pushed); "
-            "the proposer may withdraw it.")
+    gstins = ", ".join(
+        Registration.objects.filter(tenant=tenant, pk__in=approval.registration_ids)
+        .order_by("gstin")
+        .values_list("gstin", flat=True)
+    )
+    return (
+        f"Nobody but its proposer ({approval.proposed_by_label}) may approve batch #{approval.pk}, and nobody "
+        "approves their own batch. An owner or admin can invite an approver, or grant an approver access to "
+        f"{gstins or 'its GSTINs'}; the batch can then be decided. Until then its actions are held (not pushed); "
+        "the proposer may withdraw it."
+    )
 
 
 def _notify_no_approver(*, tenant: Tenant, approval: ApprovalRequest) -> int:
     """Tell the owners and admins (and the proposer) that a new batch has no one to decide it."""
     from django.contrib.auth import get_user_model
 
-    managers = [m.user for m in Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__username")
-                if can(m.role, Capability.MANAGE_MEMBERS) and m.user.is_active]
-    proposer = get_user_model().objects.filter(pk=approval.proposed_by_id, is_active=True).first() \
-        if approval.proposed_by_id is not None else None
+    managers = [
+        m.user
+        for m in Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__username")
+        if can(m.role, Capability.MANAGE_MEMBERS) and m.user.is_active
+    ]
+    proposer = (
+        get_user_model().objects.filter(pk=approval.proposed_by_id, is_active=True).first()
+        if approval.proposed_by_id is not None
+        else None
+    )
     users = {u.pk: u for u in [*managers, *([proposer] if proposer else [])]}
     help_text = no_approver_help(tenant=tenant, approval=approval)
-    record(tenant=tenant, actor=Actor.system("approvals"), action="approval.no_approver", obj=approval,
-           metadata={"notified": sorted(u.get_username() for u in users.values())})
-    return notify(tenant=tenant, users=users.values(), kind="approval.no_approver",
-                  text=f"Batch #{approval.pk} has no one to approve it: an owner or admin must act",
-                  url=_url(tenant, approval), email_body=help_text)
+    record(
+        tenant=tenant,
+        actor=Actor.system("approvals"),
+        action="approval.no_approver",
+        obj=approval,
+        metadata={"notified": sorted(u.get_username() for u in users.values())},
+    )
+    return notify(
+        tenant=tenant,
+        users=users.values(),
+        kind="approval.no_approver",
+        text=f"Batch #{approval.pk} has no one to approve it: an owner or admin must act",
+        url=_url(tenant, approval),
+        email_body=help_text,
+    )
 
 
 def _notify_proposer(*, tenant: Tenant, approval: ApprovalRequest, verb: str) -> None:
@@ -356,8 +557,14 @@ def _notify_proposer(*, tenant: Tenant, approval: ApprovalRequest, verb: str) ->
     if user is None:
         return
     text = f"Batch #{approval.pk} was {verb} by {approval.decided_by_label}"
-    notify(tenant=tenant, users=[user], kind=f"approval.{verb}", text=text, url=_url(tenant, approval),
-           email_body=f"{text}.{' Comment: ' + approval.comment if approval.comment else ''}")
+    notify(
+        tenant=tenant,
+        users=[user],
+        kind=f"approval.{verb}",
+        text=text,
+        url=_url(tenant, approval),
+        email_body=f"{text}.{' Comment: ' + approval.comment if approval.comment else ''}",
+    )
 
 
 def mark_read(*, tenant: Tenant, user, ids: list[int] | None = None) -> int:
@@ -368,5 +575,13 @@ def mark_read(*, tenant: Tenant, user, ids: list[int] | None = None) -> int:
     return qs.update(read_at=timezone.now())
 
 
-__all__ = ["approve", "delete_policy", "hold_actions", "mark_read", "notify", "return_request", "save_policy",
-           "withdraw"]
+__all__ = [
+    "approve",
+    "delete_policy",
+    "hold_actions",
+    "mark_read",
+    "notify",
+    "return_request",
+    "save_policy",
+    "withdraw",
+]

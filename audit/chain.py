@@ -24,7 +24,9 @@ def _default(value: Any) -> Any:
 
 
 _PLAIN = json.JSONEncoder(default=_default).encode
-_CANONICAL = json.JSONEncoder(default=_default, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_CANONICAL = json.JSONEncoder(
+    default=_default, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+).encode
 
 
 def normalise_json(value: Any) -> Any:

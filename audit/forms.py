@@ -14,10 +14,18 @@ class LedgerFilterForm(forms.Form):
     action = forms.CharField(required=False, max_length=64)
     object_type = forms.CharField(required=False, max_length=64, label="Object type")
     object_id = forms.CharField(required=False, max_length=64, label="Object id")
-    date_from = forms.DateField(required=False, input_formats=DATE_FORMATS, label="From",
-                                error_messages={"invalid": "Enter a date as DD-MM-YYYY."})
-    date_to = forms.DateField(required=False, input_formats=DATE_FORMATS, label="To",
-                              error_messages={"invalid": "Enter a date as DD-MM-YYYY."})
+    date_from = forms.DateField(
+        required=False,
+        input_formats=DATE_FORMATS,
+        label="From",
+        error_messages={"invalid": "Enter a date as DD-MM-YYYY."},
+    )
+    date_to = forms.DateField(
+        required=False,
+        input_formats=DATE_FORMATS,
+        label="To",
+        error_messages={"invalid": "Enter a date as DD-MM-YYYY."},
+    )
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def clean(self):

@@ -68,7 +68,8 @@ def _lock_and_tail(tenant_id: int) -> tuple[int, str]:
     with connection.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, tenant_id])
         cur.execute(
-            "SELECT seq, hash FROM audit_auditevent WHERE tenant_id = %s ORDER BY seq DESC LIMIT 1", [tenant_id]
+            "SELECT seq, hash FROM audit_auditevent WHERE tenant_id = %s ORDER BY seq DESC LIMIT 1",
+            [tenant_id],
         )
         row = cur.fetchone()
     return (row[0], row[1]) if row else (0, GENESIS_HASH)
@@ -127,8 +128,14 @@ def _rows(tenant_id: int, actor: Actor, events: Iterable[Event], request_id: str
     head = f'"actor_id":{actor_id},"actor_label":{_DUMPS(actor.label)},"actor_type":{_DUMPS(str(actor.type))}'
     tail = f'"occurred_at":{_DUMPS(occurred)},"request_id":{_DUMPS(request_id)}'
     tenant_text = str(int(tenant_id))
-    fixed_copy = "\t".join((occurred, _esc(str(actor.type)), "\\N" if actor.id is None else str(int(actor.id)),
-                            _esc(actor.label)))
+    fixed_copy = "\t".join(
+        (
+            occurred,
+            _esc(str(actor.type)),
+            "\\N" if actor.id is None else str(int(actor.id)),
+            _esc(actor.label),
+        )
+    )
     encoded: dict[str, str] = {}  # action / object_type strings repeat: encode each once
     escaped: dict[tuple, tuple[str, str]] = {}
     request_copy = _esc(request_id)
@@ -157,9 +164,13 @@ def _rows(tenant_id: int, actor: Actor, events: Iterable[Event], request_id: str
             if len(escaped) > 1000:
                 escaped.clear()
             head_copy = escaped[(action, otype, changes, metadata)] = (
-                f"{_esc(action)}\t{_esc(otype)}", f"{_esc(changes)}\t{_esc(metadata)}\t{request_copy}")
-        line = (f"{tenant_text}\t{seq}\t{fixed_copy}\t{head_copy[0]}\t{_esc(oid)}\t{_esc(orepr)}\t{head_copy[1]}"
-                f"\t{prev_hash}\t{h}")
+                f"{_esc(action)}\t{_esc(otype)}",
+                f"{_esc(changes)}\t{_esc(metadata)}\t{request_copy}",
+            )
+        line = (
+            f"{tenant_text}\t{seq}\t{fixed_copy}\t{head_copy[0]}\t{_esc(oid)}\t{_esc(orepr)}\t{head_copy[1]}"
+            f"\t{prev_hash}\t{h}"
+        )
         yield line, h
         prev_hash = h
 
@@ -170,12 +181,13 @@ _COLUMNS = (
 )
 
 
-
-
 def _copy(rows) -> int:
     """COPY the lines into the ledger (text format) in chunks. Returns how many were written."""
     n = 0
-    with connection.cursor() as cur, cur.cursor.copy(f"COPY audit_auditevent ({_COLUMNS}) FROM STDIN") as copy:
+    with (
+        connection.cursor() as cur,
+        cur.cursor.copy(f"COPY audit_auditevent ({_COLUMNS}) FROM STDIN") as copy,
+    ):
         chunk: list[str] = []
         for line, _h in rows:
             chunk.append(line)

@@ -35,8 +35,12 @@ def audit_list(request, tenant_slug):
         if len(events) > PAGE_SIZE:
             events = events[:PAGE_SIZE]
             next_before = events[-1].seq
-    context = {"form": form, "events": events, "next_before": next_before,
-               "paged": bool(form.is_bound and form.is_valid() and form.cleaned_data.get("before"))}
+    context = {
+        "form": form,
+        "events": events,
+        "next_before": next_before,
+        "paged": bool(form.is_bound and form.is_valid() and form.cleaned_data.get("before")),
+    }
     return render(request, "audit/list.html", context, status=status)
 
 

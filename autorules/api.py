@@ -16,24 +16,45 @@ from . import selectors, services
 from .conditions import describe
 from .models import RULE_ACTIONS, AutoRule, AutoRuleRun
 
-ERROR = inline_serializer("AutoRuleErrorOut", {"code": serializers.CharField(), "field": serializers.CharField(),
-                                               "message": serializers.CharField()})
+ERROR = inline_serializer(
+    "AutoRuleErrorOut",
+    {"code": serializers.CharField(), "field": serializers.CharField(), "message": serializers.CharField()},
+)
 
 
 class RuleSerializer(serializers.ModelSerializer):
-    conditions = serializers.ListField(child=serializers.DictField(), help_text=(
-        "All must hold. Types: section {values}, filing_status {value: filed|not_filed}, value_range {min, max}, "
-        "supplier_in {gstins}, reconciliation {outcomes: exact|tolerance|manual|probable|mismatch|duplicate|"
-        "missing_in_register, or the groups matched|mismatched|missing_in_books}."))
+    conditions = serializers.ListField(
+        child=serializers.DictField(),
+        help_text=(
+            "All must hold. Types: section {values}, filing_status {value: filed|not_filed}, value_range {min, max}, "
+            "supplier_in {gstins}, reconciliation {outcomes: exact|tolerance|manual|probable|mismatch|duplicate|"
+            "missing_in_register, or the groups matched|mismatched|missing_in_books}."
+        ),
+    )
     action = serializers.ChoiceField(choices=RULE_ACTIONS)
     description = serializers.SerializerMethodField()
 
     class Meta:
         model = AutoRule
-        fields = ["id", "name", "enabled", "priority", "action", "remarks", "conditions", "description", "owner_id",
-                  "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "enabled",
+            "priority",
+            "action",
+            "remarks",
+            "conditions",
+            "description",
+            "owner_id",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "owner_id", "created_at", "updated_at"]
-        extra_kwargs = {"enabled": {"default": True}, "priority": {"default": 100}, "remarks": {"default": ""}}
+        extra_kwargs = {
+            "enabled": {"default": True},
+            "priority": {"default": 100},
+            "remarks": {"default": ""},
+        }
 
     def get_description(self, rule) -> list[str]:
         return describe(rule.conditions)
@@ -44,16 +65,37 @@ class RunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AutoRuleRun
-        fields = ["id", "rule_id", "trigger", "source", "gstin", "status", "matched", "applied", "already",
-                  "refused", "bulk_runs", "message", "created_at"]
+        fields = [
+            "id",
+            "rule_id",
+            "trigger",
+            "source",
+            "gstin",
+            "status",
+            "matched",
+            "applied",
+            "already",
+            "refused",
+            "bulk_runs",
+            "message",
+            "created_at",
+        ]
 
 
-DRY_RUN = inline_serializer("AutoRuleDryRunOut", {
-    "rule": serializers.IntegerField(), "matched": serializers.IntegerField(), "apply": serializers.IntegerField(),
-    "already": serializers.IntegerField(), "refused": serializers.IntegerField(),
-    "refusals": serializers.DictField(), "error": serializers.CharField(), "note": serializers.CharField(),
-    "reconciliation_runs": serializers.ListField(child=serializers.IntegerField()),
-})
+DRY_RUN = inline_serializer(
+    "AutoRuleDryRunOut",
+    {
+        "rule": serializers.IntegerField(),
+        "matched": serializers.IntegerField(),
+        "apply": serializers.IntegerField(),
+        "already": serializers.IntegerField(),
+        "refused": serializers.IntegerField(),
+        "refusals": serializers.DictField(),
+        "error": serializers.CharField(),
+        "note": serializers.CharField(),
+        "reconciliation_runs": serializers.ListField(child=serializers.IntegerField()),
+    },
+)
 
 
 def _error(exc: services.RuleError, status: int = 400) -> Response:
@@ -61,8 +103,14 @@ def _error(exc: services.RuleError, status: int = 400) -> Response:
 
 
 def _forbidden() -> Response:
-    return Response({"code": "forbidden", "field": None,
-                     "message": "Only approvers, admins and owners may manage auto-action rules."}, status=403)
+    return Response(
+        {
+            "code": "forbidden",
+            "field": None,
+            "message": "Only approvers, admins and owners may manage auto-action rules.",
+        },
+        status=403,
+    )
 
 
 def _not_found() -> Response:
@@ -80,8 +128,18 @@ class _RuleAPI(TenantAPIMixin, APIView):
     def _save(self, request, rule: AutoRule | None) -> Response:
         body = RuleSerializer(rule, data=request.data, partial=rule is not None)
         body.is_valid(raise_exception=True)
-        current = {"name": rule.name, "action": rule.action, "remarks": rule.remarks, "enabled": rule.enabled,
-                   "priority": rule.priority, "conditions": rule.conditions} if rule else {}
+        current = (
+            {
+                "name": rule.name,
+                "action": rule.action,
+                "remarks": rule.remarks,
+                "enabled": rule.enabled,
+                "priority": rule.priority,
+                "conditions": rule.conditions,
+            }
+            if rule
+            else {}
+        )
         values = {**current, **{k: v for k, v in body.validated_data.items() if k in services.FIELDS}}
         kwargs = {"tenant": self.tenant, "actor": self.actor, "owner": request.user, **values}
         try:
@@ -92,14 +150,19 @@ class _RuleAPI(TenantAPIMixin, APIView):
 
 
 class RuleList(_RuleAPI):
-    @extend_schema(responses={200: RuleSerializer(many=True), 403: ERROR}, summary="Auto-action rules, in run order")
+    @extend_schema(
+        responses={200: RuleSerializer(many=True), 403: ERROR}, summary="Auto-action rules, in run order"
+    )
     def get(self, request, tenant_slug):
         if not self.allowed:
             return _forbidden()
         return Response({"results": RuleSerializer(selectors.rules_for(tenant=self.tenant), many=True).data})
 
-    @extend_schema(request=RuleSerializer, responses={201: RuleSerializer, 400: ERROR, 403: ERROR},
-                   summary="Add a rule (it acts with your access and role)")
+    @extend_schema(
+        request=RuleSerializer,
+        responses={201: RuleSerializer, 400: ERROR, 403: ERROR},
+        summary="Add a rule (it acts with your access and role)",
+    )
     def post(self, request, tenant_slug):
         if not self.allowed:
             return _forbidden()
@@ -114,8 +177,11 @@ class RuleDetail(_RuleAPI):
         rule = self._rule(pk)
         return Response(RuleSerializer(rule).data) if rule else _not_found()
 
-    @extend_schema(request=RuleSerializer, responses={200: RuleSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
-                   summary="Change a rule (you become its owner)")
+    @extend_schema(
+        request=RuleSerializer,
+        responses={200: RuleSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        summary="Change a rule (you become its owner)",
+    )
     def patch(self, request, tenant_slug, pk):
         if not self.allowed:
             return _forbidden()
@@ -134,8 +200,10 @@ class RuleDetail(_RuleAPI):
 
 
 class RuleDryRun(_RuleAPI):
-    @extend_schema(responses={200: DRY_RUN, 403: ERROR, 404: ERROR},
-                   summary="What the rule would do now (nothing is changed)")
+    @extend_schema(
+        responses={200: DRY_RUN, 403: ERROR, 404: ERROR},
+        summary="What the rule would do now (nothing is changed)",
+    )
     def get(self, request, tenant_slug, pk):
         if not self.allowed:
             return _forbidden()
@@ -143,14 +211,27 @@ class RuleDryRun(_RuleAPI):
         if rule is None:
             return _not_found()
         d = selectors.dry_run(tenant=self.tenant, rule=rule)
-        return Response({"rule": rule.pk, "matched": d.matched, "apply": d.apply, "already": d.already,
-                         "refused": d.refused, "refusals": d.refusals, "error": d.error, "note": d.note,
-                         "reconciliation_runs": d.recon_runs})
+        return Response(
+            {
+                "rule": rule.pk,
+                "matched": d.matched,
+                "apply": d.apply,
+                "already": d.already,
+                "refused": d.refused,
+                "refusals": d.refusals,
+                "error": d.error,
+                "note": d.note,
+                "reconciliation_runs": d.recon_runs,
+            }
+        )
 
 
 class RuleRun(_RuleAPI):
-    @extend_schema(request=None, responses={200: RunSerializer, 403: ERROR, 404: ERROR},
-                   summary="Run the rule now, as its owner (through the bulk action, approvals and audit)")
+    @extend_schema(
+        request=None,
+        responses={200: RunSerializer, 403: ERROR, 404: ERROR},
+        summary="Run the rule now, as its owner (through the bulk action, approvals and audit)",
+    )
     def post(self, request, tenant_slug, pk):
         if not self.allowed:
             return _forbidden()
@@ -162,8 +243,10 @@ class RuleRun(_RuleAPI):
 
 
 class RuleRuns(_RuleAPI):
-    @extend_schema(responses={200: RunSerializer(many=True), 403: ERROR},
-                   summary="Recent runs of every rule (`?rule=<id>` for one), newest first, at most 200")
+    @extend_schema(
+        responses={200: RunSerializer(many=True), 403: ERROR},
+        summary="Recent runs of every rule (`?rule=<id>` for one), newest first, at most 200",
+    )
     def get(self, request, tenant_slug):
         if not self.allowed:
             return _forbidden()

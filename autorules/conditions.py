@@ -95,8 +95,12 @@ def normalise(conditions: list[dict]) -> list[dict]:
             values = sorted({str(v).lower() for v in cond.get("values") or []})
             bad = [v for v in values if v not in sections]
             if not values or bad:
-                raise ConditionError("section", "Choose one or more IMS sections." if not bad
-                                     else f"Unknown section(s): {', '.join(bad)}.")
+                raise ConditionError(
+                    "section",
+                    "Choose one or more IMS sections."
+                    if not bad
+                    else f"Unknown section(s): {', '.join(bad)}.",
+                )
             out.append({"type": kind.value, "values": values})
         elif kind == ConditionType.FILING_STATUS:
             value = str(cond.get("value", ""))
@@ -109,8 +113,13 @@ def normalise(conditions: list[dict]) -> list[dict]:
                 raise ConditionError("value_min", "Give a lowest or a highest value.")
             if low is not None and high is not None and low > high:
                 raise ConditionError("value_max", "The highest value is below the lowest.")
-            out.append({"type": kind.value, **({"min": str(low)} if low is not None else {}),
-                        **({"max": str(high)} if high is not None else {})})
+            out.append(
+                {
+                    "type": kind.value,
+                    **({"min": str(low)} if low is not None else {}),
+                    **({"max": str(high)} if high is not None else {}),
+                }
+            )
         elif kind == ConditionType.SUPPLIER_IN:
             gstins: list[str] = []
             for raw in cond.get("gstins") or []:
@@ -148,7 +157,9 @@ def recon_outcomes(conditions: list[dict]) -> list[str] | None:
     return None
 
 
-def to_filters(conditions: list[dict], *, registration_gstin: str | None = None) -> list[dict[str, list[str]]]:
+def to_filters(
+    conditions: list[dict], *, registration_gstin: str | None = None
+) -> list[dict[str, list[str]]]:
     """The DocumentFilter parameters that select a rule's documents: one set per supplier GSTIN when the rule
     names suppliers (the FilterSet takes one supplier at a time), otherwise one set."""
     data: dict[str, list[str]] = {k: list(v) for k, v in BASE_FILTER.items()}

@@ -17,24 +17,33 @@ FIELD_OF = {"section": "sections", "conditions": None}
 class RuleForm(forms.Form):
     name = forms.CharField(max_length=120)
     action = forms.ChoiceField(choices=RULE_ACTIONS)
-    remarks = forms.CharField(max_length=500, required=False, help_text="Sent with a reject or pending action.")
+    remarks = forms.CharField(
+        max_length=500, required=False, help_text="Sent with a reject or pending action."
+    )
     enabled = forms.BooleanField(required=False, initial=True)
     priority = forms.IntegerField(min_value=0, max_value=999, initial=100, help_text="Lower runs first.")
-    sections = forms.MultipleChoiceField(choices=SECTION_CHOICES, required=False, label="Sections",
-                                         widget=forms.CheckboxSelectMultiple)
-    filing_status = forms.ChoiceField(choices=[("", "Any"), *FILING_STATUSES.items()], required=False,
-                                      label="Supplier's return")
+    sections = forms.MultipleChoiceField(
+        choices=SECTION_CHOICES, required=False, label="Sections", widget=forms.CheckboxSelectMultiple
+    )
+    filing_status = forms.ChoiceField(
+        choices=[("", "Any"), *FILING_STATUSES.items()], required=False, label="Supplier's return"
+    )
     value_min = forms.DecimalField(required=False, label="Value from", **MONEY)
     value_max = forms.DecimalField(required=False, label="Value up to", **MONEY)
-    suppliers = forms.CharField(required=False, label="Only these supplier GSTINs",
-                                widget=forms.Textarea(attrs={"rows": 2}),
-                                help_text="Separated by commas or new lines; empty: any supplier.")
+    suppliers = forms.CharField(
+        required=False,
+        label="Only these supplier GSTINs",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Separated by commas or new lines; empty: any supplier.",
+    )
     reconciliation = forms.MultipleChoiceField(
-        choices=list(RECONCILIATION_OUTCOMES.items()), required=False, widget=forms.CheckboxSelectMultiple,
+        choices=list(RECONCILIATION_OUTCOMES.items()),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
         label="Latest reconciliation says",
         help_text="The outcome of matching the document with the purchase register in the latest finished "
-                  "reconciliation of its GSTIN; documents changed on the portal since are left out. None ticked: "
-                  "reconciliation is not looked at.",
+        "reconciliation of its GSTIN; documents changed on the portal since are left out. None ticked: "
+        "reconciliation is not looked at.",
     )
 
     def conditions(self) -> list[dict]:
@@ -46,7 +55,9 @@ class RuleForm(forms.Form):
             out.append({"type": "filing_status", "value": d["filing_status"]})
         if d.get("value_min") is not None or d.get("value_max") is not None:
             out.append({"type": "value_range", "min": d.get("value_min"), "max": d.get("value_max")})
-        gstins = [g for g in (d.get("suppliers") or "").replace("\n", ",").replace(" ", ",").split(",") if g.strip()]
+        gstins = [
+            g for g in (d.get("suppliers") or "").replace("\n", ",").replace(" ", ",").split(",") if g.strip()
+        ]
         if gstins:
             out.append({"type": "supplier_in", "gstins": gstins})
         if d.get("reconciliation"):
@@ -55,13 +66,24 @@ class RuleForm(forms.Form):
 
     def service_kwargs(self) -> dict:
         d = self.cleaned_data
-        return {"name": d["name"], "action": d["action"], "remarks": d.get("remarks") or "",
-                "enabled": d.get("enabled", False), "priority": d["priority"], "conditions": self.conditions()}
+        return {
+            "name": d["name"],
+            "action": d["action"],
+            "remarks": d.get("remarks") or "",
+            "enabled": d.get("enabled", False),
+            "priority": d["priority"],
+            "conditions": self.conditions(),
+        }
 
     @classmethod
     def initial_for(cls, rule) -> dict:
-        initial = {"name": rule.name, "action": rule.action, "remarks": rule.remarks, "enabled": rule.enabled,
-                   "priority": rule.priority}
+        initial = {
+            "name": rule.name,
+            "action": rule.action,
+            "remarks": rule.remarks,
+            "enabled": rule.enabled,
+            "priority": rule.priority,
+        }
         for cond in rule.conditions:
             kind = cond["type"]
             if kind == "section":

@@ -52,8 +52,9 @@ class AutoRuleRun(models.Model):
     rule = models.ForeignKey(AutoRule, on_delete=models.CASCADE, related_name="runs")
     trigger = models.CharField(max_length=16)  # sync | manual | reconciliation
     source = models.CharField(max_length=40, blank=True, help_text="What triggered it, e.g. recon:<run id>")
-    registration = models.ForeignKey("tenancy.Registration", null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="+")
+    registration = models.ForeignKey(
+        "tenancy.Registration", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     status = models.CharField(max_length=8, choices=RuleRunStatus.choices)
     matched = models.IntegerField(default=0)
     applied = models.IntegerField(default=0)
@@ -69,7 +70,9 @@ class AutoRuleRun(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["tenant", "rule", "-created_at"], name="autorulerun_rule_idx"),
-            models.Index(fields=["tenant", "source"], name="autorulerun_source_idx", condition=~models.Q(source="")),
+            models.Index(
+                fields=["tenant", "source"], name="autorulerun_source_idx", condition=~models.Q(source="")
+            ),
         ]
 
     def __str__(self) -> str:

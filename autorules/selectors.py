@@ -31,7 +31,9 @@ def rule_runs(*, tenant: Tenant, rule: AutoRule | None = None, limit: int = 50) 
 
 def rule_owner(*, tenant: Tenant, rule: AutoRule) -> tuple[object, Membership] | None:
     """The member a rule acts as, if they are still a member whose role may take IMS actions."""
-    membership = Membership.objects.filter(tenant=tenant, user_id=rule.owner_id).select_related("user").first()
+    membership = (
+        Membership.objects.filter(tenant=tenant, user_id=rule.owner_id).select_related("user").first()
+    )
     if membership is None or not can(membership.role, Capability.ACT) or not membership.user.is_active:
         return None
     return membership.user, membership
@@ -39,7 +41,11 @@ def rule_owner(*, tenant: Tenant, rule: AutoRule) -> tuple[object, Membership] |
 
 def owner_sees(*, tenant: Tenant, owner, registration: Registration) -> bool:
     user, membership = owner
-    return visible_registrations(tenant=tenant, user=user, membership=membership).filter(pk=registration.pk).exists()
+    return (
+        visible_registrations(tenant=tenant, user=user, membership=membership)
+        .filter(pk=registration.pk)
+        .exists()
+    )
 
 
 @dataclass
@@ -57,15 +63,18 @@ class Targets:
         return self.recon is not None and not self.recon.by_registration
 
 
-def rule_targets(*, tenant: Tenant, rule: AutoRule, user, membership: Membership,
-                 registration: Registration | None = None) -> Targets:
+def rule_targets(
+    *, tenant: Tenant, rule: AutoRule, user, membership: Membership, registration: Registration | None = None
+) -> Targets:
     """What ``rule`` selects, as its owner (``user``, ``membership``) sees the documents. Raises ActionError or
     ConditionError on conditions that no longer compile."""
     latest = None
     if recon_outcomes(rule.conditions) is not None:
         latest = latest_runs(tenant=tenant, registration_ids=[registration.pk] if registration else None)
     filters = to_filters(rule.conditions, registration_gstin=registration.gstin if registration else None)
-    querysets = [target_documents(tenant=tenant, user=user, membership=membership, filters=data) for data in filters]
+    querysets = [
+        target_documents(tenant=tenant, user=user, membership=membership, filters=data) for data in filters
+    ]
     return Targets(querysets, filters, latest)
 
 
@@ -96,7 +105,9 @@ def dry_run(*, tenant: Tenant, rule: AutoRule, registration: Registration | None
     user, membership = owner
     try:
         request = action_request(action=rule.action, remarks=rule.remarks)
-        targets = rule_targets(tenant=tenant, rule=rule, user=user, membership=membership, registration=registration)
+        targets = rule_targets(
+            tenant=tenant, rule=rule, user=user, membership=membership, registration=registration
+        )
         if targets.recon is not None:
             out.recon_runs = [r.pk for r in targets.recon.runs]
             if targets.no_reconciliation:
@@ -108,7 +119,9 @@ def dry_run(*, tenant: Tenant, rule: AutoRule, registration: Registration | None
             out.already += p.outcomes["already"]
             out.refused += p.outcomes["refused"]
             for code, entry in p.refusals.items():
-                out.refusals.setdefault(code, {"message": entry["message"], "count": 0})["count"] += entry["count"]
+                out.refusals.setdefault(code, {"message": entry["message"], "count": 0})["count"] += entry[
+                    "count"
+                ]
     except (ActionError, ConditionError) as exc:
         out.error = exc.message
     return out

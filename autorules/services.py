@@ -47,8 +47,17 @@ def rule_actor(rule: AutoRule) -> Actor:
     return Actor(ActorType.TASK, f"autorule:{rule.pk}", rule.owner_id)
 
 
-def _clean(*, tenant: Tenant, owner, name: str, action: str, remarks: str, conditions: list[dict],
-           enabled: bool, priority: int) -> dict:
+def _clean(
+    *,
+    tenant: Tenant,
+    owner,
+    name: str,
+    action: str,
+    remarks: str,
+    conditions: list[dict],
+    enabled: bool,
+    priority: int,
+) -> dict:
     membership = Membership.objects.filter(tenant=tenant, user=owner).first()
     if membership is None or not can(membership.role, Capability.ACT):
         raise RuleError(None, "Only a member who may take IMS actions can own a rule.")
@@ -63,30 +72,81 @@ def _clean(*, tenant: Tenant, owner, name: str, action: str, remarks: str, condi
     except (ActionError, ConditionError) as exc:
         raise RuleError(exc.field, exc.message) from None
     if not conditions:
-        raise RuleError("conditions", "Give at least one condition: a rule without one would act on everything.")
-    return {"name": name[:120], "action": action, "remarks": (remarks or "").strip(), "conditions": conditions,
-            "enabled": bool(enabled), "priority": int(priority), "owner_id": owner.pk}
+        raise RuleError(
+            "conditions", "Give at least one condition: a rule without one would act on everything."
+        )
+    return {
+        "name": name[:120],
+        "action": action,
+        "remarks": (remarks or "").strip(),
+        "conditions": conditions,
+        "enabled": bool(enabled),
+        "priority": int(priority),
+        "owner_id": owner.pk,
+    }
 
 
-def create_rule(*, tenant: Tenant, actor: Actor, owner, name: str, action: str, conditions: list[dict],
-                remarks: str = "", enabled: bool = True, priority: int = 100) -> AutoRule:
+def create_rule(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    owner,
+    name: str,
+    action: str,
+    conditions: list[dict],
+    remarks: str = "",
+    enabled: bool = True,
+    priority: int = 100,
+) -> AutoRule:
     """A new rule owned by ``owner`` (who must be able to take IMS actions); audited ``autorule.created``."""
-    values = _clean(tenant=tenant, owner=owner, name=name, action=action, remarks=remarks, conditions=conditions,
-                    enabled=enabled, priority=priority)
+    values = _clean(
+        tenant=tenant,
+        owner=owner,
+        name=name,
+        action=action,
+        remarks=remarks,
+        conditions=conditions,
+        enabled=enabled,
+        priority=priority,
+    )
     with transaction.atomic():
         rule = AutoRule.objects.create(tenant=tenant, **values)
-        record(tenant=tenant, actor=actor, action="autorule.created", obj=rule,
-               changes={k: [None, v] for k, v in values.items()})
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="autorule.created",
+            obj=rule,
+            changes={k: [None, v] for k, v in values.items()},
+        )
     return rule
 
 
-def update_rule(*, tenant: Tenant, actor: Actor, owner, rule: AutoRule, name: str, action: str,
-                conditions: list[dict], remarks: str = "", enabled: bool = True, priority: int = 100) -> AutoRule:
+def update_rule(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    owner,
+    rule: AutoRule,
+    name: str,
+    action: str,
+    conditions: list[dict],
+    remarks: str = "",
+    enabled: bool = True,
+    priority: int = 100,
+) -> AutoRule:
     """Change a rule; whoever saves it becomes its owner (the rule acts with their access from now on)."""
     if rule.tenant_id != tenant.pk:
         raise RuleError(None, "No such rule.")
-    values = _clean(tenant=tenant, owner=owner, name=name, action=action, remarks=remarks, conditions=conditions,
-                    enabled=enabled, priority=priority)
+    values = _clean(
+        tenant=tenant,
+        owner=owner,
+        name=name,
+        action=action,
+        remarks=remarks,
+        conditions=conditions,
+        enabled=enabled,
+        priority=priority,
+    )
     changes = {k: [getattr(rule, k), v] for k, v in values.items() if getattr(rule, k) != v}
     if not changes:
         return rule
@@ -102,32 +162,56 @@ def delete_rule(*, tenant: Tenant, actor: Actor, rule: AutoRule) -> None:
     if rule.tenant_id != tenant.pk:
         raise RuleError(None, "No such rule.")
     with transaction.atomic():
-        record(tenant=tenant, actor=actor, action="autorule.deleted", obj=rule,
-               changes={k: [getattr(rule, k), None] for k in ("name", "action", "conditions")})
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="autorule.deleted",
+            obj=rule,
+            changes={k: [getattr(rule, k), None] for k in ("name", "action", "conditions")},
+        )
         rule.delete()
 
 
-def run_rule(*, tenant: Tenant, rule: AutoRule, trigger: str, registration: Registration | None = None,
-             request_id: str = "", source: str = "") -> AutoRuleRun:
+def run_rule(
+    *,
+    tenant: Tenant,
+    rule: AutoRule,
+    trigger: str,
+    registration: Registration | None = None,
+    request_id: str = "",
+    source: str = "",
+) -> AutoRuleRun:
     """Apply one rule now (to ``registration``'s documents only, when given) and record the run.
 
     The rule's conditions compile to document filters (the reconciliation outcome included), each handed to the
     bulk action as an "all matching" filter: see :func:`_bulk_by_filter` for why a person acting at the same moment
     is never overridden. ``source`` names what triggered the run (e.g. ``recon:12``)."""
-    run = AutoRuleRun(tenant=tenant, rule=rule, trigger=trigger, registration=registration, source=source[:40])
+    run = AutoRuleRun(
+        tenant=tenant, rule=rule, trigger=trigger, registration=registration, source=source[:40]
+    )
     owner = selectors.rule_owner(tenant=tenant, rule=rule)
     if owner is None:
         run.status, run.message = RuleRunStatus.SKIPPED, "The rule's owner may no longer take IMS actions."
-    elif registration is not None and not selectors.owner_sees(tenant=tenant, owner=owner, registration=registration):
+    elif registration is not None and not selectors.owner_sees(
+        tenant=tenant, owner=owner, registration=registration
+    ):
         run.status, run.message = RuleRunStatus.SKIPPED, f"The rule's owner cannot see {registration.gstin}."
     else:
         user, membership = owner
         run.status = RuleRunStatus.NOTHING
-        bulk = {"tenant": tenant, "actor": rule_actor(rule), "user": user, "membership": membership,
-                "action": rule.action, "remarks": rule.remarks, "request_id": request_id or f"autorule:{rule.pk}"}
+        bulk = {
+            "tenant": tenant,
+            "actor": rule_actor(rule),
+            "user": user,
+            "membership": membership,
+            "action": rule.action,
+            "remarks": rule.remarks,
+            "request_id": request_id or f"autorule:{rule.pk}",
+        }
         try:
-            targets = selectors.rule_targets(tenant=tenant, rule=rule, user=user, membership=membership,
-                                             registration=registration)
+            targets = selectors.rule_targets(
+                tenant=tenant, rule=rule, user=user, membership=membership, registration=registration
+            )
             if targets.no_reconciliation:
                 run.message = "No reconciliation has finished for these GSTINs yet."
             for qs, data in zip(targets.querysets, targets.filters, strict=True):
@@ -136,13 +220,27 @@ def run_rule(*, tenant: Tenant, rule: AutoRule, trigger: str, registration: Regi
             run.status, run.message = RuleRunStatus.FAILED, exc.message[:500]
     with transaction.atomic():
         run.save()
-        record(tenant=tenant, actor=rule_actor(rule), action="autorule.run", obj=run,
-               object_repr=f"{rule.name} ({trigger})", request_id=request_id,
-               metadata={"rule": rule.pk, "trigger": trigger, "status": run.status, "matched": run.matched,
-                         "applied": run.applied, "already": run.already, "refused": run.refused,
-                         "bulk_runs": run.bulk_runs, "registration": registration.gstin if registration else None,
-                         **({"source": run.source} if run.source else {}),
-                         **({"message": run.message} if run.message else {})})
+        record(
+            tenant=tenant,
+            actor=rule_actor(rule),
+            action="autorule.run",
+            obj=run,
+            object_repr=f"{rule.name} ({trigger})",
+            request_id=request_id,
+            metadata={
+                "rule": rule.pk,
+                "trigger": trigger,
+                "status": run.status,
+                "matched": run.matched,
+                "applied": run.applied,
+                "already": run.already,
+                "refused": run.refused,
+                "bulk_runs": run.bulk_runs,
+                "registration": registration.gstin if registration else None,
+                **({"source": run.source} if run.source else {}),
+                **({"message": run.message} if run.message else {}),
+            },
+        )
     return run
 
 
@@ -156,8 +254,12 @@ def _bulk_by_filter(*, qs, filters: dict[str, list[str]], **bulk):
     applies it, so a document a person acted on in the meantime no longer matches and is left alone."""
     with transaction.atomic():
         # The filter's query may be DISTINCT (which FOR UPDATE refuses): lock through it as a subquery.
-        lock = (SupplierDocument.objects.filter(tenant=bulk["tenant"], pk__in=qs.order_by().values("pk"))
-                .order_by("pk").select_for_update().values_list("pk", flat=True)[:sync_max() + 1])
+        lock = (
+            SupplierDocument.objects.filter(tenant=bulk["tenant"], pk__in=qs.order_by().values("pk"))
+            .order_by("pk")
+            .select_for_update()
+            .values_list("pk", flat=True)[: sync_max() + 1]
+        )
         if not len(lock):
             return None
         return _bulk(filters=filters, **bulk)
@@ -187,11 +289,14 @@ def _count(run: AutoRuleRun, result) -> None:
         run.status = RuleRunStatus.DONE
 
 
-def run_rules(*, tenant: Tenant, trigger: str, registration: Registration | None = None,
-              request_id: str = "") -> list[AutoRuleRun]:
+def run_rules(
+    *, tenant: Tenant, trigger: str, registration: Registration | None = None, request_id: str = ""
+) -> list[AutoRuleRun]:
     """Run every enabled rule of ``tenant`` in priority order. The caller opens the tenant scope."""
-    return [run_rule(tenant=tenant, rule=rule, trigger=trigger, registration=registration, request_id=request_id)
-            for rule in selectors.rules_for(tenant=tenant).filter(enabled=True)]
+    return [
+        run_rule(tenant=tenant, rule=rule, trigger=trigger, registration=registration, request_id=request_id)
+        for rule in selectors.rules_for(tenant=tenant).filter(enabled=True)
+    ]
 
 
 def run_after_sync(*, tenant: Tenant, registration: Registration, request_id: str = "") -> list[AutoRuleRun]:
@@ -214,19 +319,32 @@ def run_after_reconciliation(*, run) -> list[AutoRuleRun]:
     try:
         with tenant_scope(run.tenant_id):
             tenant = Tenant.objects.get(pk=run.tenant_id)
-            rules = [r for r in selectors.rules_for(tenant=tenant).filter(enabled=True)
-                     if _looks_at_reconciliation(r)]
+            rules = [
+                r
+                for r in selectors.rules_for(tenant=tenant).filter(enabled=True)
+                if _looks_at_reconciliation(r)
+            ]
             if not rules:
                 return out
-            done = set(AutoRuleRun.objects.filter(tenant=tenant, source=source)
-                       .values_list("rule_id", "registration_id"))
+            done = set(
+                AutoRuleRun.objects.filter(tenant=tenant, source=source).values_list(
+                    "rule_id", "registration_id"
+                )
+            )
             for registration in Registration.objects.filter(tenant=tenant, pk__in=list(run.registration_ids)):
                 for rule in rules:
                     if (rule.pk, registration.pk) in done:
                         continue
-                    out.append(run_rule(tenant=tenant, rule=rule, trigger="reconciliation",
-                                        registration=registration, source=source,
-                                        request_id=f"autorule:{rule.pk}:{source}"))
+                    out.append(
+                        run_rule(
+                            tenant=tenant,
+                            rule=rule,
+                            trigger="reconciliation",
+                            registration=registration,
+                            source=source,
+                            request_id=f"autorule:{rule.pk}:{source}",
+                        )
+                    )
     except Exception:  # noqa: BLE001 - the reconciliation succeeded; a rule's failure must not fail it
         log.exception("auto-action rules after reconciliation %s failed", run.pk)
     return out

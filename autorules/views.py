@@ -29,9 +29,15 @@ def rule_list(request, tenant_slug):
         dry = {r.pk: selectors.dry_run(tenant=request.tenant, rule=r) for r in rules}
     for rule in rules:
         rule.dry = dry.get(rule.pk)
-    return render(request, "autorules/list.html", {
-        "rules": rules, "dry_run": bool(dry), "runs": selectors.rule_runs(tenant=request.tenant, limit=30),
-    })
+    return render(
+        request,
+        "autorules/list.html",
+        {
+            "rules": rules,
+            "dry_run": bool(dry),
+            "runs": selectors.rule_runs(tenant=request.tenant, limit=30),
+        },
+    )
 
 
 def _rule(request, pk):
@@ -41,8 +47,12 @@ def _rule(request, pk):
 def _edit(request, tenant_slug, rule=None):
     form = RuleForm(request.POST or None, initial=RuleForm.initial_for(rule) if rule else None)
     if request.method == "POST" and form.is_valid():
-        kwargs = {"tenant": request.tenant, "actor": Actor.from_request(request), "owner": request.user,
-                  **form.service_kwargs()}
+        kwargs = {
+            "tenant": request.tenant,
+            "actor": Actor.from_request(request),
+            "owner": request.user,
+            **form.service_kwargs(),
+        }
         try:
             rule = services.update_rule(rule=rule, **kwargs) if rule else services.create_rule(**kwargs)
         except services.RuleError as err:
@@ -50,7 +60,9 @@ def _edit(request, tenant_slug, rule=None):
         else:
             messages.success(request, f"Saved the rule “{rule.name}”.")
             return redirect("autorule-list", tenant_slug)
-    return render(request, "autorules/edit.html", {"form": form, "rule": rule}, status=400 if form.errors else 200)
+    return render(
+        request, "autorules/edit.html", {"form": form, "rule": rule}, status=400 if form.errors else 200
+    )
 
 
 @require_capability(MANAGE)
@@ -76,8 +88,10 @@ def rule_delete(request, tenant_slug, pk):
 @require_capability(MANAGE)
 def rule_run(request, tenant_slug, pk):
     run = services.run_rule(tenant=request.tenant, rule=_rule(request, pk), trigger="manual")
-    text = (f"“{run.rule.name}”: {run.get_status_display().lower()} — matched {run.matched}, applied {run.applied}, "
-            f"already {run.already}, refused {run.refused}.")
+    text = (
+        f"“{run.rule.name}”: {run.get_status_display().lower()} — matched {run.matched}, applied {run.applied}, "
+        f"already {run.already}, refused {run.refused}."
+    )
     if run.message:
         text += f" {run.message}"
     (messages.error if run.status == "failed" else messages.success)(request, text)

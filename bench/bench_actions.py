@@ -36,10 +36,13 @@ def _owner(tenant):
     from tenancy.models import Membership
     from tenancy.scoping import tenant_scope
 
-    user, _ = get_user_model().objects.get_or_create(username="bench-actions", defaults={"email": "a@bench.in"})
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench-actions", defaults={"email": "a@bench.in"}
+    )
     with tenant_scope(tenant):
         membership = Membership.objects.filter(tenant=tenant, user=user).first() or services.add_member(
-            tenant=tenant, actor=Actor.system("bench"), user=user, role="owner")
+            tenant=tenant, actor=Actor.system("bench"), user=user, role="owner"
+        )
     return user, membership
 
 
@@ -47,8 +50,11 @@ def _fresh_ids(tenant, n):
     from invoices.models import SupplierDocument
 
     return list(
-        SupplierDocument.objects.filter(tenant=tenant, local_action__isnull=True, section="b2b", portal_action="N")
-        .order_by("-id").values_list("id", flat=True)[:n]
+        SupplierDocument.objects.filter(
+            tenant=tenant, local_action__isnull=True, section="b2b", portal_action="N"
+        )
+        .order_by("-id")
+        .values_list("id", flat=True)[:n]
     )
 
 
@@ -95,7 +101,9 @@ class _Stages:
 
 
 def _hot_share(cur) -> str:
-    cur.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'invoices_supplierdocument'")
+    cur.execute(
+        "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'invoices_supplierdocument'"
+    )
     return cur.fetchone()
 
 
@@ -113,23 +121,30 @@ def main() -> None:
     user, membership = _owner(tenant)
     with connection.cursor() as cur:
         if RESET:  # earlier runs' actions: clear them (not audited: bench data only)
-            cur.execute("UPDATE invoices_supplierdocument SET local_action = NULL, local_remarks = '' "
-                        "WHERE tenant_id = %s AND local_action IS NOT NULL", [tenant.pk])
+            cur.execute(
+                "UPDATE invoices_supplierdocument SET local_action = NULL, local_remarks = '' "
+                "WHERE tenant_id = %s AND local_action IS NOT NULL",
+                [tenant.pk],
+            )
             print(f"cleared the local actions of {cur.rowcount:,} documents")
         cur.execute("ANALYZE invoices_supplierdocument")
     with tenant_scope(tenant):
-        n = selectors.target_size(selectors.target_documents(tenant=tenant, user=user, membership=membership,
-                                                             filters={}))[0]
+        n = selectors.target_size(
+            selectors.target_documents(tenant=tenant, user=user, membership=membership, filters={})
+        )[0]
         print(f"documents in the bench tenant: {n:,}")
         times = []
         for _ in range(REPEAT):
             start = time.perf_counter()
-            preview = selectors.bulk_preview(tenant=tenant, user=user, membership=membership, filters={},
-                                             action="A")
+            preview = selectors.bulk_preview(
+                tenant=tenant, user=user, membership=membership, filters={}, action="A"
+            )
             times.append(time.perf_counter() - start)
-        print(f"(a) preview of accept on all {preview.total:,} matching: median {statistics.median(times):.2f} s "
-              f"(runs {', '.join(f'{t:.2f}' for t in times)}); outcomes {preview.outcomes}; "
-              f"{len(preview.sections)} sections; target <= 3 s")
+        print(
+            f"(a) preview of accept on all {preview.total:,} matching: median {statistics.median(times):.2f} s "
+            f"(runs {', '.join(f'{t:.2f}' for t in times)}); outcomes {preview.outcomes}; "
+            f"{len(preview.sections)} sections; target <= 3 s"
+        )
 
         ids = _fresh_ids(tenant, BULK)
         settings.IMS_BULK_ACTION_SYNC_MAX = BULK + 1  # the in-request path: one transaction
@@ -137,15 +152,26 @@ def main() -> None:
             upd0, hot0 = _hot_share(cur)
         start = time.perf_counter()
         with _Stages() as stages:
-            result = services.bulk_set_action(tenant=tenant, actor=Actor.user(user), user=user,
-                                              membership=membership, ids=ids, action="A", remarks="bench")
+            result = services.bulk_set_action(
+                tenant=tenant,
+                actor=Actor.user(user),
+                user=user,
+                membership=membership,
+                ids=ids,
+                action="A",
+                remarks="bench",
+            )
         took = time.perf_counter() - start
         with connection.cursor() as cur:
-            cur.execute("SELECT pg_stat_force_next_flush()")  # this backend's counters, at its next transaction end
+            cur.execute(
+                "SELECT pg_stat_force_next_flush()"
+            )  # this backend's counters, at its next transaction end
             cur.execute("SELECT 1")
             upd1, hot1 = _hot_share(cur)
-        print(f"(b) bulk accept of {len(ids):,} by ids, one transaction: {took:.2f} s — applied {result.applied:,}, "
-              f"refused {result.refused_count:,}, already {result.already:,}; target <= 10 s")
+        print(
+            f"(b) bulk accept of {len(ids):,} by ids, one transaction: {took:.2f} s — applied {result.applied:,}, "
+            f"refused {result.refused_count:,}, already {result.already:,}; target <= 10 s"
+        )
         print(f"    breakdown (s): {stages.report(took)}")
         print(f"    rows updated {upd1 - upd0:,}, of them in place (HOT) {hot1 - hot0:,}")
 
@@ -153,13 +179,22 @@ def main() -> None:
         settings.IMS_BULK_ACTION_SYNC_MAX = 20_000
         services._enqueue = lambda run_id: None  # no broker here: run the worker's function below, in-process
         start = time.perf_counter()
-        queued = services.bulk_set_action(tenant=tenant, actor=Actor.user(user), user=user, membership=membership,
-                                          ids=ids, action="A", remarks="bench")
+        queued = services.bulk_set_action(
+            tenant=tenant,
+            actor=Actor.user(user),
+            user=user,
+            membership=membership,
+            ids=ids,
+            action="A",
+            remarks="bench",
+        )
         with _Stages() as stages:
             status = services.run_bulk_action(run_id=queued.run_id)  # what the worker runs
     took = time.perf_counter() - start
-    print(f"(b') bulk accept of {len(ids):,} by ids through the worker path (chunks of "
-          f"{services.chunk_size():,}): {took:.2f} s — {status}")
+    print(
+        f"(b') bulk accept of {len(ids):,} by ids through the worker path (chunks of "
+        f"{services.chunk_size():,}): {took:.2f} s — {status}"
+    )
     print(f"    breakdown (s): {stages.report(took)}")
 
 

@@ -25,13 +25,38 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ["rows only", "ims_project.xlsx", "openpyxl write-only", "XlsxWriter constant_memory"]
 HEADERS = [
-    "Supplier GSTIN", "Supplier name", "Recipient GSTIN", "Section", "Document type", "Document number",
-    "Document date", "Supplier period", "Filing status", "Filing date", "Place of supply", "Document value",
-    "Taxable value", "IGST", "CGST", "SGST", "Cess", "IMS action", "Remarks", "Last seen at",
+    "Supplier GSTIN",
+    "Supplier name",
+    "Recipient GSTIN",
+    "Section",
+    "Document type",
+    "Document number",
+    "Document date",
+    "Supplier period",
+    "Filing status",
+    "Filing date",
+    "Place of supply",
+    "Document value",
+    "Taxable value",
+    "IGST",
+    "CGST",
+    "SGST",
+    "Cess",
+    "IMS action",
+    "Remarks",
+    "Last seen at",
 ]
 STATES = ["27", "29", "24", "07", "33", "09", "19", "36"]
-NAMES = ["Shree Ganesh Traders", "Bharat Steel & Alloys Pvt Ltd", "Om Sai Logistics", "Sundaram Textiles LLP",
-         "Kaveri Agro Foods", "Metro Electricals", "Rajdhani Paper Mills Ltd", "Annapurna Packaging"]
+NAMES = [
+    "Shree Ganesh Traders",
+    "Bharat Steel & Alloys Pvt Ltd",
+    "Om Sai Logistics",
+    "Sundaram Textiles LLP",
+    "Kaveri Agro Foods",
+    "Metro Electricals",
+    "Rajdhani Paper Mills Ltd",
+    "Annapurna Packaging",
+]
 RATES = [Decimal(5), Decimal(12), Decimal(18), Decimal(28)]
 CENT = Decimal("0.01")
 
@@ -51,7 +76,9 @@ def rows(n: int):
     letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     suppliers = []
     for i in range(500):
-        pan = "".join(rnd.choices(letters, k=3)) + "C" + rnd.choice(letters) + f"{i:04d}" + rnd.choice(letters)
+        pan = (
+            "".join(rnd.choices(letters, k=3)) + "C" + rnd.choice(letters) + f"{i:04d}" + rnd.choice(letters)
+        )
         suppliers.append((gstin.make_gstin(rnd.choice(STATES), pan), rnd.choice(NAMES)))
     recipient = gstin.make_gstin("27", "AAACA1234A")
     styles = ["INV/{:05d}", "GST-25-26/{}", "{:06d}", "SI{:07d}", "TI/2025/{:04d}"]
@@ -64,12 +91,28 @@ def rows(n: int):
         tax = (taxable * rnd.choice(RATES) / 100).quantize(CENT)
         intra = sup[:2] == "27"
         half = (tax / 2).quantize(CENT)
-        pool.append((
-            sup, name, recipient, "b2b", "Invoice", doc_date, doc_date.replace(day=1), "Filed",
-            doc_date + dt.timedelta(days=11), "27", taxable + tax, taxable, Decimal(0) if intra else tax,
-            half if intra else Decimal(0), tax - half if intra else Decimal(0), Decimal(0), rnd.choice("AARPN"),
-            "" if i % 7 else "Rate differs from PO",
-        ))
+        pool.append(
+            (
+                sup,
+                name,
+                recipient,
+                "b2b",
+                "Invoice",
+                doc_date,
+                doc_date.replace(day=1),
+                "Filed",
+                doc_date + dt.timedelta(days=11),
+                "27",
+                taxable + tax,
+                taxable,
+                Decimal(0) if intra else tax,
+                half if intra else Decimal(0),
+                tax - half if intra else Decimal(0),
+                Decimal(0),
+                rnd.choice("AARPN"),
+                "" if i % 7 else "Rate differs from PO",
+            )
+        )
     seen = dt.datetime(2025, 11, 1, 10, 30)
     second = dt.timedelta(seconds=1)
 
@@ -114,7 +157,9 @@ def run_engine(engine: str, n: int) -> dict:
         raise SystemExit(f"unknown engine {engine!r}")
     seconds = time.perf_counter() - start
     return {
-        "engine": engine, "rows": count, "seconds": seconds,
+        "engine": engine,
+        "rows": count,
+        "seconds": seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "file_mb": out.stat().st_size / 1e6 if out.exists() else 0.0,
     }
@@ -126,11 +171,14 @@ def main() -> None:
         return
     n = int(os.environ.get("BENCH_EXPORT_ROWS", "100000"))
     print(f"Excel export, {n:,} rows x {len(HEADERS)} columns, each engine in its own process")
-    print(f"{'engine':<28} {'seconds':>8} {'rows/s':>9} {'peak RSS MB':>12} {'file MB':>8} {'vs openpyxl':>11}")
+    print(
+        f"{'engine':<28} {'seconds':>8} {'rows/s':>9} {'peak RSS MB':>12} {'file MB':>8} {'vs openpyxl':>11}"
+    )
     results = []
     for engine in ENGINES:
-        proc = subprocess.run([sys.executable, __file__, "--engine-child", engine],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--engine-child", engine], capture_output=True, text=True
+        )
         if proc.returncode:
             raise SystemExit(f"{engine} failed:\n{proc.stderr}")
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -138,8 +186,10 @@ def main() -> None:
     for r in results:
         rate = r["rows"] / r["seconds"]
         ratio = "" if r["engine"] == "rows only" else f"{rate / openpyxl_rate:.1f}x"
-        print(f"{r['engine']:<28} {r['seconds']:>8.2f} {rate:>9,.0f} {r['peak_rss_mb']:>12.1f} "
-              f"{r['file_mb']:>8.1f} {ratio:>11}")
+        print(
+            f"{r['engine']:<28} {r['seconds']:>8.2f} {rate:>9,.0f} {r['peak_rss_mb']:>12.1f} "
+            f"{r['file_mb']:>8.1f} {ratio:>11}"
+        )
 
 
 if __name__ == "__main__":

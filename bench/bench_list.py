@@ -32,11 +32,15 @@ def _user(tenant, username, role, gstins=None):
     from tenancy import services
     from tenancy.scoping import tenant_scope
 
-    user, _ = get_user_model().objects.get_or_create(username=username, defaults={"email": f"{username}@bench.in"})
+    user, _ = get_user_model().objects.get_or_create(
+        username=username, defaults={"email": f"{username}@bench.in"}
+    )
     with tenant_scope(tenant):
         services.add_member(tenant=tenant, actor=Actor.system("bench"), user=user, role=role)
         if gstins is not None:
-            services.set_gstin_grants(tenant=tenant, actor=Actor.system("bench"), user=user, registrations=gstins)
+            services.set_gstin_grants(
+                tenant=tenant, actor=Actor.system("bench"), user=user, registrations=gstins
+            )
     return user
 
 
@@ -116,7 +120,9 @@ def measure(tenant, registrations) -> list[tuple[str, float, float]]:
     prep.force_login(preparer, backend="django.contrib.auth.backends.ModelBackend")
     api = Client()
     api_deep = _api_cursor_at(api, api_url, api_headers, DEPTH)
-    api_filtered_deep = _api_cursor_at(api, api_url, api_headers, filtered_depth, f"&section={section}&supplier={supplier}")
+    api_filtered_deep = _api_cursor_at(
+        api, api_url, api_headers, filtered_depth, f"&section={section}&supplier={supplier}"
+    )
 
     results = []
 
@@ -125,22 +131,41 @@ def measure(tenant, registrations) -> list[tuple[str, float, float]]:
         results.append((label, p50, p95))
         print(f"  {label:<58} {p50:8.1f} {p95:8.1f}", flush=True)
 
-    print(f"\nbench_list: {DOCS:,} documents, {REPEAT} samples a case; filtered = {section} of supplier {supplier} "
-          f"({n_filtered:,} documents; deep = {filtered_depth:,} rows in)")
+    print(
+        f"\nbench_list: {DOCS:,} documents, {REPEAT} samples a case; filtered = {section} of supplier {supplier} "
+        f"({n_filtered:,} documents; deep = {filtered_depth:,} rows in)"
+    )
     print(f"  {'case':<58} {'p50 ms':>8} {'p95 ms':>8}")
     case("page: first, date desc", client, page_url)
-    case(f"page: {DEPTH:,} rows deep, date desc", client, page_url, params={"cursor": cursors[("-date", False)]})
+    case(
+        f"page: {DEPTH:,} rows deep, date desc",
+        client,
+        page_url,
+        params={"cursor": cursors[("-date", False)]},
+    )
     case("page: first, filtered (section + supplier)", client, page_url, params=filt)
-    case("page: deep, filtered (section + supplier)", client, page_url,
-         params={**filt, "cursor": cursors[("-date", True)]})
+    case(
+        "page: deep, filtered (section + supplier)",
+        client,
+        page_url,
+        params={**filt, "cursor": cursors[("-date", True)]},
+    )
     case("page: first, 200 rows", client, page_url, params={"per_page": 200})
     case("page: first, preparer with one GSTIN", prep, page_url)
     case("page: first, number search 'INV12345'", client, page_url, params={"number": "INV12345"})
     case("page: first, value desc (no index on value)", client, page_url, params={"sort": "-value"})
-    case(f"page: {DEPTH:,} rows deep, value desc", client, page_url,
-         params={"sort": "-value", "cursor": cursors[("-value", False)]})
-    case(f"page: {DEPTH:,} rows deep, supplier GSTIN", client, page_url,
-         params={"sort": "supplier", "cursor": cursors[("supplier", False)]})
+    case(
+        f"page: {DEPTH:,} rows deep, value desc",
+        client,
+        page_url,
+        params={"sort": "-value", "cursor": cursors[("-value", False)]},
+    )
+    case(
+        f"page: {DEPTH:,} rows deep, supplier GSTIN",
+        client,
+        page_url,
+        params={"sort": "supplier", "cursor": cursors[("supplier", False)]},
+    )
     case("API: first page", api, api_url, headers=api_headers)
     if api_deep:
         case(f"API: {DEPTH:,} rows deep (following next)", api, api_deep, headers=api_headers)

@@ -30,8 +30,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 DOCS = int(os.environ.get("BENCH_DOCS", "1000000"))
 BATCH = int(os.environ.get("BENCH_BATCH", "50000"))
-PERIODS = ["042025", "052025", "062025", "072025", "082025", "092025", "102025", "112025", "122025", "012026",
-           "022026", "032026"]
+PERIODS = [
+    "042025",
+    "052025",
+    "062025",
+    "072025",
+    "082025",
+    "092025",
+    "102025",
+    "112025",
+    "122025",
+    "012026",
+    "022026",
+    "032026",
+]
 
 
 def _load_url() -> str:
@@ -62,7 +74,9 @@ class _Cpu:
 
 
 def _split(start, end) -> str:
-    wall, py, pg = (e - s if s is not None and e is not None else None for s, e in zip(start, end, strict=True))
+    wall, py, pg = (
+        e - s if s is not None and e is not None else None for s, e in zip(start, end, strict=True)
+    )
     pg_text = f"{pg:.1f} s" if pg is not None else "n/a (remote server)"
     return f"CPU: Python {py:.1f} s, PostgreSQL backend {pg_text}, wall {wall:.1f} s"
 
@@ -85,8 +99,9 @@ def run_mode(mode: str) -> None:
     actor = Actor.system("bench")
     tenant = services.create_tenant(name="Load Bench", slug="load", actor=actor)
     with tenant_scope(tenant):
-        reg = services.add_registration(tenant=tenant, actor=actor, gstin=make_gstin("27", "AABCL1234M"),
-                                        legal_name="Load Bench Ltd")
+        reg = services.add_registration(
+            tenant=tenant, actor=actor, gstin=make_gstin("27", "AABCL1234M"), legal_name="Load Bench Ltd"
+        )
     args = {"seed": 42, "recipient_gstin": reg.gstin, "n_suppliers": 5000}
     names = supplier_names(**args)
     audit_created = mode == "audit"
@@ -94,17 +109,26 @@ def run_mode(mode: str) -> None:
         cpu = _Cpu(cur)
     total_created = 0
     start = last = cpu.now()
-    results = ingest_many(tenant=tenant, registration=reg, actor=actor, source="bench", supplier_names=names,
-                          audit_created=audit_created,
-                          batches=batches(**args, periods=PERIODS, n_docs=DOCS, batch_size=BATCH))
+    results = ingest_many(
+        tenant=tenant,
+        registration=reg,
+        actor=actor,
+        source="bench",
+        supplier_names=names,
+        audit_created=audit_created,
+        batches=batches(**args, periods=PERIODS, n_docs=DOCS, batch_size=BATCH),
+    )
     for i, result in enumerate(results):
         if result.errors:
             raise SystemExit(f"bad records: {result.errors[:3]}")
         total_created += result.created
         if i % 5 == 4:
             now = cpu.now()
-            print(f"    {mode}: {total_created:>9,} documents, last 5 batches {5 * BATCH / (now[0] - last[0]):,.0f} "
-                  f"docs/s", flush=True)
+            print(
+                f"    {mode}: {total_created:>9,} documents, last 5 batches {5 * BATCH / (now[0] - last[0]):,.0f} "
+                f"docs/s",
+                flush=True,
+            )
             last = now
     end = cpu.now()
     took = end[0] - start[0]
@@ -114,8 +138,11 @@ def run_mode(mode: str) -> None:
         cur.execute("SELECT count(*) FROM audit_auditevent WHERE tenant_id = %s", [tenant.pk])
         events = cur.fetchone()[0]
     label = "with an audit event per created document" if audit_created else "per-row audit for created OFF"
-    print(f"  ingest {label}: {docs:,} documents, {events:,} audit events, {took:.1f} s "
-          f"(records generated and parsed in a second thread) -> {docs / took:,.0f} documents/s", flush=True)
+    print(
+        f"  ingest {label}: {docs:,} documents, {events:,} audit events, {took:.1f} s "
+        f"(records generated and parsed in a second thread) -> {docs / took:,.0f} documents/s",
+        flush=True,
+    )
     print(f"    {_split(start, end)}", flush=True)
     if audit_created and os.environ.get("BENCH_LOAD_REFERENCE", "1") != "0":
         reference(cpu)
@@ -123,9 +150,15 @@ def run_mode(mode: str) -> None:
 
 _REFERENCE_TABLES = (
     # (table, its copy, foreign keys to give the copy: (column, referenced table))
-    ("invoices_supplierdocument", "bench_ref_documents",
-     (("tenant_id", "tenancy_tenant"), ("registration_id", "tenancy_registration"),
-      ("original_id", "bench_ref_documents"))),
+    (
+        "invoices_supplierdocument",
+        "bench_ref_documents",
+        (
+            ("tenant_id", "tenancy_tenant"),
+            ("registration_id", "tenancy_registration"),
+            ("original_id", "bench_ref_documents"),
+        ),
+    ),
     ("audit_auditevent", "bench_ref_audit", (("tenant_id", "tenancy_tenant"),)),
 )
 
@@ -142,8 +175,10 @@ def reference(cpu: _Cpu) -> None:
             cur.execute(f"DROP TABLE IF EXISTS {copy_name}")
             cur.execute(f"CREATE TABLE {copy_name} (LIKE {table} INCLUDING ALL)")
             for column, target in fks:
-                cur.execute(f"ALTER TABLE {copy_name} ADD FOREIGN KEY ({column}) REFERENCES {target} (id) "
-                            "DEFERRABLE INITIALLY DEFERRED")
+                cur.execute(
+                    f"ALTER TABLE {copy_name} ADD FOREIGN KEY ({column}) REFERENCES {target} (id) "
+                    "DEFERRABLE INITIALLY DEFERRED"
+                )
             cur.execute("SELECT count(*) FROM pg_indexes WHERE tablename = %s", [copy_name])
             n_indexes = cur.fetchone()[0]
         with tempfile.TemporaryDirectory() as tmp:
@@ -154,10 +189,13 @@ def reference(cpu: _Cpu) -> None:
                 rows = 0
                 for first in range(low or 0, (high or -1) + 1, BATCH):
                     path = Path(tmp) / f"{len(chunks)}.copy"
-                    with path.open("wb") as out, cur.cursor.copy(
-                        f"COPY (SELECT * FROM {table} WHERE id >= {first} AND id < {first + BATCH} ORDER BY id) "
-                        "TO STDOUT"
-                    ) as copy:
+                    with (
+                        path.open("wb") as out,
+                        cur.cursor.copy(
+                            f"COPY (SELECT * FROM {table} WHERE id >= {first} AND id < {first + BATCH} ORDER BY id) "
+                            "TO STDOUT"
+                        ) as copy,
+                    ):
                         for data in copy:
                             out.write(data)
                     chunks.append(path)
@@ -165,22 +203,30 @@ def reference(cpu: _Cpu) -> None:
                 rows = cur.fetchone()[0]
             start = cpu.now()
             for path in chunks:
-                with transaction.atomic(), connection.cursor() as cur, cur.cursor.copy(
-                    f"COPY {copy_name} FROM STDIN"
-                ) as copy:
+                with (
+                    transaction.atomic(),
+                    connection.cursor() as cur,
+                    cur.cursor.copy(f"COPY {copy_name} FROM STDIN") as copy,
+                ):
                     copy.write(path.read_bytes())
             end = cpu.now()
         took = end[0] - start[0]
         total_s += took
         rates.append(rows / took)
-        print(f"  reference: {rows:,} rows COPYed from COPY TO files (no Python formatting) into an empty copy of "
-              f"{table} with its {n_indexes} indexes and {len(fks)} FKs, {BATCH:,} per transaction: "
-              f"{took:.1f} s -> {rows / took:,.0f} rows/s; {_split(start, end)}", flush=True)
+        print(
+            f"  reference: {rows:,} rows COPYed from COPY TO files (no Python formatting) into an empty copy of "
+            f"{table} with its {n_indexes} indexes and {len(fks)} FKs, {BATCH:,} per transaction: "
+            f"{took:.1f} s -> {rows / took:,.0f} rows/s; {_split(start, end)}",
+            flush=True,
+        )
         with connection.cursor() as cur:
             cur.execute(f"DROP TABLE {copy_name}")
     if len(rates) == 2:
-        print(f"  reference floor of the bulk path (documents + one audit row each, no Python): "
-              f"{1 / (1 / rates[0] + 1 / rates[1]):,.0f} documents/s", flush=True)
+        print(
+            f"  reference floor of the bulk path (documents + one audit row each, no Python): "
+            f"{1 / (1 / rates[0] + 1 / rates[1]):,.0f} documents/s",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -188,7 +234,9 @@ def main() -> None:
         run_mode(os.environ["BENCH_LOAD_MODE"])
         return
     modes = os.environ.get("BENCH_LOAD_MODES", "audit,no_audit").split(",")
-    print(f"bench_load: {DOCS:,} documents in batches of {BATCH:,} (target >= 50,000 documents/s)", flush=True)
+    print(
+        f"bench_load: {DOCS:,} documents in batches of {BATCH:,} (target >= 50,000 documents/s)", flush=True
+    )
     for mode in modes:
         subprocess.run([sys.executable, __file__], env={**os.environ, "BENCH_LOAD_MODE": mode}, check=True)
 

@@ -75,8 +75,11 @@ def main() -> None:
     from gst_sync.models import PushBatch, PushItem
     from tenancy.scoping import tenant_scope
 
-    print(f"bench_push: {DOCS:,} documents, batches of {settings.IMS_PUSH_BATCH_SIZE:,}, "
-          f"first REQSTS poll after {POLL_FIRST} s", flush=True)
+    print(
+        f"bench_push: {DOCS:,} documents, batches of {settings.IMS_PUSH_BATCH_SIZE:,}, "
+        f"first REQSTS poll after {POLL_FIRST} s",
+        flush=True,
+    )
     with sandbox_portal() as http:
         counts = seed_portal(http, DOCS)
         base_url = str(http.base_url).rstrip("/")
@@ -87,7 +90,10 @@ def main() -> None:
             runs = sync_all(tenant, reg, adapter)
             if any(r.status != "succeeded" for r in runs):
                 raise SystemExit(f"sync failed: {[(r.section, r.error_message[:200]) for r in runs]}")
-            print(f"  synced {sum(counts.values()):,} documents in {time.perf_counter() - start:.1f} s", flush=True)
+            print(
+                f"  synced {sum(counts.values()):,} documents in {time.perf_counter() - start:.1f} s",
+                flush=True,
+            )
             with tenant_scope(tenant):
                 marked = set_local_actions(tenant, reg)
                 start = time.perf_counter()
@@ -100,13 +106,20 @@ def main() -> None:
     with tenant_scope(tenant):
         done = PushBatch.objects.filter(pk__in=[b.pk for b in batches])
         states = sorted({b.status for b in done})
-        results = {r: PushItem.objects.filter(batch__in=done, result=r).count()
-                   for r in ("saved", "failed", "conflict", "sent")}
+        results = {
+            r: PushItem.objects.filter(batch__in=done, result=r).count()
+            for r in ("saved", "failed", "conflict", "sent")
+        }
         left = push.pending_push(tenant=tenant, registration=reg).count()
-    print(f"  {marked:,} local actions -> {len(batches)} batches ({', '.join(states)}); results "
-          + ", ".join(f"{k} {v:,}" for k, v in results.items() if v) + f"; {left:,} still to push")
-    print(f"  portal calls: SAVE {calls.get('SAVE', 0)}, RESETIMS {calls.get('RESETIMS', 0)}, "
-          f"REQSTS {calls.get('REQSTS', 0)}")
+    print(
+        f"  {marked:,} local actions -> {len(batches)} batches ({', '.join(states)}); results "
+        + ", ".join(f"{k} {v:,}" for k, v in results.items() if v)
+        + f"; {left:,} still to push"
+    )
+    print(
+        f"  portal calls: SAVE {calls.get('SAVE', 0)}, RESETIMS {calls.get('RESETIMS', 0)}, "
+        f"REQSTS {calls.get('REQSTS', 0)}"
+    )
     print(f"  total {total:.1f} s -> {marked / total:,.0f} actions/s (queue_push {queued:.2f} s)", flush=True)
     if states != ["done"] or results["saved"] != marked:
         raise SystemExit("push incomplete")
@@ -120,8 +133,11 @@ def _timed(label: str, fn, repeat: int = 3):
         start = time.perf_counter()
         value = fn()
         runs.append(time.perf_counter() - start)
-    print(f"  {label}: median {statistics.median(runs) * 1000:,.0f} ms "
-          f"(runs {', '.join(f'{r * 1000:,.0f}' for r in runs)}) -> {value}", flush=True)
+    print(
+        f"  {label}: median {statistics.median(runs) * 1000:,.0f} ms "
+        f"(runs {', '.join(f'{r * 1000:,.0f}' for r in runs)}) -> {value}",
+        flush=True,
+    )
     return value
 
 
@@ -144,8 +160,16 @@ def _ingest_cost(tenant, reg) -> None:
     from invoices.generator import batches
     from invoices.services.ingest import ingest_documents
 
-    batch = next(batches(seed=4242, recipient_gstin=reg.gstin, periods=PERIODS, n_docs=50_000, n_suppliers=1200,
-                         batch_size=50_000))
+    batch = next(
+        batches(
+            seed=4242,
+            recipient_gstin=reg.gstin,
+            periods=PERIODS,
+            n_docs=50_000,
+            n_suppliers=1200,
+            batch_size=50_000,
+        )
+    )
     changed = {sec: [{**r, "action": "A"} for r in rows] for sec, rows in batch.items()}
     for on in (True, False, True, False):
         try:
@@ -153,14 +177,28 @@ def _ingest_cost(tenant, reg) -> None:
                 with connection.cursor() as cur:
                     _triggers(cur, on)
                 t0 = time.perf_counter()
-                created = ingest_documents(tenant=tenant, registration=reg, records=batch, actor=Actor.system("bench"),
-                                           source="bench", audit_created=False)
+                created = ingest_documents(
+                    tenant=tenant,
+                    registration=reg,
+                    records=batch,
+                    actor=Actor.system("bench"),
+                    source="bench",
+                    audit_created=False,
+                )
                 t1 = time.perf_counter()
-                updated = ingest_documents(tenant=tenant, registration=reg, records=changed,
-                                           actor=Actor.system("bench"), source="bench")
+                updated = ingest_documents(
+                    tenant=tenant,
+                    registration=reg,
+                    records=changed,
+                    actor=Actor.system("bench"),
+                    source="bench",
+                )
                 t2 = time.perf_counter()
-                print(f"  ingest, queue triggers {'on ' if on else 'off'}: {created.created:,} created in "
-                      f"{t1 - t0:.2f} s; {updated.changed:,} updated in {t2 - t1:.2f} s", flush=True)
+                print(
+                    f"  ingest, queue triggers {'on ' if on else 'off'}: {created.created:,} created in "
+                    f"{t1 - t0:.2f} s; {updated.changed:,} updated in {t2 - t1:.2f} s",
+                    flush=True,
+                )
                 raise _Rollback
         except _Rollback:
             pass
@@ -172,8 +210,11 @@ def _update_cost(tenant, reg) -> None:
     from django.db import connection, transaction
 
     with connection.cursor() as cur:
-        cur.execute("SELECT id FROM invoices_supplierdocument WHERE tenant_id = %s AND registration_id = %s "
-                    "AND local_action IS NULL ORDER BY id LIMIT %s", [tenant.pk, reg.pk, QUEUE_ACTIONS])
+        cur.execute(
+            "SELECT id FROM invoices_supplierdocument WHERE tenant_id = %s AND registration_id = %s "
+            "AND local_action IS NULL ORDER BY id LIMIT %s",
+            [tenant.pk, reg.pk, QUEUE_ACTIONS],
+        )
         ids = [r[0] for r in cur.fetchall()]
     for on in (True, False, True, False, True, False):
         try:
@@ -185,10 +226,14 @@ def _update_cost(tenant, reg) -> None:
                     "local_updated_at = now() FROM (SELECT id, local_action, local_remarks FROM "
                     "invoices_supplierdocument WHERE tenant_id = %s AND id = ANY(%s)) o "
                     "WHERE d.id = o.id AND d.tenant_id = %s RETURNING d.id, o.local_action, o.local_remarks",
-                    [tenant.pk, ids, tenant.pk])
+                    [tenant.pk, ids, tenant.pk],
+                )
                 n = len(cur.fetchall())
-                print(f"  bulk UPDATE of {n:,} documents' local action, queue triggers {'on ' if on else 'off'}: "
-                      f"{time.perf_counter() - start:.2f} s", flush=True)
+                print(
+                    f"  bulk UPDATE of {n:,} documents' local action, queue triggers {'on ' if on else 'off'}: "
+                    f"{time.perf_counter() - start:.2f} s",
+                    flush=True,
+                )
                 raise _Rollback
         except _Rollback:
             pass
@@ -209,44 +254,74 @@ def queue_at_scale() -> None:
 
     big = regs[0]
     with tenant_scope(tenant), connection.cursor() as cur:
-        cur.execute("UPDATE invoices_supplierdocument SET local_action = NULL, local_remarks = '' "
-                    "WHERE tenant_id = %s AND local_action IS NOT NULL", [tenant.pk])
-        cur.execute("SELECT count(*) FROM invoices_supplierdocument WHERE tenant_id = %s AND registration_id = %s",
-                    [tenant.pk, big.pk])
+        cur.execute(
+            "UPDATE invoices_supplierdocument SET local_action = NULL, local_remarks = '' "
+            "WHERE tenant_id = %s AND local_action IS NOT NULL",
+            [tenant.pk],
+        )
+        cur.execute(
+            "SELECT count(*) FROM invoices_supplierdocument WHERE tenant_id = %s AND registration_id = %s",
+            [tenant.pk, big.pk],
+        )
         size = cur.fetchone()[0]
         start = time.perf_counter()
         cur.execute(
             """UPDATE invoices_supplierdocument SET local_action = CASE WHEN portal_action = 'A' THEN 'R' ELSE 'A' END
                 WHERE id IN (SELECT id FROM invoices_supplierdocument WHERE tenant_id = %s AND registration_id = %s
-                             ORDER BY id DESC LIMIT %s)""", [tenant.pk, big.pk, QUEUE_ACTIONS])
-        print(f"queue at scale: {QUEUE_DOCS:,} documents; {cur.rowcount:,} local actions set on a GSTIN of "
-              f"{size:,} in {time.perf_counter() - start:.2f} s (one UPDATE, triggers on)", flush=True)
+                             ORDER BY id DESC LIMIT %s)""",
+            [tenant.pk, big.pk, QUEUE_ACTIONS],
+        )
+        print(
+            f"queue at scale: {QUEUE_DOCS:,} documents; {cur.rowcount:,} local actions set on a GSTIN of "
+            f"{size:,} in {time.perf_counter() - start:.2f} s (one UPDATE, triggers on)",
+            flush=True,
+        )
         cur.execute("ANALYZE invoices_supplierdocument")
         cur.execute("ANALYZE gst_sync_pushqueue")
 
         def scan(reg):
-            cur.execute("SELECT count(*) FROM invoices_supplierdocument WHERE tenant_id = %s AND registration_id = %s "
-                        "AND local_action IS NOT NULL AND vanished_at IS NULL", [tenant.pk, reg.pk])
+            cur.execute(
+                "SELECT count(*) FROM invoices_supplierdocument WHERE tenant_id = %s AND registration_id = %s "
+                "AND local_action IS NOT NULL AND vanished_at IS NULL",
+                [tenant.pk, reg.pk],
+            )
             return cur.fetchone()[0]
 
         for reg in regs:
             _timed(f"before: scan of the documents of GSTIN {reg.gstin} for its queue", lambda r=reg: scan(r))
-        _timed("portal page: queue counts of every GSTIN", lambda: {
-            r: c["all"] for r, c in push_queue_counts(tenant=tenant, registrations=regs).items()})
-        _timed("Offline Tool page: SAVE / RESET counts of every GSTIN",
-               lambda: imports.pending_upload_counts(tenant=tenant, registrations=regs))
-        _timed(f"push selection: SAVE rows of GSTIN {big.gstin}", lambda: len(list(
-            push.pending_push(tenant=tenant, registration=big, kind="save").order_by("section", "id")
-            .values("id", *imports._UPLOAD_FIELDS))))
-        PortalConnection.objects.update_or_create(tenant=tenant, registration=big, defaults={
-            "username": "bench", "status": ConnectionStatus.CONNECTED, "session_blob": "bench"})
+        _timed(
+            "portal page: queue counts of every GSTIN",
+            lambda: {r: c["all"] for r, c in push_queue_counts(tenant=tenant, registrations=regs).items()},
+        )
+        _timed(
+            "Offline Tool page: SAVE / RESET counts of every GSTIN",
+            lambda: imports.pending_upload_counts(tenant=tenant, registrations=regs),
+        )
+        _timed(
+            f"push selection: SAVE rows of GSTIN {big.gstin}",
+            lambda: len(
+                list(
+                    push.pending_push(tenant=tenant, registration=big, kind="save")
+                    .order_by("section", "id")
+                    .values("id", *imports._UPLOAD_FIELDS)
+                )
+            ),
+        )
+        PortalConnection.objects.update_or_create(
+            tenant=tenant,
+            registration=big,
+            defaults={"username": "bench", "status": ConnectionStatus.CONNECTED, "session_blob": "bench"},
+        )
         for _ in range(2):
             try:
                 with transaction.atomic():
                     start = time.perf_counter()
                     made = push.queue_push(tenant=tenant, actor=Actor.system("bench"), registration=big)
-                    print(f"  queue_push: {len(made):,} batches of {sum(b.item_count for b in made):,} documents in "
-                          f"{time.perf_counter() - start:.2f} s (rolled back)", flush=True)
+                    print(
+                        f"  queue_push: {len(made):,} batches of {sum(b.item_count for b in made):,} documents in "
+                        f"{time.perf_counter() - start:.2f} s (rolled back)",
+                        flush=True,
+                    )
                     raise _Rollback
             except _Rollback:
                 pass

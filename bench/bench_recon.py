@@ -58,15 +58,18 @@ def _register(docs, rnd: random.Random):
 
     def add(line, doc_id=None, ok=False):
         fy = fy_start_year(line["doc_date"])
-        line.update(number_norm=normalise_doc_number(line["doc_number"], fy), fy=fy,
-                    period_booked=month_start(line["doc_date"]))
+        line.update(
+            number_norm=normalise_doc_number(line["doc_number"], fy),
+            fy=fy,
+            period_booked=month_start(line["doc_date"]),
+        )
         lines.append(line)
         if doc_id is not None:
             truth[line["erp_ref"]] = doc_id
             if ok:
                 recoverable.add(line["erp_ref"])
 
-    for (id_, reg, sg, kind, number, date, taxable, igst, cgst, sgst, cess) in docs:
+    for id_, reg, sg, kind, number, date, taxable, igst, cgst, sgst, cess in docs:
         if rnd.random() < 0.02:
             continue  # not booked
         amounts = {"taxable": taxable, "igst": igst, "cgst": cgst, "sgst": sgst, "cess": cess}
@@ -97,14 +100,27 @@ def _register(docs, rnd: random.Random):
             gstin = make_gstin("33" if sg[:2] != "33" else "27", sg[2:12], "1")
         ok = not (gstin != sg and mismatch) and fy_start_year(d) == fy_start_year(date)
         ref = f"B{id_}"
-        base = {"registration_id": reg, "supplier_gstin": gstin, "kind": kind, "doc_number": num, "doc_date": d,
-                **amounts, "pos": "", "reverse_charge": False, "erp_ref": ref, "itc_claimed": True}
+        base = {
+            "registration_id": reg,
+            "supplier_gstin": gstin,
+            "kind": kind,
+            "doc_number": num,
+            "doc_date": d,
+            **amounts,
+            "pos": "",
+            "reverse_charge": False,
+            "erp_ref": ref,
+            "itc_claimed": True,
+        }
         if rnd.random() < 0.01 and not mismatch:  # split booking: 2-3 lines of one number adding up
             k = rnd.choice([2, 3])
             parts = {h: _split(v, k) for h, v in amounts.items()}
             for i in range(k):  # a group forms on the exact key: same GSTIN, no fuzzy spelling
-                add({**base, **{h: parts[h][i] for h in parts}, "erp_ref": f"{ref}-s{i}"}, id_,
-                    ok and gstin == sg and not fuzzy)
+                add(
+                    {**base, **{h: parts[h][i] for h in parts}, "erp_ref": f"{ref}-s{i}"},
+                    id_,
+                    ok and gstin == sg and not fuzzy,
+                )
             continue
         add(base, id_, ok)
         if rnd.random() < 0.005:
@@ -117,11 +133,17 @@ def _register(docs, rnd: random.Random):
 
 def _floor(cur, tenant_id: int) -> tuple[str, float, int]:
     """A plain in-memory hash join on the exact key (polars or pandas when installed, else Python dicts)."""
-    cur.execute("SELECT id, registration_id, supplier_gstin, kind, number_norm, fy FROM "
-                "reconciliation_purchaseline WHERE tenant_id = %s", [tenant_id])
+    cur.execute(
+        "SELECT id, registration_id, supplier_gstin, kind, number_norm, fy FROM "
+        "reconciliation_purchaseline WHERE tenant_id = %s",
+        [tenant_id],
+    )
     rrows = cur.fetchall()
-    cur.execute("SELECT id, registration_id, supplier_gstin, doc_kind, doc_number_norm, fy FROM "
-                "invoices_supplierdocument WHERE tenant_id = %s", [tenant_id])
+    cur.execute(
+        "SELECT id, registration_id, supplier_gstin, doc_kind, doc_number_norm, fy FROM "
+        "invoices_supplierdocument WHERE tenant_id = %s",
+        [tenant_id],
+    )
     srows = cur.fetchall()
     cols = ["id", "reg", "sg", "kind", "norm", "fy"]
     for lib in ("polars", "pandas"):
@@ -129,9 +151,14 @@ def _floor(cur, tenant_id: int) -> tuple[str, float, int]:
             mod = __import__(lib)
         except ImportError:
             continue
-        left, right = mod.DataFrame(rrows, columns=cols) if lib == "pandas" else mod.DataFrame(
-            rrows, schema=cols, orient="row"), mod.DataFrame(srows, columns=cols) if lib == "pandas" else \
-            mod.DataFrame(srows, schema=cols, orient="row")
+        left, right = (
+            mod.DataFrame(rrows, columns=cols)
+            if lib == "pandas"
+            else mod.DataFrame(rrows, schema=cols, orient="row"),
+            mod.DataFrame(srows, columns=cols)
+            if lib == "pandas"
+            else mod.DataFrame(srows, schema=cols, orient="row"),
+        )
         t = time.perf_counter()
         joined = left.merge(right, on=cols[1:]) if lib == "pandas" else left.join(right, on=cols[1:])
         return lib, time.perf_counter() - t, len(joined)
@@ -158,9 +185,23 @@ def main() -> None:
         from invoices.models import SupplierDocument
 
         # The register books the latest version of a document: an amended original is not booked (nor matched).
-        docs = list(SupplierDocument.objects.filter(tenant=tenant, amendments__isnull=True).order_by("id").values_list(
-            "id", "registration_id", "supplier_gstin", "doc_kind", "doc_number", "doc_date", "taxable_value",
-            "igst", "cgst", "sgst", "cess")[:N])
+        docs = list(
+            SupplierDocument.objects.filter(tenant=tenant, amendments__isnull=True)
+            .order_by("id")
+            .values_list(
+                "id",
+                "registration_id",
+                "supplier_gstin",
+                "doc_kind",
+                "doc_number",
+                "doc_date",
+                "taxable_value",
+                "igst",
+                "cgst",
+                "sgst",
+                "cess",
+            )[:N]
+        )
         t = time.perf_counter()
         lines, truth, recoverable = _register(docs, rnd)
         print(f"register generated: {len(lines):,} lines in {time.perf_counter() - t:.1f} s", flush=True)
@@ -168,25 +209,33 @@ def main() -> None:
         if not (os.environ.get("RECON_REUSE") and have == len({line["erp_ref"] for line in lines})):
             t = time.perf_counter()
             with connection.cursor() as cur:  # the bench database holds the bench tenant only
-                cur.execute("TRUNCATE reconciliation_reconmatch, reconciliation_manuallink, "
-                            "reconciliation_purchaseline")
+                cur.execute(
+                    "TRUNCATE reconciliation_reconmatch, reconciliation_manuallink, "
+                    "reconciliation_purchaseline"
+                )
             # Lines booked twice are booked later than the original (a later import), so the original has the
             # lower id: of two identical lines the matcher pairs the lower id and calls the other the duplicate.
             first = [line for line in lines if not line["erp_ref"].endswith("-dup")]
             later = [line for line in lines if line["erp_ref"].endswith("-dup")]
             with transaction.atomic():
                 for i in range(0, len(first), 50_000):
-                    services._upsert(tenant.pk, first[i:i + 50_000])
+                    services._upsert(tenant.pk, first[i : i + 50_000])
                 services._upsert(tenant.pk, later)
             with connection.cursor() as cur:
                 cur.execute("VACUUM ANALYZE reconciliation_purchaseline")
             print(f"register lines loaded: {len(lines):,} in {time.perf_counter() - t:.1f} s", flush=True)
         user = get_user_model().objects.get_or_create(username="bench-recon")[0]
         dates = [d[5] for d in docs]
-        run = ReconRun.objects.create(tenant=tenant, user_id=user.pk, actor_type="system", actor_label="bench",
-                                      registration_ids=[r.pk for r in regs], date_from=min(dates) - dt.timedelta(30),
-                                      date_to=max(dates) + dt.timedelta(30),
-                                      rules=services.active_rules(tenant=tenant))
+        run = ReconRun.objects.create(
+            tenant=tenant,
+            user_id=user.pk,
+            actor_type="system",
+            actor_label="bench",
+            registration_ids=[r.pk for r in regs],
+            date_from=min(dates) - dt.timedelta(30),
+            date_to=max(dates) + dt.timedelta(30),
+            rules=services.active_rules(tenant=tenant),
+        )
     with connection.cursor() as cur:
         cur.execute("CHECKPOINT")  # start from clean buffers: the run's writes are its own
     t = time.perf_counter()
@@ -194,8 +243,11 @@ def main() -> None:
     engine_s = time.perf_counter() - t
     with tenant_scope(tenant), connection.cursor() as cur:
         ref_of = dict(PurchaseLine.objects.filter(tenant=tenant).values_list("id", "erp_ref"))
-        cur.execute("SELECT purchase_id, document_id FROM reconciliation_reconmatch WHERE run_id = %s "
-                    "AND purchase_id IS NOT NULL AND document_id IS NOT NULL", [run.pk])
+        cur.execute(
+            "SELECT purchase_id, document_id FROM reconciliation_reconmatch WHERE run_id = %s "
+            "AND purchase_id IS NOT NULL AND document_id IS NOT NULL",
+            [run.pk],
+        )
         predicted = {(ref_of[p], d) for p, d in cur.fetchall()}
     true_pairs = set(truth.items())
     recoverable_pairs = {(ref, d) for ref, d in true_pairs if ref in recoverable}
@@ -209,11 +261,15 @@ def main() -> None:
     print(f"engine, start of run to results stored: {engine_s:.2f} s")
     print(f"  stages: {engine.LAST_TIMINGS}")
     print(f"  outcomes: {run.counts}")
-    print(f"precision {precision:.4f}  recall on recoverable pairs {recall_ok:.4f} ({len(recoverable_pairs):,})  "
-          f"recall on all true pairs {recall:.4f}  ({correct:,} of {len(true_pairs):,} true pairs, "
-          f"{len(predicted):,} predicted)")
-    print(f"floor: in-memory hash join on the exact key ({lib}): {floor_s:.2f} s ({joined:,} joined; fetch not "
-          "counted)")
+    print(
+        f"precision {precision:.4f}  recall on recoverable pairs {recall_ok:.4f} ({len(recoverable_pairs):,})  "
+        f"recall on all true pairs {recall:.4f}  ({correct:,} of {len(true_pairs):,} true pairs, "
+        f"{len(predicted):,} predicted)"
+    )
+    print(
+        f"floor: in-memory hash join on the exact key ({lib}): {floor_s:.2f} s ({joined:,} joined; fetch not "
+        "counted)"
+    )
     if os.environ.get("RECON_STRICT") and (precision < 0.995 or recall_ok < 0.99):
         sys.exit(1)
 

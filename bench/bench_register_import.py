@@ -38,18 +38,64 @@ SEED = 11
 SLUG = "bench-import"
 BAD_EVERY = 1000  # one bad row in this many, cycling through BAD_KINDS
 BAD_KINDS = ("checksum", "date", "amount", "igst_intra", "cgst_inter", "cgst_ne_sgst", "duplicate_ref")
-HEADINGS = ["Company GSTIN", "Party GSTIN", "Voucher Type", "Supplier Invoice No", "Supplier Invoice Date",
-            "Taxable Amount", "Integrated Tax", "Central Tax", "State/UT Tax", "Cess Amount", "Place of Supply",
-            "Reverse Charge", "Voucher No", "Period", "ITC Eligible"]
-MAPPING = {"recipient_gstin": "Company GSTIN", "supplier_gstin": "Party GSTIN", "kind": "Voucher Type",
-           "doc_number": "Supplier Invoice No", "doc_date": "Supplier Invoice Date", "taxable": "Taxable Amount",
-           "igst": "Integrated Tax", "cgst": "Central Tax", "sgst": "State/UT Tax", "cess": "Cess Amount",
-           "pos": "Place of Supply", "reverse_charge": "Reverse Charge", "erp_ref": "Voucher No",
-           "period_booked": "Period", "itc_claimed": "ITC Eligible"}
-STATES = (("27", 30), ("29", 14), ("33", 8), ("24", 8), ("07", 8), ("06", 6), ("09", 6), ("36", 6), ("19", 4),
-          ("32", 4))
-STATE_NAMES = {"27": "Maharashtra", "29": "Karnataka", "33": "Tamil Nadu", "24": "Gujarat", "07": "Delhi",
-               "06": "Haryana", "09": "Uttar Pradesh", "36": "Telangana", "19": "West Bengal", "32": "Kerala"}
+HEADINGS = [
+    "Company GSTIN",
+    "Party GSTIN",
+    "Voucher Type",
+    "Supplier Invoice No",
+    "Supplier Invoice Date",
+    "Taxable Amount",
+    "Integrated Tax",
+    "Central Tax",
+    "State/UT Tax",
+    "Cess Amount",
+    "Place of Supply",
+    "Reverse Charge",
+    "Voucher No",
+    "Period",
+    "ITC Eligible",
+]
+MAPPING = {
+    "recipient_gstin": "Company GSTIN",
+    "supplier_gstin": "Party GSTIN",
+    "kind": "Voucher Type",
+    "doc_number": "Supplier Invoice No",
+    "doc_date": "Supplier Invoice Date",
+    "taxable": "Taxable Amount",
+    "igst": "Integrated Tax",
+    "cgst": "Central Tax",
+    "sgst": "State/UT Tax",
+    "cess": "Cess Amount",
+    "pos": "Place of Supply",
+    "reverse_charge": "Reverse Charge",
+    "erp_ref": "Voucher No",
+    "period_booked": "Period",
+    "itc_claimed": "ITC Eligible",
+}
+STATES = (
+    ("27", 30),
+    ("29", 14),
+    ("33", 8),
+    ("24", 8),
+    ("07", 8),
+    ("06", 6),
+    ("09", 6),
+    ("36", 6),
+    ("19", 4),
+    ("32", 4),
+)
+STATE_NAMES = {
+    "27": "Maharashtra",
+    "29": "Karnataka",
+    "33": "Tamil Nadu",
+    "24": "Gujarat",
+    "07": "Delhi",
+    "06": "Haryana",
+    "09": "Uttar Pradesh",
+    "36": "Telangana",
+    "19": "West Bengal",
+    "32": "Kerala",
+}
 RATES = ((Decimal(18), 55), (Decimal(12), 15), (Decimal(5), 15), (Decimal(28), 15))
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 CENT = Decimal("0.01")
@@ -75,8 +121,13 @@ def suppliers(rnd: random.Random, n: int) -> list[tuple[str, int]]:
     out, seen = [], set()
     states, weights = [s for s, _ in STATES], [w for _, w in STATES]
     while len(out) < n:
-        pan = "".join(rnd.choice(LETTERS) for _ in range(3)) + rnd.choice("CFP") + rnd.choice(LETTERS) + \
-            f"{rnd.randrange(1, 10000):04d}" + rnd.choice(LETTERS)
+        pan = (
+            "".join(rnd.choice(LETTERS) for _ in range(3))
+            + rnd.choice("CFP")
+            + rnd.choice(LETTERS)
+            + f"{rnd.randrange(1, 10000):04d}"
+            + rnd.choice(LETTERS)
+        )
         gstin = make_gstin(rnd.choices(states, weights)[0], pan, "1" if rnd.random() < 0.9 else "2")
         if gstin not in seen:
             seen.add(gstin)
@@ -87,10 +138,20 @@ def suppliers(rnd: random.Random, n: int) -> list[tuple[str, int]]:
 def number(style: int, prefix: str, fy: int, n: int, kind: str) -> str:
     if kind != "Invoice":
         tag = "CN" if kind.startswith("C") else "DN"
-        return (f"{tag}/{fy % 100:02d}-{(fy + 1) % 100:02d}/{n:04d}", f"{tag}-{n}", f"{prefix}{tag}{n:05d}",
-                f"{tag}{fy % 100:02d}/{n}", f"{tag}-{prefix}-{n:03d}")[style]
-    return (f"INV/{fy % 100:02d}-{(fy + 1) % 100:02d}/{n:05d}", f"{prefix}-{n}",
-            f"{fy % 100:02d}-{(fy + 1) % 100:02d}/{prefix[0]}/{n}", f"SI{n:07d}", f"GST/{prefix}/{1000 + n}")[style]
+        return (
+            f"{tag}/{fy % 100:02d}-{(fy + 1) % 100:02d}/{n:04d}",
+            f"{tag}-{n}",
+            f"{prefix}{tag}{n:05d}",
+            f"{tag}{fy % 100:02d}/{n}",
+            f"{tag}-{prefix}-{n:03d}",
+        )[style]
+    return (
+        f"INV/{fy % 100:02d}-{(fy + 1) % 100:02d}/{n:05d}",
+        f"{prefix}-{n}",
+        f"{fy % 100:02d}-{(fy + 1) % 100:02d}/{prefix[0]}/{n}",
+        f"SI{n:07d}",
+        f"GST/{prefix}/{1000 + n}",
+    )[style]
 
 
 def generate(n: int, recipients: list[str], *, seed: int = SEED, version: int = 1):
@@ -161,9 +222,24 @@ def generate(n: int, recipients: list[str], *, seed: int = SEED, version: int = 
         xcells = [a if a is None or rnd.random() < 0.8 else indian(a) for a in amounts]
         if taxable is None:
             xcells[0] = "12,34,5x.00"
-        xrows.append([recipient, gstin, kind, num, day if day else date_text, *xcells, pos_text, rcm, ref,
-                      period_text, itc])
-        ccells = ["12,34,5x.00" if a is None else indian(a) if rnd.random() < 0.4 else f"{a:.2f}" for a in amounts]
+        xrows.append(
+            [
+                recipient,
+                gstin,
+                kind,
+                num,
+                day if day else date_text,
+                *xcells,
+                pos_text,
+                rcm,
+                ref,
+                period_text,
+                itc,
+            ]
+        )
+        ccells = [
+            "12,34,5x.00" if a is None else indian(a) if rnd.random() < 0.4 else f"{a:.2f}" for a in amounts
+        ]
         crows.append([recipient, gstin, kind, num, date_text, *ccells, pos_text, rcm, ref, period_text, itc])
     return xrows, crows, bad
 
@@ -199,8 +275,11 @@ class ProgressWatcher(threading.Thread):
 
         with psycopg.connect(self.url, autocommit=True) as conn:
             while not self.stop.is_set():
-                row = conn.execute("SELECT id, status, processed, total FROM reconciliation_registerimport "
-                                   "WHERE tenant_id = %s ORDER BY id DESC LIMIT 1", [self.tenant_id]).fetchone()
+                row = conn.execute(
+                    "SELECT id, status, processed, total FROM reconciliation_registerimport "
+                    "WHERE tenant_id = %s ORDER BY id DESC LIMIT 1",
+                    [self.tenant_id],
+                ).fetchone()
                 if row and (not self.seen or self.seen[-1] != row):
                     self.seen.append(row)
                 time.sleep(0.2)
@@ -228,17 +307,20 @@ def main() -> None:
 
     actor = Actor.system("bench")
     tenant = Tenant.objects.filter(slug=SLUG).first() or tenancy_services.create_tenant(
-        name="Bench Import Traders", slug=SLUG, actor=actor)
+        name="Bench Import Traders", slug=SLUG, actor=actor
+    )
     user = get_user_model().objects.get_or_create(username="bench-importer")[0]
     with tenant_scope(tenant):
         membership = Membership.objects.filter(tenant=tenant, user=user).first() or Membership.objects.create(
-            tenant=tenant, user=user, role="owner")
+            tenant=tenant, user=user, role="owner"
+        )
         recipients = []
         for state, entity in (("27", "1"), ("27", "2"), ("29", "1")):
             gstin = make_gstin(state, "AABCT4321K", entity)
             if not Registration.objects.filter(tenant=tenant, gstin=gstin).exists():
-                tenancy_services.add_registration(tenant=tenant, actor=actor, gstin=gstin,
-                                                  legal_name="Bench Import Traders Ltd")
+                tenancy_services.add_registration(
+                    tenant=tenant, actor=actor, gstin=gstin, legal_name="Bench Import Traders Ltd"
+                )
             recipients.append(gstin)
     who = {"tenant": tenant, "membership": membership}
     t = time.perf_counter()
@@ -246,8 +328,11 @@ def main() -> None:
     xrows2, _c2, _b2 = generate(N, recipients, version=2)
     files = {"xlsx": xlsx_bytes(xrows), "csv": csv_bytes(crows), "xlsx2": xlsx_bytes(xrows2)}
     del xrows, crows, xrows2, _c2
-    print(f"generated {N:,} rows ({bad} bad) in {time.perf_counter() - t:.1f} s: "
-          + ", ".join(f"{k} {len(v) / 2**20:.1f} MB" for k, v in files.items()), flush=True)
+    print(
+        f"generated {N:,} rows ({bad} bad) in {time.perf_counter() - t:.1f} s: "
+        + ", ".join(f"{k} {len(v) / 2**20:.1f} MB" for k, v in files.items()),
+        flush=True,
+    )
     # The first upload confirms the tenant's own headings once; later ones use the remembered mapping.
     with tenant_scope(tenant):
         from reconciliation.models import ColumnMapping
@@ -266,8 +351,14 @@ def main() -> None:
         with tenant_scope(tenant):
             staged = services.stage_upload(**who, name=name, data=data)
             t_stage = time.perf_counter() - t0
-            job = services.start_staged_import(**who, actor=Actor.user(user), user=user, token=staged.token,
-                                               name=staged.name, mapping=None if staged.ready else mapping)
+            job = services.start_staged_import(
+                **who,
+                actor=Actor.user(user),
+                user=user,
+                token=staged.token,
+                name=staged.name,
+                mapping=None if staged.ready else mapping,
+            )
         t_queue = time.perf_counter() - t0
         if os.environ.get("IMPORT_PROFILE"):
             import cProfile
@@ -285,22 +376,27 @@ def main() -> None:
             stored = PurchaseLine.objects.filter(tenant=tenant).count()
             from audit.models import AuditEvent
 
-            events = AuditEvent.objects.filter(tenant=tenant, request_id=f"register-import-{job.pk}",
-                                               action__startswith="register.line_").count()
+            events = AuditEvent.objects.filter(
+                tenant=tenant, request_id=f"register-import-{job.pk}", action__startswith="register.line_"
+            ).count()
         running = sorted({p for _i, s, p, _t in watcher.seen if s == "running"})
-        print(f"{label}: {seconds:.2f} s, {N / seconds:,.0f} rows/s (stage {t_stage:.2f} s, queue "
-              f"{t_queue - t_stage:.2f} s, worker {seconds - t_queue:.2f} s) — status {job.status}, created "
-              f"{job.created:,}, updated {job.updated:,}, unchanged {job.unchanged:,}, rows with errors "
-              f"{job.error_count:,}; {stored:,} lines stored; {events:,} audit events; progress seen "
-              f"{len(running)} states {running[:3]}{'…' if len(running) > 3 else ''}", flush=True)
+        print(
+            f"{label}: {seconds:.2f} s, {N / seconds:,.0f} rows/s (stage {t_stage:.2f} s, queue "
+            f"{t_queue - t_stage:.2f} s, worker {seconds - t_queue:.2f} s) — status {job.status}, created "
+            f"{job.created:,}, updated {job.updated:,}, unchanged {job.unchanged:,}, rows with errors "
+            f"{job.error_count:,}; {stored:,} lines stored; {events:,} audit events; progress seen "
+            f"{len(running)} states {running[:3]}{'…' if len(running) > 3 else ''}",
+            flush=True,
+        )
         problems = []
         if job.status != "done":
             problems.append(f"status {job.status}: {job.message}")
         if job.error_count != bad:
             problems.append(f"{job.error_count} rows with errors, expected {bad}")
         if (job.created, job.updated) != (expect_created, expect_updated):
-            problems.append(f"created/updated {job.created}/{job.updated}, expected {expect_created}/"
-                            f"{expect_updated}")
+            problems.append(
+                f"created/updated {job.created}/{job.updated}, expected {expect_created}/{expect_updated}"
+            )
         if events != job.created + job.updated:
             problems.append(f"{events} per-line audit events for {job.created + job.updated} lines")
         if problems:
@@ -315,8 +411,10 @@ def main() -> None:
     us = run("xlsx re-import, every line changed", "register-v2.xlsx", files["xlsx2"], expect_updated=good)
     with tenant_scope(tenant):
         jobs = RegisterImport.objects.filter(tenant=tenant).count()
-    print(f"summary ({N:,} rows): xlsx {xs:.1f} s, csv {cs:.1f} s, re-import (update) {us:.1f} s; target ≤ 30 s "
-          f"({jobs} imports so far in {url.rsplit('/', 1)[-1]})")
+    print(
+        f"summary ({N:,} rows): xlsx {xs:.1f} s, csv {cs:.1f} s, re-import (update) {us:.1f} s; target ≤ 30 s "
+        f"({jobs} imports so far in {url.rsplit('/', 1)[-1]})"
+    )
 
 
 if __name__ == "__main__":

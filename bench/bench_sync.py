@@ -50,9 +50,25 @@ def sandbox_portal(timeout: float = 600):
     import httpx
 
     proc = subprocess.Popen(  # noqa: S603 - our own module
-        [sys.executable, "-m", "gst_sync.sandbox", "--port", "0", "--docs", "0", "--gstin", RECIPIENT,
-         "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "gst_sync.sandbox",
+            "--port",
+            "0",
+            "--docs",
+            "0",
+            "--gstin",
+            RECIPIENT,
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret",
+            CLIENT_SECRET,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
@@ -79,8 +95,10 @@ def seed_portal(http, docs: int, *, seed: int = 7, **faults) -> dict[str, int]:
     """Generate ``docs`` documents for the recipient inside the sandbox and set its faults; returns per section."""
     counts = http.post("/__sandbox__/seed", json={"gstin": RECIPIENT, "docs": docs, "seed": seed})
     counts.raise_for_status()
-    http.post("/__sandbox__/faults", json={"large_threshold": LARGE_THRESHOLD,
-                                           "records_per_file": RECORDS_PER_FILE, **faults}).raise_for_status()
+    http.post(
+        "/__sandbox__/faults",
+        json={"large_threshold": LARGE_THRESHOLD, "records_per_file": RECORDS_PER_FILE, **faults},
+    ).raise_for_status()
     return counts.json()
 
 
@@ -116,8 +134,9 @@ def timed_adapter(base_url: str, timings: Timings, **overrides):
     settings.IMS_GSP_BASE_URL = base_url
     settings.IMS_GSP_CLIENT_ID, settings.IMS_GSP_CLIENT_SECRET = CLIENT_ID, CLIENT_SECRET
     # A long read timeout: the sandbox builds a large section's encrypted files before it answers GETINV.
-    return TimedAdapter(portal_config(base_url=base_url, seconds_per_est_minute=0.0, read_timeout=600.0,
-                                      **overrides))
+    return TimedAdapter(
+        portal_config(base_url=base_url, seconds_per_est_minute=0.0, read_timeout=600.0, **overrides)
+    )
 
 
 def connected_recipient(adapter):
@@ -130,7 +149,9 @@ def connected_recipient(adapter):
     actor = Actor.system("bench")
     tenant = tenancy.create_tenant(name="Sync Bench", slug="sync-bench", actor=actor)
     with tenant_scope(tenant):
-        reg = tenancy.add_registration(tenant=tenant, actor=actor, gstin=RECIPIENT, legal_name="Sync Bench Ltd")
+        reg = tenancy.add_registration(
+            tenant=tenant, actor=actor, gstin=RECIPIENT, legal_name="Sync Bench Ltd"
+        )
         services.request_otp(tenant=tenant, actor=actor, registration=reg, username=USERNAME, adapter=adapter)
         services.connect(tenant=tenant, actor=actor, registration=reg, otp=OTP, adapter=adapter)
     return tenant, reg
@@ -144,7 +165,9 @@ def sync_all(tenant, reg, adapter, timings: Timings | None = None) -> list:
     from tenancy.scoping import tenant_scope
 
     with tenant_scope(tenant):
-        runs = services.queue_sync(tenant=tenant, actor=Actor.system("bench"), registration=reg, trigger="api")
+        runs = services.queue_sync(
+            tenant=tenant, actor=Actor.system("bench"), registration=reg, trigger="api"
+        )
     for run in runs:
         with timings.measure(f"run {run.section}") if timings else nullcontext():
             services.run_sync(run.pk, adapter=adapter)
@@ -162,13 +185,19 @@ def main() -> None:
     from invoices.models import SupplierDocument
     from tenancy.scoping import tenant_scope
 
-    print(f"bench_sync: {DOCS:,} documents, {RECORDS_PER_FILE:,} records per file part "
-          f"(token path above {LARGE_THRESHOLD:,}); target <= 60 s at 200,000", flush=True)
+    print(
+        f"bench_sync: {DOCS:,} documents, {RECORDS_PER_FILE:,} records per file part "
+        f"(token path above {LARGE_THRESHOLD:,}); target <= 60 s at 200,000",
+        flush=True,
+    )
     with sandbox_portal() as http:
         start = time.perf_counter()
         counts = seed_portal(http, DOCS)
-        print(f"  sandbox seeded in {time.perf_counter() - start:.1f} s: "
-              + ", ".join(f"{k} {v:,}" for k, v in counts.items()), flush=True)
+        print(
+            f"  sandbox seeded in {time.perf_counter() - start:.1f} s: "
+            + ", ".join(f"{k} {v:,}" for k, v in counts.items()),
+            flush=True,
+        )
         timings = Timings()
         base_url = str(http.base_url).rstrip("/")
         with timed_adapter(base_url, timings) as adapter:
@@ -183,13 +212,23 @@ def main() -> None:
     failed = [f"{r.section}: {r.error_code} {r.error_message[:200]}" for r in runs if r.status != "succeeded"]
     expected = sum(counts.values())
     download, outward = timings.seconds["download"], timings.seconds["outward"]
-    print(f"  {len(runs)} runs, {len(runs) - len(failed)} succeeded; {stored:,} documents stored of {expected:,}")
-    print("  per section: " + ", ".join(f"{r.section} {r.counts.get('downloaded', 0):,} docs "
-                                        f"{timings.seconds[f'run {r.section}']:.1f} s" for r in runs))
+    print(
+        f"  {len(runs)} runs, {len(runs) - len(failed)} succeeded; {stored:,} documents stored of {expected:,}"
+    )
+    print(
+        "  per section: "
+        + ", ".join(
+            f"{r.section} {r.counts.get('downloaded', 0):,} docs {timings.seconds[f'run {r.section}']:.1f} s"
+            for r in runs
+        )
+    )
     print(f"  portal calls: {', '.join(f'{k} {v}' for k, v in sorted(calls.items()))}")
-    print(f"  total {total:.1f} s -> {stored / total:,.0f} documents/s "
-          f"(download {download:.1f} s, outward {outward:.1f} s, ingest and bookkeeping "
-          f"{total - download - outward:.1f} s)", flush=True)
+    print(
+        f"  total {total:.1f} s -> {stored / total:,.0f} documents/s "
+        f"(download {download:.1f} s, outward {outward:.1f} s, ingest and bookkeeping "
+        f"{total - download - outward:.1f} s)",
+        flush=True,
+    )
     if failed or stored != expected:
         raise SystemExit("sync incomplete:\n  " + "\n  ".join(failed or [f"{stored} != {expected}"]))
 

@@ -41,16 +41,23 @@ OCT = dt.date(2025, 10, 1)
 
 def load(tenant, reg, n: int) -> None:
     rng = random.Random(7)
-    suppliers = [make_gstin(rng.choice(["27", "29", "24"]), f"AAB{'CFHP'[i % 4]}{chr(65 + i % 26)}{i:04d}K")
-                 for i in range(2000)]
+    suppliers = [
+        make_gstin(rng.choice(["27", "29", "24"]), f"AAB{'CFHP'[i % 4]}{chr(65 + i % 26)}{i:04d}K")
+        for i in range(2000)
+    ]
     now = timezone.now()
-    cols = ("tenant_id, registration_id, supplier_gstin, supplier_gstin_valid, section, doc_kind, is_amendment, "
-            "doc_number, doc_number_norm, doc_date, fy, orig_doc_number, inv_type, src_form, supplier_period, "
-            "supplier_filing_status, supplier_filing_date, pos, doc_value, taxable_value, igst, cgst, sgst, cess, "
-            "portal_action, pending_blocked, remarks_blocked, itc_red_blocked, portal_remarks, portal_itc_red_req, "
-            "portal_hash, local_remarks, local_itc_red_req, content_hash, version, needs_review, first_seen_at, "
-            "last_seen_at, source")
-    with connection.cursor() as cur, cur.cursor.copy(f"COPY invoices_supplierdocument ({cols}) FROM STDIN") as cp:
+    cols = (
+        "tenant_id, registration_id, supplier_gstin, supplier_gstin_valid, section, doc_kind, is_amendment, "
+        "doc_number, doc_number_norm, doc_date, fy, orig_doc_number, inv_type, src_form, supplier_period, "
+        "supplier_filing_status, supplier_filing_date, pos, doc_value, taxable_value, igst, cgst, sgst, cess, "
+        "portal_action, pending_blocked, remarks_blocked, itc_red_blocked, portal_remarks, portal_itc_red_req, "
+        "portal_hash, local_remarks, local_itc_red_req, content_hash, version, needs_review, first_seen_at, "
+        "last_seen_at, source"
+    )
+    with (
+        connection.cursor() as cur,
+        cur.cursor.copy(f"COPY invoices_supplierdocument ({cols}) FROM STDIN") as cp,
+    ):
         for i in range(n):
             sup = suppliers[i % len(suppliers)]
             section = "b2bcn" if i % 20 == 0 else "b2b"
@@ -59,11 +66,49 @@ def load(tenant, reg, n: int) -> None:
             tax = round(taxable * 0.18, 2)
             intra = sup[:2] == "27"
             filed = dt.date(2025, 10, 12) + dt.timedelta(days=i % 31)
-            cp.write_row((tenant.pk, reg.pk, sup, True, section, kind, False, f"B/{i}", f"B{i}",
-                          dt.date(2025, 10, 1 + i % 28), 2025, "", "R", "R1", OCT, "filed", filed, "27",
-                          taxable + tax, taxable, 0 if intra else tax, tax / 2 if intra else 0,
-                          tax / 2 if intra else 0, 0, "APRN"[i % 4] if i % 7 else "N", False, False, False, "",
-                          "", "", "", "", f"{i:032x}", 1, False, now, now, "bench"))
+            cp.write_row(
+                (
+                    tenant.pk,
+                    reg.pk,
+                    sup,
+                    True,
+                    section,
+                    kind,
+                    False,
+                    f"B/{i}",
+                    f"B{i}",
+                    dt.date(2025, 10, 1 + i % 28),
+                    2025,
+                    "",
+                    "R",
+                    "R1",
+                    OCT,
+                    "filed",
+                    filed,
+                    "27",
+                    taxable + tax,
+                    taxable,
+                    0 if intra else tax,
+                    tax / 2 if intra else 0,
+                    tax / 2 if intra else 0,
+                    0,
+                    "APRN"[i % 4] if i % 7 else "N",
+                    False,
+                    False,
+                    False,
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    f"{i:032x}",
+                    1,
+                    False,
+                    now,
+                    now,
+                    "bench",
+                )
+            )
 
 
 def main() -> None:
@@ -71,8 +116,9 @@ def main() -> None:
     slug = f"bench-twob-{int(time.time())}"
     tenant = ts.create_tenant(name="Bench 2B", slug=slug, actor=actor)
     with tenant_scope(tenant):
-        reg = ts.add_registration(tenant=tenant, actor=actor, gstin=make_gstin("27", "AABCB1234K"),
-                                  legal_name="Bench")
+        reg = ts.add_registration(
+            tenant=tenant, actor=actor, gstin=make_gstin("27", "AABCB1234K"), legal_name="Bench"
+        )
         t0 = time.monotonic()
         load(tenant, reg, ROWS)
         connection.cursor().execute("ANALYZE invoices_supplierdocument")
@@ -82,8 +128,10 @@ def main() -> None:
             t0 = time.monotonic()
             snap = services.build_preview(tenant=tenant, actor=actor, registration=reg, period=OCT)
             times.append(time.monotonic() - t0)
-        print(f"preview of {snap.document_count} documents in 2B ({ROWS} candidates): "
-              f"median {statistics.median(times):.2f} s, runs {[round(t, 2) for t in times]}")
+        print(
+            f"preview of {snap.document_count} documents in 2B ({ROWS} candidates): "
+            f"median {statistics.median(times):.2f} s, runs {[round(t, 2) for t in times]}"
+        )
 
 
 if __name__ == "__main__":

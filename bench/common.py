@@ -18,8 +18,20 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/ims_bench"
 BENCH_SLUG = "bench"
-PERIODS = ["042025", "052025", "062025", "072025", "082025", "092025", "102025", "112025", "122025",
-           "012026", "022026", "032026"]
+PERIODS = [
+    "042025",
+    "052025",
+    "062025",
+    "072025",
+    "082025",
+    "092025",
+    "102025",
+    "112025",
+    "122025",
+    "012026",
+    "022026",
+    "032026",
+]
 # The bench tenant's GSTINs and their share of the documents.
 BENCH_REGISTRATIONS = (("27", "1", 0.6), ("27", "2", 0.25), ("29", "1", 0.15))
 BATCH = 50_000
@@ -90,8 +102,13 @@ def bench_tenant():
     with tenant_scope(tenant):
         for state, entity, _share in BENCH_REGISTRATIONS:
             gstin = make_gstin(state, "AABCB9876M", entity)
-            reg = Registration.objects.filter(tenant=tenant, gstin=gstin).first() or services.add_registration(
-                tenant=tenant, actor=actor, gstin=gstin, legal_name="Bench Manufacturing Ltd",
+            reg = Registration.objects.filter(
+                tenant=tenant, gstin=gstin
+            ).first() or services.add_registration(
+                tenant=tenant,
+                actor=actor,
+                gstin=gstin,
+                legal_name="Bench Manufacturing Ltd",
                 filing_frequency="Q" if state == "29" else "M",
             )
             regs.append(reg)
@@ -113,16 +130,25 @@ def ensure_documents(n: int, *, verbose: bool = True) -> tuple:
     if have >= n:
         return tenant, regs
     if verbose:
-        print(f"[bench] loading {n - have:,} documents into the bench tenant (have {have:,}, want {n:,}) ...",
-              flush=True)
+        print(
+            f"[bench] loading {n - have:,} documents into the bench tenant (have {have:,}, want {n:,}) ...",
+            flush=True,
+        )
     start = time.perf_counter()
     for i, (reg, (_s, _e, share)) in enumerate(zip(regs, BENCH_REGISTRATIONS, strict=True)):
         want = round(n * share)
         args = {"seed": 1000 + i, "recipient_gstin": reg.gstin, "n_suppliers": 3000 if share > 0.5 else 1200}
         names = supplier_names(**args)
         for batch in batches(**args, periods=PERIODS, n_docs=want, batch_size=BATCH):
-            result = ingest_documents(tenant=tenant, registration=reg, records=batch, actor=Actor.system("bench"),
-                                      source="bench", supplier_names=names, audit_created=False)
+            result = ingest_documents(
+                tenant=tenant,
+                registration=reg,
+                records=batch,
+                actor=Actor.system("bench"),
+                source="bench",
+                supplier_names=names,
+                audit_created=False,
+            )
             if result.errors:
                 raise RuntimeError(result.errors[:3])
     if verbose:

@@ -16,8 +16,11 @@ def main() -> int:
         print(f"=== {script.name}", flush=True)
         start = time.perf_counter()
         code = subprocess.run([sys.executable, str(script)], cwd=HERE.parent).returncode
-        print(f"=== {script.name}: {'ok' if code == 0 else f'FAILED (exit {code})'} in "
-              f"{time.perf_counter() - start:.0f} s\n", flush=True)
+        print(
+            f"=== {script.name}: {'ok' if code == 0 else f'FAILED (exit {code})'} in "
+            f"{time.perf_counter() - start:.0f} s\n",
+            flush=True,
+        )
         if code:
             failed.append(script.name)
     if failed:

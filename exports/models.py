@@ -27,14 +27,18 @@ class ExportJob(models.Model):
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last progress; a stale running job may be reclaimed")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last progress; a stale running job may be reclaimed"
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = ScopedManager(tenant="tenant")
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["tenant", "user_id", "-created_at"], name="exportjob_tenant_user_idx")]
+        indexes = [
+            models.Index(fields=["tenant", "user_id", "-created_at"], name="exportjob_tenant_user_idx")
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} ({self.status})"

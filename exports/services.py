@@ -40,7 +40,9 @@ def download_name(title: str, when: dt.datetime | None = None) -> str:
     return f"{slugify(title) or 'export'}-{when:%d-%m-%Y-%H%M}.xlsx"
 
 
-def start_export(*, tenant: Tenant, user, kind: str, params: dict[str, Any], actor: Actor | None = None) -> ExportJob:
+def start_export(
+    *, tenant: Tenant, user, kind: str, params: dict[str, Any], actor: Actor | None = None
+) -> ExportJob:
     """Queue an export of ``kind`` with ``params`` for ``user``; a worker runs it after the commit.
 
     Raises ``ExportError`` for an unknown kind. Records ``export.requested`` in the ledger.
@@ -50,7 +52,10 @@ def start_export(*, tenant: Tenant, user, kind: str, params: dict[str, Any], act
     with transaction.atomic():
         job = ExportJob.objects.create(tenant=tenant, user_id=user.pk, kind=kind, params=params)
         record(
-            tenant=tenant, actor=actor or Actor.user(user), action="export.requested", obj=job,
+            tenant=tenant,
+            actor=actor or Actor.user(user),
+            action="export.requested",
+            obj=job,
             metadata={"kind": kind, "params": params},
         )
         from .tasks import run_export_task
@@ -64,7 +69,9 @@ def _claim(job_id: int) -> bool:
     now = timezone.now()
     return bool(
         ExportJob.objects.filter(pk=job_id)
-        .filter(Q(status=ExportStatus.QUEUED) | Q(status=ExportStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER))
+        .filter(
+            Q(status=ExportStatus.QUEUED) | Q(status=ExportStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
+        )
         .update(status=ExportStatus.RUNNING, started_at=now, heartbeat_at=now, rows_done=0, error="")
     )
 
@@ -112,11 +119,17 @@ def run_export(job_id: int) -> ExportJob | None:
             os.replace(part, final)
             with transaction.atomic():
                 ExportJob.objects.filter(pk=job.pk).update(
-                    status=ExportStatus.DONE, rows_done=written, rows_total=written,
-                    file_name=str(final.relative_to(settings.EXPORT_DIR)), finished_at=timezone.now(),
+                    status=ExportStatus.DONE,
+                    rows_done=written,
+                    rows_total=written,
+                    file_name=str(final.relative_to(settings.EXPORT_DIR)),
+                    finished_at=timezone.now(),
                 )
                 record(
-                    tenant=tenant, actor=Actor.task("exports.run_export"), action="export.completed", obj=job,
+                    tenant=tenant,
+                    actor=Actor.task("exports.run_export"),
+                    action="export.completed",
+                    obj=job,
                     metadata={"kind": job.kind, "rows": written, "user_id": job.user_id},
                 )
         except Exception as exc:  # noqa: BLE001 - any failure must end as a failed job with a clear message
@@ -143,7 +156,9 @@ def export_response(
         tmp.seek(0)
         with transaction.atomic():
             record(
-                tenant=tenant, actor=actor or Actor.user(user), action="export.downloaded",
+                tenant=tenant,
+                actor=actor or Actor.user(user),
+                action="export.downloaded",
                 metadata={"kind": kind, "params": params, "rows": written},
             )
     except BaseException:

@@ -18,7 +18,9 @@ def export_or_start(request, *, kind: str, params: dict):
     if membership is None or not can(membership.role, Capability.EXPORT):
         return HttpResponseForbidden(render_to_string("exports/forbidden.html", request=request))
     try:
-        response = services.export_response(tenant=request.tenant, user=request.user, kind=kind, params=params)
+        response = services.export_response(
+            tenant=request.tenant, user=request.user, kind=kind, params=params
+        )
         if response is not None:
             return response
         job = services.start_export(tenant=request.tenant, user=request.user, kind=kind, params=params)
@@ -49,6 +51,8 @@ def job_download(request, tenant_slug, pk: int):
     if path is None:
         raise Http404("No such export file")
     return FileResponse(
-        path.open("rb"), as_attachment=True, filename=services.download_name(job.title or job.kind, job.finished_at),
+        path.open("rb"),
+        as_attachment=True,
+        filename=services.download_name(job.title or job.kind, job.finished_at),
         content_type=services.XLSX_TYPE,
     )

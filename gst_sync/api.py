@@ -26,8 +26,20 @@ class SyncRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SyncRun
-        fields = ["id", "gstin", "section", "status", "trigger", "attempts", "counts", "error_code",
-                  "error_message", "created_at", "started_at", "finished_at"]
+        fields = [
+            "id",
+            "gstin",
+            "section",
+            "status",
+            "trigger",
+            "attempts",
+            "counts",
+            "error_code",
+            "error_message",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
 
 
 class SyncRequestSerializer(serializers.Serializer):
@@ -73,8 +85,13 @@ class SyncNow(TenantAPIMixin, APIView):
         body = SyncRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            runs = services.queue_sync(tenant=self.tenant, actor=self.actor, registration=reg,
-                                       sections=body.validated_data.get("sections") or None, trigger="api")
+            runs = services.queue_sync(
+                tenant=self.tenant,
+                actor=self.actor,
+                registration=reg,
+                sections=body.validated_data.get("sections") or None,
+                trigger="api",
+            )
         except services.SyncError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
         return Response(SyncRunSerializer(runs, many=True).data, status=status.HTTP_202_ACCEPTED)
@@ -95,8 +112,10 @@ class PushNow(TenantAPIMixin, APIView):
             batches = push.queue_push(tenant=self.tenant, actor=self.actor, registration=reg)
         except push.PushError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
-        return Response({"batches": [{"id": b.pk, "kind": b.kind, "documents": b.item_count} for b in batches]},
-                        status=status.HTTP_202_ACCEPTED)
+        return Response(
+            {"batches": [{"id": b.pk, "kind": b.kind, "documents": b.item_count} for b in batches]},
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
 class OutwardSerializer(serializers.Serializer):

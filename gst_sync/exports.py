@@ -14,8 +14,10 @@ HEADERS = ["Change", "Document id", "Document", "Fields changed (old → new)", 
 
 
 def _describe(changes: dict) -> str:
-    return "; ".join(f"{k}: {v[0]} → {v[1]}" if isinstance(v, list) and len(v) == 2 else f"{k}: {v}"
-                     for k, v in (changes or {}).items())
+    return "; ".join(
+        f"{k}: {v[0]} → {v[1]}" if isinstance(v, list) and len(v) == 2 else f"{k}: {v}"
+        for k, v in (changes or {}).items()
+    )
 
 
 def export_diff(*, tenant, user, params):
@@ -26,9 +28,16 @@ def export_diff(*, tenant, user, params):
     if run is None:
         raise ExportError("No such sync run.")
     events = run_diff(tenant=tenant, run=run)
-    rows = ((DIFF_ACTIONS[e.action], e.object_id, e.object_repr,
-             _describe(e.changes) if e.action == "document.changed" else "", e.occurred_at.replace(tzinfo=None))
-            for e in events.iterator(chunk_size=2000))
+    rows = (
+        (
+            DIFF_ACTIONS[e.action],
+            e.object_id,
+            e.object_repr,
+            _describe(e.changes) if e.action == "document.changed" else "",
+            e.occurred_at.replace(tzinfo=None),
+        )
+        for e in events.iterator(chunk_size=2000)
+    )
     title = f"Sync {run.registration.gstin} {run.section} #{run.pk}"
     return title, HEADERS, rows, events.count()
 

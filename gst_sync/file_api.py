@@ -24,10 +24,17 @@ from .portal_files import RESET, SAVE, PortalFileError, dumps
 
 class PortalFileUploadSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=["ims", "2b"])
-    file = serializers.ListField(child=serializers.FileField(), allow_empty=False,
-                                 help_text="One file; several for the parts of one GSTR-2B period")
-    period = serializers.RegexField(r"^(0[1-9]|1[0-2])\d{4}$", required=False, allow_blank=True,
-                                    help_text="GSTR-2B only: the period (MMYYYY) the file must be for")
+    file = serializers.ListField(
+        child=serializers.FileField(),
+        allow_empty=False,
+        help_text="One file; several for the parts of one GSTR-2B period",
+    )
+    period = serializers.RegexField(
+        r"^(0[1-9]|1[0-2])\d{4}$",
+        required=False,
+        allow_blank=True,
+        help_text="GSTR-2B only: the period (MMYYYY) the file must be for",
+    )
 
 
 class PortalFileImport(TenantAPIMixin, APIView):
@@ -36,17 +43,27 @@ class PortalFileImport(TenantAPIMixin, APIView):
 
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request={"multipart/form-data": PortalFileUploadSerializer}, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request={"multipart/form-data": PortalFileUploadSerializer}, responses={201: OpenApiTypes.OBJECT}
+    )
     def post(self, request, tenant_slug, registration_id):
         if not can(self.membership.role, Capability.SYNC):
             raise PermissionDenied("Your role cannot import portal files.")
         regs = visible_registrations(tenant=self.tenant, user=request.user, membership=self.membership)
         reg = get_object_or_404(regs, pk=registration_id)
-        data = {"type": request.data.get("type"), "period": request.data.get("period", ""),
-                "file": request.FILES.getlist("file")}
+        data = {
+            "type": request.data.get("type"),
+            "period": request.data.get("period", ""),
+            "file": request.FILES.getlist("file"),
+        }
         body = PortalFileUploadSerializer(data=data)
         body.is_valid(raise_exception=True)
-        kwargs = {"tenant": self.tenant, "actor": self.actor, "registration": reg, "files": body.validated_data["file"]}
+        kwargs = {
+            "tenant": self.tenant,
+            "actor": self.actor,
+            "registration": reg,
+            "files": body.validated_data["file"],
+        }
         try:
             if body.validated_data["type"] == "2b":
                 result = imports.import_gstr2b_files(**kwargs, period=body.validated_data.get("period") or "")
@@ -61,8 +78,10 @@ class OfflineUpload(TenantAPIMixin, APIView):
     """The GSTIN's pending local actions as the IMS Offline Tool upload JSON: ``kind=save`` (Accept / Reject /
     Pending) or ``kind=reset`` (back to No action)."""
 
-    @extend_schema(parameters=[OpenApiParameter("kind", str, enum=[SAVE, RESET], default=SAVE)],
-                   responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", str, enum=[SAVE, RESET], default=SAVE)],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request, tenant_slug, registration_id):
         kind = request.query_params.get("kind", SAVE)
         if kind not in (SAVE, RESET):
@@ -75,6 +94,14 @@ class OfflineUpload(TenantAPIMixin, APIView):
 
 # Mounted at /api/v1/t/<tenant_slug>/ by ims_project/api_urls.py.
 urlpatterns = [
-    path("registrations/<int:registration_id>/portal-files/", PortalFileImport.as_view(), name="api-portal-file-import"),
-    path("registrations/<int:registration_id>/offline-upload/", OfflineUpload.as_view(), name="api-offline-upload"),
+    path(
+        "registrations/<int:registration_id>/portal-files/",
+        PortalFileImport.as_view(),
+        name="api-portal-file-import",
+    ),
+    path(
+        "registrations/<int:registration_id>/offline-upload/",
+        OfflineUpload.as_view(),
+        name="api-offline-upload",
+    ),
 ]

@@ -38,41 +38,58 @@ class PortalFileForm(forms.Form):
     registration = forms.IntegerField(label="GSTIN", widget=forms.Select)
     kind = forms.ChoiceField(label="File type", choices=KIND_CHOICES, widget=forms.RadioSelect, initial="ims")
     period = forms.RegexField(
-        regex=r"^(0[1-9]|1[0-2])\d{4}$", required=False, label="2B period (MMYYYY, checked against the file)",
+        regex=r"^(0[1-9]|1[0-2])\d{4}$",
+        required=False,
+        label="2B period (MMYYYY, checked against the file)",
         error_messages={"invalid": "The period is MMYYYY, e.g. 102025."},
     )
-    files = MultipleFileField(label="File(s)", help_text="GSTR-2B split into parts: choose all parts together.")
+    files = MultipleFileField(
+        label="File(s)", help_text="GSTR-2B split into parts: choose all parts together."
+    )
 
     def __init__(self, *args, registrations=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["registration"].widget.choices = [(r.pk, f"{r.gstin} {r.display_name}") for r in registrations]
+        self.fields["registration"].widget.choices = [
+            (r.pk, f"{r.gstin} {r.display_name}") for r in registrations
+        ]
 
 
 def _page(request, form, status=200, errors=None):
-    regs = list(visible_registrations(tenant=request.tenant, user=request.user, membership=request.membership))
+    regs = list(
+        visible_registrations(tenant=request.tenant, user=request.user, membership=request.membership)
+    )
     counts = imports.pending_upload_counts(tenant=request.tenant, registrations=regs)
     for reg in regs:
         reg.upload_counts = counts[reg.pk]
-    return render(request, "gst_sync/import.html", {
-        "form": form, "errors": errors or [], "registrations": regs,
-        "can_import": can(request.membership.role, Capability.SYNC),
-        "statements": imports.recent_statements(tenant=request.tenant, registrations=regs)[:24],
-        "max_mb": imports.max_upload_bytes() // (1024 * 1024),
-    }, status=status)
+    return render(
+        request,
+        "gst_sync/import.html",
+        {
+            "form": form,
+            "errors": errors or [],
+            "registrations": regs,
+            "can_import": can(request.membership.role, Capability.SYNC),
+            "statements": imports.recent_statements(tenant=request.tenant, registrations=regs)[:24],
+            "max_mb": imports.max_upload_bytes() // (1024 * 1024),
+        },
+        status=status,
+    )
 
 
 def files_home(request, tenant_slug):
     if request.method == "POST":
         return import_file(request, tenant_slug)
-    regs = registrations_for_capability(tenant=request.tenant, user=request.user, capability=Capability.SYNC,
-                                        membership=request.membership)
+    regs = registrations_for_capability(
+        tenant=request.tenant, user=request.user, capability=Capability.SYNC, membership=request.membership
+    )
     return _page(request, PortalFileForm(registrations=regs))
 
 
 @require_capability(Capability.SYNC)
 def import_file(request, tenant_slug):
-    regs = registrations_for_capability(tenant=request.tenant, user=request.user, capability=Capability.SYNC,
-                                        membership=request.membership)
+    regs = registrations_for_capability(
+        tenant=request.tenant, user=request.user, capability=Capability.SYNC, membership=request.membership
+    )
     form = PortalFileForm(request.POST, request.FILES, registrations=regs)
     if not form.is_valid():
         return _page(request, form, status=400)
@@ -80,16 +97,24 @@ def import_file(request, tenant_slug):
     actor = Actor.user(request.user)
     try:
         if form.cleaned_data["kind"] == "2b":
-            result = imports.import_gstr2b_files(tenant=request.tenant, actor=actor, registration=reg,
-                                                 files=form.cleaned_data["files"],
-                                                 period=form.cleaned_data["period"])
+            result = imports.import_gstr2b_files(
+                tenant=request.tenant,
+                actor=actor,
+                registration=reg,
+                files=form.cleaned_data["files"],
+                period=form.cleaned_data["period"],
+            )
         else:
-            result = imports.import_ims_files(tenant=request.tenant, actor=actor, registration=reg,
-                                              files=form.cleaned_data["files"])
+            result = imports.import_ims_files(
+                tenant=request.tenant, actor=actor, registration=reg, files=form.cleaned_data["files"]
+            )
     except PortalFileError as exc:
         return _page(request, form, status=400, errors=exc.errors)
-    return render(request, "gst_sync/import_result.html", {"registration": reg, "result": result,
-                                                           "data": result.as_dict()})
+    return render(
+        request,
+        "gst_sync/import_result.html",
+        {"registration": reg, "result": result, "data": result.as_dict()},
+    )
 
 
 def offline_upload(request, tenant_slug, registration_id):

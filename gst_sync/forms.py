@@ -12,5 +12,9 @@ class OtpForm(forms.Form):
 
 
 class SyncForm(forms.Form):
-    sections = forms.MultipleChoiceField(choices=SECTION_CHOICES, required=False,
-                                         widget=forms.CheckboxSelectMultiple, help_text="None ticked: every section")
+    sections = forms.MultipleChoiceField(
+        choices=SECTION_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every section",
+    )

@@ -28,16 +28,42 @@ from .portal_files import PortalFileError
 from .selectors import UPLOAD_FILTERS, push_queue, push_queue_counts
 
 __all__ = [
-    "PortalFileError", "ImsImportResult", "Gstr2bImportResult", "import_ims_files", "import_gstr2b_files",
-    "offline_upload", "pending_upload_counts", "recent_statements",
+    "PortalFileError",
+    "ImsImportResult",
+    "Gstr2bImportResult",
+    "import_ims_files",
+    "import_gstr2b_files",
+    "offline_upload",
+    "pending_upload_counts",
+    "recent_statements",
 ]
 
 SOURCE_IMS, SOURCE_2B = "ims_json", "gstr2b_json"
 _LOCK_NAMESPACE = 7_260_010  # pg_advisory_xact_lock(namespace, registration_id): one 2B import per GSTIN
 _DOC_COLUMNS = (
-    "rejected", "section", "ims_section", "supplier_gstin", "doc_number", "doc_date", "fy", "note_type", "doc_type",
-    "orig_doc_number", "orig_doc_date", "pos", "reverse_charge", "doc_value", "taxable_value", "igst", "cgst",
-    "sgst", "cess", "itc_available", "reason", "supplier_period", "supplier_filing_date",
+    "rejected",
+    "section",
+    "ims_section",
+    "supplier_gstin",
+    "doc_number",
+    "doc_date",
+    "fy",
+    "note_type",
+    "doc_type",
+    "orig_doc_number",
+    "orig_doc_date",
+    "pos",
+    "reverse_charge",
+    "doc_value",
+    "taxable_value",
+    "igst",
+    "cgst",
+    "sgst",
+    "cess",
+    "itc_available",
+    "reason",
+    "supplier_period",
+    "supplier_filing_date",
 )
 
 
@@ -65,13 +91,16 @@ def _read(files: Sequence[UploadedFile]) -> list[tuple[str, bytes]]:
 
 def _check_gstin(file_gstin: str, registration: Registration, names: Sequence[str]) -> None:
     if file_gstin and file_gstin != registration.gstin:
-        raise PortalFileError([
-            f"{', '.join(names)}: the file is for GSTIN {file_gstin}, not {registration.gstin}; "
-            "choose the GSTIN the file was downloaded for"
-        ])
+        raise PortalFileError(
+            [
+                f"{', '.join(names)}: the file is for GSTIN {file_gstin}, not {registration.gstin}; "
+                "choose the GSTIN the file was downloaded for"
+            ]
+        )
 
 
 # --- IMS JSON --------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class ImsImportResult:
@@ -84,15 +113,25 @@ class ImsImportResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "type": "ims", "gstin": self.gstin, "files": self.files, "file_gstin": self.file_gstin,
-            "records": self.summary.records, "sections": self.summary.sections, "actions": self.summary.actions,
-            "totals": {k: str(v) for k, v in self.summary.totals.items()}, **self.ingest.counts(),
+            "type": "ims",
+            "gstin": self.gstin,
+            "files": self.files,
+            "file_gstin": self.file_gstin,
+            "records": self.summary.records,
+            "sections": self.summary.sections,
+            "actions": self.summary.actions,
+            "totals": {k: str(v) for k, v in self.summary.totals.items()},
+            **self.ingest.counts(),
             "complete_sections": self.complete_sections,
         }
 
 
 def import_ims_files(
-    *, tenant: Tenant, actor: Actor, registration: Registration, files: Sequence[UploadedFile],
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    registration: Registration,
+    files: Sequence[UploadedFile],
     request_id: str = "",
 ) -> ImsImportResult:
     """Import IMS JSON file(s) (dashboard / Offline Tool download, or GETINV responses) into ``registration``.
@@ -105,8 +144,13 @@ def import_ims_files(
     _check_gstin(parsed.gstin, registration, parsed.files)
     sections = sorted(parsed.records)
     result = ingest_documents(
-        tenant=tenant, registration=registration, records=parsed.records, actor=actor, source=SOURCE_IMS,
-        complete_sections=sections, request_id=request_id,
+        tenant=tenant,
+        registration=registration,
+        records=parsed.records,
+        actor=actor,
+        source=SOURCE_IMS,
+        complete_sections=sections,
+        request_id=request_id,
     )
     if result.errors:  # the parser validated every record already; kept as a guard
         raise PortalFileError(result.errors)
@@ -115,12 +159,16 @@ def import_ims_files(
         # the import commits; the rerun's completion runs the auto-action rules. Never raises.
         from reconciliation.services import rerun_after_change
 
-        rerun_after_change(tenant=tenant, registration_ids=[registration.pk],
-                           reason=f"the IMS file import for {registration.gstin} ({', '.join(parsed.files)})")
+        rerun_after_change(
+            tenant=tenant,
+            registration_ids=[registration.pk],
+            reason=f"the IMS file import for {registration.gstin} ({', '.join(parsed.files)})",
+        )
     return ImsImportResult(registration.gstin, parsed.files, parsed.gstin, parsed.summary, result, sections)
 
 
 # --- GSTR-2B JSON ----------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Gstr2bImportResult:
@@ -137,18 +185,33 @@ class Gstr2bImportResult:
     def as_dict(self) -> dict[str, Any]:
         s = self.statement
         return {
-            "type": "2b", "gstin": self.parsed.gstin, "period": f"{s.period:%m%Y}",
+            "type": "2b",
+            "gstin": self.parsed.gstin,
+            "period": f"{s.period:%m%Y}",
             "generated_on": s.generated_on.strftime("%d-%m-%Y") if s.generated_on else None,
-            "files": self.parsed.files, "documents": s.document_count, "rejected": self.rejected,
-            "sections": self.counts, "duplicates": self.parsed.duplicates, "not_stored": self.parsed.skipped,
-            "matched_ims_documents": self.matched, "cleared_ims_documents": self.cleared, "replaced": self.replaced,
-            "totals": [{k: str(v) if k in pf.MONEY_FIELDS else v for k, v in row.items()} for row in self.totals],
+            "files": self.parsed.files,
+            "documents": s.document_count,
+            "rejected": self.rejected,
+            "sections": self.counts,
+            "duplicates": self.parsed.duplicates,
+            "not_stored": self.parsed.skipped,
+            "matched_ims_documents": self.matched,
+            "cleared_ims_documents": self.cleared,
+            "replaced": self.replaced,
+            "totals": [
+                {k: str(v) if k in pf.MONEY_FIELDS else v for k, v in row.items()} for row in self.totals
+            ],
             "summary_matches": all(c["matches"] for c in self.checks),
         }
 
 
 def import_gstr2b_files(
-    *, tenant: Tenant, actor: Actor, registration: Registration, files: Sequence[UploadedFile], period: str = "",
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    registration: Registration,
+    files: Sequence[UploadedFile],
+    period: str = "",
     request_id: str = "",
 ) -> Gstr2bImportResult:
     """Store the portal's GSTR-2B of one period (one file, or its ``fc`` parts together) for ``registration``.
@@ -165,17 +228,27 @@ def import_gstr2b_files(
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, registration.pk])
         statement, _ = Gstr2bStatement.objects.update_or_create(
-            tenant=tenant, registration=registration, period=parsed.period,
+            tenant=tenant,
+            registration=registration,
+            period=parsed.period,
             defaults={
-                "generated_on": parsed.generated_on, "version": parsed.version, "checksum": parsed.checksum,
-                "summary": parsed.summary, "skipped": parsed.skipped, "file_count": len(parsed.files),
-                "document_count": len(parsed.docs), "source": SOURCE_2B, "imported_at": now,
+                "generated_on": parsed.generated_on,
+                "version": parsed.version,
+                "checksum": parsed.checksum,
+                "summary": parsed.summary,
+                "skipped": parsed.skipped,
+                "file_count": len(parsed.files),
+                "document_count": len(parsed.docs),
+                "source": SOURCE_2B,
+                "imported_at": now,
                 "imported_by": actor.id,
             },
         )
         ctx = {"tenant": tenant.pk, "reg": registration.pk, "stmt": statement.pk, "period": parsed.period}
-        cur.execute("DELETE FROM gst_sync_gstr2bdocument WHERE tenant_id = %(tenant)s AND statement_id = %(stmt)s",
-                    ctx)
+        cur.execute(
+            "DELETE FROM gst_sync_gstr2bdocument WHERE tenant_id = %(tenant)s AND statement_id = %(stmt)s",
+            ctx,
+        )
         replaced = cur.rowcount
         with cur.cursor.copy(
             f"COPY gst_sync_gstr2bdocument (tenant_id, statement_id, {', '.join(_DOC_COLUMNS)}) FROM STDIN"
@@ -184,19 +257,34 @@ def import_gstr2b_files(
                 copy.write_row((tenant.pk, statement.pk, *(getattr(doc, c) for c in _DOC_COLUMNS)))
         matched, cleared = _link_documents(cur, ctx)
         result = Gstr2bImportResult(
-            statement=statement, parsed=parsed, totals=pf.twob_totals(parsed.docs),
-            checks=pf.summary_check(parsed.summary, parsed.docs), matched=matched, cleared=cleared,
-            replaced=replaced, rejected=sum(d.rejected for d in parsed.docs),
+            statement=statement,
+            parsed=parsed,
+            totals=pf.twob_totals(parsed.docs),
+            checks=pf.summary_check(parsed.summary, parsed.docs),
+            matched=matched,
+            cleared=cleared,
+            replaced=replaced,
+            rejected=sum(d.rejected for d in parsed.docs),
         )
         for d in parsed.docs:
             result.counts[d.section] = result.counts.get(d.section, 0) + 1
         record(
-            tenant=tenant, actor=actor, action="gstr2b.imported", obj=statement,
+            tenant=tenant,
+            actor=actor,
+            action="gstr2b.imported",
+            obj=statement,
             object_repr=f"GSTR-2B {parsed.period:%m%Y} {registration.gstin}",
             metadata={
-                "registration": registration.gstin, "period": f"{parsed.period:%m%Y}", "files": parsed.files,
-                "documents": len(parsed.docs), "rejected": result.rejected, "sections": result.counts,
-                "not_stored": parsed.skipped, "matched": matched, "cleared": cleared, "replaced": replaced,
+                "registration": registration.gstin,
+                "period": f"{parsed.period:%m%Y}",
+                "files": parsed.files,
+                "documents": len(parsed.docs),
+                "rejected": result.rejected,
+                "sections": result.counts,
+                "not_stored": parsed.skipped,
+                "matched": matched,
+                "cleared": cleared,
+                "replaced": replaced,
             },
             request_id=request_id,
         )
@@ -233,18 +321,41 @@ def _link_documents(cur, ctx) -> tuple[int, int]:
 
 
 def recent_statements(*, tenant: Tenant, registrations: QuerySet[Registration]) -> QuerySet[Gstr2bStatement]:
-    return (Gstr2bStatement.objects.filter(tenant=tenant, registration__in=registrations)
-            .select_related("registration").order_by("-period", "registration__gstin"))
+    return (
+        Gstr2bStatement.objects.filter(tenant=tenant, registration__in=registrations)
+        .select_related("registration")
+        .order_by("-period", "registration__gstin")
+    )
 
 
 # --- Offline Tool upload JSON ----------------------------------------------------------------------------------
 
 _UPLOAD_FILTERS = UPLOAD_FILTERS  # SAVE / RESET rows: the same condition on documents and on the push queue
 _UPLOAD_FIELDS = (
-    "section", "supplier_gstin", "doc_number", "doc_date", "orig_doc_number", "orig_doc_date", "inv_type",
-    "src_form", "supplier_period", "doc_value", "pos", "taxable_value", "igst", "cgst", "sgst", "cess",
-    "portal_action", "local_action", "local_remarks", "local_itc_red_req", "local_decl_igst", "local_decl_cgst",
-    "local_decl_sgst", "local_decl_cess",
+    "section",
+    "supplier_gstin",
+    "doc_number",
+    "doc_date",
+    "orig_doc_number",
+    "orig_doc_date",
+    "inv_type",
+    "src_form",
+    "supplier_period",
+    "doc_value",
+    "pos",
+    "taxable_value",
+    "igst",
+    "cgst",
+    "sgst",
+    "cess",
+    "portal_action",
+    "local_action",
+    "local_remarks",
+    "local_itc_red_req",
+    "local_decl_igst",
+    "local_decl_cgst",
+    "local_decl_sgst",
+    "local_decl_cess",
 )
 
 
@@ -252,9 +363,12 @@ def _pending(*, tenant: Tenant, registration: Registration, kind: str) -> QueryS
     """Documents of the GSTIN whose local action a ``kind`` upload carries: the push queue (local action set, not
     vanished; found through ``gst_sync_pushqueue``, not by scanning the documents) less those awaiting approval.
     Documents in a push batch in flight are included: the file is for users without API access."""
-    entries = push_queue(tenant=tenant, registrations=[registration], in_flight=True).filter(UPLOAD_FILTERS[kind])
-    return SupplierDocument.objects.filter(tenant=tenant, registration=registration,
-                                           pk__in=entries.values("document_id"))
+    entries = push_queue(tenant=tenant, registrations=[registration], in_flight=True).filter(
+        UPLOAD_FILTERS[kind]
+    )
+    return SupplierDocument.objects.filter(
+        tenant=tenant, registration=registration, pk__in=entries.values("document_id")
+    )
 
 
 def offline_upload(*, tenant: Tenant, registration: Registration, kind: str) -> dict[str, Any]:
@@ -262,12 +376,17 @@ def offline_upload(*, tenant: Tenant, registration: Registration, kind: str) -> 
     Pending wanted) or ``"reset"`` (back to No action). Reads only."""
     if kind not in UPLOAD_FILTERS:
         raise ValueError(f"kind must be {pf.SAVE!r} or {pf.RESET!r}")
-    rows = (_pending(tenant=tenant, registration=registration, kind=kind)
-            .order_by("section", "supplier_gstin", "doc_date", "doc_number").values(*_UPLOAD_FIELDS))
+    rows = (
+        _pending(tenant=tenant, registration=registration, kind=kind)
+        .order_by("section", "supplier_gstin", "doc_date", "doc_number")
+        .values(*_UPLOAD_FIELDS)
+    )
     return pf.upload_body(rtin=registration.gstin, kind=kind, docs=rows.iterator(chunk_size=5000))
 
 
-def pending_upload_counts(*, tenant: Tenant, registrations: Sequence[Registration]) -> dict[int, dict[str, int]]:
+def pending_upload_counts(
+    *, tenant: Tenant, registrations: Sequence[Registration]
+) -> dict[int, dict[str, int]]:
     """Per registration id: how many rows the SAVE and the RESET upload would hold (from the push queue table)."""
     counts = push_queue_counts(tenant=tenant, registrations=registrations, in_flight=True)
     return {reg_id: {pf.SAVE: c[pf.SAVE], pf.RESET: c[pf.RESET]} for reg_id, c in counts.items()}

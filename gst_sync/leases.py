@@ -18,15 +18,20 @@ class LeaseLost(Exception):
     """The lease of this attempt was taken over by another worker (ours expired): stop without touching the job."""
 
 
-def claim(model, pk: int, *, running: tuple[str, ...], new_status_sql: str, set_started: bool = False) -> bool:
+def claim(
+    model, pk: int, *, running: tuple[str, ...], new_status_sql: str, set_started: bool = False
+) -> bool:
     """Claim row ``pk`` of ``model``: set ``status = new_status_sql``, the heartbeat and ``attempts + 1``
     (and ``started_at`` when asked). True when this caller got it."""
-    return claim_attempt(model, pk, running=running, new_status_sql=new_status_sql,
-                         set_started=set_started) is not None
+    return (
+        claim_attempt(model, pk, running=running, new_status_sql=new_status_sql, set_started=set_started)
+        is not None
+    )
 
 
-def claim_attempt(model, pk: int, *, running: tuple[str, ...], new_status_sql: str,
-                  set_started: bool = False) -> int | None:
+def claim_attempt(
+    model, pk: int, *, running: tuple[str, ...], new_status_sql: str, set_started: bool = False
+) -> int | None:
     """As :func:`claim`, returning this caller's attempt number (the row's new ``attempts``), None when not
     claimed. Attempt > 1 means an earlier worker died holding the job: its half-done work must be undone or
     found idempotent. Keep the number for :func:`renew`."""
@@ -38,8 +43,12 @@ def claim_attempt(model, pk: int, *, running: tuple[str, ...], new_status_sql: s
                 SET status = {new_status_sql}, heartbeat_at = %(now)s, attempts = attempts + 1{started}
                 WHERE id = %(pk)s AND (status = 'queued' OR (status = ANY(%(running)s) AND heartbeat_at < %(stale)s))
                 RETURNING attempts""",
-            {"now": now, "pk": pk, "running": list(running),
-             "stale": now - dt.timedelta(seconds=settings.IMS_SYNC_LEASE_SECONDS)},
+            {
+                "now": now,
+                "pk": pk,
+                "running": list(running),
+                "stale": now - dt.timedelta(seconds=settings.IMS_SYNC_LEASE_SECONDS),
+            },
         )
         row = cur.fetchone()
         return row[0] if row else None
@@ -51,6 +60,7 @@ def renew(model, pk: int, attempt: int, *, running: tuple[str, ...], **fields) -
     Inside a transaction the row stays locked until it ends, so a takeover waits for it — call it first in a
     transaction that must only commit while the lease is held."""
     updated = model._base_manager.filter(pk=pk, attempts=attempt, status__in=running).update(
-        heartbeat_at=timezone.now(), **fields)
+        heartbeat_at=timezone.now(), **fields
+    )
     if not updated:
         raise LeaseLost(f"{model._meta.label} #{pk}: attempt {attempt} lost its lease")

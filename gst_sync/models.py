@@ -18,9 +18,13 @@ class PortalConnection(models.Model):
     (settings.IMS_SESSION_KEY); only its expiry and state are readable."""
 
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
-    registration = models.OneToOneField("tenancy.Registration", on_delete=models.PROTECT, related_name="portal")
+    registration = models.OneToOneField(
+        "tenancy.Registration", on_delete=models.PROTECT, related_name="portal"
+    )
     username = models.CharField(max_length=100, blank=True, help_text="Portal username of the GSTIN")
-    status = models.CharField(max_length=16, choices=ConnectionStatus.choices, default=ConnectionStatus.NOT_CONNECTED)
+    status = models.CharField(
+        max_length=16, choices=ConnectionStatus.choices, default=ConnectionStatus.NOT_CONNECTED
+    )
     session_blob = models.TextField(blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
@@ -48,7 +52,9 @@ class SyncRun(models.Model):
     with ``request_id = "syncrun:<id>"``."""
 
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
-    registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="sync_runs")
+    registration = models.ForeignKey(
+        "tenancy.Registration", on_delete=models.PROTECT, related_name="sync_runs"
+    )
     section = models.CharField(max_length=8)
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
     trigger = models.CharField(max_length=10, default="user")  # user | api | schedule
@@ -98,8 +104,12 @@ class Gstr2bStatement(models.Model):
     generated_on = models.DateField(null=True, blank=True, help_text="gendt")
     version = models.CharField(max_length=10, blank=True)
     checksum = models.CharField(max_length=128, blank=True)
-    summary = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)  # amounts with decimals: str
-    skipped = models.JSONField(default=dict, blank=True, help_text="2B lists not stored (ISD, imports): counts")
+    summary = models.JSONField(
+        default=dict, blank=True, encoder=DjangoJSONEncoder
+    )  # amounts with decimals: str
+    skipped = models.JSONField(
+        default=dict, blank=True, help_text="2B lists not stored (ISD, imports): counts"
+    )
     file_count = models.SmallIntegerField(default=1)
     document_count = models.IntegerField(default=0)
     source = models.CharField(max_length=16, default="gstr2b_json")
@@ -111,7 +121,9 @@ class Gstr2bStatement(models.Model):
     class Meta:
         ordering = ["-period", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "registration", "period"], name="gstr2b_statement_period_uniq")
+            models.UniqueConstraint(
+                fields=["tenant", "registration", "period"], name="gstr2b_statement_period_uniq"
+            )
         ]
 
     def __str__(self) -> str:
@@ -122,8 +134,9 @@ class Gstr2bDocument(models.Model):
     """One document of a stored GSTR-2B (compact: what a 2B preview compares against). Written with COPY."""
 
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
-    statement = models.ForeignKey(Gstr2bStatement, on_delete=models.CASCADE, related_name="documents",
-                                  db_index=False)
+    statement = models.ForeignKey(
+        Gstr2bStatement, on_delete=models.CASCADE, related_name="documents", db_index=False
+    )
     rejected = models.BooleanField(default=False, help_text="In docRejdata (rejected in IMS)")
     section = models.CharField(max_length=5)  # b2b, b2ba, cdnr, cdnra, ecom, ecoma
     ims_section = models.CharField(max_length=8)
@@ -182,7 +195,9 @@ class PushBatch(models.Model):
     so that what already went through is not sent twice."""
 
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
-    registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="push_batches")
+    registration = models.ForeignKey(
+        "tenancy.Registration", on_delete=models.PROTECT, related_name="push_batches"
+    )
     kind = models.CharField(max_length=5)  # save | reset
     status = models.CharField(max_length=10, choices=PushStatus.choices, default=PushStatus.QUEUED)
     reference_id = models.CharField(max_length=64, blank=True)
@@ -219,7 +234,9 @@ class PushItem(models.Model):
 
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
     batch = models.ForeignKey(PushBatch, on_delete=models.CASCADE, related_name="items")
-    document = models.ForeignKey("invoices.SupplierDocument", on_delete=models.PROTECT, related_name="push_items")
+    document = models.ForeignKey(
+        "invoices.SupplierDocument", on_delete=models.PROTECT, related_name="push_items"
+    )
     section = models.CharField(max_length=8)
     action = models.CharField(max_length=1)  # what the portal should end with (N for a reset)
     prev_status = models.CharField(max_length=1)
@@ -243,7 +260,9 @@ class OutwardDocument(models.Model):
     refreshed with each sync (rejected and pending ones are what the supplier must follow up)."""
 
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
-    registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="outward_docs")
+    registration = models.ForeignKey(
+        "tenancy.Registration", on_delete=models.PROTECT, related_name="outward_docs"
+    )
     recipient_gstin = models.CharField(max_length=15)
     section = models.CharField(max_length=8)
     doc_number = models.CharField(max_length=20)
@@ -273,7 +292,9 @@ class OutwardDocument(models.Model):
                 name="outward_document_key",
             )
         ]
-        indexes = [models.Index(fields=["tenant", "registration", "recipient_action"], name="outward_action_idx")]
+        indexes = [
+            models.Index(fields=["tenant", "registration", "recipient_action"], name="outward_action_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.recipient_gstin} {self.section} {self.doc_number} ({self.recipient_action})"
@@ -292,20 +313,35 @@ class PushQueueEntry(models.Model):
     from the document row (which has them), and a checked reference would cost a lookup per row in bulk actions;
     a DELETE trigger removes the entry of a deleted document."""
 
-    document = models.OneToOneField("invoices.SupplierDocument", primary_key=True, on_delete=models.DO_NOTHING,
-                                    db_constraint=False, related_name="+")
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.DO_NOTHING, db_constraint=False,
-                               db_index=False, related_name="+")
-    registration = models.ForeignKey("tenancy.Registration", on_delete=models.DO_NOTHING, db_constraint=False,
-                                     db_index=False, related_name="+")
+    document = models.OneToOneField(
+        "invoices.SupplierDocument",
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    tenant = models.ForeignKey(
+        "tenancy.Tenant", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    registration = models.ForeignKey(
+        "tenancy.Registration",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
     local_action = models.CharField(max_length=1)  # A / R / P (a SAVE) or N (a RESETIMS)
-    portal_action = models.CharField(max_length=1)  # the prev_status: an N wanted over a portal N needs no push
+    portal_action = models.CharField(
+        max_length=1
+    )  # the prev_status: an N wanted over a portal N needs no push
 
     objects = ScopedManager(tenant="tenant")
 
     class Meta:
         db_table = "gst_sync_pushqueue"
-        db_table_comment = "Documents with a local action not yet on the portal; kept by triggers on documents"
+        db_table_comment = (
+            "Documents with a local action not yet on the portal; kept by triggers on documents"
+        )
         indexes = [models.Index(fields=["tenant", "registration"], name="pushqueue_reg_idx")]
 
     def __str__(self) -> str:

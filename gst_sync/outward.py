@@ -29,7 +29,9 @@ def _money(rec, key) -> Decimal:
     return Decimal(str(value)) if value not in (None, "") else Decimal("0")
 
 
-def refresh_outward(*, tenant, registration, section: str, records: list[dict], actor: Actor) -> OutwardResult:
+def refresh_outward(
+    *, tenant, registration, section: str, records: list[dict], actor: Actor
+) -> OutwardResult:
     """Upsert the recipients' actions of one section. A change of a recipient's action is audited (one event per
     document: what the seller sees change). Must run inside a transaction."""
     info = section_info(section)
@@ -37,7 +39,9 @@ def refresh_outward(*, tenant, registration, section: str, records: list[dict], 
     result = OutwardResult(received=len(records))
     existing = {
         (d.recipient_gstin, d.doc_number.upper(), d.fy): d
-        for d in OutwardDocument.objects.filter(tenant=tenant, registration=registration, section=info.key.value)
+        for d in OutwardDocument.objects.filter(
+            tenant=tenant, registration=registration, section=info.key.value
+        )
     }
     seen: set[int] = set()
     new: list[OutwardDocument] = []
@@ -58,20 +62,44 @@ def refresh_outward(*, tenant, registration, section: str, records: list[dict], 
         remarks = str(rec.get("remarks") or "")[:500]
         doc = existing.get(key)
         if doc is None:
-            new.append(OutwardDocument(
-                tenant=tenant, registration=registration, recipient_gstin=key[0], section=info.key.value,
-                doc_number=number, doc_date=day, fy=key[2], supplier_period=period,
-                doc_value=_money(rec, "val"), taxable_value=_money(rec, "txval"), igst=_money(rec, "iamt"),
-                cgst=_money(rec, "camt"), sgst=_money(rec, "samt"), cess=_money(rec, "cess"),
-                recipient_action=action, remarks=remarks, itc_red_req=str(rec.get("itcRedReq") or ""),
-                action_seen_at=now, last_seen_at=now,
-            ))
+            new.append(
+                OutwardDocument(
+                    tenant=tenant,
+                    registration=registration,
+                    recipient_gstin=key[0],
+                    section=info.key.value,
+                    doc_number=number,
+                    doc_date=day,
+                    fy=key[2],
+                    supplier_period=period,
+                    doc_value=_money(rec, "val"),
+                    taxable_value=_money(rec, "txval"),
+                    igst=_money(rec, "iamt"),
+                    cgst=_money(rec, "camt"),
+                    sgst=_money(rec, "samt"),
+                    cess=_money(rec, "cess"),
+                    recipient_action=action,
+                    remarks=remarks,
+                    itc_red_req=str(rec.get("itcRedReq") or ""),
+                    action_seen_at=now,
+                    last_seen_at=now,
+                )
+            )
             continue
         seen.add(doc.pk)
         if doc.recipient_action != action or doc.remarks != remarks or doc.vanished_at is not None:
-            events.append(Event("outward.action_changed", "gst_sync.outwarddocument", str(doc.pk), str(doc),
-                                changes={"recipient_action": [doc.recipient_action, action],
-                                         "remarks": [doc.remarks, remarks]}))
+            events.append(
+                Event(
+                    "outward.action_changed",
+                    "gst_sync.outwarddocument",
+                    str(doc.pk),
+                    str(doc),
+                    changes={
+                        "recipient_action": [doc.recipient_action, action],
+                        "remarks": [doc.remarks, remarks],
+                    },
+                )
+            )
             if doc.recipient_action != action:
                 doc.action_seen_at = now
             doc.recipient_action, doc.remarks, doc.vanished_at = action, remarks, None
@@ -80,8 +108,9 @@ def refresh_outward(*, tenant, registration, section: str, records: list[dict], 
         OutwardDocument.objects.bulk_create(new, batch_size=2000)
         result.created = len(new)
     if changed:
-        OutwardDocument.objects.bulk_update(changed, ["recipient_action", "remarks", "vanished_at", "action_seen_at"],
-                                            batch_size=2000)
+        OutwardDocument.objects.bulk_update(
+            changed, ["recipient_action", "remarks", "vanished_at", "action_seen_at"], batch_size=2000
+        )
         result.action_changed = len(changed)
     with connection.cursor() as cur:
         cur.execute(
@@ -105,11 +134,18 @@ def outward_for(*, tenant, registrations):
     """Outward documents of these GSTINs, the ones needing the seller's attention first (rejected, pending)."""
     from django.db.models import Case, IntegerField, Value, When
 
-    rank = Case(When(recipient_action="R", then=Value(0)), When(recipient_action="P", then=Value(1)),
-                default=Value(2), output_field=IntegerField())
-    return (OutwardDocument.objects.filter(tenant=tenant, registration__in=registrations)
-            .select_related("registration").annotate(rank=rank)
-            .order_by("rank", "-action_seen_at", "-id"))
+    rank = Case(
+        When(recipient_action="R", then=Value(0)),
+        When(recipient_action="P", then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+    return (
+        OutwardDocument.objects.filter(tenant=tenant, registration__in=registrations)
+        .select_related("registration")
+        .annotate(rank=rank)
+        .order_by("rank", "-action_seen_at", "-id")
+    )
 
 
 def refresh_in_transaction(**kwargs) -> OutwardResult:

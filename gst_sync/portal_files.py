@@ -63,6 +63,7 @@ class _Errors(list):
 
 # --- reading files ---------------------------------------------------------------------------------------------
 
+
 def check_sizes(files: Iterable[tuple[str, int]], *, limit: int = MAX_UPLOAD_BYTES) -> None:
     """Refuse an upload (before reading it) whose files together exceed ``limit`` bytes."""
     files = list(files)
@@ -89,7 +90,9 @@ def load_json(name: str, data: bytes) -> Any:
     try:
         return json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as exc:
-        raise PortalFileError([f"{name}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]) from None
+        raise PortalFileError(
+            [f"{name}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
+        ) from None
     except RecursionError:
         raise PortalFileError([f"{name}: not valid JSON: nested too deeply"]) from None
 
@@ -142,8 +145,14 @@ class ImsFile:
     files: list[str]
 
 
-_IMS_AMOUNTS = (("value", "val"), ("taxable", "txval"), ("igst", "iamt"), ("cgst", "camt"), ("sgst", "samt"),
-                ("cess", "cess"))
+_IMS_AMOUNTS = (
+    ("value", "val"),
+    ("taxable", "txval"),
+    ("igst", "iamt"),
+    ("cgst", "camt"),
+    ("sgst", "samt"),
+    ("cess", "cess"),
+)
 
 
 def parse_ims_files(files: Sequence[tuple[str, bytes]]) -> ImsFile:
@@ -194,7 +203,9 @@ def _ims_sections(name: str, obj: Any, errors: _Errors) -> tuple[str, dict[str, 
             gstin = _gstin_text(value)
             if not gstin:
                 errors.add(f"{name}: {path}.{key}: {value!r} is not a 15-character GSTIN")
-        inner = next((k for k in node if str(k).lower() in _IMS_CONTAINERS and isinstance(node[k], Mapping)), None)
+        inner = next(
+            (k for k in node if str(k).lower() in _IMS_CONTAINERS and isinstance(node[k], Mapping)), None
+        )
         if inner is None:
             break
         node, path = node[inner], f"{path}.{inner}"
@@ -214,8 +225,10 @@ def _ims_sections(name: str, obj: Any, errors: _Errors) -> tuple[str, dict[str, 
             try:
                 parse_line(info, rec)
             except RecordError as exc:
-                errors.add(f"{name}: {path}.{key}[{index}] ({info.key.value} record {index + 1}): "
-                           f"{exc.field} {exc.value!r} {exc.reason}")
+                errors.add(
+                    f"{name}: {path}.{key}[{index}] ({info.key.value} record {index + 1}): "
+                    f"{exc.field} {exc.value!r} {exc.reason}"
+                )
         sections.setdefault(info.key.value, []).extend(records)
     return gstin, sections
 
@@ -228,8 +241,9 @@ def _json_type(obj: Any) -> str:
 
 TWOB_SECTIONS = ("b2b", "b2ba", "cdnr", "cdnra", "ecom", "ecoma")
 # 2B document lists we know but do not store (they never pass through IMS "All other ITC"): reported, not refused.
-TWOB_NOT_STORED = frozenset({"isd", "isda", "impg", "impgsez", "impga", "impgasez", "itcrev", "cdnrrev",
-                             "cdnrarev", "b2bcdnr"})
+TWOB_NOT_STORED = frozenset(
+    {"isd", "isda", "impg", "impgsez", "impga", "impgasez", "itcrev", "cdnrrev", "cdnrarev", "b2bcdnr"}
+)
 _NOTE_SECTIONS = {"cdnr": ("b2bcn", "b2bdn"), "cdnra": ("b2bcna", "b2bdna")}
 _INV_TYPES = frozenset({"R", "SEZWP", "SEZWOP", "SEWP", "SEWOP", "DE", "CBW"})
 _AMOUNT_KEYS = ("txval", "igst", "cgst", "sgst", "cess")
@@ -318,14 +332,20 @@ def parse_gstr2b_files(files: Sequence[tuple[str, bytes]], *, period: str = "") 
         if head["gstin"] != first["gstin"]:
             errors.add(f"{name}: GSTIN {head['gstin']} differs from {parts[0][0]} ({first['gstin']})")
         if head["period"] != first["period"]:
-            errors.add(f"{name}: wrong period {head['rtnprd']}: {parts[0][0]} is for {first['rtnprd']}; "
-                       "upload the parts of one period together")
+            errors.add(
+                f"{name}: wrong period {head['rtnprd']}: {parts[0][0]} is for {first['rtnprd']}; "
+                "upload the parts of one period together"
+            )
     if period and period != first["rtnprd"]:
-        errors.add(f"{parts[0][0]}: wrong period: the file is the GSTR-2B of {first['rtnprd']}, expected {period}")
+        errors.add(
+            f"{parts[0][0]}: wrong period: the file is the GSTR-2B of {first['rtnprd']}, expected {period}"
+        )
     declared = max((h["fc"] for h in heads), default=1)
     if declared > 1 and len(parts) != declared:
-        errors.add(f"the portal split this GSTR-2B into {declared} files (fc = {declared}) but {len(parts)} "
-                   f"{'was' if len(parts) == 1 else 'were'} uploaded; upload all parts together")
+        errors.add(
+            f"the portal split this GSTR-2B into {declared} files (fc = {declared}) but {len(parts)} "
+            f"{'was' if len(parts) == 1 else 'were'} uploaded; upload all parts together"
+        )
     docs: dict[tuple, TwobDoc] = {}
     duplicates = 0
     skipped: dict[str, int] = {}
@@ -341,9 +361,16 @@ def parse_gstr2b_files(files: Sequence[tuple[str, bytes]], *, period: str = "") 
                 docs[doc.key] = doc
     errors.raise_if_any()
     return TwobFile(
-        gstin=first["gstin"], period=first["period"], generated_on=first["gendt"], version=first["version"],
-        checksum=checksum[:128], summary=summary, docs=list(docs.values()), skipped=skipped,
-        duplicates=duplicates, files=[n for n, _, _ in parts],
+        gstin=first["gstin"],
+        period=first["period"],
+        generated_on=first["gendt"],
+        version=first["version"],
+        checksum=checksum[:128],
+        summary=summary,
+        docs=list(docs.values()),
+        skipped=skipped,
+        duplicates=duplicates,
+        files=[n for n, _, _ in parts],
     )
 
 
@@ -368,8 +395,12 @@ def _twob_head(name: str, body: Mapping, path: str, errors: _Errors) -> dict[str
     if not any(isinstance(body.get(k), Mapping) for k in ("docdata", "docRejdata", "itcsumm")):
         errors.add(f"{name}: {path}: not a GSTR-2B (no docdata, docRejdata or itcsumm)")
     return {
-        "gstin": gstin, "rtnprd": rtnprd, "period": dt.date(int(m[2]), int(m[1]), 1) if m else None,
-        "gendt": gendt, "version": str(body.get("version") or "")[:10], "fc": fc,
+        "gstin": gstin,
+        "rtnprd": rtnprd,
+        "period": dt.date(int(m[2]), int(m[1]), 1) if m else None,
+        "gendt": gendt,
+        "version": str(body.get("version") or "")[:10],
+        "fc": fc,
     }
 
 
@@ -386,8 +417,10 @@ def _twob_docs(name, lists, path, rejected, errors: _Errors, skipped: dict[str, 
             skipped[key] = skipped.get(key, 0) + (len(suppliers) if isinstance(suppliers, list) else 0)
             continue
         if key not in TWOB_SECTIONS:
-            errors.add(f"{name}: {spath}: unknown GSTR-2B section {section!r}; expected one of "
-                       f"{', '.join(TWOB_SECTIONS)}")
+            errors.add(
+                f"{name}: {spath}: unknown GSTR-2B section {section!r}; expected one of "
+                f"{', '.join(TWOB_SECTIONS)}"
+            )
             continue
         if not isinstance(suppliers, list):
             errors.add(f"{name}: {spath}: expected a list of suppliers, found a {_json_type(suppliers)}")
@@ -469,7 +502,12 @@ def _supplier_head(supplier: Mapping) -> tuple[str, str, dt.date | None, dt.date
         if not m:
             raise _FieldError("supprd", supprd, "is not a tax period MMYYYY")
         period = dt.date(int(m[2]), int(m[1]), 1)
-    return gstin, str(supplier.get("trdnm") or "")[:200], period, _field_date(supplier, "supfildt", required=False)
+    return (
+        gstin,
+        str(supplier.get("trdnm") or "")[:200],
+        period,
+        _field_date(supplier, "supfildt", required=False),
+    )
 
 
 def _twob_doc(section: str, rejected: bool, head, rec: Any) -> TwobDoc:
@@ -490,7 +528,9 @@ def _twob_doc(section: str, rejected: bool, head, rec: Any) -> TwobDoc:
     else:
         doc_type = _text(rec, "typ", 8).upper()
         if doc_type and doc_type not in _INV_TYPES:
-            raise _FieldError("typ", rec.get("typ"), f"is not a supply type ({', '.join(sorted(_INV_TYPES))})")
+            raise _FieldError(
+                "typ", rec.get("typ"), f"is not a supply type ({', '.join(sorted(_INV_TYPES))})"
+            )
     orig_number, orig_date = "", None
     if amendment:
         orig_number = _text(rec, "ontnum" if note else "oinum", 20, required=True)
@@ -501,13 +541,30 @@ def _twob_doc(section: str, rejected: bool, head, rec: Any) -> TwobDoc:
     amounts = _amounts(rec)
     value = _money("val", rec.get("val"))
     return TwobDoc(
-        rejected=rejected, section=section, ims_section=ims_section, supplier_gstin=gstin,
-        supplier_name=trade_name, doc_number=number, doc_date=doc_date, fy=fy_start_year(doc_date),
-        note_type=note_type, doc_type=doc_type, orig_doc_number=orig_number, orig_doc_date=orig_date,
-        pos=pos.zfill(2) if pos else "", reverse_charge=str(rec.get("rev") or "N").strip().upper() == "Y",
-        doc_value=value, taxable_value=amounts["txval"], igst=amounts["igst"], cgst=amounts["cgst"],
-        sgst=amounts["sgst"], cess=amounts["cess"], itc_available=_text(rec, "itcavl", 1).upper(),
-        reason=_text(rec, "rsn", 8), supplier_period=period, supplier_filing_date=filed_on,
+        rejected=rejected,
+        section=section,
+        ims_section=ims_section,
+        supplier_gstin=gstin,
+        supplier_name=trade_name,
+        doc_number=number,
+        doc_date=doc_date,
+        fy=fy_start_year(doc_date),
+        note_type=note_type,
+        doc_type=doc_type,
+        orig_doc_number=orig_number,
+        orig_doc_date=orig_date,
+        pos=pos.zfill(2) if pos else "",
+        reverse_charge=str(rec.get("rev") or "N").strip().upper() == "Y",
+        doc_value=value,
+        taxable_value=amounts["txval"],
+        igst=amounts["igst"],
+        cgst=amounts["cgst"],
+        sgst=amounts["sgst"],
+        cess=amounts["cess"],
+        itc_available=_text(rec, "itcavl", 1).upper(),
+        reason=_text(rec, "rsn", 8),
+        supplier_period=period,
+        supplier_filing_date=filed_on,
     )
 
 
@@ -536,11 +593,20 @@ def twob_totals(docs: Iterable[TwobDoc]) -> list[dict[str, Any]]:
     groups: dict[tuple, dict[str, Any]] = {}
     for d in docs:
         key = ("rejected" if d.rejected else "available", d.section, d.note_type)
-        g = groups.setdefault(key, {"part": key[0], "section": d.section, "note_type": d.note_type, "count": 0,
-                                    **{f: Decimal("0.00") for f in MONEY_FIELDS}})
+        g = groups.setdefault(
+            key,
+            {
+                "part": key[0],
+                "section": d.section,
+                "note_type": d.note_type,
+                "count": 0,
+                **{f: Decimal("0.00") for f in MONEY_FIELDS},
+            },
+        )
         g["count"] += 1
-        for name, value in zip(MONEY_FIELDS, (d.doc_value, d.taxable_value, d.igst, d.cgst, d.sgst, d.cess),
-                               strict=True):
+        for name, value in zip(
+            MONEY_FIELDS, (d.doc_value, d.taxable_value, d.igst, d.cgst, d.sgst, d.cess), strict=True
+        ):
             g[name] += value
     return [groups[k] for k in sorted(groups)]
 
@@ -573,11 +639,20 @@ def upload_record(doc: Mapping[str, Any], kind: str) -> dict[str, Any]:
     if info.amendment:
         rec[info.orig_number_field] = doc["orig_doc_number"]
         rec[info.orig_date_field] = doc["orig_doc_date"].strftime("%d-%m-%Y") if doc["orig_doc_date"] else ""
-    rec.update({
-        "inv_typ": doc["inv_type"], "srcform": doc["src_form"], "rtnprd": doc["supplier_period"].strftime("%m%Y"),
-        "val": doc["doc_value"], "pos": doc["pos"], "txval": doc["taxable_value"], "iamt": doc["igst"],
-        "camt": doc["cgst"], "samt": doc["sgst"], "cess": doc["cess"],
-    })
+    rec.update(
+        {
+            "inv_typ": doc["inv_type"],
+            "srcform": doc["src_form"],
+            "rtnprd": doc["supplier_period"].strftime("%m%Y"),
+            "val": doc["doc_value"],
+            "pos": doc["pos"],
+            "txval": doc["taxable_value"],
+            "iamt": doc["igst"],
+            "camt": doc["cgst"],
+            "samt": doc["sgst"],
+            "cess": doc["cess"],
+        }
+    )
     for key in ("val", "txval", "iamt", "camt", "samt", "cess"):
         rec[key] = abs(rec[key])
     if kind == SAVE:
@@ -613,6 +688,7 @@ def dumps(body: Any) -> str:
     Amounts are Decimal with 2 places (at most 15 significant digits), so the float used only to let the json
     module print a number has exactly the same shortest text: checked, never rounded.
     """
+
     def number(value: Decimal) -> int | float:
         if value == value.to_integral_value():
             return int(value)
@@ -667,6 +743,14 @@ def summary_check(summary: Mapping[str, Any], docs: Iterable[TwobDoc]) -> list[d
     rows = []
     for place in sorted(set(portal) | set(computed)):
         got, want = computed.get(place), portal.get(place)
-        rows.append({"block": place[0], "group": place[1], "section": place[2], "portal": want,
-                     "documents": got, "matches": got is not None and want == got})
+        rows.append(
+            {
+                "block": place[0],
+                "group": place[1],
+                "section": place[2],
+                "portal": want,
+                "documents": got,
+                "matches": got is not None and want == got,
+            }
+        )
     return rows

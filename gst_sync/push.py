@@ -62,8 +62,9 @@ def pending_push(*, tenant: Tenant, registration: Registration, kind: str | None
     entries = push_queue(tenant=tenant, registrations=[registration])
     if kind is not None:
         entries = entries.filter(UPLOAD_FILTERS[kind])
-    return SupplierDocument.objects.filter(tenant=tenant, registration=registration,
-                                           pk__in=entries.values("document_id"))
+    return SupplierDocument.objects.filter(
+        tenant=tenant, registration=registration, pk__in=entries.values("document_id")
+    )
 
 
 def queue_push(*, tenant: Tenant, actor: Actor, registration: Registration) -> list[PushBatch]:
@@ -81,18 +82,32 @@ def queue_push(*, tenant: Tenant, actor: Actor, registration: Registration) -> l
         for kind in (pf.SAVE, pf.RESET):
             rows = list(
                 pending_push(tenant=tenant, registration=registration, kind=kind)
-                .order_by("section", "id").values("id", *_UPLOAD_FIELDS)
+                .order_by("section", "id")
+                .values("id", *_UPLOAD_FIELDS)
             )
             for start in range(0, len(rows), size):
-                chunk = rows[start:start + size]
-                batch = PushBatch.objects.create(tenant=tenant, registration=registration, kind=kind,
-                                                 item_count=len(chunk), requested_by=actor.id)
+                chunk = rows[start : start + size]
+                batch = PushBatch.objects.create(
+                    tenant=tenant,
+                    registration=registration,
+                    kind=kind,
+                    item_count=len(chunk),
+                    requested_by=actor.id,
+                )
                 batches.append(batch)
                 items.extend((batch.pk, row, kind) for row in chunk)
         _copy_items(tenant, items)
         if batches:
-            record(tenant=tenant, actor=actor, action="push.queued", obj=registration,
-                   metadata={"batches": [b.pk for b in batches], "documents": sum(b.item_count for b in batches)})
+            record(
+                tenant=tenant,
+                actor=actor,
+                action="push.queued",
+                obj=registration,
+                metadata={
+                    "batches": [b.pk for b in batches],
+                    "documents": sum(b.item_count for b in batches),
+                },
+            )
             from .tasks import push_batch
 
             ids = [b.pk for b in batches]
@@ -100,8 +115,18 @@ def queue_push(*, tenant: Tenant, actor: Actor, registration: Registration) -> l
     return batches
 
 
-_ITEM_COLUMNS = ("tenant_id", "batch_id", "document_id", "section", "action", "prev_status", "record", "result",
-                 "error_code", "error_message")
+_ITEM_COLUMNS = (
+    "tenant_id",
+    "batch_id",
+    "document_id",
+    "section",
+    "action",
+    "prev_status",
+    "record",
+    "result",
+    "error_code",
+    "error_message",
+)
 
 
 def _copy_items(tenant: Tenant, items: list[tuple[int, dict, str]]) -> None:
@@ -110,13 +135,25 @@ def _copy_items(tenant: Tenant, items: list[tuple[int, dict, str]]) -> None:
     if not items:
         return
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    with connection.cursor() as cur, cur.cursor.copy(
-        f"COPY gst_sync_pushitem ({', '.join(_ITEM_COLUMNS)}) FROM STDIN"
-    ) as copy:
+    with (
+        connection.cursor() as cur,
+        cur.cursor.copy(f"COPY gst_sync_pushitem ({', '.join(_ITEM_COLUMNS)}) FROM STDIN") as copy,
+    ):
         for batch_id, row, kind in items:
-            copy.write_row((tenant.pk, batch_id, row["id"], row["section"], row["local_action"],
-                            row["portal_action"], dumps(_json_record(pf.upload_record(row, kind))),
-                            PushItemResult.SENT, "", ""))
+            copy.write_row(
+                (
+                    tenant.pk,
+                    batch_id,
+                    row["id"],
+                    row["section"],
+                    row["local_action"],
+                    row["portal_action"],
+                    dumps(_json_record(pf.upload_record(row, kind))),
+                    PushItemResult.SENT,
+                    "",
+                    "",
+                )
+            )
 
 
 def _json_record(rec: dict) -> dict:
@@ -128,7 +165,18 @@ def _wire_record(rec: dict) -> dict:
     from decimal import Decimal
 
     out = dict(rec)
-    for key in ("val", "txval", "iamt", "camt", "samt", "cess", "declIgst", "declCgst", "declSgst", "declCess"):
+    for key in (
+        "val",
+        "txval",
+        "iamt",
+        "camt",
+        "samt",
+        "cess",
+        "declIgst",
+        "declCgst",
+        "declSgst",
+        "declCess",
+    ):
         if key in out and out[key] not in (None, ""):
             out[key] = Decimal(str(out[key]))
     return out
@@ -136,8 +184,12 @@ def _wire_record(rec: dict) -> dict:
 
 def _claim(batch_id: int) -> bool:
     # A batch that already has the portal's reference only needs polling again.
-    return leases.claim(PushBatch, batch_id, running=("sending", "polling"),
-                        new_status_sql="CASE WHEN reference_id = '' THEN 'sending' ELSE 'polling' END")
+    return leases.claim(
+        PushBatch,
+        batch_id,
+        running=("sending", "polling"),
+        new_status_sql="CASE WHEN reference_id = '' THEN 'sending' ELSE 'polling' END",
+    )
 
 
 def _key(section: str, stin: str, number: str) -> tuple[str, str, str]:
@@ -184,18 +236,25 @@ def run_push(batch_id: int, *, adapter: PortalAdapter | None = None) -> PushBatc
                         invdata[item.section].append(_wire_record(item.record))
                     send = portal.save_actions if batch.kind == pf.SAVE else portal.reset_actions
                     reference = send(gstin=registration.gstin, invdata=dict(invdata))
-                    PushBatch.objects.filter(pk=batch.pk).update(reference_id=reference, status=PushStatus.POLLING,
-                                                                 heartbeat_at=timezone.now())
+                    PushBatch.objects.filter(pk=batch.pk).update(
+                        reference_id=reference, status=PushStatus.POLLING, heartbeat_at=timezone.now()
+                    )
                     batch.reference_id = reference
-            status = portal.wait_for_request(gstin=registration.gstin, reference_id=batch.reference_id) \
-                if batch.reference_id else None
+            status = (
+                portal.wait_for_request(gstin=registration.gstin, reference_id=batch.reference_id)
+                if batch.reference_id
+                else None
+            )
         except Reauth as exc:
             with transaction.atomic():
                 conn.status = ConnectionStatus.EXPIRED
                 conn.last_error = exc.message
                 conn.save(update_fields=["status", "last_error", "updated_at"])
-                _park(batch, exc.code or "REAUTH", f"The portal session has expired: enter a new OTP, then "
-                      f"push again. ({exc.message})")
+                _park(
+                    batch,
+                    exc.code or "REAUTH",
+                    f"The portal session has expired: enter a new OTP, then push again. ({exc.message})",
+                )
             return batch
         except PortalError as exc:
             _park(batch, exc.code or "PORTAL", exc.message)
@@ -212,8 +271,12 @@ def run_push(batch_id: int, *, adapter: PortalAdapter | None = None) -> PushBatc
             _refresh_conflicts(tenant, registration, conflicts, portal)
         from suppliers.services import notify_suppliers  # e-mail / webhook suppliers about saved rejections
 
-        notify_suppliers(tenant=tenant, document_ids=PushItem.objects.filter(
-            batch=batch, result=PushItemResult.SAVED, action__in=["R", "P"]).values_list("document_id", flat=True))
+        notify_suppliers(
+            tenant=tenant,
+            document_ids=PushItem.objects.filter(
+                batch=batch, result=PushItemResult.SAVED, action__in=["R", "P"]
+            ).values_list("document_id", flat=True),
+        )
         batch.refresh_from_db()
     return batch
 
@@ -231,10 +294,12 @@ def _already_applied(batch: PushBatch, items: list[PushItem], portal: PortalAdap
 
 def _park(batch: PushBatch, code: str, message: str) -> None:
     """The batch could not be sent: it fails as a whole, its documents keep their local actions (retry later)."""
-    PushBatch.objects.filter(pk=batch.pk).update(status=PushStatus.FAILED, error_code=code, error_message=message,
-                                                 finished_at=timezone.now())
+    PushBatch.objects.filter(pk=batch.pk).update(
+        status=PushStatus.FAILED, error_code=code, error_message=message, finished_at=timezone.now()
+    )
     PushItem.objects.filter(batch=batch, result=PushItemResult.SENT).update(
-        result=PushItemResult.FAILED, error_code=code, error_message=message[:500])
+        result=PushItemResult.FAILED, error_code=code, error_message=message[:500]
+    )
     _notify_requester(batch, f"not sent: {message}")
 
 
@@ -253,9 +318,14 @@ def _errors_by_key(status) -> dict[tuple, tuple[str, str]]:
 
 def _record_results(batch: PushBatch, status) -> list[PushItem]:
     """Saved / refused per item, set-based, with one audit event per document and a summary. Returns conflicts."""
-    pending = list(PushItem.objects.filter(batch=batch, result=PushItemResult.SENT))  # fresh: some may be saved
+    pending = list(
+        PushItem.objects.filter(batch=batch, result=PushItemResult.SENT)
+    )  # fresh: some may be saved
     if status is not None and status.status == "ER":
-        failed = {i.pk: (status.err_cd or "ER", status.err_msg or "The portal refused the request.") for i in pending}
+        failed = {
+            i.pk: (status.err_cd or "ER", status.err_msg or "The portal refused the request.")
+            for i in pending
+        }
     else:
         errors = _errors_by_key(status) if status is not None else {}
         failed = {i.pk: errors[_item_key(i)] for i in pending if _item_key(i) in errors}
@@ -272,27 +342,54 @@ def _record_results(batch: PushBatch, status) -> list[PushItem]:
                 item.error_code, item.error_message = code, message[:500]
             PushItem.objects.bulk_update(refused, ["result", "error_code", "error_message"])
             if conflicts:
-                SupplierDocument.objects.filter(pk__in=[i.document_id for i in conflicts]).update(needs_review=True)
+                SupplierDocument.objects.filter(pk__in=[i.document_id for i in conflicts]).update(
+                    needs_review=True
+                )
             record_many(
-                tenant=batch.tenant, actor=Actor.task("gst_sync.push"), request_id=f"push:{batch.pk}",
-                events=[Event("ims.push_refused", "invoices.supplierdocument", str(i.document_id),
-                              f"{i.record.get('stin')} {i.section}", metadata={"code": i.error_code,
-                              "message": i.error_message, "action": i.action, "batch": batch.pk})
-                        for i in refused],
+                tenant=batch.tenant,
+                actor=Actor.task("gst_sync.push"),
+                request_id=f"push:{batch.pk}",
+                events=[
+                    Event(
+                        "ims.push_refused",
+                        "invoices.supplierdocument",
+                        str(i.document_id),
+                        f"{i.record.get('stin')} {i.section}",
+                        metadata={
+                            "code": i.error_code,
+                            "message": i.error_message,
+                            "action": i.action,
+                            "batch": batch.pk,
+                        },
+                    )
+                    for i in refused
+                ],
             )
         saved_total = PushItem.objects.filter(batch=batch, result=PushItemResult.SAVED).count()
         failed_total = PushItem.objects.filter(batch=batch).exclude(result=PushItemResult.SAVED).count()
         PushBatch.objects.filter(pk=batch.pk).update(
-            status=PushStatus.DONE, saved_count=saved_total, failed_count=failed_total,
-            finished_at=timezone.now(), error_code=(status.err_cd if status is not None else ""),
+            status=PushStatus.DONE,
+            saved_count=saved_total,
+            failed_count=failed_total,
+            finished_at=timezone.now(),
+            error_code=(status.err_cd if status is not None else ""),
             error_message=(status.err_msg if status is not None and status.status == "ER" else ""),
         )
         if failed_total:
             _notify_requester(batch, f"the portal refused {failed_total} document(s).")
-        record(tenant=batch.tenant, actor=Actor.task("gst_sync.push"), action="push.completed", obj=batch,
-               request_id=f"push:{batch.pk}",
-               metadata={"saved": saved_total, "refused": failed_total, "reference_id": batch.reference_id,
-                         "status": status.status if status is not None else "P"})
+        record(
+            tenant=batch.tenant,
+            actor=Actor.task("gst_sync.push"),
+            action="push.completed",
+            obj=batch,
+            request_id=f"push:{batch.pk}",
+            metadata={
+                "saved": saved_total,
+                "refused": failed_total,
+                "reference_id": batch.reference_id,
+                "status": status.status if status is not None else "P",
+            },
+        )
     return conflicts
 
 
@@ -306,9 +403,13 @@ def _notify_requester(batch: PushBatch, what: str) -> None:
     user = get_user_model().objects.filter(pk=batch.requested_by).first() if batch.requested_by else None
     if user is None:
         return
-    notify(tenant=batch.tenant, users=[user], kind="push_failed",
-           text=f"Push #{batch.pk} of {batch.registration.gstin}: {what}",
-           url=reverse("push-batch", args=[batch.tenant.slug, batch.pk]))
+    notify(
+        tenant=batch.tenant,
+        users=[user],
+        kind="push_failed",
+        text=f"Push #{batch.pk} of {batch.registration.gstin}: {what}",
+        url=reverse("push-batch", args=[batch.tenant.slug, batch.pk]),
+    )
 
 
 def _apply_saved(batch: PushBatch, saved: list[PushItem], note: str = "") -> None:
@@ -341,13 +442,24 @@ def _apply_saved(batch: PushBatch, saved: list[PushItem], note: str = "") -> Non
                 [ids, batch.tenant_id],
             )
         record_many(
-            tenant=batch.tenant, actor=Actor.task("gst_sync.push"), request_id=f"push:{batch.pk}",
-            events=[Event("ims.action_pushed", "invoices.supplierdocument", str(i.document_id),
-                          f"{i.record.get('stin')} {i.section}",
-                          changes={"portal_action": [i.prev_status, i.action]},
-                          metadata={"batch": batch.pk, "reference_id": batch.reference_id,
-                                    **({"note": note} if note else {})})
-                    for i in saved],
+            tenant=batch.tenant,
+            actor=Actor.task("gst_sync.push"),
+            request_id=f"push:{batch.pk}",
+            events=[
+                Event(
+                    "ims.action_pushed",
+                    "invoices.supplierdocument",
+                    str(i.document_id),
+                    f"{i.record.get('stin')} {i.section}",
+                    changes={"portal_action": [i.prev_status, i.action]},
+                    metadata={
+                        "batch": batch.pk,
+                        "reference_id": batch.reference_id,
+                        **({"note": note} if note else {}),
+                    },
+                )
+                for i in saved
+            ],
         )
 
 
@@ -361,8 +473,14 @@ def _refresh_conflicts(tenant, registration, conflicts: list[PushItem], portal: 
             log.warning("could not refresh %s after IMSSAV0010", section, exc_info=True)
             continue
         with transaction.atomic():
-            ingest_documents(tenant=tenant, registration=registration, records={section: records},
-                             actor=Actor.task("gst_sync.push"), source="portal", request_id="push-refresh")
+            ingest_documents(
+                tenant=tenant,
+                registration=registration,
+                records={section: records},
+                actor=Actor.task("gst_sync.push"),
+                source="portal",
+                request_id="push-refresh",
+            )
         SupplierDocument.objects.filter(pk__in=[i.document_id for i in conflicts]).update(needs_review=True)
 
 
@@ -371,11 +489,17 @@ def requeue_stale_pushes() -> int:
 
     cutoff = timezone.now() - dt.timedelta(seconds=settings.IMS_SYNC_LEASE_SECONDS)
     with scopes_disabled():
-        ids = list(PushBatch.objects.filter(status__in=ACTIVE_PUSH_STATUSES)
-                   .exclude(status=PushStatus.QUEUED, heartbeat_at__isnull=True, created_at__gte=cutoff)
-                   .filter(heartbeat_at__lt=cutoff).values_list("id", flat=True))
-        ids += list(PushBatch.objects.filter(status=PushStatus.QUEUED, created_at__lt=cutoff)
-                    .values_list("id", flat=True))
+        ids = list(
+            PushBatch.objects.filter(status__in=ACTIVE_PUSH_STATUSES)
+            .exclude(status=PushStatus.QUEUED, heartbeat_at__isnull=True, created_at__gte=cutoff)
+            .filter(heartbeat_at__lt=cutoff)
+            .values_list("id", flat=True)
+        )
+        ids += list(
+            PushBatch.objects.filter(status=PushStatus.QUEUED, created_at__lt=cutoff).values_list(
+                "id", flat=True
+            )
+        )
     for batch_id in set(ids):
         push_batch.delay(batch_id)
     return len(set(ids))

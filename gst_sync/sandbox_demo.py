@@ -20,7 +20,9 @@ def demo_portal_records(today=None) -> dict[str, dict]:
     out = {}
     for state, entity, _name, _freq, n_docs, n_suppliers, seed in DEMO_REGISTRATIONS:
         gstin = make_gstin(state, DEMO_PAN, entity)
-        data = generate(seed=seed, recipient_gstin=gstin, periods=periods, n_docs=n_docs, n_suppliers=n_suppliers)
+        data = generate(
+            seed=seed, recipient_gstin=gstin, periods=periods, n_docs=n_docs, n_suppliers=n_suppliers
+        )
         out[gstin] = {section: list(records) for section, records in data.records.items()}
     return out
 
@@ -31,8 +33,9 @@ def seed_sandbox(base_url: str, today=None) -> int:
     with httpx.Client(base_url=base_url, timeout=60) as http:
         for gstin, records in demo_portal_records(today).items():
             body = {"gstin": gstin, "records": records}
-            http.post("/__sandbox__/seed", content=_dumps(body),
-                      headers={"Content-Type": "application/json"}).raise_for_status()
+            http.post(
+                "/__sandbox__/seed", content=_dumps(body), headers={"Content-Type": "application/json"}
+            ).raise_for_status()
             total += sum(len(v) for v in records.values())
     return total
 

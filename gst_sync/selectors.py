@@ -26,8 +26,12 @@ DIFF_ACTIONS = {
 }
 
 
-def push_queue(*, tenant: Tenant, registrations: Sequence[Registration], in_flight: bool = False,
-               ) -> QuerySet[PushQueueEntry]:
+def push_queue(
+    *,
+    tenant: Tenant,
+    registrations: Sequence[Registration],
+    in_flight: bool = False,
+) -> QuerySet[PushQueueEntry]:
     """The push queue of ``registrations``: documents with a local action not yet on the portal (not vanished),
     read from the trigger-kept ``gst_sync_pushqueue`` (never a scan of the documents), less those held for approval
     and, unless ``in_flight``, those already in a batch being sent. Filter with :data:`UPLOAD_FILTERS` for what a
@@ -36,19 +40,31 @@ def push_queue(*, tenant: Tenant, registrations: Sequence[Registration], in_flig
 
     reg_ids = [r.pk for r in registrations]
     qs = PushQueueEntry.objects.filter(tenant=tenant, registration_id__in=reg_ids).filter(
-        ~Exists(held_documents(tenant=tenant).filter(document_id=OuterRef("document_id"))))
+        ~Exists(held_documents(tenant=tenant).filter(document_id=OuterRef("document_id")))
+    )
     if not in_flight:
-        qs = qs.filter(~Exists(PushItem.objects.filter(
-            tenant=tenant, document_id=OuterRef("document_id"), batch__status__in=ACTIVE_PUSH_STATUSES)))
+        qs = qs.filter(
+            ~Exists(
+                PushItem.objects.filter(
+                    tenant=tenant, document_id=OuterRef("document_id"), batch__status__in=ACTIVE_PUSH_STATUSES
+                )
+            )
+        )
     return qs
 
 
-def push_queue_counts(*, tenant: Tenant, registrations: Sequence[Registration], in_flight: bool = False,
-                      ) -> dict[int, dict[str, int]]:
+def push_queue_counts(
+    *,
+    tenant: Tenant,
+    registrations: Sequence[Registration],
+    in_flight: bool = False,
+) -> dict[int, dict[str, int]]:
     """Per registration id: the queue's documents (``"all"``) and how many a SAVE and a RESETIMS would carry."""
-    rows = (push_queue(tenant=tenant, registrations=registrations, in_flight=in_flight)
-            .values("registration_id")
-            .annotate(all=Count("pk"), **{kind: Count("pk", filter=q) for kind, q in UPLOAD_FILTERS.items()}))
+    rows = (
+        push_queue(tenant=tenant, registrations=registrations, in_flight=in_flight)
+        .values("registration_id")
+        .annotate(all=Count("pk"), **{kind: Count("pk", filter=q) for kind, q in UPLOAD_FILTERS.items()})
+    )
     counts = {r.pk: {"all": 0, SAVE: 0, RESET: 0} for r in registrations}
     for row in rows:
         counts[row["registration_id"]] = {"all": row["all"], SAVE: row[SAVE], RESET: row[RESET]}
@@ -58,7 +74,9 @@ def push_queue_counts(*, tenant: Tenant, registrations: Sequence[Registration], 
 def registrations_with_connections(*, tenant, user, membership):
     """Visible GSTINs, each with ``.connection`` (or None) and ``.to_push`` (what Push would send now)."""
     regs = list(visible_registrations(tenant=tenant, user=user, membership=membership))
-    conns = {c.registration_id: c for c in PortalConnection.objects.filter(tenant=tenant, registration__in=regs)}
+    conns = {
+        c.registration_id: c for c in PortalConnection.objects.filter(tenant=tenant, registration__in=regs)
+    }
     counts = push_queue_counts(tenant=tenant, registrations=regs)
     for reg in regs:
         reg.connection = conns.get(reg.pk)
@@ -87,5 +105,8 @@ def pushes_of_document(*, tenant, document_id: int):
     """What each push did with one document: what was sent and the portal's answer, newest first."""
     from .models import PushItem
 
-    return (PushItem.objects.filter(tenant=tenant, document_id=document_id)
-            .select_related("batch").order_by("-batch__created_at", "-id"))
+    return (
+        PushItem.objects.filter(tenant=tenant, document_id=document_id)
+        .select_related("batch")
+        .order_by("-batch__created_at", "-id")
+    )

@@ -50,7 +50,12 @@ def _save_session(conn: PortalConnection, session) -> None:
 
 @owns_adapter
 def request_otp(
-    *, tenant: Tenant, actor: Actor, registration: Registration, username: str, adapter: PortalAdapter | None = None
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    registration: Registration,
+    username: str,
+    adapter: PortalAdapter | None = None,
 ) -> PortalConnection:
     """Ask the portal to send an OTP to the taxpayer for ``username`` (API access must be enabled on the portal)."""
     username = (username or "").strip()
@@ -67,14 +72,24 @@ def request_otp(
         conn.status = ConnectionStatus.OTP_SENT
         conn.last_error = ""
         conn.save()
-        record(tenant=tenant, actor=actor, action="portal.otp_requested", obj=registration,
-               metadata={"username": username})
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="portal.otp_requested",
+            obj=registration,
+            metadata={"username": username},
+        )
     return conn
 
 
 @owns_adapter
 def connect(
-    *, tenant: Tenant, actor: Actor, registration: Registration, otp: str, adapter: PortalAdapter | None = None
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    registration: Registration,
+    otp: str,
+    adapter: PortalAdapter | None = None,
 ) -> PortalConnection:
     """Exchange the OTP for a session and keep it sealed at rest."""
     conn = connection_for(tenant=tenant, registration=registration)
@@ -90,8 +105,13 @@ def connect(
         raise SyncError(f"The portal refused the OTP: {exc.message}") from exc
     with transaction.atomic():
         _save_session(conn, session)
-        record(tenant=tenant, actor=actor, action="portal.connected", obj=registration,
-               metadata={"expires_at": session.expires_at.isoformat()})
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="portal.connected",
+            obj=registration,
+            metadata={"expires_at": session.expires_at.isoformat()},
+        )
     return conn
 
 
@@ -117,16 +137,29 @@ def queue_sync(
         for section in wanted:
             try:
                 with transaction.atomic():
-                    created.append(SyncRun.objects.create(
-                        tenant=tenant, registration=registration, section=section, trigger=trigger,
-                        requested_by=actor.id,
-                    ))
+                    created.append(
+                        SyncRun.objects.create(
+                            tenant=tenant,
+                            registration=registration,
+                            section=section,
+                            trigger=trigger,
+                            requested_by=actor.id,
+                        )
+                    )
             except IntegrityError:
                 continue  # an active run exists for this section
         if created:
-            record(tenant=tenant, actor=actor, action="sync.queued", obj=registration,
-                   metadata={"runs": [r.pk for r in created], "sections": [r.section for r in created],
-                             "trigger": trigger})
+            record(
+                tenant=tenant,
+                actor=actor,
+                action="sync.queued",
+                obj=registration,
+                metadata={
+                    "runs": [r.pk for r in created],
+                    "sections": [r.section for r in created],
+                    "trigger": trigger,
+                },
+            )
             from .tasks import sync_section
 
             ids = [r.pk for r in created]
@@ -169,8 +202,12 @@ def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | 
                 conn.status = ConnectionStatus.EXPIRED
                 conn.last_error = exc.message
                 conn.save(update_fields=["status", "last_error", "updated_at"])
-                _finish(run, status=RunStatus.FAILED, code=exc.code or "REAUTH",
-                        message=f"The portal session has expired: enter a new OTP. ({exc.message})")
+                _finish(
+                    run,
+                    status=RunStatus.FAILED,
+                    code=exc.code or "REAUTH",
+                    message=f"The portal session has expired: enter a new OTP. ({exc.message})",
+                )
             return run
         except PortalError as exc:
             _finish(run, status=RunStatus.FAILED, code=exc.code or "PORTAL", message=exc.message)
@@ -181,15 +218,25 @@ def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | 
             return run
         with transaction.atomic():
             result = ingest_documents(
-                tenant=tenant, registration=registration, records={run.section: records}, actor=actor,
-                source="portal", complete_sections=[run.section], request_id=run.request_id,
+                tenant=tenant,
+                registration=registration,
+                records={run.section: records},
+                actor=actor,
+                source="portal",
+                complete_sections=[run.section],
+                request_id=run.request_id,
             )
             if result.errors:
                 transaction.set_rollback(True)
         if result.errors:
-            _finish(run, status=RunStatus.FAILED, code="BADDATA", counts={"errors": len(result.errors)},
-                    message="The portal sent records we could not read; nothing was written:\n"
-                    + "\n".join(result.errors[:20]))
+            _finish(
+                run,
+                status=RunStatus.FAILED,
+                code="BADDATA",
+                counts={"errors": len(result.errors)},
+                message="The portal sent records we could not read; nothing was written:\n"
+                + "\n".join(result.errors[:20]),
+            )
             return run
         counts_extra: dict = {}
         try:  # the seller's side: recipients' actions on this GSTIN's own outward documents
@@ -199,8 +246,9 @@ def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | 
         else:
             from .outward import refresh_in_transaction
 
-            res = refresh_in_transaction(tenant=tenant, registration=registration, section=run.section,
-                                         records=outward, actor=actor)
+            res = refresh_in_transaction(
+                tenant=tenant, registration=registration, section=run.section, records=outward, actor=actor
+            )
             counts_extra.update(outward_received=res.received, outward_action_changed=res.action_changed)
         with transaction.atomic():
             session = portal.session(registration.gstin)
@@ -208,16 +256,27 @@ def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | 
                 _save_session(conn, session)  # the adapter refreshed the token
             counts = {**result.counts(), "downloaded": len(records), **counts_extra}
             _finish(run, status=RunStatus.SUCCEEDED, counts=counts)
-            record(tenant=tenant, actor=actor, action="sync.run_completed", obj=run, request_id=run.request_id,
-                   metadata={"section": run.section, "gstin": registration.gstin, **counts})
+            record(
+                tenant=tenant,
+                actor=actor,
+                action="sync.run_completed",
+                obj=run,
+                request_id=run.request_id,
+                metadata={"section": run.section, "gstin": registration.gstin, **counts},
+            )
         from autorules.services import run_after_sync
 
-        run_after_sync(tenant=tenant, registration=registration)  # the tenant's auto-action rules; never raises
+        run_after_sync(
+            tenant=tenant, registration=registration
+        )  # the tenant's auto-action rules; never raises
         if any(counts.get(k) for k in ("created", "changed", "vanished", "reappeared")):
             from reconciliation.services import rerun_after_change  # a reconciled GSTIN is reconciled again
 
-            rerun_after_change(tenant=tenant, registration_ids=[registration.pk],  # never raises
-                               reason=f"the sync of {run.section.upper()} for {registration.gstin} (sync run #{run.pk})")
+            rerun_after_change(
+                tenant=tenant,
+                registration_ids=[registration.pk],  # never raises
+                reason=f"the sync of {run.section.upper()} for {registration.gstin} (sync run #{run.pk})",
+            )
     return run
 
 
@@ -226,12 +285,21 @@ def queue_daily_syncs() -> int:
     now = timezone.now()
     queued = 0
     with scopes_disabled():
-        conns = list(PortalConnection.objects.select_related("tenant", "registration")
-                     .filter(status=ConnectionStatus.CONNECTED, expires_at__gt=now))
+        conns = list(
+            PortalConnection.objects.select_related("tenant", "registration").filter(
+                status=ConnectionStatus.CONNECTED, expires_at__gt=now
+            )
+        )
     for conn in conns:
         with tenant_scope(conn.tenant):
-            queued += len(queue_sync(tenant=conn.tenant, actor=Actor.task("gst_sync.daily_sync"),
-                                     registration=conn.registration, trigger="schedule"))
+            queued += len(
+                queue_sync(
+                    tenant=conn.tenant,
+                    actor=Actor.task("gst_sync.daily_sync"),
+                    registration=conn.registration,
+                    trigger="schedule",
+                )
+            )
     return queued
 
 
@@ -241,8 +309,16 @@ def requeue_stale_runs() -> int:
 
     cutoff = timezone.now() - dt.timedelta(seconds=settings.IMS_SYNC_LEASE_SECONDS)
     with scopes_disabled():
-        ids = list(SyncRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).values_list("id", flat=True))
-        ids += list(SyncRun.objects.filter(status=RunStatus.QUEUED, created_at__lt=cutoff).values_list("id", flat=True))
+        ids = list(
+            SyncRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).values_list(
+                "id", flat=True
+            )
+        )
+        ids += list(
+            SyncRun.objects.filter(status=RunStatus.QUEUED, created_at__lt=cutoff).values_list(
+                "id", flat=True
+            )
+        )
     for run_id in ids:
         sync_section.delay(run_id)
     return len(ids)

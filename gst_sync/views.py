@@ -26,9 +26,13 @@ def _registration(request, registration_id: int):
 
 
 def portal_home(request, tenant_slug):
-    regs = registrations_with_connections(tenant=request.tenant, user=request.user, membership=request.membership)
+    regs = registrations_with_connections(
+        tenant=request.tenant, user=request.user, membership=request.membership
+    )
     runs = list(runs_for(tenant=request.tenant, user=request.user, membership=request.membership)[:30])
-    batches = list(push_batches_for(tenant=request.tenant, user=request.user, membership=request.membership)[:20])
+    batches = list(
+        push_batches_for(tenant=request.tenant, user=request.user, membership=request.membership)[:20]
+    )
     context = {
         "registrations": regs,
         "runs": runs,
@@ -60,17 +64,29 @@ def _otp_step(request, tenant_slug, registration_id, *, form_class, invalid: str
 @require_POST
 @require_capability(Capability.SYNC)
 def request_otp(request, tenant_slug, registration_id):
-    return _otp_step(request, tenant_slug, registration_id, form_class=OtpRequestForm,
-                     invalid="Enter the portal username of the GSTIN.", step=services.request_otp,
-                     done="The portal sent an OTP for {gstin}. Enter it below.")
+    return _otp_step(
+        request,
+        tenant_slug,
+        registration_id,
+        form_class=OtpRequestForm,
+        invalid="Enter the portal username of the GSTIN.",
+        step=services.request_otp,
+        done="The portal sent an OTP for {gstin}. Enter it below.",
+    )
 
 
 @require_POST
 @require_capability(Capability.SYNC)
 def submit_otp(request, tenant_slug, registration_id):
-    return _otp_step(request, tenant_slug, registration_id, form_class=OtpForm,
-                     invalid="The OTP is the 6-digit number the portal sent.", step=services.connect,
-                     done="{gstin} is connected to the portal.")
+    return _otp_step(
+        request,
+        tenant_slug,
+        registration_id,
+        form_class=OtpForm,
+        invalid="The OTP is the 6-digit number the portal sent.",
+        step=services.connect,
+        done="{gstin} is connected to the portal.",
+    )
 
 
 @require_POST
@@ -82,8 +98,12 @@ def sync_now(request, tenant_slug, registration_id):
         messages.error(request, "Choose valid sections.")
         return redirect("portal-home", tenant_slug)
     try:
-        runs = services.queue_sync(tenant=request.tenant, actor=Actor.user(request.user), registration=reg,
-                                   sections=form.cleaned_data["sections"] or None)
+        runs = services.queue_sync(
+            tenant=request.tenant,
+            actor=Actor.user(request.user),
+            registration=reg,
+            sections=form.cleaned_data["sections"] or None,
+        )
     except services.SyncError as exc:
         messages.error(request, str(exc))
     else:
@@ -95,23 +115,32 @@ def sync_now(request, tenant_slug, registration_id):
 
 
 def run_detail(request, tenant_slug, run_id):
-    run = get_object_or_404(runs_for(tenant=request.tenant, user=request.user, membership=request.membership),
-                            pk=run_id)
+    run = get_object_or_404(
+        runs_for(tenant=request.tenant, user=request.user, membership=request.membership), pk=run_id
+    )
     events = run_diff(tenant=request.tenant, run=run)
     kind = request.GET.get("kind")
     if kind:
         if kind not in DIFF_ACTIONS:
             raise Http404
         events = events.filter(action=kind)
-    return render(request, "gst_sync/run_detail.html", {
-        "run": run, "events": events[:500], "shown_kind": kind, "kinds": DIFF_ACTIONS,
-        "total": events.count(),
-    })
+    return render(
+        request,
+        "gst_sync/run_detail.html",
+        {
+            "run": run,
+            "events": events[:500],
+            "shown_kind": kind,
+            "kinds": DIFF_ACTIONS,
+            "total": events.count(),
+        },
+    )
 
 
 def run_export(request, tenant_slug, run_id):
-    run = get_object_or_404(runs_for(tenant=request.tenant, user=request.user, membership=request.membership),
-                            pk=run_id)
+    run = get_object_or_404(
+        runs_for(tenant=request.tenant, user=request.user, membership=request.membership), pk=run_id
+    )
     params = {"run": run.pk}
     response = export_response(tenant=request.tenant, user=request.user, kind=DIFF_KIND, params=params)
     if response is not None:
@@ -157,4 +186,6 @@ def outward_list(request, tenant_slug):
     recipient = request.GET.get("recipient", "").strip().upper()
     if recipient:
         docs = docs.filter(recipient_gstin__startswith=recipient)
-    return render(request, "gst_sync/outward.html", {"docs": docs[:500], "action": action, "recipient": recipient})
+    return render(
+        request, "gst_sync/outward.html", {"docs": docs[:500], "action": action, "recipient": recipient}
+    )

@@ -12,4 +12,3 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 def escape(text: str) -> str:
     """``text`` as a COPY text field: backslash, tab, newline and carriage return escaped (most text has none)."""
     return text.translate(_ESCAPES) if _SPECIAL(text) else text
-

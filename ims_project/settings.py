@@ -159,7 +159,9 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=SECURE_HSTS_SECONDS > 0)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=SECURE_HSTS_SECONDS > 0)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
+)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
@@ -217,7 +219,9 @@ CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULE: dict = {}
-CELERY_BEAT_SCHEDULE_FILENAME = env("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
+CELERY_BEAT_SCHEDULE_FILENAME = env(
+    "CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule")
+)
 CELERY_IMPORTS = ["ims_project.tasks"]  # project-level tasks (ping); app tasks are autodiscovered
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -241,9 +245,12 @@ IMS_GSP_GSTN_CERT_PATH = env("IMS_GSP_GSTN_CERT_PATH", default="")
 # The GSP is the sandbox portal (it publishes its certificate); always true for a loopback IMS_GSP_BASE_URL.
 IMS_GSP_SANDBOX = env.bool("IMS_GSP_SANDBOX", default=False)
 # Fernet key sealing portal sessions at rest; derived from SECRET_KEY unless set explicitly.
-IMS_SESSION_KEY = env("IMS_SESSION_KEY", default="") or __import__("base64").urlsafe_b64encode(
-    __import__("hashlib").sha256((SECRET_KEY + ":portal-sessions").encode()).digest()
-).decode()
+IMS_SESSION_KEY = (
+    env("IMS_SESSION_KEY", default="")
+    or __import__("base64")
+    .urlsafe_b64encode(__import__("hashlib").sha256((SECRET_KEY + ":portal-sessions").encode()).digest())
+    .decode()
+)
 # A running sync whose heartbeat is older than this is taken to be dead (worker killed) and may be re-claimed.
 IMS_SYNC_LEASE_SECONDS = env.int("IMS_SYNC_LEASE_SECONDS", default=900)
 CELERY_BEAT_SCHEDULE["daily-portal-sync"] = {
@@ -265,7 +272,10 @@ TWOB_ITCREV = env.bool("TWOB_ITCREV", default=True)
 IMS_PUSH_BATCH_SIZE = env.int("IMS_PUSH_BATCH_SIZE", default=500)
 CELERY_BEAT_SCHEDULE["sweep-stale-pushes"] = {"task": "gst_sync.tasks.sweep_stale_pushes", "schedule": 300.0}
 # Reconciliation runs and register imports whose worker died (lease expired) are handed to a worker again.
-CELERY_BEAT_SCHEDULE["sweep-stale-recon-jobs"] = {"task": "reconciliation.tasks.sweep_stale_jobs", "schedule": 300.0}
+CELERY_BEAT_SCHEDULE["sweep-stale-recon-jobs"] = {
+    "task": "reconciliation.tasks.sweep_stale_jobs",
+    "schedule": 300.0,
+}
 
 # Maker-checker approvals of IMS actions and in-app notifications (navbar badge).
 INSTALLED_APPS += ["approvals"]
@@ -281,7 +291,9 @@ CELERY_BEAT_SCHEDULE["deadline-digest"] = {
 
 # Supplier directory, e-mails and webhooks to suppliers; auto-action rules.
 INSTALLED_APPS += ["suppliers", "autorules"]
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
-    "ImsSectionEnum": "invoices.domain.sections.SECTION_CHOICES",
-    "ActionCodeEnum": [("A", "A"), ("R", "R"), ("P", "P"), ("N", "N")],
-})
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "ImsSectionEnum": "invoices.domain.sections.SECTION_CHOICES",
+        "ActionCodeEnum": [("A", "A"), ("R", "R"), ("P", "P"), ("N", "N")],
+    }
+)

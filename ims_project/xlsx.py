@@ -101,8 +101,13 @@ def _str_cell(value: str) -> str:
 def _cell(value: Any) -> str:
     kind = type(value)
     if kind is str:
-        if (_SPECIAL.search(value) is None and "_x" not in value and len(value) <= _MAX_CELL_CHARS
-                and not value[:1].isspace() and not value[-1:].isspace()):
+        if (
+            _SPECIAL.search(value) is None
+            and "_x" not in value
+            and len(value) <= _MAX_CELL_CHARS
+            and not value[:1].isspace()
+            and not value[-1:].isspace()
+        ):
             return f'<c t="inlineStr"><is><t>{value}</t></is></c>'  # the common case, inlined for speed
         return _str_cell(value)
     if kind is Decimal:
@@ -123,9 +128,11 @@ def _cell(value: Any) -> str:
     if kind is dt.date:
         return f'<c s="{_S_DATE}"><v>{value.toordinal() - _EPOCH}</v></c>'
     if kind is dt.datetime:
-        serial = value.toordinal() - _EPOCH + (
-            value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6
-        ) / 86400
+        serial = (
+            value.toordinal()
+            - _EPOCH
+            + (value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6) / 86400
+        )
         return f'<c s="{_S_DATETIME}"><v>{serial!r}</v></c>'
     # Subclasses (e.g. str enums, Decimal subclasses) and anything else.
     if isinstance(value, dt.datetime):
@@ -169,13 +176,21 @@ def _cols_xml(headers: Sequence[str], sample: list[Sequence[Any]]) -> str:
             [_display_len(headers[i]) if i < len(headers) else 0]
             + [_display_len(r[i]) for r in sample if i < len(r)]
         )
-        cols.append(f'<col min="{i + 1}" max="{i + 1}" width="{min(max(longest + 2, 8), 60)}" customWidth="1"/>')
+        cols.append(
+            f'<col min="{i + 1}" max="{i + 1}" width="{min(max(longest + 2, 8), 60)}" customWidth="1"/>'
+        )
     return "<cols>" + "".join(cols) + "</cols>"
 
 
 def _sheet_name(name: str) -> str:
     cleaned = re.sub(r"[\[\]:*?/\\]", " ", _ILLEGAL.sub("", name)).strip("' ")[:31]
-    return (cleaned or "Sheet1").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return (
+        (cleaned or "Sheet1")
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+    )
 
 
 def write_xlsx(
@@ -204,7 +219,9 @@ def write_xlsx(
                 for h in headers
             )
             out.write(
-                (_SHEET_HEAD + _cols_xml(headers, sample) + f'<sheetData><row r="1">{header_cells}</row>').encode()
+                (
+                    _SHEET_HEAD + _cols_xml(headers, sample) + f'<sheetData><row r="1">{header_cells}</row>'
+                ).encode()
             )
             buf: list[str] = []
             cell = _cell

@@ -19,14 +19,49 @@ from .selectors import documents_for
 
 KIND = "documents"
 HEADERS = [
-    "Recipient GSTIN", "Supplier GSTIN", "Supplier name", "Section", "Document number", "Document date", "FY",
-    "Supplier period", "Supplier filing status", "Place of supply", "Document value", "Taxable value", "IGST",
-    "CGST", "SGST/UTGST", "Cess", "Portal action", "Local action (not yet pushed)", "Remarks", "First seen",
+    "Recipient GSTIN",
+    "Supplier GSTIN",
+    "Supplier name",
+    "Section",
+    "Document number",
+    "Document date",
+    "FY",
+    "Supplier period",
+    "Supplier filing status",
+    "Place of supply",
+    "Document value",
+    "Taxable value",
+    "IGST",
+    "CGST",
+    "SGST/UTGST",
+    "Cess",
+    "Portal action",
+    "Local action (not yet pushed)",
+    "Remarks",
+    "First seen",
 ]
 _COLUMNS = (
-    "registration__gstin", "supplier_gstin", "supplier_name", "section", "doc_number", "doc_date", "fy",
-    "supplier_period", "supplier_filing_status", "pos", "doc_value", "taxable_value", "igst", "cgst", "sgst", "cess",
-    "portal_action", "local_action", "local_remarks", "portal_remarks", "first_seen_at",
+    "registration__gstin",
+    "supplier_gstin",
+    "supplier_name",
+    "section",
+    "doc_number",
+    "doc_date",
+    "fy",
+    "supplier_period",
+    "supplier_filing_status",
+    "pos",
+    "doc_value",
+    "taxable_value",
+    "igst",
+    "cgst",
+    "sgst",
+    "cess",
+    "portal_action",
+    "local_action",
+    "local_remarks",
+    "portal_remarks",
+    "first_seen_at",
 )
 _SECTIONS = {s.value: SECTIONS[s].label for s in Section}
 _ACTIONS = {a.value: ACTION_LABELS[a] for a in Action}
@@ -35,16 +70,55 @@ _FILING = dict(FilingStatus.choices)
 
 def document_export_params(query) -> dict[str, list[str]]:
     """The filter parameters of a request's query string, as JSON-able lists (paging and sorting dropped)."""
-    return {key: values for key, values in query.lists() if key in DocumentFilter.base_filters and any(values)}
+    return {
+        key: values for key, values in query.lists() if key in DocumentFilter.base_filters and any(values)
+    }
 
 
 def _row(r):
-    (reg, supplier, name, section, number, date, fy, period, filing, pos, value, taxable, igst, cgst, sgst, cess,
-     portal, local, local_remarks, portal_remarks, first_seen) = r
+    (
+        reg,
+        supplier,
+        name,
+        section,
+        number,
+        date,
+        fy,
+        period,
+        filing,
+        pos,
+        value,
+        taxable,
+        igst,
+        cgst,
+        sgst,
+        cess,
+        portal,
+        local,
+        local_remarks,
+        portal_remarks,
+        first_seen,
+    ) = r
     return (
-        reg, supplier, name or "", _SECTIONS.get(section, section), number, date, fy_label(fy),
-        period.strftime("%m-%Y"), _FILING.get(filing, filing), pos, value, taxable, igst, cgst, sgst, cess,
-        _ACTIONS.get(portal, portal), _ACTIONS.get(local, "") if local else "", local_remarks or portal_remarks,
+        reg,
+        supplier,
+        name or "",
+        _SECTIONS.get(section, section),
+        number,
+        date,
+        fy_label(fy),
+        period.strftime("%m-%Y"),
+        _FILING.get(filing, filing),
+        pos,
+        value,
+        taxable,
+        igst,
+        cgst,
+        sgst,
+        cess,
+        _ACTIONS.get(portal, portal),
+        _ACTIONS.get(local, "") if local else "",
+        local_remarks or portal_remarks,
         first_seen,
     )
 
@@ -57,7 +131,9 @@ def export_documents(*, tenant, user, params):
     filterset = DocumentFilter(
         MultiValueDict({k: v if isinstance(v, list) else [v] for k, v in (params or {}).items()}),
         queryset=documents_for(tenant=tenant, user=user, membership=membership),
-        tenant=tenant, user=user, membership=membership,
+        tenant=tenant,
+        user=user,
+        membership=membership,
     )
     if not filterset.is_valid():
         problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in filterset.errors.items())
@@ -65,7 +141,9 @@ def export_documents(*, tenant, user, params):
     name = Supplier.objects.filter(tenant=OuterRef("tenant"), gstin=OuterRef("supplier_gstin")).values(
         n=Coalesce(NullIf("trade_name", Value("")), "legal_name")
     )[:1]
-    qs = filterset.qs.annotate(supplier_name=Subquery(name, output_field=CharField())).order_by("-doc_date", "-id")
+    qs = filterset.qs.annotate(supplier_name=Subquery(name, output_field=CharField())).order_by(
+        "-doc_date", "-id"
+    )
     total = qs.count()
     rows = (_row(r) for r in qs.values_list(*_COLUMNS).iterator(chunk_size=2000))
     described = describe_filters(filterset.active_filters())

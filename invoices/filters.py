@@ -82,8 +82,8 @@ class OutcomeField(df.fields.MultipleChoiceField):
         if bad:
             raise ValidationError(
                 "Unknown reconciliation outcome %(bad)s: choose from %(choices)s.",
-                code="invalid_choice", params={"bad": ", ".join(repr(v) for v in bad),
-                                               "choices": ", ".join(sorted(known))},
+                code="invalid_choice",
+                params={"bad": ", ".join(repr(v) for v in bad), "choices": ", ".join(sorted(known))},
             )
 
 
@@ -100,44 +100,59 @@ class DocumentFilter(df.FilterSet):
         error_messages={"invalid_choice": "Choose one of your GSTINs."},
     )
     period = PeriodFilter(field_name="supplier_period", label="Supplier period (MMYYYY)")
-    section = df.MultipleChoiceFilter(choices=SECTION_CHOICES, label="Section", widget=forms.CheckboxSelectMultiple)
+    section = df.MultipleChoiceFilter(
+        choices=SECTION_CHOICES, label="Section", widget=forms.CheckboxSelectMultiple
+    )
     supplier = df.CharFilter(method="filter_supplier", label="Supplier GSTIN or name", max_length=200)
     action = df.MultipleChoiceFilter(
         choices=ACTION_CHOICES, method="filter_action", label="Action", widget=forms.CheckboxSelectMultiple
     )
     pending_push = BooleanParamFilter(
-        method="filter_pending_push", label="Not yet pushed",
+        method="filter_pending_push",
+        label="Not yet pushed",
         help_text="Documents with a local action still to reach the portal (including those in a push batch or "
-                  "held for approval). Documents no longer on the portal are left out: they cannot be pushed.",
+        "held for approval). Documents no longer on the portal are left out: they cannot be pushed.",
     )
     filing_status = df.ChoiceFilter(
-        field_name="supplier_filing_status", choices=FilingStatus.choices, label="Supplier filing", empty_label="Any"
+        field_name="supplier_filing_status",
+        choices=FilingStatus.choices,
+        label="Supplier filing",
+        empty_label="Any",
     )
     value_min = df.NumberFilter(field_name="doc_value", lookup_expr="gte", label="Value from", **MONEY_FIELD)
     value_max = df.NumberFilter(field_name="doc_value", lookup_expr="lte", label="Value to", **MONEY_FIELD)
-    taxable_min = df.NumberFilter(field_name="taxable_value", lookup_expr="gte", label="Taxable from", **MONEY_FIELD)
-    taxable_max = df.NumberFilter(field_name="taxable_value", lookup_expr="lte", label="Taxable to", **MONEY_FIELD)
+    taxable_min = df.NumberFilter(
+        field_name="taxable_value", lookup_expr="gte", label="Taxable from", **MONEY_FIELD
+    )
+    taxable_max = df.NumberFilter(
+        field_name="taxable_value", lookup_expr="lte", label="Taxable to", **MONEY_FIELD
+    )
     date_from = df.DateFilter(
         field_name="doc_date", lookup_expr="gte", label="Date from", input_formats=DATE_INPUT_FORMATS
     )
-    date_to = df.DateFilter(field_name="doc_date", lookup_expr="lte", label="Date to", input_formats=DATE_INPUT_FORMATS)
+    date_to = df.DateFilter(
+        field_name="doc_date", lookup_expr="lte", label="Date to", input_formats=DATE_INPUT_FORMATS
+    )
     number = df.CharFilter(method="filter_number", label="Document number", max_length=40)
     needs_review = BooleanParamFilter(field_name="needs_review", label="Needs review")
     vanished = BooleanParamFilter(method="filter_vanished", label="No longer on portal")
     reconciliation = OutcomeFilter(
-        choices=RECON_CHOICES, method="filter_reconciliation", label="Latest reconciliation says",
+        choices=RECON_CHOICES,
+        method="filter_reconciliation",
+        label="Latest reconciliation says",
         widget=forms.CheckboxSelectMultiple,
         help_text="Documents whose latest finished reconciliation of their GSTIN put them in one of these "
-                  "outcomes (or groups: matched, mismatched, missing_in_books); documents changed on the portal "
-                  "since that reconciliation started are left out.",
+        "outcomes (or groups: matched, mismatched, missing_in_books); documents changed on the portal "
+        "since that reconciliation started are left out.",
     )
 
     class Meta:
         model = SupplierDocument
         fields: list[str] = []
 
-    def __init__(self, data=None, queryset=None, *, request=None, prefix=None, tenant=None, user=None,
-                 membership=None):
+    def __init__(
+        self, data=None, queryset=None, *, request=None, prefix=None, tenant=None, user=None, membership=None
+    ):
         super().__init__(data, queryset, request=request, prefix=prefix)
         self.tenant = tenant or getattr(request, "tenant", None)
         user = user or getattr(request, "user", None)
@@ -155,7 +170,11 @@ class DocumentFilter(df.FilterSet):
                 widget = field.widget
                 if isinstance(widget, forms.CheckboxSelectMultiple):
                     continue
-                css = "form-select form-select-sm" if isinstance(widget, forms.Select) else "form-control form-control-sm"
+                css = (
+                    "form-select form-select-sm"
+                    if isinstance(widget, forms.Select)
+                    else "form-control form-control-sm"
+                )
                 widget.attrs.setdefault("class", css)
                 if name in ("date_from", "date_to"):
                     widget.attrs.setdefault("placeholder", "DD-MM-YYYY")

@@ -29,32 +29,148 @@ from invoices.domain.periods import add_months, fy_start_year, parse_period
 
 # Share of documents per section (amendment shares are of the whole; each amends a generated original).
 SECTION_MIX: tuple[tuple[str, float], ...] = (
-    ("b2b", 0.80), ("b2ba", 0.03), ("b2bcn", 0.07), ("b2bcna", 0.01), ("b2bdn", 0.03), ("b2bdna", 0.01),
-    ("ecom", 0.04), ("ecoma", 0.01),
+    ("b2b", 0.80),
+    ("b2ba", 0.03),
+    ("b2bcn", 0.07),
+    ("b2bcna", 0.01),
+    ("b2bdn", 0.03),
+    ("b2bdna", 0.01),
+    ("ecom", 0.04),
+    ("ecoma", 0.01),
 )
 _ORIGINAL = {"b2ba": "b2b", "b2bcna": "b2bcn", "b2bdna": "b2bdn", "ecoma": "ecom"}
 _NOTE_SECTIONS = frozenset({"b2bcn", "b2bcna", "b2bdn", "b2bdna"})
 _CN_SECTIONS = frozenset({"b2bcn", "b2bcna"})
-PENDING_RULES_CHANGE = dt.date(2025, 10, 1)  # from this period credit notes may be kept pending (domain.md §2.2)
+PENDING_RULES_CHANGE = dt.date(
+    2025, 10, 1
+)  # from this period credit notes may be kept pending (domain.md §2.2)
 
 # Supplier states (weights) other than the recipient's own.
-_STATES = (("27", 8), ("29", 6), ("33", 5), ("24", 5), ("07", 5), ("06", 3), ("09", 3), ("36", 3), ("19", 2),
-           ("08", 2), ("32", 2), ("23", 2), ("30", 1), ("21", 1), ("03", 1), ("37", 1), ("10", 1))
-_STATE_ABBR = {"27": "MH", "29": "KA", "33": "TN", "24": "GJ", "07": "DL", "06": "HR", "09": "UP", "36": "TS",
-               "19": "WB", "08": "RJ", "32": "KL", "23": "MP", "30": "GA", "21": "OD", "03": "PB", "37": "AP",
-               "10": "BR"}
-_NAME_FIRST = ("Shree", "Sai", "Balaji", "Ganesh", "Laxmi", "Om", "Jai", "Krishna", "Maruti", "Sunrise",
-               "Bharat", "Hindustan", "National", "Royal", "Supreme", "Apex", "Galaxy", "Vardhman", "Mahalaxmi",
-               "Siddhi", "Annapurna", "Kaveri", "Narmada", "Ganga", "Deccan", "Konkan", "Sahyadri", "Vishal",
-               "Patel", "Mehta", "Agarwal", "Iyer", "Reddy", "Nair", "Kapoor", "Joshi", "Desai", "Rao")
-_NAME_TRADE = ("Steel", "Polymers", "Textiles", "Electricals", "Chemicals", "Packaging", "Logistics",
-               "Engineering", "Traders", "Enterprises", "Agro Foods", "Pharma", "Auto Components", "Hardware",
-               "Paper Mills", "Fasteners", "Cables", "Castings", "Plastics", "Infotech", "Printers", "Tubes",
-               "Rubber Products", "Glass Works", "Office Supplies", "Transport", "Industrial Gases")
-_NAME_SUFFIX = (("Pvt Ltd", "C"), ("Private Limited", "C"), ("Ltd", "C"), ("LLP", "F"), ("& Co", "F"),
-                ("& Sons", "F"), ("Corporation", "C"), ("Industries", "C"), ("", "P"))
-_REMARKS_R = ("Goods not received", "Rate differs from PO", "Duplicate invoice", "Not our GSTIN",
-              "Quantity short supplied")
+_STATES = (
+    ("27", 8),
+    ("29", 6),
+    ("33", 5),
+    ("24", 5),
+    ("07", 5),
+    ("06", 3),
+    ("09", 3),
+    ("36", 3),
+    ("19", 2),
+    ("08", 2),
+    ("32", 2),
+    ("23", 2),
+    ("30", 1),
+    ("21", 1),
+    ("03", 1),
+    ("37", 1),
+    ("10", 1),
+)
+_STATE_ABBR = {
+    "27": "MH",
+    "29": "KA",
+    "33": "TN",
+    "24": "GJ",
+    "07": "DL",
+    "06": "HR",
+    "09": "UP",
+    "36": "TS",
+    "19": "WB",
+    "08": "RJ",
+    "32": "KL",
+    "23": "MP",
+    "30": "GA",
+    "21": "OD",
+    "03": "PB",
+    "37": "AP",
+    "10": "BR",
+}
+_NAME_FIRST = (
+    "Shree",
+    "Sai",
+    "Balaji",
+    "Ganesh",
+    "Laxmi",
+    "Om",
+    "Jai",
+    "Krishna",
+    "Maruti",
+    "Sunrise",
+    "Bharat",
+    "Hindustan",
+    "National",
+    "Royal",
+    "Supreme",
+    "Apex",
+    "Galaxy",
+    "Vardhman",
+    "Mahalaxmi",
+    "Siddhi",
+    "Annapurna",
+    "Kaveri",
+    "Narmada",
+    "Ganga",
+    "Deccan",
+    "Konkan",
+    "Sahyadri",
+    "Vishal",
+    "Patel",
+    "Mehta",
+    "Agarwal",
+    "Iyer",
+    "Reddy",
+    "Nair",
+    "Kapoor",
+    "Joshi",
+    "Desai",
+    "Rao",
+)
+_NAME_TRADE = (
+    "Steel",
+    "Polymers",
+    "Textiles",
+    "Electricals",
+    "Chemicals",
+    "Packaging",
+    "Logistics",
+    "Engineering",
+    "Traders",
+    "Enterprises",
+    "Agro Foods",
+    "Pharma",
+    "Auto Components",
+    "Hardware",
+    "Paper Mills",
+    "Fasteners",
+    "Cables",
+    "Castings",
+    "Plastics",
+    "Infotech",
+    "Printers",
+    "Tubes",
+    "Rubber Products",
+    "Glass Works",
+    "Office Supplies",
+    "Transport",
+    "Industrial Gases",
+)
+_NAME_SUFFIX = (
+    ("Pvt Ltd", "C"),
+    ("Private Limited", "C"),
+    ("Ltd", "C"),
+    ("LLP", "F"),
+    ("& Co", "F"),
+    ("& Sons", "F"),
+    ("Corporation", "C"),
+    ("Industries", "C"),
+    ("", "P"),
+)
+_REMARKS_R = (
+    "Goods not received",
+    "Rate differs from PO",
+    "Duplicate invoice",
+    "Not our GSTIN",
+    "Quantity short supplied",
+)
 _REMARKS_P = ("Awaiting GRN", "Price under discussion", "Credit note expected", "Checking with purchase team")
 _RATES = ((Decimal(18), 55), (Decimal(12), 15), (Decimal(5), 15), (Decimal(28), 15))
 _CENT = Decimal("0.01")
@@ -106,15 +222,25 @@ def _make_suppliers(rng: random.Random, recipient_state: str, n: int) -> list[_S
         name = " ".join(x for x in (first, trade, suffix) if x)
         state = recipient_state if rng.random() < 0.5 else rng.choices(states, weights)[0]
         pan = (
-            "".join(rng.choice(_LETTERS) for _ in range(3)) + holder + first[0]
-            + f"{rng.randrange(1, 10000):04d}" + rng.choice(_LETTERS)
+            "".join(rng.choice(_LETTERS) for _ in range(3))
+            + holder
+            + first[0]
+            + f"{rng.randrange(1, 10000):04d}"
+            + rng.choice(_LETTERS)
         )
         gstin = make_gstin(state, pan, "1" if rng.random() < 0.9 else str(rng.randrange(2, 4)))
         if gstin in seen:
             continue
         seen.add(gstin)
-        suppliers.append(_Supplier(gstin, name, rng.randrange(5), "".join(rng.choice(_LETTERS) for _ in range(3)),
-                                   rng.choice(_LETTERS)))
+        suppliers.append(
+            _Supplier(
+                gstin,
+                name,
+                rng.randrange(5),
+                "".join(rng.choice(_LETTERS) for _ in range(3)),
+                rng.choice(_LETTERS),
+            )
+        )
     return suppliers
 
 
@@ -125,8 +251,13 @@ def _number(s: _Supplier, section: str, day: dt.date) -> str:
     n = s.counters.get(key, 0) + 1
     s.counters[key] = n
     if kind:
-        return (f"{kind}/{fy}-{(fy + 1) % 100:02d}/{n:04d}", f"{kind}-{n}", f"{s.letter}{kind}{n:06d}",
-                f"{kind}{fy % 100:02d}/{n}", f"{kind}-{s.prefix}-{n:03d}")[s.style]
+        return (
+            f"{kind}/{fy}-{(fy + 1) % 100:02d}/{n:04d}",
+            f"{kind}-{n}",
+            f"{s.letter}{kind}{n:06d}",
+            f"{kind}{fy % 100:02d}/{n}",
+            f"{kind}-{s.prefix}-{n:03d}",
+        )[s.style]
     return (
         f"INV/{fy}-{(fy + 1) % 100:02d}/{n:05d}",
         f"{s.prefix}-{n}",
@@ -189,8 +320,15 @@ def iter_records(
         if orig is None and section in originals and rand() < 0.5:
             pool = originals[section]
             number_field, date_field = ("nt_num", "nt_dt") if section in _NOTE_SECTIONS else ("inum", "idt")
-            entry = (supplier, rec[number_field], rec[date_field], day, rec["txval"],
-                     rec["iamt"] + rec["camt"] + rec["samt"], rec["inv_typ"])
+            entry = (
+                supplier,
+                rec[number_field],
+                rec[date_field],
+                day,
+                rec["txval"],
+                rec["iamt"] + rec["camt"] + rec["samt"],
+                rec["inv_typ"],
+            )
             if len(pool) < 50_000:
                 pool.append(entry)
             else:
@@ -199,8 +337,16 @@ def iter_records(
         yield section, rec
 
 
-def _record(rng, supplier: _Supplier, section: str, day: dt.date, period: dt.date, recipient_state: str,
-            latest: dt.date, orig) -> dict:
+def _record(
+    rng,
+    supplier: _Supplier,
+    section: str,
+    day: dt.date,
+    period: dt.date,
+    recipient_state: str,
+    latest: dt.date,
+    orig,
+) -> dict:
     rand = rng.random
     is_note = section in _NOTE_SECTIONS
     is_cn = section in _CN_SECTIONS
@@ -244,26 +390,32 @@ def _record(rng, supplier: _Supplier, section: str, day: dt.date, period: dt.dat
     filed = period < latest or rand() < 0.55
     number_field, date_field = ("nt_num", "nt_dt") if is_note else ("inum", "idt")
     number = orig[1] if orig is not None else _number(supplier, section, day)
-    rec: dict = {"stin": supplier.gstin, number_field: number, date_field: f"{day.day:02d}-{day.month:02d}-{day.year}"}
+    rec: dict = {
+        "stin": supplier.gstin,
+        number_field: number,
+        date_field: f"{day.day:02d}-{day.month:02d}-{day.year}",
+    }
     if orig is not None:
         o_num, o_dt = ("ont_num", "ont_dt") if is_note else ("oinum", "oidt")
         rec[o_num] = orig[1]
         rec[o_dt] = orig[2]
-    rec.update({
-        "inv_typ": inv_typ,
-        "srcform": "R1" if rand() < 0.97 else "GSTR1A",
-        "rtnprd": f"{period.month:02d}{period.year}",
-        "srcfilstatus": "Filed" if filed else "Not Filed",
-        "val": val,
-        "pos": recipient_state,
-        "txval": txval,
-        "iamt": iamt,
-        "camt": camt,
-        "samt": samt,
-        "cess": cess,
-        "action": action,
-        "ispendactblocked": "Y" if blocked else "N",
-    })
+    rec.update(
+        {
+            "inv_typ": inv_typ,
+            "srcform": "R1" if rand() < 0.97 else "GSTR1A",
+            "rtnprd": f"{period.month:02d}{period.year}",
+            "srcfilstatus": "Filed" if filed else "Not Filed",
+            "val": val,
+            "pos": recipient_state,
+            "txval": txval,
+            "iamt": iamt,
+            "camt": camt,
+            "samt": samt,
+            "cess": cess,
+            "action": action,
+            "ispendactblocked": "Y" if blocked else "N",
+        }
+    )
     if action in ("R", "P") and rand() < 0.4:
         rec["remarks"] = rng.choice(_REMARKS_R if action == "R" else _REMARKS_P)
         rec["isRemarksBlocked"] = "N"
@@ -294,10 +446,13 @@ def generate(
     """Every record at once, by section (all eight sections present, possibly empty), with supplier names."""
     plist = _periods(periods)
     records: dict[str, list[dict]] = {s: [] for s, _ in SECTION_MIX}
-    for section, rec in iter_records(seed=seed, recipient_gstin=recipient_gstin, periods=plist, n_docs=n_docs,
-                                     n_suppliers=n_suppliers):
+    for section, rec in iter_records(
+        seed=seed, recipient_gstin=recipient_gstin, periods=plist, n_docs=n_docs, n_suppliers=n_suppliers
+    ):
         records[section].append(rec)
-    return GeneratedData(records, supplier_names(seed=seed, recipient_gstin=recipient_gstin, n_suppliers=n_suppliers))
+    return GeneratedData(
+        records, supplier_names(seed=seed, recipient_gstin=recipient_gstin, n_suppliers=n_suppliers)
+    )
 
 
 def supplier_names(*, seed: int, recipient_gstin: str, n_suppliers: int) -> dict[str, str]:
@@ -318,8 +473,9 @@ def batches(
     """The records of :func:`iter_records` in batches of ``batch_size``, each shaped like a GETINV response."""
     batch: dict[str, list[dict]] = {}
     n = 0
-    for section, rec in iter_records(seed=seed, recipient_gstin=recipient_gstin, periods=periods, n_docs=n_docs,
-                                     n_suppliers=n_suppliers):
+    for section, rec in iter_records(
+        seed=seed, recipient_gstin=recipient_gstin, periods=periods, n_docs=n_docs, n_suppliers=n_suppliers
+    ):
         batch.setdefault(section, []).append(rec)
         n += 1
         if n == batch_size:

@@ -107,13 +107,19 @@ class SupplierDocument(models.Model):
     local_updated_by = models.BigIntegerField(null=True, blank=True)
 
     twob_period = models.DateField(null=True, blank=True, help_text="GSTR-2B period once known")
-    content_hash = models.CharField(max_length=32, help_text="Digest of the portal fields; skips no-op updates")
+    content_hash = models.CharField(
+        max_length=32, help_text="Digest of the portal fields; skips no-op updates"
+    )
     version = models.IntegerField(default=1)
     needs_review = models.BooleanField(default=False)
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
-    vanished_at = models.DateTimeField(null=True, blank=True, help_text="No longer on the portal (kept, never deleted)")
-    source = models.CharField(max_length=16, default="portal")  # portal | ims_json | gstr2b_json | demo | bench
+    vanished_at = models.DateTimeField(
+        null=True, blank=True, help_text="No longer on the portal (kept, never deleted)"
+    )
+    source = models.CharField(
+        max_length=16, default="portal"
+    )  # portal | ims_json | gstr2b_json | demo | bench
 
     objects = ScopedManager(tenant="tenant")
 
@@ -126,7 +132,8 @@ class SupplierDocument(models.Model):
                 name="supplierdocument_natural_key",
             ),
             models.CheckConstraint(
-                condition=Q(portal_action__in=["A", "R", "P", "N"]), name="supplierdocument_portal_action_valid"
+                condition=Q(portal_action__in=["A", "R", "P", "N"]),
+                name="supplierdocument_portal_action_valid",
             ),
         ]
         indexes = [
@@ -136,7 +143,9 @@ class SupplierDocument(models.Model):
             models.Index(fields=["tenant", "-doc_value", "-id"], name="doc_tenant_value_idx"),
             models.Index(fields=["tenant", "registration", "-doc_value", "-id"], name="doc_reg_value_idx"),
             models.Index(fields=["tenant", "registration", "supplier_period"], name="doc_reg_period_idx"),
-            models.Index(fields=["tenant", "supplier_gstin", "-doc_date", "-id"], name="doc_supplier_date_idx"),
+            models.Index(
+                fields=["tenant", "supplier_gstin", "-doc_date", "-id"], name="doc_supplier_date_idx"
+            ),
             models.Index(fields=["tenant", "doc_number_norm"], name="doc_tenant_number_idx"),
             # No index may name a local_* column, not even in a partial index's condition: a bulk action updates
             # only those columns, and PostgreSQL updates a row in place (HOT, no index entries written) only when no

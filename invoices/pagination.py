@@ -71,7 +71,9 @@ class ListOptionsForm(forms.Form):
             try:
                 data["position"] = decode_cursor(token, data["sort"])
             except CursorError:
-                self.add_error("cursor", "This page link is out of date or damaged: start again from the first page.")
+                self.add_error(
+                    "cursor", "This page link is out of date or damaged: start again from the first page."
+                )
         return data
 
 
@@ -82,7 +84,9 @@ def _to_json(value):
 
 
 def encode_cursor(sort: str, values, backwards: bool = False) -> str:
-    raw = json.dumps({"s": sort, "k": [_to_json(v) for v in values], "b": int(backwards)}, separators=(",", ":"))
+    raw = json.dumps(
+        {"s": sort, "k": [_to_json(v) for v in values], "b": int(backwards)}, separators=(",", ":")
+    )
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -134,8 +138,13 @@ class KeysetPage:
         return self.prev_cursor is None
 
 
-def paginate(queryset: QuerySet, *, sort: str = DEFAULT_SORT, per_page: int = PAGE_SIZES[0],
-             position: tuple[list, bool] | None = None) -> KeysetPage:
+def paginate(
+    queryset: QuerySet,
+    *,
+    sort: str = DEFAULT_SORT,
+    per_page: int = PAGE_SIZES[0],
+    position: tuple[list, bool] | None = None,
+) -> KeysetPage:
     """One page of ``queryset`` in ``sort`` order after (or, backwards, before) ``position``."""
     keys = SORTS[sort]
     backwards = bool(position and position[1])

@@ -57,8 +57,11 @@ def latest_runs(*, tenant: Tenant, registration_ids: Iterable[int] | None = None
     query; runs of other tenants are never read."""
     wanted = None if registration_ids is None else set(registration_ids)
     out: dict[int, ReconRun] = {}
-    runs = (ReconRun.objects.filter(tenant=tenant, status=JobStatus.DONE)
-            .only("pk", "tenant_id", "registration_ids", "created_at", "finished_at").order_by("-pk")[:RECENT_RUNS])
+    runs = (
+        ReconRun.objects.filter(tenant=tenant, status=JobStatus.DONE)
+        .only("pk", "tenant_id", "registration_ids", "created_at", "finished_at")
+        .order_by("-pk")[:RECENT_RUNS]
+    )
     for run in runs:
         for reg_id in run.registration_ids or []:
             if (wanted is None or reg_id in wanted) and reg_id not in out:
@@ -73,8 +76,10 @@ def _per_run(latest: LatestRuns, value, output_field):
     runs = {r.pk: r for r in latest.runs}
     if len(runs) == 1:
         return Value(value(next(iter(runs.values()))), output_field=output_field)
-    whens = [When(In(OuterRef("registration_id"), regs), then=Value(value(runs[pk]), output_field=output_field))
-             for pk, regs in latest.registrations_of().items()]
+    whens = [
+        When(In(OuterRef("registration_id"), regs), then=Value(value(runs[pk]), output_field=output_field))
+        for pk, regs in latest.registrations_of().items()
+    ]
     return Case(*whens, default=Value(None, output_field=output_field), output_field=output_field)
 
 
@@ -90,17 +95,26 @@ def outcome_condition(*, tenant: Tenant, outcomes: Iterable[str], latest: Latest
     if len(latest.runs) > 1:  # the runs concerned, as constants, so the planner can read only their rows
         matches = matches.filter(run_id__in=[r.pk for r in latest.runs])
     in_outcome = Exists(matches.filter(run_id=_per_run(latest, lambda r: r.pk, IntegerField())))
-    changed = Exists(DocumentVersion.objects.filter(
-        tenant=tenant, document_id=OuterRef("pk"),
-        seen_at__gte=_per_run(latest, lambda r: r.created_at, DateTimeField()),
-    ))
-    amended = Exists(SupplierDocument.objects.filter(tenant=tenant, original_id=OuterRef("pk"),
-                                                     vanished_at__isnull=True))
+    changed = Exists(
+        DocumentVersion.objects.filter(
+            tenant=tenant,
+            document_id=OuterRef("pk"),
+            seen_at__gte=_per_run(latest, lambda r: r.created_at, DateTimeField()),
+        )
+    )
+    amended = Exists(
+        SupplierDocument.objects.filter(tenant=tenant, original_id=OuterRef("pk"), vanished_at__isnull=True)
+    )
     return Q(registration_id__in=sorted(latest.by_registration)) & Q(in_outcome) & ~Q(changed) & ~Q(amended)
 
 
-def filter_documents(qs: QuerySet[SupplierDocument], *, tenant: Tenant, outcomes: Iterable[str],
-                     latest: LatestRuns | None = None) -> QuerySet[SupplierDocument]:
+def filter_documents(
+    qs: QuerySet[SupplierDocument],
+    *,
+    tenant: Tenant,
+    outcomes: Iterable[str],
+    latest: LatestRuns | None = None,
+) -> QuerySet[SupplierDocument]:
     """``qs`` narrowed to the documents whose latest reconciliation put them in one of ``outcomes``."""
     if latest is None:
         latest = latest_runs(tenant=tenant)

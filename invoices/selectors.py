@@ -38,15 +38,21 @@ def effective_action_q(actions) -> Q:
     return Q(local_action__in=actions) | Q(local_action__isnull=True, portal_action__in=actions)
 
 
-def visible_registration_ids(*, tenant: Tenant, user, membership: Membership | None = None) -> list[int] | None:
+def visible_registration_ids(
+    *, tenant: Tenant, user, membership: Membership | None = None
+) -> list[int] | None:
     """Ids of the GSTINs ``user`` may see, or None when the member sees every GSTIN of the tenant."""
     membership = membership or membership_for(tenant=tenant, user=user)
     if membership is not None and membership.tenant_id == tenant.pk and sees_all_gstins(membership.role):
         return None
-    return list(visible_registrations(tenant=tenant, user=user, membership=membership).values_list("pk", flat=True))
+    return list(
+        visible_registrations(tenant=tenant, user=user, membership=membership).values_list("pk", flat=True)
+    )
 
 
-def documents_for(*, tenant: Tenant, user, membership: Membership | None = None) -> QuerySet[SupplierDocument]:
+def documents_for(
+    *, tenant: Tenant, user, membership: Membership | None = None
+) -> QuerySet[SupplierDocument]:
     """The documents ``user`` may see in ``tenant``: those of the visible GSTINs only (none for a non-member).
 
     The visible GSTIN ids are fetched first (a handful) so the planner sees a plain ``IN`` list, not guardian's
@@ -59,7 +65,9 @@ def documents_for(*, tenant: Tenant, user, membership: Membership | None = None)
     return qs.filter(registration_id__in=reg_ids)
 
 
-def document_detail(*, tenant: Tenant, user, membership: Membership | None = None, pk: int) -> SupplierDocument:
+def document_detail(
+    *, tenant: Tenant, user, membership: Membership | None = None, pk: int
+) -> SupplierDocument:
     """One visible document with its registration, original and amendments; raises DoesNotExist otherwise."""
     return (
         documents_for(tenant=tenant, user=user, membership=membership)
@@ -70,7 +78,9 @@ def document_detail(*, tenant: Tenant, user, membership: Membership | None = Non
 
 
 def document_versions(*, document: SupplierDocument) -> QuerySet[DocumentVersion]:
-    return DocumentVersion.objects.filter(tenant_id=document.tenant_id, document=document).order_by("-version")
+    return DocumentVersion.objects.filter(tenant_id=document.tenant_id, document=document).order_by(
+        "-version"
+    )
 
 
 def supplier_names(*, tenant: Tenant, gstins) -> dict[str, str]:
@@ -78,16 +88,22 @@ def supplier_names(*, tenant: Tenant, gstins) -> dict[str, str]:
     gstins = set(gstins)
     if not gstins:
         return {}
-    rows = Supplier.objects.filter(tenant=tenant, gstin__in=gstins).values_list("gstin", "trade_name", "legal_name")
+    rows = Supplier.objects.filter(tenant=tenant, gstin__in=gstins).values_list(
+        "gstin", "trade_name", "legal_name"
+    )
     return {g: (trade or legal) for g, trade, legal in rows}
 
 
 def matching_supplier_gstins(*, tenant: Tenant, text: str) -> QuerySet[Supplier]:
     """Supplier GSTINs whose name contains ``text`` or whose GSTIN starts with it (as a subquery)."""
     text = text.strip()
-    return Supplier.objects.filter(tenant=tenant).filter(
-        Q(legal_name__icontains=text) | Q(trade_name__icontains=text) | Q(gstin__startswith=text.upper())
-    ).values("gstin")
+    return (
+        Supplier.objects.filter(tenant=tenant)
+        .filter(
+            Q(legal_name__icontains=text) | Q(trade_name__icontains=text) | Q(gstin__startswith=text.upper())
+        )
+        .values("gstin")
+    )
 
 
 # --- Dashboard summaries --------------------------------------------------------------------------------------
@@ -143,7 +159,11 @@ def _itc_sign(section: str) -> int:
 
 
 def document_summary(
-    *, tenant: Tenant, user, membership: Membership | None = None, period: dt.date | None = None,
+    *,
+    tenant: Tenant,
+    user,
+    membership: Membership | None = None,
+    period: dt.date | None = None,
     since: dt.date | None = None,
 ) -> QuerySet:
     """The visible, current (not vanished) documents GROUP BY registration × section × effective action ×
@@ -169,17 +189,26 @@ def _cached_summary(*, tenant, user, membership, period=None, since=None) -> lis
     the timeout bounds anything written behind the services' back."""
     reg_ids = visible_registration_ids(tenant=tenant, user=user, membership=membership)
     last_seq = AuditEvent.objects.filter(tenant=tenant).order_by("-seq").values_list("seq", flat=True).first()
-    scope = "all" if reg_ids is None else hashlib.sha256(",".join(map(str, sorted(reg_ids))).encode()).hexdigest()
+    scope = (
+        "all" if reg_ids is None else hashlib.sha256(",".join(map(str, sorted(reg_ids))).encode()).hexdigest()
+    )
     key = f"ims:doc-summary:{tenant.pk}:{last_seq}:{scope}:{period}:{since}"
     rows = cache.get(key)
     if rows is None:
-        rows = list(document_summary(tenant=tenant, user=user, membership=membership, period=period, since=since))
+        rows = list(
+            document_summary(tenant=tenant, user=user, membership=membership, period=period, since=since)
+        )
         cache.set(key, rows, SUMMARY_CACHE_SECONDS)
     return rows
 
 
 def dashboard(
-    *, tenant: Tenant, user, membership: Membership | None = None, period: dt.date | None = None, trend_months: int = 6
+    *,
+    tenant: Tenant,
+    user,
+    membership: Membership | None = None,
+    period: dt.date | None = None,
+    trend_months: int = 6,
 ) -> Dashboard:
     """Counts by GSTIN × section × action, ITC by tax head by action (credit notes negative), and ITC by action
     over the last ``trend_months`` supplier periods (ending at the latest period with documents, or at
@@ -201,7 +230,11 @@ def dashboard(
     reg_counts = []
     for reg_id, reg in regs.items():
         sections = [
-            SectionCounts(s.value, SECTIONS[s].label, {a.value: counts[reg_id][s.value].get(a.value, 0) for a in ACTION_ORDER})
+            SectionCounts(
+                s.value,
+                SECTIONS[s].label,
+                {a.value: counts[reg_id][s.value].get(a.value, 0) for a in ACTION_ORDER},
+            )
             for s in Section
             if counts[reg_id].get(s.value)
         ]
@@ -217,7 +250,8 @@ def dashboard(
     if period is not None and trend_months > 1:
         # The chart spans several periods: read them (the rest of the page stays on the chosen period).
         trend_rows = [
-            r for r in _cached_summary(tenant=tenant, user=user, membership=membership, since=trend_periods[0])
+            r
+            for r in _cached_summary(tenant=tenant, user=user, membership=membership, since=trend_periods[0])
             if r["supplier_period"] <= last
         ]
     by_period: dict[tuple[dt.date, str], Decimal] = defaultdict(lambda: ZERO)
@@ -237,7 +271,9 @@ def dashboard(
     )
 
 
-def document_periods(*, tenant: Tenant, user, membership: Membership | None = None, limit: int = 24) -> list[dt.date]:
+def document_periods(
+    *, tenant: Tenant, user, membership: Membership | None = None, limit: int = 24
+) -> list[dt.date]:
     """The most recent supplier periods that have visible documents (newest first), via a skip scan of the
     (tenant, registration, supplier_period) index: one short index probe per period, not a scan of the table."""
     reg_ids = visible_registration_ids(tenant=tenant, user=user, membership=membership)

@@ -34,8 +34,12 @@ class DashboardForm(forms.Form):
 def tenant_home(request, tenant_slug):
     form = DashboardForm(request.GET)
     period = form.cleaned_data["period"] if form.is_valid() else None
-    board = selectors.dashboard(tenant=request.tenant, user=request.user, membership=request.membership, period=period)
-    periods = selectors.document_periods(tenant=request.tenant, user=request.user, membership=request.membership)
+    board = selectors.dashboard(
+        tenant=request.tenant, user=request.user, membership=request.membership, period=period
+    )
+    periods = selectors.document_periods(
+        tenant=request.tenant, user=request.user, membership=request.membership
+    )
     chart = {
         "labels": [p.strftime("%m-%Y") for p in board.trend_periods],
         "series": [
@@ -60,7 +64,14 @@ def tenant_home(request, tenant_slug):
 
 MAIN_FILTERS = ("registration", "period", "number", "supplier", "date_from", "date_to")
 MORE_FILTERS = (
-    "pending_push", "filing_status", "needs_review", "vanished", "value_min", "value_max", "taxable_min", "taxable_max"
+    "pending_push",
+    "filing_status",
+    "needs_review",
+    "vanished",
+    "value_min",
+    "value_max",
+    "taxable_min",
+    "taxable_max",
 )
 
 
@@ -104,7 +115,9 @@ def document_list(request, tenant_slug):
         opts = options.cleaned_data
         page = paginate(
             filterset.qs.select_related("registration"),
-            sort=opts["sort"], per_page=opts["per_page"], position=opts["position"],
+            sort=opts["sort"],
+            per_page=opts["per_page"],
+            position=opts["position"],
         )
         names = selectors.supplier_names(tenant=request.tenant, gstins=(d.supplier_gstin for d in page.rows))
         for doc in page.rows:
@@ -131,7 +144,9 @@ def document_count(request, tenant_slug):
 
 def document_detail(request, tenant_slug, pk):
     try:
-        doc = selectors.document_detail(tenant=request.tenant, user=request.user, membership=request.membership, pk=pk)
+        doc = selectors.document_detail(
+            tenant=request.tenant, user=request.user, membership=request.membership, pk=pk
+        )
     except SupplierDocument.DoesNotExist:
         raise Http404("No such document") from None
     names = selectors.supplier_names(tenant=request.tenant, gstins=[doc.supplier_gstin])
@@ -156,7 +171,9 @@ def pushes_of_document(*, tenant, document_id):
 
 
 def _audit_events(tenant, doc, limit=200):
-    return list(events_for_object(tenant=tenant, object_type="invoices.supplierdocument", object_id=doc.pk)[:limit])
+    return list(
+        events_for_object(tenant=tenant, object_type="invoices.supplierdocument", object_id=doc.pk)[:limit]
+    )
 
 
 def document_export(request, tenant_slug):

@@ -17,48 +17,86 @@ from . import selectors, services
 from .domain.matching import OUTCOME_LABELS
 from .models import ReconMatch
 
-UPSERT = inline_serializer("RegisterUpsertIn", {"lines": serializers.ListField(child=serializers.DictField())})
-UPSERT_OUT = inline_serializer("RegisterUpsertOut", {
-    "received": serializers.IntegerField(), "created": serializers.IntegerField(),
-    "updated": serializers.IntegerField(), "unchanged": serializers.IntegerField(),
-    "rejected": serializers.IntegerField(), "errors": serializers.ListField(child=serializers.DictField()),
-})
-SUMMARY_OUT = inline_serializer("ReconRunSummary", {
-    "run": serializers.IntegerField(), "status": serializers.CharField(), "progress": serializers.IntegerField(),
-    "counts": serializers.DictField(), "rules_version": serializers.IntegerField(),
-    "outcomes": serializers.DictField(), "suppliers": serializers.ListField(child=serializers.DictField()),
-})
+UPSERT = inline_serializer(
+    "RegisterUpsertIn", {"lines": serializers.ListField(child=serializers.DictField())}
+)
+UPSERT_OUT = inline_serializer(
+    "RegisterUpsertOut",
+    {
+        "received": serializers.IntegerField(),
+        "created": serializers.IntegerField(),
+        "updated": serializers.IntegerField(),
+        "unchanged": serializers.IntegerField(),
+        "rejected": serializers.IntegerField(),
+        "errors": serializers.ListField(child=serializers.DictField()),
+    },
+)
+SUMMARY_OUT = inline_serializer(
+    "ReconRunSummary",
+    {
+        "run": serializers.IntegerField(),
+        "status": serializers.CharField(),
+        "progress": serializers.IntegerField(),
+        "counts": serializers.DictField(),
+        "rules_version": serializers.IntegerField(),
+        "outcomes": serializers.DictField(),
+        "suppliers": serializers.ListField(child=serializers.DictField()),
+    },
+)
 
 
 class RegisterUpsert(TenantAPIMixin, APIView):
-    @extend_schema(request=UPSERT, responses={200: UPSERT_OUT, 207: UPSERT_OUT}, summary="Create or update up to 10,000 purchase-register lines",
-                   description="Lines by ERP reference (re-sending one updates it). 200 all written; 207 some "
-                               "lines refused (errors: index, field, message). Idempotency-Key header replays.")
+    @extend_schema(
+        request=UPSERT,
+        responses={200: UPSERT_OUT, 207: UPSERT_OUT},
+        summary="Create or update up to 10,000 purchase-register lines",
+        description="Lines by ERP reference (re-sending one updates it). 200 all written; 207 some "
+        "lines refused (errors: index, field, message). Idempotency-Key header replays.",
+    )
     def post(self, request, tenant_slug):
         try:
             status, body = services.upsert_lines(
-                tenant=self.tenant, actor=self.actor, user=request.user, membership=self.membership,
+                tenant=self.tenant,
+                actor=self.actor,
+                user=request.user,
+                membership=self.membership,
                 lines=request.data.get("lines") if isinstance(request.data, dict) else None,
-                idempotency_key=request.headers.get("Idempotency-Key"))
+                idempotency_key=request.headers.get("Idempotency-Key"),
+            )
         except services.Forbidden as e:
             return Response({"code": "forbidden", "message": str(e)}, status=403)
         except services.ReconError as e:
-            return Response({"code": e.code, "field": e.field, "message": e.message},
-                            status=422 if e.code == "idempotency_key_reused" else 400)
+            return Response(
+                {"code": e.code, "field": e.field, "message": e.message},
+                status=422 if e.code == "idempotency_key_reused" else 400,
+            )
         return Response(body, status=status)
 
 
 class RunSummary(TenantAPIMixin, APIView):
-    @extend_schema(summary="Summary of a reconciliation run by outcome and supplier", responses={200: SUMMARY_OUT})
+    @extend_schema(
+        summary="Summary of a reconciliation run by outcome and supplier", responses={200: SUMMARY_OUT}
+    )
     def get(self, request, tenant_slug, pk):
-        run = selectors.runs_for(tenant=self.tenant, user=request.user, membership=self.membership).filter(
-            pk=pk).first()
+        run = (
+            selectors.runs_for(tenant=self.tenant, user=request.user, membership=self.membership)
+            .filter(pk=pk)
+            .first()
+        )
         if run is None:
             return Response({"code": "not_found", "message": "No such run."}, status=404)
         regs = visible_registrations(tenant=self.tenant, user=request.user, membership=self.membership)
         data = selectors.summary(run=run, registration_ids=list(regs.values_list("pk", flat=True)))
-        return Response({"run": run.pk, "status": run.status, "progress": run.progress, "counts": run.counts,
-                         "rules_version": run.rules.version, **data})
+        return Response(
+            {
+                "run": run.pk,
+                "status": run.status,
+                "progress": run.progress,
+                "counts": run.counts,
+                "rules_version": run.rules.version,
+                **data,
+            }
+        )
 
 
 class MatchSerializer(serializers.ModelSerializer):
@@ -70,12 +108,31 @@ class MatchSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ReconMatch
-        fields = ["id", "run", "outcome", "recipient_gstin", "supplier_gstin", "purchase", "document", "group_no",
-                  "similarity", "days", "differences", "pan_fallback", "across_fy", "duplicate_of", "reasons"]
+        fields = [
+            "id",
+            "run",
+            "outcome",
+            "recipient_gstin",
+            "supplier_gstin",
+            "purchase",
+            "document",
+            "group_no",
+            "similarity",
+            "days",
+            "differences",
+            "pan_fallback",
+            "across_fy",
+            "duplicate_of",
+            "reasons",
+        ]
 
     def get_purchase(self, m) -> dict | None:
         p = m.purchase
-        return {"id": p.pk, "erp_ref": p.erp_ref, "doc_number": p.doc_number, "doc_date": p.doc_date} if p else None
+        return (
+            {"id": p.pk, "erp_ref": p.erp_ref, "doc_number": p.doc_number, "doc_date": p.doc_date}
+            if p
+            else None
+        )
 
     def get_document(self, m) -> dict | None:
         d = m.document
@@ -102,15 +159,20 @@ class MatchList(TenantAPIMixin, generics.ListAPIView):
     serializer_class = MatchSerializer
     pagination_class = MatchCursorPagination
 
-    @extend_schema(parameters=[
-        OpenApiParameter("run", int, description="Run id (default: the latest finished run)"),
-        OpenApiParameter("outcome", str, enum=[o.value for o in OUTCOME_LABELS]),
-        OpenApiParameter("supplier_gstin", str),
-    ], summary="Reconciliation results with reason codes")
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("run", int, description="Run id (default: the latest finished run)"),
+            OpenApiParameter("outcome", str, enum=[o.value for o in OUTCOME_LABELS]),
+            OpenApiParameter("supplier_gstin", str),
+        ],
+        summary="Reconciliation results with reason codes",
+    )
     def get(self, request, *args, **kwargs):
         outcome = request.query_params.get("outcome", "")
         if outcome and outcome not in OUTCOME_LABELS:
-            return Response({"code": "invalid", "field": "outcome", "message": "No such outcome."}, status=400)
+            return Response(
+                {"code": "invalid", "field": "outcome", "message": "No such outcome."}, status=400
+            )
         run_id = request.query_params.get("run", "")
         if run_id and not run_id.isdigit():
             return Response({"code": "invalid", "field": "run", "message": "Give a run id."}, status=400)
@@ -122,10 +184,16 @@ class MatchList(TenantAPIMixin, generics.ListAPIView):
                 return ReconMatch.objects.none()
         params = self.request.query_params
         runs = selectors.runs_for(tenant=self.tenant, user=self.request.user, membership=self.membership)
-        run = runs.filter(pk=int(params["run"])).first() if params.get("run") else runs.filter(status="done").first()
+        run = (
+            runs.filter(pk=int(params["run"])).first()
+            if params.get("run")
+            else runs.filter(status="done").first()
+        )
         if run is None:
             raise NotFound("No such run.")
-        qs = selectors.matches_for(tenant=self.tenant, user=self.request.user, membership=self.membership, run=run)
+        qs = selectors.matches_for(
+            tenant=self.tenant, user=self.request.user, membership=self.membership, run=run
+        )
         if params.get("outcome"):
             qs = qs.filter(outcome=params["outcome"])
         if params.get("supplier_gstin"):

@@ -43,14 +43,21 @@ from .domain.rules import HEADS, RuleSet
 from .models import JobStatus, ManualLink, PurchaseLine, ReconMatch, ReconRun
 
 logger = logging.getLogger(__name__)
-_OUT_COLS = ("tenant_id, run_id, registration_id, supplier_gstin, outcome, purchase_id, document_id, group_no, "
-             "similarity, days, d_taxable, d_igst, d_cgst, d_sgst, d_cess, pan_fallback, across_fy, duplicate_of")
-_PAIR_COLS = ("reg, sg, outcome, rid, sid, similarity, days, d_taxable, d_igst, d_cgst, d_sgst, d_cess, "
-              "pan_fallback, across_fy, inside")
+_OUT_COLS = (
+    "tenant_id, run_id, registration_id, supplier_gstin, outcome, purchase_id, document_id, group_no, "
+    "similarity, days, d_taxable, d_igst, d_cgst, d_sgst, d_cess, pan_fallback, across_fy, duplicate_of"
+)
+_PAIR_COLS = (
+    "reg, sg, outcome, rid, sid, similarity, days, d_taxable, d_igst, d_cgst, d_sgst, d_cess, "
+    "pan_fallback, across_fy, inside"
+)
 _SIDE_COLS = "id, reg, sg, kind, norm, fy, d, taxable, igst, cgst, sgst, cess, inside"
 _TEMP = "recon_r, recon_s, recon_p, recon_dup, recon_rr, recon_ss"
-_PART_INDEXES = ("(run_id, outcome, id)", "(run_id, purchase_id) WHERE purchase_id IS NOT NULL",
-                 "(run_id, document_id) WHERE document_id IS NOT NULL")
+_PART_INDEXES = (
+    "(run_id, outcome, id)",
+    "(run_id, purchase_id) WHERE purchase_id IS NOT NULL",
+    "(run_id, document_id) WHERE document_id IS NOT NULL",
+)
 LAST_TIMINGS: dict[str, float] = {}  # seconds per stage of the latest run in this process (for the benchmark)
 
 
@@ -92,15 +99,20 @@ def execute_run(*, run_id: int) -> ReconRun | None:
         try:
             counts = _execute(run)
         except leases.LeaseLost:
-            logger.warning("recon run %s: attempt %s lost its lease to another worker; stopping", run_id, attempt)
+            logger.warning(
+                "recon run %s: attempt %s lost its lease to another worker; stopping", run_id, attempt
+            )
             with connection.cursor() as cur:
                 cur.execute(f"DROP TABLE IF EXISTS {_TEMP}")  # the results table is the new owner's now
             return None
         except Exception as exc:
-            if ReconRun.objects.filter(pk=run_id, attempts=attempt).exists():  # else the results are another's
+            if ReconRun.objects.filter(
+                pk=run_id, attempts=attempt
+            ).exists():  # else the results are another's
                 _cleanup(run_id)
                 ReconRun.objects.filter(pk=run_id, attempts=attempt).update(
-                    status=JobStatus.FAILED, error=str(exc)[:500], finished_at=timezone.now())
+                    status=JobStatus.FAILED, error=str(exc)[:500], finished_at=timezone.now()
+                )
             raise
         run.refresh_from_db()
         run.status, run.progress, run.stage, run.counts = JobStatus.DONE, 100, "done", counts
@@ -113,8 +125,13 @@ def execute_run(*, run_id: int) -> ReconRun | None:
                 return None
             run.save()
             _drop_older_results(run)
-            record(tenant=run.tenant, actor=Actor(run.actor_type, run.actor_label, run.user_id),
-                   action="recon.run_completed", obj=run, metadata={"counts": counts, "seconds": run.seconds})
+            record(
+                tenant=run.tenant,
+                actor=Actor(run.actor_type, run.actor_label, run.user_id),
+                action="recon.run_completed",
+                obj=run,
+                metadata={"counts": counts, "seconds": run.seconds},
+            )
         from autorules.services import run_after_reconciliation  # rules on outcomes; logs and never raises
 
         run_after_reconciliation(run=run)
@@ -124,8 +141,11 @@ def execute_run(*, run_id: int) -> ReconRun | None:
 def _drop_older_results(run: ReconRun) -> None:
     """Results are kept for the latest run of each GSTIN only (runs keep their counts)."""
     mine = set(run.registration_ids)
-    older = [r.pk for r in ReconRun.objects.filter(tenant=run.tenant_id, pk__lt=run.pk).only("registration_ids")
-             if mine & set(r.registration_ids)]
+    older = [
+        r.pk
+        for r in ReconRun.objects.filter(tenant=run.tenant_id, pk__lt=run.pk).only("registration_ids")
+        if mine & set(r.registration_ids)
+    ]
     if not older:
         return
     try:
@@ -134,7 +154,9 @@ def _drop_older_results(run: ReconRun) -> None:
         with transaction.atomic(), connection.cursor() as cur:
             cur.execute("SET LOCAL lock_timeout = '3s'")
             cur.execute(f"DROP TABLE IF EXISTS {', '.join(partition_name(pk) for pk in older)}")
-            cur.execute("DELETE FROM reconciliation_reconmatch WHERE run_id = ANY(%s)", [older])  # default part
+            cur.execute(
+                "DELETE FROM reconciliation_reconmatch WHERE run_id = ANY(%s)", [older]
+            )  # default part
     except OperationalError:
         logger.warning("recon run %s: older results %s still in use; dropped by a later run", run.pk, older)
 
@@ -151,7 +173,9 @@ def _attach(cur, run_id: int) -> None:
     for n, cols in enumerate(_PART_INDEXES):
         cur.execute(f"CREATE INDEX {part}_{n} ON {part} {cols}")
     cur.execute(f"ALTER TABLE {part} ADD CONSTRAINT {part}_run CHECK (run_id = {int(run_id)})")
-    cur.execute(f"ALTER TABLE reconciliation_reconmatch ATTACH PARTITION {part} FOR VALUES IN ({int(run_id)})")
+    cur.execute(
+        f"ALTER TABLE reconciliation_reconmatch ATTACH PARTITION {part} FOR VALUES IN ({int(run_id)})"
+    )
     cur.execute(f"ALTER TABLE {part} DROP CONSTRAINT {part}_run")
 
 
@@ -171,16 +195,24 @@ def _load(cur, run: ReconRun, rules: RuleSet, p: dict) -> None:
         f"supplier_gstin AS sg, kind, number_norm AS norm, fy, doc_date AS d, {heads_r}, "
         "doc_date BETWEEN %(from)s AND %(to)s AS inside FROM reconciliation_purchaseline "
         "WHERE tenant_id = %(tenant)s AND registration_id = ANY(%(regs)s) "
-        "AND doc_date BETWEEN %(lo)s AND %(hi)s) x", p)
-    heads_s = ", ".join(amt.format(f"d.{'taxable_value' if h == 'taxable' else h}") + f" AS {h}" for h in HEADS)
+        "AND doc_date BETWEEN %(lo)s AND %(hi)s) x",
+        p,
+    )
+    heads_s = ", ".join(
+        amt.format(f"d.{'taxable_value' if h == 'taxable' else h}") + f" AS {h}" for h in HEADS
+    )
     cur.execute(
         f"CREATE TEMP TABLE recon_s AS SELECT *, {key} AS k FROM (SELECT d.id, d.registration_id AS reg, "
         f"d.supplier_gstin AS sg, d.doc_kind AS kind, d.doc_number_norm AS norm, d.fy, d.doc_date AS d, {heads_s}, "
         "d.doc_date BETWEEN %(from)s AND %(to)s AS inside "
         "FROM invoices_supplierdocument d WHERE d.tenant_id = %(tenant)s AND d.registration_id = ANY(%(regs)s) "
         "AND d.doc_date BETWEEN %(lo)s AND %(hi)s AND d.vanished_at IS NULL AND NOT EXISTS "
-        "(SELECT 1 FROM invoices_supplierdocument a WHERE a.original_id = d.id AND a.vanished_at IS NULL)) x", p)
-    cur.execute("ANALYZE recon_r (k)")  # row counts and the key's statistics; the rest costs and is not needed
+        "(SELECT 1 FROM invoices_supplierdocument a WHERE a.original_id = d.id AND a.vanished_at IS NULL)) x",
+        p,
+    )
+    cur.execute(
+        "ANALYZE recon_r (k)"
+    )  # row counts and the key's statistics; the rest costs and is not needed
     cur.execute("ANALYZE recon_s (k)")
 
 
@@ -193,19 +225,24 @@ def _pass_sql(cur, run: ReconRun, rules: RuleSet, p: dict, lap) -> None:
         "r.fy <> s.fy AS across_fy, r.inside OR s.inside AS inside "
         "FROM reconciliation_manuallink m JOIN recon_r r ON r.id = m.purchase_id "
         "JOIN recon_s s ON s.id = m.document_id AND s.reg = r.reg "
-        "WHERE m.tenant_id = %(tenant)s AND m.kind = 'link'", p)
+        "WHERE m.tenant_id = %(tenant)s AND m.kind = 'link'",
+        p,
+    )
     cur.execute("DELETE FROM recon_r WHERE id IN (SELECT rid FROM recon_p)")
     cur.execute("DELETE FROM recon_s WHERE id IN (SELECT sid FROM recon_p)")
     lap("manual links")
     # Keys repeated on either side (duplicates, split bookings) are left to the matcher.
-    cur.execute("CREATE TEMP TABLE recon_dup AS SELECT k FROM recon_r GROUP BY k HAVING count(*) > 1 "
-                "UNION SELECT k FROM recon_s GROUP BY k HAVING count(*) > 1")
+    cur.execute(
+        "CREATE TEMP TABLE recon_dup AS SELECT k FROM recon_r GROUP BY k HAVING count(*) > 1 "
+        "UNION SELECT k FROM recon_s GROUP BY k HAVING count(*) > 1"
+    )
     cur.execute("ANALYZE recon_dup")
     lap("repeated keys")
     # A key found once on each side pairs whatever the amounts say (the numbers are the same): within tolerance of
     # every head and the date window it is exact or within tolerance, else a mismatch (as the matcher rules).
     within = " AND ".join(
-        f"abs(r.{h} - s.{h}) <= greatest(%({h}_abs)s, abs(s.{h}) * %({h}_pct)s / 100)" for h in HEADS)
+        f"abs(r.{h} - s.{h}) <= greatest(%({h}_abs)s, abs(s.{h}) * %({h}_pct)s / 100)" for h in HEADS
+    )
     zero = " AND ".join(f"r.{h} = s.{h}" for h in HEADS)
     cur.execute(
         f"INSERT INTO recon_p ({_PAIR_COLS}) SELECT r.reg, r.sg, "
@@ -216,12 +253,16 @@ def _pass_sql(cur, run: ReconRun, rules: RuleSet, p: dict, lap) -> None:
         "AND r.norm = s.norm AND r.fy = s.fy "
         "WHERE NOT EXISTS (SELECT 1 FROM recon_dup x WHERE x.k = r.k) AND NOT EXISTS (SELECT 1 FROM "
         "reconciliation_manuallink m WHERE m.tenant_id = %(tenant)s AND m.kind = 'unlink' "
-        "AND m.purchase_id = r.id AND m.document_id = s.id)", p)
+        "AND m.purchase_id = r.id AND m.document_id = s.id)",
+        p,
+    )
     lap("exact join")
     # What is left of each side (the residue), for the PAN pass and the matcher.
     for side, col in (("r", "rid"), ("s", "sid")):
-        cur.execute(f"CREATE TEMP TABLE recon_{side}{side} AS SELECT * FROM recon_{side} "
-                    f"WHERE id NOT IN (SELECT {col} FROM recon_p)")
+        cur.execute(
+            f"CREATE TEMP TABLE recon_{side}{side} AS SELECT * FROM recon_{side} "
+            f"WHERE id NOT IN (SELECT {col} FROM recon_p)"
+        )
     lap("residue")
     if rules.pan_fallback and not rules.across_fy:  # across FYs, the matcher weighs PAN against FY pairs
         # The supplier's other registration (same PAN), same number, kind and FY, each key once on each side of
@@ -238,14 +279,18 @@ def _pass_sql(cur, run: ReconRun, rules: RuleSet, p: dict, lap) -> None:
             "AND r.kind = s.kind AND r.norm = s.norm AND r.fy = s.fy JOIN once o ON o.k2 = r.k2 "
             f"WHERE r.sg <> s.sg AND {within} AND abs(r.d - s.d) <= %(window)s AND NOT EXISTS (SELECT 1 FROM "
             "reconciliation_manuallink m WHERE m.tenant_id = %(tenant)s AND m.kind = 'unlink' "
-            "AND m.purchase_id = r.id AND m.document_id = s.id)", p)
+            "AND m.purchase_id = r.id AND m.document_id = s.id)",
+            p,
+        )
         cur.execute("DELETE FROM recon_rr WHERE id IN (SELECT rid FROM recon_p WHERE pan_fallback)")
         cur.execute("DELETE FROM recon_ss WHERE id IN (SELECT sid FROM recon_p WHERE pan_fallback)")
         lap("PAN fallback join")
     cur.execute(
         f"INSERT INTO {partition_name(run.pk)} ({_OUT_COLS}) SELECT %(tenant)s, %(run)s, reg, sg, outcome, rid, "
         "sid, NULL, similarity, days, d_taxable, d_igst, d_cgst, d_sgst, d_cess, pan_fallback, across_fy, '' "
-        "FROM recon_p WHERE inside", p)
+        "FROM recon_p WHERE inside",
+        p,
+    )
     cur.execute("ANALYZE recon_p (rid, sid)")
     lap("store exact pairs")
 
@@ -253,9 +298,18 @@ def _pass_sql(cur, run: ReconRun, rules: RuleSet, p: dict, lap) -> None:
 def _execute(run: ReconRun) -> dict[str, int]:
     rules = RuleSet.from_json(run.rules.params)
     lo, hi = scope_dates(run, rules)
-    p = {"tenant": run.tenant_id, "run": run.pk, "regs": list(run.registration_ids), "from": run.date_from,
-         "to": run.date_to, "lo": lo, "hi": hi, "window": rules.date_window,
-         **{f"{h}_abs": rules.head_abs(h) for h in HEADS}, **{f"{h}_pct": rules.head_pct(h) for h in HEADS}}
+    p = {
+        "tenant": run.tenant_id,
+        "run": run.pk,
+        "regs": list(run.registration_ids),
+        "from": run.date_from,
+        "to": run.date_to,
+        "lo": lo,
+        "hi": hi,
+        "window": rules.date_window,
+        **{f"{h}_abs": rules.head_abs(h) for h in HEADS},
+        **{f"{h}_pct": rules.head_pct(h) for h in HEADS},
+    }
     LAST_TIMINGS.clear()
     mark = time.perf_counter()
 
@@ -294,14 +348,22 @@ def _execute(run: ReconRun) -> dict[str, int]:
             cur.execute(f"SELECT {_SIDE_COLS} FROM recon_ss")
             supplier = [_doc("S", row) for row in cur.fetchall()]
             lap(f"fetch residue ({len(register)} + {len(supplier)})")
-            inside = {("R", d.id) for d, flag in register if flag} | {("S", d.id) for d, flag in supplier if flag}
+            inside = {("R", d.id) for d, flag in register if flag} | {
+                ("S", d.id) for d, flag in supplier if flag
+            }
             register = [d for d, _flag in register]
             supplier = [d for d, _flag in supplier]
-            forbidden = set(ManualLink.objects.filter(tenant=run.tenant_id, kind="unlink")
-                            .values_list("purchase_id", "document_id"))
-            results = [res for res in match(register, supplier, rules, forbidden)
-                       if any(("R", i) in inside for i in res.register_ids)
-                       or any(("S", i) in inside for i in res.supplier_ids)]
+            forbidden = set(
+                ManualLink.objects.filter(tenant=run.tenant_id, kind="unlink").values_list(
+                    "purchase_id", "document_id"
+                )
+            )
+            results = [
+                res
+                for res in match(register, supplier, rules, forbidden)
+                if any(("R", i) in inside for i in res.register_ids)
+                or any(("S", i) in inside for i in res.supplier_ids)
+            ]
             lap("match residue")
             _write_results(cur, run, results, {d.id: d for d in register}, {d.id: d for d in supplier})
             lap("store residue")
@@ -336,15 +398,26 @@ def _write_results(cur, run: ReconRun, results, reg_docs: dict, sup_docs: dict) 
     for res in results:
         diffs = dict(res.diffs)
         common = [res.outcome.value]
-        extra = [res.similarity, res.days, *(diffs.get(h) for h in HEADS), res.pan_fallback, res.across_fy,
-                 f"{res.duplicate_of[0]}{res.duplicate_of[1]}" if res.duplicate_of else ""]
+        extra = [
+            res.similarity,
+            res.days,
+            *(diffs.get(h) for h in HEADS),
+            res.pan_fallback,
+            res.across_fy,
+            f"{res.duplicate_of[0]}{res.duplicate_of[1]}" if res.duplicate_of else "",
+        ]
         pairs: list[tuple] = []
         if len(res.register_ids) > 1 or len(res.supplier_ids) > 1:
             group += 1
             pairs = [(r, s, group) for r in res.register_ids for s in res.supplier_ids]
         elif res.register_ids or res.supplier_ids:
-            pairs = [(res.register_ids[0] if res.register_ids else None,
-                      res.supplier_ids[0] if res.supplier_ids else None, None)]
+            pairs = [
+                (
+                    res.register_ids[0] if res.register_ids else None,
+                    res.supplier_ids[0] if res.supplier_ids else None,
+                    None,
+                )
+            ]
         for rid, sid, g in pairs:
             doc = reg_docs[rid] if rid is not None else sup_docs[sid]
             vals = [run.tenant_id, run.pk, doc.recipient, doc.supplier_gstin, *common, rid, sid, g, *extra]
@@ -356,13 +429,39 @@ def _write_results(cur, run: ReconRun, results, reg_docs: dict, sup_docs: dict) 
 
 
 def doc_of_purchase(p: PurchaseLine) -> Doc:
-    return Doc(p.pk, "R", str(p.registration_id), p.supplier_gstin, p.kind, p.doc_number, p.doc_date,
-               p.taxable, p.igst, p.cgst, p.sgst, p.cess, norm=p.number_norm)
+    return Doc(
+        p.pk,
+        "R",
+        str(p.registration_id),
+        p.supplier_gstin,
+        p.kind,
+        p.doc_number,
+        p.doc_date,
+        p.taxable,
+        p.igst,
+        p.cgst,
+        p.sgst,
+        p.cess,
+        norm=p.number_norm,
+    )
 
 
 def doc_of_document(d) -> Doc:
-    return Doc(d.pk, "S", str(d.registration_id), d.supplier_gstin, d.doc_kind, d.doc_number, d.doc_date,
-               d.taxable_value, d.igst, d.cgst, d.sgst, d.cess, norm=d.doc_number_norm)
+    return Doc(
+        d.pk,
+        "S",
+        str(d.registration_id),
+        d.supplier_gstin,
+        d.doc_kind,
+        d.doc_number,
+        d.doc_date,
+        d.taxable_value,
+        d.igst,
+        d.cgst,
+        d.sgst,
+        d.cess,
+        norm=d.doc_number_norm,
+    )
 
 
 def latest_run_for(*, tenant, registration_id: int) -> ReconRun | None:
@@ -383,35 +482,70 @@ def apply_manual(*, tenant, purchase: PurchaseLine, document, linked: bool) -> N
     rows.delete()
     base = {"tenant": tenant, "run": run, "registration_id": purchase.registration_id}
     new = []
-    for rid in partners_r - set(ReconMatch.objects.filter(run=run, purchase_id__in=partners_r)
-                                .values_list("purchase_id", flat=True)):
+    for rid in partners_r - set(
+        ReconMatch.objects.filter(run=run, purchase_id__in=partners_r).values_list("purchase_id", flat=True)
+    ):
         line = PurchaseLine.objects.get(pk=rid)
-        new.append(ReconMatch(**base, supplier_gstin=line.supplier_gstin, outcome=Outcome.MISSING_IN_SUPPLIER,
-                              purchase_id=rid))
+        new.append(
+            ReconMatch(
+                **base,
+                supplier_gstin=line.supplier_gstin,
+                outcome=Outcome.MISSING_IN_SUPPLIER,
+                purchase_id=rid,
+            )
+        )
     from invoices.models import SupplierDocument
 
-    for sid in partners_s - set(ReconMatch.objects.filter(run=run, document_id__in=partners_s)
-                                .values_list("document_id", flat=True)):
+    for sid in partners_s - set(
+        ReconMatch.objects.filter(run=run, document_id__in=partners_s).values_list("document_id", flat=True)
+    ):
         doc = SupplierDocument.objects.get(pk=sid)
-        new.append(ReconMatch(**base, supplier_gstin=doc.supplier_gstin, outcome=Outcome.MISSING_IN_REGISTER,
-                              document_id=sid))
+        new.append(
+            ReconMatch(
+                **base,
+                supplier_gstin=doc.supplier_gstin,
+                outcome=Outcome.MISSING_IN_REGISTER,
+                document_id=sid,
+            )
+        )
     if linked:
         r, s = doc_of_purchase(purchase), doc_of_document(document)
         diffs = {h: r.amount(h) - s.amount(h) for h in HEADS}
-        new.append(ReconMatch(**base, supplier_gstin=purchase.supplier_gstin, outcome=Outcome.MANUAL,
-                              purchase=purchase, document=document, days=(r.date - s.date).days,
-                              pan_fallback=r.supplier_gstin != s.supplier_gstin, across_fy=r.fy != s.fy,
-                              **{f"d_{h}": (d or None) for h, d in diffs.items()}))
+        new.append(
+            ReconMatch(
+                **base,
+                supplier_gstin=purchase.supplier_gstin,
+                outcome=Outcome.MANUAL,
+                purchase=purchase,
+                document=document,
+                days=(r.date - s.date).days,
+                pan_fallback=r.supplier_gstin != s.supplier_gstin,
+                across_fy=r.fy != s.fy,
+                **{f"d_{h}": (d or None) for h, d in diffs.items()},
+            )
+        )
     else:
-        new.append(ReconMatch(**base, supplier_gstin=purchase.supplier_gstin,
-                              outcome=Outcome.MISSING_IN_SUPPLIER, purchase=purchase))
-        new.append(ReconMatch(**base, supplier_gstin=document.supplier_gstin,
-                              outcome=Outcome.MISSING_IN_REGISTER, document=document))
+        new.append(
+            ReconMatch(
+                **base,
+                supplier_gstin=purchase.supplier_gstin,
+                outcome=Outcome.MISSING_IN_SUPPLIER,
+                purchase=purchase,
+            )
+        )
+        new.append(
+            ReconMatch(
+                **base,
+                supplier_gstin=document.supplier_gstin,
+                outcome=Outcome.MISSING_IN_REGISTER,
+                document=document,
+            )
+        )
     ReconMatch.objects.bulk_create(new)
 
 
 def probe(purchase: PurchaseLine, document, rules: RuleSet):
-    """"Why didn't these two match?": the verdict of the rules on any line and document."""
+    """ "Why didn't these two match?": the verdict of the rules on any line and document."""
     return compare(doc_of_purchase(purchase), doc_of_document(document), rules)
 
 

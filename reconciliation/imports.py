@@ -49,9 +49,25 @@ COLS = rr.CLEAN_COLUMNS
 OBJECT_TYPE = "reconciliation.purchaseline"
 STAGE = "recon_import_stage"
 _AUDITED = [c for c in COLS if c not in ("erp_ref", "number_norm", "fy")]  # derived columns are not "changes"
-assert COLS == ("registration_id", "supplier_gstin", "kind", "doc_number", "number_norm", "doc_date", "fy", "taxable",
-                "igst", "cgst", "sgst", "cess", "pos", "reverse_charge", "erp_ref", "period_booked",
-                "itc_claimed"), "Stage.add formats these columns in this order"
+assert COLS == (
+    "registration_id",
+    "supplier_gstin",
+    "kind",
+    "doc_number",
+    "number_norm",
+    "doc_date",
+    "fy",
+    "taxable",
+    "igst",
+    "cgst",
+    "sgst",
+    "cess",
+    "pos",
+    "reverse_charge",
+    "erp_ref",
+    "period_booked",
+    "itc_claimed",
+), "Stage.add formats these columns in this order"
 
 
 def _update_sql() -> str:
@@ -62,7 +78,8 @@ def _update_sql() -> str:
     diffs = ", ".join(
         f"CASE WHEN o.{c} IS DISTINCT FROM s.{c} THEN format('\"{c}\":[%%s,%%s]', "
         f"coalesce(to_json(o.{c}::text)::text, 'null'), coalesce(to_json(s.{c}::text)::text, 'null')) END"
-        for c in _AUDITED)
+        for c in _AUDITED
+    )
     return f"""
         UPDATE reconciliation_purchaseline p SET {sets}, updated_at = %(now)s
         FROM {STAGE} s JOIN reconciliation_purchaseline o ON o.tenant_id = %(tenant)s AND o.erp_ref = s.erp_ref
@@ -104,7 +121,9 @@ class Stage:
         cols = ", ".join(COLS)
         with connection.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {STAGE}")
-            cur.execute(f"CREATE TEMP TABLE {STAGE} AS SELECT {cols} FROM reconciliation_purchaseline WITH NO DATA")
+            cur.execute(
+                f"CREATE TEMP TABLE {STAGE} AS SELECT {cols} FROM reconciliation_purchaseline WITH NO DATA"
+            )
             cur.execute(f"ALTER TABLE {STAGE} ADD COLUMN n integer, ADD COLUMN line integer")
         return self
 
@@ -115,8 +134,25 @@ class Stage:
 
     def add(self, clean: tuple, line: int) -> None:
         """Stage the clean values of a row (``CLEAN_COLUMNS`` order, as the checker gives them)."""
-        (registration_id, supplier, kind, number, norm, day, fy, taxable, igst, cgst, sgst, cess, pos, rc, ref,
-         period, itc) = clean
+        (
+            registration_id,
+            supplier,
+            kind,
+            number,
+            norm,
+            day,
+            fy,
+            taxable,
+            igst,
+            cgst,
+            sgst,
+            cess,
+            pos,
+            rc,
+            ref,
+            period,
+            itc,
+        ) = clean
         first = self._first.setdefault(ref, line)
         if first != line:
             self.repeats.setdefault(ref, [first]).append(line)
@@ -124,17 +160,21 @@ class Stage:
         ref = copy_escape(ref)
         # The checker's number, GSTIN, kind and state code hold no tab, newline or backslash: only the ERP
         # reference needs escaping.
-        self._lines.append(f"{self.count}\t{line}\t{registration_id}\t{supplier}\t{kind}\t{number}\t{norm}\t"
-                           f"{day}\t{fy}\t{taxable}\t{igst}\t{cgst}\t{sgst}\t{cess}\t{pos}\t{'t' if rc else 'f'}\t"
-                           f"{ref}\t{period}\t{'t' if itc else 'f'}")
+        self._lines.append(
+            f"{self.count}\t{line}\t{registration_id}\t{supplier}\t{kind}\t{number}\t{norm}\t"
+            f"{day}\t{fy}\t{taxable}\t{igst}\t{cgst}\t{sgst}\t{cess}\t{pos}\t{'t' if rc else 'f'}\t"
+            f"{ref}\t{period}\t{'t' if itc else 'f'}"
+        )
         if len(self._lines) >= COPY_BATCH:
             self.flush()
 
     def flush(self) -> None:
         if not self._lines:
             return
-        with connection.cursor() as cur, cur.cursor.copy(
-                f"COPY {STAGE} (n, line, {', '.join(COLS)}) FROM STDIN") as copy:
+        with (
+            connection.cursor() as cur,
+            cur.cursor.copy(f"COPY {STAGE} (n, line, {', '.join(COLS)}) FROM STDIN") as copy,
+        ):
             copy.write("\n".join(self._lines) + "\n")
         self._lines = []
 
@@ -174,12 +214,26 @@ def line_events(rows: Iterable[tuple]) -> Iterator[Event]:
     """One audit event per created or changed line."""
     loads = json.loads
     for id_, inserted, supplier, kind, number, ref, changes in rows:
-        yield Event("register.line_created" if inserted else "register.line_updated", OBJECT_TYPE, str(id_),
-                    f"{supplier} {kind} {number}", {} if inserted else loads(changes), {"erp_ref": ref})
+        yield Event(
+            "register.line_created" if inserted else "register.line_updated",
+            OBJECT_TYPE,
+            str(id_),
+            f"{supplier} {kind} {number}",
+            {} if inserted else loads(changes),
+            {"erp_ref": ref},
+        )
 
 
-def write_chunk(stage: Stage, *, tenant, actor: Actor, lo: int, hi: int, request_id: str,
-                lap: Callable[[str], None] = lambda _name: None) -> tuple[int, int]:
+def write_chunk(
+    stage: Stage,
+    *,
+    tenant,
+    actor: Actor,
+    lo: int,
+    hi: int,
+    request_id: str,
+    lap: Callable[[str], None] = lambda _name: None,
+) -> tuple[int, int]:
     """Upsert and audit one chunk (inside the caller's transaction); (created, updated)."""
     rows = stage.upsert(tenant_id=tenant.pk if hasattr(tenant, "pk") else tenant, lo=lo, hi=hi)
     lap("upsert")
@@ -191,9 +245,13 @@ def write_chunk(stage: Stage, *, tenant, actor: Actor, lo: int, hi: int, request
 
 
 def repeat_message(ref: str, lines: list[int], what: str = "rows") -> str:
-    shown = ", ".join(str(n) for n in lines[:10]) + (f" and {len(lines) - 10} more" if len(lines) > 10 else "")
-    return (f"ERP reference {ref[:60]!r} is on {what} {shown}: give each line its own reference (none of these "
-            f"was imported)")
+    shown = ", ".join(str(n) for n in lines[:10]) + (
+        f" and {len(lines) - 10} more" if len(lines) > 10 else ""
+    )
+    return (
+        f"ERP reference {ref[:60]!r} is on {what} {shown}: give each line its own reference (none of these "
+        f"was imported)"
+    )
 
 
 # --- the file import ----------------------------------------------------------------------------------------
@@ -210,8 +268,12 @@ def claim(job: RegisterImport) -> bool:
         return False
     job.refresh_from_db()
     if attempt > 1:
-        log.warning("register import %s: taking over from a dead worker (attempt %s, %s lines written before)",
-                    job.pk, attempt, job.created + job.updated)
+        log.warning(
+            "register import %s: taking over from a dead worker (attempt %s, %s lines written before)",
+            job.pk,
+            attempt,
+            job.created + job.updated,
+        )
     return True
 
 
@@ -227,12 +289,20 @@ class _Progress:
             return
         self.last = now
         self.job.processed, self.job.message = processed, message
-        leases.renew(RegisterImport, self.job.pk, self.job.attempts, running=_RUNNING, processed=processed,
-                     total=self.job.total, message=message)
+        leases.renew(
+            RegisterImport,
+            self.job.pk,
+            self.job.attempts,
+            running=_RUNNING,
+            processed=processed,
+            total=self.job.total,
+            message=message,
+        )
 
 
-def import_file(job: RegisterImport, *, path: Path, error_path: Path, recipients: dict[str, int],
-                actor: Actor) -> None:
+def import_file(
+    job: RegisterImport, *, path: Path, error_path: Path, recipients: dict[str, int], actor: Actor
+) -> None:
     """Import the stored file of ``job`` (see the module docstring). Raises RegisterFileError for a file that
     cannot be imported at all (then nothing was written)."""
     clock, timings = time.perf_counter(), {}
@@ -251,7 +321,9 @@ def import_file(job: RegisterImport, *, path: Path, error_path: Path, recipients
         raise register_file.RegisterFileError(f"The file has {count:,} rows; the limit is {limit:,}.")
     missing = [h for h in job.mapping.values() if h not in headers]
     if missing:
-        raise register_file.RegisterFileError(f"The file has no column {missing[0]!r} any more; upload it again.")
+        raise register_file.RegisterFileError(
+            f"The file has no column {missing[0]!r} any more; upload it again."
+        )
     positions = [headers.index(job.mapping[f]) if job.mapping.get(f) else None for f in rr.FIELDS]
     job.total = count if count is not None else max(data.count(b"\n") - 1, 1)
     del data
@@ -286,14 +358,19 @@ def import_file(job: RegisterImport, *, path: Path, error_path: Path, recipients
             hi = min(lo + CHUNK, staged)
             with transaction.atomic():
                 leases.renew(RegisterImport, job.pk, job.attempts, running=_RUNNING)  # locks the job row
-                created, updated = write_chunk(stage, tenant=job.tenant, actor=actor, lo=lo, hi=hi,
-                                               request_id=request_id, lap=lap)
+                created, updated = write_chunk(
+                    stage, tenant=job.tenant, actor=actor, lo=lo, hi=hi, request_id=request_id, lap=lap
+                )
                 job.created += created
                 job.updated += updated
                 written = done_share + (checked - done_share) * hi // max(staged, 1)
                 RegisterImport.objects.filter(pk=job.pk).update(
-                    processed=written, created=job.created, updated=job.updated, error_count=bad_rows,
-                    message=f"Writing lines ({hi:,} of {staged:,})")
+                    processed=written,
+                    created=job.created,
+                    updated=job.updated,
+                    error_count=bad_rows,
+                    message=f"Writing lines ({hi:,} of {staged:,})",
+                )
             lap("commit")
     good = staged - refused
     job.unchanged = good - job.created - job.updated
@@ -307,17 +384,41 @@ def import_file(job: RegisterImport, *, path: Path, error_path: Path, recipients
     with transaction.atomic():
         leases.renew(RegisterImport, job.pk, job.attempts, running=_RUNNING)  # done only by the lease holder
         job.save()
-        record(tenant=job.tenant, actor=actor, action="register.imported", obj=job, request_id=request_id,
-               metadata={"file": job.file_name, "rows": job.total, "created": job.created, "updated": job.updated,
-                         "unchanged": job.unchanged, "rows_with_errors": job.error_count})
+        record(
+            tenant=job.tenant,
+            actor=actor,
+            action="register.imported",
+            obj=job,
+            request_id=request_id,
+            metadata={
+                "file": job.file_name,
+                "rows": job.total,
+                "created": job.created,
+                "updated": job.updated,
+                "unchanged": job.unchanged,
+                "rows_with_errors": job.error_count,
+            },
+        )
     lap("finish")
-    log.info("register import %s: %s rows in %.2f s (%s)", job.pk, job.total, sum(timings.values()),
-             ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
+    log.info(
+        "register import %s: %s rows in %.2f s (%s)",
+        job.pk,
+        job.total,
+        sum(timings.values()),
+        ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()),
+    )
 
 
-def _check_rows(rows, positions: list[int | None], checker: rr.RowChecker, stage: Stage,
-                problem: Callable[[rr.RowError], None], limit: int, progress: _Progress,
-                job: RegisterImport) -> None:
+def _check_rows(
+    rows,
+    positions: list[int | None],
+    checker: rr.RowChecker,
+    stage: Stage,
+    problem: Callable[[rr.RowError], None],
+    limit: int,
+    progress: _Progress,
+    job: RegisterImport,
+) -> None:
     """Pass 1: check each row, report its problems or stage it. Sets job.total (non-empty rows) and
     job.error_count."""
     width = len(positions)

@@ -20,8 +20,9 @@ class PurchaseLine(models.Model):
     (generated from supplier, kind, number and FY when the ERP gives none): re-importing it updates the line."""
 
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
-    registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="+",
-                                     db_index=False)
+    registration = models.ForeignKey(
+        "tenancy.Registration", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     supplier_gstin = models.CharField(max_length=15)
     kind = models.CharField(max_length=12, choices=DOC_KIND_CHOICES)
     doc_number = models.CharField(max_length=20)
@@ -45,7 +46,9 @@ class PurchaseLine(models.Model):
 
     class Meta:
         ordering = ["-doc_date", "-id"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "erp_ref"], name="purchaseline_erp_ref_uniq")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "erp_ref"], name="purchaseline_erp_ref_uniq")
+        ]
         indexes = [
             models.Index(fields=["tenant", "registration", "doc_date"], name="purchaseline_reg_date_idx"),
         ]
@@ -69,8 +72,6 @@ class ColumnMapping(models.Model):
 
     def __str__(self) -> str:
         return f"column mapping of {self.tenant_id}"
-
-
 
 
 class RegisterImport(models.Model):
@@ -174,18 +175,37 @@ class ReconMatch(models.Model):
     # No foreign-key constraints in the database: a run writes up to millions of rows from ids it has just read,
     # and a constraint check per row and column costs more than the matching (performance.md). The ORM still
     # cascades and protects; the rows are replaced by the next run.
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False,
-                               db_constraint=False)
-    run = models.ForeignKey(ReconRun, on_delete=models.CASCADE, related_name="matches", db_index=False,
-                            db_constraint=False)
-    registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="+",
-                                     db_index=False, db_constraint=False)
+    tenant = models.ForeignKey(
+        "tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    run = models.ForeignKey(
+        ReconRun, on_delete=models.CASCADE, related_name="matches", db_index=False, db_constraint=False
+    )
+    registration = models.ForeignKey(
+        "tenancy.Registration",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     supplier_gstin = models.CharField(max_length=15)
     outcome = models.CharField(max_length=20, choices=OUTCOME_CHOICES)
-    purchase = models.ForeignKey(PurchaseLine, null=True, on_delete=models.CASCADE, related_name="+",
-                                 db_index=False, db_constraint=False)
-    document = models.ForeignKey("invoices.SupplierDocument", null=True, on_delete=models.CASCADE,
-                                 related_name="+", db_index=False, db_constraint=False)
+    purchase = models.ForeignKey(
+        PurchaseLine,
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    document = models.ForeignKey(
+        "invoices.SupplierDocument",
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     group_no = models.IntegerField(null=True)
     similarity = models.SmallIntegerField(null=True)
     days = models.IntegerField(null=True)
@@ -204,10 +224,16 @@ class ReconMatch(models.Model):
         ordering = ["id"]
         indexes = [
             models.Index(fields=["run", "outcome", "id"], name="reconmatch_run_outcome_idx"),
-            models.Index(fields=["run", "purchase"], name="reconmatch_run_purchase_idx",
-                         condition=Q(purchase__isnull=False)),
-            models.Index(fields=["run", "document"], name="reconmatch_run_document_idx",
-                         condition=Q(document__isnull=False)),
+            models.Index(
+                fields=["run", "purchase"],
+                name="reconmatch_run_purchase_idx",
+                condition=Q(purchase__isnull=False),
+            ),
+            models.Index(
+                fields=["run", "document"],
+                name="reconmatch_run_document_idx",
+                condition=Q(document__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -215,8 +241,11 @@ class ReconMatch(models.Model):
 
     @property
     def diffs(self) -> dict:
-        return {h: getattr(self, f"d_{h}") for h in ("taxable", "igst", "cgst", "sgst", "cess")
-                if getattr(self, f"d_{h}")}
+        return {
+            h: getattr(self, f"d_{h}")
+            for h in ("taxable", "igst", "cgst", "sgst", "cess")
+            if getattr(self, f"d_{h}")
+        }
 
 
 class LinkKind(models.TextChoices):
@@ -249,7 +278,12 @@ class ManualLink(models.Model):
 
 # Recommended IMS action per outcome ("" = none). Missing in supplier data has no supplier document to act on.
 DEFAULT_OUTCOME_ACTIONS = {
-    "exact": "A", "tolerance": "A", "probable": "", "mismatch": "P", "manual": "A", "duplicate": "",
+    "exact": "A",
+    "tolerance": "A",
+    "probable": "",
+    "mismatch": "P",
+    "manual": "A",
+    "duplicate": "",
     "missing_in_register": "P",
 }
 RECOMMENDED_ACTIONS = [("", "No recommendation"), ("A", "Accept"), ("R", "Reject"), ("P", "Pending")]

@@ -49,17 +49,22 @@ def check_zip(data: bytes) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             infos = z.infolist()
     except zipfile.BadZipFile:
-        raise RegisterFileError("The file is not a valid Excel workbook (it may be another kind of file renamed "
-                                ".xlsx); save it again as .xlsx or CSV.") from None
+        raise RegisterFileError(
+            "The file is not a valid Excel workbook (it may be another kind of file renamed "
+            ".xlsx); save it again as .xlsx or CSV."
+        ) from None
     if len(infos) > MAX_MEMBERS:
         raise RegisterFileError("The workbook has too many parts to be a register.")
     total = sum(i.file_size for i in infos)
     if total > MAX_UNZIPPED_BYTES:
-        raise RegisterFileError(f"The workbook unpacks to {total // 2**20} MB; the limit is "
-                                f"{MAX_UNZIPPED_BYTES // 2**20} MB.")
+        raise RegisterFileError(
+            f"The workbook unpacks to {total // 2**20} MB; the limit is {MAX_UNZIPPED_BYTES // 2**20} MB."
+        )
     for i in infos:
         if i.file_size > 1_000_000 and i.file_size > MAX_RATIO * max(i.compress_size, 1):
-            raise RegisterFileError("The workbook is compressed suspiciously well (a zip bomb?); it was refused.")
+            raise RegisterFileError(
+                "The workbook is compressed suspiciously well (a zip bomb?); it was refused."
+            )
 
 
 def _heading(value) -> str:
@@ -75,13 +80,17 @@ def _check(name: str, data: bytes) -> str:
     if not data:
         raise RegisterFileError("The file is empty.")
     if len(data) > max_upload_bytes():
-        raise RegisterFileError(f"The file is {len(data) // 2**20} MB; the limit is {max_upload_bytes() // 2**20} MB.")
+        raise RegisterFileError(
+            f"The file is {len(data) // 2**20} MB; the limit is {max_upload_bytes() // 2**20} MB."
+        )
     lower = (name or "").lower()
-    suffix = lower[lower.rfind("."):] if "." in lower else ""
+    suffix = lower[lower.rfind(".") :] if "." in lower else ""
     if suffix in TEXT_TYPES:
         if data[:4] == b"PK\x03\x04" or b"\x00" in data[:4096]:
-            raise RegisterFileError("The file is named .csv but is not text (an Excel file renamed?); save it "
-                                    "again as CSV or upload the .xlsx.")
+            raise RegisterFileError(
+                "The file is named .csv but is not text (an Excel file renamed?); save it "
+                "again as CSV or upload the .xlsx."
+            )
         return suffix
     if suffix not in EXCEL_TYPES:
         raise RegisterFileError("Upload an Excel (.xlsx, .xls), OpenDocument (.ods) or CSV file.")
@@ -120,8 +129,10 @@ def _workbook(data: bytes):
 
 def _no_headings(headers: list[str]) -> None:
     if not any(headers):
-        raise RegisterFileError("The file has no heading row: its first row must name the columns "
-                                "(download the template to see them).")
+        raise RegisterFileError(
+            "The file has no heading row: its first row must name the columns "
+            "(download the template to see them)."
+        )
     if len(headers) > MAX_COLUMNS:
         raise RegisterFileError(f"The file has {len(headers)} columns; a register has at most {MAX_COLUMNS}.")
 
@@ -175,7 +186,9 @@ def _safe_rows(sheet) -> Iterator[list]:
     try:
         yield from sheet.iter_rows()
     except Exception:  # noqa: BLE001 - a reader error half-way is a bad file too
-        raise RegisterFileError("The workbook could not be read to its end; save it again as .xlsx or CSV.") from None
+        raise RegisterFileError(
+            "The workbook could not be read to its end; save it again as .xlsx or CSV."
+        ) from None
 
 
 # --- the heading row of an .xlsx without parsing the whole sheet ------------------------------------------------
@@ -206,8 +219,9 @@ def _col(ref: str) -> int | None:
     return n - 1
 
 
-def _stream(z: zipfile.ZipFile, member: str, pattern: re.Pattern, limit: int,
-            state: dict | None = None) -> Iterator[re.Match]:
+def _stream(
+    z: zipfile.ZipFile, member: str, pattern: re.Pattern, limit: int, state: dict | None = None
+) -> Iterator[re.Match]:
     """Matches of ``pattern`` in a zip member read in pieces, at most ``limit`` bytes of it (``state["truncated"]``
     is set when the limit cut it short)."""
     buf, read = "", 0
@@ -235,10 +249,22 @@ def _xlsx_headers(data: bytes) -> tuple[list[str], bool] | None:
     within the bytes looked at), or None when this quick look cannot tell."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
-            rels = {a.get("Id"): a for a in (_attrs(m[1]) for m in _REL.finditer(
-                z.read("xl/_rels/workbook.xml.rels").decode("utf-8", errors="replace")))}
-            first = next((_attrs(m[1]) for m in _SHEET.finditer(z.read("xl/workbook.xml").decode(
-                "utf-8", errors="replace"))), None)
+            rels = {
+                a.get("Id"): a
+                for a in (
+                    _attrs(m[1])
+                    for m in _REL.finditer(
+                        z.read("xl/_rels/workbook.xml.rels").decode("utf-8", errors="replace")
+                    )
+                )
+            }
+            first = next(
+                (
+                    _attrs(m[1])
+                    for m in _SHEET.finditer(z.read("xl/workbook.xml").decode("utf-8", errors="replace"))
+                ),
+                None,
+            )
             rid = next((v for k, v in (first or {}).items() if k.endswith(":id")), None)
             if rid not in rels:
                 return None
@@ -290,8 +316,10 @@ def _row_cells(row_xml: str) -> list[tuple[str, str]]:
 
 
 def _shared_strings(z: zipfile.ZipFile, rels: dict, wanted: set[int]) -> dict[int, str]:
-    target = next((a["Target"] for a in rels.values() if a.get("Type", "").endswith("/sharedStrings")),
-                  "sharedStrings.xml")
+    target = next(
+        (a["Target"] for a in rels.values() if a.get("Type", "").endswith("/sharedStrings")),
+        "sharedStrings.xml",
+    )
     member = target.lstrip("/") if target.startswith("/") else normpath(join("xl", target))
     if member not in z.namelist():
         member = join(dirname(member), "sharedStrings.xml")

@@ -16,16 +16,22 @@ PAGE = 100
 
 
 def runs_for(*, tenant, user, membership=None) -> QuerySet[ReconRun]:
-    visible = set(visible_registrations(tenant=tenant, user=user, membership=membership).values_list("pk", flat=True))
-    ids = [r.pk for r in ReconRun.objects.filter(tenant=tenant).only("registration_ids")[:200]
-           if set(r.registration_ids) <= visible]
+    visible = set(
+        visible_registrations(tenant=tenant, user=user, membership=membership).values_list("pk", flat=True)
+    )
+    ids = [
+        r.pk
+        for r in ReconRun.objects.filter(tenant=tenant).only("registration_ids")[:200]
+        if set(r.registration_ids) <= visible
+    ]
     return ReconRun.objects.filter(tenant=tenant, pk__in=ids).select_related("rules")
 
 
 def matches_for(*, tenant, user, run: ReconRun, membership=None) -> QuerySet[ReconMatch]:
     regs = visible_registrations(tenant=tenant, user=user, membership=membership)
-    return (ReconMatch.objects.filter(tenant=tenant, run=run, registration__in=regs)
-            .select_related("purchase", "document", "registration"))
+    return ReconMatch.objects.filter(tenant=tenant, run=run, registration__in=regs).select_related(
+        "purchase", "document", "registration"
+    )
 
 
 def summary(*, run: ReconRun, registration_ids) -> dict:
@@ -46,11 +52,21 @@ def summary(*, run: ReconRun, registration_ids) -> dict:
     by_outcome: dict[str, dict] = {}
     suppliers: dict[tuple, dict] = {}
     for reg, gstin, outcome, lines, docs, igst, cgst, sgst, cess in rows:
-        o = by_outcome.setdefault(outcome, {"lines": 0, "documents": 0, "igst": 0, "cgst": 0, "sgst": 0, "cess": 0})
-        s = suppliers.setdefault((reg, gstin), {"registration_id": reg, "supplier_gstin": gstin, "outcomes": {}})
+        o = by_outcome.setdefault(
+            outcome, {"lines": 0, "documents": 0, "igst": 0, "cgst": 0, "sgst": 0, "cess": 0}
+        )
+        s = suppliers.setdefault(
+            (reg, gstin), {"registration_id": reg, "supplier_gstin": gstin, "outcomes": {}}
+        )
         s["outcomes"][outcome] = lines or docs
-        for k, v in (("lines", lines), ("documents", docs), ("igst", igst), ("cgst", cgst), ("sgst", sgst),
-                     ("cess", cess)):
+        for k, v in (
+            ("lines", lines),
+            ("documents", docs),
+            ("igst", igst),
+            ("cgst", cgst),
+            ("sgst", sgst),
+            ("cess", cess),
+        ):
             o[k] += v
     return {"outcomes": by_outcome, "suppliers": list(suppliers.values())}
 
@@ -61,8 +77,13 @@ def latest_done_run(*, tenant, user, membership=None) -> ReconRun | None:
 
 def outcome_document_ids(*, tenant, user, run: ReconRun, membership=None) -> dict[str, list[int]]:
     """Per outcome, the ids of the supplier documents of ``run`` that ``user`` may see (each once per outcome)."""
-    rows = (matches_for(tenant=tenant, user=user, membership=membership, run=run)
-            .filter(document__isnull=False).values_list("outcome", "document_id").distinct().order_by())
+    rows = (
+        matches_for(tenant=tenant, user=user, membership=membership, run=run)
+        .filter(document__isnull=False)
+        .values_list("outcome", "document_id")
+        .distinct()
+        .order_by()
+    )
     out: dict[str, list[int]] = {}
     for outcome, doc_id in rows:
         out.setdefault(outcome, []).append(doc_id)
@@ -75,11 +96,21 @@ def reason_list(m) -> list[dict]:
         return [{"code": "duplicate_of", "value": m.duplicate_of, "text": f"repeats {m.duplicate_of}"}]
     if m.purchase_id is None or m.document_id is None:
         return []
-    return reasons(m.similarity if m.similarity is not None else 0, m.days, m.diffs, m.pan_fallback, m.across_fy)
+    return reasons(
+        m.similarity if m.similarity is not None else 0, m.days, m.diffs, m.pan_fallback, m.across_fy
+    )
 
 
-__all__ = ["runs_for", "matches_for", "summary", "latest_run_for", "latest_done_run", "outcome_document_ids",
-           "reason_list", "PAGE"]
+__all__ = [
+    "runs_for",
+    "matches_for",
+    "summary",
+    "latest_run_for",
+    "latest_done_run",
+    "outcome_document_ids",
+    "reason_list",
+    "PAGE",
+]
 
 
 def rule_history(*, tenant, user, limit: int = 50) -> list[dict]:
@@ -93,6 +124,12 @@ def rule_history(*, tenant, user, limit: int = 50) -> list[dict]:
         before = RuleSet.from_json(previous.params).as_json() if previous else {}
         after = RuleSet.from_json(current.params).as_json()
         changes = {k: [before.get(k), v] for k, v in after.items() if previous and before.get(k) != v}
-        out.append({"version": current.version, "created_by": current.created_by, "created_at": current.created_at,
-                    "changes": changes})
+        out.append(
+            {
+                "version": current.version,
+                "created_by": current.created_by,
+                "created_at": current.created_at,
+                "changes": changes,
+            }
+        )
     return out

@@ -87,12 +87,21 @@ def _upsert(tenant_id: int, lines: list[dict]) -> tuple[int, int]:
 
 
 def recipients_for(*, tenant: Tenant, user, membership: Membership | None) -> dict[str, int]:
-    regs = registrations_for_capability(tenant=tenant, user=user, capability=Capability.ACT, membership=membership)
+    regs = registrations_for_capability(
+        tenant=tenant, user=user, capability=Capability.ACT, membership=membership
+    )
     return dict(regs.values_list("gstin", "pk"))
 
 
-def upsert_lines(*, tenant: Tenant, actor: Actor, user, membership: Membership | None, lines: list[dict],
-                 idempotency_key: str | None = None) -> tuple[int, dict]:
+def upsert_lines(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    user,
+    membership: Membership | None,
+    lines: list[dict],
+    idempotency_key: str | None = None,
+) -> tuple[int, dict]:
     """REST bulk upsert of up to 10,000 register lines (fields as the template, by field name). Valid lines are
     written (re-sending an ERP reference updates it); each invalid line is reported with its index, field and
     message. Returns (HTTP status, body). The same Idempotency-Key with the same body replays the first answer."""
@@ -110,13 +119,22 @@ def upsert_lines(*, tenant: Tenant, actor: Actor, user, membership: Membership |
                 raise ReconError("Idempotency-Key", "The Idempotency-Key may have at most 150 characters.")
             try:
                 with transaction.atomic():
-                    key = IdempotencyKey.objects.create(tenant=tenant, user_id=user.pk,
-                                                        key=f"register:{idempotency_key}", fingerprint=body_print)
+                    key = IdempotencyKey.objects.create(
+                        tenant=tenant,
+                        user_id=user.pk,
+                        key=f"register:{idempotency_key}",
+                        fingerprint=body_print,
+                    )
             except IntegrityError:
-                stored = IdempotencyKey.objects.get(tenant=tenant, user_id=user.pk, key=f"register:{idempotency_key}")
+                stored = IdempotencyKey.objects.get(
+                    tenant=tenant, user_id=user.pk, key=f"register:{idempotency_key}"
+                )
                 if stored.fingerprint != body_print:
-                    raise ReconError("Idempotency-Key", "This Idempotency-Key was already used with another body.",
-                                     "idempotency_key_reused") from None
+                    raise ReconError(
+                        "Idempotency-Key",
+                        "This Idempotency-Key was already used with another body.",
+                        "idempotency_key_reused",
+                    ) from None
                 return stored.status_code, stored.response
         checker = rr.RowChecker(recipients)
         errors: list[dict] = []
@@ -127,39 +145,65 @@ def upsert_lines(*, tenant: Tenant, actor: Actor, user, membership: Membership |
                     errors.append({"index": index, "field": None, "message": "each line must be an object"})
                     continue
                 clean, problems = checker.check([raw.get(f) for f in rr.FIELDS], index)
-                errors += [{"index": index, "field": by_label[p.field], "message": f"{p.field} {p.message}"}
-                           for p in problems]
+                errors += [
+                    {"index": index, "field": by_label[p.field], "message": f"{p.field} {p.message}"}
+                    for p in problems
+                ]
                 if clean:
                     stage.add(clean, index)
             refused = stage.drop_repeats()
             for ref, indexes in stage.repeats.items():
-                errors += [{"index": i, "field": "erp_ref",
-                            "message": imports.repeat_message(ref, indexes, "lines (indexes)")} for i in indexes]
+                errors += [
+                    {
+                        "index": i,
+                        "field": "erp_ref",
+                        "message": imports.repeat_message(ref, indexes, "lines (indexes)"),
+                    }
+                    for i in indexes
+                ]
             errors.sort(key=lambda e: e["index"])
             good = stage.count - refused
             bad = len({e["index"] for e in errors})
             since = timezone.now()
-            created, updated = imports.write_chunk(stage, tenant=tenant, actor=actor, lo=0, hi=stage.count,
-                                                   request_id="")
+            created, updated = imports.write_chunk(
+                stage, tenant=tenant, actor=actor, lo=0, hi=stage.count, request_id=""
+            )
             touched = _staged_registrations(tenant, since) if created or updated else []
-        body = {"received": len(lines), "created": created, "updated": updated,
-                "unchanged": good - created - updated, "rejected": bad, "errors": errors}
-        record(tenant=tenant, actor=actor, action="register.upserted", object_type="reconciliation.purchaseline",
-               metadata={k: v for k, v in body.items() if k != "errors"})
+        body = {
+            "received": len(lines),
+            "created": created,
+            "updated": updated,
+            "unchanged": good - created - updated,
+            "rejected": bad,
+            "errors": errors,
+        }
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="register.upserted",
+            object_type="reconciliation.purchaseline",
+            metadata={k: v for k, v in body.items() if k != "errors"},
+        )
         status = 200 if not errors else 207
         if key is not None:
             key.response, key.status_code = body, status
             key.save(update_fields=["response", "status_code"])
-        rerun_after_change(tenant=tenant, registration_ids=touched,  # after the commit; never raises
-                           reason=f"a purchase register upsert by {actor.label} ({created} new, {updated} changed)")
+        rerun_after_change(
+            tenant=tenant,
+            registration_ids=touched,  # after the commit; never raises
+            reason=f"a purchase register upsert by {actor.label} ({created} new, {updated} changed)",
+        )
     return status, body
 
 
 def _staged_registrations(tenant: Tenant, since) -> list[int]:
     """GSTINs of the staged lines the upsert just created or changed (``updated_at`` from ``since``)."""
     with connection.cursor() as cur:
-        cur.execute(f"SELECT DISTINCT p.registration_id FROM {imports.STAGE} s JOIN reconciliation_purchaseline p "
-                    "ON p.tenant_id = %s AND p.erp_ref = s.erp_ref WHERE p.updated_at >= %s", [tenant.pk, since])
+        cur.execute(
+            f"SELECT DISTINCT p.registration_id FROM {imports.STAGE} s JOIN reconciliation_purchaseline p "
+            "ON p.tenant_id = %s AND p.erp_ref = s.erp_ref WHERE p.updated_at >= %s",
+            [tenant.pk, since],
+        )
         return [r[0] for r in cur.fetchall()]
 
 
@@ -168,13 +212,24 @@ def _imported_registrations(job: RegisterImport) -> list[int]:
     those ever reconciled (no other can be rerun): one scan of their lines, nothing when the import wrote none."""
     if not (job.created or job.updated):
         return []
-    reconciled = {i for ids in ReconRun.objects.filter(tenant=job.tenant).order_by()
-                  .values_list("registration_ids", flat=True).distinct() for i in ids}
+    reconciled = {
+        i
+        for ids in ReconRun.objects.filter(tenant=job.tenant)
+        .order_by()
+        .values_list("registration_ids", flat=True)
+        .distinct()
+        for i in ids
+    }
     if not reconciled:
         return []
-    return list(PurchaseLine.objects.filter(tenant=job.tenant, registration_id__in=reconciled,
-                                            updated_at__gte=job.created_at)
-                .values_list("registration_id", flat=True).distinct().order_by())
+    return list(
+        PurchaseLine.objects.filter(
+            tenant=job.tenant, registration_id__in=reconciled, updated_at__gte=job.created_at
+        )
+        .values_list("registration_id", flat=True)
+        .distinct()
+        .order_by()
+    )
 
 
 # --- register: file import ------------------------------------------------------------------------------------
@@ -241,14 +296,28 @@ def staged_upload(*, tenant: Tenant, membership: Membership | None, token: str, 
     return _staged(tenant, token, Path(name).name[:200], _headers(token, path.read_bytes()))
 
 
-def start_staged_import(*, tenant: Tenant, actor: Actor, user, membership: Membership | None, token: str,
-                        name: str, mapping: dict[str, str] | None = None) -> RegisterImport:
+def start_staged_import(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    user,
+    membership: Membership | None,
+    token: str,
+    name: str,
+    mapping: dict[str, str] | None = None,
+) -> RegisterImport:
     """Queue the import of a kept upload with ``mapping`` (the guess when None), remembering it for the tenant."""
     require(membership, tenant)
     path = _staged_path(tenant, token)
-    job = start_import(tenant=tenant, actor=actor, user=user, membership=membership,
-                       name=f"{Path(name).stem[:150] or 'register'}{path.suffix}", data=path.read_bytes(),
-                       mapping=mapping)
+    job = start_import(
+        tenant=tenant,
+        actor=actor,
+        user=user,
+        membership=membership,
+        name=f"{Path(name).stem[:150] or 'register'}{path.suffix}",
+        data=path.read_bytes(),
+        mapping=mapping,
+    )
     path.unlink(missing_ok=True)
     return job
 
@@ -261,8 +330,16 @@ def _headers(name: str, data: bytes) -> list[str]:
         raise ReconError("file", str(e)) from None
 
 
-def start_import(*, tenant: Tenant, actor: Actor, user, membership: Membership | None, name: str, data: bytes,
-                 mapping: dict[str, str] | None = None) -> RegisterImport:
+def start_import(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    user,
+    membership: Membership | None,
+    name: str,
+    data: bytes,
+    mapping: dict[str, str] | None = None,
+) -> RegisterImport:
     """Check the file (size, zip bomb, headings), remember its column mapping for the tenant and queue the import.
     Headings of the file left out of a given ``mapping`` are remembered as ignored (see :func:`stage_upload`).
     Raises :class:`ReconError` naming the problem; nothing is queued then."""
@@ -286,13 +363,26 @@ def start_import(*, tenant: Tenant, actor: Actor, user, membership: Membership |
     stored = f"{uuid.uuid4().hex}{Path(name).suffix.lower()[:6]}"
     (import_dir() / stored).write_bytes(data)
     with transaction.atomic():
-        ColumnMapping.objects.update_or_create(tenant=tenant, defaults={"mapping": {
-            **mapping, **({IGNORED: sorted(ignored)} if ignored else {})}})
-        job = RegisterImport.objects.create(tenant=tenant, user_id=user.pk, actor_type=str(actor.type),
-                                            actor_label=actor.label, file_name=Path(name).name[:200],
-                                            stored_name=stored, mapping=mapping)
-        record(tenant=tenant, actor=actor, action="register.import_started", obj=job,
-               metadata={"file": job.file_name, "bytes": len(data)})
+        ColumnMapping.objects.update_or_create(
+            tenant=tenant,
+            defaults={"mapping": {**mapping, **({IGNORED: sorted(ignored)} if ignored else {})}},
+        )
+        job = RegisterImport.objects.create(
+            tenant=tenant,
+            user_id=user.pk,
+            actor_type=str(actor.type),
+            actor_label=actor.label,
+            file_name=Path(name).name[:200],
+            stored_name=stored,
+            mapping=mapping,
+        )
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="register.import_started",
+            obj=job,
+            metadata={"file": job.file_name, "bytes": len(data)},
+        )
         from .tasks import run_import_task
 
         run_import_task.delay_on_commit(job.pk)
@@ -320,12 +410,22 @@ def run_import(*, import_id: int) -> RegisterImport | None:
             _fail(job, str(e))
         except Exception:
             log.exception("register import %s failed", job.pk)
-            _fail(job, "The import stopped on an unexpected error" + (
-                f" after {job.created + job.updated:,} lines were written; importing the file again completes it "
-                "(lines are matched by ERP reference)." if job.created or job.updated else "; nothing was written."))
+            _fail(
+                job,
+                "The import stopped on an unexpected error"
+                + (
+                    f" after {job.created + job.updated:,} lines were written; importing the file again completes it "
+                    "(lines are matched by ERP reference)."
+                    if job.created or job.updated
+                    else "; nothing was written."
+                ),
+            )
         try:  # what was written, even by an import that stopped half-way, is reconciled again
-            rerun_after_change(tenant=job.tenant, registration_ids=_imported_registrations(job),
-                               reason=f"register import #{job.pk} ({job.file_name})")
+            rerun_after_change(
+                tenant=job.tenant,
+                registration_ids=_imported_registrations(job),
+                reason=f"register import #{job.pk} ({job.file_name})",
+            )
         except Exception:  # noqa: BLE001 - the import is saved; finding what to rerun must not fail it
             log.exception("register import %s: finding the GSTINs to reconcile again failed", job.pk)
         return RegisterImport.objects.get(pk=job.pk)
@@ -333,8 +433,9 @@ def run_import(*, import_id: int) -> RegisterImport | None:
 
 def _fail(job: RegisterImport, message: str) -> None:
     (import_dir() / f"{job.stored_name}.errors.csv").unlink(missing_ok=True)
-    RegisterImport.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, message=message, error_file="",
-                                                    finished_at=timezone.now())
+    RegisterImport.objects.filter(pk=job.pk).update(
+        status=JobStatus.FAILED, message=message, error_file="", finished_at=timezone.now()
+    )
     (import_dir() / job.stored_name).unlink(missing_ok=True)
 
 
@@ -346,10 +447,17 @@ def _run_import(job: RegisterImport) -> None:
         raise register_file.RegisterFileError("The uploaded file is no longer available; upload it again.")
     user = get_user_model().objects.filter(pk=job.user_id).first()
     membership = Membership.objects.filter(tenant=job.tenant, user_id=job.user_id).first()
-    recipients = recipients_for(tenant=job.tenant, user=user, membership=membership) if user and membership else {}
+    recipients = (
+        recipients_for(tenant=job.tenant, user=user, membership=membership) if user and membership else {}
+    )
     actor = Actor(job.actor_type, job.actor_label, job.user_id)
-    imports.import_file(job, path=path, error_path=import_dir() / f"{job.stored_name}.errors.csv",
-                        recipients=recipients, actor=actor)
+    imports.import_file(
+        job,
+        path=path,
+        error_path=import_dir() / f"{job.stored_name}.errors.csv",
+        recipients=recipients,
+        actor=actor,
+    )
     path.unlink(missing_ok=True)
 
 
@@ -362,14 +470,17 @@ def active_rules(*, tenant: Tenant) -> RuleSetVersion:
     if current is None:
         try:
             with transaction.atomic():
-                current = RuleSetVersion.objects.create(tenant=tenant, version=1, params=RuleSet().as_json(),
-                                                        created_by="defaults")
+                current = RuleSetVersion.objects.create(
+                    tenant=tenant, version=1, params=RuleSet().as_json(), created_by="defaults"
+                )
         except IntegrityError:
             current = RuleSetVersion.objects.filter(tenant=tenant).order_by("-version").first()
     return current
 
 
-def save_rules(*, tenant: Tenant, actor: Actor, membership: Membership | None, params: dict) -> RuleSetVersion:
+def save_rules(
+    *, tenant: Tenant, actor: Actor, membership: Membership | None, params: dict
+) -> RuleSetVersion:
     """A new version of the tenant's rules (owners and admins). Raises ReconError on a bad value."""
     require(membership, tenant, Capability.MANAGE_REGISTRATIONS)
     try:
@@ -381,8 +492,9 @@ def save_rules(*, tenant: Tenant, actor: Actor, membership: Membership | None, p
         before = RuleSet.from_json(current.params).as_json()  # normalised: "0" and "0.00" are the same rule
         if before == rules.as_json():
             return current
-        new = RuleSetVersion.objects.create(tenant=tenant, version=current.version + 1, params=rules.as_json(),
-                                            created_by=actor.label)
+        new = RuleSetVersion.objects.create(
+            tenant=tenant, version=current.version + 1, params=rules.as_json(), created_by=actor.label
+        )
         changes = {k: [before.get(k), v] for k, v in new.params.items() if before.get(k) != v}
         record(tenant=tenant, actor=actor, action="recon.rules_changed", obj=new, changes=changes)
     return new
@@ -391,14 +503,18 @@ def save_rules(*, tenant: Tenant, actor: Actor, membership: Membership | None, p
 # --- runs -----------------------------------------------------------------------------------------------------
 
 
-def start_run(*, tenant: Tenant, actor: Actor, user, membership: Membership | None, registrations,
-              date_from, date_to) -> ReconRun:
+def start_run(
+    *, tenant: Tenant, actor: Actor, user, membership: Membership | None, registrations, date_from, date_to
+) -> ReconRun:
     """Queue a reconciliation of ``registrations`` (visible to the user, else ReconError) for documents dated
     ``date_from`` … ``date_to`` on both sides; a worker runs it (:func:`reconciliation.engine.execute_run`)."""
     require(membership, tenant)
     regs = list(registrations)
-    allowed = set(registrations_for_capability(tenant=tenant, user=user, capability=Capability.ACT,
-                                               membership=membership).values_list("pk", flat=True))
+    allowed = set(
+        registrations_for_capability(
+            tenant=tenant, user=user, capability=Capability.ACT, membership=membership
+        ).values_list("pk", flat=True)
+    )
     if not regs:
         raise ReconError("registrations", "Choose at least one GSTIN.")
     if any(r.pk not in allowed for r in regs):
@@ -409,13 +525,27 @@ def start_run(*, tenant: Tenant, actor: Actor, user, membership: Membership | No
         raise ReconError("date_to", "Reconcile at most three years at once.")
     with transaction.atomic():
         run = ReconRun.objects.create(
-            tenant=tenant, user_id=user.pk, actor_type=str(actor.type), actor_label=actor.label,
-            registration_ids=sorted(r.pk for r in regs), date_from=date_from, date_to=date_to,
+            tenant=tenant,
+            user_id=user.pk,
+            actor_type=str(actor.type),
+            actor_label=actor.label,
+            registration_ids=sorted(r.pk for r in regs),
+            date_from=date_from,
+            date_to=date_to,
             rules=active_rules(tenant=tenant),
         )
-        record(tenant=tenant, actor=actor, action="recon.run_started", obj=run,
-               metadata={"gstins": sorted(r.gstin for r in regs), "from": date_from, "to": date_to,
-                         "rules_version": run.rules.version})
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="recon.run_started",
+            obj=run,
+            metadata={
+                "gstins": sorted(r.gstin for r in regs),
+                "from": date_from,
+                "to": date_to,
+                "rules_version": run.rules.version,
+            },
+        )
         from .tasks import run_recon_task
 
         run_recon_task.delay_on_commit(run.pk)
@@ -441,7 +571,9 @@ def rerun_after_change(*, tenant: Tenant | int, registration_ids, reason: str) -
             try:
                 queue_reruns(tenant=tenant_id, registration_ids=ids, reason=reason)
             except Exception:  # noqa: BLE001 - the change is saved; a rerun that cannot be queued must not undo it
-                log.exception("reconciliation rerun after %s (tenant %s, GSTINs %s) failed", reason, tenant_id, ids)
+                log.exception(
+                    "reconciliation rerun after %s (tenant %s, GSTINs %s) failed", reason, tenant_id, ids
+                )
 
         transaction.on_commit(queue)
     except Exception:  # noqa: BLE001 - as above
@@ -467,8 +599,11 @@ def queue_reruns(*, tenant: Tenant | int, registration_ids, reason: str) -> list
             cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [RERUN_LOCK, tenant_id])
         templates: dict[int, ReconRun] = {}
         for rid in sorted({int(i) for i in registration_ids}):
-            latest = (ReconRun.objects.filter(tenant=tenant, registration_ids__contains=[rid])
-                      .order_by("-created_at", "-pk").first())
+            latest = (
+                ReconRun.objects.filter(tenant=tenant, registration_ids__contains=[rid])
+                .order_by("-created_at", "-pk")
+                .first()
+            )
             if latest is not None:
                 templates[latest.pk] = latest
         if not templates:
@@ -477,19 +612,40 @@ def queue_reruns(*, tenant: Tenant | int, registration_ids, reason: str) -> list
         rules = active_rules(tenant=tenant)
         actor = Actor.system(f"{AUTO_LABEL}{reason}"[:200])
         gstins = dict(Registration.objects.filter(tenant=tenant).values_list("pk", "gstin"))
-        for template in sorted(templates.values(), key=lambda r: r.pk):  # the newest scope's rerun stays newest
+        for template in sorted(
+            templates.values(), key=lambda r: r.pk
+        ):  # the newest scope's rerun stays newest
             if template.status == JobStatus.QUEUED:
                 if template.created_at < stale:
-                    transaction.on_commit(partial(_deliver, template.pk))  # a lost delivery; a twin is a no-op
+                    transaction.on_commit(
+                        partial(_deliver, template.pk)
+                    )  # a lost delivery; a twin is a no-op
                 continue
             run = ReconRun.objects.create(
-                tenant=tenant, user_id=0, actor_type=str(actor.type), actor_label=actor.label,
-                registration_ids=sorted(template.registration_ids), date_from=template.date_from,
-                date_to=template.date_to, rules=rules)
-            record(tenant=tenant, actor=actor, action="recon.run_started", obj=run,
-                   metadata={"gstins": sorted(gstins.get(r, str(r)) for r in run.registration_ids),
-                             "from": run.date_from, "to": run.date_to, "rules_version": rules.version,
-                             "automatic": True, "reason": reason[:500], "after_run": template.pk})
+                tenant=tenant,
+                user_id=0,
+                actor_type=str(actor.type),
+                actor_label=actor.label,
+                registration_ids=sorted(template.registration_ids),
+                date_from=template.date_from,
+                date_to=template.date_to,
+                rules=rules,
+            )
+            record(
+                tenant=tenant,
+                actor=actor,
+                action="recon.run_started",
+                obj=run,
+                metadata={
+                    "gstins": sorted(gstins.get(r, str(r)) for r in run.registration_ids),
+                    "from": run.date_from,
+                    "to": run.date_to,
+                    "rules_version": rules.version,
+                    "automatic": True,
+                    "reason": reason[:500],
+                    "after_run": template.pk,
+                },
+            )
             transaction.on_commit(partial(_deliver, run.pk))
             queued.append(run)
     return queued
@@ -511,53 +667,109 @@ def _deliver(run_id: int) -> None:
 
 def _check_pair(tenant, purchase, document, registrations) -> None:
     allowed = set(registrations.values_list("pk", flat=True))
-    if purchase.tenant_id != tenant.pk or document.tenant_id != tenant.pk or \
-            purchase.registration_id not in allowed or document.registration_id not in allowed:
+    if (
+        purchase.tenant_id != tenant.pk
+        or document.tenant_id != tenant.pk
+        or purchase.registration_id not in allowed
+        or document.registration_id not in allowed
+    ):
         raise ReconError("pair", "No such register line or document.", "not_found")
     if purchase.registration_id != document.registration_id:
         raise ReconError("pair", "The line and the document belong to different GSTINs.")
 
 
-def link(*, tenant: Tenant, actor: Actor, user, membership: Membership | None, purchase: PurchaseLine,
-         document, note: str = "") -> ManualLink:
+def link(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    user,
+    membership: Membership | None,
+    purchase: PurchaseLine,
+    document,
+    note: str = "",
+) -> ManualLink:
     """Pair ``purchase`` with ``document`` by hand (kept across runs). Either side's other manual link is
     replaced; the latest run shows the pair as a manual match at once."""
     require(membership, tenant)
-    regs = registrations_for_capability(tenant=tenant, user=user, capability=Capability.ACT, membership=membership)
+    regs = registrations_for_capability(
+        tenant=tenant, user=user, capability=Capability.ACT, membership=membership
+    )
     _check_pair(tenant, purchase, document, regs)
     with transaction.atomic():
-        replaced = list(ManualLink.objects.filter(tenant=tenant, kind=LinkKind.LINK).filter(
-            purchase=purchase).exclude(document=document)) + list(ManualLink.objects.filter(
-                tenant=tenant, kind=LinkKind.LINK, document=document).exclude(purchase=purchase))
+        replaced = list(
+            ManualLink.objects.filter(tenant=tenant, kind=LinkKind.LINK)
+            .filter(purchase=purchase)
+            .exclude(document=document)
+        ) + list(
+            ManualLink.objects.filter(tenant=tenant, kind=LinkKind.LINK, document=document).exclude(
+                purchase=purchase
+            )
+        )
         ManualLink.objects.filter(pk__in=[m.pk for m in replaced]).delete()
         obj, _ = ManualLink.objects.update_or_create(
-            tenant=tenant, purchase=purchase, document=document,
-            defaults={"kind": LinkKind.LINK, "note": note[:500], "created_by": actor.label})
+            tenant=tenant,
+            purchase=purchase,
+            document=document,
+            defaults={"kind": LinkKind.LINK, "note": note[:500], "created_by": actor.label},
+        )
         from .engine import apply_manual
 
         apply_manual(tenant=tenant, purchase=purchase, document=document, linked=True)
-        record_many(tenant=tenant, actor=actor, events=[Event(
-            "recon.linked", "reconciliation.manuallink", str(obj.pk), f"{purchase} ↔ {document}",
-            {}, {"purchase": purchase.pk, "document": document.pk, "note": note[:500],
-                 "replaced": [[m.purchase_id, m.document_id] for m in replaced]})])
+        record_many(
+            tenant=tenant,
+            actor=actor,
+            events=[
+                Event(
+                    "recon.linked",
+                    "reconciliation.manuallink",
+                    str(obj.pk),
+                    f"{purchase} ↔ {document}",
+                    {},
+                    {
+                        "purchase": purchase.pk,
+                        "document": document.pk,
+                        "note": note[:500],
+                        "replaced": [[m.purchase_id, m.document_id] for m in replaced],
+                    },
+                )
+            ],
+        )
     return obj
 
 
-def unlink(*, tenant: Tenant, actor: Actor, user, membership: Membership | None, purchase: PurchaseLine,
-           document, note: str = "") -> ManualLink:
+def unlink(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    user,
+    membership: Membership | None,
+    purchase: PurchaseLine,
+    document,
+    note: str = "",
+) -> ManualLink:
     """Never pair ``purchase`` with ``document`` (kept across runs); the latest run shows both as unmatched."""
     require(membership, tenant)
-    regs = registrations_for_capability(tenant=tenant, user=user, capability=Capability.ACT, membership=membership)
+    regs = registrations_for_capability(
+        tenant=tenant, user=user, capability=Capability.ACT, membership=membership
+    )
     _check_pair(tenant, purchase, document, regs)
     with transaction.atomic():
         obj, _ = ManualLink.objects.update_or_create(
-            tenant=tenant, purchase=purchase, document=document,
-            defaults={"kind": LinkKind.UNLINK, "note": note[:500], "created_by": actor.label})
+            tenant=tenant,
+            purchase=purchase,
+            document=document,
+            defaults={"kind": LinkKind.UNLINK, "note": note[:500], "created_by": actor.label},
+        )
         from .engine import apply_manual
 
         apply_manual(tenant=tenant, purchase=purchase, document=document, linked=False)
-        record(tenant=tenant, actor=actor, action="recon.unlinked", obj=obj,
-               metadata={"purchase": purchase.pk, "document": document.pk, "note": note[:500]})
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="recon.unlinked",
+            obj=obj,
+            metadata={"purchase": purchase.pk, "document": document.pk, "note": note[:500]},
+        )
     return obj
 
 
@@ -571,8 +783,9 @@ def outcome_actions(*, tenant: Tenant) -> dict[str, str]:
     return {o: saved.get(o, default) for o, default in DEFAULT_OUTCOME_ACTIONS.items()}
 
 
-def save_outcome_actions(*, tenant: Tenant, actor: Actor, membership: Membership | None,
-                         mapping: dict[str, str]) -> dict[str, str]:
+def save_outcome_actions(
+    *, tenant: Tenant, actor: Actor, membership: Membership | None, mapping: dict[str, str]
+) -> dict[str, str]:
     """Set the recommended action of some outcomes (owners and admins); audited with what changed.
     Raises ReconError on an unknown outcome or action."""
     require(membership, tenant, Capability.MANAGE_REGISTRATIONS)
@@ -588,11 +801,31 @@ def save_outcome_actions(*, tenant: Tenant, actor: Actor, membership: Membership
         changes = {o: [current[o], new[o]] for o in new if current[o] != new[o]}
         if changes:
             obj, _ = OutcomeActionMap.objects.update_or_create(
-                tenant=tenant, defaults={"mapping": new, "updated_by": actor.label})
-            record(tenant=tenant, actor=actor, action="recon.outcome_actions_changed", obj=obj, changes=changes)
+                tenant=tenant, defaults={"mapping": new, "updated_by": actor.label}
+            )
+            record(
+                tenant=tenant, actor=actor, action="recon.outcome_actions_changed", obj=obj, changes=changes
+            )
     return new
 
 
-__all__ = ["ReconError", "Forbidden", "upsert_lines", "start_import", "stage_upload", "staged_upload",
-           "start_staged_import", "run_import", "active_rules", "save_rules", "start_run", "rerun_after_change",
-           "queue_reruns", "link", "unlink", "outcome_actions", "save_outcome_actions", "Registration"]
+__all__ = [
+    "ReconError",
+    "Forbidden",
+    "upsert_lines",
+    "start_import",
+    "stage_upload",
+    "staged_upload",
+    "start_staged_import",
+    "run_import",
+    "active_rules",
+    "save_rules",
+    "start_run",
+    "rerun_after_change",
+    "queue_reruns",
+    "link",
+    "unlink",
+    "outcome_actions",
+    "save_outcome_actions",
+    "Registration",
+]

@@ -29,11 +29,21 @@ def requeue_stale_jobs() -> dict[str, int]:
 
     cutoff = timezone.now() - dt.timedelta(seconds=settings.IMS_SYNC_LEASE_SECONDS)
     found = {}
-    for key, model, task in (("runs", ReconRun, run_recon_task), ("imports", RegisterImport, run_import_task)):
+    for key, model, task in (
+        ("runs", ReconRun, run_recon_task),
+        ("imports", RegisterImport, run_import_task),
+    ):
         with scopes_disabled():
-            ids = set(model.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
-                      .values_list("id", flat=True))
-            ids |= set(model.objects.filter(status=JobStatus.QUEUED, created_at__lt=cutoff).values_list("id", flat=True))
+            ids = set(
+                model.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).values_list(
+                    "id", flat=True
+                )
+            )
+            ids |= set(
+                model.objects.filter(status=JobStatus.QUEUED, created_at__lt=cutoff).values_list(
+                    "id", flat=True
+                )
+            )
         for pk in sorted(ids):
             task.delay(pk)
         found[key] = len(ids)

@@ -47,18 +47,26 @@ def _date(value: str | None):
 
 def _run(request, tenant_slug, kw):
     if kw.get("run"):
-        run = selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership).filter(
-            pk=kw["run"]).first()
+        run = (
+            selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership)
+            .filter(pk=kw["run"])
+            .first()
+        )
         if run is None:
             raise Http404
         return run
-    return selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership).filter(
-        status="done").first()
+    return (
+        selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership)
+        .filter(status="done")
+        .first()
+    )
 
 
 @require_capability(Capability.VIEW)
 def home(request, tenant_slug):
-    regs = list(visible_registrations(tenant=request.tenant, user=request.user, membership=request.membership))
+    regs = list(
+        visible_registrations(tenant=request.tenant, user=request.user, membership=request.membership)
+    )
     errors = {}
     if request.method == "POST":
         chosen = [r for r in regs if str(r.pk) in request.POST.getlist("registrations")]
@@ -69,9 +77,15 @@ def home(request, tenant_slug):
             errors["date_to"] = "Enter a date DD-MM-YYYY."
         if not errors:
             try:
-                run = services.start_run(tenant=request.tenant, actor=Actor.from_request(request), user=request.user,
-                                         membership=request.membership, registrations=chosen, date_from=date_from,
-                                         date_to=date_to)
+                run = services.start_run(
+                    tenant=request.tenant,
+                    actor=Actor.from_request(request),
+                    user=request.user,
+                    membership=request.membership,
+                    registrations=chosen,
+                    date_from=date_from,
+                    date_to=date_to,
+                )
                 messages.success(request, f"Reconciliation #{run.pk} queued.")
                 return redirect("recon-home", tenant_slug)
             except services.Forbidden as e:
@@ -87,21 +101,38 @@ def home(request, tenant_slug):
     if summary:
         for s in summary["suppliers"]:
             s["gstin"] = gstins.get(s["registration_id"], "")
-    runs = list(selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership)[:10])
+    runs = list(
+        selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership)[:10]
+    )
     active = next((r for r in runs if r.status in (JobStatus.QUEUED, JobStatus.RUNNING)), None)
-    return render(request, "reconciliation/home.html", {
-        **_ctx(request), "registrations": regs, "run": run, "summary": summary, "runs": runs, "errors": errors,
-        "active": active,
-        "labels": OUTCOME_LABELS, "post": request.POST, "rules": services.active_rules(tenant=request.tenant),
-        "recommended": _recommended(request, run, regs),
-    }, status=400 if errors else 200)
+    return render(
+        request,
+        "reconciliation/home.html",
+        {
+            **_ctx(request),
+            "registrations": regs,
+            "run": run,
+            "summary": summary,
+            "runs": runs,
+            "errors": errors,
+            "active": active,
+            "labels": OUTCOME_LABELS,
+            "post": request.POST,
+            "rules": services.active_rules(tenant=request.tenant),
+            "recommended": _recommended(request, run, regs),
+        },
+        status=400 if errors else 200,
+    )
 
 
 def _run_progress(request, pk: int) -> HttpResponse:
     """What the summary page polls while a run is queued or running: its progress, then a reload once it is over
     (the page then shows the finished run, or the failure in the recent runs)."""
-    polled = selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership).filter(
-        pk=pk).first()
+    polled = (
+        selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership)
+        .filter(pk=pk)
+        .first()
+    )
     if polled is None:
         raise Http404
     response = render(request, "reconciliation/_run_progress.html", {**_ctx(request), "active": polled})
@@ -119,8 +150,9 @@ def _recommended(request, run, registrations) -> dict[str, dict]:
     if run is None or not can(request.membership.role, Capability.ACT):
         return {}
     actions = services.outcome_actions(tenant=request.tenant)
-    ids = selectors.outcome_document_ids(tenant=request.tenant, user=request.user, membership=request.membership,
-                                         run=run)
+    ids = selectors.outcome_document_ids(
+        tenant=request.tenant, user=request.user, membership=request.membership, run=run
+    )
     latest = _latest_run_filter(request, run, registrations)
     out = {}
     for outcome, action in actions.items():
@@ -143,8 +175,12 @@ def _latest_run_filter(request, run, registrations) -> dict[str, str] | None:
     if run.status != JobStatus.DONE:
         return None
     visible = {r.pk: r for r in registrations}
-    latest = {reg_id: other.pk for reg_id, other in
-              latest_runs(tenant=request.tenant, registration_ids=visible).by_registration.items()}
+    latest = {
+        reg_id: other.pk
+        for reg_id, other in latest_runs(
+            tenant=request.tenant, registration_ids=visible
+        ).by_registration.items()
+    }
     mine = sorted({reg_id for reg_id in run.registration_ids or [] if reg_id in visible})
     if not mine or any(latest.get(reg_id) != run.pk for reg_id in mine):
         return None
@@ -165,45 +201,97 @@ def outcome_actions_view(request, tenant_slug):
             raise PermissionDenied("Only owners and admins set the recommended actions.")
         try:
             services.save_outcome_actions(
-                tenant=request.tenant, actor=Actor.from_request(request), membership=request.membership,
-                mapping={o: request.POST.get(o, "") for o in DEFAULT_OUTCOME_ACTIONS})
+                tenant=request.tenant,
+                actor=Actor.from_request(request),
+                membership=request.membership,
+                mapping={o: request.POST.get(o, "") for o in DEFAULT_OUTCOME_ACTIONS},
+            )
         except services.ReconError as e:
             errors[e.field] = e.message
         else:
             messages.success(request, "Recommended actions saved.")
             return redirect("recon-outcome-actions", tenant_slug)
     current = services.outcome_actions(tenant=request.tenant)
-    rows = [(o, OUTCOME_LABELS[o], request.POST.get(o, a) if errors else a, errors.get(o)) for o, a in current.items()]
-    return render(request, "reconciliation/outcome_actions.html", {
-        **_ctx(request), "rows": rows, "choices": RECOMMENDED_ACTIONS, "may_edit": may_edit,
-    }, status=400 if errors else 200)
+    rows = [
+        (o, OUTCOME_LABELS[o], request.POST.get(o, a) if errors else a, errors.get(o))
+        for o, a in current.items()
+    ]
+    return render(
+        request,
+        "reconciliation/outcome_actions.html",
+        {
+            **_ctx(request),
+            "rows": rows,
+            "choices": RECOMMENDED_ACTIONS,
+            "may_edit": may_edit,
+        },
+        status=400 if errors else 200,
+    )
 
 
 # name, label, input kind ("amount" | "int" | "bool"), help
 RULE_FIELDS = [
-    ("fuzzy_threshold", "Number similarity at least (50-100)", "int",
-     "Document numbers less alike than this are never paired, whatever the amounts say."),
-    ("amount_abs", "Amount tolerance per head (₹)", "amount",
-     "Taxable value and each tax head may differ by this many rupees…"),
-    ("amount_pct", "…or by this % of the supplier's amount", "amount",
-     "whichever is larger; a head may have its own tolerance below."),
-    ("date_window", "Date window (days)", "int", "Days between the two document dates for a tolerance match."),
-    ("pan_fallback", "PAN fallback", "bool", "A supplier's other GSTIN (same PAN) may pair, as probable at best."),
+    (
+        "fuzzy_threshold",
+        "Number similarity at least (50-100)",
+        "int",
+        "Document numbers less alike than this are never paired, whatever the amounts say.",
+    ),
+    (
+        "amount_abs",
+        "Amount tolerance per head (₹)",
+        "amount",
+        "Taxable value and each tax head may differ by this many rupees…",
+    ),
+    (
+        "amount_pct",
+        "…or by this % of the supplier's amount",
+        "amount",
+        "whichever is larger; a head may have its own tolerance below.",
+    ),
+    (
+        "date_window",
+        "Date window (days)",
+        "int",
+        "Days between the two document dates for a tolerance match.",
+    ),
+    (
+        "pan_fallback",
+        "PAN fallback",
+        "bool",
+        "A supplier's other GSTIN (same PAN) may pair, as probable at best.",
+    ),
     ("across_fy", "Match across financial years", "bool", "Documents of different financial years may pair."),
-    ("absolute_amounts", "Ignore the sign of amounts", "bool",
-     "Credit notes booked negative in the ERP compare with the positive amounts the supplier filed."),
-    ("groups", "Group matches (1:n, n:1)", "bool",
-     "One document may pair with several register lines of the same number whose sum fits."),
+    (
+        "absolute_amounts",
+        "Ignore the sign of amounts",
+        "bool",
+        "Credit notes booked negative in the ERP compare with the positive amounts the supplier filed.",
+    ),
+    (
+        "groups",
+        "Group matches (1:n, n:1)",
+        "bool",
+        "One document may pair with several register lines of the same number whose sum fits.",
+    ),
     ("max_group", "Lines in a group at most (2-50)", "int", ""),
 ]
 
 
-HEAD_LABELS = {"taxable": "Taxable value", "igst": "IGST", "cgst": "CGST", "sgst": "SGST/UTGST", "cess": "Cess"}
+HEAD_LABELS = {
+    "taxable": "Taxable value",
+    "igst": "IGST",
+    "cgst": "CGST",
+    "sgst": "SGST/UTGST",
+    "cess": "Cess",
+}
 
 
 def _rule_params(post) -> dict:
-    out = {name: (name in post) if kind == "bool" else post.get(name, "").strip()
-           for name, _l, kind, _h in RULE_FIELDS}
+    out = {
+        name: (name in post) if kind == "bool" else post.get(name, "").strip()
+        for name, _l, kind, _h in RULE_FIELDS
+    }
     for head in HEAD_LABELS:
         for k in ("abs", "pct"):
             out[f"{head}_{k}"] = post.get(f"{head}_{k}", "").strip()  # blank: the general tolerance
@@ -221,8 +309,12 @@ def rules_view(request, tenant_slug):
             raise PermissionDenied("Only owners and admins change the matching rules.")
         values = _rule_params(request.POST)
         try:
-            new = services.save_rules(tenant=request.tenant, actor=Actor.from_request(request),
-                                      membership=request.membership, params=values)
+            new = services.save_rules(
+                tenant=request.tenant,
+                actor=Actor.from_request(request),
+                membership=request.membership,
+                params=values,
+            )
         except services.ReconError as e:
             errors[e.field] = e.message
         else:
@@ -231,18 +323,48 @@ def rules_view(request, tenant_slug):
             else:
                 messages.success(request, f"Rules v{new.version} saved; the next reconciliation uses them.")
             return redirect("recon-rules", tenant_slug)
-    fields = [{"name": n, "label": label, "kind": kind, "help": help_, "value": values.get(n),
-               "error": errors.get(n)} for n, label, kind, help_ in RULE_FIELDS]
+    fields = [
+        {
+            "name": n,
+            "label": label,
+            "kind": kind,
+            "help": help_,
+            "value": values.get(n),
+            "error": errors.get(n),
+        }
+        for n, label, kind, help_ in RULE_FIELDS
+    ]
     in_force = RuleSet.from_json(current.params)
-    heads = [{"head": h, "label": label, "cells": [
-        {"name": f"{h}_{k}", "value": values.get(f"{h}_{k}"), "error": errors.get(f"{h}_{k}"),
-         "effective": in_force.head_abs(h) if k == "abs" else in_force.head_pct(h)} for k in ("abs", "pct")]}
-        for h, label in HEAD_LABELS.items()]
-    return render(request, "reconciliation/rules.html", {
-        **_ctx(request), "current": current, "fields": fields, "heads": heads, "may_edit": may_edit,
-        "errors": errors,
-        "history": selectors.rule_history(tenant=request.tenant, user=request.user),
-    }, status=400 if errors else 200)
+    heads = [
+        {
+            "head": h,
+            "label": label,
+            "cells": [
+                {
+                    "name": f"{h}_{k}",
+                    "value": values.get(f"{h}_{k}"),
+                    "error": errors.get(f"{h}_{k}"),
+                    "effective": in_force.head_abs(h) if k == "abs" else in_force.head_pct(h),
+                }
+                for k in ("abs", "pct")
+            ],
+        }
+        for h, label in HEAD_LABELS.items()
+    ]
+    return render(
+        request,
+        "reconciliation/rules.html",
+        {
+            **_ctx(request),
+            "current": current,
+            "fields": fields,
+            "heads": heads,
+            "may_edit": may_edit,
+            "errors": errors,
+            "history": selectors.rule_history(tenant=request.tenant, user=request.user),
+        },
+        status=400 if errors else 200,
+    )
 
 
 @require_capability(Capability.EXPORT)
@@ -265,7 +387,9 @@ def matches(request, tenant_slug):
     run = _run(request, tenant_slug, request.GET)
     if run is None:
         raise Http404
-    qs = selectors.matches_for(tenant=request.tenant, user=request.user, membership=request.membership, run=run)
+    qs = selectors.matches_for(
+        tenant=request.tenant, user=request.user, membership=request.membership, run=run
+    )
     outcome = request.GET.get("outcome", "")
     if outcome:
         qs = qs.filter(outcome=outcome)
@@ -277,22 +401,44 @@ def matches(request, tenant_slug):
     rows = list(qs.order_by("pk")[: selectors.PAGE + 1])
     more = len(rows) > selectors.PAGE
     rows = rows[: selectors.PAGE]
-    return render(request, "reconciliation/matches.html", {
-        **_ctx(request), "run": run, "rows": rows, "outcome": outcome, "labels": OUTCOME_LABELS,
-        "next_after": rows[-1].pk if more else None, "supplier": request.GET.get("supplier", ""),
-    })
+    return render(
+        request,
+        "reconciliation/matches.html",
+        {
+            **_ctx(request),
+            "run": run,
+            "rows": rows,
+            "outcome": outcome,
+            "labels": OUTCOME_LABELS,
+            "next_after": rows[-1].pk if more else None,
+            "supplier": request.GET.get("supplier", ""),
+        },
+    )
 
 
 @require_capability(Capability.VIEW)
 def pair(request, tenant_slug, pk: int):
-    run = selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership).filter(
-        matches__pk=pk).first()
-    row = selectors.matches_for(tenant=request.tenant, user=request.user, membership=request.membership,
-                                run=run).filter(pk=pk).first() if run else None
+    run = (
+        selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership)
+        .filter(matches__pk=pk)
+        .first()
+    )
+    row = (
+        selectors.matches_for(
+            tenant=request.tenant, user=request.user, membership=request.membership, run=run
+        )
+        .filter(pk=pk)
+        .first()
+        if run
+        else None
+    )
     if row is None:
         raise Http404
-    return render(request, "reconciliation/pair.html", {**_ctx(request), "m": row, "labels": OUTCOME_LABELS,
-                                                        "reasons": _reasons(row)})
+    return render(
+        request,
+        "reconciliation/pair.html",
+        {**_ctx(request), "m": row, "labels": OUTCOME_LABELS, "reasons": _reasons(row)},
+    )
 
 
 def _reasons(row) -> list[dict]:
@@ -300,15 +446,21 @@ def _reasons(row) -> list[dict]:
 
     if row.purchase_id is None or row.document_id is None:
         return []
-    return reasons(row.similarity if row.similarity is not None else 0, row.days, row.diffs, row.pan_fallback,
-                   row.across_fy)
+    return reasons(
+        row.similarity if row.similarity is not None else 0,
+        row.days,
+        row.diffs,
+        row.pan_fallback,
+        row.across_fy,
+    )
 
 
 def _pair_objects(request, purchase_key: str, document_key: str):
     regs = visible_registrations(tenant=request.tenant, user=request.user, membership=request.membership)
     lines = PurchaseLine.objects.filter(tenant=request.tenant, registration__in=regs)
-    purchase = (lines.filter(pk=int(purchase_key)).first() if purchase_key.isdigit() else None) or \
-        lines.filter(erp_ref=purchase_key).first()
+    purchase = (
+        lines.filter(pk=int(purchase_key)).first() if purchase_key.isdigit() else None
+    ) or lines.filter(erp_ref=purchase_key).first()
     docs = documents_for(tenant=request.tenant, user=request.user, membership=request.membership)
     document = docs.filter(pk=int(document_key)).first() if document_key.isdigit() else None
     return purchase, document
@@ -329,29 +481,53 @@ def why_not(request, tenant_slug):
         if not errors:
             rules = RuleSet.from_json(services.active_rules(tenant=request.tenant).params)
             verdict = probe(purchase, document, rules)
-    return render(request, "reconciliation/why_not.html", {
-        **_ctx(request), "verdict": verdict, "purchase": purchase, "document": document, "errors": errors,
-        "pkey": pkey, "dkey": dkey, "labels": OUTCOME_LABELS,
-    }, status=400 if errors else 200)
+    return render(
+        request,
+        "reconciliation/why_not.html",
+        {
+            **_ctx(request),
+            "verdict": verdict,
+            "purchase": purchase,
+            "document": document,
+            "errors": errors,
+            "pkey": pkey,
+            "dkey": dkey,
+            "labels": OUTCOME_LABELS,
+        },
+        status=400 if errors else 200,
+    )
 
 
 @require_POST
 @require_capability(Capability.ACT)
 def link_view(request, tenant_slug):
-    purchase, document = _pair_objects(request, request.POST.get("purchase", ""), request.POST.get("document", ""))
+    purchase, document = _pair_objects(
+        request, request.POST.get("purchase", ""), request.POST.get("document", "")
+    )
     if purchase is None or document is None:
         raise Http404
     fn = services.link if request.POST.get("op") == "link" else services.unlink
     try:
-        fn(tenant=request.tenant, actor=Actor.from_request(request), user=request.user, membership=request.membership,
-           purchase=purchase, document=document, note=request.POST.get("note", ""))
+        fn(
+            tenant=request.tenant,
+            actor=Actor.from_request(request),
+            user=request.user,
+            membership=request.membership,
+            purchase=purchase,
+            document=document,
+            note=request.POST.get("note", ""),
+        )
     except services.ReconError as e:
         if e.code == "not_found":
             raise Http404 from None
         messages.error(request, e.message)
     else:
-        messages.success(request, "Linked." if fn is services.link else "Unlinked: these two will not be paired.")
-    return redirect(f"{reverse('recon-why-not', args=[tenant_slug])}?purchase={purchase.pk}&document={document.pk}")
+        messages.success(
+            request, "Linked." if fn is services.link else "Unlinked: these two will not be paired."
+        )
+    return redirect(
+        f"{reverse('recon-why-not', args=[tenant_slug])}?purchase={purchase.pk}&document={document.pk}"
+    )
 
 
 @require_capability(Capability.VIEW)
@@ -365,30 +541,55 @@ def register(request, tenant_slug):
             error = "The file is too large."
         else:
             try:
-                staged = services.stage_upload(tenant=request.tenant, membership=request.membership,
-                                               name=upload.name, data=upload.read())
+                staged = services.stage_upload(
+                    tenant=request.tenant, membership=request.membership, name=upload.name, data=upload.read()
+                )
                 if not staged.ready:
                     return _mapping_page(request, staged, staged.guess, "")
-                job = services.start_staged_import(tenant=request.tenant, actor=Actor.from_request(request),
-                                                   user=request.user, membership=request.membership,
-                                                   token=staged.token, name=staged.name)
+                job = services.start_staged_import(
+                    tenant=request.tenant,
+                    actor=Actor.from_request(request),
+                    user=request.user,
+                    membership=request.membership,
+                    token=staged.token,
+                    name=staged.name,
+                )
                 return redirect("recon-import", tenant_slug, job.pk)
             except services.Forbidden as e:
                 return HttpResponse(str(e), status=403)
             except services.ReconError as e:
                 error = e.message
     imports = RegisterImport.objects.filter(tenant=request.tenant, user_id=request.user.pk)[:10]
-    return render(request, "reconciliation/register.html", {
-        **_ctx(request), "error": error, "imports": imports, "columns": rr.COLUMNS,
-        "mapping": services.remembered_mapping(tenant=request.tenant),
-    }, status=400 if error else 200)
+    return render(
+        request,
+        "reconciliation/register.html",
+        {
+            **_ctx(request),
+            "error": error,
+            "imports": imports,
+            "columns": rr.COLUMNS,
+            "mapping": services.remembered_mapping(tenant=request.tenant),
+        },
+        status=400 if error else 200,
+    )
 
 
 def _mapping_page(request, staged, mapping: dict, error: str, status: int = 200):
-    rows = [{"name": n, "label": label, "required": req, "chosen": mapping.get(n, "")} for n, label, req in rr.COLUMNS]
-    return render(request, "reconciliation/mapping.html", {
-        **_ctx(request), "staged": staged, "rows": rows, "error": error,
-    }, status=400 if error else status)
+    rows = [
+        {"name": n, "label": label, "required": req, "chosen": mapping.get(n, "")}
+        for n, label, req in rr.COLUMNS
+    ]
+    return render(
+        request,
+        "reconciliation/mapping.html",
+        {
+            **_ctx(request),
+            "staged": staged,
+            "rows": rows,
+            "error": error,
+        },
+        status=400 if error else status,
+    )
 
 
 @require_capability(Capability.VIEW)
@@ -399,16 +600,24 @@ def register_mapping(request, tenant_slug):
     token, name = request.POST.get("token", ""), request.POST.get("name", "")
     mapping = {n: request.POST.get(n, "") for n in rr.FIELDS}
     try:
-        staged = services.staged_upload(tenant=request.tenant, membership=request.membership, token=token, name=name)
+        staged = services.staged_upload(
+            tenant=request.tenant, membership=request.membership, token=token, name=name
+        )
     except services.Forbidden as e:
         return HttpResponse(str(e), status=403)
     except services.ReconError as e:
         messages.error(request, e.message)
         return redirect("recon-register", tenant_slug)
     try:
-        job = services.start_staged_import(tenant=request.tenant, actor=Actor.from_request(request),
-                                           user=request.user, membership=request.membership, token=token,
-                                           name=name, mapping=mapping)
+        job = services.start_staged_import(
+            tenant=request.tenant,
+            actor=Actor.from_request(request),
+            user=request.user,
+            membership=request.membership,
+            token=token,
+            name=name,
+            mapping=mapping,
+        )
     except services.ReconError as e:
         return _mapping_page(request, staged, mapping, e.message)
     return redirect("recon-import", tenant_slug, job.pk)
@@ -434,8 +643,12 @@ def import_errors(request, tenant_slug, pk: int):
     path = services.import_dir() / job.error_file if job.error_file else None
     if path is None or not path.is_file():
         raise Http404
-    return FileResponse(open(path, "rb"), as_attachment=True, filename=f"register-errors-{job.pk}.csv",  # noqa: SIM115
-                        content_type="text/csv")
+    return FileResponse(
+        open(path, "rb"),
+        as_attachment=True,
+        filename=f"register-errors-{job.pk}.csv",  # noqa: SIM115
+        content_type="text/csv",
+    )
 
 
 @require_capability(Capability.VIEW)
@@ -444,8 +657,27 @@ def register_template(request, tenant_slug):
 
     tmp = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - FileResponse closes it
     # A supplier in Karnataka (29), the place of supply Maharashtra (27): an inter-state supply, so IGST only.
-    example = [["27AAPFU0939F1ZV", "29AAGCB7383J1Z4", "Invoice", "INV/2025-26/0042", dt.date(2025, 10, 5),
-                10000, 1800, 0, 0, 0, "27", "N", "PV-000123", "102025", "Y"]]
+    example = [
+        [
+            "27AAPFU0939F1ZV",
+            "29AAGCB7383J1Z4",
+            "Invoice",
+            "INV/2025-26/0042",
+            dt.date(2025, 10, 5),
+            10000,
+            1800,
+            0,
+            0,
+            0,
+            "27",
+            "N",
+            "PV-000123",
+            "102025",
+            "Y",
+        ]
+    ]
     write_xlsx(tmp, sheet_name="Purchase register", headers=[c[1] for c in rr.COLUMNS], rows=example)
     tmp.seek(0)
-    return FileResponse(tmp, as_attachment=True, filename="purchase-register-template.xlsx", content_type=XLSX_TYPE)
+    return FileResponse(
+        tmp, as_attachment=True, filename="purchase-register-template.xlsx", content_type=XLSX_TYPE
+    )

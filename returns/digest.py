@@ -31,7 +31,11 @@ def send_all(*, today=None) -> int:
         if not items:
             continue
         body = render_to_string("returns/digest.txt", {"tenant": m.tenant, "items": items, "today": today})
-        send_mail(f"IMS deadlines · {m.tenant.name} · {len(items)} documents", body,
-                  settings.DEFAULT_FROM_EMAIL, [m.user.email])
+        send_mail(
+            f"IMS deadlines · {m.tenant.name} · {len(items)} documents",
+            body,
+            settings.DEFAULT_FROM_EMAIL,
+            [m.user.email],
+        )
         sent += 1
     return sent

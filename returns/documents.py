@@ -17,16 +17,16 @@ _EFFECTIVE = "CASE WHEN d.local_action IS NOT NULL THEN d.local_{0} ELSE d.porta
 _TAX = "({0}.igst + {0}.cgst + {0}.sgst + {0}.cess)"
 # Amendment direction against the linked original (as actions.facts: total tax, then taxable value).
 DIRECTION = f"""CASE WHEN o.id IS NULL THEN NULL
-    WHEN {_TAX.format('d')} > {_TAX.format('o')} THEN 'up' WHEN {_TAX.format('d')} < {_TAX.format('o')} THEN 'down'
+    WHEN {_TAX.format("d")} > {_TAX.format("o")} THEN 'up' WHEN {_TAX.format("d")} < {_TAX.format("o")} THEN 'down'
     WHEN d.taxable_value > o.taxable_value THEN 'up' WHEN d.taxable_value < o.taxable_value THEN 'down'
     ELSE 'unchanged' END"""
 _SELECT = f"""
     SELECT d.section, d.supplier_gstin, d.doc_number, d.doc_date, d.supplier_period,
            d.supplier_filing_status = 'filed', d.pos, d.doc_value, d.taxable_value, d.igst, d.cgst, d.sgst, d.cess,
            coalesce(d.local_action, d.portal_action), d.supplier_filing_date, d.twob_period, d.src_form, d.inv_type,
-           d.orig_doc_number, d.orig_doc_date, {_EFFECTIVE.format('itc_red_req')},
-           {_EFFECTIVE.format('decl_igst')}, {_EFFECTIVE.format('decl_cgst')}, {_EFFECTIVE.format('decl_sgst')},
-           {_EFFECTIVE.format('decl_cess')}, d.id, coalesce(nullif(s.trade_name, ''), s.legal_name, ''),
+           d.orig_doc_number, d.orig_doc_date, {_EFFECTIVE.format("itc_red_req")},
+           {_EFFECTIVE.format("decl_igst")}, {_EFFECTIVE.format("decl_cgst")}, {_EFFECTIVE.format("decl_sgst")},
+           {_EFFECTIVE.format("decl_cess")}, d.id, coalesce(nullif(s.trade_name, ''), s.legal_name, ''),
            (d.local_updated_at AT TIME ZONE %(tz)s)::date, {DIRECTION}, coalesce(o.local_action, o.portal_action),
            o.twob_period, o.id, o.igst, o.cgst, o.sgst, o.cess, (o.local_updated_at AT TIME ZONE %(tz)s)::date
     FROM invoices_supplierdocument d
@@ -73,13 +73,25 @@ def carry_since(filed_3b: dict[dt.date, dt.date], before: dt.date) -> dt.date | 
     return min(dates) if dates else None
 
 
-def candidate_documents(*, tenant_id: int, registration_id: int, months: Sequence[dt.date],
-                        filed_3b: dict[dt.date, dt.date] | None = None) -> Iterator[Doc]:
+def candidate_documents(
+    *,
+    tenant_id: int,
+    registration_id: int,
+    months: Sequence[dt.date],
+    filed_3b: dict[dt.date, dt.date] | None = None,
+) -> Iterator[Doc]:
     """Every live document that may land in the 2B of ``months`` (a superset: :func:`returns.twob.place` decides),
     including those of earlier periods that may have been carried forward past a filed GSTR-3B."""
     first, last = min(months), max(months)
-    params = {"tenant": tenant_id, "reg": registration_id, "months": list(months), "first": first,
-              "last": last, "until": add_months(last, 1).replace(day=14), "tz": tz()}
+    params = {
+        "tenant": tenant_id,
+        "reg": registration_id,
+        "months": list(months),
+        "first": first,
+        "last": last,
+        "until": add_months(last, 1).replace(day=14),
+        "tz": tz(),
+    }
     since = carry_since(filed_3b or {}, first)
     where = _PERIOD_FILTER
     if since is not None:
@@ -90,13 +102,18 @@ def candidate_documents(*, tenant_id: int, registration_id: int, months: Sequenc
 
 def documents_by_id(*, tenant_id: int, registration_id: int, ids: Sequence[int]) -> list[Doc]:
     with connection.cursor() as cur:
-        cur.execute(_SELECT + " AND d.id = ANY(%(ids)s)", {"tenant": tenant_id, "reg": registration_id,
-                                                            "ids": list(ids), "tz": tz()})
+        cur.execute(
+            _SELECT + " AND d.id = ANY(%(ids)s)",
+            {"tenant": tenant_id, "reg": registration_id, "ids": list(ids), "tz": tz()},
+        )
         return [_doc(r) for r in cur.fetchall()]
 
 
 def open_documents(*, tenant_id: int, registration_id: int, since: dt.date) -> Iterator[Doc]:
     """Live, filed documents of supplier periods from ``since`` on, or pending (the deadline queue's input)."""
-    sql = _SELECT + """ AND d.supplier_filing_status = 'filed'
+    sql = (
+        _SELECT
+        + """ AND d.supplier_filing_status = 'filed'
         AND (d.supplier_period >= %(since)s OR coalesce(d.local_action, d.portal_action) = 'P')"""
+    )
     return _stream(sql, {"tenant": tenant_id, "reg": registration_id, "since": since, "tz": tz()})

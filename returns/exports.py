@@ -17,10 +17,28 @@ ITCREV_LABEL = "ITC reversal (itcrev, our reading)"
 
 KIND = "twob_preview"
 HEADERS = [
-    "ITC part", "2B section", "GSTIN of supplier", "Trade/Legal name", "Invoice number", "Invoice type",
-    "Invoice date", "Invoice value", "Place of supply", "Supply attract reverse charge", "Taxable value",
-    "Integrated Tax", "Central Tax", "State/UT tax", "Cess", "GSTR-1/IFF/GSTR-5 Period",
-    "GSTR-1/IFF/GSTR-5 Filing Date", "ITC Availability", "Reason", "Applicable % of Tax Rate", "Source", "IRN",
+    "ITC part",
+    "2B section",
+    "GSTIN of supplier",
+    "Trade/Legal name",
+    "Invoice number",
+    "Invoice type",
+    "Invoice date",
+    "Invoice value",
+    "Place of supply",
+    "Supply attract reverse charge",
+    "Taxable value",
+    "Integrated Tax",
+    "Central Tax",
+    "State/UT tax",
+    "Cess",
+    "GSTR-1/IFF/GSTR-5 Period",
+    "GSTR-1/IFF/GSTR-5 Filing Date",
+    "ITC Availability",
+    "Reason",
+    "Applicable % of Tax Rate",
+    "Source",
+    "IRN",
     "IRN date",
 ]
 
@@ -43,10 +61,29 @@ def rows_of(data: dict):
             for d in sup.get("inv") or sup.get("nt") or []:
                 part = label or PART_LABELS[Part.UNAVAILABLE if d["itcavl"] == "N" else Part.AVAILABLE]
                 yield (
-                    part, section, sup["ctin"], sup["trdnm"], d.get("inum") or d.get("ntnum"),
-                    d["typ"], d["dt"], d["val"], d["pos"], d["rev"], d["txval"], d["igst"], d["cgst"],
-                    d["sgst"], d["cess"], sup["supprd"], sup["supfildt"], "No" if d["itcavl"] == "N" else "Yes",
-                    REASON_LABELS.get(d["rsn"], ""), "100%", "", "", "",
+                    part,
+                    section,
+                    sup["ctin"],
+                    sup["trdnm"],
+                    d.get("inum") or d.get("ntnum"),
+                    d["typ"],
+                    d["dt"],
+                    d["val"],
+                    d["pos"],
+                    d["rev"],
+                    d["txval"],
+                    d["igst"],
+                    d["cgst"],
+                    d["sgst"],
+                    d["cess"],
+                    sup["supprd"],
+                    sup["supfildt"],
+                    "No" if d["itcavl"] == "N" else "Yes",
+                    REASON_LABELS.get(d["rsn"], ""),
+                    "100%",
+                    "",
+                    "",
+                    "",
                 )
 
 
@@ -54,8 +91,9 @@ def export_preview(*, tenant, user, params):
     membership = membership_for(tenant=tenant, user=user)
     if membership is None:
         raise PermissionDenied
-    reg = registration_for(tenant=tenant, user=user, registration_id=params.get("registration"),
-                           membership=membership)
+    reg = registration_for(
+        tenant=tenant, user=user, registration_id=params.get("registration"), membership=membership
+    )
     if reg is None:
         raise ExportError("No such GSTIN.")
     try:
@@ -63,7 +101,9 @@ def export_preview(*, tenant, user, params):
     except PeriodError as exc:
         raise ExportError(str(exc)) from None
     data = preview_json(registration=reg, period=period, today=timezone.localdate())
-    total = sum(len(s.get("inv") or s.get("nt") or []) for _section, sups, _label in _lists(data) for s in sups)
+    total = sum(
+        len(s.get("inv") or s.get("nt") or []) for _section, sups, _label in _lists(data) for s in sups
+    )
     return f"GSTR-2B preview {reg.gstin} {data['rtnprd']}", HEADERS, rows_of(data), total
 
 

@@ -40,15 +40,21 @@ def table4(itcsumm: dict) -> list[Row]:
     net = {h: gross[h] - credit[h] for h in HEADS}
     a5 = {h: max(v, ZERO) for h, v in net.items()}
     b2 = {h: max(-v, ZERO) for h, v in net.items()}
-    unavl = {h: _get(itcsumm, "itcunavl", "nonrevsup")[h] + _get(itcsumm, "itcunavl", "othersup")[h] for h in HEADS}
+    unavl = {
+        h: _get(itcsumm, "itcunavl", "nonrevsup")[h] + _get(itcsumm, "itcunavl", "othersup")[h] for h in HEADS
+    }
     rejected = {h: _get(itcsumm, "itcRejected", "nonrevsup")[h] for h in HEADS}
     return [
         Row("4A5", "4(A)(5) All other ITC (net of credit notes)", a5, "itcavl"),
         Row("4A5-gross", "   of which: invoices, debit notes, ECO documents", gross, "itcavl/nonrevsup"),
         Row("4A5-cn", "   less: credit notes (declared reductions)", credit, "itcavl/othersup"),
         Row("4B2", "4(B)(2) Others: net credit notes exceeding ITC", b2, "itcavl/othersup"),
-        Row("4B2-itcrev", "4(B)(2) Others: ITC reversal (itcrev: originals whose amendment was rejected; "
-                          "our reading)", _get(itcsumm, "itcrev", "nonrevsup"), "itcrev"),
+        Row(
+            "4B2-itcrev",
+            "4(B)(2) Others: ITC reversal (itcrev: originals whose amendment was rejected; our reading)",
+            _get(itcsumm, "itcrev", "nonrevsup"),
+            "itcrev",
+        ),
         Row("4D2", "4(D)(2) Ineligible ITC (POS rules, section 16(4))", unavl, "itcunavl"),
         Row("rejected", "Rejected in IMS (not auto-populated)", rejected, "itcRejected"),
     ]

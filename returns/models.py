@@ -21,8 +21,9 @@ class TwobPreview(models.Model):
     drill-down reads. ``diff`` is what changed since ``previous``."""
 
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
-    registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="+",
-                                     db_index=False)
+    registration = models.ForeignKey(
+        "tenancy.Registration", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     period = models.DateField(help_text="Return period (first of the month; QRMP: the quarter's last month)")
     built_at = models.DateTimeField()
     trigger = models.CharField(max_length=8, choices=PreviewTrigger.choices)
@@ -32,15 +33,18 @@ class TwobPreview(models.Model):
     entries = models.BinaryField()
     document_count = models.IntegerField(default=0)
     diff = models.JSONField(default=dict)
-    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                                 db_index=False)
+    previous = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     duration_ms = models.IntegerField(default=0)
 
     objects = ScopedManager(tenant="tenant")
 
     class Meta:
         ordering = ["-built_at", "-id"]
-        indexes = [models.Index(fields=["tenant", "registration", "period", "-built_at"], name="twob_preview_idx")]
+        indexes = [
+            models.Index(fields=["tenant", "registration", "period", "-built_at"], name="twob_preview_idx")
+        ]
 
     def __str__(self) -> str:
         return f"2B preview {self.period:%m%Y} of registration {self.registration_id} at {self.built_at}"
@@ -58,8 +62,9 @@ class PreviewRebuild(models.Model):
     (``actor_*``) is who the built snapshot's audit event names."""
 
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
-    registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="+",
-                                     db_index=False)
+    registration = models.ForeignKey(
+        "tenancy.Registration", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     period = models.DateField()
     trigger = models.CharField(max_length=8, choices=PreviewTrigger.choices)
     status = models.CharField(max_length=8, choices=RebuildStatus.choices, default=RebuildStatus.QUEUED)
@@ -70,18 +75,24 @@ class PreviewRebuild(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
-    preview = models.ForeignKey(TwobPreview, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                                db_index=False)
+    preview = models.ForeignKey(
+        TwobPreview, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
 
     objects = ScopedManager(tenant="tenant")
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["registration", "period"], condition=models.Q(status__in=ACTIVE_REBUILD),
-                                    name="twob_rebuild_one_active"),
+            models.UniqueConstraint(
+                fields=["registration", "period"],
+                condition=models.Q(status__in=ACTIVE_REBUILD),
+                name="twob_rebuild_one_active",
+            ),
         ]
-        indexes = [models.Index(fields=["tenant", "registration", "period", "-created_at"], name="twob_rebuild_idx")]
+        indexes = [
+            models.Index(fields=["tenant", "registration", "period", "-created_at"], name="twob_rebuild_idx")
+        ]
 
     def __str__(self) -> str:
         return f"2B rebuild {self.period:%m%Y} of registration {self.registration_id}: {self.status}"

@@ -30,8 +30,10 @@ from .snapshots import Entries
 from .twob import HEADS, IN_2B, ITCREV, Part, Recipient, period_months, place
 
 DIFF_LIST_LIMIT = 500
-REVERSAL_WHY = ("the ITC of this original is to be reversed: its amendment was rejected after the original's "
-                "GSTR-3B was filed (itcrev, our reading)")
+REVERSAL_WHY = (
+    "the ITC of this original is to be reversed: its amendment was rejected after the original's "
+    "GSTR-3B was filed (itcrev, our reading)"
+)
 REBUILD_LEASE = dt.timedelta(minutes=30)  # a running rebuild older than this was lost with its worker
 log = logging.getLogger(__name__)
 
@@ -49,15 +51,24 @@ def filed_3b(registration: Registration) -> dict[dt.date, dt.date]:
     """Return period → filing date of the GSTR-3Bs recorded as filed for ``registration``."""
     from actions.models import Gstr3bFiling
 
-    return dict(Gstr3bFiling.objects.filter(tenant_id=registration.tenant_id, registration=registration)
-                .values_list("period", "filed_on"))
+    return dict(
+        Gstr3bFiling.objects.filter(tenant_id=registration.tenant_id, registration=registration).values_list(
+            "period", "filed_on"
+        )
+    )
 
 
 def recipient_of(registration: Registration, *, as_of: dt.date | None = None) -> Recipient:
     """The recipient as the placement needs it: state, frequency, filed GSTR-3Bs, the day (for the one-period
     Pending limit; today by default) and whether ITC reversals are computed."""
-    return Recipient(registration.gstin, registration.state_code, registration.filing_frequency,
-                     filed_3b=filed_3b(registration), as_of=as_of or timezone.localdate(), itcrev=itcrev_enabled())
+    return Recipient(
+        registration.gstin,
+        registration.state_code,
+        registration.filing_frequency,
+        filed_3b=filed_3b(registration),
+        as_of=as_of or timezone.localdate(),
+        itcrev=itcrev_enabled(),
+    )
 
 
 def bucket_name(p) -> str:
@@ -76,8 +87,9 @@ class Placements(Mapping):
         missing = [i for i in ids if i not in self._cache]
         if missing:
             recipient = self.recipient or recipient_of(self.registration)
-            for doc in documents.documents_by_id(tenant_id=self.registration.tenant_id,
-                                                 registration_id=self.registration.pk, ids=missing):
+            for doc in documents.documents_by_id(
+                tenant_id=self.registration.tenant_id, registration_id=self.registration.pk, ids=missing
+            ):
                 self._cache[doc.id] = place(doc, recipient)
 
     def __getitem__(self, doc_id):
@@ -119,8 +131,9 @@ class Computed:
     def payload_json(self) -> str:
         """The snapshot's ``summary`` as JSON text (cpsumm spliced in as built, not re-encoded)."""
         counts = {part.value: self.counts.get(part.value, 0) for part in Part}
-        return (f'{{"itcsumm": {json.dumps(self.itc)}, "cpsumm": {self.cp_text}, '
-                f'"counts": {json.dumps(counts)}}}')
+        return (
+            f'{{"itcsumm": {json.dumps(self.itc)}, "cpsumm": {self.cp_text}, "counts": {json.dumps(counts)}}}'
+        )
 
 
 def compute(*, registration: Registration, period: dt.date, recipient: Recipient | None = None):
@@ -128,10 +141,17 @@ def compute(*, registration: Registration, period: dt.date, recipient: Recipient
     aggregate there, in one statement: (summary, entries, buckets, placements by document id for the documents
     in the 2B or pending)."""
     recipient = recipient or recipient_of(registration)
-    p = twob_sql.params(tenant_id=registration.tenant_id, registration_id=registration.pk,
-                        state_code=recipient.state_code, frequency=recipient.frequency, period=period,
-                        months=period_months(period, recipient.frequency), filed_3b=dict(recipient.filed_3b),
-                        as_of=recipient.as_of, itcrev=recipient.itcrev)
+    p = twob_sql.params(
+        tenant_id=registration.tenant_id,
+        registration_id=registration.pk,
+        state_code=recipient.state_code,
+        frequency=recipient.frequency,
+        period=period,
+        months=period_months(period, recipient.frequency),
+        filed_3b=dict(recipient.filed_3b),
+        as_of=recipient.as_of,
+        itcrev=recipient.itcrev,
+    )
     entries, buckets = Entries(), []
     itc: dict = {}
     cp = "{}"
@@ -157,20 +177,32 @@ def compute(*, registration: Registration, period: dt.date, recipient: Recipient
 
 def _explain_left(registration: Registration, period: dt.date, ids: list[int]) -> dict[int, str]:
     recipient = recipient_of(registration)
-    docs = documents.documents_by_id(tenant_id=registration.tenant_id, registration_id=registration.pk, ids=ids)
+    docs = documents.documents_by_id(
+        tenant_id=registration.tenant_id, registration_id=registration.pk, ids=ids
+    )
     out = {}
     for doc in docs:
         p = place(doc, recipient)
         if p.period != period:
-            out[doc.id] = (f"now in the 2B of {format_period(p.period)} ({p.why})" if p.period
-                           else f"no longer in a 2B: {p.why}")
+            out[doc.id] = (
+                f"now in the 2B of {format_period(p.period)} ({p.why})"
+                if p.period
+                else f"no longer in a 2B: {p.why}"
+            )
         else:
             out[doc.id] = f"now {p.part.value}: {p.why}"
     return out
 
 
-def diff_snapshots(*, registration: Registration, period: dt.date, previous: TwobPreview | None,
-                   entries: Entries, buckets: list[str], placed: dict) -> dict:
+def diff_snapshots(
+    *,
+    registration: Registration,
+    period: dt.date,
+    previous: TwobPreview | None,
+    entries: Entries,
+    buckets: list[str],
+    placed: dict,
+) -> dict:
     """What entered, left or changed (bucket or ITC) since ``previous``, and why; lists capped at 500 each."""
     if previous is None:
         return {"first": True}
@@ -194,12 +226,19 @@ def diff_snapshots(*, registration: Registration, period: dt.date, previous: Two
         else:
             counts["changed"] += 1
             if len(changed) < DIFF_LIST_LIMIT:
-                changed.append({"id": doc_id, "from": names[before & 4095], "to": names[code & 4095],
-                                "itc_before": (before >> 12) / 100, "itc": (code >> 12) / 100})
+                changed.append(
+                    {
+                        "id": doc_id,
+                        "from": names[before & 4095],
+                        "to": names[code & 4095],
+                        "itc_before": (before >> 12) / 100,
+                        "itc": (code >> 12) / 100,
+                    }
+                )
     if isinstance(placed, Placements):
         placed.prefetch([x["id"] for x in entered + changed])
     for x in entered + changed:
-        x["why"] = (REVERSAL_WHY if x["to"].startswith(ITCREV + "/") else placed[x["id"]].why)
+        x["why"] = REVERSAL_WHY if x["to"].startswith(ITCREV + "/") else placed[x["id"]].why
     gone = [doc_id for doc_id in old if doc_id not in new] if len(old) + counts["entered"] != len(new) else []
     counts["left"] = len(gone)
     reasons = _explain_left(registration, period, gone[:DIFF_LIST_LIMIT])
@@ -209,11 +248,23 @@ def diff_snapshots(*, registration: Registration, period: dt.date, previous: Two
         if bucket.startswith(ITCREV + "/"):
             why = "no ITC reversal any more: its rejected amendment changed"
         left.append({"id": doc_id, "from": bucket, "itc": paise / 100, "why": why})
-    return {"previous": previous.pk, "counts": dict(counts), "entered": entered, "left": left, "changed": changed}
+    return {
+        "previous": previous.pk,
+        "counts": dict(counts),
+        "entered": entered,
+        "left": left,
+        "changed": changed,
+    }
 
 
-def build_preview(*, tenant: Tenant, actor: Actor, registration: Registration, period: dt.date,
-                  trigger: str = PreviewTrigger.MANUAL) -> TwobPreview:
+def build_preview(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    registration: Registration,
+    period: dt.date,
+    trigger: str = PreviewTrigger.MANUAL,
+) -> TwobPreview:
     """Compute the 2B preview of ``registration`` for the return ``period`` and store it as a new snapshot with
     its diff against the previous snapshot of the same period. Audited as ``twob.preview_built``."""
     if registration.tenant_id != tenant.pk:
@@ -221,20 +272,49 @@ def build_preview(*, tenant: Tenant, actor: Actor, registration: Registration, p
     period = return_period(period, registration.filing_frequency)
     started = time.monotonic()
     summary, entries, buckets, placed = compute(registration=registration, period=period)
-    previous = (TwobPreview.objects.filter(tenant=tenant, registration=registration, period=period)
-                .defer("summary", "diff").order_by("-built_at", "-id").first())
-    diff = diff_snapshots(registration=registration, period=period, previous=previous, entries=entries,
-                          buckets=buckets, placed=placed)
+    previous = (
+        TwobPreview.objects.filter(tenant=tenant, registration=registration, period=period)
+        .defer("summary", "diff")
+        .order_by("-built_at", "-id")
+        .first()
+    )
+    diff = diff_snapshots(
+        registration=registration,
+        period=period,
+        previous=previous,
+        entries=entries,
+        buckets=buckets,
+        placed=placed,
+    )
     counts = {part.value: summary.counts.get(part.value, 0) for part in Part}
-    snap = TwobPreview(tenant=tenant, registration=registration, period=period, built_at=timezone.now(),
-                       trigger=trigger, built_by=actor.label, buckets=buckets,
-                       document_count=sum(counts[p.value] for p in IN_2B), diff=diff, previous=previous)
+    snap = TwobPreview(
+        tenant=tenant,
+        registration=registration,
+        period=period,
+        built_at=timezone.now(),
+        trigger=trigger,
+        built_by=actor.label,
+        buckets=buckets,
+        document_count=sum(counts[p.value] for p in IN_2B),
+        diff=diff,
+        previous=previous,
+    )
     with transaction.atomic():
         _insert_snapshot(snap, summary.payload_json(), entries.pack(), started)
-        record(tenant=tenant, actor=actor, action="twob.preview_built", obj=snap,
-               object_repr=f"GSTR-2B preview {format_period(period)} {registration.gstin}",
-               metadata={"registration": registration.gstin, "period": format_period(period), "trigger": trigger,
-                         "counts": counts, "diff": diff.get("counts", {})})
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="twob.preview_built",
+            obj=snap,
+            object_repr=f"GSTR-2B preview {format_period(period)} {registration.gstin}",
+            metadata={
+                "registration": registration.gstin,
+                "period": format_period(period),
+                "trigger": trigger,
+                "counts": counts,
+                "diff": diff.get("counts", {}),
+            },
+        )
     return TwobPreview.objects.defer("entries", "summary").get(pk=snap.pk)  # summary: parsed when read
 
 
@@ -248,9 +328,23 @@ def _insert_snapshot(snap: TwobPreview, summary_json: str, entries: bytes, start
             """INSERT INTO returns_twobpreview (tenant_id, registration_id, period, built_at, trigger, built_by,
                    summary, buckets, entries, document_count, diff, previous_id, duration_ms)
                VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s::jsonb, %s, %s) RETURNING id""",
-            [snap.tenant_id, snap.registration_id, snap.period, snap.built_at, snap.trigger, snap.built_by,
-             summary_json, json.dumps(snap.buckets), entries, snap.document_count, json.dumps(snap.diff),
-             snap.previous_id, snap.duration_ms], binary=True)
+            [
+                snap.tenant_id,
+                snap.registration_id,
+                snap.period,
+                snap.built_at,
+                snap.trigger,
+                snap.built_by,
+                summary_json,
+                json.dumps(snap.buckets),
+                entries,
+                snap.document_count,
+                json.dumps(snap.diff),
+                snap.previous_id,
+                snap.duration_ms,
+            ],
+            binary=True,
+        )
         snap.pk = cur.fetchone()[0]
 
 
@@ -271,14 +365,25 @@ def rebuild_all(*, today: dt.date | None = None) -> int:
     for reg in regs:
         with tenant_scope(reg.tenant):
             for period in periods_to_rebuild(reg, today):
-                build_preview(tenant=reg.tenant, actor=actor, registration=reg, period=period,
-                              trigger=PreviewTrigger.BEAT)
+                build_preview(
+                    tenant=reg.tenant,
+                    actor=actor,
+                    registration=reg,
+                    period=period,
+                    trigger=PreviewTrigger.BEAT,
+                )
                 built += 1
     return built
 
 
-def request_rebuild(*, tenant: Tenant, actor: Actor, registration: Registration, period: dt.date,
-                    trigger: str = PreviewTrigger.MANUAL) -> tuple[PreviewRebuild, bool]:
+def request_rebuild(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    registration: Registration,
+    period: dt.date,
+    trigger: str = PreviewTrigger.MANUAL,
+) -> tuple[PreviewRebuild, bool]:
     """Queue a rebuild of the preview (the ``returns.rebuild_preview`` task, enqueued on commit). When one is
     already queued or running for the GSTIN and period, that one is returned instead: (rebuild, created)."""
     from .tasks import rebuild_preview
@@ -286,17 +391,32 @@ def request_rebuild(*, tenant: Tenant, actor: Actor, registration: Registration,
     if registration.tenant_id != tenant.pk:
         raise ReturnsError("No such GSTIN.")
     period = return_period(period, registration.filing_frequency)
-    active = PreviewRebuild.objects.filter(tenant=tenant, registration=registration, period=period,
-                                           status__in=ACTIVE_REBUILD)
+    active = PreviewRebuild.objects.filter(
+        tenant=tenant, registration=registration, period=period, status__in=ACTIVE_REBUILD
+    )
     try:
         with transaction.atomic():
             job = PreviewRebuild.objects.create(
-                tenant=tenant, registration=registration, period=period, trigger=trigger,
-                actor_type=actor.type, actor_label=actor.label, actor_id=actor.id)
-            record(tenant=tenant, actor=actor, action="twob.rebuild_queued", obj=job,
-                   object_repr=f"GSTR-2B preview rebuild {format_period(period)} {registration.gstin}",
-                   metadata={"registration": registration.gstin, "period": format_period(period),
-                             "trigger": trigger})
+                tenant=tenant,
+                registration=registration,
+                period=period,
+                trigger=trigger,
+                actor_type=actor.type,
+                actor_label=actor.label,
+                actor_id=actor.id,
+            )
+            record(
+                tenant=tenant,
+                actor=actor,
+                action="twob.rebuild_queued",
+                obj=job,
+                object_repr=f"GSTR-2B preview rebuild {format_period(period)} {registration.gstin}",
+                metadata={
+                    "registration": registration.gstin,
+                    "period": format_period(period),
+                    "trigger": trigger,
+                },
+            )
             rebuild_preview.delay_on_commit(job.pk)
     except IntegrityError:
         existing = active.first()
@@ -313,7 +433,14 @@ def _claim_rebuild(rebuild_id: int) -> bool:
         cur.execute(
             """UPDATE returns_previewrebuild SET status = %s, started_at = %s
                WHERE id = %s AND (status = %s OR (status = %s AND started_at < %s))""",
-            [RebuildStatus.RUNNING, now, rebuild_id, RebuildStatus.QUEUED, RebuildStatus.RUNNING, now - REBUILD_LEASE],
+            [
+                RebuildStatus.RUNNING,
+                now,
+                rebuild_id,
+                RebuildStatus.QUEUED,
+                RebuildStatus.RUNNING,
+                now - REBUILD_LEASE,
+            ],
         )
         return cur.rowcount == 1
 
@@ -329,8 +456,13 @@ def run_rebuild(rebuild_id: int) -> PreviewRebuild | None:
     with tenant_scope(job.tenant):
         job.refresh_from_db()
         try:
-            snap = build_preview(tenant=job.tenant, actor=actor, registration=job.registration, period=job.period,
-                                 trigger=job.trigger)
+            snap = build_preview(
+                tenant=job.tenant,
+                actor=actor,
+                registration=job.registration,
+                period=job.period,
+                trigger=job.trigger,
+            )
         except Exception as exc:  # noqa: BLE001 - any failure is shown on the page
             log.exception("2B preview rebuild %s failed", rebuild_id)
             job.status, job.error = RebuildStatus.FAILED, str(exc) or exc.__class__.__name__
@@ -341,8 +473,9 @@ def run_rebuild(rebuild_id: int) -> PreviewRebuild | None:
     return job
 
 
-def recompute_on_portal(*, tenant: Tenant, actor: Actor, registration: Registration, period: dt.date,
-                        adapter=None):
+def recompute_on_portal(
+    *, tenant: Tenant, actor: Actor, registration: Registration, period: dt.date, adapter=None
+):
     """GEN2B on the portal, wait for its status, then GET2B and store it (replacing the earlier import of the
     period). Network calls run outside any transaction. Returns the import result; raises ReturnsError with the
     portal's message when generation fails."""
@@ -362,8 +495,9 @@ def recompute_on_portal(*, tenant: Tenant, actor: Actor, registration: Registrat
         ref = portal.gen_2b(gstin=registration.gstin, period=text)
         status = portal.wait_for_2b(gstin=registration.gstin, reference_id=ref)
         if not status.ok:
-            raise ReturnsError(f"The portal could not recompute GSTR-2B {text}: "
-                               f"{status.err_msg or status.status}")
+            raise ReturnsError(
+                f"The portal could not recompute GSTR-2B {text}: {status.err_msg or status.status}"
+            )
         data = portal.get_2b(gstin=registration.gstin, period=text)
     except PortalError as exc:
         raise ReturnsError(f"The portal refused: {exc.message}") from exc
@@ -371,8 +505,14 @@ def recompute_on_portal(*, tenant: Tenant, actor: Actor, registration: Registrat
         if adapter is None:
             portal.close()
     with transaction.atomic():
-        record(tenant=tenant, actor=actor, action="twob.recomputed_on_portal",
-               object_repr=f"GEN2B {text} {registration.gstin}",
-               metadata={"registration": registration.gstin, "period": text, "reference_id": ref})
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="twob.recomputed_on_portal",
+            object_repr=f"GEN2B {text} {registration.gstin}",
+            metadata={"registration": registration.gstin, "period": text, "reference_id": ref},
+        )
     blob = ContentFile(json.dumps({"data": data}).encode(), name=f"gen2b_{registration.gstin}_{text}.json")
-    return import_gstr2b_files(tenant=tenant, actor=actor, registration=registration, files=[blob], period=text)
+    return import_gstr2b_files(
+        tenant=tenant, actor=actor, registration=registration, files=[blob], period=text
+    )

@@ -42,13 +42,18 @@ class Entries:
         a, b = 8 + 8 * n, 8 + 10 * n
         out.ids.frombytes(raw[8:a])
         out.buckets.frombytes(raw[a:b])
-        out.paise.frombytes(raw[b:b + 8 * n])
+        out.paise.frombytes(raw[b : b + 8 * n])
         return out
 
     def coded(self, codes: list[int]) -> dict[int, int]:
         """{document id: ITC in paise × 4096 + ``codes[bucket]``} (codes < 4096, ITC ≥ 0)."""
-        return dict(zip(self.ids, [p << 12 | codes[b] for b, p in zip(self.buckets, self.paise, strict=True)],
-                        strict=True))
+        return dict(
+            zip(
+                self.ids,
+                [p << 12 | codes[b] for b, p in zip(self.buckets, self.paise, strict=True)],
+                strict=True,
+            )
+        )
 
     def as_dict(self) -> dict[int, tuple[int, int]]:
         return dict(zip(self.ids, zip(self.buckets, self.paise, strict=True), strict=True))

@@ -79,7 +79,10 @@ PART_LABELS = {
     Part.PENDING: "Pending (not in this 2B)",
     Part.NOT_FILED: "Not filed by the supplier",
 }
-REASON_LABELS = {"P": "POS rules (supplier state = POS, recipient elsewhere)", "C": "Section 16(4) time limit"}
+REASON_LABELS = {
+    "P": "POS rules (supplier state = POS, recipient elsewhere)",
+    "C": "Section 16(4) time limit",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +149,9 @@ class Placement:
     why: str
     group: str  # "nonrevsup" | "othersup"
     twob_section: str  # b2b, b2ba, cdnr, cdnra, ecom, ecoma
-    itc: tuple[Decimal, Decimal, Decimal, Decimal]  # the amounts the 2B summary counts (declared reduction for CNs)
+    itc: tuple[
+        Decimal, Decimal, Decimal, Decimal
+    ]  # the amounts the 2B summary counts (declared reduction for CNs)
     filing_date: dt.date | None  # as known or assumed
     natural: dt.date | None = None  # the return period before any carry-forward
     lapsed: dt.date | None = None  # pending past its one-period limit (this deadline): deemed accepted
@@ -173,7 +178,12 @@ def _month_of_filing(filing_date: dt.date, *, iff: bool, rules: RuleSet) -> dt.d
 
 
 def _last_date(itc_date: dt.date, *, rules: RuleSet) -> dt.date:
-    return _default_last_date(itc_date) if rules is DEFAULT_RULES else section_16_4_last_date(itc_date, rules=rules)
+    return (
+        _default_last_date(itc_date)
+        if rules is DEFAULT_RULES
+        else section_16_4_last_date(itc_date, rules=rules)
+    )
+
 
 _return_period = lru_cache(maxsize=512)(return_period)
 _fmt_period = lru_cache(maxsize=512)(format_period)
@@ -213,16 +223,22 @@ def pending_specified(doc: Doc, recipient: Recipient, *, rules: RuleSet = DEFAUL
     linked = doc.orig_direction is not None
     filed = None
     if linked:
-        filed = (doc.orig_twob_period is not None
-                 and return_period(doc.orig_twob_period, recipient.frequency) in recipient.filed_3b)
-    facts = DocumentFacts(section=Section(doc.section),
-                          amendment_direction=Direction(doc.orig_direction) if linked else None,
-                          original_action=doc.orig_action if linked else None, original_3b_filed=filed)
+        filed = (
+            doc.orig_twob_period is not None
+            and return_period(doc.orig_twob_period, recipient.frequency) in recipient.filed_3b
+        )
+    facts = DocumentFacts(
+        section=Section(doc.section),
+        amendment_direction=Direction(doc.orig_direction) if linked else None,
+        original_action=doc.orig_action if linked else None,
+        original_3b_filed=filed,
+    )
     return match_record(facts, rules.pending_restricted)[0] is not None
 
 
-def lapse_deadline(doc: Doc, month: dt.date, recipient: Recipient, *, rules: RuleSet = DEFAULT_RULES
-                   ) -> dt.date | None:
+def lapse_deadline(
+    doc: Doc, month: dt.date, recipient: Recipient, *, rules: RuleSet = DEFAULT_RULES
+) -> dt.date | None:
     """The one-period Pending deadline of a pending specified record of 2B ``month`` when it has passed on
     ``recipient.as_of`` (the record is then deemed accepted), else None."""
     if doc.action != "P" or recipient.as_of is None or month < rules.pending_one_period_from:
@@ -271,19 +287,34 @@ def place(doc: Doc, recipient: Recipient, *, rules: RuleSet = DEFAULT_RULES) -> 
     natural = _return_period(month, recipient.frequency)
     if filing is None:  # assumed: filed on the monthly cut-off day after the 2B month
         filing = add_months(month, 1).replace(day=rules.twob_cutoff_day)
-    base = dict(period=natural, group=group, twob_section=info.twob_section, filing_date=doc.filing_date,
-                natural=natural)
+    base = dict(
+        period=natural,
+        group=group,
+        twob_section=info.twob_section,
+        filing_date=doc.filing_date,
+        natural=natural,
+    )
     # POS-ineligible and 16(4)-barred documents bypass IMS: no action, no carry-forward
     if doc.supplier_gstin[:2] == doc.pos and doc.pos != recipient.state_code:
-        return Placement(part=Part.UNAVAILABLE, reason="P", itc=doc.tax,
-                         why=f"POS {doc.pos} is the supplier's state, not yours ({recipient.state_code})", **base)
+        return Placement(
+            part=Part.UNAVAILABLE,
+            reason="P",
+            itc=doc.tax,
+            why=f"POS {doc.pos} is the supplier's state, not yours ({recipient.state_code})",
+            **base,
+        )
     if info.kind != DocKind.CREDIT_NOTE:
         itc_date = doc.orig_doc_date if info.amendment and doc.orig_doc_date else doc.doc_date
         last = _last_date(itc_date, rules=rules)
         if filing > last:
-            return Placement(part=Part.UNAVAILABLE, reason="C", itc=doc.tax,
-                             why=f"filed {format_portal_date(filing)}, after the section 16(4) last date "
-                                 f"{format_portal_date(last)}", **base)
+            return Placement(
+                part=Part.UNAVAILABLE,
+                reason="C",
+                itc=doc.tax,
+                why=f"filed {format_portal_date(filing)}, after the section 16(4) last date "
+                f"{format_portal_date(last)}",
+                **base,
+            )
     lapsed = lapse_deadline(doc, month, recipient, rules=rules)
     period = landing_period(natural, doc, recipient, lapsed) if recipient.filed_3b else natural
     carried = ""
@@ -293,7 +324,13 @@ def place(doc: Doc, recipient: Recipient, *, rules: RuleSet = DEFAULT_RULES) -> 
         base["period"] = period
     action = "N" if lapsed is not None else doc.action
     if action == "P":
-        return Placement(part=Part.PENDING, reason="", itc=doc.tax, why="kept pending in IMS" + (f"; {carried}" if carried else ""), **base)
+        return Placement(
+            part=Part.PENDING,
+            reason="",
+            itc=doc.tax,
+            why="kept pending in IMS" + (f"; {carried}" if carried else ""),
+            **base,
+        )
     if action == "R":
         rev = {}
         if recipient.itcrev and doc.section in REVERSIBLE and _original_settled(doc, recipient, period):
@@ -318,6 +355,7 @@ def period_months(period: dt.date, frequency: str) -> list[dt.date]:
 
 # --- the official structure -------------------------------------------------------------------------------
 
+
 def _heads(values) -> dict[str, Decimal]:
     return dict(zip(HEADS, values, strict=True))
 
@@ -327,7 +365,9 @@ class Summary:
     """Running totals of a 2B preview: feed placements with :meth:`add`, read :meth:`itcsumm` / :meth:`cpsumm`."""
 
     # (part, group, section) → [igst, cgst, sgst, cess]
-    itc: dict[tuple[str, str, str], list[Decimal]] = field(default_factory=lambda: defaultdict(lambda: [ZERO] * 4))
+    itc: dict[tuple[str, str, str], list[Decimal]] = field(
+        default_factory=lambda: defaultdict(lambda: [ZERO] * 4)
+    )
     # (section, ctin, nttyp, supprd, supfildt) → [name, count, txval, igst, cgst, sgst, cess]
     cp: dict[tuple[str, str, str, str, str], list] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -349,8 +389,13 @@ class Summary:
         if p.part == Part.REJECTED:
             return
         nttyp = _section(doc.section)[2]
-        key = (p.twob_section, doc.supplier_gstin, nttyp, _fmt_period(doc.supplier_period),
-               _fmt_date(p.filing_date) if p.filing_date else "")
+        key = (
+            p.twob_section,
+            doc.supplier_gstin,
+            nttyp,
+            _fmt_period(doc.supplier_period),
+            _fmt_date(p.filing_date) if p.filing_date else "",
+        )
         row = self.cp.get(key)
         if row is None:
             row = self.cp[key] = [doc.supplier_name, 0, ZERO, ZERO, ZERO, ZERO, ZERO]
@@ -379,8 +424,9 @@ class Summary:
         return dict(out)
 
 
-def build_summary(docs: Iterable[Doc], recipient: Recipient, period: dt.date, *,
-                  rules: RuleSet = DEFAULT_RULES) -> tuple[Summary, list[tuple[Doc, Placement]]]:
+def build_summary(
+    docs: Iterable[Doc], recipient: Recipient, period: dt.date, *, rules: RuleSet = DEFAULT_RULES
+) -> tuple[Summary, list[tuple[Doc, Placement]]]:
     """Place every document; keep those of ``period``. Returns the summary and the kept (doc, placement)."""
     summary, kept = Summary(), []
     for doc in docs:
@@ -401,18 +447,29 @@ def document_entry(doc: Doc, p: Placement) -> dict:
         entry["typ"] = "C" if info.kind == DocKind.CREDIT_NOTE else "D"
         entry["suptyp"] = doc.inv_type or "R"
         if info.amendment:
-            entry.update(onttyp=entry["typ"], ontnum=doc.orig_doc_number,
-                         ontdt=format_portal_date(doc.orig_doc_date) if doc.orig_doc_date else "")
+            entry.update(
+                onttyp=entry["typ"],
+                ontnum=doc.orig_doc_number,
+                ontdt=format_portal_date(doc.orig_doc_date) if doc.orig_doc_date else "",
+            )
     else:
         entry["inum"] = doc.doc_number
         entry["typ"] = doc.inv_type or "R"
         if info.amendment:
-            entry.update(oinum=doc.orig_doc_number,
-                         oidt=format_portal_date(doc.orig_doc_date) if doc.orig_doc_date else "")
+            entry.update(
+                oinum=doc.orig_doc_number,
+                oidt=format_portal_date(doc.orig_doc_date) if doc.orig_doc_date else "",
+            )
     entry.update(
-        dt=format_portal_date(doc.doc_date), val=doc.doc_value, pos=doc.pos, rev="N",
-        itcavl="N" if p.part == Part.UNAVAILABLE else "Y", rsn=p.reason, diffprcnt=1,
-        txval=doc.taxable_value, **_heads(doc.tax),
+        dt=format_portal_date(doc.doc_date),
+        val=doc.doc_value,
+        pos=doc.pos,
+        rev="N",
+        itcavl="N" if p.part == Part.UNAVAILABLE else "Y",
+        rsn=p.reason,
+        diffprcnt=1,
+        txval=doc.taxable_value,
+        **_heads(doc.tax),
     )
     if info.kind == DocKind.CREDIT_NOTE and doc.itc_red_req:
         entry["itcRedReq"] = doc.itc_red_req
@@ -429,19 +486,35 @@ def docdata(placed: Iterable[tuple[Doc, Placement]]) -> tuple[dict, dict]:
             continue
         target = lists["docRejdata" if p.part == Part.REJECTED else "docdata"]
         by_supplier = target.setdefault(p.twob_section, {})
-        key = (doc.supplier_gstin, format_period(doc.supplier_period),
-               format_portal_date(p.filing_date) if p.filing_date else "")
+        key = (
+            doc.supplier_gstin,
+            format_period(doc.supplier_period),
+            format_portal_date(p.filing_date) if p.filing_date else "",
+        )
         sup = by_supplier.get(key)
         if sup is None:
-            sup = by_supplier[key] = {"ctin": key[0], "trdnm": doc.supplier_name, "supfildt": key[2],
-                                      "supprd": key[1], "nt" if p.twob_section.startswith("cdnr") else "inv": []}
+            sup = by_supplier[key] = {
+                "ctin": key[0],
+                "trdnm": doc.supplier_name,
+                "supfildt": key[2],
+                "supprd": key[1],
+                "nt" if p.twob_section.startswith("cdnr") else "inv": [],
+            }
         sup["nt" if "nt" in sup else "inv"].append(document_entry(doc, p))
-    return ({s: list(v.values()) for s, v in lists["docdata"].items()},
-            {s: list(v.values()) for s, v in lists["docRejdata"].items()})
+    return (
+        {s: list(v.values()) for s, v in lists["docdata"].items()},
+        {s: list(v.values()) for s, v in lists["docRejdata"].items()},
+    )
 
 
-def official_json(recipient: Recipient, period: dt.date, summary: Summary,
-                  placed: Iterable[tuple[Doc, Placement]], *, generated: dt.date) -> dict:
+def official_json(
+    recipient: Recipient,
+    period: dt.date,
+    summary: Summary,
+    placed: Iterable[tuple[Doc, Placement]],
+    *,
+    generated: dt.date,
+) -> dict:
     """The preview as the portal's GET2B ``data`` object. Originals whose ITC is reversed (a rejected amendment's
     ``Placement.reversal``, our reading) are listed under ``docdata.itcrev`` by their own section."""
     placed = list(placed)
@@ -451,14 +524,30 @@ def official_json(recipient: Recipient, period: dt.date, summary: Summary,
     for d, p in placed:
         if p.period == period and p.reversal is not None and d.orig_id in by_id:
             orig = by_id[d.orig_id]
-            reversed_docs[orig.id] = (orig, Placement(period, Part.AVAILABLE, "", "ITC reversal", "nonrevsup",
-                                                      p.reversal_section, p.reversal, orig.filing_date))
+            reversed_docs[orig.id] = (
+                orig,
+                Placement(
+                    period,
+                    Part.AVAILABLE,
+                    "",
+                    "ITC reversal",
+                    "nonrevsup",
+                    p.reversal_section,
+                    p.reversal,
+                    orig.filing_date,
+                ),
+            )
     if reversed_docs:
         doc_lists["itcrev"] = [docdata(reversed_docs.values())[0]]
     return {
-        "gstin": recipient.gstin, "rtnprd": format_period(period), "version": "preview",
-        "gendt": format_portal_date(generated), "itcsumm": summary.itcsumm(), "cpsumm": summary.cpsumm(),
-        "docdata": doc_lists, "docRejdata": rej_lists,
+        "gstin": recipient.gstin,
+        "rtnprd": format_period(period),
+        "version": "preview",
+        "gendt": format_portal_date(generated),
+        "itcsumm": summary.itcsumm(),
+        "cpsumm": summary.cpsumm(),
+        "docdata": doc_lists,
+        "docRejdata": rej_lists,
     }
 
 
@@ -479,7 +568,25 @@ def flatten_itcsumm(itcsumm: dict) -> dict[tuple[str, str, str, str], Decimal]:
 
 
 __all__ = [
-    "Doc", "HEADS", "IN_2B", "ITCREV", "PART_LABELS", "Part", "Placement", "REASON_LABELS", "Recipient", "Summary",
-    "build_summary", "docdata", "document_entry", "flatten_itcsumm", "landing_period", "lapse_deadline",
-    "official_json", "pending_specified", "period_months", "place", "twob_month",
+    "Doc",
+    "HEADS",
+    "IN_2B",
+    "ITCREV",
+    "PART_LABELS",
+    "Part",
+    "Placement",
+    "REASON_LABELS",
+    "Recipient",
+    "Summary",
+    "build_summary",
+    "docdata",
+    "document_entry",
+    "flatten_itcsumm",
+    "landing_period",
+    "lapse_deadline",
+    "official_json",
+    "pending_specified",
+    "period_months",
+    "place",
+    "twob_month",
 ]

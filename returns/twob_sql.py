@@ -38,14 +38,18 @@ def _sections_values() -> str:
     for key, info in SECTIONS.items():
         group = "othersup" if info.kind == DocKind.CREDIT_NOTE else "nonrevsup"
         nttyp = {DocKind.CREDIT_NOTE: "C", DocKind.DEBIT_NOTE: "D"}.get(info.kind, "")
-        rows.append(f"('{key.value}', '{group}', '{info.twob_section}', '{nttyp}', "
-                    f"{str(info.kind == DocKind.CREDIT_NOTE).lower()}, {str(bool(info.amendment)).lower()})")
+        rows.append(
+            f"('{key.value}', '{group}', '{info.twob_section}', '{nttyp}', "
+            f"{str(info.kind == DocKind.CREDIT_NOTE).lower()}, {str(bool(info.amendment)).lower()})"
+        )
     return "(VALUES " + ", ".join(rows) + ") AS sec(section, grp, twob_section, nttyp, is_cn, is_amendment)"
 
 
 def _return_period(expr: str) -> str:
-    return (f"CASE WHEN %(quarterly)s THEN (date_trunc('quarter', ({expr})::timestamp) + interval '2 months')::date "
-            f"ELSE date_trunc('month', ({expr})::timestamp)::date END")
+    return (
+        f"CASE WHEN %(quarterly)s THEN (date_trunc('quarter', ({expr})::timestamp) + interval '2 months')::date "
+        f"ELSE date_trunc('month', ({expr})::timestamp)::date END"
+    )
 
 
 def _specified_sql(rules: RuleSet) -> str:
@@ -66,8 +70,9 @@ def _specified_sql(rules: RuleSet) -> str:
     return " OR ".join(rows) or "false"
 
 
-def placement_sql(rules: RuleSet = DEFAULT_RULES, *, filings: bool = False, carry: bool = False,
-                  all_periods: bool = False) -> str:
+def placement_sql(
+    rules: RuleSet = DEFAULT_RULES, *, filings: bool = False, carry: bool = False, all_periods: bool = False
+) -> str:
     """SELECT of every candidate document with its placement (mirroring :func:`returns.twob.place`, with the
     carry-forward past filed GSTR-3Bs, the one-period Pending limit and the itcrev reversals): id, part, reason,
     grp, twob_section, nttyp, section, supplier, supplier_period, filing_date (as known), taxable value and tax,
@@ -84,9 +89,16 @@ def placement_sql(rules: RuleSet = DEFAULT_RULES, *, filings: bool = False, carr
     old_m, old_d = rules.itc_limit_month_day_before
     decl = "CASE WHEN d.local_action IS NOT NULL THEN d.local_decl_{0} ELSE d.portal_decl_{0} END"
     step = "CASE WHEN %(quarterly)s THEN interval '3 months' ELSE interval '1 month' END"
-    rev_sections = {key.value: SECTIONS[info.original_section].twob_section
-                    for key, info in SECTIONS.items() if key.value in REVERSIBLE}
-    rev_case = "CASE q.section " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in sorted(rev_sections.items())) + " END"
+    rev_sections = {
+        key.value: SECTIONS[info.original_section].twob_section
+        for key, info in SECTIONS.items()
+        if key.value in REVERSIBLE
+    }
+    rev_case = (
+        "CASE q.section "
+        + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in sorted(rev_sections.items()))
+        + " END"
+    )
     if all_periods:
         where = """(d.supplier_period >= %(since)s OR coalesce(d.local_action, d.portal_action) = 'P')"""
     else:
@@ -99,7 +111,10 @@ def placement_sql(rules: RuleSet = DEFAULT_RULES, *, filings: bool = False, carr
             where = f"""({where}
              OR (d.supplier_period < %(first)s
                  AND (coalesce(d.local_action, d.portal_action) = 'P' OR d.local_updated_at >= %(carry_since)s)))"""
-    landing = "n.nat_period" if not filings else f"""CASE WHEN n.reason = '' AND n.nat_period = ANY(%(filed_p)s) THEN (
+    landing = (
+        "n.nat_period"
+        if not filings
+        else f"""CASE WHEN n.reason = '' AND n.nat_period = ANY(%(filed_p)s) THEN (
                SELECT min(g.p)::date FROM generate_series(n.nat_period::timestamp, %(carry_bound)s::timestamp,
                                                           {step}) g(p)
                WHERE NOT EXISTS (
@@ -107,6 +122,7 @@ def placement_sql(rules: RuleSet = DEFAULT_RULES, *, filings: bool = False, carr
                  WHERE f.p = g.p::date AND CASE WHEN n.action = 'P' THEN n.lapsed IS NULL OR n.lapsed >= f.filed_on
                                                 ELSE n.changed_on IS NOT NULL AND n.changed_on > f.filed_on END)
              ) ELSE n.nat_period END"""
+    )
     period_filter = "" if all_periods else "WHERE q.period = %(period)s"
     return f"""
     WITH m AS (
@@ -114,21 +130,21 @@ def placement_sql(rules: RuleSet = DEFAULT_RULES, *, filings: bool = False, carr
              d.taxable_value, d.igst, d.cgst, d.sgst, d.cess, coalesce(d.local_action, d.portal_action) AS action,
              upper(CASE WHEN d.local_action IS NOT NULL THEN d.local_itc_red_req ELSE d.portal_itc_red_req END)
                AS red_req,
-             {decl.format('igst')} AS di, {decl.format('cgst')} AS dc, {decl.format('sgst')} AS ds,
-             {decl.format('cess')} AS dx,
+             {decl.format("igst")} AS di, {decl.format("cgst")} AS dc, {decl.format("sgst")} AS ds,
+             {decl.format("cess")} AS dx,
              CASE WHEN sec.is_amendment AND d.orig_doc_date IS NOT NULL THEN d.orig_doc_date ELSE d.doc_date END
                AS itc_date,
              sec.grp, sec.twob_section, sec.nttyp, sec.is_cn, d.tenant_id,
              (d.local_updated_at AT TIME ZONE %(tz)s)::date AS changed_on,
              {DIRECTION} AS direction, coalesce(o.local_action, o.portal_action) AS orig_action,
              CASE WHEN o.id IS NOT NULL THEN o.twob_period IS NOT NULL
-                  AND {_return_period('o.twob_period')} = ANY(%(filed_p)s) END AS orig_filed,
+                  AND {_return_period("o.twob_period")} = ANY(%(filed_p)s) END AS orig_filed,
              CASE WHEN o.twob_period IS NOT NULL AND o.action IN ('A', 'N') THEN
                coalesce((o.local_updated_at AT TIME ZONE %(tz)s)::date
                           <= (%(filed_on)s::date[])[array_position(%(filed_p)s::date[],
-                                                                   {_return_period('o.twob_period')})],
-                        {_return_period('o.twob_period')} = ANY(%(filed_p)s)) END AS orig_settled,
-             CASE WHEN o.twob_period IS NOT NULL THEN {_return_period('o.twob_period')} END AS orig_period,
+                                                                   {_return_period("o.twob_period")})],
+                        {_return_period("o.twob_period")} = ANY(%(filed_p)s)) END AS orig_settled,
+             CASE WHEN o.twob_period IS NOT NULL THEN {_return_period("o.twob_period")} END AS orig_period,
              o.id AS orig_id, o.igst AS o_igst, o.cgst AS o_cgst, o.sgst AS o_sgst, o.cess AS o_cess,
              CASE WHEN d.twob_period IS NOT NULL THEN d.twob_period
                   WHEN d.supplier_filing_date IS NOT NULL THEN greatest(
@@ -150,7 +166,7 @@ def placement_sql(rules: RuleSet = DEFAULT_RULES, *, filings: bool = False, carr
       WHERE d.tenant_id = %(tenant)s AND d.registration_id = %(reg)s AND d.vanished_at IS NULL
         AND d.supplier_filing_status = 'filed' AND {where}
     ), n AS (
-      SELECT m.*, {_return_period('m.month')} AS nat_period,
+      SELECT m.*, {_return_period("m.month")} AS nat_period,
              CASE WHEN m.action = 'P' THEN ({_specified_sql(rules)}) END AS specified,  -- (only pending ones need it)
              CASE WHEN m.action = 'P' AND ({_specified_sql(rules)})
                   THEN (%(lapse_d)s::date[])[array_position(%(lapse_m)s::date[], m.month)] END AS lapsed
@@ -198,12 +214,15 @@ _DECLARED = (("igst", "di"), ("cgst", "dc"), ("sgst", "ds"), ("cess", "dx"))
 
 def _itc_case(head: str, declared: str) -> str:
     # Python: v or ZERO — a declared 0.00, like a nil reduction, counts 0.00.
-    return (f"CASE WHEN NOT q.reduced THEN q.{head} WHEN q.red_req = 'N' OR coalesce(q.{declared}, 0) = 0 "
-            f"THEN 0.00::numeric ELSE q.{declared} END")
+    return (
+        f"CASE WHEN NOT q.reduced THEN q.{head} WHEN q.red_req = 'N' OR coalesce(q.{declared}, 0) = 0 "
+        f"THEN 0.00::numeric ELSE q.{declared} END"
+    )
 
 
-def lapse_table(*, frequency: str, state_code: str, as_of: dt.date, rules: RuleSet = DEFAULT_RULES
-                ) -> tuple[list[dt.date], list[dt.date]]:
+def lapse_table(
+    *, frequency: str, state_code: str, as_of: dt.date, rules: RuleSet = DEFAULT_RULES
+) -> tuple[list[dt.date], list[dt.date]]:
     """(2B months, their one-period Pending deadline) for every month from the cut-over whose deadline has passed
     on ``as_of`` (later months cannot have passed: the deadline is after the month)."""
     months, deadlines = [], []
@@ -217,22 +236,49 @@ def lapse_table(*, frequency: str, state_code: str, as_of: dt.date, rules: RuleS
     return months, deadlines
 
 
-def params(*, tenant_id: int, registration_id: int, state_code: str, frequency: str, period: dt.date | None,
-           months: Sequence[dt.date] = (), filed_3b: dict[dt.date, dt.date] | None = None,
-           as_of: dt.date | None = None, itcrev: bool = True, since: dt.date | None = None) -> dict:
+def params(
+    *,
+    tenant_id: int,
+    registration_id: int,
+    state_code: str,
+    frequency: str,
+    period: dt.date | None,
+    months: Sequence[dt.date] = (),
+    filed_3b: dict[dt.date, dt.date] | None = None,
+    as_of: dt.date | None = None,
+    itcrev: bool = True,
+    since: dt.date | None = None,
+) -> dict:
     """Parameters of :func:`placement_sql` (``period`` None with ``since``: the deadline queue's every period)."""
     filed_3b = filed_3b or {}
-    lapse_m, lapse_d = lapse_table(frequency=frequency, state_code=state_code, as_of=as_of) if as_of else ([], [])
+    lapse_m, lapse_d = (
+        lapse_table(frequency=frequency, state_code=state_code, as_of=as_of) if as_of else ([], [])
+    )
     step = 3 if frequency == Frequency.QRMP else 1
-    out = {"tenant": tenant_id, "reg": registration_id, "state": state_code, "quarterly": frequency == Frequency.QRMP,
-           "period": period, "tz": settings.TIME_ZONE, "filed_p": sorted(filed_3b),
-           "filed_on": [filed_3b[p] for p in sorted(filed_3b)], "lapse_m": lapse_m, "lapse_d": lapse_d,
-           "itcrev": itcrev, "since": since,
-           "carry_bound": add_months(max(filed_3b), step) if filed_3b else None}
+    out = {
+        "tenant": tenant_id,
+        "reg": registration_id,
+        "state": state_code,
+        "quarterly": frequency == Frequency.QRMP,
+        "period": period,
+        "tz": settings.TIME_ZONE,
+        "filed_p": sorted(filed_3b),
+        "filed_on": [filed_3b[p] for p in sorted(filed_3b)],
+        "lapse_m": lapse_m,
+        "lapse_d": lapse_d,
+        "itcrev": itcrev,
+        "since": since,
+        "carry_bound": add_months(max(filed_3b), step) if filed_3b else None,
+    }
     if months:
         first, last = min(months), max(months)
-        out.update(months=list(months), first=first, last=last, until=add_months(last, 1).replace(day=14),
-                   carry_since=carry_since(filed_3b, first))
+        out.update(
+            months=list(months),
+            first=first,
+            last=last,
+            until=add_months(last, 1).replace(day=14),
+            carry_since=carry_since(filed_3b, first),
+        )
     return out
 
 
@@ -306,9 +352,14 @@ SELECT 'n', x.part, count(*)::text, NULL, NULL FROM x GROUP BY x.part
 
 def aggregates(p: dict) -> list[tuple]:
     """The rows of :data:`_AGGREGATES` for the parameters ``p`` (one scan of the documents)."""
-    sql = _AGGREGATES.format(placed=placement_sql(filings=bool(p["filed_p"]), carry=carries(p)), itcrev=ITCREV)
+    sql = _AGGREGATES.format(
+        placed=placement_sql(filings=bool(p["filed_p"]), carry=carries(p)), itcrev=ITCREV
+    )
     connection.ensure_connection()
-    with transaction.atomic(), psycopg.Cursor(connection.connection) as cur:  # server-side binding: binary results
+    with (
+        transaction.atomic(),
+        psycopg.Cursor(connection.connection) as cur,
+    ):  # server-side binding: binary results
         # the groups hash in memory; JIT compiles for longer than these queries run (performance.md)
         cur.execute("SET LOCAL work_mem = '256MB'; SET LOCAL jit = off; SET LOCAL enable_sort = off")
         cur.execute(sql, p, binary=True)
@@ -318,8 +369,10 @@ def aggregates(p: dict) -> list[tuple]:
 def _month_index(expr: str, first: str, step) -> str:
     """1-based index of the month ``expr`` in an array of periods starting at ``first``, ``step`` months apart
     (arithmetic instead of array_position: a row costs no array scan)."""
-    return (f"((date_part('year', {expr})::int * 12 + date_part('month', {expr})::int"
-            f" - date_part('year', {first}::date)::int * 12 - date_part('month', {first}::date)::int) / {step} + 1)")
+    return (
+        f"((date_part('year', {expr})::int * 12 + date_part('month', {expr})::int"
+        f" - date_part('year', {first}::date)::int * 12 - date_part('month', {first}::date)::int) / {step} + 1)"
+    )
 
 
 # The deadline queue (returns.selectors.deadline_queue): every document of the GSTIN with a clock, ranked by ITC at
@@ -336,9 +389,9 @@ WITH c AS (
   FROM ({{placed}}) x WHERE x.part IN ('itcavl', 'itcRejected', 'pending')
 ), d AS (
   SELECT c.*, CASE c.clock
-                WHEN 'Pending limit' THEN (%(pd_d)s::date[])[{_month_index('c.month', '%(pd_first)s', 1)}]
+                WHEN 'Pending limit' THEN (%(pd_d)s::date[])[{_month_index("c.month", "%(pd_first)s", 1)}]
                 WHEN 'Section 16(4)' THEN c.itc_last
-                ELSE (%(due_d)s::date[])[{_month_index('c.period', '%(due_first)s', '%(step)s')}] END AS due
+                ELSE (%(due_d)s::date[])[{_month_index("c.period", "%(due_first)s", "%(step)s")}] END AS due
   FROM c WHERE c.clock IS NOT NULL
 ), s AS (
   SELECT d.*, d.due - %(today)s AS days,
@@ -352,13 +405,31 @@ ORDER BY s.score DESC, s.id DESC LIMIT %(limit)s
 """
 
 
-def deadline_params(*, tenant_id: int, registration_id: int, state_code: str, frequency: str, today: dt.date,
-                    filed_3b: dict[dt.date, dt.date], since: dt.date, limit: int,
-                    after: tuple | None = None, rules: RuleSet = DEFAULT_RULES) -> dict:
+def deadline_params(
+    *,
+    tenant_id: int,
+    registration_id: int,
+    state_code: str,
+    frequency: str,
+    today: dt.date,
+    filed_3b: dict[dt.date, dt.date],
+    since: dt.date,
+    limit: int,
+    after: tuple | None = None,
+    rules: RuleSet = DEFAULT_RULES,
+) -> dict:
     """Parameters of the deadline query: the placement's (every period, as of ``today``) plus the GSTR-3B due
     dates of every return period and the one-period Pending deadlines of every 2B month that can occur."""
-    p = params(tenant_id=tenant_id, registration_id=registration_id, state_code=state_code, frequency=frequency,
-               period=None, filed_3b=filed_3b, as_of=today, since=since)
+    p = params(
+        tenant_id=tenant_id,
+        registration_id=registration_id,
+        state_code=state_code,
+        frequency=frequency,
+        period=None,
+        filed_3b=filed_3b,
+        as_of=today,
+        since=since,
+    )
     step = 3 if frequency == Frequency.QRMP else 1
     first = return_period(dt.date(2017, 7, 1), frequency)
     horizon = add_months(today, 36)
@@ -372,11 +443,20 @@ def deadline_params(*, tenant_id: int, registration_id: int, state_code: str, fr
     while month <= horizon:
         pd_m.append(month)
         month = add_months(month, 1)
-    p.update(today=today, cutover=rules.pending_one_period_from, due_p=due_p, due_first=due_p[0], pd_first=pd_m[0],
-             step=step,
-             due_d=[gstr3b_due_date(x, frequency, state_code, rules=rules) for x in due_p], pd_m=pd_m,
-             pd_d=[pending_deadline(m, frequency, state_code, rules=rules) for m in pd_m], limit=limit,
-             after_score=after[0] if after else None, after_id=after[1] if after else None)
+    p.update(
+        today=today,
+        cutover=rules.pending_one_period_from,
+        due_p=due_p,
+        due_first=due_p[0],
+        pd_first=pd_m[0],
+        step=step,
+        due_d=[gstr3b_due_date(x, frequency, state_code, rules=rules) for x in due_p],
+        pd_m=pd_m,
+        pd_d=[pending_deadline(m, frequency, state_code, rules=rules) for m in pd_m],
+        limit=limit,
+        after_score=after[0] if after else None,
+        after_id=after[1] if after else None,
+    )
     return p
 
 

@@ -8,8 +8,11 @@ urlpatterns = [
     path("deadlines/", views.deadlines, name="twob-deadlines"),
     path("2b/<int:registration_id>/<str:period>/", views.preview, name="twob-preview"),
     path("2b/<int:registration_id>/<str:period>/rebuild/", views.rebuild, name="twob-rebuild"),
-    path("2b/<int:registration_id>/<str:period>/rebuild/<int:rebuild_id>/", views.rebuild_status,
-         name="twob-rebuild-status"),
+    path(
+        "2b/<int:registration_id>/<str:period>/rebuild/<int:rebuild_id>/",
+        views.rebuild_status,
+        name="twob-rebuild-status",
+    ),
     path("2b/<int:registration_id>/<str:period>/recompute/", views.recompute, name="twob-recompute"),
     path("2b/<int:registration_id>/<str:period>/documents/", views.documents, name="twob-documents"),
     path("2b/<int:registration_id>/<str:period>/preview.json", views.download_json, name="twob-json"),

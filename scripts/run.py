@@ -54,8 +54,20 @@ def children_spec() -> list[tuple[str, list[str]]]:
         ("web", [*manage, "runserver", f"{HOST}:{PORT}", "--noreload"]),
         ("worker", [*celery, "worker", "-B", "-l", "INFO", "-Q", QUEUES, "--concurrency", "2"]),
         # The sandbox GST portal (settings' IMS_GSP_BASE_URL defaults to it); its state survives restarts.
-        ("portal", [PY, "-m", "gst_sync.sandbox", "--port", SANDBOX_PORT, "--docs", "0",
-                    "--state-file", str(VAR_DIR / "sandbox-portal.json")]),
+        (
+            "portal",
+            [
+                PY,
+                "-m",
+                "gst_sync.sandbox",
+                "--port",
+                SANDBOX_PORT,
+                "--docs",
+                "0",
+                "--state-file",
+                str(VAR_DIR / "sandbox-portal.json"),
+            ],
+        ),
     ]
 
 
@@ -199,10 +211,15 @@ def login_banner() -> str:
         lines += [f"  {line}" for line in login_help(url).splitlines()]
     else:
         lines.append("  No demo data: create a user with `.venv/bin/python manage.py createsuperuser`.")
-    lines += ["", f"  Sandbox GST portal on http://127.0.0.1:{SANDBOX_PORT}: on the 'GST portal' page enter any",
-              "  username, press 'Request OTP', then connect with the sandbox OTP 575757 and press 'Sync now'.",
-              "", "  Ctrl-C stops the web server, the worker, the sandbox portal and the embedded PostgreSQL.",
-              "=" * 78, ""]
+    lines += [
+        "",
+        f"  Sandbox GST portal on http://127.0.0.1:{SANDBOX_PORT}: on the 'GST portal' page enter any",
+        "  username, press 'Request OTP', then connect with the sandbox OTP 575757 and press 'Sync now'.",
+        "",
+        "  Ctrl-C stops the web server, the worker, the sandbox portal and the embedded PostgreSQL.",
+        "=" * 78,
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -23,8 +23,10 @@ from .models import SupplierNotification, WebhookDelivery, WebhookEndpoint, Webh
 from .sheet import SheetError
 
 PER_PAGE = 100
-ERROR = inline_serializer("SupplierErrorOut", {"code": serializers.CharField(), "field": serializers.CharField(),
-                                               "message": serializers.CharField()})
+ERROR = inline_serializer(
+    "SupplierErrorOut",
+    {"code": serializers.CharField(), "field": serializers.CharField(), "message": serializers.CharField()},
+)
 
 
 class SupplierSerializer(serializers.ModelSerializer):
@@ -43,7 +45,16 @@ class SupplierIn(serializers.Serializer):
 class SupplierNotificationSerializer(serializers.ModelSerializer):
     class Meta:
         model = SupplierNotification
-        fields = ["id", "supplier_gstin", "emails", "document_ids", "document_count", "status", "error", "created_at"]
+        fields = [
+            "id",
+            "supplier_gstin",
+            "emails",
+            "document_ids",
+            "document_count",
+            "status",
+            "error",
+            "created_at",
+        ]
 
 
 class WebhookSerializer(serializers.ModelSerializer):
@@ -54,19 +65,35 @@ class WebhookSerializer(serializers.ModelSerializer):
 
 class WebhookIn(serializers.Serializer):
     url = serializers.CharField(max_length=500, required=False)
-    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEvent.choices), required=False)
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEvent.choices), required=False
+    )
     active = serializers.BooleanField(required=False)
 
 
 class DeliverySerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookDelivery
-        fields = ["id", "event", "status", "attempts", "response_code", "last_error", "created_at",
-                  "last_attempt_at", "delivered_at"]
+        fields = [
+            "id",
+            "event",
+            "status",
+            "attempts",
+            "response_code",
+            "last_error",
+            "created_at",
+            "last_attempt_at",
+            "delivered_at",
+        ]
 
 
-WITH_SECRET = inline_serializer("WebhookWithSecretOut", {
-    "webhook": WebhookSerializer(), "secret": serializers.CharField(help_text="Shown this once: store it now")})
+WITH_SECRET = inline_serializer(
+    "WebhookWithSecretOut",
+    {
+        "webhook": WebhookSerializer(),
+        "secret": serializers.CharField(help_text="Shown this once: store it now"),
+    },
+)
 
 
 def _forbidden(message: str) -> Response:
@@ -90,23 +117,46 @@ class _API(TenantAPIMixin, APIView):
 
 
 class SupplierList(_API):
-    @extend_schema(responses={200: inline_serializer("SuppliersOut", {
-        "count": serializers.IntegerField(), "page": serializers.IntegerField(),
-        "pages": serializers.IntegerField(), "results": SupplierSerializer(many=True)})},
-        summary="The supplier directory (suppliers of your GSTINs)", operation_id="suppliers_list",
-        description="`?q=` a GSTIN prefix, a name or an e-mail; `?page=` (100 a page).")
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "SuppliersOut",
+                {
+                    "count": serializers.IntegerField(),
+                    "page": serializers.IntegerField(),
+                    "pages": serializers.IntegerField(),
+                    "results": SupplierSerializer(many=True),
+                },
+            )
+        },
+        summary="The supplier directory (suppliers of your GSTINs)",
+        operation_id="suppliers_list",
+        description="`?q=` a GSTIN prefix, a name or an e-mail; `?page=` (100 a page).",
+    )
     def get(self, request, tenant_slug):
-        qs = selectors.supplier_directory(tenant=self.tenant, user=request.user, membership=self.membership,
-                                          query=request.query_params.get("q", "")[:100])
+        qs = selectors.supplier_directory(
+            tenant=self.tenant,
+            user=request.user,
+            membership=self.membership,
+            query=request.query_params.get("q", "")[:100],
+        )
         page = Paginator(qs, PER_PAGE).get_page(request.query_params.get("page"))
-        return Response({"count": page.paginator.count, "page": page.number, "pages": page.paginator.num_pages,
-                         "results": SupplierSerializer(page.object_list, many=True).data})
+        return Response(
+            {
+                "count": page.paginator.count,
+                "page": page.number,
+                "pages": page.paginator.num_pages,
+                "results": SupplierSerializer(page.object_list, many=True).data,
+            }
+        )
 
 
 class SupplierDetail(_API):
     def _get(self, request, pk):
         try:
-            return selectors.supplier_detail(tenant=self.tenant, user=request.user, membership=self.membership, pk=pk)
+            return selectors.supplier_detail(
+                tenant=self.tenant, user=request.user, membership=self.membership, pk=pk
+            )
         except Supplier.DoesNotExist:
             return None
 
@@ -115,8 +165,11 @@ class SupplierDetail(_API):
         supplier = self._get(request, pk)
         return Response(SupplierSerializer(supplier).data) if supplier else _not_found("supplier")
 
-    @extend_schema(request=SupplierIn, responses={200: SupplierSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
-                   summary="Change a supplier's names or contact e-mails (members who may act)")
+    @extend_schema(
+        request=SupplierIn,
+        responses={200: SupplierSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        summary="Change a supplier's names or contact e-mails (members who may act)",
+    )
     def patch(self, request, tenant_slug, pk):
         if not self.allowed(Capability.ACT):
             return _forbidden("Your role may not edit suppliers.")
@@ -125,10 +178,16 @@ class SupplierDetail(_API):
             return _not_found("supplier")
         body = SupplierIn(data=request.data)
         body.is_valid(raise_exception=True)
-        values = {"legal_name": supplier.legal_name, "trade_name": supplier.trade_name, "emails": supplier.emails,
-                  **body.validated_data}
+        values = {
+            "legal_name": supplier.legal_name,
+            "trade_name": supplier.trade_name,
+            "emails": supplier.emails,
+            **body.validated_data,
+        }
         try:
-            supplier = services.update_supplier(tenant=self.tenant, actor=self.actor, supplier=supplier, **values)
+            supplier = services.update_supplier(
+                tenant=self.tenant, actor=self.actor, supplier=supplier, **values
+            )
         except services.SupplierError as err:
             return _invalid(err)
         return Response(SupplierSerializer(supplier).data)
@@ -137,36 +196,66 @@ class SupplierDetail(_API):
 class SupplierImport(_API):
     parser_classes = [MultiPartParser]
 
-    @extend_schema(request={"multipart/form-data": inline_serializer("SupplierImportIn", {
-        "file": serializers.FileField()})}, responses={200: inline_serializer("SupplierImportOut", {
-            "created": serializers.IntegerField(), "updated": serializers.IntegerField(),
-            "unchanged": serializers.IntegerField(), "errors": serializers.ListField(child=serializers.DictField())}),
-        400: ERROR, 403: ERROR}, summary="Import suppliers from Excel (GSTIN, Legal name, Trade name, Emails)")
+    @extend_schema(
+        request={
+            "multipart/form-data": inline_serializer("SupplierImportIn", {"file": serializers.FileField()})
+        },
+        responses={
+            200: inline_serializer(
+                "SupplierImportOut",
+                {
+                    "created": serializers.IntegerField(),
+                    "updated": serializers.IntegerField(),
+                    "unchanged": serializers.IntegerField(),
+                    "errors": serializers.ListField(child=serializers.DictField()),
+                },
+            ),
+            400: ERROR,
+            403: ERROR,
+        },
+        summary="Import suppliers from Excel (GSTIN, Legal name, Trade name, Emails)",
+    )
     def post(self, request, tenant_slug):
         if not self.allowed():
             return _forbidden(self.refusal)
         form = ImportForm(files=request.FILES)
         if not form.is_valid():
-            return Response({"code": "invalid", "field": "file", "message": " ".join(form.errors.get("file", []))},
-                            status=400)
+            return Response(
+                {"code": "invalid", "field": "file", "message": " ".join(form.errors.get("file", []))},
+                status=400,
+            )
         upload = form.cleaned_data["file"]
         try:
-            result = services.import_suppliers(tenant=self.tenant, actor=self.actor, data=upload.read(),
-                                               filename=upload.name)
+            result = services.import_suppliers(
+                tenant=self.tenant, actor=self.actor, data=upload.read(), filename=upload.name
+            )
         except SheetError as err:
             return Response({"code": "invalid", "field": "file", "message": str(err)}, status=400)
-        return Response({"created": result.created, "updated": result.updated, "unchanged": result.unchanged,
-                         "errors": [{"row": row, "message": msg} for row, msg in result.errors]})
+        return Response(
+            {
+                "created": result.created,
+                "updated": result.updated,
+                "unchanged": result.unchanged,
+                "errors": [{"row": row, "message": msg} for row, msg in result.errors],
+            }
+        )
 
 
 class NotificationList(_API):
-    @extend_schema(responses={200: SupplierNotificationSerializer(many=True), 403: ERROR},
-                   summary="E-mails sent to suppliers (newest first, at most 500)")
+    @extend_schema(
+        responses={200: SupplierNotificationSerializer(many=True), 403: ERROR},
+        summary="E-mails sent to suppliers (newest first, at most 500)",
+    )
     def get(self, request, tenant_slug):
         if not self.allowed():
             return _forbidden(self.refusal)
-        return Response({"results": SupplierNotificationSerializer(selectors.notifications(tenant=self.tenant)[:500],
-                                                           many=True).data})
+        return Response(
+            {
+                "results": SupplierNotificationSerializer(
+                    selectors.notifications(tenant=self.tenant)[:500], many=True
+                ).data
+            }
+        )
 
 
 class WebhookList(_API):
@@ -174,23 +263,32 @@ class WebhookList(_API):
     def get(self, request, tenant_slug):
         if not self.allowed():
             return _forbidden(self.refusal)
-        return Response({"results": WebhookSerializer(selectors.webhook_endpoints(tenant=self.tenant),
-                                                      many=True).data})
+        return Response(
+            {"results": WebhookSerializer(selectors.webhook_endpoints(tenant=self.tenant), many=True).data}
+        )
 
-    @extend_schema(request=WebhookIn, responses={201: WITH_SECRET, 400: ERROR, 403: ERROR},
-                   summary="Add a webhook: the answer carries its signing secret, shown this once")
+    @extend_schema(
+        request=WebhookIn,
+        responses={201: WITH_SECRET, 400: ERROR, 403: ERROR},
+        summary="Add a webhook: the answer carries its signing secret, shown this once",
+    )
     def post(self, request, tenant_slug):
         if not self.allowed():
             return _forbidden(self.refusal)
         body = WebhookIn(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            made = services.create_webhook(tenant=self.tenant, actor=self.actor,
-                                           url=body.validated_data.get("url", ""),
-                                           events=body.validated_data.get("events"))
+            made = services.create_webhook(
+                tenant=self.tenant,
+                actor=self.actor,
+                url=body.validated_data.get("url", ""),
+                events=body.validated_data.get("events"),
+            )
         except services.SupplierError as err:
             return _invalid(err)
-        response = Response({"webhook": WebhookSerializer(made.endpoint).data, "secret": made.secret}, status=201)
+        response = Response(
+            {"webhook": WebhookSerializer(made.endpoint).data, "secret": made.secret}, status=201
+        )
         response["Cache-Control"] = "no-store"
         return response
 
@@ -201,9 +299,17 @@ class _WebhookAPI(_API):
 
 
 class WebhookDetail(_WebhookAPI):
-    @extend_schema(responses={200: inline_serializer("WebhookDetailOut", {
-        "webhook": WebhookSerializer(), "deliveries": DeliverySerializer(many=True)}), 403: ERROR, 404: ERROR},
-        summary="One webhook and its latest 100 deliveries")
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "WebhookDetailOut",
+                {"webhook": WebhookSerializer(), "deliveries": DeliverySerializer(many=True)},
+            ),
+            403: ERROR,
+            404: ERROR,
+        },
+        summary="One webhook and its latest 100 deliveries",
+    )
     def get(self, request, tenant_slug, pk):
         if not self.allowed():
             return _forbidden(self.refusal)
@@ -211,11 +317,18 @@ class WebhookDetail(_WebhookAPI):
         if endpoint is None:
             return _not_found("webhook")
         deliveries = selectors.webhook_deliveries(tenant=self.tenant, endpoint=endpoint)[:100]
-        return Response({"webhook": WebhookSerializer(endpoint).data,
-                         "deliveries": DeliverySerializer(deliveries, many=True).data})
+        return Response(
+            {
+                "webhook": WebhookSerializer(endpoint).data,
+                "deliveries": DeliverySerializer(deliveries, many=True).data,
+            }
+        )
 
-    @extend_schema(request=WebhookIn, responses={200: WebhookSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
-                   summary="Change a webhook's URL, events or whether it is active")
+    @extend_schema(
+        request=WebhookIn,
+        responses={200: WebhookSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        summary="Change a webhook's URL, events or whether it is active",
+    )
     def patch(self, request, tenant_slug, pk):
         if not self.allowed():
             return _forbidden(self.refusal)
@@ -225,8 +338,9 @@ class WebhookDetail(_WebhookAPI):
         body = WebhookIn(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            endpoint = services.update_webhook(tenant=self.tenant, actor=self.actor, endpoint=endpoint,
-                                               **body.validated_data)
+            endpoint = services.update_webhook(
+                tenant=self.tenant, actor=self.actor, endpoint=endpoint, **body.validated_data
+            )
         except services.SupplierError as err:
             return _invalid(err)
         return Response(WebhookSerializer(endpoint).data)
@@ -243,8 +357,11 @@ class WebhookDetail(_WebhookAPI):
 
 
 class WebhookRotate(_WebhookAPI):
-    @extend_schema(request=None, responses={200: WITH_SECRET, 403: ERROR, 404: ERROR},
-                   summary="Replace a webhook's signing secret; the new one is in the answer, shown this once")
+    @extend_schema(
+        request=None,
+        responses={200: WITH_SECRET, 403: ERROR, 404: ERROR},
+        summary="Replace a webhook's signing secret; the new one is in the answer, shown this once",
+    )
     def post(self, request, tenant_slug, pk):
         if not self.allowed():
             return _forbidden(self.refusal)
@@ -257,5 +374,12 @@ class WebhookRotate(_WebhookAPI):
         return response
 
 
-__all__ = ["NotificationList", "SupplierDetail", "SupplierImport", "SupplierList", "WebhookDetail", "WebhookList",
-           "WebhookRotate"]
+__all__ = [
+    "NotificationList",
+    "SupplierDetail",
+    "SupplierImport",
+    "SupplierList",
+    "WebhookDetail",
+    "WebhookList",
+    "WebhookRotate",
+]

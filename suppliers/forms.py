@@ -12,7 +12,9 @@ class SupplierForm(forms.Form):
     legal_name = forms.CharField(max_length=200, required=False)
     trade_name = forms.CharField(max_length=200, required=False)
     emails = forms.CharField(
-        required=False, label="Contact e-mails", widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        label="Contact e-mails",
+        widget=forms.Textarea(attrs={"rows": 3}),
         help_text="One or more addresses, separated by commas or new lines (at most 10).",
     )
 
@@ -21,8 +23,10 @@ class SupplierForm(forms.Form):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(label="Excel file (.xlsx)",
-                           help_text="First row: GSTIN, Legal name, Trade name, Emails. Up to 50,000 rows.")
+    file = forms.FileField(
+        label="Excel file (.xlsx)",
+        help_text="First row: GSTIN, Legal name, Trade name, Emails. Up to 50,000 rows.",
+    )
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
@@ -32,6 +36,11 @@ class ImportForm(forms.Form):
 
 
 class WebhookForm(forms.Form):
-    url = forms.CharField(max_length=500, label="URL", widget=forms.URLInput(attrs={"placeholder": "https://"}))
-    events = forms.MultipleChoiceField(choices=WebhookEvent.choices, initial=[WebhookEvent.DOCUMENTS_FLAGGED],
-                                       widget=forms.CheckboxSelectMultiple)
+    url = forms.CharField(
+        max_length=500, label="URL", widget=forms.URLInput(attrs={"placeholder": "https://"})
+    )
+    events = forms.MultipleChoiceField(
+        choices=WebhookEvent.choices,
+        initial=[WebhookEvent.DOCUMENTS_FLAGGED],
+        widget=forms.CheckboxSelectMultiple,
+    )

@@ -111,8 +111,9 @@ class GuardedBackend(httpcore.NetworkBackend):
         last: Exception | None = None
         for ip in addresses:
             try:
-                return self._inner.connect_tcp(str(ip), port, timeout=timeout, local_address=local_address,
-                                               socket_options=socket_options)
+                return self._inner.connect_tcp(
+                    str(ip), port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
             except httpcore.ConnectError as exc:
                 last = exc
         raise last or httpcore.ConnectError(f"no address for {host}")
@@ -129,14 +130,28 @@ class GuardedTransport(httpx.HTTPTransport):
 
     def __init__(self, *, allow_private: bool, **kwargs):
         super().__init__(**kwargs)
-        self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(),
-                                             network_backend=GuardedBackend(allow_private=allow_private))
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            network_backend=GuardedBackend(allow_private=allow_private),
+        )
 
 
 def client(*, allow_private: bool, timeout: float) -> httpx.Client:
     """An httpx client for webhook deliveries: guarded connections, no redirects, no proxies from the env."""
-    return httpx.Client(transport=GuardedTransport(allow_private=allow_private), timeout=timeout,
-                        follow_redirects=False, trust_env=False)
+    return httpx.Client(
+        transport=GuardedTransport(allow_private=allow_private),
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
+    )
 
 
-__all__ = ["GuardedBackend", "UnsafeAddress", "check_url", "checked_addresses", "client", "refusal", "resolve"]
+__all__ = [
+    "GuardedBackend",
+    "UnsafeAddress",
+    "check_url",
+    "checked_addresses",
+    "client",
+    "refusal",
+    "resolve",
+]

@@ -36,7 +36,9 @@ def unseal(blob: str) -> str:
     try:
         return _fernet().decrypt(blob.encode()).decode()
     except InvalidToken as exc:
-        raise ValueError("the webhook secret cannot be decrypted (wrong IMS_WEBHOOK_SECRET_KEYS or altered)") from exc
+        raise ValueError(
+            "the webhook secret cannot be decrypted (wrong IMS_WEBHOOK_SECRET_KEYS or altered)"
+        ) from exc
 
 
 def reseal(blob: str) -> str:

@@ -59,8 +59,9 @@ class SupplierError(ValueError):
 # --- the directory ---------------------------------------------------------------------------------------------
 
 
-def update_supplier(*, tenant: Tenant, actor: Actor, supplier: Supplier, legal_name: str, trade_name: str,
-                    emails: list[str]) -> Supplier:
+def update_supplier(
+    *, tenant: Tenant, actor: Actor, supplier: Supplier, legal_name: str, trade_name: str, emails: list[str]
+) -> Supplier:
     """Set a supplier's names and contact e-mails (each checked; lower-cased, de-duplicated, at most 10)."""
     if supplier.tenant_id != tenant.pk:
         raise SupplierError(None, "No such supplier.")
@@ -101,7 +102,9 @@ def import_suppliers(*, tenant: Tenant, actor: Actor, data: bytes, filename: str
     Written set-based (one ``INSERT … ON CONFLICT``) with one audit event per changed supplier and a summary."""
     parsed = sheet.read_workbook(data)
     result = ImportResult(errors=parsed.errors)
-    existing = {s.gstin: s for s in Supplier.objects.filter(tenant=tenant, gstin__in=[r.gstin for r in parsed.rows])}
+    existing = {
+        s.gstin: s for s in Supplier.objects.filter(tenant=tenant, gstin__in=[r.gstin for r in parsed.rows])
+    }
     upserts, events = [], []
     for row in parsed.rows:
         old = existing.get(row.gstin)
@@ -120,9 +123,16 @@ def import_suppliers(*, tenant: Tenant, actor: Actor, data: bytes, filename: str
                 continue
             result.updated += 1
         upserts.append((row.gstin, new))
-        events.append(Event("supplier.imported", OBJECT_TYPE, row.gstin,
-                            f"{row.gstin} {new['trade_name'] or new['legal_name']}".strip(), changes,
-                            {"row": row.row, "created": old is None}))
+        events.append(
+            Event(
+                "supplier.imported",
+                OBJECT_TYPE,
+                row.gstin,
+                f"{row.gstin} {new['trade_name'] or new['legal_name']}".strip(),
+                changes,
+                {"row": row.row, "created": old is None},
+            )
+        )
     now = timezone.now()
     with transaction.atomic():
         if upserts:
@@ -136,12 +146,30 @@ def import_suppliers(*, tenant: Tenant, actor: Actor, data: bytes, filename: str
                     ON CONFLICT (tenant_id, gstin) DO UPDATE SET legal_name = EXCLUDED.legal_name,
                         trade_name = EXCLUDED.trade_name, emails = EXCLUDED.emails, updated_at = EXCLUDED.updated_at
                     """,
-                    [tenant.pk, now, now, [g for g, _ in upserts], [n["legal_name"] for _, n in upserts],
-                     [n["trade_name"] for _, n in upserts], [json.dumps(n["emails"]) for _, n in upserts]],
+                    [
+                        tenant.pk,
+                        now,
+                        now,
+                        [g for g, _ in upserts],
+                        [n["legal_name"] for _, n in upserts],
+                        [n["trade_name"] for _, n in upserts],
+                        [json.dumps(n["emails"]) for _, n in upserts],
+                    ],
                 )
-        summary = Event("supplier.import", OBJECT_TYPE, "", f"Supplier import {filename}"[:200], {},
-                        {"file": filename, "created": result.created, "updated": result.updated,
-                         "unchanged": result.unchanged, "bad_rows": len(result.errors)})
+        summary = Event(
+            "supplier.import",
+            OBJECT_TYPE,
+            "",
+            f"Supplier import {filename}"[:200],
+            {},
+            {
+                "file": filename,
+                "created": result.created,
+                "updated": result.updated,
+                "unchanged": result.unchanged,
+                "bad_rows": len(result.errors),
+            },
+        )
         record_many(tenant=tenant, actor=actor, events=events, summary=summary)
     return result
 
@@ -161,8 +189,13 @@ def fill_from_documents(*, tenant: Tenant, actor: Actor) -> int:
             [tenant.pk, now, now, tenant.pk],
         )
         added = cur.rowcount
-        record(tenant=tenant, actor=actor, action="supplier.filled_from_documents", object_type=OBJECT_TYPE,
-               metadata={"added": added})
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="supplier.filled_from_documents",
+            object_type=OBJECT_TYPE,
+            metadata={"added": added},
+        )
     return added
 
 
@@ -185,8 +218,13 @@ class NotifyResult:
 
 def _doc_json(d: SupplierDocument) -> dict:
     return {
-        "id": d.pk, "recipient_gstin": d.registration.gstin, "section": d.section, "number": d.doc_number,
-        "date": d.doc_date.strftime("%d-%m-%Y"), "value": str(d.doc_value), "action": d.portal_action,
+        "id": d.pk,
+        "recipient_gstin": d.registration.gstin,
+        "section": d.section,
+        "number": d.doc_number,
+        "date": d.doc_date.strftime("%d-%m-%Y"),
+        "value": str(d.doc_value),
+        "action": d.portal_action,
         "remarks": d.portal_remarks,
     }
 
@@ -206,8 +244,10 @@ def notify_suppliers(*, tenant: Tenant, document_ids, actor: Actor | None = None
         return result
     with tenant_scope(tenant):
         docs = list(
-            SupplierDocument.objects.filter(tenant=tenant, pk__in=ids_in(ids)).filter(flagged_q())
-            .select_related("registration").order_by("supplier_gstin", "doc_date", "id")
+            SupplierDocument.objects.filter(tenant=tenant, pk__in=ids_in(ids))
+            .filter(flagged_q())
+            .select_related("registration")
+            .order_by("supplier_gstin", "doc_date", "id")
         )
         if not docs:
             return result
@@ -220,16 +260,26 @@ def notify_suppliers(*, tenant: Tenant, document_ids, actor: Actor | None = None
         for gstin, group in by_supplier.items():
             supplier = suppliers.get(gstin)
             emails = list(supplier.emails) if supplier else []
-            note = SupplierNotification(tenant=tenant, supplier_gstin=gstin, emails=emails,
-                                        document_ids=[d.pk for d in group], document_count=len(group))
+            note = SupplierNotification(
+                tenant=tenant,
+                supplier_gstin=gstin,
+                emails=emails,
+                document_ids=[d.pk for d in group],
+                document_count=len(group),
+            )
             if not emails:
-                note.status, note.error = NotificationStatus.SKIPPED, "No contact e-mail in the supplier directory."
+                note.status, note.error = (
+                    NotificationStatus.SKIPPED,
+                    "No contact e-mail in the supplier directory.",
+                )
             else:
                 context = {"tenant": tenant, "supplier": supplier, "gstin": gstin, "documents": group}
                 message = EmailMessage(
                     subject=render_to_string("suppliers/email/digest_subject.txt", context).strip(),
                     body=render_to_string("suppliers/email/digest.txt", context),
-                    from_email=settings.DEFAULT_FROM_EMAIL, to=emails, connection=mail,
+                    from_email=settings.DEFAULT_FROM_EMAIL,
+                    to=emails,
+                    connection=mail,
                 )
                 try:
                     message.send()
@@ -244,20 +294,38 @@ def notify_suppliers(*, tenant: Tenant, document_ids, actor: Actor | None = None
             "tenant": tenant.slug,
             "occurred_at": timezone.now().isoformat(),
             "suppliers": [
-                {"gstin": gstin, "name": suppliers[gstin].display_name if gstin in suppliers else "",
-                 "documents": [_doc_json(d) for d in group]}
+                {
+                    "gstin": gstin,
+                    "name": suppliers[gstin].display_name if gstin in suppliers else "",
+                    "documents": [_doc_json(d) for d in group],
+                }
                 for gstin, group in by_supplier.items()
             ],
         }
         with transaction.atomic():
             SupplierNotification.objects.bulk_create(rows)
-            record_many(tenant=tenant, actor=actor, events=[
-                Event("supplier.notified", "suppliers.suppliernotification", str(n.pk), n.supplier_gstin,
-                      metadata={"status": n.status, "emails": n.emails, "documents": n.document_ids,
-                                **({"error": n.error} if n.error else {})})
-                for n in rows
-            ])
-            deliveries = queue_webhook(tenant=tenant, event=WebhookEvent.DOCUMENTS_FLAGGED.value, payload=payload)
+            record_many(
+                tenant=tenant,
+                actor=actor,
+                events=[
+                    Event(
+                        "supplier.notified",
+                        "suppliers.suppliernotification",
+                        str(n.pk),
+                        n.supplier_gstin,
+                        metadata={
+                            "status": n.status,
+                            "emails": n.emails,
+                            "documents": n.document_ids,
+                            **({"error": n.error} if n.error else {}),
+                        },
+                    )
+                    for n in rows
+                ],
+            )
+            deliveries = queue_webhook(
+                tenant=tenant, event=WebhookEvent.DOCUMENTS_FLAGGED.value, payload=payload
+            )
     result.notifications = rows
     result.sent = sum(n.status == NotificationStatus.SENT for n in rows)
     result.skipped = sum(n.status == NotificationStatus.SKIPPED for n in rows)
@@ -313,15 +381,20 @@ def deliver_webhook(*, delivery_id: int, timeout: float = 10.0) -> str | None:
         secret, error = None, str(exc)
     if secret is not None:
         headers = {
-            "Content-Type": "application/json", "User-Agent": "IMS-Webhooks/1", "X-IMS-Event": delivery.event,
-            "X-IMS-Delivery": str(delivery.pk), signing.HEADER: signing.sign(secret, body),
+            "Content-Type": "application/json",
+            "User-Agent": "IMS-Webhooks/1",
+            "X-IMS-Event": delivery.event,
+            "X-IMS-Delivery": str(delivery.pk),
+            signing.HEADER: signing.sign(secret, body),
         }
         try:
             with netguard.client(allow_private=allow_private_network(), timeout=timeout) as http:
                 response = http.post(endpoint.url, content=body, headers=headers)
             code = response.status_code
             if 300 <= code < 400:
-                error = f"HTTP {code}: redirects are not followed ({response.headers.get('location', '')[:200]})"
+                error = (
+                    f"HTTP {code}: redirects are not followed ({response.headers.get('location', '')[:200]})"
+                )
             elif not 200 <= code < 300:
                 error = f"HTTP {code}: {response.text[:200]}"
         except httpx.HTTPError as exc:
@@ -331,10 +404,18 @@ def deliver_webhook(*, delivery_id: int, timeout: float = 10.0) -> str | None:
     if not error:
         status = DeliveryStatus.SUCCEEDED
     else:
-        status = DeliveryStatus.FAILED if attempts >= max_attempts() or not endpoint.active else DeliveryStatus.PENDING
+        status = (
+            DeliveryStatus.FAILED
+            if attempts >= max_attempts() or not endpoint.active
+            else DeliveryStatus.PENDING
+        )
     with tenant_scope(delivery.tenant_id):
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=status, attempts=attempts, response_code=code, last_error=error[:500], last_attempt_at=now,
+            status=status,
+            attempts=attempts,
+            response_code=code,
+            last_error=error[:500],
+            last_attempt_at=now,
             delivered_at=now if status == DeliveryStatus.SUCCEEDED else None,
         )
     return status
@@ -351,7 +432,9 @@ def _check_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SupplierError("url", "Enter an http:// or https:// address.")
     if parts.username or parts.password:
-        raise SupplierError("url", "Leave user names and passwords out of the address: deliveries are signed.")
+        raise SupplierError(
+            "url", "Leave user names and passwords out of the address: deliveries are signed."
+        )
     try:
         netguard.check_url(url, allow_private=allow_private_network())
     except netguard.UnsafeAddress as exc:
@@ -383,13 +466,25 @@ def create_webhook(*, tenant: Tenant, actor: Actor, url: str, events: list[str] 
     secret, sealed = _new_secret()
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.create(tenant=tenant, url=url, events=events, **sealed)
-        record(tenant=tenant, actor=actor, action="webhook.created", obj=endpoint,
-               changes={"url": [None, url], "events": [None, events]})
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="webhook.created",
+            obj=endpoint,
+            changes={"url": [None, url], "events": [None, events]},
+        )
     return NewSecret(endpoint, secret)
 
 
-def update_webhook(*, tenant: Tenant, actor: Actor, endpoint: WebhookEndpoint, url: str | None = None,
-                   events: list[str] | None = None, active: bool | None = None) -> WebhookEndpoint:
+def update_webhook(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    endpoint: WebhookEndpoint,
+    url: str | None = None,
+    events: list[str] | None = None,
+    active: bool | None = None,
+) -> WebhookEndpoint:
     """Change an endpoint's URL (checked like a new one), events or whether it is active; audited."""
     if endpoint.tenant_id != tenant.pk:
         raise SupplierError(None, "No such webhook.")
@@ -399,8 +494,12 @@ def update_webhook(*, tenant: Tenant, actor: Actor, endpoint: WebhookEndpoint, u
     if events is not None:
         unknown = set(events) - set(WebhookEvent.values)
         if unknown or not events:
-            raise SupplierError("events", f"Unknown event(s): {', '.join(sorted(unknown))}." if unknown
-                                else "Choose at least one event.")
+            raise SupplierError(
+                "events",
+                f"Unknown event(s): {', '.join(sorted(unknown))}."
+                if unknown
+                else "Choose at least one event.",
+            )
         new["events"] = list(events)
     if active is not None:
         new["active"] = bool(active)
@@ -426,8 +525,13 @@ def rotate_webhook_secret(*, tenant: Tenant, actor: Actor, endpoint: WebhookEndp
             setattr(endpoint, k, v)
         endpoint.secret_rotated_at = timezone.now()
         endpoint.save(update_fields=[*sealed, "secret_rotated_at"])
-        record(tenant=tenant, actor=actor, action="webhook.secret_rotated", obj=endpoint,
-               changes={"secret_hint": [old_hint, endpoint.secret_hint]})
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="webhook.secret_rotated",
+            obj=endpoint,
+            changes={"secret_hint": [old_hint, endpoint.secret_hint]},
+        )
     return NewSecret(endpoint, secret)
 
 
@@ -435,7 +539,13 @@ def delete_webhook(*, tenant: Tenant, actor: Actor, endpoint: WebhookEndpoint) -
     if endpoint.tenant_id != tenant.pk:
         raise SupplierError(None, "No such webhook.")
     with transaction.atomic():
-        record(tenant=tenant, actor=actor, action="webhook.deleted", obj=endpoint, changes={"url": [endpoint.url, None]})
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="webhook.deleted",
+            obj=endpoint,
+            changes={"url": [endpoint.url, None]},
+        )
         endpoint.delete()
 
 

@@ -27,10 +27,20 @@ NAME_MAX = 200
 
 # Header text (lower case, spaces squeezed) → field.
 HEADERS = {
-    "gstin": "gstin", "supplier gstin": "gstin", "gstin of supplier": "gstin",
-    "legal name": "legal_name", "legal_name": "legal_name", "name": "legal_name", "supplier name": "legal_name",
-    "trade name": "trade_name", "trade_name": "trade_name",
-    "emails": "emails", "email": "emails", "e-mail": "emails", "e-mails": "emails", "contact emails": "emails",
+    "gstin": "gstin",
+    "supplier gstin": "gstin",
+    "gstin of supplier": "gstin",
+    "legal name": "legal_name",
+    "legal_name": "legal_name",
+    "name": "legal_name",
+    "supplier name": "legal_name",
+    "trade name": "trade_name",
+    "trade_name": "trade_name",
+    "emails": "emails",
+    "email": "emails",
+    "e-mail": "emails",
+    "e-mails": "emails",
+    "contact emails": "emails",
     "contact email": "emails",
 }
 
@@ -70,8 +80,10 @@ def check_zip(data: bytes) -> None:
         for info in members:
             total += info.file_size
             ratio = info.file_size / max(info.compress_size, 1)
-            if info.file_size > MAX_MEMBER_BYTES or total > MAX_TOTAL_BYTES or (
-                info.file_size > 1024 * 1024 and ratio > MAX_RATIO
+            if (
+                info.file_size > MAX_MEMBER_BYTES
+                or total > MAX_TOTAL_BYTES
+                or (info.file_size > 1024 * 1024 and ratio > MAX_RATIO)
             ):
                 raise SheetError("The workbook expands to too much data to be a supplier list: refused.")
         names = {m.filename for m in members}
@@ -88,7 +100,9 @@ def _text(value) -> str:
 
 
 def split_emails(text: str) -> list[str]:
-    return [e.strip() for e in text.replace(";", ",").replace("\n", ",").replace(" ", ",").split(",") if e.strip()]
+    return [
+        e.strip() for e in text.replace(";", ",").replace("\n", ",").replace(" ", ",").split(",") if e.strip()
+    ]
 
 
 def clean_emails(values: list[str]) -> list[str]:
@@ -117,8 +131,9 @@ def parse_rows(table: list[list]) -> ParsedSheet:
         if key and key not in columns:
             columns[key] = i
     if "gstin" not in columns:
-        raise SheetError("No GSTIN column: the first row must name the columns (GSTIN, Legal name, Trade name, "
-                         "Emails).")
+        raise SheetError(
+            "No GSTIN column: the first row must name the columns (GSTIN, Legal name, Trade name, Emails)."
+        )
     if len(table) - 1 > MAX_ROWS:
         raise SheetError(f"The sheet has {len(table) - 1:,} rows; at most {MAX_ROWS:,} are accepted at once.")
     seen: dict[str, int] = {}
@@ -138,7 +153,9 @@ def parse_rows(table: list[list]) -> ParsedSheet:
             continue
         too_long = [k for k in ("legal_name", "trade_name") if len(cells.get(k, "")) > NAME_MAX]
         if too_long:
-            out.errors.append((number, f"{too_long[0].replace('_', ' ')} is longer than {NAME_MAX} characters"))
+            out.errors.append(
+                (number, f"{too_long[0].replace('_', ' ')} is longer than {NAME_MAX} characters")
+            )
             continue
         emails = None
         if cells.get("emails"):
@@ -148,8 +165,9 @@ def parse_rows(table: list[list]) -> ParsedSheet:
                 out.errors.append((number, str(exc)))
                 continue
         seen[check.gstin] = number
-        out.rows.append(SupplierRow(number, check.gstin, cells.get("legal_name", ""), cells.get("trade_name", ""),
-                                    emails))
+        out.rows.append(
+            SupplierRow(number, check.gstin, cells.get("legal_name", ""), cells.get("trade_name", ""), emails)
+        )
     return out
 
 

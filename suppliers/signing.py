@@ -20,8 +20,9 @@ def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
     return f"t={ts},v1={digest}"
 
 
-def verify(secret: str, body: bytes, header: str, *, now: int | None = None,
-           tolerance: int = TOLERANCE_SECONDS) -> bool:
+def verify(
+    secret: str, body: bytes, header: str, *, now: int | None = None, tolerance: int = TOLERANCE_SECONDS
+) -> bool:
     """Whether ``header`` is a valid signature of ``body`` made within ``tolerance`` seconds of ``now``."""
     try:
         parts = dict(p.split("=", 1) for p in header.split(","))

@@ -12,6 +12,8 @@ def deliver_webhook_task(delivery_id: int) -> str | None:
     status = services.deliver_webhook(delivery_id=delivery_id)
     if status == DeliveryStatus.PENDING:
         with scopes_disabled():
-            attempts = WebhookDelivery.objects.filter(pk=delivery_id).values_list("attempts", flat=True).first() or 1
+            attempts = (
+                WebhookDelivery.objects.filter(pk=delivery_id).values_list("attempts", flat=True).first() or 1
+            )
         deliver_webhook_task.apply_async((delivery_id,), countdown=services.retry_delay(attempts))
     return status

@@ -24,37 +24,56 @@ PER_PAGE = 100
 @require_capability(Capability.VIEW)
 def supplier_list(request, tenant_slug):
     query = request.GET.get("q", "")[:100]
-    qs = selectors.supplier_directory(tenant=request.tenant, user=request.user, membership=request.membership,
-                                      query=query)
+    qs = selectors.supplier_directory(
+        tenant=request.tenant, user=request.user, membership=request.membership, query=query
+    )
     page = Paginator(qs, PER_PAGE).get_page(request.GET.get("page"))
     role = request.membership.role
-    return render(request, "suppliers/list.html", {
-        "page": page, "query": query, "can_edit": can(role, Capability.ACT),
-        "can_manage": can(role, Capability.MANAGE_REGISTRATIONS),
-    })
+    return render(
+        request,
+        "suppliers/list.html",
+        {
+            "page": page,
+            "query": query,
+            "can_edit": can(role, Capability.ACT),
+            "can_manage": can(role, Capability.MANAGE_REGISTRATIONS),
+        },
+    )
 
 
 @require_capability(Capability.ACT)
 def supplier_edit(request, tenant_slug, pk):
     try:
-        supplier = selectors.supplier_detail(tenant=request.tenant, user=request.user,
-                                             membership=request.membership, pk=pk)
+        supplier = selectors.supplier_detail(
+            tenant=request.tenant, user=request.user, membership=request.membership, pk=pk
+        )
     except Supplier.DoesNotExist:
         raise Http404("No such supplier") from None
-    initial = {"legal_name": supplier.legal_name, "trade_name": supplier.trade_name,
-               "emails": ", ".join(supplier.emails)}
+    initial = {
+        "legal_name": supplier.legal_name,
+        "trade_name": supplier.trade_name,
+        "emails": ", ".join(supplier.emails),
+    }
     form = SupplierForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            services.update_supplier(tenant=request.tenant, actor=Actor.from_request(request), supplier=supplier,
-                                     **form.cleaned_data)
+            services.update_supplier(
+                tenant=request.tenant,
+                actor=Actor.from_request(request),
+                supplier=supplier,
+                **form.cleaned_data,
+            )
         except services.SupplierError as err:
             form.add_error(err.field if err.field in form.fields else None, err.message)
         else:
             messages.success(request, f"Saved {supplier.gstin}.")
             return redirect("supplier-list", tenant_slug)
-    return render(request, "suppliers/edit.html", {"supplier": supplier, "form": form},
-                  status=400 if form.errors else 200)
+    return render(
+        request,
+        "suppliers/edit.html",
+        {"supplier": supplier, "form": form},
+        status=400 if form.errors else 200,
+    )
 
 
 @require_capability(Capability.MANAGE_REGISTRATIONS)
@@ -65,12 +84,17 @@ def supplier_import(request, tenant_slug):
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            result = services.import_suppliers(tenant=request.tenant, actor=Actor.from_request(request),
-                                               data=upload.read(), filename=upload.name)
+            result = services.import_suppliers(
+                tenant=request.tenant,
+                actor=Actor.from_request(request),
+                data=upload.read(),
+                filename=upload.name,
+            )
         except SheetError as err:
             form.add_error("file", str(err))
-    return render(request, "suppliers/import.html", {"form": form, "result": result},
-                  status=400 if form.errors else 200)
+    return render(
+        request, "suppliers/import.html", {"form": form, "result": result}, status=400 if form.errors else 200
+    )
 
 
 @require_POST
@@ -83,7 +107,9 @@ def supplier_fill(request, tenant_slug):
 
 @require_capability(Capability.MANAGE_REGISTRATIONS)
 def notification_list(request, tenant_slug):
-    page = Paginator(selectors.notifications(tenant=request.tenant), PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(selectors.notifications(tenant=request.tenant), PER_PAGE).get_page(
+        request.GET.get("page")
+    )
     return render(request, "suppliers/notifications.html", {"page": page})
 
 
@@ -92,17 +118,24 @@ def webhooks(request, tenant_slug):
     form = WebhookForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            made = services.create_webhook(tenant=request.tenant, actor=Actor.from_request(request),
-                                           **form.cleaned_data)
+            made = services.create_webhook(
+                tenant=request.tenant, actor=Actor.from_request(request), **form.cleaned_data
+            )
         except services.SupplierError as err:
             form.add_error(err.field if err.field in form.fields else None, err.message)
         else:
             messages.success(request, f"Added the webhook {made.endpoint.url}.")
             return _show_secret_once(request, tenant_slug, made)
-    return render(request, "suppliers/webhooks.html", {
-        "form": form, "endpoints": selectors.webhook_endpoints(tenant=request.tenant),
-        "allow_private": services.allow_private_network(),
-    }, status=400 if form.errors else 200)
+    return render(
+        request,
+        "suppliers/webhooks.html",
+        {
+            "form": form,
+            "endpoints": selectors.webhook_endpoints(tenant=request.tenant),
+            "allow_private": services.allow_private_network(),
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 def _endpoint(request, pk):
@@ -124,9 +157,15 @@ def webhook_detail(request, tenant_slug, pk):
     endpoint = _endpoint(request, pk)
     deliveries = selectors.webhook_deliveries(tenant=request.tenant, endpoint=endpoint)[:200]
     new_secret = request.session.pop(_secret_key(endpoint.pk), None)
-    response = render(request, "suppliers/webhook_detail.html", {
-        "endpoint": endpoint, "deliveries": deliveries, "new_secret": new_secret,
-    })
+    response = render(
+        request,
+        "suppliers/webhook_detail.html",
+        {
+            "endpoint": endpoint,
+            "deliveries": deliveries,
+            "new_secret": new_secret,
+        },
+    )
     if new_secret:
         response["Cache-Control"] = "no-store"
     return response
@@ -135,8 +174,9 @@ def webhook_detail(request, tenant_slug, pk):
 @require_POST
 @require_capability(Capability.MANAGE_REGISTRATIONS)
 def webhook_rotate(request, tenant_slug, pk):
-    made = services.rotate_webhook_secret(tenant=request.tenant, actor=Actor.from_request(request),
-                                          endpoint=_endpoint(request, pk))
+    made = services.rotate_webhook_secret(
+        tenant=request.tenant, actor=Actor.from_request(request), endpoint=_endpoint(request, pk)
+    )
     messages.success(request, "A new signing secret is in force from now on.")
     return _show_secret_once(request, tenant_slug, made)
 

@@ -27,7 +27,9 @@ class IsTenantMember(BasePermission):
             return True
         user = request.user
         membership = (
-            Membership.objects.filter(tenant=tenant, user=user).first() if user and user.is_authenticated else None
+            Membership.objects.filter(tenant=tenant, user=user).first()
+            if user and user.is_authenticated
+            else None
         )
         if membership is None or not can(membership.role, Capability.VIEW):
             raise NotFound("No such organisation.")

@@ -43,7 +43,9 @@ class Registration(models.Model):
 
     class Meta:
         ordering = ["gstin"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "gstin"], name="registration_tenant_gstin_uniq")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "gstin"], name="registration_tenant_gstin_uniq")
+        ]
         permissions = [("access_registration", "Can see and act on the documents of this GSTIN")]
 
     def __str__(self) -> str:

@@ -35,7 +35,9 @@ class Capability(StrEnum):
 _CAPABILITIES: dict[Role, frozenset[Capability]] = {
     Role.OWNER: frozenset(Capability),
     Role.ADMIN: frozenset(Capability),
-    Role.APPROVER: frozenset({Capability.VIEW, Capability.EXPORT, Capability.ACT, Capability.APPROVE, Capability.SYNC}),
+    Role.APPROVER: frozenset(
+        {Capability.VIEW, Capability.EXPORT, Capability.ACT, Capability.APPROVE, Capability.SYNC}
+    ),
     Role.PREPARER: frozenset({Capability.VIEW, Capability.EXPORT, Capability.ACT, Capability.SYNC}),
     Role.VIEWER: frozenset({Capability.VIEW, Capability.EXPORT}),
 }

@@ -15,7 +15,9 @@ def membership_for(*, tenant: Tenant, user) -> Membership | None:
     return Membership.objects.filter(tenant=tenant, user=user).first()
 
 
-def visible_registrations(*, tenant: Tenant, user, membership: Membership | None = None) -> QuerySet[Registration]:
+def visible_registrations(
+    *, tenant: Tenant, user, membership: Membership | None = None
+) -> QuerySet[Registration]:
     """The GSTINs of ``tenant`` that ``user`` may see: all for owners and admins, the granted ones otherwise.
 
     A user who is not a member sees none. Everything a user can see of a document follows from this set.
@@ -77,6 +79,8 @@ def member_grants(*, tenant: Tenant, user) -> QuerySet[Registration]:
     )
 
 
-def tenant_registrations(*, tenant: Tenant, user, membership: Membership | None = None) -> QuerySet[Registration]:
+def tenant_registrations(
+    *, tenant: Tenant, user, membership: Membership | None = None
+) -> QuerySet[Registration]:
     """The GSTINs listed on the registrations page: those ``user`` may see (all, for owners and admins)."""
     return visible_registrations(tenant=tenant, user=user, membership=membership).order_by("gstin")

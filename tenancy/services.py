@@ -39,7 +39,9 @@ class TenancyError(ValueError):
 def create_tenant(*, name: str, slug: str, actor: Actor) -> Tenant:
     with transaction.atomic():
         tenant = Tenant.objects.create(name=name, slug=slug)
-        record(tenant=tenant, actor=actor, action="tenant.created", obj=tenant, changes={"name": [None, name]})
+        record(
+            tenant=tenant, actor=actor, action="tenant.created", obj=tenant, changes={"name": [None, name]}
+        )
     return tenant
 
 
@@ -71,7 +73,9 @@ def add_registration(
                 )
         except IntegrityError:
             raise TenancyError(
-                f"{result.gstin} is already one of this organisation's GSTINs.", field="gstin", code="duplicate"
+                f"{result.gstin} is already one of this organisation's GSTINs.",
+                field="gstin",
+                code="duplicate",
             ) from None
         record(
             tenant=tenant,
@@ -86,16 +90,28 @@ def add_registration(
 def add_member(*, tenant: Tenant, actor: Actor, user, role: str) -> Membership:
     Role(role)  # raises ValueError on an unknown role
     with transaction.atomic():
-        membership, created = Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": role})
+        membership, created = Membership.objects.get_or_create(
+            tenant=tenant, user=user, defaults={"role": role}
+        )
         if not created and membership.role != role:
             old = membership.role
             membership.role = role
             membership.save(update_fields=["role"])
-            record(tenant=tenant, actor=actor, action="membership.role_changed", obj=membership,
-                   changes={"role": [old, role]})
+            record(
+                tenant=tenant,
+                actor=actor,
+                action="membership.role_changed",
+                obj=membership,
+                changes={"role": [old, role]},
+            )
         elif created:
-            record(tenant=tenant, actor=actor, action="membership.created", obj=membership,
-                   changes={"user": [None, user.get_username()], "role": [None, role]})
+            record(
+                tenant=tenant,
+                actor=actor,
+                action="membership.created",
+                obj=membership,
+                changes={"user": [None, user.get_username()], "role": [None, role]},
+            )
     return membership
 
 
@@ -161,7 +177,10 @@ def set_gstin_grants(
                 object_id=str(user.pk),
                 object_repr=user.get_username(),
                 changes={
-                    "gstins": [sorted(r.gstin for r in current.values()), sorted(r.gstin for r in wanted.values())],
+                    "gstins": [
+                        sorted(r.gstin for r in current.values()),
+                        sorted(r.gstin for r in wanted.values()),
+                    ],
                     "granted": [None, sorted(r.gstin for r in granted)],
                     "revoked": [sorted(r.gstin for r in revoked), None],
                 },
@@ -206,8 +225,9 @@ def invite_member(
             raise TenancyError(f"{user.email} is already a member.", field="email", code="already_member")
         membership = add_member(tenant=tenant, actor=actor, user=user, role=role)
         set_gstin_grants(tenant=tenant, actor=actor, user=user, registrations=registrations)
-        _send_invitation(tenant=tenant, actor=actor, membership=membership, base_url=base_url,
-                         action="membership.invited")
+        _send_invitation(
+            tenant=tenant, actor=actor, membership=membership, base_url=base_url, action="membership.invited"
+        )
     return membership
 
 
@@ -217,13 +237,22 @@ def resend_invitation(*, tenant: Tenant, actor: Actor, membership: Membership, b
     if membership.tenant_id != tenant.pk:
         raise TenancyError("That member does not belong to this organisation.")
     if membership.user.has_usable_password():
-        raise TenancyError(f"{membership.user.get_username()} has already set a password.", code="not_pending")
+        raise TenancyError(
+            f"{membership.user.get_username()} has already set a password.", code="not_pending"
+        )
     with transaction.atomic():
-        _send_invitation(tenant=tenant, actor=actor, membership=membership, base_url=base_url,
-                         action="membership.invitation_resent")
+        _send_invitation(
+            tenant=tenant,
+            actor=actor,
+            membership=membership,
+            base_url=base_url,
+            action="membership.invitation_resent",
+        )
 
 
-def _send_invitation(*, tenant: Tenant, actor: Actor, membership: Membership, base_url: str, action: str) -> None:
+def _send_invitation(
+    *, tenant: Tenant, actor: Actor, membership: Membership, base_url: str, action: str
+) -> None:
     """Record ``action`` and email the member after commit: a set-password link (Django's password-reset token)
     if they have no usable password yet, otherwise a link to the organisation."""
     user = membership.user
@@ -238,12 +267,20 @@ def _send_invitation(*, tenant: Tenant, actor: Actor, membership: Membership, ba
     )
     if needs_password:
         uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
-        path = reverse("password_reset_confirm", kwargs={"uidb64": uidb64,
-                                                         "token": default_token_generator.make_token(user)})
+        path = reverse(
+            "password_reset_confirm",
+            kwargs={"uidb64": uidb64, "token": default_token_generator.make_token(user)},
+        )
     else:
         path = reverse("tenant-home", args=[tenant.slug])
-    context = {"tenant": tenant, "inviter": actor.label, "link": base_url.rstrip("/") + path,
-               "needs_password": needs_password, "user": user, "role": membership.get_role_display()}
+    context = {
+        "tenant": tenant,
+        "inviter": actor.label,
+        "link": base_url.rstrip("/") + path,
+        "needs_password": needs_password,
+        "user": user,
+        "role": membership.get_role_display(),
+    }
     subject = " ".join(render_to_string("tenancy/email/invite_subject.txt", context).split())
     body = render_to_string("tenancy/email/invite_body.txt", context)
     transaction.on_commit(lambda: send_mail(subject, body, None, [user.email]))
@@ -288,8 +325,14 @@ def update_registration(
     if not legal_name.strip():
         raise TenancyError("The legal name is required.", field="legal_name", code="required")
     if filing_frequency not in FilingFrequency.values:
-        raise TenancyError("Choose monthly or quarterly (QRMP).", field="filing_frequency", code="invalid_choice")
-    new = {"legal_name": legal_name.strip(), "trade_name": trade_name.strip(), "filing_frequency": filing_frequency}
+        raise TenancyError(
+            "Choose monthly or quarterly (QRMP).", field="filing_frequency", code="invalid_choice"
+        )
+    new = {
+        "legal_name": legal_name.strip(),
+        "trade_name": trade_name.strip(),
+        "filing_frequency": filing_frequency,
+    }
     changes = {k: [getattr(registration, k), v] for k, v in new.items() if getattr(registration, k) != v}
     if not changes:
         return registration

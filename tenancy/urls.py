@@ -11,12 +11,25 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/members/", views.members, name="tenant-members"),
     path("t/<slug:tenant_slug>/members/<int:member_id>/", views.member_detail, name="tenant-member"),
     path("t/<slug:tenant_slug>/members/<int:member_id>/role/", views.member_role, name="tenant-member-role"),
-    path("t/<slug:tenant_slug>/members/<int:member_id>/grants/", views.member_grants_update,
-         name="tenant-member-grants"),
-    path("t/<slug:tenant_slug>/members/<int:member_id>/resend/", views.member_resend_invitation,
-         name="tenant-member-resend"),
-    path("t/<slug:tenant_slug>/members/<int:member_id>/remove/", views.member_remove, name="tenant-member-remove"),
+    path(
+        "t/<slug:tenant_slug>/members/<int:member_id>/grants/",
+        views.member_grants_update,
+        name="tenant-member-grants",
+    ),
+    path(
+        "t/<slug:tenant_slug>/members/<int:member_id>/resend/",
+        views.member_resend_invitation,
+        name="tenant-member-resend",
+    ),
+    path(
+        "t/<slug:tenant_slug>/members/<int:member_id>/remove/",
+        views.member_remove,
+        name="tenant-member-remove",
+    ),
     path("t/<slug:tenant_slug>/registrations/", views.registrations, name="tenant-registrations"),
-    path("t/<slug:tenant_slug>/registrations/<int:registration_id>/", views.registration_edit,
-         name="tenant-registration-edit"),
+    path(
+        "t/<slug:tenant_slug>/registrations/<int:registration_id>/",
+        views.registration_edit,
+        name="tenant-registration-edit",
+    ),
 ]

@@ -34,20 +34,29 @@ def gstin_for(n: int, state: str = "27", kind: str = "C") -> str:
 
 def make_user(username: str, *, password: str = PASSWORD, email: str | None = None):
     User = get_user_model()
-    user = User.objects.create_user(username=username, email=email or f"{username}@example.com", password=password)
+    user = User.objects.create_user(
+        username=username, email=email or f"{username}@example.com", password=password
+    )
     return user
 
 
 def make_tenant(name: str | None = None, slug: str | None = None) -> Tenant:
     n = next(_seq)
-    return tenancy_services.create_tenant(name=name or f"Tenant {n}", slug=slug or f"tenant-{n}", actor=SYSTEM)
+    return tenancy_services.create_tenant(
+        name=name or f"Tenant {n}", slug=slug or f"tenant-{n}", actor=SYSTEM
+    )
 
 
-def make_registration(tenant: Tenant, *, state: str = "27", n: int | None = None, frequency: str = "M") -> Registration:
+def make_registration(
+    tenant: Tenant, *, state: str = "27", n: int | None = None, frequency: str = "M"
+) -> Registration:
     n = n if n is not None else 500 + next(_seq)
     with tenant_scope(tenant):
         return tenancy_services.add_registration(
-            tenant=tenant, actor=SYSTEM, gstin=gstin_for(n, state), legal_name=f"Recipient {n} Pvt Ltd",
+            tenant=tenant,
+            actor=SYSTEM,
+            gstin=gstin_for(n, state),
+            legal_name=f"Recipient {n} Pvt Ltd",
             filing_frequency=frequency,
         )
 

@@ -62,7 +62,8 @@ def tenant_routes() -> list[str]:
 def tenant_models():
     """Every model with a ``tenant`` foreign key: the objects one organisation owns."""
     return [
-        m for m in apps.get_models()
+        m
+        for m in apps.get_models()
         if any(fld.name == "tenant" and fld.related_model is Tenant for fld in m._meta.concrete_fields)
     ]
 
@@ -70,8 +71,10 @@ def tenant_models():
 def owned_ids(tenant) -> dict[str, set]:
     """pks of the tenant's objects per model (unscoped base manager: this is an inspection, not app code)."""
     with scopes_disabled():
-        return {m._meta.label: set(m._base_manager.filter(tenant=tenant).values_list("pk", flat=True))
-                for m in tenant_models()}
+        return {
+            m._meta.label: set(m._base_manager.filter(tenant=tenant).values_list("pk", flat=True))
+            for m in tenant_models()
+        }
 
 
 def candidate_ids(owner, other) -> list[int]:
@@ -129,8 +132,9 @@ def spread_ids() -> None:
 
 def ingest(tenant, reg, records) -> None:
     with tenant_scope(tenant):
-        result = ingest_documents(tenant=tenant, registration=reg, actor=f.SYSTEM, source="portal",
-                                  records={"b2b": records})
+        result = ingest_documents(
+            tenant=tenant, registration=reg, actor=f.SYSTEM, source="portal", records={"b2b": records}
+        )
     assert not result.errors
 
 
@@ -180,10 +184,14 @@ def assert_no_leak(response, markers, what):
 def a_snapshot(tenant):
     """Everything tenant A owns, row by row, plus the object permissions on A's GSTINs."""
     with scopes_disabled():
-        rows = {m._meta.label: list(m._base_manager.filter(tenant=tenant).order_by("pk").values())
-                for m in tenant_models()}
+        rows = {
+            m._meta.label: list(m._base_manager.filter(tenant=tenant).order_by("pk").values())
+            for m in tenant_models()
+        }
         reg_ids = [str(pk) for pk in Registration.objects.filter(tenant=tenant).values_list("pk", flat=True)]
-    rows["guardian"] = list(UserObjectPermission.objects.filter(object_pk__in=reg_ids).order_by("pk").values())
+    rows["guardian"] = list(
+        UserObjectPermission.objects.filter(object_pk__in=reg_ids).order_by("pk").values()
+    )
     return rows
 
 
@@ -197,7 +205,9 @@ def test_route_walk_finds_the_tenant_pages_and_api():
 def test_every_route_without_a_tenant_is_on_the_short_allow_list():
     assert len(NON_TENANT_ALLOW_LIST) <= 6
     outside = sorted({r for r in iter_routes() if TENANT_ARG not in r})
-    unlisted = [r for r in outside if not any(r == p or (p and r.startswith(p)) for p in NON_TENANT_ALLOW_LIST)]
+    unlisted = [
+        r for r in outside if not any(r == p or (p and r.startswith(p)) for p in NON_TENANT_ALLOW_LIST)
+    ]
     assert not unlisted, f"routes outside /t/<tenant_slug>/ that are not allow-listed: {unlisted}"
     assert not [r for r in outside if "tenant_slug" in r], "tenant routes must use path('<slug:tenant_slug>')"
 
@@ -264,8 +274,25 @@ def test_posts_from_tenant_b_smuggling_tenant_a_ids_change_and_return_nothing_of
     before = a_snapshot(tenant_a)
     pages, api = as_charlie(charlie), api_as_charlie(charlie)
     smuggled = [str(i) for i in world["a_ids"]] + world["a_strings"][1:]
-    names = ("ids", "id", "pk", "pks", "document", "documents", "select", "selected", "registration",
-             "registrations", "gstin", "gstins", "member", "user", "job", "supplier", "object_id")
+    names = (
+        "ids",
+        "id",
+        "pk",
+        "pks",
+        "document",
+        "documents",
+        "select",
+        "selected",
+        "registration",
+        "registrations",
+        "gstin",
+        "gstins",
+        "member",
+        "user",
+        "job",
+        "supplier",
+        "object_id",
+    )
     data = {name: smuggled for name in names}
     own_ids = candidate_ids(charlie.memberships.get().tenant, tenant_a)
     for route in tenant_routes():

@@ -48,7 +48,11 @@ def compose() -> dict:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment of a fresh shell: none of the test run's Django, database or broker settings."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL"}
+    }
     env.update(extra)
     return env
 
@@ -110,13 +114,21 @@ def test_dockerfile_builds_from_slim_python_with_the_lock_file_and_runs_as_non_r
 
 def _check_deploy(**env: str) -> subprocess.CompletedProcess:
     base = clean_env(
-        DATABASE_URL=os.environ["DATABASE_URL"], REDIS_URL=os.environ["REDIS_URL"],
-        DEBUG="0", ALLOWED_HOSTS="ims.example.com", HTTPS="1", SECRET_KEY=secrets.token_urlsafe(50),
+        DATABASE_URL=os.environ["DATABASE_URL"],
+        REDIS_URL=os.environ["REDIS_URL"],
+        DEBUG="0",
+        ALLOWED_HOSTS="ims.example.com",
+        HTTPS="1",
+        SECRET_KEY=secrets.token_urlsafe(50),
     )
     base.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=base, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -132,7 +144,11 @@ def test_check_deploy_fails_with_the_development_secret_key_and_without_https():
     env.pop("HTTPS", None)
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     for warning in ("security.W009", "security.W008", "security.W004", "security.W012", "security.W016"):
@@ -153,14 +169,38 @@ def _stop(proc: subprocess.Popen) -> None:
 def test_ping_task_runs_through_the_filesystem_broker_without_redis(tmp_path):
     env = clean_env(DATABASE_URL=os.environ["DATABASE_URL"], IMS_VAR_DIR=str(tmp_path))
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "ims_project", "worker", "-B", "-l", "INFO", "--concurrency", "1"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "ims_project",
+            "worker",
+            "-B",
+            "-l",
+            "INFO",
+            "--concurrency",
+            "1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     token = uuid.uuid4().hex
     try:
         subprocess.run(  # noqa: S603
-            [sys.executable, "-c", f"import django; django.setup(); from ims_project.tasks import ping; ping.delay({token!r})"],
-            cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "ims_project.settings"}, check=True, timeout=60,
+            [
+                sys.executable,
+                "-c",
+                f"import django; django.setup(); from ims_project.tasks import ping; ping.delay({token!r})",
+            ],
+            cwd=ROOT,
+            env={**env, "DJANGO_SETTINGS_MODULE": "ims_project.settings"},
+            check=True,
+            timeout=60,
         )
         marker = tmp_path / "ping" / token
         deadline = time.monotonic() + 60
@@ -193,11 +233,21 @@ def test_make_run_starts_everything_from_an_empty_folder_and_stops_it_all_on_sig
     var = Path(tempfile.mkdtemp(prefix="ims-run-"))
     var.chmod(0o755)  # the embedded server runs as the embedded_postgres user when we are root
     port = _free_port()
-    env = clean_env(IMS_VAR_DIR=str(var), IMS_PGDATA=str(var / "pgdata"), PORT=str(port), DEBUG="1",
-                    SANDBOX_PORT=str(_free_port()))  # a developer's own `make run` may hold the default ports
+    env = clean_env(
+        IMS_VAR_DIR=str(var),
+        IMS_PGDATA=str(var / "pgdata"),
+        PORT=str(port),
+        DEBUG="1",
+        SANDBOX_PORT=str(_free_port()),
+    )  # a developer's own `make run` may hold the default ports
     proc = subprocess.Popen(
-        [sys.executable, "scripts/run.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
+        [sys.executable, "scripts/run.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     output: list[str] = []
     watchdog = threading.Timer(240, os.killpg, (proc.pid, signal.SIGKILL))  # never hang the suite
@@ -231,6 +281,8 @@ def test_make_run_starts_everything_from_an_empty_folder_and_stops_it_all_on_sig
         if (var / "pgdata" / "postmaster.pid").exists():
             subprocess.run(  # noqa: S603
                 [sys.executable, "-c", "from ims_project.devdb import stop_embedded; stop_embedded()"],
-                cwd=ROOT, env=env, check=False,
+                cwd=ROOT,
+                env=env,
+                check=False,
             )
         shutil.rmtree(var, ignore_errors=True)

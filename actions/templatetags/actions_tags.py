@@ -19,9 +19,14 @@ def document_actions(context, doc):
     declarable = any(doc.section in row.sections for row in DEFAULT_RULES.itc_reduction_records)
     form = ActionForm(prefix=None)
     return {
-        "doc": doc, "verdicts": verdicts, "form": form, "can_act": context.get("can_act"),
-        "current_tenant": context["current_tenant"], "csrf_token": context.get("csrf_token"),
-        "declarable": declarable, "decl_fields": [form[f"decl_{h}"] for h in ("igst", "cgst", "sgst", "cess")],
+        "doc": doc,
+        "verdicts": verdicts,
+        "form": form,
+        "can_act": context.get("can_act"),
+        "current_tenant": context["current_tenant"],
+        "csrf_token": context.get("csrf_token"),
+        "declarable": declarable,
+        "decl_fields": [form[f"decl_{h}"] for h in ("igst", "cgst", "sgst", "cess")],
     }
 
 
@@ -34,8 +39,9 @@ def bulk_action_bar(context):
         query.pop(key, None)
     form = BulkActionForm()
     return {
-        "form": form, "query": query.urlencode(), "current_tenant": context["current_tenant"],
+        "form": form,
+        "query": query.urlencode(),
+        "current_tenant": context["current_tenant"],
         "csrf_token": context.get("csrf_token"),
         "decl_fields": [form[f"decl_{h}"] for h in ("igst", "cgst", "sgst", "cess")],
     }
-

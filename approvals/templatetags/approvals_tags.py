@@ -13,5 +13,7 @@ register = template.Library()
 def run_approvals(context, run):
     """The batches a bulk action put up for approval (its held documents are not pushed until approved)."""
     tenant = context["current_tenant"]
-    return {"approvals": list(ApprovalRequest.objects.filter(tenant=tenant, run_id=run.pk)),
-            "current_tenant": tenant}
+    return {
+        "approvals": list(ApprovalRequest.objects.filter(tenant=tenant, run_id=run.pk)),
+        "current_tenant": tenant,
+    }

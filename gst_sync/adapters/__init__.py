@@ -23,7 +23,22 @@ from gst_sync.adapters.errors import (
 from gst_sync.adapters.gstn import GstnAdapter, GstnConfig
 
 __all__ = [
-    "GstnAdapter", "GstnConfig", "IntegrityError", "NoData", "OtpRequired", "Permanent", "PollPolicy",
-    "PortalAdapter", "PortalError", "PortalSession", "Reauth", "RecordError", "RequestStatus", "RetryPolicy",
-    "Transient", "TwoBNotGenerated", "open_session", "seal_session",
+    "GstnAdapter",
+    "GstnConfig",
+    "IntegrityError",
+    "NoData",
+    "OtpRequired",
+    "Permanent",
+    "PollPolicy",
+    "PortalAdapter",
+    "PortalError",
+    "PortalSession",
+    "Reauth",
+    "RecordError",
+    "RequestStatus",
+    "RetryPolicy",
+    "Transient",
+    "TwoBNotGenerated",
+    "open_session",
+    "seal_session",
 ]

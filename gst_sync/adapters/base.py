@@ -57,8 +57,11 @@ class PortalSession:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PortalSession:
         return cls(
-            gstin=d["gstin"], username=d["username"], auth_token=d["auth_token"],
-            sek=crypto.unb64(d["sek"]), app_key=crypto.unb64(d.get("app_key") or ""),
+            gstin=d["gstin"],
+            username=d["username"],
+            auth_token=d["auth_token"],
+            sek=crypto.unb64(d["sek"]),
+            app_key=crypto.unb64(d.get("app_key") or ""),
             expires_at=dt.datetime.fromisoformat(d["expires_at"]),
             issued_at=dt.datetime.fromisoformat(d["issued_at"]),
         )
@@ -93,7 +96,9 @@ def open_session(blob: str | bytes, *, key: str | bytes | None = None) -> Portal
     try:
         raw = session_fernet(key).decrypt(blob.encode() if isinstance(blob, str) else blob)
     except InvalidToken as exc:
-        raise ValueError("stored portal session cannot be decrypted (wrong IMS_SESSION_KEY or altered)") from exc
+        raise ValueError(
+            "stored portal session cannot be decrypted (wrong IMS_SESSION_KEY or altered)"
+        ) from exc
     return PortalSession.from_dict(json.loads(raw))
 
 
@@ -133,15 +138,26 @@ class RequestStatus:
     @classmethod
     def parse(cls, reference_id: str, data: dict[str, Any]) -> RequestStatus:
         errors = [
-            RecordError(section=section, stin=e.get("stin", ""), error_cd=e.get("error_cd", ""),
-                        error_msg=e.get("error_msg", ""), inv=list(e.get("inv") or []))
+            RecordError(
+                section=section,
+                stin=e.get("stin", ""),
+                error_cd=e.get("error_cd", ""),
+                error_msg=e.get("error_msg", ""),
+                inv=list(e.get("inv") or []),
+            )
             for section, entries in (data.get("error_report") or {}).items()
             for e in entries or []
         ]
         return cls(
-            reference_id=reference_id, status=str(data.get("status_cd", "")), proc_cnt=int(data.get("proc_cnt") or 0),
-            err_cnt=int(data.get("err_cnt") or 0), err_cd=data.get("err_cd") or "", err_msg=data.get("err_msg") or "",
-            trans_type=data.get("transTypCd") or "", errors=errors, raw=data,
+            reference_id=reference_id,
+            status=str(data.get("status_cd", "")),
+            proc_cnt=int(data.get("proc_cnt") or 0),
+            err_cnt=int(data.get("err_cnt") or 0),
+            err_cd=data.get("err_cd") or "",
+            err_msg=data.get("err_msg") or "",
+            trans_type=data.get("transTypCd") or "",
+            errors=errors,
+            raw=data,
         )
 
 

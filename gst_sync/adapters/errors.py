@@ -60,7 +60,9 @@ OTP_CODES = frozenset({"RETOTPREQUEST", "EVCREQUEST"})
 REAUTH_CODES = OTP_CODES | frozenset(
     {"AUTH4033", "AUTH4038", "AUTH158", "RET11402", "RET2B1010", "RT-R1R3BAV-1007"}
 )
-NO_DATA_CODES = frozenset({"RET13508", "RET13509", "RET13510", "RET11416", "RET11417", "RET2B1016", "IMS0027"})
+NO_DATA_CODES = frozenset(
+    {"RET13508", "RET13509", "RET13510", "RET11416", "RET11417", "RET2B1016", "IMS0027"}
+)
 MESSAGES = {
     "IMSSAV0010": "Previous action is incorrect or the supplier edited the record: download again and re-apply.",
     "GEN5001": "A mandatory parameter was missing in the request to the portal.",
@@ -84,16 +86,24 @@ def classify(code: str, message: str = "", *, http_status: int | None = None) ->
     if code in OTP_CODES:
         return OtpRequired(text, code=code, http_status=http_status)
     if code in REAUTH_CODES or (not code and http_status in (401, 403)):
-        return Reauth(text if code else "The portal refused the session: authenticate again.",
-                      code=code or f"HTTP{http_status}", http_status=http_status)
+        return Reauth(
+            text if code else "The portal refused the session: authenticate again.",
+            code=code or f"HTTP{http_status}",
+            http_status=http_status,
+        )
     if code in NO_DATA_CODES:
         return NoData(text, code=code, http_status=http_status)
     if code == "RET2B1023":
         return TwoBNotGenerated(text, code=code, http_status=http_status)
     if code in TRANSIENT_CODES or (not code and http_status in RETRYABLE_HTTP):
-        return Transient(text if code else f"The portal answered HTTP {http_status}.",
-                         code=code or f"HTTP{http_status}", http_status=http_status)
-    return Permanent(text, code=code or (f"HTTP{http_status}" if http_status else ""), http_status=http_status)
+        return Transient(
+            text if code else f"The portal answered HTTP {http_status}.",
+            code=code or f"HTTP{http_status}",
+            http_status=http_status,
+        )
+    return Permanent(
+        text, code=code or (f"HTTP{http_status}" if http_status else ""), http_status=http_status
+    )
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,9 @@ class GstnConfig:
             return self.gstn_certificate
         if self.gstn_certificate_path:
             return Path(self.gstn_certificate_path).read_bytes()
-        raise errors.Permanent("No GSTN public certificate configured (gstn_certificate or gstn_certificate_path).")
+        raise errors.Permanent(
+            "No GSTN public certificate configured (gstn_certificate or gstn_certificate_path)."
+        )
 
 
 # --- the client -------------------------------------------------------------------------------------------
@@ -150,11 +152,14 @@ class GstnAdapter:
         self._http = httpx.Client(
             base_url=config.base_url.rstrip("/") + "/",
             timeout=httpx.Timeout(
-                connect=config.connect_timeout, read=config.read_timeout,
-                write=config.write_timeout, pool=config.pool_timeout,
+                connect=config.connect_timeout,
+                read=config.read_timeout,
+                write=config.write_timeout,
+                pool=config.pool_timeout,
             ),
             limits=httpx.Limits(
-                max_connections=config.max_connections, max_keepalive_connections=config.max_keepalive_connections
+                max_connections=config.max_connections,
+                max_keepalive_connections=config.max_keepalive_connections,
             ),
             transport=transport,
             follow_redirects=False,
@@ -193,8 +198,9 @@ class GstnAdapter:
         app_key = crypto.generate_app_key()
         register_secret(app_key)
         body = {"action": "OTPREQUEST", "app_key": self._rsa(app_key), "username": username}
-        self._envelope("POST", self.config.auth_path, action="OTPREQUEST", gstin=gstin, username=username,
-                       json_body=body)
+        self._envelope(
+            "POST", self.config.auth_path, action="OTPREQUEST", gstin=gstin, username=username, json_body=body
+        )
         with self._lock:
             self._otp_app_keys[gstin] = app_key
 
@@ -205,11 +211,14 @@ class GstnAdapter:
             app_key = self._otp_app_keys.pop(gstin, None) or crypto.generate_app_key()
         register_secret(app_key)
         body = {
-            "action": "AUTHTOKEN", "app_key": self._rsa(app_key), "username": username,
+            "action": "AUTHTOKEN",
+            "app_key": self._rsa(app_key),
+            "username": username,
             "otp": crypto.encrypt_otp(otp, app_key),
         }
-        env = self._envelope("POST", self.config.auth_path, action="AUTHTOKEN", gstin=gstin, username=username,
-                             json_body=body)
+        env = self._envelope(
+            "POST", self.config.auth_path, action="AUTHTOKEN", gstin=gstin, username=username, json_body=body
+        )
         session = self._session_from(env, gstin=gstin, username=username, app_key=app_key)
         log.info("gstn session opened gstin=%s expires_at=%s", gstin, session.expires_at.isoformat())
         return session
@@ -221,11 +230,20 @@ class GstnAdapter:
             new_key = crypto.generate_app_key()
             register_secret(new_key)
             body = {
-                "action": "REFRESHTOKEN", "app_key": crypto.aes_encrypt(old.sek, new_key),
-                "username": old.username, "auth_token": old.auth_token,
+                "action": "REFRESHTOKEN",
+                "app_key": crypto.aes_encrypt(old.sek, new_key),
+                "username": old.username,
+                "auth_token": old.auth_token,
             }
-            env = self._envelope("POST", self.config.auth_path, action="REFRESHTOKEN", gstin=gstin,
-                                 username=old.username, json_body=body, auth_token=old.auth_token)
+            env = self._envelope(
+                "POST",
+                self.config.auth_path,
+                action="REFRESHTOKEN",
+                gstin=gstin,
+                username=old.username,
+                json_body=body,
+                auth_token=old.auth_token,
+            )
             session = self._session_from(env, gstin=gstin, username=old.username, app_key=new_key)
         log.info("gstn session refreshed gstin=%s expires_at=%s", gstin, session.expires_at.isoformat())
         return session
@@ -244,8 +262,14 @@ class GstnAdapter:
             raise errors.Permanent("The portal's authentication answer could not be read.") from exc
         register_secret(token)
         register_secret(sek)
-        session = PortalSession(gstin=gstin, username=username, auth_token=token, sek=sek, app_key=app_key,
-                                expires_at=utcnow() + dt.timedelta(minutes=minutes))
+        session = PortalSession(
+            gstin=gstin,
+            username=username,
+            auth_token=token,
+            sek=sek,
+            app_key=app_key,
+            expires_at=utcnow() + dt.timedelta(minutes=minutes),
+        )
         with self._lock:
             self._sessions[gstin] = session
         return session
@@ -254,11 +278,14 @@ class GstnAdapter:
         with self._lock:
             session = self._sessions.get(gstin)
             if session is None:
-                raise errors.Reauth(f"No portal session for {gstin}: authenticate with an OTP.", code="NOSESSION")
+                raise errors.Reauth(
+                    f"No portal session for {gstin}: authenticate with an OTP.", code="NOSESSION"
+                )
             if session.is_expired():
                 self._sessions.pop(gstin, None)
-                raise errors.Reauth(f"The portal session for {gstin} has expired: authenticate again.",
-                                    code="AUTH4038")
+                raise errors.Reauth(
+                    f"The portal session for {gstin} has expired: authenticate again.", code="AUTH4038"
+                )
             if refresh and session.expires_within(self.config.refresh_margin):
                 session = self.refresh(gstin=gstin)
             return session
@@ -268,14 +295,20 @@ class GstnAdapter:
     def get_ims_documents(self, *, gstin: str, section: str) -> list[dict[str, Any]]:
         """GETINV for one section (key ``b2bcn`` or code ``CN``): the records, via FILEDET when large."""
         info = section_info(section)
-        return self._section_records(gstin, self.config.ims_path, "GETINV", {"section": info.api_code},
-                                     info.key.value)
+        return self._section_records(
+            gstin, self.config.ims_path, "GETINV", {"section": info.api_code}, info.key.value
+        )
 
     def get_outward_actions(self, *, gstin: str, section: str) -> list[dict[str, Any]]:
         """Supplier side: recipients' actions on ``gstin``'s own outward documents of one section."""
         info = section_info(section)
-        return self._section_records(gstin, self.config.ims_path, self.config.outward_action,
-                                     {"section": info.api_code}, info.key.value)
+        return self._section_records(
+            gstin,
+            self.config.ims_path,
+            self.config.outward_action,
+            {"section": info.api_code},
+            info.key.value,
+        )
 
     def get_ims_counts(self, *, gstin: str, goods_typ: str = "ALL_OTH") -> dict[str, Any]:
         """GETCNT: ``{"all_oth": {"b2b": {"noaction","accept","reject","pending"}, …, "ttl_cnt"}, …}``."""
@@ -303,7 +336,9 @@ class GstnAdapter:
     def _put_ims(self, gstin: str, action: str, reqtyp: str, invdata: dict[str, list[dict[str, Any]]]) -> str:
         unknown = sorted(set(invdata) - set(IMS_SECTIONS))
         if unknown or not any(invdata.values()):
-            raise errors.Permanent(f"Nothing to send or unknown IMS sections: {', '.join(unknown) or 'empty'}.")
+            raise errors.Permanent(
+                f"Nothing to send or unknown IMS sections: {', '.join(unknown) or 'empty'}."
+            )
         payload = {"rtin": gstin, "reqtyp": reqtyp, "invdata": {k: v for k, v in invdata.items() if v}}
         data = self._call("PUT", self.config.ims_path, action, gstin, payload=payload)
         return self._reference(data)
@@ -319,15 +354,23 @@ class GstnAdapter:
         """
         params = {"rtnprd": period}
         try:
-            first = self._call("GET", self.config.gstr2b_path, "GET2B", gstin, params=params, ret_period=period)
+            first = self._call(
+                "GET", self.config.gstr2b_path, "GET2B", gstin, params=params, ret_period=period
+            )
         except errors.NoData:
             return {"gstin": gstin, "rtnprd": period, "docdata": {}, "docRejdata": {}}
         merged = dict((first or {}).get("data") or {})
         file_count = int(merged.get("fc") or 0)
         if file_count:
             for file_num in range(1, file_count + 1):
-                part = self._call("GET", self.config.gstr2b_path, "GET2B", gstin,
-                                  params={**params, "file_num": str(file_num)}, ret_period=period)
+                part = self._call(
+                    "GET",
+                    self.config.gstr2b_path,
+                    "GET2B",
+                    gstin,
+                    params={**params, "file_num": str(file_num)},
+                    ret_period=period,
+                )
                 _merge(merged, (part or {}).get("data") or {})
         merged.setdefault("docdata", {})
         merged.setdefault("docRejdata", {})
@@ -335,11 +378,15 @@ class GstnAdapter:
 
     def gen_2b(self, *, gstin: str, period: str) -> str:
         """GEN2B: ask the portal to (re)generate the 2B of ``period``. Returns the reference id."""
-        data = self._call("PUT", self.config.gstr2b_path, "GEN2B", gstin, payload={"rtin": gstin, "itcprd": period})
+        data = self._call(
+            "PUT", self.config.gstr2b_path, "GEN2B", gstin, payload={"rtin": gstin, "itcprd": period}
+        )
         return self._reference(data)
 
     def gen_2b_status(self, *, gstin: str, reference_id: str) -> RequestStatus:
-        data = self._call("GET", self.config.gstr2b_path, "GENSTS2B", gstin, params={"int_tran_id": reference_id})
+        data = self._call(
+            "GET", self.config.gstr2b_path, "GENSTS2B", gstin, params={"int_tran_id": reference_id}
+        )
         return RequestStatus.parse(reference_id, data or {})
 
     def wait_for_2b(self, *, gstin: str, reference_id: str) -> RequestStatus:
@@ -396,7 +443,9 @@ class GstnAdapter:
                     raise
                 log.info("gstn FILEDET not ready gstin=%s code=%s", gstin, exc.code)
         if details is None:
-            raise errors.Transient("The portal has not prepared the files yet; try again later.", code="RTN_24")
+            raise errors.Transient(
+                "The portal has not prepared the files yet; try again later.", code="RTN_24"
+            )
         try:
             ek = crypto.unb64(details["ek"])
             urls = list(details["urls"])
@@ -417,12 +466,25 @@ class GstnAdapter:
         return merged
 
     def _download(self, gstin: str, url: str) -> bytes:
-        target = url if url.startswith(("http://", "https://")) else urljoin(str(self._http.base_url), url.lstrip("/"))
+        target = (
+            url
+            if url.startswith(("http://", "https://"))
+            else urljoin(str(self._http.base_url), url.lstrip("/"))
+        )
         response = self._send("GET", target, action="FILE", gstin=gstin, headers={})
         return response.content
 
-    def _call(self, method: str, path: str, action: str, gstin: str, *, params: dict | None = None,
-              payload: Any = None, ret_period: str | None = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        action: str,
+        gstin: str,
+        *,
+        params: dict | None = None,
+        payload: Any = None,
+        ret_period: str | None = None,
+    ) -> Any:
         """An authenticated call: session (refreshed if near expiry), encryption both ways, error mapping."""
         session = self._live(gstin)
         if method == "GET":
@@ -430,8 +492,17 @@ class GstnAdapter:
         else:
             query, body = None, {"action": action, **crypto.seal_request(payload, session.sek)}
         try:
-            env = self._envelope(method, path, action=action, gstin=gstin, username=session.username,
-                                 params=query, json_body=body, auth_token=session.auth_token, ret_period=ret_period)
+            env = self._envelope(
+                method,
+                path,
+                action=action,
+                gstin=gstin,
+                username=session.username,
+                params=query,
+                json_body=body,
+                auth_token=session.auth_token,
+                ret_period=ret_period,
+            )
         except errors.Reauth:
             self.forget_session(gstin)
             raise
@@ -440,10 +511,13 @@ class GstnAdapter:
         try:
             return crypto.open_response(env, session.sek)
         except (KeyError, crypto.CryptoError) as exc:
-            raise errors.IntegrityError(f"The portal's {action} answer failed decryption or its HMAC check.",
-                                        code="HMAC") from exc
+            raise errors.IntegrityError(
+                f"The portal's {action} answer failed decryption or its HMAC check.", code="HMAC"
+            ) from exc
 
-    def _headers(self, gstin: str, username: str, auth_token: str | None, ret_period: str | None) -> dict[str, str]:
+    def _headers(
+        self, gstin: str, username: str, auth_token: str | None, ret_period: str | None
+    ) -> dict[str, str]:
         headers = {
             "clientid": self.config.client_id,
             "client-secret": self.config.client_secret,
@@ -460,22 +534,43 @@ class GstnAdapter:
             headers["ret_period"] = ret_period
         return headers
 
-    def _envelope(self, method: str, path: str, *, action: str, gstin: str, username: str,
-                  params: dict | None = None, json_body: dict | None = None, auth_token: str | None = None,
-                  ret_period: str | None = None) -> dict[str, Any]:
+    def _envelope(
+        self,
+        method: str,
+        path: str,
+        *,
+        action: str,
+        gstin: str,
+        username: str,
+        params: dict | None = None,
+        json_body: dict | None = None,
+        auth_token: str | None = None,
+        ret_period: str | None = None,
+    ) -> dict[str, Any]:
         """Send with retries and return the JSON envelope of a successful answer (``status_cd`` 1)."""
         headers = self._headers(gstin, username, auth_token, ret_period)
-        response = self._send(method, path, action=action, gstin=gstin, headers=headers, params=params,
-                              json_body=json_body)
+        response = self._send(
+            method, path, action=action, gstin=gstin, headers=headers, params=params, json_body=json_body
+        )
         env = _json(response)
         if str(env.get("status_cd", "1")) == "0" or "error" in env:
             err = env.get("error") or {}
-            raise errors.classify(str(err.get("error_cd", "")), str(err.get("message", "")),
-                                  http_status=response.status_code)
+            raise errors.classify(
+                str(err.get("error_cd", "")), str(err.get("message", "")), http_status=response.status_code
+            )
         return env
 
-    def _send(self, method: str, url: str, *, action: str, gstin: str, headers: dict[str, str],
-              params: dict | None = None, json_body: dict | None = None) -> httpx.Response:
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        action: str,
+        gstin: str,
+        headers: dict[str, str],
+        params: dict | None = None,
+        json_body: dict | None = None,
+    ) -> httpx.Response:
         safe = method == "GET"
         retryable_http = errors.RETRYABLE_HTTP if safe else errors.RETRYABLE_HTTP_UNSAFE
         content = crypto.dumps(json_body).encode() if json_body is not None else None
@@ -489,16 +584,33 @@ class GstnAdapter:
             try:
                 response = self._http.request(method, url, params=params, content=content, headers=headers)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                failure = errors.Transient(f"Could not reach the portal ({type(exc).__name__}).", code="CONNECT")
+                failure = errors.Transient(
+                    f"Could not reach the portal ({type(exc).__name__}).", code="CONNECT"
+                )
             except httpx.TransportError as exc:
-                failure = errors.Transient(f"The portal connection failed ({type(exc).__name__}).", code="TRANSPORT")
+                failure = errors.Transient(
+                    f"The portal connection failed ({type(exc).__name__}).", code="TRANSPORT"
+                )
                 if not safe:  # the portal may have acted on it: do not send it twice
-                    log.warning("gstn %s %s gstin=%s txn=%s failed after sending: %s", method, action, gstin,
-                                headers.get("txn"), type(exc).__name__)
+                    log.warning(
+                        "gstn %s %s gstin=%s txn=%s failed after sending: %s",
+                        method,
+                        action,
+                        gstin,
+                        headers.get("txn"),
+                        type(exc).__name__,
+                    )
                     raise failure from exc
             else:
-                log.info("gstn %s %s gstin=%s txn=%s status=%s attempt=%d", method, action, gstin,
-                         headers.get("txn"), response.status_code, attempt)
+                log.info(
+                    "gstn %s %s gstin=%s txn=%s status=%s attempt=%d",
+                    method,
+                    action,
+                    gstin,
+                    headers.get("txn"),
+                    response.status_code,
+                    attempt,
+                )
                 if response.status_code < 400:
                     return response
                 if response.status_code not in retryable_http:
@@ -506,8 +618,14 @@ class GstnAdapter:
                 failure = errors.classify("", http_status=response.status_code)
             delay = next(delays, None)
             if delay is None:
-                log.warning("gstn %s %s gstin=%s gave up after %d attempts: %s", method, action, gstin, attempt,
-                            failure.code)
+                log.warning(
+                    "gstn %s %s gstin=%s gave up after %d attempts: %s",
+                    method,
+                    action,
+                    gstin,
+                    attempt,
+                    failure.code,
+                )
                 raise failure
             log.info("gstn %s %s gstin=%s retry in %.2fs (%s)", method, action, gstin, delay, failure.code)
             self._sleep(delay)
@@ -517,10 +635,13 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     try:
         body = crypto.loads(response.content)
     except ValueError as exc:
-        raise errors.Permanent(f"The portal answered HTTP {response.status_code} with no JSON.",
-                               http_status=response.status_code) from exc
+        raise errors.Permanent(
+            f"The portal answered HTTP {response.status_code} with no JSON.", http_status=response.status_code
+        ) from exc
     if not isinstance(body, dict):
-        raise errors.Permanent("The portal answered with an unexpected JSON shape.", http_status=response.status_code)
+        raise errors.Permanent(
+            "The portal answered with an unexpected JSON shape.", http_status=response.status_code
+        )
     return body
 
 

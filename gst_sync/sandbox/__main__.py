@@ -11,10 +11,15 @@ from gst_sync.sandbox.server import SandboxServer
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gst_sync.sandbox", description="Sandbox GST portal (loopback)")
+    parser = argparse.ArgumentParser(
+        prog="python -m gst_sync.sandbox", description="Sandbox GST portal (loopback)"
+    )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--allow-private-network", action="store_true",
-                        help="inside a container network: bind 0.0.0.0, answer private-range clients only")
+    parser.add_argument(
+        "--allow-private-network",
+        action="store_true",
+        help="inside a container network: bind 0.0.0.0, answer private-range clients only",
+    )
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port (printed on start)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--docs", type=int, default=40, help="documents generated per recipient GSTIN")
@@ -25,8 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
-    portal = Portal(seed=args.seed, docs=args.docs, gstins=tuple(args.gstin or DEFAULT_GSTINS),
-                    client_id=args.client_id, client_secret=args.client_secret, state_file=args.state_file)
+    portal = Portal(
+        seed=args.seed,
+        docs=args.docs,
+        gstins=tuple(args.gstin or DEFAULT_GSTINS),
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        state_file=args.state_file,
+    )
     try:
         server = SandboxServer(portal, args.host, args.port, allow_private=args.allow_private_network)
     except ValueError as exc:

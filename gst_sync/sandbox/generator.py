@@ -18,14 +18,26 @@ from invoices.domain.sections import SECTIONS, DocKind, Section
 RATES = (Decimal("5"), Decimal("12"), Decimal("18"), Decimal("28"))
 STATES = ("27", "29", "24", "07", "33", "09")
 # (section, weight): mostly invoices, some notes and amendments.
-MIX = (("b2b", 70), ("b2bcn", 8), ("b2bdn", 6), ("b2ba", 6), ("b2bcna", 3), ("b2bdna", 2), ("ecom", 4), ("ecoma", 1))
+MIX = (
+    ("b2b", 70),
+    ("b2bcn", 8),
+    ("b2bdn", 6),
+    ("b2ba", 6),
+    ("b2bcna", 3),
+    ("b2bdna", 2),
+    ("ecom", 4),
+    ("ecoma", 1),
+)
 PENDING_BLOCKED_SECTIONS = {"b2bcn", "b2bcna"}
 CENT = Decimal("0.01")
 
 
 def record_hash(record: dict[str, Any]) -> str:
-    body = {k: v for k, v in record.items() if k not in ("hash", "action", "remarks", "itcRedReq") and
-            not k.startswith("decl")}
+    body = {
+        k: v
+        for k, v in record.items()
+        if k not in ("hash", "action", "remarks", "itcRedReq") and not k.startswith("decl")
+    }
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -43,8 +55,13 @@ def _external(recipient_gstin: str, *, docs: int, seed: int, period: str) -> dic
     except ImportError:
         return None
     try:
-        data = generator.generate(seed=seed, recipient_gstin=recipient_gstin, periods=[period], n_docs=docs,
-                                  n_suppliers=max(3, docs // 20 + 1))
+        data = generator.generate(
+            seed=seed,
+            recipient_gstin=recipient_gstin,
+            periods=[period],
+            n_docs=docs,
+            n_suppliers=max(3, docs // 20 + 1),
+        )
         records = data.records
     except (AttributeError, TypeError, ValueError):
         return None
@@ -76,7 +93,9 @@ def builtin(recipient_gstin: str, *, docs: int, seed: int, period: str = "102025
         half = (tax / 2).quantize(CENT)
         day = rng.randint(1, 28)
         date = f"{day:02d}-{month:02d}-{year}"
-        prefix = "CN" if info.kind == DocKind.CREDIT_NOTE else "DN" if info.kind == DocKind.DEBIT_NOTE else "INV"
+        prefix = (
+            "CN" if info.kind == DocKind.CREDIT_NOTE else "DN" if info.kind == DocKind.DEBIT_NOTE else "INV"
+        )
         number = f"{prefix}/{seed % 1000:03d}/{n + 1:05d}"
         rec: dict[str, Any] = {
             "stin": stin,

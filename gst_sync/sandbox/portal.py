@@ -69,17 +69,29 @@ def _make_keypair() -> tuple[rsa.RSAPrivateKey, bytes]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "IMS sandbox portal")])
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365)).sign(key, hashes.SHA256())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .sign(key, hashes.SHA256())
     )
     return key, cert.public_bytes(serialization.Encoding.PEM)
 
 
 class Portal:
-    def __init__(self, *, seed: int = 1, docs: int = 40, gstins: tuple[str, ...] = DEFAULT_GSTINS,
-                 client_id: str = "sandbox-client", client_secret: str = "sandbox-secret",  # noqa: S107
-                 state_file: str | None = None):
+    def __init__(
+        self,
+        *,
+        seed: int = 1,
+        docs: int = 40,
+        gstins: tuple[str, ...] = DEFAULT_GSTINS,
+        client_id: str = "sandbox-client",
+        client_secret: str = "sandbox-secret",  # noqa: S107
+        state_file: str | None = None,
+    ):
         self.lock = threading.RLock()
         self.private_key, self.certificate_pem = _make_keypair()
         self.client_id, self.client_secret = client_id, client_secret
@@ -104,8 +116,11 @@ class Portal:
             self.stats: Counter[str] = Counter()
             self.rng = random.Random(seed if seed is not None else self.seed)  # noqa: S311
             for gstin in self.gstins:
-                self.docs[gstin] = generator.generate(gstin, docs=docs if docs is not None else self.default_docs,
-                                                      seed=seed if seed is not None else self.seed)
+                self.docs[gstin] = generator.generate(
+                    gstin,
+                    docs=docs if docs is not None else self.default_docs,
+                    seed=seed if seed is not None else self.seed,
+                )
             if save:
                 self._save()
 
@@ -122,8 +137,11 @@ class Portal:
                     key = section_info(key).key.value
                     target[key] = [self._normalise(dict(r)) for r in records]
             else:
-                self.docs[gstin] = generator.generate(gstin, docs=int(body.get("docs", self.default_docs)),
-                                                      seed=int(body.get("seed", self.seed)))
+                self.docs[gstin] = generator.generate(
+                    gstin,
+                    docs=int(body.get("docs", self.default_docs)),
+                    seed=int(body.get("seed", self.seed)),
+                )
             self.twob = {k: v for k, v in self.twob.items() if k[0] != gstin}
             self._save()
             return {k: len(v) for k, v in self.docs[gstin].items()}
@@ -160,7 +178,9 @@ class Portal:
         """The supplier amends a saved record: values change, the hash changes, the recipient's action resets."""
         key = section_info(edit["section"]).key.value
         info = SECTIONS[Section(key)]
-        rec = self._find(str(edit["gstin"]), key, str(edit.get("stin") or ""), str(edit["number"]), info.number_field)
+        rec = self._find(
+            str(edit["gstin"]), key, str(edit.get("stin") or ""), str(edit["number"]), info.number_field
+        )
         if rec is None:
             raise SandboxError("SBX-EDIT", "no such document to edit", 404)
         delta = _dec(edit.get("txval_delta", "100"))
@@ -239,9 +259,18 @@ class Portal:
     def _new_session(self, gstin: str, username: str, app_key: bytes) -> dict[str, Any]:
         token, sek = uuid.uuid4().hex, crypto.generate_app_key()
         minutes = int(self.faults["session_minutes"])
-        self.sessions[token] = {"gstin": gstin, "username": username, "sek": sek,
-                                "expires_at": time.time() + minutes * 60}
-        return {"status_cd": "1", "auth_token": token, "expiry": minutes, "sek": crypto.aes_encrypt(app_key, sek)}
+        self.sessions[token] = {
+            "gstin": gstin,
+            "username": username,
+            "sek": sek,
+            "expires_at": time.time() + minutes * 60,
+        }
+        return {
+            "status_cd": "1",
+            "auth_token": token,
+            "expiry": minutes,
+            "sek": crypto.aes_encrypt(app_key, sek),
+        }
 
     def _session(self, token: str, gstin: str, username: str, *, count: bool = True) -> dict[str, Any]:
         session = self.sessions.get(token)
@@ -291,12 +320,18 @@ class Portal:
             return {key: records}
         per_file = max(int(self.faults["records_per_file"]), 1)
         ek = crypto.generate_app_key()
-        parts = [crypto.seal_file({key: records[i:i + per_file]}, ek, f"{key}_{n + 1}.json")
-                 for n, i in enumerate(range(0, len(records), per_file))]
+        parts = [
+            crypto.seal_file({key: records[i : i + per_file]}, ek, f"{key}_{n + 1}.json")
+            for n, i in enumerate(range(0, len(records), per_file))
+        ]
         token = uuid.uuid4().hex
-        self.tokens[token] = {"gstin": gstin, "ek": ek, "parts": parts,
-                              "counts": [len(records[i:i + per_file]) for i in range(0, len(records), per_file)],
-                              "not_ready": int(self.faults["filedet_not_ready"] or 0)}
+        self.tokens[token] = {
+            "gstin": gstin,
+            "ek": ek,
+            "parts": parts,
+            "counts": [len(records[i : i + per_file]) for i in range(0, len(records), per_file)],
+            "not_ready": int(self.faults["filedet_not_ready"] or 0),
+        }
         return {"token": token, "est": "1"}
 
     def filedet(self, gstin: str, token: str, base: str) -> dict[str, Any]:
@@ -307,8 +342,10 @@ class Portal:
             if entry["not_ready"] > 0:
                 entry["not_ready"] -= 1
                 raise SandboxError("RTN_24", "File generation is in progress, please try after sometime")
-            urls = [{"ul": f"{base}/files/{token}/{n}.tar.gz", "ic": count, "hash": crypto.sha256_hex(part)}
-                    for n, (part, count) in enumerate(zip(entry["parts"], entry["counts"], strict=True), start=1)]
+            urls = [
+                {"ul": f"{base}/files/{token}/{n}.tar.gz", "ic": count, "hash": crypto.sha256_hex(part)}
+                for n, (part, count) in enumerate(zip(entry["parts"], entry["counts"], strict=True), start=1)
+            ]
             return {"urls": urls, "ek": crypto.b64(entry["ek"]), "fc": len(urls)}
 
     def file_part(self, token: str, number: int) -> bytes | None:
@@ -349,7 +386,13 @@ class Portal:
             raise SandboxError("GEN5001", "itcprd (MMYYYY) is missing")
         ref = "SBX" + uuid.uuid4().hex[:12].upper()
         with self.lock:
-            self.requests[ref] = {"gstin": gstin, "kind": kind, "payload": payload, "polls": 0, "result": None}
+            self.requests[ref] = {
+                "gstin": gstin,
+                "kind": kind,
+                "payload": payload,
+                "polls": 0,
+                "result": None,
+            }
         return {"reference_id": ref}
 
     def status(self, gstin: str, ref: str) -> dict[str, Any]:
@@ -377,7 +420,11 @@ class Portal:
             period = str(req["payload"]["itcprd"])
             snapshot = self._build_2b(req["gstin"], period)
             if snapshot is None:
-                req["result"] = {"status_cd": "ER", "err_cd": "RET2B1016", "err_msg": "No documents for the period"}
+                req["result"] = {
+                    "status_cd": "ER",
+                    "err_cd": "RET2B1016",
+                    "err_msg": "No documents for the period",
+                }
             else:
                 self.twob[(req["gstin"], period)] = snapshot
                 req["result"] = {"status_cd": "P"}
@@ -393,22 +440,39 @@ class Portal:
                     code, message = err
                     info = SECTIONS.get(key)
                     number_field = info.number_field if info else "inum"
-                    report.setdefault(key, []).append({
-                        "stin": sent.get("stin", ""), "error_cd": code, "error_msg": message,
-                        "inv": [{"rtnprd": sent.get("rtnprd", ""), number_field: sent.get(number_field, "")}],
-                    })
+                    report.setdefault(key, []).append(
+                        {
+                            "stin": sent.get("stin", ""),
+                            "error_cd": code,
+                            "error_msg": message,
+                            "inv": [
+                                {"rtnprd": sent.get("rtnprd", ""), number_field: sent.get(number_field, "")}
+                            ],
+                        }
+                    )
                 else:
                     processed += 1
         errors = sum(len(v) for v in report.values())
-        result: dict[str, Any] = {"status_cd": "PE" if errors else "P", "transTypCd": req["kind"],
-                                  "proc_cnt": processed, "err_cnt": errors}
+        result: dict[str, Any] = {
+            "status_cd": "PE" if errors else "P",
+            "transTypCd": req["kind"],
+            "proc_cnt": processed,
+            "err_cnt": errors,
+        }
         if errors:
             result["error_report"] = report
         req["result"] = result
         self._save()
 
-    def _apply(self, gstin: str, key: str, sent: dict[str, Any], *, reset: bool,
-               index: dict[tuple[str, str], dict] | None = None) -> tuple[str, str] | None:
+    def _apply(
+        self,
+        gstin: str,
+        key: str,
+        sent: dict[str, Any],
+        *,
+        reset: bool,
+        index: dict[tuple[str, str], dict] | None = None,
+    ) -> tuple[str, str] | None:
         """Validate one SAVE/RESET record against the portal's rules and apply it; an error tuple otherwise."""
         if key not in SECTIONS:
             return ("SBX-SECTION", f"Unknown section {key}")
@@ -546,7 +610,7 @@ class Portal:
         if not docs:
             return None
         per_file = max(int(self.faults["twob_records_per_file"]), 1)
-        parts = [self._group(docs[i:i + per_file]) for i in range(0, len(docs), per_file)]
+        parts = [self._group(docs[i : i + per_file]) for i in range(0, len(docs), per_file)]
         summary = {"itcsumm": self._itcsumm(docs), "cpsumm": {}}
         chksum = crypto.sha256_hex(crypto.dumps(parts).encode()).upper()[:40]
         gendt = dt.date.today().strftime("%d-%m-%Y")
@@ -560,9 +624,12 @@ class Portal:
             suppliers = out[bucket].setdefault(twob_section, [])
             supplier = next((s for s in suppliers if s["ctin"] == rec["stin"]), None)
             if supplier is None:
-                supplier = {"ctin": rec["stin"], "trdnm": f"Supplier {rec['stin'][2:7]}",
-                            "supfildt": "11-" + rec["rtnprd"][:2] + "-" + rec["rtnprd"][2:],
-                            "supprd": rec["rtnprd"]}
+                supplier = {
+                    "ctin": rec["stin"],
+                    "trdnm": f"Supplier {rec['stin'][2:7]}",
+                    "supfildt": "11-" + rec["rtnprd"][:2] + "-" + rec["rtnprd"][2:],
+                    "supprd": rec["rtnprd"],
+                }
                 suppliers.append(supplier)
             list_key, doc = _twob_doc(key, rec)
             supplier.setdefault(list_key, []).append(doc)
@@ -577,10 +644,12 @@ class Portal:
             block = "itcRejected" if bucket == "docRejdata" else "itcavl"
             credit = info.kind == DocKind.CREDIT_NOTE
             group = "othersup" if credit and block == "itcavl" else "nonrevsup"
-            node = summ.setdefault(block, {}).setdefault(group, {"igst": Decimal(0), "cgst": Decimal(0),
-                                                                 "sgst": Decimal(0), "cess": Decimal(0)})
-            sec = node.setdefault(twob_section, {"igst": Decimal(0), "cgst": Decimal(0), "sgst": Decimal(0),
-                                                 "cess": Decimal(0)})
+            node = summ.setdefault(block, {}).setdefault(
+                group, {"igst": Decimal(0), "cgst": Decimal(0), "sgst": Decimal(0), "cess": Decimal(0)}
+            )
+            sec = node.setdefault(
+                twob_section, {"igst": Decimal(0), "cgst": Decimal(0), "sgst": Decimal(0), "cess": Decimal(0)}
+            )
             for head, field in (("igst", "iamt"), ("cgst", "camt"), ("sgst", "samt"), ("cess", "cess")):
                 node[head] += _dec(rec.get(field))
                 sec[head] += _dec(rec.get(field))
@@ -591,8 +660,10 @@ class Portal:
     def _save(self) -> None:
         if not self.state_file:
             return
-        state = {"docs": self.docs,
-                 "twob": [{"gstin": g, "period": p, **snap} for (g, p), snap in self.twob.items()]}
+        state = {
+            "docs": self.docs,
+            "twob": [{"gstin": g, "period": p, **snap} for (g, p), snap in self.twob.items()],
+        }
         tmp = self.state_file.with_suffix(self.state_file.suffix + ".tmp")
         tmp.write_text(crypto.dumps(state))
         os.replace(tmp, self.state_file)
@@ -607,13 +678,31 @@ class Portal:
 def _twob_doc(key: str, rec: dict) -> tuple[str, dict[str, Any]]:
     info = SECTIONS[Section(key)]
     twob_section = info.twob_section
-    amounts = {"txval": rec.get("txval"), "igst": rec.get("iamt"), "cgst": rec.get("camt"),
-               "sgst": rec.get("samt"), "cess": rec.get("cess")}
-    common = {"val": rec.get("val"), "pos": rec.get("pos"), "rev": "N", "itcavl": "Y", "rsn": "", "diffprcnt": 1}
+    amounts = {
+        "txval": rec.get("txval"),
+        "igst": rec.get("iamt"),
+        "cgst": rec.get("camt"),
+        "sgst": rec.get("samt"),
+        "cess": rec.get("cess"),
+    }
+    common = {
+        "val": rec.get("val"),
+        "pos": rec.get("pos"),
+        "rev": "N",
+        "itcavl": "Y",
+        "rsn": "",
+        "diffprcnt": 1,
+    }
     if twob_section in ("cdnr", "cdnra"):
         note_type = "C" if info.kind == DocKind.CREDIT_NOTE else "D"
-        doc = {"ntnum": rec.get("nt_num"), "typ": note_type, "suptyp": rec.get("inv_typ", "R"),
-               "dt": rec.get("nt_dt"), **common, **amounts}
+        doc = {
+            "ntnum": rec.get("nt_num"),
+            "typ": note_type,
+            "suptyp": rec.get("inv_typ", "R"),
+            "dt": rec.get("nt_dt"),
+            **common,
+            **amounts,
+        }
         if twob_section == "cdnra":
             doc.update({"onttyp": doc["typ"], "ontnum": rec.get("ont_num"), "ontdt": rec.get("ont_dt")})
         return "nt", doc

@@ -73,7 +73,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         if not (is_private if self.server.allow_private else is_loopback)(self.client_address[0]):
-            self._send(403, {"status_cd": "0", "error": {"error_cd": "SBX-LOOPBACK", "message": "loopback only"}})
+            self._send(
+                403, {"status_cd": "0", "error": {"error_cd": "SBX-LOOPBACK", "message": "loopback only"}}
+            )
             return
         url = urlsplit(self.path)
         self.query = {k: v[0] for k, v in parse_qs(url.query).items()}
@@ -84,15 +86,21 @@ class Handler(BaseHTTPRequestHandler):
             elif (m := FILE_RE.match(url.path)) and method == "GET":
                 raw = self.server.portal.file_part(m.group(1), int(m.group(2)))
                 if raw is None:
-                    self._send(404, {"status_cd": "0", "error": {"error_cd": "RET11417", "message": "No file"}})
+                    self._send(
+                        404, {"status_cd": "0", "error": {"error_cd": "RET11417", "message": "No file"}}
+                    )
                 else:
                     self._send_bytes(200, raw, "application/gzip")
             else:
                 self._api(method, url.path, body)
         except SandboxError as exc:
-            self._send(exc.status, {"status_cd": "0", "error": {"error_cd": exc.code, "message": exc.message}})
+            self._send(
+                exc.status, {"status_cd": "0", "error": {"error_cd": exc.code, "message": exc.message}}
+            )
         except (ValueError, KeyError, TypeError) as exc:
-            self._send(400, {"status_cd": "0", "error": {"error_cd": "GEN5001", "message": f"Bad request: {exc}"}})
+            self._send(
+                400, {"status_cd": "0", "error": {"error_cd": "GEN5001", "message": f"Bad request: {exc}"}}
+            )
 
     def _body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
@@ -165,7 +173,9 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 payload = crypto.open_request(body, sek)
             except (KeyError, crypto.CryptoError) as exc:
-                raise SandboxError("SBX-HMAC", f"Request body could not be decrypted or verified: {exc}") from exc
+                raise SandboxError(
+                    "SBX-HMAC", f"Request body could not be decrypted or verified: {exc}"
+                ) from exc
             kinds = {("ims", "SAVE"): "SAV", ("ims", "RESETIMS"): "RST", ("gstr2b", "GEN2B"): "GEN2B"}
             kind = kinds.get((path.rsplit("/", 1)[-1], action))
             if kind is None:
@@ -196,11 +206,15 @@ class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, portal: Portal, host: str = "127.0.0.1", port: int = 0, *, allow_private: bool = False):
+    def __init__(
+        self, portal: Portal, host: str = "127.0.0.1", port: int = 0, *, allow_private: bool = False
+    ):
         # Loopback only, unless told it runs inside a private container network (docker-compose's sandbox
         # service): then it may bind every interface but still answers private-range clients only.
         if not is_loopback(host) and not (allow_private and host == "0.0.0.0"):  # noqa: S104
-            raise ValueError("the sandbox portal binds to loopback only (or 0.0.0.0 with --allow-private-network)")
+            raise ValueError(
+                "the sandbox portal binds to loopback only (or 0.0.0.0 with --allow-private-network)"
+            )
         self.portal = portal
         self.allow_private = allow_private
         super().__init__((host, port), Handler)

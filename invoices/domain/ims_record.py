@@ -32,15 +32,43 @@ from .sections import SECTIONS, Section, SectionInfo, section_info
 
 # Portal fields in canonical order: the order of the content hash, of the COPY line and of DocumentVersion diffs.
 PORTAL_FIELDS: tuple[str, ...] = (
-    "supplier_gstin", "section", "doc_number", "doc_date", "orig_doc_number", "orig_doc_date", "inv_type",
-    "src_form", "supplier_period", "supplier_filing_status", "pos", "doc_value", "taxable_value", "igst", "cgst",
-    "sgst", "cess", "portal_action", "pending_blocked", "remarks_blocked", "itc_red_blocked", "portal_remarks",
-    "portal_itc_red_req", "portal_decl_igst", "portal_decl_cgst", "portal_decl_sgst", "portal_decl_cess",
+    "supplier_gstin",
+    "section",
+    "doc_number",
+    "doc_date",
+    "orig_doc_number",
+    "orig_doc_date",
+    "inv_type",
+    "src_form",
+    "supplier_period",
+    "supplier_filing_status",
+    "pos",
+    "doc_value",
+    "taxable_value",
+    "igst",
+    "cgst",
+    "sgst",
+    "cess",
+    "portal_action",
+    "pending_blocked",
+    "remarks_blocked",
+    "itc_red_blocked",
+    "portal_remarks",
+    "portal_itc_red_req",
+    "portal_decl_igst",
+    "portal_decl_cgst",
+    "portal_decl_sgst",
+    "portal_decl_cess",
     "portal_hash",
 )
 # Fields derived from the portal fields (stored on the document, not hashed).
 DERIVED_FIELDS: tuple[str, ...] = (
-    "supplier_gstin_valid", "doc_kind", "is_amendment", "doc_number_norm", "fy", "content_hash",
+    "supplier_gstin_valid",
+    "doc_kind",
+    "is_amendment",
+    "doc_number_norm",
+    "fy",
+    "content_hash",
 )
 # Extra columns of a COPY line: where an amendment's original lives (section and FY), for linking.
 LINK_FIELDS: tuple[str, ...] = ("orig_section", "orig_fy")
@@ -50,8 +78,18 @@ LINE_FIELDS: tuple[str, ...] = PORTAL_FIELDS + DERIVED_FIELDS + LINK_FIELDS
 SUPPLIER_FIELDS: frozenset[str] = frozenset(PORTAL_FIELDS[:17])
 
 _MONEY_FIELDS = frozenset(
-    {"doc_value", "taxable_value", "igst", "cgst", "sgst", "cess",
-     "portal_decl_igst", "portal_decl_cgst", "portal_decl_sgst", "portal_decl_cess"}
+    {
+        "doc_value",
+        "taxable_value",
+        "igst",
+        "cgst",
+        "sgst",
+        "cess",
+        "portal_decl_igst",
+        "portal_decl_cgst",
+        "portal_decl_sgst",
+        "portal_decl_cess",
+    }
 )
 _DATE_FIELDS = frozenset({"doc_date", "orig_doc_date", "supplier_period"})
 _BOOL_FIELDS = frozenset({"pending_blocked", "remarks_blocked", "itc_red_blocked"})
@@ -196,7 +234,10 @@ def _text(field: str, value: Any, max_length: int, *, required: bool = False) ->
 
 # --- records ---------------------------------------------------------------------------------------------------
 
-def _pick(record: Mapping[str, Any], info: SectionInfo, primary: str, ecom_alternative: str) -> tuple[str, Any]:
+
+def _pick(
+    record: Mapping[str, Any], info: SectionInfo, primary: str, ecom_alternative: str
+) -> tuple[str, Any]:
     """The value of a number/date field; ECO sections also accept the note-shaped key (shape UNVERIFIED)."""
     if primary in record or info.key not in (Section.ECOM, Section.ECOMA):
         return primary, record.get(primary)
@@ -312,8 +353,16 @@ def _portal_text(info: SectionInfo, r: Mapping[str, Any]) -> tuple[list[str | No
 _MEMO_MAX = 50_000
 _HEAD_KEYS = ("inv_typ", "srcform", "rtnprd", "srcfilstatus", "pos")
 _AMOUNT_KEYS = ("val", "txval", "iamt", "camt", "samt", "cess")
-_TAIL_KEYS = ("action", "ispendactblocked", "ispendactnallwd", "isRemarksBlocked", "isItcRedReqBlocked",
-              "itcRedReqBlocked", "remarks", "itcRedReq")
+_TAIL_KEYS = (
+    "action",
+    "ispendactblocked",
+    "ispendactnallwd",
+    "isRemarksBlocked",
+    "isItcRedReqBlocked",
+    "itcRedReqBlocked",
+    "remarks",
+    "itcRedReq",
+)
 _DECLARATION_KEYS = ("declIgst", "declCgst", "declSgst", "declCess")
 _head_memo: dict[tuple, str] = {}  # raw _HEAD_KEYS values → "R\tR1\t2025-10-01\tfiled\t27"
 _tail_memo: dict[tuple, str] = {}  # raw _TAIL_KEYS values → "A\tf\tf\tf\t<remarks>\tY"
@@ -325,20 +374,38 @@ _NO_DECLARATION_TEXT = "\t".join([NULL] * 4)
 
 def _head_text(inv_typ: Any, srcform: Any, rtnprd: Any, status: Any, pos: Any) -> str:
     return "\t".join(
-        (_inv_type(inv_typ), escape(_text("srcform", srcform, 8)), _period(rtnprd), _status(status), _pos(pos))
+        (
+            _inv_type(inv_typ),
+            escape(_text("srcform", srcform, 8)),
+            _period(rtnprd),
+            _status(status),
+            _pos(pos),
+        )
     )
 
 
-def _tail_text(action: Any, blocked: Any, blocked_legacy: Any, remarks_blocked: Any, itc_blocked: Any,
-               itc_blocked_alt: Any, remarks: Any, itc_red_req: Any) -> str:
-    return "\t".join((
-        _action(action),
-        "t" if _flag("ispendactblocked", blocked_legacy if blocked is None else blocked) else "f",
-        "t" if _flag("isRemarksBlocked", remarks_blocked) else "f",
-        "t" if _flag("isItcRedReqBlocked", itc_blocked_alt if itc_blocked is None else itc_blocked) else "f",
-        escape(_text("remarks", remarks, MAX_REMARKS)),
-        _itc_red_req(itc_red_req),
-    ))
+def _tail_text(
+    action: Any,
+    blocked: Any,
+    blocked_legacy: Any,
+    remarks_blocked: Any,
+    itc_blocked: Any,
+    itc_blocked_alt: Any,
+    remarks: Any,
+    itc_red_req: Any,
+) -> str:
+    return "\t".join(
+        (
+            _action(action),
+            "t" if _flag("ispendactblocked", blocked_legacy if blocked is None else blocked) else "f",
+            "t" if _flag("isRemarksBlocked", remarks_blocked) else "f",
+            "t"
+            if _flag("isItcRedReqBlocked", itc_blocked_alt if itc_blocked is None else itc_blocked)
+            else "f",
+            escape(_text("remarks", remarks, MAX_REMARKS)),
+            _itc_red_req(itc_red_req),
+        )
+    )
 
 
 def _remember(memo: dict[tuple, str], key: tuple, make) -> str:
@@ -351,7 +418,11 @@ def _remember(memo: dict[tuple, str], key: tuple, make) -> str:
 def _amounts_text(val: Any, txval: Any, iamt: Any, camt: Any, samt: Any, cess: Any) -> str:
     taxes = (("iamt", iamt), ("camt", camt), ("samt", samt), ("cess", cess))
     return "\t".join(
-        [_money("val", val), _money("txval", txval), *("0.00" if v is None else _money(f, v) for f, v in taxes)]
+        [
+            _money("val", val),
+            _money("txval", txval),
+            *("0.00" if v is None else _money(f, v) for f, v in taxes),
+        ]
     )
 
 
@@ -373,9 +444,18 @@ def _plain(value: Any, max_length: int) -> str | None:
     return value
 
 
-def _careful_portal(info: SectionInfo, record: Mapping[str, Any]) -> tuple[str, str, str, bool, int, int | None]:
+def _careful_portal(
+    info: SectionInfo, record: Mapping[str, Any]
+) -> tuple[str, str, str, bool, int, int | None]:
     values, gstin_valid, fy, orig_fy = _portal_text(info, record)  # raises the record's first bad field
-    return "\t".join([NULL if v is None else v for v in values]), values[0], values[2], gstin_valid, fy, orig_fy
+    return (
+        "\t".join([NULL if v is None else v for v in values]),
+        values[0],
+        values[2],
+        gstin_valid,
+        fy,
+        orig_fy,
+    )
 
 
 def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, tuple[str, str, str, int]]]:
@@ -428,7 +508,11 @@ def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, t
         return (
             f"{gstin}\t{section}\t{number}\t{doc_date}\t{orig_number}\t{orig_date}\t{head_text}\t{money}\t"
             f"{tail_text}\t{declared}\t{portal_hash}",
-            gstin, number, gstin_valid, fy, orig_fy,
+            gstin,
+            number,
+            gstin_valid,
+            fy,
+            orig_fy,
         )
 
     def parse(record: Mapping[str, Any]) -> tuple[str, tuple[str, str, str, int]]:
@@ -529,7 +613,17 @@ def content_hash_of(fields: Mapping[str, Any]) -> str:
 
 
 __all__ = [
-    "DERIVED_FIELDS", "LINE_FIELDS", "PORTAL_FIELDS", "SECTIONS", "SUPPLIER_FIELDS", "RecordError",
-    "content_hash_of", "fields_from_line", "gstin_valid", "line_parser", "parse_line", "parse_record",
+    "DERIVED_FIELDS",
+    "LINE_FIELDS",
+    "PORTAL_FIELDS",
+    "SECTIONS",
+    "SUPPLIER_FIELDS",
+    "RecordError",
+    "content_hash_of",
+    "fields_from_line",
+    "gstin_valid",
+    "line_parser",
+    "parse_line",
+    "parse_record",
     "unescape",
 ]

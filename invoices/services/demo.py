@@ -84,11 +84,22 @@ def seed_demo(*, actor: Actor, today: dt.date | None = None) -> DemoResult:
                             tenant=tenant, actor=actor, user=user, registrations=[regs[i] for i in grants]
                         )
                 owner = owner or user
-            for reg, (_s, _e, _n, _f, n_docs, n_suppliers, seed) in zip(regs, DEMO_REGISTRATIONS, strict=True):
-                data = generate(seed=seed, recipient_gstin=reg.gstin, periods=periods, n_docs=n_docs,
-                                n_suppliers=n_suppliers)
+            for reg, (_s, _e, _n, _f, n_docs, n_suppliers, seed) in zip(
+                regs, DEMO_REGISTRATIONS, strict=True
+            ):
+                data = generate(
+                    seed=seed,
+                    recipient_gstin=reg.gstin,
+                    periods=periods,
+                    n_docs=n_docs,
+                    n_suppliers=n_suppliers,
+                )
                 ingest = ingest_documents(
-                    tenant=tenant, registration=reg, records=data.records, actor=actor, source="demo",
+                    tenant=tenant,
+                    registration=reg,
+                    records=data.records,
+                    actor=actor,
+                    source="demo",
                     supplier_names=data.supplier_names,
                 )
                 if ingest.errors:
@@ -103,7 +114,11 @@ def _registration(tenant, actor, state, entity, name, frequency) -> Registration
     gstin = make_gstin(state, DEMO_PAN, entity)
     reg = Registration.objects.filter(tenant=tenant, gstin=gstin).first()
     return reg or tenancy_services.add_registration(
-        tenant=tenant, actor=actor, gstin=gstin, legal_name="Demo Industries Private Limited", trade_name=name,
+        tenant=tenant,
+        actor=actor,
+        gstin=gstin,
+        legal_name="Demo Industries Private Limited",
+        trade_name=name,
         filing_frequency=frequency,
     )
 
@@ -141,12 +156,23 @@ def _seed_local_actions(tenant, reg, actor: Actor, owner) -> int:
             tenant=tenant,
             actor=actor,
             events=[
-                Event("ims.action_set", OBJECT_TYPE, str(doc_id), f"{g} {s} {n}", {"local_action": [None, action]},
-                      {"source": "demo"})
+                Event(
+                    "ims.action_set",
+                    OBJECT_TYPE,
+                    str(doc_id),
+                    f"{g} {s} {n}",
+                    {"local_action": [None, action]},
+                    {"source": "demo"},
+                )
                 for doc_id, g, s, n, action in rows
             ],
-            summary=Event("ims.actions_set", "tenancy.registration", str(reg.pk), str(reg),
-                          metadata={"count": len(rows), "source": "demo"}),
+            summary=Event(
+                "ims.actions_set",
+                "tenancy.registration",
+                str(reg.pk),
+                str(reg),
+                metadata={"count": len(rows), "source": "demo"},
+            ),
         )
     return len(rows)
 
@@ -154,8 +180,13 @@ def _seed_local_actions(tenant, reg, actor: Actor, owner) -> int:
 def login_help(base_url: str = "http://127.0.0.1:8000/") -> str:
     users = "\n".join(
         f"  {email:<20} {role.value:<9} "
-        + ("all GSTINs" if grants is None else ", ".join(
-            make_gstin(DEMO_REGISTRATIONS[i][0], DEMO_PAN, DEMO_REGISTRATIONS[i][1]) for i in grants))
+        + (
+            "all GSTINs"
+            if grants is None
+            else ", ".join(
+                make_gstin(DEMO_REGISTRATIONS[i][0], DEMO_PAN, DEMO_REGISTRATIONS[i][1]) for i in grants
+            )
+        )
         for email, role, grants in DEMO_USERS
     )
     return (

@@ -33,7 +33,9 @@ from invoices.domain.ims_record import LINE_FIELDS, PORTAL_FIELDS, SUPPLIER_FIEL
 from invoices.domain.sections import SECTIONS, section_info
 
 OBJECT_TYPE = "invoices.supplierdocument"
-_LOCK_NAMESPACE = 7_260_002  # pg_advisory_xact_lock(namespace, registration_id): one ingest per GSTIN at a time
+_LOCK_NAMESPACE = (
+    7_260_002  # pg_advisory_xact_lock(namespace, registration_id): one ingest per GSTIN at a time
+)
 _COPY_CHUNK = 20_000
 _TEMP = "_ims_ingest"
 _KEY = ("supplier_gstin", "section", "doc_number", "fy")
@@ -69,9 +71,14 @@ class IngestResult:
 
     def counts(self) -> dict[str, int]:
         return {
-            "created": self.created, "changed": self.changed, "unchanged": self.unchanged,
-            "vanished": self.vanished, "reappeared": self.reappeared, "duplicates": self.duplicates,
-            "linked": self.linked, "suppliers_created": self.suppliers_created,
+            "created": self.created,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "vanished": self.vanished,
+            "reappeared": self.reappeared,
+            "duplicates": self.duplicates,
+            "linked": self.linked,
+            "suppliers_created": self.suppliers_created,
         }
 
 
@@ -158,8 +165,14 @@ def ingest_documents(
     """
     _check_registration(tenant, registration)
     return _write(
-        tenant, registration, parse_batch(records), actor=actor, source=source,
-        sections=_section_keys(complete_sections), request_id=request_id, supplier_names=supplier_names,
+        tenant,
+        registration,
+        parse_batch(records),
+        actor=actor,
+        source=source,
+        sections=_section_keys(complete_sections),
+        request_id=request_id,
+        supplier_names=supplier_names,
         audit_created=audit_created,
     )
 
@@ -191,8 +204,17 @@ def ingest_many(
         pending = pool.submit(parse_next)
         while (parsed := pending.result()) is not None:
             pending = pool.submit(parse_next)
-            yield _write(tenant, registration, parsed, actor=actor, source=source, sections=set(),
-                         request_id=request_id, supplier_names=supplier_names, audit_created=audit_created)
+            yield _write(
+                tenant,
+                registration,
+                parsed,
+                actor=actor,
+                source=source,
+                sections=set(),
+                request_id=request_id,
+                supplier_names=supplier_names,
+                audit_created=audit_created,
+            )
 
 
 def _check_registration(tenant, registration) -> None:
@@ -204,8 +226,18 @@ def _section_keys(names: Iterable[str] | None) -> set[str]:
     return {section_info(name).key.value for name in names or ()}
 
 
-def _write(tenant, registration, parsed: ParsedBatch, *, actor: Actor, source: str, sections: set[str],
-           request_id: str, supplier_names: Mapping[str, str] | None, audit_created: bool) -> IngestResult:
+def _write(
+    tenant,
+    registration,
+    parsed: ParsedBatch,
+    *,
+    actor: Actor,
+    source: str,
+    sections: set[str],
+    request_id: str,
+    supplier_names: Mapping[str, str] | None,
+    audit_created: bool,
+) -> IngestResult:
     """Write one parsed batch (see :func:`ingest_documents`).
 
     New natural keys are COPYed straight into the documents table with ids taken from its sequence beforehand,
@@ -238,8 +270,11 @@ def _write(tenant, registration, parsed: ParsedBatch, *, actor: Actor, source: s
         id_of.update(zip(new, _allocate_ids(cur, len(new)), strict=True))
         created = _copy_new(cur, ctx, lines, keys, new, id_of, originals, index, result)
         _refresh_statistics(cur, ctx, result.created, sum(1 for i in stored if i < total))
-        stale = [lines[i] for i, (_id, digest, vanished) in stored.items()
-                 if i < total and (vanished or digest != _digest(lines[i]))]
+        stale = [
+            lines[i]
+            for i, (_id, digest, vanished) in stored.items()
+            if i < total and (vanished or digest != _digest(lines[i]))
+        ]
         updates: list[_Update] = []
         if stale:
             _load_temp(cur, stale)
@@ -316,8 +351,14 @@ def _lookup(cur, ctx, keys: list[tuple]) -> dict[int, tuple[int, str, bool]]:
     cur.execute(f"CREATE TEMP TABLE {_KEYS_TEMP} (i int, g text, s text, n text, fy smallint) ON COMMIT DROP")
     with cur.cursor.copy(f"COPY {_KEYS_TEMP} FROM STDIN") as copy:
         for start in range(0, len(keys), _COPY_CHUNK):
-            copy.write("".join([f"{i}\t{g}\t{s}\t{n}\t{fy}\n"
-                                for i, (g, s, n, fy) in enumerate(keys[start:start + _COPY_CHUNK], start)]))
+            copy.write(
+                "".join(
+                    [
+                        f"{i}\t{g}\t{s}\t{n}\t{fy}\n"
+                        for i, (g, s, n, fy) in enumerate(keys[start : start + _COPY_CHUNK], start)
+                    ]
+                )
+            )
     with _planner(cur, enable_hashjoin="off", enable_mergejoin="off"):
         cur.execute(
             f"""
@@ -339,12 +380,33 @@ def _allocate_ids(cur, n: int) -> list[int]:
     return [row[0] for row in cur.fetchall()]
 
 
-_NEW_COLUMNS = ("id", "tenant_id", "registration_id", *_DOC_COLUMNS, "original_id", "local_remarks",
-                "local_itc_red_req", "version", "needs_review", "first_seen_at", "last_seen_at", "source")
+_NEW_COLUMNS = (
+    "id",
+    "tenant_id",
+    "registration_id",
+    *_DOC_COLUMNS,
+    "original_id",
+    "local_remarks",
+    "local_itc_red_req",
+    "version",
+    "needs_review",
+    "first_seen_at",
+    "last_seen_at",
+    "source",
+)
 
 
-def _copy_new(cur, ctx, lines, keys, new: list[int], id_of: dict[int, int], originals: dict[int, tuple],
-              index: dict[tuple, int], result: IngestResult) -> list[tuple]:
+def _copy_new(
+    cur,
+    ctx,
+    lines,
+    keys,
+    new: list[int],
+    id_of: dict[int, int],
+    originals: dict[int, tuple],
+    index: dict[tuple, int],
+    result: IngestResult,
+) -> list[tuple]:
     """COPY the new documents into the documents table; returns (id, GSTIN, section, number) of each.
     An amendment is linked to its original when that is stored or in the batch."""
     now = ctx["now"].isoformat()
@@ -470,7 +532,11 @@ def _apply_changes(cur, ctx, rows: list[tuple], result: IngestResult) -> list[_U
     for row in rows:
         doc_id, version, local_action, vanished_at, _same = row[:5]
         old, new = row[5 : 5 + n], row[5 + n :]
-        changes = {f: [_json_value(o), _json_value(v)] for f, o, v in zip(PORTAL_FIELDS, old, new, strict=True) if o != v}
+        changes = {
+            f: [_json_value(o), _json_value(v)]
+            for f, o, v in zip(PORTAL_FIELDS, old, new, strict=True)
+            if o != v
+        }
         review = bool(local_action) and (
             any(f in SUPPLIER_FIELDS for f in changes)
             or ("portal_action" in changes and changes["portal_action"][1] != local_action)
@@ -559,7 +625,9 @@ def _refresh_statistics(cur, ctx, created: int, found: int) -> None:
 
 # The section of an amendment's original, and the FY of its original date, from the amendment's own columns.
 _ORIGINAL_SECTION_OF_A = "CASE a.section {} END".format(
-    " ".join(f"WHEN '{s.value}' THEN '{i.original_section.value}'" for s, i in SECTIONS.items() if i.amendment)
+    " ".join(
+        f"WHEN '{s.value}' THEN '{i.original_section.value}'" for s, i in SECTIONS.items() if i.amendment
+    )
 )
 _ORIGINAL_FY_OF_A = (
     "(extract(year FROM a.orig_doc_date)::int - (extract(month FROM a.orig_doc_date) < 4)::int)::smallint"
@@ -605,7 +673,18 @@ def _events(created: list[tuple], updates: list[_Update], vanished: list[tuple],
         if u.changes:
             yield Event("document.changed", OBJECT_TYPE, str(u.id), u.repr, u.changes)
         if u.reappeared_from is not None:
-            yield Event("document.reappeared", OBJECT_TYPE, str(u.id), u.repr, {"vanished_at": [u.reappeared_from, None]})
+            yield Event(
+                "document.reappeared",
+                OBJECT_TYPE,
+                str(u.id),
+                u.repr,
+                {"vanished_at": [u.reappeared_from, None]},
+            )
     for doc_id, gstin, section, number in vanished:
-        yield Event("document.vanished", OBJECT_TYPE, str(doc_id), f"{gstin} {section} {number}",
-                    {"vanished_at": [None, now]})
+        yield Event(
+            "document.vanished",
+            OBJECT_TYPE,
+            str(doc_id),
+            f"{gstin} {section} {number}",
+            {"vanished_at": [None, now]},
+        )

@@ -43,11 +43,17 @@ def action_badge(doc):
     effective = doc.local_action or doc.portal_action
     if doc.local_action:
         title = f"Your action, not yet pushed (portal: {action_label(doc.portal_action)})"
-        extra = mark_safe(' <span class="badge text-bg-warning" title="Not yet pushed to the portal">to push</span>')  # noqa: S308
+        extra = mark_safe(
+            ' <span class="badge text-bg-warning" title="Not yet pushed to the portal">to push</span>'
+        )  # noqa: S308
     else:
         title, extra = "On the portal", ""
     return format_html(
-        '<span class="badge badge-action-{}" title="{}">{}</span>{}', effective, title, action_label(effective), extra
+        '<span class="badge badge-action-{}" title="{}">{}</span>{}',
+        effective,
+        title,
+        action_label(effective),
+        extra,
     )
 
 

@@ -137,27 +137,46 @@ class Verdict:
         mismatch) before any probable pair — a supplier numbers its documents uniquely in a financial year, so
         the same number is the stronger evidence — then the most similar number, nearest date, least difference."""
         same_key = self.similarity == 100 and not self.pan_fallback and not self.across_fy
-        return (0 if same_key else 1, _RANK.get(self.outcome, 9), -self.similarity, abs(self.days),
-                sum(abs(v) for v in self.diffs.values()))
+        return (
+            0 if same_key else 1,
+            _RANK.get(self.outcome, 9),
+            -self.similarity,
+            abs(self.days),
+            sum(abs(v) for v in self.diffs.values()),
+        )
 
 
 def _money(v: Decimal) -> str:
     return f"{v:+,.2f}".replace("-", "−")
 
 
-def reasons(similarity: int, days: int | None, diffs: dict, pan_fallback: bool = False, across_fy: bool = False,
-            group: int = 0) -> list[dict]:
+def reasons(
+    similarity: int,
+    days: int | None,
+    diffs: dict,
+    pan_fallback: bool = False,
+    across_fy: bool = False,
+    group: int = 0,
+) -> list[dict]:
     """Reason codes of a pair, each ``{code, value, text}``: number exact/fuzzy, date ±N days, each differing head
     with its difference, PAN fallback, across FY, group of N lines."""
-    out = [{"code": "number_exact", "value": 100, "text": "number exact"} if similarity >= 100 else
-           {"code": "number_fuzzy", "value": similarity, "text": f"number fuzzy {similarity}"}]
+    out = [
+        {"code": "number_exact", "value": 100, "text": "number exact"}
+        if similarity >= 100
+        else {"code": "number_fuzzy", "value": similarity, "text": f"number fuzzy {similarity}"}
+    ]
     if days:
         out.append({"code": "date", "value": days, "text": f"date {days:+d} days"})
     for head in HEADS:
         d = diffs.get(head)
         if d:
-            out.append({"code": head, "value": str(d), "text": f"{head.upper() if head != 'taxable' else 'taxable'} "
-                                                              f"{_money(Decimal(d))}"})
+            out.append(
+                {
+                    "code": head,
+                    "value": str(d),
+                    "text": f"{head.upper() if head != 'taxable' else 'taxable'} {_money(Decimal(d))}",
+                }
+            )
     if pan_fallback:
         out.append({"code": "pan_fallback", "value": None, "text": "PAN fallback"})
     if across_fy:
@@ -195,18 +214,28 @@ def compare(r: Doc, s: Doc, rules: RuleSet) -> Verdict:
         v.blockers.append(f"financial years differ ({r.fy} vs {s.fy}) and matching across FYs is off")
     in_window = abs(days) <= rules.date_window
     if sim < 100 and sim < rules.fuzzy_threshold:
-        v.blockers.append(f"numbers too different: similarity {sim} < {rules.fuzzy_threshold} "
-                          f"({r.key_number!r} vs {s.key_number!r})")
+        v.blockers.append(
+            f"numbers too different: similarity {sim} < {rules.fuzzy_threshold} "
+            f"({r.key_number!r} vs {s.key_number!r})"
+        )
     elif sim < 100 and not in_window:
-        v.blockers.append(f"similar numbers need dates within {rules.date_window} days; they are {days:+d} apart")
+        v.blockers.append(
+            f"similar numbers need dates within {rules.date_window} days; they are {days:+d} apart"
+        )
     if v.blockers:
         return v
     over = [h for h in HEADS if abs(diffs[h]) > rules.tolerance(h, s.amount(h, rules.absolute_amounts))]
     if over or not in_window:
         if pan_fallback or across:
-            v.blockers.append("a PAN-fallback or cross-FY pair must agree within tolerance: "
-                              + ", ".join([*(f"{h} {_money(diffs[h])}" for h in over),
-                                           *([] if in_window else [f"date {days:+d} days"])]))
+            v.blockers.append(
+                "a PAN-fallback or cross-FY pair must agree within tolerance: "
+                + ", ".join(
+                    [
+                        *(f"{h} {_money(diffs[h])}" for h in over),
+                        *([] if in_window else [f"date {days:+d} days"]),
+                    ]
+                )
+            )
             return v
         v.outcome = Outcome.MISMATCH
     elif sim == 100 and not pan_fallback and not across:
@@ -238,15 +267,23 @@ class Result:
         if self.similarity is None:
             return []
         group = max(len(self.register_ids), len(self.supplier_ids))
-        return reasons(self.similarity, self.days, dict(self.diffs), self.pan_fallback, self.across_fy,
-                       group if group > 1 else 0)
+        return reasons(
+            self.similarity,
+            self.days,
+            dict(self.diffs),
+            self.pan_fallback,
+            self.across_fy,
+            group if group > 1 else 0,
+        )
 
 
 def _exact_key(d: Doc) -> tuple:
     return d.exact_key
 
 
-def _candidates(register: Sequence[Doc], supplier: Sequence[Doc], rules: RuleSet) -> Iterable[tuple[Doc, Doc]]:
+def _candidates(
+    register: Sequence[Doc], supplier: Sequence[Doc], rules: RuleSet
+) -> Iterable[tuple[Doc, Doc]]:
     """Pairs worth comparing: same recipient, kind and PAN (same GSTIN unless the PAN fallback is on), numbers equal,
     alike by ratio ≥ threshold, or with equal digits. Never the full cross product of a block on amounts."""
     buckets: dict[tuple, tuple[list[Doc], list[Doc]]] = defaultdict(lambda: ([], []))
@@ -266,8 +303,9 @@ def _candidates(register: Sequence[Doc], supplier: Sequence[Doc], rules: RuleSet
                 seen.add((r.id, s.id))
         choices = [s.key_number for s in ss]
         for r in rs:
-            for _choice, _score, j in process.extract(r.key_number, choices, scorer=fuzz.ratio,
-                                                      score_cutoff=rules.fuzzy_threshold, limit=None):
+            for _choice, _score, j in process.extract(
+                r.key_number, choices, scorer=fuzz.ratio, score_cutoff=rules.fuzzy_threshold, limit=None
+            ):
                 seen.add((r.id, ss[j].id))
         r_by_id, s_by_id = {d.id: d for d in rs}, {d.id: d for d in ss}
         for rid, sid in sorted(seen):
@@ -301,13 +339,25 @@ def _groups(register: list[Doc], supplier: list[Doc], rules: RuleSet, forbidden)
         if abs(days) > rules.date_window:
             continue
         outcome = Outcome.EXACT if not diffs and days == 0 else Outcome.TOLERANCE
-        out.append(Result(outcome, tuple(d.id for d in rs), tuple(d.id for d in ss), 100, days,
-                          tuple(sorted(diffs.items()))))
+        out.append(
+            Result(
+                outcome,
+                tuple(d.id for d in rs),
+                tuple(d.id for d in ss),
+                100,
+                days,
+                tuple(sorted(diffs.items())),
+            )
+        )
     return out
 
 
-def match(register: Sequence[Doc], supplier: Sequence[Doc], rules: RuleSet,
-          forbidden: Iterable[tuple[int, int]] = ()) -> list[Result]:
+def match(
+    register: Sequence[Doc],
+    supplier: Sequence[Doc],
+    rules: RuleSet,
+    forbidden: Iterable[tuple[int, int]] = (),
+) -> list[Result]:
     """Pair ``register`` lines with ``supplier`` documents; every document ends in exactly one result.
 
     Groups first (when on), then the best pairs greedily — same number key first, best outcome, then most similar
@@ -322,8 +372,9 @@ def match(register: Sequence[Doc], supplier: Sequence[Doc], rules: RuleSet,
     used_r = {i for res in results for i in res.register_ids}
     used_s = {i for res in results for i in res.supplier_ids}
     scored = []
-    for r, s in _candidates([d for d in register if d.id not in used_r],
-                            [d for d in supplier if d.id not in used_s], rules):
+    for r, s in _candidates(
+        [d for d in register if d.id not in used_r], [d for d in supplier if d.id not in used_s], rules
+    ):
         if (r.id, s.id) in forbidden:
             continue
         v = compare(r, s, rules)
@@ -335,8 +386,18 @@ def match(register: Sequence[Doc], supplier: Sequence[Doc], rules: RuleSet,
             continue
         used_r.add(rid)
         used_s.add(sid)
-        results.append(Result(v.outcome, (rid,), (sid,), v.similarity, v.days, tuple(sorted(v.diffs.items())),
-                              v.pan_fallback, v.across_fy))
+        results.append(
+            Result(
+                v.outcome,
+                (rid,),
+                (sid,),
+                v.similarity,
+                v.days,
+                tuple(sorted(v.diffs.items())),
+                v.pan_fallback,
+                v.across_fy,
+            )
+        )
     r_keys = Counter(_exact_key(d) for d in register)
     s_keys = Counter(_exact_key(d) for d in supplier)
     results += _leftovers(register, used_r, "R", Outcome.MISSING_IN_SUPPLIER, r_keys, s_keys)
@@ -344,11 +405,14 @@ def match(register: Sequence[Doc], supplier: Sequence[Doc], rules: RuleSet,
     return results
 
 
-def _leftovers(docs: Sequence[Doc], used: set[int], side: str, missing: Outcome, mine: Counter,
-               theirs: Counter) -> list[Result]:
+def _leftovers(
+    docs: Sequence[Doc], used: set[int], side: str, missing: Outcome, mine: Counter, theirs: Counter
+) -> list[Result]:
     """A leftover is a duplicate when its side has its exact key more often than the other side does."""
     first: dict[tuple, int] = {}
-    for d in docs:  # sorted by id: the first of a key is the one the others repeat (a used one when there is one)
+    for (
+        d
+    ) in docs:  # sorted by id: the first of a key is the one the others repeat (a used one when there is one)
         if d.id in used:
             first.setdefault(_exact_key(d), d.id)
     out = []

@@ -56,16 +56,44 @@ _SYNONYMS = {
     "itc_claimed": ["itc availed", "eligible for itc", "itc eligible"],
 }
 KINDS = {
-    "invoice": "invoice", "inv": "invoice", "i": "invoice", "b2b": "invoice", "tax invoice": "invoice",
-    "credit note": "credit_note", "credit_note": "credit_note", "cn": "credit_note", "c": "credit_note",
-    "debit note": "debit_note", "debit_note": "debit_note", "dn": "debit_note", "d": "debit_note",
-    "purchase": "invoice", "purchase invoice": "invoice", "bill": "invoice", "b2b invoice": "invoice",
-    "invoice b2b": "invoice", "credit": "credit_note", "debit": "debit_note",
+    "invoice": "invoice",
+    "inv": "invoice",
+    "i": "invoice",
+    "b2b": "invoice",
+    "tax invoice": "invoice",
+    "credit note": "credit_note",
+    "credit_note": "credit_note",
+    "cn": "credit_note",
+    "c": "credit_note",
+    "debit note": "debit_note",
+    "debit_note": "debit_note",
+    "dn": "debit_note",
+    "d": "debit_note",
+    "purchase": "invoice",
+    "purchase invoice": "invoice",
+    "bill": "invoice",
+    "b2b invoice": "invoice",
+    "invoice b2b": "invoice",
+    "credit": "credit_note",
+    "debit": "debit_note",
 }
 _MAX_MONEY = Decimal("9999999999999.99")
 _CENT = Decimal("0.01")
-_DATE_FORMATS = ("%d-%m-%Y", "%d/%m/%Y", "%d.%m.%Y", "%Y-%m-%d", "%d-%b-%Y", "%d %b %Y", "%d-%B-%Y", "%d %B %Y",
-                 "%d-%m-%y", "%d/%m/%y", "%d.%m.%y", "%d-%b-%y", "%d %b %y")
+_DATE_FORMATS = (
+    "%d-%m-%Y",
+    "%d/%m/%Y",
+    "%d.%m.%Y",
+    "%Y-%m-%d",
+    "%d-%b-%Y",
+    "%d %b %Y",
+    "%d-%B-%Y",
+    "%d %B %Y",
+    "%d-%m-%y",
+    "%d/%m/%y",
+    "%d.%m.%y",
+    "%d-%b-%y",
+    "%d %b %y",
+)
 _PERIOD_RE = re.compile(r"(0[1-9]|1[0-2])[-/]?(\d{4})")
 
 
@@ -79,8 +107,12 @@ def guess_mapping(headers: list[str], remembered: dict[str, str] | None = None) 
     by_key = {_key(h): h for h in headers if str(h or "").strip()}
     out: dict[str, str] = {}
     for name in FIELDS:
-        tries = [*([remembered[name]] if remembered and remembered.get(name) else []), LABELS[name], name,
-                 *_SYNONYMS.get(name, [])]
+        tries = [
+            *([remembered[name]] if remembered and remembered.get(name) else []),
+            LABELS[name],
+            name,
+            *_SYNONYMS.get(name, []),
+        ]
         for t in tries:
             if _key(t) in by_key and by_key[_key(t)] not in out.values():
                 out[name] = by_key[_key(t)]
@@ -92,8 +124,6 @@ def missing_required(mapping: dict[str, str]) -> list[str]:
     return [LABELS[f] for f in FIELDS if f in REQUIRED and not mapping.get(f)]
 
 
-
-
 @dataclass(frozen=True)
 class RowError:
     row: int
@@ -103,9 +133,25 @@ class RowError:
 
 
 # The clean values of a row, in this order (the register table's columns; ``registration_id`` for the recipient).
-CLEAN_COLUMNS = ("registration_id", "supplier_gstin", "kind", "doc_number", "number_norm", "doc_date", "fy",
-                 "taxable", "igst", "cgst", "sgst", "cess", "pos", "reverse_charge", "erp_ref", "period_booked",
-                 "itc_claimed")
+CLEAN_COLUMNS = (
+    "registration_id",
+    "supplier_gstin",
+    "kind",
+    "doc_number",
+    "number_norm",
+    "doc_date",
+    "fy",
+    "taxable",
+    "igst",
+    "cgst",
+    "sgst",
+    "cess",
+    "pos",
+    "reverse_charge",
+    "erp_ref",
+    "period_booked",
+    "itc_claimed",
+)
 ERP_REF_INDEX = CLEAN_COLUMNS.index("erp_ref")
 GST_START = dt.date(2017, 7, 1)
 MAX_GST_RATE = Decimal("0.40")  # the highest GST rate (IGST, or CGST + SGST); cess is apart
@@ -117,9 +163,19 @@ _EXCEL_SERIALS = (42_917, 73_051)  # 01-07-2017 … 31-12-2099 as Excel day numb
 _DOC_NUMBER_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9/-]{0,15}").fullmatch
 _POS_CODE = re.compile(r"\s*(\d{1,2})(?:\s*[-–:.)]\s*.*|\s+.*)?").fullmatch
 _STATE_BY_NAME = {
-    **{re.sub(r"[^a-z]+", " ", n.lower()).strip(): c for c, n in {**LEGACY_STATE_CODES, **STATE_CODES}.items()},
-    "orissa": "21", "pondicherry": "34", "uttaranchal": "05", "andaman and nicobar": "35", "dadra and nagar haveli":
-    "26", "daman and diu": "26", "jammu kashmir": "01", "new delhi": "07", "other countries": "96",
+    **{
+        re.sub(r"[^a-z]+", " ", n.lower()).strip(): c
+        for c, n in {**LEGACY_STATE_CODES, **STATE_CODES}.items()
+    },
+    "orissa": "21",
+    "pondicherry": "34",
+    "uttaranchal": "05",
+    "andaman and nicobar": "35",
+    "dadra and nagar haveli": "26",
+    "daman and diu": "26",
+    "jammu kashmir": "01",
+    "new delhi": "07",
+    "other countries": "96",
 }
 _POS_CODES = frozenset(STATE_CODES) | {"96", "97", "99"}
 _CACHE_LIMIT = 100_000
@@ -217,8 +273,11 @@ def parse_pos(v) -> str:
     if not text:
         return ""
     m = _POS_CODE(text)
-    code = m[1].zfill(2) if m else _STATE_BY_NAME.get(re.sub(r"[^a-z]+", " ", text.lower().replace("&", " and "))
-                                                     .strip(), "")
+    code = (
+        m[1].zfill(2)
+        if m
+        else _STATE_BY_NAME.get(re.sub(r"[^a-z]+", " ", text.lower().replace("&", " and ")).strip(), "")
+    )
     if code not in _POS_CODES:
         raise ValueError("must be a state code or name, e.g. 27 or 27-Maharashtra")
     return code
@@ -301,8 +360,11 @@ class RowChecker:
         gstin = _text(v).upper().replace(" ", "")
         if gstin not in self.recipients:
             problem = validate_gstin(gstin)
-            raise ValueError(problem.message if not problem.valid else
-                             "is not one of your GSTINs (or you may not import for it)")
+            raise ValueError(
+                problem.message
+                if not problem.valid
+                else "is not one of your GSTINs (or you may not import for it)"
+            )
         return self.recipients[gstin], gstin
 
     def _date_checked(self, v) -> tuple[dt.date, int, dt.date]:
@@ -319,8 +381,23 @@ class RowChecker:
         The common row — every repeating value seen before and valid, amounts that parse — takes a fast path of
         dictionary look-ups; anything else goes through :meth:`_check_all`, which names each problem (and
         remembers the values it checked). Both apply the same rules."""
-        (recipient, supplier, kind_cell, number_cell, date_cell, taxable_cell, igst_cell, cgst_cell, sgst_cell,
-         cess_cell, pos_cell, rc_cell, ref_cell, period_cell, itc_cell) = cells
+        (
+            recipient,
+            supplier,
+            kind_cell,
+            number_cell,
+            date_cell,
+            taxable_cell,
+            igst_cell,
+            cgst_cell,
+            sgst_cell,
+            cess_cell,
+            pos_cell,
+            rc_cell,
+            ref_cell,
+            period_cell,
+            itc_cell,
+        ) = cells
         try:
             (registration_id, recipient_gstin), e1 = self._recipient[recipient]
             supplier_gstin, e2 = self._supplier[supplier]
@@ -329,9 +406,16 @@ class RowChecker:
             pos, e5 = self._pos[pos_cell]
             rc, e6 = self._flags[(rc_cell, False)]
             itc, e7 = self._flags[(itc_cell, True)]
-            period, e8 = (None, None) if period_cell is None or period_cell == "" else self._period[period_cell]
-            taxable, igst, cgst, sgst, cess = (_money(taxable_cell), _money(igst_cell), _money(cgst_cell),
-                                               _money(sgst_cell), _money(cess_cell))
+            period, e8 = (
+                (None, None) if period_cell is None or period_cell == "" else self._period[period_cell]
+            )
+            taxable, igst, cgst, sgst, cess = (
+                _money(taxable_cell),
+                _money(igst_cell),
+                _money(cgst_cell),
+                _money(sgst_cell),
+                _money(cess_cell),
+            )
         except (KeyError, TypeError, ValueError, ArithmeticError):
             return self._check_all(cells, row)
         if e1 or e2 or e3 or e4 or e5 or e6 or e7 or e8 or type(number_cell) is not str:
@@ -344,25 +428,67 @@ class RowChecker:
         else:
             return self._check_all(cells, row)
         state, place = supplier_gstin[:2], pos or recipient_gstin[:2]
-        if (not _DOC_NUMBER_OK(number) or len(ref) > 100 or (period is not None and period < month)
-                or (kind == "invoice" and (taxable < 0 or igst < 0 or cgst < 0 or sgst < 0 or cess < 0))
-                or ((igst or abs(cgst - sgst) > SPLIT_TOLERANCE) if state == place else (cgst or sgst))
-                or abs(igst + cgst + sgst) > abs(taxable) * MAX_GST_RATE + _RUPEE):
+        if (
+            not _DOC_NUMBER_OK(number)
+            or len(ref) > 100
+            or (period is not None and period < month)
+            or (kind == "invoice" and (taxable < 0 or igst < 0 or cgst < 0 or sgst < 0 or cess < 0))
+            or ((igst or abs(cgst - sgst) > SPLIT_TOLERANCE) if state == place else (cgst or sgst))
+            or abs(igst + cgst + sgst) > abs(taxable) * MAX_GST_RATE + _RUPEE
+        ):
             return self._check_all(cells, row)
         norm = normalise_doc_number(number, fy)
-        return (registration_id, supplier_gstin, kind, number, norm, day, fy, taxable, igst, cgst, sgst, cess, pos,
-                rc, ref or f"{recipient_gstin}/{supplier_gstin}/{kind}/{norm}/{fy}", period or month, itc), []
+        return (
+            registration_id,
+            supplier_gstin,
+            kind,
+            number,
+            norm,
+            day,
+            fy,
+            taxable,
+            igst,
+            cgst,
+            sgst,
+            cess,
+            pos,
+            rc,
+            ref or f"{recipient_gstin}/{supplier_gstin}/{kind}/{norm}/{fy}",
+            period or month,
+            itc,
+        ), []
 
     def _check_all(self, cells, row: int) -> tuple[tuple | None, list[RowError]]:
-        (recipient, supplier, kind_cell, number_cell, date_cell, taxable_cell, igst_cell, cgst_cell, sgst_cell,
-         cess_cell, pos_cell, rc_cell, ref_cell, period_cell, itc_cell) = cells
+        (
+            recipient,
+            supplier,
+            kind_cell,
+            number_cell,
+            date_cell,
+            taxable_cell,
+            igst_cell,
+            cgst_cell,
+            sgst_cell,
+            cess_cell,
+            pos_cell,
+            rc_cell,
+            ref_cell,
+            period_cell,
+            itc_cell,
+        ) = cells
         errors: list[RowError] = []
 
         def err(name: str, value, message: str) -> None:
             errors.append(RowError(row, LABELS[name], _text(value)[:100], message))
 
-        for name, value in (("recipient_gstin", recipient), ("supplier_gstin", supplier), ("kind", kind_cell),
-                            ("doc_number", number_cell), ("doc_date", date_cell), ("taxable", taxable_cell)):
+        for name, value in (
+            ("recipient_gstin", recipient),
+            ("supplier_gstin", supplier),
+            ("kind", kind_cell),
+            ("doc_number", number_cell),
+            ("doc_date", date_cell),
+            ("taxable", taxable_cell),
+        ):
             if _blank(value):
                 err(name, value, "is required")
         if errors:
@@ -384,8 +510,13 @@ class RowChecker:
         if message:
             err("doc_date", date_cell, message)
         amounts = []
-        for name, value in (("taxable", taxable_cell), ("igst", igst_cell), ("cgst", cgst_cell),
-                            ("sgst", sgst_cell), ("cess", cess_cell)):
+        for name, value in (
+            ("taxable", taxable_cell),
+            ("igst", igst_cell),
+            ("cgst", cgst_cell),
+            ("sgst", sgst_cell),
+            ("cess", cess_cell),
+        ):
             try:
                 amounts.append(parse_money(value))
             except ValueError as e:
@@ -424,8 +555,25 @@ class RowChecker:
         norm = normalise_doc_number(number, fy)
         if not ref:
             ref = f"{recipient_gstin}/{supplier_gstin}/{kind}/{norm}/{fy}"
-        return (registration_id, supplier_gstin, kind, number, norm, day, fy, taxable, igst, cgst, sgst, cess, pos,
-                flags[0], ref, period, flags[1]), errors
+        return (
+            registration_id,
+            supplier_gstin,
+            kind,
+            number,
+            norm,
+            day,
+            fy,
+            taxable,
+            igst,
+            cgst,
+            sgst,
+            cess,
+            pos,
+            flags[0],
+            ref,
+            period,
+            flags[1],
+        ), errors
 
     @staticmethod
     def _check_split(err, supplier_gstin: str, recipient_gstin: str, pos: str, amounts, cells) -> None:
@@ -441,16 +589,30 @@ class RowChecker:
             if abs(cgst - sgst) > SPLIT_TOLERANCE:
                 err("sgst", cells[8], f"must equal CGST ({cgst}) within a state ({where})")
         elif cgst or sgst:
-            err("cgst" if cgst else "sgst", cells[7] if cgst else cells[8],
-                f"CGST and SGST apply only within a state ({where}): charge IGST")
+            err(
+                "cgst" if cgst else "sgst",
+                cells[7] if cgst else cells[8],
+                f"CGST and SGST apply only within a state ({where}): charge IGST",
+            )
         tax = abs(igst + cgst + sgst)
         if tax > abs(taxable) * MAX_GST_RATE + _RUPEE:
-            share = f"{tax * 100 / abs(taxable):.0f} % of the taxable value" if taxable else "charged on nothing"
-            err("taxable", cells[5], f"IGST + CGST + SGST is {share}; GST is at most 40 %: are the columns right?")
+            share = (
+                f"{tax * 100 / abs(taxable):.0f} % of the taxable value" if taxable else "charged on nothing"
+            )
+            err(
+                "taxable",
+                cells[5],
+                f"IGST + CGST + SGST is {share}; GST is at most 40 %: are the columns right?",
+            )
 
 
-def parse_row(raw: dict, row: int, recipients: dict[str, int], *, today: dt.date | None = None,
-              ) -> tuple[dict | None, list[RowError]]:
+def parse_row(
+    raw: dict,
+    row: int,
+    recipients: dict[str, int],
+    *,
+    today: dt.date | None = None,
+) -> tuple[dict | None, list[RowError]]:
     """Validate one register row (``{field: cell}``). Returns the clean values (``CLEAN_COLUMNS`` as keys) or None
     and every problem found. ``recipients``: GSTIN → registration id of the GSTINs the importer may write to."""
     clean, errors = RowChecker(recipients, today=today).check([raw.get(f) for f in FIELDS], row)

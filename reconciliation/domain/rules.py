@@ -67,8 +67,11 @@ class RuleSet:
 
     def as_json(self) -> dict:
         """Stored form; per-head tolerances appear only when set (so older versions compare equal)."""
-        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()
-                if not (k in HEAD_TOLERANCE_FIELDS and v is None)}
+        return {
+            k: (str(v) if isinstance(v, Decimal) else v)
+            for k, v in asdict(self).items()
+            if not (k in HEAD_TOLERANCE_FIELDS and v is None)
+        }
 
     @classmethod
     def from_json(cls, data: dict | None) -> RuleSet:
@@ -87,7 +90,9 @@ class RuleSet:
                     continue
                 default = Decimal("0")
             if isinstance(default, bool):
-                out[name] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "on", "yes")
+                out[name] = (
+                    value if isinstance(value, bool) else str(value).lower() in ("1", "true", "on", "yes")
+                )
             elif isinstance(default, Decimal):
                 try:
                     out[name] = Decimal(str(value)).quantize(Decimal("0.01"))

@@ -16,8 +16,13 @@ def api(client):
         token = Token.objects.get_or_create(user=user)[0]
 
         def post(path, body, **headers):
-            return client.post(path, body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {token.key}",
-                               **headers)
+            return client.post(
+                path,
+                body,
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Token {token.key}",
+                **headers,
+            )
 
         return post
 

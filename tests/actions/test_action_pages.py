@@ -47,7 +47,10 @@ def test_confirm_without_a_selection_is_a_form_error(client_for, alice):
 def test_viewer_gets_403_and_foreign_ids_404(client_for, bob, charlie, doc):
     d = doc()
     assert client_for(bob).post("/t/acme/actions/confirm/", {"ids": [d.pk], "action": "A"}).status_code == 403
-    assert client_for(charlie).post("/t/bharat/actions/apply/", {"ids": [d.pk], "action": "A"}).status_code == 404
+    assert (
+        client_for(charlie).post("/t/bharat/actions/apply/", {"ids": [d.pk], "action": "A"}).status_code
+        == 404
+    )
     assert refreshed(d).local_action is None
 
 

@@ -69,8 +69,9 @@ def test_same_action_again_changes_nothing_and_records_nothing(act, doc, tenant_
         ({"section": "b2bcn", "twob_period": SEP}, "A", {"itc_red_req": "N"}, "declaration_before_cutover"),
     ],
 )
-def test_refusals_name_the_rule_and_leave_the_document_unchanged(act, doc, tenant_a, fields, action, declaration,
-                                                                 code):
+def test_refusals_name_the_rule_and_leave_the_document_unchanged(
+    act, doc, tenant_a, fields, action, declaration, code
+):
     d = doc(**fields)
     with pytest.raises(ActionRefused) as exc:
         act(services.set_action, document=d, action=action, declaration=declaration)
@@ -80,7 +81,10 @@ def test_refusals_name_the_rule_and_leave_the_document_unchanged(act, doc, tenan
 
 def test_pending_is_allowed_for_a_credit_note_of_the_open_period_only_for_one_period(act, doc):
     current = timezone.localdate().replace(day=1)
-    assert act(services.set_action, document=doc(section="b2bcn", twob_period=current), action="P").local_action == "P"
+    assert (
+        act(services.set_action, document=doc(section="b2bcn", twob_period=current), action="P").local_action
+        == "P"
+    )
     with pytest.raises(ActionRefused) as exc:
         act(services.set_action, document=doc(section="b2bcn", twob_period=OCT), action="P")
     assert exc.value.code == "pending_deadline_passed"  # Oct-2025: pending only until 20-12-2025
@@ -88,7 +92,12 @@ def test_pending_is_allowed_for_a_credit_note_of_the_open_period_only_for_one_pe
 
 def test_declaration_on_a_credit_note_is_stored_partial_with_amounts_full_without(act, doc):
     partial = doc(section="b2bcn", igst=Decimal("1800.00"))
-    act(services.set_action, document=partial, action="A", declaration={"itc_red_req": "Y", "decl_igst": "500"})
+    act(
+        services.set_action,
+        document=partial,
+        action="A",
+        declaration={"itc_red_req": "Y", "decl_igst": "500"},
+    )
     assert refreshed(partial).local_itc_red_req == "Y" and partial.local_decl_igst == Decimal("500.00")
     full = doc(section="b2bcn")
     act(services.set_action, document=full, action="A", declaration={"itc_red_req": "Y"})
@@ -98,8 +107,13 @@ def test_declaration_on_a_credit_note_is_stored_partial_with_amounts_full_withou
 def test_after_gstr3b_is_filed_the_action_can_no_longer_change(act, doc, reg_a1, tenant_a):
     d = doc(portal_action="A")
     with tenant_scope(tenant_a):
-        services.mark_gstr3b_filed(tenant=tenant_a, actor=Actor.system("t"), registration=reg_a1, period=OCT,
-                                   filed_on=dt.date(2025, 11, 20))
+        services.mark_gstr3b_filed(
+            tenant=tenant_a,
+            actor=Actor.system("t"),
+            registration=reg_a1,
+            period=OCT,
+            filed_on=dt.date(2025, 11, 20),
+        )
     with pytest.raises(ActionRefused) as exc:
         act(services.set_action, document=d, action="R")
     assert exc.value.code == "left_ims"
@@ -107,8 +121,12 @@ def test_after_gstr3b_is_filed_the_action_can_no_longer_change(act, doc, reg_a1,
 
 @pytest.mark.parametrize(
     "action, remarks, declaration, code",
-    [("X", "", None, "invalid_action"), ("N", "why", None, "remarks_with_reset"),
-     ("R", "", {"itc_red_req": "Y"}, "declaration_accept_only"), ("A", "x" * 501, None, "remarks_too_long")],
+    [
+        ("X", "", None, "invalid_action"),
+        ("N", "why", None, "remarks_with_reset"),
+        ("R", "", {"itc_red_req": "Y"}, "declaration_accept_only"),
+        ("A", "x" * 501, None, "remarks_too_long"),
+    ],
 )
 def test_invalid_requests_are_field_errors(act, doc, action, remarks, declaration, code):
     with pytest.raises(ActionError) as exc:
@@ -118,8 +136,12 @@ def test_invalid_requests_are_field_errors(act, doc, action, remarks, declaratio
 
 def test_viewer_cannot_act(act, doc, tenant_a, bob):
     with pytest.raises(ActionForbidden):
-        act(services.set_action, document=doc(), action="A",
-            membership=Membership.objects.get(tenant=tenant_a, user=bob))
+        act(
+            services.set_action,
+            document=doc(),
+            action="A",
+            membership=Membership.objects.get(tenant=tenant_a, user=bob),
+        )
 
 
 # --- bulk --------------------------------------------------------------------------------------------------------
@@ -134,9 +156,16 @@ def test_bulk_by_ids_applies_the_allowed_and_lists_the_refused_untouched(act, do
     blocked = doc(pending_blocked=True)
     result = bulk(act, alice, ids=[d.pk for d in ok] + [blocked.pk], action="P", remarks="await credit note")
     assert (result.status, result.applied, result.refused_count) == ("done", 2, 1)
-    assert result.refused == [{"id": blocked.pk, "number": blocked.doc_number, "section": "b2b",
-                               "code": "pending_blocked_by_portal", "field": "action",
-                               "message": result.refused[0]["message"]}]
+    assert result.refused == [
+        {
+            "id": blocked.pk,
+            "number": blocked.doc_number,
+            "section": "b2b",
+            "code": "pending_blocked_by_portal",
+            "field": "action",
+            "message": result.refused[0]["message"],
+        }
+    ]
     assert refreshed(blocked).local_action is None
     assert {refreshed(d).local_action for d in ok} == {"P"}
     per_doc = events(tenant_a)
@@ -179,8 +208,15 @@ def test_foreign_ids_smuggled_into_a_bulk_action_change_nothing(act, doc, tenant
     mine = doc()
     theirs = make_doc(reg_b1)
     with pytest.raises(DocumentsNotFound) as exc:
-        bulk(act, charlie, tenant=tenant_b, actor=Actor.user(charlie),
-             membership=Membership.objects.get(tenant=tenant_b, user=charlie), ids=[theirs.pk, mine.pk], action="R")
+        bulk(
+            act,
+            charlie,
+            tenant=tenant_b,
+            actor=Actor.user(charlie),
+            membership=Membership.objects.get(tenant=tenant_b, user=charlie),
+            ids=[theirs.pk, mine.pk],
+            action="R",
+        )
     assert exc.value.ids == [mine.pk]
     assert refreshed(mine).local_action is None and refreshed(theirs).local_action is None
 
@@ -190,7 +226,14 @@ def test_preparer_cannot_act_on_a_gstin_not_granted(act, doc, pat, tenant_a, reg
     not_granted = make_doc(reg_a2, twob_period=OCT)
     membership = Membership.objects.get(tenant=tenant_a, user=pat)
     with pytest.raises(DocumentsNotFound):
-        bulk(act, pat, actor=Actor.user(pat), membership=membership, ids=[granted.pk, not_granted.pk], action="A")
+        bulk(
+            act,
+            pat,
+            actor=Actor.user(pat),
+            membership=membership,
+            ids=[granted.pk, not_granted.pk],
+            action="A",
+        )
     assert refreshed(granted).local_action is None and refreshed(not_granted).local_action is None
     # "all matching" for the preparer covers only the granted GSTIN
     result = bulk(act, pat, actor=Actor.user(pat), membership=membership, filters={}, action="A")
@@ -199,7 +242,9 @@ def test_preparer_cannot_act_on_a_gstin_not_granted(act, doc, pat, tenant_a, reg
 
 def test_viewer_cannot_take_a_bulk_action(act, doc, bob, tenant_a):
     with pytest.raises(ActionForbidden):
-        bulk(act, bob, membership=Membership.objects.get(tenant=tenant_a, user=bob), ids=[doc().pk], action="A")
+        bulk(
+            act, bob, membership=Membership.objects.get(tenant=tenant_a, user=bob), ids=[doc().pk], action="A"
+        )
 
 
 def test_idempotency_key_replays_the_first_result_and_refuses_another_body(act, doc, alice, tenant_a):
@@ -239,6 +284,8 @@ def test_preview_counts_by_section_and_outcome_with_the_itc_effect(act, doc, ali
     assert preview.itc["A"]["igst"] == Decimal("100.00") - Decimal("37.00")
     pending = act(bulk_preview, user=alice, filters={}, action="P")
     assert {code: r["count"] for code, r in pending.refusals.items()} == {
-        "pending_not_allowed": 1, "pending_deadline_passed": 1}  # Sep-2025 CN; Oct-2025 CN past 20-12-2025
+        "pending_not_allowed": 1,
+        "pending_deadline_passed": 1,
+    }  # Sep-2025 CN; Oct-2025 CN past 20-12-2025
     assert pending.sections["b2bcn"] == {"apply": 0, "already": 0, "refused": 2}
     assert pending.itc["P"]["igst"] == Decimal("150.00")

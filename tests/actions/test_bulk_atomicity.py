@@ -57,8 +57,11 @@ def load(registration, n: int = N) -> None:
     }
     select = ", ".join(exprs.get(c, c) for c in columns)
     with connection.cursor() as cur:
-        cur.execute(f"INSERT INTO invoices_supplierdocument ({', '.join(columns)}) SELECT {select} "
-                    f"FROM invoices_supplierdocument, generate_series(1, %s) g WHERE id = %s", [n, template.pk])
+        cur.execute(
+            f"INSERT INTO invoices_supplierdocument ({', '.join(columns)}) SELECT {select} "
+            f"FROM invoices_supplierdocument, generate_series(1, %s) g WHERE id = %s",
+            [n, template.pk],
+        )
         cur.execute("DELETE FROM invoices_supplierdocument WHERE id = %s", [template.pk])
         cur.execute("ANALYZE invoices_supplierdocument")
 
@@ -71,8 +74,12 @@ def owner(tenant, name: str):
 
 def states(tenant) -> dict[str, tuple]:
     with tenant_scope(tenant):
-        return {number: rest for number, *rest in SupplierDocument.objects.filter(tenant=tenant)
-                .values_list("doc_number", "local_action", "local_remarks", "portal_action", "local_updated_at")}
+        return {
+            number: rest
+            for number, *rest in SupplierDocument.objects.filter(tenant=tenant).values_list(
+                "doc_number", "local_action", "local_remarks", "portal_action", "local_updated_at"
+            )
+        }
 
 
 def event_count(tenant, action: str | None = None) -> int:
@@ -122,9 +129,13 @@ def blocked_backend(session: Session, like: str = "", timeout: float = 60) -> in
             if not session.is_alive():
                 session.outcome()
                 raise AssertionError("the session ended without waiting")
-            cur.execute("SELECT pg_stat_clear_snapshot()")  # in a transaction the view would stay as first read
-            cur.execute("SELECT pid, query FROM pg_stat_activity WHERE datname = current_database() "
-                        "AND pid <> pg_backend_pid() AND cardinality(pg_blocking_pids(pid)) > 0")
+            cur.execute(
+                "SELECT pg_stat_clear_snapshot()"
+            )  # in a transaction the view would stay as first read
+            cur.execute(
+                "SELECT pid, query FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND cardinality(pg_blocking_pids(pid)) > 0"
+            )
             rows = [pid for pid, query in cur.fetchall() if query.lstrip().startswith(like)]
             if rows:
                 return rows[0]
@@ -182,7 +193,9 @@ def kill_at_update(tenant, session_fn) -> Exception:
 
 
 @pytest.mark.parametrize("kill", [kill_at_update, kill_mid_audit_copy], ids=["at-update", "mid-audit-copy"])
-def test_a_bulk_action_killed_half_way_leaves_nothing_and_the_retry_applies_once(tenant_a, reg_a1, kill, settings):
+def test_a_bulk_action_killed_half_way_leaves_nothing_and_the_retry_applies_once(
+    tenant_a, reg_a1, kill, settings
+):
     settings.IMS_BULK_ACTION_SYNC_MAX = N  # all N in the request, one transaction
     alice = owner(tenant_a, "alice")
     load(reg_a1)
@@ -191,8 +204,14 @@ def test_a_bulk_action_killed_half_way_leaves_nothing_and_the_retry_applies_once
 
     def accept_all():
         return services.bulk_set_action(
-            tenant=tenant_a, actor=Actor.api(alice), user=alice, membership=membership, filters={}, action="A",
-            remarks="ok", idempotency_key="accept-all-1",
+            tenant=tenant_a,
+            actor=Actor.api(alice),
+            user=alice,
+            membership=membership,
+            filters={},
+            action="A",
+            remarks="ok",
+            idempotency_key="accept-all-1",
         )
 
     error = kill(tenant_a, accept_all)
@@ -216,8 +235,11 @@ def test_a_bulk_action_killed_half_way_leaves_nothing_and_the_retry_applies_once
     assert all((local or portal) == "A" for local, _r, portal, _t in after.values())
     assert event_count(tenant_a, "ims.action_set") == first.applied
     with tenant_scope(tenant_a):
-        ids = list(AuditEvent.objects.filter(tenant=tenant_a, action="ims.action_set").values_list("object_id",
-                                                                                                   flat=True))
+        ids = list(
+            AuditEvent.objects.filter(tenant=tenant_a, action="ims.action_set").values_list(
+                "object_id", flat=True
+            )
+        )
     assert len(set(ids)) == len(ids) == first.applied  # one event per changed document
     assert event_count(tenant_a, "ims.bulk_action") == 1
     assert chain_ok(tenant_a)
@@ -246,8 +268,13 @@ def test_a_worker_killed_mid_chunk_loses_only_that_chunk_and_resumes_to_the_cras
     def queue(tenant, user):
         with tenant_scope(tenant):
             result = services.bulk_set_action(
-                tenant=tenant, actor=Actor.user(user), user=user,
-                membership=Membership.objects.get(tenant=tenant, user=user), filters={}, action="A", remarks="ok",
+                tenant=tenant,
+                actor=Actor.user(user),
+                user=user,
+                membership=Membership.objects.get(tenant=tenant, user=user),
+                filters={},
+                action="A",
+                remarks="ok",
             )
         assert result.status == "queued" and result.total == N
         return result.run_id
@@ -265,7 +292,11 @@ def test_a_worker_killed_mid_chunk_loses_only_that_chunk_and_resumes_to_the_cras
     run_killed = run_of(tenant_a, run_id)
     assert states(tenant_a) == after_one and event_count(tenant_a) == events_one  # the chunk rolled back
     assert (run_killed.status, run_killed.cursor, run_killed.processed, run_killed.applied) == (
-        run_one.status, run_one.cursor, run_one.processed, run_one.applied)
+        run_one.status,
+        run_one.cursor,
+        run_one.processed,
+        run_one.applied,
+    )
     assert chain_ok(tenant_a)
 
     # The next delivery of the task resumes and finishes.
@@ -279,7 +310,12 @@ def test_a_worker_killed_mid_chunk_loses_only_that_chunk_and_resumes_to_the_cras
     assert strip(states(tenant_a)) == strip(states(tenant_b))
     a, b = run_of(tenant_a, run_id), run_of(tenant_b, run_b)
     assert (a.total, a.processed, a.applied, a.already, a.refused_count) == (
-        b.total, b.processed, b.applied, b.already, b.refused_count)
+        b.total,
+        b.processed,
+        b.applied,
+        b.already,
+        b.refused_count,
+    )
     assert a.applied > 0 and a.applied + a.already == N
     for action in ("ims.action_set", "ims.bulk_action"):
         assert event_count(tenant_a, action) == event_count(tenant_b, action)
@@ -309,9 +345,14 @@ def test_a_persons_action_committed_while_a_bulk_action_runs_is_not_overwritten(
         queued = None
         if path == "worker":
             queued = services.bulk_set_action(
-                tenant=tenant_a, actor=Actor.user(alice), user=alice, membership=members[alice], action="A",
-                remarks="ok", **({"filters": {"action": ["N"]}} if target == "filter" else
-                                 {"ids": [d.pk for d in docs]}))
+                tenant=tenant_a,
+                actor=Actor.user(alice),
+                user=alice,
+                membership=members[alice],
+                action="A",
+                remarks="ok",
+                **({"filters": {"action": ["N"]}} if target == "filter" else {"ids": [d.pk for d in docs]}),
+            )
             assert queued.status == "queued"
             assert services.advance_run(run_id=queued.run_id) is True  # first chunk: docs[:10]
 
@@ -319,17 +360,29 @@ def test_a_persons_action_committed_while_a_bulk_action_runs_is_not_overwritten(
 
     def person():
         with transaction.atomic():  # the person's request: its row lock held until it commits
-            services.set_action(tenant=tenant_a, actor=Actor.user(bob), membership=members[bob],
-                                document=target_doc, action="R", remarks="wrong rate")
+            services.set_action(
+                tenant=tenant_a,
+                actor=Actor.user(bob),
+                membership=members[bob],
+                document=target_doc,
+                action="R",
+                remarks="wrong rate",
+            )
             acted.set()
             assert release.wait(60)
 
     def bulk():
         if path == "worker":
             return services.advance_run(run_id=queued.run_id)
-        return services.bulk_set_action(tenant=tenant_a, actor=Actor.user(alice), user=alice,
-                                        membership=members[alice], ids=[d.pk for d in docs], action="A",
-                                        remarks="ok")
+        return services.bulk_set_action(
+            tenant=tenant_a,
+            actor=Actor.user(alice),
+            user=alice,
+            membership=members[alice],
+            ids=[d.pk for d in docs],
+            action="A",
+            remarks="ok",
+        )
 
     p = Session(tenant_a, person)
     assert acted.wait(30)
@@ -343,11 +396,19 @@ def test_a_persons_action_committed_while_a_bulk_action_runs_is_not_overwritten(
 
     with tenant_scope(tenant_a):
         target_doc.refresh_from_db()
-        bulk_events = list(AuditEvent.objects.filter(tenant=tenant_a, action="ims.action_set", actor_id=alice.pk,
-                                                     object_id=str(target_doc.pk)))
-        person_events = list(AuditEvent.objects.filter(tenant=tenant_a, action="ims.action_set", actor_id=bob.pk))
-        others = set(SupplierDocument.objects.filter(tenant=tenant_a).exclude(pk=target_doc.pk)
-                     .values_list("local_action", flat=True))
+        bulk_events = list(
+            AuditEvent.objects.filter(
+                tenant=tenant_a, action="ims.action_set", actor_id=alice.pk, object_id=str(target_doc.pk)
+            )
+        )
+        person_events = list(
+            AuditEvent.objects.filter(tenant=tenant_a, action="ims.action_set", actor_id=bob.pk)
+        )
+        others = set(
+            SupplierDocument.objects.filter(tenant=tenant_a)
+            .exclude(pk=target_doc.pk)
+            .values_list("local_action", flat=True)
+        )
     assert [e.object_id for e in person_events] == [str(target_doc.pk)]
     assert others == {"A"}
     if target == "filter":

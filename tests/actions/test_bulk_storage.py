@@ -20,7 +20,9 @@ def bulk(act, user, **kwargs):
     return act(services.bulk_set_action, user=user, **kwargs)
 
 
-def test_each_changed_document_gets_its_own_before_and_after_and_the_chain_verifies(act, doc, alice, tenant_a):
+def test_each_changed_document_gets_its_own_before_and_after_and_the_chain_verifies(
+    act, doc, alice, tenant_a
+):
     fresh = doc()
     rejected = doc(local_action="R", local_remarks="wrong rate")
     pending = doc(local_action="P", local_remarks="ask supplier")
@@ -30,8 +32,14 @@ def test_each_changed_document_gets_its_own_before_and_after_and_the_chain_verif
     by_doc = {e.object_id: e for e in events(tenant_a)}
     assert set(by_doc) == {str(fresh.pk), str(rejected.pk), str(pending.pk)}
     assert by_doc[str(fresh.pk)].changes == {"local_action": [None, "A"], "local_remarks": ["", "ok"]}
-    assert by_doc[str(rejected.pk)].changes == {"local_action": ["R", "A"], "local_remarks": ["wrong rate", "ok"]}
-    assert by_doc[str(pending.pk)].changes == {"local_action": ["P", "A"], "local_remarks": ["ask supplier", "ok"]}
+    assert by_doc[str(rejected.pk)].changes == {
+        "local_action": ["R", "A"],
+        "local_remarks": ["wrong rate", "ok"],
+    }
+    assert by_doc[str(pending.pk)].changes == {
+        "local_action": ["P", "A"],
+        "local_remarks": ["ask supplier", "ok"],
+    }
     assert by_doc[str(fresh.pk)].object_repr == f"{fresh.supplier_gstin} {fresh.section} {fresh.doc_number}"
     assert all(e.metadata == {"portal_action": "N", "run": result.run_id} for e in by_doc.values())
     assert refreshed(rejected).local_action == "A" and rejected.local_remarks == "ok"
@@ -43,10 +51,12 @@ def test_each_changed_document_gets_its_own_before_and_after_and_the_chain_verif
 
 def test_a_declaration_is_audited_with_its_amounts(act, doc, alice, tenant_a):
     d = doc(section="b2bcn", igst=Decimal("100.00"))
-    bulk(act, alice, ids=[d.pk], action="A",
-         declaration={"itc_red_req": "Y", "decl_igst": "40.00"})
+    bulk(act, alice, ids=[d.pk], action="A", declaration={"itc_red_req": "Y", "decl_igst": "40.00"})
     [event] = events(tenant_a)
-    assert event.changes["local_decl_igst"] == [None, "40.00"] and event.changes["local_itc_red_req"] == ["", "Y"]
+    assert event.changes["local_decl_igst"] == [None, "40.00"] and event.changes["local_itc_red_req"] == [
+        "",
+        "Y",
+    ]
     assert refreshed(d).local_decl_igst == Decimal("40.00")
     with tenant_scope(tenant_a):
         assert verify_chain(tenant=tenant_a).ok
@@ -82,8 +92,10 @@ def test_no_index_of_the_documents_table_names_a_local_column():
     """An action changes only local_* columns; any index naming one (even in a partial index's condition) would
     make every action update write an entry into each index instead of updating the row in place."""
     with connection.cursor() as cur:
-        cur.execute("SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
-                    "WHERE indrelid = 'invoices_supplierdocument'::regclass")
+        cur.execute(
+            "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
+            "WHERE indrelid = 'invoices_supplierdocument'::regclass"
+        )
         indexes = cur.fetchall()
         cur.execute("SELECT reloptions FROM pg_class WHERE oid = 'invoices_supplierdocument'::regclass")
         [options] = cur.fetchone()

@@ -37,7 +37,9 @@ def test_token_from_the_endpoint_opens_the_api(client, alice, docs):
     assert len(response.json()["results"]) == 11
 
 
-@pytest.mark.parametrize("header", [None, "Token 0123456789abcdef0123456789abcdef01234567", "Bearer nonsense"])
+@pytest.mark.parametrize(
+    "header", [None, "Token 0123456789abcdef0123456789abcdef01234567", "Bearer nonsense"]
+)
 def test_missing_or_bad_token_is_refused(client, alice, docs, header):
     kwargs = {"HTTP_AUTHORIZATION": header} if header else {}
     response = client.get(URL, **kwargs)
@@ -91,8 +93,11 @@ def test_api_access_page_shows_and_rotates_the_token(client_for, alice, tenant_a
     assert second != first
     assert client.get(URL, HTTP_AUTHORIZATION=f"Token {first}").status_code == 401
     with tenant_scope(tenant_a):
-        assert list(AuditEvent.objects.filter(action__startswith="api_token.").values_list("action", flat=True)
-                    .order_by("seq")) == ["api_token.created", "api_token.rotated"]
+        assert list(
+            AuditEvent.objects.filter(action__startswith="api_token.")
+            .values_list("action", flat=True)
+            .order_by("seq")
+        ) == ["api_token.created", "api_token.rotated"]
 
 
 def test_schema_and_docs_are_served_without_a_cdn(client):

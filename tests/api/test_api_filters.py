@@ -57,8 +57,10 @@ def test_unfiltered_list_has_every_document_of_the_tenant_and_none_of_another(ap
         ({"number": "INV/2025-26/0042"}, ("numbered",)),
         ({"needs_review": "true"}, ("review",)),
         ({"vanished": "true"}, ("gone",)),
-        ({"vanished": "false", "section": "b2b", "supplier": SUPPLIER_1, "period": "102025"},
-         ("oct_b2b", "local_r", "big", "numbered", "review", "a2")),
+        (
+            {"vanished": "false", "section": "b2b", "supplier": SUPPLIER_1, "period": "102025"},
+            ("oct_b2b", "local_r", "big", "numbered", "review", "a2"),
+        ),
     ],
 )
 def test_each_filter_narrows_to_the_matching_documents(api, docs, params, expected):
@@ -98,7 +100,9 @@ def test_another_tenants_gstin_is_refused_as_a_filter_value(api, docs, reg_b1):
 def test_number_search_is_a_prefix_match_on_the_normalised_number(api, reg_a1):
     from tests.documents.helpers import make_doc
 
-    made = {n: make_doc(reg_a1, doc_number=n).pk for n in ("INV/0041", "inv-42", "INV/0050", "XINV/0042", "INV4Z")}
+    made = {
+        n: make_doc(reg_a1, doc_number=n).pk for n in ("INV/0041", "inv-42", "INV/0050", "XINV/0042", "INV4Z")
+    }
     # Zero padding and separators do not count: "INV/004" is "INV4", a prefix of INV41, INV42 and INV4Z.
     assert ids(api(URL, number="INV/004")) == {made["INV/0041"], made["inv-42"], made["INV4Z"]}
     assert ids(api(URL, number="inv 41")) == {made["INV/0041"]}

@@ -35,15 +35,18 @@ def numbers(response) -> set[str]:
     return {row["doc_number"] for row in response.json()["results"]}
 
 
-@pytest.mark.parametrize("params, expected", [
-    ({"reconciliation": "exact"}, {"EXACT", "BIGEXACT"}),
-    ({"reconciliation": ["tolerance", "mismatch"]}, {"TOL", "MISM"}),
-    ({"reconciliation": "matched"}, {"EXACT", "TOL", "BIGEXACT"}),
-    ({"reconciliation": "missing_in_books"}, {"NOBOOK"}),
-    ({"reconciliation": "probable"}, set()),
-    ({"reconciliation": "matched", "value_max": "50000"}, {"EXACT", "TOL"}),
-    ({}, {"EXACT", "TOL", "MISM", "NOBOOK", "BIGEXACT"}),
-])
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        ({"reconciliation": "exact"}, {"EXACT", "BIGEXACT"}),
+        ({"reconciliation": ["tolerance", "mismatch"]}, {"TOL", "MISM"}),
+        ({"reconciliation": "matched"}, {"EXACT", "TOL", "BIGEXACT"}),
+        ({"reconciliation": "missing_in_books"}, {"NOBOOK"}),
+        ({"reconciliation": "probable"}, set()),
+        ({"reconciliation": "matched", "value_max": "50000"}, {"EXACT", "TOL"}),
+        ({}, {"EXACT", "TOL", "MISM", "NOBOOK", "BIGEXACT"}),
+    ],
+)
 def test_api_list_filters_by_the_latest_reconciliation(api, reconciled, params, expected):
     assert numbers(api(URL, params)) == expected
 
@@ -68,6 +71,15 @@ def test_the_schema_documents_the_filter_and_its_values(client):
     (param,) = [p for p in params if p["name"] == "reconciliation"]
     assert param["in"] == "query" and param["schema"]["type"] == "array"
     assert set(param["schema"]["items"]["enum"]) == {
-        "exact", "tolerance", "probable", "mismatch", "manual", "duplicate", "missing_in_register",
-        "matched", "mismatched", "missing_in_books"}
+        "exact",
+        "tolerance",
+        "probable",
+        "mismatch",
+        "manual",
+        "duplicate",
+        "missing_in_register",
+        "matched",
+        "mismatched",
+        "missing_in_books",
+    }
     assert "latest finished reconciliation" in param["description"]

@@ -35,8 +35,9 @@ def policy(tenant_a, alice):
         values.setdefault("name", f"{values.get('action', 'R')} policy")
         values.setdefault("action", "R")
         with tenant_scope(tenant_a):
-            return approvals.save_policy(tenant=tenant_a, actor=Actor.user(alice), membership=member(tenant_a, alice),
-                                         **values)
+            return approvals.save_policy(
+                tenant=tenant_a, actor=Actor.user(alice), membership=member(tenant_a, alice), **values
+            )
 
     return _make
 

@@ -23,15 +23,27 @@ pytestmark = pytest.mark.django_db
 def act(tenant, user, docs, action, **kw):
     """A bulk action by ``user`` on ``docs``."""
     with tenant_scope(tenant):
-        return actions.bulk_set_action(tenant=tenant, actor=Actor.user(user), user=user,
-                                       membership=member(tenant, user), ids=[d.pk for d in docs], action=action,
-                                       **kw)
+        return actions.bulk_set_action(
+            tenant=tenant,
+            actor=Actor.user(user),
+            user=user,
+            membership=member(tenant, user),
+            ids=[d.pk for d in docs],
+            action=action,
+            **kw,
+        )
 
 
 def one(tenant, user, doc, action, **kw):
     with tenant_scope(tenant):
-        return actions.set_action(tenant=tenant, actor=Actor.user(user), membership=member(tenant, user),
-                                  document=doc, action=action, **kw)
+        return actions.set_action(
+            tenant=tenant,
+            actor=Actor.user(user),
+            membership=member(tenant, user),
+            document=doc,
+            action=action,
+            **kw,
+        )
 
 
 def queue(tenant, reg):
@@ -46,8 +58,14 @@ def batch(tenant):
 
 def decide(fn, tenant, user, approval, **kw):
     with tenant_scope(tenant):
-        return fn(tenant=tenant, actor=Actor.user(user), user=user, membership=member(tenant, user),
-                  approval=approval, **kw)
+        return fn(
+            tenant=tenant,
+            actor=Actor.user(user),
+            user=user,
+            membership=member(tenant, user),
+            approval=approval,
+            **kw,
+        )
 
 
 def local(doc):
@@ -56,7 +74,9 @@ def local(doc):
     return doc.local_action
 
 
-def test_reject_above_the_value_is_held_and_not_pushed_below_it_goes_through(tenant_a, reg_a1, pat, policy, doc):
+def test_reject_above_the_value_is_held_and_not_pushed_below_it_goes_through(
+    tenant_a, reg_a1, pat, policy, doc
+):
     policy(action="R", min_value=Decimal("100000"))
     large, exact, small = doc(**big("150000")), doc(**big("100000")), doc(**big("99999"))
     result = act(tenant_a, pat, [large, exact, small], "R", remarks="wrong rate")
@@ -64,20 +84,28 @@ def test_reject_above_the_value_is_held_and_not_pushed_below_it_goes_through(ten
     assert [local(d) for d in (large, exact, small)] == ["R", "R", "R"]
     assert queue(tenant_a, reg_a1) == {small.pk}
     approval = batch(tenant_a)
-    assert approval.item_count == 2 and approval.proposed_by_id == pat.pk and approval.params["remarks"] == "wrong rate"
+    assert (
+        approval.item_count == 2
+        and approval.proposed_by_id == pat.pk
+        and approval.params["remarks"] == "wrong rate"
+    )
 
 
-@pytest.mark.parametrize("conditions, fields, held", [
-    ({"sections": ["b2bcn"]}, {"section": "b2bcn"}, True),
-    ({"sections": ["b2bcn"]}, {"section": "b2b"}, False),
-    ({"supplier_filing_status": "not_filed"}, {"supplier_filing_status": "not_filed"}, True),
-    ({"supplier_filing_status": "not_filed"}, {}, False),
-    ({"supplier_gstins": [SUPPLIER_2]}, {"supplier_gstin": SUPPLIER_2}, True),
-    ({"supplier_gstins": [SUPPLIER_2]}, {}, False),
-    ({"enabled": False}, {}, False),
-])
-def test_policy_matches_by_section_supplier_status_and_supplier(tenant_a, reg_a1, pat, policy, doc, conditions,
-                                                                   fields, held):
+@pytest.mark.parametrize(
+    "conditions, fields, held",
+    [
+        ({"sections": ["b2bcn"]}, {"section": "b2bcn"}, True),
+        ({"sections": ["b2bcn"]}, {"section": "b2b"}, False),
+        ({"supplier_filing_status": "not_filed"}, {"supplier_filing_status": "not_filed"}, True),
+        ({"supplier_filing_status": "not_filed"}, {}, False),
+        ({"supplier_gstins": [SUPPLIER_2]}, {"supplier_gstin": SUPPLIER_2}, True),
+        ({"supplier_gstins": [SUPPLIER_2]}, {}, False),
+        ({"enabled": False}, {}, False),
+    ],
+)
+def test_policy_matches_by_section_supplier_status_and_supplier(
+    tenant_a, reg_a1, pat, policy, doc, conditions, fields, held
+):
     policy(action="A", **conditions)
     d = doc(**fields)
     result = one(tenant_a, pat, d, "A")
@@ -136,14 +164,20 @@ def test_return_needs_a_comment_and_puts_the_earlier_actions_back(tenant_a, reg_
     with pytest.raises(ApprovalError) as exc:
         decide(services.return_request, tenant_a, ann, batch(tenant_a), comment="  ")
     assert exc.value.field == "comment"
-    returned = decide(services.return_request, tenant_a, ann, batch(tenant_a), comment="Talk to the supplier first")
+    returned = decide(
+        services.return_request, tenant_a, ann, batch(tenant_a), comment="Talk to the supplier first"
+    )
     assert returned.status == "returned" and returned.comment == "Talk to the supplier first"
     assert local(fresh) is None and local(was_pending) == "P"
     assert queue(tenant_a, reg_a1) == {was_pending.pk}
     with tenant_scope(tenant_a):
-        reverts = AuditEvent.objects.filter(tenant=tenant_a, action="ims.action_set", metadata__approval=returned.pk)
+        reverts = AuditEvent.objects.filter(
+            tenant=tenant_a, action="ims.action_set", metadata__approval=returned.pk
+        )
         assert {e.object_id: e.changes["local_action"] for e in reverts} == {
-            str(fresh.pk): ["R", None], str(was_pending.pk): ["R", "P"]}
+            str(fresh.pk): ["R", None],
+            str(was_pending.pk): ["R", "P"],
+        }
     with pytest.raises(ApprovalError):
         decide(services.approve, tenant_a, ann, returned)
 
@@ -158,15 +192,18 @@ def test_proposer_may_withdraw_a_pending_batch(tenant_a, pat, ann, policy, doc):
     assert local(d) is None
 
 
-def test_a_later_action_supersedes_the_hold_and_keeps_the_original_state_for_a_return(tenant_a, reg_a1, pat, ann,
-                                                                                        policy, doc):
+def test_a_later_action_supersedes_the_hold_and_keeps_the_original_state_for_a_return(
+    tenant_a, reg_a1, pat, ann, policy, doc
+):
     policy(action="R")
     policy(name="pending", action="P")
     d = doc(portal_action="N", local_action="A")
     one(tenant_a, pat, d, "R")
     one(tenant_a, pat, d, "P")
     with tenant_scope(tenant_a):
-        states = list(ApprovalItem.objects.filter(tenant=tenant_a).order_by("id").values_list("state", flat=True))
+        states = list(
+            ApprovalItem.objects.filter(tenant=tenant_a).order_by("id").values_list("state", flat=True)
+        )
     assert states == ["superseded", "held"]
     decide(services.return_request, tenant_a, ann, batch(tenant_a), comment="no")
     assert local(d) == "A"  # back to before the first proposal
@@ -175,8 +212,9 @@ def test_a_later_action_supersedes_the_hold_and_keeps_the_original_state_for_a_r
     assert queue(tenant_a, reg_a1) == {d.pk}
 
 
-def test_approvers_are_notified_in_the_app_and_by_email(tenant_a, alice, pat, ann, bob, policy, doc, mailoutbox,
-                                                        django_capture_on_commit_callbacks):
+def test_approvers_are_notified_in_the_app_and_by_email(
+    tenant_a, alice, pat, ann, bob, policy, doc, mailoutbox, django_capture_on_commit_callbacks
+):
     policy(action="R")
     with django_capture_on_commit_callbacks(execute=True):
         one(tenant_a, pat, doc(), "R")
@@ -196,14 +234,20 @@ def test_approver_without_the_gstin_is_not_notified(tenant_a, reg_a2, alice, pat
     policy(action="R")
     d = make_doc(reg_a2)
     with tenant_scope(tenant_a):
-        actions.set_action(tenant=tenant_a, actor=Actor.user(alice), membership=member(tenant_a, alice), document=d,
-                           action="R")
+        actions.set_action(
+            tenant=tenant_a,
+            actor=Actor.user(alice),
+            membership=member(tenant_a, alice),
+            document=d,
+            action="R",
+        )
         approval = batch(tenant_a)
         assert services.approvers_for(tenant=tenant_a, approval=approval) == []  # ann sees only A1
 
 
-def test_a_queued_bulk_run_adds_every_chunk_to_one_batch_decided_after_the_run(tenant_a, reg_a1, pat, ann, policy,
-                                                                                doc, settings):
+def test_a_queued_bulk_run_adds_every_chunk_to_one_batch_decided_after_the_run(
+    tenant_a, reg_a1, pat, ann, policy, doc, settings
+):
     from actions.services import run_bulk_action
 
     settings.IMS_BULK_ACTION_SYNC_MAX = 2
@@ -220,7 +264,9 @@ def test_a_queued_bulk_run_adds_every_chunk_to_one_batch_decided_after_the_run(t
     assert queue(tenant_a, reg_a1) == {d.pk for d in docs}
 
 
-def test_held_actions_stay_out_of_the_offline_tool_upload_until_approved(tenant_a, reg_a1, pat, ann, policy, doc):
+def test_held_actions_stay_out_of_the_offline_tool_upload_until_approved(
+    tenant_a, reg_a1, pat, ann, policy, doc
+):
     from gst_sync.imports import offline_upload, pending_upload_counts
 
     policy(action="R")

@@ -38,7 +38,11 @@ def test_preparer_proposes_on_the_page_and_approver_approves_it(client_for, tena
     assert client_for(pat).post(f"/t/acme/approvals/{approval.pk}/approve/").status_code == 403
     page = client_for(ann).get(f"/t/acme/approvals/{approval.pk}/")
     body = page.content.decode()
-    assert 'id="decision-form"' in body and 'id="impact-periods"' in body and "undo_via_supplier_after_3b" in body
+    assert (
+        'id="decision-form"' in body
+        and 'id="impact-periods"' in body
+        and "undo_via_supplier_after_3b" in body
+    )
     assert client_for(ann).get("/t/acme/approvals/").content.count(b"/approvals/%d/" % approval.pk) == 1
     client_for(ann).post(f"/t/acme/approvals/{approval.pk}/approve/")
     assert latest(tenant_a).status == "approved"
@@ -62,7 +66,9 @@ def test_navbar_badge_counts_unread_notifications(client_for, tenant_a, pat, ann
     assert b"notification-badge" not in client_for(ann).get("/t/acme/approvals/").content
 
 
-def test_bulk_confirmation_page_shows_impact_and_what_needs_approval(client_for, tenant_a, alice, policy, doc):
+def test_bulk_confirmation_page_shows_impact_and_what_needs_approval(
+    client_for, tenant_a, alice, policy, doc
+):
     policy(name="Big rejects", action="R", min_value=Decimal("100000"))
     cn = doc(section="b2bcn", **big("118000"))  # tax 18,000 IGST
     inv = doc(**big("1180"))  # tax 180 IGST
@@ -85,8 +91,16 @@ def test_policy_pages_are_for_owners_and_admins(client_for, tenant_a, alice, ann
     c = client_for(alice)
     bad = c.post("/t/acme/approvals/policies/", {"name": "x", "action": "R", "supplier_gstins": "27ABC"})
     assert bad.status_code == 400 and "27ABC" in bad.content.decode()
-    ok = c.post("/t/acme/approvals/policies/", {"name": "Rejects", "action": "R", "sections": ["b2b", "b2bcn"],
-                                                "min_value": "100000", "enabled": "on"})
+    ok = c.post(
+        "/t/acme/approvals/policies/",
+        {
+            "name": "Rejects",
+            "action": "R",
+            "sections": ["b2b", "b2bcn"],
+            "min_value": "100000",
+            "enabled": "on",
+        },
+    )
     assert ok.status_code == 302
     assert b"Rejects" in c.get("/t/acme/approvals/policies/").content
 
@@ -94,37 +108,49 @@ def test_policy_pages_are_for_owners_and_admins(client_for, tenant_a, alice, ann
 def test_api_policies_requests_and_decisions(tenant_a, alice, pat, ann, doc):
     r = api(pat).post("/api/v1/t/acme/approvals/policies/", {"name": "R", "action": "R"}, format="json")
     assert r.status_code == 403
-    r = api(alice).post("/api/v1/t/acme/approvals/policies/", {"name": "R", "action": "R", "min_value": "-1"},
-                        format="json")
+    r = api(alice).post(
+        "/api/v1/t/acme/approvals/policies/", {"name": "R", "action": "R", "min_value": "-1"}, format="json"
+    )
     assert r.status_code == 400 and "min_value" in r.json()
-    r = api(alice).post("/api/v1/t/acme/approvals/policies/",
-                        {"name": "Rejects", "action": "R", "sections": ["b2b"]}, format="json")
+    r = api(alice).post(
+        "/api/v1/t/acme/approvals/policies/",
+        {"name": "Rejects", "action": "R", "sections": ["b2b"]},
+        format="json",
+    )
     assert r.status_code == 201 and r.json()["sections"] == ["b2b"]
     d = doc()
     r = api(pat).post(f"/api/v1/t/acme/documents/{d.pk}/action/", {"action": "R"}, format="json")
     assert r.status_code == 200 and r.json()["held"] is True
     [batch] = api(ann).get("/api/v1/t/acme/approvals/requests/?status=pending").json()
     detail = api(ann).get(f"/api/v1/t/acme/approvals/requests/{batch['id']}/").json()
-    assert detail["items"] == {"held": 1} and detail["impact"]["periods"][0]["buckets"]["rejected"]["delta"]["igst"]
+    assert (
+        detail["items"] == {"held": 1}
+        and detail["impact"]["periods"][0]["buckets"]["rejected"]["delta"]["igst"]
+    )
     assert api(pat).post(f"/api/v1/t/acme/approvals/requests/{batch['id']}/approve/").status_code == 403
     r = api(ann).post(f"/api/v1/t/acme/approvals/requests/{batch['id']}/return/", {}, format="json")
     assert r.status_code == 400 and r.json()["field"] == "comment"
-    r = api(ann).post(f"/api/v1/t/acme/approvals/requests/{batch['id']}/approve/", {"comment": "fine"}, format="json")
+    r = api(ann).post(
+        f"/api/v1/t/acme/approvals/requests/{batch['id']}/approve/", {"comment": "fine"}, format="json"
+    )
     assert r.status_code == 200 and r.json()["status"] == "approved"
 
 
 def test_api_bulk_impact_preview(tenant_a, alice, policy, doc):
     policy(action="A", supplier_filing_status="not_filed")
     d1, d2 = doc(), doc(supplier_filing_status="not_filed", twob_period=None)
-    r = api(alice).post("/api/v1/t/acme/approvals/impact/", {"ids": [d1.pk, d2.pk], "action": "A"}, format="json")
+    r = api(alice).post(
+        "/api/v1/t/acme/approvals/impact/", {"ids": [d1.pk, d2.pk], "action": "A"}, format="json"
+    )
     assert r.status_code == 200
     out = r.json()
     assert out["needs_approval_total"] == 1 and out["documents"] == 2
     assert [w["code"] for w in out["warnings"]] == ["not_in_any_2b"]
 
 
-def test_another_tenants_batches_and_policies_are_404(client_for, tenant_a, tenant_b, alice, charlie, pat, policy,
-                                                      doc):
+def test_another_tenants_batches_and_policies_are_404(
+    client_for, tenant_a, tenant_b, alice, charlie, pat, policy, doc
+):
     p = policy(action="R")
     propose(client_for(pat), doc())
     approval = latest(tenant_a)

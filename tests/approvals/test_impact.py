@@ -15,8 +15,15 @@ def line(section="b2b", before="N", after="R", tax=("1800.00", "0", "0", "0"), *
     kw.setdefault("period", OCT)
     b = before if isinstance(before, Side) else Side(before)
     a = after if isinstance(after, Side) else Side(after)
-    return Line(gstin=kw.pop("gstin", R1), section=section, supplier_gstin=kw.pop("supplier", S1),
-                tax=heads(*tax), before=b, after=a, **kw)
+    return Line(
+        gstin=kw.pop("gstin", R1),
+        section=section,
+        supplier_gstin=kw.pop("supplier", S1),
+        tax=heads(*tax),
+        before=b,
+        after=a,
+        **kw,
+    )
 
 
 def test_rejecting_invoices_moves_their_tax_from_available_to_rejected():
@@ -42,7 +49,9 @@ def test_pending_defers_the_itc_out_of_the_period():
 
 
 def test_rejecting_a_credit_note_restores_itc_and_adds_liability_back_to_the_supplier():
-    impact = compute([line(section="b2bcn", before="N", after="R", tax=("500.00", "0", "0", "0"), supplier=S2)])
+    impact = compute(
+        [line(section="b2bcn", before="N", after="R", tax=("500.00", "0", "0", "0"), supplier=S2)]
+    )
     [p] = impact.periods
     # Deemed accepted, the credit note reduced ITC by 500; rejected, the reduction leaves the available ITC.
     assert p.buckets["available"].before == heads("-500.00", "0", "0", "0")
@@ -72,8 +81,11 @@ def test_an_accepted_credit_note_reduces_itc_by_its_declaration():
 
 def test_periods_and_gstins_are_kept_apart_and_sorted():
     impact = compute([line(period=NOV), line(period=OCT), line(period=OCT, gstin="29AAACA0001A1Z1")])
-    assert [(p.gstin, p.period) for p in impact.periods] == [("27AAACA0001A1Z5", OCT), ("27AAACA0001A1Z5", NOV),
-                                                             ("29AAACA0001A1Z1", OCT)]
+    assert [(p.gstin, p.period) for p in impact.periods] == [
+        ("27AAACA0001A1Z5", OCT),
+        ("27AAACA0001A1Z5", NOV),
+        ("29AAACA0001A1Z1", OCT),
+    ]
 
 
 def test_rejection_warns_it_can_only_be_undone_through_the_supplier_after_3b():

@@ -38,7 +38,8 @@ def test_the_only_approver_s_own_batch_waits_and_the_owners_are_told(tenant_a, r
 
 
 def test_a_preparer_s_batch_no_approver_may_see_tells_owners_and_admins_and_the_proposer(
-        tenant_a, reg_a1, reg_a2, alice, pat, policy, doc):
+    tenant_a, reg_a1, reg_a2, alice, pat, policy, doc
+):
     """The only approver is granted another GSTIN; the owner and the admin have been made viewers: nobody may
     decide pat's batch on A1, and pat is told (the approver, who cannot see A1, is not asked)."""
     ann = f.make_user("ann")
@@ -56,8 +57,9 @@ def test_a_preparer_s_batch_no_approver_may_see_tells_owners_and_admins_and_the_
     assert not notes(tenant_a, ann, "approval.requested")
 
 
-def test_owners_get_the_approval_request_not_the_warning_when_they_may_decide(tenant_a, reg_a1, alice, pat, policy,
-                                                                             doc):
+def test_owners_get_the_approval_request_not_the_warning_when_they_may_decide(
+    tenant_a, reg_a1, alice, pat, policy, doc
+):
     policy(action="R")
     act(tenant_a, pat, [doc()], "R", remarks="x")
     assert notes(tenant_a, alice, "approval.requested") and not notes(tenant_a, alice, "approval.no_approver")
@@ -65,8 +67,9 @@ def test_owners_get_the_approval_request_not_the_warning_when_they_may_decide(te
     assert batch(tenant_a).status == "approved"
 
 
-def test_the_page_says_who_can_approve_and_what_to_do_when_nobody_can(client_for, tenant_a, reg_a1, alice, pat,
-                                                                       policy, doc):
+def test_the_page_says_who_can_approve_and_what_to_do_when_nobody_can(
+    client_for, tenant_a, reg_a1, alice, pat, policy, doc
+):
     policy(action="R")
     act(tenant_a, alice, [doc()], "R", remarks="x")
     approval = batch(tenant_a)
@@ -81,7 +84,9 @@ def test_the_page_says_who_can_approve_and_what_to_do_when_nobody_can(client_for
     assert batch(tenant_a).status == "approved"
 
 
-def test_the_policies_page_warns_when_fewer_than_two_members_may_approve(client_for, tenant_a, reg_a1, alice, pat):
+def test_the_policies_page_warns_when_fewer_than_two_members_may_approve(
+    client_for, tenant_a, reg_a1, alice, pat
+):
     page = client_for(alice).get("/t/acme/approvals/policies/").content.decode()
     assert 'id="policy-approver-warning"' in page and "Batches that alice proposes will wait" in page
     f.make_member(tenant_a, f.make_user("ann"), "approver", gstins=[reg_a1])
@@ -94,6 +99,7 @@ def test_the_api_lists_who_can_approve_a_pending_batch(client, tenant_a, reg_a1,
     act(tenant_a, pat, [doc()], "R", remarks="x")
     approval = batch(tenant_a)
     token = Token.objects.create(user=pat)
-    body = client.get(f"/api/v1/t/acme/approvals/requests/{approval.pk}/",
-                      HTTP_AUTHORIZATION=f"Token {token.key}").json()
+    body = client.get(
+        f"/api/v1/t/acme/approvals/requests/{approval.pk}/", HTTP_AUTHORIZATION=f"Token {token.key}"
+    ).json()
     assert body["approvers"] == ["alice"] and body["no_approver"] == ""

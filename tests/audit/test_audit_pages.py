@@ -24,9 +24,12 @@ pytestmark = pytest.mark.django_db
 def add(tenant, action="doc.updated", *, actor=None, object_id="1", changes=None, n=1):
     with tenant_scope(tenant), transaction.atomic():
         return record_many(
-            tenant=tenant, actor=actor or Actor.system("tests"),
-            events=[Event(action, "invoices.supplierdocument", object_id, f"INV/{object_id}", changes or {})
-                    for _ in range(n)],
+            tenant=tenant,
+            actor=actor or Actor.system("tests"),
+            events=[
+                Event(action, "invoices.supplierdocument", object_id, f"INV/{object_id}", changes or {})
+                for _ in range(n)
+            ],
         )
 
 
@@ -36,8 +39,13 @@ def seqs(response) -> list[int]:
 
 def test_owner_sees_ledger_newest_first_with_ist_time_actor_and_readable_changes(tenant_a, alice, client_for):
     with time_machine.travel(dt.datetime(2025, 10, 31, 20, 15, tzinfo=dt.UTC), tick=False):
-        add(tenant_a, "ims.action_set", actor=Actor.user(alice), object_id="42",
-            changes={"action": ["N", "A"], "remarks": [None, "ok"]})
+        add(
+            tenant_a,
+            "ims.action_set",
+            actor=Actor.user(alice),
+            object_id="42",
+            changes={"action": ["N", "A"], "remarks": [None, "ok"]},
+        )
     page = client_for(alice).get("/t/acme/audit/")
     assert page.status_code == 200
     html = page.content.decode()
@@ -76,10 +84,12 @@ def test_filters_by_actor_action_object_and_dates(tenant_a, alice, client_for):
 
 @pytest.mark.parametrize(
     "query, message",
-    [("date_from=31-02-2025", "Enter a date as DD-MM-YYYY."),
-     ("date_to=yesterday", "Enter a date as DD-MM-YYYY."),
-     ("date_from=05-10-2025&date_to=01-10-2025", "The end date is before the start date."),
-     ("before=abc", "Enter a whole number.")],
+    [
+        ("date_from=31-02-2025", "Enter a date as DD-MM-YYYY."),
+        ("date_to=yesterday", "Enter a date as DD-MM-YYYY."),
+        ("date_from=05-10-2025&date_to=01-10-2025", "The end date is before the start date."),
+        ("before=abc", "Enter a whole number."),
+    ],
 )
 def test_bad_filter_input_is_a_field_error_not_a_crash(tenant_a, alice, client_for, query, message):
     page = client_for(alice).get(f"/t/acme/audit/?{query}")
@@ -136,7 +146,9 @@ def test_object_trail_lists_only_that_objects_events_newest_first(tenant_a):
     add(tenant_a, "ims.action_set", object_id="5", changes={"action": ["N", "A"]})
     add(tenant_a, "ims.action_set", object_id="6")
     with tenant_scope(tenant_a):
-        events = list(events_for_object(tenant=tenant_a, object_type="invoices.supplierdocument", object_id=5))
+        events = list(
+            events_for_object(tenant=tenant_a, object_type="invoices.supplierdocument", object_id=5)
+        )
         assert [e.action for e in events] == ["ims.action_set", "doc.updated"]
         html = render_to_string("audit/_trail.html", {"events": events})
     assert "100.00 → 120.00" in html and "N → A" in html

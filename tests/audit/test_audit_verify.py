@@ -17,9 +17,18 @@ SYSTEM = Actor.system("tests")
 def add_events(tenant, n: int) -> None:
     with tenant_scope(tenant), transaction.atomic():
         record_many(
-            tenant=tenant, actor=SYSTEM,
-            events=[Event("doc.updated", "invoices.supplierdocument", str(i), f"INV/{i}",
-                          {"taxable_value": ["100.00", f"{i}.50"]}) for i in range(n)],
+            tenant=tenant,
+            actor=SYSTEM,
+            events=[
+                Event(
+                    "doc.updated",
+                    "invoices.supplierdocument",
+                    str(i),
+                    f"INV/{i}",
+                    {"taxable_value": ["100.00", f"{i}.50"]},
+                )
+                for i in range(n)
+            ],
         )
 
 
@@ -46,8 +55,11 @@ def test_clean_chain_verifies_and_counts_every_event(tenant_a, reg_a1):
 @pytest.mark.django_db
 def test_altered_event_content_is_caught_at_its_seq(tenant_a):
     add_events(tenant_a, 10)
-    tamper("UPDATE audit_auditevent SET changes = '{\"taxable_value\": [\"100.00\", \"1.00\"]}' "
-           "WHERE tenant_id = %s AND seq = 5", [tenant_a.pk])
+    tamper(
+        'UPDATE audit_auditevent SET changes = \'{"taxable_value": ["100.00", "1.00"]}\' '
+        "WHERE tenant_id = %s AND seq = 5",
+        [tenant_a.pk],
+    )
     with pytest.raises(CommandError, match=r"acme: BROKEN at seq 5: hash mismatch"):
         verify("--tenant", "acme")
 
@@ -58,12 +70,24 @@ def test_forged_event_with_recomputed_hash_breaks_the_next_link(tenant_a):
     with tenant_scope(tenant_a):
         ev = AuditEvent.objects.get(seq=6)
     fields = event_fields(
-        tenant_id=tenant_a.pk, seq=6, occurred_at=ev.occurred_at, actor_type=ev.actor_type, actor_id=ev.actor_id,
-        actor_label=ev.actor_label, action="doc.deleted", object_type=ev.object_type, object_id=ev.object_id,
-        object_repr=ev.object_repr, changes=ev.changes, metadata=ev.metadata, request_id=ev.request_id,
+        tenant_id=tenant_a.pk,
+        seq=6,
+        occurred_at=ev.occurred_at,
+        actor_type=ev.actor_type,
+        actor_id=ev.actor_id,
+        actor_label=ev.actor_label,
+        action="doc.deleted",
+        object_type=ev.object_type,
+        object_id=ev.object_id,
+        object_repr=ev.object_repr,
+        changes=ev.changes,
+        metadata=ev.metadata,
+        request_id=ev.request_id,
     )
-    tamper("UPDATE audit_auditevent SET action = 'doc.deleted', hash = %s WHERE tenant_id = %s AND seq = 6",
-           [link_hash(ev.prev_hash, fields), tenant_a.pk])
+    tamper(
+        "UPDATE audit_auditevent SET action = 'doc.deleted', hash = %s WHERE tenant_id = %s AND seq = 6",
+        [link_hash(ev.prev_hash, fields), tenant_a.pk],
+    )
     with pytest.raises(CommandError, match=r"BROKEN at seq 7: prev_hash .* does not equal the hash of seq 6"):
         verify("--tenant", "acme")
 
@@ -90,9 +114,18 @@ def test_database_refuses_update_and_delete_of_events(tenant_a):
 def test_bulk_of_5000_events_with_summary_verifies(tenant_a):
     with tenant_scope(tenant_a), transaction.atomic():
         last = record_many(
-            tenant=tenant_a, actor=SYSTEM,
-            events=(Event("ims.action_set", "invoices.supplierdocument", str(i), f"INV/{i}",
-                          {"action": ["N", "A"], "note": ["", "tab\tnew\nline \\ back ₹"]}) for i in range(5000)),
+            tenant=tenant_a,
+            actor=SYSTEM,
+            events=(
+                Event(
+                    "ims.action_set",
+                    "invoices.supplierdocument",
+                    str(i),
+                    f"INV/{i}",
+                    {"action": ["N", "A"], "note": ["", "tab\tnew\nline \\ back ₹"]},
+                )
+                for i in range(5000)
+            ),
             summary=Event("ims.bulk_action", metadata={"count": 5000}),
         )
     assert last == 5002
@@ -105,7 +138,9 @@ def test_each_tenant_has_its_own_chain(tenant_a, tenant_b):
     add_events(tenant_b, 7)
     with tenant_scope(tenant_b):
         assert AuditEvent.objects.order_by("seq").first().seq == 1
-    tamper("UPDATE audit_auditevent SET actor_label = 'mallory' WHERE tenant_id = %s AND seq = 2", [tenant_a.pk])
+    tamper(
+        "UPDATE audit_auditevent SET actor_label = 'mallory' WHERE tenant_id = %s AND seq = 2", [tenant_a.pk]
+    )
     assert verify("--tenant", "bharat") == "bharat: OK: 8 events\n"
     with pytest.raises(CommandError) as err:
         verify()

@@ -27,16 +27,23 @@ from tests.gst_sync.conftest import (  # noqa: F401 - fixtures
 ACTOR = Actor.system("tests")
 
 
-
 def test_a_successful_sync_runs_the_rules_on_the_synced_gstin(db, portal, sandbox):  # noqa: F811
     tenant = f.make_tenant("Acme Rules", "acme-rules")
     owner = f.make_user("ruler")
     f.make_member(tenant, owner, "owner")
     with tenant_scope(tenant):
-        reg = tenancy_services.add_registration(tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme")
+        reg = tenancy_services.add_registration(
+            tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme"
+        )
         connect_gstin(tenant, reg, portal, ACTOR)
-        rule = rules.create_rule(tenant=tenant, actor=ACTOR, owner=owner, name="Accept filed",
-                                 action="A", conditions=[{"type": "filing_status", "value": "filed"}])
+        rule = rules.create_rule(
+            tenant=tenant,
+            actor=ACTOR,
+            owner=owner,
+            name="Accept filed",
+            action="A",
+            conditions=[{"type": "filing_status", "value": "filed"}],
+        )
     sandbox.seed(b2b=[doc("F-1"), doc("F-2"), doc("U-1", filed=False), doc("R-1", action="R")])
     with tenant_scope(tenant):
         (run,) = services.queue_sync(tenant=tenant, actor=ACTOR, registration=reg, sections=["b2b"])

@@ -23,8 +23,15 @@ UNDER_50K = [{"type": "filing_status", "value": "filed"}, {"type": "value_range"
 
 def rule(tenant, owner, conditions=UNDER_50K, action="A", **kw):
     with tenant_scope(tenant):
-        return services.create_rule(tenant=tenant, actor=Actor.user(owner), owner=owner, name=kw.pop("name", "r"),
-                                    action=action, conditions=conditions, **kw)
+        return services.create_rule(
+            tenant=tenant,
+            actor=Actor.user(owner),
+            owner=owner,
+            name=kw.pop("name", "r"),
+            action=action,
+            conditions=conditions,
+            **kw,
+        )
 
 
 def actions(tenant):
@@ -44,12 +51,15 @@ def docs(reg_a1, reg_a2):
 
 def test_conditions_are_checked_and_each_names_its_field():
     assert normalise([{"type": "value_range", "min": "1,000", "max": 5000}]) == [
-        {"type": "value_range", "min": "1000.00", "max": "5000.00"}]
-    for bad, field in [([{"type": "reconciliation", "outcomes": ["matched_ish"]}], "reconciliation"),
-                       ([{"type": "section", "values": ["b2x"]}], "section"),
-                       ([{"type": "value_range", "min": "9", "max": "1"}], "value_max"),
-                       ([{"type": "supplier_in", "gstins": ["27AAAAA0000A1Z0"]}], "suppliers"),
-                       ([{"type": "weather"}], "conditions")]:
+        {"type": "value_range", "min": "1000.00", "max": "5000.00"}
+    ]
+    for bad, field in [
+        ([{"type": "reconciliation", "outcomes": ["matched_ish"]}], "reconciliation"),
+        ([{"type": "section", "values": ["b2x"]}], "section"),
+        ([{"type": "value_range", "min": "9", "max": "1"}], "value_max"),
+        ([{"type": "supplier_in", "gstins": ["27AAAAA0000A1Z0"]}], "suppliers"),
+        ([{"type": "weather"}], "conditions"),
+    ]:
         with pytest.raises(ConditionError) as exc:
             normalise(bad)
         assert exc.value.field == field
@@ -57,8 +67,15 @@ def test_conditions_are_checked_and_each_names_its_field():
 
 def test_conditions_compile_to_the_document_list_filters():
     (data,) = to_filters([{"type": "section", "values": ["b2b"]}, *UNDER_50K], registration_gstin="X")
-    assert data == {"action": ["N"], "pending_push": ["false"], "vanished": ["false"], "registration": ["X"],
-                    "section": ["b2b"], "filing_status": ["filed"], "value_max": ["50000.00"]}
+    assert data == {
+        "action": ["N"],
+        "pending_push": ["false"],
+        "vanished": ["false"],
+        "registration": ["X"],
+        "section": ["b2b"],
+        "filing_status": ["filed"],
+        "value_max": ["50000.00"],
+    }
     per_supplier = to_filters([{"type": "supplier_in", "gstins": [SUPPLIER_2, SUPPLIER_1]}])
     assert sorted(d["supplier"][0] for d in per_supplier) == sorted([SUPPLIER_1, SUPPLIER_2])
 
@@ -100,8 +117,13 @@ def test_running_a_rule_acts_through_the_bulk_action_as_the_rule(tenant_a, alice
 def test_a_rule_naming_suppliers_touches_only_theirs(tenant_a, alice, reg_a1):
     make_doc(reg_a1, doc_number="S1", supplier_gstin=SUPPLIER_1)
     make_doc(reg_a1, doc_number="S2", supplier_gstin=SUPPLIER_2)
-    rule(tenant_a, alice, conditions=[{"type": "supplier_in", "gstins": [SUPPLIER_2]}], action="R",
-         remarks="Blocked supplier")
+    rule(
+        tenant_a,
+        alice,
+        conditions=[{"type": "supplier_in", "gstins": [SUPPLIER_2]}],
+        action="R",
+        remarks="Blocked supplier",
+    )
     with tenant_scope(tenant_a):
         services.run_rules(tenant=tenant_a, trigger="manual")
         s2 = SupplierDocument.objects.get(doc_number="S2")
@@ -129,7 +151,9 @@ def test_a_rule_whose_owner_may_no_longer_act_is_skipped(tenant_a, alice, docs):
 
 
 def test_refusals_by_the_ims_rules_are_counted_not_applied(tenant_a, alice, reg_a1):
-    make_doc(reg_a1, doc_number="CN", section="b2bcn", pending_blocked=True)  # the portal blocks Pending on it
+    make_doc(
+        reg_a1, doc_number="CN", section="b2bcn", pending_blocked=True
+    )  # the portal blocks Pending on it
     r = rule(tenant_a, alice, conditions=[{"type": "section", "values": ["b2bcn"]}], action="P")
     with tenant_scope(tenant_a):
         preview = dry_run(tenant=tenant_a, rule=r)
@@ -149,10 +173,17 @@ def test_disabled_rules_do_not_run(tenant_a, alice, docs):
 
 def test_owner_creates_a_rule_from_the_page_and_sees_its_dry_run(client_for, alice, tenant_a, docs):
     client = client_for(alice)
-    response = client.post("/t/acme/autorules/new/", {
-        "name": "Accept small filed", "action": "A", "priority": "10", "enabled": "on",
-        "filing_status": "filed", "value_max": "50000",
-    })
+    response = client.post(
+        "/t/acme/autorules/new/",
+        {
+            "name": "Accept small filed",
+            "action": "A",
+            "priority": "10",
+            "enabled": "on",
+            "filing_status": "filed",
+            "value_max": "50000",
+        },
+    )
     assert response.status_code == 302
     with tenant_scope(tenant_a):
         r = AutoRule.objects.get()
@@ -164,10 +195,17 @@ def test_owner_creates_a_rule_from_the_page_and_sees_its_dry_run(client_for, ali
 
 
 def test_the_form_refuses_an_unknown_reconciliation_outcome_and_a_bad_range(client_for, alice, tenant_a):
-    response = client_for(alice).post("/t/acme/autorules/new/", {
-        "name": "x", "action": "A", "priority": "1", "reconciliation": "missing_in_supplier", "value_min": "10",
-        "value_max": "5",
-    })
+    response = client_for(alice).post(
+        "/t/acme/autorules/new/",
+        {
+            "name": "x",
+            "action": "A",
+            "priority": "1",
+            "reconciliation": "missing_in_supplier",
+            "value_min": "10",
+            "value_max": "5",
+        },
+    )
     assert response.status_code == 400
     form = response.context["form"]
     assert "not one of the available choices" in " ".join(form.errors["reconciliation"])

@@ -34,7 +34,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         text = ", ".join(f"{n} {status}" for status, n in outcomes.items())
         terminalreporter.write_line(f"BROWSER TESTS RAN (Chromium {CHROMIUM}): {text}", bold=True)
     else:
-        terminalreporter.write_line("BROWSER TESTS DID NOT RUN (deselected, or not collected)", yellow=True, bold=True)
+        terminalreporter.write_line(
+            "BROWSER TESTS DID NOT RUN (deselected, or not collected)", yellow=True, bold=True
+        )
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: install it (apt-get install chromium) or run -m 'not browser'")
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: install it (apt-get install chromium) or run -m 'not browser'"
+        )
     # Playwright's sync API keeps an event loop running in this thread, and Django's ORM refuses to run while one
     # does unless told it is safe (it is: the test and the live server each use their own connection).
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")

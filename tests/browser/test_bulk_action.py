@@ -25,11 +25,27 @@ def office(transactional_db):
     supplier = f.gstin_for(8201, "27")
     with tenant_scope(tenant):
         for r in (reg, other):
-            invoices = [f.document_record(supplier_gstin=supplier, number=f"BK/{r.pk}/{i}", pos="27") for i in range(6)]
-            notes = [f.document_record(supplier_gstin=supplier, section="b2bcn", number=f"CN/{r.pk}/{i}", pos="27",
-                                       ispendactblocked="Y") for i in range(2)]
-            assert not ingest_documents(tenant=tenant, registration=r, records={"b2b": invoices, "b2bcn": notes},
-                                        actor=f.SYSTEM, source="demo").errors
+            invoices = [
+                f.document_record(supplier_gstin=supplier, number=f"BK/{r.pk}/{i}", pos="27")
+                for i in range(6)
+            ]
+            notes = [
+                f.document_record(
+                    supplier_gstin=supplier,
+                    section="b2bcn",
+                    number=f"CN/{r.pk}/{i}",
+                    pos="27",
+                    ispendactblocked="Y",
+                )
+                for i in range(2)
+            ]
+            assert not ingest_documents(
+                tenant=tenant,
+                registration=r,
+                records={"b2b": invoices, "b2bcn": notes},
+                actor=f.SYSTEM,
+                source="demo",
+            ).errors
     return tenant, reg, other
 
 
@@ -55,8 +71,16 @@ def test_bulk_pending_on_all_matching_goes_through_confirmation_and_lists_refusa
     assert "CN/" in page.locator("#run-refused").inner_text()
 
     with tenant_scope(tenant):
-        mine = dict(SupplierDocument.objects.filter(registration=reg).values_list("doc_number", "local_action"))
-        theirs = set(SupplierDocument.objects.filter(registration=other).values_list("local_action", flat=True))
-    assert {n: a for n, a in mine.items() if n.startswith("BK/")} == {f"BK/{reg.pk}/{i}": "P" for i in range(6)}
-    assert {a for n, a in mine.items() if n.startswith("CN/")} == {None}  # refused: Pending blocked by the portal
+        mine = dict(
+            SupplierDocument.objects.filter(registration=reg).values_list("doc_number", "local_action")
+        )
+        theirs = set(
+            SupplierDocument.objects.filter(registration=other).values_list("local_action", flat=True)
+        )
+    assert {n: a for n, a in mine.items() if n.startswith("BK/")} == {
+        f"BK/{reg.pk}/{i}": "P" for i in range(6)
+    }
+    assert {a for n, a in mine.items() if n.startswith("CN/")} == {
+        None
+    }  # refused: Pending blocked by the portal
     assert theirs == {None}  # a GSTIN not granted is never touched

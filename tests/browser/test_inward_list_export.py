@@ -27,14 +27,24 @@ def demo(transactional_db):
     with tenant_scope(tenant):
         for reg, count in ((main, 9), (branch, 5)):
             records = [
-                f.document_record(supplier_gstin=SUPPLIER if i % 3 else other, number=f"DT/{reg.pk}/{i:03d}",
-                                  pos=reg.state_code)
+                f.document_record(
+                    supplier_gstin=SUPPLIER if i % 3 else other,
+                    number=f"DT/{reg.pk}/{i:03d}",
+                    pos=reg.state_code,
+                )
                 for i in range(count)
             ]
-            result = ingest_documents(tenant=tenant, registration=reg, records={"b2b": records},
-                                      actor=f.SYSTEM, source="demo")
+            result = ingest_documents(
+                tenant=tenant, registration=reg, records={"b2b": records}, actor=f.SYSTEM, source="demo"
+            )
             assert not result.errors
-    return {"tenant": tenant, "main": main, "branch": branch, "user": user, "counts": {main.gstin: 9, branch.gstin: 5}}
+    return {
+        "tenant": tenant,
+        "main": main,
+        "branch": branch,
+        "user": user,
+        "counts": {main.gstin: 9, branch.gstin: 5},
+    }
 
 
 def test_login_with_the_right_password_opens_the_organisation(demo, log_in):

@@ -38,11 +38,14 @@ def portal_user(transactional_db, sandbox, settings):
     settings point at the sandbox (the live server runs in this process, so it sees them)."""
     settings.IMS_GSP_BASE_URL = sandbox.url
     settings.IMS_GSP_CLIENT_ID, settings.IMS_GSP_CLIENT_SECRET = CLIENT_ID, CLIENT_SECRET
-    sandbox.seed(b2b=[doc("PF-1", stin=SUPPLIER), doc("PF-2", stin=SUPPLIER), doc("PF-3", stin=SUPPLIER, action="R")])
+    sandbox.seed(
+        b2b=[doc("PF-1", stin=SUPPLIER), doc("PF-2", stin=SUPPLIER), doc("PF-3", stin=SUPPLIER, action="R")]
+    )
     tenant = f.make_tenant("Portal Flow Traders", "portal-flow")
     with tenant_scope(tenant):
-        reg = tenancy_services.add_registration(tenant=tenant, actor=f.SYSTEM, gstin=RECIPIENT,
-                                                legal_name="Portal Flow Traders Pvt Ltd")
+        reg = tenancy_services.add_registration(
+            tenant=tenant, actor=f.SYSTEM, gstin=RECIPIENT, legal_name="Portal Flow Traders Pvt Ltd"
+        )
     user = f.make_user("meera")
     f.make_member(tenant, user, "owner")
     return tenant, reg
@@ -168,7 +171,13 @@ def test_user_connects_syncs_accepts_and_pushes_through_the_portal_pages(portal_
     with tenant_scope(tenant):
         docs = {d.doc_number: d for d in SupplierDocument.objects.filter(registration=reg)}
     assert (docs["PF-1"].portal_action, docs["PF-1"].local_action) == ("A", None)
-    assert (docs["PF-2"].portal_action, docs["PF-2"].local_action, docs["PF-2"].needs_review) == ("N", "A", True)
+    assert (docs["PF-2"].portal_action, docs["PF-2"].local_action, docs["PF-2"].needs_review) == (
+        "N",
+        "A",
+        True,
+    )
     assert (docs["PF-3"].portal_action, docs["PF-3"].local_action) == ("R", None)
     open_portal_page(page)
-    expect(row.get_by_role("button", name="Push 1 action")).to_be_visible()  # PF-2 waits for the user's review
+    expect(
+        row.get_by_role("button", name="Push 1 action")
+    ).to_be_visible()  # PF-2 waits for the user's review

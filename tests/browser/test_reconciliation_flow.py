@@ -39,26 +39,44 @@ def org(transactional_db, settings, tmp_path):
     f.make_member(tenant, user, "owner")
     supplier = f.gstin_for(8301, "27")  # same state as the recipient: CGST and SGST
     with tenant_scope(tenant):
-        records = [f.document_record(supplier_gstin=supplier, number=n, date=DATE, pos="27",
-                                     taxable=Decimal("10000.00"))
-                   for n in [*EXACT, TOLERANCE, MISMATCH, ONLY_SUPPLIER]]
-        assert not ingest_documents(tenant=tenant, registration=reg, records={"b2b": records}, actor=f.SYSTEM,
-                                    source="demo").errors
+        records = [
+            f.document_record(
+                supplier_gstin=supplier, number=n, date=DATE, pos="27", taxable=Decimal("10000.00")
+            )
+            for n in [*EXACT, TOLERANCE, MISMATCH, ONLY_SUPPLIER]
+        ]
+        assert not ingest_documents(
+            tenant=tenant, registration=reg, records={"b2b": records}, actor=f.SYSTEM, source="demo"
+        ).errors
     return {"tenant": tenant, "reg": reg, "supplier": supplier}
 
 
 def register_file(template: bytes, reg, supplier) -> bytes:
     """The user's register: the template's headings except their own name for the ERP reference column."""
-    headers = [c.value for c in next(openpyxl.load_workbook(io.BytesIO(template)).active.iter_rows(max_row=1))]
+    headers = [
+        c.value for c in next(openpyxl.load_workbook(io.BytesIO(template)).active.iter_rows(max_row=1))
+    ]
     assert "ERP reference" in headers
     headers[headers.index("ERP reference")] = "Our voucher"
 
     def row(number, *, taxable="10000.00", cgst="900.00", sgst="900.00"):
-        values = {"Recipient GSTIN": reg.gstin, "Supplier GSTIN": supplier, "Document type": "Invoice",
-                  "Document number": number, "Document date": DATE, "Taxable value": Decimal(taxable),
-                  "IGST": Decimal("0"), "CGST": Decimal(cgst), "SGST/UTGST": Decimal(sgst), "Cess": Decimal("0"),
-                  "Place of supply": "27", "Reverse charge": "N", "Our voucher": f"PV-{number}",
-                  "Period booked": "102025", "ITC claimed": "Y"}
+        values = {
+            "Recipient GSTIN": reg.gstin,
+            "Supplier GSTIN": supplier,
+            "Document type": "Invoice",
+            "Document number": number,
+            "Document date": DATE,
+            "Taxable value": Decimal(taxable),
+            "IGST": Decimal("0"),
+            "CGST": Decimal(cgst),
+            "SGST/UTGST": Decimal(sgst),
+            "Cess": Decimal("0"),
+            "Place of supply": "27",
+            "Reverse charge": "N",
+            "Our voucher": f"PV-{number}",
+            "Period booked": "102025",
+            "ITC claimed": "Y",
+        }
         return [values[h] for h in headers]
 
     book = openpyxl.Workbook()
@@ -105,7 +123,9 @@ def test_upload_register_reconcile_open_mismatch_and_accept_exact_matches(org, l
     # "Our voucher" is not a heading the import knows: the user maps it to the ERP reference.
     expect(page.locator("#column-mapping")).to_be_visible()
     assert page.locator(".unrecognised").all_inner_texts() == ["Our voucher"]
-    assert page.locator("#map-doc_number").input_value() == "Document number"  # the template's headings guessed
+    assert (
+        page.locator("#map-doc_number").input_value() == "Document number"
+    )  # the template's headings guessed
     page.select_option("#map-erp_ref", "Our voucher")
     with page.expect_navigation():
         page.get_by_role("button", name="Import with this mapping").click()
@@ -127,11 +147,20 @@ def test_upload_register_reconcile_open_mismatch_and_accept_exact_matches(org, l
     assert run_queued(tenant, ReconRun, run_recon_task) == 1
     summary = page.locator("#recon-summary")
     expect(summary).to_be_visible()  # htmx saw the run done and reloaded the page
-    counts = {r.locator("td").nth(0).inner_text(): (r.locator("td").nth(1).inner_text(),
-                                                    r.locator("td").nth(2).inner_text())
-              for r in summary.locator("tbody tr").all()}
-    assert counts == {"Exact match": ("3", "3"), "Within tolerance": ("1", "1"), "Mismatch": ("1", "1"),
-                      "Missing in purchase register": ("0", "1"), "Missing in supplier data": ("1", "0")}
+    counts = {
+        r.locator("td").nth(0).inner_text(): (
+            r.locator("td").nth(1).inner_text(),
+            r.locator("td").nth(2).inner_text(),
+        )
+        for r in summary.locator("tbody tr").all()
+    }
+    assert counts == {
+        "Exact match": ("3", "3"),
+        "Within tolerance": ("1", "1"),
+        "Mismatch": ("1", "1"),
+        "Missing in purchase register": ("0", "1"),
+        "Missing in supplier data": ("1", "0"),
+    }
 
     # The mismatch, side by side: the taxable value differs by ₹500, nothing else does.
     summary.get_by_role("link", name="Mismatch").click()
@@ -158,7 +187,10 @@ def test_upload_register_reconcile_open_mismatch_and_accept_exact_matches(org, l
         apply.click()
     page.wait_for_url(re.compile(r"/actions/confirm/$"))
     expect(page.locator("h1")).to_contain_text("Accept")
-    assert re.search(r"3\s+documents selected \(every document matching the filter\):\s+3\s+will change", page.locator("#preview-summary").inner_text())
+    assert re.search(
+        r"3\s+documents selected \(every document matching the filter\):\s+3\s+will change",
+        page.locator("#preview-summary").inner_text(),
+    )
     with page.expect_navigation():
         page.click("#apply-form button[type=submit]")
     page.wait_for_url(re.compile(r"/actions/runs/\d+/$"))
@@ -173,4 +205,5 @@ def test_upload_register_reconcile_open_mismatch_and_accept_exact_matches(org, l
     assert sorted(numbers.all_inner_texts()) == EXACT
     page.goto("/t/recon/documents/?action=N")  # the others are untouched (no action yet)
     assert sorted(page.locator("#documents tbody tr td.mono a").all_inner_texts()) == sorted(
-        [TOLERANCE, MISMATCH, ONLY_SUPPLIER])
+        [TOLERANCE, MISMATCH, ONLY_SUPPLIER]
+    )

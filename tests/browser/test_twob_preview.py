@@ -27,10 +27,17 @@ def org(transactional_db):
     f.make_member(tenant, user, "owner")
     supplier = f.gstin_for(8201, "29")
     with tenant_scope(tenant):
-        records = {"b2b": [f.document_record(supplier_gstin=supplier, number=f"PV/{i:03d}", action="R" if i == 0 else "N")
-                           for i in range(4)]}
-        assert not ingest_documents(tenant=tenant, registration=reg, records=records, actor=f.SYSTEM,
-                                    source="demo").errors
+        records = {
+            "b2b": [
+                f.document_record(
+                    supplier_gstin=supplier, number=f"PV/{i:03d}", action="R" if i == 0 else "N"
+                )
+                for i in range(4)
+            ]
+        }
+        assert not ingest_documents(
+            tenant=tenant, registration=reg, records=records, actor=f.SYSTEM, source="demo"
+        ).errors
     return {"tenant": tenant, "reg": reg}
 
 

@@ -57,7 +57,9 @@ def make_doc(registration, **fields) -> SupplierDocument:
 
 def make_supplier(tenant, gstin: str, legal_name: str, trade_name: str = "") -> Supplier:
     with tenant_scope(tenant):
-        return Supplier.objects.create(tenant=tenant, gstin=gstin, legal_name=legal_name, trade_name=trade_name)
+        return Supplier.objects.create(
+            tenant=tenant, gstin=gstin, legal_name=legal_name, trade_name=trade_name
+        )
 
 
 def catalogue(reg_a1, reg_a2, reg_b1) -> dict[str, SupplierDocument]:
@@ -69,15 +71,25 @@ def catalogue(reg_a1, reg_a2, reg_b1) -> dict[str, SupplierDocument]:
     return {
         "oct_b2b": make_doc(reg_a1, doc_date=d(2025, 10, 5)),
         "sep_b2b": make_doc(reg_a1, doc_date=d(2025, 9, 15), portal_action="A", taxable_value="5000.00"),
-        "cn": make_doc(reg_a1, section="b2bcn", doc_date=d(2025, 10, 10), supplier_gstin=SUPPLIER_2, portal_action="R"),
-        "dn": make_doc(reg_a1, section="b2bdn", doc_date=d(2025, 10, 11), supplier_gstin=SUPPLIER_2, local_action="A"),
+        "cn": make_doc(
+            reg_a1, section="b2bcn", doc_date=d(2025, 10, 10), supplier_gstin=SUPPLIER_2, portal_action="R"
+        ),
+        "dn": make_doc(
+            reg_a1, section="b2bdn", doc_date=d(2025, 10, 11), supplier_gstin=SUPPLIER_2, local_action="A"
+        ),
         "local_r": make_doc(reg_a1, doc_date=d(2025, 10, 12), portal_action="A", local_action="R"),
-        "not_filed": make_doc(reg_a1, doc_date=d(2025, 10, 20), supplier_gstin=SUPPLIER_2,
-                              supplier_filing_status="not_filed", portal_action="P"),
+        "not_filed": make_doc(
+            reg_a1,
+            doc_date=d(2025, 10, 20),
+            supplier_gstin=SUPPLIER_2,
+            supplier_filing_status="not_filed",
+            portal_action="P",
+        ),
         "big": make_doc(reg_a1, doc_date=d(2025, 10, 1), taxable_value="1000000.00"),
         "numbered": make_doc(reg_a1, doc_date=d(2025, 10, 3), doc_number="INV/2025-26/0042"),
-        "review": make_doc(reg_a1, doc_date=d(2025, 10, 4), needs_review=True, local_action="A",
-                           portal_action="A"),
+        "review": make_doc(
+            reg_a1, doc_date=d(2025, 10, 4), needs_review=True, local_action="A", portal_action="A"
+        ),
         "gone": make_doc(reg_a1, doc_date=d(2025, 10, 2), vanished_at=gone),
         "a2": make_doc(reg_a2, doc_date=d(2025, 10, 6), pos="29"),
         "b": make_doc(reg_b1, doc_date=d(2025, 10, 7), pos="24"),

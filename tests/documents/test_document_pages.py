@@ -72,12 +72,26 @@ def test_count_fragment_counts_matching_documents(client_for, alice, docs):
 
 def test_detail_shows_fields_actions_amendment_links_versions_and_trail(client_for, alice, reg_a1, docs):
     original = docs["oct_b2b"]
-    amendment = make_doc(reg_a1, section="b2ba", doc_number="INV/00099", orig_doc_number=original.doc_number,
-                         orig_doc_date=original.doc_date, original=original, doc_date=dt.date(2025, 11, 2),
-                         local_action="R", local_remarks="Rate wrong")
+    amendment = make_doc(
+        reg_a1,
+        section="b2ba",
+        doc_number="INV/00099",
+        orig_doc_number=original.doc_number,
+        orig_doc_date=original.doc_date,
+        original=original,
+        doc_date=dt.date(2025, 11, 2),
+        local_action="R",
+        local_remarks="Rate wrong",
+    )
     with tenant_scope(reg_a1.tenant):
-        DocumentVersion.objects.create(tenant=reg_a1.tenant, document=amendment, version=2, seen_at=amendment.last_seen_at,
-                                       source="portal", changes={"taxable_value": ["9000.00", "10000.00"]})
+        DocumentVersion.objects.create(
+            tenant=reg_a1.tenant,
+            document=amendment,
+            version=2,
+            seen_at=amendment.last_seen_at,
+            source="portal",
+            changes={"taxable_value": ["9000.00", "10000.00"]},
+        )
     client = client_for(alice)
     html = client.get(f"{LIST}{amendment.pk}/").content.decode()
     assert f'href="/t/acme/documents/{original.pk}/"' in html  # link to the original
@@ -88,7 +102,9 @@ def test_detail_shows_fields_actions_amendment_links_versions_and_trail(client_f
     assert f'href="/t/acme/documents/{amendment.pk}/"' in original_html  # "amended by" link back
 
 
-def test_dashboard_counts_by_gstin_section_and_action_and_itc_by_head(client_for, alice, docs, reg_a1, reg_a2):
+def test_dashboard_counts_by_gstin_section_and_action_and_itc_by_head(
+    client_for, alice, docs, reg_a1, reg_a2
+):
     response = client_for(alice).get("/t/acme/")
     assert response.status_code == 200
     board = response.context["board"]
@@ -129,8 +145,13 @@ def test_dashboard_follows_ingested_documents_at_once(client_for, alice, tenant_
 
     def ingest(*records):
         with tenant_scope(tenant_a):
-            result = ingest_documents(tenant=tenant_a, registration=reg_a1, records={"b2b": list(records)},
-                                      actor=f.SYSTEM, source="portal")
+            result = ingest_documents(
+                tenant=tenant_a,
+                registration=reg_a1,
+                records={"b2b": list(records)},
+                actor=f.SYSTEM,
+                source="portal",
+            )
         assert not result.errors
 
     ingest(f.document_record(number="A-1"), f.document_record(number="A-2", action="A"))

@@ -49,8 +49,14 @@ def test_another_tenants_document_by_url_is_404(client_for, alice, docs):
 
 def test_non_member_gets_404_for_the_tenant_pages(client_for, charlie, docs):
     client = client_for(charlie)
-    for url in (LIST, f"{LIST}{docs['oct_b2b'].pk}/", "/t/acme/", LIST + "export/", LIST + "count/",
-                LIST + "api-access/"):
+    for url in (
+        LIST,
+        f"{LIST}{docs['oct_b2b'].pk}/",
+        "/t/acme/",
+        LIST + "export/",
+        LIST + "count/",
+        LIST + "api-access/",
+    ):
         assert client.get(url).status_code == 404, url
 
 

@@ -21,11 +21,23 @@ def many(reg_a1):
     now = timezone.now()
     rows = [
         SupplierDocument(
-            tenant_id=reg_a1.tenant_id, registration=reg_a1, supplier_gstin=(SUPPLIER_1, SUPPLIER_2, "27ZZZZZ9999Z1Z9")[i % 3],
-            section="b2b", doc_kind="invoice", doc_number=f"K{i}", doc_number_norm=f"K{i}",
-            doc_date=dt.date(2025, 10, 1 + i % 4), fy=2025, supplier_period=dt.date(2025, 10, 1),
-            supplier_filing_status="filed", pos="27", doc_value=Decimal(100 * (i % 5)), taxable_value=Decimal(1),
-            content_hash=str(i), first_seen_at=now, last_seen_at=now,
+            tenant_id=reg_a1.tenant_id,
+            registration=reg_a1,
+            supplier_gstin=(SUPPLIER_1, SUPPLIER_2, "27ZZZZZ9999Z1Z9")[i % 3],
+            section="b2b",
+            doc_kind="invoice",
+            doc_number=f"K{i}",
+            doc_number_norm=f"K{i}",
+            doc_date=dt.date(2025, 10, 1 + i % 4),
+            fy=2025,
+            supplier_period=dt.date(2025, 10, 1),
+            supplier_filing_status="filed",
+            pos="27",
+            doc_value=Decimal(100 * (i % 5)),
+            taxable_value=Decimal(1),
+            content_hash=str(i),
+            first_seen_at=now,
+            last_seen_at=now,
         )
         for i in range(N)
     ]

@@ -29,16 +29,19 @@ sandbox_url, sandbox = sandbox_portal.sandbox_url, sandbox_portal.sandbox  # the
 adapter, portal = sandbox_portal.adapter, sandbox_portal.portal
 
 
-
 @pytest.fixture
 def synced(db, portal, sandbox):
     tenant = f.make_tenant("Acme Pending", "acme-pending")
     owner = f.make_user("pending-owner")
     with tenant_scope(tenant):
-        reg = tenancy_services.add_registration(tenant=tenant, actor=SYSTEM, gstin=RECIPIENT, legal_name="Acme")
+        reg = tenancy_services.add_registration(
+            tenant=tenant, actor=SYSTEM, gstin=RECIPIENT, legal_name="Acme"
+        )
         tenancy_services.add_member(tenant=tenant, actor=SYSTEM, user=owner, role="owner")
         connect_gstin(tenant, reg, portal, SYSTEM)
-    sync(tenant, reg, portal, sandbox, [doc("B-1"), doc("B-2"), doc("B-3", action="A"), doc("B-4"), doc("B-5")])
+    sync(
+        tenant, reg, portal, sandbox, [doc("B-1"), doc("B-2"), doc("B-3", action="A"), doc("B-4"), doc("B-5")]
+    )
     return tenant, reg, owner
 
 
@@ -58,15 +61,24 @@ def set_action(tenant, owner, numbers, action):
     docs = by_number(tenant)
     with tenant_scope(tenant):
         membership = Membership.objects.get(tenant=tenant, user=owner)
-        actions.bulk_set_action(tenant=tenant, actor=Actor.user(owner), user=owner, membership=membership,
-                                ids=[docs[n].pk for n in numbers], action=action)
+        actions.bulk_set_action(
+            tenant=tenant,
+            actor=Actor.user(owner),
+            user=owner,
+            membership=membership,
+            ids=[docs[n].pk for n in numbers],
+            action=action,
+        )
 
 
 def truly_pending(tenant) -> set[str]:
     """Straight from the documents: a local action, still on the portal."""
     with tenant_scope(tenant):
-        return set(SupplierDocument.objects.filter(tenant=tenant, local_action__isnull=False,
-                                                   vanished_at__isnull=True).values_list("doc_number", flat=True))
+        return set(
+            SupplierDocument.objects.filter(
+                tenant=tenant, local_action__isnull=False, vanished_at__isnull=True
+            ).values_list("doc_number", flat=True)
+        )
 
 
 @pytest.fixture
@@ -76,8 +88,11 @@ def listed(client, synced):
     client.force_login(owner, backend="django.contrib.auth.backends.ModelBackend")
 
     def get(value: str) -> set[str]:
-        api = client.get(f"/api/v1/t/{tenant.slug}/documents/", {"pending_push": value, "page_size": 100},
-                         HTTP_AUTHORIZATION=f"Token {token.key}")
+        api = client.get(
+            f"/api/v1/t/{tenant.slug}/documents/",
+            {"pending_push": value, "page_size": 100},
+            HTTP_AUTHORIZATION=f"Token {token.key}",
+        )
         assert api.status_code == 200, api.content
         from_api = {row["id"] for row in api.json()["results"]}
         page = client.get(reverse("document-list", args=[tenant.slug]), {"pending_push": value})
@@ -90,7 +105,9 @@ def listed(client, synced):
     return get
 
 
-def test_not_yet_pushed_follows_actions_a_push_and_a_document_leaving_the_portal(synced, listed, portal, sandbox):
+def test_not_yet_pushed_follows_actions_a_push_and_a_document_leaving_the_portal(
+    synced, listed, portal, sandbox
+):
     tenant, reg, owner = synced
     everything = {"B-1", "B-2", "B-3", "B-4", "B-5"}
     assert listed("true") == set() and listed("false") == everything
@@ -114,7 +131,9 @@ def test_not_yet_pushed_follows_actions_a_push_and_a_document_leaving_the_portal
     assert listed("false") == {"B-1", "B-2", "B-3", "B-5"}
 
     set_action(tenant, owner, ["B-5"], "R")
-    sync(tenant, reg, portal, sandbox, [doc("B-1", action="A"), doc("B-2"), doc("B-3"), doc("B-5")])  # B-4 gone
+    sync(
+        tenant, reg, portal, sandbox, [doc("B-1", action="A"), doc("B-2"), doc("B-3"), doc("B-5")]
+    )  # B-4 gone
     assert by_number(tenant)["B-4"].vanished_at is not None and by_number(tenant)["B-4"].local_action == "A"
     # A document no longer on the portal cannot be pushed: not "not yet pushed", whatever its local action.
     assert listed("true") == {"B-5"} == truly_pending(tenant)

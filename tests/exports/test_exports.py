@@ -40,6 +40,7 @@ def progress_export(*, tenant, user, params):
             if i == 10_001:
                 seen_progress.append(ExportJob.objects.get(pk=params["job"]).rows_done)
             yield [i]
+
     return "Progress", ["n"], rows(), 12_000
 
 
@@ -71,7 +72,12 @@ def reload(tenant, job):
 
 def test_start_export_queues_a_job_and_records_the_request(tenant_a, alice):
     job = start(tenant_a, alice, params={"repeat": 2})
-    assert (job.status, job.user_id, job.kind, job.params) == ("queued", alice.pk, "test-registrations", {"repeat": 2})
+    assert (job.status, job.user_id, job.kind, job.params) == (
+        "queued",
+        alice.pk,
+        "test-registrations",
+        {"repeat": 2},
+    )
     with tenant_scope(tenant_a):
         ev = AuditEvent.objects.get(action="export.requested")
     assert ev.object_id == str(job.pk) and ev.actor_label == "alice"
@@ -86,7 +92,13 @@ def test_task_writes_the_file_under_the_tenant_folder(tenant_a, reg_a1, reg_a2, 
     job = start(tenant_a, alice, params={"repeat": 3})
     run_export_task(job.pk)
     job = reload(tenant_a, job)
-    assert (job.status, job.rows_done, job.rows_total, job.title, job.error) == ("done", 6, 6, "Our GSTINs", "")
+    assert (job.status, job.rows_done, job.rows_total, job.title, job.error) == (
+        "done",
+        6,
+        6,
+        "Our GSTINs",
+        "",
+    )
     assert job.finished_at is not None
     path = export_dir / job.file_name
     assert path.parent == export_dir / str(tenant_a.pk)
@@ -122,9 +134,11 @@ def test_running_job_reports_progress_every_few_thousand_rows(tenant_a, alice):
 
 @pytest.mark.parametrize(
     "why, message",
-    [("denied", "You no longer have access to this data"),
-     ("invalid", "The period 13-2025 does not exist."),
-     ("crash", "failed because of an internal error (ZeroDivisionError)")],
+    [
+        ("denied", "You no longer have access to this data"),
+        ("invalid", "The period 13-2025 does not exist."),
+        ("crash", "failed because of an internal error (ZeroDivisionError)"),
+    ],
 )
 def test_failed_export_ends_with_a_clear_error_and_no_file(tenant_a, alice, export_dir, why, message):
     job = start(tenant_a, alice, kind="test-broken", params={"why": why})
@@ -160,11 +174,19 @@ def test_small_export_is_a_direct_download(tenant_a, reg_a1, alice):
 def test_export_above_the_sync_limit_or_of_unknown_size_is_not_done_inline(tenant_a, reg_a1, alice, settings):
     settings.EXPORT_SYNC_MAX_ROWS = 2
     with tenant_scope(tenant_a):
-        assert services.export_response(tenant=tenant_a, user=alice, kind="test-registrations",
-                                        params={"repeat": 3}) is None
+        assert (
+            services.export_response(
+                tenant=tenant_a, user=alice, kind="test-registrations", params={"repeat": 3}
+            )
+            is None
+        )
         assert services.export_response(tenant=tenant_a, user=alice, kind="test-broken", params={}) is None
-        assert services.export_response(tenant=tenant_a, user=alice, kind="test-registrations",
-                                        params={"repeat": 2}) is not None
+        assert (
+            services.export_response(
+                tenant=tenant_a, user=alice, kind="test-registrations", params={"repeat": 2}
+            )
+            is not None
+        )
 
 
 def test_job_page_polls_while_running_and_offers_the_download_when_done(tenant_a, reg_a1, alice, client_for):
@@ -193,7 +215,9 @@ def test_failed_job_page_shows_the_error(tenant_a, alice, client_for):
     assert client_for(alice).get(f"/t/acme/exports/{job.pk}/download/").status_code == 404
 
 
-def test_only_the_jobs_user_in_its_tenant_can_see_or_download_it(tenant_a, reg_a1, alice, bob, charlie, client_for):
+def test_only_the_jobs_user_in_its_tenant_can_see_or_download_it(
+    tenant_a, reg_a1, alice, bob, charlie, client_for
+):
     job = start(tenant_a, alice)
     run_export_task(job.pk)
     for user, prefix in ((bob, "/t/acme"), (charlie, "/t/bharat"), (charlie, "/t/acme")):

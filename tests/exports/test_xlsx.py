@@ -14,8 +14,17 @@ from python_calamine import CalamineWorkbook
 from ims_project.xlsx import write_xlsx
 
 HEADERS = ["GSTIN", "Number", "Date", "Taxable", "Count", "Rate", "Filed", "Note", "Seen at"]
-ROW = ["27AAACA1234A1Z5", "INV/001", dt.date(2025, 10, 5), Decimal("12345.67"), 3, 0.18, True, None,
-       dt.datetime(2025, 10, 5, 13, 45)]
+ROW = [
+    "27AAACA1234A1Z5",
+    "INV/001",
+    dt.date(2025, 10, 5),
+    Decimal("12345.67"),
+    3,
+    0.18,
+    True,
+    None,
+    dt.datetime(2025, 10, 5, 13, 45),
+]
 
 
 def openpyxl_rows(data: bytes):
@@ -23,7 +32,11 @@ def openpyxl_rows(data: bytes):
 
 
 def calamine_rows(data: bytes):
-    return CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0).to_python(skip_empty_area=False)
+    return (
+        CalamineWorkbook.from_filelike(io.BytesIO(data))
+        .get_sheet_by_index(0)
+        .to_python(skip_empty_area=False)
+    )
 
 
 def write(rows, headers=HEADERS, **kw) -> tuple[bytes, int]:
@@ -75,11 +88,25 @@ def test_zero_rows_gives_a_header_only_sheet():
 
 
 def test_odd_characters_are_escaped_or_stripped():
-    odd = ["<b>&amp; \"quotes\" 'x'</b>", "bell\x07null\x00vt\x0b", "  leading and trailing  ", "₹ नमस्ते 🙂",
-           "line1\nline2", "_x000D_ literal", "lone \ud800 surrogate"]
+    odd = [
+        "<b>&amp; \"quotes\" 'x'</b>",
+        "bell\x07null\x00vt\x0b",
+        "  leading and trailing  ",
+        "₹ नमस्ते 🙂",
+        "line1\nline2",
+        "_x000D_ literal",
+        "lone \ud800 surrogate",
+    ]
     data, _ = write([odd], headers=[f"c{i}" for i in range(len(odd))])
-    expected = ["<b>&amp; \"quotes\" 'x'</b>", "bellnullvt", "  leading and trailing  ", "₹ नमस्ते 🙂",
-                "line1\nline2", "_x000D_ literal", "lone  surrogate"]
+    expected = [
+        "<b>&amp; \"quotes\" 'x'</b>",
+        "bellnullvt",
+        "  leading and trailing  ",
+        "₹ नमस्ते 🙂",
+        "line1\nline2",
+        "_x000D_ literal",
+        "lone  surrogate",
+    ]
     assert calamine_rows(data)[1] == expected  # calamine, like Excel, reads "_x005F_" back as "_"
     from_openpyxl = list(openpyxl_rows(data)[1])
     assert from_openpyxl[5] == "_x005F_x000D_ literal"  # openpyxl leaves the escape as written
@@ -87,12 +114,22 @@ def test_odd_characters_are_escaped_or_stripped():
 
 
 def test_big_and_negative_decimals_are_exact_to_the_paisa():
-    amounts = [Decimal("9999999999999.99"), Decimal("-1234567890123.45"), Decimal("0.10"), Decimal("1E+2"),
-               Decimal("12.345")]
+    amounts = [
+        Decimal("9999999999999.99"),
+        Decimal("-1234567890123.45"),
+        Decimal("0.10"),
+        Decimal("1E+2"),
+        Decimal("12.345"),
+    ]
     data, _ = write([amounts], headers=list("ABCDE"))
     row = openpyxl_rows(data)[1]
-    assert [Decimal(str(v)) for v in row] == [Decimal("9999999999999.99"), Decimal("-1234567890123.45"),
-                                              Decimal("0.1"), Decimal("100"), Decimal("12.345")]
+    assert [Decimal(str(v)) for v in row] == [
+        Decimal("9999999999999.99"),
+        Decimal("-1234567890123.45"),
+        Decimal("0.1"),
+        Decimal("100"),
+        Decimal("12.345"),
+    ]
     assert [Decimal(str(v)).quantize(Decimal("0.01")) for v in calamine_rows(data)[1][:2]] == amounts[:2]
 
 
@@ -129,6 +166,8 @@ def test_subclasses_and_other_objects_are_written_by_their_plain_value():
     class Day(dt.date):
         pass
 
-    data, _ = write([[Status.FILED, Day(2025, 3, 31), object.__new__(type("X", (), {"__str__": lambda s: "x!"}))]],
-                    headers=["status", "day", "obj"])
+    data, _ = write(
+        [[Status.FILED, Day(2025, 3, 31), object.__new__(type("X", (), {"__str__": lambda s: "x!"}))]],
+        headers=["status", "day", "obj"],
+    )
     assert openpyxl_rows(data)[1] == ("filed", dt.datetime(2025, 3, 31), "x!")

@@ -24,9 +24,25 @@ CLIENT_ID, CLIENT_SECRET = "sandbox-client", "sandbox-secret-7f3a9c"
 @pytest.fixture(scope="session")
 def sandbox_url():
     proc = subprocess.Popen(  # noqa: S603 - our own module
-        [sys.executable, "-m", "gst_sync.sandbox", "--port", "0", "--docs", "40", "--gstin", RECIPIENT,
-         "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "gst_sync.sandbox",
+            "--port",
+            "0",
+            "--docs",
+            "40",
+            "--gstin",
+            RECIPIENT,
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret",
+            CLIENT_SECRET,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     ready, _, _ = select.select([proc.stdout], [], [], 30)
@@ -73,10 +89,14 @@ def sandbox(sandbox_url):
 
 def make_config(sandbox: Sandbox, **overrides) -> GstnConfig:
     values = dict(
-        base_url=sandbox.url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
-        gstn_certificate=sandbox.certificate(), read_timeout=10,
+        base_url=sandbox.url,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        gstn_certificate=sandbox.certificate(),
+        read_timeout=10,
         retry=RetryPolicy(max_attempts=4, base_delay=0.001, max_delay=0.01),
-        poll=PollPolicy(max_polls=6, first_delay=0.001, max_delay=0.01), seconds_per_est_minute=0.0,
+        poll=PollPolicy(max_polls=6, first_delay=0.001, max_delay=0.01),
+        seconds_per_est_minute=0.0,
     )
     values.update(overrides)
     return GstnConfig(**values)
@@ -100,8 +120,9 @@ def connect_gstin(tenant, registration, portal, actor) -> None:
     from tenancy.scoping import tenant_scope
 
     with tenant_scope(tenant):
-        services.request_otp(tenant=tenant, actor=actor, registration=registration, username=USERNAME,
-                             adapter=portal)
+        services.request_otp(
+            tenant=tenant, actor=actor, registration=registration, username=USERNAME, adapter=portal
+        )
         services.connect(tenant=tenant, actor=actor, registration=registration, otp=OTP, adapter=portal)
 
 
@@ -114,8 +135,11 @@ def authed(adapter):
 
 def save_body(record: dict, action: str | None, **extra) -> dict:
     """A SAVE/RESET record from a downloaded one (domain.md §3.3): same fields, prev_status = portal action."""
-    body = {k: v for k, v in record.items()
-            if k not in ("hash", "srcfilstatus", "ispendactblocked", "isRemarksBlocked", "action")}
+    body = {
+        k: v
+        for k, v in record.items()
+        if k not in ("hash", "srcfilstatus", "ispendactblocked", "isRemarksBlocked", "action")
+    }
     body["prev_status"] = record["action"]
     if action:
         body["action"] = action
@@ -123,16 +147,37 @@ def save_body(record: dict, action: str | None, **extra) -> dict:
     return body
 
 
-def doc(number: str, *, section: str = "b2b", stin: str = "29AAJFY9012N1ZE", action: str = "N",
-        blocked: str = "N", period: str = "102025", filed: bool = True, tax=("9000", "0", "0")) -> dict:
+def doc(
+    number: str,
+    *,
+    section: str = "b2b",
+    stin: str = "29AAJFY9012N1ZE",
+    action: str = "N",
+    blocked: str = "N",
+    period: str = "102025",
+    filed: bool = True,
+    tax=("9000", "0", "0"),
+) -> dict:
     """A GETINV record to seed the sandbox with."""
     note = section in ("b2bcn", "b2bdn", "b2bcna", "b2bdna")
     iamt, camt, samt = tax
     rec = {
-        "stin": stin, ("nt_num" if note else "inum"): number, ("nt_dt" if note else "idt"): "15-10-2025",
-        "inv_typ": "R", "srcform": "R1", "rtnprd": period, "srcfilstatus": "Filed" if filed else "Not Filed",
-        "val": "59000", "pos": "27", "txval": "50000", "iamt": iamt, "camt": camt, "samt": samt, "cess": "0",
-        "action": action, "ispendactblocked": blocked,
+        "stin": stin,
+        ("nt_num" if note else "inum"): number,
+        ("nt_dt" if note else "idt"): "15-10-2025",
+        "inv_typ": "R",
+        "srcform": "R1",
+        "rtnprd": period,
+        "srcfilstatus": "Filed" if filed else "Not Filed",
+        "val": "59000",
+        "pos": "27",
+        "txval": "50000",
+        "iamt": iamt,
+        "camt": camt,
+        "samt": samt,
+        "cess": "0",
+        "action": action,
+        "ispendactblocked": blocked,
     }
     if section.endswith("a"):
         rec["ont_num" if note else "oinum"] = number + "-O"

@@ -62,12 +62,20 @@ def test_rsa_encrypts_app_key_for_certificate_and_for_bare_public_key(rsa_key):
     import datetime as dt
 
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(rsa_key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
-            .sign(rsa_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(rsa_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(rsa_key, hashes.SHA256())
+    )
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    pub_pem = rsa_key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                serialization.PublicFormat.SubjectPublicKeyInfo)
+    pub_pem = rsa_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     for pem in (cert_pem, pub_pem.decode()):
         blob = base64.b64decode(crypto.rsa_encrypt(pem, KEY))
         assert rsa_key.decrypt(blob, asym_padding.PKCS1v15()) == KEY
@@ -155,8 +163,14 @@ def test_large_file_part_with_wrong_hash_is_refused():
 
 
 def session() -> PortalSession:
-    return PortalSession(gstin="27AAICZ1234Q1ZQ", username="u", auth_token="tok-123", sek=KEY, app_key=OTHER_KEY,
-                         expires_at=utcnow())
+    return PortalSession(
+        gstin="27AAICZ1234Q1ZQ",
+        username="u",
+        auth_token="tok-123",
+        sek=KEY,
+        app_key=OTHER_KEY,
+        expires_at=utcnow(),
+    )
 
 
 def test_session_blob_round_trips_and_is_unreadable_without_the_key(monkeypatch):

@@ -90,7 +90,9 @@ def test_counts_per_section_and_action(sandbox, authed):
 def test_save_is_processed_asynchronously_and_changes_the_action(sandbox, authed):
     sandbox.seed(b2b=[doc("KA-1"), doc("KA-2")])
     record = by_number(authed.get_ims_documents(gstin=RECIPIENT, section="b2b"))["KA-1"]
-    ref = authed.save_actions(gstin=RECIPIENT, invdata={"b2b": [save_body(record, "R", remarks="Not received")]})
+    ref = authed.save_actions(
+        gstin=RECIPIENT, invdata={"b2b": [save_body(record, "R", remarks="Not received")]}
+    )
     assert authed.request_status(gstin=RECIPIENT, reference_id=ref).status == "IP"
     status = authed.wait_for_request(gstin=RECIPIENT, reference_id=ref)
     assert (status.status, status.proc_cnt, status.err_cnt, status.ok) == ("P", 1, 0, True)
@@ -110,9 +112,15 @@ def test_reset_returns_a_record_to_no_action(sandbox, authed):
 def test_pending_on_a_blocked_record_is_reported_per_record(sandbox, authed):
     sandbox.seed(b2bcn=[doc("CN-BLK", section="b2bcn", blocked="Y"), doc("CN-OK", section="b2bcn")])
     notes = by_number(authed.get_ims_documents(gstin=RECIPIENT, section="b2bcn"), "nt_num")
-    ref = authed.save_actions(gstin=RECIPIENT, invdata={"b2bcn": [
-        save_body(notes["CN-BLK"], "P"), save_body(notes["CN-OK"], "P"),
-    ]})
+    ref = authed.save_actions(
+        gstin=RECIPIENT,
+        invdata={
+            "b2bcn": [
+                save_body(notes["CN-BLK"], "P"),
+                save_body(notes["CN-OK"], "P"),
+            ]
+        },
+    )
     status = authed.wait_for_request(gstin=RECIPIENT, reference_id=ref)
     assert (status.status, status.proc_cnt, status.err_cnt) == ("PE", 1, 1)
     [error] = status.errors
@@ -151,11 +159,16 @@ def test_itc_reduction_declaration_is_validated(sandbox, authed):
     sandbox.seed(b2bcn=[doc("CN-1", **cn), doc("CN-2", **cn), doc("CN-3", **cn)])
     notes = by_number(authed.get_ims_documents(gstin=RECIPIENT, section="b2bcn"), "nt_num")
     decl = dict(itcRedReq="Y", declIgst=0, declCess=0)
-    ref = authed.save_actions(gstin=RECIPIENT, invdata={"b2bcn": [
-        save_body(notes["CN-1"], "A", declCgst=Decimal("900.50"), declSgst=Decimal("900.50"), **decl),
-        save_body(notes["CN-2"], "A", declCgst=900, declSgst=800, **decl),
-        save_body(notes["CN-3"], "A", declCgst=2000, declSgst=2000, **decl),
-    ]})
+    ref = authed.save_actions(
+        gstin=RECIPIENT,
+        invdata={
+            "b2bcn": [
+                save_body(notes["CN-1"], "A", declCgst=Decimal("900.50"), declSgst=Decimal("900.50"), **decl),
+                save_body(notes["CN-2"], "A", declCgst=900, declSgst=800, **decl),
+                save_body(notes["CN-3"], "A", declCgst=2000, declSgst=2000, **decl),
+            ]
+        },
+    )
     status = authed.wait_for_request(gstin=RECIPIENT, reference_id=ref)
     failed = {e.inv[0]["nt_num"]: e.error_msg for e in status.errors}
     assert set(failed) == {"CN-2", "CN-3"}
@@ -240,8 +253,12 @@ def test_a_500_on_save_is_not_resent(sandbox, authed):
 
 def test_random_5xx_rate_is_absorbed_by_retries(sandbox, sandbox_url):
     sandbox.seed(b2b=[doc("KA-1")])
-    with GstnAdapter(make_config(sandbox, retry=make_config(sandbox).retry.__class__(
-            max_attempts=12, base_delay=0.001, max_delay=0.005))) as client:
+    with GstnAdapter(
+        make_config(
+            sandbox,
+            retry=make_config(sandbox).retry.__class__(max_attempts=12, base_delay=0.001, max_delay=0.005),
+        )
+    ) as client:
         client.request_otp(gstin=RECIPIENT, username=USERNAME)
         client.authenticate(gstin=RECIPIENT, username=USERNAME, otp=OTP)
         sandbox.faults(error_rate=0.3)
@@ -260,8 +277,15 @@ def test_broken_file_hash_is_a_clear_integrity_error(sandbox, authed):
 
 def test_get2b_merges_file_parts_and_places_actions(sandbox, authed):
     sandbox.seed(
-        b2b=[doc("A-1", action="A"), doc("N-1"), doc("N-2", stin="27AAFCX5678M1ZF"), doc("R-1", action="R"),
-             doc("P-1", action="P"), doc("U-1", filed=False), doc("NOV-1", period="112025")],
+        b2b=[
+            doc("A-1", action="A"),
+            doc("N-1"),
+            doc("N-2", stin="27AAFCX5678M1ZF"),
+            doc("R-1", action="R"),
+            doc("P-1", action="P"),
+            doc("U-1", filed=False),
+            doc("NOV-1", period="112025"),
+        ],
         b2bcn=[doc("CN-1", section="b2bcn", action="A")],
     )
     sandbox.faults(twob_records_per_file=2)
@@ -315,8 +339,15 @@ def test_secrets_never_reach_the_logs(sandbox, adapter, caplog):
     text = caplog.text
     assert "GETINV" in text and RECIPIENT in text and "FILEDET" in text  # the log says what happened…
     assert "token=***" in text  # …and the file token in httpx's URL line is masked
-    for secret in (CLIENT_SECRET, OTP, session.auth_token, refreshed.auth_token, crypto.b64(session.sek),
-                   crypto.b64(refreshed.sek), crypto.b64(session.app_key)):
+    for secret in (
+        CLIENT_SECRET,
+        OTP,
+        session.auth_token,
+        refreshed.auth_token,
+        crypto.b64(session.sek),
+        crypto.b64(refreshed.sek),
+        crypto.b64(session.app_key),
+    ):
         assert secret not in text
 
 

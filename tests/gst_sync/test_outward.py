@@ -25,7 +25,9 @@ def seller(db, sandbox):
     """Our tenant's GSTIN (RECIPIENT in the sandbox's inbound sense) also sells to two buyers."""
     tenant = f.make_tenant("Acme Seller", "acme-seller")
     with tenant_scope(tenant):
-        reg = tenancy_services.add_registration(tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme")
+        reg = tenancy_services.add_registration(
+            tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme"
+        )
     with GstnAdapter(make_config(sandbox)) as portal:
         with tenant_scope(tenant):
             connect_gstin(tenant, reg, portal, ACTOR)
@@ -33,8 +35,13 @@ def seller(db, sandbox):
 
 
 def sales(sandbox, *, rejected_remark="Rate wrong"):
-    sandbox.seed(gstin=BUYER_1, b2b=[{**doc("S-1", stin=RECIPIENT, action="R"), "remarks": rejected_remark},
-                                     doc("S-2", stin=RECIPIENT, action="A")])
+    sandbox.seed(
+        gstin=BUYER_1,
+        b2b=[
+            {**doc("S-1", stin=RECIPIENT, action="R"), "remarks": rejected_remark},
+            doc("S-2", stin=RECIPIENT, action="A"),
+        ],
+    )
     sandbox.seed(gstin=BUYER_2, b2b=[doc("S-3", stin=RECIPIENT, action="P")])
 
 
@@ -62,7 +69,9 @@ def test_each_sync_refreshes_buyers_actions_rejected_first(client, seller, sandb
     assert "S-1" in only_rejected and "S-2" not in only_rejected
 
     # The buyer changes its mind: accepted now. The change is seen and audited on the next sync.
-    sandbox.seed(gstin=BUYER_1, b2b=[doc("S-1", stin=RECIPIENT, action="A"), doc("S-2", stin=RECIPIENT, action="A")])
+    sandbox.seed(
+        gstin=BUYER_1, b2b=[doc("S-1", stin=RECIPIENT, action="A"), doc("S-2", stin=RECIPIENT, action="A")]
+    )
     run = sync_b2b(tenant, reg, portal)
     assert run.counts["outward_action_changed"] == 1
     with tenant_scope(tenant):
@@ -70,11 +79,18 @@ def test_each_sync_refreshes_buyers_actions_rejected_first(client, seller, sandb
         assert s1.recipient_action == "A"
         assert AuditEvent.objects.filter(action="outward.action_changed", object_id=str(s1.pk)).count() == 1
 
-    api = client.get("/api/v1/t/acme-seller/outward-documents/",
-                     HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=owner).key}").json()
+    api = client.get(
+        "/api/v1/t/acme-seller/outward-documents/",
+        HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=owner).key}",
+    ).json()
     assert [d["doc_number"] for d in api["results"]][0] == "S-3"  # pending now leads
-    assert client.get("/api/v1/t/acme-seller/outward-documents/?action=X",
-                      HTTP_AUTHORIZATION=f"Token {Token.objects.get(user=owner).key}").status_code == 400
+    assert (
+        client.get(
+            "/api/v1/t/acme-seller/outward-documents/?action=X",
+            HTTP_AUTHORIZATION=f"Token {Token.objects.get(user=owner).key}",
+        ).status_code
+        == 400
+    )
 
 
 def test_other_tenants_never_see_our_outward_documents(client, seller, sandbox, charlie):

@@ -28,15 +28,18 @@ def portal_settings(settings, sandbox):
 def acme(db):
     tenant = f.make_tenant("Acme Portal", "acme-portal")
     with tenant_scope(tenant):
-        reg = tenancy_services.add_registration(tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme")
+        reg = tenancy_services.add_registration(
+            tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme"
+        )
     other = f.make_registration(tenant, state="29", n=41)
     owner = f.make_user("owner-p")
     f.make_member(tenant, owner, "owner")
     return tenant, reg, other, owner
 
 
-def test_user_connects_a_gstin_with_an_otp_and_syncs_it(client, acme, sandbox, portal_settings,
-                                                          django_capture_on_commit_callbacks):
+def test_user_connects_a_gstin_with_an_otp_and_syncs_it(
+    client, acme, sandbox, portal_settings, django_capture_on_commit_callbacks
+):
     tenant, reg, _, owner = acme
     sandbox.seed(b2b=[doc("P-1"), doc("P-2")])
     client.force_login(owner, backend="django.contrib.auth.backends.ModelBackend")
@@ -94,7 +97,9 @@ def test_preparer_cannot_touch_a_gstin_not_granted(client, acme):
 def test_another_tenants_run_is_404(client, acme, charlie):
     tenant, reg, _, _ = acme
     with tenant_scope(tenant):
-        run = SyncRun.objects.create(tenant=tenant, registration=reg, section="b2b", status=RunStatus.SUCCEEDED)
+        run = SyncRun.objects.create(
+            tenant=tenant, registration=reg, section="b2b", status=RunStatus.SUCCEEDED
+        )
     client.force_login(charlie, backend="django.contrib.auth.backends.ModelBackend")
     assert client.get(f"/t/bharat/portal/runs/{run.pk}/").status_code == 404
     assert client.get(f"/t/acme-portal/portal/runs/{run.pk}/").status_code == 404
@@ -104,34 +109,63 @@ def test_api_queues_a_sync_and_lists_runs(client, acme, sandbox, portal_settings
     tenant, reg, other, owner = acme
     token = Token.objects.create(user=owner)
     auth = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
-    r = client.post(f"/api/v1/t/acme-portal/registrations/{reg.pk}/sync/", {"sections": ["b2b"]},
-                    content_type="application/json", **auth)
+    r = client.post(
+        f"/api/v1/t/acme-portal/registrations/{reg.pk}/sync/",
+        {"sections": ["b2b"]},
+        content_type="application/json",
+        **auth,
+    )
     assert r.status_code == 400 and "not connected" in r.json()["detail"]
 
     with tenant_scope(tenant):
-        PortalConnection.objects.create(tenant=tenant, registration=reg, username=USERNAME,
-                                        status=ConnectionStatus.CONNECTED, session_blob="sealed")
-    r = client.post(f"/api/v1/t/acme-portal/registrations/{reg.pk}/sync/", {"sections": ["b2b", "b2bcn"]},
-                    content_type="application/json", **auth)
+        PortalConnection.objects.create(
+            tenant=tenant,
+            registration=reg,
+            username=USERNAME,
+            status=ConnectionStatus.CONNECTED,
+            session_blob="sealed",
+        )
+    r = client.post(
+        f"/api/v1/t/acme-portal/registrations/{reg.pk}/sync/",
+        {"sections": ["b2b", "b2bcn"]},
+        content_type="application/json",
+        **auth,
+    )
     assert r.status_code == 202 and sorted(x["section"] for x in r.json()) == ["b2b", "b2bcn"]
-    again = client.post(f"/api/v1/t/acme-portal/registrations/{reg.pk}/sync/", {"sections": ["b2b"]},
-                        content_type="application/json", **auth)
+    again = client.post(
+        f"/api/v1/t/acme-portal/registrations/{reg.pk}/sync/",
+        {"sections": ["b2b"]},
+        content_type="application/json",
+        **auth,
+    )
     assert again.status_code == 202 and again.json() == []
     runs = client.get("/api/v1/t/acme-portal/sync-runs/", **auth).json()
     assert {x["section"] for x in runs["results"]} == {"b2b", "b2bcn"}
-    bad = client.post(f"/api/v1/t/acme-portal/registrations/{reg.pk}/sync/", {"sections": ["xyz"]},
-                      content_type="application/json", **auth)
+    bad = client.post(
+        f"/api/v1/t/acme-portal/registrations/{reg.pk}/sync/",
+        {"sections": ["xyz"]},
+        content_type="application/json",
+        **auth,
+    )
     assert bad.status_code == 400 and "sections" in bad.json()
 
 
 def test_api_sync_of_another_tenants_gstin_is_404(client, acme, charlie):
     tenant, reg, _, _ = acme
     token = Token.objects.create(user=charlie)
-    r = client.post(f"/api/v1/t/bharat/registrations/{reg.pk}/sync/", {}, content_type="application/json",
-                    HTTP_AUTHORIZATION=f"Token {token.key}")
+    r = client.post(
+        f"/api/v1/t/bharat/registrations/{reg.pk}/sync/",
+        {},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {token.key}",
+    )
     assert r.status_code == 404
-    r = client.post(f"/api/v1/t/acme-portal/registrations/{reg.pk}/sync/", {}, content_type="application/json",
-                    HTTP_AUTHORIZATION=f"Token {token.key}")
+    r = client.post(
+        f"/api/v1/t/acme-portal/registrations/{reg.pk}/sync/",
+        {},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {token.key}",
+    )
     assert r.status_code == 404
 
 

@@ -22,13 +22,14 @@ from .conftest import RECIPIENT, connect_gstin, doc
 ACTOR = Actor.system("tests")
 
 
-
 @pytest.fixture
 def synced(db, portal, sandbox):
     """A connected GSTIN whose b2b and credit notes were synced from the sandbox."""
     tenant = f.make_tenant("Acme Push", "acme-push")
     with tenant_scope(tenant):
-        reg = tenancy_services.add_registration(tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme")
+        reg = tenancy_services.add_registration(
+            tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme"
+        )
         connect_gstin(tenant, reg, portal, ACTOR)
     sandbox.seed(
         b2b=[doc("B-1"), doc("B-2"), doc("B-3", action="R"), doc("B-4"), doc("B-5")],
@@ -74,7 +75,11 @@ def test_save_then_status_puts_the_actions_on_the_portal(synced, portal):
     assert on_portal["B-1"] == "A" and on_portal["B-2"] == "R" and on_portal["B-3"] == "N"
     d = docs(tenant)
     assert (d["B-1"].portal_action, d["B-1"].local_action) == ("A", None)
-    assert (d["B-2"].portal_action, d["B-2"].portal_remarks, d["B-2"].local_action) == ("R", "Goods not received", None)
+    assert (d["B-2"].portal_action, d["B-2"].portal_remarks, d["B-2"].local_action) == (
+        "R",
+        "Goods not received",
+        None,
+    )
     assert (d["B-3"].portal_action, d["B-3"].local_action) == ("N", None)
     with tenant_scope(tenant):
         assert {b.status for b in PushBatch.objects.all()} == {PushStatus.DONE}
@@ -163,7 +168,9 @@ def test_a_second_delivery_of_a_live_batch_is_a_no_op(synced, portal, sandbox):
     want(tenant, "B-1", "A")
     (batch,) = queue(tenant, reg)
     with connection.cursor() as cur:
-        cur.execute("UPDATE gst_sync_pushbatch SET status='sending', heartbeat_at=now() WHERE id=%s", [batch.pk])
+        cur.execute(
+            "UPDATE gst_sync_pushbatch SET status='sending', heartbeat_at=now() WHERE id=%s", [batch.pk]
+        )
     assert push.run_push(batch.pk, adapter=portal) is None
     assert sandbox.stats()["by_action"].get("SAVE", 0) == 0
 
@@ -183,8 +190,9 @@ def test_expired_session_fails_the_batch_and_the_actions_wait_for_a_retry(synced
         push.queue_push(tenant=tenant, actor=ACTOR, registration=reg)
 
 
-def test_user_pushes_from_the_portal_page_and_sees_each_result(client, synced, portal, settings, sandbox,
-                                                               django_capture_on_commit_callbacks):
+def test_user_pushes_from_the_portal_page_and_sees_each_result(
+    client, synced, portal, settings, sandbox, django_capture_on_commit_callbacks
+):
     from rest_framework.authtoken.models import Token
 
     from gst_sync.tasks import push_batch
@@ -211,7 +219,9 @@ def test_user_pushes_from_the_portal_page_and_sees_each_result(client, synced, p
 
     want(tenant, "B-2", "R")
     token = Token.objects.create(user=owner)
-    r = client.post(f"/api/v1/t/acme-push/registrations/{reg.pk}/push/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    r = client.post(
+        f"/api/v1/t/acme-push/registrations/{reg.pk}/push/", HTTP_AUTHORIZATION=f"Token {token.key}"
+    )
     assert r.status_code == 202 and r.json()["batches"][0]["documents"] == 2  # B-2 and the refused C-1 again
     charlie = f.make_user("charlie-push")
     other = f.make_tenant("Other", "other-push")

@@ -43,15 +43,27 @@ def member(tenant, user):
 
 def bulk(tenant, user, docs, action, **kw):
     with tenant_scope(tenant):
-        return actions.bulk_set_action(tenant=tenant, actor=Actor.user(user), user=user,
-                                       membership=member(tenant, user), ids=[d.pk for d in docs], action=action,
-                                       **kw)
+        return actions.bulk_set_action(
+            tenant=tenant,
+            actor=Actor.user(user),
+            user=user,
+            membership=member(tenant, user),
+            ids=[d.pk for d in docs],
+            action=action,
+            **kw,
+        )
 
 
 def one(tenant, user, document, action, **kw):
     with tenant_scope(tenant):
-        return actions.set_action(tenant=tenant, actor=Actor.user(user), membership=member(tenant, user),
-                                  document=document, action=action, **kw)
+        return actions.set_action(
+            tenant=tenant,
+            actor=Actor.user(user),
+            membership=member(tenant, user),
+            document=document,
+            action=action,
+            **kw,
+        )
 
 
 def to_push(tenant, reg, kind=None) -> set[int]:
@@ -67,10 +79,16 @@ def upload_counts(tenant, reg) -> dict[str, int]:
 def assert_queue_is_the_documents_with_a_local_action(tenant):
     """The table holds exactly the documents with a local action that are not vanished, with their actions."""
     with tenant_scope(tenant):
-        want = set(SupplierDocument.objects.filter(tenant=tenant, local_action__isnull=False, vanished_at__isnull=True)
-                   .values_list("pk", "registration_id", "local_action", "portal_action"))
-        have = set(PushQueueEntry.objects.filter(tenant=tenant)
-                   .values_list("document_id", "registration_id", "local_action", "portal_action"))
+        want = set(
+            SupplierDocument.objects.filter(
+                tenant=tenant, local_action__isnull=False, vanished_at__isnull=True
+            ).values_list("pk", "registration_id", "local_action", "portal_action")
+        )
+        have = set(
+            PushQueueEntry.objects.filter(tenant=tenant).values_list(
+                "document_id", "registration_id", "local_action", "portal_action"
+            )
+        )
     assert have == want
 
 
@@ -93,7 +111,10 @@ def test_bulk_actions_in_request_and_by_the_worker_keep_the_queue(tenant_a, reg_
     assert to_push(tenant_a, reg_a1) == {docs[0].pk, docs[1].pk}
     settings.IMS_BULK_ACTION_SYNC_MAX, settings.IMS_BULK_ACTION_CHUNK = 2, 2
     queued = bulk(tenant_a, alice, docs, "R", remarks="not received")
-    assert queued.status == "queued" and to_push(tenant_a, reg_a1) == {docs[0].pk, docs[1].pk}  # not applied yet
+    assert queued.status == "queued" and to_push(tenant_a, reg_a1) == {
+        docs[0].pk,
+        docs[1].pk,
+    }  # not applied yet
     assert run_bulk_action_task(queued.run_id) == "done"
     assert to_push(tenant_a, reg_a1, "save") == {d.pk for d in docs}
     assert upload_counts(tenant_a, reg_a1) == {"save": 5, "reset": 0}
@@ -103,7 +124,9 @@ def test_bulk_actions_in_request_and_by_the_worker_keep_the_queue(tenant_a, reg_
     assert_queue_is_the_documents_with_a_local_action(tenant_a)
 
 
-def test_each_gstin_and_tenant_sees_only_its_own_queue(tenant_a, tenant_b, reg_a1, reg_a2, reg_b1, alice, charlie):
+def test_each_gstin_and_tenant_sees_only_its_own_queue(
+    tenant_a, tenant_b, reg_a1, reg_a2, reg_b1, alice, charlie
+):
     mine, other_gstin, foreign = make_doc(reg_a1), make_doc(reg_a2), make_doc(reg_b1)
     bulk(tenant_a, alice, [mine, other_gstin], "A")
     one(tenant_b, charlie, foreign, "A")
@@ -111,41 +134,65 @@ def test_each_gstin_and_tenant_sees_only_its_own_queue(tenant_a, tenant_b, reg_a
     assert to_push(tenant_b, reg_b1) == {foreign.pk}
     with tenant_scope(tenant_a):
         counts = imports.pending_upload_counts(tenant=tenant_a, registrations=[reg_a1, reg_a2, reg_b1])
-    assert counts[reg_a1.pk]["save"] == 1 and counts[reg_a2.pk]["save"] == 1 and counts[reg_b1.pk]["save"] == 0
+    assert (
+        counts[reg_a1.pk]["save"] == 1 and counts[reg_a2.pk]["save"] == 1 and counts[reg_b1.pk]["save"] == 0
+    )
     assert_queue_is_the_documents_with_a_local_action(tenant_a)
     assert_queue_is_the_documents_with_a_local_action(tenant_b)
 
 
 def test_actions_held_for_approval_wait_outside_the_queue_until_approved_and_return_restores(
-        tenant_a, reg_a1, alice, pat):
+    tenant_a, reg_a1, alice, pat
+):
     with tenant_scope(tenant_a):
-        approvals.save_policy(tenant=tenant_a, actor=Actor.user(alice), membership=member(tenant_a, alice),
-                              name="big rejects", action="R", min_value=Decimal("100000"))
-    large, other, small = (make_doc(reg_a1, taxable_value="200000.00"),
-                           make_doc(reg_a1, taxable_value="300000.00", local_action="A"),
-                           make_doc(reg_a1, taxable_value="100.00"))
+        approvals.save_policy(
+            tenant=tenant_a,
+            actor=Actor.user(alice),
+            membership=member(tenant_a, alice),
+            name="big rejects",
+            action="R",
+            min_value=Decimal("100000"),
+        )
+    large, other, small = (
+        make_doc(reg_a1, taxable_value="200000.00"),
+        make_doc(reg_a1, taxable_value="300000.00", local_action="A"),
+        make_doc(reg_a1, taxable_value="100.00"),
+    )
     assert to_push(tenant_a, reg_a1) == {other.pk}  # inserted with a local action: queued
     bulk(tenant_a, pat, [large, other, small], "R", remarks="wrong rate")
     assert to_push(tenant_a, reg_a1) == {small.pk}
     assert upload_counts(tenant_a, reg_a1) == {"save": 1, "reset": 0}
     with tenant_scope(tenant_a):
         approval = ApprovalRequest.objects.get(tenant=tenant_a)
-        approvals.return_request(tenant=tenant_a, actor=Actor.user(alice), user=alice,
-                                 membership=member(tenant_a, alice), approval=approval, comment="no")
+        approvals.return_request(
+            tenant=tenant_a,
+            actor=Actor.user(alice),
+            user=alice,
+            membership=member(tenant_a, alice),
+            approval=approval,
+            comment="no",
+        )
     # Returned: the held documents go back to their state before (the Accept stays queued, the fresh one leaves).
     assert to_push(tenant_a, reg_a1) == {other.pk, small.pk}
     bulk(tenant_a, pat, [large], "R", remarks="again")
     with tenant_scope(tenant_a):
         approval = ApprovalRequest.objects.filter(tenant=tenant_a).order_by("-id").first()
-        approvals.approve(tenant=tenant_a, actor=Actor.user(alice), user=alice, membership=member(tenant_a, alice),
-                          approval=approval)
+        approvals.approve(
+            tenant=tenant_a,
+            actor=Actor.user(alice),
+            user=alice,
+            membership=member(tenant_a, alice),
+            approval=approval,
+        )
     assert to_push(tenant_a, reg_a1) == {other.pk, small.pk, large.pk}
     assert_queue_is_the_documents_with_a_local_action(tenant_a)
 
 
 def ingest(tenant, reg, records, **kw):
     with tenant_scope(tenant):
-        return ingest_documents(tenant=tenant, registration=reg, records=records, actor=SYSTEM, source="portal", **kw)
+        return ingest_documents(
+            tenant=tenant, registration=reg, records=records, actor=SYSTEM, source="portal", **kw
+        )
 
 
 def by_number(tenant) -> dict[str, SupplierDocument]:
@@ -170,7 +217,9 @@ def test_ingest_vanishing_reappearing_and_portal_changes_move_documents_in_and_o
     assert to_push(tenant_a, reg_a1) == {docs["G-1"].pk}
     # Someone accepts K-1 on the portal itself: a reset is now wanted there.
     ingest(tenant_a, reg_a1, {"b2b": [document_record(supplier_gstin=SUPPLIER, number="K-1", action="A")]})
-    assert by_number(tenant_a)["K-1"].local_action is None  # local N was cleared when it equalled the portal's
+    assert (
+        by_number(tenant_a)["K-1"].local_action is None
+    )  # local N was cleared when it equalled the portal's
     one(tenant_a, alice, by_number(tenant_a)["K-1"], "N")
     assert to_push(tenant_a, reg_a1, "reset") == {docs["K-1"].pk}
     assert_queue_is_the_documents_with_a_local_action(tenant_a)
@@ -192,20 +241,27 @@ def synced(db, portal, sandbox):
     tenant = f.make_tenant("Acme Queue", "acme-queue")
     owner = f.make_user("queue-owner")
     with tenant_scope(tenant):
-        reg = tenancy_services.add_registration(tenant=tenant, actor=SYSTEM, gstin=RECIPIENT, legal_name="Acme")
+        reg = tenancy_services.add_registration(
+            tenant=tenant, actor=SYSTEM, gstin=RECIPIENT, legal_name="Acme"
+        )
         tenancy_services.add_member(tenant=tenant, actor=SYSTEM, user=owner, role="owner")
         connect_gstin(tenant, reg, portal, SYSTEM)
-    sandbox.seed(b2b=[doc("B-1"), doc("B-2"), doc("B-3", action="A"), doc("B-4")],
-                 b2bcn=[doc("C-1", section="b2bcn", blocked="Y")])
+    sandbox.seed(
+        b2b=[doc("B-1"), doc("B-2"), doc("B-3", action="A"), doc("B-4")],
+        b2bcn=[doc("C-1", section="b2bcn", blocked="Y")],
+    )
     for section in ("b2b", "b2bcn"):
         with tenant_scope(tenant):
-            (run,) = sync_services.queue_sync(tenant=tenant, actor=SYSTEM, registration=reg, sections=[section])
+            (run,) = sync_services.queue_sync(
+                tenant=tenant, actor=SYSTEM, registration=reg, sections=[section]
+            )
         sync_services.run_sync(run.pk, adapter=portal)
     return tenant, reg, owner
 
 
 def test_pushing_takes_saved_documents_out_keeps_refused_ones_and_hides_batches_in_flight(
-        synced, portal, sandbox, client):
+    synced, portal, sandbox, client
+):
     tenant, reg, owner = synced
     docs = by_number(tenant)
     bulk(tenant, owner, [docs["B-1"], docs["B-2"], docs["B-4"]], "A")
@@ -225,7 +281,9 @@ def test_pushing_takes_saved_documents_out_keeps_refused_ones_and_hides_batches_
     with tenant_scope(tenant):
         assert push.queue_push(tenant=tenant, actor=Actor.user(owner), registration=reg) == []
 
-    sandbox.faults(supplier_edit={"gstin": RECIPIENT, "section": "b2b", "number": "B-4"})  # IMSSAV0010 for B-4
+    sandbox.faults(
+        supplier_edit={"gstin": RECIPIENT, "section": "b2b", "number": "B-4"}
+    )  # IMSSAV0010 for B-4
     for batch in batches:
         push.run_push(batch.pk, adapter=portal)
     assert to_push(tenant, reg) == {docs["B-4"].pk}  # refused (re-downloaded, flagged): still waiting
@@ -233,6 +291,7 @@ def test_pushing_takes_saved_documents_out_keeps_refused_ones_and_hides_batches_
     assert_queue_is_the_documents_with_a_local_action(tenant)
 
     token = Token.objects.create(user=owner)
-    response = client.post(f"/api/v1/t/{tenant.slug}/registrations/{reg.pk}/push/",
-                           HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = client.post(
+        f"/api/v1/t/{tenant.slug}/registrations/{reg.pk}/push/", HTTP_AUTHORIZATION=f"Token {token.key}"
+    )
     assert response.status_code == 202 and [b["documents"] for b in response.json()["batches"]] == [1]

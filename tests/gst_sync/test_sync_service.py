@@ -29,9 +29,10 @@ ACTOR = Actor.system("tests")
 def recipient(db):
     tenant = f.make_tenant("Acme Sync", "acme-sync")
     with tenant_scope(tenant):
-        reg = tenancy_services.add_registration(tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme")
+        reg = tenancy_services.add_registration(
+            tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme"
+        )
     return tenant, reg
-
 
 
 @pytest.fixture
@@ -103,7 +104,9 @@ def test_first_sync_then_rerun_writes_nothing(connected, portal, sandbox):
         assert SupplierDocument.objects.filter(registration=reg).count() == 3
 
 
-def test_supplier_edit_becomes_a_version_and_a_missing_document_is_kept_and_marked(connected, portal, sandbox):
+def test_supplier_edit_becomes_a_version_and_a_missing_document_is_kept_and_marked(
+    connected, portal, sandbox
+):
     tenant, reg = connected
     sandbox.seed(b2b=[doc("E-1"), doc("E-2")])
     sync(tenant, reg, portal)
@@ -188,8 +191,10 @@ def test_a_run_whose_worker_died_is_reclaimed_and_completes_without_duplicates(c
         (run,) = services.queue_sync(tenant=tenant, actor=ACTOR, registration=reg, sections=["b2b"])
     stale = timezone.now() - dt.timedelta(hours=2)
     with connection.cursor() as cur:  # the worker was killed after claiming it
-        cur.execute("UPDATE gst_sync_syncrun SET status='running', heartbeat_at=%s, attempts=1 WHERE id=%s",
-                    [stale, run.pk])
+        cur.execute(
+            "UPDATE gst_sync_syncrun SET status='running', heartbeat_at=%s, attempts=1 WHERE id=%s",
+            [stale, run.pk],
+        )
     services.run_sync(run.pk, adapter=portal)
     services.run_sync(run.pk, adapter=portal)  # redelivered again: no-op
     with tenant_scope(tenant):

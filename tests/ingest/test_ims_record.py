@@ -12,7 +12,9 @@ SUPPLIER = gstin_for(1, "29")
 
 
 def test_b2b_record_becomes_typed_document_fields():
-    rec = document_record(supplier_gstin=SUPPLIER, number="KA-7781", date=dt.date(2025, 10, 15), taxable=Decimal("50000"))
+    rec = document_record(
+        supplier_gstin=SUPPLIER, number="KA-7781", date=dt.date(2025, 10, 15), taxable=Decimal("50000")
+    )
     fields = parse_record("B2B", rec)
     assert fields["section"] == "b2b"
     assert fields["doc_kind"] == "invoice"
@@ -46,7 +48,13 @@ def test_any_portal_field_change_changes_the_hash_and_content_hash_of_agrees():
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [("Filed", "filed"), ("FILED", "filed"), ("Not Filed", "not_filed"), ("SAVED", "not_filed"), ("not filed", "not_filed")],
+    [
+        ("Filed", "filed"),
+        ("FILED", "filed"),
+        ("Not Filed", "not_filed"),
+        ("SAVED", "not_filed"),
+        ("not filed", "not_filed"),
+    ],
 )
 def test_filing_status_spellings_are_compared_case_insensitively(status, expected):
     rec = document_record(supplier_gstin=SUPPLIER, srcfilstatus=status)
@@ -61,8 +69,12 @@ def test_supply_types_in_both_sez_spellings_are_accepted(inv_typ):
 
 def test_credit_note_amendment_uses_note_fields_and_points_to_its_original():
     rec = document_record(
-        supplier_gstin=SUPPLIER, section="b2bcna", number="CN/7", date=dt.date(2025, 10, 2),
-        orig_number="CN/3", orig_date=dt.date(2025, 3, 20),
+        supplier_gstin=SUPPLIER,
+        section="b2bcna",
+        number="CN/7",
+        date=dt.date(2025, 10, 2),
+        orig_number="CN/3",
+        orig_date=dt.date(2025, 3, 20),
     )
     fields = parse_record("CNA", rec)
     assert (fields["doc_kind"], fields["is_amendment"]) == ("credit_note", True)
@@ -77,8 +89,14 @@ def test_ecom_record_may_use_note_shaped_number_fields():
 
 
 def test_block_flags_accept_legacy_and_alternative_names():
-    rec = document_record(supplier_gstin=SUPPLIER, section="b2bcn", itcRedReq="Y", itcRedReqBlocked="Y",
-                          isRemarksBlocked="Y", remarks="Short supply")
+    rec = document_record(
+        supplier_gstin=SUPPLIER,
+        section="b2bcn",
+        itcRedReq="Y",
+        itcRedReqBlocked="Y",
+        isRemarksBlocked="Y",
+        remarks="Short supply",
+    )
     del rec["ispendactblocked"]
     rec["ispendactnallwd"] = "Y"
     fields = parse_record("b2bcn", rec)
@@ -90,8 +108,16 @@ def test_block_flags_accept_legacy_and_alternative_names():
 
 
 def test_declared_itc_reduction_amounts_are_decimals():
-    rec = document_record(supplier_gstin=SUPPLIER, section="b2bcn", itcRedReq="Y", declIgst="0", declCgst="450.5",
-                          declSgst="450.5", declCess=0, isItcRedReqBlocked="N")
+    rec = document_record(
+        supplier_gstin=SUPPLIER,
+        section="b2bcn",
+        itcRedReq="Y",
+        declIgst="0",
+        declCgst="450.5",
+        declSgst="450.5",
+        declCess=0,
+        isItcRedReqBlocked="N",
+    )
     fields = parse_record("b2bcn", rec)
     assert fields["portal_decl_cgst"] == Decimal("450.50")
     assert fields["portal_decl_cess"] == Decimal("0.00")
@@ -134,7 +160,12 @@ def test_amendment_without_original_number_is_an_error():
 
 @pytest.mark.parametrize("number", ["MIX\\t\\N", "A\\\\nB", "TAB\tEND", "BACK\\"])
 def test_numbers_with_backslashes_and_control_characters_read_back_exactly(number):
-    rec = document_record(supplier_gstin=SUPPLIER, section="b2ba", number="AMD-1", orig_number=number,
-                          orig_date=dt.date(2025, 9, 1))
+    rec = document_record(
+        supplier_gstin=SUPPLIER,
+        section="b2ba",
+        number="AMD-1",
+        orig_number=number,
+        orig_date=dt.date(2025, 9, 1),
+    )
     fields = parse_record("b2ba", {**rec, "inum": number})
     assert (fields["doc_number"], fields["orig_doc_number"]) == (number, number)

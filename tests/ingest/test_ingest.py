@@ -48,8 +48,13 @@ def row_versions(reg):
 
 @pytest.fixture
 def batch(reg_a1):
-    return generate(seed=7, recipient_gstin=reg_a1.gstin, periods=["082025", "092025", "102025"], n_docs=400,
-                    n_suppliers=25)
+    return generate(
+        seed=7,
+        recipient_gstin=reg_a1.gstin,
+        periods=["082025", "092025", "102025"],
+        n_docs=400,
+        n_suppliers=25,
+    )
 
 
 def test_first_load_creates_every_document_with_one_audit_event_each(tenant_a, reg_a1, batch):
@@ -68,7 +73,16 @@ def test_first_load_creates_every_document_with_one_audit_event_each(tenant_a, r
         suppliers = Supplier.objects.filter(tenant=tenant_a)
         assert suppliers.count() == result.suppliers_created == 25
         assert all(s.trade_name == batch.supplier_names[s.gstin] for s in suppliers)
-    assert {d.section for d in docs(tenant_a)} == {"b2b", "b2ba", "b2bcn", "b2bcna", "b2bdn", "b2bdna", "ecom", "ecoma"}
+    assert {d.section for d in docs(tenant_a)} == {
+        "b2b",
+        "b2ba",
+        "b2bcn",
+        "b2bcna",
+        "b2bdn",
+        "b2bdna",
+        "ecom",
+        "ecoma",
+    }
 
 
 def test_rerun_with_nothing_new_writes_nothing(tenant_a, reg_a1, batch):
@@ -77,7 +91,13 @@ def test_rerun_with_nothing_new_writes_nothing(tenant_a, reg_a1, batch):
 
     again = ingest(tenant_a, reg_a1, batch.records, complete_sections=list(batch.records))
 
-    assert (again.created, again.changed, again.vanished, again.reappeared, again.unchanged) == (0, 0, 0, 0, 400)
+    assert (again.created, again.changed, again.vanished, again.reappeared, again.unchanged) == (
+        0,
+        0,
+        0,
+        0,
+        400,
+    )
     assert last_seq(tenant_a) == seq
     assert row_versions(reg_a1) == rows
     with tenant_scope(tenant_a):
@@ -178,10 +198,22 @@ def test_bad_checksum_supplier_gstin_is_stored_and_flagged(tenant_a, reg_a1):
 
 def test_amendment_is_linked_to_its_original_in_the_same_batch(tenant_a, reg_a1):
     original = document_record(supplier_gstin=SUPPLIER, number="INV/9", date=dt.date(2025, 3, 28))
-    amendment = document_record(supplier_gstin=SUPPLIER, section="b2ba", number="INV/9", date=dt.date(2025, 3, 28),
-                                orig_number="INV/9", orig_date=dt.date(2025, 3, 28), supplier_period="052025")
-    other_supplier = document_record(supplier_gstin=OTHER_SUPPLIER, section="b2ba", number="INV/9",
-                                     orig_number="INV/9", orig_date=dt.date(2025, 3, 28))
+    amendment = document_record(
+        supplier_gstin=SUPPLIER,
+        section="b2ba",
+        number="INV/9",
+        date=dt.date(2025, 3, 28),
+        orig_number="INV/9",
+        orig_date=dt.date(2025, 3, 28),
+        supplier_period="052025",
+    )
+    other_supplier = document_record(
+        supplier_gstin=OTHER_SUPPLIER,
+        section="b2ba",
+        number="INV/9",
+        orig_number="INV/9",
+        orig_date=dt.date(2025, 3, 28),
+    )
 
     result = ingest(tenant_a, reg_a1, {"b2b": [original], "b2ba": [amendment, other_supplier]})
 
@@ -192,10 +224,17 @@ def test_amendment_is_linked_to_its_original_in_the_same_batch(tenant_a, reg_a1)
 
 
 def test_amendment_arriving_before_its_original_is_linked_when_the_original_comes(tenant_a, reg_a1):
-    amendment = document_record(supplier_gstin=SUPPLIER, section="b2bcna", number="CN/5", orig_number="CN/4",
-                                orig_date=dt.date(2025, 9, 30))
+    amendment = document_record(
+        supplier_gstin=SUPPLIER,
+        section="b2bcna",
+        number="CN/5",
+        orig_number="CN/4",
+        orig_date=dt.date(2025, 9, 30),
+    )
     ingest(tenant_a, reg_a1, {"CNA": [amendment]})
-    original = document_record(supplier_gstin=SUPPLIER, section="b2bcn", number="CN/4", date=dt.date(2025, 9, 30))
+    original = document_record(
+        supplier_gstin=SUPPLIER, section="b2bcn", number="CN/4", date=dt.date(2025, 9, 30)
+    )
 
     ingest(tenant_a, reg_a1, {"CN": [original]})
 

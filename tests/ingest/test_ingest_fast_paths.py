@@ -22,8 +22,15 @@ B2B = section_info("b2b")
 
 
 def test_a_record_parses_the_same_before_and_after_its_values_are_memorised():
-    rec = document_record(supplier_gstin=SUPPLIER, number="FP/1", remarks="Short\tsupplied", itcRedReq="y",
-                          isRemarksBlocked=True, ispendactnallwd="Y", declCgst="12.5")
+    rec = document_record(
+        supplier_gstin=SUPPLIER,
+        number="FP/1",
+        remarks="Short\tsupplied",
+        itcRedReq="y",
+        isRemarksBlocked=True,
+        ispendactnallwd="Y",
+        declCgst="12.5",
+    )
     del rec["iamt"], rec["ispendactblocked"]
     first = parse_line(B2B, rec)
     second = parse_line(B2B, dict(rec))
@@ -32,7 +39,10 @@ def test_a_record_parses_the_same_before_and_after_its_values_are_memorised():
     assert (fields["portal_remarks"], fields["portal_itc_red_req"]) == ("Short\tsupplied", "Y")
     assert (fields["remarks_blocked"], fields["pending_blocked"]) == (True, True)
     assert (fields["igst"], fields["portal_decl_cgst"], fields["portal_decl_igst"]) == (
-        Decimal("0.00"), Decimal("12.50"), None)
+        Decimal("0.00"),
+        Decimal("12.50"),
+        None,
+    )
 
 
 @pytest.mark.parametrize("value", [1, 1.0])
@@ -77,6 +87,7 @@ def test_numbers_of_only_zeros_and_fy_tokens_normalise_as_before():
 
 # --- amendment linking ---------------------------------------------------------------------------------------
 
+
 def ingest(tenant, reg, records):
     return ingest_documents(tenant=tenant, registration=reg, records=records, actor=ACTOR, source="portal")
 
@@ -100,12 +111,27 @@ def test_amendments_link_to_originals_of_earlier_batches_the_same_batch_and_late
 
     same = document_record(supplier_gstin=SUPPLIER, number="S-1", date=dt.date(2025, 5, 2))
     amendments = [
-        document_record(supplier_gstin=SUPPLIER, section="b2ba", number="E-1A", orig_number="E-1",
-                        orig_date=dt.date(2025, 4, 2)),
-        document_record(supplier_gstin=SUPPLIER, section="b2ba", number="S-1A", orig_number="S-1",
-                        orig_date=dt.date(2025, 5, 2)),
-        document_record(supplier_gstin=SUPPLIER, section="b2ba", number="L-1A", orig_number="L-1",
-                        orig_date=dt.date(2025, 6, 2)),
+        document_record(
+            supplier_gstin=SUPPLIER,
+            section="b2ba",
+            number="E-1A",
+            orig_number="E-1",
+            orig_date=dt.date(2025, 4, 2),
+        ),
+        document_record(
+            supplier_gstin=SUPPLIER,
+            section="b2ba",
+            number="S-1A",
+            orig_number="S-1",
+            orig_date=dt.date(2025, 5, 2),
+        ),
+        document_record(
+            supplier_gstin=SUPPLIER,
+            section="b2ba",
+            number="L-1A",
+            orig_number="L-1",
+            orig_date=dt.date(2025, 6, 2),
+        ),
     ]
     assert ingest(tenant_a, reg_a1, {"b2b": [same], "b2ba": amendments}).linked == 2
 
@@ -114,14 +140,20 @@ def test_amendments_link_to_originals_of_earlier_batches_the_same_batch_and_late
 
     docs = by_number(tenant_a)
     assert {n: docs[n].original_id for n in ("E-1A", "S-1A", "L-1A")} == {
-        "E-1A": docs["E-1"].pk, "S-1A": docs["S-1"].pk, "L-1A": docs["L-1"].pk}
+        "E-1A": docs["E-1"].pk,
+        "S-1A": docs["S-1"].pk,
+        "L-1A": docs["L-1"].pk,
+    }
 
 
 @pytest.mark.django_db
 def test_an_amendment_pointed_at_another_original_is_relinked(tenant_a, reg_a1):
-    first, second = (document_record(supplier_gstin=SUPPLIER, number=n, date=dt.date(2025, 4, 2)) for n in "XY")
-    amendment = document_record(supplier_gstin=SUPPLIER, section="b2ba", number="A-1", orig_number="X",
-                                orig_date=dt.date(2025, 4, 2))
+    first, second = (
+        document_record(supplier_gstin=SUPPLIER, number=n, date=dt.date(2025, 4, 2)) for n in "XY"
+    )
+    amendment = document_record(
+        supplier_gstin=SUPPLIER, section="b2ba", number="A-1", orig_number="X", orig_date=dt.date(2025, 4, 2)
+    )
     ingest(tenant_a, reg_a1, {"b2b": [first, second], "b2ba": [amendment]})
 
     result = ingest(tenant_a, reg_a1, {"b2ba": [{**amendment, "oinum": "Y"}]})
@@ -133,8 +165,13 @@ def test_an_amendment_pointed_at_another_original_is_relinked(tenant_a, reg_a1):
 
 @pytest.mark.django_db
 def test_an_amendment_whose_original_never_came_stays_waiting(tenant_a, reg_a1):
-    amendment = document_record(supplier_gstin=SUPPLIER, section="b2bcna", number="CN-9A", orig_number="CN-9",
-                                orig_date=dt.date(2025, 4, 2))
+    amendment = document_record(
+        supplier_gstin=SUPPLIER,
+        section="b2bcna",
+        number="CN-9A",
+        orig_number="CN-9",
+        orig_date=dt.date(2025, 4, 2),
+    )
     ingest(tenant_a, reg_a1, {"b2bcna": [amendment]})
     other = document_record(supplier_gstin=SUPPLIER, section="b2b", number="CN-9", date=dt.date(2025, 4, 2))
 

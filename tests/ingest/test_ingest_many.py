@@ -26,8 +26,16 @@ def stored(tenant):
     with tenant_scope(tenant):
         docs = list(SupplierDocument.objects.select_related("original"))
     return sorted(
-        (d.supplier_gstin, d.section, d.doc_number, d.fy, d.content_hash, d.version, d.vanished_at is None,
-         (d.original.section, d.original.doc_number) if d.original else None)
+        (
+            d.supplier_gstin,
+            d.section,
+            d.doc_number,
+            d.fy,
+            d.content_hash,
+            d.version,
+            d.vanished_at is None,
+            (d.original.section, d.original.doc_number) if d.original else None,
+        )
         for d in docs
     )
 
@@ -35,22 +43,36 @@ def stored(tenant):
 def ledger(tenant):
     """The per-document events, in order."""
     with tenant_scope(tenant):
-        return list(AuditEvent.objects.filter(action__startswith="document.").order_by("seq")
-                    .values_list("action", "object_repr"))
+        return list(
+            AuditEvent.objects.filter(action__startswith="document.")
+            .order_by("seq")
+            .values_list("action", "object_repr")
+        )
 
 
 def generated(recipient_gstin, n_docs=1500, batch_size=400):
-    return list(batches(seed=11, recipient_gstin=recipient_gstin, periods=PERIODS, n_docs=n_docs,
-                        n_suppliers=40, batch_size=batch_size))
+    return list(
+        batches(
+            seed=11,
+            recipient_gstin=recipient_gstin,
+            periods=PERIODS,
+            n_docs=n_docs,
+            n_suppliers=40,
+            batch_size=batch_size,
+        )
+    )
 
 
 def test_pipelined_batches_store_what_one_call_per_batch_stores(tenant_a, reg_a1, tenant_b, reg_b1):
     records = generated(reg_a1.gstin)
 
-    piped = list(ingest_many(tenant=tenant_a, registration=reg_a1, batches=iter(records), actor=ACTOR,
-                             source="portal"))
-    single = [ingest_documents(tenant=tenant_b, registration=reg_b1, records=batch, actor=ACTOR, source="portal")
-              for batch in records]
+    piped = list(
+        ingest_many(tenant=tenant_a, registration=reg_a1, batches=iter(records), actor=ACTOR, source="portal")
+    )
+    single = [
+        ingest_documents(tenant=tenant_b, registration=reg_b1, records=batch, actor=ACTOR, source="portal")
+        for batch in records
+    ]
 
     assert [r.counts() for r in piped] == [r.counts() for r in single]
     assert sum(r.created for r in piped) == 1500
@@ -65,7 +87,9 @@ def test_a_rerun_through_the_pipeline_writes_nothing(tenant_a, reg_a1):
     list(ingest_many(tenant=tenant_a, registration=reg_a1, batches=records, actor=ACTOR, source="portal"))
     before = (stored(tenant_a), len(ledger(tenant_a)))
 
-    again = list(ingest_many(tenant=tenant_a, registration=reg_a1, batches=records, actor=ACTOR, source="portal"))
+    again = list(
+        ingest_many(tenant=tenant_a, registration=reg_a1, batches=records, actor=ACTOR, source="portal")
+    )
 
     assert [(r.created, r.changed, r.unchanged) for r in again] == [(0, 0, 400), (0, 0, 400)]
     assert (stored(tenant_a), len(ledger(tenant_a))) == before
@@ -73,12 +97,19 @@ def test_a_rerun_through_the_pipeline_writes_nothing(tenant_a, reg_a1):
 
 def test_a_bad_batch_in_the_pipeline_writes_nothing_and_the_others_are_stored(tenant_a, reg_a1):
     good_1 = {"b2b": [document_record(supplier_gstin=SUPPLIER, number="G-1")]}
-    bad = {"b2b": [document_record(supplier_gstin=SUPPLIER, number="B-1"),
-                   document_record(supplier_gstin=SUPPLIER, number="B-2", pos="ZZ")]}
+    bad = {
+        "b2b": [
+            document_record(supplier_gstin=SUPPLIER, number="B-1"),
+            document_record(supplier_gstin=SUPPLIER, number="B-2", pos="ZZ"),
+        ]
+    }
     good_2 = {"b2b": [document_record(supplier_gstin=SUPPLIER, number="G-2")]}
 
-    results = list(ingest_many(tenant=tenant_a, registration=reg_a1, batches=[good_1, bad, good_2], actor=ACTOR,
-                               source="portal"))
+    results = list(
+        ingest_many(
+            tenant=tenant_a, registration=reg_a1, batches=[good_1, bad, good_2], actor=ACTOR, source="portal"
+        )
+    )
 
     assert [r.created for r in results] == [1, 0, 1]
     assert results[1].errors == ["b2b record 2: pos 'ZZ' is not a 2-digit state code"]
@@ -92,12 +123,19 @@ def test_the_pipeline_refuses_a_registration_of_another_tenant(tenant_a, reg_b1)
 
 @pytest.mark.parametrize("number", ["A\\B/1", "TAB\tNO-1", "LINE\nNO-1", "CR\rNO-1", "MIX\\t\\N"])
 def test_numbers_with_copy_special_characters_keep_their_natural_key(tenant_a, reg_a1, number):
-    original = document_record(supplier_gstin=SUPPLIER, number=number, date=dt.date(2025, 9, 1),
-                               taxable=Decimal("500"))
-    amendment = document_record(supplier_gstin=SUPPLIER, section="b2ba", number=f"{number[:15]}-A",
-                                orig_number=number, orig_date=dt.date(2025, 9, 1))
+    original = document_record(
+        supplier_gstin=SUPPLIER, number=number, date=dt.date(2025, 9, 1), taxable=Decimal("500")
+    )
+    amendment = document_record(
+        supplier_gstin=SUPPLIER,
+        section="b2ba",
+        number=f"{number[:15]}-A",
+        orig_number=number,
+        orig_date=dt.date(2025, 9, 1),
+    )
     ingest = lambda records: ingest_documents(  # noqa: E731
-        tenant=tenant_a, registration=reg_a1, records=records, actor=ACTOR, source="portal")
+        tenant=tenant_a, registration=reg_a1, records=records, actor=ACTOR, source="portal"
+    )
 
     first = ingest({"b2b": [original], "b2ba": [amendment]})
     rerun = ingest({"b2b": [original], "b2ba": [amendment]})

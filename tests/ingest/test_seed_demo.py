@@ -34,7 +34,9 @@ def test_demo_seed_has_every_section_and_every_role_and_says_how_to_log_in(clien
     assert response.status_code == 302
     assert "_auth_user_id" in client.session
     with tenant_scope(tenant):
-        regs = visible_registrations(tenant=tenant, user=Membership.objects.get(user__username="owner@demo.in").user)
+        regs = visible_registrations(
+            tenant=tenant, user=Membership.objects.get(user__username="owner@demo.in").user
+        )
         assert regs.count() == 3
         assert {r.state_code for r in regs} == {"27", "29"}
         preparer = Membership.objects.get(tenant=tenant, role="preparer").user
@@ -42,7 +44,14 @@ def test_demo_seed_has_every_section_and_every_role_and_says_how_to_log_in(clien
         documents = SupplierDocument.objects.all()
         assert 4500 <= documents.count() <= 5500
         assert set(documents.values_list("section", flat=True)) == {
-            "b2b", "b2ba", "b2bcn", "b2bcna", "b2bdn", "b2bdna", "ecom", "ecoma"
+            "b2b",
+            "b2ba",
+            "b2bcn",
+            "b2bcna",
+            "b2bdn",
+            "b2bdna",
+            "ecom",
+            "ecoma",
         }
         assert set(documents.values_list("portal_action", flat=True)) == {"A", "R", "P", "N"}
         assert documents.filter(local_action__isnull=False).exists()

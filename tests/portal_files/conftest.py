@@ -42,17 +42,26 @@ def upload(obj, name: str = "file.json") -> SimpleUploadedFile:
 def snapshot(tenant) -> tuple:
     """Everything an import could write, to show that a refused file wrote nothing."""
     with tenant_scope(tenant):
-        docs = sorted(SupplierDocument.objects.values_list("id", "content_hash", "vanished_at", "twob_period",
-                                                          "supplier_filing_date"))
-        return (docs, Gstr2bStatement.objects.count(), Gstr2bDocument.objects.count(),
-                AuditEvent.objects.filter(tenant=tenant).count())
+        docs = sorted(
+            SupplierDocument.objects.values_list(
+                "id", "content_hash", "vanished_at", "twob_period", "supplier_filing_date"
+            )
+        )
+        return (
+            docs,
+            Gstr2bStatement.objects.count(),
+            Gstr2bDocument.objects.count(),
+            AuditEvent.objects.filter(tenant=tenant).count(),
+        )
 
 
 @pytest.fixture
 def acme(db):
     tenant = f.make_tenant("Acme Files", "acme-files")
     with tenant_scope(tenant):
-        reg = tenancy_services.add_registration(tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme Files")
+        reg = tenancy_services.add_registration(
+            tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme Files"
+        )
     return tenant, reg
 
 
@@ -95,5 +104,3 @@ def without(obj: dict, *keys) -> dict:
     for key in keys:
         obj.pop(key, None)
     return obj
-
-

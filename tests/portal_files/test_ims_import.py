@@ -25,8 +25,12 @@ def test_sample_imports_with_its_counts_per_section_and_action_and_totals(acme):
     assert result.summary.sections == {"b2b": 4, "b2ba": 1, "b2bcn": 1, "b2bdn": 1, "ecom": 1}
     assert result.summary.actions == {"A": 2, "R": 1, "P": 1, "N": 4}
     assert result.summary.totals == {
-        "value": Decimal("279660.00"), "taxable": Decimal("237000.00"), "igst": Decimal("15660.00"),
-        "cgst": Decimal("13500.00"), "sgst": Decimal("13500.00"), "cess": Decimal("0.00"),
+        "value": Decimal("279660.00"),
+        "taxable": Decimal("237000.00"),
+        "igst": Decimal("15660.00"),
+        "cgst": Decimal("13500.00"),
+        "sgst": Decimal("13500.00"),
+        "cess": Decimal("0.00"),
     }
     assert result.ingest.created == 8 and result.ingest.vanished == 0
     docs = docs_of(acme[0])
@@ -44,8 +48,18 @@ def test_sections_nested_under_ims_details_with_the_gstin_import_alike(acme):
 
 def test_sections_under_data_and_imsdetails_in_any_case_and_getinv_codes_are_read(acme):
     s = ims_sample()
-    body = {"data": {"rtin": RECIPIENT, "imsdetails": {"B2B": s["b2b"], "CN": s["b2bcn"], "Dn": s["b2bdn"],
-                                                       "ECOM": s["ecom"], "b2bA": s["b2ba"]}}}
+    body = {
+        "data": {
+            "rtin": RECIPIENT,
+            "imsdetails": {
+                "B2B": s["b2b"],
+                "CN": s["b2bcn"],
+                "Dn": s["b2bdn"],
+                "ECOM": s["ecom"],
+                "b2bA": s["b2ba"],
+            },
+        }
+    }
     result = run(acme, upload(body))
     assert result.summary.sections == {"b2b": 4, "b2bcn": 1, "b2bdn": 1, "ecom": 1, "b2ba": 1}
     assert len(docs_of(acme[0])) == 8
@@ -75,15 +89,21 @@ def test_a_file_of_another_gstin_is_refused_and_nothing_is_written(acme):
     assert snapshot(acme[0]) == before
 
 
-@pytest.mark.parametrize(("content", "expected"), [
-    (b"{not json", "not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
-    (b"\xff\xfe\x00bad", "not a JSON file (not UTF-8"),
-    (b"[1, 2]", "$: expected a JSON object with IMS sections, found a list"),
-    (b'{"b2b": [], "b2c": []}', "$.b2c: unknown IMS section 'b2c'"),
-    (b'{"imsDetails": {"b2b": {"inum": "X"}}}', "$.imsDetails.b2b: expected a list of records"),
-    (b'{"token": "abc", "est": "5"}', "no IMS section found"),
-    (b'{"gstin": "27XYZ", "b2b": []}', "$.gstin: '27XYZ' is not a 15-character GSTIN"),
-])
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            b"{not json",
+            "not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2",
+        ),
+        (b"\xff\xfe\x00bad", "not a JSON file (not UTF-8"),
+        (b"[1, 2]", "$: expected a JSON object with IMS sections, found a list"),
+        (b'{"b2b": [], "b2c": []}', "$.b2c: unknown IMS section 'b2c'"),
+        (b'{"imsDetails": {"b2b": {"inum": "X"}}}', "$.imsDetails.b2b: expected a list of records"),
+        (b'{"token": "abc", "est": "5"}', "no IMS section found"),
+        (b'{"gstin": "27XYZ", "b2b": []}', "$.gstin: '27XYZ' is not a 15-character GSTIN"),
+    ],
+)
 def test_a_malformed_file_gets_a_clear_error_and_writes_nothing(acme, content, expected):
     run(acme, upload(ims_sample()))
     before = snapshot(acme[0])

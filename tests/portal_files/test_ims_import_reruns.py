@@ -29,7 +29,9 @@ def sent(monkeypatch) -> list[int]:
 
 def import_sample(tenant, reg):
     with tenant_scope(tenant):
-        return import_ims_files(tenant=tenant, actor=ACTOR, registration=reg, files=[upload(ims_sample(), "ims.json")])
+        return import_ims_files(
+            tenant=tenant, actor=ACTOR, registration=reg, files=[upload(ims_sample(), "ims.json")]
+        )
 
 
 def runs(tenant) -> list[ReconRun]:
@@ -40,9 +42,15 @@ def runs(tenant) -> list[ReconRun]:
 def test_an_ims_file_import_into_a_reconciled_gstin_queues_a_rerun_of_its_range(acme, owner, sent):
     tenant, reg = acme
     with tenant_scope(tenant):
-        first = recon.start_run(tenant=tenant, actor=ACTOR, user=owner,
-                                membership=Membership.objects.get(tenant=tenant, user=owner), registrations=[reg],
-                                date_from=dt.date(2025, 10, 1), date_to=dt.date(2025, 10, 31))
+        first = recon.start_run(
+            tenant=tenant,
+            actor=ACTOR,
+            user=owner,
+            membership=Membership.objects.get(tenant=tenant, user=owner),
+            registrations=[reg],
+            date_from=dt.date(2025, 10, 1),
+            date_to=dt.date(2025, 10, 31),
+        )
     tasks.run_recon_task(sent.pop())
     assert runs(tenant)[-1].status == "done"
 
@@ -51,7 +59,11 @@ def test_an_ims_file_import_into_a_reconciled_gstin_queues_a_rerun_of_its_range(
     first_run, rerun = runs(tenant)
     assert first_run.pk == first.pk and sent == [rerun.pk]
     assert (rerun.status, rerun.registration_ids, rerun.date_from, rerun.date_to) == (
-        "queued", [reg.pk], dt.date(2025, 10, 1), dt.date(2025, 10, 31))
+        "queued",
+        [reg.pk],
+        dt.date(2025, 10, 1),
+        dt.date(2025, 10, 31),
+    )
     assert rerun.actor_type == "system" and "IMS file import" in rerun.actor_label
 
     sent.clear()

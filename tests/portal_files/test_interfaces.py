@@ -30,11 +30,16 @@ def doc_count(tenant):
 
 # --- page ------------------------------------------------------------------------------------------------------
 
-def test_owner_uploads_the_ims_json_on_the_page_and_sees_counts_totals_and_the_vanished_note(acme, owner, login):
+
+def test_owner_uploads_the_ims_json_on_the_page_and_sees_counts_totals_and_the_vanished_note(
+    acme, owner, login
+):
     client = login(owner)
     page = client.get(PAGE)
     assert page.status_code == 200 and RECIPIENT in page.content.decode()
-    r = client.post(PAGE, {"registration": acme[1].pk, "kind": "ims", "files": upload(ims_sample(), "ims.json")})
+    r = client.post(
+        PAGE, {"registration": acme[1].pk, "kind": "ims", "files": upload(ims_sample(), "ims.json")}
+    )
     html = r.content.decode()
     assert r.status_code == 200 and "8 records read. 8 new" in html
     assert "₹2,37,000.00" in html and 'id="vanished-note"' in html and "marked vanished" in html
@@ -43,8 +48,15 @@ def test_owner_uploads_the_ims_json_on_the_page_and_sees_counts_totals_and_the_v
 
 def test_owner_uploads_2b_parts_together_and_sees_totals(acme, owner, login):
     client = login(owner)
-    r = client.post(PAGE, {"registration": acme[1].pk, "kind": "2b", "period": "102025",
-                           "files": [upload(twob_sample(), "2b.json")]})
+    r = client.post(
+        PAGE,
+        {
+            "registration": acme[1].pk,
+            "kind": "2b",
+            "period": "102025",
+            "files": [upload(twob_sample(), "2b.json")],
+        },
+    )
     html = r.content.decode()
     assert r.status_code == 200 and "6 documents stored, 1 of them rejected" in html
     assert "₹1,10,000.00" in html and "differs" not in html
@@ -58,7 +70,10 @@ def test_a_bad_upload_on_the_page_shows_the_error_and_writes_nothing(acme, owner
     body["b2b"][0]["pos"] = "XX"
     r = client.post(PAGE, {"registration": acme[1].pk, "kind": "ims", "files": upload(body, "ims.json")})
     assert r.status_code == 400
-    assert "ims.json: $.b2b[0] (b2b record 1): pos &#x27;XX&#x27; is not a 2-digit state code" in r.content.decode()
+    assert (
+        "ims.json: $.b2b[0] (b2b record 1): pos &#x27;XX&#x27; is not a 2-digit state code"
+        in r.content.decode()
+    )
     assert doc_count(acme[0]) == 0
 
 
@@ -106,9 +121,11 @@ def test_non_member_gets_404(acme, other_reg, login):
 
 # --- API -------------------------------------------------------------------------------------------------------
 
+
 def test_api_imports_a_multipart_ims_file(acme, owner, client):
-    r = client.post(API.format(acme[1].pk) + "portal-files/", {"type": "ims", "file": upload(ims_sample())},
-                    **auth(owner))
+    r = client.post(
+        API.format(acme[1].pk) + "portal-files/", {"type": "ims", "file": upload(ims_sample())}, **auth(owner)
+    )
     assert r.status_code == 201
     data = r.json()
     assert data["created"] == 8 and data["actions"] == {"A": 2, "R": 1, "P": 1, "N": 4}
@@ -126,19 +143,26 @@ def test_api_imports_2b_parts_and_reports_bad_files_with_400(acme, owner, client
 
 
 def test_api_refuses_viewers_and_hides_other_tenants(acme, viewer, owner, other_reg, client):
-    r = client.post(API.format(acme[1].pk) + "portal-files/", {"type": "ims", "file": upload(ims_sample())},
-                    **auth(viewer))
+    r = client.post(
+        API.format(acme[1].pk) + "portal-files/",
+        {"type": "ims", "file": upload(ims_sample())},
+        **auth(viewer),
+    )
     assert r.status_code == 403
-    r = client.post(API.format(other_reg.pk) + "portal-files/", {"type": "ims", "file": upload(ims_sample())},
-                    **auth(owner))
+    r = client.post(
+        API.format(other_reg.pk) + "portal-files/",
+        {"type": "ims", "file": upload(ims_sample())},
+        **auth(owner),
+    )
     assert r.status_code == 404
     assert client.get(API.format(other_reg.pk) + "offline-upload/", **auth(owner)).status_code == 404
     assert doc_count(acme[0]) == 0
 
 
 def test_api_offline_upload_returns_the_reset_body(acme, owner, client):
-    client.post(API.format(acme[1].pk) + "portal-files/", {"type": "ims", "file": upload(ims_sample())},
-                **auth(owner))
+    client.post(
+        API.format(acme[1].pk) + "portal-files/", {"type": "ims", "file": upload(ims_sample())}, **auth(owner)
+    )
     with tenant_scope(acme[0]):
         SupplierDocument.objects.filter(doc_number="INV/25-26/0142").update(local_action="N")
     r = client.get(API.format(acme[1].pk) + "offline-upload/?kind=reset", **auth(owner))
@@ -148,12 +172,23 @@ def test_api_offline_upload_returns_the_reset_body(acme, owner, client):
 
 # --- command ---------------------------------------------------------------------------------------------------
 
+
 def test_command_imports_ims_then_2b_detecting_the_type(acme, capsys):
     call_command("import_portal_file", str(FIXTURES / "ims_get_invoices_response.json"), "--gstin", RECIPIENT)
     out = capsys.readouterr().out
-    assert "8 records" in out and "b2b 4, b2ba 1, b2bcn 1, b2bdn 1, ecom 1" in out and "A 2, R 1, P 1, N 4" in out
-    call_command("import_portal_file", str(FIXTURES / "gstr2b_get2b_response.json"), "--gstin", RECIPIENT,
-                 "--tenant", "acme-files")
+    assert (
+        "8 records" in out
+        and "b2b 4, b2ba 1, b2bcn 1, b2bdn 1, ecom 1" in out
+        and "A 2, R 1, P 1, N 4" in out
+    )
+    call_command(
+        "import_portal_file",
+        str(FIXTURES / "gstr2b_get2b_response.json"),
+        "--gstin",
+        RECIPIENT,
+        "--tenant",
+        "acme-files",
+    )
     out = capsys.readouterr().out
     assert "GSTR-2B 102025" in out and "6 documents, 1 rejected" in out
     assert "available b2b: 2 docs, taxable 110000.00, igst 1800.00, cgst 9000.00" in out
@@ -168,13 +203,19 @@ def test_command_fails_with_the_error_on_a_bad_file_and_writes_nothing(acme, tmp
     before = snapshot(acme[0])
     with pytest.raises(CommandError) as exc:
         call_command("import_portal_file", str(bad), "--gstin", RECIPIENT, "--type", "ims")
-    assert "nothing was imported" in str(exc.value) and "bad.json: $.b2b[0] (b2b record 1): stin 'X'" in str(exc.value)
+    assert "nothing was imported" in str(exc.value) and "bad.json: $.b2b[0] (b2b record 1): stin 'X'" in str(
+        exc.value
+    )
     assert snapshot(acme[0]) == before
 
 
 def test_command_refuses_an_unknown_gstin_and_a_missing_file(acme, tmp_path):
     with pytest.raises(CommandError, match="no registration 29AAJFY9012N1ZE"):
-        call_command("import_portal_file", str(FIXTURES / "ims_get_invoices_response.json"), "--gstin",
-                     "29AAJFY9012N1ZE")
+        call_command(
+            "import_portal_file",
+            str(FIXTURES / "ims_get_invoices_response.json"),
+            "--gstin",
+            "29AAJFY9012N1ZE",
+        )
     with pytest.raises(CommandError, match="no such file"):
         call_command("import_portal_file", str(tmp_path / "missing.json"), "--gstin", RECIPIENT)

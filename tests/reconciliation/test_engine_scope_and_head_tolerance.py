@@ -27,8 +27,9 @@ OCT = (dt.date(2025, 10, 1), dt.date(2025, 10, 31))
 
 def run_for(tenant, alice, reg, dates=OCT):
     with tenant_scope(tenant):
-        run = services.start_run(**as_alice(tenant, alice), registrations=[reg], date_from=dates[0],
-                                 date_to=dates[1])
+        run = services.start_run(
+            **as_alice(tenant, alice), registrations=[reg], date_from=dates[0], date_to=dates[1]
+        )
     return execute_run(run_id=run.pk)
 
 
@@ -36,21 +37,36 @@ def results(tenant, run):
     """{(register number or None, supplier number or None): outcome} of a run."""
     with tenant_scope(tenant):
         rows = ReconMatch.objects.filter(run=run).select_related("purchase", "document")
-        return {(m.purchase.doc_number if m.purchase else None, m.document.doc_number if m.document else None):
-                m.outcome for m in rows}
+        return {
+            (
+                m.purchase.doc_number if m.purchase else None,
+                m.document.doc_number if m.document else None,
+            ): m.outcome
+            for m in rows
+        }
 
 
 def test_lines_and_documents_just_outside_the_range_pair_with_those_inside(tenant_a, reg_a1, alice):
-    make_doc(reg_a1, doc_number="EDGE/1", doc_date=dt.date(2025, 10, 2))       # inside; its line is booked 30-09
-    make_doc(reg_a1, doc_number="EDGE/2", doc_date=dt.date(2025, 11, 3))       # outside; its line is booked 29-10
-    make_doc(reg_a1, doc_number="EDGE/3", doc_date=dt.date(2025, 9, 25))       # outside, alone: not this run's
-    make_doc(reg_a1, doc_number="FAR/4", doc_date=dt.date(2025, 12, 20))       # beyond the window: not loaded
-    upsert(tenant_a, alice, [line(reg_a1, "EDGE/1", date="30-09-2025"), line(reg_a1, "EDGE/2", date="29-10-2025"),
-                             line(reg_a1, "EDGE/9", date="05-11-2025"),          # outside, alone: not this run's
-                             line(reg_a1, "FAR/4", date="28-10-2025")])           # inside; its document is far
+    make_doc(reg_a1, doc_number="EDGE/1", doc_date=dt.date(2025, 10, 2))  # inside; its line is booked 30-09
+    make_doc(reg_a1, doc_number="EDGE/2", doc_date=dt.date(2025, 11, 3))  # outside; its line is booked 29-10
+    make_doc(reg_a1, doc_number="EDGE/3", doc_date=dt.date(2025, 9, 25))  # outside, alone: not this run's
+    make_doc(reg_a1, doc_number="FAR/4", doc_date=dt.date(2025, 12, 20))  # beyond the window: not loaded
+    upsert(
+        tenant_a,
+        alice,
+        [
+            line(reg_a1, "EDGE/1", date="30-09-2025"),
+            line(reg_a1, "EDGE/2", date="29-10-2025"),
+            line(reg_a1, "EDGE/9", date="05-11-2025"),  # outside, alone: not this run's
+            line(reg_a1, "FAR/4", date="28-10-2025"),
+        ],
+    )  # inside; its document is far
     run = run_for(tenant_a, alice, reg_a1)
-    assert results(tenant_a, run) == {("EDGE/1", "EDGE/1"): "tolerance", ("EDGE/2", "EDGE/2"): "tolerance",
-                                      ("FAR/4", None): "missing_in_supplier"}
+    assert results(tenant_a, run) == {
+        ("EDGE/1", "EDGE/1"): "tolerance",
+        ("EDGE/2", "EDGE/2"): "tolerance",
+        ("FAR/4", None): "missing_in_supplier",
+    }
     with tenant_scope(tenant_a):
         m = ReconMatch.objects.get(run=run, purchase__doc_number="EDGE/1")
     assert m.days == -2
@@ -71,17 +87,25 @@ def test_sql_passes_give_the_matchers_outcomes_for_mismatch_and_pan_fallback(ten
     make_doc(reg_a1, doc_number="MM/2", doc_date=dt.date(2025, 10, 1))
     make_doc(reg_a1, doc_number="PAN/1")
     make_doc(reg_a1, doc_number="PAN/2")
-    status, body = upsert(tenant_a, alice, [
-        line(reg_a1, "MM/1", igst="1750.00"),                               # same number, IGST −50: mismatch
-        line(reg_a1, "MM/2", date="25-10-2025"),                             # same number, 24 days: mismatch
-        line(reg_a1, "PAN/1", supplier=other_state),                         # other registration: probable
-        line(reg_a1, "PAN/2", supplier=other_state, taxable="10500.00"),     # …but not beyond tolerance
-    ])
+    status, body = upsert(
+        tenant_a,
+        alice,
+        [
+            line(reg_a1, "MM/1", igst="1750.00"),  # same number, IGST −50: mismatch
+            line(reg_a1, "MM/2", date="25-10-2025"),  # same number, 24 days: mismatch
+            line(reg_a1, "PAN/1", supplier=other_state),  # other registration: probable
+            line(reg_a1, "PAN/2", supplier=other_state, taxable="10500.00"),  # …but not beyond tolerance
+        ],
+    )
     assert status == 200, body["errors"]
     run = run_for(tenant_a, alice, reg_a1)
     assert results(tenant_a, run) == {
-        ("MM/1", "MM/1"): "mismatch", ("MM/2", "MM/2"): "mismatch", ("PAN/1", "PAN/1"): "probable",
-        ("PAN/2", None): "missing_in_supplier", (None, "PAN/2"): "missing_in_register"}
+        ("MM/1", "MM/1"): "mismatch",
+        ("MM/2", "MM/2"): "mismatch",
+        ("PAN/1", "PAN/1"): "probable",
+        ("PAN/2", None): "missing_in_supplier",
+        (None, "PAN/2"): "missing_in_register",
+    }
     with tenant_scope(tenant_a):
         pan = ReconMatch.objects.get(run=run, purchase__doc_number="PAN/1")
         mm = ReconMatch.objects.get(run=run, purchase__doc_number="MM/2")
@@ -89,8 +113,20 @@ def test_sql_passes_give_the_matchers_outcomes_for_mismatch_and_pan_fallback(ten
 
 
 def _doc(side, cgst="90.00", igst="0.00", taxable="1000.00"):
-    return Doc(1, side, "1", SUPPLIER_1, "invoice", "INV7", dt.date(2025, 10, 5), Decimal(taxable), Decimal(igst),
-               Decimal(cgst), Decimal("90.00"), Decimal("0"))
+    return Doc(
+        1,
+        side,
+        "1",
+        SUPPLIER_1,
+        "invoice",
+        "INV7",
+        dt.date(2025, 10, 5),
+        Decimal(taxable),
+        Decimal(igst),
+        Decimal(cgst),
+        Decimal("90.00"),
+        Decimal("0"),
+    )
 
 
 def test_each_head_may_have_its_own_tolerance_and_defaults_keep_one_for_all():
@@ -101,29 +137,43 @@ def test_each_head_may_have_its_own_tolerance_and_defaults_keep_one_for_all():
     assert v.outcome == Outcome.MISMATCH and v.diffs == {"cgst": Decimal("-0.80")}
     loose_taxable = RuleSet.from_json({"taxable_pct": "1"})  # 1 % of 1,000 = ₹10 on taxable value only
     assert compare(_doc("R", taxable="1008.00"), _doc("S"), loose_taxable).outcome == Outcome.TOLERANCE
-    assert compare(_doc("R", taxable="1008.00", cgst="92.00"), _doc("S"), loose_taxable).outcome == Outcome.MISMATCH
+    assert (
+        compare(_doc("R", taxable="1008.00", cgst="92.00"), _doc("S"), loose_taxable).outcome
+        == Outcome.MISMATCH
+    )
     assert RuleSet.from_json({"cgst_abs": ""}) == RuleSet()  # blank inherits the general tolerance
     assert "cgst_abs" not in RuleSet().as_json()
 
 
 def test_the_engine_applies_per_head_tolerances_in_sql_and_in_groups(tenant_a, reg_a1, alice):
     with tenant_scope(tenant_a):
-        services.save_rules(tenant=tenant_a, actor=as_alice(tenant_a, alice)["actor"],
-                            membership=as_alice(tenant_a, alice)["membership"],
-                            params={**RuleSet().as_json(), "igst_abs": "0.25", "taxable_abs": "5"})
-    make_doc(reg_a1, doc_number="T/1")   # IGST 1800, taxable 10000
+        services.save_rules(
+            tenant=tenant_a,
+            actor=as_alice(tenant_a, alice)["actor"],
+            membership=as_alice(tenant_a, alice)["membership"],
+            params={**RuleSet().as_json(), "igst_abs": "0.25", "taxable_abs": "5"},
+        )
+    make_doc(reg_a1, doc_number="T/1")  # IGST 1800, taxable 10000
     make_doc(reg_a1, doc_number="T/2")
     make_doc(reg_a1, doc_number="T/3")
-    upsert(tenant_a, alice, [
-        line(reg_a1, "T/1", igst="1799.60"),                  # IGST −0.40 > 0.25: mismatch
-        line(reg_a1, "T/2", taxable="10004.00"),              # taxable +4 ≤ 5: within tolerance
-        line(reg_a1, "T/3", taxable="6000.00", igst="1080.00", ref="T3-a"),   # split booking, sum −0.30 IGST
-        line(reg_a1, "T/3", taxable="4000.00", igst="719.70", ref="T3-b"),
-    ])
+    upsert(
+        tenant_a,
+        alice,
+        [
+            line(reg_a1, "T/1", igst="1799.60"),  # IGST −0.40 > 0.25: mismatch
+            line(reg_a1, "T/2", taxable="10004.00"),  # taxable +4 ≤ 5: within tolerance
+            line(
+                reg_a1, "T/3", taxable="6000.00", igst="1080.00", ref="T3-a"
+            ),  # split booking, sum −0.30 IGST
+            line(reg_a1, "T/3", taxable="4000.00", igst="719.70", ref="T3-b"),
+        ],
+    )
     run = run_for(tenant_a, alice, reg_a1)
     got = results(tenant_a, run)
     assert got[("T/1", "T/1")] == "mismatch" and got[("T/2", "T/2")] == "tolerance"
-    assert got[("T/3", "T/3")] == "mismatch"  # the group exceeds IGST ±0.25: no group; the first line mismatches
+    assert (
+        got[("T/3", "T/3")] == "mismatch"
+    )  # the group exceeds IGST ±0.25: no group; the first line mismatches
 
 
 def test_rules_page_shows_and_saves_tolerance_per_head(tenant_a, alice, client_for):
@@ -145,7 +195,9 @@ def test_rules_page_shows_and_saves_tolerance_per_head(tenant_a, alice, client_f
     assert re.search(r'name="cgst_abs" value="0.50"', page) and "cgst_abs: None → 0.50" in page
     assert "some heads have" in c.get("/t/acme/reconciliation/").content.decode()
     bad = c.post(RULES, {**DEFAULTS, "sgst_pct": "120"})
-    assert bad.status_code == 400 and re.search(r'data-field="sgst_pct">[^<]*at most 100', bad.content.decode())
+    assert bad.status_code == 400 and re.search(
+        r'data-field="sgst_pct">[^<]*at most 100', bad.content.decode()
+    )
 
 
 def test_rules_api_reads_and_saves_per_head_tolerances_for_admins_only(tenant_a, alice, bob, client):
@@ -159,12 +211,17 @@ def test_rules_api_reads_and_saves_per_head_tolerances_for_admins_only(tenant_a,
     body = saved.json()
     assert body["version"] == 2 and body["head_tolerances"]["cgst"]["abs"] == "0.50"
     assert body["head_tolerances"]["igst"]["abs"] == "1.00" and body["history"][0]["changes"] == {
-        "cgst_abs": [None, "0.50"]}
+        "cgst_abs": [None, "0.50"]
+    }
     bad = client.put(RULES_API, {"params": {"cess_abs": "lots"}}, content_type="application/json", **h)
     assert bad.status_code == 400 and bad.json()["field"] == "cess_abs"
     viewer = Token.objects.create(user=bob)
-    denied = client.put(RULES_API, {"params": {"cgst_abs": "9"}}, content_type="application/json",
-                        HTTP_AUTHORIZATION=f"Token {viewer.key}")
+    denied = client.put(
+        RULES_API,
+        {"params": {"cgst_abs": "9"}},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {viewer.key}",
+    )
     assert denied.status_code == 403
     assert client.get(RULES_API, HTTP_AUTHORIZATION=f"Token {viewer.key}").status_code == 200
     with tenant_scope(tenant_a):
@@ -173,8 +230,11 @@ def test_rules_api_reads_and_saves_per_head_tolerances_for_admins_only(tenant_a,
 
 def _canon_engine(tenant, run):
     with tenant_scope(tenant):
-        rows = list(ReconMatch.objects.filter(run=run).values_list("outcome", "purchase_id", "document_id",
-                                                                    "group_no"))
+        rows = list(
+            ReconMatch.objects.filter(run=run).values_list(
+                "outcome", "purchase_id", "document_id", "group_no"
+            )
+        )
     groups: dict = {}
     out = set()
     for outcome, pid, did, group in rows:
@@ -203,23 +263,40 @@ def test_the_set_based_engine_agrees_with_the_pure_matcher(tenant_a, reg_a1, ali
         key = (rnd.choice(numbers), rnd.choice([SUPPLIER_1, SUPPLIER_1, stranger]))
         if key not in seen:  # a supplier's number is unique in a year (the portal's natural key)
             seen.add(key)
-            docs.append(make_doc(reg_a1, doc_number=key[0], supplier_gstin=key[1],
-                                 doc_date=dt.date(2025, 10, rnd.randint(3, 28)),
-                                 taxable_value=rnd.choice(["10000.00", "10000.00", "10500.00"])))
+            docs.append(
+                make_doc(
+                    reg_a1,
+                    doc_number=key[0],
+                    supplier_gstin=key[1],
+                    doc_date=dt.date(2025, 10, rnd.randint(3, 28)),
+                    taxable_value=rnd.choice(["10000.00", "10000.00", "10500.00"]),
+                )
+            )
     lines = []
     for i in range(rnd.randint(15, 25)):
-        lines.append({**line(reg_a1, rnd.choice(numbers), date=f"{rnd.randint(3, 28):02d}-10-2025",
-                             taxable=rnd.choice(["10000.00", "10000.40", "12000.00"]),
-                             igst=rnd.choice(["1800.00", "1799.50", "1700.00"]),
-                             supplier=rnd.choice([SUPPLIER_1, SUPPLIER_1, pan_twin, stranger])), "erp_ref": f"L{i}"})
+        lines.append(
+            {
+                **line(
+                    reg_a1,
+                    rnd.choice(numbers),
+                    date=f"{rnd.randint(3, 28):02d}-10-2025",
+                    taxable=rnd.choice(["10000.00", "10000.40", "12000.00"]),
+                    igst=rnd.choice(["1800.00", "1799.50", "1700.00"]),
+                    supplier=rnd.choice([SUPPLIER_1, SUPPLIER_1, pan_twin, stranger]),
+                ),
+                "erp_ref": f"L{i}",
+            }
+        )
     status, body = upsert(tenant_a, alice, lines)
     assert status == 200, body["errors"]
     run = run_for(tenant_a, alice, reg_a1)
     with tenant_scope(tenant_a):
         register = [doc_of_purchase(p) for p in PurchaseLine.objects.filter(tenant=tenant_a)]
     supplier = [doc_of_document(d) for d in docs]
-    expected = {(r.outcome.value, tuple(sorted(r.register_ids)), tuple(sorted(r.supplier_ids)))
-                for r in match(register, supplier, RuleSet())}
+    expected = {
+        (r.outcome.value, tuple(sorted(r.register_ids)), tuple(sorted(r.supplier_ids)))
+        for r in match(register, supplier, RuleSet())
+    }
     assert _canon_engine(tenant_a, run) == expected
 
 
@@ -229,9 +306,23 @@ def test_the_same_number_outranks_a_similar_one_even_when_its_amounts_differ():
     from reconciliation.domain.matching import match
 
     line = _doc("R", taxable="1500.00")
-    same, lookalike = _doc("S"), Doc(2, "S", "1", SUPPLIER_1, "invoice", "INV7A", dt.date(2025, 10, 5),
-                                     Decimal("1500.00"), Decimal("0"), Decimal("90.00"), Decimal("90.00"),
-                                     Decimal("0"))
+    same, lookalike = (
+        _doc("S"),
+        Doc(
+            2,
+            "S",
+            "1",
+            SUPPLIER_1,
+            "invoice",
+            "INV7A",
+            dt.date(2025, 10, 5),
+            Decimal("1500.00"),
+            Decimal("0"),
+            Decimal("90.00"),
+            Decimal("90.00"),
+            Decimal("0"),
+        ),
+    )
     assert compare(line, lookalike, RuleSet()).outcome == Outcome.PROBABLE
     res = {(r.outcome, r.register_ids, r.supplier_ids) for r in match([line], [same, lookalike], RuleSet())}
     assert res == {(Outcome.MISMATCH, (1,), (1,)), (Outcome.MISSING_IN_REGISTER, (), (2,))}

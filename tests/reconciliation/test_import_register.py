@@ -23,14 +23,38 @@ from tenancy.scoping import tenant_scope
 from tests.factories import gstin_for
 
 REGISTER = "/t/acme/reconciliation/register/"
-HEAD = ["Recipient GSTIN", "Supplier GSTIN", "Document type", "Document number", "Document date", "Taxable value",
-        "IGST", "CGST", "SGST/UTGST", "Cess", "Place of supply", "ERP reference"]
+HEAD = [
+    "Recipient GSTIN",
+    "Supplier GSTIN",
+    "Document type",
+    "Document number",
+    "Document date",
+    "Taxable value",
+    "IGST",
+    "CGST",
+    "SGST/UTGST",
+    "Cess",
+    "Place of supply",
+    "ERP reference",
+]
 INTRA = gstin_for(7101, "27")  # a supplier in the recipient's state (27)
 INTER = gstin_for(7102, "29")  # a supplier in another state
 
 
-def row(reg, ref, *, supplier=INTER, number=None, date="05-10-2025", taxable="10000", igst="1800", cgst="0",
-        sgst="0", pos="", kind="Invoice"):
+def row(
+    reg,
+    ref,
+    *,
+    supplier=INTER,
+    number=None,
+    date="05-10-2025",
+    taxable="10000",
+    igst="1800",
+    cgst="0",
+    sgst="0",
+    pos="",
+    kind="Invoice",
+):
     return [reg.gstin, supplier, kind, number or f"B-{ref}", date, taxable, igst, cgst, sgst, "0", pos, ref]
 
 
@@ -71,32 +95,46 @@ def lines(tenant):
         return {p.erp_ref: p for p in PurchaseLine.objects.filter(tenant=tenant)}
 
 
-def test_every_row_is_checked_bad_rows_reported_with_their_reason_and_good_rows_kept(tenant_a, reg_a1, alice,
-                                                                                     client_for):
+def test_every_row_is_checked_bad_rows_reported_with_their_reason_and_good_rows_kept(
+    tenant_a, reg_a1, alice, client_for
+):
     c = client_for(alice)
     bad_check = INTER[:-1] + ("A" if INTER[-1] != "A" else "B")
-    data = csv_data([
-        row(reg_a1, "OK-1"),                                                        # inter-state, IGST
-        row(reg_a1, "OK-2", supplier=INTRA, igst="0", cgst="900", sgst="900"),      # intra-state, CGST = SGST
-        row(reg_a1, "OK-3", taxable="1,23,456.78", igst="22,222.22", date="5-Oct-25", pos="29-Karnataka",
-            supplier=INTRA),                                                        # POS 29: inter-state
-        row(reg_a1, "BAD-1", supplier=bad_check),                                   # GSTIN check character
-        row(reg_a1, "BAD-2", date="31-02-2025"),                                    # impossible date
-        row(reg_a1, "BAD-3", taxable="12,34,5x"),                                   # not an amount
-        row(reg_a1, "BAD-4", supplier=INTRA),                                       # IGST within the state
-        row(reg_a1, "BAD-5", igst="0", cgst="900", sgst="900"),                     # CGST across states
-        row(reg_a1, "BAD-6", supplier=INTRA, igst="0", cgst="900", sgst="950"),     # CGST ≠ SGST
-        row(reg_a1, "BAD-7", date="05-10-2099"),                                    # in the future
-        row(reg_a1, "BAD-8", date="05-10-2016"),                                    # before GST
-        row(reg_a1, "BAD-9", igst="18000"),                                         # 180 %: columns swapped?
-        row(reg_a1, "BAD-10", pos="Atlantis"),                                      # unknown place of supply
-    ])
+    data = csv_data(
+        [
+            row(reg_a1, "OK-1"),  # inter-state, IGST
+            row(reg_a1, "OK-2", supplier=INTRA, igst="0", cgst="900", sgst="900"),  # intra-state, CGST = SGST
+            row(
+                reg_a1,
+                "OK-3",
+                taxable="1,23,456.78",
+                igst="22,222.22",
+                date="5-Oct-25",
+                pos="29-Karnataka",
+                supplier=INTRA,
+            ),  # POS 29: inter-state
+            row(reg_a1, "BAD-1", supplier=bad_check),  # GSTIN check character
+            row(reg_a1, "BAD-2", date="31-02-2025"),  # impossible date
+            row(reg_a1, "BAD-3", taxable="12,34,5x"),  # not an amount
+            row(reg_a1, "BAD-4", supplier=INTRA),  # IGST within the state
+            row(reg_a1, "BAD-5", igst="0", cgst="900", sgst="900"),  # CGST across states
+            row(reg_a1, "BAD-6", supplier=INTRA, igst="0", cgst="900", sgst="950"),  # CGST ≠ SGST
+            row(reg_a1, "BAD-7", date="05-10-2099"),  # in the future
+            row(reg_a1, "BAD-8", date="05-10-2016"),  # before GST
+            row(reg_a1, "BAD-9", igst="18000"),  # 180 %: columns swapped?
+            row(reg_a1, "BAD-10", pos="Atlantis"),  # unknown place of supply
+        ]
+    )
     job = upload_and_run(c, "register.csv", data)
     assert (job.status, job.created, job.error_count) == ("done", 3, 10)
     stored = lines(tenant_a)
     assert set(stored) == {"OK-1", "OK-2", "OK-3"}
     assert (stored["OK-3"].taxable, stored["OK-3"].igst, stored["OK-3"].doc_date, stored["OK-3"].pos) == (
-        Decimal("123456.78"), Decimal("22222.22"), dt.date(2025, 10, 5), "29")
+        Decimal("123456.78"),
+        Decimal("22222.22"),
+        dt.date(2025, 10, 5),
+        "29",
+    )
     assert stored["OK-1"].number_norm == "BOK1" and stored["OK-1"].period_booked == dt.date(2025, 10, 1)
 
     problems = {r["Row"]: (r["Column"], r["Problem"]) for r in report_rows(c, job)}
@@ -118,22 +156,44 @@ def test_every_row_is_checked_bad_rows_reported_with_their_reason_and_good_rows_
     assert "the good rows are imported" in c.get(REGISTER).content.decode()
 
 
-def test_xlsx_with_date_cells_numbers_day_numbers_and_indian_text_amounts(tenant_a, reg_a1, alice, client_for):
+def test_xlsx_with_date_cells_numbers_day_numbers_and_indian_text_amounts(
+    tenant_a, reg_a1, alice, client_for
+):
     rows = [
-        [reg_a1.gstin, INTER, "Tax Invoice", "INV/25-26/0042", dt.date(2025, 10, 5), Decimal("10000.00"), 1800.0,
-         0, None, None, "Maharashtra", "PV-1"],
+        [
+            reg_a1.gstin,
+            INTER,
+            "Tax Invoice",
+            "INV/25-26/0042",
+            dt.date(2025, 10, 5),
+            Decimal("10000.00"),
+            1800.0,
+            0,
+            None,
+            None,
+            "Maharashtra",
+            "PV-1",
+        ],
         [reg_a1.gstin, INTRA, "CN", "CN-7", 45935, "-1,000.00", None, "-90.00", "-90.00", None, 27, "PV-2"],
     ]
     job = upload_and_run(client_for(alice), "books.xlsx", xlsx_data(rows))
     assert (job.status, job.created, job.error_count) == ("done", 2, 0), job.errors
     stored = lines(tenant_a)
-    assert (stored["PV-1"].kind, stored["PV-1"].igst, stored["PV-1"].pos) == ("invoice", Decimal("1800.00"), "27")
+    assert (stored["PV-1"].kind, stored["PV-1"].igst, stored["PV-1"].pos) == (
+        "invoice",
+        Decimal("1800.00"),
+        "27",
+    )
     assert (stored["PV-2"].kind, stored["PV-2"].doc_date, stored["PV-2"].cgst) == (
-        "credit_note", dt.date(2025, 10, 5), Decimal("-90.00"))
+        "credit_note",
+        dt.date(2025, 10, 5),
+        Decimal("-90.00"),
+    )
 
 
-def test_reimport_updates_by_erp_reference_with_one_audit_event_per_line_and_a_summary(tenant_a, reg_a1, alice,
-                                                                                      client_for):
+def test_reimport_updates_by_erp_reference_with_one_audit_event_per_line_and_a_summary(
+    tenant_a, reg_a1, alice, client_for
+):
     c = client_for(alice)
     rows = [row(reg_a1, f"PV-{n}") for n in range(5)]
     first = upload_and_run(c, "r.csv", csv_data(rows))
@@ -155,13 +215,22 @@ def test_reimport_updates_by_erp_reference_with_one_audit_event_per_line_and_a_s
         assert (summary.metadata["updated"], summary.metadata["unchanged"]) == (1, 4)
 
 
-def test_repeated_erp_reference_in_a_file_refuses_every_copy_and_keeps_the_stored_line(tenant_a, reg_a1, alice,
-                                                                                      client_for):
+def test_repeated_erp_reference_in_a_file_refuses_every_copy_and_keeps_the_stored_line(
+    tenant_a, reg_a1, alice, client_for
+):
     c = client_for(alice)
     upload_and_run(c, "r.csv", csv_data([row(reg_a1, "PV-1")]))
-    job = upload_and_run(c, "r.csv", csv_data([
-        row(reg_a1, "PV-1", taxable="5000", igst="900"), row(reg_a1, "PV-2"),
-        row(reg_a1, "PV-1", taxable="7000", igst="1260")]))
+    job = upload_and_run(
+        c,
+        "r.csv",
+        csv_data(
+            [
+                row(reg_a1, "PV-1", taxable="5000", igst="900"),
+                row(reg_a1, "PV-2"),
+                row(reg_a1, "PV-1", taxable="7000", igst="1260"),
+            ]
+        ),
+    )
     assert (job.status, job.created, job.updated, job.error_count) == ("done", 1, 0, 2)
     stored = lines(tenant_a)
     assert stored["PV-1"].taxable == Decimal("10000.00") and "PV-2" in stored
@@ -170,8 +239,9 @@ def test_repeated_erp_reference_in_a_file_refuses_every_copy_and_keeps_the_store
     assert all("is on rows 2, 4" in r["Problem"] for r in reasons)
 
 
-def test_template_downloads_with_the_register_headings_and_is_recognised_on_upload(tenant_a, reg_a1, alice,
-                                                                                   client_for):
+def test_template_downloads_with_the_register_headings_and_is_recognised_on_upload(
+    tenant_a, reg_a1, alice, client_for
+):
     c = client_for(alice)
     r = c.get(f"{REGISTER}template/")
     assert r.status_code == 200 and r["Content-Disposition"].endswith('purchase-register-template.xlsx"')
@@ -184,16 +254,21 @@ def test_template_downloads_with_the_register_headings_and_is_recognised_on_uplo
     assert (job.status, job.created, job.error_count) == ("done", 1, 0), job.errors
 
 
-@pytest.mark.parametrize(("name", "data", "message"), [
-    ("register.pdf", b"%PDF-1.4 ...", "Upload an Excel (.xlsx, .xls), OpenDocument (.ods) or CSV file."),
-    ("register.csv", b"", "The file is empty."),
-    ("register.csv", b"Recipient GSTIN,Supplier GSTIN\n", "headings but no rows"),
-    ("register.xlsx", b"this is not a zip", "not a valid Excel workbook"),
-    ("register.csv", b"PK\x03\x04 an xlsx renamed", "is not text"),
-    ("register.xlsx", None, "zip bomb"),
-    ("register.xlsx", "headings only", "headings but no rows"),
-])
-def test_bad_files_get_a_clear_answer_and_change_nothing(tenant_a, reg_a1, alice, client_for, name, data, message):
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("register.pdf", b"%PDF-1.4 ...", "Upload an Excel (.xlsx, .xls), OpenDocument (.ods) or CSV file."),
+        ("register.csv", b"", "The file is empty."),
+        ("register.csv", b"Recipient GSTIN,Supplier GSTIN\n", "headings but no rows"),
+        ("register.xlsx", b"this is not a zip", "not a valid Excel workbook"),
+        ("register.csv", b"PK\x03\x04 an xlsx renamed", "is not text"),
+        ("register.xlsx", None, "zip bomb"),
+        ("register.xlsx", "headings only", "headings but no rows"),
+    ],
+)
+def test_bad_files_get_a_clear_answer_and_change_nothing(
+    tenant_a, reg_a1, alice, client_for, name, data, message
+):
     if data is None:
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
@@ -210,8 +285,9 @@ def test_bad_files_get_a_clear_answer_and_change_nothing(tenant_a, reg_a1, alice
     assert lines(tenant_a)["PV-1"].taxable == Decimal("10000.00")
 
 
-def test_too_large_and_too_many_rows_are_refused_with_nothing_written(tenant_a, reg_a1, alice, client_for,
-                                                                      settings):
+def test_too_large_and_too_many_rows_are_refused_with_nothing_written(
+    tenant_a, reg_a1, alice, client_for, settings
+):
     c = client_for(alice)
     settings.RECON_REGISTER_MAX_ROWS = 2
     job = upload_and_run(c, "r.xlsx", xlsx_data([row(reg_a1, f"PV-{n}") for n in range(3)]))
@@ -235,31 +311,56 @@ def test_headings_are_read_without_parsing_the_sheet_and_match_the_full_reader(t
 
 
 def test_rest_upsert_checks_the_tax_split_refuses_repeated_references_and_audits_each_line(
-        tenant_a, reg_a1, alice, client):
+    tenant_a, reg_a1, alice, client
+):
     token = Token.objects.create(user=alice)
     h = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
 
     def line(ref, **kw):
-        return {"recipient_gstin": reg_a1.gstin, "supplier_gstin": INTER, "kind": "Invoice", "doc_number": ref,
-                "doc_date": "05-10-2025", "taxable": "10000", "igst": "1800", "erp_ref": ref, **kw}
+        return {
+            "recipient_gstin": reg_a1.gstin,
+            "supplier_gstin": INTER,
+            "kind": "Invoice",
+            "doc_number": ref,
+            "doc_date": "05-10-2025",
+            "taxable": "10000",
+            "igst": "1800",
+            "erp_ref": ref,
+            **kw,
+        }
 
-    body = {"lines": [line("A-1"), line("A-2", supplier_gstin=INTRA), line("A-3"), line("A-3", doc_number="A-3X")]}
+    body = {
+        "lines": [line("A-1"), line("A-2", supplier_gstin=INTRA), line("A-3"), line("A-3", doc_number="A-3X")]
+    }
     r = client.post("/api/v1/t/acme/purchase-register/", body, content_type="application/json", **h)
     assert r.status_code == 207
     out = r.json()
     assert (out["created"], out["rejected"]) == (1, 3)
     assert [(e["index"], e["field"]) for e in out["errors"]] == [(1, "igst"), (2, "erp_ref"), (3, "erp_ref")]
-    again = client.post("/api/v1/t/acme/purchase-register/", {"lines": [line("A-1", igst="1700")]},
-                        content_type="application/json", **h).json()
+    again = client.post(
+        "/api/v1/t/acme/purchase-register/",
+        {"lines": [line("A-1", igst="1700")]},
+        content_type="application/json",
+        **h,
+    ).json()
     assert (again["updated"], again["rejected"]) == (1, 0)
     with tenant_scope(tenant_a):
-        actions = list(AuditEvent.objects.filter(tenant=tenant_a, action__startswith="register.").order_by(
-            "seq").values_list("action", flat=True))
-    assert actions == ["register.line_created", "register.upserted", "register.line_updated", "register.upserted"]
+        actions = list(
+            AuditEvent.objects.filter(tenant=tenant_a, action__startswith="register.")
+            .order_by("seq")
+            .values_list("action", flat=True)
+        )
+    assert actions == [
+        "register.line_created",
+        "register.upserted",
+        "register.line_updated",
+        "register.upserted",
+    ]
 
 
-def test_a_file_over_50_mb_is_refused_at_upload_with_the_default_limit_and_nothing_written(tenant_a, reg_a1, alice,
-                                                                                           client_for):
+def test_a_file_over_50_mb_is_refused_at_upload_with_the_default_limit_and_nothing_written(
+    tenant_a, reg_a1, alice, client_for
+):
     """The issue's "50 MB file": with the shipped limits (50 MiB), a register file just over it is refused before
     any parsing, with a message that says so, and the register is untouched."""
     from reconciliation.register_file import max_upload_bytes

@@ -76,10 +76,19 @@ def sent(monkeypatch):
 def kill_midway(script: str, *args) -> None:
     """Run ``script`` in a worker process on the test database; SIGKILL it once it reaches its hang point."""
     url = urlsplit(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ims"))
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ims_project.settings_test",
-           "DATABASE_URL": urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))}
-    proc = subprocess.Popen([sys.executable, "-c", script, *map(str, args)], cwd=settings.BASE_DIR, env=env,  # noqa: S603
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "ims_project.settings_test",
+        "DATABASE_URL": urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"])),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *map(str, args)],
+        cwd=settings.BASE_DIR,
+        env=env,  # noqa: S603
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         line = ""
@@ -109,8 +118,10 @@ def events(tenant, action: str, **kw) -> list[AuditEvent]:
 
 def results(tenant, run_id: int) -> list[tuple]:
     with tenant_scope(tenant):
-        return sorted(ReconMatch.objects.filter(run_id=run_id).values_list("outcome", "purchase_id", "document_id"),
-                      key=repr)
+        return sorted(
+            ReconMatch.objects.filter(run_id=run_id).values_list("outcome", "purchase_id", "document_id"),
+            key=repr,
+        )
 
 
 def table_rows(name: str) -> int | None:
@@ -124,14 +135,17 @@ def table_rows(name: str) -> int | None:
 
 def new_run(tenant, alice, reg) -> ReconRun:
     with tenant_scope(tenant):
-        return services.start_run(**as_alice(tenant, alice), registrations=[reg], date_from=OCT, date_to=OCT_END)
+        return services.start_run(
+            **as_alice(tenant, alice), registrations=[reg], date_from=OCT, date_to=OCT_END
+        )
 
 
 def test_a_twin_delivery_of_a_run_under_a_live_lease_does_nothing(sent, tenant_a, reg_a1, alice, reconciled):
     run = new_run(tenant_a, alice, reg_a1)
     with scopes_disabled():
-        ReconRun.objects.filter(pk=run.pk).update(status="running", heartbeat_at=dt.datetime.now(dt.UTC),
-                                                  attempts=1)
+        ReconRun.objects.filter(pk=run.pk).update(
+            status="running", heartbeat_at=dt.datetime.now(dt.UTC), attempts=1
+        )
     twin = execute_run(run_id=run.pk)
     assert (twin.status, twin.attempts, twin.counts) == ("running", 1, {})
     assert results(tenant_a, run.pk) == [] and table_rows(partition_name(run.pk)) is None
@@ -140,7 +154,8 @@ def test_a_twin_delivery_of_a_run_under_a_live_lease_does_nothing(sent, tenant_a
 
 
 def test_a_run_whose_worker_was_killed_is_taken_over_after_its_lease_and_equals_a_crash_free_run(
-        sent, tenant_a, reg_a1, alice, reconciled):
+    sent, tenant_a, reg_a1, alice, reconciled
+):
     clean, _ = reconciled  # the crash-free run of the same scope and data
     expected = results(tenant_a, clean.pk)
     assert clean.status == "done" and len(expected) == sum(clean.counts.values())
@@ -170,8 +185,9 @@ def test_a_run_whose_worker_was_killed_is_taken_over_after_its_lease_and_equals_
     assert len(events(tenant_a, "recon.run_completed", object_id=str(run.pk))) == 1
 
 
-def test_an_attempt_that_lost_its_lease_stops_without_touching_the_run(sent, tenant_a, reg_a1, alice, reconciled,
-                                                                      monkeypatch):
+def test_an_attempt_that_lost_its_lease_stops_without_touching_the_run(
+    sent, tenant_a, reg_a1, alice, reconciled, monkeypatch
+):
     from reconciliation import engine
 
     run = new_run(tenant_a, alice, reg_a1)
@@ -180,8 +196,9 @@ def test_an_attempt_that_lost_its_lease_stops_without_touching_the_run(sent, ten
     def slow_worker(cur, run_, rules, p):  # while this worker loads, its lease expires and another takes over
         real(cur, run_, rules, p)
         with scopes_disabled():
-            ReconRun.objects.filter(pk=run_.pk).update(attempts=run_.attempts + 1,
-                                                       heartbeat_at=dt.datetime.now(dt.UTC))
+            ReconRun.objects.filter(pk=run_.pk).update(
+                attempts=run_.attempts + 1, heartbeat_at=dt.datetime.now(dt.UTC)
+            )
 
     monkeypatch.setattr(engine, "_load", slow_worker)
     assert execute_run(run_id=run.pk) is None
@@ -195,14 +212,20 @@ def test_an_attempt_that_lost_its_lease_stops_without_touching_the_run(sent, ten
 
 
 def test_an_import_whose_worker_was_killed_is_taken_over_and_writes_each_line_and_event_once(
-        sent, tenant_a, reg_a1, alice, tmp_path):
+    sent, tenant_a, reg_a1, alice, tmp_path
+):
     lines = [row(reg_a1, f"K-{n}", f"PV-K{n}") for n in range(7)]
     bad = f"{reg_a1.gstin},NOT-A-GSTIN,Invoice,K-X,05-10-2025,10,1,0,0,0,PV-KX,29\n"
     with tenant_scope(tenant_a):
         membership = Membership.objects.get(tenant=tenant_a, user=alice)
-        job = services.start_import(tenant=tenant_a, actor=Actor.user(alice), user=alice, membership=membership,
-                                    name="register.csv", data=(CSV_HEAD + "".join(lines[:4]) + bad
-                                                               + "".join(lines[4:])).encode())
+        job = services.start_import(
+            tenant=tenant_a,
+            actor=Actor.user(alice),
+            user=alice,
+            membership=membership,
+            name="register.csv",
+            data=(CSV_HEAD + "".join(lines[:4]) + bad + "".join(lines[4:])).encode(),
+        )
 
     kill_midway(_IMPORT_WORKER, job.pk, tmp_path)
     with scopes_disabled():
@@ -220,8 +243,15 @@ def test_an_import_whose_worker_was_killed_is_taken_over_and_writes_each_line_an
         done = RegisterImport.objects.get(pk=job.pk)
         refs = list(PurchaseLine.objects.filter(tenant=tenant_a).values_list("erp_ref", flat=True))
     # What a crash-free import of this file says: 7 lines created, the bad row reported, nothing else.
-    assert (done.status, done.attempts, done.total, done.created, done.updated, done.unchanged,
-            done.error_count) == ("done", 2, 8, 7, 0, 0, 1)
+    assert (
+        done.status,
+        done.attempts,
+        done.total,
+        done.created,
+        done.updated,
+        done.unchanged,
+        done.error_count,
+    ) == ("done", 2, 8, 7, 0, 0, 1)
     assert sorted(refs) == [f"PV-K{n}" for n in range(7)]
     created = events(tenant_a, "register.line_created")
     assert len(created) == 7 and len({e.object_id for e in created}) == 7

@@ -18,8 +18,20 @@ D = dt.date(2025, 10, 5)
 
 
 def doc(side, id_, number, *, gstin=G1, date=D, taxable="1000", cgst="90", sgst="90", kind="invoice"):
-    return Doc(id_, side, "1", gstin, kind, number, date, Decimal(taxable), Decimal("0"), Decimal(cgst),
-               Decimal(sgst), Decimal("0"))
+    return Doc(
+        id_,
+        side,
+        "1",
+        gstin,
+        kind,
+        number,
+        date,
+        Decimal(taxable),
+        Decimal("0"),
+        Decimal(cgst),
+        Decimal(sgst),
+        Decimal("0"),
+    )
 
 
 def test_same_number_in_other_spelling_is_exact():
@@ -55,13 +67,18 @@ def test_pan_fallback_pairs_another_registration_of_the_supplier_as_probable():
     other = gstin_for(11, "29")
     v = compare(doc("R", 1, "INV42", gstin=other), doc("S", 1, "INV42"), RULES)
     assert v.outcome == Outcome.PROBABLE and v.pan_fallback
-    assert compare(doc("R", 1, "INV42", gstin=other), doc("S", 1, "INV42"),
-                   RuleSet(pan_fallback=False)).outcome is None
+    assert (
+        compare(doc("R", 1, "INV42", gstin=other), doc("S", 1, "INV42"), RuleSet(pan_fallback=False)).outcome
+        is None
+    )
 
 
 def test_credit_note_booked_negative_matches_the_positive_supplier_note():
-    v = compare(doc("R", 1, "CN7", taxable="-1000", cgst="-90", sgst="-90", kind="credit_note"),
-                doc("S", 1, "CN7", kind="credit_note"), RULES)
+    v = compare(
+        doc("R", 1, "CN7", taxable="-1000", cgst="-90", sgst="-90", kind="credit_note"),
+        doc("S", 1, "CN7", kind="credit_note"),
+        RULES,
+    )
     assert v.outcome == Outcome.EXACT
 
 
@@ -72,8 +89,14 @@ def test_across_financial_years_only_behind_the_switch():
 
 
 def test_two_register_lines_summing_to_one_document_form_a_group():
-    res = match([doc("R", 1, "INV9", taxable="600", cgst="54", sgst="54"),
-                 doc("R", 2, "INV9", taxable="400", cgst="36", sgst="36")], [doc("S", 1, "INV9")], RULES)
+    res = match(
+        [
+            doc("R", 1, "INV9", taxable="600", cgst="54", sgst="54"),
+            doc("R", 2, "INV9", taxable="400", cgst="36", sgst="36"),
+        ],
+        [doc("S", 1, "INV9")],
+        RULES,
+    )
     assert [(r.outcome, r.register_ids, r.supplier_ids) for r in res] == [(Outcome.EXACT, (1, 2), (1,))]
 
 
@@ -100,8 +123,18 @@ days = st.integers(min_value=0, max_value=15)
 @st.composite
 def docs(draw, side):
     n = draw(st.integers(min_value=0, max_value=8))
-    return [doc(side, i + 1, draw(numbers), gstin=draw(gstins), date=D + dt.timedelta(days=draw(days)),
-                taxable=draw(amounts), kind=draw(kinds)) for i in range(n)]
+    return [
+        doc(
+            side,
+            i + 1,
+            draw(numbers),
+            gstin=draw(gstins),
+            date=D + dt.timedelta(days=draw(days)),
+            taxable=draw(amounts),
+            kind=draw(kinds),
+        )
+        for i in range(n)
+    ]
 
 
 def _canon(results):
@@ -110,7 +143,9 @@ def _canon(results):
 
 @settings(max_examples=150, deadline=None)
 @given(docs("R"), docs("S"), st.randoms(use_true_random=False))
-def test_every_document_is_in_exactly_one_result_and_order_does_not_matter(register, supplier, rnd: random.Random):
+def test_every_document_is_in_exactly_one_result_and_order_does_not_matter(
+    register, supplier, rnd: random.Random
+):
     res = match(register, supplier, RULES)
     r_ids = [i for r in res for i in r.register_ids]
     s_ids = [i for r in res for i in r.supplier_ids if len(r.register_ids) <= 1]
@@ -131,4 +166,6 @@ def test_pairs_always_have_similar_numbers_never_amounts_alone(register, supplie
         if res.outcome in PAIRED:
             for rid in res.register_ids:
                 for sid in res.supplier_ids:
-                    assert number_similarity(by_r[rid].key_number, by_s[sid].key_number) >= RULES.fuzzy_threshold
+                    assert (
+                        number_similarity(by_r[rid].key_number, by_s[sid].key_number) >= RULES.fuzzy_threshold
+                    )

@@ -17,15 +17,36 @@ URL = "/t/acme/reconciliation/outcome-actions/"
 def test_defaults_recommend_accept_for_matches_and_pending_for_mismatches(tenant_a, alice, client_for):
     page = client_for(alice).get(URL)
     assert page.status_code == 200
-    selected = dict(re.findall(r'<select id="oa-\w+" name="(\w+)".*?<option value="(\w?)" selected', page.content.decode(), re.S))
-    assert selected == {"exact": "A", "tolerance": "A", "probable": "", "mismatch": "P", "manual": "A",
-                        "duplicate": "", "missing_in_register": "P"}
+    selected = dict(
+        re.findall(
+            r'<select id="oa-\w+" name="(\w+)".*?<option value="(\w?)" selected', page.content.decode(), re.S
+        )
+    )
+    assert selected == {
+        "exact": "A",
+        "tolerance": "A",
+        "probable": "",
+        "mismatch": "P",
+        "manual": "A",
+        "duplicate": "",
+        "missing_in_register": "P",
+    }
 
 
 def test_owner_edits_the_mapping_and_the_change_is_audited(tenant_a, alice, client_for):
     c = client_for(alice)
-    r = c.post(URL, {"exact": "A", "tolerance": "A", "probable": "A", "mismatch": "R", "manual": "A",
-                     "duplicate": "", "missing_in_register": "P"})
+    r = c.post(
+        URL,
+        {
+            "exact": "A",
+            "tolerance": "A",
+            "probable": "A",
+            "mismatch": "R",
+            "manual": "A",
+            "duplicate": "",
+            "missing_in_register": "P",
+        },
+    )
     assert r.status_code == 302
     assert 'value="R" selected' in c.get(URL).content.decode()
     with tenant_scope(tenant_a):
@@ -52,14 +73,22 @@ def _apply_forms(content: str) -> dict[str, dict[str, list[str]]]:
 
 
 def test_apply_button_leads_to_the_bulk_confirmation_with_exactly_the_outcomes_documents(
-        tenant_a, reg_a1, reconciled, alice, client_for):
+    tenant_a, reg_a1, reconciled, alice, client_for
+):
     c = client_for(alice)
     home = c.get("/t/acme/reconciliation/").content.decode()
     forms = _apply_forms(home)
-    assert set(forms) == {"exact", "tolerance", "mismatch", "missing_in_register"}  # probable, duplicate: none
+    assert set(forms) == {
+        "exact",
+        "tolerance",
+        "mismatch",
+        "missing_in_register",
+    }  # probable, duplicate: none
     # The latest run: the documents filter on its outcome (re-checked on the server), not ids.
     assert forms["exact"]["query"] == [f"reconciliation=exact&registration={reg_a1.gstin}"]
-    assert forms["missing_in_register"]["query"] == [f"reconciliation=missing_in_register&registration={reg_a1.gstin}"]
+    assert forms["missing_in_register"]["query"] == [
+        f"reconciliation=missing_in_register&registration={reg_a1.gstin}"
+    ]
     assert "apply recommended action to 2 documents" in home
     confirm = c.post("/t/acme/actions/confirm/", forms["exact"])
     assert confirm.status_code == 200
@@ -80,7 +109,9 @@ def test_other_tenant_gets_404_for_mapping_export_and_api(tenant_a, reconciled, 
     c = client_for(charlie)
     assert c.get(URL).status_code == 404
     assert c.get(f"/t/acme/reconciliation/export/?run={run.pk}").status_code == 404
-    assert c.get(f"/t/bharat/reconciliation/export/?run={run.pk}").status_code == 302  # not theirs: no such run
+    assert (
+        c.get(f"/t/bharat/reconciliation/export/?run={run.pk}").status_code == 302
+    )  # not theirs: no such run
     token = Token.objects.create(user=charlie)
     h = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
     assert client.get("/api/v1/t/acme/reconciliation/matches/", **h).status_code == 404
@@ -111,10 +142,14 @@ def test_export_has_every_result_row_with_its_reasons(tenant_a, reconciled, alic
 
 def _api(client, user, query=""):
     token, _ = Token.objects.get_or_create(user=user)
-    return client.get(f"/api/v1/t/acme/reconciliation/matches/{query}", HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client.get(
+        f"/api/v1/t/acme/reconciliation/matches/{query}", HTTP_AUTHORIZATION=f"Token {token.key}"
+    )
 
 
-def test_api_lists_results_with_reason_codes_paginates_and_filters_by_outcome(tenant_a, reconciled, alice, client):
+def test_api_lists_results_with_reason_codes_paginates_and_filters_by_outcome(
+    tenant_a, reconciled, alice, client
+):
     run, _ = reconciled
     seen, url = [], "?page_size=3"
     while url:
@@ -123,7 +158,9 @@ def test_api_lists_results_with_reason_codes_paginates_and_filters_by_outcome(te
         seen += body["results"]
         url = body["next"] and "?" + body["next"].split("?", 1)[1]
     with tenant_scope(tenant_a):
-        assert sorted(m["id"] for m in seen) == sorted(ReconMatch.objects.filter(run=run).values_list("pk", flat=True))
+        assert sorted(m["id"] for m in seen) == sorted(
+            ReconMatch.objects.filter(run=run).values_list("pk", flat=True)
+        )
     mismatch = _api(client, alice, f"?run={run.pk}&outcome=mismatch").json()["results"]
     assert [m["outcome"] for m in mismatch] == ["mismatch"]
     assert {"taxable"} <= {r["code"] for r in mismatch[0]["reasons"]}

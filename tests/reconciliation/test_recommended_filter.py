@@ -20,7 +20,9 @@ HOME = "/t/acme/reconciliation/"
 def apply_forms(content: str) -> dict[str, dict[str, list[str]]]:
     """Per outcome, the hidden fields of its apply form (name → values)."""
     out = {}
-    for outcome, body in re.findall(r'<form[^>]*class="recon-apply" data-outcome="(\w+)">(.*?)</form>', content, re.S):
+    for outcome, body in re.findall(
+        r'<form[^>]*class="recon-apply" data-outcome="(\w+)">(.*?)</form>', content, re.S
+    ):
         fields: dict[str, list[str]] = {}
         for name, value in re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', body):
             fields.setdefault(name, []).append(value.replace("&amp;", "&"))
@@ -30,18 +32,26 @@ def apply_forms(content: str) -> dict[str, dict[str, list[str]]]:
 
 def run_again(tenant, alice, registrations):
     with tenant_scope(tenant):
-        run = services.start_run(**as_alice(tenant, alice), registrations=registrations,
-                                 date_from=dt.date(2025, 10, 1), date_to=dt.date(2025, 10, 31))
+        run = services.start_run(
+            **as_alice(tenant, alice),
+            registrations=registrations,
+            date_from=dt.date(2025, 10, 1),
+            date_to=dt.date(2025, 10, 31),
+        )
     return execute_run(run_id=run.pk)
 
 
 def exact_ids(tenant, run) -> list[str]:
     with tenant_scope(tenant):
-        return sorted(str(i) for i in ReconMatch.objects.filter(run=run, outcome="exact")
-                      .values_list("document_id", flat=True))
+        return sorted(
+            str(i)
+            for i in ReconMatch.objects.filter(run=run, outcome="exact").values_list("document_id", flat=True)
+        )
 
 
-def test_latest_run_passes_the_filter_and_the_confirmation_counts_it(tenant_a, reg_a1, reconciled, alice, client_for):
+def test_latest_run_passes_the_filter_and_the_confirmation_counts_it(
+    tenant_a, reg_a1, reconciled, alice, client_for
+):
     run, _ = reconciled
     c = client_for(alice)
     home = c.get(HOME).content.decode()
@@ -54,11 +64,14 @@ def test_latest_run_passes_the_filter_and_the_confirmation_counts_it(tenant_a, r
 
     confirm = c.post("/t/acme/actions/confirm/", exact)
     assert confirm.status_code == 200
-    assert re.search(r"2\s+documents selected \(every document matching the filter\)", confirm.content.decode())
+    assert re.search(
+        r"2\s+documents selected \(every document matching the filter\)", confirm.content.decode()
+    )
 
 
 def test_an_older_run_still_showing_results_passes_its_documents_ids(
-        tenant_a, reg_a1, reconciled, alice, client_for, monkeypatch):
+    tenant_a, reg_a1, reconciled, alice, client_for, monkeypatch
+):
     first, _ = reconciled
     # A newer run drops older results unless a reader still holds them ("dropped by a later run"): that case.
     monkeypatch.setattr(engine, "_drop_older_results", lambda run: None)
@@ -72,7 +85,8 @@ def test_an_older_run_still_showing_results_passes_its_documents_ids(
 
 
 def test_a_run_of_several_gstins_is_named_by_the_filter_only_while_no_other_gstin_has_another_latest_run(
-        tenant_a, reg_a1, reg_a2, reconciled, alice, client_for):
+    tenant_a, reg_a1, reg_a2, reconciled, alice, client_for
+):
     make_doc(reg_a2, doc_number="KA/1", twob_period=dt.date(2025, 10, 1))  # missing in the register
     both = run_again(tenant_a, alice, [reg_a1, reg_a2])
     c = client_for(alice)
@@ -81,6 +95,8 @@ def test_a_run_of_several_gstins_is_named_by_the_filter_only_while_no_other_gsti
     assert parse_qs(forms["missing_in_register"]["query"][0]) == {"reconciliation": ["missing_in_register"]}
 
     reg_a3 = f.make_registration(tenant_a, state="33", n=4)
-    run_again(tenant_a, alice, [reg_a3])  # reg_a3's latest run is another: a filter without GSTIN would read it
+    run_again(
+        tenant_a, alice, [reg_a3]
+    )  # reg_a3's latest run is another: a filter without GSTIN would read it
     exact = apply_forms(c.get(HOME, {"run": both.pk}).content.decode())["exact"]
     assert sorted(exact["ids"]) == exact_ids(tenant_a, both) and "query" not in exact

@@ -65,8 +65,14 @@ def worker(monkeypatch):
 def import_csv(tenant, user, rows: str, name="register.csv"):
     with tenant_scope(tenant):
         membership = Membership.objects.get(tenant=tenant, user=user)
-        job = services.start_import(tenant=tenant, actor=Actor.user(user), user=user, membership=membership,
-                                    name=name, data=(CSV_HEAD + rows).encode())
+        job = services.start_import(
+            tenant=tenant,
+            actor=Actor.user(user),
+            user=user,
+            membership=membership,
+            name=name,
+            data=(CSV_HEAD + rows).encode(),
+        )
     return services.run_import(import_id=job.pk)
 
 
@@ -81,7 +87,8 @@ def row(reg, number, ref):
 
 
 def test_an_import_into_a_reconciled_gstin_reruns_it_with_the_same_range_as_the_system(
-        worker, tenant_a, reg_a1, alice, reconciled, client_for):
+    worker, tenant_a, reg_a1, alice, reconciled, client_for
+):
     first, _ = reconciled
     assert outcome_of(tenant_a, first, "INV/006") == {"missing_in_register"}
     job = import_csv(tenant_a, alice, row(reg_a1, "INV/006", "PV-6"))
@@ -89,7 +96,10 @@ def test_an_import_into_a_reconciled_gstin_reruns_it_with_the_same_range_as_the_
     (rerun,) = worker.settle()
     assert rerun.pk != first.pk and rerun.status == "done"
     assert (rerun.registration_ids, rerun.date_from, rerun.date_to) == ([reg_a1.pk], OCT, OCT_END)
-    assert (rerun.actor_type, rerun.actor_label) == ("system", f"rerun after register import #{job.pk} (register.csv)")
+    assert (rerun.actor_type, rerun.actor_label) == (
+        "system",
+        f"rerun after register import #{job.pk} (register.csv)",
+    )
     with tenant_scope(tenant_a):
         assert rerun.rules == services.active_rules(tenant=tenant_a)
         started = AuditEvent.objects.get(action="recon.run_started", object_id=str(rerun.pk))
@@ -103,7 +113,8 @@ def test_an_import_into_a_reconciled_gstin_reruns_it_with_the_same_range_as_the_
 
 
 def test_an_import_that_changes_nothing_or_only_an_unreconciled_gstin_queues_no_run(
-        worker, tenant_a, reg_a1, reg_a2, alice, reconciled):
+    worker, tenant_a, reg_a1, reg_a2, alice, reconciled
+):
     before = runs(tenant_a)
     again = import_csv(tenant_a, alice, row(reg_a1, "INV/999", "PV-INV/999"))  # the same line as stored
     assert (again.created, again.updated, again.unchanged) == (0, 0, 1)
@@ -120,7 +131,8 @@ def test_a_never_reconciled_tenant_gets_no_surprise_run(worker, tenant_a, reg_a1
 
 
 def test_changes_while_a_rerun_is_queued_do_not_pile_up_and_a_running_one_gets_one_follower(
-        worker, tenant_a, reg_a1, alice, reconciled):
+    worker, tenant_a, reg_a1, alice, reconciled
+):
     first, _ = reconciled
     worker.settle()  # the fixture's own run, already done
     upsert(tenant_a, alice, [line(reg_a1, "INV/006")])
@@ -150,8 +162,9 @@ def test_the_rerun_is_queued_only_when_the_change_commits(worker, tenant_a, reg_
     assert len(runs(tenant_a)) == 2 and len(worker.sent) == 1
 
 
-def test_a_failing_queue_never_fails_the_import_or_the_upsert(worker, tenant_a, reg_a1, alice, reconciled,
-                                                              monkeypatch, caplog):
+def test_a_failing_queue_never_fails_the_import_or_the_upsert(
+    worker, tenant_a, reg_a1, alice, reconciled, monkeypatch, caplog
+):
     queue_reruns = services.queue_reruns
 
     def broken(**kw):
@@ -208,7 +221,9 @@ def synced_tenant(transactional_db, sandbox):
     f.make_member(tenant, owner, "owner")
     actor = Actor.system("tests")
     with tenant_scope(tenant):
-        reg = tenancy_services.add_registration(tenant=tenant, actor=actor, gstin=RECIPIENT, legal_name="Acme")
+        reg = tenancy_services.add_registration(
+            tenant=tenant, actor=actor, gstin=RECIPIENT, legal_name="Acme"
+        )
     from gst_sync.adapters import GstnAdapter
 
     with GstnAdapter(make_config(sandbox)) as portal:
@@ -219,8 +234,9 @@ def synced_tenant(transactional_db, sandbox):
 
 def sync_b2b(tenant, reg, portal):
     with tenant_scope(tenant):
-        (run,) = sync_services.queue_sync(tenant=tenant, actor=Actor.system("tests"), registration=reg,
-                                          sections=["b2b"])
+        (run,) = sync_services.queue_sync(
+            tenant=tenant, actor=Actor.system("tests"), registration=reg, sections=["b2b"]
+        )
     sync_services.run_sync(run.pk, adapter=portal)
     with tenant_scope(tenant):
         run.refresh_from_db()
@@ -229,18 +245,42 @@ def sync_b2b(tenant, reg, portal):
 
 
 def test_a_sync_that_brings_a_document_reconciles_again_and_the_rules_act_on_the_result(
-        worker, synced_tenant, sandbox):
+    worker, synced_tenant, sandbox
+):
     tenant, reg, owner, portal = synced_tenant
     with tenant_scope(tenant):
-        kw = dict(tenant=tenant, actor=Actor.user(owner), user=owner,
-                  membership=Membership.objects.get(tenant=tenant, user=owner))
-        status, body = services.upsert_lines(**kw, lines=[{
-            "recipient_gstin": RECIPIENT, "supplier_gstin": SUPPLIER, "kind": "Invoice", "doc_number": "SY-1",
-            "doc_date": "15-10-2025", "taxable": "50000", "igst": "9000", "pos": "27", "erp_ref": "PV-SY-1"}])
+        kw = dict(
+            tenant=tenant,
+            actor=Actor.user(owner),
+            user=owner,
+            membership=Membership.objects.get(tenant=tenant, user=owner),
+        )
+        status, body = services.upsert_lines(
+            **kw,
+            lines=[
+                {
+                    "recipient_gstin": RECIPIENT,
+                    "supplier_gstin": SUPPLIER,
+                    "kind": "Invoice",
+                    "doc_number": "SY-1",
+                    "doc_date": "15-10-2025",
+                    "taxable": "50000",
+                    "igst": "9000",
+                    "pos": "27",
+                    "erp_ref": "PV-SY-1",
+                }
+            ],
+        )
         assert status == 200, body["errors"]
         first = services.start_run(**kw, registrations=[reg], date_from=OCT, date_to=OCT_END)
-        autorules.create_rule(tenant=tenant, actor=Actor.user(owner), owner=owner, name="Accept exact",
-                              action="A", conditions=[{"type": "reconciliation", "outcomes": ["exact"]}])
+        autorules.create_rule(
+            tenant=tenant,
+            actor=Actor.user(owner),
+            owner=owner,
+            name="Accept exact",
+            action="A",
+            conditions=[{"type": "reconciliation", "outcomes": ["exact"]}],
+        )
     execute_run(run_id=first.pk)
     worker.settle()
     assert outcome_of(tenant, first, "SY-1") == {"missing_in_supplier"}
@@ -252,7 +292,9 @@ def test_a_sync_that_brings_a_document_reconciles_again_and_the_rules_act_on_the
     assert (rerun.registration_ids, rerun.date_from, rerun.date_to) == ([reg.pk], OCT, OCT_END)
     assert outcome_of(tenant, rerun, "SY-1") == {"exact"}
     with tenant_scope(tenant):
-        assert SupplierDocument.objects.get(doc_number="SY-1").local_action == "A"  # the rule ran after the rerun
+        assert (
+            SupplierDocument.objects.get(doc_number="SY-1").local_action == "A"
+        )  # the rule ran after the rerun
 
     sync_b2b(tenant, reg, portal)  # nothing changed on the portal: nothing to reconcile
     assert worker.settle() == [] and len(runs(tenant)) == 2

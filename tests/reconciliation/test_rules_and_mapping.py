@@ -12,8 +12,16 @@ from tests.documents.helpers import SUPPLIER_1, SUPPLIER_2
 RULES = "/t/acme/reconciliation/rules/"
 REGISTER = "/t/acme/reconciliation/register/"
 MAPPING = "/t/acme/reconciliation/register/mapping/"
-DEFAULTS = {"fuzzy_threshold": "90", "amount_abs": "1.00", "amount_pct": "0.00", "date_window": "10",
-            "pan_fallback": "on", "absolute_amounts": "on", "groups": "on", "max_group": "10"}
+DEFAULTS = {
+    "fuzzy_threshold": "90",
+    "amount_abs": "1.00",
+    "amount_pct": "0.00",
+    "date_window": "10",
+    "pan_fallback": "on",
+    "absolute_amounts": "on",
+    "groups": "on",
+    "max_group": "10",
+}
 
 
 def test_rules_page_shows_the_rules_in_force(tenant_a, alice, client_for):
@@ -22,7 +30,9 @@ def test_rules_page_shows_the_rules_in_force(tenant_a, alice, client_for):
     html = page.content.decode()
     assert "v1 in force" in html
     assert re.search(r'name="fuzzy_threshold" value="90"', html)
-    assert re.search(r'name="pan_fallback" checked', html) and not re.search(r'name="across_fy" checked', html)
+    assert re.search(r'name="pan_fallback" checked', html) and not re.search(
+        r'name="across_fy" checked', html
+    )
 
 
 def test_saving_rules_creates_a_new_version_audited_with_its_changes(tenant_a, alice, client_for):
@@ -34,7 +44,11 @@ def test_saving_rules_creates_a_new_version_audited_with_its_changes(tenant_a, a
         current = RuleSetVersion.objects.filter(tenant=tenant_a).first()
         event = AuditEvent.objects.get(action="recon.rules_changed")
     assert current.version == 2 and current.created_by and current.params["amount_abs"] == "5.00"
-    assert event.changes == {"amount_abs": ["1.00", "5.00"], "date_window": [10, 30], "across_fy": [False, True]}
+    assert event.changes == {
+        "amount_abs": ["1.00", "5.00"],
+        "date_window": [10, 30],
+        "across_fy": [False, True],
+    }
     unticked = {k: v for k, v in DEFAULTS.items() if k != "pan_fallback"}
     assert c.post(RULES, unticked).status_code == 302  # an unticked box switches the rule off
     with tenant_scope(tenant_a):
@@ -46,10 +60,12 @@ def test_saving_rules_creates_a_new_version_audited_with_its_changes(tenant_a, a
 
 def test_a_bad_rule_value_is_a_field_error_and_saves_nothing(tenant_a, alice, client_for):
     c = client_for(alice)
-    for field, value, message in [("fuzzy_threshold", "120", "between 50 and 100"),
-                                  ("amount_abs", "abc", "must be an amount"),
-                                  ("amount_pct", "NaN", "between 0 and"),
-                                  ("date_window", "", "whole number")]:
+    for field, value, message in [
+        ("fuzzy_threshold", "120", "between 50 and 100"),
+        ("amount_abs", "abc", "must be an amount"),
+        ("amount_pct", "NaN", "between 0 and"),
+        ("date_window", "", "whole number"),
+    ]:
         r = c.post(RULES, {**DEFAULTS, field: value})
         assert r.status_code == 400
         assert re.search(rf'data-field="{field}">[^<]*{message}', r.content.decode()), field
@@ -85,11 +101,16 @@ def _upload(c, name, text):
 
 
 def _selected(html):
-    return dict(re.findall(r'<select id="map-\w+" name="(\w+)".*?(?:<option value="([^"]*)" selected>|</select>)',
-                           html, re.S))
+    return dict(
+        re.findall(
+            r'<select id="map-\w+" name="(\w+)".*?(?:<option value="([^"]*)" selected>|</select>)', html, re.S
+        )
+    )
 
 
-def test_unknown_headings_get_the_mapping_page_prefilled_with_the_guess(tenant_a, reg_a1, alice, client_for, media):
+def test_unknown_headings_get_the_mapping_page_prefilled_with_the_guess(
+    tenant_a, reg_a1, alice, client_for, media
+):
     data = OWN_HEAD + f"{reg_a1.gstin},{SUPPLIER_1},Invoice,B-1,05-10-2025,1000,180,V1\n"
     page = _upload(client_for(alice), "books.csv", data)
     assert page.status_code == 200
@@ -98,20 +119,29 @@ def test_unknown_headings_get_the_mapping_page_prefilled_with_the_guess(tenant_a
     chosen = {k: v for k, v in _selected(html).items() if v}
     assert chosen == {"doc_number": "Bill No", "igst": "Integrated tax"}  # the guess
     assert {"Our GSTIN No", "Party", "Doc Kind", "Bill Dt", "Txval", "Voucher"} == set(
-        re.findall(r'class="badge[^"]*unrecognised">([^<]+)<', html))
+        re.findall(r'class="badge[^"]*unrecognised">([^<]+)<', html)
+    )
     with tenant_scope(tenant_a):
         assert not RegisterImport.objects.exists()
 
 
-def test_confirming_a_mapping_imports_the_rows_and_is_remembered_next_time(tenant_a, reg_a1, alice, client_for,
-                                                                           media):
+def test_confirming_a_mapping_imports_the_rows_and_is_remembered_next_time(
+    tenant_a, reg_a1, alice, client_for, media
+):
     c = client_for(alice)
     data = OWN_HEAD + f"{reg_a1.gstin},{SUPPLIER_2},Invoice,B-1,05-10-2025,1000,180,V1\n"
     html = _upload(c, "books.csv", data).content.decode()
     token = re.search(r'name="token" value="([^"]+)"', html).group(1)
-    mapping = {"recipient_gstin": "Our GSTIN No", "supplier_gstin": "Party", "kind": "Doc Kind",
-               "doc_number": "Bill No", "doc_date": "Bill Dt", "taxable": "Txval", "igst": "Integrated tax",
-               "erp_ref": "Voucher"}
+    mapping = {
+        "recipient_gstin": "Our GSTIN No",
+        "supplier_gstin": "Party",
+        "kind": "Doc Kind",
+        "doc_number": "Bill No",
+        "doc_date": "Bill Dt",
+        "taxable": "Txval",
+        "igst": "Integrated tax",
+        "erp_ref": "Voucher",
+    }
     incomplete = c.post(MAPPING, {"token": token, "name": "books.csv", **mapping, "doc_date": ""})
     assert incomplete.status_code == 400 and b"Document date" in incomplete.content
 
@@ -139,21 +169,29 @@ def test_confirming_a_mapping_imports_the_rows_and_is_remembered_next_time(tenan
 
 def test_a_column_left_unmapped_is_remembered_as_ignored(tenant_a, reg_a1, alice, client_for, media):
     c = client_for(alice)
-    head = "Recipient GSTIN,Supplier GSTIN,Document type,Document number,Document date,Taxable value,Narration\n"
+    head = (
+        "Recipient GSTIN,Supplier GSTIN,Document type,Document number,Document date,Taxable value,Narration\n"
+    )
     data = head + f"{reg_a1.gstin},{SUPPLIER_1},Invoice,N-1,05-10-2025,1000,office chairs\n"
     html = _upload(c, "r.csv", data).content.decode()
     assert 'id="column-mapping"' in html and "Narration" in html
     token = re.search(r'name="token" value="([^"]+)"', html).group(1)
-    assert c.post(MAPPING, {"token": token, "name": "r.csv", **{k: v for k, v in _selected(html).items() if v}}
-                  ).status_code == 302
+    assert (
+        c.post(
+            MAPPING, {"token": token, "name": "r.csv", **{k: v for k, v in _selected(html).items() if v}}
+        ).status_code
+        == 302
+    )
     assert _upload(c, "r.csv", data).status_code == 302  # Narration is not asked about again
 
 
-def test_mapping_of_another_tenants_upload_or_a_forged_token_is_refused(tenant_a, tenant_b, reg_a1, alice,
-                                                                      charlie, client_for, media):
+def test_mapping_of_another_tenants_upload_or_a_forged_token_is_refused(
+    tenant_a, tenant_b, reg_a1, alice, charlie, client_for, media
+):
     c = client_for(alice)
-    html = _upload(c, "books.csv", OWN_HEAD + f"{reg_a1.gstin},{SUPPLIER_1},Invoice,B-1,05-10-2025,1,0,V1\n"
-                   ).content.decode()
+    html = _upload(
+        c, "books.csv", OWN_HEAD + f"{reg_a1.gstin},{SUPPLIER_1},Invoice,B-1,05-10-2025,1,0,V1\n"
+    ).content.decode()
     token = re.search(r'name="token" value="([^"]+)"', html).group(1)
     forged = c.post(MAPPING, {"token": "../../etc/passwd", "name": "x.csv"})
     assert forged.status_code == 302 and forged.url.endswith("/register/")

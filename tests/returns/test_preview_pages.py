@@ -34,14 +34,19 @@ KA = "29AAJFY9012N1ZE"
 @pytest.fixture
 def docs(tenant_a, reg_a1):
     records = {
-        "b2b": [f.document_record(supplier_gstin=KA, number="A-1", action="A"),
-                f.document_record(supplier_gstin=KA, number="N-1"),
-                f.document_record(supplier_gstin=KA, number="P-1", action="P")],
-        "b2bcn": [f.document_record(supplier_gstin=KA, section="b2bcn", number="CN-1", action="A", itcRedReq="N")],
+        "b2b": [
+            f.document_record(supplier_gstin=KA, number="A-1", action="A"),
+            f.document_record(supplier_gstin=KA, number="N-1"),
+            f.document_record(supplier_gstin=KA, number="P-1", action="P"),
+        ],
+        "b2bcn": [
+            f.document_record(supplier_gstin=KA, section="b2bcn", number="CN-1", action="A", itcRedReq="N")
+        ],
     }
     with tenant_scope(tenant_a):
-        assert not ingest_documents(tenant=tenant_a, registration=reg_a1, records=records, actor=f.SYSTEM,
-                                    source="demo").errors
+        assert not ingest_documents(
+            tenant=tenant_a, registration=reg_a1, records=records, actor=f.SYSTEM, source="demo"
+        ).errors
     return reg_a1
 
 
@@ -70,7 +75,10 @@ def test_each_build_is_a_snapshot_with_a_diff_saying_what_entered_left_or_change
     assert second.previous == first
     with tenant_scope(tenant_a):
         assert TwobPreview.objects.count() == 2
-    assert second.diff["counts"] == {"changed": 3, "left": 0}  # pending ones stay in the snapshot as "pending"
+    assert second.diff["counts"] == {
+        "changed": 3,
+        "left": 0,
+    }  # pending ones stay in the snapshot as "pending"
     whys = {c["to"].split("/")[0]: c["why"] for c in second.diff["changed"]}
     assert whys["itcRejected"] == "rejected in IMS" and whys["pending"] == "kept pending in IMS"
     with tenant_scope(tenant_a):
@@ -80,7 +88,9 @@ def test_each_build_is_a_snapshot_with_a_diff_saying_what_entered_left_or_change
     assert third.diff["left"][0]["why"].startswith("now in the 2B of 112025")
 
 
-def test_beat_rebuild_builds_previous_and_current_period_of_every_gstin(tenant_a, reg_a1, reg_a2, tenant_b, reg_b1):
+def test_beat_rebuild_builds_previous_and_current_period_of_every_gstin(
+    tenant_a, reg_a1, reg_a2, tenant_b, reg_b1
+):
     assert services.rebuild_all(today=dt.date(2025, 11, 16)) == 6
     with tenant_scope(tenant_a):
         periods = set(TwobPreview.objects.filter(registration=reg_a2).values_list("period", flat=True))
@@ -91,12 +101,16 @@ def test_page_shows_the_preview_rebuilds_on_demand_and_drills_down(client_for, a
     c = client_for(alice)
     url = reverse("twob-preview", args=[tenant_a.slug, docs.pk, "102025"])
     assert "No preview built" in c.get(url).content.decode()
-    queued = c.post(reverse("twob-rebuild", args=[tenant_a.slug, docs.pk, "102025"]), follow=True).content.decode()
+    queued = c.post(
+        reverse("twob-rebuild", args=[tenant_a.slug, docs.pk, "102025"]), follow=True
+    ).content.decode()
     assert "Rebuild queued" in queued and 'data-status="queued"' in queued and "No preview built" in queued
     assert run_queued_rebuilds(tenant_a) == 1
     page = c.get(url).content.decode()
     assert 'data-status="done"' in page and 'id="itcsumm"' in page and "4(A)(5)" in page
-    drill = c.get(reverse("twob-documents", args=[tenant_a.slug, docs.pk, "102025"]), {"bucket": "itcavl/nonrevsup"})
+    drill = c.get(
+        reverse("twob-documents", args=[tenant_a.slug, docs.pk, "102025"]), {"bucket": "itcavl/nonrevsup"}
+    )
     assert "A-1" in drill.content.decode() and "P-1" not in drill.content.decode()
 
 
@@ -134,15 +148,28 @@ def test_other_tenants_and_ungranted_gstins_get_404(client_for, charlie, pat, te
     assert c.post(f"/api/v1/t/{tenant_a.slug}/returns/2b/{reg_a2.pk}/122025/rebuild/").status_code == 404
 
 
-def test_comparison_with_the_portal_2b_explains_a_late_action_and_asks_for_recompute(client_for, alice, tenant_a):
+def test_comparison_with_the_portal_2b_explains_a_late_action_and_asks_for_recompute(
+    client_for, alice, tenant_a
+):
     with tenant_scope(tenant_a):
         from tenancy import services as ts
 
-        reg = ts.add_registration(tenant=tenant_a, actor=f.SYSTEM, gstin="27AAICZ1234Q1ZQ", legal_name="Zenith")
-        ingest_documents(tenant=tenant_a, registration=reg, actor=f.SYSTEM, source="ims_json",
-                         records=json.loads((FIXTURES / "ims_get_invoices_response.json").read_text()))
-        import_gstr2b_files(tenant=tenant_a, actor=f.SYSTEM, registration=reg, files=[
-            ContentFile((FIXTURES / "gstr2b_get2b_response.json").read_bytes(), name="2b.json")])
+        reg = ts.add_registration(
+            tenant=tenant_a, actor=f.SYSTEM, gstin="27AAICZ1234Q1ZQ", legal_name="Zenith"
+        )
+        ingest_documents(
+            tenant=tenant_a,
+            registration=reg,
+            actor=f.SYSTEM,
+            source="ims_json",
+            records=json.loads((FIXTURES / "ims_get_invoices_response.json").read_text()),
+        )
+        import_gstr2b_files(
+            tenant=tenant_a,
+            actor=f.SYSTEM,
+            registration=reg,
+            files=[ContentFile((FIXTURES / "gstr2b_get2b_response.json").read_bytes(), name="2b.json")],
+        )
     c = client_for(alice)
     url = reverse("twob-preview", args=[tenant_a.slug, reg.pk, "102025"])
     c.post(reverse("twob-rebuild", args=[tenant_a.slug, reg.pk, "102025"]))
@@ -156,10 +183,13 @@ def test_comparison_with_the_portal_2b_explains_a_late_action_and_asks_for_recom
     assert 'id="recompute-needed"' in page and "GJ/1029" in page and "Recompute on the portal" in page
 
 
-def test_deadline_queue_orders_by_itc_at_stake_over_days_left_and_emails_a_digest(client_for, alice, bob, tenant_a,
-                                                                                  docs):
+def test_deadline_queue_orders_by_itc_at_stake_over_days_left_and_emails_a_digest(
+    client_for, alice, bob, tenant_a, docs
+):
     with tenant_scope(tenant_a):
-        SupplierDocument.objects.filter(doc_number="N-1").update(taxable_value=Decimal("1"), igst=Decimal("1"))
+        SupplierDocument.objects.filter(doc_number="N-1").update(
+            taxable_value=Decimal("1"), igst=Decimal("1")
+        )
     with time_machine.travel(dt.datetime(2025, 11, 10, 9, 0, tzinfo=dt.UTC), tick=False):
         page = client_for(alice).get(reverse("twob-deadlines", args=[tenant_a.slug])).content.decode()
     # 2025-10 documents: GSTR-3B due 20-11-2025; the pending invoice: section 16(4) 30-11-2026
@@ -170,7 +200,8 @@ def test_deadline_queue_orders_by_itc_at_stake_over_days_left_and_emails_a_diges
 
 
 def test_deadline_queue_pages_with_a_keyset_cursor_without_repeating_or_losing_documents(
-        client_for, alice, tenant_a, docs, monkeypatch):
+    client_for, alice, tenant_a, docs, monkeypatch
+):
     from returns import views
 
     monkeypatch.setattr(views, "PAGE", 2)
@@ -183,8 +214,12 @@ def test_deadline_queue_pages_with_a_keyset_cursor_without_repeating_or_losing_d
         second = client_for(alice).get(url + more).content.decode()
         assert client_for(alice).get(url + "?after=junk").status_code == 200  # a bad cursor: the first page
     with tenant_scope(tenant_a):
-        full = [i["doc"].doc_number for i in selectors.deadline_queue(
-            tenant=tenant_a, registrations=[docs], today=dt.date(2025, 11, 10))]
+        full = [
+            i["doc"].doc_number
+            for i in selectors.deadline_queue(
+                tenant=tenant_a, registrations=[docs], today=dt.date(2025, 11, 10)
+            )
+        ]
     assert sorted(full) == sorted(numbers)
 
     def order(page):

@@ -21,10 +21,13 @@ OCT = dt.date(2025, 10, 1)
 
 @pytest.fixture
 def reg(tenant_a, reg_a1):
-    records = {"b2b": [f.document_record(supplier_gstin="29AAJFY9012N1ZE", number=f"T-{i}") for i in range(3)]}
+    records = {
+        "b2b": [f.document_record(supplier_gstin="29AAJFY9012N1ZE", number=f"T-{i}") for i in range(3)]
+    }
     with tenant_scope(tenant_a):
-        assert not ingest_documents(tenant=tenant_a, registration=reg_a1, records=records, actor=f.SYSTEM,
-                                    source="demo").errors
+        assert not ingest_documents(
+            tenant=tenant_a, registration=reg_a1, records=records, actor=f.SYSTEM, source="demo"
+        ).errors
     return reg_a1
 
 
@@ -54,18 +57,29 @@ def test_the_task_builds_the_snapshot_as_the_requester_and_a_second_delivery_is_
     assert (built.actor_label, job.preview.built_by, job.preview.trigger) == ("alice", "alice", "manual")
 
 
-def test_a_failing_rebuild_is_marked_failed_with_its_error_and_the_page_shows_it(client_for, alice, tenant_a,
-                                                                                 reg, reg_b1):
+def test_a_failing_rebuild_is_marked_failed_with_its_error_and_the_page_shows_it(
+    client_for, alice, tenant_a, reg, reg_b1
+):
     with tenant_scope(tenant_a):  # a rebuild whose GSTIN is not the tenant's: build_preview refuses it
-        job = PreviewRebuild.objects.create(tenant=tenant_a, registration=reg_b1, period=OCT, trigger="manual",
-                                            actor_type="system", actor_label="tests")
+        job = PreviewRebuild.objects.create(
+            tenant=tenant_a,
+            registration=reg_b1,
+            period=OCT,
+            trigger="manual",
+            actor_type="system",
+            actor_label="tests",
+        )
     assert rebuild_preview(job.pk) == "failed"
     with tenant_scope(tenant_a):
         job.refresh_from_db()
     assert job.status == RebuildStatus.FAILED and job.error == "No such GSTIN." and job.finished_at
     with tenant_scope(tenant_a):
         PreviewRebuild.objects.filter(pk=job.pk).update(registration=reg)
-    page = client_for(alice).get(reverse("twob-preview", args=[tenant_a.slug, reg.pk, "102025"])).content.decode()
+    page = (
+        client_for(alice)
+        .get(reverse("twob-preview", args=[tenant_a.slug, reg.pk, "102025"]))
+        .content.decode()
+    )
     assert 'data-status="failed"' in page and "The rebuild failed: No such GSTIN." in page
 
 
@@ -85,8 +99,9 @@ def test_the_page_polls_while_queued_and_reloads_once_done(client_for, alice, te
     assert "hx-get" not in polled.content.decode()
 
 
-def test_rebuild_status_of_another_tenant_or_an_ungranted_gstin_is_404(client_for, charlie, pat, tenant_a, reg,
-                                                                        reg_a2):
+def test_rebuild_status_of_another_tenant_or_an_ungranted_gstin_is_404(
+    client_for, charlie, pat, tenant_a, reg, reg_a2
+):
     job, _ = request(tenant_a, reg_a2)
     page_url = reverse("twob-rebuild-status", args=[tenant_a.slug, reg_a2.pk, "122025", job.pk])
     api_url = f"/api/v1/t/{tenant_a.slug}/returns/2b/rebuilds/{job.pk}/"

@@ -1,4 +1,4 @@
-""""Recompute on the portal": GEN2B, GENSTS2B, then GET2B re-imported, against the sandbox portal over HTTP."""
+""" "Recompute on the portal": GEN2B, GENSTS2B, then GET2B re-imported, against the sandbox portal over HTTP."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ adapter, portal = sandbox_fixtures.adapter, sandbox_fixtures.portal
 def recipient(db):
     tenant = f.make_tenant("Recompute Traders", "recompute")
     with tenant_scope(tenant):
-        reg = tenancy_services.add_registration(tenant=tenant, actor=f.SYSTEM, gstin=RECIPIENT, legal_name="Zenith")
+        reg = tenancy_services.add_registration(
+            tenant=tenant, actor=f.SYSTEM, gstin=RECIPIENT, legal_name="Zenith"
+        )
     return tenant, reg
 
 
@@ -39,8 +41,9 @@ def connect(tenant, reg, portal) -> None:
 
 def recompute(tenant, reg, portal):
     with tenant_scope(tenant):
-        return services.recompute_on_portal(tenant=tenant, actor=f.SYSTEM, registration=reg, period=OCT,
-                                            adapter=portal)
+        return services.recompute_on_portal(
+            tenant=tenant, actor=f.SYSTEM, registration=reg, period=OCT, adapter=portal
+        )
 
 
 def statement(tenant, reg) -> Gstr2bStatement:
@@ -56,15 +59,23 @@ def test_recompute_regenerates_the_portal_2b_and_re_imports_it(recipient, portal
     first = recompute(tenant, reg, portal)
     assert (first.statement.document_count, first.rejected, first.replaced) == (2, 0, 0)
 
-    sandbox.seed(b2b=[doc("RC-1", stin=SUPPLIER, action="R"), doc("RC-2", stin=SUPPLIER, action="A"),
-                      doc("RC-3", stin=SUPPLIER)])  # actions changed on the portal after its 2B
+    sandbox.seed(
+        b2b=[
+            doc("RC-1", stin=SUPPLIER, action="R"),
+            doc("RC-2", stin=SUPPLIER, action="A"),
+            doc("RC-3", stin=SUPPLIER),
+        ]
+    )  # actions changed on the portal after its 2B
     second = recompute(tenant, reg, portal)
     stored = statement(tenant, reg)
     assert stored.pk == first.statement.pk  # the period's earlier import was replaced, not duplicated
     assert (stored.document_count, second.rejected, second.replaced) == (3, 1, 2)
     with tenant_scope(tenant):
         assert set(stored.documents.values_list("doc_number", "rejected")) == {
-            ("RC-1", True), ("RC-2", False), ("RC-3", False)}
+            ("RC-1", True),
+            ("RC-2", False),
+            ("RC-3", False),
+        }
         events = AuditEvent.objects.filter(action="twob.recomputed_on_portal")
         assert events.count() == 2 and all(e.metadata["reference_id"] for e in events)
 

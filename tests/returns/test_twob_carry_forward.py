@@ -24,8 +24,9 @@ KA = "29AAJFY9012N1ZE"  # inter-state supplier: IGST 1,800 on 10,000
 
 def ingest(tenant, reg, records):
     with tenant_scope(tenant):
-        assert not ingest_documents(tenant=tenant, registration=reg, records=records, actor=f.SYSTEM,
-                                    source="demo").errors
+        assert not ingest_documents(
+            tenant=tenant, registration=reg, records=records, actor=f.SYSTEM, source="demo"
+        ).errors
 
 
 def build(tenant, reg, period):
@@ -42,7 +43,8 @@ def act(tenant, number, action, when):
     """A local action taken on ``when`` (what the action service stores)."""
     with tenant_scope(tenant):
         SupplierDocument.objects.filter(doc_number=number).update(
-            local_action=action, local_updated_at=dt.datetime.combine(when, dt.time(11, 0), tzinfo=dt.UTC))
+            local_action=action, local_updated_at=dt.datetime.combine(when, dt.time(11, 0), tzinfo=dt.UTC)
+        )
 
 
 def itc(snap, part="itcavl", group="nonrevsup"):
@@ -52,11 +54,17 @@ def itc(snap, part="itcavl", group="nonrevsup"):
 @pytest.fixture
 def october(tenant_a, reg_a1):
     """Three October invoices (IGST 1,800 each): accepted, pending, and pending then accepted after the filing."""
-    ingest(tenant_a, reg_a1, {"b2b": [
-        f.document_record(supplier_gstin=KA, number="ACC-1", action="A"),
-        f.document_record(supplier_gstin=KA, number="PEND-1", action="P"),
-        f.document_record(supplier_gstin=KA, number="LATE-1", action="P"),
-    ]})
+    ingest(
+        tenant_a,
+        reg_a1,
+        {
+            "b2b": [
+                f.document_record(supplier_gstin=KA, number="ACC-1", action="A"),
+                f.document_record(supplier_gstin=KA, number="PEND-1", action="P"),
+                f.document_record(supplier_gstin=KA, number="LATE-1", action="P"),
+            ]
+        },
+    )
     return reg_a1
 
 
@@ -102,14 +110,24 @@ def test_an_action_on_the_filing_day_counts_as_before_the_filing(tenant_a, octob
 @pytest.fixture
 def pending_credit_note(tenant_a, reg_a1):
     """An October-2025 credit note (full reduction of IGST 900) kept pending: limit = November's 3B due date."""
-    ingest(tenant_a, reg_a1, {"b2bcn": [f.document_record(supplier_gstin=KA, section="b2bcn", number="CN-9",
-                                                           taxable=Decimal("5000.00"), action="P")]})
+    ingest(
+        tenant_a,
+        reg_a1,
+        {
+            "b2bcn": [
+                f.document_record(
+                    supplier_gstin=KA, section="b2bcn", number="CN-9", taxable=Decimal("5000.00"), action="P"
+                )
+            ]
+        },
+    )
     return reg_a1
 
 
 @pytest.mark.parametrize(("today", "part"), [((2025, 12, 20), "pending"), ((2025, 12, 21), "itcavl")])
-def test_a_credit_note_pending_past_its_one_period_limit_is_deemed_accepted(tenant_a, pending_credit_note, today,
-                                                                          part):
+def test_a_credit_note_pending_past_its_one_period_limit_is_deemed_accepted(
+    tenant_a, pending_credit_note, today, part
+):
     with time_machine.travel(dt.datetime(*today, 12, 0, tzinfo=dt.UTC)):
         snap = build(tenant_a, pending_credit_note, OCT)  # October 3B not filed: still October's 2B
         with tenant_scope(tenant_a):
@@ -122,7 +140,8 @@ def test_a_credit_note_pending_past_its_one_period_limit_is_deemed_accepted(tena
 
 
 def test_a_credit_note_pending_through_the_october_filing_is_deemed_accepted_in_the_open_period(
-        tenant_a, pending_credit_note):
+    tenant_a, pending_credit_note
+):
     file_3b(tenant_a, pending_credit_note, OCT, dt.date(2025, 11, 20))
     with time_machine.travel(dt.datetime(2025, 12, 22, tzinfo=dt.UTC)):
         nov = build(tenant_a, pending_credit_note, NOV)  # November 3B not filed by the limit: November's 2B
@@ -142,9 +161,24 @@ def test_an_invoice_kept_pending_has_no_one_period_limit(tenant_a, october):
 def rejected_amendment(tenant_a, reg_a1):
     """Invoice ORIG-1 accepted in October (3B filed); its November amendment (IGST 900) rejected."""
     ingest(tenant_a, reg_a1, {"b2b": [f.document_record(supplier_gstin=KA, number="ORIG-1", action="A")]})
-    ingest(tenant_a, reg_a1, {"b2ba": [f.document_record(
-        supplier_gstin=KA, section="b2ba", number="ORIG-1", orig_number="ORIG-1", date=dt.date(2025, 11, 3),
-        taxable=Decimal("5000.00"), supplier_period="112025", action="R")]})
+    ingest(
+        tenant_a,
+        reg_a1,
+        {
+            "b2ba": [
+                f.document_record(
+                    supplier_gstin=KA,
+                    section="b2ba",
+                    number="ORIG-1",
+                    orig_number="ORIG-1",
+                    date=dt.date(2025, 11, 3),
+                    taxable=Decimal("5000.00"),
+                    supplier_period="112025",
+                    action="R",
+                )
+            ]
+        },
+    )
     with tenant_scope(tenant_a):
         SupplierDocument.objects.filter(doc_number="ORIG-1", section="b2b").update(twob_period=OCT)
         assert SupplierDocument.objects.get(section="b2ba").original_id is not None
@@ -176,7 +210,8 @@ def services_table4(snap):
 
 
 def test_the_json_download_lists_the_reversed_original_under_itcrev_not_in_this_periods_documents(
-        tenant_a, rejected_amendment):
+    tenant_a, rejected_amendment
+):
     from returns.selectors import preview_json
 
     with time_machine.travel(dt.datetime(2025, 12, 5, tzinfo=dt.UTC)), tenant_scope(tenant_a):

@@ -15,26 +15,44 @@ SUP = "29AAJFY9012N1ZE"  # Karnataka: inter-state, IGST
 
 
 def doc(section="b2b", *, filed_on=None, period=dt.date(2025, 10, 1), action="N", igst="1800", **kw):
-    base = dict(section=section, supplier_gstin=SUP, doc_number="X-1", doc_date=dt.date(2025, 10, 5),
-                supplier_period=period, filed=True, pos="27", doc_value=D("11800"), taxable_value=D("10000"),
-                igst=D(igst), action=action, filing_date=filed_on, id=1)
+    base = dict(
+        section=section,
+        supplier_gstin=SUP,
+        doc_number="X-1",
+        doc_date=dt.date(2025, 10, 5),
+        supplier_period=period,
+        filed=True,
+        pos="27",
+        doc_value=D("11800"),
+        taxable_value=D("10000"),
+        igst=D(igst),
+        action=action,
+        filing_date=filed_on,
+        id=1,
+    )
     base.update(kw)
     return Doc(**base)
 
 
-@pytest.mark.parametrize(("filed_on", "month"), [
-    (dt.date(2025, 11, 11), dt.date(2025, 10, 1)),
-    (dt.date(2025, 11, 12), dt.date(2025, 11, 1)),
-    (dt.date(2025, 10, 12), dt.date(2025, 10, 1)),
-])
+@pytest.mark.parametrize(
+    ("filed_on", "month"),
+    [
+        (dt.date(2025, 11, 11), dt.date(2025, 10, 1)),
+        (dt.date(2025, 11, 12), dt.date(2025, 11, 1)),
+        (dt.date(2025, 10, 12), dt.date(2025, 10, 1)),
+    ],
+)
 def test_monthly_filer_cut_off_is_the_11th(filed_on, month):
     assert twob_month(doc(filed_on=filed_on))[0] == month
 
 
-@pytest.mark.parametrize(("filed_on", "month"), [
-    (dt.date(2025, 11, 13), dt.date(2025, 10, 1)),
-    (dt.date(2025, 11, 14), dt.date(2025, 11, 1)),
-])
+@pytest.mark.parametrize(
+    ("filed_on", "month"),
+    [
+        (dt.date(2025, 11, 13), dt.date(2025, 10, 1)),
+        (dt.date(2025, 11, 14), dt.date(2025, 11, 1)),
+    ],
+)
 def test_iff_filer_cut_off_is_the_13th(filed_on, month):
     assert twob_month(doc(filed_on=filed_on, src_form="IFF"))[0] == month
 
@@ -48,7 +66,9 @@ def test_a_document_filed_late_moves_into_the_later_period_whatever_its_date():
 
 
 def test_portal_given_2b_period_wins_over_the_filing_date():
-    assert place(doc(filed_on=dt.date(2025, 11, 5), twob_period=dt.date(2025, 11, 1)), ME).period == dt.date(2025, 11, 1)
+    assert place(doc(filed_on=dt.date(2025, 11, 5), twob_period=dt.date(2025, 11, 1)), ME).period == dt.date(
+        2025, 11, 1
+    )
 
 
 def test_without_a_filing_date_the_suppliers_period_is_assumed():
@@ -59,7 +79,9 @@ def test_qrmp_recipient_gets_the_quarter_named_by_its_last_month():
     for filed_on in (dt.date(2025, 10, 20), dt.date(2025, 11, 30), dt.date(2026, 1, 11)):
         assert place(doc(filed_on=filed_on), QRMP).period == dt.date(2025, 12, 1)
     assert place(doc(filed_on=dt.date(2026, 1, 12)), QRMP).period == dt.date(2026, 3, 1)
-    assert place(doc(filed_on=dt.date(2025, 10, 11), period=dt.date(2025, 9, 1)), QRMP).period == dt.date(2025, 9, 1)
+    assert place(doc(filed_on=dt.date(2025, 10, 11), period=dt.date(2025, 9, 1)), QRMP).period == dt.date(
+        2025, 9, 1
+    )
 
 
 def test_actions_decide_the_part():
@@ -94,8 +116,14 @@ def test_document_filed_after_the_section_16_4_date_is_not_available_with_reason
 
 
 def test_amendment_takes_the_section_16_4_date_of_its_original():
-    amended = doc("b2ba", doc_date=dt.date(2025, 5, 2), orig_doc_date=dt.date(2024, 3, 1), orig_doc_number="X-0",
-                  period=dt.date(2025, 12, 1), filed_on=dt.date(2025, 12, 5))
+    amended = doc(
+        "b2ba",
+        doc_date=dt.date(2025, 5, 2),
+        orig_doc_date=dt.date(2024, 3, 1),
+        orig_doc_number="X-0",
+        period=dt.date(2025, 12, 1),
+        filed_on=dt.date(2025, 12, 5),
+    )
     assert place(amended, ME).reason == "C"
 
 
@@ -104,12 +132,15 @@ def cn(**kw):
     return doc("b2bcn", igst="0", cgst=D("900"), sgst=D("900"), supplier_gstin="27AAFCX5678M1ZF", **kw)
 
 
-@pytest.mark.parametrize(("flag", "decl", "expected"), [
-    ("", (None, None, None, None), (D("0"), D("900"), D("900"), D("0"))),  # not declared: full
-    ("Y", (None, None, None, None), (D("0"), D("900"), D("900"), D("0"))),  # Y without amounts: full
-    ("Y", (None, D("300"), D("300"), None), (D("0"), D("300"), D("300"), D("0"))),  # partial
-    ("N", (None, None, None, None), (D("0"), D("0"), D("0"), D("0"))),  # nil
-])
+@pytest.mark.parametrize(
+    ("flag", "decl", "expected"),
+    [
+        ("", (None, None, None, None), (D("0"), D("900"), D("900"), D("0"))),  # not declared: full
+        ("Y", (None, None, None, None), (D("0"), D("900"), D("900"), D("0"))),  # Y without amounts: full
+        ("Y", (None, D("300"), D("300"), None), (D("0"), D("300"), D("300"), D("0"))),  # partial
+        ("N", (None, None, None, None), (D("0"), D("0"), D("0"), D("0"))),  # nil
+    ],
+)
 def test_credit_note_reduces_itc_by_the_declared_amount(flag, decl, expected):
     p = place(cn(itc_red_req=flag, decl=decl), ME)
     assert (p.group, p.twob_section, p.itc) == ("othersup", "cdnr", expected)
@@ -133,8 +164,12 @@ def test_amendments_and_debit_notes_land_in_their_sections():
 
 
 def test_official_json_nests_documents_by_section_and_supplier():
-    docs = [doc(action="A", id=1), doc("b2bdn", id=2, doc_number="DN-1"), doc(action="R", id=3, doc_number="R-1"),
-            doc("b2ba", id=4, orig_doc_number="X-0", orig_doc_date=dt.date(2025, 9, 1))]
+    docs = [
+        doc(action="A", id=1),
+        doc("b2bdn", id=2, doc_number="DN-1"),
+        doc(action="R", id=3, doc_number="R-1"),
+        doc("b2ba", id=4, orig_doc_number="X-0", orig_doc_date=dt.date(2025, 9, 1)),
+    ]
     summary, kept = build_summary(docs, ME, dt.date(2025, 10, 1))
     data = official_json(ME, dt.date(2025, 10, 1), summary, kept, generated=dt.date(2025, 11, 14))
     assert data["rtnprd"] == "102025" and data["gendt"] == "14-11-2025"

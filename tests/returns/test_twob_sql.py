@@ -23,14 +23,16 @@ from returns.twob import ITCREV, Summary, period_months, place
 from tenancy.scoping import tenant_scope
 from tests import factories as f
 
-COLS = ("tenant_id, registration_id, supplier_gstin, supplier_gstin_valid, section, doc_kind, is_amendment, "
-        "doc_number, doc_number_norm, doc_date, fy, orig_doc_number, orig_doc_date, inv_type, src_form, "
-        "supplier_period, supplier_filing_status, supplier_filing_date, twob_period, pos, doc_value, taxable_value, "
-        "igst, cgst, sgst, cess, portal_action, local_action, pending_blocked, remarks_blocked, itc_red_blocked, "
-        "portal_remarks, portal_itc_red_req, portal_decl_igst, portal_decl_cgst, portal_decl_sgst, portal_decl_cess, "
-        "portal_hash, local_remarks, local_itc_red_req, local_decl_igst, local_decl_cgst, local_decl_sgst, "
-        "local_decl_cess, content_hash, version, needs_review, first_seen_at, last_seen_at, vanished_at, source, "
-        "local_updated_at")
+COLS = (
+    "tenant_id, registration_id, supplier_gstin, supplier_gstin_valid, section, doc_kind, is_amendment, "
+    "doc_number, doc_number_norm, doc_date, fy, orig_doc_number, orig_doc_date, inv_type, src_form, "
+    "supplier_period, supplier_filing_status, supplier_filing_date, twob_period, pos, doc_value, taxable_value, "
+    "igst, cgst, sgst, cess, portal_action, local_action, pending_blocked, remarks_blocked, itc_red_blocked, "
+    "portal_remarks, portal_itc_red_req, portal_decl_igst, portal_decl_cgst, portal_decl_sgst, portal_decl_cess, "
+    "portal_hash, local_remarks, local_itc_red_req, local_decl_igst, local_decl_cgst, local_decl_sgst, "
+    "local_decl_cess, content_hash, version, needs_review, first_seen_at, last_seen_at, vanished_at, source, "
+    "local_updated_at"
+)
 SUPPLIERS = [f.gstin_for(n, state) for n, state in enumerate(["27", "29", "24", "33", "07"] * 4)]
 PERIODS = [dt.date(2025, m, 1) for m in (6, 7, 8, 9, 10, 11, 12)]
 
@@ -47,40 +49,98 @@ def load(tenant, reg, n: int, seed: int) -> None:
     rng = random.Random(seed)
     now = timezone.now()
     sections = list(SECTIONS)
-    with connection.cursor() as cur, cur.cursor.copy(f"COPY invoices_supplierdocument ({COLS}) FROM STDIN") as cp:
+    with (
+        connection.cursor() as cur,
+        cur.cursor.copy(f"COPY invoices_supplierdocument ({COLS}) FROM STDIN") as cp,
+    ):
         for i in range(n):
             section = rng.choice(sections)
             info = SECTIONS[section]
             period = rng.choice(PERIODS)
-            filing = rng.choice([None, period + dt.timedelta(days=rng.randint(0, 80)),
-                                 period.replace(day=1) + dt.timedelta(days=rng.choice([40, 41, 42, 43, 44]))])
-            doc_date = rng.choice([period + dt.timedelta(days=rng.randint(0, 27)), dt.date(2023, 2, 10),
-                                   dt.date(2024, 3, 31), dt.date(2020, 5, 1)])
+            filing = rng.choice(
+                [
+                    None,
+                    period + dt.timedelta(days=rng.randint(0, 80)),
+                    period.replace(day=1) + dt.timedelta(days=rng.choice([40, 41, 42, 43, 44])),
+                ]
+            )
+            doc_date = rng.choice(
+                [
+                    period + dt.timedelta(days=rng.randint(0, 27)),
+                    dt.date(2023, 2, 10),
+                    dt.date(2024, 3, 31),
+                    dt.date(2020, 5, 1),
+                ]
+            )
             orig = rng.choice([None, dt.date(2023, 1, 5), dt.date(2025, 4, 2)]) if info.amendment else None
             tax = [_money(rng) for _ in range(4)]
             taxable = _money(rng) * 5
             local = rng.choice([None, None, "A", "R", "P", "N"])
-            cp.write_row((
-                tenant.pk, reg.pk, rng.choice(SUPPLIERS), True, section.value, info.kind.value, info.amendment,
-                f"S/{i}", f"S{i}", doc_date, 2025, "O/1" if info.amendment else "", orig,
-                rng.choice(["R", "SEWP", "DE"]), rng.choice(["R1", "IFF", "R1", "R1A", ""]), period,
-                rng.choice(["filed", "filed", "filed", "saved"]), filing,
-                rng.choice([None] * 6 + PERIODS), rng.choice(["27", "29", "24", "33"]),
-                taxable + sum(tax), taxable, *tax, rng.choice("APRN"), local, False, False, False, "",
-                rng.choice(["", "Y", "N"]), *_decl(rng), "", "", rng.choice(["", "Y", "N"]) if local else "",
-                *_decl(rng), f"{i:032x}", 1, False, now, now, now if i % 50 == 0 else None, "test",
-                rng.choice([None, None, *CHANGED]) if local else None))
+            cp.write_row(
+                (
+                    tenant.pk,
+                    reg.pk,
+                    rng.choice(SUPPLIERS),
+                    True,
+                    section.value,
+                    info.kind.value,
+                    info.amendment,
+                    f"S/{i}",
+                    f"S{i}",
+                    doc_date,
+                    2025,
+                    "O/1" if info.amendment else "",
+                    orig,
+                    rng.choice(["R", "SEWP", "DE"]),
+                    rng.choice(["R1", "IFF", "R1", "R1A", ""]),
+                    period,
+                    rng.choice(["filed", "filed", "filed", "saved"]),
+                    filing,
+                    rng.choice([None] * 6 + PERIODS),
+                    rng.choice(["27", "29", "24", "33"]),
+                    taxable + sum(tax),
+                    taxable,
+                    *tax,
+                    rng.choice("APRN"),
+                    local,
+                    False,
+                    False,
+                    False,
+                    "",
+                    rng.choice(["", "Y", "N"]),
+                    *_decl(rng),
+                    "",
+                    "",
+                    rng.choice(["", "Y", "N"]) if local else "",
+                    *_decl(rng),
+                    f"{i:032x}",
+                    1,
+                    False,
+                    now,
+                    now,
+                    now if i % 50 == 0 else None,
+                    "test",
+                    rng.choice([None, None, *CHANGED]) if local else None,
+                )
+            )
     link_originals(tenant, reg, seed)
     with connection.cursor() as cur:  # as the ingest path does after a large batch (autovacuum is off here)
         cur.execute("ANALYZE invoices_supplierdocument")
 
 
 # local actions taken on these days (10:00 IST): around the GSTR-3B filings below
-CHANGED = [dt.datetime(2025, m, d, 4, 30, tzinfo=dt.UTC) for m, d in ((8, 15), (8, 20), (9, 25), (11, 19), (11, 21),
-                                                                       (12, 5), (12, 20), (12, 22), (1, 10))]
-FILINGS = {"M": {dt.date(2025, 7, 1): dt.date(2025, 8, 20), dt.date(2025, 8, 1): dt.date(2025, 9, 20),
-                 dt.date(2025, 10, 1): dt.date(2025, 11, 20)},
-           "Q": {dt.date(2025, 9, 1): dt.date(2025, 10, 22)}}
+CHANGED = [
+    dt.datetime(2025, m, d, 4, 30, tzinfo=dt.UTC)
+    for m, d in ((8, 15), (8, 20), (9, 25), (11, 19), (11, 21), (12, 5), (12, 20), (12, 22), (1, 10))
+]
+FILINGS = {
+    "M": {
+        dt.date(2025, 7, 1): dt.date(2025, 8, 20),
+        dt.date(2025, 8, 1): dt.date(2025, 9, 20),
+        dt.date(2025, 10, 1): dt.date(2025, 11, 20),
+    },
+    "Q": {dt.date(2025, 9, 1): dt.date(2025, 10, 22)},
+}
 # the day the preview is computed for: monthly, the October-2025 one-period Pending limit (20-12-2025) has passed,
 # the November one (20-01-2026) not yet; QRMP, the quarter to December 2025 has its limit on 22-04-2026
 AS_OF = {"M": dt.date(2026, 1, 5), "Q": dt.date(2026, 4, 25)}
@@ -91,10 +151,14 @@ def link_originals(tenant, reg, seed: int) -> None:
     Deterministic for a seed: the choice hashes each document's position in this load (id minus the load's first id),
     never the raw ids, which depend on what ran before in the same database."""
     with connection.cursor() as cur:
-        cur.execute("SELECT min(id) FROM invoices_supplierdocument WHERE tenant_id = %s AND registration_id = %s",
-                    [tenant.pk, reg.pk])
+        cur.execute(
+            "SELECT min(id) FROM invoices_supplierdocument WHERE tenant_id = %s AND registration_id = %s",
+            [tenant.pk, reg.pk],
+        )
         base = cur.fetchone()[0]
-        for amended, original in ((s.value, i.original_section.value) for s, i in SECTIONS.items() if i.amendment):
+        for amended, original in (
+            (s.value, i.original_section.value) for s, i in SECTIONS.items() if i.amendment
+        ):
             cur.execute(
                 """UPDATE invoices_supplierdocument a SET original_id = (
                        SELECT o.id FROM invoices_supplierdocument o
@@ -103,7 +167,8 @@ def link_originals(tenant, reg, seed: int) -> None:
                        ORDER BY md5((o.id - %s)::text || '/' || (a.id - %s)::text || '/' || %s::text) LIMIT 1)
                    WHERE a.tenant_id = %s AND a.registration_id = %s AND a.section = %s
                      AND ('x' || substr(md5((a.id - %s)::text || '/' || %s::text), 1, 7))::bit(28)::int %% 3 <> 0""",
-                [original, base, base, seed, tenant.pk, reg.pk, amended, base, seed])
+                [original, base, base, seed, tenant.pk, reg.pk, amended, base, seed],
+            )
 
 
 def python_compute(reg, period, recipient=None):
@@ -116,9 +181,12 @@ def python_compute(reg, period, recipient=None):
             buckets.append(name)
         entries.add(doc_id, buckets.index(name), sum(itc))
 
-    for doc in documents.candidate_documents(tenant_id=reg.tenant_id, registration_id=reg.pk,
-                                             months=period_months(period, recipient.frequency),
-                                             filed_3b=dict(recipient.filed_3b)):
+    for doc in documents.candidate_documents(
+        tenant_id=reg.tenant_id,
+        registration_id=reg.pk,
+        months=period_months(period, recipient.frequency),
+        filed_3b=dict(recipient.filed_3b),
+    ):
         p = place(doc, recipient)
         if p.period != period:
             continue
@@ -150,22 +218,32 @@ def test_sql_placement_agrees_with_python_placement_on_every_kind_of_document(te
     with tenant_scope(tenant_a):
         reg = f.make_registration(tenant_a, state=state, frequency=frequency)
         for n, gstin in enumerate(SUPPLIERS[:12]):
-            Supplier.objects.create(tenant=tenant_a, gstin=gstin, legal_name=f"Legal {n}",
-                                    trade_name="" if n % 3 else f"Trade {n}")
+            Supplier.objects.create(
+                tenant=tenant_a,
+                gstin=gstin,
+                legal_name=f"Legal {n}",
+                trade_name="" if n % 3 else f"Trade {n}",
+            )
         load(tenant_a, reg, 3000, seed=11 if frequency == "M" else 12)
         for period, filed_on in FILINGS[frequency].items():
             Gstr3bFiling.objects.create(tenant=tenant_a, registration=reg, period=period, filed_on=filed_on)
         recipient = services.recipient_of(reg, as_of=AS_OF[frequency])
         assert recipient.filed_3b == FILINGS[frequency]
         compared, seen = 0, Counter()
-        for period in ([dt.date(2025, m, 1) for m in (7, 8, 9, 10, 11, 12)] if frequency == "M"
-                       else [dt.date(2025, 9, 1), dt.date(2025, 12, 1)]):
+        for period in (
+            [dt.date(2025, m, 1) for m in (7, 8, 9, 10, 11, 12)]
+            if frequency == "M"
+            else [dt.date(2025, 9, 1), dt.date(2025, 12, 1)]
+        ):
             expected, exp_entries, exp_buckets = python_compute(reg, period, recipient)
-            summary, entries, buckets, placed = services.compute(registration=reg, period=period,
-                                                                 recipient=recipient)
+            summary, entries, buckets, placed = services.compute(
+                registration=reg, period=period, recipient=recipient
+            )
             assert flat(summary.itcsumm()) == flat(stored(expected.itcsumm()))
             assert summary.cpsumm() == stored(expected.cpsumm())
-            assert {k: v for k, v in summary.counts.items() if v} == {k: v for k, v in expected.counts.items() if v}
+            assert {k: v for k, v in summary.counts.items() if v} == {
+                k: v for k, v in expected.counts.items() if v
+            }
             assert by_document(entries, buckets) == by_document(exp_entries, exp_buckets)
             some = list(placed)[:20]
             assert all(placed[i].period == period for i in some if not placed[i].reversal_section)
@@ -191,7 +269,9 @@ def test_sql_placement_keeps_the_scale_of_amounts_like_python(tenant_a):
         expected, _e, _b = python_compute(reg, dt.date(2025, 10, 1))
         summary, *_ = services.compute(registration=reg, period=dt.date(2025, 10, 1))
         ours = flat(summary.itcsumm())
-        assert ours == flat(stored(expected.itcsumm()))  # the same strings: "0.00", not "0", for a nil reduction
+        assert ours == flat(
+            stored(expected.itcsumm())
+        )  # the same strings: "0.00", not "0", for a nil reduction
         assert all(v.count(".") == 1 and len(v.split(".")[1]) == 2 for v in ours.values())
         assert any(k.kind == DocKind.CREDIT_NOTE for k in SECTIONS.values())
 

@@ -34,7 +34,9 @@ def test_directory_lists_and_searches_by_name_gstin_and_email(client_for, alice,
     assert SUPPLIER_1 in page
 
 
-def test_a_member_with_one_gstin_sees_only_suppliers_of_its_documents(client_for, pat, reg_a1, reg_a2, tenant_a):
+def test_a_member_with_one_gstin_sees_only_suppliers_of_its_documents(
+    client_for, pat, reg_a1, reg_a2, tenant_a
+):
     make_supplier(tenant_a, SUPPLIER_1, "Sharma Textiles")
     make_supplier(tenant_a, SUPPLIER_2, "Karnataka Steel")
     make_doc(reg_a1, supplier_gstin=SUPPLIER_1)
@@ -49,8 +51,13 @@ def test_a_member_with_one_gstin_sees_only_suppliers_of_its_documents(client_for
 def test_another_tenants_member_gets_404_everywhere(client_for, charlie, tenant_a, alice):
     s = make_supplier(tenant_a, SUPPLIER_1, "Sharma Textiles")
     client = client_for(charlie)
-    for url in ("/t/acme/suppliers/", f"/t/acme/suppliers/{s.pk}/", "/t/acme/suppliers/import/",
-                "/t/acme/suppliers/webhooks/", "/t/acme/suppliers/notifications/"):
+    for url in (
+        "/t/acme/suppliers/",
+        f"/t/acme/suppliers/{s.pk}/",
+        "/t/acme/suppliers/import/",
+        "/t/acme/suppliers/webhooks/",
+        "/t/acme/suppliers/notifications/",
+    ):
         assert client.get(url).status_code == 404, url
 
 
@@ -69,9 +76,14 @@ def test_viewer_may_read_but_not_edit_or_import(client_for, bob, tenant_a):
 
 def test_edit_saves_names_and_emails_and_audits_the_change(client_for, alice, tenant_a):
     s = make_supplier(tenant_a, SUPPLIER_1, "Sharma Textiles")
-    response = client_for(alice).post(f"/t/acme/suppliers/{s.pk}/", {
-        "legal_name": "Sharma Textiles Pvt Ltd", "trade_name": "Sharma", "emails": "GST@Sharma.in,\nacc@sharma.in",
-    })
+    response = client_for(alice).post(
+        f"/t/acme/suppliers/{s.pk}/",
+        {
+            "legal_name": "Sharma Textiles Pvt Ltd",
+            "trade_name": "Sharma",
+            "emails": "GST@Sharma.in,\nacc@sharma.in",
+        },
+    )
     assert response.status_code == 302
     s = _supplier(tenant_a, SUPPLIER_1)
     assert s.emails == ["gst@sharma.in", "acc@sharma.in"] and s.trade_name == "Sharma"
@@ -82,7 +94,9 @@ def test_edit_saves_names_and_emails_and_audits_the_change(client_for, alice, te
 
 def test_a_bad_email_is_a_field_error_and_nothing_is_saved(client_for, alice, tenant_a):
     s = make_supplier(tenant_a, SUPPLIER_1, "Sharma Textiles")
-    response = client_for(alice).post(f"/t/acme/suppliers/{s.pk}/", {"legal_name": "X", "emails": "ok@a.in, not-mail"})
+    response = client_for(alice).post(
+        f"/t/acme/suppliers/{s.pk}/", {"legal_name": "X", "emails": "ok@a.in, not-mail"}
+    )
     assert response.status_code == 400
     assert "not-mail" in response.content.decode() and "not a valid e-mail" in response.content.decode()
     assert _supplier(tenant_a, SUPPLIER_1).legal_name == "Sharma Textiles"
@@ -90,16 +104,18 @@ def test_a_bad_email_is_a_field_error_and_nothing_is_saved(client_for, alice, te
 
 def test_import_keeps_good_rows_and_reports_each_bad_row_with_its_reason(client_for, alice, tenant_a):
     make_supplier(tenant_a, SUPPLIER_1, "Old Name", "Old Trade")
-    data = workbook([
-        ["GSTIN", "Legal name", "Trade name", "Emails"],
-        [SUPPLIER_1, "Sharma Textiles Pvt Ltd", "", "gst@sharma.in; acc@sharma.in"],
-        [NEW_GSTIN, "New Supplier Ltd", "Newco", ""],
-        ["27AAAAA0000A1Z0", "Bad checksum", "", ""],
-        [SUPPLIER_2, "Bad mail", "", "nobody"],
-        [NEW_GSTIN, "Twice", "", ""],
-        [None, None, None, None],
-        ["", "No GSTIN", "", ""],
-    ])
+    data = workbook(
+        [
+            ["GSTIN", "Legal name", "Trade name", "Emails"],
+            [SUPPLIER_1, "Sharma Textiles Pvt Ltd", "", "gst@sharma.in; acc@sharma.in"],
+            [NEW_GSTIN, "New Supplier Ltd", "Newco", ""],
+            ["27AAAAA0000A1Z0", "Bad checksum", "", ""],
+            [SUPPLIER_2, "Bad mail", "", "nobody"],
+            [NEW_GSTIN, "Twice", "", ""],
+            [None, None, None, None],
+            ["", "No GSTIN", "", ""],
+        ]
+    )
     upload = SimpleUploadedFile("suppliers.xlsx", data)
     response = client_for(alice).post("/t/acme/suppliers/import/", {"file": upload})
     assert response.status_code == 200
@@ -110,8 +126,11 @@ def test_import_keeps_good_rows_and_reports_each_bad_row_with_its_reason(client_
     assert "check character" in reasons[4] and "'nobody' is not a valid e-mail" in reasons[5]
     assert "already given in row 3" in reasons[6] and reasons[8] == "GSTIN is empty"
     s1 = _supplier(tenant_a, SUPPLIER_1)
-    assert (s1.legal_name, s1.trade_name, s1.emails) == ("Sharma Textiles Pvt Ltd", "Old Trade",
-                                                         ["gst@sharma.in", "acc@sharma.in"])
+    assert (s1.legal_name, s1.trade_name, s1.emails) == (
+        "Sharma Textiles Pvt Ltd",
+        "Old Trade",
+        ["gst@sharma.in", "acc@sharma.in"],
+    )
     assert _supplier(tenant_a, NEW_GSTIN).trade_name == "Newco"
     with tenant_scope(tenant_a):
         assert AuditEvent.objects.filter(action="supplier.imported").count() == 2
@@ -134,8 +153,9 @@ def test_import_refuses_a_file_that_is_not_a_workbook(client_for, alice):
 def test_import_without_a_gstin_column_writes_nothing(alice, tenant_a):
     with tenant_scope(tenant_a):
         try:
-            services.import_suppliers(tenant=tenant_a, actor=Actor.user(alice),
-                                      data=workbook([["Name"], ["Someone"]]))
+            services.import_suppliers(
+                tenant=tenant_a, actor=Actor.user(alice), data=workbook([["Name"], ["Someone"]])
+            )
         except services.sheet.SheetError as exc:
             assert "No GSTIN column" in str(exc)
         else:
@@ -152,5 +172,7 @@ def test_fill_from_documents_adds_missing_supplier_gstins_once(client_for, alice
     client.post("/t/acme/suppliers/fill/")
     with tenant_scope(tenant_a):
         assert sorted(Supplier.objects.values_list("gstin", flat=True)) == sorted([SUPPLIER_1, SUPPLIER_2])
-        assert [e.metadata["added"] for e in AuditEvent.objects.filter(
-            action="supplier.filled_from_documents").order_by("seq")] == [1, 0]
+        assert [
+            e.metadata["added"]
+            for e in AuditEvent.objects.filter(action="supplier.filled_from_documents").order_by("seq")
+        ] == [1, 0]

@@ -24,14 +24,17 @@ def _with_emails(tenant, gstin, name, emails):
     return s
 
 
-def test_each_supplier_gets_one_email_listing_its_rejected_and_pending_with_remark_documents(tenant_a, reg_a1):
+def test_each_supplier_gets_one_email_listing_its_rejected_and_pending_with_remark_documents(
+    tenant_a, reg_a1
+):
     _with_emails(tenant_a, SUPPLIER_1, "Sharma Textiles", ["gst@sharma.in"])
     rejected = make_doc(reg_a1, portal_action="R", portal_remarks="Goods not received", doc_number="INV/1")
     pending = make_doc(reg_a1, portal_action="P", portal_remarks="Rate differs", doc_number="INV/2")
     silent_pending = make_doc(reg_a1, portal_action="P", doc_number="INV/3")
     accepted = make_doc(reg_a1, portal_action="A", doc_number="INV/4")
-    result = services.notify_suppliers(tenant=tenant_a,
-                                       document_ids=[rejected.pk, pending.pk, silent_pending.pk, accepted.pk])
+    result = services.notify_suppliers(
+        tenant=tenant_a, document_ids=[rejected.pk, pending.pk, silent_pending.pk, accepted.pk]
+    )
     assert (result.sent, result.skipped, result.failed) == (1, 0, 0)
     (message,) = mail.outbox
     assert message.to == ["gst@sharma.in"] and "Acme Traders" in message.subject
@@ -40,7 +43,9 @@ def test_each_supplier_gets_one_email_listing_its_rejected_and_pending_with_rema
     assert "05-10-2025" in message.body
     with tenant_scope(tenant_a):
         event = AuditEvent.objects.get(action="supplier.notified")
-    assert event.metadata["status"] == "sent" and sorted(event.metadata["documents"]) == sorted([rejected.pk, pending.pk])
+    assert event.metadata["status"] == "sent" and sorted(event.metadata["documents"]) == sorted(
+        [rejected.pk, pending.pk]
+    )
 
 
 def test_a_supplier_without_a_contact_is_recorded_as_skipped(tenant_a, reg_a1):
@@ -124,11 +129,16 @@ def test_an_unreachable_endpoint_is_recorded_with_the_error(tenant_a, reg_a1, re
 def test_webhook_pages_are_for_admins_and_validate_the_url(client_for, alice, pat, tenant_a):
     assert client_for(pat).get("/t/acme/suppliers/webhooks/").status_code == 403
     client = client_for(alice)
-    response = client.post("/t/acme/suppliers/webhooks/", {"url": "ftp://example.com/x",
-                                                           "events": ["supplier.documents_flagged"]})
+    response = client.post(
+        "/t/acme/suppliers/webhooks/",
+        {"url": "ftp://example.com/x", "events": ["supplier.documents_flagged"]},
+    )
     assert response.status_code == 400 and "http:// or https://" in response.content.decode()
-    response = client.post("/t/acme/suppliers/webhooks/", {"url": "https://hooks.example.com/ims",
-                                                           "events": ["supplier.documents_flagged"]}, follow=True)
+    response = client.post(
+        "/t/acme/suppliers/webhooks/",
+        {"url": "https://hooks.example.com/ims", "events": ["supplier.documents_flagged"]},
+        follow=True,
+    )
     assert response.status_code == 200 and "https://hooks.example.com/ims" in response.content.decode()
     with tenant_scope(tenant_a):
         assert AuditEvent.objects.filter(action="webhook.created").count() == 1

@@ -28,11 +28,12 @@ ACTOR = Actor.system("tests")
 SUPPLIER = "29AAJFY9012N1ZE"
 
 
-
 def test_a_push_that_saves_a_rejection_emails_the_supplier_once(db, portal, sandbox):  # noqa: F811
     tenant = f.make_tenant("Acme Mail", "acme-mail")
     with tenant_scope(tenant):
-        reg = tenancy_services.add_registration(tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme")
+        reg = tenancy_services.add_registration(
+            tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme"
+        )
         connect_gstin(tenant, reg, portal, ACTOR)
     sandbox.seed(b2b=[doc("B-1"), doc("B-2"), doc("B-3")])
     with tenant_scope(tenant):
@@ -40,7 +41,9 @@ def test_a_push_that_saves_a_rejection_emails_the_supplier_once(db, portal, sand
     services.run_sync(run.pk, adapter=portal)
     with tenant_scope(tenant):
         Supplier.objects.filter(gstin=SUPPLIER).update(emails=["gst@supplier.in"])
-        SupplierDocument.objects.filter(doc_number="B-1").update(local_action="R", local_remarks="Not received")
+        SupplierDocument.objects.filter(doc_number="B-1").update(
+            local_action="R", local_remarks="Not received"
+        )
         SupplierDocument.objects.filter(doc_number="B-2").update(local_action="A")
         (batch,) = push.queue_push(tenant=tenant, actor=ACTOR, registration=reg)
     push.run_push(batch.pk, adapter=portal)

@@ -36,9 +36,17 @@ def test_contacts_are_edited_through_the_api_with_checks_and_audit(client, alice
     url = f"/api/v1/t/acme/suppliers/{supplier.pk}/"
     bad = client.patch(url, {"emails": ["not-an-email"]}, content_type="application/json", **auth(alice))
     assert bad.status_code == 400 and bad.json()["field"] == "emails"
-    ok = client.patch(url, {"emails": ["GST@Sharma.in"], "trade_name": "Sharma"}, content_type="application/json",
-                      **auth(alice))
-    assert ok.status_code == 200 and ok.json()["emails"] == ["gst@sharma.in"] and ok.json()["trade_name"] == "Sharma"
+    ok = client.patch(
+        url,
+        {"emails": ["GST@Sharma.in"], "trade_name": "Sharma"},
+        content_type="application/json",
+        **auth(alice),
+    )
+    assert (
+        ok.status_code == 200
+        and ok.json()["emails"] == ["gst@sharma.in"]
+        and ok.json()["trade_name"] == "Sharma"
+    )
     assert ok.json()["legal_name"] == "Sharma Textiles"  # not given: kept
     with tenant_scope(tenant_a):
         assert AuditEvent.objects.get(action="supplier.updated").changes["emails"] == [[], ["gst@sharma.in"]]
@@ -47,18 +55,25 @@ def test_contacts_are_edited_through_the_api_with_checks_and_audit(client, alice
 
 def test_excel_import_through_the_api_reports_bad_rows_and_is_for_admins(client, alice, pat, tenant_a):
     new = gstin_for(7200, "27")
-    data = workbook([["GSTIN", "Legal name", "Trade name", "Emails"], [new, "New Co", "", "a@new.in"],
-                     ["27BADGSTIN", "Bad", "", ""]])
+    data = workbook(
+        [
+            ["GSTIN", "Legal name", "Trade name", "Emails"],
+            [new, "New Co", "", "a@new.in"],
+            ["27BADGSTIN", "Bad", "", ""],
+        ]
+    )
     upload = SimpleUploadedFile("s.xlsx", data)
     response = client.post("/api/v1/t/acme/suppliers/import/", {"file": upload}, **auth(alice))
     assert response.status_code == 200
     body = response.json()
     assert body["created"] == 1 and body["errors"][0]["row"] == 3
-    refused = client.post("/api/v1/t/acme/suppliers/import/", {"file": SimpleUploadedFile("s.xlsx", data)},
-                          **auth(pat))
+    refused = client.post(
+        "/api/v1/t/acme/suppliers/import/", {"file": SimpleUploadedFile("s.xlsx", data)}, **auth(pat)
+    )
     assert refused.status_code == 403
-    not_excel = client.post("/api/v1/t/acme/suppliers/import/", {"file": SimpleUploadedFile("s.xlsx", b"hello")},
-                            **auth(alice))
+    not_excel = client.post(
+        "/api/v1/t/acme/suppliers/import/", {"file": SimpleUploadedFile("s.xlsx", b"hello")}, **auth(alice)
+    )
     assert not_excel.status_code == 400 and not_excel.json()["field"] == "file"
 
 
@@ -70,7 +85,8 @@ def test_supplier_notifications_api_lists_emails_sent(client, alice, pat, tenant
     services.notify_suppliers(tenant=tenant_a, document_ids=[make_doc(reg_a1, portal_action="R").pk])
     body = client.get("/api/v1/t/acme/suppliers/notifications/", **auth(alice)).json()
     assert [(n["supplier_gstin"], n["status"], n["emails"]) for n in body["results"]] == [
-        (SUPPLIER_1, "sent", ["gst@sharma.in"])]
+        (SUPPLIER_1, "sent", ["gst@sharma.in"])
+    ]
     assert client.get("/api/v1/t/acme/suppliers/notifications/", **auth(pat)).status_code == 403
 
 

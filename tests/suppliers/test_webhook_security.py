@@ -22,25 +22,50 @@ PUBLIC = "93.184.216.34"  # a public address (never contacted: only checked)
 UNSPECIFIED = "0.0.0.0"  # noqa: S104 - an address to refuse, not one to bind
 
 
-@pytest.mark.parametrize(("address", "private_ok", "refused_as"), [
-    ("127.0.0.1", False, "loopback"), ("::1", False, "loopback"), ("10.1.2.3", False, "private"),
-    ("172.16.0.9", False, "private"), ("192.168.1.1", False, "private"), ("fd00::1", False, "private"),
-    ("100.64.0.1", False, "private"), ("169.254.169.254", False, "link-local"), ("fe80::1", False, "link-local"),
-    ("224.0.0.1", False, "multicast"), (UNSPECIFIED, False, "unspecified"), ("240.0.0.1", False, "reserved"),
-    ("::ffff:127.0.0.1", False, "loopback"), ("2002:7f00:1::", False, "loopback"),
-    ("169.254.169.254", True, "link-local"), ("224.0.0.1", True, "multicast"), (UNSPECIFIED, True, "unspecified"),
-    ("127.0.0.1", True, None), ("10.1.2.3", True, None), (PUBLIC, False, None), ("2606:4700::1111", False, None),
-])
+@pytest.mark.parametrize(
+    ("address", "private_ok", "refused_as"),
+    [
+        ("127.0.0.1", False, "loopback"),
+        ("::1", False, "loopback"),
+        ("10.1.2.3", False, "private"),
+        ("172.16.0.9", False, "private"),
+        ("192.168.1.1", False, "private"),
+        ("fd00::1", False, "private"),
+        ("100.64.0.1", False, "private"),
+        ("169.254.169.254", False, "link-local"),
+        ("fe80::1", False, "link-local"),
+        ("224.0.0.1", False, "multicast"),
+        (UNSPECIFIED, False, "unspecified"),
+        ("240.0.0.1", False, "reserved"),
+        ("::ffff:127.0.0.1", False, "loopback"),
+        ("2002:7f00:1::", False, "loopback"),
+        ("169.254.169.254", True, "link-local"),
+        ("224.0.0.1", True, "multicast"),
+        (UNSPECIFIED, True, "unspecified"),
+        ("127.0.0.1", True, None),
+        ("10.1.2.3", True, None),
+        (PUBLIC, False, None),
+        ("2606:4700::1111", False, None),
+    ],
+)
 def test_which_addresses_a_webhook_may_reach(address, private_ok, refused_as):
     reason = netguard.refusal(ipaddress.ip_address(address), allow_private=private_ok)
     assert (reason is None) if refused_as is None else (refused_as in reason)
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:8000/hook", "http://localhost/hook", "http://10.0.0.5/hook", "http://[::1]/hook",
-    "http://169.254.169.254/latest/meta-data/", "http://[::ffff:127.0.0.1]/hook", "http://0.0.0.0/hook",
-    "http://2130706433/hook",  # 127.0.0.1 written as one number
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/hook",
+        "http://localhost/hook",
+        "http://10.0.0.5/hook",
+        "http://[::1]/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://0.0.0.0/hook",
+        "http://2130706433/hook",  # 127.0.0.1 written as one number
+    ],
+)
 def test_internal_urls_are_refused_when_saved(tenant_a, url):
     with tenant_scope(tenant_a), pytest.raises(services.SupplierError) as exc:
         services.create_webhook(tenant=tenant_a, actor=ADMIN, url=url)
@@ -71,7 +96,9 @@ def _flagged_delivery(tenant, reg):
         return WebhookDelivery.objects.get()
 
 
-def test_delivery_rechecks_the_address_and_sends_nothing_to_an_internal_one(tenant_a, reg_a1, receiver, settings):
+def test_delivery_rechecks_the_address_and_sends_nothing_to_an_internal_one(
+    tenant_a, reg_a1, receiver, settings
+):
     with tenant_scope(tenant_a):
         services.create_webhook(tenant=tenant_a, actor=ADMIN, url=receiver.url)  # allowed while private is on
     delivery = _flagged_delivery(tenant_a, reg_a1)
@@ -83,7 +110,9 @@ def test_delivery_rechecks_the_address_and_sends_nothing_to_an_internal_one(tena
     assert "loopback" in delivery.last_error and delivery.response_code is None
 
 
-def test_a_name_that_resolves_elsewhere_at_delivery_is_refused(tenant_a, reg_a1, receiver, settings, monkeypatch):
+def test_a_name_that_resolves_elsewhere_at_delivery_is_refused(
+    tenant_a, reg_a1, receiver, settings, monkeypatch
+):
     """DNS rebinding: public when saved, loopback when sent. The connection itself checks what it connects to."""
     port = receiver.server.server_address[1]
     settings.IMS_WEBHOOK_ALLOW_PRIVATE_NETWORK = False
@@ -146,11 +175,16 @@ def test_rotating_the_secret_signs_later_deliveries_with_the_new_one(tenant_a, r
 def test_the_page_shows_the_secret_once_and_rotates_it(client_for, alice, tenant_a, settings):
     settings.IMS_WEBHOOK_ALLOW_PRIVATE_NETWORK = True
     client = client_for(alice)
-    refused = client.post("/t/acme/suppliers/webhooks/", {"url": "http://169.254.169.254/",
-                                                          "events": ["supplier.documents_flagged"]})
+    refused = client.post(
+        "/t/acme/suppliers/webhooks/",
+        {"url": "http://169.254.169.254/", "events": ["supplier.documents_flagged"]},
+    )
     assert refused.status_code == 400 and "link-local" in refused.content.decode()
-    first = client.post("/t/acme/suppliers/webhooks/", {"url": "http://10.0.0.5/hook",
-                                                        "events": ["supplier.documents_flagged"]}, follow=True)
+    first = client.post(
+        "/t/acme/suppliers/webhooks/",
+        {"url": "http://10.0.0.5/hook", "events": ["supplier.documents_flagged"]},
+        follow=True,
+    )
     secret = first.context["new_secret"]
     assert secret.startswith("whsec_") and secret in first.content.decode()
     assert first["Cache-Control"] == "no-store"
@@ -176,8 +210,9 @@ def test_webhook_api_returns_the_secret_once_refuses_internal_urls_and_rotates(c
     assert listing.json()["results"][0]["secret_hint"] == made.json()["secret"][-4:]
     rotated = client.post(f"{base}{pk}/rotate-secret/", **auth)
     assert rotated.status_code == 200 and rotated.json()["secret"] != made.json()["secret"]
-    off = client.patch(f"{base}{pk}/", {"active": False, "url": "http://10.9.9.9/"}, content_type="application/json",
-                       **auth)
+    off = client.patch(
+        f"{base}{pk}/", {"active": False, "url": "http://10.9.9.9/"}, content_type="application/json", **auth
+    )
     assert off.status_code == 400 and off.json()["field"] == "url"
     off = client.patch(f"{base}{pk}/", {"active": False}, content_type="application/json", **auth)
     assert off.status_code == 200 and off.json()["active"] is False

@@ -6,7 +6,9 @@ from tenancy.scoping import tenant_scope
 
 
 class Command(BaseCommand):
-    help = "Recompute every tenant's audit hash chain; report the first broken link of each and exit non-zero."
+    help = (
+        "Recompute every tenant's audit hash chain; report the first broken link of each and exit non-zero."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant", metavar="SLUG", help="verify only this tenant's ledger")

@@ -15,15 +15,21 @@ from tenancy.scoping import scopes_disabled, tenant_scope
 
 
 class Command(BaseCommand):
-    help = ("Import a portal file for a GSTIN: the IMS JSON download, or the GSTR-2B JSON (several files = the "
-            "parts of one 2B period). Prints counts and totals; exits non-zero with the error on a bad file.")
+    help = (
+        "Import a portal file for a GSTIN: the IMS JSON download, or the GSTR-2B JSON (several files = the "
+        "parts of one 2B period). Prints counts and totals; exits non-zero with the error on a bad file."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("files", nargs="+", metavar="FILE")
         parser.add_argument("--gstin", required=True)
         parser.add_argument("--tenant", help="organisation slug (needed when several hold the GSTIN)")
-        parser.add_argument("--type", choices=["ims", "2b"], help="file type (default: detected from the file)")
-        parser.add_argument("--period", default="", help="GSTR-2B only: the period (MMYYYY) the file must be for")
+        parser.add_argument(
+            "--type", choices=["ims", "2b"], help="file type (default: detected from the file)"
+        )
+        parser.add_argument(
+            "--period", default="", help="GSTR-2B only: the period (MMYYYY) the file must be for"
+        )
 
     def handle(self, *args, files, gstin, tenant, type, period, **options):
         registration = self._registration(gstin.strip().upper(), tenant)
@@ -38,11 +44,17 @@ class Command(BaseCommand):
             uploads = [File(h, name=path.name) for h, path in zip(handles, paths, strict=True)]
             with tenant_scope(registration.tenant_id):
                 if kind == "2b":
-                    result = imports.import_gstr2b_files(tenant=registration.tenant, actor=actor,
-                                                         registration=registration, files=uploads, period=period)
+                    result = imports.import_gstr2b_files(
+                        tenant=registration.tenant,
+                        actor=actor,
+                        registration=registration,
+                        files=uploads,
+                        period=period,
+                    )
                 else:
-                    result = imports.import_ims_files(tenant=registration.tenant, actor=actor,
-                                                      registration=registration, files=uploads)
+                    result = imports.import_ims_files(
+                        tenant=registration.tenant, actor=actor, registration=registration, files=uploads
+                    )
         except PortalFileError as exc:
             raise CommandError("nothing was imported:\n" + "\n".join(exc.errors)) from None
         finally:
@@ -75,19 +87,27 @@ class Command(BaseCommand):
             out.write("  sections: " + ", ".join(f"{k} {v}" for k, v in data["sections"].items()))
             out.write("  actions: " + ", ".join(f"{k} {v}" for k, v in data["actions"].items()))
             out.write("  totals: " + ", ".join(f"{k} {v}" for k, v in data["totals"].items()))
-            out.write(f"  created {data['created']}, changed {data['changed']}, unchanged {data['unchanged']}, "
-                      f"reappeared {data['reappeared']}, vanished {data['vanished']} (documents of "
-                      f"{', '.join(data['complete_sections'])} absent from the file; kept, marked vanished)")
+            out.write(
+                f"  created {data['created']}, changed {data['changed']}, unchanged {data['unchanged']}, "
+                f"reappeared {data['reappeared']}, vanished {data['vanished']} (documents of "
+                f"{', '.join(data['complete_sections'])} absent from the file; kept, marked vanished)"
+            )
         else:
-            out.write(f"GSTR-2B {data['period']} of {data['gstin']} (generated {data['generated_on'] or '?'}): "
-                      f"{data['documents']} documents, {data['rejected']} rejected, from {len(data['files'])} file(s)")
+            out.write(
+                f"GSTR-2B {data['period']} of {data['gstin']} (generated {data['generated_on'] or '?'}): "
+                f"{data['documents']} documents, {data['rejected']} rejected, from {len(data['files'])} file(s)"
+            )
             out.write("  sections: " + ", ".join(f"{k} {v}" for k, v in data["sections"].items()))
             for row in data["totals"]:
-                out.write(f"  {row['part']} {row['section']}{' ' + row['note_type'] if row['note_type'] else ''}: "
-                          f"{row['count']} docs, taxable {row['taxable']}, igst {row['igst']}, cgst {row['cgst']}, "
-                          f"sgst {row['sgst']}, cess {row['cess']}")
-            out.write(f"  IMS documents linked to this 2B: {data['matched_ims_documents']}; "
-                      f"period cleared on {data['cleared_ims_documents']}")
+                out.write(
+                    f"  {row['part']} {row['section']}{' ' + row['note_type'] if row['note_type'] else ''}: "
+                    f"{row['count']} docs, taxable {row['taxable']}, igst {row['igst']}, cgst {row['cgst']}, "
+                    f"sgst {row['sgst']}, cess {row['cess']}"
+                )
+            out.write(
+                f"  IMS documents linked to this 2B: {data['matched_ims_documents']}; "
+                f"period cleared on {data['cleared_ims_documents']}"
+            )
             if data["not_stored"]:
                 out.write("  not stored: " + ", ".join(f"{k} {v}" for k, v in data["not_stored"].items()))
             if not data["summary_matches"]:

@@ -12,12 +12,16 @@ class Command(BaseCommand):
     help = "Create the 'Demo Industries' organisation (slug demo) with a user per role and ~5,000 documents."
 
     def add_arguments(self, parser):
-        parser.add_argument("--url", default="http://127.0.0.1:8000/", help="where the site runs (for the message)")
+        parser.add_argument(
+            "--url", default="http://127.0.0.1:8000/", help="where the site runs (for the message)"
+        )
 
     def handle(self, *args, **options):
         result = seed_demo(actor=Actor.system("seed_demo"))
         for gstin, ingest in result.ingests.items():
-            self.stdout.write(f"{gstin}: {ingest.created} documents created, {ingest.unchanged} already there")
+            self.stdout.write(
+                f"{gstin}: {ingest.created} documents created, {ingest.unchanged} already there"
+            )
         if result.created_users:
             self.stdout.write(f"Users created: {', '.join(result.created_users)}")
         if result.local_actions:
