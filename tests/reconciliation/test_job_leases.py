@@ -81,10 +81,10 @@ def kill_midway(script: str, *args) -> None:
         "DJANGO_SETTINGS_MODULE": "ims_project.settings_test",
         "DATABASE_URL": urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"])),
     }
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: S603 (our own interpreter and script)
         [sys.executable, "-c", script, *map(str, args)],
         cwd=settings.BASE_DIR,
-        env=env,  # noqa: S603
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
