@@ -1,4 +1,4 @@
-"""From document rows to the rules' :class:`~invoices.domain.rules.DocumentFacts`, and from a rule decision to the
+"""From document rows to the rules' :class:`~gst.rules.DocumentFacts`, and from a rule decision to the
 document's new local state. Shared by the preview (rows GROUP BY these columns in SQL) and the apply path (one row
 per document): both read the same columns, so the preview and the result agree.
 
@@ -33,10 +33,10 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, ExtractYear
 from django.db.models.lookups import GreaterThan, LessThan
 
-from invoices.domain.duedates import return_period
-from invoices.domain.rule_data import Direction
-from invoices.domain.rules import HEADS, ActionRequest, Decision, DocumentFacts, TaxHeads
-from invoices.domain.sections import SECTIONS, Action, DocKind, Section
+from gst.duedates import return_period
+from gst.rule_data import Direction
+from gst.rules import HEADS, ActionRequest, Decision, DocumentFacts, TaxHeads
+from gst.sections import SECTIONS, Action, DocKind, Section
 
 ZERO = Decimal("0.00")
 CREDIT_SECTIONS = frozenset(s.value for s in Section if SECTIONS[s].kind == DocKind.CREDIT_NOTE)

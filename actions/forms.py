@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
-from invoices.domain.rules import HEADS
+from gst.rules import HEADS
 
 ACTIONS = [("A", "Accept"), ("R", "Reject"), ("P", "Pending"), ("N", "Reset to no action")]
 DECLARATIONS = [

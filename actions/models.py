@@ -13,7 +13,7 @@ class Gstr3bFiling(models.Model):
     """The GSTR-3B of one return period of a GSTIN has been filed (domain.md §2.1): accepted and rejected records
     of that GSTR-2B period leave IMS and their action can no longer change.
 
-    ``period`` is the return period as :func:`invoices.domain.duedates.return_period` names it: the month
+    ``period`` is the return period as :func:`gst.duedates.return_period` names it: the month
     (monthly filers) or the quarter's last month (QRMP)."""
 
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")

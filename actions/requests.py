@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from invoices.domain.rules import HEADS, ActionRequest, Context, DocumentFacts, Reason, evaluate_many
-from invoices.domain.sections import Section
+from gst.rules import HEADS, ActionRequest, Context, DocumentFacts, Reason, evaluate_many
+from gst.sections import Section
 from tenancy.models import Membership, Tenant
 from tenancy.roles import Capability, can
 

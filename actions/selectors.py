@@ -15,8 +15,8 @@ from django.db.models.expressions import RawSQL
 from django.http import QueryDict
 from django.utils import timezone
 
-from invoices.domain.rules import HEADS, ActionRequest, Context, Decision, evaluate_many
-from invoices.domain.sections import SECTIONS, Action, Section
+from gst.rules import HEADS, ActionRequest, Context, Decision, evaluate_many
+from gst.sections import SECTIONS, Action, Section
 from invoices.filters import DocumentFilter
 from invoices.models import SupplierDocument
 from invoices.selectors import documents_for

@@ -1,7 +1,7 @@
 """Writers of IMS actions: one document (:func:`set_action`) or many (:func:`bulk_set_action`), set-based.
 
 The action store is the document's ``local_*`` columns (pushed to the portal later). Every change is checked by the
-pure rules (``invoices.domain.rules``), written with one ``UPDATE … WHERE id = ANY(%s)`` per distinct new state
+pure rules (``gst.rules``), written with one ``UPDATE … WHERE id = ANY(%s)`` per distinct new state
 (a handful at most), and audited in the same transaction: one ``ims.action_set`` event per changed document plus,
 for a bulk action, one ``ims.bulk_action`` summary. Refused documents are left unchanged and listed with the reason;
 documents already in the requested state are counted, not touched.
@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from approvals.services import hold_actions
 from audit.services import Actor, Canonical, Event, canonical_json, record_many
-from invoices.domain.rules import ActionRequest, evaluate_many
+from gst.rules import ActionRequest, evaluate_many
 from invoices.models import SupplierDocument
 from tenancy.models import Membership, Registration, Tenant
 from tenancy.roles import Capability, can
@@ -577,7 +577,7 @@ def mark_gstr3b_filed(
 ) -> Gstr3bFiling:
     """Record that the GSTR-3B of ``period`` (a return period: the month, or the quarter's last month for QRMP)
     of ``registration`` was filed: accepted and rejected documents of that GSTR-2B period can no longer change."""
-    from invoices.domain.duedates import return_period
+    from gst.duedates import return_period
 
     if registration.tenant_id != tenant.pk:
         raise ActionError("registration", "invalid", "Choose one of your GSTINs.")

@@ -11,8 +11,8 @@ from rest_framework.views import APIView
 
 from actions.api import BulkActionIn
 from actions.api import _error as action_error
-from invoices.domain.gstin import validate_gstin
-from invoices.domain.sections import SECTION_CHOICES
+from gst.gstin import validate_gstin
+from gst.sections import SECTION_CHOICES
 from invoices.models import FilingStatus
 from tenancy.api import TenantAPIMixin
 

@@ -7,8 +7,8 @@ import re
 from django import forms
 from django.core.exceptions import ValidationError
 
-from invoices.domain.gstin import validate_gstin
-from invoices.domain.sections import SECTION_CHOICES
+from gst.gstin import validate_gstin
+from gst.sections import SECTION_CHOICES
 from invoices.models import FilingStatus
 
 ACTIONS = [("A", "Accept"), ("R", "Reject"), ("P", "Pending"), ("N", "Reset to no action")]

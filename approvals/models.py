@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django_scopes import ScopedManager
 
-from invoices.domain.sections import ACTION_CHOICES, SECTION_CHOICES
+from gst.sections import ACTION_CHOICES, SECTION_CHOICES
 from invoices.models import FilingStatus
 
 MONEY = {"max_digits": 15, "decimal_places": 2}

@@ -11,8 +11,8 @@ from django.db import connection
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Sum, Value
 from django.utils import timezone
 
-from invoices.domain.duedates import open_twob_period, return_period, twob_period_of_filing
-from invoices.domain.rules import HEADS, evaluate_many
+from gst.duedates import open_twob_period, return_period, twob_period_of_filing
+from gst.rules import HEADS, evaluate_many
 from tenancy.models import Membership, Registration, Tenant
 from tenancy.selectors import visible_registrations
 

@@ -36,7 +36,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import Actor, Event, record, record_many
-from invoices.domain.rules import HEADS, ActionRequest
+from gst.rules import HEADS, ActionRequest
 from tenancy.models import Membership, Tenant
 from tenancy.roles import Capability, can
 from tenancy.selectors import visible_registrations

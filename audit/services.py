@@ -17,7 +17,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ims_project.copytext import escape as _esc
+from gst.copytext import escape as _esc
 
 from .chain import GENESIS_HASH, canonical, normalise_json
 from .models import ActorType

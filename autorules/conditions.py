@@ -24,15 +24,15 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
-from invoices.domain.gstin import validate_gstin
-from invoices.domain.recon_outcomes import DOCUMENT_OUTCOMES, UnknownOutcome, expand
-from invoices.domain.sections import SECTION_CHOICES
+from gst.gstin import validate_gstin
+from gst.sections import SECTION_CHOICES
+from reconciliation.domain.outcomes import DOCUMENT_OUTCOMES, UnknownOutcome, expand
 
 MAX_SUPPLIERS = 200
 BASE_FILTER = {"action": ["N"], "pending_push": ["false"], "vanished": ["false"]}
 FILING_STATUSES = {"filed": "Filed", "not_filed": "Not filed"}
 # Outcomes a rule may name: those with a supplier document to act on (missing in supplier data has none); the
-# group names of invoices.domain.recon_outcomes (matched, mismatched, missing_in_books) are accepted too. The
+# group names of reconciliation.domain.outcomes (matched, mismatched, missing_in_books) are accepted too. The
 # document filter takes the same values.
 RECONCILIATION_OUTCOMES = DOCUMENT_OUTCOMES
 

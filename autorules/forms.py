@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from invoices.domain.sections import SECTION_CHOICES
+from gst.sections import SECTION_CHOICES
 
 from .conditions import FILING_STATUSES, RECONCILIATION_OUTCOMES
 from .models import RULE_ACTIONS

@@ -90,7 +90,7 @@ def run_mode(mode: str) -> None:
     from django.db import connection
 
     from audit.services import Actor
-    from invoices.domain.gstin import make_gstin
+    from gst.gstin import make_gstin
     from invoices.generator import batches, supplier_names
     from invoices.services.ingest import ingest_many
     from tenancy import services

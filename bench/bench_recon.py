@@ -50,9 +50,9 @@ def _split(amount: Decimal, k: int) -> list[Decimal]:
 
 def _register(docs, rnd: random.Random):
     """(register lines, truth {erp_ref: document id}, recoverable erp_refs)."""
-    from invoices.domain.gstin import make_gstin
-    from invoices.domain.numbers import normalise_doc_number
-    from invoices.domain.periods import fy_start_year, month_start
+    from gst.gstin import make_gstin
+    from gst.numbers import normalise_doc_number
+    from gst.periods import fy_start_year, month_start
 
     lines, truth, recoverable = [], {}, set()
 

@@ -116,7 +116,7 @@ def indian(amount: Decimal) -> str:
 
 
 def suppliers(rnd: random.Random, n: int) -> list[tuple[str, int]]:
-    from invoices.domain.gstin import make_gstin
+    from gst.gstin import make_gstin
 
     out, seen = [], set()
     states, weights = [s for s, _ in STATES], [w for _, w in STATES]
@@ -157,7 +157,7 @@ def number(style: int, prefix: str, fy: int, n: int, kind: str) -> str:
 def generate(n: int, recipients: list[str], *, seed: int = SEED, version: int = 1):
     """(xlsx rows, csv rows, bad rows) of an n-row register. Version 2 has the same ERP references and documents
     with every line's amounts changed (a re-import that updates every line)."""
-    from invoices.domain.gstin import make_gstin
+    from gst.gstin import make_gstin
 
     rnd = random.Random(seed)
     sup = suppliers(rnd, 3000)
@@ -298,7 +298,7 @@ def main() -> None:
     from django.db import connection
 
     from audit.services import Actor
-    from invoices.domain.gstin import make_gstin
+    from gst.gstin import make_gstin
     from reconciliation import services
     from reconciliation.models import PurchaseLine, RegisterImport
     from tenancy import services as tenancy_services

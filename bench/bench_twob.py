@@ -30,7 +30,7 @@ from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from audit.services import Actor  # noqa: E402
-from invoices.domain.gstin import make_gstin  # noqa: E402
+from gst.gstin import make_gstin  # noqa: E402
 from returns import services  # noqa: E402
 from tenancy import services as ts  # noqa: E402
 from tenancy.scoping import tenant_scope  # noqa: E402

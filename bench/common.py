@@ -89,7 +89,7 @@ def configure(url: str | None = None) -> str:
 def bench_tenant():
     """The bench tenant and its registrations (created on first use)."""
     from audit.services import Actor
-    from invoices.domain.gstin import make_gstin
+    from gst.gstin import make_gstin
     from tenancy import services
     from tenancy.models import Registration, Tenant
     from tenancy.scoping import tenant_scope

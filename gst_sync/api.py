@@ -10,7 +10,7 @@ from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from invoices.domain.sections import Section
+from gst.sections import Section
 from tenancy.api import TenantAPIMixin
 from tenancy.roles import Capability, can
 from tenancy.scoping import scopes_disabled

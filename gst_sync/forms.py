@@ -1,6 +1,6 @@
 from django import forms
 
-from invoices.domain.sections import SECTION_CHOICES
+from gst.sections import SECTION_CHOICES
 
 
 class OtpRequestForm(forms.Form):

@@ -10,8 +10,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import Actor, Event, record_many
-from invoices.domain.periods import PeriodError, fy_start_year, parse_period, parse_portal_date
-from invoices.domain.sections import section_info
+from gst.periods import PeriodError, fy_start_year, parse_period, parse_portal_date
+from gst.sections import section_info
 
 from .models import OutwardDocument
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from invoices.domain.ims_record import RecordError, parse_line
-from invoices.domain.periods import fy_start_year
-from invoices.domain.sections import SECTIONS, Action, Section, UnknownSection, section_info
+from gst.ims_record import RecordError, parse_line
+from gst.periods import fy_start_year
+from gst.sections import SECTIONS, Action, Section, UnknownSection, section_info
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_ERRORS = 50

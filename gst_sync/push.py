@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import Actor, Event, record, record_many
-from invoices.domain.sections import section_info
+from gst.sections import section_info
 from invoices.models import SupplierDocument
 from invoices.services.ingest import ingest_documents
 from tenancy.models import Registration, Tenant

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 from django.utils import timezone
 
-from invoices.domain.gstin import make_gstin
+from gst.gstin import make_gstin
 from invoices.generator import generate
 from invoices.services.demo import DEMO_PAN, DEMO_REGISTRATIONS, demo_periods
 

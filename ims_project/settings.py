@@ -188,7 +188,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"ImsActionEnum": "invoices.domain.sections.ACTION_CHOICES"},
+    "ENUM_NAME_OVERRIDES": {"ImsActionEnum": "gst.sections.ACTION_CHOICES"},
 }
 
 # Celery: Redis when REDIS_URL is set, otherwise a filesystem broker under var/ (no extra service needed).
@@ -293,7 +293,7 @@ CELERY_BEAT_SCHEDULE["deadline-digest"] = {
 INSTALLED_APPS += ["suppliers", "autorules"]
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
     {
-        "ImsSectionEnum": "invoices.domain.sections.SECTION_CHOICES",
+        "ImsSectionEnum": "gst.sections.SECTION_CHOICES",
         "ActionCodeEnum": [("A", "A"), ("R", "R"), ("P", "P"), ("N", "N")],
     }
 )

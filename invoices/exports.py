@@ -8,11 +8,11 @@ from django.db.models.functions import Coalesce, NullIf
 from django.utils.datastructures import MultiValueDict
 
 from exports.registry import ExportError, register
+from gst.periods import fy_label
+from gst.sections import ACTION_LABELS, SECTIONS, Action, Section
 from tenancy.roles import Capability, can
 from tenancy.selectors import membership_for
 
-from .domain.periods import fy_label
-from .domain.sections import ACTION_LABELS, SECTIONS, Action, Section
 from .filters import DocumentFilter, describe_filters
 from .models import FilingStatus, Supplier
 from .selectors import documents_for

@@ -15,13 +15,13 @@ from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Q
 
+from gst.numbers import normalise_doc_number
+from gst.periods import PeriodError, parse_period
+from gst.sections import ACTION_CHOICES, SECTION_CHOICES
+from reconciliation.domain.outcomes import CHOICES as RECON_CHOICES
 from tenancy.models import Registration
 from tenancy.selectors import visible_registrations
 
-from .domain.numbers import normalise_doc_number
-from .domain.periods import PeriodError, parse_period
-from .domain.recon_outcomes import CHOICES as RECON_CHOICES
-from .domain.sections import ACTION_CHOICES, SECTION_CHOICES
 from .models import FilingStatus, SupplierDocument
 from .recon_filter import filter_documents as recon_filter_documents
 from .selectors import effective_action_q, matching_supplier_gstins

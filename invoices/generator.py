@@ -24,8 +24,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from invoices.domain.gstin import make_gstin
-from invoices.domain.periods import add_months, fy_start_year, parse_period
+from gst.gstin import make_gstin
+from gst.periods import add_months, fy_start_year, parse_period
 
 # Share of documents per section (amendment shares are of the whole; each amends a generated original).
 SECTION_MIX: tuple[tuple[str, float], ...] = (

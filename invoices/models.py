@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import Q
 from django_scopes import ScopedManager
 
-from .domain.sections import ACTION_CHOICES, DOC_KIND_CHOICES, SECTION_CHOICES
+from gst.sections import ACTION_CHOICES, DOC_KIND_CHOICES, SECTION_CHOICES
 
 MONEY = {"max_digits": 15, "decimal_places": 2}
 

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from django.db.models import Case, DateTimeField, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.db.models.lookups import In
 
+from reconciliation.domain.outcomes import expand
 from reconciliation.models import JobStatus, ReconMatch, ReconRun
 from tenancy.models import Tenant
 
-from .domain.recon_outcomes import expand
 from .models import DocumentVersion, SupplierDocument
 
 # How far back to look for the latest run of each GSTIN (runs of the tenant, newest first).
@@ -85,7 +85,7 @@ def _per_run(latest: LatestRuns, value, output_field):
 
 def outcome_condition(*, tenant: Tenant, outcomes: Iterable[str], latest: LatestRuns) -> Q:
     """A condition on ``SupplierDocument`` querysets: the document's outcome in its GSTIN's run of ``latest`` is
-    one of ``outcomes`` (outcome values or group names, see ``invoices.domain.recon_outcomes``; raises
+    one of ``outcomes`` (outcome values or group names, see ``reconciliation.domain.outcomes``; raises
     ``UnknownOutcome`` on others) and it has not changed on the portal since that run started. Matches nothing
     when ``latest`` has no run."""
     wanted = expand(outcomes)

@@ -13,12 +13,12 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from audit.models import AuditEvent
+from gst.periods import add_months
+from gst.sections import ACTION_LABELS, SECTIONS, Action, DocKind, Section
 from tenancy.models import Membership, Registration, Tenant
 from tenancy.roles import sees_all_gstins
 from tenancy.selectors import membership_for, visible_registrations
 
-from .domain.periods import add_months
-from .domain.sections import ACTION_LABELS, SECTIONS, Action, DocKind, Section
 from .models import DocumentVersion, Supplier, SupplierDocument
 
 ZERO = Decimal("0.00")

@@ -13,13 +13,13 @@ from django.views.decorators.http import require_http_methods
 from audit.selectors import events_for_object
 from audit.services import Actor
 from exports.services import export_response, start_export
+from gst.sections import ACTION_CHOICES, ACTION_LABELS, SECTION_CHOICES, Action
+from reconciliation.domain.outcomes import DOCUMENT_OUTCOMES, UnknownOutcome
+from reconciliation.domain.outcomes import expand as expand_outcomes
 from tenancy.api import api_token_for, rotate_api_token
 from tenancy.roles import Capability, can
 
 from . import selectors
-from .domain.recon_outcomes import DOCUMENT_OUTCOMES, UnknownOutcome
-from .domain.recon_outcomes import expand as expand_outcomes
-from .domain.sections import ACTION_CHOICES, ACTION_LABELS, SECTION_CHOICES, Action
 from .exports import KIND as EXPORT_KIND
 from .exports import document_export_params
 from .filters import DocumentFilter, PeriodField

@@ -32,8 +32,8 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from audit.services import Actor, Event, record, record_many
+from gst.copytext import escape as copy_escape
 from gst_sync import leases
-from ims_project.copytext import escape as copy_escape
 
 from . import register_file
 from .domain import register_rows as rr

@@ -6,8 +6,8 @@ from django.db import models
 from django.db.models import Q
 from django_scopes import ScopedManager
 
+from gst.sections import DOC_KIND_CHOICES
 from ims_project.jobs import JobStatus
-from invoices.domain.sections import DOC_KIND_CHOICES
 
 from .domain.matching import OUTCOME_LABELS
 

@@ -7,8 +7,8 @@ from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from invoices.domain.duedates import return_period
-from invoices.domain.periods import PeriodError, format_period, parse_period
+from gst.duedates import return_period
+from gst.periods import PeriodError, format_period, parse_period
 from tenancy.api import TenantAPIMixin
 
 from . import selectors, services

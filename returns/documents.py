@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from django.conf import settings
 from django.db import connection, transaction
 
-from invoices.domain.periods import add_months
+from gst.periods import add_months
 
 from .twob import Doc
 

@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from exports.registry import ExportError, register
-from invoices.domain.periods import PeriodError, parse_period
+from gst.periods import PeriodError, parse_period
 from tenancy.selectors import membership_for
 
 from .selectors import preview_json, registration_for

@@ -8,9 +8,9 @@ from decimal import Decimal
 from django.db.models import QuerySet
 
 from actions.models import Gstr3bFiling
+from gst.duedates import return_period
+from gst.periods import add_months
 from gst_sync.models import Gstr2bDocument, Gstr2bStatement
-from invoices.domain.duedates import return_period
-from invoices.domain.periods import add_months
 from invoices.models import SupplierDocument
 from tenancy.models import Registration, Tenant
 from tenancy.selectors import visible_registrations

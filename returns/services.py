@@ -19,8 +19,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.services import Actor, record
-from invoices.domain.duedates import return_period
-from invoices.domain.periods import add_months, format_period
+from gst.duedates import return_period
+from gst.periods import add_months, format_period
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 

@@ -49,11 +49,11 @@ from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 
-from invoices.domain.duedates import Frequency, return_period, section_16_4_last_date, twob_period_of_filing
-from invoices.domain.periods import add_months, format_period, format_portal_date, quarter_periods
-from invoices.domain.rule_data import DEFAULT_RULES, Direction, RuleSet
-from invoices.domain.rules import DocumentFacts, match_record, pending_deadline
-from invoices.domain.sections import SECTIONS, DocKind, Section
+from gst.duedates import Frequency, return_period, section_16_4_last_date, twob_period_of_filing
+from gst.periods import add_months, format_period, format_portal_date, quarter_periods
+from gst.rule_data import DEFAULT_RULES, Direction, RuleSet
+from gst.rules import DocumentFacts, match_record, pending_deadline
+from gst.sections import SECTIONS, DocKind, Section
 
 ZERO = Decimal("0.00")
 HEADS = ("igst", "cgst", "sgst", "cess")

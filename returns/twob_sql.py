@@ -23,11 +23,11 @@ import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 
-from invoices.domain.duedates import Frequency, gstr3b_due_date, return_period
-from invoices.domain.periods import add_months
-from invoices.domain.rule_data import DEFAULT_RULES, RuleSet
-from invoices.domain.rules import pending_deadline
-from invoices.domain.sections import SECTIONS, DocKind
+from gst.duedates import Frequency, gstr3b_due_date, return_period
+from gst.periods import add_months
+from gst.rule_data import DEFAULT_RULES, RuleSet
+from gst.rules import pending_deadline
+from gst.sections import SECTIONS, DocKind
 
 from .documents import DIRECTION, carry_since
 from .twob import ITCREV, QUARTERLY_SRC_FORMS, REVERSIBLE, Part
@@ -55,7 +55,7 @@ def _return_period(expr: str) -> str:
 def _specified_sql(rules: RuleSet) -> str:
     """The rules' ``pending_restricted`` table as a predicate on m.section / m.direction / m.orig_action /
     m.orig_filed, a row fitting when each of its conditions holds or is unknown (NULL) — as
-    :func:`invoices.domain.rules.match_record` with its "maybe" rows."""
+    :func:`gst.rules.match_record` with its "maybe" rows."""
     rows = []
     for row in rules.pending_restricted:
         conds = ["m.section IN (" + ", ".join(f"'{s.value}'" for s in sorted(row.sections)) + ")"]

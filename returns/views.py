@@ -15,8 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import Actor
 from exports.views import export_or_start
-from invoices.domain.duedates import return_period
-from invoices.domain.periods import PeriodError, add_months, format_period, parse_period
+from gst.duedates import return_period
+from gst.periods import PeriodError, add_months, format_period, parse_period
 from tenancy.roles import Capability, can
 from tenancy.views import require_capability
 

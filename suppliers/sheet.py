@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from invoices.domain.gstin import validate_gstin
+from gst.gstin import validate_gstin
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_MEMBERS = 500

@@ -55,7 +55,7 @@ def add_registration(
     filing_frequency: str = FilingFrequency.MONTHLY,
 ) -> Registration:
     """Add a GSTIN to the tenant. The GSTIN must pass every check (format, state code, check character)."""
-    from invoices.domain.gstin import validate_gstin
+    from gst.gstin import validate_gstin
 
     result = validate_gstin(gstin)
     if not result.valid:

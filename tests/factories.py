@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from audit.services import Actor
-from invoices.domain.gstin import make_gstin
-from invoices.domain.sections import SECTIONS, Section
+from gst.gstin import make_gstin
+from gst.sections import SECTIONS, Section
 from tenancy import services as tenancy_services
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import tenant_scope

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from invoices.domain.rule_data import DEFAULT_RULES
+from gst.rule_data import DEFAULT_RULES
 
 from .. import selectors
 from ..forms import ActionForm, BulkActionForm

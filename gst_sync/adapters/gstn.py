@@ -26,10 +26,10 @@ from urllib.parse import urljoin
 
 import httpx
 
+from gst.sections import section_info
 from gst_sync import crypto
 from gst_sync.adapters import errors
 from gst_sync.adapters.base import IMS_SECTIONS, PortalSession, RequestStatus, utcnow
-from invoices.domain.sections import section_info
 
 log = logging.getLogger("gst_sync.gstn")
 

@@ -12,8 +12,8 @@ import random
 from decimal import Decimal
 from typing import Any
 
-from invoices.domain.gstin import make_gstin
-from invoices.domain.sections import SECTIONS, DocKind, Section
+from gst.gstin import make_gstin
+from gst.sections import SECTIONS, DocKind, Section
 
 RATES = (Decimal("5"), Decimal("12"), Decimal("18"), Decimal("28"))
 STATES = ("27", "29", "24", "07", "33", "09")

@@ -13,8 +13,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import Actor, Event, record_many
-from invoices.domain.gstin import make_gstin
-from invoices.domain.periods import add_months, format_period
+from gst.gstin import make_gstin
+from gst.periods import add_months, format_period
 from invoices.generator import generate
 from invoices.services.ingest import OBJECT_TYPE, IngestResult, ingest_documents
 from tenancy import services as tenancy_services

@@ -27,10 +27,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import Actor, Event, record_many
-from ims_project.copytext import escape as copy_escape
-from invoices.domain import ims_record
-from invoices.domain.ims_record import LINE_FIELDS, PORTAL_FIELDS, SUPPLIER_FIELDS, RecordError, unescape
-from invoices.domain.sections import SECTIONS, section_info
+from gst import ims_record
+from gst.copytext import escape as copy_escape
+from gst.ims_record import LINE_FIELDS, PORTAL_FIELDS, SUPPLIER_FIELDS, RecordError, unescape
+from gst.sections import SECTIONS, section_info
 
 OBJECT_TYPE = "invoices.supplierdocument"
 _LOCK_NAMESPACE = (

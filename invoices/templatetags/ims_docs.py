@@ -4,9 +4,9 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from gst.periods import fy_label as _fy_label
+from gst.sections import ACTION_LABELS, SECTIONS, Action, Section
 from ims_project.formatting import format_inr
-from invoices.domain.periods import fy_label as _fy_label
-from invoices.domain.sections import ACTION_LABELS, SECTIONS, Action, Section
 
 register = template.Library()
 

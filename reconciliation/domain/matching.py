@@ -19,8 +19,8 @@ from functools import cached_property
 
 from rapidfuzz import fuzz, process
 
-from invoices.domain.numbers import normalise_doc_number
-from invoices.domain.periods import fy_start_year
+from gst.numbers import normalise_doc_number
+from gst.periods import fy_start_year
 
 from .rules import HEADS, RuleSet
 

@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from invoices.domain.gstin import LEGACY_STATE_CODES, STATE_CODES, validate_gstin
-from invoices.domain.numbers import is_valid_doc_number, normalise_doc_number
-from invoices.domain.periods import fy_start_year, month_start
+from gst.gstin import LEGACY_STATE_CODES, STATE_CODES, validate_gstin
+from gst.numbers import is_valid_doc_number, normalise_doc_number
+from gst.periods import fy_start_year, month_start
 
 # field, template heading, required
 COLUMNS: list[tuple[str, str, bool]] = [

@@ -35,6 +35,6 @@ def minutes(delta) -> int:
 
 @register.filter
 def state_name(code: str) -> str:
-    from invoices.domain.gstin import state_name as _state_name
+    from gst.gstin import state_name as _state_name
 
     return _state_name(code)

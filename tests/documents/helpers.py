@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from invoices.domain.numbers import normalise_doc_number
-from invoices.domain.periods import fy_start_year
-from invoices.domain.sections import SECTIONS, Section
+from gst.numbers import normalise_doc_number
+from gst.periods import fy_start_year
+from gst.sections import SECTIONS, Section
 from invoices.models import Supplier, SupplierDocument
 from tenancy.scoping import tenant_scope
 from tests.factories import gstin_for

@@ -2,8 +2,8 @@
 
 from decimal import Decimal
 
-from invoices.domain.gstin import is_valid_gstin
-from invoices.domain.ims_record import parse_record
+from gst.gstin import is_valid_gstin
+from gst.ims_record import parse_record
 from invoices.generator import generate
 
 RECIPIENT = "27AAICZ1234Q1ZQ"

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from invoices.domain.ims_record import RecordError, content_hash_of, parse_record
+from gst.ims_record import RecordError, content_hash_of, parse_record
 from tests.factories import document_record, gstin_for
 
 SUPPLIER = gstin_for(1, "29")

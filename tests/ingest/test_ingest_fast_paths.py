@@ -8,9 +8,9 @@ import pytest
 from django.db import connection
 
 from audit.services import Actor
-from invoices.domain.ims_record import RecordError, parse_line, parse_record
-from invoices.domain.numbers import normalise_doc_number
-from invoices.domain.sections import section_info
+from gst.ims_record import RecordError, parse_line, parse_record
+from gst.numbers import normalise_doc_number
+from gst.sections import section_info
 from invoices.models import SupplierDocument
 from invoices.services.ingest import ingest_documents
 from tenancy.scoping import tenant_scope

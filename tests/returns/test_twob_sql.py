@@ -15,7 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from actions.models import Gstr3bFiling
-from invoices.domain.sections import SECTIONS, DocKind
+from gst.sections import SECTIONS, DocKind
 from invoices.models import Supplier
 from returns import documents, services
 from returns.snapshots import Entries
@@ -278,9 +278,9 @@ def test_sql_placement_keeps_the_scale_of_amounts_like_python(tenant_a):
 
 def python_deadline_queue(reg, today, limit):
     """The per-document Python ranking the SQL deadline query replaces (the same clocks and score)."""
-    from invoices.domain.duedates import gstr3b_due_date, return_period, section_16_4_last_date
-    from invoices.domain.periods import add_months
-    from invoices.domain.rules import pending_deadline
+    from gst.duedates import gstr3b_due_date, return_period, section_16_4_last_date
+    from gst.periods import add_months
+    from gst.rules import pending_deadline
     from returns.twob import Part, pending_specified, twob_month
 
     recipient = services.recipient_of(reg, as_of=today)

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from invoices.domain.gstin import make_gstin
+from gst.gstin import make_gstin
 from tenancy.models import Registration
 from tenancy.scoping import tenant_scope
 from tests import factories as f

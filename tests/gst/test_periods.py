@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from invoices.domain.periods import (
+from gst.periods import (
     FIRST_PERIOD,
     PeriodError,
     add_months,

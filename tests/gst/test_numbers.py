@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from invoices.domain.numbers import DocNumberCheck, is_valid_doc_number, normalise_doc_number
+from gst.numbers import DocNumberCheck, is_valid_doc_number, normalise_doc_number
 
 FY_FORMS = ["2025-2026", "2025/2026", "2025-26", "2025/26", "25-26", "25/26"]
 ASCII_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

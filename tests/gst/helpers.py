@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from invoices.domain.rules import Context, DocumentFacts, TaxHeads
+from gst.rules import Context, DocumentFacts, TaxHeads
 
 D = dt.date
 SEP_2025 = D(2025, 9, 1)

@@ -1,6 +1,6 @@
 """IMS action rules (domain.md §2): may this action be taken on this record now, what to warn about, and the
 normalised ITC-reduction declaration. Pure module: no ORM, no Django; the rule tables and dates are data in
-:mod:`invoices.domain.rule_data` (a :class:`~invoices.domain.rule_data.RuleSet` travels in :class:`Context`).
+:mod:`gst.rule_data` (a :class:`~gst.rule_data.RuleSet` travels in :class:`Context`).
 
 UNVERIFIED or configurable (each a field of ``RuleSet``):
 

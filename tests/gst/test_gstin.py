@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from invoices.domain.gstin import (
+from gst.gstin import (
     ALPHABET,
     LEGACY_STATE_CODES,
     STATE_CODES,

@@ -2,7 +2,7 @@
 
 Periods are dates (the first of the month, as in periods.py). A QRMP taxpayer's return period is a quarter,
 named here by its last month (June, September, December, March). Every day number and state group comes from
-:mod:`invoices.domain.rule_data`, so a notification that moves a date is a data change. Pure: no ORM, no Django.
+:mod:`gst.rule_data`, so a notification that moves a date is a data change. Pure: no ORM, no Django.
 """
 
 from __future__ import annotations

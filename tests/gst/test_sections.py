@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from invoices.domain.sections import (
+from gst.sections import (
     ACTION_CHOICES,
     API_CODE_TO_SECTION,
     DOC_KIND_CHOICES,

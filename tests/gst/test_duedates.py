@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from invoices.domain.duedates import (
+from gst.duedates import (
     Frequency,
     gstr3b_due_date,
     next_return_period,
@@ -19,9 +19,9 @@ from invoices.domain.duedates import (
     section_16_4_last_date,
     twob_period_of_filing,
 )
-from invoices.domain.gstin import LEGACY_STATE_CODES, STATE_CODES
-from invoices.domain.periods import add_months, month_start
-from invoices.domain.rule_data import DEFAULT_RULES, QRMP_GROUP_22, QRMP_GROUP_24, DueDateExtension
+from gst.gstin import LEGACY_STATE_CODES, STATE_CODES
+from gst.periods import add_months, month_start
+from gst.rule_data import DEFAULT_RULES, QRMP_GROUP_22, QRMP_GROUP_24, DueDateExtension
 
 from .helpers import D
 

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from invoices.domain.duedates import twob_period_of_filing
-from invoices.domain.rule_data import DEFAULT_RULES, Direction
-from invoices.domain.rules import (
+from gst.duedates import twob_period_of_filing
+from gst.rule_data import DEFAULT_RULES, Direction
+from gst.rules import (
     ActionRequest,
     NoticeCode,
     Reason,

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from invoices.domain.rule_data import DEFAULT_RULES, Direction
-from invoices.domain.rules import (
+from gst.rule_data import DEFAULT_RULES, Direction
+from gst.rules import (
     ActionRequest,
     Declaration,
     DeclarationError,

@@ -7,8 +7,8 @@ import dataclasses
 
 import pytest
 
-from invoices.domain.rule_data import DEFAULT_RULES
-from invoices.domain.rules import ActionRequest, NoticeCode, Reason, evaluate
+from gst.rule_data import DEFAULT_RULES
+from gst.rules import ActionRequest, NoticeCode, Reason, evaluate
 
 from .helpers import OCT_2025, D, facts, on
 

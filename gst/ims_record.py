@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from ims_project.copytext import escape
+from gst.copytext import escape
 
 from .gstin import LEGACY_STATE_CODES, STATE_CODES, validate_gstin
 from .numbers import normalise_doc_number
