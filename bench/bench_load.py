@@ -91,10 +91,10 @@ def run_mode(mode: str) -> None:
 
     from audit.services import Actor
     from gst.gstin import make_gstin
-    from invoices.generator import batches, supplier_names
     from invoices.services.ingest import ingest_many
     from tenancy import services
     from tenancy.scoping import tenant_scope
+    from tools.generator import batches, supplier_names
 
     actor = Actor.system("bench")
     tenant = services.create_tenant(name="Load Bench", slug="load", actor=actor)

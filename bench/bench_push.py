@@ -71,7 +71,7 @@ def main() -> None:
 
     from audit.services import Actor
     from gst_sync import push
-    from gst_sync.adapters import PollPolicy
+    from gst_sync.client import PollPolicy
     from gst_sync.models import PushBatch, PushItem
     from tenancy.scoping import tenant_scope
 
@@ -157,8 +157,8 @@ def _ingest_cost(tenant, reg) -> None:
 
     from audit.services import Actor
     from bench.common import PERIODS
-    from invoices.generator import batches
     from invoices.services.ingest import ingest_documents
+    from tools.generator import batches
 
     batch = next(
         batches(
@@ -247,7 +247,8 @@ def queue_at_scale() -> None:
     from django.db import connection, transaction
 
     from audit.services import Actor
-    from gst_sync import imports, push
+    from gst_sync import push
+    from gst_sync.files import imports
     from gst_sync.models import ConnectionStatus, PortalConnection
     from gst_sync.selectors import push_queue_counts
     from tenancy.scoping import tenant_scope

@@ -53,7 +53,7 @@ def sandbox_portal(timeout: float = 600):
         [
             sys.executable,
             "-m",
-            "gst_sync.sandbox",
+            "tools.sandbox_portal",
             "--port",
             "0",
             "--docs",
@@ -119,8 +119,8 @@ def timed_adapter(base_url: str, timings: Timings, **overrides):
     """The real GSTN adapter for the sandbox (built from settings pointed at it, no est wait), timing downloads."""
     from django.conf import settings
 
-    from gst_sync.adapters import GstnAdapter
-    from gst_sync.portal import portal_config
+    from gst_sync.client import GstnAdapter
+    from gst_sync.client.factory import portal_config
 
     class TimedAdapter(GstnAdapter):
         def get_ims_documents(self, **kw):

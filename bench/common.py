@@ -119,10 +119,10 @@ def ensure_documents(n: int, *, verbose: bool = True) -> tuple:
     """At least ``n`` documents in the bench tenant (spread over its GSTINs); returns (tenant, registrations)."""
     configure()
     from audit.services import Actor
-    from invoices.generator import batches, supplier_names
     from invoices.models import SupplierDocument
     from invoices.services.ingest import ingest_documents
     from tenancy.scoping import tenant_scope
+    from tools.generator import batches, supplier_names
 
     tenant, regs = bench_tenant()
     with tenant_scope(tenant):

@@ -309,7 +309,7 @@ class PushQueueEntry(models.Model):
     Why: a bulk action updates the documents in place (HOT) only while no index names a ``local_*`` column
     (``invoices`` migration 0006), so the documents table cannot find its pending rows by index; this table can.
     Documents in a batch in flight or held for approval stay here and are excluded by the readers
-    (``gst_sync.push.pending_push``, ``gst_sync.imports``). No foreign key constraints: the columns are copied
+    (``gst_sync.push.pending_push``, ``gst_sync.files.imports``). No foreign key constraints: the columns are copied
     from the document row (which has them), and a checked reference would cost a lookup per row in bulk actions;
     a DELETE trigger removes the entry of a deleted document."""
 

@@ -25,16 +25,17 @@ from django.utils import timezone
 
 from audit.services import Actor, Event, record, record_many
 from gst.sections import section_info
+from ims_project import leases
 from invoices.models import SupplierDocument
 from invoices.services.ingest import ingest_documents
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
-from . import leases
-from . import portal_files as pf
-from .adapters import PortalAdapter, PortalError, Reauth
-from .adapters.base import open_session
-from .imports import _UPLOAD_FIELDS
+from .client import PortalAdapter, PortalError, Reauth
+from .client.base import open_session
+from .client.factory import owns_adapter
+from .files import formats as pf
+from .files.imports import _UPLOAD_FIELDS
 from .models import (
     ACTIVE_PUSH_STATUSES,
     ConnectionStatus,
@@ -44,7 +45,6 @@ from .models import (
     PushItemResult,
     PushStatus,
 )
-from .portal import owns_adapter
 from .selectors import UPLOAD_FILTERS, push_queue
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ from audit.models import AuditEvent
 from tenancy.models import Registration, Tenant
 from tenancy.selectors import visible_registrations
 
+from .files.formats import RESET, SAVE
 from .models import ACTIVE_PUSH_STATUSES, PortalConnection, PushBatch, PushItem, PushQueueEntry, SyncRun
-from .portal_files import RESET, SAVE
 
 # What a SAVE and a RESETIMS carry (the Offline Tool's upload and the push): the same column names on documents and
 # on the queue.

@@ -17,15 +17,15 @@ from django.utils import timezone
 
 from audit.services import Actor, record
 from gst.sections import Section
+from ims_project import leases
 from invoices.services.ingest import ingest_documents
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
-from . import leases
-from .adapters import PortalAdapter, PortalError, Reauth
-from .adapters.base import open_session, seal_session
+from .client import PortalAdapter, PortalError, Reauth
+from .client.base import open_session, seal_session
+from .client.factory import owns_adapter
 from .models import ConnectionStatus, PortalConnection, RunStatus, SyncRun
-from .portal import owns_adapter
 
 log = logging.getLogger(__name__)
 ALL_SECTIONS: tuple[str, ...] = tuple(s.value for s in Section)

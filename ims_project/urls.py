@@ -7,7 +7,7 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/documents/", include("invoices.urls")),
     path("t/<slug:tenant_slug>/audit/", include("audit.urls")),
     path("t/<slug:tenant_slug>/exports/", include("exports.urls")),
-    path("t/<slug:tenant_slug>/portal/files/", include("gst_sync.file_urls")),
+    path("t/<slug:tenant_slug>/portal/files/", include("gst_sync.files.urls")),
     path("t/<slug:tenant_slug>/portal/", include("gst_sync.urls")),
     path("t/<slug:tenant_slug>/actions/", include("actions.urls")),
     path("t/<slug:tenant_slug>/returns/", include("returns.urls")),

@@ -35,7 +35,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import Actor, record
-from gst_sync import leases
+from ims_project import leases
 from tenancy.scoping import scopes_disabled, tenant_scope
 
 from .domain.matching import Doc, Outcome, compare, match
@@ -78,7 +78,7 @@ def _cleanup(run_id: int) -> None:
 
 
 def execute_run(*, run_id: int) -> ReconRun | None:
-    """Run a queued reconciliation, claimed with the lease of :mod:`gst_sync.leases`: a twin delivery while the run
+    """Run a queued reconciliation, claimed with the lease of :mod:`ims_project.leases`: a twin delivery while the run
     is running under a live lease (or done) does nothing; a run whose worker died (heartbeat older than
     ``IMS_SYNC_LEASE_SECONDS``) is taken over and done again from a clean state. An attempt that finds its lease
     taken over stops without touching the run (returns None)."""

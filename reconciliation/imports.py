@@ -11,7 +11,7 @@ job's progress. Unchanged lines are not touched and not audited. Progress is wri
 Rows with problems never stop the good ones (the page says so). A failure half-way through pass 2 leaves the
 chunks already committed; importing the file again completes it, since lines are matched by ERP reference.
 
-A file import is claimed with the lease of :mod:`gst_sync.leases` (:func:`claim`); its progress is the lease's
+A file import is claimed with the lease of :mod:`ims_project.leases` (:func:`claim`); its progress is the lease's
 heartbeat, and every chunk's transaction starts by renewing it (which locks the job row: a worker that lost its
 lease writes nothing more). When a worker dies, a redelivery after the lease expired imports the file again from
 the start: the chunks the dead worker committed come out unchanged (no second audit event), and the job's
@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from audit.services import Actor, Event, record, record_many
 from gst.copytext import escape as copy_escape
-from gst_sync import leases
+from ims_project import leases
 
 from . import register_file
 from .domain import register_rows as rr

@@ -97,7 +97,7 @@ class RegisterImport(models.Model):
     message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # The worker's lease (gst_sync.leases): claims so far, and the last sign of life of the running one.
+    # The worker's lease (ims_project.leases): claims so far, and the last sign of life of the running one.
     attempts = models.IntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
 
@@ -155,7 +155,7 @@ class ReconRun(models.Model):
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.IntegerField(default=0)  # the worker's lease (gst_sync.leases), as on RegisterImport
+    attempts = models.IntegerField(default=0)  # the worker's lease (ims_project.leases), as on RegisterImport
     heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     objects = ScopedManager(tenant="tenant")

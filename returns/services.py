@@ -479,11 +479,11 @@ def recompute_on_portal(
     """GEN2B on the portal, wait for its status, then GET2B and store it (replacing the earlier import of the
     period). Network calls run outside any transaction. Returns the import result; raises ReturnsError with the
     portal's message when generation fails."""
-    from gst_sync.adapters import PortalError
-    from gst_sync.adapters.base import open_session
-    from gst_sync.imports import import_gstr2b_files
+    from gst_sync.client import PortalError
+    from gst_sync.client.base import open_session
+    from gst_sync.client.factory import make_adapter
+    from gst_sync.files.imports import import_gstr2b_files
     from gst_sync.models import PortalConnection
-    from gst_sync.portal import make_adapter
 
     conn = PortalConnection.objects.filter(tenant=tenant, registration=registration).first()
     if conn is None or not conn.session_blob:

@@ -59,7 +59,7 @@ def children_spec() -> list[tuple[str, list[str]]]:
             [
                 PY,
                 "-m",
-                "gst_sync.sandbox",
+                "tools.sandbox_portal",
                 "--port",
                 SANDBOX_PORT,
                 "--docs",
@@ -172,7 +172,7 @@ def seed_sandbox_portal(procs: dict[str, subprocess.Popen]) -> None:
     import django
 
     django.setup()
-    from gst_sync.sandbox_demo import seed_sandbox
+    from demo.sandbox import seed_sandbox
 
     say(f"Sandbox GST portal: loaded {seed_sandbox(url)} demo documents")
     marker.touch()
@@ -206,7 +206,7 @@ def login_banner() -> str:
     url = f"http://{HOST}:{PORT}/"
     lines = ["", "=" * 78, f"  IMS is running on {url}  (login page: {url}accounts/login/)", ""]
     if demo_exists():
-        from invoices.services.demo import login_help
+        from demo.services import login_help
 
         lines += [f"  {line}" for line in login_help(url).splitlines()]
     else:

@@ -267,7 +267,7 @@ def test_a_queued_bulk_run_adds_every_chunk_to_one_batch_decided_after_the_run(
 def test_held_actions_stay_out_of_the_offline_tool_upload_until_approved(
     tenant_a, reg_a1, pat, ann, policy, doc
 ):
-    from gst_sync.imports import offline_upload, pending_upload_counts
+    from gst_sync.files.imports import offline_upload, pending_upload_counts
 
     policy(action="R")
     held, free = doc(), doc()

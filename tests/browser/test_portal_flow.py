@@ -14,9 +14,9 @@ import pytest
 from playwright.sync_api import expect
 
 from gst_sync import push, services
-from gst_sync.adapters import PollPolicy
+from gst_sync.client import PollPolicy
+from gst_sync.client.factory import make_adapter
 from gst_sync.models import PushBatch, PushStatus, RunStatus, SyncRun
-from gst_sync.portal import make_adapter
 from invoices.models import SupplierDocument
 from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope

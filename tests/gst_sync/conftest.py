@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gst_sync.adapters import GstnAdapter, GstnConfig, PollPolicy, RetryPolicy
-from gst_sync.adapters.base import IMS_SECTIONS
+from gst_sync.client import GstnAdapter, GstnConfig, PollPolicy, RetryPolicy
+from gst_sync.client.base import IMS_SECTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPIENT = "27AAICZ1234Q1ZQ"
@@ -27,7 +27,7 @@ def sandbox_url():
         [
             sys.executable,
             "-m",
-            "gst_sync.sandbox",
+            "tools.sandbox_portal",
             "--port",
             "0",
             "--docs",

@@ -1,4 +1,4 @@
-"""gst_sync.crypto against vectors computed here with the cryptography primitives directly."""
+"""gst_sync.client.crypto against vectors computed here with the cryptography primitives directly."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.x509.oid import NameOID
 
-from gst_sync import crypto
-from gst_sync.adapters.base import PortalSession, SessionKeyMissing, open_session, seal_session, utcnow
+from gst_sync.client import crypto
+from gst_sync.client.base import PortalSession, SessionKeyMissing, open_session, seal_session, utcnow
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))

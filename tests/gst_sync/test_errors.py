@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from gst_sync.adapters import errors
+from gst_sync.client import errors
 
 
 @pytest.mark.parametrize(

@@ -8,14 +8,14 @@ from decimal import Decimal
 
 import pytest
 
-from gst_sync import crypto
-from gst_sync.adapters import (
+from gst_sync.client import (
     GstnAdapter,
     IntegrityError,
     Permanent,
     PortalAdapter,
     Reauth,
     Transient,
+    crypto,
 )
 from tests.gst_sync.conftest import CLIENT_SECRET, OTP, RECIPIENT, USERNAME, doc, make_config, save_body
 
@@ -221,7 +221,7 @@ def test_stored_session_can_be_loaded_into_a_new_client(sandbox, authed):
     sandbox.seed(b2b=[doc("KA-1")])
     stored = authed.session(RECIPIENT).to_dict()
     with GstnAdapter(make_config(sandbox)) as other:
-        from gst_sync.adapters.base import PortalSession
+        from gst_sync.client.base import PortalSession
 
         other.load_session(PortalSession.from_dict(stored))
         assert len(other.get_ims_documents(gstin=RECIPIENT, section="b2b")) == 1

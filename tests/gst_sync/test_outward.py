@@ -8,7 +8,7 @@ from rest_framework.authtoken.models import Token
 from audit.models import AuditEvent
 from audit.services import Actor
 from gst_sync import services
-from gst_sync.adapters import GstnAdapter
+from gst_sync.client import GstnAdapter
 from gst_sync.models import OutwardDocument
 from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope

@@ -17,8 +17,9 @@ from actions.tasks import run_bulk_action_task
 from approvals import services as approvals
 from approvals.models import ApprovalRequest
 from audit.services import Actor
-from gst_sync import imports, push
+from gst_sync import push
 from gst_sync import services as sync_services
+from gst_sync.files import imports
 from gst_sync.models import PushQueueEntry
 from invoices.models import SupplierDocument
 from invoices.services.ingest import ingest_documents

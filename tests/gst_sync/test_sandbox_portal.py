@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gst_sync.sandbox.portal import Portal, SandboxError
-from gst_sync.sandbox.server import SandboxServer
 from tests.gst_sync.conftest import RECIPIENT, doc
+from tools.sandbox_portal.portal import Portal, SandboxError
+from tools.sandbox_portal.server import SandboxServer
 
 
 def test_the_sandbox_refuses_to_listen_beyond_loopback():

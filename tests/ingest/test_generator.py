@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from gst.gstin import is_valid_gstin
 from gst.ims_record import parse_record
-from invoices.generator import generate
+from tools.generator import generate
 
 RECIPIENT = "27AAICZ1234Q1ZQ"
 PERIODS = ["082025", "092025", "102025"]

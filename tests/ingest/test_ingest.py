@@ -9,11 +9,11 @@ from django.db import connection
 
 from audit.models import AuditEvent
 from audit.services import Actor
-from invoices.generator import generate
 from invoices.models import DocumentVersion, Supplier, SupplierDocument
 from invoices.services.ingest import ingest_documents
 from tenancy.scoping import tenant_scope
 from tests.factories import document_record, gstin_for
+from tools.generator import generate
 
 pytestmark = pytest.mark.django_db
 ACTOR = Actor.system("tests")

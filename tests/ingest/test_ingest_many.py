@@ -9,11 +9,11 @@ import pytest
 
 from audit.models import AuditEvent
 from audit.services import Actor
-from invoices.generator import batches
 from invoices.models import DocumentVersion, SupplierDocument
 from invoices.services.ingest import ingest_documents, ingest_many
 from tenancy.scoping import tenant_scope
 from tests.factories import document_record, gstin_for
+from tools.generator import batches
 
 pytestmark = pytest.mark.django_db
 ACTOR = Actor.system("tests")

@@ -7,8 +7,8 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from audit.models import AuditEvent
+from demo.services import DEMO_PASSWORD
 from invoices.models import SupplierDocument
-from invoices.services.demo import DEMO_PASSWORD
 from tenancy.models import Membership, Tenant
 from tenancy.scoping import tenant_scope
 from tenancy.selectors import visible_registrations

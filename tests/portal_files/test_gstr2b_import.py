@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.db.models import Sum
 
-from gst_sync.imports import PortalFileError, import_gstr2b_files, import_ims_files
+from gst_sync.files.imports import PortalFileError, import_gstr2b_files, import_ims_files
 from gst_sync.models import Gstr2bDocument, Gstr2bStatement
 from tenancy.scoping import tenant_scope
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from gst_sync.imports import PortalFileError, import_ims_files
+from gst_sync.files.imports import PortalFileError, import_ims_files
 from invoices.models import SupplierDocument
 from tenancy.scoping import tenant_scope
 

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from gst_sync.imports import import_ims_files
+from gst_sync.files.imports import import_ims_files
 from reconciliation import services as recon
 from reconciliation import tasks
 from reconciliation.models import ReconRun

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from gst_sync.imports import import_ims_files, offline_upload
-from gst_sync.portal_files import dumps
+from gst_sync.files.formats import dumps
+from gst_sync.files.imports import import_ims_files, offline_upload
 from invoices.models import SupplierDocument
 from tenancy.scoping import tenant_scope
 

@@ -1,4 +1,4 @@
-"""Reconciliation runs and register imports are claimed with a lease (gst_sync.leases): a worker killed mid-job
+"""Reconciliation runs and register imports are claimed with a lease (ims_project.leases): a worker killed mid-job
 (a real SIGKILL of a process running the job) leaves it running; a redelivery while its lease is live does
 nothing; after the lease expires a redelivery (or the sweep) takes it over and the end state equals a crash-free
 run: the same results, no duplicate result rows, one completion audit event, one audit event per line."""

@@ -224,7 +224,7 @@ def synced_tenant(transactional_db, sandbox):
         reg = tenancy_services.add_registration(
             tenant=tenant, actor=actor, gstin=RECIPIENT, legal_name="Acme"
         )
-    from gst_sync.adapters import GstnAdapter
+    from gst_sync.client import GstnAdapter
 
     with GstnAdapter(make_config(sandbox)) as portal:
         with tenant_scope(tenant):

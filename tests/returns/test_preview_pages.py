@@ -16,7 +16,7 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from gst_sync.imports import import_gstr2b_files
+from gst_sync.files.imports import import_gstr2b_files
 from invoices.models import SupplierDocument
 from invoices.services.ingest import ingest_documents
 from returns import selectors, services

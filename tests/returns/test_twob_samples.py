@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.files.base import ContentFile
 
-from gst_sync.imports import import_gstr2b_files
+from gst_sync.files.imports import import_gstr2b_files
 from invoices.services.ingest import ingest_documents
 from returns import services
 from returns.twob import flatten_itcsumm

@@ -8,8 +8,8 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.services import Actor
-from gst_sync import imports
-from gst_sync.portal_files import PortalFileError, detect_kind, load_json
+from gst_sync.files import imports
+from gst_sync.files.formats import PortalFileError, detect_kind, load_json
 from tenancy.models import Registration
 from tenancy.scoping import scopes_disabled, tenant_scope
 

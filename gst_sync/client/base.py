@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from gst_sync import crypto
+from . import crypto
 
 IMS_SECTIONS = ("b2b", "b2ba", "b2bcn", "b2bcna", "b2bdn", "b2bdna", "ecom", "ecoma")
 STATUS_PROCESSED = "P"

@@ -7,9 +7,9 @@ from __future__ import annotations
 import httpx
 from django.utils import timezone
 
+from demo.services import DEMO_PAN, DEMO_REGISTRATIONS, demo_periods
 from gst.gstin import make_gstin
-from invoices.generator import generate
-from invoices.services.demo import DEMO_PAN, DEMO_REGISTRATIONS, demo_periods
+from tools.generator import generate
 
 SANDBOX_OTP = "575757"
 

@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from gst.sections import SECTIONS, DocKind, Section, section_info
-from gst_sync import crypto
-from gst_sync.sandbox import generator
+from gst_sync.client import crypto
+from tools.sandbox_portal import generator
 
 SANDBOX_OTP = "575757"  # as on the GSTN sandbox
 DEFAULT_GSTINS = ("27AAICZ1234Q1ZQ",)

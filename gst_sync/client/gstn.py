@@ -27,9 +27,10 @@ from urllib.parse import urljoin
 import httpx
 
 from gst.sections import section_info
-from gst_sync import crypto
-from gst_sync.adapters import errors
-from gst_sync.adapters.base import IMS_SECTIONS, PortalSession, RequestStatus, utcnow
+from gst_sync.client import errors
+from gst_sync.client.base import IMS_SECTIONS, PortalSession, RequestStatus, utcnow
+
+from . import crypto
 
 log = logging.getLogger("gst_sync.gstn")
 
@@ -183,7 +184,7 @@ class GstnAdapter:
         return self._sessions.get(gstin)
 
     def load_session(self, session: PortalSession) -> None:
-        """Use a stored session (e.g. from :func:`gst_sync.adapters.base.open_session`)."""
+        """Use a stored session (e.g. from :func:`gst_sync.client.base.open_session`)."""
         for secret in (session.auth_token, session.sek, session.app_key):
             register_secret(secret)
         with self._lock:

@@ -1,4 +1,4 @@
-"""``python -m gst_sync.sandbox --port 8765 [--seed N --docs N --state-file F --gstin G ...]``."""
+"""``python -m tools.sandbox_portal --port 8765 [--seed N --docs N --state-file F --gstin G ...]``."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import argparse
 import logging
 import sys
 
-from gst_sync.sandbox.portal import DEFAULT_GSTINS, Portal
-from gst_sync.sandbox.server import SandboxServer
+from tools.sandbox_portal.portal import DEFAULT_GSTINS, Portal
+from tools.sandbox_portal.server import SandboxServer
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m gst_sync.sandbox", description="Sandbox GST portal (loopback)"
+        prog="python -m tools.sandbox_portal", description="Sandbox GST portal (loopback)"
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument(

@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 import httpx
 from django.conf import settings
 
-from .adapters import GstnAdapter, GstnConfig
+from . import GstnAdapter, GstnConfig
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

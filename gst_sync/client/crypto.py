@@ -1,6 +1,6 @@
 """GSTN taxpayer-API cryptography (domain.md §3.7). Pure module: no ORM, no I/O, no Django.
 
-Both the real client (``gst_sync.adapters.gstn``) and the sandbox portal (``gst_sync.sandbox``) use these
+Both the real client (``gst_sync.client.gstn``) and the sandbox portal (``tools.sandbox_portal``) use these
 functions, so the two sides can never drift apart. Every value that crosses the wire is base64 text.
 
 Keys and who encrypts what:

@@ -19,7 +19,7 @@ from tenancy.roles import Capability, can
 from tenancy.selectors import visible_registrations
 
 from . import imports
-from .portal_files import RESET, SAVE, PortalFileError, dumps
+from .formats import RESET, SAVE, PortalFileError, dumps
 
 
 class PortalFileUploadSerializer(serializers.Serializer):

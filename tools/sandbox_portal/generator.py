@@ -1,6 +1,6 @@
 """GETINV-shaped documents for the sandbox portal.
 
-Uses ``invoices.generator.generate`` (realistic data) when that module is present with the expected signature;
+Uses ``tools.generator.generate`` (realistic data) when that module is present with the expected signature;
 otherwise a small built-in generator. Deterministic for a given seed. Pure: no ORM.
 """
 
@@ -49,9 +49,9 @@ def generate(recipient_gstin: str, *, docs: int, seed: int, period: str = "10202
 
 
 def _external(recipient_gstin: str, *, docs: int, seed: int, period: str) -> dict[str, list[dict]] | None:
-    """``invoices.generator.generate`` (the product's realistic generator) when it is there and fits."""
+    """``tools.generator.generate`` (the product's realistic generator) when it is there and fits."""
     try:
-        from invoices import generator
+        from tools import generator
     except ImportError:
         return None
     try:

@@ -1,6 +1,6 @@
 """HTTP face of the sandbox portal: stdlib ``ThreadingHTTPServer``, loopback only.
 
-API (same encryption as GSTN, see ``gst_sync.crypto``); the version segment of the path is not checked:
+API (same encryption as GSTN, see ``gst_sync.client.crypto``); the version segment of the path is not checked:
   POST .../authenticate                  OTPREQUEST, AUTHTOKEN, REFRESHTOKEN
   GET  .../returns/ims?action=GETINV|FILEDET|GETCNT|REQSTS|GETOUTACT
   PUT  .../returns/ims                   SAVE, RESETIMS
@@ -29,10 +29,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from gst_sync import crypto
-from gst_sync.sandbox.portal import Portal, SandboxError
+from gst_sync.client import crypto
+from tools.sandbox_portal.portal import Portal, SandboxError
 
-log = logging.getLogger("gst_sync.sandbox")
+log = logging.getLogger("tools.sandbox_portal")
 MAX_BODY = 8 * 1024 * 1024
 FILE_RE = re.compile(r"^/files/([0-9a-f]{32})/(\d{1,4})\.tar\.gz$")
 

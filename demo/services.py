@@ -15,12 +15,12 @@ from django.utils import timezone
 from audit.services import Actor, Event, record_many
 from gst.gstin import make_gstin
 from gst.periods import add_months, format_period
-from invoices.generator import generate
 from invoices.services.ingest import OBJECT_TYPE, IngestResult, ingest_documents
 from tenancy import services as tenancy_services
 from tenancy.models import FilingFrequency, Membership, Registration, Tenant
 from tenancy.roles import Role
 from tenancy.scoping import tenant_scope
+from tools.generator import generate
 
 DEMO_SLUG = "demo"
 DEMO_NAME = "Demo Industries"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from audit.services import Actor
-from invoices.services.demo import login_help, seed_demo
+from demo.services import login_help, seed_demo
 
 
 class Command(BaseCommand):

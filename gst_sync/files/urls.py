@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import file_views
+from . import views as file_views
 
 # Mounted at /t/<tenant_slug>/portal/files/ by ims_project/urls.py.
 urlpatterns = [

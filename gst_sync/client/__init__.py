@@ -1,6 +1,8 @@
-"""Portal adapters: the interface (``base``), error classes (``errors``) and the GSTN/GSP client (``gstn``)."""
+"""The GST portal client: the adapter protocol and session (base), the GSTN/GSP taxpayer-API client over httpx
+(gstn), its cryptography (crypto), portal errors sorted by what the caller does (errors) and the factory that builds
+the configured adapter (factory)."""
 
-from gst_sync.adapters.base import (
+from gst_sync.client.base import (
     PortalAdapter,
     PortalSession,
     RecordError,
@@ -8,7 +10,7 @@ from gst_sync.adapters.base import (
     open_session,
     seal_session,
 )
-from gst_sync.adapters.errors import (
+from gst_sync.client.errors import (
     IntegrityError,
     NoData,
     OtpRequired,
@@ -20,7 +22,7 @@ from gst_sync.adapters.errors import (
     Transient,
     TwoBNotGenerated,
 )
-from gst_sync.adapters.gstn import GstnAdapter, GstnConfig
+from gst_sync.client.gstn import GstnAdapter, GstnConfig
 
 __all__ = [
     "GstnAdapter",

@@ -1,7 +1,7 @@
 """Portal files for users without API access: import the IMS JSON and the GSTR-2B JSON, export the pending local
 actions as the IMS Offline Tool's upload JSON (SAVE / RESET bodies).
 
-Parsing and validation live in :mod:`gst_sync.portal_files` (pure); this module writes. A bad file raises
+Parsing and validation live in :mod:`gst_sync.files.formats` (pure); this module writes. A bad file raises
 ``PortalFileError`` before anything is written; a good one is written in one transaction.
 """
 
@@ -22,10 +22,10 @@ from invoices.models import SupplierDocument
 from invoices.services.ingest import IngestResult, ingest_documents
 from tenancy.models import Registration, Tenant
 
-from . import portal_files as pf
-from .models import Gstr2bStatement
-from .portal_files import PortalFileError
-from .selectors import UPLOAD_FILTERS, push_queue, push_queue_counts
+from ..models import Gstr2bStatement
+from ..selectors import UPLOAD_FILTERS, push_queue, push_queue_counts
+from . import formats as pf
+from .formats import PortalFileError
 
 __all__ = [
     "PortalFileError",

@@ -13,7 +13,7 @@ from tenancy.selectors import registrations_for_capability, visible_registration
 from tenancy.views import require_capability
 
 from . import imports
-from .portal_files import RESET, SAVE, PortalFileError, dumps
+from .formats import RESET, SAVE, PortalFileError, dumps
 
 KIND_CHOICES = [("ims", "IMS JSON (IMS dashboard → Offline → Download JSON)"), ("2b", "GSTR-2B JSON")]
 
