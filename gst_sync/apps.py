@@ -6,4 +6,9 @@ class GstSyncConfig(AppConfig):
     verbose_name = "GST portal sync"
 
     def ready(self):
+        from invoices import panels
+
         from . import exports  # noqa: F401 - registers the "sync_diff" export
+        from .selectors import pushes_panel
+
+        panels.register("pushes", pushes_panel)

@@ -110,3 +110,8 @@ def pushes_of_document(*, tenant, document_id: int):
         .select_related("batch")
         .order_by("-batch__created_at", "-id")
     )
+
+
+def pushes_panel(*, tenant, document) -> dict:
+    """The "Pushes to the portal" panel of a document's page (registered with ``invoices.panels``)."""
+    return {"pushes": list(pushes_of_document(tenant=tenant, document_id=document.pk)[:50])}

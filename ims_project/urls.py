@@ -4,8 +4,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
     path("", include("tenancy.urls")),
-    path("t/<slug:tenant_slug>/documents/", include("invoices.urls")),
-    path("t/<slug:tenant_slug>/audit/", include("audit.urls")),
+    path("t/<slug:tenant_slug>/", include("invoices.urls")),
+    path("t/<slug:tenant_slug>/audit/", include("trail.urls")),
     path("t/<slug:tenant_slug>/exports/", include("exports.urls")),
     path("t/<slug:tenant_slug>/portal/files/", include("gst_sync.files.urls")),
     path("t/<slug:tenant_slug>/portal/", include("gst_sync.urls")),

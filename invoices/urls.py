@@ -2,11 +2,11 @@ from django.urls import path
 
 from . import views
 
-# Mounted at /t/<tenant_slug>/documents/ by ims_project/urls.py.
+# Mounted at /t/<tenant_slug>/ by ims_project/urls.py: the tenant's dashboard and its documents.
 urlpatterns = [
-    path("", views.document_list, name="document-list"),
-    path("count/", views.document_count, name="document-count"),
-    path("export/", views.document_export, name="document-export"),
-    path("api-access/", views.api_access, name="api-access"),
-    path("<int:pk>/", views.document_detail, name="document-detail"),
+    path("", views.tenant_home, name="tenant-home"),
+    path("documents/", views.document_list, name="document-list"),
+    path("documents/count/", views.document_count, name="document-count"),
+    path("documents/export/", views.document_export, name="document-export"),
+    path("documents/<int:pk>/", views.document_detail, name="document-detail"),
 ]

@@ -8,18 +8,15 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
 
 from audit.selectors import events_for_object
-from audit.services import Actor
 from exports.services import export_response, start_export
 from gst.sections import ACTION_CHOICES, ACTION_LABELS, SECTION_CHOICES, Action
 from reconciliation.domain.outcomes import DOCUMENT_OUTCOMES, UnknownOutcome
 from reconciliation.domain.outcomes import expand as expand_outcomes
-from tenancy.api import api_token_for, rotate_api_token
 from tenancy.roles import Capability, can
 
-from . import selectors
+from . import panels, selectors
 from .exports import KIND as EXPORT_KIND
 from .exports import document_export_params
 from .filters import DocumentFilter, PeriodField
@@ -158,16 +155,10 @@ def document_detail(request, tenant_slug, pk):
             "supplier_name": names.get(doc.supplier_gstin, ""),
             "versions": list(selectors.document_versions(document=doc)),
             "events": _audit_events(request.tenant, doc),
-            "pushes": list(pushes_of_document(tenant=request.tenant, document_id=doc.pk)[:50]),
+            **panels.context_for(tenant=request.tenant, document=doc),
             "action_labels": {a.value: ACTION_LABELS[a] for a in Action},
         },
     )
-
-
-def pushes_of_document(*, tenant, document_id):
-    from gst_sync.selectors import pushes_of_document as pushes
-
-    return pushes(tenant=tenant, document_id=document_id)
 
 
 def _audit_events(tenant, doc, limit=200):
@@ -190,17 +181,3 @@ def document_export(request, tenant_slug):
         return response
     job = start_export(tenant=request.tenant, user=request.user, kind=EXPORT_KIND, params=params)
     return redirect("export-job", tenant_slug, job.pk)
-
-
-@require_http_methods(["GET", "POST"])
-def api_access(request, tenant_slug):
-    """Show the user's API token (one per user, valid in every organisation they belong to); POST makes a new one."""
-    if request.method == "POST":
-        return _rotate(request, tenant_slug)
-    return render(request, "invoices/api_access.html", {"token": api_token_for(user=request.user)})
-
-
-def _rotate(request, tenant_slug):
-    rotate_api_token(tenant=request.tenant, actor=Actor.user(request.user), user=request.user)
-    messages.success(request, "A new API token was made; the old one no longer works.")
-    return redirect("api-access", tenant_slug)

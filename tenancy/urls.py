@@ -1,13 +1,11 @@
 from django.urls import include, path
 
-from invoices import views as invoice_views
-
 from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("t/<slug:tenant_slug>/", invoice_views.tenant_home, name="tenant-home"),
+    path("t/<slug:tenant_slug>/api-access/", views.api_access, name="api-access"),
     path("t/<slug:tenant_slug>/members/", views.members, name="tenant-members"),
     path("t/<slug:tenant_slug>/members/<int:member_id>/", views.member_detail, name="tenant-member"),
     path("t/<slug:tenant_slug>/members/<int:member_id>/role/", views.member_role, name="tenant-member-role"),

@@ -8,11 +8,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.services import Actor
 
 from . import services
+from .api import api_token_for, rotate_api_token
 from .forms import GrantsForm, InviteForm, RegistrationEditForm, RegistrationForm, RoleForm
 from .models import Membership, Registration
 from .roles import Capability, Role, can
@@ -258,3 +259,17 @@ def registration_edit(request, tenant_slug, registration_id):
             messages.success(request, f"Saved {reg.gstin}.")
             return redirect("tenant-registrations", tenant_slug)
     return render(request, "tenancy/registration_edit.html", {"registration": reg, "form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def api_access(request, tenant_slug):
+    """Show the user's API token (one per user, valid in every organisation they belong to); POST makes a new one."""
+    if request.method == "POST":
+        return _rotate(request, tenant_slug)
+    return render(request, "tenancy/api_access.html", {"token": api_token_for(user=request.user)})
+
+
+def _rotate(request, tenant_slug):
+    rotate_api_token(tenant=request.tenant, actor=Actor.user(request.user), user=request.user)
+    messages.success(request, "A new API token was made; the old one no longer works.")
+    return redirect("api-access", tenant_slug)

@@ -84,11 +84,11 @@ def test_cursor_pages_reach_every_document_once(client, alice, reg_a1):
 
 def test_api_access_page_shows_and_rotates_the_token(client_for, alice, tenant_a):
     client = client_for(alice)
-    assert "You have no API token yet" in client.get("/t/acme/documents/api-access/").content.decode()
-    client.post("/t/acme/documents/api-access/")
+    assert "You have no API token yet" in client.get("/t/acme/api-access/").content.decode()
+    client.post("/t/acme/api-access/")
     first = Token.objects.get(user=alice).key
-    assert first in client.get("/t/acme/documents/api-access/").content.decode()
-    client.post("/t/acme/documents/api-access/")
+    assert first in client.get("/t/acme/api-access/").content.decode()
+    client.post("/t/acme/api-access/")
     second = Token.objects.get(user=alice).key
     assert second != first
     assert client.get(URL, HTTP_AUTHORIZATION=f"Token {first}").status_code == 401
