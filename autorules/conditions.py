@@ -13,7 +13,7 @@ documents with no action yet (neither on the portal nor locally) that are still 
 overrides a person's decision.
 
 ``reconciliation`` (the outcome of matching the document against the purchase register in the latest
-reconciliation of its GSTIN, see ``invoices.recon_filter``) becomes the FilterSet's ``reconciliation`` parameter
+reconciliation of its GSTIN, see ``reconciliation.latest``) becomes the FilterSet's ``reconciliation`` parameter
 like any other condition, so the bulk action re-runs it on the server when it applies (also in a worker), e.g.::
 
     {"type": "reconciliation", "outcomes": ["exact", "tolerance"]}

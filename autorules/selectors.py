@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from actions.errors import ActionError
 from actions.requests import action_request
 from actions.selectors import preview, target_documents
-from invoices.recon_filter import LatestRuns, latest_runs
+from reconciliation.latest import LatestRuns, latest_runs
 from tenancy.models import Membership, Registration, Tenant
 from tenancy.roles import Capability, can
 from tenancy.selectors import visible_registrations

@@ -6,9 +6,10 @@ class GstSyncConfig(AppConfig):
     verbose_name = "GST portal sync"
 
     def ready(self):
-        from invoices import panels
+        from invoices import facets, panels
 
         from . import exports  # noqa: F401 - registers the "sync_diff" export
-        from .selectors import pushes_panel
+        from .selectors import in_push_queue, pushes_panel
 
         panels.register("pushes", pushes_panel)
+        facets.register("pending_push", facets.Facet(apply=in_push_queue))

@@ -115,3 +115,11 @@ def pushes_of_document(*, tenant, document_id: int):
 def pushes_panel(*, tenant, document) -> dict:
     """The "Pushes to the portal" panel of a document's page (registered with ``invoices.panels``)."""
     return {"pushes": list(pushes_of_document(tenant=tenant, document_id=document.pk)[:50])}
+
+
+def in_push_queue(queryset, *, tenant, values) -> QuerySet:
+    """The documents of ``queryset`` in the push queue (the documents list's "Not yet pushed: yes"; registered with
+    ``invoices.facets``), found through that narrow trigger-kept table since no index of the documents may name
+    ``local_action``. Without a tenant (a subquery), each document's own tenant."""
+    tenant_id = tenant.pk if tenant is not None else OuterRef("tenant_id")
+    return queryset.filter(pk__in=PushQueueEntry.objects.filter(tenant_id=tenant_id).values("document_id"))

@@ -11,19 +11,17 @@ import datetime as dt
 
 import django_filters as df
 from django import forms
-from django.apps import apps
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, Q
+from django.db.models import Q
 
 from gst.numbers import normalise_doc_number
 from gst.periods import PeriodError, parse_period
 from gst.sections import ACTION_CHOICES, SECTION_CHOICES
-from reconciliation.domain.outcomes import CHOICES as RECON_CHOICES
 from tenancy.models import Registration
 from tenancy.selectors import visible_registrations
 
+from . import facets
 from .models import FilingStatus, SupplierDocument
-from .recon_filter import filter_documents as recon_filter_documents
 from .selectors import effective_action_q, matching_supplier_gstins
 
 DATE_INPUT_FORMATS = ["%d-%m-%Y", "%Y-%m-%d", "%d/%m/%Y"]
@@ -77,7 +75,7 @@ class OutcomeField(df.fields.MultipleChoiceField):
 
     def validate(self, value):
         forms.Field.validate(self, value)  # "required" only; the choices are checked here
-        known = {k for k, _ in RECON_CHOICES}
+        known = {k for k, _ in self.choices}
         bad = [v for v in value if v not in known]
         if bad:
             raise ValidationError(
@@ -137,7 +135,7 @@ class DocumentFilter(df.FilterSet):
     needs_review = BooleanParamFilter(field_name="needs_review", label="Needs review")
     vanished = BooleanParamFilter(method="filter_vanished", label="No longer on portal")
     reconciliation = OutcomeFilter(
-        choices=RECON_CHOICES,
+        choices=facets.Choices("reconciliation"),
         method="filter_reconciliation",
         label="Latest reconciliation says",
         widget=forms.CheckboxSelectMultiple,
@@ -200,10 +198,10 @@ class DocumentFilter(df.FilterSet):
             return queryset
         if not value:
             return queryset.filter(Q(local_action__isnull=True) | Q(vanished_at__isnull=False))
-        # Looked up lazily: gst_sync imports invoices.
-        queue = apps.get_model("gst_sync", "PushQueueEntry").objects
-        tenant = self.tenant.pk if self.tenant is not None else OuterRef("tenant_id")
-        return queryset.filter(pk__in=queue.filter(tenant_id=tenant).values("document_id"))
+        facet = facets.get("pending_push")
+        if facet is None:  # no push queue without the portal app
+            return queryset.none()
+        return facet.apply(queryset, tenant=self.tenant, values=[True])
 
     def filter_vanished(self, queryset, name, value):
         if value is None:
@@ -213,9 +211,10 @@ class DocumentFilter(df.FilterSet):
     def filter_reconciliation(self, queryset, name, value):
         if not value:
             return queryset
-        if self.tenant is None:  # no tenant, no reconciliation runs to read
+        facet = facets.get("reconciliation")
+        if self.tenant is None or facet is None:  # no tenant or no reconciliation app: no runs to read
             return queryset.none()
-        return recon_filter_documents(queryset, tenant=self.tenant, outcomes=value)
+        return facet.apply(queryset, tenant=self.tenant, values=value)
 
     def filter_number(self, queryset, name, value):
         """Prefix match on the normalised number. A typed FY token ("INV/2025-26/42") is dropped as it was at

@@ -12,11 +12,9 @@ from django.urls import reverse
 from audit.selectors import events_for_object
 from exports.services import export_response, start_export
 from gst.sections import ACTION_CHOICES, ACTION_LABELS, SECTION_CHOICES, Action
-from reconciliation.domain.outcomes import DOCUMENT_OUTCOMES, UnknownOutcome
-from reconciliation.domain.outcomes import expand as expand_outcomes
 from tenancy.roles import Capability, can
 
-from . import panels, selectors
+from . import facets, panels, selectors
 from .exports import KIND as EXPORT_KIND
 from .exports import document_export_params
 from .filters import DocumentFilter, PeriodField
@@ -79,9 +77,10 @@ def _filtered(request):
 
 def _selected_outcomes(values: list[str]) -> list[str]:
     """The outcome checkboxes to tick: a group name (matched, …) ticks its outcomes."""
+    facet = facets.get("reconciliation")
     try:
-        return expand_outcomes(values)
-    except UnknownOutcome:
+        return facet.expand(values) if facet else values
+    except ValueError:
         return values
 
 
@@ -105,7 +104,7 @@ def document_list(request, tenant_slug):
         "selected_sections": request.GET.getlist("section"),
         "selected_actions": request.GET.getlist("action"),
         # The outcomes as checkboxes; the group names (matched, …) are accepted in the query string too.
-        "recon_choices": list(DOCUMENT_OUTCOMES.items()),
+        "recon_choices": list(facet.options) if (facet := facets.get("reconciliation")) else [],
         "selected_recon": _selected_outcomes(request.GET.getlist("reconciliation")),
     }
     if valid:

@@ -16,9 +16,9 @@ from audit.services import Actor
 from exports.registry import ExportError
 from exports.services import XLSX_TYPE, export_response, start_export
 from ims_project.xlsx import write_xlsx
-from invoices.recon_filter import latest_runs
 from invoices.selectors import documents_for
 from reconciliation.domain.outcomes import DOCUMENT_OUTCOMES
+from reconciliation.latest import latest_runs
 from tenancy.roles import Capability, can
 from tenancy.selectors import visible_registrations
 from tenancy.views import require_capability

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from django.db.models import Case, DateTimeField, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.db.models.lookups import In
 
-from reconciliation.domain.outcomes import expand
-from reconciliation.models import JobStatus, ReconMatch, ReconRun
+from invoices.facets import Facet
+from invoices.models import DocumentVersion, SupplierDocument
+from reconciliation.domain.outcomes import CHOICES, DOCUMENT_OUTCOMES, expand
 from tenancy.models import Tenant
 
-from .models import DocumentVersion, SupplierDocument
+from .models import JobStatus, ReconMatch, ReconRun
 
 # How far back to look for the latest run of each GSTIN (runs of the tenant, newest first).
 RECENT_RUNS = 200
@@ -122,3 +123,11 @@ def filter_documents(
 
 
 __all__ = ["LatestRuns", "filter_documents", "latest_runs", "outcome_condition"]
+
+
+def _apply(queryset: QuerySet[SupplierDocument], *, tenant: Tenant, values) -> QuerySet[SupplierDocument]:
+    return filter_documents(queryset, tenant=tenant, outcomes=values)
+
+
+# The documents list's "Latest reconciliation says" filter (registered with invoices.facets by this app).
+FACET = Facet(apply=_apply, choices=CHOICES, options=list(DOCUMENT_OUTCOMES.items()), expand=expand)
