@@ -20,11 +20,12 @@ from gst.sections import SECTIONS, Action, Section
 from invoices.filters import DocumentFilter
 from invoices.models import SupplierDocument
 from invoices.selectors import documents_for
+from returns.models import Gstr3bFiling
 from tenancy.models import Membership, Registration, Tenant
 
 from . import facts as F
 from .errors import ActionError, DocumentsNotFound
-from .models import BulkActionRun, Gstr3bFiling
+from .models import BulkActionRun
 from .requests import action_request, require_act
 
 MAX_IDS = 100_000

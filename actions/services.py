@@ -27,14 +27,14 @@ from approvals.services import hold_actions
 from audit.services import Actor, Canonical, Event, canonical_json, record_many
 from gst.rules import ActionRequest, evaluate_many
 from invoices.models import SupplierDocument
-from tenancy.models import Membership, Registration, Tenant
+from tenancy.models import Membership, Tenant
 from tenancy.roles import Capability, can
 from tenancy.scoping import scopes_disabled, tenant_scope
 
 from . import facts as F
 from . import selectors
 from .errors import ActionError, ActionRefused, IdempotencyConflict
-from .models import BulkActionRun, Gstr3bFiling, IdempotencyKey, RunStatus
+from .models import BulkActionRun, IdempotencyKey, RunStatus
 from .requests import action_request, request_from_json, request_json, require_act
 
 OBJECT_TYPE = "invoices.supplierdocument"
@@ -569,46 +569,11 @@ def advance_run(*, run_id: int) -> bool:
         return True
 
 
-# --- GSTR-3B filing status -------------------------------------------------------------------------------------
-
-
-def mark_gstr3b_filed(
-    *, tenant: Tenant, actor: Actor, registration: Registration, period, filed_on
-) -> Gstr3bFiling:
-    """Record that the GSTR-3B of ``period`` (a return period: the month, or the quarter's last month for QRMP)
-    of ``registration`` was filed: accepted and rejected documents of that GSTR-2B period can no longer change."""
-    from gst.duedates import return_period
-
-    if registration.tenant_id != tenant.pk:
-        raise ActionError("registration", "invalid", "Choose one of your GSTINs.")
-    period = return_period(period, registration.filing_frequency)
-    with transaction.atomic():
-        filing, created = Gstr3bFiling.objects.update_or_create(
-            tenant=tenant, registration=registration, period=period, defaults={"filed_on": filed_on}
-        )
-        record_many(
-            tenant=tenant,
-            actor=actor,
-            events=[
-                Event(
-                    "gstr3b.filed",
-                    "actions.gstr3bfiling",
-                    str(filing.pk),
-                    f"{registration.gstin} GSTR-3B {period:%m%Y}",
-                    {"filed_on": [None, filed_on]} if created else {},
-                    {"period": period.strftime("%m%Y")},
-                )
-            ],
-        )
-    return filing
-
-
 __all__ = [
     "ActionResult",
     "BulkResult",
     "action_request",
     "bulk_set_action",
-    "mark_gstr3b_filed",
     "run_bulk_action",
     "set_action",
 ]

@@ -100,3 +100,28 @@ class PreviewRebuild(models.Model):
     @property
     def active(self) -> bool:
         return self.status in ACTIVE_REBUILD
+
+
+class Gstr3bFiling(models.Model):
+    """The GSTR-3B of one return period of a GSTIN has been filed : accepted and rejected records
+    of that GSTR-2B period leave IMS and their action can no longer change.
+
+    ``period`` is the return period as :func:`gst.duedates.return_period` names it: the month
+    (monthly filers) or the quarter's last month (QRMP)."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="+")
+    period = models.DateField()
+    filed_on = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["registration", "-period"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "registration", "period"], name="gstr3bfiling_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"GSTR-3B {self.period:%m%Y} filed {self.filed_on}"

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 from django.db.models import QuerySet
 
-from actions.models import Gstr3bFiling
 from gst.duedates import return_period
 from gst.periods import add_months
 from gst_sync.models import Gstr2bDocument, Gstr2bStatement
@@ -16,7 +15,7 @@ from tenancy.models import Registration, Tenant
 from tenancy.selectors import visible_registrations
 
 from . import documents, gstr3b, twob_sql
-from .models import PreviewRebuild, TwobPreview
+from .models import Gstr3bFiling, PreviewRebuild, TwobPreview
 from .services import compute, recipient_of
 from .snapshots import Entries
 from .twob import ITCREV, Part, flatten_itcsumm, official_json, place

@@ -18,14 +18,14 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from audit.services import Actor, record
+from audit.services import Actor, Event, record, record_many
 from gst.duedates import return_period
 from gst.periods import add_months, format_period
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
 from . import documents, twob_sql
-from .models import ACTIVE_REBUILD, PreviewRebuild, PreviewTrigger, RebuildStatus, TwobPreview
+from .models import ACTIVE_REBUILD, Gstr3bFiling, PreviewRebuild, PreviewTrigger, RebuildStatus, TwobPreview
 from .snapshots import Entries
 from .twob import HEADS, IN_2B, ITCREV, Part, Recipient, period_months, place
 
@@ -49,8 +49,6 @@ def itcrev_enabled() -> bool:
 
 def filed_3b(registration: Registration) -> dict[dt.date, dt.date]:
     """Return period → filing date of the GSTR-3Bs recorded as filed for ``registration``."""
-    from actions.models import Gstr3bFiling
-
     return dict(
         Gstr3bFiling.objects.filter(tenant_id=registration.tenant_id, registration=registration).values_list(
             "period", "filed_on"
@@ -516,3 +514,35 @@ def recompute_on_portal(
     return import_gstr2b_files(
         tenant=tenant, actor=actor, registration=registration, files=[blob], period=text
     )
+
+
+# --- GSTR-3B filing status -------------------------------------------------------------------------------------
+
+
+def mark_gstr3b_filed(
+    *, tenant: Tenant, actor: Actor, registration: Registration, period, filed_on
+) -> Gstr3bFiling:
+    """Record that the GSTR-3B of ``period`` (a return period: the month, or the quarter's last month for QRMP)
+    of ``registration`` was filed: accepted and rejected documents of that GSTR-2B period can no longer change."""
+    if registration.tenant_id != tenant.pk:
+        raise ReturnsError("Choose one of your GSTINs.")
+    period = return_period(period, registration.filing_frequency)
+    with transaction.atomic():
+        filing, created = Gstr3bFiling.objects.update_or_create(
+            tenant=tenant, registration=registration, period=period, defaults={"filed_on": filed_on}
+        )
+        record_many(
+            tenant=tenant,
+            actor=actor,
+            events=[
+                Event(
+                    "gstr3b.filed",
+                    "returns.gstr3bfiling",
+                    str(filing.pk),
+                    f"{registration.gstin} GSTR-3B {period:%m%Y}",
+                    {"filed_on": [None, filed_on]} if created else {},
+                    {"period": period.strftime("%m%Y")},
+                )
+            ],
+        )
+    return filing

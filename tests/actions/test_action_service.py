@@ -12,6 +12,7 @@ from actions.models import BulkActionRun
 from actions.selectors import bulk_preview
 from actions.tasks import run_bulk_action_task
 from audit.services import Actor
+from returns import services as returns_services
 from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
 from tests.actions.conftest import OCT, SEP, events, refreshed
@@ -107,7 +108,7 @@ def test_declaration_on_a_credit_note_is_stored_partial_with_amounts_full_withou
 def test_after_gstr3b_is_filed_the_action_can_no_longer_change(act, doc, reg_a1, tenant_a):
     d = doc(portal_action="A")
     with tenant_scope(tenant_a):
-        services.mark_gstr3b_filed(
+        returns_services.mark_gstr3b_filed(
             tenant=tenant_a,
             actor=Actor.system("t"),
             registration=reg_a1,

@@ -11,10 +11,10 @@ import pytest
 import time_machine
 from django.test import override_settings
 
-from actions.models import Gstr3bFiling
 from invoices.models import SupplierDocument
 from invoices.services.ingest import ingest_documents
 from returns import services
+from returns.models import Gstr3bFiling
 from tenancy.scoping import tenant_scope
 from tests import factories as f
 

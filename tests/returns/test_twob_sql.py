@@ -14,10 +14,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from actions.models import Gstr3bFiling
 from gst.sections import SECTIONS, DocKind
 from invoices.models import Supplier
 from returns import documents, services
+from returns.models import Gstr3bFiling
 from returns.snapshots import Entries
 from returns.twob import ITCREV, Summary, period_months, place
 from tenancy.scoping import tenant_scope
