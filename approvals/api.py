@@ -300,64 +300,8 @@ class BulkImpact(TenantAPIMixin, APIView):
         return Response(result.as_json())
 
 
-class NotificationSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    kind = serializers.CharField()
-    text = serializers.CharField()
-    url = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    read_at = serializers.DateTimeField(allow_null=True)
-
-
-class ReadIn(serializers.Serializer):
-    ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
-        required=False,
-        max_length=1000,
-        help_text="Notifications to mark read; none given: all of yours",
-    )
-
-
-class NotificationList(TenantAPIMixin, APIView):
-    @extend_schema(
-        responses={
-            200: inline_serializer(
-                "NotificationsOut",
-                {"unread": serializers.IntegerField(), "results": NotificationSerializer(many=True)},
-            )
-        },
-        summary="Your in-app notifications (approvals waiting, batches decided, pushes failed), newest first",
-        description="`?unread=1` for the unread ones only; at most 200.",
-    )
-    def get(self, request, tenant_slug):
-        qs = selectors.notifications_for(tenant=self.tenant, user=request.user)
-        if request.query_params.get("unread") in ("1", "true", "yes"):
-            qs = qs.filter(read_at__isnull=True)
-        return Response(
-            {
-                "unread": selectors.unread_count(tenant=self.tenant, user=request.user),
-                "results": NotificationSerializer(qs[:200], many=True).data,
-            }
-        )
-
-
-class NotificationRead(TenantAPIMixin, APIView):
-    @extend_schema(
-        request=ReadIn,
-        responses={200: inline_serializer("NotificationsReadOut", {"marked": serializers.IntegerField()})},
-        summary="Mark your notifications read",
-    )
-    def post(self, request, tenant_slug):
-        body = ReadIn(data=request.data)
-        body.is_valid(raise_exception=True)
-        marked = services.mark_read(tenant=self.tenant, user=request.user, ids=body.validated_data.get("ids"))
-        return Response({"marked": marked})
-
-
 __all__ = [
     "BulkImpact",
-    "NotificationList",
-    "NotificationRead",
     "PolicyDetail",
     "PolicyList",
     "RequestDecision",

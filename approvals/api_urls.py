@@ -24,6 +24,4 @@ urlpatterns = [
         name="api-approval-withdraw",
     ),
     path("approvals/impact/", api.BulkImpact.as_view(), name="api-approval-impact"),
-    path("notifications/", api.NotificationList.as_view(), name="api-notifications"),
-    path("notifications/read/", api.NotificationRead.as_view(), name="api-notifications-read"),
 ]

@@ -1,5 +1,5 @@
 """Readers of approvals: held documents (the push queue excludes them), policies, the batches a user may see, the
-impact preview of a batch (pending approval) or of a bulk action about to be confirmed, notifications."""
+impact preview of a batch (pending approval) or of a bulk action about to be confirmed."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tenancy.models import Membership, Registration, Tenant
 from tenancy.selectors import visible_registrations
 
 from . import impact as I
-from .models import ApprovalItem, ApprovalPolicy, ApprovalRequest, ItemState, Notification, RequestStatus
+from .models import ApprovalItem, ApprovalPolicy, ApprovalRequest, ItemState, RequestStatus
 
 
 def held_documents(*, tenant: Tenant, registration: Registration | None = None) -> QuerySet:
@@ -337,14 +337,3 @@ class _Row:
 
     def __init__(self, values: dict):
         self.__dict__.update(values)
-
-
-# --- notifications ---------------------------------------------------------------------------------------------
-
-
-def notifications_for(*, tenant: Tenant, user) -> QuerySet[Notification]:
-    return Notification.objects.filter(tenant=tenant, user=user).order_by("-created_at", "-id")
-
-
-def unread_count(*, tenant: Tenant, user) -> int:
-    return Notification.objects.filter(tenant=tenant, user=user, read_at__isnull=True).count()

@@ -27,22 +27,20 @@ Every step writes audit events in its transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 
-from django.conf import settings
-from django.core.mail import send_mass_mail
 from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import Actor, Event, record, record_many
 from gst.rules import HEADS, ActionRequest
+from notifications.services import notify
 from tenancy.models import Membership, Tenant
 from tenancy.roles import Capability, can
 from tenancy.selectors import visible_registrations
 
 from .errors import ApprovalError, ApprovalForbidden
-from .models import ApprovalItem, ApprovalPolicy, ApprovalRequest, ItemState, Notification, RequestStatus
+from .models import ApprovalItem, ApprovalPolicy, ApprovalRequest, ItemState, RequestStatus
 
 log = logging.getLogger(__name__)
 OBJECT_TYPE = "invoices.supplierdocument"
@@ -424,42 +422,6 @@ def _revert(
     return approval
 
 
-# --- notifications ---------------------------------------------------------------------------------------------
-
-
-def notify(
-    *, tenant: Tenant, users: Iterable, kind: str, text: str, url: str = "", email_body: str = ""
-) -> int:
-    """An in-app notification to each of ``users`` and, after the transaction commits, an email to those with an
-    address (failures are logged, never raised). Returns how many were notified."""
-    users = list(users)
-    if not users:
-        return 0
-    Notification.objects.bulk_create(
-        [Notification(tenant=tenant, user=u, kind=kind, text=text[:300], url=url) for u in users]
-    )
-    messages = [
-        (
-            f"[IMS] {text}"[:200],
-            f"{email_body or text}\n\n{url}".strip(),
-            settings.DEFAULT_FROM_EMAIL,
-            [u.email],
-        )
-        for u in users
-        if u.email
-    ]
-    if messages:
-
-        def send():
-            try:
-                send_mass_mail(messages, fail_silently=False)
-            except Exception:  # noqa: BLE001 - mail is best effort; the in-app notification stands
-                log.exception("approval notification email failed")
-
-        transaction.on_commit(send)
-    return len(users)
-
-
 def approvers_for(*, tenant: Tenant, approval: ApprovalRequest) -> list:
     """Members who may decide ``approval``: the approve capability, every GSTIN of the batch visible, not the
     proposer."""
@@ -567,20 +529,10 @@ def _notify_proposer(*, tenant: Tenant, approval: ApprovalRequest, verb: str) ->
     )
 
 
-def mark_read(*, tenant: Tenant, user, ids: list[int] | None = None) -> int:
-    """Mark ``user``'s notifications (``ids``, or all) read; returns how many changed. Not audited: personal state."""
-    qs = Notification.objects.filter(tenant=tenant, user=user, read_at__isnull=True)
-    if ids is not None:
-        qs = qs.filter(pk__in=ids)
-    return qs.update(read_at=timezone.now())
-
-
 __all__ = [
     "approve",
     "delete_policy",
     "hold_actions",
-    "mark_read",
-    "notify",
     "return_request",
     "save_policy",
     "withdraw",

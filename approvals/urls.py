@@ -12,6 +12,4 @@ urlpatterns = [
     path("policies/", views.policy_list, name="approval-policies"),
     path("policies/<int:pk>/", views.policy_edit, name="approval-policy-edit"),
     path("policies/<int:pk>/delete/", views.policy_delete, name="approval-policy-delete"),
-    path("notifications/", views.notification_list, name="notifications"),
-    path("notifications/read/", views.notification_read, name="notifications-read"),
 ]

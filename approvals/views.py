@@ -1,5 +1,5 @@
 """Pages of approvals: the batches (list, detail with the impact preview, approve / return / withdraw), the
-policies (owners and admins), the user's notifications."""
+policies (owners and admins)."""
 
 from __future__ import annotations
 
@@ -185,25 +185,10 @@ def policy_delete(request, tenant_slug, pk):
     return redirect("approval-policies", tenant_slug)
 
 
-@require_GET
-def notification_list(request, tenant_slug):
-    items = list(selectors.notifications_for(tenant=request.tenant, user=request.user)[:100])
-    return render(request, "approvals/notifications.html", {"notifications": items})
-
-
-@require_POST
-def notification_read(request, tenant_slug):
-    ids = [int(i) for i in request.POST.getlist("id") if str(i).isdigit()] or None
-    services.mark_read(tenant=request.tenant, user=request.user, ids=ids)
-    return redirect("notifications", tenant_slug)
-
-
 __all__ = [
     "approval_decide",
     "approval_detail",
     "approval_list",
-    "notification_list",
-    "notification_read",
     "policy_delete",
     "policy_edit",
     "policy_list",

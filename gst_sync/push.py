@@ -28,6 +28,7 @@ from gst.sections import section_info
 from ims_project import leases
 from invoices.models import SupplierDocument
 from invoices.services.ingest import ingest_documents
+from notifications.services import notify
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
@@ -397,8 +398,6 @@ def _notify_requester(batch: PushBatch, what: str) -> None:
     """In-app notification (and e-mail) to whoever asked for the push that it did not fully go through."""
     from django.contrib.auth import get_user_model
     from django.urls import reverse
-
-    from approvals.services import notify
 
     user = get_user_model().objects.filter(pk=batch.requested_by).first() if batch.requested_by else None
     if user is None:

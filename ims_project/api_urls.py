@@ -8,6 +8,7 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/", include("gst_sync.api_urls")),
     path("t/<slug:tenant_slug>/", include("actions.api_urls")),
     path("t/<slug:tenant_slug>/", include("approvals.api_urls")),
+    path("t/<slug:tenant_slug>/", include("notifications.api")),
     path("t/<slug:tenant_slug>/", include("gst_sync.files.api")),
     path("t/<slug:tenant_slug>/", include("returns.api_urls")),
     path("t/<slug:tenant_slug>/", include("reconciliation.api_urls")),

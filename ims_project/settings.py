@@ -279,8 +279,8 @@ CELERY_BEAT_SCHEDULE["sweep-stale-recon-jobs"] = {
 }
 
 # Maker-checker approvals of IMS actions and in-app notifications (navbar badge).
-INSTALLED_APPS += ["approvals"]
-TEMPLATES[0]["OPTIONS"]["context_processors"].append("approvals.context_processors.approvals")
+INSTALLED_APPS += ["notifications", "approvals"]
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("notifications.context_processors.notifications")
 CELERY_BEAT_SCHEDULE["rebuild-twob-previews"] = {
     "task": "returns.rebuild_previews",
     "schedule": __import__("celery.schedules", fromlist=["crontab"]).crontab(hour=6, minute=15),

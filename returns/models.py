@@ -103,7 +103,7 @@ class PreviewRebuild(models.Model):
 
 
 class Gstr3bFiling(models.Model):
-    """The GSTR-3B of one return period of a GSTIN has been filed : accepted and rejected records
+    """The GSTR-3B of one return period of a GSTIN has been filed: accepted and rejected records
     of that GSTR-2B period leave IMS and their action can no longer change.
 
     ``period`` is the return period as :func:`gst.duedates.return_period` names it: the month

@@ -9,10 +9,11 @@ from actions import services as actions
 from actions.errors import ActionForbidden
 from approvals import services
 from approvals.errors import ApprovalError, ApprovalForbidden
-from approvals.models import ApprovalItem, ApprovalRequest, Notification
+from approvals.models import ApprovalItem, ApprovalRequest
 from audit.models import AuditEvent
 from audit.services import Actor
 from gst_sync.push import pending_push
+from notifications.models import Notification
 from tenancy.scoping import tenant_scope
 from tests.approvals.conftest import big, member
 from tests.documents.helpers import SUPPLIER_2

@@ -60,9 +60,9 @@ def test_return_without_a_comment_is_a_message_not_an_error(client_for, tenant_a
 def test_navbar_badge_counts_unread_notifications(client_for, tenant_a, pat, ann, policy, doc):
     policy(action="R")
     propose(client_for(pat), doc())
-    page = client_for(ann).get("/t/acme/approvals/notifications/")
+    page = client_for(ann).get("/t/acme/notifications/")
     assert b'id="notification-badge">1<' in page.content
-    client_for(ann).post("/t/acme/approvals/notifications/read/")
+    client_for(ann).post("/t/acme/notifications/read/")
     assert b"notification-badge" not in client_for(ann).get("/t/acme/approvals/").content
 
 

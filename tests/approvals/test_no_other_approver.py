@@ -7,8 +7,8 @@ from rest_framework.authtoken.models import Token
 
 from approvals import services
 from approvals.errors import ApprovalForbidden
-from approvals.models import Notification
 from audit.models import AuditEvent
+from notifications.models import Notification
 from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
 from tests import factories as f

@@ -233,7 +233,7 @@ def test_user_pushes_from_the_portal_page_and_sees_each_result(
 
 
 def test_refusals_notify_whoever_asked_and_show_on_the_document(client, synced, portal):
-    from approvals.models import Notification
+    from notifications.models import Notification
 
     tenant, reg = synced
     asker = f.make_user("asker-push")

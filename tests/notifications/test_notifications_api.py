@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.authtoken.models import Token
 
-from approvals import services
+from notifications import services
 from tenancy.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db

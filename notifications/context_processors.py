@@ -1,7 +1,7 @@
 from .selectors import unread_count
 
 
-def approvals(request):
+def notifications(request):
     """The navbar's unread-notification badge (tenant pages only: the scope is open there)."""
     tenant = getattr(request, "tenant", None)
     user = getattr(request, "user", None)
