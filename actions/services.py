@@ -23,7 +23,6 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from approvals.services import hold_actions
 from audit.services import Actor, Canonical, Event, canonical_json, record_many
 from gst.rules import ActionRequest, evaluate_many
 from invoices.models import SupplierDocument
@@ -32,7 +31,7 @@ from tenancy.roles import Capability, can
 from tenancy.scoping import scopes_disabled, tenant_scope
 
 from . import facts as F
-from . import selectors
+from . import gates, selectors
 from .errors import ActionError, ActionRefused, IdempotencyConflict
 from .models import BulkActionRun, IdempotencyKey, RunStatus
 from .requests import action_request, request_from_json, request_json, require_act
@@ -127,7 +126,7 @@ def _apply(
         record_many(tenant=tenant, actor=actor, events=_events(rows, run_id), request_id=request_id)
         out.events = out.applied
         # Maker-checker: changes an approval policy catches stay out of the push queue until approved.
-        out.held = hold_actions(
+        out.held = gates.hold(
             tenant=tenant, actor=actor, changes=rows, request=request, run_id=run_id, request_id=request_id
         )
     return out, last
@@ -171,7 +170,7 @@ _Changed = namedtuple("_Changed", (*_RETURNED, *F.LOCAL_FIELDS))
 
 def _update(*, tenant: Tenant, actor: Actor, changes: dict[F.State, list[int]]) -> dict[F.State, list]:
     """One ``UPDATE … FROM`` per new state; returns state → the changed documents (:data:`_Changed`, in id order)
-    with their local state before the change, as ``approvals.services.hold_actions`` and the audit events read
+    with their local state before the change, as the approval gate (``actions.gates``) and the audit events read
     them. Only the ``local_*`` columns change: no index covers them, so the rows are updated in place (HOT) where
     their page has room."""
     now = timezone.now()

@@ -9,12 +9,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from approvals.selectors import bulk_impact
 from audit.services import Actor
 from invoices.selectors import documents_for
 from tenancy.roles import Capability, can
 
-from . import selectors, services
+from . import gates, selectors, services
 from .errors import ActionError, DocumentsNotFound
 from .forms import HEAD_LABELS, BulkActionForm
 from .models import BulkActionRun
@@ -45,14 +44,14 @@ def bulk_confirm(request, tenant_slug):
                 **form.action_kwargs(),
             )
             # Impact on the draft GSTR-2B and supplier liability, and what approval policies would hold.
-            context["held"] = bulk_impact(
+            context["held"] = gates.preview(
                 tenant=request.tenant,
                 user=request.user,
                 membership=request.membership,
                 **form.target(),
                 **form.action_kwargs(),
             )
-            context["impact"] = context["held"].impact
+            context["impact"] = context["held"].impact if context["held"] is not None else None
         except DocumentsNotFound as exc:
             raise Http404(str(exc)) from None
         except ActionError as exc:

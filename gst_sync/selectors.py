@@ -8,6 +8,7 @@ from audit.models import AuditEvent
 from tenancy.models import Registration, Tenant
 from tenancy.selectors import visible_registrations
 
+from . import holds
 from .files.formats import RESET, SAVE
 from .models import ACTIVE_PUSH_STATUSES, PortalConnection, PushBatch, PushItem, PushQueueEntry, SyncRun
 
@@ -36,12 +37,10 @@ def push_queue(
     read from the trigger-kept ``gst_sync_pushqueue`` (never a scan of the documents), less those held for approval
     and, unless ``in_flight``, those already in a batch being sent. Filter with :data:`UPLOAD_FILTERS` for what a
     SAVE or RESETIMS would carry."""
-    from approvals.selectors import held_documents
-
     reg_ids = [r.pk for r in registrations]
-    qs = PushQueueEntry.objects.filter(tenant=tenant, registration_id__in=reg_ids).filter(
-        ~Exists(held_documents(tenant=tenant).filter(document_id=OuterRef("document_id")))
-    )
+    qs = PushQueueEntry.objects.filter(tenant=tenant, registration_id__in=reg_ids)
+    for held in holds.held(tenant=tenant):
+        qs = qs.filter(~Exists(held.filter(document_id=OuterRef("document_id"))))
     if not in_flight:
         qs = qs.filter(
             ~Exists(
