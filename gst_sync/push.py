@@ -25,7 +25,8 @@ from django.utils import timezone
 
 from audit.services import Actor, Event, record, record_many
 from gst.sections import section_info
-from ims_project import leases
+from ims_project import handoff, leases
+from ims_project.handoff import PushFinished
 from invoices.models import SupplierDocument
 from invoices.services.ingest import ingest_documents
 from notifications.services import notify
@@ -270,13 +271,13 @@ def run_push(batch_id: int, *, adapter: PortalAdapter | None = None) -> PushBatc
         conflicts = _record_results(batch, status)
         if conflicts:
             _refresh_conflicts(tenant, registration, conflicts, portal)
-        from suppliers.services import notify_suppliers  # e-mail / webhook suppliers about saved rejections
-
-        notify_suppliers(
-            tenant=tenant,
-            document_ids=PushItem.objects.filter(
-                batch=batch, result=PushItemResult.SAVED, action__in=["R", "P"]
-            ).values_list("document_id", flat=True),
+        saved = PushItem.objects.filter(batch=batch, result=PushItemResult.SAVED, action__in=["R", "P"])
+        handoff.announce(
+            PushFinished(
+                tenant=tenant,
+                batch=batch,
+                saved_document_ids=list(saved.values_list("document_id", flat=True)),
+            )
         )
         batch.refresh_from_db()
     return batch

@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from audit.services import Actor, record
 from gst.sections import Section
-from ims_project import leases
+from ims_project import handoff, leases
+from ims_project.handoff import SyncFinished
 from invoices.services.ingest import ingest_documents
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
@@ -264,19 +265,8 @@ def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | 
                 request_id=run.request_id,
                 metadata={"section": run.section, "gstin": registration.gstin, **counts},
             )
-        from autorules.services import run_after_sync
-
-        run_after_sync(
-            tenant=tenant, registration=registration
-        )  # the tenant's auto-action rules; never raises
-        if any(counts.get(k) for k in ("created", "changed", "vanished", "reappeared")):
-            from reconciliation.services import rerun_after_change  # a reconciled GSTIN is reconciled again
-
-            rerun_after_change(
-                tenant=tenant,
-                registration_ids=[registration.pk],  # never raises
-                reason=f"the sync of {run.section.upper()} for {registration.gstin} (sync run #{run.pk})",
-            )
+        changed = any(counts.get(k) for k in ("created", "changed", "vanished", "reappeared"))
+        handoff.announce(SyncFinished(tenant=tenant, registration=registration, run=run, changed=changed))
     return run
 
 

@@ -293,7 +293,7 @@ CELERY_BEAT_SCHEDULE["deadline-digest"] = {
 # Supplier directory, e-mails and webhooks to suppliers; auto-action rules.
 INSTALLED_APPS += ["suppliers", "autorules"]
 # Demo tenant and data for `make run` (seed_demo); not a feature of the product.
-INSTALLED_APPS += ["demo"]
+INSTALLED_APPS += ["pipeline", "demo"]
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
     {
         "ImsSectionEnum": "gst.sections.SECTION_CHOICES",

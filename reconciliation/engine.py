@@ -35,7 +35,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import Actor, record
-from ims_project import leases
+from ims_project import handoff, leases
+from ims_project.handoff import ReconciliationFinished
 from tenancy.scoping import scopes_disabled, tenant_scope
 
 from .domain.matching import Doc, Outcome, compare, match
@@ -132,9 +133,7 @@ def execute_run(*, run_id: int) -> ReconRun | None:
                 obj=run,
                 metadata={"counts": counts, "seconds": run.seconds},
             )
-        from autorules.services import run_after_reconciliation  # rules on outcomes; logs and never raises
-
-        run_after_reconciliation(run=run)
+        handoff.announce(ReconciliationFinished(run=run))
         return run
 
 

@@ -19,6 +19,8 @@ from django.utils import timezone
 
 from actions.models import IdempotencyKey
 from audit.services import Actor, Event, record, record_many
+from ims_project import handoff
+from ims_project.handoff import RegisterChanged
 from tenancy.models import Membership, Registration, Tenant
 from tenancy.roles import Capability, can
 from tenancy.scoping import scopes_disabled, tenant_scope
@@ -188,10 +190,12 @@ def upsert_lines(
         if key is not None:
             key.response, key.status_code = body, status
             key.save(update_fields=["response", "status_code"])
-        rerun_after_change(
-            tenant=tenant,
-            registration_ids=touched,  # after the commit; never raises
-            reason=f"a purchase register upsert by {actor.label} ({created} new, {updated} changed)",
+        handoff.announce(
+            RegisterChanged(
+                tenant_id=tenant.pk,
+                registration_ids=touched,
+                reason=f"a purchase register upsert by {actor.label} ({created} new, {updated} changed)",
+            )
         )
     return status, body
 
@@ -421,10 +425,12 @@ def run_import(*, import_id: int) -> RegisterImport | None:
                 ),
             )
         try:  # what was written, even by an import that stopped half-way, is reconciled again
-            rerun_after_change(
-                tenant=job.tenant,
-                registration_ids=_imported_registrations(job),
-                reason=f"register import #{job.pk} ({job.file_name})",
+            handoff.announce(
+                RegisterChanged(
+                    tenant_id=job.tenant_id,
+                    registration_ids=_imported_registrations(job),
+                    reason=f"register import #{job.pk} ({job.file_name})",
+                )
             )
         except Exception:  # noqa: BLE001 - the import is saved; finding what to rerun must not fail it
             log.exception("register import %s: finding the GSTINs to reconcile again failed", job.pk)

@@ -18,6 +18,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit.services import Actor, record
+from ims_project import handoff
+from ims_project.handoff import PortalFileImported
 from invoices.models import SupplierDocument
 from invoices.services.ingest import IngestResult, ingest_documents
 from tenancy.models import Registration, Tenant
@@ -154,16 +156,12 @@ def import_ims_files(
     )
     if result.errors:  # the parser validated every record already; kept as a guard
         raise PortalFileError(result.errors)
-    if any(result.counts().get(k) for k in ("created", "changed", "vanished", "reappeared")):
-        # The file stands in for a sync (users without API access): a reconciled GSTIN is reconciled again, after
-        # the import commits; the rerun's completion runs the auto-action rules. Never raises.
-        from reconciliation.services import rerun_after_change
-
-        rerun_after_change(
-            tenant=tenant,
-            registration_ids=[registration.pk],
-            reason=f"the IMS file import for {registration.gstin} ({', '.join(parsed.files)})",
+    changed = any(result.counts().get(k) for k in ("created", "changed", "vanished", "reappeared"))
+    handoff.announce(
+        PortalFileImported(
+            tenant=tenant, registration=registration, files=tuple(parsed.files), changed=changed
         )
+    )
     return ImsImportResult(registration.gstin, parsed.files, parsed.gstin, parsed.summary, result, sections)
 
 

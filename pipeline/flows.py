@@ -1,0 +1,88 @@
+"""What runs after what: the walk of the data through the product, in one place.
+
+    portal sync ───────┐
+                       ├─> documents ─> reconciliation ─> auto-action rules ─> actions
+    IMS file import ───┘     (GSTINs already reconciled)   (on outcomes)
+    register import ─────────────────> reconciliation
+    or ERP upsert
+    action (a person, a rule, an approval) ─> push queue ─> push ─> the portal's answers ─> suppliers told
+    GSTR-2B preview: rebuilt by the daily beat (returns.rebuild_previews) and on demand
+
+Each feature app ends a job by announcing it through ``ims_project.handoff`` and calls no other app; the flows
+below decide what follows. Two steps are not here because they are part of a write, not after it: a document
+whose local action changes joins the push queue through a database trigger in the same transaction
+(``gst_sync_pushqueue``), and an approval policy holds a change in that transaction (``actions.gates``).
+
+A flow runs in the worker that finished the job, after that job's commit. Heavy follow-ups are queued by the
+service a flow calls (a reconciliation rerun is queued on commit, debounced per GSTIN); the auto-action rules and
+supplier notices run at once, as they always have. A flow never raises into the job that finished.
+"""
+
+from __future__ import annotations
+
+from autorules import services as autorules
+from ims_project import handoff
+from ims_project.handoff import (
+    PortalFileImported,
+    PushFinished,
+    ReconciliationFinished,
+    RegisterChanged,
+    SyncFinished,
+)
+from reconciliation import services as reconciliation
+from suppliers import services as suppliers
+
+
+def after_sync(event: SyncFinished) -> None:
+    """The synced GSTIN's auto-action rules run; if documents changed, a GSTIN already reconciled is reconciled
+    again (whose completion runs the rules that look at reconciliation outcomes)."""
+    autorules.run_after_sync(tenant=event.tenant, registration=event.registration)
+    if event.changed:
+        run = event.run
+        reconciliation.rerun_after_change(
+            tenant=event.tenant,
+            registration_ids=[event.registration.pk],
+            reason=f"the sync of {run.section.upper()} for {event.registration.gstin} (sync run #{run.pk})",
+        )
+
+
+def after_portal_file_import(event: PortalFileImported) -> None:
+    """An IMS file stands in for a sync (users without API access): a reconciled GSTIN is reconciled again."""
+    if event.changed:
+        reconciliation.rerun_after_change(
+            tenant=event.tenant,
+            registration_ids=[event.registration.pk],
+            reason=f"the IMS file import for {event.registration.gstin} ({', '.join(event.files)})",
+        )
+
+
+def after_register_change(event: RegisterChanged) -> None:
+    """Register lines were written: their GSTINs, if already reconciled, are reconciled again."""
+    reconciliation.rerun_after_change(
+        tenant=event.tenant_id, registration_ids=event.registration_ids, reason=event.reason
+    )
+
+
+def after_reconciliation(event: ReconciliationFinished) -> None:
+    """The rules that act on reconciliation outcomes run on each GSTIN of the run (once per rule and run)."""
+    autorules.run_after_reconciliation(run=event.run)
+
+
+def after_push(event: PushFinished) -> None:
+    """Suppliers are told, by e-mail and webhook, of the rejections (and remarked pendings) the portal saved."""
+    suppliers.notify_suppliers(tenant=event.tenant, document_ids=event.saved_document_ids)
+
+
+ROUTES = {
+    SyncFinished: after_sync,
+    PortalFileImported: after_portal_file_import,
+    RegisterChanged: after_register_change,
+    ReconciliationFinished: after_reconciliation,
+    PushFinished: after_push,
+}
+
+
+def connect() -> None:
+    """Route every event to its flow (``PipelineConfig.ready``)."""
+    for event_type, flow in ROUTES.items():
+        handoff.route(event_type, flow)
