@@ -11,7 +11,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first (exact pins) so that code changes reuse this layer.
+# Dependencies first (exact pins) so that code changes reuse this layer. Production pins only: the test, lint and
+# type-check tools are in requirements-dev.lock, which the image never installs.
 COPY requirements.lock ./
 RUN pip install -r requirements.lock
 

@@ -15,6 +15,7 @@ from tenancy.api import TenantAPIMixin
 
 from . import selectors, services
 from .errors import ActionError, ActionForbidden, ActionRefused, DocumentsNotFound, IdempotencyConflict
+from .models import BulkActionRun
 from .requests import require_act
 
 DECL_HELP = "ITC-reduction declaration (Accept only, specified records): Y with no amounts = full, N = nil."
@@ -214,7 +215,6 @@ class BulkAction(TenantAPIMixin, APIView):
 class RunDetail(TenantAPIMixin, APIView):
     @extend_schema(responses={200: RESULT, 404: ERROR}, summary="Progress and result of a bulk action")
     def get(self, request, tenant_slug, pk):
-        from .models import BulkActionRun
 
         try:
             run = selectors.run_for(tenant=self.tenant, user=request.user, pk=pk)

@@ -2,7 +2,7 @@
 document's new local state. Shared by the preview (rows GROUP BY these columns in SQL) and the apply path (one row
 per document): both read the same columns, so the preview and the result agree.
 
-Our readings (domain.md leaves them open):
+Our readings (the rules leave them open; docs/rules/ims-actions.md §9):
 
 * the rules' ``current_action`` is the portal's action (what 3B filing and the portal's flags refer to);
 * the original's action is its effective one (local if set, else portal's);
@@ -64,7 +64,7 @@ def _tax_total(prefix: str = ""):
     return F(f"{prefix}igst") + F(f"{prefix}cgst") + F(f"{prefix}sgst") + F(f"{prefix}cess")
 
 
-def annotations(remarks: str, *, with_original: bool = True) -> dict[str, object]:
+def fact_columns(remarks: str, *, with_original: bool = True) -> dict[str, object]:
     """The computed columns (besides plain ones) the rules need; ``remarks`` is the request's (stripped).
     ``with_original=False`` is for documents known to have no linked original: no join, the original's columns
     are NULL."""

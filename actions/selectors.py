@@ -23,7 +23,7 @@ from invoices.selectors import documents_for
 from returns.models import Gstr3bFiling
 from tenancy.models import Membership, Registration, Tenant
 
-from . import facts as F
+from . import facts as rule_facts
 from .errors import ActionError, DocumentsNotFound
 from .models import BulkActionRun
 from .requests import action_request, require_act
@@ -153,7 +153,9 @@ def fact_rows(qs: QuerySet, request: ActionRequest, *extra: str):
     """``qs`` with the rule columns (and ``extra`` plain columns) as named tuples."""
     declaring = has_declaration(request)
     remarks = (request.remarks or "").strip()
-    return qs.annotate(**F.annotations(remarks)).values_list(*extra, *F.key_columns(declaring), named=True)
+    return qs.annotate(**rule_facts.fact_columns(remarks)).values_list(
+        *extra, *rule_facts.key_columns(declaring), named=True
+    )
 
 
 def has_declaration(request: ActionRequest) -> bool:
@@ -183,10 +185,6 @@ class Preview:
     def section_rows(self) -> list[tuple[str, str, dict[str, int]]]:
         return [(s, SECTIONS[Section(s)].label, c) for s, c in sorted(self.sections.items())]
 
-    @property
-    def itc_total(self) -> dict[str, Decimal]:
-        return F.sum_heads(self.itc.values())
-
     def as_json(self) -> dict:
         return {
             "action": self.action,
@@ -205,14 +203,14 @@ def preview(*, tenant: Tenant, qs: QuerySet, request: ActionRequest) -> Preview:
     kinds); the rules are applied once per kind."""
     declaring = has_declaration(request)
     regs, filed = rule_inputs(tenant=tenant)
-    builder = F.FactsBuilder(registrations=regs, filed=filed, declaring=declaring)
-    keys = F.key_columns(declaring)
+    builder = rule_facts.FactsBuilder(registrations=regs, filed=filed, declaring=declaring)
+    keys = rule_facts.key_columns(declaring)
     remarks = (request.remarks or "").strip()
     sums = {"n": Count("pk"), **{f"s_{h}": Sum(h) for h in HEADS}}
     # Documents without a linked original (nearly all) need no self-join: two grouped queries.
     parts = [
-        qs.filter(original__isnull=True).annotate(**F.annotations(remarks, with_original=False)),
-        qs.filter(original__isnull=False).annotate(**F.annotations(remarks)),
+        qs.filter(original__isnull=True).annotate(**rule_facts.fact_columns(remarks, with_original=False)),
+        qs.filter(original__isnull=False).annotate(**rule_facts.fact_columns(remarks)),
     ]
     with transaction.atomic(), hash_grouping():
         groups = [g for part in parts for g in part.values(*keys).annotate(**sums).order_by()]
@@ -233,11 +231,11 @@ def preview(*, tenant: Tenant, qs: QuerySet, request: ActionRequest) -> Preview:
             entry["count"] += n
             continue
         if outcome == "apply":
-            F.count_notices(out.warnings, decision, n)
-            effect = out.itc.setdefault(state.action or row.portal_action, F.heads_zero())
-            sign = F.itc_sign(row.section)
+            rule_facts.count_notices(out.warnings, decision, n)
+            effect = out.itc.setdefault(state.action or row.portal_action, rule_facts.heads_zero())
+            sign = rule_facts.itc_sign(row.section)
             for h in HEADS:
-                effect[h] += sign * (getattr(row, f"s_{h}") or F.ZERO)
+                effect[h] += sign * (getattr(row, f"s_{h}") or rule_facts.ZERO)
     return out
 
 
@@ -246,11 +244,11 @@ def kinds(qs: QuerySet, request: ActionRequest) -> list[_Row]:
     document with those columns and ``ids`` (the documents of that kind). The rules decide each kind once, the way
     the preview does, so a bulk action needs no per-document rule work in Python. Must run in a transaction."""
     declaring = has_declaration(request)
-    keys = F.key_columns(declaring)
+    keys = rule_facts.key_columns(declaring)
     remarks = (request.remarks or "").strip()
     parts = [
-        qs.filter(original__isnull=True).annotate(**F.annotations(remarks, with_original=False)),
-        qs.filter(original__isnull=False).annotate(**F.annotations(remarks)),
+        qs.filter(original__isnull=True).annotate(**rule_facts.fact_columns(remarks, with_original=False)),
+        qs.filter(original__isnull=False).annotate(**rule_facts.fact_columns(remarks)),
     ]
     with hash_grouping():
         groups = [g for part in parts for g in part.values(*keys).annotate(ids=ArrayAgg("pk")).order_by()]
@@ -307,12 +305,14 @@ class _Row:
         self.__dict__.update(values)
 
 
-def classify(row, request: ActionRequest, decision: Decision, declaring: bool) -> tuple[str, F.State | None]:
+def classify(
+    row, request: ActionRequest, decision: Decision, declaring: bool
+) -> tuple[str, rule_facts.State | None]:
     """(outcome, new local state): "refused", "already" (nothing would change) or "apply"."""
     if not decision.allowed:
         return "refused", None
-    state = F.new_local_state(row, F.wanted_state(request, decision), declaring)
-    if F.is_current(row, state, declaring):
+    state = rule_facts.new_local_state(row, rule_facts.wanted_state(request, decision), declaring)
+    if rule_facts.is_current(row, state, declaring):
         return "already", state
     return "apply", state
 
@@ -330,7 +330,7 @@ class Verdict:
 def document_verdicts(*, tenant: Tenant, document: SupplierDocument) -> list[Verdict]:
     """The rule verdict of each action (accept, reject, pending, reset) on one document, as things stand."""
     regs, filed = rule_inputs(tenant=tenant)
-    builder = F.FactsBuilder(registrations=regs, filed=filed, declaring=False)
+    builder = rule_facts.FactsBuilder(registrations=regs, filed=filed, declaring=False)
     qs = SupplierDocument.objects.filter(tenant=tenant, pk=document.pk)
     labels = {
         Action.ACCEPTED: "Accept",

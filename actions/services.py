@@ -30,8 +30,8 @@ from tenancy.models import Membership, Tenant
 from tenancy.roles import Capability, can
 from tenancy.scoping import scopes_disabled, tenant_scope
 
-from . import facts as F
-from . import gates, selectors
+from . import facts as rule_facts
+from . import gates, selectors, tasks
 from .errors import ActionError, ActionRefused, IdempotencyConflict
 from .models import BulkActionRun, IdempotencyKey, RunStatus
 from .requests import action_request, request_from_json, request_json, require_act
@@ -42,11 +42,11 @@ ACTION_WORDS = {"A": "accept", "R": "reject", "P": "pending", "N": "reset"}
 
 
 def sync_max() -> int:
-    return getattr(settings, "IMS_BULK_ACTION_SYNC_MAX", 20_000)
+    return settings.IMS_BULK_ACTION_SYNC_MAX
 
 
 def chunk_size() -> int:
-    return getattr(settings, "IMS_BULK_ACTION_CHUNK", 50_000)
+    return settings.IMS_BULK_ACTION_CHUNK
 
 
 # --- the engine: rows → decisions → set-based update + audit --------------------------------------------------
@@ -103,9 +103,9 @@ def _apply(
     if not kinds:
         return out, last
     regs, filed = selectors.rule_inputs(tenant=tenant)
-    builder = F.FactsBuilder(registrations=regs, filed=filed, declaring=declaring)
+    builder = rule_facts.FactsBuilder(registrations=regs, filed=filed, declaring=declaring)
     decisions = evaluate_many(request, (builder.facts(k) for k in kinds), selectors.rule_context())
-    changes: dict[F.State, list[int]] = {}
+    changes: dict[rule_facts.State, list[int]] = {}
     refused: list[tuple[int, str, object]] = []
     for kind, decision in zip(kinds, decisions, strict=True):
         ids = kind.ids
@@ -117,7 +117,7 @@ def _apply(
             out.already += len(ids)
         else:
             changes.setdefault(state, []).extend(ids)
-            F.count_notices(out.warnings, decision, len(ids))
+            rule_facts.count_notices(out.warnings, decision, len(ids))
     if refused:
         out.refused = _refusals(tenant, refused)
     if changes:
@@ -165,18 +165,20 @@ _RETURNED = (
     "doc_value",
     "supplier_filing_status",
 )
-_Changed = namedtuple("_Changed", (*_RETURNED, *F.LOCAL_FIELDS))
+_Changed = namedtuple("_Changed", (*_RETURNED, *rule_facts.LOCAL_FIELDS))
 
 
-def _update(*, tenant: Tenant, actor: Actor, changes: dict[F.State, list[int]]) -> dict[F.State, list]:
+def _update(
+    *, tenant: Tenant, actor: Actor, changes: dict[rule_facts.State, list[int]]
+) -> dict[rule_facts.State, list]:
     """One ``UPDATE … FROM`` per new state; returns state → the changed documents (:data:`_Changed`, in id order)
     with their local state before the change, as the approval gate (``actions.gates``) and the audit events read
     them. Only the ``local_*`` columns change: no index covers them, so the rows are updated in place (HOT) where
     their page has room."""
     now = timezone.now()
     returned = ", ".join(f"d.{c}" for c in _RETURNED)
-    old = ", ".join(F.LOCAL_FIELDS)
-    out: dict[F.State, list] = {}
+    old = ", ".join(rule_facts.LOCAL_FIELDS)
+    out: dict[rule_facts.State, list] = {}
     with connection.cursor() as cur:
         for state, ids in changes.items():
             cols = state.as_columns()
@@ -186,7 +188,7 @@ def _update(*, tenant: Tenant, actor: Actor, changes: dict[F.State, list[int]]) 
                 f"UPDATE invoices_supplierdocument d SET {sets}, local_updated_at = %s, local_updated_by = %s "
                 f"FROM (SELECT id, {old} FROM invoices_supplierdocument WHERE tenant_id = %s AND id = ANY(%s)) o "
                 f"WHERE d.id = o.id AND d.tenant_id = %s RETURNING {returned}, "
-                + ", ".join(f"o.{c}" for c in F.LOCAL_FIELDS),
+                + ", ".join(f"o.{c}" for c in rule_facts.LOCAL_FIELDS),
                 [*cols.values(), now, actor.id, tenant.pk, ids, tenant.pk],
             )
             rows = [_Changed._make(r) for r in cur.fetchall()]
@@ -195,12 +197,12 @@ def _update(*, tenant: Tenant, actor: Actor, changes: dict[F.State, list[int]]) 
     return out
 
 
-def _events(rows: dict[F.State, list], run_id: int | None):
+def _events(rows: dict[rule_facts.State, list], run_id: int | None):
     """One ``ims.action_set`` event per changed document. The ``changes`` and ``metadata`` JSON of documents with
     the same state before and after (nearly all of a bulk action) are encoded once."""
     changes_text: dict[tuple, Canonical] = {}
     meta_text: dict[str, Canonical] = {}
-    n_local = len(F.LOCAL_FIELDS)
+    n_local = len(rule_facts.LOCAL_FIELDS)
     for state, group in rows.items():
         new = state.as_columns()
         new_values = tuple(new.values())
@@ -211,7 +213,7 @@ def _events(rows: dict[F.State, list], run_id: int | None):
                 changes = changes_text[before] = canonical_json(
                     {
                         k: [o, v]
-                        for k, o, v in zip(F.LOCAL_FIELDS, before, new_values, strict=True)
+                        for k, o, v in zip(rule_facts.LOCAL_FIELDS, before, new_values, strict=True)
                         if o != v or k == "local_action"
                     }
                 )
@@ -421,9 +423,8 @@ def bulk_set_action(
 
 
 def _enqueue(run_id: int) -> None:
-    from .tasks import run_bulk_action_task
 
-    run_bulk_action_task.delay(run_id)
+    tasks.run_bulk_action_task.delay(run_id)
 
 
 def _claim_key(*, tenant, user, key: str, print_: str) -> tuple[IdempotencyKey | None, BulkResult | None]:

@@ -15,17 +15,13 @@ from tenancy.roles import Capability, can
 
 from . import gates, selectors, services
 from .errors import ActionError, DocumentsNotFound
-from .forms import HEAD_LABELS, BulkActionForm
+from .forms import HEAD_LABELS, ActionForm, BulkActionForm
 from .models import BulkActionRun
 
 
 def _require_act(request):
     if not can(request.membership.role, Capability.ACT):
         raise PermissionDenied("Your role may not take IMS actions.")
-
-
-def _back_to_list(request, tenant_slug, query=""):
-    return redirect(f"{reverse('document-list', args=[tenant_slug])}?{query}")
 
 
 @require_POST
@@ -104,7 +100,6 @@ def document_action(request, tenant_slug, pk):
     )
     if doc is None:
         raise Http404("No such document")
-    from .forms import ActionForm
 
     form = ActionForm(request.POST)
     detail = reverse("document-detail", args=[tenant_slug, pk])

@@ -4,7 +4,7 @@ Input: :class:`Line` s — a group of documents (``count``) of one recipient GST
 supplier, with their effective state before and after the batch. Output: :class:`Impact` —
 
 * per (GSTIN, 2B period): the draft GSTR-2B by bucket (ITC available, rejected, pending = deferred to a later
-  period) and tax head, before, after and the change (domain.md §4.4: No action = deemed accepted; credit notes
+  period) and tax head, before, after and the change (docs/rules/gstr2b.md §3: No action = deemed accepted; credit notes
   count negative, they reduce ITC; an accepted credit note with a declaration reduces ITC by the declared amount,
   "N" = nothing, §2.3);
 * per supplier: the liability added back to the supplier by rejected credit notes (§2.5), before, after, change;

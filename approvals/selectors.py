@@ -11,13 +11,17 @@ from django.db import connection
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Sum, Value
 from django.utils import timezone
 
+from actions import facts as rule_facts
+from actions.requests import action_request, require_act
+from actions.selectors import classify, has_declaration, rule_context, rule_inputs, target_documents
 from gst.duedates import open_twob_period, return_period, twob_period_of_filing
 from gst.rules import HEADS, evaluate_many
 from tenancy.models import Membership, Registration, Tenant
+from tenancy.roles import Capability, can
 from tenancy.selectors import visible_registrations
 
-from . import impact as I
-from .models import ApprovalItem, ApprovalPolicy, ApprovalRequest, ItemState, RequestStatus
+from . import impact as itc_impact
+from .models import ApprovalItem, ApprovalPolicy, ApprovalRequest, ItemState
 
 
 def held_documents(*, tenant: Tenant, registration: Registration | None = None) -> QuerySet:
@@ -68,7 +72,6 @@ def item_counts(*, tenant: Tenant, approval: ApprovalRequest) -> dict[str, int]:
 
 def members_who_approve(*, tenant: Tenant) -> list[Membership]:
     """Active members whose role may approve (owners, admins, approvers), by user name."""
-    from tenancy.roles import Capability, can
 
     return [
         m
@@ -79,10 +82,6 @@ def members_who_approve(*, tenant: Tenant) -> list[Membership]:
     ]
 
 
-def pending_count(*, tenant: Tenant, user, membership: Membership | None = None) -> int:
-    return requests_for(tenant=tenant, user=user, membership=membership, status=RequestStatus.PENDING).count()
-
-
 # --- impact ----------------------------------------------------------------------------------------------------
 
 
@@ -91,7 +90,6 @@ class _Periods:
     None when the supplier has not filed) and whether its GSTR-3B is filed."""
 
     def __init__(self, tenant: Tenant):
-        from actions.selectors import rule_inputs
 
         self.regs, self.filed = rule_inputs(tenant=tenant)
         self.gstins = dict(Registration.objects.filter(tenant=tenant).values_list("pk", "gstin"))
@@ -109,11 +107,11 @@ class _Periods:
         return period, (reg_id, period) in self.filed
 
 
-def _declared(has: bool, sums: tuple) -> I.Heads | None:
-    return I.heads(*sums) if has else None
+def _declared(has: bool, sums: tuple) -> itc_impact.Heads | None:
+    return itc_impact.heads(*sums) if has else None
 
 
-def request_impact(*, tenant: Tenant, approval: ApprovalRequest) -> I.Impact:
+def request_impact(*, tenant: Tenant, approval: ApprovalRequest) -> itc_impact.Impact:
     """What approving a pending batch changes: each held document from its state before the proposal to the
     proposed one. One grouped query over the batch's items."""
 
@@ -176,19 +174,19 @@ def request_impact(*, tenant: Tenant, approval: ApprovalRequest) -> I.Impact:
     ) in groups:
         period, filed = periods.of(reg, twob, status, nf_date)
         lines.append(
-            I.Line(
+            itc_impact.Line(
                 gstin=periods.gstins[reg],
                 period=period,
                 section=section,
                 supplier_gstin=supplier,
-                tax=I.heads(*sums[0:4]),
+                tax=itc_impact.heads(*sums[0:4]),
                 count=n,
                 gstr3b_filed=filed,
-                before=I.Side(b_action, b_red or "", _declared(b_has, sums[4:8])),
-                after=I.Side(a_action, a_red or "", _declared(a_has, sums[8:12])),
+                before=itc_impact.Side(b_action, b_red or "", _declared(b_has, sums[4:8])),
+                after=itc_impact.Side(a_action, a_red or "", _declared(a_has, sums[8:12])),
             )
         )
-    return I.compute(lines)
+    return itc_impact.compute(lines)
 
 
 @dataclass
@@ -196,7 +194,7 @@ class BatchImpact:
     """The impact of a bulk action before it is applied, and how many of its changes approval policies catch
     (policy name → documents; each document counts under the first policy that catches it)."""
 
-    impact: I.Impact
+    impact: itc_impact.Impact
     held: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -235,16 +233,13 @@ def bulk_impact(
 ) -> BatchImpact:
     """The impact preview of a bulk action (same checks as ``actions.selectors.bulk_preview``; nothing changed):
     the documents that would change, grouped in SQL by the rule columns, supplier and the policies' conditions."""
-    from actions import facts as F
-    from actions.requests import action_request, require_act
-    from actions.selectors import classify, has_declaration, rule_context, rule_inputs, target_documents
 
     require_act(membership, tenant)
     request = action_request(action=action, remarks=remarks, declaration=declaration)
     qs = target_documents(tenant=tenant, user=user, membership=membership, ids=ids, filters=filters)
     declaring = has_declaration(request)
     regs, filed = rule_inputs(tenant=tenant)
-    builder = F.FactsBuilder(registrations=regs, filed=filed, declaring=declaring)
+    builder = rule_facts.FactsBuilder(registrations=regs, filed=filed, declaring=declaring)
     policies = list(ApprovalPolicy.objects.filter(tenant=tenant, enabled=True).order_by("name", "id"))
     flags = {f"pol_{p.pk}": _policy_condition(p) for p in policies}
     decl_any = {
@@ -260,10 +255,17 @@ def bulk_impact(
         **{f"s_l_{h}": Sum(f"local_decl_{h}") for h in HEADS},
         **{f"s_p_{h}": Sum(f"portal_decl_{h}") for h in HEADS},
     }
-    cols = (*F.key_columns(declaring), "supplier_gstin", "supplier_filing_status", "l_has", "p_has", *flags)
+    cols = (
+        *rule_facts.key_columns(declaring),
+        "supplier_gstin",
+        "supplier_filing_status",
+        "l_has",
+        "p_has",
+        *flags,
+    )
     groups = list(
         qs.annotate(
-            **F.annotations((request.remarks or "").strip()),
+            **rule_facts.fact_columns((request.remarks or "").strip()),
             **flags,
             l_has=decl_any["local"],
             p_has=decl_any["portal"],
@@ -272,7 +274,7 @@ def bulk_impact(
         .annotate(**sums)
         .order_by()
     )
-    out = BatchImpact(I.Impact())
+    out = BatchImpact(itc_impact.Impact())
     if not groups:
         return out
     rows = [_Row(g) for g in groups]
@@ -284,8 +286,8 @@ def bulk_impact(
         if outcome != "apply":
             continue
         n = row.n
-        tax = I.heads(*(getattr(row, f"s_{h}") for h in HEADS))
-        portal = I.Side(
+        tax = itc_impact.heads(*(getattr(row, f"s_{h}") for h in HEADS))
+        portal = itc_impact.Side(
             row.portal_action,
             row.portal_itc_red_req or "",
             _declared(row.p_has, tuple(getattr(row, f"s_p_{h}") for h in HEADS)),
@@ -293,7 +295,7 @@ def bulk_impact(
         before = (
             portal
             if row.local_action is None
-            else I.Side(
+            else itc_impact.Side(
                 row.local_action,
                 row.local_itc_red_req or "",
                 _declared(row.l_has, tuple(getattr(row, f"s_l_{h}") for h in HEADS)),
@@ -305,12 +307,12 @@ def bulk_impact(
             amounts = None
             if any(v is not None for v in state.decl):
                 amounts = {h: Decimal(v or 0) * n for h, v in zip(HEADS, state.decl, strict=True)}
-            after = I.Side(state.action, state.itc_red_req or "", amounts)
+            after = itc_impact.Side(state.action, state.itc_red_req or "", amounts)
         period, is_filed = periods.of(
             row.registration_id, row.twob_period, row.supplier_filing_status, row.nf_date
         )
         lines.append(
-            I.Line(
+            itc_impact.Line(
                 gstin=periods.gstins[row.registration_id],
                 period=period,
                 section=row.section,
@@ -328,7 +330,7 @@ def bulk_impact(
             )
             if policy is not None:
                 out.held[policy.name] = out.held.get(policy.name, 0) + n
-    out.impact = I.compute(lines)
+    out.impact = itc_impact.compute(lines)
     return out
 
 

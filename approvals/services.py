@@ -28,14 +28,17 @@ from __future__ import annotations
 
 import logging
 
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from actions.models import BulkActionRun
+from actions.requests import request_json
 from audit.services import Actor, Event, record, record_many
 from gst.rules import HEADS, ActionRequest
 from notifications.services import notify
-from tenancy.models import Membership, Tenant
+from tenancy.models import Membership, Registration, Tenant
 from tenancy.roles import Capability, can
 from tenancy.selectors import visible_registrations
 
@@ -230,7 +233,6 @@ def _open_request(*, tenant: Tenant, actor: Actor, request: ActionRequest, run_i
         )
         if existing is not None:
             return existing, False
-    from actions.requests import request_json
 
     return ApprovalRequest.objects.create(
         tenant=tenant,
@@ -252,8 +254,6 @@ def _locked(tenant: Tenant, approval: ApprovalRequest) -> ApprovalRequest:
             None, "already_decided", f"This batch is already {locked.get_status_display().lower()}."
         )
     if locked.run_id is not None:
-        from actions.models import BulkActionRun
-
         run = BulkActionRun.objects.filter(tenant=tenant, pk=locked.run_id).first()
         if run is not None and not run.finished:
             raise ApprovalError(
@@ -462,7 +462,6 @@ def _notify_approvers(*, tenant: Tenant, approval: ApprovalRequest) -> int:
 
 def no_approver_help(*, tenant: Tenant, approval: ApprovalRequest) -> str:
     """What to do when nobody but the proposer may decide ``approval`` (shown on the page and sent to owners)."""
-    from tenancy.models import Registration
 
     gstins = ", ".join(
         Registration.objects.filter(tenant=tenant, pk__in=approval.registration_ids)
@@ -479,7 +478,6 @@ def no_approver_help(*, tenant: Tenant, approval: ApprovalRequest) -> str:
 
 def _notify_no_approver(*, tenant: Tenant, approval: ApprovalRequest) -> int:
     """Tell the owners and admins (and the proposer) that a new batch has no one to decide it."""
-    from django.contrib.auth import get_user_model
 
     managers = [
         m.user
@@ -513,7 +511,6 @@ def _notify_no_approver(*, tenant: Tenant, approval: ApprovalRequest) -> int:
 def _notify_proposer(*, tenant: Tenant, approval: ApprovalRequest, verb: str) -> None:
     if approval.proposed_by_id is None:
         return
-    from django.contrib.auth import get_user_model
 
     user = get_user_model().objects.filter(pk=approval.proposed_by_id).first()
     if user is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -241,8 +242,6 @@ def record_many(
         last_seq, last_hash = _lock_and_tail(tenant_id)
         all_events: Iterable[Event] = events
         if summary is not None:
-            import itertools
-
             all_events = itertools.chain(events, [summary])
         n = _copy(_rows(tenant_id, actor, all_events, request_id, last_seq, last_hash))
     return last_seq + n

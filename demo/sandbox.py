@@ -4,6 +4,9 @@ sandbox's suppliers change later."""
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
+
 import httpx
 from django.utils import timezone
 
@@ -41,7 +44,4 @@ def seed_sandbox(base_url: str, today=None) -> int:
 
 
 def _dumps(body) -> str:
-    import json
-    from decimal import Decimal
-
     return json.dumps(body, default=lambda v: str(v) if isinstance(v, Decimal) else v.isoformat())

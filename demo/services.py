@@ -50,10 +50,6 @@ class DemoResult:
     ingests: dict[str, IngestResult] = field(default_factory=dict)
     local_actions: int = 0
 
-    @property
-    def documents_created(self) -> int:
-        return sum(r.created for r in self.ingests.values())
-
 
 def demo_periods(today: dt.date) -> list[dt.date]:
     """The three tax periods before ``today``'s month (27-11-2026 → Aug, Sep and Oct 2026)."""

@@ -24,7 +24,7 @@ from ims_project.xlsx import write_xlsx
 from tenancy.models import Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
-from . import registry
+from . import registry, tasks
 from .models import ExportJob, ExportStatus
 from .registry import ExportError
 
@@ -58,9 +58,8 @@ def start_export(
             obj=job,
             metadata={"kind": kind, "params": params},
         )
-        from .tasks import run_export_task
 
-        run_export_task.delay_on_commit(job.pk)
+        tasks.run_export_task.delay_on_commit(job.pk)
     return job
 
 

@@ -1,4 +1,4 @@
-"""GSTR-3B due dates, GSTR-2B periods and the section 16(4) time limit (domain.md §4.1, §7.1, §7.2).
+"""GSTR-3B due dates, GSTR-2B periods and the section 16(4) time limit (docs/rules/gstr3b.md §1, §3; docs/rules/gstr2b.md §2; docs/rules/documents.md §4).
 
 Periods are dates (the first of the month, as in periods.py). A QRMP taxpayer's return period is a quarter,
 named here by its last month (June, September, December, March). Every day number and state group comes from
@@ -69,7 +69,7 @@ def gstr3b_due_date(
 def twob_period_of_filing(
     filing_date: dt.date, *, iff: bool = False, rules: RuleSet = DEFAULT_RULES
 ) -> dt.date:
-    """The GSTR-2B month a document filed on ``filing_date`` lands in (domain.md §4.1 cut-offs).
+    """The GSTR-2B month a document filed on ``filing_date`` lands in (docs/rules/gstr2b.md §2.1 cut-offs).
 
     Monthly GSTR-1: filed from the 12th of M to the 11th of M+1 → period M. IFF / quarterly GSTR-1: the 14th
     to the 13th. A document lands in the next open 2B whatever its own date; a QRMP recipient's 2B is the
@@ -91,7 +91,7 @@ def section_16_4_last_date(
     annual_return_filed_on: dt.date | None = None,
     rules: RuleSet = DEFAULT_RULES,
 ) -> dt.date:
-    """Last date to take ITC on a document (section 16(4), domain.md §7.1).
+    """Last date to take ITC on a document (section 16(4), docs/rules/gstr3b.md §3).
 
     ``itc_document_date`` is the date of the invoice or debit note the ITC pertains to: for a debit note its own
     date (not its invoice's, since 01-01-2021); for an amendment, the original document's date (our reading:

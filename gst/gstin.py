@@ -1,7 +1,7 @@
-"""GSTIN and PAN validation (domain.md §6) with messages that say which check failed. Pure module: no ORM.
+"""GSTIN and PAN validation (docs/rules/gstin.md) with messages that say which check failed. Pure module: no ORM.
 
 User input must pass every check. Documents from the portal are stored even when their GSTIN fails the
-checksum (domain.md §6.2: several GSTN fixtures do) and are flagged instead.
+checksum (docs/rules/gstin.md §2: several GSTN fixtures do) and are flagged instead.
 """
 
 from __future__ import annotations
@@ -69,12 +69,12 @@ def normalise(value: str) -> str:
 
 
 def check_character(first14: str) -> str:
-    """The mod-36 Luhn check character of a GSTIN's first 14 characters (domain.md §6.2)."""
+    """The mod-36 Luhn check character of a GSTIN's first 14 characters (docs/rules/gstin.md §3)."""
     return luhn.calc_check_digit(first14.upper(), ALPHABET)
 
 
 def validate_pan(value: str) -> Validation:
-    """5 letters, 4 digits, 1 letter (domain.md §6.3); the message names the part that is wrong."""
+    """5 letters, 4 digits, 1 letter (docs/rules/gstin.md §4); the message names the part that is wrong."""
     pan = normalise(value)
     if len(pan) != 10:
         return Validation(pan, [f"PAN must be 10 characters, got {len(pan)}"], "length")

@@ -1,4 +1,4 @@
-"""Parse GETINV records (domain.md §3.2) into SupplierDocument field values. Pure module: no ORM.
+"""Parse GETINV records (docs/rules/portal-api.md §2) into SupplierDocument field values. Pure module: no ORM.
 
 Two entry points over one implementation:
 
@@ -10,7 +10,7 @@ Two entry points over one implementation:
 ``content_hash`` is the md5 of the canonical text of the portal fields (:data:`PORTAL_FIELDS`), so the same
 document sent as ``118000`` or ``"118000.00"`` hashes the same, and any change of a portal field changes it.
 A supplier GSTIN that fails its check character is stored and flagged (``supplier_gstin_valid = False``), never
-rejected (domain.md §6.2); anything that cannot be stored faithfully raises :class:`RecordError` naming the field
+rejected (docs/rules/gstin.md §2); anything that cannot be stored faithfully raises :class:`RecordError` naming the field
 and the value.
 """
 
@@ -21,7 +21,7 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from gst.copytext import escape
 
@@ -189,10 +189,11 @@ def _money(field: str, value: Any) -> str:
         if text[-3:-2] == "." and text[0] != "-" and len(text) <= 16:  # plain, 2 decimals, in range
             return text
     elif kind is str:
-        m = _PLAIN_MONEY.fullmatch(value)
+        plain: str = value
+        m = _PLAIN_MONEY.fullmatch(plain)
         if m:
             cents = m[1]
-            return value + ".00" if cents is None else (value if len(cents) == 2 else value + "0")
+            return plain + ".00" if cents is None else (plain if len(cents) == 2 else plain + "0")
     elif kind is int and 0 <= value <= 9_999_999_999_999:
         return f"{value}.00"
     if value is None or value == "" or type(value) is bool:
@@ -294,8 +295,9 @@ def _portal_text(info: SectionInfo, r: Mapping[str, Any]) -> tuple[list[str | No
     doc_date, fy = _date(date_key, date_value)
     orig_number, orig_date, orig_fy = "", None, None
     if info.amendment:
-        onum_key, onum = _pick(r, info, info.orig_number_field, "ont_num")
-        odate_key, odate = _pick(r, info, info.orig_date_field, "ont_dt")
+        # every amendment section names its original's number and date fields
+        onum_key, onum = _pick(r, info, cast(str, info.orig_number_field), "ont_num")
+        odate_key, odate = _pick(r, info, cast(str, info.orig_date_field), "ont_dt")
         orig_number = _text(onum_key, onum, MAX_DOC_NUMBER, required=True)
         orig_date, orig_fy = _date(odate_key, odate)
     inv_type = _inv_type(g("inv_typ"))
@@ -348,7 +350,7 @@ def _portal_text(info: SectionInfo, r: Mapping[str, Any]) -> tuple[list[str | No
 # path reads a record's fields in one C-level pass, looks whole runs of them up in memos filled by the careful
 # parsers (keys of strings and None only, so 1, 1.0 and True never meet "1"), checks the six amounts with one
 # regex, and gives up on any shape it does not know; the careful path then parses the record or names its first
-# bad field. About 4 times faster than the careful path (performance.md, ingest).
+# bad field. About 4 times faster than the careful path (docs/performance.md §4).
 
 _MEMO_MAX = 50_000
 _HEAD_KEYS = ("inv_typ", "srcform", "rtnprd", "srcfilstatus", "pos")
@@ -364,8 +366,8 @@ _TAIL_KEYS = (
     "itcRedReq",
 )
 _DECLARATION_KEYS = ("declIgst", "declCgst", "declSgst", "declCess")
-_head_memo: dict[tuple, str] = {}  # raw _HEAD_KEYS values → "R\tR1\t2025-10-01\tfiled\t27"
-_tail_memo: dict[tuple, str] = {}  # raw _TAIL_KEYS values → "A\tf\tf\tf\t<remarks>\tY"
+_head_memo: dict[tuple[Any, ...], str] = {}  # raw _HEAD_KEYS values → "R\tR1\t2025-10-01\tfiled\t27"
+_tail_memo: dict[tuple[Any, ...], str] = {}  # raw _TAIL_KEYS values → "A\tf\tf\tf\t<remarks>\tY"
 _AMOUNT = r"(?:0|[1-9][0-9]{0,12})\.[0-9][0-9]"
 _SIX_AMOUNTS = re.compile(rf"(?:{_AMOUNT}\t){{5}}{_AMOUNT}")
 _NO_DECLARATION = (None, None, None, None)
@@ -408,7 +410,7 @@ def _tail_text(
     )
 
 
-def _remember(memo: dict[tuple, str], key: tuple, make) -> str:
+def _remember(memo: dict[tuple[Any, ...], str], key: tuple[Any, ...], make: Callable[..., str]) -> str:
     text = make(*key)
     if len(memo) < _MEMO_MAX and all(v is None or type(v) is str for v in key):
         memo[key] = text
@@ -426,14 +428,14 @@ def _amounts_text(val: Any, txval: Any, iamt: Any, camt: Any, samt: Any, cess: A
     )
 
 
-def _declaration_text(amounts: tuple) -> str:
+def _declaration_text(amounts: tuple[Any, ...]) -> str:
     return "\t".join(
         NULL if (text := _optional_money(f, v)) is None else text
         for f, v in zip(_DECLARATION_KEYS, amounts, strict=True)
     )
 
 
-def _plain(value: Any, max_length: int) -> str | None:
+def _plain(value: object, max_length: int) -> str | None:
     """A present text value that needs no escaping, stripped; None for anything else (the careful path decides)."""
     if type(value) is not str:
         return None
@@ -450,8 +452,8 @@ def _careful_portal(
     values, gstin_valid, fy, orig_fy = _portal_text(info, record)  # raises the record's first bad field
     return (
         "\t".join([NULL if v is None else v for v in values]),
-        values[0],
-        values[2],
+        cast(str, values[0]),  # the GSTIN
+        cast(str, values[2]),  # the document number
         gstin_valid,
         fy,
         orig_fy,
@@ -464,7 +466,7 @@ def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, t
     number_field, date_field = info.number_field, info.date_field
     keys: tuple[str, ...] = ("stin", "hash", number_field, date_field)
     if amendment:
-        keys += (info.orig_number_field, info.orig_date_field)
+        keys += (cast(str, info.orig_number_field), cast(str, info.orig_date_field))
     head = len(keys)
     amounts = head + len(_HEAD_KEYS)
     tail = amounts + len(_AMOUNT_KEYS)
@@ -477,7 +479,7 @@ def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, t
     def fast(r: Mapping[str, Any]) -> tuple[str, str, str, bool, int, int | None] | None:
         """Like :func:`_careful_portal`, or None; may raise RecordError or TypeError (an unhashable value),
         which mean the same."""
-        v = tuple(map(r.get, keys))
+        v: tuple[Any, ...] = tuple(map(r.get, keys))
         stin, portal_hash, number, date_value = v[:4]
         gstin, gstin_valid = _gstin_cache.get(stin) or _gstin(stin)
         number = _plain(number, MAX_DOC_NUMBER)
@@ -488,7 +490,7 @@ def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, t
             orig_number = _plain(v[4], MAX_DOC_NUMBER)
             if orig_number is None:
                 return None
-            orig_date, orig_fy = _date_cache.get(v[5]) or _date(info.orig_date_field, v[5])
+            orig_date, orig_fy = _date_cache.get(v[5]) or _date(cast(str, info.orig_date_field), v[5])
         else:
             orig_number, orig_date, orig_fy = "", NULL, None
         key = v[head:amounts]

@@ -1,4 +1,4 @@
-"""Invoice-number normalisation for matching (domain.md §5.3) and the GST format check (§7.3).
+"""Invoice-number normalisation for matching (docs/rules/documents.md §3) and the GST format check (docs/rules/documents.md §1).
 Pure module: no ORM."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-MAX_DOC_NUMBER_LENGTH = 16  # domain.md §7.3 (the IMS spec sheet says 15 for inum; we accept 16)
+MAX_DOC_NUMBER_LENGTH = 16  # docs/rules/documents.md §1 (the IMS spec sheet says 15 for inum; we accept 16)
 NORMALISED_MAX_LENGTH = 20
 
 _SEPARATOR_CHARS = r"[\s/\-_.\\]"
@@ -15,7 +15,7 @@ _SEPARATORS = re.compile(_SEPARATOR_CHARS + "+")
 _DOC_NUMBER_CHARS = re.compile(r"[A-Za-z0-9/-]")
 # One pass: drop separators, and zeros that start a run of digits (the lookbehind sees the text before any
 # removal, so a run of digits ends at a separator just as if the text had been split there). Measured: 1.5 µs a
-# number instead of 11 µs for split-then-strip (performance.md, ingest).
+# number instead of 11 µs for split-then-strip (docs/performance.md §4).
 _DROP = r"(?<![0-9])(0+)|" + _SEPARATOR_CHARS + "+"
 _PLAIN = re.compile(_DROP)
 
@@ -31,7 +31,7 @@ def _fy_pattern(fy_start: int) -> re.Pattern[str]:
 
 
 def normalise_doc_number(number: str, fy_start: int | None = None) -> str:
-    """The key two spellings of one document number share (domain.md §5.3, made stricter):
+    """The key two spellings of one document number share (docs/rules/documents.md §3, made stricter):
 
     * FY tokens of the document's financial year (``fy_start``) are removed: 2025-2026, 2025/2026, 2025-26,
       2025/26, 25-26, 25/26 (only as a whole token, so ``125-2600`` keeps its digits);
@@ -68,7 +68,7 @@ class DocNumberCheck:
 
 
 def is_valid_doc_number(number: str) -> DocNumberCheck:
-    """GST document number rule (domain.md §7.3): at most 16 characters, the first a letter or digit,
+    """GST document number rule (docs/rules/documents.md §1): at most 16 characters, the first a letter or digit,
     the rest letters, digits, ``-`` or ``/``. Truthy when valid; otherwise ``.message`` names the problem."""
     value = number or ""
     if not value:

@@ -1,11 +1,12 @@
 """Tax periods (MMYYYY at the edges, a date — first of the month — inside), portal dates (DD-MM-YYYY),
-Indian financial years (1 April – 31 March, label YYYY-YY) and QRMP quarters (domain.md §7.2).
+Indian financial years (1 April – 31 March, label YYYY-YY) and QRMP quarters (docs/rules/documents.md §4).
 Pure module: no ORM."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
 _PERIOD_RE = re.compile(r"([0-9]{2})([0-9]{4})")
 _DATE_RE = re.compile(r"([0-9]{2})-([0-9]{2})-([0-9]{4})")
@@ -163,3 +164,11 @@ def quarter_label(period: dt.date) -> str:
     """``"Oct-Dec 2025"``; ``"Jan-Mar 2026"``."""
     first, last = quarter_first_period(period), quarter_last_period(period)
     return f"{MONTH_ABBR[first.month - 1]}-{MONTH_ABBR[last.month - 1]} {first.year}"
+
+
+INDIA = ZoneInfo("Asia/Kolkata")
+
+
+def india_today() -> dt.date:
+    """Today's date in India (Asia/Kolkata), whatever the machine's time zone: the portal's calendar."""
+    return dt.datetime.now(INDIA).date()

@@ -1,6 +1,6 @@
-"""The IMS action rules and the return dates as data (domain.md §2.2, §2.3, §2.4, §4.1, §7.1).
+"""The IMS action rules and the return dates as data (docs/rules/ims-actions.md §2, §4, §5; docs/rules/gstr2b.md §2; docs/rules/gstr3b.md §3).
 
-The law and the portal change often (domain.md preamble): every cut-over period, record table, limit and day
+The law and the portal change often (docs/rules/README.md §3): every cut-over period, record table, limit and day
 number that rules.py and duedates.py apply lives here, in one frozen :class:`RuleSet`. Code takes a ``rules``
 argument (default :data:`DEFAULT_RULES`); a newer advisory is a change to this file, or a
 ``dataclasses.replace(DEFAULT_RULES, ...)`` in a test or a setting. Pure module: no ORM, no Django.

@@ -1,4 +1,4 @@
-"""IMS action rules (domain.md §2): may this action be taken on this record now, what to warn about, and the
+"""IMS action rules (docs/rules/ims-actions.md §1–§4): may this action be taken on this record now, what to warn about, and the
 normalised ITC-reduction declaration. Pure module: no ORM, no Django; the rule tables and dates are data in
 :mod:`gst.rule_data` (a :class:`~gst.rule_data.RuleSet` travels in :class:`Context`).
 
@@ -10,7 +10,7 @@ UNVERIFIED or configurable (each a field of ``RuleSet``):
 * GSTR-3B due days (20th; QRMP 22nd/24th), the QRMP state groups (a state in none gets the earlier day),
   notified extensions; GSTR-2B cut-off days; the section 16(4) date and the warning window before it.
 
-Our readings (domain.md does not settle them):
+Our readings (the rules do not settle them; docs/rules/ims-actions.md §9):
 
 * the original's "No action" at its GSTR-3B filing counts as accepted (deemed acceptance, §2.1);
 * an amendment is upward/downward by total tax, then taxable value (:func:`amendment_direction`); an unchanged
@@ -31,6 +31,7 @@ from dataclasses import dataclass, fields, replace
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from operator import attrgetter
+from typing import Any
 
 from .duedates import (
     Frequency,
@@ -110,7 +111,7 @@ class TaxHeads:
 
 @dataclass(frozen=True, slots=True)
 class Declaration:
-    """A normalised ITC-reduction declaration (domain.md §2.3).
+    """A normalised ITC-reduction declaration (docs/rules/ims-actions.md §4).
 
     ``reduction`` is the ITC to reduce (the document's tax when full, zero when nil). On the portal: ``itcRedReq``
     = :attr:`itc_red_req`; ``decl*`` values = :attr:`declared` (partial only; the portal omits them for full).
@@ -272,7 +273,7 @@ def pending_deadline(
     *,
     rules: RuleSet = DEFAULT_RULES,
 ) -> dt.date:
-    """Last day a specified record of GSTR-2B period ``twob_period`` may be kept Pending (domain.md §2.2, from
+    """Last day a specified record of GSTR-2B period ``twob_period`` may be kept Pending (docs/rules/ims-actions.md §2.3, from
     the October-2025 period): the GSTR-3B due date of the return period ``rules.pending_limit_periods`` after
     it (one month, or one quarter for QRMP). E.g. 2B October 2025, monthly → 20-12-2025."""
     later = next_return_period(twob_period, frequency, rules.pending_limit_periods)
@@ -348,7 +349,7 @@ class DeclarationError(ValueError):
 
 def deemed_action(facts: DocumentFacts, context: Context) -> Action:
     """The action GSTR-2B applies to the record: No action is deemed accepted; a specified record kept Pending
-    past its one-period deadline (from October 2025) is deemed accepted too (domain.md §2.1, §2.2)."""
+    past its one-period deadline (from October 2025) is deemed accepted too (docs/rules/ims-actions.md §3)."""
     current = Action(facts.current_action)
     if current == Action.NO_ACTION:
         return Action.ACCEPTED
@@ -406,7 +407,7 @@ def _period_text(period: dt.date, frequency: str) -> str:
     return quarter_label(period) if frequency == Frequency.QRMP else period_label(period)
 
 
-def _refuse(code: Reason, message: str, field_name: str = "action", **extra) -> Decision:
+def _refuse(code: Reason, message: str, field_name: str = "action", **extra: Any) -> Decision:
     return Decision(False, code.value, message, field_name, **extra)
 
 
@@ -415,7 +416,7 @@ class _Evaluator:
 
     def __init__(self, request: ActionRequest, context: Context):
         self.request, self.context, self.rules = request, context, context.rules
-        self._windows: dict[tuple, tuple[bool, dt.date, bool]] = {}
+        self._windows: dict[tuple[dt.date, str, str | None], tuple[bool, dt.date, bool]] = {}
         self._decisions: dict[object, Decision] = {}
         self.action: Action | None = None
         self.remarks = ""

@@ -1,4 +1,4 @@
-"""IMS sections and document kinds exactly as domain.md §1.2. Pure module: no ORM."""
+"""IMS sections and document kinds exactly as docs/rules/sections.md §2. Pure module: no ORM."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ SECTIONS: dict[Section, SectionInfo] = {
         SectionInfo(Section.B2BCNA, "CNA", "Credit note amendment", DocKind.CREDIT_NOTE, True, "nt_num", "nt_dt", "ont_num", "ont_dt", Section.B2BCN, "cdnra"),
         SectionInfo(Section.B2BDN, "DN", "Debit note", DocKind.DEBIT_NOTE, False, "nt_num", "nt_dt", None, None, None, "cdnr"),
         SectionInfo(Section.B2BDNA, "DNA", "Debit note amendment", DocKind.DEBIT_NOTE, True, "nt_num", "nt_dt", "ont_num", "ont_dt", Section.B2BDN, "cdnra"),
-        # ECO documents are assumed to share the B2B shape (domain.md marks this UNVERIFIED): the parser also
+        # ECO documents are assumed to share the B2B shape (unverified: docs/rules/sections.md §2): the parser also
         # accepts nt_num/nt_dt keys for them.
         SectionInfo(Section.ECOM, "ECOM", "E-commerce operator document", DocKind.INVOICE, False, "inum", "idt", None, None, None, "ecom"),
         SectionInfo(Section.ECOMA, "ECOMA", "E-commerce operator document amendment", DocKind.INVOICE, True, "inum", "idt", "oinum", "oidt", Section.ECOM, "ecoma"),
@@ -69,7 +69,7 @@ DOC_KIND_CHOICES = [
 
 
 class Action(StrEnum):
-    """IMS action codes (domain.md §2.1)."""
+    """IMS action codes (docs/rules/ims-actions.md §1.1)."""
 
     ACCEPTED = "A"
     REJECTED = "R"
@@ -87,7 +87,7 @@ ACTION_CHOICES = [(a.value, ACTION_LABELS[a]) for a in Action]
 
 
 class UnknownSection(ValueError):
-    """A section key or GETINV code that is not in domain.md §1.2."""
+    """A section key or GETINV code that is not in docs/rules/sections.md §2."""
 
 
 def section_info(section: str) -> SectionInfo:

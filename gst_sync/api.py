@@ -16,8 +16,9 @@ from tenancy.roles import Capability, can
 from tenancy.scoping import scopes_disabled
 from tenancy.selectors import visible_registrations
 
-from . import services
-from .models import SyncRun
+from . import push, services
+from .models import OutwardDocument, SyncRun
+from .outward import outward_for
 from .selectors import runs_for
 
 
@@ -102,7 +103,6 @@ class PushNow(TenantAPIMixin, APIView):
 
     @extend_schema(request=None, responses={202: dict})
     def post(self, request, tenant_slug, registration_id):
-        from . import push
 
         if not can(self.membership.role, Capability.SYNC):
             raise PermissionDenied("Your role cannot push actions.")
@@ -148,8 +148,6 @@ class OutwardList(TenantAPIMixin, generics.ListAPIView):
     pagination_class = OutwardPagination
 
     def get_queryset(self):
-        from .models import OutwardDocument
-        from .outward import outward_for
 
         if getattr(self, "swagger_fake_view", False):
             with scopes_disabled():

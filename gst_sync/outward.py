@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
 from audit.services import Actor, Event, record_many
@@ -132,7 +133,6 @@ def refresh_outward(
 
 def outward_for(*, tenant, registrations):
     """Outward documents of these GSTINs, the ones needing the seller's attention first (rejected, pending)."""
-    from django.db.models import Case, IntegerField, Value, When
 
     rank = Case(
         When(recipient_action="R", then=Value(0)),

@@ -18,9 +18,12 @@ import datetime as dt
 import json
 import logging
 from collections import defaultdict
+from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import Actor, Event, record, record_many
@@ -33,10 +36,11 @@ from notifications.services import notify
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
+from . import tasks
 from .client import PortalAdapter, PortalError, Reauth
 from .client.base import open_session
 from .client.factory import owns_adapter
-from .files import formats as pf
+from .files import formats
 from .files.imports import _UPLOAD_FIELDS
 from .models import (
     ACTIVE_PUSH_STATUSES,
@@ -81,7 +85,7 @@ def queue_push(*, tenant: Tenant, actor: Actor, registration: Registration) -> l
         # Serialise queueing per GSTIN so two clicks cannot put one document in two batches.
         with connection.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(7260002, %s)", [registration.pk])
-        for kind in (pf.SAVE, pf.RESET):
+        for kind in (formats.SAVE, formats.RESET):
             rows = list(
                 pending_push(tenant=tenant, registration=registration, kind=kind)
                 .order_by("section", "id")
@@ -110,10 +114,9 @@ def queue_push(*, tenant: Tenant, actor: Actor, registration: Registration) -> l
                     "documents": sum(b.item_count for b in batches),
                 },
             )
-            from .tasks import push_batch
 
             ids = [b.pk for b in batches]
-            transaction.on_commit(lambda: [push_batch.delay(i) for i in ids])
+            transaction.on_commit(lambda: [tasks.push_batch.delay(i) for i in ids])
     return batches
 
 
@@ -150,7 +153,7 @@ def _copy_items(tenant: Tenant, items: list[tuple[int, dict, str]]) -> None:
                     row["section"],
                     row["local_action"],
                     row["portal_action"],
-                    dumps(_json_record(pf.upload_record(row, kind))),
+                    dumps(_json_record(formats.upload_record(row, kind))),
                     PushItemResult.SENT,
                     "",
                     "",
@@ -164,7 +167,6 @@ def _json_record(rec: dict) -> dict:
 
 def _wire_record(rec: dict) -> dict:
     """The stored record with amounts back as Decimals, for the adapter's exact JSON numbers."""
-    from decimal import Decimal
 
     out = dict(rec)
     for key in (
@@ -236,7 +238,7 @@ def run_push(batch_id: int, *, adapter: PortalAdapter | None = None) -> PushBatc
                     invdata: dict[str, list] = defaultdict(list)
                     for item in to_send:
                         invdata[item.section].append(_wire_record(item.record))
-                    send = portal.save_actions if batch.kind == pf.SAVE else portal.reset_actions
+                    send = portal.save_actions if batch.kind == formats.SAVE else portal.reset_actions
                     reference = send(gstin=registration.gstin, invdata=dict(invdata))
                     PushBatch.objects.filter(pk=batch.pk).update(
                         reference_id=reference, status=PushStatus.POLLING, heartbeat_at=timezone.now()
@@ -264,9 +266,8 @@ def run_push(batch_id: int, *, adapter: PortalAdapter | None = None) -> PushBatc
         if status is not None and not status.done:
             # Still processing on the portal: keep the reference, let the sweeper ask again later.
             PushBatch.objects.filter(pk=batch.pk).update(heartbeat_at=timezone.now())
-            from .tasks import push_batch
 
-            push_batch.apply_async((batch.pk,), countdown=60)
+            tasks.push_batch.apply_async((batch.pk,), countdown=60)
             return batch
         conflicts = _record_results(batch, status)
         if conflicts:
@@ -397,8 +398,6 @@ def _record_results(batch: PushBatch, status) -> list[PushItem]:
 
 def _notify_requester(batch: PushBatch, what: str) -> None:
     """In-app notification (and e-mail) to whoever asked for the push that it did not fully go through."""
-    from django.contrib.auth import get_user_model
-    from django.urls import reverse
 
     user = get_user_model().objects.filter(pk=batch.requested_by).first() if batch.requested_by else None
     if user is None:
@@ -485,7 +484,6 @@ def _refresh_conflicts(tenant, registration, conflicts: list[PushItem], portal: 
 
 
 def requeue_stale_pushes() -> int:
-    from .tasks import push_batch
 
     cutoff = timezone.now() - dt.timedelta(seconds=settings.IMS_SYNC_LEASE_SECONDS)
     with scopes_disabled():
@@ -501,5 +499,5 @@ def requeue_stale_pushes() -> int:
             )
         )
     for batch_id in set(ids):
-        push_batch.delay(batch_id)
+        tasks.push_batch.delay(batch_id)
     return len(set(ids))

@@ -102,7 +102,6 @@ def run_diff(*, tenant, run: SyncRun) -> QuerySet[AuditEvent]:
 
 def pushes_of_document(*, tenant, document_id: int):
     """What each push did with one document: what was sent and the portal's answer, newest first."""
-    from .models import PushItem
 
     return (
         PushItem.objects.filter(tenant=tenant, document_id=document_id)

@@ -23,10 +23,12 @@ from invoices.services.ingest import ingest_documents
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
+from . import tasks
 from .client import PortalAdapter, PortalError, Reauth
 from .client.base import open_session, seal_session
 from .client.factory import owns_adapter
 from .models import ConnectionStatus, PortalConnection, RunStatus, SyncRun
+from .outward import refresh_in_transaction
 
 log = logging.getLogger(__name__)
 ALL_SECTIONS: tuple[str, ...] = tuple(s.value for s in Section)
@@ -161,10 +163,9 @@ def queue_sync(
                     "trigger": trigger,
                 },
             )
-            from .tasks import sync_section
 
             ids = [r.pk for r in created]
-            transaction.on_commit(lambda: [sync_section.delay(i) for i in ids])
+            transaction.on_commit(lambda: [tasks.sync_section.delay(i) for i in ids])
     return created
 
 
@@ -245,8 +246,6 @@ def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | 
         except PortalError as exc:
             counts_extra["outward_error"] = exc.message
         else:
-            from .outward import refresh_in_transaction
-
             res = refresh_in_transaction(
                 tenant=tenant, registration=registration, section=run.section, records=outward, actor=actor
             )
@@ -295,7 +294,6 @@ def queue_daily_syncs() -> int:
 
 def requeue_stale_runs() -> int:
     """Runs whose worker died (heartbeat past the lease) are delivered again; the claim re-checks the lease."""
-    from .tasks import sync_section
 
     cutoff = timezone.now() - dt.timedelta(seconds=settings.IMS_SYNC_LEASE_SECONDS)
     with scopes_disabled():
@@ -310,5 +308,5 @@ def requeue_stale_runs() -> int:
             )
         )
     for run_id in ids:
-        sync_section.delay(run_id)
+        tasks.sync_section.delay(run_id)
     return len(ids)

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import services
+from . import push, services
 
 
 @shared_task(queue="sync", acks_late=True, reject_on_worker_lost=True, time_limit=3600)
@@ -20,13 +20,11 @@ def sweep_stale_runs() -> int:
 
 @shared_task(queue="sync", acks_late=True, reject_on_worker_lost=True, time_limit=3600)
 def push_batch(batch_id: int) -> None:
-    from . import push
 
     push.run_push(batch_id)
 
 
 @shared_task(queue="default")
 def sweep_stale_pushes() -> int:
-    from . import push
 
     return push.requeue_stale_pushes()

@@ -17,6 +17,7 @@ from . import push, services
 from .exports import KIND as DIFF_KIND
 from .forms import OtpForm, OtpRequestForm, SyncForm
 from .models import ACTIVE_PUSH_STATUSES, ACTIVE_STATUSES
+from .outward import outward_for
 from .selectors import DIFF_ACTIONS, push_batches_for, registrations_with_connections, run_diff, runs_for
 
 
@@ -176,7 +177,6 @@ def push_detail(request, tenant_slug, batch_id):
 
 def outward_list(request, tenant_slug):
     """The seller's side of IMS: what buyers did with the tenant's own invoices, rejected and pending first."""
-    from .outward import outward_for
 
     regs = visible_registrations(tenant=request.tenant, user=request.user, membership=request.membership)
     docs = outward_for(tenant=request.tenant, registrations=regs)

@@ -3,26 +3,40 @@
 Production (docker-compose) sets DATABASE_URL, REDIS_URL, SECRET_KEY, ALLOWED_HOSTS and DEBUG=off.
 A newcomer's ``make run`` sets none of them: PostgreSQL then comes from the embedded wheel (ims_project.devdb)
 and Celery uses a filesystem broker under var/ instead of Redis.
+
+Every environment variable read here is documented in .env.example (tests/ims_project/test_settings_documented.py).
+Code elsewhere reads ``settings.X``: never the environment, never ``getattr(settings, "X", default)``.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
+
+# --- Paths and environment ------------------------------------------------------------------------------------
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("IMS_VAR_DIR", BASE_DIR / "var"))
-
 env = environ.Env()
+# Read before .env, like scripts/run.py and ims_project.devdb do (they never see .env).
+VAR_DIR = Path(env("IMS_VAR_DIR", default=str(BASE_DIR / "var")))
 environ.Env.read_env(BASE_DIR / ".env") if (BASE_DIR / ".env").exists() else None
+
+# --- Core -----------------------------------------------------------------------------------------------------
 
 DEBUG = env.bool("DEBUG", default=False)
 # The default key is for development only: its "django-insecure-" prefix makes `check --deploy` fail.
 SECRET_KEY = env("SECRET_KEY", default="django-insecure-dev-only-key-change-me-0123456789abcdefghijklmnop")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- Applications ---------------------------------------------------------------------------------------------
+# Framework and infrastructure first, then the project's apps in layer order, lowest layer first (the import
+# contract in pyproject.toml). gst (the GST rules) and ims_project are plain packages, not apps.
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -40,15 +54,21 @@ INSTALLED_APPS = [
     "guardian",
     "axes",
     "django_htmx",
-    "tenancy",
     "audit",
+    "tenancy",
+    "notifications",  # in-app notifications (navbar badge)
+    "exports",
     "trail",
     "invoices",
-    "reconciliation",
     "gst_sync",
-    "exports",
-    "actions",
     "returns",
+    "actions",
+    "approvals",  # maker-checker approvals of IMS actions
+    "reconciliation",
+    "suppliers",  # supplier directory, e-mails and webhooks to suppliers
+    "autorules",  # auto-action rules
+    "pipeline",
+    "demo",  # demo tenant and data for `make run` (seed_demo); not a feature of the product
 ]
 
 MIDDLEWARE = [
@@ -80,10 +100,13 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "tenancy.context_processors.tenancy",
                 "trail.context_processors.audit",
+                "notifications.context_processors.notifications",
             ],
         },
     },
 ]
+
+# --- Database -------------------------------------------------------------------------------------------------
 
 if "DATABASE_URL" in os.environ:
     DATABASES = {"default": env.db("DATABASE_URL")}
@@ -93,12 +116,14 @@ else:
     DATABASES = {"default": environ.Env.db_url_config(embedded_database_url())}
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 DATABASES["default"].setdefault("OPTIONS", {})
-# JIT compilation makes this product's short analytic queries slower (performance.md): off for our sessions.
+# JIT compilation makes this product's short analytic queries slower (docs/decisions/0006-jit-off.md): off for our sessions.
 _pg_options = DATABASES["default"]["OPTIONS"].get("options", "")
 if "jit" not in _pg_options:
     DATABASES["default"]["OPTIONS"]["options"] = f"{_pg_options} -c jit=off".strip()
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Authentication -------------------------------------------------------------------------------------------
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -126,10 +151,14 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 GUARDIAN_RAISE_403 = False
 ANONYMOUS_USER_NAME = None
 
+# --- Language and time ----------------------------------------------------------------------------------------
+
 LANGUAGE_CODE = "en-in"
 TIME_ZONE = "Asia/Kolkata"
 USE_I18N = True
 USE_TZ = True
+
+# --- Static files, media and e-mail ---------------------------------------------------------------------------
 
 STATIC_URL = "static/"
 STATIC_ROOT = env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
@@ -151,8 +180,10 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="IMS <ims@localhost>")
 
-# Security. Production runs behind TLS: HTTPS=1 turns on the redirect, secure cookies and HSTS (each can be
-# overridden on its own). BEHIND_PROXY=1 trusts X-Forwarded-Proto from the TLS-terminating proxy in front of gunicorn.
+# --- Security -------------------------------------------------------------------------------------------------
+# Production runs behind TLS: HTTPS=1 turns on the redirect, secure cookies and HSTS (each can be overridden on
+# its own). BEHIND_PROXY=1 trusts X-Forwarded-Proto from the TLS-terminating proxy in front of gunicorn.
+
 HTTPS = env.bool("HTTPS", default=False)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS)
@@ -166,6 +197,8 @@ SECURE_PROXY_SSL_HEADER = (
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+
+# --- API ------------------------------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -189,10 +222,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"ImsActionEnum": "gst.sections.ACTION_CHOICES"},
+    "ENUM_NAME_OVERRIDES": {
+        "ImsActionEnum": "gst.sections.ACTION_CHOICES",
+        "ImsSectionEnum": "gst.sections.SECTION_CHOICES",
+        "ActionCodeEnum": [("A", "A"), ("R", "R"), ("P", "P"), ("N", "N")],
+    },
 }
 
-# Celery: Redis when REDIS_URL is set, otherwise a filesystem broker under var/ (no extra service needed).
+# --- Celery ---------------------------------------------------------------------------------------------------
+# Redis when REDIS_URL is set, otherwise a filesystem broker under var/ (no extra service needed).
+
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
@@ -219,16 +258,23 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_IMPORTS = ["ims_project.tasks"]  # project-level tasks (ping); app tasks are autodiscovered
+CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = env(
     "CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule")
 )
-CELERY_IMPORTS = ["ims_project.tasks"]  # project-level tasks (ping); app tasks are autodiscovered
-CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    "daily-portal-sync": {"task": "gst_sync.tasks.daily_sync", "schedule": crontab(hour=5, minute=30)},
+    # Syncs, pushes, reconciliation runs and register imports whose worker died (lease expired) are handed to a
+    # worker again.
+    "sweep-stale-syncs": {"task": "gst_sync.tasks.sweep_stale_runs", "schedule": 300.0},
+    "sweep-stale-pushes": {"task": "gst_sync.tasks.sweep_stale_pushes", "schedule": 300.0},
+    "sweep-stale-recon-jobs": {"task": "reconciliation.tasks.sweep_stale_jobs", "schedule": 300.0},
+    "rebuild-twob-previews": {"task": "returns.rebuild_previews", "schedule": crontab(hour=6, minute=15)},
+    "deadline-digest": {"task": "returns.deadline_digest", "schedule": crontab(hour=7, minute=30)},
+}
 
-EXPORT_DIR = Path(env("EXPORT_DIR", default=str(VAR_DIR / "exports")))
-# Lists at or below this many rows export synchronously as a streamed download; larger ones go to a worker.
-EXPORT_SYNC_MAX_ROWS = env.int("EXPORT_SYNC_MAX_ROWS", default=20000)
+# --- Logging --------------------------------------------------------------------------------------------------
 
 LOGGING = {
     "version": 1,
@@ -238,7 +284,20 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# GST portal (GSP) connection. Defaults point at the sandbox portal that `make run` starts on 127.0.0.1:8765.
+# --- Exports and uploads --------------------------------------------------------------------------------------
+
+EXPORT_DIR = Path(env("EXPORT_DIR", default=str(VAR_DIR / "exports")))
+# Lists at or below this many rows export synchronously as a streamed download; larger ones go to a worker.
+EXPORT_SYNC_MAX_ROWS = env.int("EXPORT_SYNC_MAX_ROWS", default=20000)
+# Largest portal-file upload (IMS / GSTR-2B JSON or zip; the files of one upload together), in bytes.
+IMS_PORTAL_FILE_MAX_BYTES = env.int("IMS_PORTAL_FILE_MAX_BYTES", default=50 * 1024 * 1024)
+# Largest purchase-register upload (bytes, as uploaded) and the most data rows it may hold.
+RECON_REGISTER_MAX_BYTES = env.int("RECON_REGISTER_MAX_BYTES", default=50 * 1024 * 1024)
+RECON_REGISTER_MAX_ROWS = env.int("RECON_REGISTER_MAX_ROWS", default=1_000_000)
+
+# --- GST portal (GSP) -----------------------------------------------------------------------------------------
+# Defaults point at the sandbox portal that `make run` starts on 127.0.0.1:8765.
+
 IMS_GSP_BASE_URL = env("IMS_GSP_BASE_URL", default="http://127.0.0.1:8765")
 IMS_GSP_CLIENT_ID = env("IMS_GSP_CLIENT_ID", default="sandbox-client")
 IMS_GSP_CLIENT_SECRET = env("IMS_GSP_CLIENT_SECRET", default="sandbox-secret")
@@ -248,55 +307,31 @@ IMS_GSP_SANDBOX = env.bool("IMS_GSP_SANDBOX", default=False)
 # Fernet key sealing portal sessions at rest; derived from SECRET_KEY unless set explicitly.
 IMS_SESSION_KEY = (
     env("IMS_SESSION_KEY", default="")
-    or __import__("base64")
-    .urlsafe_b64encode(__import__("hashlib").sha256((SECRET_KEY + ":portal-sessions").encode()).digest())
-    .decode()
+    or base64.urlsafe_b64encode(hashlib.sha256((SECRET_KEY + ":portal-sessions").encode()).digest()).decode()
 )
 # A running sync whose heartbeat is older than this is taken to be dead (worker killed) and may be re-claimed.
 IMS_SYNC_LEASE_SECONDS = env.int("IMS_SYNC_LEASE_SECONDS", default=900)
-CELERY_BEAT_SCHEDULE["daily-portal-sync"] = {
-    "task": "gst_sync.tasks.daily_sync",
-    "schedule": __import__("celery.schedules", fromlist=["crontab"]).crontab(hour=5, minute=30),
-}
-CELERY_BEAT_SCHEDULE["sweep-stale-syncs"] = {
-    "task": "gst_sync.tasks.sweep_stale_runs",
-    "schedule": 300.0,
-}
 # Records per SAVE / RESETIMS request (a GSP caps a request at 4 MB — UNVERIFIED for GSTN; ~500 records is far below).
-# Outgoing supplier webhooks: private/loopback targets only for on-premise setups; secrets sealed with these
-# Fernet keys (comma-separated, the first encrypts; derived from SECRET_KEY when empty).
+IMS_PUSH_BATCH_SIZE = env.int("IMS_PUSH_BATCH_SIZE", default=500)
+
+# --- IMS actions ----------------------------------------------------------------------------------------------
+# Up to IMS_BULK_ACTION_SYNC_MAX documents are applied in the request, in one transaction; a larger bulk action is
+# queued for a worker, which applies it in chunks of IMS_BULK_ACTION_CHUNK documents (one transaction each).
+
+IMS_BULK_ACTION_SYNC_MAX = env.int("IMS_BULK_ACTION_SYNC_MAX", default=20_000)
+IMS_BULK_ACTION_CHUNK = env.int("IMS_BULK_ACTION_CHUNK", default=50_000)
+
+# --- Returns --------------------------------------------------------------------------------------------------
+# GSTR-2B preview: compute itcrev (ITC reversal on a rejected amendment of an original whose 3B is filed).
+# Our reading of an UNVERIFIED trigger (docs/rules/gstr2b.md §7): on by default, switchable.
+
+TWOB_ITCREV = env.bool("TWOB_ITCREV", default=True)
+
+# --- Supplier webhooks ----------------------------------------------------------------------------------------
+# Private/loopback targets only for on-premise setups; secrets sealed with these Fernet keys (comma-separated, the
+# first encrypts; derived from SECRET_KEY when empty). A delivery is failed for good after IMS_WEBHOOK_MAX_ATTEMPTS
+# attempts.
+
 IMS_WEBHOOK_ALLOW_PRIVATE_NETWORK = env.bool("IMS_WEBHOOK_ALLOW_PRIVATE_NETWORK", default=False)
 IMS_WEBHOOK_SECRET_KEYS = env("IMS_WEBHOOK_SECRET_KEYS", default="")
-# GSTR-2B preview: compute itcrev (ITC reversal on a rejected amendment of an original whose 3B is filed).
-# Our reading of an UNVERIFIED trigger (domain.md): on by default, switchable.
-TWOB_ITCREV = env.bool("TWOB_ITCREV", default=True)
-IMS_PUSH_BATCH_SIZE = env.int("IMS_PUSH_BATCH_SIZE", default=500)
-CELERY_BEAT_SCHEDULE["sweep-stale-pushes"] = {"task": "gst_sync.tasks.sweep_stale_pushes", "schedule": 300.0}
-# Reconciliation runs and register imports whose worker died (lease expired) are handed to a worker again.
-CELERY_BEAT_SCHEDULE["sweep-stale-recon-jobs"] = {
-    "task": "reconciliation.tasks.sweep_stale_jobs",
-    "schedule": 300.0,
-}
-
-# Maker-checker approvals of IMS actions and in-app notifications (navbar badge).
-INSTALLED_APPS += ["notifications", "approvals"]
-TEMPLATES[0]["OPTIONS"]["context_processors"].append("notifications.context_processors.notifications")
-CELERY_BEAT_SCHEDULE["rebuild-twob-previews"] = {
-    "task": "returns.rebuild_previews",
-    "schedule": __import__("celery.schedules", fromlist=["crontab"]).crontab(hour=6, minute=15),
-}
-CELERY_BEAT_SCHEDULE["deadline-digest"] = {
-    "task": "returns.deadline_digest",
-    "schedule": __import__("celery.schedules", fromlist=["crontab"]).crontab(hour=7, minute=30),
-}
-
-# Supplier directory, e-mails and webhooks to suppliers; auto-action rules.
-INSTALLED_APPS += ["suppliers", "autorules"]
-# Demo tenant and data for `make run` (seed_demo); not a feature of the product.
-INSTALLED_APPS += ["pipeline", "demo"]
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
-    {
-        "ImsSectionEnum": "gst.sections.SECTION_CHOICES",
-        "ActionCodeEnum": [("A", "A"), ("R", "R"), ("P", "P"), ("N", "N")],
-    }
-)
+IMS_WEBHOOK_MAX_ATTEMPTS = env.int("IMS_WEBHOOK_MAX_ATTEMPTS", default=5)

@@ -145,15 +145,6 @@ def _cell(value: Any) -> str:
     return _str_cell(str(value))
 
 
-def _col_letter(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
-
-
 def _display_len(value: Any) -> int:
     if value is None:
         return 0

@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from gst.numbers import normalise_doc_number
-from gst.periods import PeriodError, parse_period
+from gst.periods import PeriodError, india_today, parse_period
 from gst.sections import ACTION_CHOICES, SECTION_CHOICES
 from tenancy.models import Registration
 from tenancy.selectors import visible_registrations
@@ -223,7 +223,7 @@ class DocumentFilter(df.FilterSet):
         letters and digits by code point (C, C.UTF-8, en_US for these upper-case alphanumerics), where LIKE 'X%'
         is not, and the planner estimates short prefixes (many rows) and long ones (few) correctly."""
         candidates = {normalise_doc_number(value)} | {
-            normalise_doc_number(value, fy) for fy in range(FIRST_GST_FY, dt.date.today().year + 1)
+            normalise_doc_number(value, fy) for fy in range(FIRST_GST_FY, india_today().year + 1)
         }
         candidates.discard("")
         if not candidates:

@@ -50,7 +50,7 @@ class SupplierDocument(models.Model):
     """
 
     # No single-column indexes on the foreign keys: every index below leads with tenant (and registration), and
-    # each extra index costs bulk ingest about a tenth of its speed (performance.md).
+    # each extra index costs bulk ingest about a tenth of its speed (docs/performance.md §3.1).
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
     registration = models.ForeignKey(
         "tenancy.Registration", on_delete=models.PROTECT, related_name="documents", db_index=False

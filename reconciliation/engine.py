@@ -37,6 +37,7 @@ from django.utils import timezone
 from audit.services import Actor, record
 from ims_project import handoff, leases
 from ims_project.handoff import ReconciliationFinished
+from invoices.models import SupplierDocument
 from tenancy.scoping import scopes_disabled, tenant_scope
 
 from .domain.matching import Doc, Outcome, compare, match
@@ -493,7 +494,6 @@ def apply_manual(*, tenant, purchase: PurchaseLine, document, linked: bool) -> N
                 purchase_id=rid,
             )
         )
-    from invoices.models import SupplierDocument
 
     for sid in partners_s - set(
         ReconMatch.objects.filter(run=run, document_id__in=partners_s).values_list("document_id", flat=True)

@@ -36,7 +36,7 @@ from gst.copytext import escape as copy_escape
 from ims_project import leases
 
 from . import register_file
-from .domain import register_rows as rr
+from .domain import register_rows
 from .models import JobStatus, RegisterImport
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ COPY_BATCH = 20_000
 PROGRESS_SECONDS = 1.0
 KEEP_ERRORS = 50  # problems kept on the job for the page; the report has them all
 CHECK_SHARE = 60  # % of the progress bar for reading and checking; the rest for writing
-COLS = rr.CLEAN_COLUMNS
+COLS = register_rows.CLEAN_COLUMNS
 OBJECT_TYPE = "reconciliation.purchaseline"
 STAGE = "recon_import_stage"
 _AUDITED = [c for c in COLS if c not in ("erp_ref", "number_norm", "fy")]  # derived columns are not "changes"
@@ -324,12 +324,12 @@ def import_file(
         raise register_file.RegisterFileError(
             f"The file has no column {missing[0]!r} any more; upload it again."
         )
-    positions = [headers.index(job.mapping[f]) if job.mapping.get(f) else None for f in rr.FIELDS]
+    positions = [headers.index(job.mapping[f]) if job.mapping.get(f) else None for f in register_rows.FIELDS]
     job.total = count if count is not None else max(data.count(b"\n") - 1, 1)
     del data
     progress = _Progress(job)
     progress(0, "Checking rows", force=True)
-    checker = rr.RowChecker(recipients)
+    checker = register_rows.RowChecker(recipients)
     kept: list[dict] = []
     bad_rows = checked = 0
     request_id = f"register-import-{job.pk}"
@@ -337,7 +337,7 @@ def import_file(
         report = csv.writer(fh)
         report.writerow(["Row", "Column", "Value", "Problem"])
 
-        def problem(e: rr.RowError) -> None:
+        def problem(e: register_rows.RowError) -> None:
             report.writerow((e.row, e.field, e.value, e.message))
             if len(kept) < KEEP_ERRORS:
                 kept.append(e.__dict__)
@@ -348,7 +348,11 @@ def import_file(
         refused = stage.drop_repeats()
         for ref, lines in stage.repeats.items():
             for n in lines:
-                problem(rr.RowError(n, rr.LABELS["erp_ref"], ref[:100], repeat_message(ref, lines)))
+                problem(
+                    register_rows.RowError(
+                        n, register_rows.LABELS["erp_ref"], ref[:100], repeat_message(ref, lines)
+                    )
+                )
         bad_rows += refused
         job.error_count = bad_rows
         lap("repeats")
@@ -412,9 +416,9 @@ def import_file(
 def _check_rows(
     rows,
     positions: list[int | None],
-    checker: rr.RowChecker,
+    checker: register_rows.RowChecker,
     stage: Stage,
-    problem: Callable[[rr.RowError], None],
+    problem: Callable[[register_rows.RowError], None],
     limit: int,
     progress: _Progress,
     job: RegisterImport,

@@ -173,7 +173,7 @@ class ReconMatch(models.Model):
     Differences are register − supplier; reasons are derived from the columns (``domain.matching.reasons``)."""
 
     # No foreign-key constraints in the database: a run writes up to millions of rows from ids it has just read,
-    # and a constraint check per row and column costs more than the matching (performance.md). The ORM still
+    # and a constraint check per row and column costs more than the matching (docs/decisions/0002-reconciliation-results-partitions.md). The ORM still
     # cascades and protects; the rows are replaced by the next run.
     tenant = models.ForeignKey(
         "tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False

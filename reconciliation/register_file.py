@@ -2,7 +2,7 @@
 and oversized uploads: sizes are checked from the zip's own metadata before anything is parsed.
 
 :func:`read_headers` gives the heading row cheaply (an .xlsx's first row is found by streaming its sheet, not by
-parsing all of it; performance.md: parsing a 200,000-row sheet takes seconds) for the page that maps columns;
+parsing all of it; docs/performance.md §3.8: parsing a 200,000-row sheet takes seconds) for the page that maps columns;
 :func:`open_rows` gives the headings, the rows (streamed) and how many there are, for the worker.
 """
 
@@ -36,11 +36,11 @@ class RegisterFileError(ValueError):
 
 
 def max_upload_bytes() -> int:
-    return getattr(settings, "RECON_REGISTER_MAX_BYTES", MAX_UPLOAD_BYTES)
+    return settings.RECON_REGISTER_MAX_BYTES
 
 
 def max_rows() -> int:
-    return getattr(settings, "RECON_REGISTER_MAX_ROWS", MAX_ROWS)
+    return settings.RECON_REGISTER_MAX_ROWS
 
 
 def check_zip(data: bytes) -> None:
@@ -174,12 +174,6 @@ def open_rows(name: str, data: bytes) -> tuple[list[str], Iterator[list], int | 
         count = max(sheet.height - 1, 0)
     _no_headings(headers)
     return headers, rows, count
-
-
-def read_rows(name: str, data: bytes) -> tuple[list[str], Iterator[list]]:
-    """(headers, rows) of the first sheet (or the CSV). Rows are lists of cell values."""
-    headers, rows, _count = open_rows(name, data)
-    return headers, rows
 
 
 def _safe_rows(sheet) -> Iterator[list]:

@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -26,9 +27,10 @@ from tenancy.roles import Capability, can
 from tenancy.scoping import scopes_disabled, tenant_scope
 from tenancy.selectors import registrations_for_capability
 
-from . import imports, register_file
-from .domain import register_rows as rr
+from . import imports, register_file, tasks
+from .domain import register_rows
 from .domain.rules import RuleError, RuleSet
+from .engine import apply_manual
 from .models import (
     DEFAULT_OUTCOME_ACTIONS,
     RECOMMENDED_ACTIONS,
@@ -46,7 +48,7 @@ from .models import (
 CHUNK = imports.CHUNK
 MAX_API_LINES = 10_000
 KEEP_ERRORS = imports.KEEP_ERRORS
-_COLS = rr.CLEAN_COLUMNS
+_COLS = register_rows.CLEAN_COLUMNS
 log = logging.getLogger(__name__)
 
 
@@ -138,15 +140,15 @@ def upsert_lines(
                         "idempotency_key_reused",
                     ) from None
                 return stored.status_code, stored.response
-        checker = rr.RowChecker(recipients)
+        checker = register_rows.RowChecker(recipients)
         errors: list[dict] = []
-        by_label = {label: f for f, label in rr.LABELS.items()}
+        by_label = {label: f for f, label in register_rows.LABELS.items()}
         with imports.Stage() as stage:
             for index, raw in enumerate(lines):
                 if not isinstance(raw, dict):
                     errors.append({"index": index, "field": None, "message": "each line must be an object"})
                     continue
-                clean, problems = checker.check([raw.get(f) for f in rr.FIELDS], index)
+                clean, problems = checker.check([raw.get(f) for f in register_rows.FIELDS], index)
                 errors += [
                     {"index": index, "field": by_label[p.field], "message": f"{p.field} {p.message}"}
                     for p in problems
@@ -274,10 +276,10 @@ def _staged_path(tenant: Tenant, token: str) -> Path:
 
 def _staged(tenant: Tenant, token: str, name: str, headers: list[str]) -> StagedUpload:
     remembered = remembered_mapping(tenant=tenant)
-    guess = rr.guess_mapping(headers, remembered)
+    guess = register_rows.guess_mapping(headers, remembered)
     ignored = set(remembered.get(IGNORED, []))
     unrecognised = [h for h in headers if h and h not in guess.values() and h not in ignored]
-    return StagedUpload(token, name, headers, guess, rr.missing_required(guess), unrecognised)
+    return StagedUpload(token, name, headers, guess, register_rows.missing_required(guess), unrecognised)
 
 
 def stage_upload(*, tenant: Tenant, membership: Membership | None, name: str, data: bytes) -> StagedUpload:
@@ -352,16 +354,16 @@ def start_import(
     remembered = remembered_mapping(tenant=tenant)
     ignored = set(remembered.get(IGNORED, []))
     if mapping is not None and any(mapping.values()):
-        mapping = {k: v for k, v in mapping.items() if k in rr.FIELDS and v}
+        mapping = {k: v for k, v in mapping.items() if k in register_rows.FIELDS and v}
         ignored |= {h for h in headers if h and h not in mapping.values()}
     else:
-        mapping = rr.guess_mapping(headers, remembered)
+        mapping = register_rows.guess_mapping(headers, remembered)
     if len(set(mapping.values())) < len(mapping):
         raise ReconError("mapping", "Map each column of the file to one field at most.")
     unknown = [v for v in mapping.values() if v not in headers]
     if unknown:
         raise ReconError("mapping", f"The file has no column {unknown[0]!r}.")
-    missing = rr.missing_required(mapping)
+    missing = register_rows.missing_required(mapping)
     if missing:
         raise ReconError("mapping", "Map a column to each required field: " + ", ".join(missing) + ".")
     stored = f"{uuid.uuid4().hex}{Path(name).suffix.lower()[:6]}"
@@ -387,9 +389,8 @@ def start_import(
             obj=job,
             metadata={"file": job.file_name, "bytes": len(data)},
         )
-        from .tasks import run_import_task
 
-        run_import_task.delay_on_commit(job.pk)
+        tasks.run_import_task.delay_on_commit(job.pk)
     return job
 
 
@@ -446,7 +447,6 @@ def _fail(job: RegisterImport, message: str) -> None:
 
 
 def _run_import(job: RegisterImport) -> None:
-    from django.contrib.auth import get_user_model
 
     path = import_dir() / job.stored_name
     if not path.is_file():
@@ -552,9 +552,8 @@ def start_run(
                 "rules_version": run.rules.version,
             },
         )
-        from .tasks import run_recon_task
 
-        run_recon_task.delay_on_commit(run.pk)
+        tasks.run_recon_task.delay_on_commit(run.pk)
     return run
 
 
@@ -660,10 +659,9 @@ def queue_reruns(*, tenant: Tenant | int, registration_ids, reason: str) -> list
 def _deliver(run_id: int) -> None:
     """Hand a queued run to the worker; when the broker refuses, the run stays queued and the next change
     delivers it again (:data:`RERUN_REDELIVER_SECONDS`)."""
-    from .tasks import run_recon_task
 
     try:
-        run_recon_task.delay(run_id)
+        tasks.run_recon_task.delay(run_id)
     except Exception:  # noqa: BLE001 - the change that asked for the rerun is saved; it must not fail
         log.exception("reconciliation run %s could not be handed to the worker", run_id)
 
@@ -718,7 +716,6 @@ def link(
             document=document,
             defaults={"kind": LinkKind.LINK, "note": note[:500], "created_by": actor.label},
         )
-        from .engine import apply_manual
 
         apply_manual(tenant=tenant, purchase=purchase, document=document, linked=True)
         record_many(
@@ -766,7 +763,6 @@ def unlink(
             document=document,
             defaults={"kind": LinkKind.UNLINK, "note": note[:500], "created_by": actor.label},
         )
-        from .engine import apply_manual
 
         apply_manual(tenant=tenant, purchase=purchase, document=document, linked=False)
         record(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -24,8 +25,8 @@ from tenancy.selectors import visible_registrations
 from tenancy.views import require_capability
 
 from . import selectors, services
-from .domain import register_rows as rr
-from .domain.matching import OUTCOME_LABELS
+from .domain import register_rows
+from .domain.matching import OUTCOME_LABELS, reasons
 from .domain.rules import RuleSet
 from .engine import probe
 from .exports import KIND as EXPORT_KIND
@@ -40,7 +41,7 @@ def _ctx(request):
 
 def _date(value: str | None):
     try:
-        return dt.datetime.strptime(value or "", "%d-%m-%Y").date()
+        return dt.datetime.strptime(value or "", "%d-%m-%Y").date()  # noqa: DTZ007 - a calendar date
     except ValueError:
         return None
 
@@ -442,7 +443,6 @@ def pair(request, tenant_slug, pk: int):
 
 
 def _reasons(row) -> list[dict]:
-    from .domain.matching import reasons
 
     if row.purchase_id is None or row.document_id is None:
         return []
@@ -567,7 +567,7 @@ def register(request, tenant_slug):
             **_ctx(request),
             "error": error,
             "imports": imports,
-            "columns": rr.COLUMNS,
+            "columns": register_rows.COLUMNS,
             "mapping": services.remembered_mapping(tenant=request.tenant),
         },
         status=400 if error else 200,
@@ -577,7 +577,7 @@ def register(request, tenant_slug):
 def _mapping_page(request, staged, mapping: dict, error: str, status: int = 200):
     rows = [
         {"name": n, "label": label, "required": req, "chosen": mapping.get(n, "")}
-        for n, label, req in rr.COLUMNS
+        for n, label, req in register_rows.COLUMNS
     ]
     return render(
         request,
@@ -598,7 +598,7 @@ def register_mapping(request, tenant_slug):
     if request.method != "POST":
         return redirect("recon-register", tenant_slug)
     token, name = request.POST.get("token", ""), request.POST.get("name", "")
-    mapping = {n: request.POST.get(n, "") for n in rr.FIELDS}
+    mapping = {n: request.POST.get(n, "") for n in register_rows.FIELDS}
     try:
         staged = services.staged_upload(
             tenant=request.tenant, membership=request.membership, token=token, name=name
@@ -653,7 +653,6 @@ def import_errors(request, tenant_slug, pk: int):
 
 @require_capability(Capability.VIEW)
 def register_template(request, tenant_slug):
-    import tempfile
 
     tmp = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - FileResponse closes it
     # A supplier in Karnataka (29), the place of supply Maharashtra (27): an inter-state supply, so IGST only.
@@ -676,7 +675,9 @@ def register_template(request, tenant_slug):
             "Y",
         ]
     ]
-    write_xlsx(tmp, sheet_name="Purchase register", headers=[c[1] for c in rr.COLUMNS], rows=example)
+    write_xlsx(
+        tmp, sheet_name="Purchase register", headers=[c[1] for c in register_rows.COLUMNS], rows=example
+    )
     tmp.seek(0)
     return FileResponse(
         tmp, as_attachment=True, filename="purchase-register-template.xlsx", content_type=XLSX_TYPE

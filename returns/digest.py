@@ -11,7 +11,7 @@ from tenancy.models import Membership
 from tenancy.roles import Capability, can
 from tenancy.scoping import scopes_disabled, tenant_scope
 
-from .selectors import deadline_queue, registrations_for
+from . import selectors
 
 DIGEST_ITEMS = 25
 
@@ -26,8 +26,10 @@ def send_all(*, today=None) -> int:
         if not can(m.role, Capability.ACT) or not m.user.email or not m.user.is_active:
             continue
         with tenant_scope(m.tenant):
-            regs = list(registrations_for(tenant=m.tenant, user=m.user, membership=m))
-            items = deadline_queue(tenant=m.tenant, registrations=regs, today=today, limit=DIGEST_ITEMS)
+            regs = list(selectors.registrations_for(tenant=m.tenant, user=m.user, membership=m))
+            items = selectors.deadline_queue(
+                tenant=m.tenant, registrations=regs, today=today, limit=DIGEST_ITEMS
+            )
         if not items:
             continue
         body = render_to_string("returns/digest.txt", {"tenant": m.tenant, "items": items, "today": today})

@@ -1,4 +1,4 @@
-"""The "twob_preview" export: the GSTR-2B preview as Excel in the portal's 2B layout (domain.md §8 columns),
+"""The "twob_preview" export: the GSTR-2B preview as Excel in the portal's 2B layout (docs/rules/portal-files.md §5 columns),
 one row per document, preceded by the 2B part and section."""
 
 from __future__ import annotations

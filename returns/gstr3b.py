@@ -1,6 +1,6 @@
 """GSTR-3B Table 4 (ITC) preview from a 2B preview's ``itcsumm``. Pure module: no ORM.
 
-Our reading (domain.md §4.4 marks the current auto-population UNVERIFIED): 4(A)(5) "All other ITC" = ITC
+Our reading (docs/rules/gstr3b.md §2.1 marks the current auto-population UNVERIFIED): 4(A)(5) "All other ITC" = ITC
 available from non-reverse-charge supplies less credit notes (with their declared reductions); a head that comes
 out negative is shown as zero in 4(A)(5) and reversed in 4(B)(2). 4(D)(2) = ITC restricted by POS rules; documents
 barred by section 16(4) are shown apart (not claimable). Rejected documents are not auto-populated. The

@@ -21,10 +21,15 @@ from django.utils import timezone
 from audit.services import Actor, Event, record, record_many
 from gst.duedates import return_period
 from gst.periods import add_months, format_period
+from gst_sync.client import PortalError
+from gst_sync.client.base import open_session
+from gst_sync.client.factory import make_adapter
+from gst_sync.files.imports import import_gstr2b_files
+from gst_sync.models import PortalConnection
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
-from . import documents, twob_sql
+from . import documents, tasks, twob_sql
 from .models import ACTIVE_REBUILD, Gstr3bFiling, PreviewRebuild, PreviewTrigger, RebuildStatus, TwobPreview
 from .snapshots import Entries
 from .twob import HEADS, IN_2B, ITCREV, Part, Recipient, period_months, place
@@ -44,7 +49,7 @@ class ReturnsError(ValueError):
 
 def itcrev_enabled() -> bool:
     """Compute ``itcrev`` (our reading, UNVERIFIED: returns.twob)? Setting ``TWOB_ITCREV``, on by default."""
-    return bool(getattr(settings, "TWOB_ITCREV", True))
+    return bool(settings.TWOB_ITCREV)
 
 
 def filed_3b(registration: Registration) -> dict[dt.date, dt.date]:
@@ -384,7 +389,6 @@ def request_rebuild(
 ) -> tuple[PreviewRebuild, bool]:
     """Queue a rebuild of the preview (the ``returns.rebuild_preview`` task, enqueued on commit). When one is
     already queued or running for the GSTIN and period, that one is returned instead: (rebuild, created)."""
-    from .tasks import rebuild_preview
 
     if registration.tenant_id != tenant.pk:
         raise ReturnsError("No such GSTIN.")
@@ -415,7 +419,7 @@ def request_rebuild(
                     "trigger": trigger,
                 },
             )
-            rebuild_preview.delay_on_commit(job.pk)
+            tasks.rebuild_preview.delay_on_commit(job.pk)
     except IntegrityError:
         existing = active.first()
         if existing is None:  # the active one finished in between
@@ -477,11 +481,6 @@ def recompute_on_portal(
     """GEN2B on the portal, wait for its status, then GET2B and store it (replacing the earlier import of the
     period). Network calls run outside any transaction. Returns the import result; raises ReturnsError with the
     portal's message when generation fails."""
-    from gst_sync.client import PortalError
-    from gst_sync.client.base import open_session
-    from gst_sync.client.factory import make_adapter
-    from gst_sync.files.imports import import_gstr2b_files
-    from gst_sync.models import PortalConnection
 
     conn = PortalConnection.objects.filter(tenant=tenant, registration=registration).first()
     if conn is None or not conn.session_blob:

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import services
+from . import digest, services
 
 
 @shared_task(name="returns.rebuild_previews", queue="default", acks_late=True, reject_on_worker_lost=True)
@@ -12,7 +12,6 @@ def rebuild_previews() -> int:
 @shared_task(name="returns.deadline_digest", queue="default", acks_late=True, reject_on_worker_lost=True)
 def deadline_digest() -> int:
     """Every morning: email each responsible member the most urgent documents of their GSTINs."""
-    from . import digest
 
     return digest.send_all()
 

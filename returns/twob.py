@@ -1,5 +1,5 @@
 """GSTR-2B preview computed from IMS documents, their actions and the suppliers' filing dates, in the portal's
-official structure (domain.md §4). Pure module: no ORM, no Django.
+official structure (docs/rules/gstr2b.md). Pure module: no ORM, no Django.
 
 Which 2B period a document lands in (:func:`twob_month`):
 
@@ -19,7 +19,7 @@ action; otherwise Accepted and No action (deemed accepted) → ``itcavl``, Rejec
 left out. Credit notes sit in ``othersup`` (ITC reversal) with the declared reduction where one was made
 (``itcRedReq`` "N" = nil, "Y" without amounts or no declaration = full); debit notes in ``nonrevsup.cdnr``.
 
-Carried forward (domain.md §2.1, §2.5, §4.1): on filing the GSTR-3B of a period, accepted and rejected records of
+Carried forward (docs/rules/gstr2b.md §4): on filing the GSTR-3B of a period, accepted and rejected records of
 that 2B period leave IMS; pending ones stay and reach the next open 2B. So a document whose 2B period (as above)
 has a filed GSTR-3B (``Recipient.filed_3b``) moves to the next period when it was pending at that filing: it is
 pending now, or its local action changed after the filing date (accepted and rejected records can no longer change
@@ -27,12 +27,12 @@ then, so a later change means it was pending). Repeated while the next period is
 taken on the same day as the filing counts as before it; an action taken directly on the portal after the filing
 is only known through the portal's own 2B (an imported 2B period wins as the starting point).
 
-Pending past the one-period limit (domain.md §2.2, from the October-2025 2B period): a *specified* record (the
+Pending past the one-period limit (docs/rules/gstr2b.md §5, from the October-2025 2B period): a *specified* record (the
 ``pending_restricted`` table of the rules, unknown facts counting as specified, as the action rules do) still
 pending after the GSTR-3B due date of the following period is deemed accepted from the day after that deadline:
 it lands, as accepted, in the 2B that is open then (the carry-forward above counts it pending up to the deadline).
 
-``itcrev`` (ITC reversal; its trigger is UNVERIFIED, domain.md §4.2, §10 q6): our reading, switchable with
+``itcrev`` (ITC reversal; its trigger is UNVERIFIED, docs/rules/gstr2b.md §7): our reading, switchable with
 ``Recipient.itcrev`` (setting ``TWOB_ITCREV``, on by default): when an amendment of an invoice, debit note or ECO
 document is rejected while its original was accepted (or deemed accepted) in a 2B whose GSTR-3B has been filed,
 the ITC of the original is to be reversed: the original's tax is shown under ``itcrev.nonrevsup.<original's

@@ -360,7 +360,7 @@ def aggregates(p: dict) -> list[tuple]:
         transaction.atomic(),
         psycopg.Cursor(connection.connection) as cur,
     ):  # server-side binding: binary results
-        # the groups hash in memory; JIT compiles for longer than these queries run (performance.md)
+        # the groups hash in memory; JIT compiles for longer than these queries run (docs/decisions/0006-jit-off.md)
         cur.execute("SET LOCAL work_mem = '256MB'; SET LOCAL jit = off; SET LOCAL enable_sort = off")
         cur.execute(sql, p, binary=True)
         return cur.fetchall()

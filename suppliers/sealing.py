@@ -14,7 +14,7 @@ from django.conf import settings
 
 
 def _keys() -> list[bytes]:
-    configured = getattr(settings, "IMS_WEBHOOK_SECRET_KEYS", "") or ""
+    configured = settings.IMS_WEBHOOK_SECRET_KEYS or ""
     if isinstance(configured, str):
         configured = [k.strip() for k in configured.split(",") if k.strip()]
     if configured:

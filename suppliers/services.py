@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import secrets
@@ -34,7 +33,7 @@ from invoices.models import Supplier, SupplierDocument
 from tenancy.models import Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
-from . import netguard, sealing, sheet, signing
+from . import netguard, sealing, sheet, signing, tasks
 from .models import (
     DeliveryStatus,
     NotificationStatus,
@@ -345,17 +344,16 @@ def queue_webhook(*, tenant: Tenant, event: str, payload: dict) -> list[WebhookD
         ids = [d.pk for d in deliveries]
 
         def enqueue():
-            from .tasks import deliver_webhook_task
 
             for delivery_id in ids:
-                deliver_webhook_task.delay(delivery_id)
+                tasks.deliver_webhook_task.delay(delivery_id)
 
         transaction.on_commit(enqueue)
     return deliveries
 
 
 def max_attempts() -> int:
-    return getattr(settings, "IMS_WEBHOOK_MAX_ATTEMPTS", 5)
+    return settings.IMS_WEBHOOK_MAX_ATTEMPTS
 
 
 def retry_delay(attempts: int) -> int:
@@ -423,7 +421,7 @@ def deliver_webhook(*, delivery_id: int, timeout: float = 10.0) -> str | None:
 
 def allow_private_network() -> bool:
     """``IMS_WEBHOOK_ALLOW_PRIVATE_NETWORK``: on-premise deployments (and tests) may send to LAN and loopback."""
-    return bool(getattr(settings, "IMS_WEBHOOK_ALLOW_PRIVATE_NETWORK", False))
+    return bool(settings.IMS_WEBHOOK_ALLOW_PRIVATE_NETWORK)
 
 
 def _check_url(url: str) -> str:
@@ -547,9 +545,3 @@ def delete_webhook(*, tenant: Tenant, actor: Actor, endpoint: WebhookEndpoint) -
             changes={"url": [endpoint.url, None]},
         )
         endpoint.delete()
-
-
-def retry_delivery_time(delivery: WebhookDelivery) -> dt.datetime | None:
-    if delivery.status != DeliveryStatus.PENDING or delivery.last_attempt_at is None:
-        return None
-    return delivery.last_attempt_at + dt.timedelta(seconds=retry_delay(delivery.attempts))

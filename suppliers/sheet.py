@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from python_calamine import CalamineWorkbook
 
 from gst.gstin import validate_gstin
 
@@ -173,7 +174,6 @@ def parse_rows(table: list[list]) -> ParsedSheet:
 
 def read_workbook(data: bytes) -> ParsedSheet:
     """Check the archive, then read the first sheet."""
-    from python_calamine import CalamineWorkbook
 
     check_zip(data)
     try:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from guardian.models import UserObjectPermission
 from guardian.shortcuts import get_objects_for_user
 
 from .models import Membership, Registration, Tenant
@@ -53,7 +54,6 @@ def tenant_members(*, tenant: Tenant) -> list[Membership]:
     For the members page of an owner or admin (the view checks the capability). Owners and admins see every
     GSTIN whatever their grants say; ``sees_all`` tells which.
     """
-    from guardian.models import UserObjectPermission
 
     members = list(Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__username"))
     gstins = {str(pk): g for pk, g in Registration.objects.filter(tenant=tenant).values_list("pk", "gstin")}

@@ -16,6 +16,7 @@ from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 
 from audit.models import ActorType
 from audit.services import Actor, record
+from gst.gstin import validate_gstin
 
 from .models import FilingFrequency, Membership, Registration, Tenant
 from .roles import Role
@@ -55,7 +56,6 @@ def add_registration(
     filing_frequency: str = FilingFrequency.MONTHLY,
 ) -> Registration:
     """Add a GSTIN to the tenant. The GSTIN must pass every check (format, state code, check character)."""
-    from gst.gstin import validate_gstin
 
     result = validate_gstin(gstin)
     if not result.valid:

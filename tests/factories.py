@@ -83,7 +83,7 @@ def document_record(
     supplier_period: str = "102025",
     **extra,
 ) -> dict:
-    """A GETINV-shaped record (domain.md §3.2) for one section, as the portal would send it."""
+    """A GETINV-shaped record (docs/rules/portal-api.md §2) for one section, as the portal would send it."""
     info = SECTIONS[Section(section)]
     supplier_gstin = supplier_gstin or gstin_for(next(_seq) + 9000)
     number = number or f"INV/{next(_seq):05d}"

@@ -1,4 +1,4 @@
-"""A seedable generator of realistic GETINV records (domain.md §3.2) for demos, benchmarks and the sandbox portal.
+"""A seedable generator of realistic GETINV records (docs/rules/portal-api.md §2) for demos, benchmarks and the sandbox portal.
 
 ``generate(seed=…, recipient_gstin=…, periods=[…], n_docs=…, n_suppliers=…)`` returns the records by IMS section
 key (exactly the dict shape the portal returns, amounts as 2-decimal ``Decimal``) and the supplier names. The same
@@ -43,7 +43,7 @@ _NOTE_SECTIONS = frozenset({"b2bcn", "b2bcna", "b2bdn", "b2bdna"})
 _CN_SECTIONS = frozenset({"b2bcn", "b2bcna"})
 PENDING_RULES_CHANGE = dt.date(
     2025, 10, 1
-)  # from this period credit notes may be kept pending (domain.md §2.2)
+)  # from this period credit notes may be kept pending (docs/rules/ims-actions.md §2)
 
 # Supplier states (weights) other than the recipient's own.
 _STATES = (

@@ -1,6 +1,6 @@
 """The portal adapter interface the rest of the product codes against, and the values it returns.
 
-Records are the portal's own dicts (GETINV record fields of domain.md §3.2, 2B documents of §4.2) so nothing is
+Records are the portal's own dicts (GETINV record fields of docs/rules/portal-api.md §2, 2B documents of docs/rules/gstr2b.md §6) so nothing is
 lost between download and the next SAVE; callers map them to models. Amount fields stay as the portal sent them
 (JSON numbers or strings) — convert with ``Decimal(str(value))``.
 """
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
 
 from . import crypto
 
@@ -72,15 +72,8 @@ class SessionKeyMissing(RuntimeError):
 
 
 def session_fernet(key: str | bytes | None = None) -> Fernet:
-    """Fernet from ``key``, else env/settings ``IMS_SESSION_KEY`` (make one with ``Fernet.generate_key()``)."""
-    key = key or os.environ.get("IMS_SESSION_KEY")
-    if not key:
-        try:
-            from django.conf import settings
-
-            key = getattr(settings, "IMS_SESSION_KEY", None) if settings.configured else None
-        except ImportError:  # pragma: no cover - Django is always installed here
-            key = None
+    """Fernet from ``key``, else the ``IMS_SESSION_KEY`` setting (make one with ``Fernet.generate_key()``)."""
+    key = key or (settings.IMS_SESSION_KEY if settings.configured else None)
     if not key:
         raise SessionKeyMissing("IMS_SESSION_KEY is not set: portal sessions cannot be stored encrypted")
     return Fernet(key)

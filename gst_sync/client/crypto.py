@@ -1,4 +1,4 @@
-"""GSTN taxpayer-API cryptography (domain.md §3.7). Pure module: no ORM, no I/O, no Django.
+"""GSTN taxpayer-API cryptography (docs/rules/portal-api.md §6). Pure module: no ORM, no I/O, no Django.
 
 Both the real client (``gst_sync.client.gstn``) and the sandbox portal (``tools.sandbox_portal``) use these
 functions, so the two sides can never drift apart. Every value that crosses the wire is base64 text.
@@ -14,7 +14,7 @@ Keys and who encrypts what:
 * response ``data`` — AES(rek, base64(JSON)); ``hmac`` = base64 HMAC-SHA256 over the *decrypted* base64(JSON)
   bytes keyed by the rek (:func:`open_response` / :func:`seal_response`).
 * request body (PUT/POST) — see :func:`seal_request`: ``data`` = AES(sek, base64(JSON)), ``hmac`` =
-  base64 HMAC-SHA256 over base64(JSON) keyed by the sek. domain.md §3.7 records this as what open-source
+  base64 HMAC-SHA256 over base64(JSON) keyed by the sek. docs/rules/portal-api.md §6 records this as what open-source
   clients do and asks to confirm it with the GSTN developer portal: it lives in this one function pair only.
 * large files (FILEDET) — ``ek`` is the base64 AES key of the files; each file is a ``.tar.gz`` whose single
   member holds AES(ek, base64(JSON)) as base64 text; ``hash`` is the SHA-256 hex of the downloaded file bytes

@@ -1,4 +1,4 @@
-"""Portal errors (domain.md §3.6) sorted into what the caller should do about them.
+"""Portal errors (docs/rules/portal-api.md §5) sorted into what the caller should do about them.
 
 * :class:`Transient` — try again later: the client retries these itself with exponential backoff and jitter
   (bounded by :class:`RetryPolicy`); if they persist the last one is raised.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlparse
 
 import httpx
@@ -37,7 +38,6 @@ def make_adapter(**overrides) -> GstnAdapter:
 def owns_adapter(service):
     """For services taking ``adapter=None``: build one from settings when none is given, and close its HTTP
     connections when the service returns (a worker runs thousands of tasks)."""
-    import functools
 
     @functools.wraps(service)
     def wrapped(*args, adapter=None, **kwargs):

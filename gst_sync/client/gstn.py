@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import random
 import threading
 import time
@@ -109,18 +108,6 @@ class GstnConfig:
     refresh_margin: dt.timedelta = dt.timedelta(minutes=10)
     seconds_per_est_minute: float = 60.0  # FILEDET: wait est × this before the first try…
     max_est_wait: float = 600.0  # …but never longer than this
-
-    @classmethod
-    def from_env(cls, prefix: str = "IMS_GSP_", **overrides: Any) -> GstnConfig:
-        """``IMS_GSP_BASE_URL``, ``IMS_GSP_CLIENT_ID``, ``IMS_GSP_CLIENT_SECRET``, ``IMS_GSP_GSTN_CERT_PATH``."""
-        values = {
-            "base_url": os.environ.get(f"{prefix}BASE_URL", ""),
-            "client_id": os.environ.get(f"{prefix}CLIENT_ID", ""),
-            "client_secret": os.environ.get(f"{prefix}CLIENT_SECRET", ""),
-            "gstn_certificate_path": os.environ.get(f"{prefix}GSTN_CERT_PATH") or None,
-        }
-        values.update(overrides)
-        return cls(**values)
 
     def certificate(self) -> bytes:
         if self.gstn_certificate:

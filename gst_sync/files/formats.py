@@ -1,4 +1,4 @@
-"""Files from and for the GST portal, for users without API access (domain.md §3.2, §3.3, §4.2, §8). Pure module.
+"""Files from and for the GST portal, for users without API access (docs/rules/portal-files.md). Pure module.
 
 * **IMS JSON** — the IMS dashboard / Offline Tool download. Its layout is not documented: the sections may sit
   under ``imsDetails`` (UNVERIFIED, one open-source parser), under ``data`` or at the top level (the GETINV shape
@@ -616,18 +616,8 @@ def twob_totals(docs: Iterable[TwobDoc]) -> list[dict[str, Any]]:
 SAVE, RESET = "save", "reset"
 
 
-def upload_kind(local_action: str, portal_action: str) -> str | None:
-    """SAVE for a wanted Accept / Reject / Pending, RESET for a row going back to No action (nothing if it is
-    already No action on the portal)."""
-    if local_action in ("A", "R", "P"):
-        return SAVE
-    if local_action == "N" and portal_action != "N":
-        return RESET
-    return None
-
-
 def upload_record(doc: Mapping[str, Any], kind: str) -> dict[str, Any]:
-    """One SAVE / RESET record (domain.md §3.3) from a document's stored values (SupplierDocument field names):
+    """One SAVE / RESET record (docs/rules/portal-api.md §3) from a document's stored values (SupplierDocument field names):
     the identifying and amount fields as received (amounts positive), ``prev_status`` = the portal's action;
     SAVE adds ``action``, ``remarks``, ``itcRedReq`` and ``decl*`` where set."""
     info = section_info(doc["section"])
@@ -713,7 +703,7 @@ _HEADS = ("igst", "cgst", "sgst", "cess")
 
 
 def _summary_place(d: TwobDoc) -> tuple[str, str, str]:
-    """Where a document's tax sits in ``itcsumm`` (domain.md §4.2, §4.4): block, group, section."""
+    """Where a document's tax sits in ``itcsumm`` (docs/rules/gstr2b.md §3, §6): block, group, section."""
     block = "itcRejected" if d.rejected else ("itcunavl" if d.itc_available == "N" else "itcavl")
     if d.note_type == "C":  # credit notes reduce ITC: "others" (reversal) group
         return block, "othersup", d.section + ("rev" if d.reverse_charge else "")

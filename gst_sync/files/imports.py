@@ -26,7 +26,7 @@ from tenancy.models import Registration, Tenant
 
 from ..models import Gstr2bStatement
 from ..selectors import UPLOAD_FILTERS, push_queue, push_queue_counts
-from . import formats as pf
+from . import formats
 from .formats import PortalFileError
 
 __all__ = [
@@ -79,7 +79,7 @@ class UploadedFile(Protocol):
 
 
 def max_upload_bytes() -> int:
-    return getattr(settings, "IMS_PORTAL_FILE_MAX_BYTES", pf.MAX_UPLOAD_BYTES)
+    return settings.IMS_PORTAL_FILE_MAX_BYTES
 
 
 def _read(files: Sequence[UploadedFile]) -> list[tuple[str, bytes]]:
@@ -87,7 +87,7 @@ def _read(files: Sequence[UploadedFile]) -> list[tuple[str, bytes]]:
     named = [(str(f.name or "upload").replace("\\", "/").rsplit("/", 1)[-1], f) for f in files]
     if not named:
         raise PortalFileError(["no file uploaded"])
-    pf.check_sizes(((name, f.size or 0) for name, f in named), limit=max_upload_bytes())
+    formats.check_sizes(((name, f.size or 0) for name, f in named), limit=max_upload_bytes())
     return [(name, f.read()) for name, f in named]
 
 
@@ -109,7 +109,7 @@ class ImsImportResult:
     gstin: str
     files: list[str]
     file_gstin: str  # "" when the file names no GSTIN
-    summary: pf.ImsSummary
+    summary: formats.ImsSummary
     ingest: IngestResult
     complete_sections: list[str]
 
@@ -142,7 +142,7 @@ def import_ims_files(
     as complete: stored documents of that section missing from the file are marked vanished (kept, not deleted).
     All or nothing: raises PortalFileError naming every problem, and writes nothing, for a bad file.
     """
-    parsed = pf.parse_ims_files(_read(files))
+    parsed = formats.parse_ims_files(_read(files))
     _check_gstin(parsed.gstin, registration, parsed.files)
     sections = sorted(parsed.records)
     result = ingest_documents(
@@ -171,7 +171,7 @@ def import_ims_files(
 @dataclass
 class Gstr2bImportResult:
     statement: Gstr2bStatement
-    parsed: pf.TwobFile
+    parsed: formats.TwobFile
     totals: list[dict[str, Any]]
     checks: list[dict[str, Any]]
     matched: int  # IMS documents now carrying this 2B period
@@ -197,7 +197,7 @@ class Gstr2bImportResult:
             "cleared_ims_documents": self.cleared,
             "replaced": self.replaced,
             "totals": [
-                {k: str(v) if k in pf.MONEY_FIELDS else v for k, v in row.items()} for row in self.totals
+                {k: str(v) if k in formats.MONEY_FIELDS else v for k, v in row.items()} for row in self.totals
             ],
             "summary_matches": all(c["matches"] for c in self.checks),
         }
@@ -220,7 +220,7 @@ def import_gstr2b_files(
       longer in it have their 2B period cleared.
     * ``period`` (MMYYYY), when given, must be the file's. Bad files raise PortalFileError; nothing is written.
     """
-    parsed = pf.parse_gstr2b_files(_read(files), period=period)
+    parsed = formats.parse_gstr2b_files(_read(files), period=period)
     _check_gstin(parsed.gstin, registration, parsed.files)
     now = timezone.now()
     with transaction.atomic(), connection.cursor() as cur:
@@ -257,8 +257,8 @@ def import_gstr2b_files(
         result = Gstr2bImportResult(
             statement=statement,
             parsed=parsed,
-            totals=pf.twob_totals(parsed.docs),
-            checks=pf.summary_check(parsed.summary, parsed.docs),
+            totals=formats.twob_totals(parsed.docs),
+            checks=formats.summary_check(parsed.summary, parsed.docs),
             matched=matched,
             cleared=cleared,
             replaced=replaced,
@@ -373,13 +373,13 @@ def offline_upload(*, tenant: Tenant, registration: Registration, kind: str) -> 
     """The Offline Tool upload body of the GSTIN's pending local actions: ``kind`` ``"save"`` (Accept / Reject /
     Pending wanted) or ``"reset"`` (back to No action). Reads only."""
     if kind not in UPLOAD_FILTERS:
-        raise ValueError(f"kind must be {pf.SAVE!r} or {pf.RESET!r}")
+        raise ValueError(f"kind must be {formats.SAVE!r} or {formats.RESET!r}")
     rows = (
         _pending(tenant=tenant, registration=registration, kind=kind)
         .order_by("section", "supplier_gstin", "doc_date", "doc_number")
         .values(*_UPLOAD_FIELDS)
     )
-    return pf.upload_body(rtin=registration.gstin, kind=kind, docs=rows.iterator(chunk_size=5000))
+    return formats.upload_body(rtin=registration.gstin, kind=kind, docs=rows.iterator(chunk_size=5000))
 
 
 def pending_upload_counts(
@@ -387,7 +387,10 @@ def pending_upload_counts(
 ) -> dict[int, dict[str, int]]:
     """Per registration id: how many rows the SAVE and the RESET upload would hold (from the push queue table)."""
     counts = push_queue_counts(tenant=tenant, registrations=registrations, in_flight=True)
-    return {reg_id: {pf.SAVE: c[pf.SAVE], pf.RESET: c[pf.RESET]} for reg_id, c in counts.items()}
+    return {
+        reg_id: {formats.SAVE: c[formats.SAVE], formats.RESET: c[formats.RESET]}
+        for reg_id, c in counts.items()
+    }
 
 
 def upload_filename(registration: Registration, kind: str, today: dt.date | None = None) -> str:

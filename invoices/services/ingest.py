@@ -1,4 +1,4 @@
-"""Bulk ingest of supplier documents (GETINV records, domain.md §3.2) into one registration's IMS.
+"""Bulk ingest of supplier documents (GETINV records, docs/rules/portal-api.md §2) into one registration's IMS.
 
 Set-based, in one transaction per batch: Python parses each record once into a line of COPY text and its natural
 key; the keys are COPYed into a temporary table and probe the natural-key index once each (:func:`_lookup`).
@@ -252,7 +252,7 @@ def _write(
     ctx = {"tenant": tenant.pk, "reg": registration.pk, "now": now, "source": source}
     with transaction.atomic(), connection.cursor() as cur:
         # Sorts and hashes stay in memory; JIT compiling (on by default, triggered by the cost of the natural-key
-        # probes of a large batch) costs more than it saves on these statements (performance.md).
+        # probes of a large batch) costs more than it saves on these statements (docs/performance.md §3.7).
         cur.execute("SET LOCAL work_mem = '64MB'")
         cur.execute("SET LOCAL jit = off")
         cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, registration.pk])

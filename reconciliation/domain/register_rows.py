@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from gst.gstin import LEGACY_STATE_CODES, STATE_CODES, validate_gstin
 from gst.numbers import is_valid_doc_number, normalise_doc_number
-from gst.periods import fy_start_year, month_start
+from gst.periods import fy_start_year, india_today, month_start
 
 # field, template heading, required
 COLUMNS: list[tuple[str, str, bool]] = [
@@ -260,7 +260,7 @@ def parse_date(v) -> dt.date:
     text = _text(v)
     for fmt in _DATE_FORMATS:
         try:
-            return dt.datetime.strptime(text, fmt).date()
+            return dt.datetime.strptime(text, fmt).date()  # noqa: DTZ007 - a calendar date, no time of day
         except ValueError:
             continue
     raise ValueError("must be a date DD-MM-YYYY, e.g. 05-10-2025")
@@ -347,7 +347,7 @@ class RowChecker:
 
     def __init__(self, recipients: dict[str, int], *, today: dt.date | None = None):
         self.recipients = recipients
-        self.latest = (today or dt.date.today()) + dt.timedelta(days=1)  # a day's grace for time zones
+        self.latest = (today or india_today()) + dt.timedelta(days=1)  # a day's grace for time zones
         self._recipient: dict = {}
         self._supplier: dict = {}
         self._kind: dict = {}

@@ -17,7 +17,7 @@ class RuleError(ValueError):
 
 @dataclass(frozen=True)
 class RuleSet:
-    """What counts as a match. Defaults are india-compliance's (domain.md §5.7) made explicit:
+    """What counts as a match. Defaults are india-compliance's (docs/rules/matching.md §2) made explicit:
 
     * ``amount_abs`` rupees and ``amount_pct`` percent of the supplier's amount: a head is within tolerance when
       ``|Δ| <= max(amount_abs, amount_pct % of the supplier amount)``;

@@ -2,6 +2,8 @@
 
 from django import forms, template
 
+from gst.gstin import state_name as _state_name
+
 register = template.Library()
 
 
@@ -35,6 +37,5 @@ def minutes(delta) -> int:
 
 @register.filter
 def state_name(code: str) -> str:
-    from gst.gstin import state_name as _state_name
 
     return _state_name(code)

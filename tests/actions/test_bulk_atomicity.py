@@ -1,4 +1,4 @@
-"""reliability.md R8, bulk action atomicity: the database session of a bulk action is terminated half-way; nothing
+"""docs/reliability.md R8, bulk action atomicity: the database session of a bulk action is terminated half-way; nothing
 of it remains (no document changed, no orphan audit event, the chain verifies, the idempotency key free), and a
 retry with the same key applies it exactly once. The worker path loses only the chunk that was running and resumes
 to the same end state as a run that never crashed. And a person's action committed while a bulk action runs over

@@ -1,4 +1,4 @@
-"""Actions, remarks, the end of a record's life in IMS and the warnings (domain.md §2.1, §2.4, §2.5, §7.1).
+"""Actions, remarks, the end of a record's life in IMS and the warnings (docs/rules/ims-actions.md §1, §5, §6; docs/rules/gstr3b.md §3).
 Pure: no database."""
 
 from __future__ import annotations

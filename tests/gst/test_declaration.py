@@ -1,4 +1,4 @@
-"""The ITC-reduction declaration (domain.md §2.3): which records carry it, from which period, Accept only, the
+"""The ITC-reduction declaration (docs/rules/ims-actions.md §4): which records carry it, from which period, Accept only, the
 head limits, CGST = SGST, itcRedReq semantics, the portal's block flag and the remarks switch. Pure: no database."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""GSTR-3B due dates, GSTR-2B cut-offs and the section 16(4) limit as data (domain.md §4.1, §7.1, §7.2).
+"""GSTR-3B due dates, GSTR-2B cut-offs and the section 16(4) limit as data (docs/rules/gstr2b.md §2; docs/rules/gstr3b.md §1, §3; docs/rules/documents.md §4).
 Pure: no database."""
 
 from __future__ import annotations

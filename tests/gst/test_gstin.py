@@ -1,4 +1,4 @@
-"""GSTIN and PAN checks (domain.md §6). Pure: no database."""
+"""GSTIN and PAN checks (docs/rules/gstin.md). Pure: no database."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ CHECK_CODES = {"length", "format", "state", "pan", "entity", "default", "checksu
 
 
 def reference_contributions(first14: str) -> list[int]:
-    """domain.md §6.2 step by step, written independently of the module (which uses python-stdnum)."""
+    """docs/rules/gstin.md §3 step by step, written independently of the module (which uses python-stdnum)."""
     alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     out = []
     for position, char in enumerate(first14, start=1):
@@ -63,10 +63,10 @@ def test_worked_example_contributions_sum_and_check_character_match_domain_doc()
 @pytest.mark.parametrize(
     "gstin",
     [
-        "27AAPFU0939F1ZV",  # domain.md §6.2 worked example
+        "27AAPFU0939F1ZV",  # docs/rules/gstin.md §3.1 worked example
         "33GSPTN0791G1Z5",  # GSTN sandbox, Tamil Nadu
         "27GSPMH0992G1ZF",  # GSTN sandbox, Maharashtra
-        # the sample payloads (docs/samples/README.md)
+        # the sample payloads (tests/portal_files/fixtures)
         "27AAICZ1234Q1ZQ",
         "27AAFCX5678M1ZF",
         "29AAJFY9012N1ZE",

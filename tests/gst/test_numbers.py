@@ -1,4 +1,4 @@
-"""Invoice-number normalisation (domain.md §5.3) and the GST number format (§7.3). Pure: no database."""
+"""Invoice-number normalisation (docs/rules/documents.md §3) and the GST number format (docs/rules/documents.md §1). Pure: no database."""
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ def test_plain_numeric_numbers_share_a_key_only_when_they_are_the_same_number(a,
     assert normalise_doc_number(a) == str(int(a))
 
 
-# --- GST document-number format (§7.3) -------------------------------------------------------------------------
+# --- GST document-number format (docs/rules/documents.md §1) -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("number", ["INV/2025-26/0042", "A", "7", "inv-1", "ABCDEFGHIJKLMNOP", "1/2-3"])

@@ -1,4 +1,4 @@
-"""When Pending is allowed (domain.md §2.2): the five restricted record kinds, the October-2025 cut-over keyed on
+"""When Pending is allowed (docs/rules/ims-actions.md §2): the five restricted record kinds, the October-2025 cut-over keyed on
 the GSTR-2B period, the one-period limit and its deadline, the portal's ispendactblocked flag. Pure: no database."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tax periods, portal dates, financial years and QRMP quarters (domain.md §7.2). Pure: no database."""
+"""Tax periods, portal dates, financial years and QRMP quarters (docs/rules/documents.md §4). Pure: no database."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The IMS section table is exactly domain.md §1.2; actions are §2.1. Pure: no database."""
+"""The IMS section table is exactly docs/rules/sections.md §2; actions are docs/rules/ims-actions.md §1.1. Pure: no database."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from gst.sections import (
     section_info,
 )
 
-# domain.md §1.2, transcribed: key, GETINV code, number field, date field, original number, original date,
+# docs/rules/sections.md §2, transcribed: key, GETINV code, number field, date field, original number, original date,
 # document kind, amended section, GSTR-2B list (india-compliance mapping; ECO documents land in ecom/ecoma).
 DOMAIN_TABLE = [
     ("b2b", "B2B", "inum", "idt", None, None, "invoice", None, "b2b"),

@@ -134,7 +134,7 @@ def authed(adapter):
 
 
 def save_body(record: dict, action: str | None, **extra) -> dict:
-    """A SAVE/RESET record from a downloaded one (domain.md §3.3): same fields, prev_status = portal action."""
+    """A SAVE/RESET record from a downloaded one (docs/rules/portal-api.md §3): same fields, prev_status = portal action."""
     body = {
         k: v
         for k, v in record.items()

@@ -1,4 +1,4 @@
-"""Portal error codes sorted into what the caller does about them (domain.md §3.6)."""
+"""Portal error codes sorted into what the caller does about them (docs/rules/portal-api.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Documents that move between 2B periods or change part with time (domain.md §2.1, §2.2, §2.5, §4.1), through
+"""Documents that move between 2B periods or change part with time (docs/rules/gstr2b.md §2, §4, §5), through
 the preview service: pending documents carried past a filed GSTR-3B, specified records pending past their
 one-period limit deemed accepted, and the ITC reversal (itcrev) of an original whose amendment was rejected."""
 

@@ -1,4 +1,4 @@
-"""The IMS snapshot of docs/samples yields exactly the totals of the GSTR-2B sample there (domain.md §4)."""
+"""The IMS snapshot of tests/returns/fixtures yields exactly the totals of the GSTR-2B sample there (docs/rules/gstr2b.md)."""
 
 from __future__ import annotations
 

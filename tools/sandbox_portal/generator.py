@@ -14,6 +14,7 @@ from typing import Any
 
 from gst.gstin import make_gstin
 from gst.sections import SECTIONS, DocKind, Section
+from tools import generator
 
 RATES = (Decimal("5"), Decimal("12"), Decimal("18"), Decimal("28"))
 STATES = ("27", "29", "24", "07", "33", "09")
@@ -50,10 +51,6 @@ def generate(recipient_gstin: str, *, docs: int, seed: int, period: str = "10202
 
 def _external(recipient_gstin: str, *, docs: int, seed: int, period: str) -> dict[str, list[dict]] | None:
     """``tools.generator.generate`` (the product's realistic generator) when it is there and fits."""
-    try:
-        from tools import generator
-    except ImportError:
-        return None
     try:
         data = generator.generate(
             seed=seed,

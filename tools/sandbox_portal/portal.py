@@ -1,6 +1,6 @@
 """State and behaviour of the sandbox portal, independent of HTTP (``server.py`` maps requests onto it).
 
-Validation error codes whose real portal code is not documented (domain.md §3.6 lists none) are prefixed
+Validation error codes whose real portal code is not documented (docs/rules/portal-api.md §5 lists none) are prefixed
 ``SBX-``; documented ones (IMSSAV0010, RET13509, RET2B1016, RTN_24, AUTH4033/4034/4038, GEN5001, TEC4002) are used
 as the portal uses them.
 """
@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from gst.periods import india_today
 from gst.sections import SECTIONS, DocKind, Section, section_info
 from gst_sync.client import crypto
 from tools.sandbox_portal import generator
@@ -613,7 +614,7 @@ class Portal:
         parts = [self._group(docs[i : i + per_file]) for i in range(0, len(docs), per_file)]
         summary = {"itcsumm": self._itcsumm(docs), "cpsumm": {}}
         chksum = crypto.sha256_hex(crypto.dumps(parts).encode()).upper()[:40]
-        gendt = dt.date.today().strftime("%d-%m-%Y")
+        gendt = india_today().strftime("%d-%m-%Y")
         return {"parts": parts, "summary": summary, "chksum": chksum, "gendt": gendt}
 
     @staticmethod
