@@ -18,7 +18,19 @@ from .errors import ActionError, ActionForbidden, ActionRefused, DocumentsNotFou
 from .models import BulkActionRun
 from .requests import require_act
 
-DECL_HELP = "ITC-reduction declaration (Accept only, specified records): Y with no amounts = full, N = nil."
+DECL_HELP = (
+    "Whether ITC needs to be reduced (Accept of a credit note or downward amendment, docs/rules/ims-actions.md §4.4): "
+    "Y with no amounts = full, N = nil. Left out on one document: Y, the portal's default."
+)
+BULK_DECL_HELP = (
+    "The batch's answer to whether ITC needs to be reduced: Y (full; the default) or N, given with the accept of "
+    "every specified record of the selection (others take none). With decl_* amounts it is a declaration made on "
+    "every document instead."
+)
+OVERRIDES_HELP = (
+    "Accept only: single documents of the selection with their own declaration, {document id: {itc_red_req, "
+    "decl_igst, decl_cgst, decl_sgst, decl_cess}}"
+)
 
 
 class ActionFields(serializers.Serializer):
@@ -45,6 +57,10 @@ class ActionFields(serializers.Serializer):
 
 
 class BulkActionIn(ActionFields):
+    itc_red_req = serializers.ChoiceField(choices=["Y", "N"], required=False, help_text=BULK_DECL_HELP)
+    overrides = serializers.DictField(
+        child=serializers.DictField(), required=False, help_text=OVERRIDES_HELP, allow_empty=True
+    )
     ids = serializers.ListField(
         child=serializers.IntegerField(),
         required=False,
@@ -62,6 +78,17 @@ class BulkActionIn(ActionFields):
         if ("ids" in attrs) == ("filter" in attrs):
             raise serializers.ValidationError({"ids": "Give either ids or filter."})
         return attrs
+
+    def answer(self) -> dict:
+        """The declaration and the batch's answer: ``itc_red_req`` alone answers for the batch's specified records;
+        with amounts it is a declaration on every document."""
+        declaration = self.declaration()
+        if set(declaration) == {"itc_red_req"}:
+            return {"declaration": {}, "itc_red_default": declaration["itc_red_req"]}
+        return {"declaration": declaration}
+
+    def bulk_kwargs(self) -> dict:
+        return {**self.answer(), "overrides": self.validated_data.get("overrides") or None}
 
 
 ERROR = inline_serializer(
@@ -192,7 +219,7 @@ class BulkAction(TenantAPIMixin, APIView):
                     filters=data.get("filter"),
                     action=data["action"],
                     remarks=data.get("remarks", ""),
-                    declaration=body.declaration(),
+                    **body.bulk_kwargs(),
                 )
                 return Response(preview.as_json())
             result = services.bulk_set_action(
@@ -204,7 +231,7 @@ class BulkAction(TenantAPIMixin, APIView):
                 filters=data.get("filter"),
                 action=data["action"],
                 remarks=data.get("remarks", ""),
-                declaration=body.declaration(),
+                **body.bulk_kwargs(),
                 idempotency_key=request.headers.get("Idempotency-Key") or None,
             )
         except Exception as exc:  # noqa: BLE001

@@ -27,6 +27,7 @@ from django.db.models import (
     F,
     IntegerField,
     Q,
+    QuerySet,
     Value,
     When,
 )
@@ -34,7 +35,7 @@ from django.db.models.functions import Coalesce, ExtractYear
 from django.db.models.lookups import GreaterThan, LessThan
 
 from gst.duedates import return_period
-from gst.rule_data import Direction
+from gst.rule_data import DEFAULT_RULES, Direction
 from gst.rules import HEADS, ActionRequest, Decision, DocumentFacts, TaxHeads
 from gst.sections import SECTIONS, Action, DocKind, Section
 
@@ -42,6 +43,22 @@ ZERO = Decimal("0.00")
 CREDIT_SECTIONS = frozenset(s.value for s in Section if SECTIONS[s].kind == DocKind.CREDIT_NOTE)
 LOCAL_FIELDS = ("local_action", "local_remarks", "local_itc_red_req", *(f"local_decl_{h}" for h in HEADS))
 NO_DECL = (None, None, None, None)
+# Sections whose records may carry an ITC-reduction declaration (docs/rules/ims-actions.md §4.1).
+SPECIFIED_SECTIONS = sorted({s.value for row in DEFAULT_RULES.itc_reduction_records for s in row.sections})
+
+# How a request touches the declaration: DECLARE (it makes one: the amounts of every document matter), ANSWER (an
+# Accept that makes none: specified records get the request's default answer, docs/rules/ims-actions.md §4.4), or
+# "" (no Accept, no declaration: the declaration columns do not matter).
+DECLARE, ANSWER = "declare", "answer"
+
+
+def decl_mode(request: ActionRequest) -> str:
+    declaring = request.itc_red_req not in (None, "") or any(
+        getattr(request, f"decl_{h}") not in (None, "") for h in HEADS
+    )
+    if declaring:
+        return DECLARE
+    return ANSWER if str(request.action).strip().upper() == Action.ACCEPTED else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +121,32 @@ def fact_columns(remarks: str, *, with_original: bool = True) -> dict[str, objec
     }
 
 
+def _amounts_needed() -> Q:
+    """The documents whose amounts an Accept without a declaration (ANSWER) needs: specified records whose
+    declaration is locked or already holds amounts. The rest take the default answer, which needs no amount (and
+    their declaration amounts are NULL anyway)."""
+    has_amounts = Q(itc_red_blocked=True)
+    for side in ("portal", "local"):
+        for h in HEADS:
+            has_amounts |= Q(**{f"{side}_decl_{h}__isnull": False})
+    return Q(section__in=SPECIFIED_SECTIONS) & has_amounts
+
+
+def grouping(qs: QuerySet, mode: str) -> list[tuple[QuerySet, tuple[str, ...]]]:
+    """``qs`` (annotated with :func:`fact_columns`) as the parts to group by the rule columns, each with its
+    columns. For ANSWER the few documents whose amounts matter are grouped with the declaration columns and the rest
+    without them, so a bulk accept groups into a few kinds instead of one per amount (docs/performance.md §1)."""
+    if mode != ANSWER:
+        return [(qs, key_columns(mode))]
+    needed = _amounts_needed()
+    return [(qs.filter(needed), KEY_COLUMNS + DECL_COLUMNS), (qs.exclude(needed), KEY_COLUMNS)]
+
+
+def _get(row, name: str):
+    """A declaration column of a row (None for a row grouped without them: its amounts do not matter)."""
+    return getattr(row, name, None)
+
+
 def _direction(tax, otax):
     """Amendment direction by total tax, then taxable value (rules.amendment_direction); NULL without original."""
     taxable, otaxable = F("taxable_value"), F("original__taxable_value")
@@ -150,8 +193,10 @@ DECL_COLUMNS = (
 )
 
 
-def key_columns(declaring: bool) -> tuple[str, ...]:
-    return KEY_COLUMNS + DECL_COLUMNS if declaring else KEY_COLUMNS
+def key_columns(mode: str | bool) -> tuple[str, ...]:
+    """The rule columns of one document: with the declaration columns for DECLARE or ANSWER (or True). Groups of
+    many documents: :func:`grouping`."""
+    return KEY_COLUMNS + DECL_COLUMNS if mode else KEY_COLUMNS
 
 
 class FactsBuilder:
@@ -170,8 +215,8 @@ class FactsBuilder:
         has_orig = row.direction is not None
         tax, current_decl = TaxHeads(), None
         if self.declaring:
-            tax = TaxHeads(row.igst, row.cgst, row.sgst, row.cess)
-            portal = [getattr(row, f"portal_decl_{h}") for h in HEADS]
+            tax = TaxHeads(*(_get(row, h) or ZERO for h in HEADS))
+            portal = [_get(row, f"portal_decl_{h}") for h in HEADS]
             if any(v is not None for v in portal):
                 current_decl = TaxHeads(*(v if v is not None else ZERO for v in portal))
         return DocumentFacts(
@@ -214,19 +259,30 @@ def wanted_state(request: ActionRequest, decision: Decision) -> State:
 def _decl_of(row, prefix: str, declaring: bool) -> tuple:
     if not declaring:
         return NO_DECL
-    return tuple(getattr(row, f"{prefix}_decl_{h}") for h in HEADS)
+    return tuple(_get(row, f"{prefix}_decl_{h}") for h in HEADS)
 
 
 def new_local_state(row, wanted: State, declaring: bool) -> State:
     """What the local columns become: cleared when ``wanted`` is what the portal already has (a reset: when the
-    portal has no action), else ``wanted``. ``row.p_rem_eq`` compares the portal's remarks with the request's."""
+    portal has no action), else ``wanted``. ``row.p_rem_eq`` compares the portal's remarks with the request's. An
+    accepted record downloaded without an answer reads as a full reduction (docs/rules/ims-actions.md §4.4), so
+    accepting it again with a full reduction leaves nothing to push."""
     if wanted.action == Action.NO_ACTION:
         return CLEAR if row.portal_action == Action.NO_ACTION else wanted
+    portal_decl = _decl_of(row, "portal", declaring)
+    portal_red = row.portal_itc_red_req
+    if (
+        not portal_red
+        and wanted.itc_red_req
+        and row.portal_action == Action.ACCEPTED
+        and portal_decl == NO_DECL
+    ):
+        portal_red = "Y"
     same_as_portal = (
         row.portal_action == wanted.action
         and row.p_rem_eq
-        and row.portal_itc_red_req == wanted.itc_red_req
-        and (not declaring or _decl_of(row, "portal", True) == wanted.decl)
+        and portal_red == wanted.itc_red_req
+        and (not declaring or portal_decl == wanted.decl)
     )
     return CLEAR if same_as_portal else wanted
 

@@ -1,6 +1,14 @@
-"""Forms of the action pages: the action with remarks and the ITC-reduction declaration, and a bulk target."""
+"""Forms of the action pages: the action with remarks and the ITC-reduction declaration, and a bulk target.
+
+"Whether ITC needs to be reduced?" (docs/rules/ims-actions.md §4.4): Yes (full) by default, as on the portal; the
+answer goes with an Accept of a specified record and other records ignore it, so in bulk one answer serves the
+batch; a partial reduction gives amounts. In the bulk confirmation step single documents can be given their own
+answer (fields ``ovr_<document id>`` and ``ovr_<document id>_decl_<head>``)."""
 
 from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -9,19 +17,24 @@ from gst.rules import HEADS
 
 ACTIONS = [("A", "Accept"), ("R", "Reject"), ("P", "Pending"), ("N", "Reset to no action")]
 DECLARATIONS = [
-    ("", "No declaration"),
     ("full", "Yes: reduce ITC in full"),
     ("partial", "Yes: reduce ITC partly (amounts below)"),
     ("nil", "No: nothing to reduce"),
 ]
+OVERRIDE_CHOICES = [("", "As the batch"), *DECLARATIONS]
 HEAD_LABELS = {"igst": "IGST", "cgst": "CGST", "sgst": "SGST/UTGST", "cess": "Cess"}
+_OVERRIDE = re.compile(r"ovr_(\d{1,18})")
 
 
 class ActionForm(forms.Form):
     action = forms.ChoiceField(choices=ACTIONS)
     remarks = forms.CharField(required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
     declaration = forms.ChoiceField(
-        choices=DECLARATIONS, required=False, label="Whether ITC needs to be reduced?"
+        choices=DECLARATIONS,
+        required=False,
+        initial="full",
+        label="Whether ITC needs to be reduced?",
+        help_text="Asked on accepting a credit note or a downward amendment; Yes (in full) unless you say otherwise.",
     )
     decl_igst = forms.DecimalField(required=False, max_digits=15, decimal_places=2, min_value=0, label="IGST")
     decl_cgst = forms.DecimalField(required=False, max_digits=15, decimal_places=2, min_value=0, label="CGST")
@@ -56,27 +69,39 @@ class ActionForm(forms.Form):
         return data
 
     def declaration_data(self) -> dict:
+        """The declaration chosen for this document (the page shows the choice only where the document takes an
+        answer); none chosen: the portal's default answer (Yes) goes with an Accept that needs one."""
         kind = self.cleaned_data.get("declaration")
-        if kind == "full":
+        accepting = self.cleaned_data.get("action") == "A"
+        if kind == "full" and accepting:  # Yes is pre-chosen: it means nothing with another action
             return {"itc_red_req": "Y"}
-        if kind == "nil":
+        if kind == "nil" and accepting:
             return {"itc_red_req": "N"}
-        if kind == "partial":
-            return {
-                "itc_red_req": "Y",
-                **{
-                    f"decl_{h}": self.cleaned_data[f"decl_{h}"]
-                    for h in HEADS
-                    if self.cleaned_data.get(f"decl_{h}") is not None
-                },
-            }
-        return {}
+        return self._partial()
+
+    def _partial(self) -> dict:
+        if self.cleaned_data.get("declaration") != "partial":
+            return {}
+        return {
+            "itc_red_req": "Y",
+            **{
+                f"decl_{h}": self.cleaned_data[f"decl_{h}"]
+                for h in HEADS
+                if self.cleaned_data.get(f"decl_{h}") is not None
+            },
+        }
+
+    def answer(self) -> str:
+        """The answer for the specified records an Accept reaches when no declaration is made: Yes (full) unless No
+        is chosen."""
+        return "N" if self.cleaned_data.get("declaration") == "nil" else "Y"
 
     def action_kwargs(self) -> dict:
         return {
             "action": self.cleaned_data["action"],
             "remarks": self.cleaned_data.get("remarks", ""),
             "declaration": self.declaration_data(),
+            "itc_red_default": self.answer(),
         }
 
 
@@ -104,9 +129,56 @@ class BulkActionForm(ActionForm):
             raise ValidationError(
                 "Tick the documents to act on, or choose all documents matching the filter."
             )
+        data["overrides_parsed"] = self._parse_overrides()
         return data
 
     def target(self) -> dict:
         if self.cleaned_data.get("all_matching"):
             return {"filters": self.cleaned_data.get("query") or ""}
         return {"ids": self.cleaned_data["ids"]}
+
+    def _parse_overrides(self) -> dict[str, dict]:
+        """Per-document answers of the confirmation step: ``ovr_<id>`` = "" (as the batch), full, partial (with
+        ``ovr_<id>_decl_<head>`` amounts) or nil."""
+        out: dict[str, dict] = {}
+        for key in self.data:
+            match = _OVERRIDE.fullmatch(key)
+            if not match:
+                continue
+            kind = self.data.get(key)
+            doc_id = match[1]
+            if kind in ("", None):
+                continue
+            if kind == "full":
+                out[doc_id] = {"itc_red_req": "Y"}
+            elif kind == "nil":
+                out[doc_id] = {"itc_red_req": "N"}
+            elif kind == "partial":
+                amounts = {}
+                for h in HEADS:
+                    text = (self.data.get(f"{key}_decl_{h}") or "").strip()
+                    if not text:
+                        continue
+                    try:
+                        amounts[f"decl_{h}"] = str(Decimal(text))
+                    except InvalidOperation:
+                        raise ValidationError(
+                            f"Document {doc_id}: the {HEAD_LABELS[h]} to be reduced is not an amount."
+                        ) from None
+                if not amounts:
+                    raise ValidationError(f"Document {doc_id}: give the amounts of the partial reduction.")
+                out[doc_id] = {"itc_red_req": "Y", **amounts}
+            else:
+                raise ValidationError(f"Document {doc_id}: choose Yes, partly, No or as the batch.")
+        return out
+
+    def declaration_data(self) -> dict:
+        """In bulk, Yes and No answer for the batch's specified records (:meth:`answer`); only a partial reduction
+        is a declaration of its amounts on every document."""
+        return self._partial()
+
+    def overrides(self) -> dict[str, dict]:
+        return self.cleaned_data.get("overrides_parsed") or {}
+
+    def action_kwargs(self) -> dict:
+        return {**super().action_kwargs(), "overrides": self.overrides()}

@@ -15,6 +15,7 @@ from django.db.models.expressions import RawSQL
 from django.http import QueryDict
 from django.utils import timezone
 
+from gst.rule_data import DEFAULT_RULES
 from gst.rules import HEADS, ActionRequest, Context, Decision, evaluate_many
 from gst.sections import SECTIONS, Action, Section
 from invoices.filters import DocumentFilter
@@ -26,7 +27,7 @@ from tenancy.models import Membership, Registration, Tenant
 from . import facts as rule_facts
 from .errors import ActionError, DocumentsNotFound
 from .models import BulkActionRun
-from .requests import action_request, require_act
+from .requests import action_request, parse_overrides, require_act
 
 MAX_IDS = 100_000
 # Query-string keys of the list page that are not filters.
@@ -133,6 +134,19 @@ def target_documents(
     return filterset.qs
 
 
+def check_in_target(qs: QuerySet[SupplierDocument], ids: list[int]) -> None:
+    """Refuse per-document declarations for documents outside the bulk action's selection."""
+    present = set(qs.filter(pk__in=ids_in(ids)).values_list("pk", flat=True))
+    missing = [i for i in ids if i not in present]
+    if missing:
+        shown = ", ".join(map(str, missing[:20]))
+        raise ActionError(
+            "overrides",
+            "not_in_selection",
+            f"Documents with their own declaration are not in the selection: {shown}.",
+        )
+
+
 def rule_inputs(*, tenant: Tenant) -> tuple[dict[int, tuple[str, str]], set[tuple[int, dt.date]]]:
     """The tenant's GSTINs (id → frequency, state) and the filed GSTR-3B periods: small, read once per request."""
     regs = {
@@ -151,17 +165,21 @@ def rule_context() -> Context:
 
 def fact_rows(qs: QuerySet, request: ActionRequest, *extra: str):
     """``qs`` with the rule columns (and ``extra`` plain columns) as named tuples."""
-    declaring = has_declaration(request)
+    mode = rule_facts.decl_mode(request)
     remarks = (request.remarks or "").strip()
     return qs.annotate(**rule_facts.fact_columns(remarks)).values_list(
-        *extra, *rule_facts.key_columns(declaring), named=True
+        *extra, *rule_facts.key_columns(mode), named=True
     )
 
 
 def has_declaration(request: ActionRequest) -> bool:
-    return request.itc_red_req not in (None, "") or any(
-        getattr(request, f"decl_{h}") not in (None, "") for h in HEADS
-    )
+    """Whether the request makes a declaration itself (not only a default answer)."""
+    return rule_facts.decl_mode(request) == rule_facts.DECLARE
+
+
+def uses_declaration(request: ActionRequest) -> bool:
+    """Whether the declaration columns matter to the request: it makes a declaration, or it accepts (§4.4)."""
+    return bool(rule_facts.decl_mode(request))
 
 
 # --- preview ---------------------------------------------------------------------------------------------------
@@ -185,6 +203,25 @@ class Preview:
     def section_rows(self) -> list[tuple[str, str, dict[str, int]]]:
         return [(s, SECTIONS[Section(s)].label, c) for s, c in sorted(self.sections.items())]
 
+    def add(self, other: Preview) -> Preview:
+        """This preview plus ``other`` (the same action on other documents)."""
+        self.total += other.total
+        for outcome, n in other.outcomes.items():
+            self.outcomes[outcome] += n
+        for section, counts in other.sections.items():
+            mine = self.sections.setdefault(section, dict.fromkeys(OUTCOMES, 0))
+            for outcome, n in counts.items():
+                mine[outcome] += n
+        for action, heads in other.itc.items():
+            mine_heads = self.itc.setdefault(action, rule_facts.heads_zero())
+            for h, v in heads.items():
+                mine_heads[h] += v
+        for target, source in ((self.refusals, other.refusals), (self.warnings, other.warnings)):
+            for code, entry in source.items():
+                mine_entry = target.setdefault(code, {"message": entry["message"], "count": 0})
+                mine_entry["count"] += entry["count"]
+        return self
+
     def as_json(self) -> dict:
         return {
             "action": self.action,
@@ -201,19 +238,26 @@ def preview(*, tenant: Tenant, qs: QuerySet, request: ActionRequest) -> Preview:
     """Counts by section and outcome (will apply / already so / refused) and the ITC effect by tax head, for every
     document in ``qs``. One GROUP BY over the rule columns in SQL (a million documents collapse to a few thousand
     kinds); the rules are applied once per kind."""
-    declaring = has_declaration(request)
+    mode = rule_facts.decl_mode(request)
+    declaring = bool(mode)
     regs, filed = rule_inputs(tenant=tenant)
     builder = rule_facts.FactsBuilder(registrations=regs, filed=filed, declaring=declaring)
-    keys = rule_facts.key_columns(declaring)
     remarks = (request.remarks or "").strip()
     sums = {"n": Count("pk"), **{f"s_{h}": Sum(h) for h in HEADS}}
     # Documents without a linked original (nearly all) need no self-join: two grouped queries.
     parts = [
-        qs.filter(original__isnull=True).annotate(**rule_facts.fact_columns(remarks, with_original=False)),
-        qs.filter(original__isnull=False).annotate(**rule_facts.fact_columns(remarks)),
+        *rule_facts.grouping(
+            qs.filter(original__isnull=True).annotate(
+                **rule_facts.fact_columns(remarks, with_original=False)
+            ),
+            mode,
+        ),
+        *rule_facts.grouping(
+            qs.filter(original__isnull=False).annotate(**rule_facts.fact_columns(remarks)), mode
+        ),
     ]
     with transaction.atomic(), hash_grouping():
-        groups = [g for part in parts for g in part.values(*keys).annotate(**sums).order_by()]
+        groups = [g for part, keys in parts for g in part.values(*keys).annotate(**sums).order_by()]
     out = Preview(action=str(request.action).strip().upper())
     if not groups:
         return out
@@ -243,15 +287,23 @@ def kinds(qs: QuerySet, request: ActionRequest) -> list[_Row]:
     """The documents of ``qs`` grouped by the rule columns (:func:`actions.facts.key_columns`): one row per kind of
     document with those columns and ``ids`` (the documents of that kind). The rules decide each kind once, the way
     the preview does, so a bulk action needs no per-document rule work in Python. Must run in a transaction."""
-    declaring = has_declaration(request)
-    keys = rule_facts.key_columns(declaring)
+    mode = rule_facts.decl_mode(request)
     remarks = (request.remarks or "").strip()
     parts = [
-        qs.filter(original__isnull=True).annotate(**rule_facts.fact_columns(remarks, with_original=False)),
-        qs.filter(original__isnull=False).annotate(**rule_facts.fact_columns(remarks)),
+        *rule_facts.grouping(
+            qs.filter(original__isnull=True).annotate(
+                **rule_facts.fact_columns(remarks, with_original=False)
+            ),
+            mode,
+        ),
+        *rule_facts.grouping(
+            qs.filter(original__isnull=False).annotate(**rule_facts.fact_columns(remarks)), mode
+        ),
     ]
     with hash_grouping():
-        groups = [g for part in parts for g in part.values(*keys).annotate(ids=ArrayAgg("pk")).order_by()]
+        groups = [
+            g for part, keys in parts for g in part.values(*keys).annotate(ids=ArrayAgg("pk")).order_by()
+        ]
     return [_Row(g) for g in groups]
 
 
@@ -288,14 +340,83 @@ def bulk_preview(
     filters=None,
     action: str,
     remarks: str = "",
-    declaration: dict | None = None,
+    declaration: dict[str, object] | None = None,
+    itc_red_default: str | None = DEFAULT_RULES.itc_red_default,
+    overrides: dict[str, dict[str, object]] | dict[int, dict[str, object]] | None = None,
 ) -> Preview:
     """The confirmation step of :func:`actions.services.bulk_set_action`: same checks (role, ids, filter,
-    request), nothing changed."""
+    request, per-document declarations), nothing changed."""
     require_act(membership, tenant)
-    request = action_request(action=action, remarks=remarks, declaration=declaration)
+    request = action_request(
+        action=action, remarks=remarks, declaration=declaration, itc_red_default=itc_red_default
+    )
+    groups = parse_overrides(overrides, action=action, remarks=remarks, itc_red_default=itc_red_default)
     qs = target_documents(tenant=tenant, user=user, membership=membership, ids=ids, filters=filters)
-    return preview(tenant=tenant, qs=qs, request=request)
+    override_ids = sorted(i for group_ids, _r, _d in groups for i in group_ids)
+    if not override_ids:
+        return preview(tenant=tenant, qs=qs, request=request)
+    check_in_target(qs, override_ids)
+    out = preview(tenant=tenant, qs=qs.exclude(pk__in=ids_in(override_ids)), request=request)
+    for group_ids, group_request, _declaration in groups:
+        out.add(preview(tenant=tenant, qs=qs.filter(pk__in=ids_in(group_ids)), request=group_request))
+    return out
+
+
+@dataclass
+class Specified:
+    """A document of a bulk Accept that takes the ITC-reduction answer (docs/rules/ims-actions.md §4.4)."""
+
+    id: int
+    section: str
+    doc_number: str
+    supplier_gstin: str
+    doc_date: dt.date
+    tax: dict[str, Decimal]
+    portal_itc_red_req: str
+    itc_red_blocked: bool
+
+
+MAX_SPECIFIED_SHOWN = 200
+
+
+def specified_documents(
+    *,
+    tenant: Tenant,
+    user: object,
+    membership: Membership | None,
+    ids: list[int] | None = None,
+    filters: object = None,
+    limit: int = MAX_SPECIFIED_SHOWN,
+) -> tuple[list[Specified], int]:
+    """The documents of a bulk selection whose Accept takes the answer to "Whether ITC needs to be reduced?" (the
+    sections of specified records: credit notes and amendments), the first ``limit`` by id for the confirmation
+    step's per-document answers, and how many there are."""
+    qs = target_documents(tenant=tenant, user=user, membership=membership, ids=ids, filters=filters).filter(
+        section__in=rule_facts.SPECIFIED_SECTIONS
+    )
+    rows = [
+        Specified(
+            r["pk"],
+            r["section"],
+            r["doc_number"],
+            r["supplier_gstin"],
+            r["doc_date"],
+            {h: r[h] for h in HEADS},
+            r["portal_itc_red_req"],
+            r["itc_red_blocked"],
+        )
+        for r in qs.order_by("pk").values(
+            "pk",
+            "section",
+            "doc_number",
+            "supplier_gstin",
+            "doc_date",
+            *HEADS,
+            "portal_itc_red_req",
+            "itc_red_blocked",
+        )[:limit]
+    ]
+    return rows, (len(rows) if len(rows) < limit else qs.count())
 
 
 class _Row:
@@ -330,7 +451,7 @@ class Verdict:
 def document_verdicts(*, tenant: Tenant, document: SupplierDocument) -> list[Verdict]:
     """The rule verdict of each action (accept, reject, pending, reset) on one document, as things stand."""
     regs, filed = rule_inputs(tenant=tenant)
-    builder = rule_facts.FactsBuilder(registrations=regs, filed=filed, declaring=False)
+    builder = rule_facts.FactsBuilder(registrations=regs, filed=filed, declaring=True)
     qs = SupplierDocument.objects.filter(tenant=tenant, pk=document.pk)
     labels = {
         Action.ACCEPTED: "Accept",
@@ -338,9 +459,15 @@ def document_verdicts(*, tenant: Tenant, document: SupplierDocument) -> list[Ver
         Action.PENDING: "Pending",
         Action.NO_ACTION: "Reset to no action",
     }
-    facts = builder.facts(fact_rows(qs, ActionRequest("A")).get())
+    facts = builder.facts(fact_rows(qs, ActionRequest("A", itc_red_req="Y")).get())
+    # Accept as the page offers it: with the portal's default answer (docs/rules/ims-actions.md §4.4).
+    default = DEFAULT_RULES.itc_red_default
     return [
-        Verdict(action.value, label, evaluate_many(ActionRequest(action.value), [facts], rule_context())[0])
+        Verdict(
+            action.value,
+            label,
+            evaluate_many(ActionRequest(action.value, itc_red_default=default), [facts], rule_context())[0],
+        )
         for action, label in labels.items()
     ]
 

@@ -24,6 +24,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.services import Actor, Canonical, Event, canonical_json, record_many
+from gst.rule_data import DEFAULT_RULES
 from gst.rules import ActionRequest, evaluate_many
 from invoices.models import SupplierDocument
 from tenancy.models import Membership, Tenant
@@ -34,7 +35,7 @@ from . import facts as rule_facts
 from . import gates, selectors, tasks
 from .errors import ActionError, ActionRefused, IdempotencyConflict
 from .models import BulkActionRun, IdempotencyKey, RunStatus
-from .requests import action_request, request_from_json, request_json, require_act
+from .requests import action_request, parse_overrides, request_from_json, request_json, require_act
 
 OBJECT_TYPE = "invoices.supplierdocument"
 REFUSED_KEEP = 1000  # refusals listed on a run (all are counted)
@@ -82,7 +83,7 @@ def _apply(
     Set-based: the documents are grouped in SQL by the columns the rules read (a few hundred kinds for 100,000
     documents); the rules decide each kind once; one ``UPDATE … FROM`` per new state writes the change and returns
     each changed document with its state before, from which the audit events are written by COPY."""
-    declaring = selectors.has_declaration(request)
+    declaring = selectors.uses_declaration(request)
     if limit_after is not None:
         qs = qs.filter(pk__gt=limit_after)
     if max_id is not None:
@@ -256,15 +257,22 @@ def set_action(
     action: str,
     remarks: str = "",
     declaration: dict | None = None,
+    itc_red_default: str | None = DEFAULT_RULES.itc_red_default,
     request_id: str = "",
 ) -> ActionResult:
     """Take ``action`` (A, R, P or N = reset) on one document the caller has already found visible.
+
+    An Accept of a specified record carries the answer to "Whether ITC needs to be reduced?": the ``declaration``
+    given, else ``itc_red_default`` (the portal's default, Yes = full; None refuses an Accept without an answer,
+    ``declaration_required``), docs/rules/ims-actions.md §4.4.
 
     Raises :class:`ActionForbidden` (role), :class:`ActionError` (invalid request) or :class:`ActionRefused`
     (the rules refuse it on this document: the document is unchanged). Equal to what the portal has: the local
     action is cleared (nothing to push). Audited as one ``ims.action_set`` event when something changed."""
     require_act(membership, tenant)
-    request = action_request(action=action, remarks=remarks, declaration=declaration)
+    request = action_request(
+        action=action, remarks=remarks, declaration=declaration, itc_red_default=itc_red_default
+    )
     qs = SupplierDocument.objects.filter(tenant=tenant, pk=document.pk)
     with transaction.atomic():
         qs.select_for_update().values_list("pk").get()
@@ -326,16 +334,29 @@ class BulkResult:
         }
 
 
-def fingerprint(*, ids=None, filters=None, request: ActionRequest) -> str:
+def fingerprint(
+    *, ids=None, filters=None, request: ActionRequest, overrides: dict[str, dict[str, str]] | None = None
+) -> str:
     target = (
         {"ids": sorted({int(i) for i in ids})}
         if ids is not None
         else {"filter": {k: sorted(v) for k, v in selectors.filter_data(filters).lists()}}
     )
-    body = json.dumps(
-        {"target": target, "request": request_json(request)}, sort_keys=True, separators=(",", ":")
-    )
-    return hashlib.sha256(body.encode()).hexdigest()
+    body = {"target": target, "request": request_json(request)}
+    if overrides:
+        body["overrides"] = overrides
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _override_ids(groups: list[tuple[list[int], ActionRequest, dict[str, str]]]) -> list[int]:
+    return sorted(i for ids, _request, _declaration in groups for i in ids)
+
+
+def _overrides_json(
+    groups: list[tuple[list[int], ActionRequest, dict[str, str]]],
+) -> dict[str, dict[str, str]]:
+    return {str(i): declaration for ids, _request, declaration in groups for i in ids}
 
 
 def bulk_set_action(
@@ -349,21 +370,32 @@ def bulk_set_action(
     action: str,
     remarks: str = "",
     declaration: dict | None = None,
+    itc_red_default: str | None = DEFAULT_RULES.itc_red_default,
+    overrides: dict[str, dict[str, object]] | dict[int, dict[str, object]] | None = None,
     idempotency_key: str | None = None,
     request_id: str = "",
 ) -> BulkResult:
     """Take ``action`` on the documents ``ids`` or on every document matching ``filters`` (the list's query).
 
+    An Accept answers "Whether ITC needs to be reduced?" once for the batch (docs/rules/ims-actions.md §4.4):
+    ``itc_red_default`` ("Y" full, the portal's default, or "N") for every specified record of the selection, other
+    records taking no answer; ``overrides`` (``{document id: {itc_red_req, decl_*}}``) give single documents of the
+    selection their own declaration. ``declaration`` makes one declaration on every document instead.
+
     Ids are re-checked against what ``user`` may see: one foreign or invisible id refuses the whole request
     (:class:`~actions.errors.DocumentsNotFound`, nothing changed). Refused documents are left unchanged and listed;
     the rest go through. Up to ``IMS_BULK_ACTION_SYNC_MAX`` documents are applied here, in one transaction with
-    their audit events and the summary; more are queued for a worker. With ``idempotency_key``, a repeat of the
-    same request returns the first result without acting again; another request under that key raises
-    :class:`~actions.errors.IdempotencyConflict`."""
+    their audit events and the summary; more are queued for a worker (the overridden documents are applied here
+    first). With ``idempotency_key``, a repeat of the same request returns the first result without acting again;
+    another request under that key raises :class:`~actions.errors.IdempotencyConflict`."""
     require_act(membership, tenant)
     if (ids is None) == (filters is None):
         raise ActionError("ids", "no_target", "Give either document ids or a filter.")
-    request = action_request(action=action, remarks=remarks, declaration=declaration)
+    request = action_request(
+        action=action, remarks=remarks, declaration=declaration, itc_red_default=itc_red_default
+    )
+    groups = parse_overrides(overrides, action=action, remarks=remarks, itc_red_default=itc_red_default)
+    override_ids = _override_ids(groups)
     with transaction.atomic():
         key = None
         if idempotency_key:
@@ -371,7 +403,9 @@ def bulk_set_action(
                 tenant=tenant,
                 user=user,
                 key=idempotency_key,
-                print_=fingerprint(ids=ids, filters=filters, request=request),
+                print_=fingerprint(
+                    ids=ids, filters=filters, request=request, overrides=_overrides_json(groups)
+                ),
             )
             if replay is not None:
                 return replay
@@ -382,12 +416,16 @@ def bulk_set_action(
             raise ActionError(
                 "ids" if ids is not None else "filter", "no_documents", "No documents match: nothing to do."
             )
+        if override_ids:
+            selectors.check_in_target(qs, override_ids)
         params = {"request": request_json(request)}
         params.update(
             {"ids": sorted({int(i) for i in ids})}
             if ids is not None
             else {"filter": dict(selectors.filter_data(filters).lists())}
         )
+        if override_ids:
+            params["overrides"] = _overrides_json(groups)
         run = BulkActionRun.objects.create(
             tenant=tenant,
             user_id=user.pk,
@@ -398,14 +436,28 @@ def bulk_set_action(
             total=total,
             max_id=max_id,
         )
+        # Documents with their own declaration first, each group under its own request.
+        for group_ids, group_request, _declaration in groups:
+            out, _last = _apply(
+                tenant=tenant,
+                actor=actor,
+                qs=qs.filter(pk__in=selectors.ids_in(group_ids)),
+                request=group_request,
+                run_id=run.pk,
+                request_id=request_id,
+            )
+            _add(run, out)
+        rest = qs.exclude(pk__in=selectors.ids_in(override_ids)) if override_ids else qs
         if total > sync_max():
+            if override_ids:
+                run.save()
             transaction.on_commit(lambda: _enqueue(run.pk))
         else:
             run.status, run.started_at = RunStatus.RUNNING, timezone.now()
             out, _last = _apply(
                 tenant=tenant,
                 actor=actor,
-                qs=qs,
+                qs=rest,
                 request=request,
                 run_id=run.pk,
                 request_id=request_id,
@@ -520,9 +572,11 @@ def advance_run(*, run_id: int) -> bool:
         size = chunk_size()
         request = request_from_json(run.params["request"])
         ids = run.params.get("ids")
+        # Documents with their own declaration were applied when the run was queued.
+        done = {int(i) for i in run.params.get("overrides") or {}}
         if ids is not None:
             # The run's ids are stored sorted: the next chunk is cut here, and visibility re-checked on it.
-            remaining = [i for i in ids if run.cursor < i <= run.max_id]
+            remaining = [i for i in ids if run.cursor < i <= run.max_id and i not in done]
             chunk = remaining[:size]
             qs = (
                 selectors.target_documents(
@@ -546,6 +600,8 @@ def advance_run(*, run_id: int) -> bool:
                 filters=run.params.get("filter"),
                 strict=False,
             )
+            if done:
+                qs = qs.exclude(pk__in=selectors.ids_in(sorted(done)))
             out, last = _apply(
                 tenant=run.tenant,
                 actor=actor,

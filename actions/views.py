@@ -15,7 +15,7 @@ from tenancy.roles import Capability, can
 
 from . import gates, selectors, services
 from .errors import ActionError, DocumentsNotFound
-from .forms import HEAD_LABELS, ActionForm, BulkActionForm
+from .forms import HEAD_LABELS, OVERRIDE_CHOICES, ActionForm, BulkActionForm
 from .models import BulkActionRun
 
 
@@ -48,11 +48,42 @@ def bulk_confirm(request, tenant_slug):
                 **form.action_kwargs(),
             )
             context["impact"] = context["held"].impact if context["held"] is not None else None
+            if form.cleaned_data["action"] == "A":
+                _answers(request, form, context)
         except DocumentsNotFound as exc:
             raise Http404(str(exc)) from None
         except ActionError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
     return render(request, "actions/confirm.html", context, status=200 if context["preview"] else 400)
+
+
+def _answers(request, form, context) -> None:
+    """The confirmation step of a bulk Accept: the batch's answer to "Whether ITC needs to be reduced?" and the
+    documents that take it, each of which may be given its own (docs/rules/ims-actions.md §4.4)."""
+    rows, count = selectors.specified_documents(
+        tenant=request.tenant, user=request.user, membership=request.membership, **form.target()
+    )
+    given = form.overrides()
+    for row in rows:
+        own = given.get(str(row.id), {})
+        row.choice = (
+            ""
+            if not own
+            else "nil"
+            if own.get("itc_red_req") == "N"
+            else "partial"
+            if len(own) > 1
+            else "full"
+        )
+        row.amounts = {h: own.get(f"decl_{h}", "") for h in ("igst", "cgst", "sgst", "cess")}
+    context.update(
+        specified=rows,
+        specified_count=count,
+        override_choices=OVERRIDE_CHOICES,
+        batch_answer=dict(form.fields["declaration"].choices).get(
+            form.cleaned_data.get("declaration") or "full", ""
+        ),
+    )
 
 
 @require_POST

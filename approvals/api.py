@@ -293,7 +293,7 @@ class BulkImpact(TenantAPIMixin, APIView):
                 filters=data.get("filter"),
                 action=data["action"],
                 remarks=data.get("remarks", ""),
-                declaration=body.declaration(),
+                **body.bulk_kwargs(),
             )
         except Exception as exc:  # noqa: BLE001
             return action_error(exc)

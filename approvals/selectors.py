@@ -12,10 +12,12 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
 from actions import facts as rule_facts
-from actions.requests import action_request, require_act
-from actions.selectors import classify, has_declaration, rule_context, rule_inputs, target_documents
+from actions.requests import action_request, parse_overrides, require_act
+from actions.selectors import classify, ids_in, rule_context, rule_inputs, target_documents
 from gst.duedates import open_twob_period, return_period, twob_period_of_filing
-from gst.rules import HEADS, evaluate_many
+from gst.rule_data import DEFAULT_RULES
+from gst.rules import HEADS, ActionRequest, evaluate_many
+from invoices.models import SupplierDocument
 from tenancy.models import Membership, Registration, Tenant
 from tenancy.roles import Capability, can
 from tenancy.selectors import visible_registrations
@@ -230,17 +232,47 @@ def bulk_impact(
     action: str,
     remarks: str = "",
     declaration: dict | None = None,
+    itc_red_default: str | None = DEFAULT_RULES.itc_red_default,
+    overrides: dict[str, dict[str, object]] | dict[int, dict[str, object]] | None = None,
 ) -> BatchImpact:
     """The impact preview of a bulk action (same checks as ``actions.selectors.bulk_preview``; nothing changed):
-    the documents that would change, grouped in SQL by the rule columns, supplier and the policies' conditions."""
+    the documents that would change, grouped in SQL by the rule columns, supplier and the policies' conditions.
+    Documents with their own declaration (``overrides``) are previewed under it."""
 
     require_act(membership, tenant)
-    request = action_request(action=action, remarks=remarks, declaration=declaration)
+    request = action_request(
+        action=action, remarks=remarks, declaration=declaration, itc_red_default=itc_red_default
+    )
+    groups = parse_overrides(overrides, action=action, remarks=remarks, itc_red_default=itc_red_default)
     qs = target_documents(tenant=tenant, user=user, membership=membership, ids=ids, filters=filters)
-    declaring = has_declaration(request)
+    override_ids = sorted(i for group_ids, _r, _d in groups for i in group_ids)
+    parts = [(qs.exclude(pk__in=ids_in(override_ids)) if override_ids else qs, request)]
+    parts += [(qs.filter(pk__in=ids_in(group_ids)), group_request) for group_ids, group_request, _d in groups]
     regs, filed = rule_inputs(tenant=tenant)
-    builder = rule_facts.FactsBuilder(registrations=regs, filed=filed, declaring=declaring)
     policies = list(ApprovalPolicy.objects.filter(tenant=tenant, enabled=True).order_by("name", "id"))
+    out = BatchImpact(itc_impact.Impact())
+    periods = _Periods(tenant)
+    lines: list[itc_impact.Line] = []
+    for part_qs, part_request in parts:
+        _impact_lines(part_qs, part_request, regs, filed, policies, periods, out, lines)
+    out.impact = itc_impact.compute(lines)
+    return out
+
+
+def _impact_lines(
+    qs: QuerySet[SupplierDocument],
+    request: ActionRequest,
+    regs: dict[int, tuple[str, str]],
+    filed: set[tuple[int, dt.date]],
+    policies: list[ApprovalPolicy],
+    periods: _Periods,
+    out: BatchImpact,
+    lines: list[itc_impact.Line],
+) -> None:
+    """The impact lines (and policy holds) of ``request`` on ``qs``, added to ``lines`` and ``out``."""
+    mode = rule_facts.decl_mode(request)
+    declaring = bool(mode)
+    builder = rule_facts.FactsBuilder(registrations=regs, filed=filed, declaring=declaring)
     flags = {f"pol_{p.pk}": _policy_condition(p) for p in policies}
     decl_any = {
         side: ExpressionWrapper(
@@ -255,32 +287,22 @@ def bulk_impact(
         **{f"s_l_{h}": Sum(f"local_decl_{h}") for h in HEADS},
         **{f"s_p_{h}": Sum(f"portal_decl_{h}") for h in HEADS},
     }
-    cols = (
-        *rule_facts.key_columns(declaring),
-        "supplier_gstin",
-        "supplier_filing_status",
-        "l_has",
-        "p_has",
-        *flags,
+    extra = ("supplier_gstin", "supplier_filing_status", "l_has", "p_has", *flags)
+    annotated = qs.annotate(
+        **rule_facts.fact_columns((request.remarks or "").strip()),
+        **flags,
+        l_has=decl_any["local"],
+        p_has=decl_any["portal"],
     )
-    groups = list(
-        qs.annotate(
-            **rule_facts.fact_columns((request.remarks or "").strip()),
-            **flags,
-            l_has=decl_any["local"],
-            p_has=decl_any["portal"],
-        )
-        .values(*dict.fromkeys(cols))
-        .annotate(**sums)
-        .order_by()
-    )
-    out = BatchImpact(itc_impact.Impact())
+    groups = [
+        g
+        for part, keys in rule_facts.grouping(annotated, mode)
+        for g in part.values(*dict.fromkeys((*keys, *extra))).annotate(**sums).order_by()
+    ]
     if not groups:
-        return out
+        return
     rows = [_Row(g) for g in groups]
     decisions = evaluate_many(request, (builder.facts(r) for r in rows), rule_context())
-    periods = _Periods(tenant)
-    lines = []
     for row, decision in zip(rows, decisions, strict=True):
         outcome, state = classify(row, request, decision, declaring)
         if outcome != "apply":
@@ -330,8 +352,6 @@ def bulk_impact(
             )
             if policy is not None:
                 out.held[policy.name] = out.held.get(policy.name, 0) + n
-    out.impact = itc_impact.compute(lines)
-    return out
 
 
 class _Row:

@@ -79,7 +79,7 @@ class _Stages:
         self._undo.append((module, name, original))
 
     def __enter__(self):
-        from actions import selectors, services
+        from actions import gates, selectors, services
 
         self.wrap(selectors, "target_documents", "target (ids checked)")
         self.wrap(selectors, "lock_documents", "lock the target rows (FOR UPDATE)")
@@ -87,7 +87,7 @@ class _Stages:
         self.wrap(services, "evaluate_many", "rules: decide each kind (Python)")
         self.wrap(services, "_update", "update (SQL, returning the state before)")
         self.wrap(services, "record_many", "audit events + summary (hash, COPY)")
-        self.wrap(services, "hold_actions", "approvals (hold / supersede)")
+        self.wrap(gates, "hold", "approvals (hold / supersede)")
         return self
 
     def __exit__(self, *exc):

@@ -139,6 +139,10 @@ def _seed_local_actions(tenant, reg, actor: Actor, owner) -> int:
             SET local_action = CASE WHEN d.id %% 3 = 0 THEN 'R' WHEN d.id %% 3 = 1 OR d.pending_blocked THEN 'A'
                                     ELSE 'P' END,
                 local_remarks = CASE WHEN d.id %% 3 = 0 THEN 'Rate differs from PO' ELSE '' END,
+                -- an accepted credit note answers "Whether ITC needs to be reduced?": Yes, as the portal's default
+                -- (docs/rules/ims-actions.md §4.9)
+                local_itc_red_req = CASE WHEN d.section = 'b2bcn' AND d.id %% 3 <> 0
+                                              AND (d.id %% 3 = 1 OR d.pending_blocked) THEN 'Y' ELSE '' END,
                 local_updated_at = %(now)s, local_updated_by = %(user)s
             WHERE d.tenant_id = %(tenant)s AND d.registration_id = %(reg)s AND d.portal_action = 'N'
               AND d.local_action IS NULL AND d.id %% %(every)s = 0

@@ -8,7 +8,9 @@ Two entry points over one implementation:
   ``invoices.services.ingest``), with the values already in their canonical text form.
 
 ``content_hash`` is the md5 of the canonical text of the portal fields (:data:`PORTAL_FIELDS`), so the same
-document sent as ``118000`` or ``"118000.00"`` hashes the same, and any change of a portal field changes it.
+document sent as ``118000`` or ``"118000.00"`` hashes the same, and any change of a portal field changes it (an
+absent ``ItcAvailabilityCheck``, the last field, is left out of it: documents stored before the field keep their
+hash).
 A supplier GSTIN that fails its check character is stored and flagged (``supplier_gstin_valid = False``), never
 rejected (docs/rules/gstin.md §2); anything that cannot be stored faithfully raises :class:`RecordError` naming the field
 and the value.
@@ -60,6 +62,7 @@ PORTAL_FIELDS: tuple[str, ...] = (
     "portal_decl_sgst",
     "portal_decl_cess",
     "portal_hash",
+    "itc_availability_check",
 )
 # Fields derived from the portal fields (stored on the document, not hashed).
 DERIVED_FIELDS: tuple[str, ...] = (
@@ -96,7 +99,17 @@ _BOOL_FIELDS = frozenset({"pending_blocked", "remarks_blocked", "itc_red_blocked
 
 INV_TYPES = frozenset({"R", "SEZWP", "SEZWOP", "SEWP", "SEWOP", "DE", "CBW"})
 ACTIONS = frozenset({"A", "R", "P", "N"})
-FILING_STATUS = {"FILED": "filed", "NOT FILED": "not_filed", "NOTFILED": "not_filed", "SAVED": "not_filed"}
+# docs/rules/portal-api.md §2.1: "Filed"/"Not Filed", FILED/SAVED and "F", read case-insensitively.
+FILING_STATUS = {
+    "FILED": "filed",
+    "F": "filed",
+    "NOT FILED": "not_filed",
+    "NOTFILED": "not_filed",
+    "SAVED": "not_filed",
+}
+# ``ItcAvailabilityCheck``: meaning not documented (docs/rules/portal-api.md §2.1): stored as received, a boolean
+# as "Y"/"N", at most this long.
+MAX_ITC_AVAILABILITY_CHECK = 20
 MAX_DOC_NUMBER = 20
 MAX_REMARKS = 500
 _CENT = Decimal("0.01")
@@ -255,8 +268,24 @@ def _inv_type(value: Any) -> str:
 def _status(value: Any) -> str:
     status = FILING_STATUS.get(str(value or "").strip().upper())
     if status is None:
-        raise RecordError("srcfilstatus", value, "is not a filing status (Filed, Not Filed, FILED, SAVED)")
+        raise RecordError("srcfilstatus", value, "is not a filing status (Filed, Not Filed, FILED, SAVED, F)")
     return status
+
+
+def _availability_check(value: Any) -> str | None:
+    """``ItcAvailabilityCheck`` as COPY text: None when absent, "Y"/"N" for a boolean, else the text (upper case)."""
+    if value is None or value == "":
+        return None
+    if value is True or value is False:
+        return "Y" if value else "N"
+    text = str(value).strip().upper()
+    if not text:
+        return None
+    if len(text) > MAX_ITC_AVAILABILITY_CHECK or not text.isprintable() or "\\" in text:
+        raise RecordError(
+            "ItcAvailabilityCheck", value, f"is not a flag of at most {MAX_ITC_AVAILABILITY_CHECK} characters"
+        )
+    return text
 
 
 def _pos(value: Any) -> str:
@@ -341,6 +370,7 @@ def _portal_text(info: SectionInfo, r: Mapping[str, Any]) -> tuple[list[str | No
         _optional_money("declSgst", g("declSgst")),
         _optional_money("declCess", g("declCess")),
         escape(_text("hash", g("hash"), 64)),
+        _availability_check(g("ItcAvailabilityCheck")),
     ]
     return values, gstin_valid, fy, orig_fy
 
@@ -471,7 +501,8 @@ def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, t
     amounts = head + len(_HEAD_KEYS)
     tail = amounts + len(_AMOUNT_KEYS)
     declaration = tail + len(_TAIL_KEYS)
-    keys += _HEAD_KEYS + _AMOUNT_KEYS + _TAIL_KEYS + _DECLARATION_KEYS
+    check = declaration + len(_DECLARATION_KEYS)
+    keys += _HEAD_KEYS + _AMOUNT_KEYS + _TAIL_KEYS + _DECLARATION_KEYS + ("ItcAvailabilityCheck",)
     original = info.original_section
     derived = f"{info.kind.value}\t{'t' if amendment else 'f'}"
     link = original.value if original else ""
@@ -501,15 +532,16 @@ def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, t
             money = _amounts_text(*key)
         key = v[tail:declaration]
         tail_text = _tail_memo.get(key) or _remember(_tail_memo, key, _tail_text)
-        key = v[declaration:]
+        key = v[declaration:check]
         declared = _NO_DECLARATION_TEXT if key == _NO_DECLARATION else _declaration_text(key)
         if portal_hash is None:
             portal_hash = ""
         elif (portal_hash := _plain(portal_hash, 64)) is None:
             return None
+        availability = NULL if v[check] is None else _availability_check(v[check]) or NULL
         return (
             f"{gstin}\t{section}\t{number}\t{doc_date}\t{orig_number}\t{orig_date}\t{head_text}\t{money}\t"
-            f"{tail_text}\t{declared}\t{portal_hash}",
+            f"{tail_text}\t{declared}\t{portal_hash}\t{availability}",
             gstin,
             number,
             gstin_valid,
@@ -525,7 +557,7 @@ def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, t
         except (RecordError, TypeError):
             parsed = None
         portal, gstin, number, gstin_valid, fy, orig_fy = parsed or _careful_portal(info, record)
-        digest = hashlib.md5(portal.encode(), usedforsecurity=False).hexdigest()
+        digest = hashlib.md5(_hashed(portal).encode(), usedforsecurity=False).hexdigest()
         # The normalised number needs no escaping: it has no separators, and tab, newline, backslash are ones.
         line = (
             f"{portal}\t{'t' if gstin_valid else 'f'}\t{derived}\t{normalise_doc_number(unescape(number), fy)}\t"
@@ -537,6 +569,13 @@ def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, t
 
 
 _PARSERS = {key: line_parser(info) for key, info in SECTIONS.items()}
+_NO_AVAILABILITY_CHECK = "\t" + NULL
+
+
+def _hashed(portal: str) -> str:
+    """The text the content hash covers: the portal fields, less a trailing absent ``ItcAvailabilityCheck`` (the
+    last portal field, added later), so documents stored before it keep their hash and are not rewritten."""
+    return portal[: -len(_NO_AVAILABILITY_CHECK)] if portal.endswith(_NO_AVAILABILITY_CHECK) else portal
 
 
 def parse_line(info: SectionInfo, record: Mapping[str, Any]) -> tuple[str, tuple[str, str, str, int]]:
@@ -600,7 +639,7 @@ def content_hash_of(fields: Mapping[str, Any]) -> str:
     """The content hash of typed portal field values (as :func:`parse_record` returns or the database holds)."""
     parts = []
     for name in PORTAL_FIELDS:
-        value = fields[name]
+        value = fields.get(name) if name == "itc_availability_check" else fields[name]
         if value is None:
             parts.append(NULL)
         elif isinstance(value, bool):
@@ -611,7 +650,7 @@ def content_hash_of(fields: Mapping[str, Any]) -> str:
             parts.append(value.isoformat())
         else:
             parts.append(escape(str(value)))
-    return hashlib.md5("\t".join(parts).encode(), usedforsecurity=False).hexdigest()
+    return hashlib.md5(_hashed("\t".join(parts)).encode(), usedforsecurity=False).hexdigest()
 
 
 __all__ = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 
 from .sections import Action, Section
@@ -118,6 +119,11 @@ class RuleSet:
     # §2.3 ITC-reduction declaration.
     itc_reduction_from: dt.date = dt.date(2025, 10, 1)
     itc_reduction_records: tuple[RecordRule, ...] = ITC_REDUCTION_RECORDS
+    # §4.4 (from December 2025): an Accept of a specified record always carries the answer (IMSSAV0054 without it);
+    # the portal's default answer is Yes (full reduction).
+    itc_red_default: str = "Y"
+    # §4.4 the suggestion from the books: a book value within this much of the supplier's takes the supplier's.
+    suggestion_tolerance: Decimal = Decimal("1.00")
     # UNVERIFIED (secondary sources only): remarks mandatory when declaring a partial or nil reduction.
     remarks_required_for_partial_or_nil: bool = False
     # §2.4 Remarks: actions that may carry them (india-compliance sends them with A, R and P); maximum length
@@ -141,6 +147,17 @@ class RuleSet:
     itc_limit_month_day_before: tuple[int, int] = (10, 20)
     # Warn about a pending record this many days before its section 16(4) limit (§7.1 "well before").
     itc_limit_warn_days: int = 60
+    # Rule 37A (docs/rules/gstr2b.md §7): ITC of these sections is reversed when the supplier has not filed the
+    # GSTR-3B of the document's period by (month, day) after the end of its financial year (30 September).
+    rule37a_sections: frozenset[Section] = frozenset(
+        {Section.B2B, Section.B2BA, Section.B2BDN, Section.B2BDNA}
+    )
+    rule37a_supplier_month_day: tuple[int, int] = (9, 30)
+    # UNVERIFIED (our reading, docs/decisions/0008-readings-of-unverified-points.md): the 2B whose ``itcrev``
+    # shows the reversal is the one of this month after the end of the financial year (the first after the
+    # supplier's deadline), and the recipient reverses by (month, day) after the end of the financial year.
+    rule37a_twob_month: int = 10
+    rule37a_reverse_by_month_day: tuple[int, int] = (11, 30)
 
 
 DEFAULT_RULES = RuleSet()

@@ -20,7 +20,10 @@ Our readings (the rules do not settle them; docs/rules/ims-actions.md §9):
   ``assumptions``; an unknown GSTR-2B period is taken as the earliest one possible (also an assumption);
 * a record kept Pending when its GSTR-3B was filed stays in IMS (§2.1) and may still be changed;
 * the portal's block flags (``ispendactblocked``, ``isRemarksBlocked``, ``isItcRedReqBlocked`` /
-  ``itcRedReqBlocked`` — name CONFLICT, the caller parses both) always win over our tables.
+  ``itcRedReqBlocked`` — name CONFLICT, the caller parses both) always win over our tables;
+* an Accept of a specified record carries an answer (docs/rules/ims-actions.md §4.4, §4.9): the request's
+  declaration, else its default answer (``ActionRequest.itc_red_default``), else it is refused; a locked answer
+  keeps the portal's; an accepted record downloaded without one reads as full (:func:`portal_declaration`).
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class Reason(StrEnum):
     DECLARATION_EXCEEDS_TAX = "declaration_exceeds_tax"
     DECLARATION_CGST_SGST_DIFFER = "declaration_cgst_sgst_differ"
     DECLARATION_INCONSISTENT = "declaration_inconsistent"
+    DECLARATION_REQUIRED = "declaration_required"
 
 
 class NoticeCode(StrEnum):
@@ -134,7 +138,13 @@ class ActionRequest:
     """What the user asks for one or many records. ``action``: A, R, P or N (N = reset to no action).
 
     Declaration: ``itc_red_req`` "Y"/"N" (None = infer from the amounts) and head amounts (Decimal, int or
-    text; None = not given). "Y" with no amounts = full reduction.
+    text; None = not given). "Y" with no amounts = full reduction. A declaration is made on every record the
+    request reaches: a record that carries none refuses it (``declaration_not_applicable``).
+
+    ``itc_red_default`` ("Y" full / "N" nil) is the answer for the records that need one when the request declares
+    nothing: an Accept of a specified record of a period from the cut-over (docs/rules/ims-actions.md §4.4). Other
+    records ignore it, so one answer serves a whole batch. Without it (None) such an Accept is refused
+    (``declaration_required``): the portal refuses it too (IMSSAV0054).
     """
 
     action: str
@@ -144,6 +154,7 @@ class ActionRequest:
     decl_cgst: Decimal | str | int | None = None
     decl_sgst: Decimal | str | int | None = None
     decl_cess: Decimal | str | int | None = None
+    itc_red_default: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +358,97 @@ class DeclarationError(ValueError):
         self.code, self.field, self.message = code, field_name, message
 
 
+def portal_declaration(
+    action: str, itc_red_req: str | None, declared: TaxHeads | None, tax: TaxHeads
+) -> Declaration | None:
+    """The declaration a record downloaded from the portal carries (docs/rules/ims-actions.md §4.4): what it says,
+    and for an accepted record that says nothing, a full reduction (the portal reads a missing answer as Yes; a
+    non-specified record carries none anyway, so the caller asks only about specified ones). None: no declaration.
+    An unreadable stored declaration counts as none."""
+    try:
+        declaration = normalise_declaration(itc_red_req or None, declared, tax)
+    except DeclarationError:
+        return None
+    if declaration is None and str(action).strip().upper() == Action.ACCEPTED:
+        return Declaration(DeclarationKind.FULL, tax)
+    return declaration
+
+
+def requires_declaration(facts: DocumentFacts, rules: RuleSet = DEFAULT_RULES) -> bool:
+    """Whether an Accept of this record must carry the ITC-reduction answer (``itcRedReq``) to the portal: a
+    specified record (or one that may be, its original not being known) of a GSTR-2B period from the cut-over, or
+    of a period not known yet (docs/rules/ims-actions.md §4.4). The push never sends such an Accept without it."""
+    row, _assumed = match_record(facts, rules.itc_reduction_records)
+    if row is None:
+        return False
+    if facts.twob_period is None:
+        return True
+    return return_period(facts.twob_period, facts.frequency) >= rules.itc_reduction_from
+
+
+class Source(StrEnum):
+    """Where a suggested head comes from (docs/rules/ims-actions.md §4.4)."""
+
+    SUPPLIER = "supplier"  # the books agree within the tolerance: the supplier's value
+    BOOKS = "books"  # the books are lower: the book value
+    CAPPED = "capped"  # the books are higher: capped at the document's tax
+    MIRRORS_CGST = "mirrors_cgst"  # SGST/UTGST always equals CGST
+
+
+SOURCE_LABELS = {
+    Source.SUPPLIER: "the supplier's value (the books agree within ₹1)",
+    Source.BOOKS: "the book value (lower than the supplier's)",
+    Source.CAPPED: "the document's tax (the books are higher)",
+    Source.MIRRORS_CGST: "equal to CGST",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A declaration suggested from the purchase register: the normalised declaration and, per head, where its value
+    came from (:class:`Source`). Only a person (or an auto rule that says so) applies it."""
+
+    declaration: Declaration
+    amounts: TaxHeads
+    sources: tuple[tuple[str, Source], ...]
+
+    @property
+    def request(self) -> dict[str, str]:
+        """The declaration as action-request fields (``itc_red_req``, ``decl_*``) that apply it."""
+        decl = self.declaration
+        if decl.kind == DeclarationKind.NIL:
+            return {"itc_red_req": "N"}
+        if decl.kind == DeclarationKind.FULL:
+            return {"itc_red_req": "Y"}
+        return {"itc_red_req": "Y", **{f"decl_{h}": str(getattr(self.amounts, h)) for h in HEADS}}
+
+
+def suggest_declaration(*, tax: TaxHeads, books: TaxHeads, rules: RuleSet = DEFAULT_RULES) -> Suggestion:
+    """The ITC to reduce on a specified record, suggested from the reconciled purchase-register line
+    (docs/rules/ims-actions.md §4.4): per head, a book value within ``rules.suggestion_tolerance`` of the
+    supplier's (the document's) takes the supplier's; a lower one is used as it is; a higher one is capped at the
+    document's tax. SGST/UTGST mirrors CGST. Book values are taken without sign (a purchase return may be booked
+    negative). Money is Decimal throughout."""
+    values: dict[str, Decimal] = {}
+    sources: list[tuple[str, Source]] = []
+    for head in ("igst", "cgst", "cess"):
+        supplier, book = getattr(tax, head), abs(getattr(books, head))
+        if abs(book - supplier) <= rules.suggestion_tolerance:
+            value, source = supplier, Source.SUPPLIER
+        elif book < supplier:
+            value, source = book, Source.BOOKS
+        else:
+            value, source = supplier, Source.CAPPED
+        values[head] = value.quantize(_CENT)
+        sources.append((head, source))
+    # SGST mirrors CGST; both stay within the document's SGST too (they are equal on any real document).
+    values["sgst"] = values["cgst"] = min(values["cgst"], tax.sgst)
+    sources.append(("sgst", Source.MIRRORS_CGST))
+    amounts = TaxHeads(**values)
+    declaration = normalise_declaration(None, amounts, tax) or Declaration(DeclarationKind.NIL, TaxHeads())
+    return Suggestion(declaration, amounts, tuple(sorted(sources, key=lambda s: HEADS.index(s[0]))))
+
+
 def deemed_action(facts: DocumentFacts, context: Context) -> Action:
     """The action GSTR-2B applies to the record: No action is deemed accepted; a specified record kept Pending
     past its one-period deadline (from October 2025) is deemed accepted too (docs/rules/ims-actions.md §3)."""
@@ -423,6 +525,8 @@ class _Evaluator:
         self.flag: str | None = None
         self.amounts: dict[str, Decimal | None] = {}
         self.declaring = False
+        self.default: str | None = None
+        self._specified_sections = frozenset().union(*(r.sections for r in self.rules.itc_reduction_records))
         self.error = self._parse()
 
     # request-level checks (the same for every record)
@@ -471,6 +575,11 @@ class _Evaluator:
                 "An ITC-reduction declaration can be made only when accepting a record.",
                 "itc_red_req",
             )
+        self.default = (req.itc_red_default or "").strip().upper() or None
+        if self.default not in (None, "Y", "N"):
+            return _refuse(
+                Reason.DECLARATION_INVALID, "Whether ITC needs to be reduced must be Y or N.", "itc_red_req"
+            )
         return None
 
     @property
@@ -483,7 +592,9 @@ class _Evaluator:
         decides each kind of record once."""
         if self.error is not None:
             return self.error
-        key = facts if self.declaring else _undeclared_key(facts)
+        # An Accept of a record that may be specified depends on the declaration state (§4.4) even without one.
+        accepting = self.action == Action.ACCEPTED and facts.section in self._specified_sections
+        key = facts if self.declaring or accepting else _undeclared_key(facts)
         decision = self._decisions.get(key)
         if decision is None:
             decision = self._decisions[key] = self._decide(facts)
@@ -551,9 +662,11 @@ class _Evaluator:
                 deadline,
                 None,
             )
-        if not self.declaring:
-            return None, deadline, None
-        return self._declaration(facts, notes)
+        if self.declaring:
+            return self._declaration(facts, notes)
+        if self.action == Action.ACCEPTED:
+            return self._answer(facts, notes)
+        return None, deadline, None
 
     def _twob_period(self, facts: DocumentFacts, notes: list[Notice]) -> dt.date:
         if facts.twob_period is not None:
@@ -706,12 +819,70 @@ class _Evaluator:
             )
         return None, None, declaration
 
+    def _answer(
+        self, facts: DocumentFacts, notes: list[Notice]
+    ) -> tuple[Decision | None, dt.date | None, Declaration | None]:
+        """An Accept that declares nothing (§4.4): a specified record of a period from the cut-over gets the
+        request's default answer (the portal refuses an Accept without one, IMSSAV0054); a record whose answer the
+        portal locks keeps the portal's; without a default the Accept is refused. Other records need no answer."""
+        rules = self.rules
+        row, assumed = match_record(facts, rules.itc_reduction_records)
+        if row is None:
+            return None, None, None
+        period_notes: list[Notice] = []
+        period = self._twob_period(facts, period_notes)
+        if period < rules.itc_reduction_from:
+            return None, None, None
+        notes.extend(period_notes)
+        if assumed:
+            notes.append(
+                Notice(
+                    NoticeCode.ASSUMED_SPECIFIED,
+                    "The amended original is not fully known: treated "
+                    f"as {row.label}, which carries an ITC-reduction declaration.",
+                )
+            )
+        if facts.itc_red_blocked:
+            current = self._current_declaration(facts)
+            if current is not None:
+                return None, None, current
+        if self.default is None:
+            return (
+                _refuse(
+                    Reason.DECLARATION_REQUIRED,
+                    f"Say whether ITC needs to be reduced on {row.label}: the GST portal refuses an Accept of it "
+                    "without the answer (itcRedReq, error IMSSAV0054).",
+                    "itc_red_req",
+                ),
+                None,
+                None,
+            )
+        if self.default == "N":
+            declaration = Declaration(DeclarationKind.NIL, TaxHeads())
+        else:
+            declaration = Declaration(DeclarationKind.FULL, facts.tax)
+        if (
+            rules.remarks_required_for_partial_or_nil
+            and declaration.kind == DeclarationKind.NIL
+            and not self.remarks
+        ):
+            return (
+                _refuse(
+                    Reason.REMARKS_REQUIRED,
+                    "Remarks are required when declaring a nil reduction of ITC.",
+                    "remarks",
+                ),
+                None,
+                None,
+            )
+        return None, None, declaration
+
     @staticmethod
     def _current_declaration(facts: DocumentFacts) -> Declaration | None:
-        try:
-            return normalise_declaration(facts.current_itc_red_req or None, facts.current_decl, facts.tax)
-        except DeclarationError:
-            return None
+        """The record's declaration on the portal; an accepted record without one reads as full (§4.4)."""
+        return portal_declaration(
+            facts.current_action, facts.current_itc_red_req, facts.current_decl, facts.tax
+        )
 
     def _warnings(self, facts: DocumentFacts, deadline: dt.date | None) -> list[Notice]:
         out: list[Notice] = []
@@ -785,6 +956,8 @@ __all__ = [
     "Notice",
     "NoticeCode",
     "Reason",
+    "Source",
+    "Suggestion",
     "TaxHeads",
     "amendment_direction",
     "deemed_action",
@@ -793,4 +966,7 @@ __all__ = [
     "match_record",
     "normalise_declaration",
     "pending_deadline",
+    "portal_declaration",
+    "requires_declaration",
+    "suggest_declaration",
 ]

@@ -113,7 +113,11 @@ class PushNow(TenantAPIMixin, APIView):
         except push.PushError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
         return Response(
-            {"batches": [{"id": b.pk, "kind": b.kind, "documents": b.item_count} for b in batches]},
+            {
+                "batches": [{"id": b.pk, "kind": b.kind, "documents": b.item_count} for b in batches],
+                # Accepts left in the queue for want of the ITC-reduction answer (docs/rules/ims-actions.md §4.9).
+                "held": [{"document_id": i, "reason": why} for i, why in batches.held],
+            },
             status=status.HTTP_202_ACCEPTED,
         )
 

@@ -39,9 +39,10 @@ from tenancy.scoping import scopes_disabled, tenant_scope
 from . import tasks
 from .client import PortalAdapter, PortalError, Reauth
 from .client.base import open_session
+from .client.errors import record_message
 from .client.factory import owns_adapter
 from .files import formats
-from .files.imports import _UPLOAD_FIELDS
+from .files.imports import upload_rows
 from .models import (
     ACTIVE_PUSH_STATUSES,
     ConnectionStatus,
@@ -61,6 +62,15 @@ class PushError(ValueError):
     """A push request the rules refuse; the message is safe to show."""
 
 
+class Queued(list):
+    """The batches :func:`queue_push` queued; ``held`` lists the documents left in the queue because their Accept
+    lacks the ITC-reduction answer the portal requires (docs/rules/ims-actions.md §4.4), with the reason."""
+
+    def __init__(self, batches=(), held: list[tuple[int, str]] | None = None):
+        super().__init__(batches)
+        self.held = held or []
+
+
 def pending_push(*, tenant: Tenant, registration: Registration, kind: str | None = None):
     """Documents with a local action to push (not vanished) that are not already in a batch in flight nor awaiting
     approval; ``kind`` (``"save"`` / ``"reset"``) narrows them to what that request carries. Found through the push
@@ -73,26 +83,38 @@ def pending_push(*, tenant: Tenant, registration: Registration, kind: str | None
     )
 
 
-def queue_push(*, tenant: Tenant, actor: Actor, registration: Registration) -> list[PushBatch]:
-    """Cut the GSTIN's queue into SAVE / RESET batches and enqueue them when the transaction commits."""
+def queue_push(*, tenant: Tenant, actor: Actor, registration: Registration) -> Queued:
+    """Cut the GSTIN's queue into SAVE / RESET batches and enqueue them when the transaction commits. An Accept that
+    needs the ITC-reduction answer and has none is never sent: it stays queued, is listed in ``held`` and gets an
+    ``ims.push_held`` audit event naming the reason (docs/rules/ims-actions.md §4.4)."""
     conn = PortalConnection.objects.filter(tenant=tenant, registration=registration).first()
     if conn is None or conn.status != ConnectionStatus.CONNECTED:
         raise PushError(f"{registration.gstin} is not connected to the portal: enter an OTP first.")
     size = settings.IMS_PUSH_BATCH_SIZE
-    batches: list[PushBatch] = []
-    items: list[tuple[int, dict, str]] = []
+    batches = Queued()
+    items: list[tuple[int, dict, dict]] = []
     with transaction.atomic():
         # Serialise queueing per GSTIN so two clicks cannot put one document in two batches.
         with connection.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(7260002, %s)", [registration.pk])
         for kind in (formats.SAVE, formats.RESET):
             rows = list(
-                pending_push(tenant=tenant, registration=registration, kind=kind)
-                .order_by("section", "id")
-                .values("id", *_UPLOAD_FIELDS)
+                upload_rows(
+                    pending_push(tenant=tenant, registration=registration, kind=kind).order_by(
+                        "section", "id"
+                    ),
+                    registration,
+                    "id",
+                )
             )
-            for start in range(0, len(rows), size):
-                chunk = rows[start : start + size]
+            records = []
+            for row in rows:
+                try:
+                    records.append((row, formats.upload_record(row, kind)))
+                except formats.DeclarationMissing as exc:
+                    batches.held.append((row["id"], str(exc)))
+            for start in range(0, len(records), size):
+                chunk = records[start : start + size]
                 batch = PushBatch.objects.create(
                     tenant=tenant,
                     registration=registration,
@@ -101,8 +123,23 @@ def queue_push(*, tenant: Tenant, actor: Actor, registration: Registration) -> l
                     requested_by=actor.id,
                 )
                 batches.append(batch)
-                items.extend((batch.pk, row, kind) for row in chunk)
+                items.extend((batch.pk, row, record) for row, record in chunk)
         _copy_items(tenant, items)
+        if batches.held:
+            record_many(
+                tenant=tenant,
+                actor=actor,
+                events=[
+                    Event(
+                        "ims.push_held",
+                        "invoices.supplierdocument",
+                        str(doc_id),
+                        message.split(":", 1)[0],
+                        metadata={"code": "IMSSAV0054", "message": message},
+                    )
+                    for doc_id, message in batches.held
+                ],
+            )
         if batches:
             record(
                 tenant=tenant,
@@ -134,7 +171,7 @@ _ITEM_COLUMNS = (
 )
 
 
-def _copy_items(tenant: Tenant, items: list[tuple[int, dict, str]]) -> None:
+def _copy_items(tenant: Tenant, items: list[tuple[int, dict, dict]]) -> None:
     """The batches' items (batch id, document row, kind) in one COPY: a queue of 100,000 documents took 15-19 s
     through ``bulk_create`` (bench/bench_push.py, BENCH_QUEUE_DOCS)."""
     if not items:
@@ -144,7 +181,7 @@ def _copy_items(tenant: Tenant, items: list[tuple[int, dict, str]]) -> None:
         connection.cursor() as cur,
         cur.cursor.copy(f"COPY gst_sync_pushitem ({', '.join(_ITEM_COLUMNS)}) FROM STDIN") as copy,
     ):
-        for batch_id, row, kind in items:
+        for batch_id, row, record in items:
             copy.write_row(
                 (
                     tenant.pk,
@@ -153,7 +190,7 @@ def _copy_items(tenant: Tenant, items: list[tuple[int, dict, str]]) -> None:
                     row["section"],
                     row["local_action"],
                     row["portal_action"],
-                    dumps(_json_record(formats.upload_record(row, kind))),
+                    dumps(_json_record(record)),
                     PushItemResult.SENT,
                     "",
                     "",
@@ -315,7 +352,10 @@ def _errors_by_key(status) -> dict[tuple, tuple[str, str]]:
                 section = section_info(err.section).key.value
             except ValueError:
                 section = err.section
-            errors[_key(section, err.stin, number)] = (err.error_cd, err.error_msg)
+            errors[_key(section, err.stin, number)] = (
+                err.error_cd,
+                record_message(err.error_cd, err.error_msg),
+            )
     return errors
 
 

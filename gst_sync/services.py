@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import Actor, record
+from gst.periods import fy_label, fy_start_year
 from gst.sections import Section
 from ims_project import handoff, leases
 from ims_project.handoff import SyncFinished
@@ -24,10 +25,10 @@ from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
 from . import tasks
-from .client import PortalAdapter, PortalError, Reauth
+from .client import PortalAdapter, PortalError, Reauth, ReturnFiling
 from .client.base import open_session, seal_session
 from .client.factory import owns_adapter
-from .models import ConnectionStatus, PortalConnection, RunStatus, SyncRun
+from .models import ACTIVE_STATUSES, ConnectionStatus, PortalConnection, RunStatus, SyncRun
 from .outward import refresh_in_transaction
 
 log = logging.getLogger(__name__)
@@ -265,8 +266,43 @@ def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | 
                 metadata={"section": run.section, "gstin": registration.gstin, **counts},
             )
         changed = any(counts.get(k) for k in ("created", "changed", "vanished", "reappeared"))
-        handoff.announce(SyncFinished(tenant=tenant, registration=registration, run=run, changed=changed))
+        filings = _return_filings(portal, run) if _last_of_sync(run) else None
+        handoff.announce(
+            SyncFinished(
+                tenant=tenant, registration=registration, run=run, changed=changed, return_filings=filings
+            )
+        )
     return run
+
+
+def _last_of_sync(run: SyncRun) -> bool:
+    """No other run of the GSTIN is queued or running: this run ends the sync (runs record their end before
+    asking, so of two runs ending together at least one sees the other ended)."""
+    return (
+        not SyncRun.objects.filter(
+            tenant_id=run.tenant_id, registration_id=run.registration_id, status__in=ACTIVE_STATUSES
+        )
+        .exclude(pk=run.pk)
+        .exists()
+    )
+
+
+def _return_filings(portal: PortalAdapter | None, run: SyncRun) -> list[ReturnFiling] | None:
+    """The GSTIN's filed GSTR-3Bs of this and the previous financial year from the portal's return tracking
+    (docs/rules/portal-api.md §7); None when the call fails (noted on the run: the sync itself succeeded)."""
+    gstin, today = run.registration.gstin, timezone.localdate()
+    start = fy_start_year(today)
+    filings: list[ReturnFiling] = []
+    if portal is None:
+        return None
+    try:
+        for year in (start - 1, start):
+            filings += portal.get_return_filings(gstin=gstin, fy=fy_label(year), return_type="R3B")
+    except PortalError as exc:
+        run.counts = {**run.counts, "return_filings_error": exc.message}
+        run.save(update_fields=["counts"])
+        return None
+    return [f for f in filings if f.return_type == "GSTR3B"]
 
 
 def queue_daily_syncs() -> int:

@@ -162,8 +162,14 @@ def push_now(request, tenant_slug, registration_id):
         if batches:
             n = sum(b.item_count for b in batches)
             messages.success(request, f"Pushing {n} action(s) of {reg.gstin} in {len(batches)} request(s).")
-        else:
+        elif not batches.held:
             messages.info(request, f"No action of {reg.gstin} is waiting to be pushed.")
+        if batches.held:
+            messages.warning(
+                request,
+                f"{len(batches.held)} accept(s) of {reg.gstin} not sent: say whether ITC needs to be reduced on "
+                "each (the portal refuses them without the answer). The documents' histories name them.",
+            )
     return redirect("portal-home", tenant_slug)
 
 

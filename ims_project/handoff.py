@@ -23,12 +23,14 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SyncFinished:
     """A sync of one section of one GSTIN succeeded (``gst_sync``); ``changed``: documents were created, changed,
-    vanished or reappeared."""
+    vanished or reappeared. ``return_filings``: the GSTIN's filed GSTR-3Bs as the portal's return tracking listed
+    them (``gst_sync.client.ReturnFiling``), fetched by the last run of a sync; None when not fetched."""
 
     tenant: Any
     registration: Any
     run: Any
     changed: bool
+    return_filings: Sequence[Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -272,6 +272,11 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-recon-jobs": {"task": "reconciliation.tasks.sweep_stale_jobs", "schedule": 300.0},
     "rebuild-twob-previews": {"task": "returns.rebuild_previews", "schedule": crontab(hour=6, minute=15)},
     "deadline-digest": {"task": "returns.deadline_digest", "schedule": crontab(hour=7, minute=30)},
+    # Suppliers' GSTR-3B filings from the portal's return tracking, for Rule 37A (every tenant).
+    "supplier-gstr3b-filings": {
+        "task": "returns.refresh_supplier_filings",
+        "schedule": crontab(hour=4, minute=45),
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------------------------------
@@ -320,12 +325,6 @@ IMS_PUSH_BATCH_SIZE = env.int("IMS_PUSH_BATCH_SIZE", default=500)
 
 IMS_BULK_ACTION_SYNC_MAX = env.int("IMS_BULK_ACTION_SYNC_MAX", default=20_000)
 IMS_BULK_ACTION_CHUNK = env.int("IMS_BULK_ACTION_CHUNK", default=50_000)
-
-# --- Returns --------------------------------------------------------------------------------------------------
-# GSTR-2B preview: compute itcrev (ITC reversal on a rejected amendment of an original whose 3B is filed).
-# Our reading of an UNVERIFIED trigger (docs/rules/gstr2b.md §7): on by default, switchable.
-
-TWOB_ITCREV = env.bool("TWOB_ITCREV", default=True)
 
 # --- Supplier webhooks ----------------------------------------------------------------------------------------
 # Private/loopback targets only for on-premise setups; secrets sealed with these Fernet keys (comma-separated, the

@@ -4,7 +4,8 @@ The documents list (page, API, exports, "all matching" bulk actions and the auto
 ``invoices.filters.DocumentFilter``) can filter by what the latest reconciliation said about each document. That
 data belongs to the reconciliation app, which sits above invoices and so cannot be imported here; instead it
 registers a :class:`Facet` when Django starts (``AppConfig.ready``). Without one, the filter accepts no value.
-The same goes for "not yet pushed", which reads the push queue that gst_sync keeps.
+The same goes for "not yet pushed", which reads the push queue that gst_sync keeps, and for "in the deadline queue",
+which the returns app computes (so a bulk action can act on all documents matching the queue's filters).
 """
 
 from __future__ import annotations

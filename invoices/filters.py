@@ -144,6 +144,15 @@ class DocumentFilter(df.FilterSet):
         "since that reconciliation started are left out.",
     )
 
+    deadline = df.CharFilter(
+        method="filter_deadline",
+        label="In the deadline queue",
+        max_length=2000,
+        widget=forms.HiddenInput,
+        help_text="The documents of the deadline queue with these queue filters (as the queue page's query "
+        "string); the returns app answers it.",
+    )
+
     class Meta:
         model = SupplierDocument
         fields: list[str] = []
@@ -215,6 +224,12 @@ class DocumentFilter(df.FilterSet):
         if self.tenant is None or facet is None:  # no tenant or no reconciliation app: no runs to read
             return queryset.none()
         return facet.apply(queryset, tenant=self.tenant, values=value)
+
+    def filter_deadline(self, queryset, name, value):
+        facet = facets.get("deadline")
+        if self.tenant is None or facet is None:  # no deadline queue without the returns app
+            return queryset.none()
+        return facet.apply(queryset, tenant=self.tenant, values=[value])
 
     def filter_number(self, queryset, name, value):
         """Prefix match on the normalised number. A typed FY token ("INV/2025-26/42") is dropped as it was at

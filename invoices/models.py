@@ -94,6 +94,9 @@ class SupplierDocument(models.Model):
     portal_decl_sgst = models.DecimalField(**MONEY, null=True, blank=True)
     portal_decl_cess = models.DecimalField(**MONEY, null=True, blank=True)
     portal_hash = models.CharField(max_length=64, blank=True)
+    # ``ItcAvailabilityCheck`` as the portal sends it ("Y"/"N" for a boolean); meaning not documented
+    # (docs/rules/portal-api.md §2.1). Null: not sent.
+    itc_availability_check = models.CharField(max_length=20, null=True, blank=True)
 
     # What the user wants (not yet on the portal).
     local_action = models.CharField(max_length=1, choices=ACTION_CHOICES, null=True, blank=True)

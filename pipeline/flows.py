@@ -1,6 +1,7 @@
 """What runs after what: the walk of the data through the product, in one place.
 
-    portal sync ───────┐
+    portal sync ───────┬─> GSTR-3B filings (return tracking) recorded
+                       ├─> suppliers' GSTR-3B filings asked (return tracking, Rule 37A; a worker, retried)
                        ├─> documents ─> reconciliation ─> auto-action rules ─> actions
     IMS file import ───┘     (GSTINs already reconciled)   (on outcomes)
     register import ─────────────────> reconciliation
@@ -20,6 +21,7 @@ supplier notices run at once, as they always have. A flow never raises into the 
 
 from __future__ import annotations
 
+from audit.services import Actor
 from autorules import services as autorules
 from ims_project import handoff
 from ims_project.handoff import (
@@ -30,12 +32,22 @@ from ims_project.handoff import (
     SyncFinished,
 )
 from reconciliation import services as reconciliation
+from returns import services as returns
 from suppliers import services as suppliers
 
 
 def after_sync(event: SyncFinished) -> None:
-    """The synced GSTIN's auto-action rules run; if documents changed, a GSTIN already reconciled is reconciled
-    again (whose completion runs the rules that look at reconciliation outcomes)."""
+    """The GSTR-3B filings the sync read from the portal's return tracking are recorded (returns), and the
+    suppliers' filings (Rule 37A) are asked for in the background (once per sync, when it ends); the synced GSTIN's auto-action rules run; if documents changed, a GSTIN already reconciled is reconciled again (whose
+    completion runs the rules that look at reconciliation outcomes)."""
+    if event.return_filings is not None:
+        returns.record_portal_filings(
+            tenant=event.tenant,
+            actor=Actor.task("gst_sync.sync_section"),
+            registration=event.registration,
+            filings=event.return_filings,
+        )
+        returns.queue_supplier_filings(tenant=event.tenant, registration=event.registration)
     autorules.run_after_sync(tenant=event.tenant, registration=event.registration)
     if event.changed:
         run = event.run

@@ -5,9 +5,11 @@ class ReconciliationConfig(AppConfig):
     name = "reconciliation"
 
     def ready(self):
-        from invoices import facets
+        from invoices import facets, panels
 
         from . import exports  # noqa: F401 - registers the "reconciliation" export kind
         from .latest import FACET
+        from .suggestions import suggestion_panel
 
         facets.register("reconciliation", FACET)
+        panels.register("itc_suggestion", suggestion_panel)

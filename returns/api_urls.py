@@ -18,4 +18,9 @@ urlpatterns = [
     path(
         "returns/2b/<int:registration_id>/<str:period>/json/", api.PreviewJson.as_view(), name="api-twob-json"
     ),
+    path("returns/filings/", api.FilingList.as_view(), name="api-returns-filings"),
+    path("returns/filings/<int:pk>/", api.FilingDetail.as_view(), name="api-returns-filing"),
+    path("returns/rule37a/<int:registration_id>/", api.Rule37aWatch.as_view(), name="api-returns-rule37a"),
+    path("returns/credit-reversal/", api.BalanceList.as_view(), name="api-returns-balances"),
+    path("returns/credit-reversal/<int:pk>/", api.BalanceDetail.as_view(), name="api-returns-balance"),
 ]

@@ -6,4 +6,9 @@ class ReturnsConfig(AppConfig):
     verbose_name = "GSTR-2B and GSTR-3B previews"
 
     def ready(self):
+        from invoices import facets
+
         from . import exports  # noqa: F401 - registers the "twob_preview" export
+        from .selectors import in_queue
+
+        facets.register("deadline", facets.Facet(apply=in_queue))

@@ -10,8 +10,9 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from gst.periods import add_months
+from gst.rule_data import DEFAULT_RULES
 
-from .twob import Doc
+from .twob import AtRisk, Doc
 
 _EFFECTIVE = "CASE WHEN d.local_action IS NOT NULL THEN d.local_{0} ELSE d.portal_{0} END"
 _TAX = "({0}.igst + {0}.cgst + {0}.sgst + {0}.cess)"
@@ -49,6 +50,23 @@ CARRY_FILTER = """
 """
 
 
+# Documents of suppliers' return periods at risk under Rule 37A (returns.twob.rule37a_at_risk): their reversal or
+# re-availment may fall in any later period.
+RULE37A_FILTER = """
+      OR (d.supplier_filing_status = 'filed' AND d.section = ANY(%(r37_sections)s)
+          AND (d.supplier_gstin, d.supplier_period) IN (
+                SELECT * FROM unnest(%(r37_gstin)s::text[], %(r37_period)s::date[])))
+"""
+
+
+def _at_risk_params(at_risk: Sequence[AtRisk]) -> dict:
+    return {
+        "r37_gstin": [a.supplier_gstin for a in at_risk],
+        "r37_period": [a.period for a in at_risk],
+        "r37_sections": sorted(s.value for s in DEFAULT_RULES.rule37a_sections),
+    }
+
+
 def tz() -> str:
     return settings.TIME_ZONE
 
@@ -79,9 +97,11 @@ def candidate_documents(
     registration_id: int,
     months: Sequence[dt.date],
     filed_3b: dict[dt.date, dt.date] | None = None,
+    at_risk: Sequence[AtRisk] = (),
 ) -> Iterator[Doc]:
     """Every live document that may land in the 2B of ``months`` (a superset: :func:`returns.twob.place` decides),
-    including those of earlier periods that may have been carried forward past a filed GSTR-3B."""
+    including those of earlier periods that may have been carried forward past a filed GSTR-3B, and those whose
+    Rule 37A reversal or re-availment may fall in it (``at_risk``)."""
     first, last = min(months), max(months)
     params = {
         "tenant": tenant_id,
@@ -93,10 +113,15 @@ def candidate_documents(
         "tz": tz(),
     }
     since = carry_since(filed_3b or {}, first)
-    where = _PERIOD_FILTER
+    more = ""
     if since is not None:
         params["carry_since"] = since
-        where = f" AND ({_PERIOD_FILTER.strip()[4:]} {CARRY_FILTER})"
+        more += CARRY_FILTER
+    relevant = [a for a in at_risk if a.reversal <= last]
+    if relevant:
+        params.update(_at_risk_params(relevant))
+        more += RULE37A_FILTER
+    where = f" AND ({_PERIOD_FILTER.strip()[4:]} {more})" if more else _PERIOD_FILTER
     return _stream(_SELECT + where, params)
 
 
@@ -109,11 +134,49 @@ def documents_by_id(*, tenant_id: int, registration_id: int, ids: Sequence[int])
         return [_doc(r) for r in cur.fetchall()]
 
 
-def open_documents(*, tenant_id: int, registration_id: int, since: dt.date) -> Iterator[Doc]:
-    """Live, filed documents of supplier periods from ``since`` on, or pending (the deadline queue's input)."""
+def open_documents(
+    *, tenant_id: int, registration_id: int, since: dt.date, at_risk: Sequence[AtRisk] = ()
+) -> Iterator[Doc]:
+    """Live, filed documents of supplier periods from ``since`` on, or pending, or of a supplier's return period
+    at risk under Rule 37A (the deadline queue's input)."""
     sql = (
         _SELECT
         + """ AND d.supplier_filing_status = 'filed'
-        AND (d.supplier_period >= %(since)s OR coalesce(d.local_action, d.portal_action) = 'P')"""
+        AND (d.supplier_period >= %(since)s OR coalesce(d.local_action, d.portal_action) = 'P'"""
+        + (RULE37A_FILTER if at_risk else "")
+        + ")"
     )
-    return _stream(sql, {"tenant": tenant_id, "reg": registration_id, "since": since, "tz": tz()})
+    params = {
+        "tenant": tenant_id,
+        "reg": registration_id,
+        "since": since,
+        "tz": tz(),
+        **_at_risk_params(at_risk),
+    }
+    return _stream(sql, params)
+
+
+def rule37a_documents(
+    *, tenant_id: int, registration_id: int, pairs: Sequence[tuple[str, dt.date]]
+) -> list[Doc]:
+    """Live, filed invoices and debit notes (Rule 37A's sections) of the given (supplier GSTIN, return period)
+    pairs (the Rule 37A watch)."""
+    if not pairs:
+        return []
+    params = {
+        "tenant": tenant_id,
+        "reg": registration_id,
+        "tz": tz(),
+        "r37_gstin": [g for g, _p in pairs],
+        "r37_period": [p for _g, p in pairs],
+        "r37_sections": sorted(s.value for s in DEFAULT_RULES.rule37a_sections),
+    }
+    sql = (
+        _SELECT
+        + " AND (false "
+        + RULE37A_FILTER
+        + ") ORDER BY d.supplier_gstin, d.supplier_period, d.doc_date, d.id"
+    )
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        return [_doc(r) for r in cur.fetchall()]

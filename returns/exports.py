@@ -13,7 +13,7 @@ from tenancy.selectors import membership_for
 from .selectors import preview_json, registration_for
 from .twob import ITCREV, PART_LABELS, REASON_LABELS, Part
 
-ITCREV_LABEL = "ITC reversal (itcrev, our reading)"
+ITCREV_LABEL = "ITC reversal on account of Rule 37A (itcrev)"
 
 KIND = "twob_preview"
 HEADERS = [

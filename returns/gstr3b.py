@@ -1,11 +1,13 @@
 """GSTR-3B Table 4 (ITC) preview from a 2B preview's ``itcsumm``. Pure module: no ORM.
 
-Our reading (docs/rules/gstr3b.md §2.1 marks the current auto-population UNVERIFIED): 4(A)(5) "All other ITC" = ITC
-available from non-reverse-charge supplies less credit notes (with their declared reductions); a head that comes
-out negative is shown as zero in 4(A)(5) and reversed in 4(B)(2). 4(D)(2) = ITC restricted by POS rules; documents
-barred by section 16(4) are shown apart (not claimable). Rejected documents are not auto-populated. The
-``itcrev`` block (ITC of originals whose amendment was rejected; our reading, UNVERIFIED, see returns.twob) is a
-reversal in 4(B)(2), shown on its own row.
+As the portal fills it now (docs/rules/gstr3b.md §2): 4(A)(5) "All other ITC" = ITC available from
+non-reverse-charge supplies **less** credit notes (each at its declared reduction), a head that comes out negative
+stays negative there (allowed since the January-2023 period); credit notes have no 4(B)(2) row. 4(D)(2) = ITC
+restricted by POS rules and documents barred by section 16(4). Rejected documents are not auto-populated. The
+``itcrev`` block (ITC reversal on account of Rule 37A, docs/rules/gstr2b.md §7) is a reversal in 4(B)(2), on its
+own row. 4(D)(1) is the ITC re-claimed in this return (Rule 37A re-availments once the supplier filed); the
+portal refuses a GSTR-3B whose 4(D)(1) exceeds the balance of the Electronic Credit Reversal and Re-claimed
+Statement (:func:`reclaim_excess`).
 """
 
 from __future__ import annotations
@@ -34,27 +36,36 @@ def _get(itcsumm: dict, part: str, group: str) -> dict[str, Decimal]:
     return {h: Decimal(str(body.get(h) or 0)) for h in HEADS}
 
 
-def table4(itcsumm: dict) -> list[Row]:
+def table4(itcsumm: dict, *, reclaim: dict[str, Decimal] | None = None) -> list[Row]:
+    """The Table 4 rows; ``reclaim``: the ITC re-claimed in 4(D)(1), head by head (none by default)."""
     gross = _get(itcsumm, "itcavl", "nonrevsup")
     credit = _get(itcsumm, "itcavl", "othersup")
     net = {h: gross[h] - credit[h] for h in HEADS}
-    a5 = {h: max(v, ZERO) for h, v in net.items()}
-    b2 = {h: max(-v, ZERO) for h, v in net.items()}
     unavl = {
         h: _get(itcsumm, "itcunavl", "nonrevsup")[h] + _get(itcsumm, "itcunavl", "othersup")[h] for h in HEADS
     }
     rejected = {h: _get(itcsumm, "itcRejected", "nonrevsup")[h] for h in HEADS}
+    reclaimed = {h: Decimal(str((reclaim or {}).get(h) or 0)) for h in HEADS}
     return [
-        Row("4A5", "4(A)(5) All other ITC (net of credit notes)", a5, "itcavl"),
+        Row("4A5", "4(A)(5) All other ITC (net of credit notes; may be negative)", net, "itcavl"),
         Row("4A5-gross", "   of which: invoices, debit notes, ECO documents", gross, "itcavl/nonrevsup"),
         Row("4A5-cn", "   less: credit notes (declared reductions)", credit, "itcavl/othersup"),
-        Row("4B2", "4(B)(2) Others: net credit notes exceeding ITC", b2, "itcavl/othersup"),
         Row(
-            "4B2-itcrev",
-            "4(B)(2) Others: ITC reversal (itcrev: originals whose amendment was rejected; our reading)",
+            "4B2-rule37a",
+            "4(B)(2) Others: ITC reversal on account of Rule 37A (itcrev)",
             _get(itcsumm, "itcrev", "nonrevsup"),
             "itcrev",
         ),
+        Row("4D1", "4(D)(1) ITC re-claimed (Rule 37A: the supplier has filed since)", reclaimed, "reclaim"),
         Row("4D2", "4(D)(2) Ineligible ITC (POS rules, section 16(4))", unavl, "itcunavl"),
         Row("rejected", "Rejected in IMS (not auto-populated)", rejected, "itcRejected"),
     ]
+
+
+def reclaim_excess(rows: list[Row], balance: dict[str, Decimal] | None) -> dict[str, Decimal]:
+    """Heads whose 4(D)(1) re-claim exceeds the recorded balance of the Electronic Credit Reversal and
+    Re-claimed Statement, with the excess (empty when none does). With no balance recorded, any re-claim counts as
+    excess (the portal checks against a balance of nil)."""
+    reclaim = next((r.amounts for r in rows if r.code == "4D1"), {})
+    have = {h: Decimal(str((balance or {}).get(h) or 0)) for h in HEADS}
+    return {h: reclaim[h] - have[h] for h in HEADS if reclaim.get(h, ZERO) > have[h]}

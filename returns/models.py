@@ -102,6 +102,11 @@ class PreviewRebuild(models.Model):
         return self.status in ACTIVE_REBUILD
 
 
+class FilingSource(models.TextChoices):
+    MANUAL = "manual", "Recorded by hand"
+    PORTAL = "portal", "Portal (return tracking)"
+
+
 class Gstr3bFiling(models.Model):
     """The GSTR-3B of one return period of a GSTIN has been filed: accepted and rejected records
     of that GSTR-2B period leave IMS and their action can no longer change.
@@ -113,7 +118,10 @@ class Gstr3bFiling(models.Model):
     registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="+")
     period = models.DateField()
     filed_on = models.DateField()
+    source = models.CharField(max_length=8, choices=FilingSource.choices, default=FilingSource.MANUAL)
+    arn = models.CharField(max_length=40, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     objects = ScopedManager(tenant="tenant")
 
@@ -125,3 +133,65 @@ class Gstr3bFiling(models.Model):
 
     def __str__(self) -> str:
         return f"GSTR-3B {self.period:%m%Y} filed {self.filed_on}"
+
+
+class CreditReversalBalance(models.Model):
+    """The balance of a GSTIN's Electronic Credit Reversal and Re-claimed Statement available to the GSTR-3B of
+    one return period, head by head (recorded by hand: docs/rules/gstr3b.md §2.3). The portal refuses a GSTR-3B
+    whose 4(D)(1) re-claim exceeds it; the Table 4 preview warns."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="+")
+    period = models.DateField(help_text="Return period the balance is available to (first of the month)")
+    igst = models.DecimalField(max_digits=15, decimal_places=2, default=0)
+    cgst = models.DecimalField(max_digits=15, decimal_places=2, default=0)
+    sgst = models.DecimalField(max_digits=15, decimal_places=2, default=0)
+    cess = models.DecimalField(max_digits=15, decimal_places=2, default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["registration", "-period"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "registration", "period"], name="creditreversalbal_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Credit reversal balance {self.period:%m%Y} of registration {self.registration_id}"
+
+
+class SupplierGstr3bStatus(models.Model):
+    """Whether a supplier GSTIN filed the GSTR-3B of one return period, as the portal's return tracking (RETTRACK)
+    said when last asked (``fetched_at``): the input of Rule 37A (docs/rules/gstr2b.md §7). ``period`` is the
+    month of the supplier's documents (a quarterly filer's quarter-end filing covers its quarter's months)."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    supplier_gstin = models.CharField(max_length=15)
+    period = models.DateField(help_text="Return period (first of the month)")
+    filed = models.BooleanField(default=False)
+    filed_on = models.DateField(null=True, blank=True)
+    arn = models.CharField(max_length=40, blank=True)
+    fetched_at = models.DateTimeField()
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["supplier_gstin", "-period"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "supplier_gstin", "period"], name="supplier3bstatus_uniq"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(filed=False, filed_on__isnull=True)
+                | models.Q(filed=True, filed_on__isnull=False),
+                name="supplier3bstatus_filed_on",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = f"filed {self.filed_on}" if self.filed else "not filed"
+        return f"{self.supplier_gstin} GSTR-3B {self.period:%m%Y}: {state}"

@@ -3,22 +3,41 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
+from django.http import QueryDict
+from django.utils import timezone
 
 from gst.duedates import return_period
 from gst.periods import add_months
+from gst.sections import Section
 from gst_sync.models import Gstr2bDocument, Gstr2bStatement
 from invoices.models import SupplierDocument
-from tenancy.models import Registration, Tenant
+from invoices.selectors import matching_supplier_gstins
+from tenancy.models import Membership, Registration, Tenant
 from tenancy.selectors import visible_registrations
 
 from . import documents, gstr3b, twob_sql
-from .models import Gstr3bFiling, PreviewRebuild, TwobPreview
+from .models import CreditReversalBalance, Gstr3bFiling, PreviewRebuild, SupplierGstr3bStatus, TwobPreview
 from .services import compute, recipient_of
 from .snapshots import Entries
-from .twob import ITCREV, Part, flatten_itcsumm, official_json, place
+from .twob import (
+    HEADS,
+    ITCREV,
+    RECLAIM,
+    Doc,
+    Part,
+    flatten_itcsumm,
+    official_json,
+    place,
+    rule37a_dates,
+    rule37a_table,
+)
 
 ZERO = Decimal("0")
 
@@ -30,6 +49,54 @@ def registrations_for(*, tenant: Tenant, user, membership=None) -> QuerySet[Regi
 def registration_for(*, tenant: Tenant, user, registration_id, membership=None) -> Registration | None:
     return (
         registrations_for(tenant=tenant, user=user, membership=membership).filter(pk=registration_id).first()
+    )
+
+
+# --- GSTR-3B filings and the credit-reversal statement balance ------------------------------------------------
+
+
+def filings_for(*, tenant: Tenant, user: Any, membership: Membership | None = None) -> QuerySet[Gstr3bFiling]:
+    """Recorded GSTR-3B filings of the GSTINs the user may see, newest period first."""
+    regs = registrations_for(tenant=tenant, user=user, membership=membership)
+    return (
+        Gstr3bFiling.objects.filter(tenant=tenant, registration__in=regs)
+        .select_related("registration")
+        .order_by("registration__gstin", "-period")
+    )
+
+
+def filing_for(
+    *, tenant: Tenant, user: Any, pk: int, membership: Membership | None = None
+) -> Gstr3bFiling | None:
+    return filings_for(tenant=tenant, user=user, membership=membership).filter(pk=pk).first()
+
+
+def balances_for(
+    *, tenant: Tenant, user: Any, membership: Membership | None = None
+) -> QuerySet[CreditReversalBalance]:
+    """Recorded credit-reversal statement balances of the GSTINs the user may see, newest period first."""
+    regs = registrations_for(tenant=tenant, user=user, membership=membership)
+    return (
+        CreditReversalBalance.objects.filter(tenant=tenant, registration__in=regs)
+        .select_related("registration")
+        .order_by("registration__gstin", "-period")
+    )
+
+
+def balance_for(
+    *, tenant: Tenant, user: Any, pk: int, membership: Membership | None = None
+) -> CreditReversalBalance | None:
+    return balances_for(tenant=tenant, user=user, membership=membership).filter(pk=pk).first()
+
+
+def balance_in_force(
+    *, tenant: Tenant, registration: Registration, period: dt.date
+) -> CreditReversalBalance | None:
+    """The balance recorded for ``period``'s GSTR-3B, else the latest recorded for an earlier period."""
+    return (
+        CreditReversalBalance.objects.filter(tenant=tenant, registration=registration, period__lte=period)
+        .order_by("-period")
+        .first()
     )
 
 
@@ -199,12 +266,11 @@ def _why_total(key, ours, theirs) -> str:
     if key[0] == ITCREV:
         if not ours.get(key):
             return (
-                "the portal reverses ITC here; the preview does not compute itcrev (setting TWOB_ITCREV) or "
-                "reads its trigger differently (UNVERIFIED)"
+                "the portal reverses ITC here under Rule 37A; the preview knows of no supplier that missed its "
+                "GSTR-3B: ask the portal for the suppliers' filings (Rule 37A watch)"
             )
-        return (
-            "itcrev is our reading (UNVERIFIED): originals accepted in a filed 2B whose amendment is rejected"
-            + ("; the portal shows none" if not theirs.get(key) else "")
+        return "Rule 37A reversal from the suppliers' filings as the return tracking last said" + (
+            "; the portal shows none" if not theirs.get(key) else ""
         )
     return "the documents below that differ make up this total"
 
@@ -228,11 +294,111 @@ def _why_absent(tenant, registration, key) -> str:
 # --- GSTR-3B Table 4 ----------------------------------------------------------------------------------------
 
 
-def table4(*, preview: TwobPreview) -> list[gstr3b.Row]:
-    return gstr3b.table4(preview.summary.get("itcsumm", {}))
+def table4(*, preview: TwobPreview, reclaim: dict[str, Decimal] | None = None) -> list[gstr3b.Row]:
+    """Table 4 of the preview; 4(D)(1) from its Rule 37A re-availments unless ``reclaim`` is given."""
+    if reclaim is None:
+        reclaim = (preview.summary.get(RECLAIM) or {}).get("nonrevsup") or {}
+    return gstr3b.table4(preview.summary.get("itcsumm", {}), reclaim=reclaim)
+
+
+def reclaim_check(*, tenant: Tenant, preview: TwobPreview, rows: list[gstr3b.Row]) -> dict[str, Any]:
+    """The recorded credit-reversal statement balance in force for the preview's period and the heads whose
+    4(D)(1) re-claim exceeds it (docs/rules/gstr3b.md §2.3)."""
+    balance = balance_in_force(tenant=tenant, registration=preview.registration, period=preview.period)
+    amounts = {h: getattr(balance, h) for h in gstr3b.HEADS} if balance is not None else None
+    return {"balance": balance, "excess": gstr3b.reclaim_excess(rows, amounts)}
 
 
 # --- the deadline queue -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """The deadline queue's filters: IMS sections, a supplier (GSTIN, GSTIN prefix or name), days left at most
+    (overdue ones are negative) and ITC at stake at least."""
+
+    sections: tuple[str, ...] = ()
+    supplier: str = ""
+    days_max: int | None = None
+    min_itc: Decimal | None = None
+
+    def query(self) -> dict[str, object]:
+        """The filters as query parameters of the queue's page (and of its "all matching" bulk action)."""
+        out: dict[str, object] = {}
+        if self.sections:
+            out["section"] = list(self.sections)
+        if self.supplier:
+            out["supplier"] = self.supplier
+        if self.days_max is not None:
+            out["days_max"] = str(self.days_max)
+        if self.min_itc is not None:
+            out["min_itc"] = str(self.min_itc)
+        return out
+
+
+def queue_filter(params: QueryDict | dict[str, list[str]]) -> QueueFilter:
+    """A :class:`QueueFilter` from query parameters (a QueryDict or a dict of lists); unreadable values are
+    ignored, unknown sections dropped."""
+
+    def first(name: str) -> str:
+        values = params.getlist(name) if hasattr(params, "getlist") else params.get(name) or []
+        values = [values] if isinstance(values, str) else values
+        return str(values[0]).strip() if values else ""
+
+    raw_sections = params.getlist("section") if hasattr(params, "getlist") else params.get("section") or []
+    sections = tuple(sorted({str(x) for x in raw_sections if str(x) in {s.value for s in Section}}))
+    days = first("days_max")
+    try:
+        days_max = int(days) if days else None
+    except ValueError:
+        days_max = None
+    amount = first("min_itc")
+    try:
+        min_itc = Decimal(amount) if amount else None
+    except InvalidOperation:
+        min_itc = None
+    if min_itc is not None and not min_itc.is_finite():
+        min_itc = None
+    return QueueFilter(
+        sections=sections, supplier=first("supplier")[:200], days_max=days_max, min_itc=min_itc
+    )
+
+
+def _queue_params(
+    *,
+    tenant: Tenant,
+    reg: Registration,
+    today: dt.date,
+    limit: int,
+    after: tuple[Decimal, int] | None,
+    flt: QueueFilter,
+) -> dict[str, Any]:
+    recipient = recipient_of(reg, as_of=today)
+    suppliers = None
+    if flt.supplier:
+        text = flt.supplier.upper().replace(" ", "")
+        if len(text) == 15 and text.isalnum():
+            suppliers = [text]
+        else:
+            suppliers = list(
+                matching_supplier_gstins(tenant=tenant, text=flt.supplier).values_list("gstin", flat=True)
+            )
+    return twob_sql.deadline_params(
+        tenant_id=tenant.pk,
+        registration_id=reg.pk,
+        state_code=reg.state_code,
+        frequency=reg.filing_frequency,
+        today=today,
+        filed_3b=dict(recipient.filed_3b),
+        since=add_months(return_period(today, reg.filing_frequency), -6),
+        limit=limit,
+        after=after,
+        sections=flt.sections,
+        suppliers=suppliers,
+        days_max=flt.days_max,
+        min_itc=flt.min_itc,
+        at_risk=rule37a_table(recipient),
+    )
 
 
 def deadline_queue(
@@ -242,32 +408,25 @@ def deadline_queue(
     today: dt.date,
     limit: int = 200,
     after: tuple[Decimal, int] | None = None,
+    flt: QueueFilter | None = None,
 ) -> list[dict]:
-    """Documents with a clock, most urgent first (ITC at stake ÷ days left; overdue: × days overdue): the GSTR-3B
-    due date of their 2B period (3B not filed yet), the one-period limit of pending specified records (from
-    October 2025), the section 16(4) last date of pending invoices and debit notes. Ranked in SQL per GSTIN
-    (returns.twob_sql.deadlines), merged here; ``after`` = the (score, id) of the last item of the previous page.
-    Each item carries its ``score`` and ``id`` for the next page."""
+    """Documents that still need a decision, with a clock, most urgent first (ITC at stake ÷ days left; overdue:
+    × days overdue): the GSTR-3B due date of their 2B period for documents with no action (3B not filed yet),
+    the one-period limit of pending specified records (from October 2025), the section 16(4) last date of
+    pending invoices and debit notes, the Rule 37A reverse-by day of accepted invoices and debit notes whose
+    supplier missed its GSTR-3B (until it files). Accepted and rejected documents, and those of a period whose
+    GSTR-3B is filed, are otherwise settled and left out. Ranked in SQL per GSTIN (returns.twob_sql.deadlines), merged here;
+    ``after`` = the (score, id) of the last item of the previous page. Each item carries its ``score`` and
+    ``id`` for the next page, and the supplier's name."""
+    flt = flt or QueueFilter()
     ranked: list[tuple] = []
     for reg in registrations:
-        recipient = recipient_of(reg, as_of=today)
-        since = add_months(return_period(today, reg.filing_frequency), -6)
-        p = twob_sql.deadline_params(
-            tenant_id=tenant.pk,
-            registration_id=reg.pk,
-            state_code=reg.state_code,
-            frequency=reg.filing_frequency,
-            today=today,
-            filed_3b=dict(recipient.filed_3b),
-            since=since,
-            limit=limit,
-            after=after,
-        )
+        p = _queue_params(tenant=tenant, reg=reg, today=today, limit=limit, after=after, flt=flt)
         ranked.extend((row, reg) for row in twob_sql.deadlines(p))
     ranked.sort(key=lambda x: (x[0][6], x[0][0]), reverse=True)
     ranked = ranked[:limit]
-    docs: dict[int, object] = {}
-    by_reg: dict = {}
+    docs: dict[int | None, Doc] = {}
+    by_reg: dict[Registration, list[int]] = {}
     for row, reg in ranked:
         by_reg.setdefault(reg, []).append(row[0])
     for reg, ids in by_reg.items():
@@ -279,6 +438,7 @@ def deadline_queue(
             "registration": reg,
             "gstin": reg.gstin,
             "doc": docs[doc_id],
+            "supplier_name": docs[doc_id].supplier_name,
             "part": part,
             "clock": clock,
             "due": due,
@@ -289,3 +449,119 @@ def deadline_queue(
         }
         for (doc_id, part, clock, due, days, stake, score), reg in ranked
     ]
+
+
+def deadline_totals(
+    *, tenant: Tenant, registrations: Iterable[Registration], today: dt.date, flt: QueueFilter | None = None
+) -> tuple[int, Decimal]:
+    """(documents, ITC at stake) of the whole filtered queue (every page)."""
+    flt = flt or QueueFilter()
+    count, stake = 0, Decimal("0")
+    for reg in registrations:
+        n, itc = twob_sql.deadline_totals(
+            _queue_params(tenant=tenant, reg=reg, today=today, limit=0, after=None, flt=flt)
+        )
+        count, stake = count + n, stake + itc
+    return count, stake
+
+
+def deadline_ids(
+    *, tenant: Tenant, registrations: Iterable[Registration], today: dt.date, flt: QueueFilter | None = None
+) -> list[int]:
+    """Every document id of the filtered queue (a bulk action on "all matching")."""
+    flt = flt or QueueFilter()
+    ids: list[int] = []
+    for reg in registrations:
+        ids += twob_sql.deadline_ids(
+            _queue_params(tenant=tenant, reg=reg, today=today, limit=0, after=None, flt=flt)
+        )
+    return ids
+
+
+def in_queue(
+    queryset: QuerySet[SupplierDocument], *, tenant: Tenant, values: Sequence[str]
+) -> QuerySet[SupplierDocument]:
+    """The documents list's "in the deadline queue" filter (``invoices.facets``): ``values[0]`` is the queue
+    page's query string (``registration`` id and the :class:`QueueFilter` parameters); the documents of that
+    queue today."""
+    params = QueryDict(values[0] if values else "")
+    regs = Registration.objects.filter(tenant=tenant)
+    chosen = params.get("registration", "")
+    if chosen:
+        regs = regs.filter(pk=chosen) if chosen.isdigit() else regs.none()
+    ids = deadline_ids(
+        tenant=tenant, registrations=list(regs), today=timezone.localdate(), flt=queue_filter(params)
+    )
+    return queryset.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [ids]))
+
+
+# --- the Rule 37A watch (docs/rules/gstr2b.md §7) ---------------------------------------------------------------
+
+
+class Rule37aState:
+    AT_RISK = "at_risk"  # the supplier has not filed yet; its deadline has not passed
+    REVERSE = "reverse"  # the deadline passed unfiled: reverse the ITC by the reverse-by day
+    REAVAILED = "reavailed"  # reversed, and the supplier has filed since: re-availed (GSTR-3B 4(D)(1))
+
+
+RULE37A_STATE_LABELS = {
+    Rule37aState.AT_RISK: "At risk: supplier's GSTR-3B not filed yet",
+    Rule37aState.REVERSE: "To reverse: supplier missed the 30 September deadline",
+    Rule37aState.REAVAILED: "Re-availed: supplier filed after the deadline",
+}
+
+
+def rule37a_watch(*, tenant: Tenant, registration: Registration, today: dt.date) -> dict[str, Any]:
+    """The accepted (or deemed accepted) invoices and debit notes of ``registration`` whose supplier has not filed
+    the GSTR-3B of their period by its Rule 37A deadline, or not yet, as the portal's return tracking last said
+    (:class:`returns.models.SupplierGstr3bStatus`): each with its state, amounts by tax head, the supplier's
+    deadline, the reverse-by day, the 2B period that reverses it and the period it is re-availed in; and totals
+    per state and head."""
+    recipient = recipient_of(registration, as_of=today)
+    statuses = {
+        (s.supplier_gstin, s.period): s
+        for s in SupplierGstr3bStatus.objects.filter(tenant=tenant)
+        if s.filed_on is None or s.filed_on > rule37a_dates(s.period)[0]
+    }
+    items: list[dict[str, Any]] = []
+    docs = documents.rule37a_documents(
+        tenant_id=tenant.pk, registration_id=registration.pk, pairs=sorted(statuses)
+    )
+    totals = {state: dict.fromkeys(HEADS, Decimal("0.00")) for state in RULE37A_STATE_LABELS}
+    for doc in docs:
+        p = place(doc, recipient)
+        if p.part != Part.AVAILABLE:
+            continue  # no ITC availed: nothing to reverse
+        status = statuses[(doc.supplier_gstin, doc.supplier_period)]
+        deadline, _month, reverse_by = rule37a_dates(doc.supplier_period)
+        if p.rule37a_period is not None:
+            state = Rule37aState.REAVAILED if p.reavail_period is not None else Rule37aState.REVERSE
+        elif not status.filed and today <= deadline:
+            state = Rule37aState.AT_RISK
+        else:
+            continue
+        amounts = dict(zip(HEADS, p.itc, strict=True))
+        for h in HEADS:
+            totals[state][h] += amounts[h]
+        items.append(
+            {
+                "doc": doc,
+                "id": doc.id,
+                "state": state,
+                "state_label": RULE37A_STATE_LABELS[state],
+                "supplier_gstin": doc.supplier_gstin,
+                "supplier_name": doc.supplier_name,
+                "supplier_period": doc.supplier_period,
+                "supplier_deadline": deadline,
+                "supplier_filed_on": status.filed_on,
+                "fetched_at": status.fetched_at,
+                "reverse_by": reverse_by,
+                "reversal_period": p.rule37a_period,
+                "reavail_period": p.reavail_period,
+                "amounts": amounts,
+                "itc": sum(amounts.values(), Decimal("0.00")),
+            }
+        )
+    order = list(RULE37A_STATE_LABELS)
+    items.sort(key=lambda i: (order.index(i["state"]), i["reverse_by"], -i["itc"], i["id"]))
+    return {"registration": registration, "items": items, "totals": totals, "labels": RULE37A_STATE_LABELS}

@@ -9,8 +9,10 @@ import logging
 import time
 from array import array
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, cast
 
 import psycopg
 from django.conf import settings
@@ -18,27 +20,47 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from audit.services import Actor, Event, record, record_many
+from audit.services import Actor, record
 from gst.duedates import return_period
-from gst.periods import add_months, format_period
-from gst_sync.client import PortalError
+from gst.periods import (
+    add_months,
+    format_period,
+    fy_label,
+    fy_start_year,
+    quarter_last_period,
+    quarter_periods,
+)
+from gst.rule_data import DEFAULT_RULES
+from gst_sync.client import PortalAdapter, PortalError, ReturnFiling, TwoBNotGenerated
 from gst_sync.client.base import open_session
 from gst_sync.client.factory import make_adapter
-from gst_sync.files.imports import import_gstr2b_files
+from gst_sync.files.imports import Gstr2bImportResult, UploadedFile, import_gstr2b_files
 from gst_sync.models import PortalConnection
+from invoices.models import SupplierDocument
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
 from . import documents, tasks, twob_sql
-from .models import ACTIVE_REBUILD, Gstr3bFiling, PreviewRebuild, PreviewTrigger, RebuildStatus, TwobPreview
+from .models import (
+    ACTIVE_REBUILD,
+    CreditReversalBalance,
+    FilingSource,
+    Gstr3bFiling,
+    PreviewRebuild,
+    PreviewTrigger,
+    RebuildStatus,
+    SupplierGstr3bStatus,
+    TwobPreview,
+)
 from .snapshots import Entries
-from .twob import HEADS, IN_2B, ITCREV, Part, Recipient, period_months, place
+from .twob import HEADS, IN_2B, ITCREV, RECLAIM, Part, Recipient, period_months, place, rule37a_table
 
 DIFF_LIST_LIMIT = 500
 REVERSAL_WHY = (
-    "the ITC of this original is to be reversed: its amendment was rejected after the original's "
-    "GSTR-3B was filed (itcrev, our reading)"
+    "Rule 37A: its supplier did not file the GSTR-3B of the document's period by 30 September after the "
+    "financial year; the ITC is reversed (itcrev)"
 )
+REAVAIL_WHY = "Rule 37A: the supplier has filed the GSTR-3B; the reversed ITC is re-availed (GSTR-3B 4(D)(1))"
 REBUILD_LEASE = dt.timedelta(minutes=30)  # a running rebuild older than this was lost with its worker
 log = logging.getLogger(__name__)
 
@@ -47,9 +69,13 @@ class ReturnsError(ValueError):
     """A request the returns rules refuse; the message is safe to show."""
 
 
-def itcrev_enabled() -> bool:
-    """Compute ``itcrev`` (our reading, UNVERIFIED: returns.twob)? Setting ``TWOB_ITCREV``, on by default."""
-    return bool(settings.TWOB_ITCREV)
+class TwobNotGenerated(ReturnsError):
+    """The portal has no GSTR-2B of the period (RET2B1023; GTR2B-002: not generated because the previous period's
+    GSTR-3B was filed late): generate it now (GEN2B, :func:`recompute_on_portal`). ``code`` is the portal's."""
+
+    def __init__(self, message: str, code: str = ""):
+        super().__init__(message)
+        self.code = code
 
 
 def filed_3b(registration: Registration) -> dict[dt.date, dt.date]:
@@ -61,16 +87,27 @@ def filed_3b(registration: Registration) -> dict[dt.date, dt.date]:
     )
 
 
+def supplier_3b(tenant_id: int) -> dict[tuple[str, dt.date], dt.date | None]:
+    """(supplier GSTIN, return period) → the day that GSTR-3B was filed, None when the portal said not filed, for
+    every supplier period the tenant asked the portal about (:func:`refresh_supplier_filings`)."""
+    return {
+        (gstin, period): filed_on
+        for gstin, period, filed_on in SupplierGstr3bStatus.objects.filter(tenant_id=tenant_id).values_list(
+            "supplier_gstin", "period", "filed_on"
+        )
+    }
+
+
 def recipient_of(registration: Registration, *, as_of: dt.date | None = None) -> Recipient:
     """The recipient as the placement needs it: state, frequency, filed GSTR-3Bs, the day (for the one-period
-    Pending limit; today by default) and whether ITC reversals are computed."""
+    Pending limit and Rule 37A; today by default) and the suppliers' GSTR-3B filings known (Rule 37A)."""
     return Recipient(
         registration.gstin,
         registration.state_code,
         registration.filing_frequency,
         filed_3b=filed_3b(registration),
         as_of=as_of or timezone.localdate(),
-        itcrev=itcrev_enabled(),
+        supplier_3b=supplier_3b(registration.tenant_id),
     )
 
 
@@ -121,7 +158,13 @@ class Computed:
     itc: dict
     cp_text: str
     counts: dict[str, int]
+    reclaimed: dict[str, dict[str, Any]] | None = (
+        None  # Rule 37A re-availments (GSTR-3B 4(D)(1)): {"nonrevsup": {...}}
+    )
     _cp: dict | None = None
+
+    def reclaim(self) -> dict[str, dict[str, Any]]:
+        return self.reclaimed or {}
 
     def itcsumm(self) -> dict:
         return self.itc
@@ -135,7 +178,8 @@ class Computed:
         """The snapshot's ``summary`` as JSON text (cpsumm spliced in as built, not re-encoded)."""
         counts = {part.value: self.counts.get(part.value, 0) for part in Part}
         return (
-            f'{{"itcsumm": {json.dumps(self.itc)}, "cpsumm": {self.cp_text}, "counts": {json.dumps(counts)}}}'
+            f'{{"itcsumm": {json.dumps(self.itc)}, "cpsumm": {self.cp_text}, "counts": {json.dumps(counts)}, '
+            f'"{RECLAIM}": {json.dumps(self.reclaim())}}}'
         )
 
 
@@ -153,10 +197,11 @@ def compute(*, registration: Registration, period: dt.date, recipient: Recipient
         months=period_months(period, recipient.frequency),
         filed_3b=dict(recipient.filed_3b),
         as_of=recipient.as_of,
-        itcrev=recipient.itcrev,
+        at_risk=rule37a_table(recipient),
     )
     entries, buckets = Entries(), []
     itc: dict = {}
+    reclaimed: dict[str, dict[str, Any]] = {}
     cp = "{}"
     counts: dict[str, int] = {}
     for kind, key, text, ids, paise in twob_sql.aggregates(p):
@@ -166,7 +211,7 @@ def compute(*, registration: Registration, period: dt.date, recipient: Recipient
         elif kind == "i":
             part, grp, section = key.split("/")
             amounts = dict(zip(HEADS, json.loads(text), strict=True))
-            group = itc.setdefault(part, {}).setdefault(grp, {})
+            group = (reclaimed if part == RECLAIM else itc.setdefault(part, {})).setdefault(grp, {})
             if section:
                 group[section] = amounts
             else:
@@ -175,7 +220,8 @@ def compute(*, registration: Registration, period: dt.date, recipient: Recipient
             cp = text
         else:
             counts[key] = int(text)
-    return Computed(itc, cp, counts), entries, buckets, Placements(registration, entries.ids, recipient)
+    summary = Computed(itc, cp, counts, reclaimed)
+    return summary, entries, buckets, Placements(registration, entries.ids, recipient)
 
 
 def _explain_left(registration: Registration, period: dt.date, ids: list[int]) -> dict[int, str]:
@@ -241,15 +287,20 @@ def diff_snapshots(
     if isinstance(placed, Placements):
         placed.prefetch([x["id"] for x in entered + changed])
     for x in entered + changed:
-        x["why"] = REVERSAL_WHY if x["to"].startswith(ITCREV + "/") else placed[x["id"]].why
+        if x["to"].startswith(ITCREV + "/"):
+            x["why"] = REVERSAL_WHY
+        elif x["to"].startswith(RECLAIM + "/"):
+            x["why"] = REAVAIL_WHY
+        else:
+            x["why"] = placed[x["id"]].why
     gone = [doc_id for doc_id in old if doc_id not in new] if len(old) + counts["entered"] != len(new) else []
     counts["left"] = len(gone)
     reasons = _explain_left(registration, period, gone[:DIFF_LIST_LIMIT])
     for doc_id in gone[:DIFF_LIST_LIMIT]:
         bucket, paise = names[old[doc_id] & 4095], old[doc_id] >> 12
         why = reasons.get(doc_id, "no longer in IMS (vanished from the portal)")
-        if bucket.startswith(ITCREV + "/"):
-            why = "no ITC reversal any more: its rejected amendment changed"
+        if bucket.startswith((ITCREV + "/", RECLAIM + "/")):
+            why = "no Rule 37A reversal or re-availment here any more: " + why
         left.append({"id": doc_id, "from": bucket, "itc": paise / 100, "why": why})
     return {
         "previous": previous.pk,
@@ -515,33 +566,393 @@ def recompute_on_portal(
     )
 
 
-# --- GSTR-3B filing status -------------------------------------------------------------------------------------
+def fetch_portal_2b(
+    *, tenant: Tenant, actor: Actor, registration: Registration, period: dt.date, adapter=None
+) -> Gstr2bImportResult:
+    """GET2B of the period from the portal and store it (replacing an earlier import of the period), without asking
+    the portal to generate it. When the portal has none (RET2B1023, or GTR2B-002: the previous period's GSTR-3B was
+    filed late, docs/rules/portal-api.md §5) raises :class:`TwobNotGenerated`: generate it now with
+    :func:`recompute_on_portal`. Network calls run outside any transaction."""
+    conn = PortalConnection.objects.filter(tenant=tenant, registration=registration).first()
+    if conn is None or not conn.session_blob:
+        raise ReturnsError("Connect this GSTIN to the GST portal first (GST portal → Connect).")
+    text = format_period(period)
+    portal = adapter or make_adapter()
+    try:
+        portal.load_session(open_session(conn.session_blob, key=settings.IMS_SESSION_KEY))
+        data = portal.get_2b(gstin=registration.gstin, period=text)
+    except TwoBNotGenerated as exc:
+        raise TwobNotGenerated(f"The portal has no GSTR-2B {text}: {exc.message}", code=exc.code) from exc
+    except PortalError as exc:
+        raise ReturnsError(f"The portal refused: {exc.message}") from exc
+    finally:
+        if adapter is None:
+            portal.close()
+    blob = ContentFile(json.dumps({"data": data}).encode(), name=f"get2b_{registration.gstin}_{text}.json")
+    return import_gstr2b_files(
+        tenant=tenant, actor=actor, registration=registration, files=[cast(UploadedFile, blob)], period=text
+    )
+
+
+# --- GSTR-3B filing status (docs/rules/gstr3b.md §4) -------------------------------------------------------------
+
+
+def _filing_repr(registration: Registration, period: dt.date) -> str:
+    return f"{registration.gstin} GSTR-3B {period:%m%Y}"
+
+
+def _check_filing(registration: Registration, period: dt.date, filed_on: dt.date) -> None:
+    if not isinstance(filed_on, dt.date):
+        raise ReturnsError("Give the date the GSTR-3B was filed.")
+    if filed_on < period:
+        raise ReturnsError(
+            f"A GSTR-3B of {format_period(period)} cannot have been filed before the period began."
+        )
+    if filed_on > timezone.localdate():
+        raise ReturnsError("The filing date cannot be in the future.")
 
 
 def mark_gstr3b_filed(
-    *, tenant: Tenant, actor: Actor, registration: Registration, period, filed_on
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    registration: Registration,
+    period: dt.date,
+    filed_on: dt.date,
+    arn: str = "",
+    source: str = FilingSource.MANUAL,
 ) -> Gstr3bFiling:
     """Record that the GSTR-3B of ``period`` (a return period: the month, or the quarter's last month for QRMP)
-    of ``registration`` was filed: accepted and rejected documents of that GSTR-2B period can no longer change."""
+    of ``registration`` was filed on ``filed_on``: accepted and rejected documents of that GSTR-2B period can no
+    longer change. An existing record of the period is corrected (audited as old → new)."""
     if registration.tenant_id != tenant.pk:
         raise ReturnsError("Choose one of your GSTINs.")
     period = return_period(period, registration.filing_frequency)
+    _check_filing(registration, period, filed_on)
     with transaction.atomic():
-        filing, created = Gstr3bFiling.objects.update_or_create(
-            tenant=tenant, registration=registration, period=period, defaults={"filed_on": filed_on}
+        filing = (
+            Gstr3bFiling.objects.select_for_update()
+            .filter(tenant=tenant, registration=registration, period=period)
+            .first()
         )
-        record_many(
+        if filing is None:
+            filing = Gstr3bFiling.objects.create(
+                tenant=tenant,
+                registration=registration,
+                period=period,
+                filed_on=filed_on,
+                arn=arn,
+                source=source,
+            )
+            changes = {"filed_on": [None, filed_on], "source": [None, source]}
+            if arn:
+                changes["arn"] = [None, arn]
+            action = "gstr3b.filed"
+        else:
+            changes = {
+                name: [getattr(filing, name), new]
+                for name, new in (("filed_on", filed_on), ("arn", arn), ("source", source))
+                if getattr(filing, name) != new
+            }
+            if not changes:
+                return filing
+            filing.filed_on, filing.arn, filing.source = filed_on, arn, source
+            filing.save(update_fields=["filed_on", "arn", "source", "updated_at"])
+            action = "gstr3b.filing_corrected"
+        record(
             tenant=tenant,
             actor=actor,
-            events=[
-                Event(
-                    "gstr3b.filed",
-                    "returns.gstr3bfiling",
-                    str(filing.pk),
-                    f"{registration.gstin} GSTR-3B {period:%m%Y}",
-                    {"filed_on": [None, filed_on]} if created else {},
-                    {"period": period.strftime("%m%Y")},
-                )
-            ],
+            action=action,
+            obj=filing,
+            object_repr=_filing_repr(registration, period),
+            changes=changes,
+            metadata={"registration": registration.gstin, "period": format_period(period), "source": source},
         )
     return filing
+
+
+def correct_gstr3b_filing(
+    *, tenant: Tenant, actor: Actor, filing: Gstr3bFiling, filed_on: dt.date, arn: str | None = None
+) -> Gstr3bFiling:
+    """Correct the filing date (and ARN) of a recorded GSTR-3B filing; it counts as recorded by hand from then
+    on (a later sync puts back what the portal says). Audited as old → new."""
+    if filing.tenant_id != tenant.pk:
+        raise ReturnsError("No such filing.")
+    return mark_gstr3b_filed(
+        tenant=tenant,
+        actor=actor,
+        registration=filing.registration,
+        period=filing.period,
+        filed_on=filed_on,
+        arn=filing.arn if arn is None else arn,
+        source=FilingSource.MANUAL,
+    )
+
+
+def delete_gstr3b_filing(*, tenant: Tenant, actor: Actor, filing: Gstr3bFiling) -> None:
+    """Take back a recorded GSTR-3B filing (recorded by mistake): the period is open again. Audited."""
+    if filing.tenant_id != tenant.pk:
+        raise ReturnsError("No such filing.")
+    registration = filing.registration
+    with transaction.atomic():
+        locked = Gstr3bFiling.objects.select_for_update().filter(tenant=tenant, pk=filing.pk).first()
+        if locked is None:
+            return
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="gstr3b.filing_deleted",
+            obj=locked,
+            object_repr=_filing_repr(registration, locked.period),
+            changes={"filed_on": [locked.filed_on, None], "arn": [locked.arn, None]},
+            metadata={"registration": registration.gstin, "period": format_period(locked.period)},
+        )
+        locked.delete()
+
+
+def record_portal_filings(
+    *, tenant: Tenant, actor: Actor, registration: Registration, filings: Iterable[ReturnFiling]
+) -> int:
+    """Record the GSTR-3B filings the portal's return tracking listed for ``registration``
+    (``gst_sync.client.ReturnFiling``, docs/rules/portal-api.md §7): a period not yet recorded is added, one
+    recorded differently (another date or ARN, or by hand) is corrected to the portal's. Returns the number of
+    filings written."""
+    if registration.tenant_id != tenant.pk:
+        raise ReturnsError("Choose one of your GSTINs.")
+    today = timezone.localdate()
+    written = 0
+    for f in filings:
+        if f.return_type != "GSTR3B" or f.gstin != registration.gstin or f.filed_on > today:
+            continue
+        period = return_period(f.period, registration.filing_frequency)
+        if f.filed_on < period:
+            continue
+        before = (
+            Gstr3bFiling.objects.filter(tenant=tenant, registration=registration, period=period)
+            .values_list("filed_on", "arn", "source")
+            .first()
+        )
+        if before == (f.filed_on, f.arn, FilingSource.PORTAL):
+            continue
+        mark_gstr3b_filed(
+            tenant=tenant,
+            actor=actor,
+            registration=registration,
+            period=period,
+            filed_on=f.filed_on,
+            arn=f.arn,
+            source=FilingSource.PORTAL,
+        )
+        written += 1
+    return written
+
+
+# --- the Electronic Credit Reversal and Re-claimed Statement balance (docs/rules/gstr3b.md §2.3) ----------------
+
+
+def set_credit_reversal_balance(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    registration: Registration,
+    period: dt.date,
+    amounts: Mapping[str, Decimal],
+) -> CreditReversalBalance:
+    """Record (or correct) the statement balance available to the GSTR-3B of ``period``, head by head (IGST,
+    CGST, SGST, cess; never negative). Audited as old → new."""
+    if registration.tenant_id != tenant.pk:
+        raise ReturnsError("Choose one of your GSTINs.")
+    period = return_period(period, registration.filing_frequency)
+    values = {h: Decimal(str(amounts.get(h) or 0)).quantize(Decimal("0.01")) for h in HEADS}
+    if any(v < 0 for v in values.values()):
+        raise ReturnsError("A balance cannot be negative.")
+    with transaction.atomic():
+        row = (
+            CreditReversalBalance.objects.select_for_update()
+            .filter(tenant=tenant, registration=registration, period=period)
+            .first()
+        )
+        if row is None:
+            row = CreditReversalBalance.objects.create(
+                tenant=tenant, registration=registration, period=period, **values
+            )
+            changes = {h: [None, v] for h, v in values.items()}
+            action = "credit_reversal_balance.recorded"
+        else:
+            changes = {h: [getattr(row, h), v] for h, v in values.items() if getattr(row, h) != v}
+            if not changes:
+                return row
+            for h, v in values.items():
+                setattr(row, h, v)
+            row.save(update_fields=[*HEADS, "updated_at"])
+            action = "credit_reversal_balance.corrected"
+        record(
+            tenant=tenant,
+            actor=actor,
+            action=action,
+            obj=row,
+            object_repr=f"{registration.gstin} credit reversal balance {period:%m%Y}",
+            changes=changes,
+            metadata={"registration": registration.gstin, "period": format_period(period)},
+        )
+    return row
+
+
+def delete_credit_reversal_balance(*, tenant: Tenant, actor: Actor, balance: CreditReversalBalance) -> None:
+    if balance.tenant_id != tenant.pk:
+        raise ReturnsError("No such balance.")
+    with transaction.atomic():
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="credit_reversal_balance.deleted",
+            obj=balance,
+            object_repr=f"{balance.registration.gstin} credit reversal balance {balance.period:%m%Y}",
+            changes={h: [getattr(balance, h), None] for h in HEADS},
+            metadata={"registration": balance.registration.gstin, "period": format_period(balance.period)},
+        )
+        balance.delete()
+
+
+# --- suppliers' GSTR-3B filing status, for Rule 37A (docs/rules/gstr2b.md §7) ------------------------------------
+
+RULE37A_SECTIONS = sorted(s.value for s in DEFAULT_RULES.rule37a_sections)
+
+
+def supplier_periods_at_stake(
+    *, tenant: Tenant, registrations: Iterable[Registration] | None = None, today: dt.date | None = None
+) -> dict[tuple[str, int], set[dt.date]]:
+    """(supplier GSTIN, financial year) → the supplier's return periods of the tenant's filed invoices and debit
+    notes (Rule 37A's sections) in the financial years at stake: the previous one (its 30-September deadline
+    falls this year) and the current one (warned early). Each supplier and year once, however many GSTINs."""
+    today = today or timezone.localdate()
+    start = fy_start_year(today) - 1
+    docs = SupplierDocument.objects.filter(
+        tenant=tenant,
+        section__in=RULE37A_SECTIONS,
+        supplier_filing_status="filed",
+        vanished_at__isnull=True,
+        supplier_period__gte=dt.date(start, 4, 1),
+        supplier_period__lte=today,
+    )
+    if registrations is not None:
+        docs = docs.filter(registration__in=list(registrations))
+    out: dict[tuple[str, int], set[dt.date]] = {}
+    for gstin, period in docs.values_list("supplier_gstin", "supplier_period").distinct():
+        out.setdefault((gstin, fy_start_year(period)), set()).add(period)
+    return out
+
+
+def _filing_of(period: dt.date, listed: Mapping[dt.date, ReturnFiling]) -> ReturnFiling | None:
+    """The GSTR-3B covering a supplier's month: the month's own, else (a quarterly filer: nothing listed for the
+    quarter's other months) the quarter's."""
+    if period in listed:
+        return listed[period]
+    last = quarter_last_period(period)
+    others = [m for m in quarter_periods(period) if m != last]
+    if last in listed and not any(m in listed for m in others):
+        return listed[last]
+    return None
+
+
+@dataclass
+class SupplierFilingsResult:
+    asked: int = 0  # RETTRACK calls made (one per supplier and financial year)
+    failed: int = 0  # calls that failed (logged; asked again on the next run)
+    written: int = 0  # status rows added or changed
+
+
+def refresh_supplier_filings(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    registrations: Iterable[Registration] | None = None,
+    adapter: PortalAdapter | None = None,
+    today: dt.date | None = None,
+) -> SupplierFilingsResult:
+    """Ask the portal's return tracking (RETTRACK, no session needed) which GSTR-3Bs each supplier of the tenant's
+    invoices and debit notes filed in the financial years at stake, and record per supplier and return period
+    whether and when it was filed (:class:`SupplierGstr3bStatus`). Network calls run outside any transaction; a
+    failed call is logged and leaves what was known (the next run asks again). Audited as one event."""
+    at_stake = supplier_periods_at_stake(tenant=tenant, registrations=registrations, today=today)
+    result = SupplierFilingsResult()
+    answers: dict[tuple[str, int], dict[dt.date, ReturnFiling]] = {}
+    if not at_stake:
+        return result
+    own = make_adapter() if adapter is None else None
+    portal = adapter or own
+    assert portal is not None
+    try:
+        for gstin, year in sorted(at_stake):
+            result.asked += 1
+            try:
+                filings = portal.get_return_filings(gstin=gstin, fy=fy_label(year), return_type="R3B")
+            except PortalError as exc:
+                result.failed += 1
+                log.warning("return tracking of %s %s failed: %s", gstin, fy_label(year), exc.message)
+                continue
+            answers[(gstin, year)] = {f.period: f for f in filings if f.return_type == "GSTR3B"}
+    finally:
+        if own is not None:
+            own.close()
+    now = timezone.now()
+    with transaction.atomic():
+        known = {
+            (r.supplier_gstin, r.period): r
+            for r in SupplierGstr3bStatus.objects.filter(
+                tenant=tenant, supplier_gstin__in={g for g, _y in answers}
+            )
+        }
+        for (gstin, year), listed in answers.items():
+            for period in sorted(at_stake[(gstin, year)]):
+                f = _filing_of(period, listed)
+                values = {
+                    "filed": f is not None,
+                    "filed_on": f.filed_on if f else None,
+                    "arn": f.arn if f else "",
+                }
+                row = known.get((gstin, period))
+                if row is None:
+                    SupplierGstr3bStatus.objects.create(
+                        tenant=tenant, supplier_gstin=gstin, period=period, fetched_at=now, **values
+                    )
+                    result.written += 1
+                    continue
+                changed = any(getattr(row, k) != v for k, v in values.items())
+                for k, v in values.items():
+                    setattr(row, k, v)
+                row.fetched_at = now
+                row.save(update_fields=[*values, "fetched_at"])
+                result.written += changed
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="supplier_3b.fetched",
+            object_repr=f"suppliers' GSTR-3B filings ({len({g for g, _y in at_stake})} suppliers)",
+            metadata={"asked": result.asked, "failed": result.failed, "written": result.written},
+        )
+    return result
+
+
+def queue_supplier_filings(*, tenant: Tenant, registration: Registration | None = None) -> None:
+    """Ask the portal about the suppliers' GSTR-3B filings in the background (after a sync: pipeline/flows.py)."""
+    tasks.refresh_supplier_filings.delay_on_commit(tenant.pk, registration.pk if registration else None)
+
+
+def refresh_supplier_filings_job(tenant_id: int, registration_id: int | None = None) -> SupplierFilingsResult:
+    """The worker's side of :func:`queue_supplier_filings` and of the daily beat (every tenant when
+    ``tenant_id`` is 0): opens each tenant's scope."""
+    with scopes_disabled():
+        tenants = list(Tenant.objects.filter(pk=tenant_id) if tenant_id else Tenant.objects.order_by("pk"))
+    total = SupplierFilingsResult()
+    actor = Actor.task("returns.refresh_supplier_filings")
+    for tenant in tenants:
+        with tenant_scope(tenant):
+            regs = None
+            if registration_id:
+                regs = list(Registration.objects.filter(tenant=tenant, pk=registration_id))
+            got = refresh_supplier_filings(tenant=tenant, actor=actor, registrations=regs)
+        total.asked += got.asked
+        total.failed += got.failed
+        total.written += got.written
+    return total

@@ -21,3 +21,20 @@ def rebuild_preview(rebuild_id: int) -> str:
     """One on-demand rebuild (page or API); the tenant scope is opened from the rebuild's own ids."""
     job = services.run_rebuild(rebuild_id)
     return job.status if job else "skipped"
+
+
+@shared_task(
+    name="returns.refresh_supplier_filings",
+    queue="default",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    bind=True,
+    max_retries=6,
+)
+def refresh_supplier_filings(self, tenant_id: int = 0, registration_id: int | None = None) -> dict:
+    """The suppliers' GSTR-3B filings from the portal's return tracking (Rule 37A): after a sync (one tenant and
+    GSTIN) and daily (every tenant, ``tenant_id`` 0). Calls that failed are asked again an hour later."""
+    result = services.refresh_supplier_filings_job(tenant_id, registration_id)
+    if result.failed:
+        raise self.retry(countdown=3600)
+    return {"asked": result.asked, "failed": result.failed, "written": result.written}

@@ -32,11 +32,13 @@ Pending past the one-period limit (docs/rules/gstr2b.md §5, from the October-20
 pending after the GSTR-3B due date of the following period is deemed accepted from the day after that deadline:
 it lands, as accepted, in the 2B that is open then (the carry-forward above counts it pending up to the deadline).
 
-``itcrev`` (ITC reversal; its trigger is UNVERIFIED, docs/rules/gstr2b.md §7): our reading, switchable with
-``Recipient.itcrev`` (setting ``TWOB_ITCREV``, on by default): when an amendment of an invoice, debit note or ECO
-document is rejected while its original was accepted (or deemed accepted) in a 2B whose GSTR-3B has been filed,
-the ITC of the original is to be reversed: the original's tax is shown under ``itcrev.nonrevsup.<original's
-section>`` of the rejection's 2B. The rejected amendment itself stays in ``itcRejected``.
+``itcrev`` (docs/rules/gstr2b.md §7) is the ITC reversal on account of Rule 37A: the ITC of an accepted (or deemed
+accepted) invoice, debit note or their amendment (``RuleSet.rule37a_sections``) whose supplier has not filed the
+GSTR-3B of the document's period by 30 September after the end of its financial year is reversed in the 2B of
+``RuleSet.rule37a_twob_month`` after that year (or the document's own 2B if later), and re-availed (GSTR-3B
+4(D)(1), :data:`RECLAIM`, not a block of the portal's 2B) in the return period the supplier files, never earlier.
+``Recipient.supplier_3b`` says what the portal's return tracking told us of each supplier and period; a pair not
+in it is unknown and nothing is reversed for it.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from enum import StrEnum
 from functools import lru_cache
 
 from gst.duedates import Frequency, return_period, section_16_4_last_date, twob_period_of_filing
-from gst.periods import add_months, format_period, format_portal_date, quarter_periods
+from gst.periods import add_months, format_period, format_portal_date, fy_start_year, quarter_periods
 from gst.rule_data import DEFAULT_RULES, Direction, RuleSet
 from gst.rules import DocumentFacts, match_record, pending_deadline
 from gst.sections import SECTIONS, DocKind, Section
@@ -68,7 +70,8 @@ class Part(StrEnum):
     NOT_FILED = "not_filed"  # saved by the supplier, in no 2B yet
 
 
-ITCREV = "itcrev"  # ITC reversal of an original whose amendment was rejected (our reading, see the module docstring)
+ITCREV = "itcrev"  # ITC reversal on account of Rule 37A (module docstring)
+RECLAIM = "reclaim"  # ITC re-availed once the supplier filed: GSTR-3B 4(D)(1), not a block of the portal's 2B
 
 
 IN_2B = (Part.AVAILABLE, Part.UNAVAILABLE, Part.REJECTED)
@@ -88,14 +91,18 @@ REASON_LABELS = {
 @dataclass(frozen=True, slots=True)
 class Recipient:
     """The GSTIN whose 2B is previewed. ``filed_3b``: return period → date its GSTR-3B was filed; ``as_of``: the
-    day the preview is computed for (the one-period Pending limit); ``itcrev``: compute ITC reversals."""
+    day the preview is computed for (the one-period Pending limit, Rule 37A's deadline); ``supplier_3b``: (supplier
+    GSTIN, return period) → the day the supplier filed that GSTR-3B, None when the portal says it is not filed
+    (a pair not given is unknown)."""
 
     gstin: str
     state_code: str
     frequency: str = Frequency.MONTHLY
     filed_3b: Mapping[dt.date, dt.date] = field(default_factory=dict, hash=False, compare=False)
     as_of: dt.date | None = None
-    itcrev: bool = True
+    supplier_3b: Mapping[tuple[str, dt.date], dt.date | None] = field(
+        default_factory=dict, hash=False, compare=False
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +162,9 @@ class Placement:
     filing_date: dt.date | None  # as known or assumed
     natural: dt.date | None = None  # the return period before any carry-forward
     lapsed: dt.date | None = None  # pending past its one-period limit (this deadline): deemed accepted
-    reversal_section: str = ""  # itcrev section of the original whose ITC is reversed ("" = none)
-    reversal: tuple[Decimal, Decimal, Decimal, Decimal] | None = None  # the original's tax
+    rule37a_period: dt.date | None = None  # Rule 37A: the 2B period whose itcrev reverses this ITC
+    reavail_period: dt.date | None = None  # Rule 37A: the return period the ITC is re-availed in (4(D)(1))
+    reverse_by: dt.date | None = None  # Rule 37A: the day by which the ITC must be reversed
 
 
 @lru_cache(maxsize=64)
@@ -263,18 +271,73 @@ def landing_period(natural: dt.date, doc: Doc, recipient: Recipient, lapsed: dt.
     return period
 
 
-def _original_settled(doc: Doc, recipient: Recipient, period: dt.date) -> bool:
-    """The linked original was accepted (or deemed accepted) in the 2B of an earlier period than ``period`` whose
-    GSTR-3B has been filed, and its action has not changed since that filing (it left IMS accepted: its ITC was
-    availed)."""
-    if doc.orig_direction is None or doc.orig_action not in ("A", "N") or doc.orig_twob_period is None:
-        return False
-    orig_period = return_period(doc.orig_twob_period, recipient.frequency)
-    filed_on = recipient.filed_3b.get(orig_period) if orig_period < period else None
-    return filed_on is not None and (doc.orig_changed_on is None or doc.orig_changed_on <= filed_on)
+def rule37a_dates(
+    supplier_period: dt.date, *, rules: RuleSet = DEFAULT_RULES
+) -> tuple[dt.date, dt.date, dt.date]:
+    """Rule 37A for a supplier's return period: (the day by which the supplier must have filed its GSTR-3B, the
+    first month of the recipient's 2B that shows the reversal, the day by which the recipient reverses)."""
+    end = fy_start_year(supplier_period) + 1
+    (sm, sd), (rm, rd) = rules.rule37a_supplier_month_day, rules.rule37a_reverse_by_month_day
+    return dt.date(end, sm, sd), dt.date(end, rules.rule37a_twob_month, 1), dt.date(end, rm, rd)
 
 
-REVERSIBLE = frozenset({Section.B2BA.value, Section.B2BDNA.value, Section.ECOMA.value})
+@dataclass(frozen=True, slots=True)
+class AtRisk:
+    """A supplier's return period whose GSTR-3B was not filed by its Rule 37A deadline (as known on the
+    recipient's ``as_of``): the reversal's earliest 2B period, the re-availment's return period (None while the
+    supplier has not filed) and the reverse-by day."""
+
+    supplier_gstin: str
+    period: dt.date
+    reversal: dt.date
+    reavail: dt.date | None
+    reverse_by: dt.date
+    filed_on: dt.date | None
+
+
+def rule37a_at_risk(
+    supplier_gstin: str, period: dt.date, recipient: Recipient, *, rules: RuleSet = DEFAULT_RULES
+) -> AtRisk | None:
+    """The Rule 37A state of one supplier's return period for ``recipient`` (None: not at risk, or unknown)."""
+    key = (supplier_gstin, period)
+    if key not in recipient.supplier_3b:
+        return None
+    filed_on = recipient.supplier_3b[key]
+    deadline, month, reverse_by = rule37a_dates(period, rules=rules)
+    if (filed_on is not None and filed_on <= deadline) or (
+        recipient.as_of is not None and recipient.as_of <= deadline
+    ):
+        return None
+    reversal = _return_period(month, recipient.frequency)
+    reavail = None
+    if filed_on is not None:
+        reavail = max(_return_period(filed_on.replace(day=1), recipient.frequency), reversal)
+    return AtRisk(supplier_gstin, period, reversal, reavail, reverse_by, filed_on)
+
+
+def rule37a_table(recipient: Recipient, *, rules: RuleSet = DEFAULT_RULES) -> list[AtRisk]:
+    """Every supplier's return period at risk under Rule 37A for ``recipient``, each once (the SQL's input)."""
+    out = []
+    for gstin, period in sorted(recipient.supplier_3b):
+        risk = rule37a_at_risk(gstin, period, recipient, rules=rules)
+        if risk is not None:
+            out.append(risk)
+    return out
+
+
+def _rule37a(doc: Doc, recipient: Recipient, period: dt.date, rules: RuleSet) -> dict:
+    """The Rule 37A fields of an available document's placement (empty when not at risk)."""
+    if not recipient.supplier_3b or Section(doc.section) not in rules.rule37a_sections:
+        return {}
+    risk = rule37a_at_risk(doc.supplier_gstin, doc.supplier_period, recipient, rules=rules)
+    if risk is None:
+        return {}
+    reversal = max(risk.reversal, period)
+    return dict(
+        rule37a_period=reversal,
+        reavail_period=max(risk.reavail, reversal) if risk.reavail is not None else None,
+        reverse_by=risk.reverse_by,
+    )
 
 
 def place(doc: Doc, recipient: Recipient, *, rules: RuleSet = DEFAULT_RULES) -> Placement:
@@ -332,10 +395,7 @@ def place(doc: Doc, recipient: Recipient, *, rules: RuleSet = DEFAULT_RULES) -> 
             **base,
         )
     if action == "R":
-        rev = {}
-        if recipient.itcrev and doc.section in REVERSIBLE and _original_settled(doc, recipient, period):
-            rev = dict(reversal=doc.orig_tax, reversal_section=SECTIONS[info.original_section].twob_section)
-        return Placement(part=Part.REJECTED, reason="", itc=doc.tax, why="rejected in IMS", **base, **rev)
+        return Placement(part=Part.REJECTED, reason="", itc=doc.tax, why="rejected in IMS", **base)
     if lapsed is not None:
         why = f"pending past its one-period limit ({_fmt_date(lapsed)}): deemed accepted"
     else:
@@ -345,7 +405,14 @@ def place(doc: Doc, recipient: Recipient, *, rules: RuleSet = DEFAULT_RULES) -> 
         itc = _declared_reduction(doc)
         if itc != doc.tax:
             why += "; ITC reduction declared " + ("nil" if not any(itc) else "partial")
-    return Placement(part=Part.AVAILABLE, reason="", itc=itc, why=f"{why} ({how})", lapsed=lapsed, **base)
+    r37 = _rule37a(doc, recipient, period, rules)
+    if r37:
+        why += (
+            f"; Rule 37A: the supplier's GSTR-3B of {_fmt_period(doc.supplier_period)} was not filed in time"
+        )
+    return Placement(
+        part=Part.AVAILABLE, reason="", itc=itc, why=f"{why} ({how})", lapsed=lapsed, **base, **r37
+    )
 
 
 def period_months(period: dt.date, frequency: str) -> list[dt.date]:
@@ -371,18 +438,40 @@ class Summary:
     # (section, ctin, nttyp, supprd, supfildt) → [name, count, txval, igst, cgst, sgst, cess]
     cp: dict[tuple[str, str, str, str, str], list] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    reversed: set = field(default_factory=set)  # originals whose ITC reversal is counted
+    # section → [igst, cgst, sgst, cess] re-availed under Rule 37A (GSTR-3B 4(D)(1))
+    reclaimed: dict[str, list[Decimal]] = field(default_factory=lambda: defaultdict(lambda: [ZERO] * 4))
+
+    def add_rule37a(self, p: Placement, period: dt.date) -> bool:
+        """Count a document's Rule 37A reversal (``itcrev``) or re-availment falling in ``period``; True if any."""
+        hit = False
+        if p.rule37a_period == period:
+            acc = self.itc[(ITCREV, "nonrevsup", p.twob_section)]
+            for i, v in enumerate(p.itc):
+                acc[i] += v
+            hit = True
+        if p.reavail_period == period:
+            acc = self.reclaimed[p.twob_section]
+            for i, v in enumerate(p.itc):
+                acc[i] += v
+            hit = True
+        return hit
+
+    def reclaim(self) -> dict:
+        """The Rule 37A re-availments: ``{"nonrevsup": {igst…, section: {igst…}}}`` (empty when none)."""
+        if not self.reclaimed:
+            return {}
+        group: dict = {**_heads([ZERO] * 4)}
+        for section, vals in sorted(self.reclaimed.items()):
+            group[section] = _heads(vals)
+            for h, v in zip(HEADS, vals, strict=True):
+                group[h] += v
+        return {"nonrevsup": group}
 
     def add(self, doc: Doc, p: Placement, n: int = 1) -> None:
         """Add one document (or ``n`` documents whose amounts ``doc`` carries summed)."""
         self.counts[p.part] += n
         if p.part not in IN_2B:
             return
-        if p.reversal is not None and doc.orig_id not in self.reversed:  # an original is reversed once
-            self.reversed.add(doc.orig_id)
-            rev = self.itc[(ITCREV, "nonrevsup", p.reversal_section)]
-            for i, v in enumerate(p.reversal):
-                rev[i] += v
         acc = self.itc[(p.part, p.group, p.twob_section)]
         for i, v in enumerate(p.itc):
             acc[i] += v
@@ -427,14 +516,16 @@ class Summary:
 def build_summary(
     docs: Iterable[Doc], recipient: Recipient, period: dt.date, *, rules: RuleSet = DEFAULT_RULES
 ) -> tuple[Summary, list[tuple[Doc, Placement]]]:
-    """Place every document; keep those of ``period``. Returns the summary and the kept (doc, placement)."""
+    """Place every document; keep those of ``period`` and those whose Rule 37A reversal or re-availment falls in
+    it. Returns the summary and the kept (doc, placement)."""
     summary, kept = Summary(), []
     for doc in docs:
         p = place(doc, recipient, rules=rules)
-        if p.period != period:
-            continue
-        summary.add(doc, p)
-        kept.append((doc, p))
+        here = p.period == period
+        if here:
+            summary.add(doc, p)
+        if summary.add_rule37a(p, period) or here:
+            kept.append((doc, p))
     return summary, kept
 
 
@@ -515,30 +606,13 @@ def official_json(
     *,
     generated: dt.date,
 ) -> dict:
-    """The preview as the portal's GET2B ``data`` object. Originals whose ITC is reversed (a rejected amendment's
-    ``Placement.reversal``, our reading) are listed under ``docdata.itcrev`` by their own section."""
+    """The preview as the portal's GET2B ``data`` object. Documents whose ITC is reversed under Rule 37A in
+    ``period`` are listed under ``docdata.itcrev`` by their own section."""
     placed = list(placed)
     doc_lists, rej_lists = docdata((d, p) for d, p in placed if p.period == period)
-    by_id = {d.id: d for d, _p in placed}
-    reversed_docs = {}
-    for d, p in placed:
-        if p.period == period and p.reversal is not None and d.orig_id in by_id:
-            orig = by_id[d.orig_id]
-            reversed_docs[orig.id] = (
-                orig,
-                Placement(
-                    period,
-                    Part.AVAILABLE,
-                    "",
-                    "ITC reversal",
-                    "nonrevsup",
-                    p.reversal_section,
-                    p.reversal,
-                    orig.filing_date,
-                ),
-            )
+    reversed_docs = [(d, p) for d, p in placed if p.rule37a_period == period]
     if reversed_docs:
-        doc_lists["itcrev"] = [docdata(reversed_docs.values())[0]]
+        doc_lists[ITCREV] = [docdata(reversed_docs)[0]]
     return {
         "gstin": recipient.gstin,
         "rtnprd": format_period(period),
@@ -573,6 +647,8 @@ __all__ = [
     "IN_2B",
     "ITCREV",
     "PART_LABELS",
+    "RECLAIM",
+    "AtRisk",
     "Part",
     "Placement",
     "REASON_LABELS",
@@ -588,5 +664,8 @@ __all__ = [
     "pending_specified",
     "period_months",
     "place",
+    "rule37a_at_risk",
+    "rule37a_dates",
+    "rule37a_table",
     "twob_month",
 ]

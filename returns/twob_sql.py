@@ -1,7 +1,7 @@
 """The GSTR-2B placement of :func:`returns.twob.place` as one SQL expression, so a preview of 500,000 documents is
 one set-based statement instead of a Python loop (bench/bench_twob.py). :mod:`returns.twob` stays the reference:
 tests/returns/test_twob_sql.py checks both agree on every kind of case (cut-offs, carry-forward past filed GSTR-3Bs,
-the one-period Pending limit, itcrev) and that the deadline queue ranked here equals the Python ranking; the
+the one-period Pending limit, the Rule 37A itcrev) and that the deadline queue ranked here equals the Python ranking; the
 per-document explanation (``why``) is still worded by :func:`returns.twob.place` for the few documents a diff lists.
 
 The preview (:func:`aggregates`): the placement runs once, in parallel workers, into a MATERIALIZED CTE; the
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from decimal import Decimal
 
 import psycopg
 from django.conf import settings
@@ -30,7 +31,7 @@ from gst.rules import pending_deadline
 from gst.sections import SECTIONS, DocKind
 
 from .documents import DIRECTION, carry_since
-from .twob import ITCREV, QUARTERLY_SRC_FORMS, REVERSIBLE, Part
+from .twob import ITCREV, QUARTERLY_SRC_FORMS, RECLAIM, AtRisk, Part
 
 
 def _sections_values() -> str:
@@ -71,36 +72,43 @@ def _specified_sql(rules: RuleSet) -> str:
 
 
 def placement_sql(
-    rules: RuleSet = DEFAULT_RULES, *, filings: bool = False, carry: bool = False, all_periods: bool = False
+    rules: RuleSet = DEFAULT_RULES,
+    *,
+    filings: bool = False,
+    carry: bool = False,
+    all_periods: bool = False,
+    rule37a: bool = False,
 ) -> str:
     """SELECT of every candidate document with its placement (mirroring :func:`returns.twob.place`, with the
-    carry-forward past filed GSTR-3Bs, the one-period Pending limit and the itcrev reversals): id, part, reason,
+    carry-forward past filed GSTR-3Bs, the one-period Pending limit and Rule 37A): id, part, reason,
     grp, twob_section, nttyp, section, supplier, supplier_period, filing_date (as known), taxable value and tax,
     tenant, the ITC the summary counts (itc_igst..itc_cess), the action applied, natural and landing period, the
-    lapsed deadline, and for a rejected amendment whose original's ITC is to be reversed (itcrev) the section of
-    the reversal (rev_section, else NULL), the original's id and tax (o_igst..o_cess).
+    lapsed deadline, and for an available document whose supplier's return period is at risk under Rule 37A
+    (the ``r37_*`` arrays of :func:`params`, from :func:`returns.twob.rule37a_at_risk`) the 2B period whose itcrev
+    reverses it (r37_period), the return period it is re-availed in (r37_reavail) and the reverse-by day
+    (r37_due); ``here``: the document itself is placed in %(period)s.
 
     Parameters: see :func:`params`. ``filings``: the GSTIN has filed GSTR-3Bs (documents may move to a later
     period); ``carry``: documents of earlier periods may be carried forward (there are
     filed GSTR-3Bs before the period). ``all_periods``: every filed document of supplier periods from
-    %(since)s on or pending (the deadline queue), not only the period's."""
+    %(since)s on or pending (the deadline queue), not only the period's. ``rule37a``: some supplier periods are at
+    risk (without, the statement has no Rule 37A join: a third of the deadline query's time at 500,000 documents)."""
     iff = ", ".join(f"'{f}'" for f in sorted(QUARTERLY_SRC_FORMS))
     lim_m, lim_d = rules.itc_limit_month_day
     old_m, old_d = rules.itc_limit_month_day_before
     decl = "CASE WHEN d.local_action IS NOT NULL THEN d.local_decl_{0} ELSE d.portal_decl_{0} END"
     step = "CASE WHEN %(quarterly)s THEN interval '3 months' ELSE interval '1 month' END"
-    rev_sections = {
-        key.value: SECTIONS[info.original_section].twob_section
-        for key, info in SECTIONS.items()
-        if key.value in REVERSIBLE
-    }
-    rev_case = (
-        "CASE q.section "
-        + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in sorted(rev_sections.items()))
-        + " END"
-    )
+    r37_sections = ", ".join(f"'{s.value}'" for s in sorted(rules.rule37a_sections))
+    r37_cols = "NULL::date AS r37_base, NULL::date AS r37_reavail_base, NULL::date AS r37_due"
+    r37_join = ""
+    if rule37a:
+        r37_cols = "s37.reversal AS r37_base, s37.reavail AS r37_reavail_base, s37.reverse_by AS r37_due"
+        r37_join = f"""LEFT JOIN unnest(%(r37_gstin)s::text[], %(r37_period)s::date[], %(r37_reversal)s::date[],
+                       %(r37_reavail)s::date[], %(r37_due)s::date[]) AS s37(gstin, period, reversal, reavail, reverse_by)
+        ON s37.gstin = d.supplier_gstin AND s37.period = d.supplier_period AND d.section IN ({r37_sections})"""
     if all_periods:
-        where = """(d.supplier_period >= %(since)s OR coalesce(d.local_action, d.portal_action) = 'P')"""
+        where = """(d.supplier_period >= %(since)s OR coalesce(d.local_action, d.portal_action) = 'P'"""
+        where += " OR s37.gstin IS NOT NULL)" if rule37a else ")"
     else:
         where = """(d.twob_period = ANY(%(months)s)
              OR (d.twob_period IS NULL AND (
@@ -111,6 +119,8 @@ def placement_sql(
             where = f"""({where}
              OR (d.supplier_period < %(first)s
                  AND (coalesce(d.local_action, d.portal_action) = 'P' OR d.local_updated_at >= %(carry_since)s)))"""
+        if rule37a:
+            where = f"({where} OR (s37.gstin IS NOT NULL AND s37.reversal <= %(period)s))"
     landing = (
         "n.nat_period"
         if not filings
@@ -123,7 +133,12 @@ def placement_sql(
                                                 ELSE n.changed_on IS NOT NULL AND n.changed_on > f.filed_on END)
              ) ELSE n.nat_period END"""
     )
-    period_filter = "" if all_periods else "WHERE q.period = %(period)s"
+    period_filter = (
+        ""
+        if all_periods
+        else "WHERE r.period = %(period)s OR r.r37_period = %(period)s "
+        "OR (r.r37_period IS NOT NULL AND r.r37_reavail_base = %(period)s)"
+    )
     return f"""
     WITH m AS (
       SELECT d.id, d.section, d.supplier_gstin, d.supplier_period, d.supplier_filing_date AS filing_date, d.pos,
@@ -139,13 +154,7 @@ def placement_sql(
              {DIRECTION} AS direction, coalesce(o.local_action, o.portal_action) AS orig_action,
              CASE WHEN o.id IS NOT NULL THEN o.twob_period IS NOT NULL
                   AND {_return_period("o.twob_period")} = ANY(%(filed_p)s) END AS orig_filed,
-             CASE WHEN o.twob_period IS NOT NULL AND o.action IN ('A', 'N') THEN
-               coalesce((o.local_updated_at AT TIME ZONE %(tz)s)::date
-                          <= (%(filed_on)s::date[])[array_position(%(filed_p)s::date[],
-                                                                   {_return_period("o.twob_period")})],
-                        {_return_period("o.twob_period")} = ANY(%(filed_p)s)) END AS orig_settled,
-             CASE WHEN o.twob_period IS NOT NULL THEN {_return_period("o.twob_period")} END AS orig_period,
-             o.id AS orig_id, o.igst AS o_igst, o.cgst AS o_cgst, o.sgst AS o_sgst, o.cess AS o_cess,
+             {r37_cols},
              CASE WHEN d.twob_period IS NOT NULL THEN d.twob_period
                   WHEN d.supplier_filing_date IS NOT NULL THEN greatest(
                     (date_trunc('month', d.supplier_filing_date::timestamp)
@@ -163,6 +172,7 @@ def placement_sql(
         JOIN invoices_supplierdocument o ON o.id = a.original_id AND o.tenant_id = a.tenant_id
         WHERE a.original_id IS NOT NULL AND a.tenant_id = %(tenant)s AND a.registration_id = %(reg)s
           AND coalesce(a.local_action, a.portal_action) IN ('P', 'R')) o ON o.amendment_id = d.id
+      {r37_join}
       WHERE d.tenant_id = %(tenant)s AND d.registration_id = %(reg)s AND d.vanished_at IS NULL
         AND d.supplier_filing_status = 'filed' AND {where}
     ), n AS (
@@ -196,27 +206,32 @@ def placement_sql(
              n.is_cn AND n.reason = '' AND n.applied IS DISTINCT FROM 'P' AND n.applied IS DISTINCT FROM 'R'
                AND (n.red_req = 'N' OR num_nonnulls(n.di, n.dc, n.ds, n.dx) > 0) AS reduced
       FROM p AS n
+    ), r AS (
+      SELECT q.*, CASE WHEN q.part = '{Part.AVAILABLE.value}' AND q.r37_base IS NOT NULL
+                       THEN greatest(q.r37_base, q.period) END AS r37_period  -- (greatest skips NULLs)
+      FROM q
     )
-    SELECT q.id, q.part, q.reason, q.grp, q.twob_section, q.nttyp, q.section, q.supplier_gstin, q.supplier_period,
-           q.filing_date, q.taxable_value, q.igst, q.cgst, q.sgst, q.cess, q.tenant_id,
-           {", ".join(f"{_itc_case(h, k)} AS itc_{h}" for h, k in _DECLARED)},
-           q.applied, q.nat_period, q.period, q.lapsed,
-           CASE WHEN %(itcrev)s AND q.part = '{Part.REJECTED.value}' AND q.orig_id IS NOT NULL
-                     AND q.orig_settled AND q.orig_period < q.period THEN {rev_case} END AS rev_section,
-           q.orig_id, q.o_igst, q.o_cgst, q.o_sgst, q.o_cess, q.month, q.specified, q.is_cn, q.itc_last,
-           trunc(({" + ".join(_itc_case(h, k) for h, k in _DECLARED)}) * 100)::bigint AS itc_paise
-    FROM q {period_filter}
+    SELECT r.id, r.part, r.reason, r.grp, r.twob_section, r.nttyp, r.section, r.supplier_gstin, r.supplier_period,
+           r.filing_date, r.taxable_value, r.igst, r.cgst, r.sgst, r.cess, r.tenant_id,
+           {", ".join(f"{_itc_case(h, k, 'r')} AS itc_{h}" for h, k in _DECLARED)},
+           r.applied, r.nat_period, r.period, r.lapsed,
+           r.r37_period, CASE WHEN r.r37_period IS NOT NULL AND r.r37_reavail_base IS NOT NULL
+                                THEN greatest(r.r37_reavail_base, r.r37_period) END
+             AS r37_reavail, CASE WHEN r.r37_period IS NOT NULL THEN r.r37_due END AS r37_due,
+           r.period IS NOT DISTINCT FROM %(period)s AS here, r.month, r.specified, r.is_cn, r.itc_last,
+           trunc(({" + ".join(_itc_case(h, k, "r") for h, k in _DECLARED)}) * 100)::bigint AS itc_paise
+    FROM r {period_filter}
     """
 
 
 _DECLARED = (("igst", "di"), ("cgst", "dc"), ("sgst", "ds"), ("cess", "dx"))
 
 
-def _itc_case(head: str, declared: str) -> str:
+def _itc_case(head: str, declared: str, t: str = "q") -> str:
     # Python: v or ZERO — a declared 0.00, like a nil reduction, counts 0.00.
     return (
-        f"CASE WHEN NOT q.reduced THEN q.{head} WHEN q.red_req = 'N' OR coalesce(q.{declared}, 0) = 0 "
-        f"THEN 0.00::numeric ELSE q.{declared} END"
+        f"CASE WHEN NOT {t}.reduced THEN {t}.{head} WHEN {t}.red_req = 'N' OR coalesce({t}.{declared}, 0) = 0 "
+        f"THEN 0.00::numeric ELSE {t}.{declared} END"
     )
 
 
@@ -246,10 +261,12 @@ def params(
     months: Sequence[dt.date] = (),
     filed_3b: dict[dt.date, dt.date] | None = None,
     as_of: dt.date | None = None,
-    itcrev: bool = True,
+    at_risk: Sequence[AtRisk] = (),
     since: dt.date | None = None,
 ) -> dict:
-    """Parameters of :func:`placement_sql` (``period`` None with ``since``: the deadline queue's every period)."""
+    """Parameters of :func:`placement_sql` (``period`` None with ``since``: the deadline queue's every period).
+    ``at_risk``: the suppliers' return periods at risk under Rule 37A (:func:`returns.twob.rule37a_at_risk`),
+    each once."""
     filed_3b = filed_3b or {}
     lapse_m, lapse_d = (
         lapse_table(frequency=frequency, state_code=state_code, as_of=as_of) if as_of else ([], [])
@@ -266,7 +283,11 @@ def params(
         "filed_on": [filed_3b[p] for p in sorted(filed_3b)],
         "lapse_m": lapse_m,
         "lapse_d": lapse_d,
-        "itcrev": itcrev,
+        "r37_gstin": [a.supplier_gstin for a in at_risk],
+        "r37_period": [a.period for a in at_risk],
+        "r37_reversal": [a.reversal for a in at_risk],
+        "r37_reavail": [a.reavail for a in at_risk],
+        "r37_due": [a.reverse_by for a in at_risk],
         "since": since,
         "carry_bound": add_months(max(filed_3b), step) if filed_3b else None,
     }
@@ -298,29 +319,31 @@ WITH x AS MATERIALIZED (
          y.twob_section COLLATE "C" AS twob_section, y.nttyp COLLATE "C" AS nttyp,
          y.supplier_gstin COLLATE "C" AS supplier_gstin, y.supplier_period, y.filing_date,
          y.taxable_value, y.igst, y.cgst, y.sgst, y.cess, y.itc_igst, y.itc_cgst, y.itc_sgst, y.itc_cess,
-         y.rev_section, y.orig_id, y.o_igst, y.o_cgst, y.o_sgst, y.o_cess, y.itc_paise
+         y.here, y.r37_period = %(period)s AS reversed, y.r37_reavail = %(period)s AS reavailed, y.itc_paise
   FROM ({placed}) y
-), r AS (  -- an original is reversed once, however many of its amendments were rejected
-  SELECT DISTINCT ON (x.orig_id) x.orig_id, x.rev_section, x.o_igst, x.o_cgst, x.o_sgst, x.o_cess
-  FROM x WHERE x.rev_section IS NOT NULL ORDER BY x.orig_id, x.id
 ), g AS MATERIALIZED (  -- counter-party groups, hashed (their count is unknown to the planner)
   SELECT x.twob_section, x.supplier_gstin, x.nttyp, to_char(x.supplier_period, 'MMYYYY') AS supprd,
          coalesce(to_char(x.filing_date, 'DD-MM-YYYY'), '') AS supfildt, count(*) AS n,
          sum(x.taxable_value) AS txval, sum(x.igst) AS igst, sum(x.cgst) AS cgst, sum(x.sgst) AS sgst,
          sum(x.cess) AS cess
-  FROM x WHERE x.part IN ('itcavl', 'itcunavl')
+  FROM x WHERE x.here AND x.part IN ('itcavl', 'itcunavl')
   GROUP BY x.twob_section, x.supplier_gstin, x.nttyp, x.supplier_period, x.filing_date
-), e AS (
-  SELECT x.part, x.grp, x.twob_section, x.reason, x.id, x.itc_paise AS paise FROM x
+), e AS (  -- one entry per document: its own placement, else its Rule 37A reversal, else its re-availment
+  SELECT x.part, x.grp, x.twob_section, x.reason, x.id, x.itc_paise AS paise FROM x WHERE x.here
   UNION ALL
-  SELECT '{itcrev}', 'nonrevsup', r.rev_section, '', r.orig_id,
-         trunc((r.o_igst + r.o_cgst + r.o_sgst + r.o_cess) * 100)::bigint
-  FROM r
+  SELECT '{itcrev}', 'nonrevsup', x.twob_section, '', x.id, x.itc_paise FROM x WHERE x.reversed AND NOT x.here
+  UNION ALL
+  SELECT '{reclaim}', 'nonrevsup', x.twob_section, '', x.id, x.itc_paise FROM x
+  WHERE x.reavailed AND NOT x.here AND x.reversed IS NOT TRUE
 ), i AS (
   SELECT x.part, x.grp, x.twob_section, x.itc_igst, x.itc_cgst, x.itc_sgst, x.itc_cess
-  FROM x WHERE x.part IN ('itcavl', 'itcunavl', 'itcRejected')
+  FROM x WHERE x.here AND x.part IN ('itcavl', 'itcunavl', 'itcRejected')
   UNION ALL
-  SELECT '{itcrev}', 'nonrevsup', r.rev_section, r.o_igst, r.o_cgst, r.o_sgst, r.o_cess FROM r
+  SELECT '{itcrev}', 'nonrevsup', x.twob_section, x.itc_igst, x.itc_cgst, x.itc_sgst, x.itc_cess
+  FROM x WHERE x.reversed
+  UNION ALL
+  SELECT '{reclaim}', 'nonrevsup', x.twob_section, x.itc_igst, x.itc_cgst, x.itc_sgst, x.itc_cess
+  FROM x WHERE x.reavailed
 )
 SELECT 'e' AS kind, e.part || '/' || e.grp || '/' || e.twob_section || '/' || e.reason AS key, NULL::text AS j,
        array_agg(e.id) AS ids, array_agg(e.paise) AS paise
@@ -346,14 +369,16 @@ FROM (
   LEFT JOIN invoices_supplier s ON s.tenant_id = %(tenant)s AND s.gstin = g.supplier_gstin
   GROUP BY g.twob_section) t
 UNION ALL
-SELECT 'n', x.part, count(*)::text, NULL, NULL FROM x GROUP BY x.part
+SELECT 'n', x.part, count(*)::text, NULL, NULL FROM x WHERE x.here GROUP BY x.part
 """
 
 
 def aggregates(p: dict) -> list[tuple]:
     """The rows of :data:`_AGGREGATES` for the parameters ``p`` (one scan of the documents)."""
     sql = _AGGREGATES.format(
-        placed=placement_sql(filings=bool(p["filed_p"]), carry=carries(p)), itcrev=ITCREV
+        placed=placement_sql(filings=bool(p["filed_p"]), carry=carries(p), rule37a=bool(p["r37_gstin"])),
+        itcrev=ITCREV,
+        reclaim=RECLAIM,
     )
     connection.ensure_connection()
     with (
@@ -361,7 +386,11 @@ def aggregates(p: dict) -> list[tuple]:
         psycopg.Cursor(connection.connection) as cur,
     ):  # server-side binding: binary results
         # the groups hash in memory; JIT compiles for longer than these queries run (docs/decisions/0006-jit-off.md)
-        cur.execute("SET LOCAL work_mem = '256MB'; SET LOCAL jit = off; SET LOCAL enable_sort = off")
+        # no merge join: the Rule 37A join would sort every document by supplier and period; a hash join does not
+        cur.execute(
+            "SET LOCAL work_mem = '256MB'; SET LOCAL jit = off; SET LOCAL enable_sort = off; "
+            "SET LOCAL enable_mergejoin = off"
+        )
         cur.execute(sql, p, binary=True)
         return cur.fetchall()
 
@@ -375,22 +404,30 @@ def _month_index(expr: str, first: str, step) -> str:
     )
 
 
-# The deadline queue (returns.selectors.deadline_queue): every document of the GSTIN with a clock, ranked by ITC at
-# stake ÷ days left (× days overdue once late), keyset-paginated on (score, id).
-_DEADLINES = f"""
+# The deadline queue (returns.selectors.deadline_queue): every document of the GSTIN that still needs a decision,
+# with its clock (docs/rules/gstr3b.md §1.4), ranked by ITC at stake ÷ days left (× days overdue once late),
+# keyset-paginated on (score, id). Settled, so left out: a document of a period whose GSTR-3B is filed (it left IMS)
+# and one whose action counts (accepted or rejected; a pending one still needs a decision, as does one with no
+# action or deemed accepted past its Pending limit). An available document whose ITC is to be reversed under
+# Rule 37A and not yet re-availed is in it whatever its period, with the reverse-by day as its clock.
+# {{filters}} narrow it (section, supplier, days left, ITC).
+_DEADLINE_ROWS = f"""
 WITH c AS (
-  SELECT x.id, x.part, x.igst + x.cgst + x.sgst + x.cess AS stake,
-         CASE WHEN x.part = 'pending' THEN
+  SELECT x.id, x.part, x.section, x.supplier_gstin, x.igst + x.cgst + x.sgst + x.cess AS stake,
+         CASE WHEN x.r37_period IS NOT NULL AND x.r37_reavail IS NULL THEN 'Rule 37A'
+              WHEN x.part = 'pending' THEN
                 CASE WHEN x.specified AND x.month >= %(cutover)s THEN 'Pending limit'
                      WHEN x.is_cn THEN NULL ELSE 'Section 16(4)' END
               WHEN x.period = ANY(%(filed_p)s) THEN NULL
+              WHEN x.applied <> 'N' THEN NULL
               ELSE 'GSTR-3B due' END AS clock,
-         x.month, x.period, x.itc_last
+         x.month, x.period, x.itc_last, x.r37_due
   FROM ({{placed}}) x WHERE x.part IN ('itcavl', 'itcRejected', 'pending')
 ), d AS (
   SELECT c.*, CASE c.clock
                 WHEN 'Pending limit' THEN (%(pd_d)s::date[])[{_month_index("c.month", "%(pd_first)s", 1)}]
                 WHEN 'Section 16(4)' THEN c.itc_last
+                WHEN 'Rule 37A' THEN c.r37_due
                 ELSE (%(due_d)s::date[])[{_month_index("c.period", "%(due_first)s", "%(step)s")}] END AS due
   FROM c WHERE c.clock IS NOT NULL
 ), s AS (
@@ -399,10 +436,32 @@ WITH c AS (
               ELSE d.stake * (1 - (d.due - %(today)s)) END AS score
   FROM d
 )
-SELECT s.id, s.part, s.clock, s.due, s.days, s.stake, s.score FROM s
-WHERE s.due IS NOT NULL {{keyset}}
+"""
+_DEADLINES = (
+    _DEADLINE_ROWS
+    + """SELECT s.id, s.part, s.clock, s.due, s.days, s.stake, s.score FROM s
+WHERE s.due IS NOT NULL {filters} {keyset}
 ORDER BY s.score DESC, s.id DESC LIMIT %(limit)s
 """
+)
+_DEADLINE_TOTALS = (
+    _DEADLINE_ROWS + "SELECT count(*), coalesce(sum(s.stake), 0) FROM s WHERE s.due IS NOT NULL {filters}"
+)
+_DEADLINE_IDS = _DEADLINE_ROWS + "SELECT s.id FROM s WHERE s.due IS NOT NULL {filters}"
+
+
+def _deadline_filters(p: dict) -> str:
+    """The queue's filters as SQL on ``s`` (each only when its parameter is given)."""
+    out = []
+    if p.get("f_sections"):
+        out.append("AND s.section = ANY(%(f_sections)s)")
+    if p.get("f_suppliers") is not None:
+        out.append("AND s.supplier_gstin = ANY(%(f_suppliers)s)")
+    if p.get("f_days_max") is not None:
+        out.append("AND s.days <= %(f_days_max)s")
+    if p.get("f_min_itc") is not None:
+        out.append("AND s.stake >= %(f_min_itc)s")
+    return " ".join(out)
 
 
 def deadline_params(
@@ -417,9 +476,16 @@ def deadline_params(
     limit: int,
     after: tuple | None = None,
     rules: RuleSet = DEFAULT_RULES,
+    sections: Sequence[str] = (),
+    suppliers: Sequence[str] | None = None,
+    days_max: int | None = None,
+    min_itc: Decimal | None = None,
+    at_risk: Sequence[AtRisk] = (),
 ) -> dict:
     """Parameters of the deadline query: the placement's (every period, as of ``today``) plus the GSTR-3B due
-    dates of every return period and the one-period Pending deadlines of every 2B month that can occur."""
+    dates of every return period and the one-period Pending deadlines of every 2B month that can occur, and the
+    queue's filters: ``sections`` (IMS section keys), ``suppliers`` (supplier GSTINs; None = any), ``days_max``
+    (days left at most; overdue ones are negative), ``min_itc`` (ITC at stake at least)."""
     p = params(
         tenant_id=tenant_id,
         registration_id=registration_id,
@@ -429,6 +495,7 @@ def deadline_params(
         filed_3b=filed_3b,
         as_of=today,
         since=since,
+        at_risk=at_risk,
     )
     step = 3 if frequency == Frequency.QRMP else 1
     first = return_period(dt.date(2017, 7, 1), frequency)
@@ -456,6 +523,10 @@ def deadline_params(
         limit=limit,
         after_score=after[0] if after else None,
         after_id=after[1] if after else None,
+        f_sections=list(sections or []),
+        f_suppliers=list(suppliers) if suppliers is not None else None,
+        f_days_max=days_max,
+        f_min_itc=min_itc,
     )
     return p
 
@@ -463,9 +534,28 @@ def deadline_params(
 def deadlines(p: dict) -> list[tuple]:
     """(id, part, clock, due, days left, ITC at stake, score) of the most urgent documents, best first."""
     keyset = "AND (s.score, s.id) < (%(after_score)s, %(after_id)s)" if p["after_score"] is not None else ""
-    sql = _DEADLINES.format(placed=placement_sql(filings=bool(p["filed_p"]), all_periods=True), keyset=keyset)
+    return _run_deadlines(_DEADLINES, p, keyset=keyset)
+
+
+def deadline_totals(p: dict) -> tuple[int, Decimal]:
+    """(documents, ITC at stake) of the whole filtered queue of one GSTIN (every page)."""
+    count, stake = _run_deadlines(_DEADLINE_TOTALS, p)[0]
+    return int(count), Decimal(stake)
+
+
+def deadline_ids(p: dict) -> list[int]:
+    """The ids of every document of the filtered queue of one GSTIN ("all matching" of a bulk action)."""
+    return [row[0] for row in _run_deadlines(_DEADLINE_IDS, p)]
+
+
+def _run_deadlines(template: str, p: dict, keyset: str = "") -> list[tuple]:
+    sql = template.format(
+        placed=placement_sql(filings=bool(p["filed_p"]), all_periods=True, rule37a=bool(p["r37_gstin"])),
+        keyset=keyset,
+        filters=_deadline_filters(p),
+    )
     connection.ensure_connection()
     with transaction.atomic(), psycopg.Cursor(connection.connection) as cur:
-        cur.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
+        cur.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off; SET LOCAL enable_mergejoin = off")
         cur.execute(sql, p)
         return cur.fetchall()

@@ -5,22 +5,27 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal, InvalidOperation
+from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.services import Actor
 from exports.views import export_or_start
 from gst.duedates import return_period
 from gst.periods import PeriodError, add_months, format_period, parse_period
+from gst.sections import SECTIONS
 from tenancy.roles import Capability, can
 from tenancy.views import require_capability
 
 from . import selectors, services
+from .forms import BalanceForm, FilingCorrectionForm, FilingForm
 from .twob import HEADS, PART_LABELS
 
 
@@ -108,7 +113,6 @@ def preview(request, tenant_slug, registration_id, period):
         "prev_text": format_period(add_months(period, -3 if reg.filing_frequency == "Q" else -1)),
         "next_text": format_period(add_months(period, 3 if reg.filing_frequency == "Q" else 1)),
         "rebuild": selectors.latest_rebuild(tenant=request.tenant, registration=reg, period=period),
-        "itcrev_on": services.itcrev_enabled(),
     }
     if snap is not None:
         ctx["history"] = selectors.previews_for(tenant=request.tenant, registration=reg, period=period)[:10]
@@ -116,6 +120,7 @@ def preview(request, tenant_slug, registration_id, period):
             tenant=request.tenant, registration=reg, preview=snap
         )
         ctx["table4"] = selectors.table4(preview=snap)
+        ctx["reclaim"] = selectors.reclaim_check(tenant=request.tenant, preview=snap, rows=ctx["table4"])
         ctx["summary_rows"] = summary_rows(snap.summary.get("itcsumm", {}))
         ctx["parts"] = [
             (PART_LABELS[p], snap.summary["counts"].get(p.value, 0), p.value) for p in PART_LABELS
@@ -179,6 +184,25 @@ def recompute(request, tenant_slug, registration_id, period):
     return redirect("twob-preview", tenant_slug, reg.pk, format_period(period))
 
 
+@require_POST
+@require_capability(Capability.SYNC)
+def fetch_portal_2b(request, tenant_slug, registration_id, period):
+    """Fetch the portal's GSTR-2B of the period (GET2B); when it has none, say why and offer to generate it now."""
+    reg = _registration(request, registration_id)
+    period = _period(reg, period)
+    try:
+        services.fetch_portal_2b(
+            tenant=request.tenant, actor=Actor.user(request.user), registration=reg, period=period
+        )
+    except services.TwobNotGenerated as exc:
+        messages.warning(request, f"{exc} Use “Generate it now on the portal”.")
+    except services.ReturnsError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "The portal's GSTR-2B has been fetched and imported.")
+    return redirect("twob-preview", tenant_slug, reg.pk, format_period(period))
+
+
 @require_GET
 def documents(request, tenant_slug, registration_id, period):
     """Drill-down: the documents behind one figure of the latest snapshot (``?bucket=itcavl/othersup``)."""
@@ -228,6 +252,7 @@ def download_excel(request, tenant_slug, registration_id, period):
 
 
 PAGE = 200
+SECTION_CHOICES = [(key.value, info.label) for key, info in SECTIONS.items()]
 
 
 def _after(text: str) -> tuple[Decimal, int] | None:
@@ -241,27 +266,227 @@ def _after(text: str) -> tuple[Decimal, int] | None:
 
 @require_GET
 def deadlines(request, tenant_slug):
-    regs = selectors.registrations_for(
+    """The documents that still need a decision, most urgent first, with filters, totals of everything matching,
+    and a bulk action on the ticked documents or on all matching (the actions' confirmation step)."""
+    visible = selectors.registrations_for(
         tenant=request.tenant, user=request.user, membership=request.membership
     )
-    chosen = request.GET.get("registration")
+    regs = visible
+    chosen = request.GET.get("registration", "")
     if chosen:
         regs = regs.filter(pk=chosen) if chosen.isdigit() else regs.none()
+    regs = list(regs)
+    flt = selectors.queue_filter(request.GET)
     after = _after(request.GET.get("after", ""))
+    today = timezone.localdate()
     items = selectors.deadline_queue(
-        tenant=request.tenant, registrations=list(regs), today=timezone.localdate(), limit=PAGE, after=after
+        tenant=request.tenant, registrations=regs, today=today, limit=PAGE, after=after, flt=flt
     )
+    count, stake = selectors.deadline_totals(tenant=request.tenant, registrations=regs, today=today, flt=flt)
+    query = {**flt.query(), **({"registration": chosen} if chosen else {})}
     more = f"{items[-1]['score']}:{items[-1]['id']}" if len(items) == PAGE else ""
     return render(
         request,
         "returns/deadlines.html",
         {
             "items": items,
-            "chosen": chosen or "",
+            "chosen": chosen,
+            "flt": flt,
+            "query": urlencode(query, doseq=True),
+            "bulk_query": urlencode({"deadline": urlencode(query, doseq=True)}),
             "more": more,
             "paged": after is not None,
-            "registrations": selectors.registrations_for(
-                tenant=request.tenant, user=request.user, membership=request.membership
-            ),
+            "total_count": count,
+            "total_itc": stake,
+            "sections": SECTION_CHOICES,
+            "can_act": can(request.membership.role, Capability.ACT),
+            "action_choices": [("A", "Accept"), ("R", "Reject"), ("P", "Pending")],
+            "registrations": visible.order_by("gstin"),
         },
     )
+
+
+# --- the Rule 37A watch (docs/rules/gstr2b.md §7) ---------------------------------------------------------------
+
+
+def _rule37a_registration(request):
+    """The GSTIN the watch shows: ``?registration=`` among those the user sees (404 otherwise), else the first."""
+    visible = _visible_regs(request)
+    chosen = request.GET.get("registration") or request.POST.get("registration") or ""
+    if chosen:
+        return _registration(request, chosen) if chosen.isdigit() else None, visible
+    return visible.first(), visible
+
+
+@require_GET
+def rule37a(request, tenant_slug):
+    """Per GSTIN: the invoices and debit notes at risk under Rule 37A, those to reverse (amounts by head, the
+    reverse-by day) and those re-availed since their supplier filed."""
+    reg, visible = _rule37a_registration(request)
+    if reg is None:
+        raise Http404("No such GSTIN")
+    watch = selectors.rule37a_watch(tenant=request.tenant, registration=reg, today=timezone.localdate())
+    return render(
+        request,
+        "returns/rule37a.html",
+        {
+            **watch,
+            "totals_rows": [(s, label, watch["totals"][s]) for s, label in watch["labels"].items()],
+            "registrations": visible,
+            "can_refresh": can(request.membership.role, Capability.SYNC),
+            "heads": HEADS,
+        },
+    )
+
+
+@require_POST
+@require_capability(Capability.SYNC)
+def rule37a_refresh(request, tenant_slug):
+    """Ask the portal's return tracking about the suppliers' GSTR-3B filings now (in the background)."""
+    reg, _visible = _rule37a_registration(request)
+    if reg is None:
+        raise Http404("No such GSTIN")
+    services.queue_supplier_filings(tenant=request.tenant, registration=reg)
+    messages.success(request, "Asking the portal about the suppliers' GSTR-3B filings; reload in a minute.")
+    return redirect(f"{reverse('returns-rule37a', args=[tenant_slug])}?registration={reg.pk}")
+
+
+# --- GSTR-3B filings recorded by hand (docs/rules/gstr3b.md §4) --------------------------------------------------
+
+
+def _visible_regs(request):
+    return selectors.registrations_for(
+        tenant=request.tenant, user=request.user, membership=request.membership
+    ).order_by("gstin")
+
+
+@require_http_methods(["GET", "POST"])
+def filings(request, tenant_slug):
+    """The recorded GSTR-3B filings of the GSTINs the user sees (from the portal or by hand), and a form to record
+    one by hand (members who may sync)."""
+    can_edit = can(request.membership.role, Capability.SYNC)
+    form = FilingForm(request.POST or None, registrations=_visible_regs(request))
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied("Your role may not record GSTR-3B filings.")
+        if form.is_valid():
+            try:
+                services.mark_gstr3b_filed(
+                    tenant=request.tenant,
+                    actor=Actor.user(request.user),
+                    registration=form.cleaned_data["registration"],
+                    period=form.cleaned_data["period"],
+                    filed_on=form.cleaned_data["filed_on"],
+                    arn=form.cleaned_data["arn"],
+                )
+            except services.ReturnsError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, "GSTR-3B filing recorded.")
+                return redirect("returns-filings", tenant_slug)
+    rows = selectors.filings_for(tenant=request.tenant, user=request.user, membership=request.membership)
+    return render(
+        request,
+        "returns/filings.html",
+        {"filings": rows, "form": form, "can_edit": can_edit},
+        status=400 if form.errors else 200,
+    )
+
+
+def _filing(request, pk):
+    filing = selectors.filing_for(
+        tenant=request.tenant, user=request.user, pk=pk, membership=request.membership
+    )
+    if filing is None:
+        raise Http404("No such filing")
+    return filing
+
+
+@require_http_methods(["GET", "POST"])
+def filing_edit(request, tenant_slug, pk):
+    filing = _filing(request, pk)
+    initial = {"filed_on": filing.filed_on.strftime("%d-%m-%Y"), "arn": filing.arn}
+    form = FilingCorrectionForm(request.POST or None, initial=initial)
+    if request.method == "POST":
+        if not can(request.membership.role, Capability.SYNC):
+            raise PermissionDenied("Your role may not correct GSTR-3B filings.")
+        if form.is_valid():
+            try:
+                services.correct_gstr3b_filing(
+                    tenant=request.tenant,
+                    actor=Actor.user(request.user),
+                    filing=filing,
+                    filed_on=form.cleaned_data["filed_on"],
+                    arn=form.cleaned_data["arn"],
+                )
+            except services.ReturnsError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, "GSTR-3B filing corrected.")
+                return redirect("returns-filings", tenant_slug)
+    return render(
+        request,
+        "returns/filing_edit.html",
+        {"filing": filing, "form": form, "can_edit": can(request.membership.role, Capability.SYNC)},
+        status=400 if form.errors else 200,
+    )
+
+
+@require_POST
+@require_capability(Capability.SYNC)
+def filing_delete(request, tenant_slug, pk):
+    filing = _filing(request, pk)
+    services.delete_gstr3b_filing(tenant=request.tenant, actor=Actor.user(request.user), filing=filing)
+    messages.success(request, f"GSTR-3B filing of {format_period(filing.period)} deleted.")
+    return redirect("returns-filings", tenant_slug)
+
+
+# --- the credit-reversal statement balance (docs/rules/gstr3b.md §2.3) ------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def balances(request, tenant_slug):
+    """Balances of the Electronic Credit Reversal and Re-claimed Statement, recorded by hand, and a form to record
+    (or correct) one."""
+    can_edit = can(request.membership.role, Capability.SYNC)
+    form = BalanceForm(request.POST or None, registrations=_visible_regs(request))
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied("Your role may not record statement balances.")
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.set_credit_reversal_balance(
+                    tenant=request.tenant,
+                    actor=Actor.user(request.user),
+                    registration=data["registration"],
+                    period=data["period"],
+                    amounts={h: data[h] for h in HEADS},
+                )
+            except services.ReturnsError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, "Balance recorded.")
+                return redirect("returns-balances", tenant_slug)
+    rows = selectors.balances_for(tenant=request.tenant, user=request.user, membership=request.membership)
+    return render(
+        request,
+        "returns/balances.html",
+        {"balances": rows, "form": form, "can_edit": can_edit},
+        status=400 if form.errors else 200,
+    )
+
+
+@require_POST
+@require_capability(Capability.SYNC)
+def balance_delete(request, tenant_slug, pk):
+    row = selectors.balance_for(
+        tenant=request.tenant, user=request.user, pk=pk, membership=request.membership
+    )
+    if row is None:
+        raise Http404("No such balance")
+    services.delete_credit_reversal_balance(
+        tenant=request.tenant, actor=Actor.user(request.user), balance=row
+    )
+    messages.success(request, "Balance deleted.")
+    return redirect("returns-balances", tenant_slug)

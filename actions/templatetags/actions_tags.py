@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from django import template
 
-from gst.rule_data import DEFAULT_RULES
-
 from .. import selectors
 from ..forms import ActionForm, BulkActionForm
 
@@ -16,7 +14,10 @@ register = template.Library()
 def document_actions(context, doc):
     """The rule verdict of each action on ``doc`` and, for members who may act, the action form."""
     verdicts = selectors.document_verdicts(tenant=context["current_tenant"], document=doc)
-    declarable = any(doc.section in row.sections for row in DEFAULT_RULES.itc_reduction_records)
+    # The question is asked where an Accept takes an answer the person may give (docs/rules/ims-actions.md §4.4):
+    # a specified record of a period from the cut-over whose answer the portal does not lock.
+    accept = next(v.decision for v in verdicts if v.action == "A")
+    declarable = accept.allowed and accept.declaration is not None and not doc.itc_red_blocked
     form = ActionForm(prefix=None)
     return {
         "doc": doc,
@@ -27,6 +28,8 @@ def document_actions(context, doc):
         "csrf_token": context.get("csrf_token"),
         "declarable": declarable,
         "decl_fields": [form[f"decl_{h}"] for h in ("igst", "cgst", "sgst", "cess")],
+        # From the books, when an app above fills it (reconciliation, through invoices.panels).
+        "itc_suggestion": context.get("itc_suggestion") if declarable else None,
     }
 
 

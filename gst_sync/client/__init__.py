@@ -7,6 +7,7 @@ from gst_sync.client.base import (
     PortalSession,
     RecordError,
     RequestStatus,
+    ReturnFiling,
     open_session,
     seal_session,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "RecordError",
     "RequestStatus",
     "RetryPolicy",
+    "ReturnFiling",
     "Transient",
     "TwoBNotGenerated",
     "open_session",

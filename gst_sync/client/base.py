@@ -154,9 +154,49 @@ class RequestStatus:
         )
 
 
+@dataclass(frozen=True)
+class ReturnFiling:
+    """One filed return of a GSTIN as the return-tracking call (RETTRACK, docs/rules/portal-api.md §7) lists it:
+    ``return_type`` as the portal names it (``GSTR3B``, ``GSTR1`` …), ``period`` the first of the return period's
+    month, ``filed_on`` the date of filing."""
+
+    gstin: str
+    return_type: str
+    period: dt.date
+    filed_on: dt.date
+    arn: str = ""
+    mode: str = ""
+
+    @classmethod
+    def parse_list(cls, gstin: str, data: dict[str, Any]) -> list[ReturnFiling]:
+        """The filed, valid entries of a RETTRACK answer (``EFiledlist``); other entries and unreadable dates are
+        left out (an empty list when nothing is filed)."""
+        out = []
+        for row in (data or {}).get("EFiledlist") or []:
+            if str(row.get("valid", "Y")).upper() != "Y" or str(row.get("status", "")).lower() != "filed":
+                continue
+            try:
+                period = dt.datetime.strptime(str(row.get("ret_prd", "")), "%m%Y").date()  # noqa: DTZ007
+                filed_on = dt.datetime.strptime(str(row.get("dof", "")), "%d-%m-%Y").date()  # noqa: DTZ007
+            except ValueError:
+                continue
+            out.append(
+                cls(
+                    gstin=gstin,
+                    return_type=str(row.get("rtntype", "")).upper(),
+                    period=period,
+                    filed_on=filed_on,
+                    arn=str(row.get("arn") or ""),
+                    mode=str(row.get("mof") or ""),
+                )
+            )
+        return out
+
+
 @runtime_checkable
 class PortalAdapter(Protocol):
-    """What sync and push services use. Every method except the auth ones needs a live session for ``gstin``."""
+    """What sync and push services use. Every method except the auth ones and the
+    common-API one (return tracking) needs a live session for ``gstin``."""
 
     # --- sessions
     def request_otp(self, *, gstin: str, username: str) -> None: ...
@@ -182,3 +222,6 @@ class PortalAdapter(Protocol):
 
     # --- IMS, supplier side
     def get_outward_actions(self, *, gstin: str, section: str) -> list[dict[str, Any]]: ...
+
+    # --- common (public) API: no session needed
+    def get_return_filings(self, *, gstin: str, fy: str, return_type: str = "R3B") -> list[ReturnFiling]: ...

@@ -52,7 +52,8 @@ class IntegrityError(Permanent):
 
 
 class TwoBNotGenerated(Permanent):
-    """RET2B1023: GSTR-2B of that period is not generated; offer ``gen_2b``."""
+    """RET2B1023 (not generated yet) or GTR2B-002 (not generated because the previous GSTR-3B was filed late): GSTR-2B
+    of that period is not there; offer ``gen_2b`` (generate now)."""
 
 
 TRANSIENT_CODES = frozenset({"RTN_24", "RETINPROGRESS", "SWEB_9000", "SWEB_9035", "TEC9001"})
@@ -63,17 +64,36 @@ REAUTH_CODES = OTP_CODES | frozenset(
 NO_DATA_CODES = frozenset(
     {"RET13508", "RET13509", "RET13510", "RET11416", "RET11417", "RET2B1016", "IMS0027"}
 )
+TWOB_NOT_GENERATED_CODES = frozenset({"RET2B1023", "GTR2B-002"})
 MESSAGES = {
     "IMSSAV0010": "Previous action is incorrect or the supplier edited the record: download again and re-apply.",
     "GEN5001": "A mandatory parameter was missing in the request to the portal.",
     "TEC4002": "The GSTN public certificate is invalid or out of date: update the configured certificate.",
     "RET2B1023": "GSTR-2B for this period has not been generated yet: regenerate it.",
+    "GTR2B-002": "GSTR-2B for this period was not generated because the GSTR-3B of the previous period was filed "
+    "late: generate it now.",
     "RET2B1018": "GSTR-2B was requested before the cut-off date for the period.",
     "AUTH403": "The maximum number of portal sessions for this user/GSP is in use: try again later or close one.",
     "AUTH4033": "The portal session is invalid: authenticate again with an OTP.",
     "AUTH4038": "The portal session has expired: authenticate again with an OTP.",
     "RETOTPREQUEST": "The portal asks for an OTP: authenticate again.",
 }
+# Codes of a save's error report (per record), docs/rules/portal-api.md §5: what the product shows on the document.
+RECORD_MESSAGES = {
+    "IMSSAV0054": "The portal refused this accept without the answer to whether ITC needs to be reduced "
+    "(itcRedReq). Choose Yes, partly or No on the document and push again.",
+}
+
+
+def record_message(code: str, portal_message: str = "") -> str:
+    """The message shown on a document the portal refused in a save's error report: ours for the codes we know
+    (with the portal's own words after it), else the portal's."""
+    ours = RECORD_MESSAGES.get((code or "").strip())
+    if ours is None:
+        return portal_message
+    return f"{ours} (Portal: {portal_message})" if portal_message else ours
+
+
 RETRYABLE_HTTP = frozenset({429, 500, 502, 503, 504})
 # PUT/POST are retried only when the portal surely did not process them (overload / gateway answers).
 RETRYABLE_HTTP_UNSAFE = frozenset({429, 502, 503, 504})
@@ -93,7 +113,7 @@ def classify(code: str, message: str = "", *, http_status: int | None = None) ->
         )
     if code in NO_DATA_CODES:
         return NoData(text, code=code, http_status=http_status)
-    if code == "RET2B1023":
+    if code in TWOB_NOT_GENERATED_CODES:
         return TwoBNotGenerated(text, code=code, http_status=http_status)
     if code in TRANSIENT_CODES or (not code and http_status in RETRYABLE_HTTP):
         return Transient(

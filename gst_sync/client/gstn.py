@@ -27,9 +27,13 @@ import httpx
 
 from gst.sections import section_info
 from gst_sync.client import errors
-from gst_sync.client.base import IMS_SECTIONS, PortalSession, RequestStatus, utcnow
+from gst_sync.client.base import IMS_SECTIONS, PortalSession, RequestStatus, ReturnFiling, utcnow
 
 from . import crypto
+
+# GETCNT ``goods_typ`` values and the key of their counts (docs/rules/portal-api.md §1.2): all other ITC, inward
+# supplies from an ISD, import of goods.
+GOODS_TYPES = {"ALL_OTH": "all_oth", "INV_SUPP_ISD": "inv_supp_isd", "IMP_GDS": "imp_gds"}
 
 log = logging.getLogger("gst_sync.gstn")
 
@@ -94,6 +98,8 @@ class GstnConfig:
     auth_path: str = "taxpayerapi/v1.0/authenticate"
     ims_path: str = "taxpayerapi/v0.3/returns/ims"
     gstr2b_path: str = "taxpayerapi/v4.0/returns/gstr2b"
+    # The GSP's common (public) API: return tracking, no taxpayer session (docs/rules/portal-api.md §7).
+    common_returns_path: str = "commonapi/v1.0/returns"
     # Native action name of the supplier-side "outward documents with recipient action" call is UNVERIFIED.
     outward_action: str = "GETOUTACT"
     extra_headers: dict[str, str] = field(default_factory=dict)
@@ -278,6 +284,39 @@ class GstnAdapter:
                 session = self.refresh(gstin=gstin)
             return session
 
+    # --- common API -----------------------------------------------------------------------------------------
+
+    def get_return_filings(self, *, gstin: str, fy: str, return_type: str = "R3B") -> list[ReturnFiling]:
+        """RETTRACK: the returns ``gstin`` filed in financial year ``fy`` (``YYYY-YY``), narrowed to
+        ``return_type`` (``R3B``, ``R1``; empty for all). A GSP common-API call: the GSP's client credentials,
+        no taxpayer session, a plain JSON answer; works for any GSTIN (our own and suppliers')."""
+        params = {"action": "RETTRACK", "gstin": gstin, "fy": fy}
+        if return_type:
+            params["type"] = return_type
+        headers = {
+            "clientid": self.config.client_id,
+            "client-secret": self.config.client_secret,
+            "ip-usr": self.config.ip_usr,
+            "txn": uuid.uuid4().hex,
+            **self.config.extra_headers,
+        }
+        response = self._send(
+            "GET",
+            self.config.common_returns_path,
+            action="RETTRACK",
+            gstin=gstin,
+            headers=headers,
+            params=params,
+        )
+        env = _json(response)
+        if str(env.get("status_cd", "1")) == "0" or "error" in env:
+            err = env.get("error") or {}
+            raise errors.classify(
+                str(err.get("error_cd", "")), str(err.get("message", "")), http_status=response.status_code
+            )
+        body = env["data"] if isinstance(env.get("data"), dict) else env
+        return ReturnFiling.parse_list(gstin, body)
+
     # --- IMS ----------------------------------------------------------------------------------------------
 
     def get_ims_documents(self, *, gstin: str, section: str) -> list[dict[str, Any]]:
@@ -299,11 +338,28 @@ class GstnAdapter:
         )
 
     def get_ims_counts(self, *, gstin: str, goods_typ: str = "ALL_OTH") -> dict[str, Any]:
-        """GETCNT: ``{"all_oth": {"b2b": {"noaction","accept","reject","pending"}, …, "ttl_cnt"}, …}``."""
+        """GETCNT of one ``goods_typ`` (:data:`GOODS_TYPES`: ``ALL_OTH``, ``INV_SUPP_ISD``, ``IMP_GDS``; any case):
+        ``{"all_oth": {"b2b": {"noaction","accept","reject","pending"}, …, "ttl_cnt"}}``, the counts under
+        ``all_oth``, ``inv_supp_isd`` or ``imp_gds`` (the answer's keys read in lower case). An unknown
+        ``goods_typ`` is refused before anything is sent (docs/rules/portal-api.md §1.2)."""
+        code = str(goods_typ or "").strip().upper()
+        if code not in GOODS_TYPES:
+            raise errors.Permanent(
+                f"goods_typ {goods_typ!r} is not one of {', '.join(GOODS_TYPES)}.", code="GEN5001"
+            )
         try:
-            return self._call("GET", self.config.ims_path, "GETCNT", gstin, params={"goods_typ": goods_typ})
+            data = self._call("GET", self.config.ims_path, "GETCNT", gstin, params={"goods_typ": code})
         except errors.NoData:
             return {}
+        return {str(k).lower(): v for k, v in (data or {}).items()}
+
+    def get_all_ims_counts(self, *, gstin: str) -> dict[str, Any]:
+        """GETCNT of every ``goods_typ``: ``{"all_oth": {…}, "inv_supp_isd": {…}, "imp_gds": {…}}`` (a type with
+        nothing is an empty object)."""
+        out: dict[str, Any] = {}
+        for code, key in GOODS_TYPES.items():
+            out[key] = self.get_ims_counts(gstin=gstin, goods_typ=code).get(key, {})
+        return out
 
     def save_actions(self, *, gstin: str, invdata: dict[str, list[dict[str, Any]]]) -> str:
         """SAVE: records (with ``action`` and ``prev_status``) per section key. Returns the reference id."""

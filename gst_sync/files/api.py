@@ -88,7 +88,10 @@ class OfflineUpload(TenantAPIMixin, APIView):
             raise NotFound("kind is save or reset")
         regs = visible_registrations(tenant=self.tenant, user=request.user, membership=self.membership)
         reg = get_object_or_404(regs, pk=registration_id)
-        body = imports.offline_upload(tenant=self.tenant, registration=reg, kind=kind)
+        try:
+            body = imports.offline_upload(tenant=self.tenant, registration=reg, kind=kind)
+        except PortalFileError as exc:  # an Accept without the ITC-reduction answer it needs
+            return Response({"errors": exc.errors}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
         return HttpResponse(dumps(body), content_type="application/json")
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from gst.ims_record import RecordError, parse_line
 from gst.periods import fy_start_year
+from gst.rules import DocumentFacts, amendment_direction, requires_declaration
 from gst.sections import SECTIONS, Action, Section, UnknownSection, section_info
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -616,11 +617,48 @@ def twob_totals(docs: Iterable[TwobDoc]) -> list[dict[str, Any]]:
 SAVE, RESET = "save", "reset"
 
 
+class DeclarationMissing(ValueError):
+    """An Accept that must carry the ITC-reduction answer has none (docs/rules/ims-actions.md §4.4): the portal
+    would refuse it (IMSSAV0054), so it is never sent."""
+
+    def __init__(self, doc: Mapping[str, Any]):
+        self.doc = doc
+        super().__init__(
+            f"{doc['supplier_gstin']} {doc['section']} {doc['doc_number']}: say whether ITC needs to be reduced "
+            "before this accept is sent (the portal refuses it without the answer, IMSSAV0054)."
+        )
+
+
+def answer_needed(doc: Mapping[str, Any]) -> bool:
+    """Whether an Accept of ``doc`` must carry ``itcRedReq``: a specified record (or one that may be) of a 2B period
+    from the cut-over or not known yet (``gst.rules.requires_declaration``). ``doc`` may hold ``twob_period``,
+    ``frequency`` and, for an amendment, the original's ``orig_tax`` and ``orig_taxable``; a missing fact counts
+    as "needed"."""
+    tax = sum((abs(doc[h]) for h in ("igst", "cgst", "sgst", "cess")), Decimal("0.00"))
+    orig_tax = doc.get("orig_tax")
+    facts = DocumentFacts(
+        section=section_info(doc["section"]).key,
+        twob_period=doc.get("twob_period"),
+        frequency=doc.get("frequency") or "M",
+        amendment_direction=amendment_direction(
+            amended_tax=tax,
+            original_tax=abs(orig_tax) if orig_tax is not None else None,
+            amended_taxable=abs(doc["taxable_value"]),
+            original_taxable=abs(doc["orig_taxable"]) if doc.get("orig_taxable") is not None else None,
+        ),
+    )
+    return requires_declaration(facts)
+
+
 def upload_record(doc: Mapping[str, Any], kind: str) -> dict[str, Any]:
     """One SAVE / RESET record (docs/rules/portal-api.md §3) from a document's stored values (SupplierDocument field names):
     the identifying and amount fields as received (amounts positive), ``prev_status`` = the portal's action;
-    SAVE adds ``action``, ``remarks``, ``itcRedReq`` and ``decl*`` where set."""
+    SAVE adds ``action``, ``remarks``, ``itcRedReq`` and ``decl*`` where set. Raises :class:`DeclarationMissing`
+    for an Accept that needs the ITC-reduction answer and has none (never sent without it)."""
     info = section_info(doc["section"])
+    unanswered = kind == SAVE and doc["local_action"] == Action.ACCEPTED and not doc.get("local_itc_red_req")
+    if unanswered and answer_needed(doc):
+        raise DeclarationMissing(doc)
     rec: dict[str, Any] = {
         "stin": doc["supplier_gstin"],
         info.number_field: doc["doc_number"],
@@ -662,10 +700,16 @@ def upload_record(doc: Mapping[str, Any], kind: str) -> dict[str, Any]:
 
 def upload_body(*, rtin: str, kind: str, docs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """The SAVE or RESET body for ``docs``: ``{"action", "data": {"rtin", "reqtyp", "invdata": {section: […]}}}``,
-    sections in the portal's order."""
+    sections in the portal's order. Raises :class:`PortalFileError` naming every Accept that lacks the
+    ITC-reduction answer it needs (the file would be refused)."""
     invdata: dict[str, list] = {}
+    errors = _Errors()
     for doc in docs:
-        invdata.setdefault(doc["section"], []).append(upload_record(doc, kind))
+        try:
+            invdata.setdefault(doc["section"], []).append(upload_record(doc, kind))
+        except DeclarationMissing as exc:
+            errors.add(str(exc))
+    errors.raise_if_any()
     order = {s.value: i for i, s in enumerate(SECTIONS)}
     invdata = {k: invdata[k] for k in sorted(invdata, key=order.__getitem__)}
     action, reqtyp = ("SAVE", "SAVE") if kind == SAVE else ("RESETIMS", "RESET")

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import CharField, F, QuerySet, Value
 from django.utils import timezone
 
 from audit.services import Actor, record
@@ -355,6 +355,20 @@ _UPLOAD_FIELDS = (
     "local_decl_sgst",
     "local_decl_cess",
 )
+# What the builder needs to know whether an Accept must carry the ITC-reduction answer (formats.answer_needed):
+# the 2B period and, for an amendment, its original's tax and taxable value.
+_ANSWER_FIELDS = {
+    "orig_tax": F("original__igst") + F("original__cgst") + F("original__sgst") + F("original__cess"),
+    "orig_taxable": F("original__taxable_value"),
+}
+
+
+def upload_rows(qs: QuerySet[SupplierDocument], registration: Registration, *extra: str):
+    """The rows the SAVE / RESET builder reads (:data:`_UPLOAD_FIELDS`, the 2B period, the original's amounts and
+    the GSTIN's filing frequency as ``frequency``), plus ``extra`` columns."""
+    return qs.annotate(
+        **_ANSWER_FIELDS, frequency=Value(registration.filing_frequency, output_field=CharField())
+    ).values(*extra, *_UPLOAD_FIELDS, "twob_period", *_ANSWER_FIELDS, "frequency")
 
 
 def _pending(*, tenant: Tenant, registration: Registration, kind: str) -> QuerySet[SupplierDocument]:
@@ -374,10 +388,11 @@ def offline_upload(*, tenant: Tenant, registration: Registration, kind: str) -> 
     Pending wanted) or ``"reset"`` (back to No action). Reads only."""
     if kind not in UPLOAD_FILTERS:
         raise ValueError(f"kind must be {formats.SAVE!r} or {formats.RESET!r}")
-    rows = (
-        _pending(tenant=tenant, registration=registration, kind=kind)
-        .order_by("section", "supplier_gstin", "doc_date", "doc_number")
-        .values(*_UPLOAD_FIELDS)
+    rows = upload_rows(
+        _pending(tenant=tenant, registration=registration, kind=kind).order_by(
+            "section", "supplier_gstin", "doc_date", "doc_number"
+        ),
+        registration,
     )
     return formats.upload_body(rtin=registration.gstin, kind=kind, docs=rows.iterator(chunk_size=5000))
 

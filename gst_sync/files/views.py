@@ -123,7 +123,16 @@ def offline_upload(request, tenant_slug, registration_id):
         raise Http404("kind is save or reset")
     regs = visible_registrations(tenant=request.tenant, user=request.user, membership=request.membership)
     reg = get_object_or_404(regs, pk=registration_id)
-    body = imports.offline_upload(tenant=request.tenant, registration=reg, kind=kind)
+    try:
+        body = imports.offline_upload(tenant=request.tenant, registration=reg, kind=kind)
+    except PortalFileError as exc:  # an Accept without the ITC-reduction answer it needs
+        importable = registrations_for_capability(
+            tenant=request.tenant,
+            user=request.user,
+            capability=Capability.SYNC,
+            membership=request.membership,
+        )
+        return _page(request, PortalFileForm(registrations=importable), status=422, errors=exc.errors)
     response = HttpResponse(dumps(body), content_type="application/json; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{imports.upload_filename(reg, kind)}"'
     return response

@@ -5,6 +5,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from gst.periods import fy_label as _fy_label
+from gst.rule_data import DEFAULT_RULES
 from gst.sections import ACTION_LABELS, SECTIONS, Action, Section
 from ims_project.formatting import format_inr
 
@@ -55,6 +56,20 @@ def action_badge(doc):
         action_label(effective),
         extra,
     )
+
+
+_SPECIFIED_SECTIONS = frozenset(s.value for row in DEFAULT_RULES.itc_reduction_records for s in row.sections)
+
+
+@register.filter
+def portal_itc_answer(doc):
+    """The portal's answer to "Whether ITC needs to be reduced?": Y / N, or for an accepted credit note or
+    amendment downloaded without one, a full reduction (docs/rules/ims-actions.md §4.4)."""
+    if doc.portal_itc_red_req:
+        return doc.portal_itc_red_req
+    if doc.portal_action == Action.ACCEPTED and doc.section in _SPECIFIED_SECTIONS:
+        return "Y (none sent: read as a full reduction)"
+    return "—"
 
 
 @register.filter

@@ -68,7 +68,8 @@ def test_table_2_3_declaration_only_on_specified_records(section, direction, spe
 def test_declaration_applies_from_the_oct_2025_2b_period_only(section, direction, specified):
     decision = evaluate(FULL, facts(section, amendment_direction=direction, twob_period=SEP_2025), TODAY)
     assert decision.code == Reason.DECLARATION_BEFORE_CUTOVER
-    assert "Oct 2025" in decision.message and "Sep 2025" in decision.message
+    assert "Oct 2025" in decision.message
+    assert "Sep 2025" in decision.message
 
 
 @pytest.mark.parametrize("action", ["R", "P", "N"])
@@ -77,10 +78,11 @@ def test_declaration_only_with_accept(action):
     assert (decision.allowed, decision.code) == (False, Reason.DECLARATION_ACCEPT_ONLY)
 
 
-def test_accept_without_declaration_leaves_it_undeclared():
+def test_accept_of_a_specified_record_without_an_answer_is_refused_as_the_portal_would():
     decision = evaluate(ActionRequest("A"), facts("b2bcn"), TODAY)
-    assert decision.allowed
-    assert decision.declaration is None
+    assert decision.code == Reason.DECLARATION_REQUIRED
+    assert decision.field == "itc_red_req"
+    assert "IMSSAV0054" in decision.message
 
 
 def test_amendment_with_unknown_direction_may_declare_and_the_decision_says_it_assumed():
@@ -194,7 +196,9 @@ def test_invalid_declaration_is_refused_with_a_field_error(request_, code, field
 
 def test_exceeding_message_names_the_head_and_both_amounts():
     decision = evaluate(ActionRequest("A", decl_cgst="95", decl_sgst="95"), facts("b2bcn"), TODAY)
-    assert "CGST" in decision.message and "95.00" in decision.message and "90.00" in decision.message
+    assert "CGST" in decision.message
+    assert "95.00" in decision.message
+    assert "90.00" in decision.message
 
 
 def test_normalise_declaration_raises_for_callers_outside_evaluate():

@@ -1,6 +1,6 @@
 """Documents that move between 2B periods or change part with time (docs/rules/gstr2b.md §2, §4, §5), through
 the preview service: pending documents carried past a filed GSTR-3B, specified records pending past their
-one-period limit deemed accepted, and the ITC reversal (itcrev) of an original whose amendment was rejected."""
+one-period limit deemed accepted. Rule 37A's reversal (itcrev) is in tests/returns/test_rule37a.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.test import override_settings
 
 from invoices.models import SupplierDocument
 from invoices.services.ingest import ingest_documents
@@ -71,14 +70,16 @@ def october(tenant_a, reg_a1):
 @time_machine.travel(dt.datetime(2025, 11, 25, 12, 0, tzinfo=dt.UTC))
 def test_pending_documents_are_carried_to_the_next_open_period_once_the_3b_is_filed(tenant_a, october):
     before = build(tenant_a, october, OCT)
-    assert before.summary["counts"]["pending"] == 2 and itc(before) == Decimal("1800.00")
+    assert before.summary["counts"]["pending"] == 2
+    assert itc(before) == Decimal("1800.00")
 
     file_3b(tenant_a, october, OCT, dt.date(2025, 11, 20))
     act(tenant_a, "LATE-1", "A", dt.date(2025, 11, 24))  # accepted after the October 3B: it was pending then
 
     oct_after, nov = build(tenant_a, october, OCT), build(tenant_a, october, NOV)
     # October keeps what was settled at its filing; both documents pending then moved on to November
-    assert itc(oct_after) == Decimal("1800.00") and oct_after.summary["counts"]["pending"] == 0
+    assert itc(oct_after) == Decimal("1800.00")
+    assert oct_after.summary["counts"]["pending"] == 0
     assert nov.summary["counts"]["pending"] == 1  # PEND-1, still pending
     assert itc(nov) == Decimal("1800.00")  # LATE-1, accepted in November's 2B
     with tenant_scope(tenant_a):
@@ -87,7 +88,8 @@ def test_pending_documents_are_carried_to_the_next_open_period_once_the_3b_is_fi
         whys = sorted(placed[i].why for i in placed)
     assert all("carried forward from 102025" in w for w in whys)
     left = {x["id"]: x["why"] for x in oct_after.diff["left"]}
-    assert len(left) == 2 and all("now in the 2B of 112025" in w for w in left.values())
+    assert len(left) == 2
+    assert all("now in the 2B of 112025" in w for w in left.values())
 
 
 @time_machine.travel(dt.datetime(2025, 12, 25, 12, 0, tzinfo=dt.UTC))
@@ -96,8 +98,10 @@ def test_a_document_pending_through_two_filings_reaches_the_first_period_still_o
     file_3b(tenant_a, october, NOV, dt.date(2025, 12, 20))
     act(tenant_a, "LATE-1", "A", dt.date(2025, 12, 1))  # accepted between the two filings: November's 2B
     nov, dec = build(tenant_a, october, NOV), build(tenant_a, october, DEC)
-    assert itc(nov) == Decimal("1800.00") and nov.summary["counts"]["pending"] == 0
-    assert dec.summary["counts"]["pending"] == 1 and itc(dec) == Decimal("0")
+    assert itc(nov) == Decimal("1800.00")
+    assert nov.summary["counts"]["pending"] == 0
+    assert dec.summary["counts"]["pending"] == 1
+    assert itc(dec) == Decimal("0")
 
 
 def test_an_action_on_the_filing_day_counts_as_before_the_filing(tenant_a, october):
@@ -145,7 +149,8 @@ def test_a_credit_note_pending_through_the_october_filing_is_deemed_accepted_in_
     file_3b(tenant_a, pending_credit_note, OCT, dt.date(2025, 11, 20))
     with time_machine.travel(dt.datetime(2025, 12, 22, tzinfo=dt.UTC)):
         nov = build(tenant_a, pending_credit_note, NOV)  # November 3B not filed by the limit: November's 2B
-    assert nov.summary["counts"]["itcavl"] == 1 and itc(nov, group="othersup") == Decimal("900.00")
+    assert nov.summary["counts"]["itcavl"] == 1
+    assert itc(nov, group="othersup") == Decimal("900.00")
     file_3b(tenant_a, pending_credit_note, NOV, dt.date(2025, 12, 19))
     with time_machine.travel(dt.datetime(2025, 12, 22, tzinfo=dt.UTC)):
         dec = build(tenant_a, pending_credit_note, DEC)  # still pending at November's filing: December's 2B
@@ -155,68 +160,3 @@ def test_a_credit_note_pending_through_the_october_filing_is_deemed_accepted_in_
 def test_an_invoice_kept_pending_has_no_one_period_limit(tenant_a, october):
     with time_machine.travel(dt.datetime(2026, 3, 1, tzinfo=dt.UTC)):
         assert build(tenant_a, october, OCT).summary["counts"]["pending"] == 2
-
-
-@pytest.fixture
-def rejected_amendment(tenant_a, reg_a1):
-    """Invoice ORIG-1 accepted in October (3B filed); its November amendment (IGST 900) rejected."""
-    ingest(tenant_a, reg_a1, {"b2b": [f.document_record(supplier_gstin=KA, number="ORIG-1", action="A")]})
-    ingest(
-        tenant_a,
-        reg_a1,
-        {
-            "b2ba": [
-                f.document_record(
-                    supplier_gstin=KA,
-                    section="b2ba",
-                    number="ORIG-1",
-                    orig_number="ORIG-1",
-                    date=dt.date(2025, 11, 3),
-                    taxable=Decimal("5000.00"),
-                    supplier_period="112025",
-                    action="R",
-                )
-            ]
-        },
-    )
-    with tenant_scope(tenant_a):
-        SupplierDocument.objects.filter(doc_number="ORIG-1", section="b2b").update(twob_period=OCT)
-        assert SupplierDocument.objects.get(section="b2ba").original_id is not None
-    file_3b(tenant_a, reg_a1, OCT, dt.date(2025, 11, 20))
-    return reg_a1
-
-
-def test_rejecting_an_amendment_reverses_the_itc_of_the_accepted_original(tenant_a, rejected_amendment):
-    with time_machine.travel(dt.datetime(2025, 12, 5, tzinfo=dt.UTC)):
-        nov = build(tenant_a, rejected_amendment, NOV)
-    summ = nov.summary["itcsumm"]
-    assert summ["itcRejected"]["nonrevsup"]["b2ba"]["igst"] == "900.00"
-    assert summ["itcrev"]["nonrevsup"]["b2b"]["igst"] == "1800.00"  # the original's ITC
-    rows = {r.code: r for r in services_table4(nov)}
-    assert rows["4B2-itcrev"].amounts["igst"] == Decimal("1800.00")
-
-
-@override_settings(TWOB_ITCREV=False)
-def test_itc_reversal_can_be_switched_off(tenant_a, rejected_amendment):
-    with time_machine.travel(dt.datetime(2025, 12, 5, tzinfo=dt.UTC)):
-        nov = build(tenant_a, rejected_amendment, NOV)
-    assert "itcrev" not in nov.summary["itcsumm"] and "itcRejected" in nov.summary["itcsumm"]
-
-
-def services_table4(snap):
-    from returns.selectors import table4
-
-    return table4(preview=snap)
-
-
-def test_the_json_download_lists_the_reversed_original_under_itcrev_not_in_this_periods_documents(
-    tenant_a, rejected_amendment
-):
-    from returns.selectors import preview_json
-
-    with time_machine.travel(dt.datetime(2025, 12, 5, tzinfo=dt.UTC)), tenant_scope(tenant_a):
-        data = preview_json(registration=rejected_amendment, period=NOV, today=dt.date(2025, 12, 5))
-    assert "b2b" not in data["docdata"]  # the original belongs to October's 2B
-    assert [i["inum"] for i in data["docRejdata"]["b2ba"][0]["inv"]] == ["ORIG-1"]
-    reversed_invoices = data["docdata"]["itcrev"][0]["b2b"][0]["inv"]
-    assert [(i["inum"], str(i["igst"])) for i in reversed_invoices] == [("ORIG-1", "1800.00")]

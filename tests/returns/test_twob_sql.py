@@ -1,6 +1,8 @@
 """The SQL placement behind the preview (returns/twob_sql.py) agrees with the pure Python one (returns/twob.place)
 on a generated set of documents with every kind of case: cut-offs, IFF, 2B period given, no filing date, not
-filed, POS, section 16(4), amendments, actions local and portal, declared reductions, QRMP recipients."""
+filed, POS, section 16(4), amendments, actions local and portal, declared reductions, QRMP recipients, and Rule 37A
+(suppliers that had not filed the GSTR-3B of a period of the previous financial year by 30 September, some filing
+later: reversal in itcrev, re-availment)."""
 
 from __future__ import annotations
 
@@ -17,9 +19,9 @@ from django.utils import timezone
 from gst.sections import SECTIONS, DocKind
 from invoices.models import Supplier
 from returns import documents, services
-from returns.models import Gstr3bFiling
+from returns.models import Gstr3bFiling, SupplierGstr3bStatus
 from returns.snapshots import Entries
-from returns.twob import ITCREV, Summary, period_months, place
+from returns.twob import ITCREV, RECLAIM, Summary, period_months, place, rule37a_table
 from tenancy.scoping import tenant_scope
 from tests import factories as f
 
@@ -35,6 +37,27 @@ COLS = (
 )
 SUPPLIERS = [f.gstin_for(n, state) for n, state in enumerate(["27", "29", "24", "33", "07"] * 4)]
 PERIODS = [dt.date(2025, m, 1) for m in (6, 7, 8, 9, 10, 11, 12)]
+# periods of the financial year 2024-25, whose Rule 37A deadline (30-09-2025) has passed on AS_OF
+OLD_PERIODS = [dt.date(2024, 11, 1), dt.date(2025, 2, 1), dt.date(2025, 3, 1)]
+# what the return tracking said of each supplier's GSTR-3B of those periods: not filed, filed in time, filed late
+# (October, November, December 2025: re-availed then)
+SUPPLIER_3B = [None, dt.date(2025, 9, 12), dt.date(2025, 10, 8), dt.date(2025, 11, 15), dt.date(2025, 12, 22)]
+
+
+def record_supplier_filings(tenant) -> None:
+    """The suppliers' GSTR-3B status of every old period, cycling through :data:`SUPPLIER_3B` (one supplier and
+    period left unknown)."""
+    n = 0
+    for gstin in SUPPLIERS[:-1]:
+        for period in OLD_PERIODS:
+            filed_on = SUPPLIER_3B[n % len(SUPPLIER_3B)]
+            n += 1
+            SupplierGstr3bStatus.objects.get_or_create(
+                tenant=tenant,
+                supplier_gstin=gstin,
+                period=period,
+                defaults={"filed": filed_on is not None, "filed_on": filed_on, "fetched_at": timezone.now()},
+            )
 
 
 def _money(rng):
@@ -56,7 +79,7 @@ def load(tenant, reg, n: int, seed: int) -> None:
         for i in range(n):
             section = rng.choice(sections)
             info = SECTIONS[section]
-            period = rng.choice(PERIODS)
+            period = rng.choice(PERIODS + OLD_PERIODS)
             filing = rng.choice(
                 [
                     None,
@@ -186,14 +209,20 @@ def python_compute(reg, period, recipient=None):
         registration_id=reg.pk,
         months=period_months(period, recipient.frequency),
         filed_3b=dict(recipient.filed_3b),
+        at_risk=rule37a_table(recipient),
     ):
         p = place(doc, recipient)
-        if p.period != period:
+        here = p.period == period
+        if here:
+            summary.add(doc, p)
+            add(doc.id, services.bucket_name(p), p.itc)
+        summary.add_rule37a(p, period)
+        if here:
             continue
-        summary.add(doc, p)
-        add(doc.id, services.bucket_name(p), p.itc)
-        if p.reversal is not None:
-            add(doc.orig_id, f"{ITCREV}/nonrevsup/{p.reversal_section}/", p.reversal)
+        if p.rule37a_period == period:
+            add(doc.id, f"{ITCREV}/nonrevsup/{p.twob_section}/", p.itc)
+        elif p.reavail_period == period:
+            add(doc.id, f"{RECLAIM}/nonrevsup/{p.twob_section}/", p.itc)
     return summary, entries, buckets
 
 
@@ -225,6 +254,7 @@ def test_sql_placement_agrees_with_python_placement_on_every_kind_of_document(te
                 trade_name="" if n % 3 else f"Trade {n}",
             )
         load(tenant_a, reg, 3000, seed=11 if frequency == "M" else 12)
+        record_supplier_filings(tenant_a)
         for period, filed_on in FILINGS[frequency].items():
             Gstr3bFiling.objects.create(tenant=tenant_a, registration=reg, period=period, filed_on=filed_on)
         recipient = services.recipient_of(reg, as_of=AS_OF[frequency])
@@ -240,13 +270,16 @@ def test_sql_placement_agrees_with_python_placement_on_every_kind_of_document(te
                 registration=reg, period=period, recipient=recipient
             )
             assert flat(summary.itcsumm()) == flat(stored(expected.itcsumm()))
+            assert flat(summary.reclaim()) == flat(stored(expected.reclaim()))
             assert summary.cpsumm() == stored(expected.cpsumm())
             assert {k: v for k, v in summary.counts.items() if v} == {
                 k: v for k, v in expected.counts.items() if v
             }
             assert by_document(entries, buckets) == by_document(exp_entries, exp_buckets)
             some = list(placed)[:20]
-            assert all(placed[i].period == period for i in some if not placed[i].reversal_section)
+            assert all(
+                period in (placed[i].period, placed[i].rule37a_period, placed[i].reavail_period) for i in some
+            )
             compared += len(entries)
             placed.prefetch(list(placed))
             for i in placed:
@@ -254,12 +287,15 @@ def test_sql_placement_agrees_with_python_placement_on_every_kind_of_document(te
                 seen["carried"] += pl.period != pl.natural
                 seen["lapsed"] += pl.lapsed is not None
                 seen["carried pending"] += pl.period != pl.natural and pl.part == "pending"
-            seen["itcrev"] += sum(b.startswith("itcrev/") for b in exp_buckets)
+            seen["itcrev"] += sum(flat(expected.itcsumm().get(ITCREV, {})).values(), Decimal(0)) > 0
+            seen["reclaim"] += bool(expected.reclaim())
         assert compared > 1000
         # every new rule was exercised, not only the plain cases
-        assert seen["carried"] > 5 and seen["carried pending"] > 0 and seen["lapsed"] > 0
-        if frequency == "M":
-            assert seen["itcrev"] > 0
+        assert seen["carried"] > 5
+        assert seen["carried pending"] > 0
+        assert seen["lapsed"] > 0
+        assert seen["itcrev"] > 0
+        assert seen["reclaim"] > 0
 
 
 def test_sql_placement_keeps_the_scale_of_amounts_like_python(tenant_a):
@@ -277,7 +313,8 @@ def test_sql_placement_keeps_the_scale_of_amounts_like_python(tenant_a):
 
 
 def python_deadline_queue(reg, today, limit):
-    """The per-document Python ranking the SQL deadline query replaces (the same clocks and score)."""
+    """The per-document Python ranking the SQL deadline query replaces (the same clocks and score; only what
+    still needs a decision)."""
     from gst.duedates import gstr3b_due_date, return_period, section_16_4_last_date
     from gst.periods import add_months
     from gst.rules import pending_deadline
@@ -286,12 +323,16 @@ def python_deadline_queue(reg, today, limit):
     recipient = services.recipient_of(reg, as_of=today)
     since = add_months(return_period(today, reg.filing_frequency), -6)
     out = []
-    for doc in documents.open_documents(tenant_id=reg.tenant_id, registration_id=reg.pk, since=since):
+    for doc in documents.open_documents(
+        tenant_id=reg.tenant_id, registration_id=reg.pk, since=since, at_risk=rule37a_table(recipient)
+    ):
         p = place(doc, recipient)
         if p.period is None or p.part == Part.UNAVAILABLE:
             continue
         info = SECTIONS[doc.section]
-        if p.part == Part.PENDING:
+        if p.rule37a_period is not None and p.reavail_period is None:
+            due, clock = p.reverse_by, "Rule 37A"
+        elif p.part == Part.PENDING:
             month = twob_month(doc)[0]
             if pending_specified(doc, recipient) and month >= dt.date(2025, 10, 1):
                 due, clock = pending_deadline(month, reg.filing_frequency, reg.state_code), "Pending limit"
@@ -301,7 +342,9 @@ def python_deadline_queue(reg, today, limit):
                 itc_date = doc.orig_doc_date if info.amendment and doc.orig_doc_date else doc.doc_date
                 due, clock = section_16_4_last_date(itc_date), "Section 16(4)"
         elif p.period in recipient.filed_3b:
-            continue
+            continue  # settled: the period's GSTR-3B is filed
+        elif doc.action != "N" and p.lapsed is None:
+            continue  # settled: accepted or rejected (an action that counts)
         else:
             due, clock = gstr3b_due_date(p.period, reg.filing_frequency, reg.state_code), "GSTR-3B due"
         days = (due - today).days
@@ -320,10 +363,12 @@ def test_deadline_queue_ranked_in_sql_equals_the_python_ranking_page_by_page(ten
     with tenant_scope(tenant_a):
         reg = f.make_registration(tenant_a, state=state, frequency=frequency)
         load(tenant_a, reg, 2000, seed=21)
+        record_supplier_filings(tenant_a)
         for period, filed_on in FILINGS[frequency].items():
             Gstr3bFiling.objects.create(tenant=tenant_a, registration=reg, period=period, filed_on=filed_on)
         expected = python_deadline_queue(reg, today, 10_000)
-        assert len(expected) > 100 and len({x[3] for x in expected}) == 3  # all three clocks occur
+        assert len(expected) > 100
+        assert len({x[3] for x in expected}) == 4  # all four clocks occur (Rule 37A's included)
         pages, after = [], None
         while True:
             page = deadline_queue(tenant=tenant_a, registrations=[reg], today=today, limit=150, after=after)

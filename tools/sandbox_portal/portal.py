@@ -34,6 +34,16 @@ DEFAULT_GSTINS = ("27AAICZ1234Q1ZQ",)
 AMOUNT_FIELDS = ("val", "txval", "iamt", "camt", "samt", "cess")
 IDENTITY_FIELDS = ("inv_typ", "rtnprd", "pos")
 ITC_RED_SECTIONS = {"b2ba", "b2bcn", "b2bcna", "b2bdna"}
+# Accept of a specified record without itcRedReq (docs/rules/ims-actions.md §4.4), with the portal's own words.
+ITC_RED_MISSING = ("IMSSAV0054", "Error! Please enter value for the column itcRedReq.")
+ITC_RED_FROM = (2025, 10)  # the declaration applies from the October-2025 period
+# GETCNT goods_typ → the key of its counts and the sections they cover (docs/rules/portal-api.md §1.2).
+COUNT_GROUPS = {
+    "ALL_OTH": ("all_oth", tuple(s.value for s in Section)),
+    "INV_SUPP_ISD": ("inv_supp_isd", ("isd", "isda", "isdcn", "isdcna")),
+    "IMP_GDS": ("imp_gds", ("impg", "impga", "impgsez", "impgseza")),
+}
+FILED = {"filed", "f"}  # srcfilstatus spellings that mean filed ("Filed", "FILED", "F")
 DECL_HEADS = (("declIgst", "iamt"), ("declCgst", "camt"), ("declSgst", "samt"), ("declCess", "cess"))
 DEFAULT_FAULTS: dict[str, Any] = {
     "latency_ms": 0,
@@ -48,6 +58,9 @@ DEFAULT_FAULTS: dict[str, Any] = {
     "records_per_file": 200,
     "twob_records_per_file": 500,
     "session_minutes": 360,
+    # GET2B of these periods (MMYYYY) answers GTR2B-002 (not generated: the previous GSTR-3B was filed late) until a
+    # GEN2B of the period is done.
+    "late_3b_periods": [],
 }
 MAX_LATENCY_MS = 10_000
 
@@ -113,6 +126,7 @@ class Portal:
             self.requests: dict[str, dict[str, Any]] = {}
             self.tokens: dict[str, dict[str, Any]] = {}
             self.twob: dict[tuple[str, str], dict[str, Any]] = {}
+            self.filings: dict[str, list[dict[str, Any]]] = {}  # GSTIN → RETTRACK entries (EFiledlist)
             self.faults: dict[str, Any] = dict(DEFAULT_FAULTS)
             self.stats: Counter[str] = Counter()
             self.rng = random.Random(seed if seed is not None else self.seed)  # noqa: S311
@@ -153,7 +167,8 @@ class Portal:
             if f in rec:
                 rec[f] = _dec(rec[f])
         rec.setdefault("action", "N")
-        rec.setdefault("ispendactblocked", "N")
+        if "ispendactblocked" not in rec and "ispendactnallwd" not in rec:
+            rec["ispendactblocked"] = "N"
         rec.setdefault("hash", generator.record_hash(rec))
         return rec
 
@@ -192,6 +207,64 @@ class Portal:
             rec.pop(k, None)
         rec["hash"] = generator.record_hash(rec)
         self._save()
+
+    # --- return filings (RETTRACK) ------------------------------------------------------------------------
+
+    def set_filing(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Control: ``{"gstin", "ret_prd": "MMYYYY", "dof": "DD-MM-YYYY"[, "rtntype": "GSTR3B", "arn"]}`` records
+        that the GSTIN filed that return (replacing an earlier entry of the same type and period);
+        ``{"gstin", "ret_prd", "remove": true}`` takes it back; ``{"gstin", "clear": true}`` forgets them all."""
+        gstin = str(body.get("gstin") or "")
+        if len(gstin) != 15:
+            raise SandboxError("SBX-FILING", "gstin (15 characters) is required", 400)
+        with self.lock:
+            entries = self.filings.setdefault(gstin, [])
+            if body.get("clear"):
+                entries.clear()
+            else:
+                rtntype = str(body.get("rtntype") or "GSTR3B").upper()
+                ret_prd = str(body.get("ret_prd") or "")
+                try:
+                    dt.datetime.strptime(ret_prd, "%m%Y")  # noqa: DTZ007 - a period, not a moment
+                    if not body.get("remove"):
+                        dt.datetime.strptime(str(body.get("dof") or ""), "%d-%m-%Y")  # noqa: DTZ007
+                except ValueError as exc:
+                    raise SandboxError(
+                        "SBX-FILING", f"ret_prd MMYYYY and dof DD-MM-YYYY: {exc}", 400
+                    ) from exc
+                entries[:] = [e for e in entries if (e["rtntype"], e["ret_prd"]) != (rtntype, ret_prd)]
+                if not body.get("remove"):
+                    entries.append(
+                        {
+                            "valid": "Y",
+                            "mof": "ONLINE",
+                            "dof": str(body["dof"]),
+                            "rtntype": rtntype,
+                            "ret_prd": ret_prd,
+                            "arn": str(body.get("arn") or f"AA{gstin[:2]}{ret_prd}{len(entries):07d}"),
+                            "status": "Filed",
+                        }
+                    )
+            self._save()
+            return {"gstin": gstin, "filings": len(entries)}
+
+    def rettrack(self, gstin: str, fy: str, return_type: str = "") -> dict[str, Any]:
+        """RETTRACK: the returns ``gstin`` filed in ``fy`` (``YYYY-YY``), of ``return_type`` (``R3B``, ``R1``)."""
+        if len(gstin) != 15:
+            raise SandboxError("GEN5001", "gstin is required", 400)
+        try:
+            start = int(fy[:4])
+        except ValueError as exc:
+            raise SandboxError("GEN5001", "fy must be YYYY-YY", 400) from exc
+        wanted = {"R3B": "GSTR3B", "R1": "GSTR1"}.get(return_type.upper(), return_type.upper())
+        with self.lock:
+            rows = []
+            for e in self.filings.get(gstin, []):
+                month, year = int(e["ret_prd"][:2]), int(e["ret_prd"][2:])
+                if (year if month >= 4 else year - 1) != start or (wanted and e["rtntype"] != wanted):
+                    continue
+                rows.append(dict(e))
+            return {"EFiledlist": rows}
 
     def snapshot_stats(self) -> dict[str, Any]:
         with self.lock:
@@ -361,20 +434,26 @@ class Portal:
                 raw = raw[:-1] + bytes([raw[-1] ^ 0xFF])
             return raw
 
-    def counts(self, gstin: str) -> dict[str, Any]:
+    def counts(self, gstin: str, goods_typ: str = "ALL_OTH") -> dict[str, Any]:
+        """GETCNT of one ``goods_typ`` (ALL_OTH, INV_SUPP_ISD, IMP_GDS): ``{<all_oth | inv_supp_isd | imp_gds>:
+        {section: {noaction, accept, reject, pending}, …, "ttl_cnt"}}``."""
         names = {"A": "accept", "R": "reject", "P": "pending", "N": "noaction"}
+        group = COUNT_GROUPS.get(str(goods_typ or "").strip().upper())
+        if group is None:
+            raise SandboxError("GEN5001", f"goods_typ must be one of {', '.join(COUNT_GROUPS)}")
+        out_key, sections = group
         with self.lock:
             self._process_pending(gstin)
-            all_oth: dict[str, Any] = {}
+            counts: dict[str, Any] = {}
             total = 0
-            for key in (s.value for s in Section):
+            for key in sections:
                 bucket = dict.fromkeys(names.values(), 0)
                 for rec in self.docs.get(gstin, {}).get(key, []):
                     bucket[names.get(rec.get("action", "N"), "noaction")] += 1
-                all_oth[key] = bucket
+                counts[key] = bucket
                 total += sum(bucket.values())
-            all_oth["ttl_cnt"] = total
-            return {"all_oth": all_oth}
+            counts["ttl_cnt"] = total
+            return {out_key: counts}
 
     def submit(self, gstin: str, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(payload, dict) or payload.get("rtin") != gstin:
@@ -503,10 +582,17 @@ class Portal:
         action = sent.get("action")
         if action not in ("A", "R", "P"):
             return ("SBX-ACTION", "Action must be A, R or P (use RESETIMS for no action)")
-        if action == "P" and rec.get("ispendactblocked") == "Y":
+        if action == "P" and _flag(rec, "ispendactblocked", "ispendactnallwd"):
             return ("SBX-PENDBLK", "Pending action is not allowed for this record")
-        if sent.get("remarks") and rec.get("isRemarksBlocked") == "Y":
+        if sent.get("remarks") and _flag(rec, "isRemarksBlocked"):
             return ("SBX-RMKBLK", "Remarks are not allowed for this record")
+        if (
+            action == "A"
+            and "itcRedReq" not in sent
+            and not _flag(rec, "isItcRedReqBlocked", "itcRedReqBlocked")
+            and self._specified(gstin, key, rec)
+        ):
+            return ITC_RED_MISSING
         decl = self._check_declaration(key, rec, sent, action)
         if isinstance(decl, tuple):
             return decl
@@ -531,10 +617,11 @@ class Portal:
             return (bad, "ITC-reduction declaration is allowed only with Accept")
         if key not in ITC_RED_SECTIONS:
             return (bad, "ITC-reduction declaration is not applicable to this section")
-        if "Y" in (rec.get("isItcRedReqBlocked"), rec.get("itcRedReqBlocked")):
-            return (bad, "ITC-reduction declaration is blocked for this record")
         if flag not in ("Y", "N"):
             return (bad, "itcRedReq must be Y or N")
+        if _flag(rec, "isItcRedReqBlocked", "itcRedReqBlocked") and _declared(sent) != _current(rec):
+            # A locked declaration may only be repeated as the record holds it (none on an accepted record = full).
+            return (bad, "ITC-reduction declaration is blocked for this record")
         try:
             values = {k: _dec(heads.get(k, 0)) for k, _ in DECL_HEADS}
         except ValueError:
@@ -549,6 +636,35 @@ class Portal:
         if flag == "Y" and heads and not any(values.values()):
             return (bad, "itcRedReq Y needs a declared amount above zero (or none for full reduction)")
         return {"itcRedReq": flag, **({k: values[k] for k in heads} if heads else {})}
+
+    def _specified(self, gstin: str, key: str, rec: dict) -> bool:
+        """Whether an Accept of ``rec`` needs ``itcRedReq``: a credit note; an upward amendment of a credit note; a
+        downward amendment of an invoice or debit note (an amendment whose original the portal does not hold counts
+        as specified), of a return period from October 2025."""
+        period = str(rec.get("rtnprd") or "")
+        if (
+            key not in ITC_RED_SECTIONS
+            or len(period) != 6
+            or (int(period[2:]), int(period[:2])) < ITC_RED_FROM
+        ):
+            return False
+        if key == "b2bcn":
+            return True
+        info = SECTIONS[Section(key)]
+        original_key = info.original_section.value if info.original_section else ""
+        orig = self._find(
+            gstin,
+            original_key,
+            str(rec.get("stin") or ""),
+            str(rec.get(info.orig_number_field or "") or ""),
+            SECTIONS[Section(original_key)].number_field,
+        )
+        if orig is None:
+            return True
+        tax, orig_tax = (sum(_dec(r.get(f)) for f in ("iamt", "camt", "samt", "cess")) for r in (rec, orig))
+        if tax == orig_tax:
+            tax, orig_tax = _dec(rec.get("txval")), _dec(orig.get("txval"))
+        return tax > orig_tax if key == "b2bcna" else tax < orig_tax
 
     def _index(self, gstin: str, key: str) -> dict[tuple[str, str], dict] | None:
         """(stin, number) → record of one section (the first, as ``_find``), so that a request of thousands of
@@ -580,6 +696,13 @@ class Portal:
         with self.lock:
             self._process_pending(gstin)
             snapshot = self.twob.get((gstin, period))
+            if snapshot is None and period in (self.faults.get("late_3b_periods") or []):
+                raise SandboxError(
+                    "GTR2B-002",
+                    "Either there is no record for GSTR 2B or GSTR 2B for current return period is not generated by "
+                    "system (due to non-filing GSTR 3B of last return period till GSTR 2B cut-off date of current "
+                    "return period), kindly generate 2B ondemand",
+                )
             if snapshot is None:
                 snapshot = self._build_2b(gstin, period)
                 if snapshot is None:
@@ -601,7 +724,10 @@ class Portal:
         docs: list[tuple[str, str, dict]] = []  # (bucket, IMS section key, IMS record)
         for key, records in self.docs.get(gstin, {}).items():
             for rec in records:
-                if str(rec.get("srcfilstatus", "")).lower() != "filed" or rec.get("rtnprd") != period:
+                if (
+                    str(rec.get("srcfilstatus", "")).strip().lower() not in FILED
+                    or rec.get("rtnprd") != period
+                ):
                     continue
                 action = rec.get("action", "N")
                 if action in ("A", "N"):
@@ -664,6 +790,7 @@ class Portal:
         state = {
             "docs": self.docs,
             "twob": [{"gstin": g, "period": p, **snap} for (g, p), snap in self.twob.items()],
+            "filings": self.filings,
         }
         tmp = self.state_file.with_suffix(self.state_file.suffix + ".tmp")
         tmp.write_text(crypto.dumps(state))
@@ -674,6 +801,31 @@ class Portal:
         with self.lock:
             self.docs = state.get("docs", {})
             self.twob = {(s.pop("gstin"), s.pop("period")): s for s in state.get("twob", [])}
+            self.filings = state.get("filings", {})
+
+
+def _flag(rec: dict, *names: str) -> bool:
+    """A block flag as the portal may send it (docs/rules/portal-api.md §2.1): a boolean or "Y"/"N", under the
+    first of ``names`` present."""
+    for name in names:
+        if name in rec and rec[name] is not None:
+            value = rec[name]
+            return value is True or str(value).strip().upper() in ("Y", "YES", "TRUE")
+    return False
+
+
+def _declared(sent: dict) -> tuple[str, tuple[Decimal, ...] | None]:
+    heads = [k for k, _ in DECL_HEADS if k in sent]
+    return str(sent.get("itcRedReq") or ""), (
+        tuple(_dec(sent.get(k)) for k, _ in DECL_HEADS) if heads else None
+    )
+
+
+def _current(rec: dict) -> tuple[str, tuple[Decimal, ...] | None]:
+    flag, amounts = _declared(rec)
+    if not flag and rec.get("action") == "A":
+        return "Y", None  # accepted without an answer: a full reduction
+    return flag, amounts
 
 
 def _twob_doc(key: str, rec: dict) -> tuple[str, dict[str, Any]]:

@@ -7,15 +7,20 @@ API (same encryption as GSTN, see ``gst_sync.client.crypto``); the version segme
   GET  .../returns/gstr2b?action=GET2B|GENSTS2B
   PUT  .../returns/gstr2b                GEN2B
   GET  /files/<token>/<n>.tar.gz         FILEDET parts (no auth, like the GSTN file server)
+  GET  .../commonapi/.../returns?action=RETTRACK&gstin=&fy=[&type=R3B|R1]
+                                         return tracking: GSP client credentials only, no session, plain JSON
 Sandbox-only control:
   GET  /__sandbox__/certificate          the portal's public certificate (PEM) for client configuration
   POST /__sandbox__/faults               latency_ms, error_rate, error_status, fail_next, expire_sessions_now,
                                          expire_after_calls, break_file_hash, filedet_not_ready, status_ip_polls,
                                          supplier_edit {gstin, section, number[, stin, txval_delta]},
                                          large_threshold, records_per_file, twob_records_per_file,
-                                         session_minutes, clear
+                                         session_minutes, late_3b_periods [MMYYYY: GET2B answers GTR2B-002
+                                         until a GEN2B], clear
   POST /__sandbox__/reset                {seed?, docs?}
   POST /__sandbox__/seed                 {gstin, records: {section: [...]}} or {gstin, docs, seed}
+  POST /__sandbox__/filings              {gstin, ret_prd, dof[, rtntype, arn]} the GSTIN filed that return;
+                                         {gstin, ret_prd, remove: true}; {gstin, clear: true}
   GET  /__sandbox__/stats                API calls counted per action
 """
 
@@ -141,6 +146,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, {"ok": True})
         elif method == "POST" and name == "seed":
             self._send(200, portal.seed_docs(body))
+        elif method == "POST" and name == "filings":
+            self._send(200, portal.set_filing(body))
         else:
             self._send(404, {"error": "unknown sandbox control endpoint"})
 
@@ -155,6 +162,16 @@ class Handler(BaseHTTPRequestHandler):
             self._send_bytes(failure, b"Service temporarily unavailable", "text/plain")
             return
         portal.check_client(h.get("clientid"), h.get("client-secret"))
+        if "/commonapi/" in f"/{path.lstrip('/')}":  # the GSP's common API: client credentials, no session
+            if method != "GET" or action != "RETTRACK" or not path.rstrip("/").endswith("/returns"):
+                raise SandboxError("GEN5001", f"Unknown common API call {action!r} on {path}", 404)
+            result = portal.rettrack(
+                str(self.query.get("gstin") or ""),
+                str(self.query.get("fy") or ""),
+                self.query.get("type", ""),
+            )
+            self._send(200, {"status_cd": "1", **result})
+            return
         gstin, username = h.get("gstin") or "", h.get("username") or ""
         if len(gstin) != 15 or h.get("state-cd") != gstin[:2] or not username or not h.get("txn"):
             raise SandboxError("GEN5001", "Mandatory headers missing (gstin, state-cd, username, txn)")
@@ -189,7 +206,7 @@ class Handler(BaseHTTPRequestHandler):
             if action == "FILEDET":
                 return portal.filedet(gstin, q["token"], base="")
             if action == "GETCNT":
-                return portal.counts(gstin)
+                return portal.counts(gstin, q.get("goods_typ", "ALL_OTH"))
             if action == "REQSTS":
                 return portal.status(gstin, q["int_tran_id"])
             if action == "GETOUTACT":
