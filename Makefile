@@ -26,22 +26,24 @@ $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 run: install
 	DEBUG=$${DEBUG:-1} $(BIN)/python scripts/run.py
 
-## make test: the whole suite against the local PostgreSQL and Redis (DATABASE_URL / REDIS_URL override).
+## make test: the whole suite against the local PostgreSQL and Redis (DATABASE_URL / REDIS_URL override), in
+## parallel: pytest-xdist workers, each with its own test database, Redis keys and temporary folder (tests/conftest.py;
+## PYTEST_ARGS="-n 0" runs it in one process). No test collected (pytest's exit code 5) fails like a failed test.
 test: install
 	@export DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)}; \
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=ims_project.settings_test >/dev/null \
 	  || { echo "Model changes without migrations: run manage.py makemigrations"; exit 1; }; \
 	if [ -x "$(CHROMIUM)" ]; then \
 	  echo "Chromium found at $(CHROMIUM): browser tests included."; \
-	  $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	  $(BIN)/python -m pytest -n 3 --dist load $(PYTEST_ARGS); \
 	else \
 	  echo "*** Chromium NOT found at $(CHROMIUM): browser tests are NOT run (apt-get install chromium to run them). ***"; \
-	  $(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS); \
+	  $(BIN)/python -m pytest -m "not browser" -n 3 --dist load $(PYTEST_ARGS); \
 	fi
 
 test-fast: install
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
-	  $(BIN)/python -m pytest -m "not browser" -x -q $(PYTEST_ARGS)
+	  $(BIN)/python -m pytest -m "not browser and not slow" -n 3 --dist load -x -q $(PYTEST_ARGS)
 
 ## make bench: benchmarks at the sizes the issues name (BENCH_DOCS=... to change).
 bench: install

@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 
 import psutil
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +109,8 @@ def test_dockerfile_builds_from_slim_python_with_the_lock_file_and_runs_as_non_r
     assert any(ln.startswith("RUN pip install -r requirements.lock") for ln in lines)
     assert any("collectstatic --noinput" in ln for ln in lines)
     users = [ln.split()[1] for ln in lines if ln.startswith("USER ")]
-    assert users and users[-1] not in {"root", "0"}
+    assert users
+    assert users[-1] not in {"root", "0"}
     assert ".venv" in (ROOT / ".dockerignore").read_text().split()
 
 
@@ -166,6 +168,7 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+@pytest.mark.slow
 def test_ping_task_runs_through_the_filesystem_broker_without_redis(tmp_path):
     env = clean_env(DATABASE_URL=os.environ["DATABASE_URL"], IMS_VAR_DIR=str(tmp_path))
     worker = subprocess.Popen(
@@ -227,6 +230,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_make_run_starts_everything_from_an_empty_folder_and_stops_it_all_on_sigint():
     """scripts/run.py with no DATABASE_URL / REDIS_URL: embedded PostgreSQL, migrations, web, worker; SIGINT
     stops every child and the database."""

@@ -12,9 +12,11 @@ pytestmark = pytest.mark.django_db
 def test_list_shows_checkboxes_and_the_bulk_bar_only_to_members_who_may_act(client_for, alice, bob, doc):
     d = doc()
     html = client_for(alice).get("/t/acme/documents/").content.decode()
-    assert f'name="ids" value="{d.pk}" form="bulk-action-form"' in html and 'id="all-matching"' in html
+    assert f'name="ids" value="{d.pk}" form="bulk-action-form"' in html
+    assert 'id="all-matching"' in html
     html = client_for(bob).get("/t/acme/documents/").content.decode()
-    assert 'id="bulk-action-form"' not in html and 'name="ids"' not in html
+    assert 'id="bulk-action-form"' not in html
+    assert 'name="ids"' not in html
 
 
 def test_confirm_shows_the_preview_then_apply_lists_the_refused(client_for, alice, doc):
@@ -23,12 +25,16 @@ def test_confirm_shows_the_preview_then_apply_lists_the_refused(client_for, alic
     data = {"ids": [ok.pk, cn.pk], "action": "P", "remarks": "", "query": "section=b2b"}
     page = client.post("/t/acme/actions/confirm/", data)
     html = page.content.decode()
-    assert page.status_code == 200 and 'id="preview-sections"' in html and "pending_not_allowed" in html
+    assert page.status_code == 200
+    assert 'id="preview-sections"' in html
+    assert "pending_not_allowed" in html
     assert refreshed(ok).local_action is None  # the confirmation changes nothing
     applied = client.post("/t/acme/actions/apply/", data, follow=True)
     html = applied.content.decode()
-    assert 'id="run-refused"' in html and cn.doc_number in html
-    assert refreshed(ok).local_action == "P" and refreshed(cn).local_action is None
+    assert 'id="run-refused"' in html
+    assert cn.doc_number in html
+    assert refreshed(ok).local_action == "P"
+    assert refreshed(cn).local_action is None
 
 
 def test_select_all_matching_applies_to_the_filter(client_for, alice, doc):
@@ -36,12 +42,14 @@ def test_select_all_matching_applies_to_the_filter(client_for, alice, doc):
     b2b = doc()
     data = {"all_matching": "on", "query": "section=b2bcn", "action": "R"}
     client_for(alice).post("/t/acme/actions/apply/", data)
-    assert {refreshed(d).local_action for d in cns} == {"R"} and refreshed(b2b).local_action is None
+    assert {refreshed(d).local_action for d in cns} == {"R"}
+    assert refreshed(b2b).local_action is None
 
 
 def test_confirm_without_a_selection_is_a_form_error(client_for, alice):
     r = client_for(alice).post("/t/acme/actions/confirm/", {"action": "A"})
-    assert r.status_code == 400 and "Tick the documents" in r.content.decode()
+    assert r.status_code == 400
+    assert "Tick the documents" in r.content.decode()
 
 
 def test_viewer_gets_403_and_foreign_ids_404(client_for, bob, charlie, doc):
@@ -58,7 +66,8 @@ def test_document_page_shows_verdicts_and_takes_an_action(client_for, alice, doc
     cn = doc(section="b2bcn", twob_period=SEP)
     client = client_for(alice)
     html = client.get(f"/t/acme/documents/{cn.pk}/").content.decode()
-    assert 'id="action-verdicts"' in html and "Pending is not allowed for an original credit note" in html
+    assert 'id="action-verdicts"' in html
+    assert "Pending is not allowed for an original credit note" in html
     r = client.post(f"/t/acme/actions/documents/{cn.pk}/", {"action": "A", "declaration": "nil"}, follow=True)
     assert r.status_code == 200
     assert refreshed(cn).local_action is None  # Sep-2025: the declaration is refused, nothing saved

@@ -25,10 +25,13 @@ pytestmark = pytest.mark.django_db
 def test_each_action_is_stored_locally_and_audited(act, doc, tenant_a, action):
     d = doc()
     result = act(services.set_action, document=d, action=action, remarks="checked" if action != "A" else "")
-    assert result.changed and result.local_action == action
-    assert refreshed(d).local_action == action and d.local_updated_at is not None
+    assert result.changed
+    assert result.local_action == action
+    assert refreshed(d).local_action == action
+    assert d.local_updated_at is not None
     [event] = events(tenant_a)
-    assert event.object_id == str(d.pk) and event.changes["local_action"] == [None, action]
+    assert event.object_id == str(d.pk)
+    assert event.changes["local_action"] == [None, action]
 
 
 def test_reset_sends_no_action_when_the_portal_has_an_action(act, doc):
@@ -40,23 +43,28 @@ def test_reset_sends_no_action_when_the_portal_has_an_action(act, doc):
 def test_change_then_reset_before_push_leaves_nothing_to_push(act, doc, tenant_a):
     d = doc()
     act(services.set_action, document=d, action="R", remarks="wrong rate")
-    assert refreshed(d).local_action == "R" and d.local_remarks == "wrong rate"
+    assert refreshed(d).local_action == "R"
+    assert d.local_remarks == "wrong rate"
     act(services.set_action, document=d, action="N")
-    assert refreshed(d).local_action is None and d.local_remarks == ""
+    assert refreshed(d).local_action is None
+    assert d.local_remarks == ""
     assert [e.changes["local_action"] for e in events(tenant_a)] == [[None, "R"], ["R", None]]
 
 
 def test_action_equal_to_the_portal_clears_the_local_action(act, doc):
     d = doc(portal_action="A", local_action="R")
     result = act(services.set_action, document=d, action="A")
-    assert result.changed and result.local_action is None and result.effective_action == "A"
+    assert result.changed
+    assert result.local_action is None
+    assert result.effective_action == "A"
 
 
 def test_same_action_again_changes_nothing_and_records_nothing(act, doc, tenant_a):
     d = doc()
     act(services.set_action, document=d, action="A")
     again = act(services.set_action, document=d, action="A")
-    assert not again.changed and len(events(tenant_a)) == 1
+    assert not again.changed
+    assert len(events(tenant_a)) == 1
 
 
 @pytest.mark.parametrize(
@@ -77,7 +85,8 @@ def test_refusals_name_the_rule_and_leave_the_document_unchanged(
     with pytest.raises(ActionRefused) as exc:
         act(services.set_action, document=d, action=action, declaration=declaration)
     assert exc.value.code == code
-    assert refreshed(d).local_action is None and events(tenant_a) == []
+    assert refreshed(d).local_action is None
+    assert events(tenant_a) == []
 
 
 def test_pending_is_allowed_for_a_credit_note_of_the_open_period_only_for_one_period(act, doc):
@@ -99,10 +108,12 @@ def test_declaration_on_a_credit_note_is_stored_partial_with_amounts_full_withou
         action="A",
         declaration={"itc_red_req": "Y", "decl_igst": "500"},
     )
-    assert refreshed(partial).local_itc_red_req == "Y" and partial.local_decl_igst == Decimal("500.00")
+    assert refreshed(partial).local_itc_red_req == "Y"
+    assert partial.local_decl_igst == Decimal("500.00")
     full = doc(section="b2bcn")
     act(services.set_action, document=full, action="A", declaration={"itc_red_req": "Y"})
-    assert refreshed(full).local_itc_red_req == "Y" and full.local_decl_igst is None
+    assert refreshed(full).local_itc_red_req == "Y"
+    assert full.local_decl_igst is None
 
 
 def test_after_gstr3b_is_filed_the_action_can_no_longer_change(act, doc, reg_a1, tenant_a):
@@ -132,7 +143,8 @@ def test_after_gstr3b_is_filed_the_action_can_no_longer_change(act, doc, reg_a1,
 def test_invalid_requests_are_field_errors(act, doc, action, remarks, declaration, code):
     with pytest.raises(ActionError) as exc:
         act(services.set_action, document=doc(), action=action, remarks=remarks, declaration=declaration)
-    assert exc.value.code == code and exc.value.field
+    assert exc.value.code == code
+    assert exc.value.field
 
 
 def test_viewer_cannot_act(act, doc, tenant_a, bob):
@@ -172,7 +184,8 @@ def test_bulk_by_ids_applies_the_allowed_and_lists_the_refused_untouched(act, do
     per_doc = events(tenant_a)
     assert sorted(int(e.object_id) for e in per_doc) == sorted(d.pk for d in ok)
     [summary] = events(tenant_a, "ims.bulk_action")
-    assert summary.metadata["applied"] == 2 and summary.metadata["refused"] == 1
+    assert summary.metadata["applied"] == 2
+    assert summary.metadata["refused"] == 1
     assert summary.seq == per_doc[-1].seq + 1  # written together, summary last
 
 
@@ -181,7 +194,8 @@ def test_bulk_by_filter_reruns_the_filter_on_the_server(act, doc, alice, reg_a1)
     other = doc(section="b2b")
     result = bulk(act, alice, filters="section=b2bcn&cursor=abc", action="R")
     assert result.applied == 2
-    assert {refreshed(d).local_action for d in cns} == {"R"} and refreshed(other).local_action is None
+    assert {refreshed(d).local_action for d in cns} == {"R"}
+    assert refreshed(other).local_action is None
 
 
 def test_bulk_with_an_invalid_filter_is_a_field_error(act, alice):
@@ -200,7 +214,8 @@ def test_a_failing_apply_leaves_no_change_and_no_events(act, doc, alice, tenant_
     monkeypatch.setattr(services, "record_many", broken)
     with pytest.raises(RuntimeError):
         bulk(act, alice, ids=[d.pk], action="A")
-    assert refreshed(d).local_action is None and events(tenant_a) == []
+    assert refreshed(d).local_action is None
+    assert events(tenant_a) == []
     with tenant_scope(tenant_a):
         assert not BulkActionRun.objects.exists()
 
@@ -219,7 +234,8 @@ def test_foreign_ids_smuggled_into_a_bulk_action_change_nothing(act, doc, tenant
             action="R",
         )
     assert exc.value.ids == [mine.pk]
-    assert refreshed(mine).local_action is None and refreshed(theirs).local_action is None
+    assert refreshed(mine).local_action is None
+    assert refreshed(theirs).local_action is None
 
 
 def test_preparer_cannot_act_on_a_gstin_not_granted(act, doc, pat, tenant_a, reg_a1, reg_a2):
@@ -235,10 +251,12 @@ def test_preparer_cannot_act_on_a_gstin_not_granted(act, doc, pat, tenant_a, reg
             ids=[granted.pk, not_granted.pk],
             action="A",
         )
-    assert refreshed(granted).local_action is None and refreshed(not_granted).local_action is None
+    assert refreshed(granted).local_action is None
+    assert refreshed(not_granted).local_action is None
     # "all matching" for the preparer covers only the granted GSTIN
     result = bulk(act, pat, actor=Actor.user(pat), membership=membership, filters={}, action="A")
-    assert result.applied == 1 and refreshed(not_granted).local_action is None
+    assert result.applied == 1
+    assert refreshed(not_granted).local_action is None
 
 
 def test_viewer_cannot_take_a_bulk_action(act, doc, bob, tenant_a):
@@ -252,8 +270,10 @@ def test_idempotency_key_replays_the_first_result_and_refuses_another_body(act, 
     a, b = doc(), doc()
     first = bulk(act, alice, ids=[a.pk], action="A", idempotency_key="k-1")
     again = bulk(act, alice, ids=[a.pk], action="A", idempotency_key="k-1")
-    assert again.run_id == first.run_id and again.applied == 1
-    assert len(events(tenant_a)) == 1 and len(events(tenant_a, "ims.bulk_action")) == 1
+    assert again.run_id == first.run_id
+    assert again.applied == 1
+    assert len(events(tenant_a)) == 1
+    assert len(events(tenant_a, "ims.bulk_action")) == 1
     with pytest.raises(IdempotencyConflict):
         bulk(act, alice, ids=[b.pk], action="A", idempotency_key="k-1")
     assert refreshed(b).local_action is None
@@ -264,14 +284,18 @@ def test_large_bulk_action_is_queued_and_applied_by_the_task_in_chunks(act, doc,
     settings.IMS_BULK_ACTION_CHUNK = 2
     docs = [doc() for _ in range(4)] + [doc(pending_blocked=True)]
     result = bulk(act, alice, filters={}, action="P")
-    assert result.status == "queued" and result.total == 5 and events(tenant_a) == []
+    assert result.status == "queued"
+    assert result.total == 5
+    assert events(tenant_a) == []
     assert run_bulk_action_task(result.run_id) == "done"
     with tenant_scope(tenant_a):
         run = BulkActionRun.objects.get(pk=result.run_id)
     assert (run.applied, run.refused_count, run.processed, run.percent) == (4, 1, 5, 100)
     assert {refreshed(d).local_action for d in docs[:4]} == {"P"}
-    assert len(events(tenant_a)) == 4 and len(events(tenant_a, "ims.bulk_action")) == 1
-    assert run_bulk_action_task(result.run_id) == "done" and len(events(tenant_a)) == 4  # redelivery: no-op
+    assert len(events(tenant_a)) == 4
+    assert len(events(tenant_a, "ims.bulk_action")) == 1
+    assert run_bulk_action_task(result.run_id) == "done"
+    assert len(events(tenant_a)) == 4  # redelivery: no-op
 
 
 def test_preview_counts_by_section_and_outcome_with_the_itc_effect(act, doc, alice):
@@ -280,7 +304,8 @@ def test_preview_counts_by_section_and_outcome_with_the_itc_effect(act, doc, ali
     doc(section="b2bcn", igst=Decimal("30.00"))
     doc(section="b2bcn", twob_period=SEP, igst=Decimal("7.00"))
     preview = act(bulk_preview, user=alice, filters={}, action="A")
-    assert preview.total == 4 and preview.outcomes == {"apply": 3, "already": 1, "refused": 0}
+    assert preview.total == 4
+    assert preview.outcomes == {"apply": 3, "already": 1, "refused": 0}
     assert preview.sections["b2b"] == {"apply": 1, "already": 1, "refused": 0}
     assert preview.itc["A"]["igst"] == Decimal("100.00") - Decimal("37.00")
     pending = act(bulk_preview, user=alice, filters={}, action="P")

@@ -229,7 +229,9 @@ def test_a_bulk_action_killed_half_way_leaves_nothing_and_the_retry_applies_once
     with tenant_scope(tenant_a):
         first = accept_all()
     after = states(tenant_a)
-    assert first.status == "done" and first.total == N and first.refused_count == 0
+    assert first.status == "done"
+    assert first.total == N
+    assert first.refused_count == 0
     assert first.applied + first.already == N
     assert first.applied == sum(1 for n in before if after[n] != before[n]) > N // 2
     assert all((local or portal) == "A" for local, _r, portal, _t in after.values())
@@ -249,7 +251,8 @@ def test_a_bulk_action_killed_half_way_leaves_nothing_and_the_retry_applies_once
     with tenant_scope(tenant_a):
         again = accept_all()
     assert again.as_json() == first.as_json()
-    assert event_count(tenant_a) == events_now and states(tenant_a) == after
+    assert event_count(tenant_a) == events_now
+    assert states(tenant_a) == after
 
 
 # --- the worker path -------------------------------------------------------------------------------------------
@@ -276,7 +279,8 @@ def test_a_worker_killed_mid_chunk_loses_only_that_chunk_and_resumes_to_the_cras
                 action="A",
                 remarks="ok",
             )
-        assert result.status == "queued" and result.total == N
+        assert result.status == "queued"
+        assert result.total == N
         return result.run_id
 
     def run_of(tenant, run_id):
@@ -290,7 +294,8 @@ def test_a_worker_killed_mid_chunk_loses_only_that_chunk_and_resumes_to_the_cras
     assert (run_one.status, run_one.processed) == ("running", 5_000)
     kill_mid_audit_copy(tenant_a, lambda: services.advance_run(run_id=run_id), at=2_500)
     run_killed = run_of(tenant_a, run_id)
-    assert states(tenant_a) == after_one and event_count(tenant_a) == events_one  # the chunk rolled back
+    assert states(tenant_a) == after_one
+    assert event_count(tenant_a) == events_one  # the chunk rolled back
     assert (run_killed.status, run_killed.cursor, run_killed.processed, run_killed.applied) == (
         run_one.status,
         run_one.cursor,
@@ -316,11 +321,13 @@ def test_a_worker_killed_mid_chunk_loses_only_that_chunk_and_resumes_to_the_cras
         b.already,
         b.refused_count,
     )
-    assert a.applied > 0 and a.applied + a.already == N
+    assert a.applied > 0
+    assert a.applied + a.already == N
     for action in ("ims.action_set", "ims.bulk_action"):
         assert event_count(tenant_a, action) == event_count(tenant_b, action)
     assert event_count(tenant_a, "ims.action_set") == a.applied
-    assert chain_ok(tenant_a) and chain_ok(tenant_b)
+    assert chain_ok(tenant_a)
+    assert chain_ok(tenant_b)
 
 
 # --- a person's action during a bulk action --------------------------------------------------------------------

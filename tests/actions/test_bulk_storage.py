@@ -42,7 +42,8 @@ def test_each_changed_document_gets_its_own_before_and_after_and_the_chain_verif
     }
     assert by_doc[str(fresh.pk)].object_repr == f"{fresh.supplier_gstin} {fresh.section} {fresh.doc_number}"
     assert all(e.metadata == {"portal_action": "N", "run": result.run_id} for e in by_doc.values())
-    assert refreshed(rejected).local_action == "A" and rejected.local_remarks == "ok"
+    assert refreshed(rejected).local_action == "A"
+    assert rejected.local_remarks == "ok"
     assert refreshed(done).local_updated_at is None  # already so: not touched
     with tenant_scope(tenant_a):
         report = verify_chain(tenant=tenant_a)
@@ -53,10 +54,8 @@ def test_a_declaration_is_audited_with_its_amounts(act, doc, alice, tenant_a):
     d = doc(section="b2bcn", igst=Decimal("100.00"))
     bulk(act, alice, ids=[d.pk], action="A", declaration={"itc_red_req": "Y", "decl_igst": "40.00"})
     [event] = events(tenant_a)
-    assert event.changes["local_decl_igst"] == [None, "40.00"] and event.changes["local_itc_red_req"] == [
-        "",
-        "Y",
-    ]
+    assert event.changes["local_decl_igst"] == [None, "40.00"]
+    assert event.changes["local_itc_red_req"] == ["", "Y"]
     assert refreshed(d).local_decl_igst == Decimal("40.00")
     with tenant_scope(tenant_a):
         assert verify_chain(tenant=tenant_a).ok
@@ -65,7 +64,8 @@ def test_a_declaration_is_audited_with_its_amounts(act, doc, alice, tenant_a):
 def test_refusals_are_listed_in_id_order_with_their_numbers(act, doc, alice):
     docs = [doc(pending_blocked=True) for _ in range(3)] + [doc()]
     result = bulk(act, alice, ids=[d.pk for d in reversed(docs)], action="P")
-    assert result.applied == 1 and result.refused_count == 3
+    assert result.applied == 1
+    assert result.refused_count == 3
     assert [(r["id"], r["number"]) for r in result.refused] == [(d.pk, d.doc_number) for d in docs[:3]]
     assert all(refreshed(d).local_action is None for d in docs[:3])
 
@@ -75,15 +75,20 @@ def test_a_large_action_by_ids_is_applied_by_the_worker_in_chunks(act, doc, alic
     settings.IMS_BULK_ACTION_CHUNK = 2
     docs = [doc() for _ in range(4)] + [doc(pending_blocked=True)]
     result = bulk(act, alice, ids=[d.pk for d in docs], action="P", remarks="ask supplier")
-    assert result.status == "queued" and result.total == 5 and events(tenant_a) == []
+    assert result.status == "queued"
+    assert result.total == 5
+    assert events(tenant_a) == []
     assert run_bulk_action_task(result.run_id) == "done"
     with tenant_scope(tenant_a):
         run = BulkActionRun.objects.get(pk=result.run_id)
     assert (run.applied, run.refused_count, run.processed, run.percent) == (4, 1, 5, 100)
     assert [r["id"] for r in run.refused] == [docs[4].pk]
-    assert {refreshed(d).local_action for d in docs[:4]} == {"P"} and refreshed(docs[4]).local_action is None
-    assert len(events(tenant_a)) == 4 and len(events(tenant_a, "ims.bulk_action")) == 1
-    assert run_bulk_action_task(result.run_id) == "done" and len(events(tenant_a)) == 4  # redelivery: no-op
+    assert {refreshed(d).local_action for d in docs[:4]} == {"P"}
+    assert refreshed(docs[4]).local_action is None
+    assert len(events(tenant_a)) == 4
+    assert len(events(tenant_a, "ims.bulk_action")) == 1
+    assert run_bulk_action_task(result.run_id) == "done"
+    assert len(events(tenant_a)) == 4  # redelivery: no-op
     with tenant_scope(tenant_a):
         assert verify_chain(tenant=tenant_a).ok
 
@@ -99,5 +104,6 @@ def test_no_index_of_the_documents_table_names_a_local_column():
         indexes = cur.fetchall()
         cur.execute("SELECT reloptions FROM pg_class WHERE oid = 'invoices_supplierdocument'::regclass")
         [options] = cur.fetchone()
-    assert indexes and not [name for name, definition in indexes if "local_" in definition]
+    assert indexes
+    assert not [name for name, definition in indexes if "local_" in definition]
     assert "fillfactor=50" in (options or [])

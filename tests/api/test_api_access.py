@@ -65,8 +65,11 @@ def test_non_member_gets_404_for_the_tenant_api(client, charlie, docs):
 
 def test_detail_has_amounts_as_decimal_strings_and_versions(client, alice, docs):
     data = client.get(f"{URL}{docs['dn'].pk}/", **auth(alice)).json()
-    assert data["igst"] == "1800.00" and data["portal_action"] == "N" and data["local_action"] == "A"
-    assert data["effective_action"] == "A" and data["supplier_period"] == "102025"
+    assert data["igst"] == "1800.00"
+    assert data["portal_action"] == "N"
+    assert data["local_action"] == "A"
+    assert data["effective_action"] == "A"
+    assert data["supplier_period"] == "102025"
     assert data["versions"] == []
 
 
@@ -79,7 +82,8 @@ def test_cursor_pages_reach_every_document_once(client, alice, reg_a1):
         body = client.get(url, **auth(alice)).json()
         seen += [row["id"] for row in body["results"]]
         url = body["next"]
-    assert sorted(seen) == sorted(made) and len(seen) == len(set(seen))
+    assert sorted(seen) == sorted(made)
+    assert len(seen) == len(set(seen))
 
 
 def test_api_access_page_shows_and_rotates_the_token(client_for, alice, tenant_a):
@@ -102,11 +106,14 @@ def test_api_access_page_shows_and_rotates_the_token(client_for, alice, tenant_a
 
 def test_schema_and_docs_are_served_without_a_cdn(client):
     schema = client.get("/api/schema/")
-    assert schema.status_code == 200 and b"/api/v1/t/{tenant_slug}/documents/" in schema.content
+    assert schema.status_code == 200
+    assert b"/api/v1/t/{tenant_slug}/documents/" in schema.content
     docs = client.get("/api/docs/")
     html = docs.content.decode()
-    assert docs.status_code == 200 and "swagger-ui" in html
-    assert "cdn" not in html.lower() and "/static/drf_spectacular_sidecar/" in html
+    assert docs.status_code == 200
+    assert "swagger-ui" in html
+    assert "cdn" not in html.lower()
+    assert "/static/drf_spectacular_sidecar/" in html
 
 
 def test_browsable_api_renders_for_a_logged_in_member(client_for, alice, docs):

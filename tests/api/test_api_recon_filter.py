@@ -62,14 +62,16 @@ def test_a_malformed_outcome_is_a_400_naming_the_field(api, reconciled, value):
     response = api(URL, {"reconciliation": ["exact", value]} if value else {"reconciliation": ["exact", " "]})
     assert response.status_code == 400, response.content
     message = " ".join(response.json()["reconciliation"])
-    assert "Unknown reconciliation outcome" in message and "missing_in_books" in message
+    assert "Unknown reconciliation outcome" in message
+    assert "missing_in_books" in message
 
 
 def test_the_schema_documents_the_filter_and_its_values(client):
     schema = yaml.safe_load(client.get("/api/schema/").content)
     params = schema["paths"]["/api/v1/t/{tenant_slug}/documents/"]["get"]["parameters"]
     (param,) = [p for p in params if p["name"] == "reconciliation"]
-    assert param["in"] == "query" and param["schema"]["type"] == "array"
+    assert param["in"] == "query"
+    assert param["schema"]["type"] == "array"
     assert set(param["schema"]["items"]["enum"]) == {
         "exact",
         "tolerance",

@@ -85,11 +85,9 @@ def test_reject_above_the_value_is_held_and_not_pushed_below_it_goes_through(
     assert [local(d) for d in (large, exact, small)] == ["R", "R", "R"]
     assert queue(tenant_a, reg_a1) == {small.pk}
     approval = batch(tenant_a)
-    assert (
-        approval.item_count == 2
-        and approval.proposed_by_id == pat.pk
-        and approval.params["remarks"] == "wrong rate"
-    )
+    assert approval.item_count == 2
+    assert approval.proposed_by_id == pat.pk
+    assert approval.params["remarks"] == "wrong rate"
 
 
 @pytest.mark.parametrize(
@@ -110,7 +108,8 @@ def test_policy_matches_by_section_supplier_status_and_supplier(
     policy(action="A", **conditions)
     d = doc(**fields)
     result = one(tenant_a, pat, d, "A")
-    assert result.changed and result.held is held
+    assert result.changed
+    assert result.held is held
     assert (d.pk in queue(tenant_a, reg_a1)) is not held
 
 
@@ -127,8 +126,10 @@ def test_approver_approves_and_the_actions_become_pushable(tenant_a, reg_a1, pat
     one(tenant_a, pat, d, "R")
     assert queue(tenant_a, reg_a1) == set()
     approved = decide(services.approve, tenant_a, ann, batch(tenant_a), comment="ok")
-    assert approved.status == "approved" and approved.decided_by_id == ann.pk
-    assert queue(tenant_a, reg_a1) == {d.pk} and local(d) == "R"
+    assert approved.status == "approved"
+    assert approved.decided_by_id == ann.pk
+    assert queue(tenant_a, reg_a1) == {d.pk}
+    assert local(d) == "R"
     with tenant_scope(tenant_a):
         actions_logged = list(AuditEvent.objects.filter(tenant=tenant_a).values_list("action", flat=True))
     assert {"approval.requested", "ims.action_approved", "approval.approved"} <= set(actions_logged)
@@ -142,7 +143,8 @@ def test_nobody_approves_their_own_batch_not_even_an_owner(tenant_a, reg_a1, ali
         decide(services.approve, tenant_a, alice, batch(tenant_a))
     with pytest.raises(ApprovalForbidden):
         decide(services.return_request, tenant_a, alice, batch(tenant_a), comment="no")
-    assert batch(tenant_a).status == "pending" and queue(tenant_a, reg_a1) == set()
+    assert batch(tenant_a).status == "pending"
+    assert queue(tenant_a, reg_a1) == set()
     decide(services.approve, tenant_a, ann, batch(tenant_a))
     assert queue(tenant_a, reg_a1) == {d.pk}
 
@@ -168,8 +170,10 @@ def test_return_needs_a_comment_and_puts_the_earlier_actions_back(tenant_a, reg_
     returned = decide(
         services.return_request, tenant_a, ann, batch(tenant_a), comment="Talk to the supplier first"
     )
-    assert returned.status == "returned" and returned.comment == "Talk to the supplier first"
-    assert local(fresh) is None and local(was_pending) == "P"
+    assert returned.status == "returned"
+    assert returned.comment == "Talk to the supplier first"
+    assert local(fresh) is None
+    assert local(was_pending) == "P"
     assert queue(tenant_a, reg_a1) == {was_pending.pk}
     with tenant_scope(tenant_a):
         reverts = AuditEvent.objects.filter(
@@ -223,10 +227,12 @@ def test_approvers_are_notified_in_the_app_and_by_email(
         notified = set(Notification.objects.filter(tenant=tenant_a).values_list("user__username", flat=True))
     assert notified == {"alice", "ann"}  # approvers who see the GSTIN; not pat (proposer) nor bob (viewer)
     assert sorted(m.to[0] for m in mailoutbox) == ["alice@example.com", "ann@example.com"]
-    assert "approval" in mailoutbox[0].subject and "/approvals/" in mailoutbox[0].body
+    assert "approval" in mailoutbox[0].subject
+    assert "/approvals/" in mailoutbox[0].body
     with django_capture_on_commit_callbacks(execute=True):
         decide(services.return_request, tenant_a, ann, batch(tenant_a), comment="Check the rate")
-    assert mailoutbox[-1].to == ["pat@example.com"] and "Check the rate" in mailoutbox[-1].body
+    assert mailoutbox[-1].to == ["pat@example.com"]
+    assert "Check the rate" in mailoutbox[-1].body
 
 
 def test_approver_without_the_gstin_is_not_notified(tenant_a, reg_a2, alice, pat, ann, policy):
@@ -260,7 +266,8 @@ def test_a_queued_bulk_run_adds_every_chunk_to_one_batch_decided_after_the_run(
     run_bulk_action(run_id=result.run_id)
     with tenant_scope(tenant_a):
         [approval] = ApprovalRequest.objects.filter(tenant=tenant_a, run_id=result.run_id)
-    assert approval.item_count == 5 and queue(tenant_a, reg_a1) == set()
+    assert approval.item_count == 5
+    assert queue(tenant_a, reg_a1) == set()
     decide(services.approve, tenant_a, ann, approval)
     assert queue(tenant_a, reg_a1) == {d.pk for d in docs}
 

@@ -103,7 +103,8 @@ def test_change_in_a_period_whose_3b_is_filed_is_warned_separately():
 
 def test_documents_of_a_supplier_who_has_not_filed_change_no_draft_2b():
     impact = compute([line(period=None, count=4)])
-    assert impact.periods == [] and impact.documents == 4
+    assert impact.periods == []
+    assert impact.documents == 4
     assert [w.code for w in impact.warnings] == [NOT_IN_2B]
 
 

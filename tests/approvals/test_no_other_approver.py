@@ -30,7 +30,8 @@ def test_the_only_approver_s_own_batch_waits_and_the_owners_are_told(tenant_a, r
     approval = batch(tenant_a)
     with pytest.raises(ApprovalForbidden):
         decide(services.approve, tenant_a, alice, approval)
-    assert local(d) == "R" and batch(tenant_a).status == "pending"
+    assert local(d) == "R"
+    assert batch(tenant_a).status == "pending"
     (text,) = notes(tenant_a, alice, "approval.no_approver")
     assert f"Batch #{approval.pk} has no one to approve it" in text
     with tenant_scope(tenant_a):
@@ -53,7 +54,8 @@ def test_a_preparer_s_batch_no_approver_may_see_tells_owners_and_admins_and_the_
     approval = batch(tenant_a)
     with tenant_scope(tenant_a):
         assert services.approvers_for(tenant=tenant_a, approval=approval) == []
-    assert notes(tenant_a, pat, "approval.no_approver") and not notes(tenant_a, ann, "approval.no_approver")
+    assert notes(tenant_a, pat, "approval.no_approver")
+    assert not notes(tenant_a, ann, "approval.no_approver")
     assert not notes(tenant_a, ann, "approval.requested")
 
 
@@ -62,7 +64,8 @@ def test_owners_get_the_approval_request_not_the_warning_when_they_may_decide(
 ):
     policy(action="R")
     act(tenant_a, pat, [doc()], "R", remarks="x")
-    assert notes(tenant_a, alice, "approval.requested") and not notes(tenant_a, alice, "approval.no_approver")
+    assert notes(tenant_a, alice, "approval.requested")
+    assert not notes(tenant_a, alice, "approval.no_approver")
     decide(services.approve, tenant_a, alice, batch(tenant_a))
     assert batch(tenant_a).status == "approved"
 
@@ -74,12 +77,16 @@ def test_the_page_says_who_can_approve_and_what_to_do_when_nobody_can(
     act(tenant_a, alice, [doc()], "R", remarks="x")
     approval = batch(tenant_a)
     page = client_for(alice).get(f"/t/acme/approvals/{approval.pk}/").content.decode()
-    assert 'id="no-approver"' in page and "invite an approver" in page and reg_a1.gstin in page
+    assert 'id="no-approver"' in page
+    assert "invite an approver" in page
+    assert reg_a1.gstin in page
     assert 'id="decision-form"' not in page
     ann = f.make_user("ann")
     f.make_member(tenant_a, ann, "approver", gstins=[reg_a1])  # now someone else may decide
     page = client_for(alice).get(f"/t/acme/approvals/{approval.pk}/").content.decode()
-    assert 'id="no-approver"' not in page and "Can approve or return it" in page and "ann" in page
+    assert 'id="no-approver"' not in page
+    assert "Can approve or return it" in page
+    assert "ann" in page
     assert client_for(ann).post(f"/t/acme/approvals/{approval.pk}/approve/").status_code == 302
     assert batch(tenant_a).status == "approved"
 
@@ -88,7 +95,8 @@ def test_the_policies_page_warns_when_fewer_than_two_members_may_approve(
     client_for, tenant_a, reg_a1, alice, pat
 ):
     page = client_for(alice).get("/t/acme/approvals/policies/").content.decode()
-    assert 'id="policy-approver-warning"' in page and "Batches that alice proposes will wait" in page
+    assert 'id="policy-approver-warning"' in page
+    assert "Batches that alice proposes will wait" in page
     f.make_member(tenant_a, f.make_user("ann"), "approver", gstins=[reg_a1])
     page = client_for(alice).get("/t/acme/approvals/policies/").content.decode()
     assert 'id="policy-approver-warning"' not in page
@@ -102,4 +110,5 @@ def test_the_api_lists_who_can_approve_a_pending_batch(client, tenant_a, reg_a1,
     body = client.get(
         f"/api/v1/t/acme/approvals/requests/{approval.pk}/", HTTP_AUTHORIZATION=f"Token {token.key}"
     ).json()
-    assert body["approvers"] == ["alice"] and body["no_approver"] == ""
+    assert body["approvers"] == ["alice"]
+    assert body["no_approver"] == ""

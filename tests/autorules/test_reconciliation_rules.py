@@ -153,7 +153,8 @@ def test_after_a_reconciliation_matched_documents_under_the_limit_are_accepted_a
     with tenant_scope(tenant_a):
         (rule_run,) = AutoRuleRun.objects.all()  # the rule without a reconciliation condition did not run
         events = AuditEvent.objects.filter(action="ims.action_set")
-        assert {e.actor_label for e in events} == {f"autorule:{rule.pk}"} and events.count() == 2
+        assert {e.actor_label for e in events} == {f"autorule:{rule.pk}"}
+        assert events.count() == 2
         assert AuditEvent.objects.get(action="autorule.run").metadata["source"] == f"recon:{run.pk}"
     assert (rule_run.trigger, rule_run.source, rule_run.registration_id) == (
         "reconciliation",
@@ -181,7 +182,8 @@ def test_dry_run_counts_from_the_latest_reconciliation_and_says_when_there_is_no
     rule = make_rule(tenant_a, alice, MATCHED_UNDER_50K)
     with tenant_scope(tenant_a):
         before = dry_run(tenant=tenant_a, rule=rule)
-    assert before.matched == 0 and "No reconciliation" in before.note
+    assert before.matched == 0
+    assert "No reconciliation" in before.note
     with tenant_scope(tenant_a):
         AutoRule.objects.filter(pk=rule.pk).update(enabled=False)  # so the hook leaves the documents alone
     run = reconcile(tenant_a, alice, reg_a1)
@@ -207,7 +209,8 @@ def test_a_document_changed_on_the_portal_since_the_reconciliation_is_left_alone
         )
         run = services.run_rule(tenant=tenant_a, rule=AutoRule.objects.get(pk=rule.pk), trigger="manual")
     assert run.applied == 1
-    assert local(tenant_a)["EXACT"] is None and local(tenant_a)["TOL"] == "A"
+    assert local(tenant_a)["EXACT"] is None
+    assert local(tenant_a)["TOL"] == "A"
 
 
 def test_a_person_s_action_is_never_overridden(tenant_a, reg_a1, alice, books):
@@ -292,12 +295,16 @@ def test_rules_api_creates_dry_runs_and_runs_a_reconciliation_rule(
         content_type="application/json",
         **auth,
     )
-    assert bad.status_code == 400 and bad.json()["field"] == "reconciliation"
+    assert bad.status_code == 400
+    assert bad.json()["field"] == "reconciliation"
     reconcile(tenant_a, alice, reg_a1)
     dry = client.get(f"{base}{rule_id}/dry-run/", **auth)
-    assert dry.status_code == 200 and (dry.json()["matched"], dry.json()["apply"]) == (2, 2)
+    assert dry.status_code == 200
+    assert (dry.json()["matched"], dry.json()["apply"]) == (2, 2)
     ran = client.post(f"{base}{rule_id}/run/", **auth)
-    assert ran.status_code == 200 and ran.json()["applied"] == 2 and ran.json()["trigger"] == "manual"
+    assert ran.status_code == 200
+    assert ran.json()["applied"] == 2
+    assert ran.json()["trigger"] == "manual"
     assert local(tenant_a)["EXACT"] == "A"
     listing = client.get(base, **auth).json()
     assert [r["name"] for r in listing["results"]] == ["Matched"]
@@ -321,7 +328,8 @@ def test_a_rule_hands_the_bulk_action_the_reconciliation_filter_so_a_queued_run_
         rule_run = AutoRuleRun.objects.get()
         bulk = BulkActionRun.objects.get()
     assert (rule_run.status, rule_run.matched, rule_run.bulk_runs) == ("queued", 2, [bulk.pk])
-    assert bulk.status == "queued" and bulk.actor_label == f"autorule:{rule.pk}"
+    assert bulk.status == "queued"
+    assert bulk.actor_label == f"autorule:{rule.pk}"
     assert bulk.params["filter"]["reconciliation"] == ["exact", "tolerance"]
     assert set(local(tenant_a).values()) == {None}
     with tenant_scope(tenant_a):  # a person rejects EXACT before the worker starts

@@ -102,16 +102,21 @@ def test_running_a_rule_acts_through_the_bulk_action_as_the_rule(tenant_a, alice
         (run,) = services.run_rules(tenant=tenant_a, trigger="manual")
     assert (run.status, run.matched, run.applied) == ("done", 2, 2)
     now = actions(tenant_a)
-    assert now["SMALL"] == ("N", "A") and now["OTHERGSTIN"] == ("N", "A")
-    assert now["BIG"] == ("N", None) and now["NOTFILED"] == ("N", None)
-    assert now["DECIDED"] == ("N", "R") and now["ONPORTAL"] == ("P", None)  # a person's decision stands
+    assert now["SMALL"] == ("N", "A")
+    assert now["OTHERGSTIN"] == ("N", "A")
+    assert now["BIG"] == ("N", None)
+    assert now["NOTFILED"] == ("N", None)
+    assert now["DECIDED"] == ("N", "R")
+    assert now["ONPORTAL"] == ("P", None)  # a person's decision stands
     with tenant_scope(tenant_a):
         events = AuditEvent.objects.filter(action="ims.action_set")
-        assert {e.actor_label for e in events} == {f"autorule:{r.pk}"} and events.count() == 2
+        assert {e.actor_label for e in events} == {f"autorule:{r.pk}"}
+        assert events.count() == 2
         assert AuditEvent.objects.get(action="autorule.run").metadata["applied"] == 2
         assert AuditEvent.objects.filter(action="ims.bulk_action").count() == 1
         (again,) = services.run_rules(tenant=tenant_a, trigger="manual")
-    assert again.status == "nothing" and again.matched == 0
+    assert again.status == "nothing"
+    assert again.matched == 0
 
 
 def test_a_rule_naming_suppliers_touches_only_theirs(tenant_a, alice, reg_a1):
@@ -136,7 +141,8 @@ def test_a_rule_acts_only_on_the_gstins_its_owner_may_see(tenant_a, pat, docs):
     with tenant_scope(tenant_a):
         services.run_rules(tenant=tenant_a, trigger="manual")
     now = actions(tenant_a)
-    assert now["SMALL"] == ("N", "A") and now["OTHERGSTIN"] == ("N", None)
+    assert now["SMALL"] == ("N", "A")
+    assert now["OTHERGSTIN"] == ("N", None)
 
 
 def test_a_rule_whose_owner_may_no_longer_act_is_skipped(tenant_a, alice, docs):
@@ -147,7 +153,8 @@ def test_a_rule_whose_owner_may_no_longer_act_is_skipped(tenant_a, alice, docs):
         Membership.objects.filter(user=approver).update(role="viewer")
         (run,) = services.run_rules(tenant=tenant_a, trigger="manual")
         assert dry_run(tenant=tenant_a, rule=AutoRule.objects.get()).error
-    assert run.status == "skipped" and actions(tenant_a)["SMALL"] == ("N", None)
+    assert run.status == "skipped"
+    assert actions(tenant_a)["SMALL"] == ("N", None)
 
 
 def test_refusals_by_the_ims_rules_are_counted_not_applied(tenant_a, alice, reg_a1):
@@ -158,7 +165,9 @@ def test_refusals_by_the_ims_rules_are_counted_not_applied(tenant_a, alice, reg_
     with tenant_scope(tenant_a):
         preview = dry_run(tenant=tenant_a, rule=r)
         (run,) = services.run_rules(tenant=tenant_a, trigger="manual")
-    assert preview.refused == 1 and run.refused == 1 and run.applied == 0
+    assert preview.refused == 1
+    assert run.refused == 1
+    assert run.applied == 0
     assert actions(tenant_a)["CN"] == ("N", None)
 
 
@@ -187,7 +196,8 @@ def test_owner_creates_a_rule_from_the_page_and_sees_its_dry_run(client_for, ali
     assert response.status_code == 302
     with tenant_scope(tenant_a):
         r = AutoRule.objects.get()
-    assert r.owner_id == alice.pk and r.conditions[1] == {"type": "value_range", "max": "50000.00"}
+    assert r.owner_id == alice.pk
+    assert r.conditions[1] == {"type": "value_range", "max": "50000.00"}
     page = client.get("/t/acme/autorules/", {"dry_run": "1"})
     assert page.status_code == 200
     assert page.context["rules"][0].dry.apply == 2
@@ -243,7 +253,8 @@ def test_rules_of_another_tenant_are_404(client_for, alice, charlie, tenant_a, t
     assert client.post(f"/t/acme/autorules/{foreign.pk}/delete/").status_code == 404
     assert client_for(charlie).get("/t/acme/autorules/").status_code == 404
     with tenant_scope(tenant_b):
-        assert AutoRule.objects.filter(pk=foreign.pk).exists() and not AutoRuleRun.objects.exists()
+        assert AutoRule.objects.filter(pk=foreign.pk).exists()
+        assert not AutoRuleRun.objects.exists()
 
 
 def test_deleting_a_rule_is_audited(client_for, alice, tenant_a):

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.core.servers.basehttp import WSGIRequestHandler
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -20,23 +21,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.browser)
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    outcomes = {}
-    for status in ("passed", "failed", "error", "skipped"):
-        for report in terminalreporter.stats.get(status, []):
-            if "browser" in getattr(report, "keywords", {}) and report.when in ("call", "setup"):
-                if status == "passed" and report.when != "call":
-                    continue
-                outcomes[status] = outcomes.get(status, 0) + 1
-    if outcomes:
-        text = ", ".join(f"{n} {status}" for status, n in outcomes.items())
-        terminalreporter.write_line(f"BROWSER TESTS RAN (Chromium {CHROMIUM}): {text}", bold=True)
-    else:
-        terminalreporter.write_line(
-            "BROWSER TESTS DID NOT RUN (deselected, or not collected)", yellow=True, bold=True
-        )
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +49,10 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live_server):
+def page(browser, live_server, monkeypatch):
+    # The live server writes a response's headers and body separately: without TCP_NODELAY each response waits
+    # ~40 ms for the browser's delayed ACK.
+    monkeypatch.setattr(WSGIRequestHandler, "disable_nagle_algorithm", True)
     context = browser.new_context(base_url=live_server.url, accept_downloads=True, locale="en-IN")
     context.set_default_timeout(15_000)
     tab = context.new_page()

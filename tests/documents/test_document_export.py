@@ -27,11 +27,16 @@ def test_export_downloads_every_matching_row_with_twenty_columns(client_for, ali
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/vnd.openxmlformats")
     header, rows = sheet_rows(b"".join(response.streaming_content))
-    assert list(header) == HEADERS and len(HEADERS) == 20
+    assert list(header) == HEADERS
+    assert len(HEADERS) == 20
     assert sorted(r[4] for r in rows) == sorted(docs[k].doc_number for k in ("cn", "dn", "not_filed"))
     cn = next(r for r in rows if r[4] == docs["cn"].doc_number)
-    assert cn[2] == "Karnataka Steel Works Ltd" and cn[3] == "Credit note" and cn[6] == "2025-26"
-    assert cn[7] == "10-2025" and cn[16] == "Rejected" and cn[12] == 1800
+    assert cn[2] == "Karnataka Steel Works Ltd"
+    assert cn[3] == "Credit note"
+    assert cn[6] == "2025-26"
+    assert cn[7] == "10-2025"
+    assert cn[16] == "Rejected"
+    assert cn[12] == 1800
 
 
 def test_export_is_not_limited_to_one_page(client_for, alice, reg_a1):
@@ -39,13 +44,15 @@ def test_export_is_not_limited_to_one_page(client_for, alice, reg_a1):
         make_doc(reg_a1, doc_number=f"BULK/{i:04d}")
     response = client_for(alice).get(EXPORT, {"number": "BULK"})
     _, rows = sheet_rows(b"".join(response.streaming_content))
-    assert len(rows) == 120 and len({r[4] for r in rows}) == 120
+    assert len(rows) == 120
+    assert len({r[4] for r in rows}) == 120
 
 
 def test_export_of_a_preparer_holds_only_granted_gstins(client_for, pat, docs, reg_a2):
     response = client_for(pat).get(EXPORT)
     _, rows = sheet_rows(b"".join(response.streaming_content))
-    assert rows and {r[0] for r in rows} == {docs["oct_b2b"].registration.gstin}
+    assert rows
+    assert {r[0] for r in rows} == {docs["oct_b2b"].registration.gstin}
     assert docs["a2"].doc_number not in {r[4] for r in rows}
 
 

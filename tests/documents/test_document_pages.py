@@ -23,8 +23,11 @@ def test_list_shows_documents_with_filter_bar_badges_and_export_button(client_fo
     html = response.content.decode()
     assert listed(response) == {d.pk for k, d in docs.items() if k != "b"}
     assert 'class="table table-sm table-ims' in html
-    assert 'id="document-filters"' in html and 'name="supplier"' in html and 'name="number"' in html
-    assert "badge-action-R" in html and "to push" in html
+    assert 'id="document-filters"' in html
+    assert 'name="supplier"' in html
+    assert 'name="number"' in html
+    assert "badge-action-R" in html
+    assert "to push" in html
     assert 'id="export-xlsx"' in html
     assert docs["numbered"].doc_number in html
     assert "Karnataka Steel Works Ltd" in html  # supplier names come from the Supplier table
@@ -36,7 +39,8 @@ def test_list_filters_by_one_registration_and_section(client_for, alice, docs, r
     response = client_for(alice).get(LIST, {"registration": reg_a1.gstin, "section": "b2bcn"})
     assert listed(response) == {docs["cn"].pk}
     html = response.content.decode()
-    assert 'value="b2bcn" id="id_section_2" checked' in html and 'value="b2b" id="id_section_0">' in html
+    assert 'value="b2bcn" id="id_section_2" checked' in html
+    assert 'value="b2b" id="id_section_0">' in html
     assert f'<option value="{reg_a1.gstin}" selected>' in html
 
 
@@ -95,8 +99,12 @@ def test_detail_shows_fields_actions_amendment_links_versions_and_trail(client_f
     client = client_for(alice)
     html = client.get(f"{LIST}{amendment.pk}/").content.decode()
     assert f'href="/t/acme/documents/{original.pk}/"' in html  # link to the original
-    assert "Rate wrong" in html and "badge-action-R" in html and "badge-action-N" in html  # local vs portal
-    assert "taxable_value" in html and "9000.00" in html and "10000.00" in html  # version old → new
+    assert "Rate wrong" in html
+    assert "badge-action-R" in html
+    assert "badge-action-N" in html  # local vs portal
+    assert "taxable_value" in html
+    assert "9000.00" in html
+    assert "10000.00" in html  # version old → new
     assert "Audit trail" in html
     original_html = client.get(f"{LIST}{original.pk}/").content.decode()
     assert f'href="/t/acme/documents/{amendment.pk}/"' in original_html  # "amended by" link back
@@ -121,8 +129,10 @@ def test_dashboard_counts_by_gstin_section_and_action_and_itc_by_head(
     assert board.itc["igst"]["available"] == board.itc["igst"]["A"] + board.itc["igst"]["N"]
     assert board.itc["cgst"]["N"] == 0
     html = response.content.decode()
-    assert "chart.umd.min.js" in html and 'id="itc-trend-data"' in html
-    assert board.trend_periods[-1] == dt.date(2025, 10, 1) and len(board.trend_periods) == 6
+    assert "chart.umd.min.js" in html
+    assert 'id="itc-trend-data"' in html
+    assert board.trend_periods[-1] == dt.date(2025, 10, 1)
+    assert len(board.trend_periods) == 6
 
 
 def test_dashboard_for_one_period(client_for, alice, docs):

@@ -62,4 +62,5 @@ def test_non_member_gets_404_for_the_tenant_pages(client_for, charlie, docs):
 
 def test_anonymous_user_is_sent_to_login(client, docs):
     response = client.get(LIST)
-    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]

@@ -95,7 +95,8 @@ def test_larger_pages(client_for, alice, many, per_page):
 def test_first_page_has_no_previous_link_and_a_full_page_shows_next(client_for, alice, many):
     response = client_for(alice).get(LIST)
     html = response.content.decode()
-    assert 'id="next-page"' in html and 'id="prev-page"' not in html
+    assert 'id="next-page"' in html
+    assert 'id="prev-page"' not in html
     assert "OFFSET" not in str(response.context["page"])
 
 

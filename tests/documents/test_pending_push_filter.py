@@ -110,7 +110,8 @@ def test_not_yet_pushed_follows_actions_a_push_and_a_document_leaving_the_portal
 ):
     tenant, reg, owner = synced
     everything = {"B-1", "B-2", "B-3", "B-4", "B-5"}
-    assert listed("true") == set() and listed("false") == everything
+    assert listed("true") == set()
+    assert listed("false") == everything
 
     set_action(tenant, owner, ["B-1", "B-2", "B-4"], "A")
     set_action(tenant, owner, ["B-3"], "N")  # a reset of the portal's Accept
@@ -134,7 +135,8 @@ def test_not_yet_pushed_follows_actions_a_push_and_a_document_leaving_the_portal
     sync(
         tenant, reg, portal, sandbox, [doc("B-1", action="A"), doc("B-2"), doc("B-3"), doc("B-5")]
     )  # B-4 gone
-    assert by_number(tenant)["B-4"].vanished_at is not None and by_number(tenant)["B-4"].local_action == "A"
+    assert by_number(tenant)["B-4"].vanished_at is not None
+    assert by_number(tenant)["B-4"].local_action == "A"
     # A document no longer on the portal cannot be pushed: not "not yet pushed", whatever its local action.
     assert listed("true") == {"B-5"} == truly_pending(tenant)
     assert listed("false") == {"B-1", "B-2", "B-3", "B-4"}

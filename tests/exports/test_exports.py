@@ -80,7 +80,8 @@ def test_start_export_queues_a_job_and_records_the_request(tenant_a, alice):
     )
     with tenant_scope(tenant_a):
         ev = AuditEvent.objects.get(action="export.requested")
-    assert ev.object_id == str(job.pk) and ev.actor_label == "alice"
+    assert ev.object_id == str(job.pk)
+    assert ev.actor_label == "alice"
 
 
 def test_unknown_kind_is_refused(tenant_a, alice):
@@ -144,7 +145,9 @@ def test_failed_export_ends_with_a_clear_error_and_no_file(tenant_a, alice, expo
     job = start(tenant_a, alice, kind="test-broken", params={"why": why})
     run_export_task(job.pk)
     job = reload(tenant_a, job)
-    assert job.status == "failed" and message in job.error and job.file_name == ""
+    assert job.status == "failed"
+    assert message in job.error
+    assert job.file_name == ""
     assert not list(export_dir.rglob("*.*"))
 
 
@@ -194,12 +197,15 @@ def test_job_page_polls_while_running_and_offers_the_download_when_done(tenant_a
     client = client_for(alice)
     page = client.get(f"/t/acme/exports/{job.pk}/")
     assert page.status_code == 200
-    assert 'hx-trigger="every 2s"' in page.content.decode() and "<html" in page.content.decode()
+    assert 'hx-trigger="every 2s"' in page.content.decode()
+    assert "<html" in page.content.decode()
     run_export_task(job.pk)
     partial = client.get(f"/t/acme/exports/{job.pk}/", HTTP_HX_REQUEST="true")
     html = partial.content.decode()
-    assert "<html" not in html and "hx-trigger" not in html
-    assert f'href="/t/acme/exports/{job.pk}/download/"' in html and "1 rows ready" in html
+    assert "<html" not in html
+    assert "hx-trigger" not in html
+    assert f'href="/t/acme/exports/{job.pk}/download/"' in html
+    assert "1 rows ready" in html
     download = client.get(f"/t/acme/exports/{job.pk}/download/")
     assert download.status_code == 200
     assert download["Content-Type"] == services.XLSX_TYPE

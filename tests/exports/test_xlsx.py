@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import zipfile
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
@@ -13,6 +14,7 @@ from python_calamine import CalamineWorkbook
 
 from ims_project.xlsx import write_xlsx
 
+IST = ZoneInfo("Asia/Kolkata")
 HEADERS = ["GSTIN", "Number", "Date", "Taxable", "Count", "Rate", "Filed", "Note", "Seen at"]
 ROW = [
     "27AAACA1234A1Z5",
@@ -23,7 +25,7 @@ ROW = [
     0.18,
     True,
     None,
-    dt.datetime(2025, 10, 5, 13, 45),
+    dt.datetime(2025, 10, 5, 13, 45, tzinfo=IST),  # written as its wall clock, tzinfo dropped
 ]
 
 
@@ -51,10 +53,10 @@ def test_values_and_types_survive_in_openpyxl():
     header, row = openpyxl_rows(data)
     assert header == tuple(HEADERS)
     assert row[:2] == ("27AAACA1234A1Z5", "INV/001")
-    assert row[2] == dt.datetime(2025, 10, 5)  # a real date cell
+    assert row[2] == dt.datetime(2025, 10, 5)  # noqa: DTZ001 - a real date cell; Excel cells are naive
     assert Decimal(str(row[3])) == Decimal("12345.67")
     assert row[4:8] == (3, 0.18, True, None)
-    assert row[8] == dt.datetime(2025, 10, 5, 13, 45)
+    assert row[8] == dt.datetime(2025, 10, 5, 13, 45)  # noqa: DTZ001 - read back naive: Excel has no zone
 
 
 def test_values_and_types_survive_in_calamine():
@@ -63,9 +65,11 @@ def test_values_and_types_survive_in_calamine():
     assert header == HEADERS
     assert row[0] == "27AAACA1234A1Z5"
     assert row[2] == dt.date(2025, 10, 5)
-    assert row[3] == pytest.approx(12345.67) and isinstance(row[3], float)
-    assert row[4] == 3 and row[6] is True
-    assert row[8] == dt.datetime(2025, 10, 5, 13, 45)
+    assert row[3] == pytest.approx(12345.67)
+    assert isinstance(row[3], float)
+    assert row[4] == 3
+    assert row[6] is True
+    assert row[8] == dt.datetime(2025, 10, 5, 13, 45)  # noqa: DTZ001 - read back naive: Excel has no zone
 
 
 def test_dates_show_dd_mm_yyyy_header_is_bold_and_frozen_with_column_widths():
@@ -74,7 +78,8 @@ def test_dates_show_dd_mm_yyyy_header_is_bold_and_frozen_with_column_widths():
     assert ws.title == "Documents"
     assert ws["C2"].number_format == "dd\\-mm\\-yyyy"
     assert ws["D2"].number_format == "#,##0.00"
-    assert ws["A1"].font.b and not ws["A2"].font.b
+    assert ws["A1"].font.b
+    assert not ws["A2"].font.b
     assert ws.freeze_panes == "A2"
     assert ws.column_dimensions["A"].width >= len("27AAACA1234A1Z5")
     assert ws.column_dimensions["H"].width >= 8
@@ -154,7 +159,8 @@ def test_writes_to_a_path_and_streams_a_generator_once(tmp_path):
     assert wb.sheetnames == ["A B C   x"]
     rows_back = list(wb.active.iter_rows(values_only=True))
     assert len(rows_back) == 1001
-    assert rows_back[-1][0] == "INV/999" and Decimal(str(rows_back[-1][1])) == Decimal("249.75")
+    assert rows_back[-1][0] == "INV/999"
+    assert Decimal(str(rows_back[-1][1])) == Decimal("249.75")
 
 
 def test_subclasses_and_other_objects_are_written_by_their_plain_value():
@@ -170,4 +176,4 @@ def test_subclasses_and_other_objects_are_written_by_their_plain_value():
         [[Status.FILED, Day(2025, 3, 31), object.__new__(type("X", (), {"__str__": lambda s: "x!"}))]],
         headers=["status", "day", "obj"],
     )
-    assert openpyxl_rows(data)[1] == ("filed", dt.datetime(2025, 3, 31), "x!")
+    assert openpyxl_rows(data)[1] == ("filed", dt.datetime(2025, 3, 31), "x!")  # noqa: DTZ001 - Excel is naive

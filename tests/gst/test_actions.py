@@ -80,7 +80,8 @@ def test_remarks_length_limit_defaults_to_500_and_is_configurable():
     assert evaluate(ActionRequest("R", remarks="x" * 500), facts("b2b"), TODAY).allowed
     too_long = evaluate(ActionRequest("R", remarks="x" * 501), facts("b2b"), TODAY)
     assert (too_long.code, too_long.field) == (Reason.REMARKS_TOO_LONG, "remarks")
-    assert "500" in too_long.message and "501" in too_long.message
+    assert "500" in too_long.message
+    assert "501" in too_long.message
     short = on(TODAY.today, rules=dataclasses.replace(DEFAULT_RULES, remarks_max_length=100))
     assert (
         evaluate(ActionRequest("R", remarks="x" * 101), facts("b2b"), short).code == Reason.REMARKS_TOO_LONG

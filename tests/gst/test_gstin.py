@@ -77,7 +77,9 @@ def test_worked_example_contributions_sum_and_check_character_match_domain_doc()
 def test_known_valid_gstins_pass_every_check(gstin):
     result = validate_gstin(gstin)
     assert result.valid, result.message
-    assert result.errors == [] and result.message == "" and result.code == ""
+    assert result.errors == []
+    assert result.message == ""
+    assert result.code == ""
     assert result.gstin == gstin
     assert is_valid_gstin(gstin)
     assert reference_check_character(gstin[:14]) == gstin[14]
@@ -146,7 +148,8 @@ def test_legacy_state_codes_are_refused_for_a_registration_with_their_meaning(co
     gstin = make_gstin(code, "AAPFU0939F")
     result = validate_gstin(gstin)
     assert result.code == "state"
-    assert f"'{code}'" in result.message and name in result.message
+    assert f"'{code}'" in result.message
+    assert name in result.message
 
 
 def test_checks_stop_at_the_first_failure():
@@ -171,11 +174,9 @@ def test_fourteenth_character_outside_the_set_is_refused_even_with_a_right_check
 def test_state_codes_are_exactly_the_domain_doc_list():
     assert sorted(STATE_CODES) == [f"{n:02d}" for n in range(1, 39) if n not in (25, 28)] + ["97"]
     assert sorted(LEGACY_STATE_CODES) == ["25", "28", "96", "99"]
-    assert (
-        STATE_CODES["27"] == "Maharashtra"
-        and STATE_CODES["38"] == "Ladakh"
-        and STATE_CODES["37"] == "Andhra Pradesh"
-    )
+    assert STATE_CODES["27"] == "Maharashtra"
+    assert STATE_CODES["38"] == "Ladakh"
+    assert STATE_CODES["37"] == "Andhra Pradesh"
 
 
 def test_state_name_knows_current_and_legacy_codes():
@@ -208,7 +209,9 @@ def test_valid_pans_pass(pan):
 )
 def test_invalid_pans_name_the_wrong_part(pan, code, words):
     result = validate_pan(pan)
-    assert not result.valid and result.code == code and words in result.message
+    assert not result.valid
+    assert result.code == code
+    assert words in result.message
 
 
 @pytest.mark.parametrize(
@@ -232,7 +235,10 @@ def test_make_gstin_always_builds_a_valid_gstin(state, pan, entity):
     gstin = make_gstin(state, pan, entity)
     result = validate_gstin(gstin)
     assert result.valid, result.message
-    assert gstin[:2] == state and pan_of(gstin) == pan and gstin[12] == entity and gstin[13] == "Z"
+    assert gstin[:2] == state
+    assert pan_of(gstin) == pan
+    assert gstin[12] == entity
+    assert gstin[13] == "Z"
 
 
 def test_make_gstin_upper_cases_its_input():

@@ -146,7 +146,8 @@ def test_plain_numeric_numbers_share_a_key_only_when_they_are_the_same_number(a,
 def test_valid_document_numbers_pass(number):
     check = is_valid_doc_number(number)
     assert check
-    assert check.valid and check.message == ""
+    assert check.valid
+    assert check.message == ""
 
 
 @pytest.mark.parametrize(
@@ -170,7 +171,8 @@ def test_valid_document_numbers_pass(number):
 def test_invalid_document_numbers_are_falsy_with_a_message_naming_the_problem(number, words):
     check = is_valid_doc_number(number)
     assert not check
-    assert isinstance(check, DocNumberCheck) and not check.valid
+    assert isinstance(check, DocNumberCheck)
+    assert not check.valid
     assert check.message.startswith("document number")
     assert words in check.message
 

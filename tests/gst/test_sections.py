@@ -73,7 +73,8 @@ def test_unknown_section_is_a_clear_value_error_listing_the_valid_ones(bad):
         section_info(bad)
     message = str(caught.value)
     assert message.startswith(f"unknown IMS section {bad!r}")
-    assert "b2bcna" in message and "CNA" in message
+    assert "b2bcna" in message
+    assert "CNA" in message
     assert isinstance(caught.value, ValueError)
 
 
@@ -81,7 +82,8 @@ def test_amendments_point_at_a_section_of_the_same_kind():
     for info in SECTIONS.values():
         if info.amendment:
             original = SECTIONS[info.original_section]
-            assert not original.amendment and original.kind == info.kind
+            assert not original.amendment
+            assert original.kind == info.kind
             assert original.number_field == info.number_field
 
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from gst_sync.client import GstnAdapter, GstnConfig, PollPolicy, RetryPolicy
+from gst_sync.client import factory as adapter_factory
 from gst_sync.client.base import IMS_SECTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,10 +80,24 @@ class Sandbox:
         return self.http.get("/__sandbox__/certificate").content
 
 
+# The waits of a test's own adapter (make_config): the sandbox answers at once, so retries and polls need none.
+QUICK = dict(
+    retry=RetryPolicy(max_attempts=4, base_delay=0.001, max_delay=0.01),
+    poll=PollPolicy(max_polls=6, first_delay=0.001, max_delay=0.01),
+    seconds_per_est_minute=0.0,
+)
+
+
 @pytest.fixture
-def sandbox(sandbox_url):
+def sandbox(sandbox_url, monkeypatch):
+    """The sandbox, reset. Adapters the product builds from settings (a task, a view, a live server in this process)
+    wait as briefly as the tests' own, instead of the production poll delays (2 s first)."""
     box = Sandbox(sandbox_url)
     box.post("reset")
+    portal_config = adapter_factory.portal_config
+    monkeypatch.setattr(
+        adapter_factory, "portal_config", lambda **overrides: portal_config(**{**QUICK, **overrides})
+    )
     yield box
     box.http.close()
 
@@ -94,9 +109,7 @@ def make_config(sandbox: Sandbox, **overrides) -> GstnConfig:
         client_secret=CLIENT_SECRET,
         gstn_certificate=sandbox.certificate(),
         read_timeout=10,
-        retry=RetryPolicy(max_attempts=4, base_delay=0.001, max_delay=0.01),
-        poll=PollPolicy(max_polls=6, first_delay=0.001, max_delay=0.01),
-        seconds_per_est_minute=0.0,
+        **QUICK,
     )
     values.update(overrides)
     return GstnConfig(**values)

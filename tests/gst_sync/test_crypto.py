@@ -35,7 +35,9 @@ def ecb_encrypt(key: bytes, plaintext: bytes) -> str:
 
 def test_app_key_is_32_random_bytes():
     a, b = crypto.generate_app_key(), crypto.generate_app_key()
-    assert len(a) == 32 and len(b) == 32 and a != b
+    assert len(a) == 32
+    assert len(b) == 32
+    assert a != b
 
 
 def test_aes_ecb_matches_an_independent_vector():
@@ -177,7 +179,8 @@ def test_session_blob_round_trips_and_is_unreadable_without_the_key(monkeypatch)
     key = Fernet.generate_key()
     monkeypatch.setenv("IMS_SESSION_KEY", key.decode())
     blob = seal_session(session())
-    assert "tok-123" not in blob and base64.b64encode(KEY).decode() not in blob
+    assert "tok-123" not in blob
+    assert base64.b64encode(KEY).decode() not in blob
     restored = open_session(blob)
     assert (restored.auth_token, restored.sek, restored.app_key) == ("tok-123", KEY, OTHER_KEY)
     with pytest.raises(ValueError, match="cannot be decrypted"):

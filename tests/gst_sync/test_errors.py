@@ -49,4 +49,6 @@ def test_backoff_is_bounded_growing_and_jittered():
 
 def test_polling_is_bounded_and_capped():
     delays = list(errors.PollPolicy(max_polls=8, first_delay=2, factor=3, max_delay=60).delays())
-    assert len(delays) == 8 and delays[0] == 2 and max(delays) == 60
+    assert len(delays) == 8
+    assert delays[0] == 2
+    assert max(delays) == 60

@@ -33,7 +33,8 @@ def test_adapter_satisfies_the_portal_adapter_protocol(adapter):
 def test_otp_authentication_opens_a_session(adapter):
     adapter.request_otp(gstin=RECIPIENT, username=USERNAME)
     session = adapter.authenticate(gstin=RECIPIENT, username=USERNAME, otp=OTP)
-    assert session.gstin == RECIPIENT and len(session.sek) == 32
+    assert session.gstin == RECIPIENT
+    assert len(session.sek) == 32
     assert session.expires_at > dt.datetime.now(dt.UTC) + dt.timedelta(hours=5)
     assert adapter.session(RECIPIENT) is session
 
@@ -42,7 +43,8 @@ def test_wrong_otp_is_refused_with_a_clear_message(adapter):
     adapter.request_otp(gstin=RECIPIENT, username=USERNAME)
     with pytest.raises(Permanent) as exc:
         adapter.authenticate(gstin=RECIPIENT, username=USERNAME, otp="000000")
-    assert exc.value.code == "AUTH4034" and "OTP" in exc.value.message
+    assert exc.value.code == "AUTH4034"
+    assert "OTP" in exc.value.message
     assert adapter.session(RECIPIENT) is None
 
 
@@ -97,7 +99,8 @@ def test_save_is_processed_asynchronously_and_changes_the_action(sandbox, authed
     status = authed.wait_for_request(gstin=RECIPIENT, reference_id=ref)
     assert (status.status, status.proc_cnt, status.err_cnt, status.ok) == ("P", 1, 0, True)
     after = by_number(authed.get_ims_documents(gstin=RECIPIENT, section="b2b"))
-    assert after["KA-1"]["action"] == "R" and after["KA-1"]["remarks"] == "Not received"
+    assert after["KA-1"]["action"] == "R"
+    assert after["KA-1"]["remarks"] == "Not received"
     assert after["KA-2"]["action"] == "N"
 
 
@@ -124,7 +127,9 @@ def test_pending_on_a_blocked_record_is_reported_per_record(sandbox, authed):
     status = authed.wait_for_request(gstin=RECIPIENT, reference_id=ref)
     assert (status.status, status.proc_cnt, status.err_cnt) == ("PE", 1, 1)
     [error] = status.errors
-    assert error.section == "b2bcn" and error.stin == SUPPLIER and error.inv[0]["nt_num"] == "CN-BLK"
+    assert error.section == "b2bcn"
+    assert error.stin == SUPPLIER
+    assert error.inv[0]["nt_num"] == "CN-BLK"
     assert "Pending" in error.error_msg
     after = by_number(authed.get_ims_documents(gstin=RECIPIENT, section="b2bcn"), "nt_num")
     assert (after["CN-BLK"]["action"], after["CN-OK"]["action"]) == ("N", "P")
@@ -136,7 +141,8 @@ def test_prev_status_mismatch_is_imssav0010(sandbox, authed):
     stale = save_body(record, "R", prev_status="N")
     ref = authed.save_actions(gstin=RECIPIENT, invdata={"b2b": [stale]})
     status = authed.wait_for_request(gstin=RECIPIENT, reference_id=ref)
-    assert status.status == "PE" and [e.error_cd for e in status.errors] == ["IMSSAV0010"]
+    assert status.status == "PE"
+    assert [e.error_cd for e in status.errors] == ["IMSSAV0010"]
     assert status.errors[0].inv == [{"rtnprd": "102025", "inum": "KA-1"}]
     assert authed.get_ims_documents(gstin=RECIPIENT, section="b2b")[0]["action"] == "A"
 
@@ -149,7 +155,8 @@ def test_supplier_edit_between_download_and_save_is_imssav0010(sandbox, authed):
     status = authed.wait_for_request(gstin=RECIPIENT, reference_id=ref)
     assert [e.error_cd for e in status.errors] == ["IMSSAV0010"]
     fresh = authed.get_ims_documents(gstin=RECIPIENT, section="b2b")[0]
-    assert fresh["action"] == "N" and fresh["hash"] != record["hash"]
+    assert fresh["action"] == "N"
+    assert fresh["hash"] != record["hash"]
     ref = authed.save_actions(gstin=RECIPIENT, invdata={"b2b": [save_body(fresh, "R")]})
     assert authed.wait_for_request(gstin=RECIPIENT, reference_id=ref).status == "P"
 
@@ -172,7 +179,8 @@ def test_itc_reduction_declaration_is_validated(sandbox, authed):
     status = authed.wait_for_request(gstin=RECIPIENT, reference_id=ref)
     failed = {e.inv[0]["nt_num"]: e.error_msg for e in status.errors}
     assert set(failed) == {"CN-2", "CN-3"}
-    assert "CGST must equal" in failed["CN-2"] and "declCgst" in failed["CN-3"]
+    assert "CGST must equal" in failed["CN-2"]
+    assert "declCgst" in failed["CN-3"]
     accepted = by_number(authed.get_ims_documents(gstin=RECIPIENT, section="b2bcn"), "nt_num")["CN-1"]
     assert (accepted["action"], accepted["itcRedReq"], accepted["declCgst"]) == ("A", "Y", Decimal("900.50"))
 
@@ -200,7 +208,8 @@ def test_explicit_refresh_swaps_token_and_session_key(sandbox, authed):
     sandbox.seed(b2b=[doc("KA-1")])
     old = authed.session(RECIPIENT)
     new = authed.refresh(gstin=RECIPIENT)
-    assert new.auth_token != old.auth_token and new.sek != old.sek
+    assert new.auth_token != old.auth_token
+    assert new.sek != old.sek
     assert len(authed.get_ims_documents(gstin=RECIPIENT, section="b2b")) == 1
     authed.load_session(old)  # the portal dropped the old token on refresh
     with pytest.raises(Reauth):
@@ -272,7 +281,8 @@ def test_broken_file_hash_is_a_clear_integrity_error(sandbox, authed):
     sandbox.faults(large_threshold=2, records_per_file=4, break_file_hash=2)
     with pytest.raises(IntegrityError) as exc:
         authed.get_ims_documents(gstin=RECIPIENT, section="b2b")
-    assert "part 2 of 3" in exc.value.message and "SHA-256" in exc.value.message
+    assert "part 2 of 3" in exc.value.message
+    assert "SHA-256" in exc.value.message
 
 
 def test_get2b_merges_file_parts_and_places_actions(sandbox, authed):
@@ -301,7 +311,8 @@ def test_get2b_merges_file_parts_and_places_actions(sandbox, authed):
 
 def test_get2b_without_documents_is_empty(sandbox, authed):
     data = authed.get_2b(gstin=RECIPIENT, period="012020")
-    assert data["docdata"] == {} and data["docRejdata"] == {}
+    assert data["docdata"] == {}
+    assert data["docRejdata"] == {}
 
 
 def test_gen2b_regenerates_after_actions_change(sandbox, authed):
@@ -315,7 +326,8 @@ def test_gen2b_regenerates_after_actions_change(sandbox, authed):
     assert authed.gen_2b_status(gstin=RECIPIENT, reference_id=gen).status == "IP"
     assert authed.wait_for_2b(gstin=RECIPIENT, reference_id=gen).status == "P"
     regenerated = authed.get_2b(gstin=RECIPIENT, period="102025")
-    assert "b2b" not in regenerated["docdata"] and len(regenerated["docRejdata"]["b2b"]) == 1
+    assert "b2b" not in regenerated["docdata"]
+    assert len(regenerated["docRejdata"]["b2b"]) == 1
 
 
 def test_supplier_sees_recipients_actions_on_its_outward_documents(sandbox, adapter):
@@ -337,7 +349,9 @@ def test_secrets_never_reach_the_logs(sandbox, adapter, caplog):
     ref = adapter.save_actions(gstin=RECIPIENT, invdata={"b2b": [save_body(records[0], "A")]})
     adapter.wait_for_request(gstin=RECIPIENT, reference_id=ref)
     text = caplog.text
-    assert "GETINV" in text and RECIPIENT in text and "FILEDET" in text  # the log says what happened…
+    assert "GETINV" in text
+    assert RECIPIENT in text
+    assert "FILEDET" in text  # the log says what happened…
     assert "token=***" in text  # …and the file token in httpx's URL line is masked
     for secret in (
         CLIENT_SECRET,
@@ -359,5 +373,6 @@ def test_generated_documents_are_the_same_through_the_small_and_the_token_path(s
     small = authed.get_ims_documents(gstin=RECIPIENT, section="b2b")
     sandbox.faults(large_threshold=10, records_per_file=7)
     large = authed.get_ims_documents(gstin=RECIPIENT, section="b2b")
-    assert len(small) > 10 and large == small
+    assert len(small) > 10
+    assert large == small
     assert sandbox.stats()["by_action"]["FILEDET"] == 1

@@ -44,7 +44,8 @@ def test_user_connects_a_gstin_with_an_otp_and_syncs_it(
     sandbox.seed(b2b=[doc("P-1"), doc("P-2")])
     client.force_login(owner, backend="django.contrib.auth.backends.ModelBackend")
     page = client.get("/t/acme-portal/portal/")
-    assert page.status_code == 200 and RECIPIENT in page.content.decode()
+    assert page.status_code == 200
+    assert RECIPIENT in page.content.decode()
 
     r = client.post(f"/t/acme-portal/portal/{reg.pk}/otp/request/", {"username": USERNAME}, follow=True)
     assert "sent an OTP" in r.content.decode()
@@ -62,7 +63,9 @@ def test_user_connects_a_gstin_with_an_otp_and_syncs_it(
     services.run_sync(run.pk)  # what the worker does with the queued task
 
     detail = client.get(f"/t/acme-portal/portal/runs/{run.pk}/").content.decode()
-    assert "Succeeded" in detail and "P-1" in detail and "P-2" in detail
+    assert "Succeeded" in detail
+    assert "P-1" in detail
+    assert "P-2" in detail
     export = client.get(f"/t/acme-portal/portal/runs/{run.pk}/export/")
     assert export.status_code == 200
     assert export["Content-Type"].startswith("application/vnd.openxmlformats")
@@ -72,7 +75,8 @@ def test_bad_otp_input_gets_a_clear_message(client, acme):
     tenant, reg, _, owner = acme
     client.force_login(owner, backend="django.contrib.auth.backends.ModelBackend")
     r = client.post(f"/t/acme-portal/portal/{reg.pk}/otp/", {"otp": "12ab"}, follow=True)
-    assert r.status_code == 200 and "6-digit" in r.content.decode()
+    assert r.status_code == 200
+    assert "6-digit" in r.content.decode()
 
 
 def test_viewer_sees_the_page_but_cannot_sync(client, acme):
@@ -115,7 +119,8 @@ def test_api_queues_a_sync_and_lists_runs(client, acme, sandbox, portal_settings
         content_type="application/json",
         **auth,
     )
-    assert r.status_code == 400 and "not connected" in r.json()["detail"]
+    assert r.status_code == 400
+    assert "not connected" in r.json()["detail"]
 
     with tenant_scope(tenant):
         PortalConnection.objects.create(
@@ -131,14 +136,16 @@ def test_api_queues_a_sync_and_lists_runs(client, acme, sandbox, portal_settings
         content_type="application/json",
         **auth,
     )
-    assert r.status_code == 202 and sorted(x["section"] for x in r.json()) == ["b2b", "b2bcn"]
+    assert r.status_code == 202
+    assert sorted(x["section"] for x in r.json()) == ["b2b", "b2bcn"]
     again = client.post(
         f"/api/v1/t/acme-portal/registrations/{reg.pk}/sync/",
         {"sections": ["b2b"]},
         content_type="application/json",
         **auth,
     )
-    assert again.status_code == 202 and again.json() == []
+    assert again.status_code == 202
+    assert again.json() == []
     runs = client.get("/api/v1/t/acme-portal/sync-runs/", **auth).json()
     assert {x["section"] for x in runs["results"]} == {"b2b", "b2bcn"}
     bad = client.post(
@@ -147,7 +154,8 @@ def test_api_queues_a_sync_and_lists_runs(client, acme, sandbox, portal_settings
         content_type="application/json",
         **auth,
     )
-    assert bad.status_code == 400 and "sections" in bad.json()
+    assert bad.status_code == 400
+    assert "sections" in bad.json()
 
 
 def test_api_sync_of_another_tenants_gstin_is_404(client, acme, charlie):
@@ -178,5 +186,7 @@ def test_api_reads_one_run_and_hides_runs_of_gstins_not_granted(client, acme):
         hidden = SyncRun.objects.create(tenant=tenant, registration=other, section="b2b")
     auth = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=prep).key}"}
     one = client.get(f"/api/v1/t/acme-portal/sync-runs/{mine.pk}/", **auth)
-    assert one.status_code == 200 and one.json()["id"] == mine.pk and one.json()["gstin"] == RECIPIENT
+    assert one.status_code == 200
+    assert one.json()["id"] == mine.pk
+    assert one.json()["gstin"] == RECIPIENT
     assert client.get(f"/api/v1/t/acme-portal/sync-runs/{hidden.pk}/", **auth).status_code == 404

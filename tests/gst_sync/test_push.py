@@ -72,7 +72,9 @@ def test_save_then_status_puts_the_actions_on_the_portal(synced, portal):
     for b in batches:
         push.run_push(b.pk, adapter=portal)
     on_portal = portal_actions(portal)
-    assert on_portal["B-1"] == "A" and on_portal["B-2"] == "R" and on_portal["B-3"] == "N"
+    assert on_portal["B-1"] == "A"
+    assert on_portal["B-2"] == "R"
+    assert on_portal["B-3"] == "N"
     d = docs(tenant)
     assert (d["B-1"].portal_action, d["B-1"].local_action) == ("A", None)
     assert (d["B-2"].portal_action, d["B-2"].portal_remarks, d["B-2"].local_action) == (
@@ -94,12 +96,15 @@ def test_portal_refusal_is_recorded_and_the_local_action_kept(synced, portal):
     (batch,) = queue(tenant, reg)
     push.run_push(batch.pk, adapter=portal)
     d = docs(tenant)
-    assert d["C-1"].local_action == "P" and d["C-1"].portal_action == "N"
+    assert d["C-1"].local_action == "P"
+    assert d["C-1"].portal_action == "N"
     assert d["B-4"].portal_action == "A"
     with tenant_scope(tenant):
         item = PushItem.objects.get(document=d["C-1"])
         batch.refresh_from_db()
-    assert item.result == "failed" and item.error_code and "Pending" in item.error_message
+    assert item.result == "failed"
+    assert item.error_code
+    assert "Pending" in item.error_message
     assert (batch.saved_count, batch.failed_count) == (1, 1)
 
 
@@ -110,14 +115,16 @@ def test_imssav0010_refreshes_the_document_flags_it_and_keeps_the_local_action(s
     sandbox.faults(supplier_edit={"gstin": RECIPIENT, "section": "b2b", "number": "B-5"})
     push.run_push(batch.pk, adapter=portal)
     edited = docs(tenant)["B-5"]
-    assert edited.local_action == "A" and edited.needs_review
+    assert edited.local_action == "A"
+    assert edited.needs_review
     assert edited.version == 2  # refreshed from the portal: the supplier's edit is a new version
     with tenant_scope(tenant):
         assert PushItem.objects.get(document=edited).result == "conflict"
     # After review the user pushes again with the fresh prev_status: it goes through.
     (again,) = queue(tenant, reg)
     push.run_push(again.pk, adapter=portal)
-    assert docs(tenant)["B-5"].portal_action == "A" and portal_actions(portal)["B-5"] == "A"
+    assert docs(tenant)["B-5"].portal_action == "A"
+    assert portal_actions(portal)["B-5"] == "A"
 
 
 def test_batches_respect_the_size_limit(synced, portal, settings):
@@ -156,10 +163,12 @@ def test_a_worker_killed_after_sending_resumes_without_sending_twice(synced, por
     push.run_push(batch.pk, adapter=portal)
     assert sandbox.stats()["by_action"].get("SAVE", 0) == saves  # nothing sent again
     d = docs(tenant)
-    assert d["B-1"].portal_action == "A" and d["B-1"].local_action is None
+    assert d["B-1"].portal_action == "A"
+    assert d["B-1"].local_action is None
     with tenant_scope(tenant):
         batch.refresh_from_db()
-        assert batch.status == PushStatus.DONE and batch.saved_count == 2
+        assert batch.status == PushStatus.DONE
+        assert batch.saved_count == 2
         assert AuditEvent.objects.filter(action="ims.action_pushed").count() == 2
 
 
@@ -183,7 +192,8 @@ def test_expired_session_fails_the_batch_and_the_actions_wait_for_a_retry(synced
     push.run_push(batch.pk, adapter=portal)
     with tenant_scope(tenant):
         batch.refresh_from_db()
-        assert batch.status == PushStatus.FAILED and "new OTP" in batch.error_message
+        assert batch.status == PushStatus.FAILED
+        assert "new OTP" in batch.error_message
         assert PortalConnection.objects.get(registration=reg).status == ConnectionStatus.EXPIRED
     assert docs(tenant)["B-1"].local_action == "A"
     with tenant_scope(tenant), pytest.raises(push.PushError, match="not connected"):
@@ -210,19 +220,23 @@ def test_user_pushes_from_the_portal_page_and_sees_each_result(
     assert "Push 2 actions" in client.get("/t/acme-push/portal/").content.decode()
     with django_capture_on_commit_callbacks() as callbacks:
         r = client.post(f"/t/acme-push/portal/{reg.pk}/push/", follow=True)
-    assert "Pushing 2 action(s)" in r.content.decode() and len(callbacks) == 1
+    assert "Pushing 2 action(s)" in r.content.decode()
+    assert len(callbacks) == 1
     with tenant_scope(tenant):
         batch = PushBatch.objects.get()
     push_batch(batch.pk)  # what the worker does
     page = client.get(f"/t/acme-push/portal/pushes/{batch.pk}/").content.decode()
-    assert "Saved" in page and "Refused" in page and "Pending" in page
+    assert "Saved" in page
+    assert "Refused" in page
+    assert "Pending" in page
 
     want(tenant, "B-2", "R")
     token = Token.objects.create(user=owner)
     r = client.post(
         f"/api/v1/t/acme-push/registrations/{reg.pk}/push/", HTTP_AUTHORIZATION=f"Token {token.key}"
     )
-    assert r.status_code == 202 and r.json()["batches"][0]["documents"] == 2  # B-2 and the refused C-1 again
+    assert r.status_code == 202
+    assert r.json()["batches"][0]["documents"] == 2  # B-2 and the refused C-1 again
     charlie = f.make_user("charlie-push")
     other = f.make_tenant("Other", "other-push")
     f.make_member(other, charlie, "owner")
@@ -244,7 +258,10 @@ def test_refusals_notify_whoever_asked_and_show_on_the_document(client, synced, 
     push.run_push(batch.pk, adapter=portal)
     with tenant_scope(tenant):
         note = Notification.objects.get(user=asker)
-    assert note.kind == "push_failed" and "refused 1" in note.text
+    assert note.kind == "push_failed"
+    assert "refused 1" in note.text
     client.force_login(asker, backend="django.contrib.auth.backends.ModelBackend")
     page = client.get(f"/t/acme-push/documents/{docs(tenant)['C-1'].pk}/").content.decode()
-    assert "Pushes to the portal" in page and "Refused by the portal" in page and f"#{batch.pk}" in page
+    assert "Pushes to the portal" in page
+    assert "Refused by the portal" in page
+    assert f"#{batch.pk}" in page

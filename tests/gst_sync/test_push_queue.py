@@ -99,7 +99,8 @@ def test_single_actions_enter_the_queue_change_it_and_a_reset_takes_them_out(ten
     one(tenant_a, alice, b, "R", remarks="wrong rate")
     assert to_push(tenant_a, reg_a1) == {a.pk, b.pk} == to_push(tenant_a, reg_a1, "save")
     one(tenant_a, alice, b, "N")  # back to no action over a portal Accept: a RESETIMS now
-    assert to_push(tenant_a, reg_a1, "reset") == {b.pk} and to_push(tenant_a, reg_a1, "save") == {a.pk}
+    assert to_push(tenant_a, reg_a1, "reset") == {b.pk}
+    assert to_push(tenant_a, reg_a1, "save") == {a.pk}
     assert upload_counts(tenant_a, reg_a1) == {"save": 1, "reset": 1}
     one(tenant_a, alice, a, "N")  # the portal says No action already: nothing left to push
     assert to_push(tenant_a, reg_a1) == {b.pk}
@@ -112,10 +113,8 @@ def test_bulk_actions_in_request_and_by_the_worker_keep_the_queue(tenant_a, reg_
     assert to_push(tenant_a, reg_a1) == {docs[0].pk, docs[1].pk}
     settings.IMS_BULK_ACTION_SYNC_MAX, settings.IMS_BULK_ACTION_CHUNK = 2, 2
     queued = bulk(tenant_a, alice, docs, "R", remarks="not received")
-    assert queued.status == "queued" and to_push(tenant_a, reg_a1) == {
-        docs[0].pk,
-        docs[1].pk,
-    }  # not applied yet
+    assert queued.status == "queued"
+    assert to_push(tenant_a, reg_a1) == {docs[0].pk, docs[1].pk}  # not applied yet
     assert run_bulk_action_task(queued.run_id) == "done"
     assert to_push(tenant_a, reg_a1, "save") == {d.pk for d in docs}
     assert upload_counts(tenant_a, reg_a1) == {"save": 5, "reset": 0}
@@ -131,13 +130,14 @@ def test_each_gstin_and_tenant_sees_only_its_own_queue(
     mine, other_gstin, foreign = make_doc(reg_a1), make_doc(reg_a2), make_doc(reg_b1)
     bulk(tenant_a, alice, [mine, other_gstin], "A")
     one(tenant_b, charlie, foreign, "A")
-    assert to_push(tenant_a, reg_a1) == {mine.pk} and to_push(tenant_a, reg_a2) == {other_gstin.pk}
+    assert to_push(tenant_a, reg_a1) == {mine.pk}
+    assert to_push(tenant_a, reg_a2) == {other_gstin.pk}
     assert to_push(tenant_b, reg_b1) == {foreign.pk}
     with tenant_scope(tenant_a):
         counts = imports.pending_upload_counts(tenant=tenant_a, registrations=[reg_a1, reg_a2, reg_b1])
-    assert (
-        counts[reg_a1.pk]["save"] == 1 and counts[reg_a2.pk]["save"] == 1 and counts[reg_b1.pk]["save"] == 0
-    )
+    assert counts[reg_a1.pk]["save"] == 1
+    assert counts[reg_a2.pk]["save"] == 1
+    assert counts[reg_b1.pk]["save"] == 0
     assert_queue_is_the_documents_with_a_local_action(tenant_a)
     assert_queue_is_the_documents_with_a_local_action(tenant_b)
 
@@ -295,4 +295,5 @@ def test_pushing_takes_saved_documents_out_keeps_refused_ones_and_hides_batches_
     response = client.post(
         f"/api/v1/t/{tenant.slug}/registrations/{reg.pk}/push/", HTTP_AUTHORIZATION=f"Token {token.key}"
     )
-    assert response.status_code == 202 and [b["documents"] for b in response.json()["batches"]] == [1]
+    assert response.status_code == 202
+    assert [b["documents"] for b in response.json()["batches"]] == [1]

@@ -21,7 +21,8 @@ def test_state_file_keeps_documents_and_actions_across_restarts(tmp_path):
     first.set_faults({"supplier_edit": {"gstin": RECIPIENT, "section": "b2b", "number": "KA-1"}})
     second = Portal(docs=0, gstins=(RECIPIENT,), state_file=str(state))
     [record] = second.docs[RECIPIENT]["b2b"]
-    assert record["inum"] == "KA-1" and record["txval"] == 50100
+    assert record["inum"] == "KA-1"
+    assert record["txval"] == 50100
 
 
 def test_unknown_section_is_a_portal_error_not_a_crash():

@@ -64,7 +64,8 @@ def test_otp_connects_and_the_session_is_sealed_at_rest(connected):
     assert conn.status == ConnectionStatus.CONNECTED
     assert conn.expires_at > timezone.now()
     assert conn.username == USERNAME
-    assert "auth_token" not in conn.session_blob and len(conn.session_blob) > 100
+    assert "auth_token" not in conn.session_blob
+    assert len(conn.session_blob) > 100
 
 
 def test_wrong_otp_is_refused_with_a_clear_message(recipient, portal):
@@ -87,7 +88,8 @@ def test_first_sync_then_rerun_writes_nothing(connected, portal, sandbox):
     sandbox.seed(b2b=[doc("A-1"), doc("A-2"), doc("A-3", action="R")])
     run = sync(tenant, reg, portal)
     assert run.status == RunStatus.SUCCEEDED
-    assert run.counts["created"] == 3 and run.counts["downloaded"] == 3
+    assert run.counts["created"] == 3
+    assert run.counts["downloaded"] == 3
     with tenant_scope(tenant):
         docs = {d.doc_number: d for d in SupplierDocument.objects.filter(registration=reg)}
     assert set(docs) == {"A-1", "A-2", "A-3"}
@@ -98,7 +100,9 @@ def test_first_sync_then_rerun_writes_nothing(connected, portal, sandbox):
 
     again = sync(tenant, reg, portal)
     assert again.status == RunStatus.SUCCEEDED
-    assert again.counts["created"] == 0 and again.counts["changed"] == 0 and again.counts["unchanged"] == 3
+    assert again.counts["created"] == 0
+    assert again.counts["changed"] == 0
+    assert again.counts["unchanged"] == 3
     assert doc_events(tenant) == events  # nothing written for documents
     with tenant_scope(tenant):
         assert SupplierDocument.objects.filter(registration=reg).count() == 3
@@ -112,12 +116,14 @@ def test_supplier_edit_becomes_a_version_and_a_missing_document_is_kept_and_mark
     sync(tenant, reg, portal)
     sandbox.seed(b2b=[doc("E-1", tax=("9500", "0", "0"))])
     run = sync(tenant, reg, portal)
-    assert run.counts["changed"] == 1 and run.counts["vanished"] == 1
+    assert run.counts["changed"] == 1
+    assert run.counts["vanished"] == 1
     with tenant_scope(tenant):
         edited = SupplierDocument.objects.get(registration=reg, doc_number="E-1")
         gone = SupplierDocument.objects.get(registration=reg, doc_number="E-2")
         version = DocumentVersion.objects.get(document=edited)
-    assert edited.version == 2 and edited.igst == Decimal("9500.00")
+    assert edited.version == 2
+    assert edited.igst == Decimal("9500.00")
     assert version.changes["igst"] == ["9000.00", "9500.00"]
     assert gone.vanished_at is not None
 
@@ -136,7 +142,8 @@ def test_two_clicks_never_queue_the_same_sync_twice(connected):
     with tenant_scope(tenant):
         first = services.queue_sync(tenant=tenant, actor=ACTOR, registration=reg, sections=["b2b", "b2bcn"])
         second = services.queue_sync(tenant=tenant, actor=ACTOR, registration=reg, sections=["b2b", "b2bcn"])
-        assert len(first) == 2 and second == []
+        assert len(first) == 2
+        assert second == []
         assert SyncRun.objects.filter(registration=reg, status=RunStatus.QUEUED).count() == 2
 
 
@@ -161,7 +168,8 @@ def test_5xx_answers_are_retried_and_the_sync_completes(connected, portal, sandb
     sandbox.seed(b2b=[doc("R-1"), doc("R-2")])
     sandbox.faults(fail_next=2, error_status=503)
     run = sync(tenant, reg, portal)
-    assert run.status == RunStatus.SUCCEEDED and run.counts["created"] == 2
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.counts["created"] == 2
 
 
 def test_large_result_token_path_is_synced_whole(connected, portal, sandbox):
@@ -169,7 +177,8 @@ def test_large_result_token_path_is_synced_whole(connected, portal, sandbox):
     sandbox.seed(b2b=[doc(f"L-{i}") for i in range(25)])
     sandbox.faults(large_threshold=10, records_per_file=7)
     run = sync(tenant, reg, portal)
-    assert run.status == RunStatus.SUCCEEDED and run.counts["created"] == 25
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.counts["created"] == 25
 
 
 def test_a_second_delivery_of_a_running_sync_is_a_no_op(connected, portal, sandbox):
@@ -199,7 +208,8 @@ def test_a_run_whose_worker_died_is_reclaimed_and_completes_without_duplicates(c
     services.run_sync(run.pk, adapter=portal)  # redelivered again: no-op
     with tenant_scope(tenant):
         run.refresh_from_db()
-        assert run.status == RunStatus.SUCCEEDED and run.attempts == 2
+        assert run.status == RunStatus.SUCCEEDED
+        assert run.attempts == 2
         assert SupplierDocument.objects.filter(registration=reg).count() == 2
     assert doc_events(tenant) == 2
 

@@ -100,7 +100,7 @@ def test_format_inr_shows_the_amount_rounded_half_up_and_grouped_indian_style(am
         (dt.date(2025, 10, 5), "05-10-2025"),
         (dt.date(2026, 1, 1), "01-01-2026"),
         (dt.date(987, 1, 2), "02-01-0987"),
-        (dt.datetime(2025, 10, 5, 23, 59), "05-10-2025"),  # naive: shown as is
+        (dt.datetime(2025, 10, 5, 23, 59), "05-10-2025"),  # noqa: DTZ001 - the point: a naive one is shown as is
         (dt.datetime(2025, 10, 31, 20, 0, tzinfo=dt.UTC), "01-11-2025"),  # 01:30 next day in Asia/Kolkata
         (dt.datetime(2025, 10, 31, 18, 29, tzinfo=dt.UTC), "31-10-2025"),  # 23:59 in Asia/Kolkata
         ("2025-10-05", "05-10-2025"),

@@ -27,7 +27,9 @@ def test_demo_seed_has_every_section_and_every_role_and_says_how_to_log_in(clien
 
     tenant = Tenant.objects.get(slug="demo")
     assert tenant.name == "Demo Industries"
-    assert "http://127.0.0.1:8000/" in output and DEMO_PASSWORD in output and "owner@demo.in" in output
+    assert "http://127.0.0.1:8000/" in output
+    assert DEMO_PASSWORD in output
+    assert "owner@demo.in" in output
     roles = dict(Membership.objects.filter(tenant=tenant).values_list("user__username", "role"))
     assert sorted(roles.values()) == ["admin", "approver", "owner", "preparer", "viewer"]
     response = client.post(reverse("login"), {"username": "viewer@demo.in", "password": DEMO_PASSWORD})

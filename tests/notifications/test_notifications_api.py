@@ -16,17 +16,16 @@ def test_a_user_lists_and_marks_read_their_own_notifications(client, tenant_a, a
         services.notify(tenant=tenant_a, users=[pat], kind="approval.approved", text="for pat only")
     auth = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=alice).key}"}
     body = client.get("/api/v1/t/acme/notifications/", **auth).json()
-    assert body["unread"] == 2 and {n["kind"] for n in body["results"]} == {
-        "push_failed",
-        "approval.requested",
-    }
+    assert body["unread"] == 2
+    assert {n["kind"] for n in body["results"]} == {"push_failed", "approval.requested"}
     first = body["results"][-1]["id"]
     marked = client.post(
         "/api/v1/t/acme/notifications/read/", {"ids": [first]}, content_type="application/json", **auth
     )
     assert marked.json() == {"marked": 1}
     unread = client.get("/api/v1/t/acme/notifications/", {"unread": "1"}, **auth).json()
-    assert unread["unread"] == 1 and [n["id"] for n in unread["results"]] != [first]
+    assert unread["unread"] == 1
+    assert [n["id"] for n in unread["results"]] != [first]
     assert client.post(
         "/api/v1/t/acme/notifications/read/", {}, content_type="application/json", **auth
     ).json() == {"marked": 1}

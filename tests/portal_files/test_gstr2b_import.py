@@ -71,8 +71,10 @@ def test_sample_is_stored_with_its_documents_and_sums_equal_to_its_itcsumm(acme)
         == figures(avl["othersup"])
     )
     assert sums(tenant, rejected=True) == figures(rej["nonrevsup"]["b2b"]) == figures(rej["nonrevsup"])
-    assert all(c["matches"] for c in result.checks) and len(result.checks) == 5
-    assert result.counts == {"b2b": 3, "cdnr": 2, "ecom": 1} and result.rejected == 1
+    assert all(c["matches"] for c in result.checks)
+    assert len(result.checks) == 5
+    assert result.counts == {"b2b": 3, "cdnr": 2, "ecom": 1}
+    assert result.rejected == 1
 
 
 def test_per_rate_items_layout_gives_the_same_totals_as_document_totals(acme):
@@ -117,7 +119,8 @@ def split(body: dict) -> tuple[dict, dict]:
 def test_parts_of_one_period_uploaded_together_are_merged(acme):
     one, two = split(twob_sample())
     result = run(acme, upload(one, "part1.json"), upload(two, "part2.json"))
-    assert result.statement.document_count == 6 and result.statement.file_count == 2
+    assert result.statement.document_count == 6
+    assert result.statement.file_count == 2
     assert all(c["matches"] for c in result.checks)
 
 
@@ -153,17 +156,20 @@ def test_reimporting_a_period_replaces_it_and_links_ims_documents(acme):
     assert docs["INV/25-26/0142"].twob_period == dt.date(2025, 10, 1)
     assert docs["INV/25-26/0142"].supplier_filing_date == dt.date(2025, 11, 10)
     assert docs["KA-7781"].twob_period == dt.date(2025, 10, 1)  # rejected: in the 2B's rejected part
-    assert docs["CN/25-26/007"].twob_period and docs["DN-KA-0031"].supplier_filing_date == dt.date(
-        2025, 11, 9
-    )
-    assert docs["KA-7790"].twob_period is None and docs["INV/25-26/0099"].twob_period is None  # not filed
+    assert docs["CN/25-26/007"].twob_period
+    assert docs["DN-KA-0031"].supplier_filing_date == dt.date(2025, 11, 9)
+    assert docs["KA-7790"].twob_period is None
+    assert docs["INV/25-26/0099"].twob_period is None  # not filed
 
     body = twob_sample()
     body["data"]["docdata"]["ecom"] = []
     second = run(acme, upload(body))
-    assert second.statement.pk == first.statement.pk and second.replaced == 6 and second.cleared == 1
+    assert second.statement.pk == first.statement.pk
+    assert second.replaced == 6
+    assert second.cleared == 1
     with tenant_scope(tenant):
-        assert Gstr2bStatement.objects.count() == 1 and Gstr2bDocument.objects.count() == 5
+        assert Gstr2bStatement.objects.count() == 1
+        assert Gstr2bDocument.objects.count() == 5
     assert docs_of(tenant)["ECO/99812"].twob_period is None
 
 
@@ -225,4 +231,5 @@ def test_isd_and_import_lists_are_reported_as_not_stored(acme):
     body = twob_sample()
     body["data"]["docdata"]["impg"] = [{"refdt": "01-10-2025", "boenum": "1"}]
     result = run(acme, upload(body))
-    assert result.parsed.skipped == {"impg": 1} and result.statement.document_count == 6
+    assert result.parsed.skipped == {"impg": 1}
+    assert result.statement.document_count == 6

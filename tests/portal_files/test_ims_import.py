@@ -32,10 +32,13 @@ def test_sample_imports_with_its_counts_per_section_and_action_and_totals(acme):
         "sgst": Decimal("13500.00"),
         "cess": Decimal("0.00"),
     }
-    assert result.ingest.created == 8 and result.ingest.vanished == 0
+    assert result.ingest.created == 8
+    assert result.ingest.vanished == 0
     docs = docs_of(acme[0])
-    assert len(docs) == 8 and {d.source for d in docs.values()} == {"ims_json"}
-    assert docs["KA-7781"].portal_action == "R" and docs["CN/25-26/007"].portal_itc_red_req == "Y"
+    assert len(docs) == 8
+    assert {d.source for d in docs.values()} == {"ims_json"}
+    assert docs["KA-7781"].portal_action == "R"
+    assert docs["CN/25-26/007"].portal_itc_red_req == "Y"
     assert docs["INV/25-26/0142"].cgst == Decimal("9000.00")
 
 
@@ -43,7 +46,8 @@ def test_sections_nested_under_ims_details_with_the_gstin_import_alike(acme):
     nested = {"gstin": RECIPIENT, "fp": "102025", "imsDetails": ims_sample()}
     result = run(acme, upload(nested))
     assert result.file_gstin == RECIPIENT
-    assert result.summary.records == 8 and result.ingest.created == 8
+    assert result.summary.records == 8
+    assert result.ingest.created == 8
 
 
 def test_sections_under_data_and_imsdetails_in_any_case_and_getinv_codes_are_read(acme):
@@ -76,7 +80,8 @@ def test_a_section_in_the_file_is_complete_so_missing_documents_of_it_are_marked
     run(acme, upload(ims_sample()))
     s = ims_sample()
     result = run(acme, upload({"b2b": s["b2b"][:2]}))
-    assert result.ingest.vanished == 2 and result.complete_sections == ["b2b"]
+    assert result.ingest.vanished == 2
+    assert result.complete_sections == ["b2b"]
     vanished = {n for n, d in docs_of(acme[0]).items() if d.vanished_at}
     assert vanished == {"KA-7790", "GJ/1029"}  # other sections untouched
 
@@ -85,7 +90,8 @@ def test_a_file_of_another_gstin_is_refused_and_nothing_is_written(acme):
     before = snapshot(acme[0])
     with pytest.raises(PortalFileError) as exc:
         run(acme, upload({"gstin": "29AAJFY9012N1ZE", "imsDetails": ims_sample()}))
-    assert "29AAJFY9012N1ZE" in str(exc.value) and RECIPIENT in str(exc.value)
+    assert "29AAJFY9012N1ZE" in str(exc.value)
+    assert RECIPIENT in str(exc.value)
     assert snapshot(acme[0]) == before
 
 
@@ -109,7 +115,8 @@ def test_a_malformed_file_gets_a_clear_error_and_writes_nothing(acme, content, e
     before = snapshot(acme[0])
     with pytest.raises(PortalFileError) as exc:
         run(acme, upload(content, "bad.json"))
-    assert expected in str(exc.value) and str(exc.value).startswith("bad.json: ")
+    assert expected in str(exc.value)
+    assert str(exc.value).startswith("bad.json: ")
     assert snapshot(acme[0]) == before
 
 
@@ -134,7 +141,8 @@ def test_a_file_over_the_size_cap_is_refused_before_reading(acme, settings):
     before = snapshot(acme[0])
     with pytest.raises(PortalFileError) as exc:
         run(acme, upload(ims_sample(), "big.json"))
-    assert "big.json: the upload is" in str(exc.value) and "the limit is 1000 bytes" in str(exc.value)
+    assert "big.json: the upload is" in str(exc.value)
+    assert "the limit is 1000 bytes" in str(exc.value)
     assert snapshot(acme[0]) == before
 
 

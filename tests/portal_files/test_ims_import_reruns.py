@@ -57,21 +57,25 @@ def test_an_ims_file_import_into_a_reconciled_gstin_queues_a_rerun_of_its_range(
     result = import_sample(tenant, reg)
     assert result.ingest.created > 0
     first_run, rerun = runs(tenant)
-    assert first_run.pk == first.pk and sent == [rerun.pk]
+    assert first_run.pk == first.pk
+    assert sent == [rerun.pk]
     assert (rerun.status, rerun.registration_ids, rerun.date_from, rerun.date_to) == (
         "queued",
         [reg.pk],
         dt.date(2025, 10, 1),
         dt.date(2025, 10, 31),
     )
-    assert rerun.actor_type == "system" and "IMS file import" in rerun.actor_label
+    assert rerun.actor_type == "system"
+    assert "IMS file import" in rerun.actor_label
 
     sent.clear()
     import_sample(tenant, reg)  # the same file again changes nothing: no further run
-    assert sent == [] and len(runs(tenant)) == 2
+    assert sent == []
+    assert len(runs(tenant)) == 2
 
 
 def test_an_ims_file_import_into_a_gstin_never_reconciled_starts_no_run(acme, sent):
     tenant, reg = acme
     assert import_sample(tenant, reg).ingest.created > 0
-    assert sent == [] and runs(tenant) == []
+    assert sent == []
+    assert runs(tenant) == []

@@ -60,7 +60,9 @@ def bodies(acme):
 def test_save_json_has_the_shape_and_records_of_the_save_sample(pending):
     save, _ = bodies(pending)
     expected = sample("ims_save_actions_request.json")
-    assert save["action"] == "SAVE" and save["data"]["rtin"] == RECIPIENT and save["data"]["reqtyp"] == "SAVE"
+    assert save["action"] == "SAVE"
+    assert save["data"]["rtin"] == RECIPIENT
+    assert save["data"]["reqtyp"] == "SAVE"
     assert list(save["data"]["invdata"]) == ["b2b", "b2bcn", "b2bdn", "ecom"]
     for section in ("b2b", "b2bdn", "ecom"):
         assert save["data"]["invdata"][section] == expected["data"]["invdata"][section]

@@ -82,7 +82,8 @@ def test_a_pair_entirely_outside_the_range_is_left_to_its_own_run(tenant_a, reg_
 
 def test_sql_passes_give_the_matchers_outcomes_for_mismatch_and_pan_fallback(tenant_a, reg_a1, alice):
     other_state = gstin_for(7001, "33")  # SUPPLIER_1's PAN in another state
-    assert other_state[2:12] == SUPPLIER_1[2:12] and other_state != SUPPLIER_1
+    assert other_state[2:12] == SUPPLIER_1[2:12]
+    assert other_state != SUPPLIER_1
     make_doc(reg_a1, doc_number="MM/1")
     make_doc(reg_a1, doc_number="MM/2", doc_date=dt.date(2025, 10, 1))
     make_doc(reg_a1, doc_number="PAN/1")
@@ -109,7 +110,8 @@ def test_sql_passes_give_the_matchers_outcomes_for_mismatch_and_pan_fallback(ten
     with tenant_scope(tenant_a):
         pan = ReconMatch.objects.get(run=run, purchase__doc_number="PAN/1")
         mm = ReconMatch.objects.get(run=run, purchase__doc_number="MM/2")
-    assert pan.pan_fallback and mm.days == 24
+    assert pan.pan_fallback
+    assert mm.days == 24
 
 
 def _doc(side, cgst="90.00", igst="0.00", taxable="1000.00"):
@@ -134,7 +136,8 @@ def test_each_head_may_have_its_own_tolerance_and_defaults_keep_one_for_all():
     assert compare(r, _doc("S"), RuleSet()).outcome == Outcome.TOLERANCE
     strict_cgst = RuleSet.from_json({"cgst_abs": "0.50"})
     v = compare(r, _doc("S"), strict_cgst)
-    assert v.outcome == Outcome.MISMATCH and v.diffs == {"cgst": Decimal("-0.80")}
+    assert v.outcome == Outcome.MISMATCH
+    assert v.diffs == {"cgst": Decimal("-0.80")}
     loose_taxable = RuleSet.from_json({"taxable_pct": "1"})  # 1 % of 1,000 = ₹10 on taxable value only
     assert compare(_doc("R", taxable="1008.00"), _doc("S"), loose_taxable).outcome == Outcome.TOLERANCE
     assert (
@@ -170,7 +173,8 @@ def test_the_engine_applies_per_head_tolerances_in_sql_and_in_groups(tenant_a, r
     )
     run = run_for(tenant_a, alice, reg_a1)
     got = results(tenant_a, run)
-    assert got[("T/1", "T/1")] == "mismatch" and got[("T/2", "T/2")] == "tolerance"
+    assert got[("T/1", "T/1")] == "mismatch"
+    assert got[("T/2", "T/2")] == "tolerance"
     assert (
         got[("T/3", "T/3")] == "mismatch"
     )  # the group exceeds IGST ±0.25: no group; the first line mismatches
@@ -182,39 +186,43 @@ def test_rules_page_shows_and_saves_tolerance_per_head(tenant_a, alice, client_f
     c = client_for(alice)
     assert "some heads have" not in c.get("/t/acme/reconciliation/").content.decode()
     page = c.get(RULES).content.decode()
-    assert 'id="head-tolerances"' in page and re.search(r'name="cgst_abs" value=""', page)
+    assert 'id="head-tolerances"' in page
+    assert re.search(r'name="cgst_abs" value=""', page)
     assert re.search(r'data-effective="cgst_abs">in force: 1.00', page)
     r = c.post(RULES, {**DEFAULTS, "cgst_abs": "0.5", "igst_pct": "2"})
     assert r.status_code == 302
     with tenant_scope(tenant_a):
         current = RuleSetVersion.objects.filter(tenant=tenant_a).first()
         event = AuditEvent.objects.get(action="recon.rules_changed")
-    assert current.params["cgst_abs"] == "0.50" and current.params["igst_pct"] == "2.00"
+    assert current.params["cgst_abs"] == "0.50"
+    assert current.params["igst_pct"] == "2.00"
     assert event.changes == {"cgst_abs": [None, "0.50"], "igst_pct": [None, "2.00"]}
     page = c.get(RULES).content.decode()
-    assert re.search(r'name="cgst_abs" value="0.50"', page) and "cgst_abs: None → 0.50" in page
+    assert re.search(r'name="cgst_abs" value="0.50"', page)
+    assert "cgst_abs: None → 0.50" in page
     assert "some heads have" in c.get("/t/acme/reconciliation/").content.decode()
     bad = c.post(RULES, {**DEFAULTS, "sgst_pct": "120"})
-    assert bad.status_code == 400 and re.search(
-        r'data-field="sgst_pct">[^<]*at most 100', bad.content.decode()
-    )
+    assert bad.status_code == 400
+    assert re.search(r'data-field="sgst_pct">[^<]*at most 100', bad.content.decode())
 
 
 def test_rules_api_reads_and_saves_per_head_tolerances_for_admins_only(tenant_a, alice, bob, client):
     token = Token.objects.create(user=alice)
     h = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
     got = client.get(RULES_API, **h).json()
-    assert got["version"] == 1 and got["head_tolerances"]["cgst"] == {"abs": "1.00", "pct": "0.00"}
+    assert got["version"] == 1
+    assert got["head_tolerances"]["cgst"] == {"abs": "1.00", "pct": "0.00"}
     assert got["params"]["cgst_abs"] is None
     saved = client.put(RULES_API, {"params": {"cgst_abs": "0.50"}}, content_type="application/json", **h)
     assert saved.status_code == 200
     body = saved.json()
-    assert body["version"] == 2 and body["head_tolerances"]["cgst"]["abs"] == "0.50"
-    assert body["head_tolerances"]["igst"]["abs"] == "1.00" and body["history"][0]["changes"] == {
-        "cgst_abs": [None, "0.50"]
-    }
+    assert body["version"] == 2
+    assert body["head_tolerances"]["cgst"]["abs"] == "0.50"
+    assert body["head_tolerances"]["igst"]["abs"] == "1.00"
+    assert body["history"][0]["changes"] == {"cgst_abs": [None, "0.50"]}
     bad = client.put(RULES_API, {"params": {"cess_abs": "lots"}}, content_type="application/json", **h)
-    assert bad.status_code == 400 and bad.json()["field"] == "cess_abs"
+    assert bad.status_code == 400
+    assert bad.json()["field"] == "cess_abs"
     viewer = Token.objects.create(user=bob)
     denied = client.put(
         RULES_API,

@@ -135,19 +135,26 @@ def test_every_row_is_checked_bad_rows_reported_with_their_reason_and_good_rows_
         dt.date(2025, 10, 5),
         "29",
     )
-    assert stored["OK-1"].number_norm == "BOK1" and stored["OK-1"].period_booked == dt.date(2025, 10, 1)
+    assert stored["OK-1"].number_norm == "BOK1"
+    assert stored["OK-1"].period_booked == dt.date(2025, 10, 1)
 
     problems = {r["Row"]: (r["Column"], r["Problem"]) for r in report_rows(c, job)}
     assert len(problems) == 10  # every bad row, each with its reason
-    assert problems["5"][0] == "Supplier GSTIN" and "check character" in problems["5"][1]
+    assert problems["5"][0] == "Supplier GSTIN"
+    assert "check character" in problems["5"][1]
     assert problems["6"] == ("Document date", "must be a date DD-MM-YYYY, e.g. 05-10-2025")
-    assert problems["7"][0] == "Taxable value" and "amount" in problems["7"][1]
-    assert problems["8"][0] == "IGST" and "within a state" in problems["8"][1]
-    assert problems["9"][0] == "CGST" and "charge IGST" in problems["9"][1]
-    assert problems["10"][0] == "SGST/UTGST" and "must equal CGST" in problems["10"][1]
+    assert problems["7"][0] == "Taxable value"
+    assert "amount" in problems["7"][1]
+    assert problems["8"][0] == "IGST"
+    assert "within a state" in problems["8"][1]
+    assert problems["9"][0] == "CGST"
+    assert "charge IGST" in problems["9"][1]
+    assert problems["10"][0] == "SGST/UTGST"
+    assert "must equal CGST" in problems["10"][1]
     assert problems["11"][1] == "is in the future"
     assert "before GST" in problems["12"][1]
-    assert problems["13"][0] == "Taxable value" and "180 %" in problems["13"][1]
+    assert problems["13"][0] == "Taxable value"
+    assert "180 %" in problems["13"][1]
     assert problems["14"][0] == "Place of supply"
 
     page = c.get(f"{REGISTER}imports/{job.pk}/").content.decode()
@@ -202,14 +209,16 @@ def test_reimport_updates_by_erp_reference_with_one_audit_event_per_line_and_a_s
     again = upload_and_run(c, "r.csv", csv_data(rows))
     assert (again.created, again.updated, again.unchanged) == (0, 1, 4)
     stored = lines(tenant_a)
-    assert len(stored) == 5 and stored["PV-1"].taxable == Decimal("20000.00")
+    assert len(stored) == 5
+    assert stored["PV-1"].taxable == Decimal("20000.00")
     with tenant_scope(tenant_a):
         events = AuditEvent.objects.filter(tenant=tenant_a, request_id__startswith="register-import-")
         created = events.filter(action="register.line_created", request_id=f"register-import-{first.pk}")
         assert created.count() == 5
         assert {e.object_id for e in created} == {str(p.pk) for p in stored.values()}
         updated = events.get(action="register.line_updated")
-        assert updated.object_id == str(stored["PV-1"].pk) and updated.metadata == {"erp_ref": "PV-1"}
+        assert updated.object_id == str(stored["PV-1"].pk)
+        assert updated.metadata == {"erp_ref": "PV-1"}
         assert updated.changes == {"taxable": ["10000.00", "20000.00"], "igst": ["1800.00", "3600.00"]}
         summary = events.get(action="register.imported", request_id=f"register-import-{again.pk}")
         assert (summary.metadata["updated"], summary.metadata["unchanged"]) == (1, 4)
@@ -233,7 +242,8 @@ def test_repeated_erp_reference_in_a_file_refuses_every_copy_and_keeps_the_store
     )
     assert (job.status, job.created, job.updated, job.error_count) == ("done", 1, 0, 2)
     stored = lines(tenant_a)
-    assert stored["PV-1"].taxable == Decimal("10000.00") and "PV-2" in stored
+    assert stored["PV-1"].taxable == Decimal("10000.00")
+    assert "PV-2" in stored
     reasons = report_rows(c, job)
     assert [r["Row"] for r in reasons] == ["2", "4"]
     assert all("is on rows 2, 4" in r["Problem"] for r in reasons)
@@ -244,7 +254,8 @@ def test_template_downloads_with_the_register_headings_and_is_recognised_on_uplo
 ):
     c = client_for(alice)
     r = c.get(f"{REGISTER}template/")
-    assert r.status_code == 200 and r["Content-Disposition"].endswith('purchase-register-template.xlsx"')
+    assert r.status_code == 200
+    assert r["Content-Disposition"].endswith('purchase-register-template.xlsx"')
     data = b"".join(r.streaming_content)
     sheet = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0).to_python()
     assert sheet[0] == [label for _f, label, _r in rr.COLUMNS]
@@ -279,7 +290,8 @@ def test_bad_files_get_a_clear_answer_and_change_nothing(
     c = client_for(alice)
     upload_and_run(c, "r.csv", csv_data([row(reg_a1, "PV-1")]))
     r = upload(c, name, data)
-    assert r.status_code == 400 and message in r.content.decode()
+    assert r.status_code == 400
+    assert message in r.content.decode()
     with tenant_scope(tenant_a):
         assert RegisterImport.objects.count() == 1
     assert lines(tenant_a)["PV-1"].taxable == Decimal("10000.00")
@@ -291,14 +303,17 @@ def test_too_large_and_too_many_rows_are_refused_with_nothing_written(
     c = client_for(alice)
     settings.RECON_REGISTER_MAX_ROWS = 2
     job = upload_and_run(c, "r.xlsx", xlsx_data([row(reg_a1, f"PV-{n}") for n in range(3)]))
-    assert job.status == "failed" and "the limit is 2" in job.message
+    assert job.status == "failed"
+    assert "the limit is 2" in job.message
     csv_job = upload_and_run(c, "r.csv", csv_data([row(reg_a1, f"PV-{n}") for n in range(3)]))
-    assert csv_job.status == "failed" and "more than 2 rows" in csv_job.message
+    assert csv_job.status == "failed"
+    assert "more than 2 rows" in csv_job.message
     assert lines(tenant_a) == {}
     assert "Failed: " in c.get(f"{REGISTER}imports/{csv_job.pk}/").content.decode()
     settings.RECON_REGISTER_MAX_BYTES = 100
     r = upload(c, "r.csv", csv_data([row(reg_a1, "PV-1")]))
-    assert r.status_code == 400 and "too large" in r.content.decode()
+    assert r.status_code == 400
+    assert "too large" in r.content.decode()
 
 
 def test_headings_are_read_without_parsing_the_sheet_and_match_the_full_reader(tenant_a):
@@ -372,5 +387,6 @@ def test_a_file_over_50_mb_is_refused_at_upload_with_the_default_limit_and_nothi
     big = body + body.split(b"\n", 1)[1] * repeats  # valid rows, one heading, over the limit
     assert len(big) > max_upload_bytes() >= 50 * 1000 * 1000
     r = upload(c, "big.csv", big)
-    assert r.status_code == 400 and "too large" in r.content.decode()
+    assert r.status_code == 400
+    assert "too large" in r.content.decode()
     assert set(lines(tenant_a)) == {"PV-1"}

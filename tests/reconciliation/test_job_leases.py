@@ -148,9 +148,11 @@ def test_a_twin_delivery_of_a_run_under_a_live_lease_does_nothing(sent, tenant_a
         )
     twin = execute_run(run_id=run.pk)
     assert (twin.status, twin.attempts, twin.counts) == ("running", 1, {})
-    assert results(tenant_a, run.pk) == [] and table_rows(partition_name(run.pk)) is None
+    assert results(tenant_a, run.pk) == []
+    assert table_rows(partition_name(run.pk)) is None
     assert events(tenant_a, "recon.run_completed", object_id=str(run.pk)) == []
-    assert tasks.requeue_stale_jobs() == {"runs": 0, "imports": 0} and sent == []  # live: not swept either
+    assert tasks.requeue_stale_jobs() == {"runs": 0, "imports": 0}
+    assert sent == []  # live: not swept either
 
 
 def test_a_run_whose_worker_was_killed_is_taken_over_after_its_lease_and_equals_a_crash_free_run(
@@ -158,7 +160,8 @@ def test_a_run_whose_worker_was_killed_is_taken_over_after_its_lease_and_equals_
 ):
     clean, _ = reconciled  # the crash-free run of the same scope and data
     expected = results(tenant_a, clean.pk)
-    assert clean.status == "done" and len(expected) == sum(clean.counts.values())
+    assert clean.status == "done"
+    assert len(expected) == sum(clean.counts.values())
     run = new_run(tenant_a, alice, reg_a1)
 
     kill_midway(_RECON_WORKER, run.pk)
@@ -169,17 +172,20 @@ def test_a_run_whose_worker_was_killed_is_taken_over_after_its_lease_and_equals_
     assert results(tenant_a, run.pk) == []
 
     assert execute_run(run_id=run.pk).status == "running"  # a redelivery while the lease is live: nothing
-    assert tasks.requeue_stale_jobs()["runs"] == 0 and sent == []
+    assert tasks.requeue_stale_jobs()["runs"] == 0
+    assert sent == []
 
     expire_lease(ReconRun, run.pk)
-    assert tasks.requeue_stale_jobs() == {"runs": 1, "imports": 0} and sent == [("run", run.pk)]
+    assert tasks.requeue_stale_jobs() == {"runs": 1, "imports": 0}
+    assert sent == [("run", run.pk)]
     tasks.run_recon_task(run.pk)  # the sweep's delivery takes the run over
 
     with scopes_disabled():
         done = ReconRun.objects.get(pk=run.pk)
     assert (done.status, done.attempts, done.counts) == ("done", 2, clean.counts)
     again = results(tenant_a, run.pk)
-    assert again == expected and len(set(again)) == len(again)  # the same pairs, no row twice
+    assert again == expected
+    assert len(set(again)) == len(again)  # the same pairs, no row twice
     assert len(events(tenant_a, "recon.run_completed", object_id=str(run.pk))) == 1
     assert execute_run(run_id=run.pk).attempts == 2  # a late twin of a finished run does nothing
     assert len(events(tenant_a, "recon.run_completed", object_id=str(run.pk))) == 1
@@ -231,12 +237,14 @@ def test_an_import_whose_worker_was_killed_is_taken_over_and_writes_each_line_an
     with scopes_disabled():
         dead = RegisterImport.objects.get(pk=job.pk)
         written = set(PurchaseLine.objects.filter(tenant=tenant_a).values_list("erp_ref", flat=True))
-    assert (dead.status, dead.attempts, dead.created) == ("running", 1, 2) and written == {"PV-K0", "PV-K1"}
+    assert (dead.status, dead.attempts, dead.created) == ("running", 1, 2)
+    assert written == {"PV-K0", "PV-K1"}
     assert len(events(tenant_a, "register.line_created")) == 2
 
     assert services.run_import(import_id=job.pk).status == "running"  # the lease is live: nothing
     expire_lease(RegisterImport, job.pk)
-    assert tasks.requeue_stale_jobs() == {"runs": 0, "imports": 1} and sent == [("import", job.pk)]
+    assert tasks.requeue_stale_jobs() == {"runs": 0, "imports": 1}
+    assert sent == [("import", job.pk)]
     tasks.run_import_task(job.pk)
 
     with scopes_disabled():
@@ -254,6 +262,7 @@ def test_an_import_whose_worker_was_killed_is_taken_over_and_writes_each_line_an
     ) == ("done", 2, 8, 7, 0, 0, 1)
     assert sorted(refs) == [f"PV-K{n}" for n in range(7)]
     created = events(tenant_a, "register.line_created")
-    assert len(created) == 7 and len({e.object_id for e in created}) == 7
+    assert len(created) == 7
+    assert len({e.object_id for e in created}) == 7
     assert len(events(tenant_a, "register.imported", object_id=str(job.pk))) == 1
     assert not Path(tmp_path, "recon-imports", job.stored_name).exists()  # the stored file is gone once done

@@ -53,7 +53,8 @@ def test_owner_edits_the_mapping_and_the_change_is_audited(tenant_a, alice, clie
         event = AuditEvent.objects.get(action="recon.outcome_actions_changed")
     assert event.changes == {"probable": ["", "A"], "mismatch": ["P", "R"]}
     bad = c.post(URL, {"exact": "X"})
-    assert bad.status_code == 400 and b"Choose Accept" in bad.content
+    assert bad.status_code == 400
+    assert b"Choose Accept" in bad.content
 
 
 def test_viewer_sees_the_mapping_but_may_not_change_it(tenant_a, bob, client_for):

@@ -94,7 +94,8 @@ def test_an_import_into_a_reconciled_gstin_reruns_it_with_the_same_range_as_the_
     job = import_csv(tenant_a, alice, row(reg_a1, "INV/006", "PV-6"))
     assert (job.status, job.created) == ("done", 1)
     (rerun,) = worker.settle()
-    assert rerun.pk != first.pk and rerun.status == "done"
+    assert rerun.pk != first.pk
+    assert rerun.status == "done"
     assert (rerun.registration_ids, rerun.date_from, rerun.date_to) == ([reg_a1.pk], OCT, OCT_END)
     assert (rerun.actor_type, rerun.actor_label) == (
         "system",
@@ -104,7 +105,8 @@ def test_an_import_into_a_reconciled_gstin_reruns_it_with_the_same_range_as_the_
         assert rerun.rules == services.active_rules(tenant=tenant_a)
         started = AuditEvent.objects.get(action="recon.run_started", object_id=str(rerun.pk))
     assert started.actor_type == "system"
-    assert started.metadata["automatic"] is True and started.metadata["after_run"] == first.pk
+    assert started.metadata["automatic"] is True
+    assert started.metadata["after_run"] == first.pk
     assert started.metadata["reason"] == f"register import #{job.pk} (register.csv)"
     assert outcome_of(tenant_a, rerun, "INV/006") == {"exact"}  # the new line is in the results
     page = client_for(alice).get("/t/acme/reconciliation/").content.decode()
@@ -120,14 +122,17 @@ def test_an_import_that_changes_nothing_or_only_an_unreconciled_gstin_queues_no_
     assert (again.created, again.updated, again.unchanged) == (0, 0, 1)
     other = import_csv(tenant_a, alice, row(reg_a2, "B-1", "PV-B1"))
     assert (other.status, other.created) == ("done", 1), other.errors
-    assert worker.settle() == [] and runs(tenant_a) == before
+    assert worker.settle() == []
+    assert runs(tenant_a) == before
 
 
 def test_a_never_reconciled_tenant_gets_no_surprise_run(worker, tenant_a, reg_a1, alice):
     job = import_csv(tenant_a, alice, row(reg_a1, "N-1", "PV-N1"))
     status, body = upsert(tenant_a, alice, [line(reg_a1, "N-2")])
-    assert job.created == 1 and (status, body["created"]) == (200, 1)
-    assert worker.settle() == [] and runs(tenant_a) == []
+    assert job.created == 1
+    assert (status, body["created"]) == (200, 1)
+    assert worker.settle() == []
+    assert runs(tenant_a) == []
 
 
 def test_changes_while_a_rerun_is_queued_do_not_pile_up_and_a_running_one_gets_one_follower(
@@ -139,7 +144,8 @@ def test_changes_while_a_rerun_is_queued_do_not_pile_up_and_a_running_one_gets_o
     upsert(tenant_a, alice, [line(reg_a1, "INV/007")])
     import_csv(tenant_a, alice, row(reg_a1, "INV/008", "PV-8"))
     queued = [r for r in runs(tenant_a) if r.pk != first.pk]
-    assert [r.status for r in queued] == ["queued"] and worker.sent == [queued[0].pk]
+    assert [r.status for r in queued] == ["queued"]
+    assert worker.sent == [queued[0].pk]
     assert queued[0].actor_label == "rerun after a purchase register upsert by alice (1 new, 0 changed)"
     with tenant_scope(tenant_a):  # a worker has claimed it: a change from now on must not be lost
         ReconRun.objects.filter(pk=queued[0].pk).update(status="running")
@@ -147,7 +153,8 @@ def test_changes_while_a_rerun_is_queued_do_not_pile_up_and_a_running_one_gets_o
     upsert(tenant_a, alice, [line(reg_a1, "INV/010")])
     assert [r.status for r in runs(tenant_a)] == ["done", "running", "queued"]
     (follower,) = worker.settle()  # the claimed run's own delivery does nothing now
-    assert follower.status == "done" and outcome_of(tenant_a, follower, "INV/010") == {"missing_in_supplier"}
+    assert follower.status == "done"
+    assert outcome_of(tenant_a, follower, "INV/010") == {"missing_in_supplier"}
 
 
 def test_the_rerun_is_queued_only_when_the_change_commits(worker, tenant_a, reg_a1, alice, reconciled):
@@ -155,11 +162,14 @@ def test_the_rerun_is_queued_only_when_the_change_commits(worker, tenant_a, reg_
     with pytest.raises(RuntimeError), transaction.atomic():
         upsert(tenant_a, alice, [line(reg_a1, "INV/006")])
         raise RuntimeError("the caller's transaction fails after the upsert")
-    assert len(runs(tenant_a)) == 1 and worker.sent == []
+    assert len(runs(tenant_a)) == 1
+    assert worker.sent == []
     with transaction.atomic():
         upsert(tenant_a, alice, [line(reg_a1, "INV/006")])
-        assert len(runs(tenant_a)) == 1 and worker.sent == []  # not yet: the change is not committed
-    assert len(runs(tenant_a)) == 2 and len(worker.sent) == 1
+        assert len(runs(tenant_a)) == 1
+        assert worker.sent == []  # not yet: the change is not committed
+    assert len(runs(tenant_a)) == 2
+    assert len(worker.sent) == 1
 
 
 def test_a_failing_queue_never_fails_the_import_or_the_upsert(
@@ -204,7 +214,8 @@ def test_reruns_stay_in_their_tenant(worker, tenant_a, reg_a1, alice, reconciled
     upsert(tenant_a, alice, [line(reg_a1, "INV/006")])
     services.rerun_after_change(tenant=tenant_a, registration_ids=[reg_b1.pk], reason="a smuggled id")
     (rerun,) = worker.settle()
-    assert rerun.tenant_id == tenant_a.pk and rerun.registration_ids == [reg_a1.pk]
+    assert rerun.tenant_id == tenant_a.pk
+    assert rerun.registration_ids == [reg_a1.pk]
     assert runs(reg_b1.tenant) == b_before
     assert services.queue_reruns(tenant=tenant_a, registration_ids=[reg_b1.pk], reason="x") == []
 
@@ -297,11 +308,13 @@ def test_a_sync_that_brings_a_document_reconciles_again_and_the_rules_act_on_the
         )  # the rule ran after the rerun
 
     sync_b2b(tenant, reg, portal)  # nothing changed on the portal: nothing to reconcile
-    assert worker.settle() == [] and len(runs(tenant)) == 2
+    assert worker.settle() == []
+    assert len(runs(tenant)) == 2
 
 
 def test_a_sync_of_a_never_reconciled_gstin_queues_no_run(worker, synced_tenant, sandbox):
     tenant, reg, _owner, portal = synced_tenant
     sandbox.seed(b2b=[doc("NR-1")])
     sync_b2b(tenant, reg, portal)
-    assert worker.settle() == [] and runs(tenant) == []
+    assert worker.settle() == []
+    assert runs(tenant) == []

@@ -30,9 +30,8 @@ def test_rules_page_shows_the_rules_in_force(tenant_a, alice, client_for):
     html = page.content.decode()
     assert "v1 in force" in html
     assert re.search(r'name="fuzzy_threshold" value="90"', html)
-    assert re.search(r'name="pan_fallback" checked', html) and not re.search(
-        r'name="across_fy" checked', html
-    )
+    assert re.search(r'name="pan_fallback" checked', html)
+    assert not re.search(r'name="across_fy" checked', html)
 
 
 def test_saving_rules_creates_a_new_version_audited_with_its_changes(tenant_a, alice, client_for):
@@ -43,7 +42,9 @@ def test_saving_rules_creates_a_new_version_audited_with_its_changes(tenant_a, a
     with tenant_scope(tenant_a):
         current = RuleSetVersion.objects.filter(tenant=tenant_a).first()
         event = AuditEvent.objects.get(action="recon.rules_changed")
-    assert current.version == 2 and current.created_by and current.params["amount_abs"] == "5.00"
+    assert current.version == 2
+    assert current.created_by
+    assert current.params["amount_abs"] == "5.00"
     assert event.changes == {
         "amount_abs": ["1.00", "5.00"],
         "date_window": [10, 30],
@@ -77,7 +78,8 @@ def test_a_bad_rule_value_is_a_field_error_and_saves_nothing(tenant_a, alice, cl
 def test_viewer_reads_the_rules_but_may_not_change_them(tenant_a, bob, client_for):
     c = client_for(bob)
     page = c.get(RULES)
-    assert page.status_code == 200 and b"Only owners and admins" in page.content
+    assert page.status_code == 200
+    assert b"Only owners and admins" in page.content
     assert c.post(RULES, {**DEFAULTS, "date_window": "30"}).status_code == 403
     with tenant_scope(tenant_a):
         assert not RuleSetVersion.objects.filter(tenant=tenant_a, version__gt=1).exists()
@@ -143,7 +145,8 @@ def test_confirming_a_mapping_imports_the_rows_and_is_remembered_next_time(
         "erp_ref": "Voucher",
     }
     incomplete = c.post(MAPPING, {"token": token, "name": "books.csv", **mapping, "doc_date": ""})
-    assert incomplete.status_code == 400 and b"Document date" in incomplete.content
+    assert incomplete.status_code == 400
+    assert b"Document date" in incomplete.content
 
     r = c.post(MAPPING, {"token": token, "name": "books.csv", **mapping})
     assert r.status_code == 302
@@ -161,7 +164,8 @@ def test_confirming_a_mapping_imports_the_rows_and_is_remembered_next_time(
         assert RegisterImport.objects.count() == 1
 
     again = _upload(c, "books.csv", data.replace("180,V1", "190,V1"))  # the same headings: imported at once
-    assert again.status_code == 302 and "/register/imports/" in again.url
+    assert again.status_code == 302
+    assert "/register/imports/" in again.url
     with tenant_scope(tenant_a):
         job2 = RegisterImport.objects.exclude(pk=job.pk).get()
     assert run_import(import_id=job2.pk).updated == 1
@@ -174,7 +178,8 @@ def test_a_column_left_unmapped_is_remembered_as_ignored(tenant_a, reg_a1, alice
     )
     data = head + f"{reg_a1.gstin},{SUPPLIER_1},Invoice,N-1,05-10-2025,1000,office chairs\n"
     html = _upload(c, "r.csv", data).content.decode()
-    assert 'id="column-mapping"' in html and "Narration" in html
+    assert 'id="column-mapping"' in html
+    assert "Narration" in html
     token = re.search(r'name="token" value="([^"]+)"', html).group(1)
     assert (
         c.post(
@@ -194,10 +199,12 @@ def test_mapping_of_another_tenants_upload_or_a_forged_token_is_refused(
     ).content.decode()
     token = re.search(r'name="token" value="([^"]+)"', html).group(1)
     forged = c.post(MAPPING, {"token": "../../etc/passwd", "name": "x.csv"})
-    assert forged.status_code == 302 and forged.url.endswith("/register/")
+    assert forged.status_code == 302
+    assert forged.url.endswith("/register/")
     c.force_login(charlie, backend="django.contrib.auth.backends.ModelBackend")
     assert c.post(MAPPING, {"token": token, "name": "books.csv"}).status_code == 404
     theirs = c.post("/t/bharat/reconciliation/register/mapping/", {"token": token, "name": "books.csv"})
-    assert theirs.status_code == 302 and theirs.url.endswith("/register/")
+    assert theirs.status_code == 302
+    assert theirs.url.endswith("/register/")
     with tenant_scope(tenant_b):
         assert not RegisterImport.objects.exists()

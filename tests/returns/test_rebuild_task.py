@@ -39,10 +39,13 @@ def request(tenant, reg, actor=f.SYSTEM):
 def test_a_second_request_while_one_is_active_returns_the_active_rebuild(tenant_a, reg):
     first, created = request(tenant_a, reg)
     again, created_again = request(tenant_a, reg)
-    assert created and not created_again and again.pk == first.pk
+    assert created
+    assert not created_again
+    assert again.pk == first.pk
     rebuild_preview(first.pk)
     later, created_later = request(tenant_a, reg)
-    assert created_later and later.pk != first.pk
+    assert created_later
+    assert later.pk != first.pk
 
 
 def test_the_task_builds_the_snapshot_as_the_requester_and_a_second_delivery_is_a_no_op(tenant_a, reg, alice):
@@ -52,7 +55,8 @@ def test_the_task_builds_the_snapshot_as_the_requester_and_a_second_delivery_is_
     with tenant_scope(tenant_a):
         job.refresh_from_db()
         assert TwobPreview.objects.count() == 1
-        assert job.preview == TwobPreview.objects.get() and job.started_at <= job.finished_at
+        assert job.preview == TwobPreview.objects.get()
+        assert job.started_at <= job.finished_at
         built = AuditEvent.objects.get(action="twob.preview_built")
     assert (built.actor_label, job.preview.built_by, job.preview.trigger) == ("alice", "alice", "manual")
 
@@ -72,7 +76,9 @@ def test_a_failing_rebuild_is_marked_failed_with_its_error_and_the_page_shows_it
     assert rebuild_preview(job.pk) == "failed"
     with tenant_scope(tenant_a):
         job.refresh_from_db()
-    assert job.status == RebuildStatus.FAILED and job.error == "No such GSTIN." and job.finished_at
+    assert job.status == RebuildStatus.FAILED
+    assert job.error == "No such GSTIN."
+    assert job.finished_at
     with tenant_scope(tenant_a):
         PreviewRebuild.objects.filter(pk=job.pk).update(registration=reg)
     page = (
@@ -80,7 +86,8 @@ def test_a_failing_rebuild_is_marked_failed_with_its_error_and_the_page_shows_it
         .get(reverse("twob-preview", args=[tenant_a.slug, reg.pk, "102025"]))
         .content.decode()
     )
-    assert 'data-status="failed"' in page and "The rebuild failed: No such GSTIN." in page
+    assert 'data-status="failed"' in page
+    assert "The rebuild failed: No such GSTIN." in page
 
 
 def test_the_page_polls_while_queued_and_reloads_once_done(client_for, alice, tenant_a, reg):
@@ -90,12 +97,15 @@ def test_the_page_polls_while_queued_and_reloads_once_done(client_for, alice, te
         job = PreviewRebuild.objects.get()
     status_url = reverse("twob-rebuild-status", args=[tenant_a.slug, reg.pk, "102025", job.pk])
     page = c.get(reverse("twob-preview", args=[tenant_a.slug, reg.pk, "102025"])).content.decode()
-    assert f'hx-get="{status_url}"' in page and 'id="rebuild" disabled' in page
+    assert f'hx-get="{status_url}"' in page
+    assert 'id="rebuild" disabled' in page
     polled = c.get(status_url, headers={"HX-Request": "true"})
-    assert 'data-status="queued"' in polled.content.decode() and "HX-Refresh" not in polled
+    assert 'data-status="queued"' in polled.content.decode()
+    assert "HX-Refresh" not in polled
     rebuild_preview(job.pk)
     polled = c.get(status_url, headers={"HX-Request": "true"})
-    assert 'data-status="done"' in polled.content.decode() and polled["HX-Refresh"] == "true"
+    assert 'data-status="done"' in polled.content.decode()
+    assert polled["HX-Refresh"] == "true"
     assert "hx-get" not in polled.content.decode()
 
 

@@ -77,7 +77,8 @@ def test_recompute_regenerates_the_portal_2b_and_re_imports_it(recipient, portal
             ("RC-3", False),
         }
         events = AuditEvent.objects.filter(action="twob.recomputed_on_portal")
-        assert events.count() == 2 and all(e.metadata["reference_id"] for e in events)
+        assert events.count() == 2
+        assert all(e.metadata["reference_id"] for e in events)
 
 
 def test_recompute_reports_the_portal_error_when_it_cannot_generate(recipient, portal, sandbox):

@@ -60,9 +60,11 @@ def test_iff_filer_cut_off_is_the_13th(filed_on, month):
 def test_a_document_filed_late_moves_into_the_later_period_whatever_its_date():
     late = doc(filed_on=dt.date(2025, 12, 3))
     p = place(late, ME)
-    assert p.period == dt.date(2025, 11, 1) and p.part == Part.AVAILABLE
+    assert p.period == dt.date(2025, 11, 1)
+    assert p.part == Part.AVAILABLE
     summary, kept = build_summary([late], ME, dt.date(2025, 10, 1))
-    assert kept == [] and summary.itcsumm() == {}
+    assert kept == []
+    assert summary.itcsumm() == {}
 
 
 def test_portal_given_2b_period_wins_over_the_filing_date():
@@ -90,7 +92,8 @@ def test_actions_decide_the_part():
     assert "deemed" in place(doc(action="N"), ME).why
     assert place(doc(action="R"), ME).part == Part.REJECTED
     assert place(doc(action="P"), ME).part == Part.PENDING
-    assert place(doc(filed=False), ME).part == Part.NOT_FILED and place(doc(filed=False), ME).period is None
+    assert place(doc(filed=False), ME).part == Part.NOT_FILED
+    assert place(doc(filed=False), ME).period is None
 
 
 def test_pending_and_rejected_are_kept_out_of_itc_available():
@@ -172,7 +175,8 @@ def test_official_json_nests_documents_by_section_and_supplier():
     ]
     summary, kept = build_summary(docs, ME, dt.date(2025, 10, 1))
     data = official_json(ME, dt.date(2025, 10, 1), summary, kept, generated=dt.date(2025, 11, 14))
-    assert data["rtnprd"] == "102025" and data["gendt"] == "14-11-2025"
+    assert data["rtnprd"] == "102025"
+    assert data["gendt"] == "14-11-2025"
     assert [i["inum"] for i in data["docdata"]["b2b"][0]["inv"]] == ["X-1"]
     assert data["docdata"]["cdnr"][0]["nt"][0]["typ"] == "D"
     assert data["docdata"]["b2ba"][0]["inv"][0]["oinum"] == "X-0"

@@ -120,4 +120,5 @@ def test_json_download_lists_exactly_the_documents_of_the_2b_sample(tenant_a, sa
         ours = preview_json(registration=sample, period=OCT, today=dt.date(2025, 11, 14))
     assert _documents(ours["docdata"]) == _documents(portal["docdata"])
     assert _documents(ours["docRejdata"]) == _documents(portal["docRejdata"])
-    assert ours["rtnprd"] == portal["rtnprd"] and ours["gstin"] == portal["gstin"]
+    assert ours["rtnprd"] == portal["rtnprd"]
+    assert ours["gstin"] == portal["gstin"]

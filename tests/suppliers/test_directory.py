@@ -27,9 +27,11 @@ def test_directory_lists_and_searches_by_name_gstin_and_email(client_for, alice,
     make_supplier(tenant_a, SUPPLIER_2, "Karnataka Steel Works Ltd")
     client = client_for(alice)
     page = client.get("/t/acme/suppliers/").content.decode()
-    assert SUPPLIER_1 in page and SUPPLIER_2 in page
+    assert SUPPLIER_1 in page
+    assert SUPPLIER_2 in page
     page = client.get("/t/acme/suppliers/", {"q": "karnataka"}).content.decode()
-    assert SUPPLIER_2 in page and SUPPLIER_1 not in page
+    assert SUPPLIER_2 in page
+    assert SUPPLIER_1 not in page
     page = client.get("/t/acme/suppliers/", {"q": SUPPLIER_1[:6]}).content.decode()
     assert SUPPLIER_1 in page
 
@@ -43,7 +45,8 @@ def test_a_member_with_one_gstin_sees_only_suppliers_of_its_documents(
     make_doc(reg_a2, supplier_gstin=SUPPLIER_2)
     client = client_for(pat)
     page = client.get("/t/acme/suppliers/").content.decode()
-    assert SUPPLIER_1 in page and SUPPLIER_2 not in page
+    assert SUPPLIER_1 in page
+    assert SUPPLIER_2 not in page
     hidden = _supplier(tenant_a, SUPPLIER_2)
     assert client.get(f"/t/acme/suppliers/{hidden.pk}/").status_code == 404
 
@@ -86,7 +89,8 @@ def test_edit_saves_names_and_emails_and_audits_the_change(client_for, alice, te
     )
     assert response.status_code == 302
     s = _supplier(tenant_a, SUPPLIER_1)
-    assert s.emails == ["gst@sharma.in", "acc@sharma.in"] and s.trade_name == "Sharma"
+    assert s.emails == ["gst@sharma.in", "acc@sharma.in"]
+    assert s.trade_name == "Sharma"
     with tenant_scope(tenant_a):
         event = AuditEvent.objects.get(action="supplier.updated")
     assert event.changes["emails"] == [[], ["gst@sharma.in", "acc@sharma.in"]]
@@ -98,7 +102,8 @@ def test_a_bad_email_is_a_field_error_and_nothing_is_saved(client_for, alice, te
         f"/t/acme/suppliers/{s.pk}/", {"legal_name": "X", "emails": "ok@a.in, not-mail"}
     )
     assert response.status_code == 400
-    assert "not-mail" in response.content.decode() and "not a valid e-mail" in response.content.decode()
+    assert "not-mail" in response.content.decode()
+    assert "not a valid e-mail" in response.content.decode()
     assert _supplier(tenant_a, SUPPLIER_1).legal_name == "Sharma Textiles"
 
 
@@ -123,8 +128,10 @@ def test_import_keeps_good_rows_and_reports_each_bad_row_with_its_reason(client_
     assert (result.created, result.updated) == (1, 1)
     reasons = dict(result.errors)
     assert set(reasons) == {4, 5, 6, 8}
-    assert "check character" in reasons[4] and "'nobody' is not a valid e-mail" in reasons[5]
-    assert "already given in row 3" in reasons[6] and reasons[8] == "GSTIN is empty"
+    assert "check character" in reasons[4]
+    assert "'nobody' is not a valid e-mail" in reasons[5]
+    assert "already given in row 3" in reasons[6]
+    assert reasons[8] == "GSTIN is empty"
     s1 = _supplier(tenant_a, SUPPLIER_1)
     assert (s1.legal_name, s1.trade_name, s1.emails) == (
         "Sharma Textiles Pvt Ltd",
@@ -147,7 +154,8 @@ def test_import_refuses_a_zip_bomb_before_parsing_it(client_for, alice, tenant_a
 def test_import_refuses_a_file_that_is_not_a_workbook(client_for, alice):
     upload = SimpleUploadedFile("suppliers.xlsx", b"GSTIN,Name\n")
     response = client_for(alice).post("/t/acme/suppliers/import/", {"file": upload})
-    assert response.status_code == 400 and "not an Excel .xlsx file" in response.content.decode()
+    assert response.status_code == 400
+    assert "not an Excel .xlsx file" in response.content.decode()
 
 
 def test_import_without_a_gstin_column_writes_nothing(alice, tenant_a):

@@ -24,7 +24,8 @@ def test_directory_api_lists_what_the_member_may_see_and_searches(client, alice,
     make_supplier(tenant_a, SUPPLIER_2, "Karnataka Steel")
     make_doc(reg_a1, supplier_gstin=SUPPLIER_1)
     everyone = client.get("/api/v1/t/acme/suppliers/", **auth(alice)).json()
-    assert {s["gstin"] for s in everyone["results"]} == {SUPPLIER_1, SUPPLIER_2} and everyone["count"] == 2
+    assert {s["gstin"] for s in everyone["results"]} == {SUPPLIER_1, SUPPLIER_2}
+    assert everyone["count"] == 2
     found = client.get("/api/v1/t/acme/suppliers/", {"q": "karnataka"}, **auth(alice)).json()
     assert [s["gstin"] for s in found["results"]] == [SUPPLIER_2]
     mine = client.get("/api/v1/t/acme/suppliers/", **auth(pat)).json()  # pat: documents of SUPPLIER_1 only
@@ -35,18 +36,17 @@ def test_contacts_are_edited_through_the_api_with_checks_and_audit(client, alice
     supplier = make_supplier(tenant_a, SUPPLIER_1, "Sharma Textiles")
     url = f"/api/v1/t/acme/suppliers/{supplier.pk}/"
     bad = client.patch(url, {"emails": ["not-an-email"]}, content_type="application/json", **auth(alice))
-    assert bad.status_code == 400 and bad.json()["field"] == "emails"
+    assert bad.status_code == 400
+    assert bad.json()["field"] == "emails"
     ok = client.patch(
         url,
         {"emails": ["GST@Sharma.in"], "trade_name": "Sharma"},
         content_type="application/json",
         **auth(alice),
     )
-    assert (
-        ok.status_code == 200
-        and ok.json()["emails"] == ["gst@sharma.in"]
-        and ok.json()["trade_name"] == "Sharma"
-    )
+    assert ok.status_code == 200
+    assert ok.json()["emails"] == ["gst@sharma.in"]
+    assert ok.json()["trade_name"] == "Sharma"
     assert ok.json()["legal_name"] == "Sharma Textiles"  # not given: kept
     with tenant_scope(tenant_a):
         assert AuditEvent.objects.get(action="supplier.updated").changes["emails"] == [[], ["gst@sharma.in"]]
@@ -66,7 +66,8 @@ def test_excel_import_through_the_api_reports_bad_rows_and_is_for_admins(client,
     response = client.post("/api/v1/t/acme/suppliers/import/", {"file": upload}, **auth(alice))
     assert response.status_code == 200
     body = response.json()
-    assert body["created"] == 1 and body["errors"][0]["row"] == 3
+    assert body["created"] == 1
+    assert body["errors"][0]["row"] == 3
     refused = client.post(
         "/api/v1/t/acme/suppliers/import/", {"file": SimpleUploadedFile("s.xlsx", data)}, **auth(pat)
     )
@@ -74,7 +75,8 @@ def test_excel_import_through_the_api_reports_bad_rows_and_is_for_admins(client,
     not_excel = client.post(
         "/api/v1/t/acme/suppliers/import/", {"file": SimpleUploadedFile("s.xlsx", b"hello")}, **auth(alice)
     )
-    assert not_excel.status_code == 400 and not_excel.json()["field"] == "file"
+    assert not_excel.status_code == 400
+    assert not_excel.json()["field"] == "file"
 
 
 def test_supplier_notifications_api_lists_emails_sent(client, alice, pat, tenant_a, reg_a1):

@@ -69,7 +69,8 @@ def test_which_addresses_a_webhook_may_reach(address, private_ok, refused_as):
 def test_internal_urls_are_refused_when_saved(tenant_a, url):
     with tenant_scope(tenant_a), pytest.raises(services.SupplierError) as exc:
         services.create_webhook(tenant=tenant_a, actor=ADMIN, url=url)
-    assert exc.value.field == "url" and "public addresses" in exc.value.message
+    assert exc.value.field == "url"
+    assert "public addresses" in exc.value.message
     with tenant_scope(tenant_a):
         assert not WebhookEndpoint.objects.exists()
 
@@ -107,7 +108,8 @@ def test_delivery_rechecks_the_address_and_sends_nothing_to_an_internal_one(
     assert receiver.requests == []
     with tenant_scope(tenant_a):
         delivery.refresh_from_db()
-    assert "loopback" in delivery.last_error and delivery.response_code is None
+    assert "loopback" in delivery.last_error
+    assert delivery.response_code is None
 
 
 def test_a_name_that_resolves_elsewhere_at_delivery_is_refused(
@@ -125,7 +127,8 @@ def test_a_name_that_resolves_elsewhere_at_delivery_is_refused(
     assert receiver.requests == []
     with tenant_scope(tenant_a):
         delivery.refresh_from_db()
-    assert "127.0.0.1" in delivery.last_error and "loopback" in delivery.last_error
+    assert "127.0.0.1" in delivery.last_error
+    assert "loopback" in delivery.last_error
 
 
 def test_redirects_are_not_followed(tenant_a, reg_a1, receiver):
@@ -137,7 +140,8 @@ def test_redirects_are_not_followed(tenant_a, reg_a1, receiver):
     assert len(receiver.requests) == 1
     with tenant_scope(tenant_a):
         delivery.refresh_from_db()
-    assert delivery.response_code == 302 and "redirects are not followed" in delivery.last_error
+    assert delivery.response_code == 302
+    assert "redirects are not followed" in delivery.last_error
 
 
 def test_the_secret_is_sealed_at_rest_and_opens_only_with_the_key(tenant_a, reg_a1, receiver, settings):
@@ -146,7 +150,8 @@ def test_the_secret_is_sealed_at_rest_and_opens_only_with_the_key(tenant_a, reg_
     with connection.cursor() as cur:
         cur.execute("SELECT * FROM suppliers_webhookendpoint")
         row = " ".join(str(v) for v in cur.fetchone())
-    assert made.secret not in row and made.secret[-4:] == made.endpoint.secret_hint
+    assert made.secret not in row
+    assert made.secret[-4:] == made.endpoint.secret_hint
     with tenant_scope(tenant_a):
         assert made.secret not in json.dumps(list(AuditEvent.objects.values_list("changes", "metadata")))
     delivery = _flagged_delivery(tenant_a, reg_a1)
@@ -163,7 +168,8 @@ def test_rotating_the_secret_signs_later_deliveries_with_the_new_one(tenant_a, r
         old = services.create_webhook(tenant=tenant_a, actor=ADMIN, url=receiver.url)
         new = services.rotate_webhook_secret(tenant=tenant_a, actor=ADMIN, endpoint=old.endpoint)
         event = AuditEvent.objects.get(action="webhook.secret_rotated")
-    assert new.secret != old.secret and new.endpoint.secret_rotated_at is not None
+    assert new.secret != old.secret
+    assert new.endpoint.secret_rotated_at is not None
     assert event.changes == {"secret_hint": [old.secret[-4:], new.secret[-4:]]}
     delivery = _flagged_delivery(tenant_a, reg_a1)
     assert services.deliver_webhook(delivery_id=delivery.pk) == DeliveryStatus.SUCCEEDED
@@ -179,19 +185,22 @@ def test_the_page_shows_the_secret_once_and_rotates_it(client_for, alice, tenant
         "/t/acme/suppliers/webhooks/",
         {"url": "http://169.254.169.254/", "events": ["supplier.documents_flagged"]},
     )
-    assert refused.status_code == 400 and "link-local" in refused.content.decode()
+    assert refused.status_code == 400
+    assert "link-local" in refused.content.decode()
     first = client.post(
         "/t/acme/suppliers/webhooks/",
         {"url": "http://10.0.0.5/hook", "events": ["supplier.documents_flagged"]},
         follow=True,
     )
     secret = first.context["new_secret"]
-    assert secret.startswith("whsec_") and secret in first.content.decode()
+    assert secret.startswith("whsec_")
+    assert secret in first.content.decode()
     assert first["Cache-Control"] == "no-store"
     with tenant_scope(tenant_a):
         endpoint = WebhookEndpoint.objects.get()
     again = client.get(f"/t/acme/suppliers/webhooks/{endpoint.pk}/").content.decode()
-    assert secret not in again and f"…{secret[-4:]}" in again
+    assert secret not in again
+    assert f"…{secret[-4:]}" in again
     rotated = client.post(f"/t/acme/suppliers/webhooks/{endpoint.pk}/rotate/", follow=True)
     assert rotated.context["new_secret"] not in (None, secret)
     assert client.get(f"/t/acme/suppliers/webhooks/{endpoint.pk}/").context["new_secret"] is None
@@ -201,23 +210,29 @@ def test_webhook_api_returns_the_secret_once_refuses_internal_urls_and_rotates(c
     auth = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=alice).key}"}
     base = "/api/v1/t/acme/webhooks/"
     bad = client.post(base, {"url": "http://127.0.0.1:9/hook"}, content_type="application/json", **auth)
-    assert bad.status_code == 400 and bad.json()["field"] == "url"
+    assert bad.status_code == 400
+    assert bad.json()["field"] == "url"
     made = client.post(base, {"url": f"https://{PUBLIC}/hook"}, content_type="application/json", **auth)
-    assert made.status_code == 201 and made.json()["secret"].startswith("whsec_")
+    assert made.status_code == 201
+    assert made.json()["secret"].startswith("whsec_")
     pk = made.json()["webhook"]["id"]
     listing = client.get(base, **auth)
     assert made.json()["secret"] not in listing.content.decode()
     assert listing.json()["results"][0]["secret_hint"] == made.json()["secret"][-4:]
     rotated = client.post(f"{base}{pk}/rotate-secret/", **auth)
-    assert rotated.status_code == 200 and rotated.json()["secret"] != made.json()["secret"]
+    assert rotated.status_code == 200
+    assert rotated.json()["secret"] != made.json()["secret"]
     off = client.patch(
         f"{base}{pk}/", {"active": False, "url": "http://10.9.9.9/"}, content_type="application/json", **auth
     )
-    assert off.status_code == 400 and off.json()["field"] == "url"
+    assert off.status_code == 400
+    assert off.json()["field"] == "url"
     off = client.patch(f"{base}{pk}/", {"active": False}, content_type="application/json", **auth)
-    assert off.status_code == 200 and off.json()["active"] is False
+    assert off.status_code == 200
+    assert off.json()["active"] is False
     detail = client.get(f"{base}{pk}/", **auth).json()
-    assert detail["webhook"]["active"] is False and detail["deliveries"] == []
+    assert detail["webhook"]["active"] is False
+    assert detail["deliveries"] == []
     preparer = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=pat).key}"}
     assert client.get(base, **preparer).status_code == 403
     assert client.post(f"{base}{pk}/rotate-secret/", **preparer).status_code == 403

@@ -55,7 +55,9 @@ def test_members_page_lists_roles_and_granted_gstins(client_for, alice, bob, pat
     assert rows["bob"].granted == []
     assert rows["alice"].sees_all
     html = response.content.decode()
-    assert reg_a1.gstin in html and "Preparer" in html and "All GSTINs" in html
+    assert reg_a1.gstin in html
+    assert "Preparer" in html
+    assert "All GSTINs" in html
     assert f'href="{_url("tenant-registrations", tenant_a)}"' in html  # navbar link for managers
 
 

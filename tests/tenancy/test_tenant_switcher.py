@@ -27,7 +27,8 @@ def test_user_in_two_tenants_chooses_and_the_choice_opens_it(client_for, dual, t
     assert page.status_code == 200
     html = page.content.decode()
     assert "Choose an organisation" in html
-    assert f'href="/t/{tenant_a.slug}/"' in html and f'href="/t/{tenant_b.slug}/"' in html
+    assert f'href="/t/{tenant_a.slug}/"' in html
+    assert f'href="/t/{tenant_b.slug}/"' in html
 
     opened = client.get(f"/t/{tenant_b.slug}/")
     assert opened.status_code == 200
@@ -38,7 +39,8 @@ def test_user_in_two_tenants_chooses_and_the_choice_opens_it(client_for, dual, t
 def test_navbar_switcher_lists_every_tenant_of_the_user(client_for, dual, tenant_a, tenant_b):
     html = client_for(dual).get(f"/t/{tenant_a.slug}/").content.decode()
     assert 'id="tenant-switcher"' in html
-    assert "Acme Traders" in html and "Bharat Steel" in html
+    assert "Acme Traders" in html
+    assert "Bharat Steel" in html
     assert f'class="dropdown-item active" href="/t/{tenant_a.slug}/"' in html
 
 
