@@ -32,7 +32,7 @@ from django.utils import timezone  # noqa: E402
 from audit.services import Actor  # noqa: E402
 from gst.gstin import make_gstin  # noqa: E402
 from returns import services  # noqa: E402
-from tenancy import services as ts  # noqa: E402
+from tenancy import services as tenancy_services  # noqa: E402
 from tenancy.scoping import tenant_scope  # noqa: E402
 
 ROWS = int(os.environ.get("BENCH_TWOB_ROWS", "500000"))
@@ -114,9 +114,9 @@ def load(tenant, reg, n: int) -> None:
 def main() -> None:
     actor = Actor.system("bench")
     slug = f"bench-twob-{int(time.time())}"
-    tenant = ts.create_tenant(name="Bench 2B", slug=slug, actor=actor)
+    tenant = tenancy_services.create_tenant(name="Bench 2B", slug=slug, actor=actor)
     with tenant_scope(tenant):
-        reg = ts.add_registration(
+        reg = tenancy_services.add_registration(
             tenant=tenant, actor=actor, gstin=make_gstin("27", "AABCB1234K"), legal_name="Bench"
         )
         t0 = time.monotonic()

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 
-from tests import factories as f
+from tests import factories
 
 # pytest-xdist runs the suite in worker processes (gw0, gw1, ...); pytest-django gives each its own test database
 # (test_<name>_gw0, ...). This names the rest of what a worker owns: its Redis keys and its folder.
@@ -144,54 +144,54 @@ def worker_owns_its_files_and_queues(tmp_path_factory):
 
 @pytest.fixture
 def tenant_a(db):
-    return f.make_tenant("Acme Traders", "acme")
+    return factories.make_tenant("Acme Traders", "acme")
 
 
 @pytest.fixture
 def tenant_b(db):
-    return f.make_tenant("Bharat Steel", "bharat")
+    return factories.make_tenant("Bharat Steel", "bharat")
 
 
 @pytest.fixture
 def reg_a1(tenant_a):
-    return f.make_registration(tenant_a, state="27", n=1)
+    return factories.make_registration(tenant_a, state="27", n=1)
 
 
 @pytest.fixture
 def reg_a2(tenant_a):
-    return f.make_registration(tenant_a, state="29", n=2, frequency="Q")
+    return factories.make_registration(tenant_a, state="29", n=2, frequency="Q")
 
 
 @pytest.fixture
 def reg_b1(tenant_b):
-    return f.make_registration(tenant_b, state="24", n=3)
+    return factories.make_registration(tenant_b, state="24", n=3)
 
 
 @pytest.fixture
 def alice(tenant_a):
-    user = f.make_user("alice")
-    f.make_member(tenant_a, user, "owner")
+    user = factories.make_user("alice")
+    factories.make_member(tenant_a, user, "owner")
     return user
 
 
 @pytest.fixture
 def bob(tenant_a):
-    user = f.make_user("bob")
-    f.make_member(tenant_a, user, "viewer", gstins=[])
+    user = factories.make_user("bob")
+    factories.make_member(tenant_a, user, "viewer", gstins=[])
     return user
 
 
 @pytest.fixture
 def pat(tenant_a, reg_a1):
-    user = f.make_user("pat")
-    f.make_member(tenant_a, user, "preparer", gstins=[reg_a1])
+    user = factories.make_user("pat")
+    factories.make_member(tenant_a, user, "preparer", gstins=[reg_a1])
     return user
 
 
 @pytest.fixture
 def charlie(tenant_b):
-    user = f.make_user("charlie")
-    f.make_member(tenant_b, user, "owner")
+    user = factories.make_user("charlie")
+    factories.make_member(tenant_b, user, "owner")
     return user
 
 

@@ -27,7 +27,7 @@ from invoices.exports import KIND as DOCUMENT_EXPORT
 from invoices.services.ingest import ingest_documents
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
-from tests import factories as f
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -133,7 +133,7 @@ def spread_ids() -> None:
 def ingest(tenant, reg, records) -> None:
     with tenant_scope(tenant):
         result = ingest_documents(
-            tenant=tenant, registration=reg, actor=f.SYSTEM, source="portal", records={"b2b": records}
+            tenant=tenant, registration=reg, actor=factories.SYSTEM, source="portal", records={"b2b": records}
         )
     assert not result.errors
 
@@ -143,11 +143,11 @@ def world(tenant_a, tenant_b, reg_a1, reg_a2, reg_b1, alice, bob, charlie, setti
     """Tenant B with a document; then, with ids in ranges of their own, tenant A with documents and their
     versions, suppliers, another GSTIN and member, an export file and audit events."""
     settings.EXPORT_DIR = tmp_path
-    ingest(tenant_b, reg_b1, [f.document_record(number="BHARAT/001", pos=reg_b1.state_code)])
+    ingest(tenant_b, reg_b1, [factories.document_record(number="BHARAT/001", pos=reg_b1.state_code)])
     spread_ids()
-    reg_a3 = f.make_registration(tenant_a, state="33", n=4)
-    f.make_member(tenant_a, f.make_user("erin"), "viewer", gstins=[reg_a3])
-    records = [f.document_record(number=n, pos=reg_a1.state_code) for n in SECRET_NUMBERS]
+    reg_a3 = factories.make_registration(tenant_a, state="33", n=4)
+    factories.make_member(tenant_a, factories.make_user("erin"), "viewer", gstins=[reg_a3])
+    records = [factories.document_record(number=n, pos=reg_a1.state_code) for n in SECRET_NUMBERS]
     ingest(tenant_a, reg_a1, records)
     ingest(tenant_a, reg_a1, [{**records[0], "txval": "123.00"}])  # a supplier's change: a document version
     with tenant_scope(tenant_a):

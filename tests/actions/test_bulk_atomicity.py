@@ -28,7 +28,7 @@ from audit.verify import verify_chain
 from invoices.models import SupplierDocument
 from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 from tests.actions.conftest import OCT
 from tests.documents.helpers import make_doc
 
@@ -67,8 +67,8 @@ def load(registration, n: int = N) -> None:
 
 
 def owner(tenant, name: str):
-    user = f.make_user(name)
-    f.make_member(tenant, user, "owner")
+    user = factories.make_user(name)
+    factories.make_member(tenant, user, "owner")
     return user
 
 
@@ -263,7 +263,7 @@ def test_a_worker_killed_mid_chunk_loses_only_that_chunk_and_resumes_to_the_cras
 ):
     settings.IMS_BULK_ACTION_SYNC_MAX = 1_000
     settings.IMS_BULK_ACTION_CHUNK = 5_000
-    reg_b = f.make_registration(tenant_b, state=reg_a1.state_code, n=4)  # same rule inputs as reg_a1
+    reg_b = factories.make_registration(tenant_b, state=reg_a1.state_code, n=4)  # same rule inputs as reg_a1
     alice, carol = owner(tenant_a, "alice"), owner(tenant_b, "carol")
     load(reg_a1)
     load(reg_b)

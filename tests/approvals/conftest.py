@@ -9,7 +9,7 @@ from approvals import services as approvals
 from audit.services import Actor
 from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 from tests.documents.helpers import make_doc
 
 OCT = dt.date(2025, 10, 1)
@@ -17,8 +17,8 @@ OCT = dt.date(2025, 10, 1)
 
 @pytest.fixture
 def ann(tenant_a, reg_a1):
-    user = f.make_user("ann")
-    f.make_member(tenant_a, user, "approver", gstins=[reg_a1])
+    user = factories.make_user("ann")
+    factories.make_member(tenant_a, user, "approver", gstins=[reg_a1])
     return user
 
 

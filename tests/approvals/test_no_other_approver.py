@@ -11,7 +11,7 @@ from audit.models import AuditEvent
 from notifications.models import Notification
 from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 from tests.approvals.test_approval_flow import act, batch, decide, local
 
 pytestmark = pytest.mark.django_db
@@ -43,10 +43,10 @@ def test_a_preparer_s_batch_no_approver_may_see_tells_owners_and_admins_and_the_
 ):
     """The only approver is granted another GSTIN; the owner and the admin have been made viewers: nobody may
     decide pat's batch on A1, and pat is told (the approver, who cannot see A1, is not asked)."""
-    ann = f.make_user("ann")
-    f.make_member(tenant_a, ann, "approver", gstins=[reg_a2])
-    adm = f.make_user("adm")
-    f.make_member(tenant_a, adm, "admin")
+    ann = factories.make_user("ann")
+    factories.make_member(tenant_a, ann, "approver", gstins=[reg_a2])
+    adm = factories.make_user("adm")
+    factories.make_member(tenant_a, adm, "admin")
     policy(action="R")
     with tenant_scope(tenant_a):
         Membership.objects.filter(user__in=[alice, adm]).update(role="viewer")
@@ -81,8 +81,8 @@ def test_the_page_says_who_can_approve_and_what_to_do_when_nobody_can(
     assert "invite an approver" in page
     assert reg_a1.gstin in page
     assert 'id="decision-form"' not in page
-    ann = f.make_user("ann")
-    f.make_member(tenant_a, ann, "approver", gstins=[reg_a1])  # now someone else may decide
+    ann = factories.make_user("ann")
+    factories.make_member(tenant_a, ann, "approver", gstins=[reg_a1])  # now someone else may decide
     page = client_for(alice).get(f"/t/acme/approvals/{approval.pk}/").content.decode()
     assert 'id="no-approver"' not in page
     assert "Can approve or return it" in page
@@ -97,7 +97,7 @@ def test_the_policies_page_warns_when_fewer_than_two_members_may_approve(
     page = client_for(alice).get("/t/acme/approvals/policies/").content.decode()
     assert 'id="policy-approver-warning"' in page
     assert "Batches that alice proposes will wait" in page
-    f.make_member(tenant_a, f.make_user("ann"), "approver", gstins=[reg_a1])
+    factories.make_member(tenant_a, factories.make_user("ann"), "approver", gstins=[reg_a1])
     page = client_for(alice).get("/t/acme/approvals/policies/").content.decode()
     assert 'id="policy-approver-warning"' not in page
 

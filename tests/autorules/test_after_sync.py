@@ -10,7 +10,7 @@ from gst_sync import services
 from invoices.models import SupplierDocument
 from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 from tests.gst_sync.conftest import (  # noqa: F401 - fixtures
     OTP,
     RECIPIENT,
@@ -28,9 +28,9 @@ ACTOR = Actor.system("tests")
 
 
 def test_a_successful_sync_runs_the_rules_on_the_synced_gstin(db, portal, sandbox):  # noqa: F811
-    tenant = f.make_tenant("Acme Rules", "acme-rules")
-    owner = f.make_user("ruler")
-    f.make_member(tenant, owner, "owner")
+    tenant = factories.make_tenant("Acme Rules", "acme-rules")
+    owner = factories.make_user("ruler")
+    factories.make_member(tenant, owner, "owner")
     with tenant_scope(tenant):
         reg = tenancy_services.add_registration(
             tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme"

@@ -23,7 +23,7 @@ from reconciliation import services as recon
 from reconciliation.engine import execute_run
 from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 from tests.documents.helpers import SUPPLIER_1, make_doc
 
 OCT = dt.date(2025, 10, 1)
@@ -224,8 +224,8 @@ def test_a_person_s_action_is_never_overridden(tenant_a, reg_a1, alice, books):
 def test_a_rule_s_actions_go_through_approvals_and_its_owner_may_not_approve_them(
     tenant_a, reg_a1, alice, books
 ):
-    ann = f.make_user("ann")
-    f.make_member(tenant_a, ann, "approver", gstins=[reg_a1])
+    ann = factories.make_user("ann")
+    factories.make_member(tenant_a, ann, "approver", gstins=[reg_a1])
     with tenant_scope(tenant_a):
         approvals.save_policy(
             tenant=tenant_a,

@@ -15,7 +15,7 @@ from autorules.selectors import dry_run
 from invoices.models import SupplierDocument
 from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 from tests.documents.helpers import SUPPLIER_1, SUPPLIER_2, make_doc
 
 UNDER_50K = [{"type": "filing_status", "value": "filed"}, {"type": "value_range", "max": "50000"}]
@@ -146,8 +146,8 @@ def test_a_rule_acts_only_on_the_gstins_its_owner_may_see(tenant_a, pat, docs):
 
 
 def test_a_rule_whose_owner_may_no_longer_act_is_skipped(tenant_a, alice, docs):
-    approver = f.make_user("appy")
-    f.make_member(tenant_a, approver, "approver", gstins=[])
+    approver = factories.make_user("appy")
+    factories.make_member(tenant_a, approver, "approver", gstins=[])
     rule(tenant_a, approver)
     with tenant_scope(tenant_a):
         Membership.objects.filter(user=approver).update(role="viewer")
@@ -240,8 +240,8 @@ def test_preparers_and_viewers_may_not_manage_rules(client_for, pat, bob, tenant
 
 
 def test_an_approver_may_manage_rules(client_for, tenant_a):
-    approver = f.make_user("appy")
-    f.make_member(tenant_a, approver, "approver", gstins=[])
+    approver = factories.make_user("appy")
+    factories.make_member(tenant_a, approver, "approver", gstins=[])
     assert client_for(approver).get("/t/acme/autorules/").status_code == 200
 
 

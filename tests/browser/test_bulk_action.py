@@ -10,27 +10,27 @@ import pytest
 from invoices.models import SupplierDocument
 from invoices.services.ingest import ingest_documents
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def office(transactional_db):
-    tenant = f.make_tenant("Bulk Traders", "bulk")
-    reg = f.make_registration(tenant, state="27", n=21)
-    other = f.make_registration(tenant, state="29", n=22)
-    user = f.make_user("priya")
-    f.make_member(tenant, user, "preparer", gstins=[reg])
-    supplier = f.gstin_for(8201, "27")
+    tenant = factories.make_tenant("Bulk Traders", "bulk")
+    reg = factories.make_registration(tenant, state="27", n=21)
+    other = factories.make_registration(tenant, state="29", n=22)
+    user = factories.make_user("priya")
+    factories.make_member(tenant, user, "preparer", gstins=[reg])
+    supplier = factories.gstin_for(8201, "27")
     with tenant_scope(tenant):
         for r in (reg, other):
             invoices = [
-                f.document_record(supplier_gstin=supplier, number=f"BK/{r.pk}/{i}", pos="27")
+                factories.document_record(supplier_gstin=supplier, number=f"BK/{r.pk}/{i}", pos="27")
                 for i in range(6)
             ]
             notes = [
-                f.document_record(
+                factories.document_record(
                     supplier_gstin=supplier,
                     section="b2bcn",
                     number=f"CN/{r.pk}/{i}",
@@ -43,7 +43,7 @@ def office(transactional_db):
                 tenant=tenant,
                 registration=r,
                 records={"b2b": invoices, "b2bcn": notes},
-                actor=f.SYSTEM,
+                actor=factories.SYSTEM,
                 source="demo",
             ).errors
     return tenant, reg, other
@@ -51,7 +51,7 @@ def office(transactional_db):
 
 def test_bulk_pending_on_all_matching_goes_through_confirmation_and_lists_refusals(office, log_in):
     tenant, reg, other = office
-    page = log_in("priya", f.PASSWORD)
+    page = log_in("priya", factories.PASSWORD)
     page.get_by_role("link", name="Inward documents").click()
     page.wait_for_url(re.compile(r"/t/bulk/documents/"))
     assert page.locator("#documents tbody tr").count() == 8  # only the granted GSTIN

@@ -9,25 +9,25 @@ import pytest
 
 from invoices.services.ingest import ingest_documents
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 
 pytestmark = pytest.mark.browser
-SUPPLIER = f.gstin_for(8101, "27")
+SUPPLIER = factories.gstin_for(8101, "27")
 
 
 @pytest.fixture
 def demo(transactional_db):
     """Like seed_demo, small: an organisation with two GSTINs, documents from two suppliers, and its owner."""
-    tenant = f.make_tenant("Demo Traders", "demo")
-    main = f.make_registration(tenant, state="27", n=11)
-    branch = f.make_registration(tenant, state="29", n=12, frequency="Q")
-    user = f.make_user("asha")
-    f.make_member(tenant, user, "owner")
-    other = f.gstin_for(8102, "29")
+    tenant = factories.make_tenant("Demo Traders", "demo")
+    main = factories.make_registration(tenant, state="27", n=11)
+    branch = factories.make_registration(tenant, state="29", n=12, frequency="Q")
+    user = factories.make_user("asha")
+    factories.make_member(tenant, user, "owner")
+    other = factories.gstin_for(8102, "29")
     with tenant_scope(tenant):
         for reg, count in ((main, 9), (branch, 5)):
             records = [
-                f.document_record(
+                factories.document_record(
                     supplier_gstin=SUPPLIER if i % 3 else other,
                     number=f"DT/{reg.pk}/{i:03d}",
                     pos=reg.state_code,
@@ -35,7 +35,11 @@ def demo(transactional_db):
                 for i in range(count)
             ]
             result = ingest_documents(
-                tenant=tenant, registration=reg, records={"b2b": records}, actor=f.SYSTEM, source="demo"
+                tenant=tenant,
+                registration=reg,
+                records={"b2b": records},
+                actor=factories.SYSTEM,
+                source="demo",
             )
             assert not result.errors
     return {
@@ -48,7 +52,7 @@ def demo(transactional_db):
 
 
 def test_login_with_the_right_password_opens_the_organisation(demo, log_in):
-    page = log_in("asha", f.PASSWORD)
+    page = log_in("asha", factories.PASSWORD)
     assert "/t/demo/" in page.url
     assert page.locator("nav").get_by_text("asha").is_visible()
 
@@ -61,7 +65,7 @@ def test_login_with_a_wrong_password_stays_on_the_login_page_with_an_error(demo,
 
 
 def test_filtered_inward_list_exports_exactly_the_filtered_documents(demo, log_in, tmp_path):
-    page = log_in("asha", f.PASSWORD)
+    page = log_in("asha", factories.PASSWORD)
     page.get_by_role("link", name="Inward documents").click()
     page.wait_for_url(re.compile(r"/t/demo/documents/"))
     assert page.locator("#documents tbody tr").count() == 14

@@ -20,7 +20,7 @@ from gst_sync.models import PushBatch, PushStatus, RunStatus, SyncRun
 from invoices.models import SupplierDocument
 from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 from tests.gst_sync import conftest as sandbox_fixtures
 from tests.gst_sync.conftest import CLIENT_ID, CLIENT_SECRET, OTP, RECIPIENT, USERNAME, doc
 
@@ -41,13 +41,13 @@ def portal_user(transactional_db, sandbox, settings):
     sandbox.seed(
         b2b=[doc("PF-1", stin=SUPPLIER), doc("PF-2", stin=SUPPLIER), doc("PF-3", stin=SUPPLIER, action="R")]
     )
-    tenant = f.make_tenant("Portal Flow Traders", "portal-flow")
+    tenant = factories.make_tenant("Portal Flow Traders", "portal-flow")
     with tenant_scope(tenant):
         reg = tenancy_services.add_registration(
-            tenant=tenant, actor=f.SYSTEM, gstin=RECIPIENT, legal_name="Portal Flow Traders Pvt Ltd"
+            tenant=tenant, actor=factories.SYSTEM, gstin=RECIPIENT, legal_name="Portal Flow Traders Pvt Ltd"
         )
-    user = f.make_user("meera")
-    f.make_member(tenant, user, "owner")
+    user = factories.make_user("meera")
+    factories.make_member(tenant, user, "owner")
     return tenant, reg
 
 
@@ -87,7 +87,7 @@ def accept_on_its_page(page, number: str) -> None:
 
 def test_user_connects_syncs_accepts_and_pushes_through_the_portal_pages(portal_user, sandbox, log_in):
     tenant, reg = portal_user
-    page = log_in("meera", f.PASSWORD)
+    page = log_in("meera", factories.PASSWORD)
     open_portal_page(page)
     row = page.locator(f"#gstin-{RECIPIENT}")
     expect(row).to_contain_text("Not connected")

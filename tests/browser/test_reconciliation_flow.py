@@ -21,7 +21,7 @@ from invoices.services.ingest import ingest_documents
 from reconciliation.models import JobStatus, ReconRun, RegisterImport
 from reconciliation.tasks import run_import_task, run_recon_task
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 
 pytestmark = pytest.mark.browser
 
@@ -33,20 +33,20 @@ TOLERANCE, MISMATCH, ONLY_SUPPLIER, ONLY_REGISTER = "TL/004", "MM/005", "MS/006"
 @pytest.fixture
 def org(transactional_db, settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")  # uploads and kept register files
-    tenant = f.make_tenant("Recon Traders", "recon")
-    reg = f.make_registration(tenant, state="27", n=21)
-    user = f.make_user("meera")
-    f.make_member(tenant, user, "owner")
-    supplier = f.gstin_for(8301, "27")  # same state as the recipient: CGST and SGST
+    tenant = factories.make_tenant("Recon Traders", "recon")
+    reg = factories.make_registration(tenant, state="27", n=21)
+    user = factories.make_user("meera")
+    factories.make_member(tenant, user, "owner")
+    supplier = factories.gstin_for(8301, "27")  # same state as the recipient: CGST and SGST
     with tenant_scope(tenant):
         records = [
-            f.document_record(
+            factories.document_record(
                 supplier_gstin=supplier, number=n, date=DATE, pos="27", taxable=Decimal("10000.00")
             )
             for n in [*EXACT, TOLERANCE, MISMATCH, ONLY_SUPPLIER]
         ]
         assert not ingest_documents(
-            tenant=tenant, registration=reg, records={"b2b": records}, actor=f.SYSTEM, source="demo"
+            tenant=tenant, registration=reg, records={"b2b": records}, actor=factories.SYSTEM, source="demo"
         ).errors
     return {"tenant": tenant, "reg": reg, "supplier": supplier}
 
@@ -103,7 +103,7 @@ def run_queued(tenant, model, task) -> int:
 
 def test_upload_register_reconcile_open_mismatch_and_accept_exact_matches(org, log_in, tmp_path):
     tenant, reg = org["tenant"], org["reg"]
-    page = log_in("meera", f.PASSWORD)
+    page = log_in("meera", factories.PASSWORD)
     page.get_by_role("link", name="Reconciliation").click()
     page.wait_for_url(re.compile(r"/t/recon/reconciliation/$"))
     page.get_by_role("link", name="Purchase register").click()

@@ -14,29 +14,29 @@ from invoices.services.ingest import ingest_documents
 from returns.models import PreviewRebuild, RebuildStatus
 from returns.tasks import rebuild_preview
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def org(transactional_db):
-    tenant = f.make_tenant("Preview Traders", "preview")
-    reg = f.make_registration(tenant, state="27", n=21)
-    user = f.make_user("ravi")
-    f.make_member(tenant, user, "owner")
-    supplier = f.gstin_for(8201, "29")
+    tenant = factories.make_tenant("Preview Traders", "preview")
+    reg = factories.make_registration(tenant, state="27", n=21)
+    user = factories.make_user("ravi")
+    factories.make_member(tenant, user, "owner")
+    supplier = factories.gstin_for(8201, "29")
     with tenant_scope(tenant):
         records = {
             "b2b": [
-                f.document_record(
+                factories.document_record(
                     supplier_gstin=supplier, number=f"PV/{i:03d}", action="R" if i == 0 else "N"
                 )
                 for i in range(4)
             ]
         }
         assert not ingest_documents(
-            tenant=tenant, registration=reg, records=records, actor=f.SYSTEM, source="demo"
+            tenant=tenant, registration=reg, records=records, actor=factories.SYSTEM, source="demo"
         ).errors
     return {"tenant": tenant, "reg": reg}
 
@@ -49,7 +49,7 @@ def run_queued_rebuilds(tenant) -> int:
 
 
 def test_open_a_period_rebuild_it_and_download_the_excel(org, log_in, tmp_path):
-    page = log_in("ravi", f.PASSWORD)
+    page = log_in("ravi", factories.PASSWORD)
     page.get_by_role("link", name="GSTR-2B").click()
     page.wait_for_url(re.compile(r"/t/preview/returns/"))
     page.goto(f"/t/preview/returns/2b/{org['reg'].pk}/102025/")

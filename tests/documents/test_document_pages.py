@@ -149,7 +149,7 @@ def test_dashboard_with_bad_period_says_so(client_for, alice, docs):
 def test_dashboard_follows_ingested_documents_at_once(client_for, alice, tenant_a, reg_a1):
     """The summary is cached per ledger position: an ingest (audited) shows on the next view."""
     from invoices.services.ingest import ingest_documents
-    from tests import factories as f
+    from tests import factories
 
     client = client_for(alice)
 
@@ -159,14 +159,14 @@ def test_dashboard_follows_ingested_documents_at_once(client_for, alice, tenant_
                 tenant=tenant_a,
                 registration=reg_a1,
                 records={"b2b": list(records)},
-                actor=f.SYSTEM,
+                actor=factories.SYSTEM,
                 source="portal",
             )
         assert not result.errors
 
-    ingest(f.document_record(number="A-1"), f.document_record(number="A-2", action="A"))
+    ingest(factories.document_record(number="A-1"), factories.document_record(number="A-2", action="A"))
     assert client.get("/t/acme/").context["board"].document_count == 2
-    ingest(f.document_record(number="A-3", action="R"))
+    ingest(factories.document_record(number="A-3", action="R"))
     board = client.get("/t/acme/").context["board"]
     assert board.document_count == 3
     counts = {s.section: s.counts for s in board.registrations[0].sections}

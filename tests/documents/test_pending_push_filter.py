@@ -19,7 +19,7 @@ from invoices.models import SupplierDocument
 from tenancy import services as tenancy_services
 from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 from tests.gst_sync import conftest as sandbox_portal
 from tests.gst_sync.conftest import RECIPIENT, connect_gstin, doc
 
@@ -31,8 +31,8 @@ adapter, portal = sandbox_portal.adapter, sandbox_portal.portal
 
 @pytest.fixture
 def synced(db, portal, sandbox):
-    tenant = f.make_tenant("Acme Pending", "acme-pending")
-    owner = f.make_user("pending-owner")
+    tenant = factories.make_tenant("Acme Pending", "acme-pending")
+    owner = factories.make_user("pending-owner")
     with tenant_scope(tenant):
         reg = tenancy_services.add_registration(
             tenant=tenant, actor=SYSTEM, gstin=RECIPIENT, legal_name="Acme"

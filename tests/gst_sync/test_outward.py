@@ -12,7 +12,7 @@ from gst_sync.client import GstnAdapter
 from gst_sync.models import OutwardDocument
 from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 
 from .conftest import RECIPIENT, connect_gstin, doc, make_config
 
@@ -23,7 +23,7 @@ BUYER_1, BUYER_2 = "29AAJFY9012N1ZE", "24AAKCV7788R1Z1"
 @pytest.fixture
 def seller(db, sandbox):
     """Our tenant's GSTIN (RECIPIENT in the sandbox's inbound sense) also sells to two buyers."""
-    tenant = f.make_tenant("Acme Seller", "acme-seller")
+    tenant = factories.make_tenant("Acme Seller", "acme-seller")
     with tenant_scope(tenant):
         reg = tenancy_services.add_registration(
             tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme"
@@ -59,8 +59,8 @@ def test_each_sync_refreshes_buyers_actions_rejected_first(client, seller, sandb
     sales(sandbox)
     run = sync_b2b(tenant, reg, portal)
     assert run.counts["outward_received"] == 3
-    owner = f.make_user("seller-owner")
-    f.make_member(tenant, owner, "owner")
+    owner = factories.make_user("seller-owner")
+    factories.make_member(tenant, owner, "owner")
     client.force_login(owner, backend="django.contrib.auth.backends.ModelBackend")
     page = client.get("/t/acme-seller/portal/outward/").content.decode()
     assert page.index("S-1") < page.index("S-3") < page.index("S-2")  # rejected, pending, accepted

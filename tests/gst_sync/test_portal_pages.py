@@ -10,7 +10,7 @@ from gst_sync import services
 from gst_sync.models import ConnectionStatus, PortalConnection, RunStatus, SyncRun
 from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 
 from .conftest import CLIENT_ID, CLIENT_SECRET, OTP, RECIPIENT, USERNAME, doc
 
@@ -26,14 +26,14 @@ def portal_settings(settings, sandbox):
 
 @pytest.fixture
 def acme(db):
-    tenant = f.make_tenant("Acme Portal", "acme-portal")
+    tenant = factories.make_tenant("Acme Portal", "acme-portal")
     with tenant_scope(tenant):
         reg = tenancy_services.add_registration(
             tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme"
         )
-    other = f.make_registration(tenant, state="29", n=41)
-    owner = f.make_user("owner-p")
-    f.make_member(tenant, owner, "owner")
+    other = factories.make_registration(tenant, state="29", n=41)
+    owner = factories.make_user("owner-p")
+    factories.make_member(tenant, owner, "owner")
     return tenant, reg, other, owner
 
 
@@ -81,8 +81,8 @@ def test_bad_otp_input_gets_a_clear_message(client, acme):
 
 def test_viewer_sees_the_page_but_cannot_sync(client, acme):
     tenant, reg, _, _ = acme
-    viewer = f.make_user("viewer-p")
-    f.make_member(tenant, viewer, "viewer", gstins=[reg])
+    viewer = factories.make_user("viewer-p")
+    factories.make_member(tenant, viewer, "viewer", gstins=[reg])
     client.force_login(viewer, backend="django.contrib.auth.backends.ModelBackend")
     assert client.get("/t/acme-portal/portal/").status_code == 200
     assert client.post(f"/t/acme-portal/portal/{reg.pk}/sync/").status_code == 403
@@ -91,8 +91,8 @@ def test_viewer_sees_the_page_but_cannot_sync(client, acme):
 
 def test_preparer_cannot_touch_a_gstin_not_granted(client, acme):
     tenant, reg, other, _ = acme
-    prep = f.make_user("prep-p")
-    f.make_member(tenant, prep, "preparer", gstins=[reg])
+    prep = factories.make_user("prep-p")
+    factories.make_member(tenant, prep, "preparer", gstins=[reg])
     client.force_login(prep, backend="django.contrib.auth.backends.ModelBackend")
     assert other.gstin not in client.get("/t/acme-portal/portal/").content.decode()
     assert client.post(f"/t/acme-portal/portal/{other.pk}/sync/").status_code == 404
@@ -179,8 +179,8 @@ def test_api_sync_of_another_tenants_gstin_is_404(client, acme, charlie):
 
 def test_api_reads_one_run_and_hides_runs_of_gstins_not_granted(client, acme):
     tenant, reg, other, _ = acme
-    prep = f.make_user("prep-api")
-    f.make_member(tenant, prep, "preparer", gstins=[reg])
+    prep = factories.make_user("prep-api")
+    factories.make_member(tenant, prep, "preparer", gstins=[reg])
     with tenant_scope(tenant):
         mine = SyncRun.objects.create(tenant=tenant, registration=reg, section="b2b")
         hidden = SyncRun.objects.create(tenant=tenant, registration=other, section="b2b")

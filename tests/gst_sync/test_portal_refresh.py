@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests import factories as f
+from tests import factories
 
 from .test_portal_pages import acme  # noqa: F401  (fixture)
 
@@ -31,8 +31,8 @@ def test_full_portal_page_has_one_gstin_table_without_an_out_of_band_swap(client
 
 def test_refreshed_gstin_rows_follow_the_users_gstin_grants(client, acme):  # noqa: F811
     tenant, reg, other, _ = acme
-    preparer = f.make_user("preparer-r")
-    f.make_member(tenant, preparer, "preparer", gstins=[reg])
+    preparer = factories.make_user("preparer-r")
+    factories.make_member(tenant, preparer, "preparer", gstins=[reg])
     client.force_login(preparer, backend="django.contrib.auth.backends.ModelBackend")
     fragment = client.get("/t/acme-portal/portal/", HTTP_HX_REQUEST="true").content.decode()
     assert f'id="gstin-{reg.gstin}"' in fragment

@@ -15,7 +15,7 @@ from gst_sync.models import ConnectionStatus, PortalConnection, PushBatch, PushI
 from invoices.models import SupplierDocument
 from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 
 from .conftest import RECIPIENT, connect_gstin, doc
 
@@ -25,7 +25,7 @@ ACTOR = Actor.system("tests")
 @pytest.fixture
 def synced(db, portal, sandbox):
     """A connected GSTIN whose b2b and credit notes were synced from the sandbox."""
-    tenant = f.make_tenant("Acme Push", "acme-push")
+    tenant = factories.make_tenant("Acme Push", "acme-push")
     with tenant_scope(tenant):
         reg = tenancy_services.add_registration(
             tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme"
@@ -212,8 +212,8 @@ def test_user_pushes_from_the_portal_page_and_sees_each_result(
     settings.IMS_GSP_BASE_URL = sandbox.url
     settings.IMS_GSP_CLIENT_ID, settings.IMS_GSP_CLIENT_SECRET = CLIENT_ID, CLIENT_SECRET
     tenant, reg = synced
-    owner = f.make_user("owner-push")
-    f.make_member(tenant, owner, "owner")
+    owner = factories.make_user("owner-push")
+    factories.make_member(tenant, owner, "owner")
     want(tenant, "B-1", "A")
     want(tenant, "C-1", "P")
     client.force_login(owner, backend="django.contrib.auth.backends.ModelBackend")
@@ -237,9 +237,9 @@ def test_user_pushes_from_the_portal_page_and_sees_each_result(
     )
     assert r.status_code == 202
     assert r.json()["batches"][0]["documents"] == 2  # B-2 and the refused C-1 again
-    charlie = f.make_user("charlie-push")
-    other = f.make_tenant("Other", "other-push")
-    f.make_member(other, charlie, "owner")
+    charlie = factories.make_user("charlie-push")
+    other = factories.make_tenant("Other", "other-push")
+    factories.make_member(other, charlie, "owner")
     client.force_login(charlie, backend="django.contrib.auth.backends.ModelBackend")
     assert client.get(f"/t/acme-push/portal/pushes/{batch.pk}/").status_code == 404
     assert client.get(f"/t/other-push/portal/pushes/{batch.pk}/").status_code == 404
@@ -250,8 +250,8 @@ def test_refusals_notify_whoever_asked_and_show_on_the_document(client, synced, 
     from notifications.models import Notification
 
     tenant, reg = synced
-    asker = f.make_user("asker-push")
-    f.make_member(tenant, asker, "owner")
+    asker = factories.make_user("asker-push")
+    factories.make_member(tenant, asker, "owner")
     want(tenant, "C-1", "P")  # Pending is blocked on the portal for this credit note
     with tenant_scope(tenant):
         (batch,) = push.queue_push(tenant=tenant, actor=Actor.user(asker), registration=reg)

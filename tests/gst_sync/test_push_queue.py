@@ -26,7 +26,7 @@ from invoices.services.ingest import ingest_documents
 from tenancy import services as tenancy_services
 from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 from tests.documents.helpers import make_doc
 from tests.factories import document_record, gstin_for
 
@@ -239,8 +239,8 @@ def test_a_deleted_document_leaves_the_queue(tenant_a, reg_a1):
 
 @pytest.fixture
 def synced(db, portal, sandbox):
-    tenant = f.make_tenant("Acme Queue", "acme-queue")
-    owner = f.make_user("queue-owner")
+    tenant = factories.make_tenant("Acme Queue", "acme-queue")
+    owner = factories.make_user("queue-owner")
     with tenant_scope(tenant):
         reg = tenancy_services.add_registration(
             tenant=tenant, actor=SYSTEM, gstin=RECIPIENT, legal_name="Acme"

@@ -17,7 +17,7 @@ from gst_sync.tasks import sync_section
 from invoices.models import DocumentVersion, SupplierDocument
 from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 
 from .conftest import CLIENT_ID, CLIENT_SECRET, RECIPIENT, USERNAME, connect_gstin, doc
 
@@ -27,7 +27,7 @@ ACTOR = Actor.system("tests")
 
 @pytest.fixture
 def recipient(db):
-    tenant = f.make_tenant("Acme Sync", "acme-sync")
+    tenant = factories.make_tenant("Acme Sync", "acme-sync")
     with tenant_scope(tenant):
         reg = tenancy_services.add_registration(
             tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme"
@@ -230,7 +230,7 @@ def test_the_celery_task_syncs_with_the_configured_portal(connected, sandbox, se
 
 def test_daily_sync_queues_only_gstins_with_a_live_session(connected, recipient):
     tenant, reg = connected
-    other = f.make_registration(tenant, state="29", n=77)
+    other = factories.make_registration(tenant, state="29", n=77)
     assert services.queue_daily_syncs() == 8
     with tenant_scope(tenant):
         assert SyncRun.objects.filter(registration=reg, trigger="schedule").count() == 8

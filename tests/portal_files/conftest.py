@@ -15,7 +15,7 @@ from gst_sync.models import Gstr2bDocument, Gstr2bStatement
 from invoices.models import SupplierDocument
 from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RECIPIENT = "27AAICZ1234Q1ZQ"
@@ -57,7 +57,7 @@ def snapshot(tenant) -> tuple:
 
 @pytest.fixture
 def acme(db):
-    tenant = f.make_tenant("Acme Files", "acme-files")
+    tenant = factories.make_tenant("Acme Files", "acme-files")
     with tenant_scope(tenant):
         reg = tenancy_services.add_registration(
             tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme Files"
@@ -67,22 +67,22 @@ def acme(db):
 
 @pytest.fixture
 def owner(acme):
-    user = f.make_user("files-owner")
-    f.make_member(acme[0], user, "owner")
+    user = factories.make_user("files-owner")
+    factories.make_member(acme[0], user, "owner")
     return user
 
 
 @pytest.fixture
 def viewer(acme):
-    user = f.make_user("files-viewer")
-    f.make_member(acme[0], user, "viewer", gstins=[acme[1]])
+    user = factories.make_user("files-viewer")
+    factories.make_member(acme[0], user, "viewer", gstins=[acme[1]])
     return user
 
 
 @pytest.fixture
 def other_reg(db):
-    tenant = f.make_tenant("Other Files", "other-files")
-    return f.make_registration(tenant, state="24", n=77)
+    tenant = factories.make_tenant("Other Files", "other-files")
+    return factories.make_registration(tenant, state="24", n=77)
 
 
 @pytest.fixture

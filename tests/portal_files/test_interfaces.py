@@ -125,9 +125,9 @@ def test_download_button_gives_the_offline_tool_json(acme, owner, login):
 
 
 def test_non_member_gets_404(acme, other_reg, login):
-    from tests import factories as f
+    from tests import factories
 
-    stranger = f.make_user("stranger")
+    stranger = factories.make_user("stranger")
     assert login(stranger).get(PAGE).status_code == 404
 
 

@@ -17,7 +17,7 @@ from rest_framework.authtoken.models import Token
 from audit.models import AuditEvent
 from ims_project.xlsx import write_xlsx
 from reconciliation import services
-from reconciliation.domain import register_rows as rr
+from reconciliation.domain import register_rows
 from reconciliation.models import PurchaseLine, RegisterImport
 from tenancy.scoping import tenant_scope
 from tests.factories import gstin_for
@@ -258,7 +258,7 @@ def test_template_downloads_with_the_register_headings_and_is_recognised_on_uplo
     assert r["Content-Disposition"].endswith('purchase-register-template.xlsx"')
     data = b"".join(r.streaming_content)
     sheet = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0).to_python()
-    assert sheet[0] == [label for _f, label, _r in rr.COLUMNS]
+    assert sheet[0] == [label for _f, label, _r in register_rows.COLUMNS]
     example = sheet[1]
     example[0] = reg_a1.gstin  # the user's own GSTIN in the template's example row
     job = upload_and_run(c, "filled.xlsx", xlsx_data([example], head=sheet[0]))

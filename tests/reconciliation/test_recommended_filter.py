@@ -10,7 +10,7 @@ from reconciliation import engine, services
 from reconciliation.engine import execute_run
 from reconciliation.models import ReconMatch
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 from tests.documents.helpers import make_doc
 from tests.reconciliation.test_register_and_engine import as_alice
 
@@ -98,7 +98,7 @@ def test_a_run_of_several_gstins_is_named_by_the_filter_only_while_no_other_gsti
     assert parse_qs(forms["exact"]["query"][0]) == {"reconciliation": ["exact"]}
     assert parse_qs(forms["missing_in_register"]["query"][0]) == {"reconciliation": ["missing_in_register"]}
 
-    reg_a3 = f.make_registration(tenant_a, state="33", n=4)
+    reg_a3 = factories.make_registration(tenant_a, state="33", n=4)
     run_again(
         tenant_a, alice, [reg_a3]
     )  # reg_a3's latest run is another: a filter without GSTIN would read it

@@ -21,7 +21,7 @@ from reconciliation.models import ReconRun
 from tenancy import services as tenancy_services
 from tenancy.models import Membership
 from tenancy.scoping import scopes_disabled, tenant_scope
-from tests import factories as f
+from tests import factories
 from tests.documents.helpers import SUPPLIER_1
 from tests.gst_sync import conftest as portal_fixtures
 from tests.gst_sync.conftest import RECIPIENT, connect_gstin, doc, make_config
@@ -227,9 +227,9 @@ SUPPLIER = "29AAJFY9012N1ZE"  # the sandbox records' supplier (conftest.doc)
 
 @pytest.fixture
 def synced_tenant(transactional_db, sandbox):
-    tenant = f.make_tenant("Acme Sync", "acme-sync")
-    owner = f.make_user("olga")
-    f.make_member(tenant, owner, "owner")
+    tenant = factories.make_tenant("Acme Sync", "acme-sync")
+    owner = factories.make_user("olga")
+    factories.make_member(tenant, owner, "owner")
     actor = Actor.system("tests")
     with tenant_scope(tenant):
         reg = tenancy_services.add_registration(

@@ -20,7 +20,7 @@ from returns import selectors, services
 from returns.models import FilingSource, Gstr3bFiling
 from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 from tests.gst_sync import conftest as sandbox_fixtures
 from tests.gst_sync.conftest import RECIPIENT, connect_gstin
 
@@ -49,18 +49,20 @@ def test_return_tracking_of_a_gstin_that_filed_nothing_is_empty(sandbox, adapter
 
 @pytest.fixture
 def connected(db, portal):
-    tenant = f.make_tenant("Filing Traders", "filing")
+    tenant = factories.make_tenant("Filing Traders", "filing")
     with tenant_scope(tenant):
         reg = tenancy_services.add_registration(
-            tenant=tenant, actor=f.SYSTEM, gstin=RECIPIENT, legal_name="Zenith"
+            tenant=tenant, actor=factories.SYSTEM, gstin=RECIPIENT, legal_name="Zenith"
         )
-        connect_gstin(tenant, reg, portal, f.SYSTEM)
+        connect_gstin(tenant, reg, portal, factories.SYSTEM)
     return tenant, reg
 
 
 def sync(tenant, reg, portal) -> None:
     with tenant_scope(tenant):
-        (run,) = sync_services.queue_sync(tenant=tenant, actor=f.SYSTEM, registration=reg, sections=["b2b"])
+        (run,) = sync_services.queue_sync(
+            tenant=tenant, actor=factories.SYSTEM, registration=reg, sections=["b2b"]
+        )
     sync_services.run_sync(run.pk, adapter=portal)
 
 
@@ -83,7 +85,11 @@ def test_the_portal_corrects_a_filing_recorded_by_hand_and_the_ledger_says_old_a
     tenant, reg = connected
     with tenant_scope(tenant):
         services.mark_gstr3b_filed(
-            tenant=tenant, actor=f.SYSTEM, registration=reg, period=OCT, filed_on=dt.date(2025, 11, 22)
+            tenant=tenant,
+            actor=factories.SYSTEM,
+            registration=reg,
+            period=OCT,
+            filed_on=dt.date(2025, 11, 22),
         )
     sandbox.post("filings", {"gstin": RECIPIENT, "ret_prd": "102025", "dof": "20-11-2025", "arn": "AA27"})
     with time_machine.travel(IN_DEC_2025, tick=False):
@@ -225,12 +231,12 @@ def test_the_api_says_which_field_is_wrong(client_for, alice, tenant_a, reg_a1):
 def queue_docs(tenant_a, reg_a1):
     records = {
         "b2b": [
-            f.document_record(supplier_gstin=KA, number="A-1", action="A"),
-            f.document_record(supplier_gstin=KA, number="R-1", action="R"),
-            f.document_record(supplier_gstin=KA, number="N-1"),
-            f.document_record(supplier_gstin=MH, number="N-2", taxable=Decimal("100000.00")),
-            f.document_record(supplier_gstin=KA, number="P-1", action="P"),
-            f.document_record(supplier_gstin=KA, number="N-NOV", date=NOV, supplier_period="112025"),
+            factories.document_record(supplier_gstin=KA, number="A-1", action="A"),
+            factories.document_record(supplier_gstin=KA, number="R-1", action="R"),
+            factories.document_record(supplier_gstin=KA, number="N-1"),
+            factories.document_record(supplier_gstin=MH, number="N-2", taxable=Decimal("100000.00")),
+            factories.document_record(supplier_gstin=KA, number="P-1", action="P"),
+            factories.document_record(supplier_gstin=KA, number="N-NOV", date=NOV, supplier_period="112025"),
         ],
     }
     with tenant_scope(tenant_a):
@@ -238,7 +244,7 @@ def queue_docs(tenant_a, reg_a1):
             tenant=tenant_a,
             registration=reg_a1,
             records=records,
-            actor=f.SYSTEM,
+            actor=factories.SYSTEM,
             source="demo",
             supplier_names={KA: "Yellow Tools", MH: "Unicorn Traders"},
         ).errors

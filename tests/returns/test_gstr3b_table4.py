@@ -16,7 +16,7 @@ from returns import selectors, services
 from returns.gstr3b import reclaim_excess, table4
 from returns.models import CreditReversalBalance
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 
 OCT = dt.date(2025, 10, 1)
 KA = "29AAJFY9012N1ZE"
@@ -67,14 +67,18 @@ def test_no_reclaim_is_never_flagged():
 
 def test_the_preview_of_a_period_whose_credit_notes_exceed_its_itc_shows_4a5_negative(tenant_a, reg_a1):
     records = {
-        "b2b": [f.document_record(supplier_gstin=KA, number="I-1", taxable=D("1000.00"))],
-        "b2bcn": [f.document_record(supplier_gstin=KA, section="b2bcn", number="CN-1", taxable=D("5000.00"))],
+        "b2b": [factories.document_record(supplier_gstin=KA, number="I-1", taxable=D("1000.00"))],
+        "b2bcn": [
+            factories.document_record(supplier_gstin=KA, section="b2bcn", number="CN-1", taxable=D("5000.00"))
+        ],
     }
     with tenant_scope(tenant_a):
         assert not ingest_documents(
-            tenant=tenant_a, registration=reg_a1, records=records, actor=f.SYSTEM, source="demo"
+            tenant=tenant_a, registration=reg_a1, records=records, actor=factories.SYSTEM, source="demo"
         ).errors
-        snap = services.build_preview(tenant=tenant_a, actor=f.SYSTEM, registration=reg_a1, period=OCT)
+        snap = services.build_preview(
+            tenant=tenant_a, actor=factories.SYSTEM, registration=reg_a1, period=OCT
+        )
         rows = {r.code: r for r in selectors.table4(preview=snap)}
     assert rows["4A5"].total == D("-720.00")  # 180 of ITC less 900 of the credit note
 
@@ -106,7 +110,11 @@ def test_recording_the_balance_of_a_period_again_corrects_it_with_old_and_new(te
     with tenant_scope(tenant_a):
         for igst in ("100", "80"):
             services.set_credit_reversal_balance(
-                tenant=tenant_a, actor=f.SYSTEM, registration=reg_a1, period=OCT, amounts={"igst": D(igst)}
+                tenant=tenant_a,
+                actor=factories.SYSTEM,
+                registration=reg_a1,
+                period=OCT,
+                amounts={"igst": D(igst)},
             )
         event = AuditEvent.objects.get(action="credit_reversal_balance.corrected")
     assert event.changes["igst"] == ["100.00", "80.00"]

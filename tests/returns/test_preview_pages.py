@@ -24,7 +24,7 @@ from returns.digest import send_all
 from returns.models import PreviewRebuild, RebuildStatus, TwobPreview
 from returns.tasks import rebuild_preview
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OCT = dt.date(2025, 10, 1)
@@ -35,17 +35,19 @@ KA = "29AAJFY9012N1ZE"
 def docs(tenant_a, reg_a1):
     records = {
         "b2b": [
-            f.document_record(supplier_gstin=KA, number="A-1", action="A"),
-            f.document_record(supplier_gstin=KA, number="N-1"),
-            f.document_record(supplier_gstin=KA, number="P-1", action="P"),
+            factories.document_record(supplier_gstin=KA, number="A-1", action="A"),
+            factories.document_record(supplier_gstin=KA, number="N-1"),
+            factories.document_record(supplier_gstin=KA, number="P-1", action="P"),
         ],
         "b2bcn": [
-            f.document_record(supplier_gstin=KA, section="b2bcn", number="CN-1", action="A", itcRedReq="N")
+            factories.document_record(
+                supplier_gstin=KA, section="b2bcn", number="CN-1", action="A", itcRedReq="N"
+            )
         ],
     }
     with tenant_scope(tenant_a):
         assert not ingest_documents(
-            tenant=tenant_a, registration=reg_a1, records=records, actor=f.SYSTEM, source="demo"
+            tenant=tenant_a, registration=reg_a1, records=records, actor=factories.SYSTEM, source="demo"
         ).errors
     return reg_a1
 
@@ -59,7 +61,9 @@ def run_queued_rebuilds(tenant) -> int:
 
 def build(tenant, reg, **kw):
     with tenant_scope(tenant):
-        return services.build_preview(tenant=tenant, actor=f.SYSTEM, registration=reg, period=OCT, **kw)
+        return services.build_preview(
+            tenant=tenant, actor=factories.SYSTEM, registration=reg, period=OCT, **kw
+        )
 
 
 def test_each_build_is_a_snapshot_with_a_diff_saying_what_entered_left_or_changed(tenant_a, docs):
@@ -164,21 +168,21 @@ def test_comparison_with_the_portal_2b_explains_a_late_action_and_asks_for_recom
     client_for, alice, tenant_a
 ):
     with tenant_scope(tenant_a):
-        from tenancy import services as ts
+        from tenancy import services as tenancy_services
 
-        reg = ts.add_registration(
-            tenant=tenant_a, actor=f.SYSTEM, gstin="27AAICZ1234Q1ZQ", legal_name="Zenith"
+        reg = tenancy_services.add_registration(
+            tenant=tenant_a, actor=factories.SYSTEM, gstin="27AAICZ1234Q1ZQ", legal_name="Zenith"
         )
         ingest_documents(
             tenant=tenant_a,
             registration=reg,
-            actor=f.SYSTEM,
+            actor=factories.SYSTEM,
             source="ims_json",
             records=json.loads((FIXTURES / "ims_get_invoices_response.json").read_text()),
         )
         import_gstr2b_files(
             tenant=tenant_a,
-            actor=f.SYSTEM,
+            actor=factories.SYSTEM,
             registration=reg,
             files=[ContentFile((FIXTURES / "gstr2b_get2b_response.json").read_bytes(), name="2b.json")],
         )
@@ -228,8 +232,8 @@ def test_deadline_queue_pages_with_a_keyset_cursor_without_repeating_or_losing_d
         assert not ingest_documents(
             tenant=tenant_a,
             registration=docs,
-            records={"b2b": [f.document_record(supplier_gstin=KA, number="N-2")]},
-            actor=f.SYSTEM,
+            records={"b2b": [factories.document_record(supplier_gstin=KA, number="N-2")]},
+            actor=factories.SYSTEM,
             source="demo",
             complete_sections=[],
         ).errors

@@ -14,7 +14,7 @@ from returns import services
 from returns.models import PreviewRebuild, RebuildStatus, TwobPreview
 from returns.tasks import rebuild_preview
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 
 OCT = dt.date(2025, 10, 1)
 
@@ -22,16 +22,18 @@ OCT = dt.date(2025, 10, 1)
 @pytest.fixture
 def reg(tenant_a, reg_a1):
     records = {
-        "b2b": [f.document_record(supplier_gstin="29AAJFY9012N1ZE", number=f"T-{i}") for i in range(3)]
+        "b2b": [
+            factories.document_record(supplier_gstin="29AAJFY9012N1ZE", number=f"T-{i}") for i in range(3)
+        ]
     }
     with tenant_scope(tenant_a):
         assert not ingest_documents(
-            tenant=tenant_a, registration=reg_a1, records=records, actor=f.SYSTEM, source="demo"
+            tenant=tenant_a, registration=reg_a1, records=records, actor=factories.SYSTEM, source="demo"
         ).errors
     return reg_a1
 
 
-def request(tenant, reg, actor=f.SYSTEM):
+def request(tenant, reg, actor=factories.SYSTEM):
     with tenant_scope(tenant):
         return services.request_rebuild(tenant=tenant, actor=actor, registration=reg, period=OCT)
 

@@ -12,7 +12,7 @@ from returns import services
 from returns.services import ReturnsError
 from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 from tests.gst_sync import conftest as sandbox_fixtures
 from tests.gst_sync.conftest import RECIPIENT, connect_gstin, doc
 
@@ -26,23 +26,23 @@ adapter, portal = sandbox_fixtures.adapter, sandbox_fixtures.portal
 
 @pytest.fixture
 def recipient(db):
-    tenant = f.make_tenant("Recompute Traders", "recompute")
+    tenant = factories.make_tenant("Recompute Traders", "recompute")
     with tenant_scope(tenant):
         reg = tenancy_services.add_registration(
-            tenant=tenant, actor=f.SYSTEM, gstin=RECIPIENT, legal_name="Zenith"
+            tenant=tenant, actor=factories.SYSTEM, gstin=RECIPIENT, legal_name="Zenith"
         )
     return tenant, reg
 
 
 def connect(tenant, reg, portal) -> None:
     with tenant_scope(tenant):
-        connect_gstin(tenant, reg, portal, f.SYSTEM)
+        connect_gstin(tenant, reg, portal, factories.SYSTEM)
 
 
 def recompute(tenant, reg, portal):
     with tenant_scope(tenant):
         return services.recompute_on_portal(
-            tenant=tenant, actor=f.SYSTEM, registration=reg, period=OCT, adapter=portal
+            tenant=tenant, actor=factories.SYSTEM, registration=reg, period=OCT, adapter=portal
         )
 
 

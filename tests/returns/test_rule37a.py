@@ -17,7 +17,7 @@ from invoices.services.ingest import ingest_documents
 from returns import selectors, services, tasks
 from returns.models import SupplierGstr3bStatus
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 from tests.gst_sync import conftest as sandbox_fixtures
 
 sandbox_url = sandbox_fixtures.sandbox_url
@@ -35,12 +35,16 @@ BEFORE_DEADLINE = dt.datetime(2025, 9, 5, 6, 0, tzinfo=dt.UTC)
 def ingest(tenant, reg, *records):
     with tenant_scope(tenant):
         assert not ingest_documents(
-            tenant=tenant, registration=reg, records={"b2b": list(records)}, actor=f.SYSTEM, source="demo"
+            tenant=tenant,
+            registration=reg,
+            records={"b2b": list(records)},
+            actor=factories.SYSTEM,
+            source="demo",
         ).errors
 
 
 def invoice(number, *, supplier=KA, period="112024", day=dt.date(2024, 11, 5), action="A"):
-    return f.document_record(
+    return factories.document_record(
         supplier_gstin=supplier, number=number, date=day, supplier_period=period, action=action
     )
 
@@ -58,7 +62,7 @@ def status(tenant, gstin, period, filed_on=None):
 
 def build(tenant, reg, period):
     with tenant_scope(tenant):
-        return services.build_preview(tenant=tenant, actor=f.SYSTEM, registration=reg, period=period)
+        return services.build_preview(tenant=tenant, actor=factories.SYSTEM, registration=reg, period=period)
 
 
 def itcrev_igst(snap) -> str:
@@ -71,7 +75,7 @@ def itcrev_igst(snap) -> str:
 def refresh(tenant, portal, registrations=None, today=dt.date(2025, 11, 5)):
     with tenant_scope(tenant):
         return services.refresh_supplier_filings(
-            tenant=tenant, actor=f.SYSTEM, registrations=registrations, adapter=portal, today=today
+            tenant=tenant, actor=factories.SYSTEM, registrations=registrations, adapter=portal, today=today
         )
 
 

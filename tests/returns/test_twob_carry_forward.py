@@ -15,7 +15,7 @@ from invoices.services.ingest import ingest_documents
 from returns import services
 from returns.models import Gstr3bFiling
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 
 OCT, NOV, DEC = dt.date(2025, 10, 1), dt.date(2025, 11, 1), dt.date(2025, 12, 1)
 KA = "29AAJFY9012N1ZE"  # inter-state supplier: IGST 1,800 on 10,000
@@ -24,13 +24,13 @@ KA = "29AAJFY9012N1ZE"  # inter-state supplier: IGST 1,800 on 10,000
 def ingest(tenant, reg, records):
     with tenant_scope(tenant):
         assert not ingest_documents(
-            tenant=tenant, registration=reg, records=records, actor=f.SYSTEM, source="demo"
+            tenant=tenant, registration=reg, records=records, actor=factories.SYSTEM, source="demo"
         ).errors
 
 
 def build(tenant, reg, period):
     with tenant_scope(tenant):
-        return services.build_preview(tenant=tenant, actor=f.SYSTEM, registration=reg, period=period)
+        return services.build_preview(tenant=tenant, actor=factories.SYSTEM, registration=reg, period=period)
 
 
 def file_3b(tenant, reg, period, on):
@@ -58,9 +58,9 @@ def october(tenant_a, reg_a1):
         reg_a1,
         {
             "b2b": [
-                f.document_record(supplier_gstin=KA, number="ACC-1", action="A"),
-                f.document_record(supplier_gstin=KA, number="PEND-1", action="P"),
-                f.document_record(supplier_gstin=KA, number="LATE-1", action="P"),
+                factories.document_record(supplier_gstin=KA, number="ACC-1", action="A"),
+                factories.document_record(supplier_gstin=KA, number="PEND-1", action="P"),
+                factories.document_record(supplier_gstin=KA, number="LATE-1", action="P"),
             ]
         },
     )
@@ -119,7 +119,7 @@ def pending_credit_note(tenant_a, reg_a1):
         reg_a1,
         {
             "b2bcn": [
-                f.document_record(
+                factories.document_record(
                     supplier_gstin=KA, section="b2bcn", number="CN-9", taxable=Decimal("5000.00"), action="P"
                 )
             ]

@@ -15,7 +15,7 @@ from invoices.services.ingest import ingest_documents
 from returns import services
 from returns.twob import flatten_itcsumm
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RECIPIENT = "27AAICZ1234Q1ZQ"
@@ -29,16 +29,16 @@ def load(name):
 @pytest.fixture
 def sample(tenant_a):
     with tenant_scope(tenant_a):
-        from tenancy import services as ts
+        from tenancy import services as tenancy_services
 
-        reg = ts.add_registration(
-            tenant=tenant_a, actor=f.SYSTEM, gstin=RECIPIENT, legal_name="Zenith Industries"
+        reg = tenancy_services.add_registration(
+            tenant=tenant_a, actor=factories.SYSTEM, gstin=RECIPIENT, legal_name="Zenith Industries"
         )
         result = ingest_documents(
             tenant=tenant_a,
             registration=reg,
             records=load("ims_get_invoices_response.json"),
-            actor=f.SYSTEM,
+            actor=factories.SYSTEM,
             source="ims_json",
         )
         assert not result.errors
@@ -63,7 +63,9 @@ def _cp_totals(cpsumm):
 def test_preview_of_the_ims_sample_has_exactly_the_totals_of_the_2b_sample(tenant_a, sample):
     portal = load("gstr2b_get2b_response.json")["data"]
     with tenant_scope(tenant_a):
-        snap = services.build_preview(tenant=tenant_a, actor=f.SYSTEM, registration=sample, period=OCT)
+        snap = services.build_preview(
+            tenant=tenant_a, actor=factories.SYSTEM, registration=sample, period=OCT
+        )
     assert _money(snap.summary["itcsumm"]) == _money(portal["itcsumm"])
     assert _cp_totals(snap.summary["cpsumm"]) == _cp_totals(portal["cpsumm"])
     # pending KA-7790 and the unfiled b2ba are left out; the rejected invoice is in its own part
@@ -80,9 +82,14 @@ def test_preview_after_importing_the_portal_2b_also_carries_the_filing_dates(ten
     raw = (FIXTURES / "gstr2b_get2b_response.json").read_bytes()
     with tenant_scope(tenant_a):
         import_gstr2b_files(
-            tenant=tenant_a, actor=f.SYSTEM, registration=sample, files=[ContentFile(raw, name="2b.json")]
+            tenant=tenant_a,
+            actor=factories.SYSTEM,
+            registration=sample,
+            files=[ContentFile(raw, name="2b.json")],
         )
-        snap = services.build_preview(tenant=tenant_a, actor=f.SYSTEM, registration=sample, period=OCT)
+        snap = services.build_preview(
+            tenant=tenant_a, actor=factories.SYSTEM, registration=sample, period=OCT
+        )
     portal = load("gstr2b_get2b_response.json")["data"]
     ours = {
         (s, r["ctin"], r.get("nttyp", "")): r["supfildt"]

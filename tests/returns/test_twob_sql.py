@@ -23,7 +23,7 @@ from returns.models import Gstr3bFiling, SupplierGstr3bStatus
 from returns.snapshots import Entries
 from returns.twob import ITCREV, RECLAIM, Summary, period_months, place, rule37a_table
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 
 COLS = (
     "tenant_id, registration_id, supplier_gstin, supplier_gstin_valid, section, doc_kind, is_amendment, "
@@ -35,7 +35,7 @@ COLS = (
     "local_decl_cess, content_hash, version, needs_review, first_seen_at, last_seen_at, vanished_at, source, "
     "local_updated_at"
 )
-SUPPLIERS = [f.gstin_for(n, state) for n, state in enumerate(["27", "29", "24", "33", "07"] * 4)]
+SUPPLIERS = [factories.gstin_for(n, state) for n, state in enumerate(["27", "29", "24", "33", "07"] * 4)]
 PERIODS = [dt.date(2025, m, 1) for m in (6, 7, 8, 9, 10, 11, 12)]
 # periods of the financial year 2024-25, whose Rule 37A deadline (30-09-2025) has passed on AS_OF
 OLD_PERIODS = [dt.date(2024, 11, 1), dt.date(2025, 2, 1), dt.date(2025, 3, 1)]
@@ -245,7 +245,7 @@ def by_document(entries, buckets):
 @pytest.mark.parametrize(("frequency", "state"), [("M", "27"), ("Q", "29")])
 def test_sql_placement_agrees_with_python_placement_on_every_kind_of_document(tenant_a, frequency, state):
     with tenant_scope(tenant_a):
-        reg = f.make_registration(tenant_a, state=state, frequency=frequency)
+        reg = factories.make_registration(tenant_a, state=state, frequency=frequency)
         for n, gstin in enumerate(SUPPLIERS[:12]):
             Supplier.objects.create(
                 tenant=tenant_a,
@@ -300,7 +300,7 @@ def test_sql_placement_agrees_with_python_placement_on_every_kind_of_document(te
 
 def test_sql_placement_keeps_the_scale_of_amounts_like_python(tenant_a):
     with tenant_scope(tenant_a):
-        reg = f.make_registration(tenant_a)
+        reg = factories.make_registration(tenant_a)
         load(tenant_a, reg, 600, seed=3)
         expected, _e, _b = python_compute(reg, dt.date(2025, 10, 1))
         summary, *_ = services.compute(registration=reg, period=dt.date(2025, 10, 1))
@@ -361,7 +361,7 @@ def test_deadline_queue_ranked_in_sql_equals_the_python_ranking_page_by_page(ten
 
     today = AS_OF[frequency]
     with tenant_scope(tenant_a):
-        reg = f.make_registration(tenant_a, state=state, frequency=frequency)
+        reg = factories.make_registration(tenant_a, state=state, frequency=frequency)
         load(tenant_a, reg, 2000, seed=21)
         record_supplier_filings(tenant_a)
         for period, filed_on in FILINGS[frequency].items():

@@ -10,7 +10,7 @@ from invoices.models import Supplier, SupplierDocument
 from suppliers.models import SupplierNotification
 from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 from tests.gst_sync.conftest import (  # noqa: F401 - fixtures
     OTP,
     RECIPIENT,
@@ -29,7 +29,7 @@ SUPPLIER = "29AAJFY9012N1ZE"
 
 
 def test_a_push_that_saves_a_rejection_emails_the_supplier_once(db, portal, sandbox):  # noqa: F811
-    tenant = f.make_tenant("Acme Mail", "acme-mail")
+    tenant = factories.make_tenant("Acme Mail", "acme-mail")
     with tenant_scope(tenant):
         reg = tenancy_services.add_registration(
             tenant=tenant, actor=ACTOR, gstin=RECIPIENT, legal_name="Acme"

@@ -13,7 +13,7 @@ from audit.models import AuditEvent
 from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
 from tenancy.selectors import visible_registrations
-from tests import factories as f
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "violet harbour 7 slowly"
@@ -34,15 +34,15 @@ def _url(name, tenant, *args):
 
 @pytest.fixture
 def approver(tenant_a):
-    user = f.make_user("appy")
-    f.make_member(tenant_a, user, "approver", gstins=[])
+    user = factories.make_user("appy")
+    factories.make_member(tenant_a, user, "approver", gstins=[])
     return user
 
 
 @pytest.fixture
 def admin(tenant_a):
-    user = f.make_user("adam")
-    f.make_member(tenant_a, user, "admin")
+    user = factories.make_user("adam")
+    factories.make_member(tenant_a, user, "admin")
     return user
 
 
@@ -213,8 +213,8 @@ def test_last_owner_cannot_be_demoted_or_removed(client_for, alice, tenant_a):
 
 
 def test_an_owner_can_step_down_when_another_owner_remains(client_for, alice, tenant_a):
-    other = f.make_user("olga")
-    f.make_member(tenant_a, other, "owner")
+    other = factories.make_user("olga")
+    factories.make_member(tenant_a, other, "owner")
     member = _membership(tenant_a, alice)
     response = client_for(alice).post(_url("tenant-member-role", tenant_a, member.pk), {"role": "viewer"})
     assert response["Location"] == f"/t/{tenant_a.slug}/"
@@ -225,7 +225,7 @@ def test_an_owner_can_step_down_when_another_owner_remains(client_for, alice, te
 def test_an_admin_cannot_demote_an_owner_or_make_one(client_for, alice, admin, bob, tenant_a):
     client = client_for(admin)
     owner = _membership(tenant_a, alice)
-    f.make_member(tenant_a, f.make_user("olga"), "owner")
+    factories.make_member(tenant_a, factories.make_user("olga"), "owner")
     response = client.post(_url("tenant-member-role", tenant_a, owner.pk), {"role": "viewer"}, follow=True)
     assert "Only an owner can give or take the owner role." in response.content.decode()
     owner.refresh_from_db()

@@ -9,7 +9,7 @@ from audit.models import AuditEvent
 from gst.gstin import make_gstin
 from tenancy.models import Registration
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -127,8 +127,8 @@ def test_missing_legal_name_is_a_field_error(client_for, alice, tenant_a):
 
 
 def test_admin_edits_names_and_frequency_and_it_is_audited(client_for, tenant_a, reg_a1):
-    admin = f.make_user("adam")
-    f.make_member(tenant_a, admin, "admin")
+    admin = factories.make_user("adam")
+    factories.make_member(tenant_a, admin, "admin")
     client = client_for(admin)
     assert client.get(_url(tenant_a, reg_a1.pk)).context["form"].initial["legal_name"] == reg_a1.legal_name
     response = client.post(
@@ -184,8 +184,8 @@ def test_registrations_pages_are_forbidden_to_non_managers(request, client_for, 
 
 
 def test_approver_is_forbidden_too(client_for, tenant_a):
-    approver = f.make_user("appy")
-    f.make_member(tenant_a, approver, "approver", gstins=[])
+    approver = factories.make_user("appy")
+    factories.make_member(tenant_a, approver, "approver", gstins=[])
     assert client_for(approver).get(_url(tenant_a)).status_code == 403
 
 

@@ -8,16 +8,16 @@ from django.urls import reverse
 from tenancy import services
 from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
-from tests import factories as f
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def dual(tenant_a, tenant_b):
-    user = f.make_user("dual")
-    f.make_member(tenant_a, user, "viewer", gstins=[])
-    f.make_member(tenant_b, user, "admin")
+    user = factories.make_user("dual")
+    factories.make_member(tenant_a, user, "viewer", gstins=[])
+    factories.make_member(tenant_b, user, "admin")
     return user
 
 
@@ -54,13 +54,15 @@ def test_last_tenant_the_user_was_removed_from_is_not_reopened(client_for, dual,
     client.get(f"/t/{tenant_b.slug}/")
     with tenant_scope(tenant_b):
         services.remove_member(
-            tenant=tenant_b, actor=f.SYSTEM, membership=Membership.objects.get(user=dual, tenant=tenant_b)
+            tenant=tenant_b,
+            actor=factories.SYSTEM,
+            membership=Membership.objects.get(user=dual, tenant=tenant_b),
         )
     assert client.get(reverse("home"))["Location"] == f"/t/{tenant_a.slug}/"
 
 
 def test_user_without_tenant_is_told_to_ask_for_an_invitation(client_for):
-    html = client_for(f.make_user("loner")).get(reverse("home")).content.decode()
+    html = client_for(factories.make_user("loner")).get(reverse("home")).content.decode()
     assert "not a member of any organisation" in html
 
 
