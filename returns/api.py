@@ -189,6 +189,19 @@ class _Writer(_Base):
             membership=self.membership,
         )
 
+    def _body(self, serializer_class):
+        """For a write: the validated body and the GSTIN it names (one the user sees), or the answer to give
+        instead (403 raised for a role that may not write, 400 for a bad body, 404 for an unknown GSTIN)."""
+        self._require_sync()
+        body = serializer_class(data=self.request.data)
+        if not body.is_valid():
+            return None, None, _invalid(body.errors)
+        data = body.validated_data
+        reg = self._registration(data["registration"])
+        if reg is None:
+            return None, None, Response({"code": "not_found", "message": "No such GSTIN."}, status=404)
+        return data, reg, None
+
 
 class FilingList(_Writer):
     @extend_schema(
@@ -204,14 +217,9 @@ class FilingList(_Writer):
         request=FilingIn, responses={201: OpenApiTypes.OBJECT}, summary="Record a GSTR-3B filing by hand"
     )
     def post(self, request, tenant_slug):
-        self._require_sync()
-        body = FilingIn(data=request.data)
-        if not body.is_valid():
-            return _invalid(body.errors)
-        data = body.validated_data
-        reg = self._registration(data["registration"])
-        if reg is None:
-            return Response({"code": "not_found", "message": "No such GSTIN."}, status=404)
+        data, reg, refused = self._body(FilingIn)
+        if refused is not None:
+            return refused
         try:
             filing = services.mark_gstr3b_filed(
                 tenant=self.tenant,
@@ -311,14 +319,9 @@ class BalanceList(_Writer):
         summary="Record (or correct) the credit-reversal statement balance of a GSTIN and period",
     )
     def post(self, request, tenant_slug):
-        self._require_sync()
-        body = BalanceIn(data=request.data)
-        if not body.is_valid():
-            return _invalid(body.errors)
-        data = body.validated_data
-        reg = self._registration(data["registration"])
-        if reg is None:
-            return Response({"code": "not_found", "message": "No such GSTIN."}, status=404)
+        data, reg, refused = self._body(BalanceIn)
+        if refused is not None:
+            return refused
         try:
             row = services.set_credit_reversal_balance(
                 tenant=self.tenant,
