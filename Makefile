@@ -35,15 +35,15 @@ test: install
 	  || { echo "Model changes without migrations: run manage.py makemigrations"; exit 1; }; \
 	if [ -x "$(CHROMIUM)" ]; then \
 	  echo "Chromium found at $(CHROMIUM): browser tests included."; \
-	  $(BIN)/python -m pytest -n 3 --dist load $(PYTEST_ARGS); \
+	  $(BIN)/python -m pytest -n 3 --dist worksteal $(PYTEST_ARGS); \
 	else \
 	  echo "*** Chromium NOT found at $(CHROMIUM): browser tests are NOT run (apt-get install chromium to run them). ***"; \
-	  $(BIN)/python -m pytest -m "not browser" -n 3 --dist load $(PYTEST_ARGS); \
+	  $(BIN)/python -m pytest -m "not browser" -n 3 --dist worksteal $(PYTEST_ARGS); \
 	fi
 
 test-fast: install
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
-	  $(BIN)/python -m pytest -m "not browser and not slow" -n 3 --dist load -x -q $(PYTEST_ARGS)
+	  $(BIN)/python -m pytest -m "not browser and not slow" -n 3 --dist worksteal -x -q $(PYTEST_ARGS)
 
 ## make bench: benchmarks at the sizes the issues name (BENCH_DOCS=... to change).
 bench: install

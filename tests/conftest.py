@@ -21,9 +21,13 @@ from tests import factories
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
+@pytest.hookimpl(trylast=True)  # after tests/browser/conftest.py has marked its tests
 def pytest_collection_modifyitems(config, items):
-    """Slow tests first: handed out early, they run beside the rest instead of alone at the end of a parallel run."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The longest tests first (slow, then browser): started early, they run beside the short ones, which the
+    other workers take over (--dist worksteal), instead of alone at the end of a parallel run."""
+    items.sort(
+        key=lambda item: (item.get_closest_marker("slow") is None, item.get_closest_marker("browser") is None)
+    )
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
