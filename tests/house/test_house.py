@@ -78,8 +78,18 @@ def test_a_failing_flow_never_reaches_the_job_that_finished(monkeypatch, caplog)
 
 
 _CITATION = re.compile(r"docs/[\w./-]+\.md")
+# Notes that live beside the repository, not in it: no file of ours may send a reader there. Spelled in parts so
+# that this test does not itself name them.
+_NOTE_NAMES = ("domain", "market", "reliability", "architecture", "performance")
+_NOTE_FOLDER = "/".join(("shared", "docs"))
 _OUTSIDE = re.compile(
-    r"(?<!docs/)\b(domain|market|reliability|architecture|performance)\.md|shared/docs|DEVELOPERS\.md"
+    r"(?<!docs/)\b("
+    + "|".join(_NOTE_NAMES)
+    + r")\.md|"
+    + re.escape(_NOTE_FOLDER)
+    + "|"
+    + "DEVELOPERS"
+    + r"\.md"
 )
 
 
