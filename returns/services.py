@@ -896,12 +896,14 @@ def refresh_supplier_filings(
         if own is not None:
             own.close()
     now = timezone.now()
+    fields = ("filed", "filed_on", "arn")
+    rows: list[SupplierGstr3bStatus] = []
     with transaction.atomic():
         known = {
-            (r.supplier_gstin, r.period): r
-            for r in SupplierGstr3bStatus.objects.filter(
+            (gstin, period): rest
+            for gstin, period, *rest in SupplierGstr3bStatus.objects.filter(
                 tenant=tenant, supplier_gstin__in={g for g, _y in answers}
-            )
+            ).values_list("supplier_gstin", "period", *fields)
         }
         for (gstin, year), listed in answers.items():
             for period in sorted(at_stake[(gstin, year)]):
@@ -911,19 +913,19 @@ def refresh_supplier_filings(
                     "filed_on": f.filed_on if f else None,
                     "arn": f.arn if f else "",
                 }
-                row = known.get((gstin, period))
-                if row is None:
-                    SupplierGstr3bStatus.objects.create(
+                result.written += known.get((gstin, period)) != [values[k] for k in fields]
+                rows.append(
+                    SupplierGstr3bStatus(
                         tenant=tenant, supplier_gstin=gstin, period=period, fetched_at=now, **values
                     )
-                    result.written += 1
-                    continue
-                changed = any(getattr(row, k) != v for k, v in values.items())
-                for k, v in values.items():
-                    setattr(row, k, v)
-                row.fetched_at = now
-                row.save(update_fields=[*values, "fetched_at"])
-                result.written += changed
+                )
+        # one upsert for every supplier and period asked (fetched_at moves on even where nothing changed)
+        SupplierGstr3bStatus.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["tenant", "supplier_gstin", "period"],
+            update_fields=[*fields, "fetched_at"],
+        )
         record(
             tenant=tenant,
             actor=actor,
