@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from invoices.selectors import documents_for
 from tenancy.api import TenantAPIMixin
+from tenancy.roles import Scope
 
 from . import selectors, services
 from .errors import ActionError, ActionForbidden, ActionRefused, DocumentsNotFound, IdempotencyConflict
@@ -151,6 +152,8 @@ def _error(exc: Exception):
 
 
 class DocumentAction(TenantAPIMixin, APIView):
+    token_scopes = {"POST": Scope.ACT}
+
     @extend_schema(
         request=ActionFields,
         responses={200: DOC_RESULT, 400: ERROR, 403: ERROR, 404: ERROR, 422: ERROR},
@@ -188,6 +191,8 @@ class DocumentAction(TenantAPIMixin, APIView):
 
 
 class BulkAction(TenantAPIMixin, APIView):
+    token_scopes = {"POST": Scope.ACT}
+
     @extend_schema(
         request=BulkActionIn,
         parameters=[
@@ -240,6 +245,8 @@ class BulkAction(TenantAPIMixin, APIView):
 
 
 class RunDetail(TenantAPIMixin, APIView):
+    token_scopes = {"GET": Scope.READ}
+
     @extend_schema(responses={200: RESULT, 404: ERROR}, summary="Progress and result of a bulk action")
     def get(self, request, tenant_slug, pk):
 

@@ -15,6 +15,7 @@ from gst.gstin import validate_gstin
 from gst.sections import SECTION_CHOICES
 from invoices.models import FilingStatus
 from tenancy.api import TenantAPIMixin
+from tenancy.roles import Scope
 
 from . import selectors, services
 from .errors import ApprovalError, ApprovalForbidden
@@ -101,6 +102,8 @@ def _not_found(what: str) -> Response:
 
 
 class PolicyList(TenantAPIMixin, APIView):
+    token_scopes = {"GET": Scope.READ, "POST": Scope.APPROVE}
+
     @extend_schema(responses={200: PolicySerializer(many=True)}, summary="Approval policies")
     def get(self, request, tenant_slug):
         return Response(PolicySerializer(selectors.policies_for(tenant=self.tenant), many=True).data)
@@ -124,6 +127,8 @@ class PolicyList(TenantAPIMixin, APIView):
 
 
 class PolicyDetail(TenantAPIMixin, APIView):
+    token_scopes = {"GET": Scope.READ, "PATCH": Scope.APPROVE, "DELETE": Scope.APPROVE}
+
     def _get(self, pk):
         return selectors.policies_for(tenant=self.tenant).filter(pk=pk).first()
 
@@ -167,6 +172,8 @@ class PolicyDetail(TenantAPIMixin, APIView):
 
 
 class RequestList(TenantAPIMixin, APIView):
+    token_scopes = {"GET": Scope.READ}
+
     @extend_schema(
         responses={200: RequestSerializer(many=True)},
         summary="Batches awaiting approval or decided",
@@ -188,6 +195,8 @@ class RequestList(TenantAPIMixin, APIView):
 
 
 class RequestDetail(TenantAPIMixin, APIView):
+    token_scopes = {"GET": Scope.READ}
+
     @extend_schema(
         responses={200: RequestSerializer, 404: ERROR},
         summary="One batch, its documents by state and (pending) the impact of approving it",
@@ -224,6 +233,11 @@ class RequestDetail(TenantAPIMixin, APIView):
 class RequestDecision(TenantAPIMixin, APIView):
     decision = "approve"
 
+    @property
+    def token_scopes(self) -> dict:
+        # approving and returning need "approve"; withdrawing is the proposer's own act
+        return {"POST": Scope.ACT if self.decision == "withdraw" else Scope.APPROVE}
+
     @extend_schema(
         request=CommentIn,
         responses={200: RequestSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
@@ -259,6 +273,8 @@ class RequestDecision(TenantAPIMixin, APIView):
 
 
 class BulkImpact(TenantAPIMixin, APIView):
+    token_scopes = {"POST": Scope.READ}  # a preview: changes nothing
+
     @extend_schema(
         request=BulkActionIn,
         responses={

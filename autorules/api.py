@@ -1,6 +1,8 @@
 """REST API of auto-action rules (under /api/v1/t/<slug>/autorules/): list, add, change, delete, dry run, run now,
-and the record of runs. Approvers, admins and owners only, like the pages. Errors: 400 ``{code, field, message}``,
-403 role, 404 a rule of another tenant."""
+and the record of runs. Approvers, admins and owners only, like the pages, and only the rules acting on GSTINs the
+user may act on (docs/access.md §2). Errors: 400 ``{code, field, message}``, 403 role or a rule acting on a GSTIN
+the user lacks (run, change, delete), 404 a rule of another tenant or, on reading, one acting on a GSTIN the user
+lacks."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tenancy.api import TenantAPIMixin
-from tenancy.roles import Capability, can
+from tenancy.roles import Capability, Scope, can
 
 from . import selectors, services
 from .conditions import describe
@@ -117,13 +119,33 @@ def _not_found() -> Response:
     return Response({"code": "not_found", "field": None, "message": "No such rule."}, status=404)
 
 
+def _out_of_reach() -> Response:
+    return Response({"code": "forbidden", "field": None, "message": selectors.OUT_OF_REACH}, status=403)
+
+
 class _RuleAPI(TenantAPIMixin, APIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         self.allowed = can(self.membership.role, Capability.APPROVE)
 
+    def _visible(self, rules) -> list[AutoRule]:
+        return selectors.rules_within_reach(
+            tenant=self.tenant, user=self.request.user, membership=self.membership, rules=list(rules)
+        )
+
     def _rule(self, pk) -> AutoRule | None:
-        return selectors.rules_for(tenant=self.tenant).filter(pk=pk).first()
+        """A rule to read: None (404) unless it acts only on GSTINs the user may act on."""
+        rule = selectors.rules_for(tenant=self.tenant).filter(pk=pk).first()
+        return rule if rule is not None and self._visible([rule]) else None
+
+    def _rule_to_change(self, pk) -> tuple[AutoRule | None, Response | None]:
+        """A rule to run, change or delete: 404 if there is none, 403 if it acts on GSTINs the user lacks."""
+        rule = selectors.rules_for(tenant=self.tenant).filter(pk=pk).first()
+        if rule is None:
+            return None, _not_found()
+        if not self._visible([rule]):
+            return None, _out_of_reach()
+        return rule, None
 
     def _save(self, request, rule: AutoRule | None) -> Response:
         body = RuleSerializer(rule, data=request.data, partial=rule is not None)
@@ -150,13 +172,16 @@ class _RuleAPI(TenantAPIMixin, APIView):
 
 
 class RuleList(_RuleAPI):
+    token_scopes = {"GET": Scope.READ, "POST": Scope.ACT}
+
     @extend_schema(
         responses={200: RuleSerializer(many=True), 403: ERROR}, summary="Auto-action rules, in run order"
     )
     def get(self, request, tenant_slug):
         if not self.allowed:
             return _forbidden()
-        return Response({"results": RuleSerializer(selectors.rules_for(tenant=self.tenant), many=True).data})
+        rules = self._visible(selectors.rules_for(tenant=self.tenant))
+        return Response({"results": RuleSerializer(rules, many=True).data})
 
     @extend_schema(
         request=RuleSerializer,
@@ -170,6 +195,8 @@ class RuleList(_RuleAPI):
 
 
 class RuleDetail(_RuleAPI):
+    token_scopes = {"GET": Scope.READ, "PATCH": Scope.ACT, "DELETE": Scope.ACT}
+
     @extend_schema(responses={200: RuleSerializer, 404: ERROR}, summary="One rule")
     def get(self, request, tenant_slug, pk):
         if not self.allowed:
@@ -185,21 +212,23 @@ class RuleDetail(_RuleAPI):
     def patch(self, request, tenant_slug, pk):
         if not self.allowed:
             return _forbidden()
-        rule = self._rule(pk)
-        return self._save(request, rule) if rule else _not_found()
+        rule, refused = self._rule_to_change(pk)
+        return refused or self._save(request, rule)
 
     @extend_schema(responses={204: None, 403: ERROR, 404: ERROR}, summary="Delete a rule")
     def delete(self, request, tenant_slug, pk):
         if not self.allowed:
             return _forbidden()
-        rule = self._rule(pk)
-        if rule is None:
-            return _not_found()
+        rule, refused = self._rule_to_change(pk)
+        if refused:
+            return refused
         services.delete_rule(tenant=self.tenant, actor=self.actor, rule=rule)
         return Response(status=204)
 
 
 class RuleDryRun(_RuleAPI):
+    token_scopes = {"GET": Scope.READ}
+
     @extend_schema(
         responses={200: DRY_RUN, 403: ERROR, 404: ERROR},
         summary="What the rule would do now (nothing is changed)",
@@ -227,22 +256,29 @@ class RuleDryRun(_RuleAPI):
 
 
 class RuleRun(_RuleAPI):
+    token_scopes = {"POST": Scope.ACT}
+
     @extend_schema(
         request=None,
         responses={200: RunSerializer, 403: ERROR, 404: ERROR},
-        summary="Run the rule now, as its owner (through the bulk action, approvals and audit)",
+        summary=(
+            "Run the rule now on its owner's GSTINs, audited as you (through the bulk action and approvals); "
+            "403 if it acts on a GSTIN you may not act on"
+        ),
     )
     def post(self, request, tenant_slug, pk):
         if not self.allowed:
             return _forbidden()
-        rule = self._rule(pk)
-        if rule is None:
-            return _not_found()
-        run = services.run_rule(tenant=self.tenant, rule=rule, trigger="manual")
+        rule, refused = self._rule_to_change(pk)
+        if refused:
+            return refused
+        run = services.run_rule(tenant=self.tenant, rule=rule, trigger="manual", runner=self.actor)
         return Response(RunSerializer(run).data)
 
 
 class RuleRuns(_RuleAPI):
+    token_scopes = {"GET": Scope.READ}
+
     @extend_schema(
         responses={200: RunSerializer(many=True), 403: ERROR},
         summary="Recent runs of every rule (`?rule=<id>` for one), newest first, at most 200",
@@ -254,7 +290,11 @@ class RuleRuns(_RuleAPI):
         rule = self._rule(int(rule_id)) if rule_id.isdigit() else None
         if rule_id and rule is None:
             return _not_found()
-        runs = selectors.rule_runs(tenant=self.tenant, rule=rule, limit=200)
+        if rule is not None:
+            runs = selectors.rule_runs(tenant=self.tenant, rule=rule, limit=200)
+        else:
+            rules = self._visible(selectors.rules_for(tenant=self.tenant))
+            runs = selectors.rule_runs(tenant=self.tenant, rules=rules, limit=200)
         return Response({"results": RunSerializer(runs, many=True).data})
 
 

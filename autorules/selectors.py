@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 
 from actions.errors import ActionError
@@ -11,29 +12,78 @@ from actions.requests import action_request
 from actions.selectors import preview, target_documents
 from reconciliation.latest import LatestRuns, latest_runs
 from tenancy.models import Membership, Registration, Tenant
-from tenancy.roles import Capability, can
+from tenancy.roles import Capability, can, sees_all_gstins
 from tenancy.selectors import visible_registrations
 
 from .conditions import ConditionError, recon_outcomes, to_filters
 from .models import AutoRule, AutoRuleRun
+
+OUT_OF_REACH = (
+    "This rule acts on GSTINs you may not act on: only a member with access to all of them (or an owner or admin) "
+    "may run, change or delete it."
+)
 
 
 def rules_for(*, tenant: Tenant) -> QuerySet[AutoRule]:
     return AutoRule.objects.filter(tenant=tenant).order_by("priority", "id")
 
 
-def rule_runs(*, tenant: Tenant, rule: AutoRule | None = None, limit: int = 50) -> list[AutoRuleRun]:
+def rule_runs(
+    *, tenant: Tenant, rule: AutoRule | None = None, limit: int = 50, rules: list[AutoRule] | None = None
+) -> list[AutoRuleRun]:
+    """The latest runs of ``rule`` (or of ``rules``, or of every rule), newest first."""
     qs = AutoRuleRun.objects.filter(tenant=tenant).select_related("rule", "registration")
     if rule is not None:
         qs = qs.filter(rule=rule)
+    elif rules is not None:
+        qs = qs.filter(rule_id__in=[r.pk for r in rules])
     return list(qs.order_by("-created_at", "-id")[:limit])
+
+
+def rule_gstins(*, tenant: Tenant, rules: list[AutoRule]) -> dict[int, frozenset[int] | None]:
+    """The GSTINs (registration ids) each rule acts on: those its owner may see, while the owner may still take
+    IMS actions; None when the owner may not (the rule cannot run). One query per distinct owner."""
+    owners: dict[int, frozenset[int] | None] = {}
+    for owner_id in {r.owner_id for r in rules}:
+        owner = _acting_member(tenant=tenant, user_id=owner_id)
+        if owner is None:
+            owners[owner_id] = None
+            continue
+        user, membership = owner
+        owners[owner_id] = frozenset(
+            visible_registrations(tenant=tenant, user=user, membership=membership).values_list(
+                "pk", flat=True
+            )
+        )
+    return {r.pk: owners[r.owner_id] for r in rules}
+
+
+def rules_within_reach(
+    *, tenant: Tenant, user: AbstractBaseUser, membership: Membership, rules: list[AutoRule]
+) -> list[AutoRule]:
+    """Of ``rules``, those ``user`` may see, dry-run, run, change and delete: every rule for a member who sees every
+    GSTIN (owners, admins); otherwise the rules acting only on GSTINs the member may act on (a rule whose owner
+    may no longer act is then hidden: its reach is unknown). See docs/access.md §2."""
+    if sees_all_gstins(membership.role):
+        return list(rules)
+    mine = frozenset(
+        visible_registrations(tenant=tenant, user=user, membership=membership).values_list("pk", flat=True)
+    )
+    spans = rule_gstins(tenant=tenant, rules=list(rules))
+    return [r for r in rules if (span := spans[r.pk]) is not None and span <= mine]
+
+
+def within_reach(*, tenant: Tenant, user: AbstractBaseUser, membership: Membership, rule: AutoRule) -> bool:
+    return bool(rules_within_reach(tenant=tenant, user=user, membership=membership, rules=[rule]))
 
 
 def rule_owner(*, tenant: Tenant, rule: AutoRule) -> tuple[object, Membership] | None:
     """The member a rule acts as, if they are still a member whose role may take IMS actions."""
-    membership = (
-        Membership.objects.filter(tenant=tenant, user_id=rule.owner_id).select_related("user").first()
-    )
+    return _acting_member(tenant=tenant, user_id=rule.owner_id)
+
+
+def _acting_member(*, tenant: Tenant, user_id: int) -> tuple[object, Membership] | None:
+    membership = Membership.objects.filter(tenant=tenant, user_id=user_id).select_related("user").first()
     if membership is None or not can(membership.role, Capability.ACT) or not membership.user.is_active:
         return None
     return membership.user, membership

@@ -180,12 +180,18 @@ def run_rule(
     registration: Registration | None = None,
     request_id: str = "",
     source: str = "",
+    runner: Actor | None = None,
 ) -> AutoRuleRun:
     """Apply one rule now (to ``registration``'s documents only, when given) and record the run.
 
     The rule's conditions compile to document filters (the reconciliation outcome included), each handed to the
     bulk action as an "all matching" filter: see :func:`_bulk_by_filter` for why a person acting at the same moment
-    is never overridden. ``source`` names what triggered the run (e.g. ``recon:12``)."""
+    is never overridden. ``source`` names what triggered the run (e.g. ``recon:12``).
+
+    ``runner`` is the person who runs it by hand: the run and its actions are audited as them (and they propose
+    any batch an approval policy holds), while the documents are still those of the owner's GSTINs. The caller
+    checks that the runner may act on every one of them (``selectors.within_reach``, docs/access.md §2)."""
+    actor = runner or rule_actor(rule)
     run = AutoRuleRun(
         tenant=tenant, rule=rule, trigger=trigger, registration=registration, source=source[:40]
     )
@@ -201,7 +207,7 @@ def run_rule(
         run.status = RuleRunStatus.NOTHING
         bulk = {
             "tenant": tenant,
-            "actor": rule_actor(rule),
+            "actor": actor,
             "user": user,
             "membership": membership,
             "action": rule.action,
@@ -222,13 +228,14 @@ def run_rule(
         run.save()
         record(
             tenant=tenant,
-            actor=rule_actor(rule),
+            actor=actor,
             action="autorule.run",
             obj=run,
             object_repr=f"{rule.name} ({trigger})",
             request_id=request_id,
             metadata={
                 "rule": rule.pk,
+                "owner": rule.owner_id,
                 "trigger": trigger,
                 "status": run.status,
                 "matched": run.matched,

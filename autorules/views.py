@@ -4,6 +4,8 @@ only (a rule acts without a person looking at each document)."""
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -21,7 +23,7 @@ MANAGE = Capability.APPROVE
 @require_capability(MANAGE)
 def rule_list(request, tenant_slug):
     """The rules in the order they run; ``?dry_run=1`` adds what each would do now."""
-    rules = list(selectors.rules_for(tenant=request.tenant))
+    rules = _visible(request, selectors.rules_for(tenant=request.tenant))
     for rule in rules:
         rule.lines = describe(rule.conditions)
     dry = {}
@@ -35,13 +37,27 @@ def rule_list(request, tenant_slug):
         {
             "rules": rules,
             "dry_run": bool(dry),
-            "runs": selectors.rule_runs(tenant=request.tenant, limit=30),
+            "runs": selectors.rule_runs(tenant=request.tenant, rules=rules, limit=30),
         },
     )
 
 
+def _visible(request, rules) -> list:
+    """The rules the member may see and handle: those acting only on GSTINs they may act on (docs/access.md §2)."""
+    return selectors.rules_within_reach(
+        tenant=request.tenant, user=request.user, membership=request.membership, rules=list(rules)
+    )
+
+
 def _rule(request, pk):
-    return get_object_or_404(selectors.rules_for(tenant=request.tenant), pk=pk)
+    """A rule of the tenant; 404 if there is none. Reading one that acts on a GSTIN the member lacks is 404 too;
+    running, changing or deleting it (POST) is 403."""
+    rule = get_object_or_404(selectors.rules_for(tenant=request.tenant), pk=pk)
+    if not _visible(request, [rule]):
+        if request.method == "POST":
+            raise PermissionDenied(selectors.OUT_OF_REACH)
+        raise Http404("No such rule.")
+    return rule
 
 
 def _edit(request, tenant_slug, rule=None):
@@ -87,7 +103,9 @@ def rule_delete(request, tenant_slug, pk):
 @require_POST
 @require_capability(MANAGE)
 def rule_run(request, tenant_slug, pk):
-    run = services.run_rule(tenant=request.tenant, rule=_rule(request, pk), trigger="manual")
+    run = services.run_rule(
+        tenant=request.tenant, rule=_rule(request, pk), trigger="manual", runner=Actor.from_request(request)
+    )
     text = (
         f"“{run.rule.name}”: {run.get_status_display().lower()} — matched {run.matched}, applied {run.applied}, "
         f"already {run.already}, refused {run.refused}."

@@ -87,15 +87,18 @@ def measure(tenant, registrations) -> list[tuple[str, float, float]]:
     from django.core.cache import cache
     from django.db.models import Count
     from django.test import Client
-    from rest_framework.authtoken.models import Token
 
+    from audit.services import Actor
     from invoices.models import SupplierDocument
     from tenancy.scoping import tenant_scope
+    from tenancy.tokens import create_token
 
     owner = _user(tenant, "bench-owner", "owner")
     preparer = _user(tenant, "bench-preparer", "preparer", gstins=registrations[:1])
-    token, _ = Token.objects.get_or_create(user=owner)
-    api_headers = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    _token, key = create_token(
+        tenant=tenant, actor=Actor.system("bench"), user=owner, name="bench_list", scopes=["read"]
+    )
+    api_headers = {"HTTP_AUTHORIZATION": f"Token {key}"}
     page_url = f"/t/{tenant.slug}/documents/"
     api_url = f"/api/v1/t/{tenant.slug}/documents/"
 

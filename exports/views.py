@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET
 from tenancy.roles import Capability, can
 
 from . import selectors, services
+from .models import ExportStatus
 from .registry import ExportError
 
 
@@ -35,13 +36,28 @@ def job_list(request, tenant_slug):
     return render(request, "exports/list.html", {"jobs": jobs})
 
 
+def _outdated(request, job) -> bool:
+    """The user's access narrowed since the export was asked for: its file may hold data they can no longer see."""
+    return selectors.access_narrowed_since(
+        tenant=request.tenant, user=request.user, membership=request.membership, since=job.created_at
+    )
+
+
+def _outdated_message(request) -> str:
+    return (
+        f"Your access in {request.tenant.name} changed since this export was made, so its file can no longer be "
+        "downloaded: export the list again to get what you can see now."
+    )
+
+
 @require_GET
 def job_detail(request, tenant_slug, pk: int):
     job = selectors.job_for_user(tenant=request.tenant, user=request.user, job_id=pk)
     if job is None:
         raise Http404("No such export")
     template = "exports/_progress.html" if request.htmx else "exports/job.html"
-    return render(request, template, {"job": job})
+    outdated = job.status == ExportStatus.DONE and _outdated(request, job)
+    return render(request, template, {"job": job, "outdated": _outdated_message(request) if outdated else ""})
 
 
 @require_GET
@@ -50,6 +66,8 @@ def job_download(request, tenant_slug, pk: int):
     path = services.job_file(job) if job is not None else None
     if path is None:
         raise Http404("No such export file")
+    if _outdated(request, job):  # grants are checked again at download, not only when the export ran
+        return render(request, "exports/error.html", {"message": _outdated_message(request)}, status=403)
     return FileResponse(
         path.open("rb"),
         as_attachment=True,

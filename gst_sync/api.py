@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from gst.sections import Section
 from tenancy.api import TenantAPIMixin
-from tenancy.roles import Capability, can
+from tenancy.roles import Capability, Scope, can
 from tenancy.scoping import scopes_disabled
 from tenancy.selectors import visible_registrations
 
@@ -67,15 +67,21 @@ class _VisibleRuns(TenantAPIMixin):
 class SyncRunList(_VisibleRuns, generics.ListAPIView):
     """Sync runs of the GSTINs you may see, newest first."""
 
+    token_scopes = {"GET": Scope.READ}
+
     pagination_class = RunCursorPagination
 
 
 class SyncRunDetail(_VisibleRuns, generics.RetrieveAPIView):
     """One sync run with its counts and error; a run of a GSTIN you may not see is 404."""
 
+    token_scopes = {"GET": Scope.READ}
+
 
 class SyncNow(TenantAPIMixin, APIView):
     """Queue a sync of one GSTIN (all sections, or those given). A section already syncing is not queued twice."""
+
+    token_scopes = {"POST": Scope.ACT}
 
     @extend_schema(request=SyncRequestSerializer, responses={202: SyncRunSerializer(many=True)})
     def post(self, request, tenant_slug, registration_id):
@@ -100,6 +106,8 @@ class SyncNow(TenantAPIMixin, APIView):
 
 class PushNow(TenantAPIMixin, APIView):
     """Push the GSTIN's local actions (not yet on the portal) in batches; returns the batches queued."""
+
+    token_scopes = {"POST": Scope.ACT}
 
     @extend_schema(request=None, responses={202: dict})
     def post(self, request, tenant_slug, registration_id):
@@ -147,6 +155,8 @@ class OutwardPagination(PageNumberPagination):
 
 class OutwardList(TenantAPIMixin, generics.ListAPIView):
     """The seller's side of IMS: buyers' actions on your outward documents, rejected and pending first."""
+
+    token_scopes = {"GET": Scope.READ}
 
     serializer_class = OutwardSerializer
     pagination_class = OutwardPagination

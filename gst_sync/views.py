@@ -14,6 +14,7 @@ from tenancy.selectors import visible_registrations
 from tenancy.views import require_capability
 
 from . import push, services
+from .client import PortalError
 from .exports import KIND as DIFF_KIND
 from .forms import OtpForm, OtpRequestForm, SyncForm
 from .models import ACTIVE_PUSH_STATUSES, ACTIVE_STATUSES
@@ -59,6 +60,12 @@ def _otp_step(request, tenant_slug, registration_id, *, form_class, invalid: str
             messages.success(request, done.format(gstin=reg.gstin))
         except services.SyncError as exc:
             messages.error(request, str(exc))
+        except PortalError as exc:  # the portal (or the sandbox portal) is down or unreachable
+            messages.error(
+                request,
+                f"Could not reach the GST portal, so nothing was sent: please try again in a few minutes. "
+                f"({exc.message})",
+            )
     return redirect("portal-home", tenant_slug)
 
 

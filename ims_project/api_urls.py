@@ -1,9 +1,8 @@
 from django.urls import include, path
-from rest_framework.authtoken.views import ObtainAuthToken
 
 # Mounted at /api/v1/ by ims_project/urls.py.
 urlpatterns = [
-    path("auth/token/", ObtainAuthToken.as_view(), name="api-token"),
+    path("auth/", include("tenancy.api_urls")),
     path("t/<slug:tenant_slug>/", include("invoices.api_urls")),
     path("t/<slug:tenant_slug>/", include("gst_sync.api_urls")),
     path("t/<slug:tenant_slug>/", include("actions.api_urls")),

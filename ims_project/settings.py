@@ -17,6 +17,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 # --- Paths and environment ------------------------------------------------------------------------------------
 
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "guardian",
     "axes",
     "django_htmx",
+    "csp",
     "audit",
     "tenancy",
     "notifications",  # in-app notifications (navbar badge)
@@ -73,11 +75,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "ims_project.middleware.NoStoreDataMiddleware",  # Cache-Control: no-store on logged-in pages and the API
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -121,6 +126,9 @@ _pg_options = DATABASES["default"]["OPTIONS"].get("options", "")
 if "jit" not in _pg_options:
     DATABASES["default"]["OPTIONS"]["options"] = f"{_pg_options} -c jit=off".strip()
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# A kept connection is checked before a request reuses it: one the server dropped while idle (restart, failover,
+# pg_terminate_backend) is replaced instead of failing the request.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Authentication -------------------------------------------------------------------------------------------
@@ -140,13 +148,23 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Failed-login throttling (django-axes): lock a username after 10 failures, whatever the client address says.
+# Failed-login throttling (django-axes, ims_project/client_limits.py): a username is locked at one client address
+# after AXES_FAILURE_LIMIT failures there, and from every address after AXES_USERNAME_FAILURE_LIMIT failures from
+# any addresses; failures with many usernames from one address lock nobody else out. The client address is
+# REMOTE_ADDR, or the proxy's X-Forwarded-For entry when BEHIND_PROXY is on (see Security below).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_USERNAME_FAILURE_LIMIT = env.int("AXES_USERNAME_FAILURE_LIMIT", default=30)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.5)
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "ims_project.client_limits.LoginLimitsHandler"
+AXES_CLIENT_IP_CALLABLE = "ims_project.client_limits.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+
+# Password-reset e-mails: at most this many requests per client address, and per e-mail address asked for, in an
+# hour (tenancy/auth_views.py); counted in the "limits" cache.
+PASSWORD_RESET_LIMIT_PER_ADDRESS = env.int("PASSWORD_RESET_LIMIT_PER_ADDRESS", default=10)
+PASSWORD_RESET_LIMIT_PER_ACCOUNT = env.int("PASSWORD_RESET_LIMIT_PER_ACCOUNT", default=3)
 
 GUARDIAN_RAISE_403 = False
 ANONYMOUS_USER_NAME = None
@@ -182,7 +200,9 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="IMS <ims@localhost>")
 
 # --- Security -------------------------------------------------------------------------------------------------
 # Production runs behind TLS: HTTPS=1 turns on the redirect, secure cookies and HSTS (each can be overridden on
-# its own). BEHIND_PROXY=1 trusts X-Forwarded-Proto from the TLS-terminating proxy in front of gunicorn.
+# its own). BEHIND_PROXY=1 trusts the TLS-terminating proxy in front of gunicorn: X-Forwarded-Proto says whether the
+# request came over HTTPS, and the right-most X-Forwarded-For entry (the address the proxy saw) is the client's
+# address for login lock-outs and password-reset limits. Off, both headers are ignored (a client could forge them).
 
 HTTPS = env.bool("HTTPS", default=False)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
@@ -191,28 +211,82 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=SECURE_HSTS_SECONDS > 0)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=SECURE_HSTS_SECONDS > 0)
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
-)
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+
+# Content-Security-Policy (django-csp): scripts, styles, fonts and connections from this site only; no inline script
+# or event handler (pages ask for behaviour with data attributes, static/js/app.js), no eval. Inline style
+# attributes are allowed (style-src-attr), <style> elements are not. Images may also be data: URLs (Bootstrap's
+# form icons).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Permissions-Policy (django-permissions-policy): browser features the product never uses are off for it and for
+# anything it could embed.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "interest-cohort",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
 
 # --- API ------------------------------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "tenancy.api.ApiTokenAuthentication",  # per member and tenant, scoped, expiring, hashed (docs/access.md)
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
-        "tenancy.api.IsTenantMember",  # /api/v1/t/<slug>/: members only, 404 otherwise
+        "tenancy.api.IsTenantMember",  # /api/v1/t/<slug>/: members only (and a token of that tenant), 404 otherwise
+        "tenancy.api.HasTokenScope",  # a token needs the scope the view declares for the method, 403 otherwise
     ],
+    "DEFAULT_THROTTLE_CLASSES": ["tenancy.api.ApiTokenRateThrottle"],  # API_TOKEN_RATE per token
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "rest_framework.views.exception_handler",
 }
+# API tokens (docs/access.md §1): how long a new token lasts unless its maker says otherwise, the longest allowed,
+# and the requests one token may make (DRF rate: "600/min", "10000/day"; empty: no limit), counted in the cache
+# named here (one every web process shares).
+API_TOKEN_DAYS = env.int("API_TOKEN_DAYS", default=90)
+API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=365)
+API_TOKEN_RATE = env("API_TOKEN_RATE", default="600/min")
+API_TOKEN_THROTTLE_CACHE = "limits"  # noqa: S105 - the name of a cache (CACHES), not a secret
 SPECTACULAR_SETTINGS = {
     "TITLE": "IMS API",
     "DESCRIPTION": "GST Invoice Management System: supplier documents, actions and reconciliation.",
@@ -277,6 +351,24 @@ CELERY_BEAT_SCHEDULE = {
         "task": "returns.refresh_supplier_filings",
         "schedule": crontab(hour=4, minute=45),
     },
+}
+
+# --- Caches ---------------------------------------------------------------------------------------------------
+# "default": per-process memory (cached figures that are cheap to rebuild). "limits": request counters that every
+# web process must share (password-reset limits, API token rates): Redis when REDIS_URL is set, else per-process
+# memory (`make run` is one process).
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "limits": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "ims-limits",
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "limits"}
+    ),
 }
 
 # --- Logging --------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from rest_framework import generics
 from rest_framework.pagination import CursorPagination
 
 from tenancy.api import TenantAPIMixin
+from tenancy.roles import Scope
 from tenancy.scoping import scopes_disabled
 
 from . import selectors
@@ -30,6 +31,8 @@ class DocumentCursorPagination(CursorPagination):
 class DocumentList(TenantAPIMixin, generics.ListAPIView):
     """Documents of the GSTINs you may see, newest first, filtered like the list page; follow `next`."""
 
+    token_scopes = {"GET": Scope.READ}
+
     serializer_class = DocumentSerializer
     filterset_class = DocumentFilter
     pagination_class = DocumentCursorPagination
@@ -44,6 +47,8 @@ class DocumentList(TenantAPIMixin, generics.ListAPIView):
 
 class DocumentDetail(TenantAPIMixin, generics.RetrieveAPIView):
     """One document with its versions; a document of a GSTIN you may not see (or of another tenant) is 404."""
+
+    token_scopes = {"GET": Scope.READ}
 
     serializer_class = DocumentDetailSerializer
 

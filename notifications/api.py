@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tenancy.api import TenantAPIMixin
+from tenancy.roles import Scope
 
 from . import selectors, services
 
@@ -30,6 +31,8 @@ class ReadIn(serializers.Serializer):
 
 
 class NotificationList(TenantAPIMixin, APIView):
+    token_scopes = {"GET": Scope.READ}
+
     @extend_schema(
         responses={
             200: inline_serializer(
@@ -53,6 +56,8 @@ class NotificationList(TenantAPIMixin, APIView):
 
 
 class NotificationRead(TenantAPIMixin, APIView):
+    token_scopes = {"POST": Scope.READ}  # marks the reader's own notifications read
+
     @extend_schema(
         request=ReadIn,
         responses={200: inline_serializer("NotificationsReadOut", {"marked": serializers.IntegerField()})},

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tenancy.api import TenantAPIMixin
+from tenancy.roles import Scope
 from tenancy.scoping import scopes_disabled
 from tenancy.selectors import visible_registrations
 
@@ -46,6 +47,8 @@ SUMMARY_OUT = inline_serializer(
 
 
 class RegisterUpsert(TenantAPIMixin, APIView):
+    token_scopes = {"POST": Scope.REGISTER_WRITE}
+
     @extend_schema(
         request=UPSERT,
         responses={200: UPSERT_OUT, 207: UPSERT_OUT},
@@ -74,6 +77,8 @@ class RegisterUpsert(TenantAPIMixin, APIView):
 
 
 class RunSummary(TenantAPIMixin, APIView):
+    token_scopes = {"GET": Scope.READ}
+
     @extend_schema(
         summary="Summary of a reconciliation run by outcome and supplier", responses={200: SUMMARY_OUT}
     )
@@ -155,6 +160,8 @@ class MatchCursorPagination(CursorPagination):
 class MatchList(TenantAPIMixin, generics.ListAPIView):
     """Result rows of a run (``?run=``; default the latest finished run) with reason codes, optionally
     ``?outcome=`` and ``?supplier_gstin=``; follow ``next``."""
+
+    token_scopes = {"GET": Scope.READ}
 
     serializer_class = MatchSerializer
     pagination_class = MatchCursorPagination

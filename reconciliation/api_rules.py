@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tenancy.api import TenantAPIMixin
+from tenancy.roles import Scope
 
 from . import selectors, services
 from .domain.rules import HEADS, RuleSet
@@ -43,6 +44,8 @@ def rules_body(*, tenant, user) -> dict:
 
 
 class RulesView(TenantAPIMixin, APIView):
+    token_scopes = {"GET": Scope.READ, "PUT": Scope.ACT}
+
     @extend_schema(
         summary="Matching rules in force, the tolerance of each tax head, and their history",
         responses={200: RULES_OUT},

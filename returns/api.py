@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from gst.duedates import return_period
 from gst.periods import PeriodError, format_period, format_portal_date, parse_period
 from tenancy.api import TenantAPIMixin
-from tenancy.roles import Capability, can
+from tenancy.roles import Capability, Scope, can
 
 from . import selectors, services
 from .forms import DATE_INPUT_FORMATS
@@ -57,6 +57,8 @@ class _Base(TenantAPIMixin, APIView):
 
 
 class PreviewDetail(_Base):
+    token_scopes = {"GET": Scope.READ}
+
     @extend_schema(
         responses={200: OpenApiTypes.OBJECT}, summary="Latest GSTR-2B preview of a GSTIN and period"
     )
@@ -89,6 +91,8 @@ def _rebuild(job) -> dict:
 
 
 class PreviewRebuild(_Base):
+    token_scopes = {"POST": Scope.ACT}
+
     @extend_schema(
         request=None,
         responses={202: OpenApiTypes.OBJECT},
@@ -112,6 +116,8 @@ class PreviewRebuild(_Base):
 
 
 class RebuildStatus(_Base):
+    token_scopes = {"GET": Scope.READ}
+
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Status of a queued GSTR-2B preview rebuild")
     def get(self, request, tenant_slug, rebuild_id):
         job = selectors.rebuild_for(
@@ -123,6 +129,8 @@ class RebuildStatus(_Base):
 
 
 class PreviewJson(_Base):
+    token_scopes = {"GET": Scope.READ}
+
     @extend_schema(
         responses={200: OpenApiTypes.OBJECT}, summary="The preview in the official GET2B structure"
     )
@@ -204,6 +212,8 @@ class _Writer(_Base):
 
 
 class FilingList(_Writer):
+    token_scopes = {"GET": Scope.READ, "POST": Scope.ACT}
+
     @extend_schema(
         operation_id="v1_t_returns_filings_list",
         responses={200: OpenApiTypes.OBJECT},
@@ -235,6 +245,8 @@ class FilingList(_Writer):
 
 
 class FilingDetail(_Writer):
+    token_scopes = {"GET": Scope.READ, "PATCH": Scope.ACT, "DELETE": Scope.ACT}
+
     def _get(self, pk):
         return selectors.filing_for(
             tenant=self.tenant, user=self.request.user, pk=pk, membership=self.membership
@@ -304,6 +316,8 @@ class BalanceIn(serializers.Serializer):
 
 
 class BalanceList(_Writer):
+    token_scopes = {"GET": Scope.READ, "POST": Scope.ACT}
+
     @extend_schema(
         operation_id="v1_t_returns_credit_reversal_list",
         responses={200: OpenApiTypes.OBJECT},
@@ -336,6 +350,8 @@ class BalanceList(_Writer):
 
 
 class BalanceDetail(_Writer):
+    token_scopes = {"DELETE": Scope.ACT}
+
     @extend_schema(responses={204: None}, summary="Delete a recorded balance")
     def delete(self, request, tenant_slug, pk):
         row = selectors.balance_for(tenant=self.tenant, user=request.user, pk=pk, membership=self.membership)
@@ -375,6 +391,8 @@ def _rule37a_item(item: dict) -> dict:
 
 
 class Rule37aWatch(_Base):
+    token_scopes = {"GET": Scope.READ}
+
     @extend_schema(
         responses={200: OpenApiTypes.OBJECT},
         summary="Rule 37A watch of a GSTIN: invoices at risk, to reverse (by when) and re-availed",

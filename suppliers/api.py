@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from invoices.models import Supplier
 from tenancy.api import TenantAPIMixin
-from tenancy.roles import Capability, can
+from tenancy.roles import Capability, Scope, can
 
 from . import selectors, services
 from .forms import ImportForm
@@ -117,6 +117,8 @@ class _API(TenantAPIMixin, APIView):
 
 
 class SupplierList(_API):
+    token_scopes = {"GET": Scope.READ}
+
     @extend_schema(
         responses={
             200: inline_serializer(
@@ -152,6 +154,8 @@ class SupplierList(_API):
 
 
 class SupplierDetail(_API):
+    token_scopes = {"GET": Scope.READ, "PATCH": Scope.REGISTER_WRITE}
+
     def _get(self, request, pk):
         try:
             return selectors.supplier_detail(
@@ -194,6 +198,7 @@ class SupplierDetail(_API):
 
 
 class SupplierImport(_API):
+    token_scopes = {"POST": Scope.REGISTER_WRITE}
     parser_classes = [MultiPartParser]
 
     @extend_schema(
@@ -242,6 +247,8 @@ class SupplierImport(_API):
 
 
 class NotificationList(_API):
+    token_scopes = {"GET": Scope.READ}
+
     @extend_schema(
         responses={200: SupplierNotificationSerializer(many=True), 403: ERROR},
         summary="E-mails sent to suppliers (newest first, at most 500)",
@@ -259,6 +266,8 @@ class NotificationList(_API):
 
 
 class WebhookList(_API):
+    token_scopes = {"GET": Scope.READ, "POST": Scope.ACT}
+
     @extend_schema(responses={200: WebhookSerializer(many=True), 403: ERROR}, summary="Webhook endpoints")
     def get(self, request, tenant_slug):
         if not self.allowed():
@@ -299,6 +308,8 @@ class _WebhookAPI(_API):
 
 
 class WebhookDetail(_WebhookAPI):
+    token_scopes = {"GET": Scope.READ, "PATCH": Scope.ACT, "DELETE": Scope.ACT}
+
     @extend_schema(
         responses={
             200: inline_serializer(
@@ -357,6 +368,8 @@ class WebhookDetail(_WebhookAPI):
 
 
 class WebhookRotate(_WebhookAPI):
+    token_scopes = {"POST": Scope.ACT}
+
     @extend_schema(
         request=None,
         responses={200: WITH_SECRET, 403: ERROR, 404: ERROR},

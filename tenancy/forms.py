@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.validators import MaxValueValidator
 
 from .models import FilingFrequency, Registration
-from .roles import ROLE_LABELS, Role
+from .roles import ROLE_LABELS, SCOPE_LABELS, Role, Scope
 
 
 def role_choices(*, allow_owner: bool) -> list[tuple[str, str]]:
@@ -66,3 +67,23 @@ class RegistrationEditForm(forms.Form):
     legal_name = forms.CharField(max_length=200)
     trade_name = forms.CharField(max_length=200, required=False)
     filing_frequency = forms.ChoiceField(choices=FilingFrequency.choices)
+
+
+class TokenForm(forms.Form):
+    """A new API token: what it is for, what it may do, how long it lasts (tenancy.tokens checks the rules)."""
+
+    name = forms.CharField(max_length=100, help_text="What uses it, e.g. “ERP nightly upload”.")
+    scopes = forms.MultipleChoiceField(
+        choices=[(s.value, SCOPE_LABELS[s]) for s in Scope],
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}),
+        initial=[Scope.READ.value],
+        help_text="Your role still limits what the token can do.",
+    )
+    days = forms.IntegerField(min_value=1, help_text="Days until the token expires.")
+
+    def __init__(self, *args, default_days: int, max_days: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["days"].initial = default_days
+        self.fields["days"].max_value = max_days
+        self.fields["days"].validators.append(MaxValueValidator(max_days))
+        self.fields["days"].widget.attrs["max"] = max_days

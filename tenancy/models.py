@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django_scopes import ScopedManager
 
-from .roles import ROLE_LABELS, Role
+from .roles import ROLE_LABELS, SCOPE_LABELS, Role, Scope
 
 
 class Tenant(models.Model):
@@ -70,3 +71,36 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.tenant} ({self.role})"
+
+
+class ApiToken(models.Model):
+    """An API token of one member in one tenant, with scopes and an expiry (docs/access.md §1).
+
+    Only a SHA-256 hash of the key is stored: the key is shown once, when the token is made. ``prefix`` (the key's
+    first characters) names the token in lists. A token stops working when it expires, is revoked (by its user, or
+    when the user's password changes or the user or their membership goes), or the user is inactive.
+    Not tenant-scoped (like :class:`Membership`): it is looked up before a tenant scope is open, and the API checks
+    that its tenant is the one in the URL.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="api_tokens")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    scopes = ArrayField(models.CharField(max_length=16, choices=[(s.value, SCOPE_LABELS[s]) for s in Scope]))
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "user"], name="apitoken_tenant_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_active_at(self, when) -> bool:
+        return self.revoked_at is None and self.expires_at > when

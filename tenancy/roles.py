@@ -56,3 +56,20 @@ def can(role: str, capability: Capability) -> bool:
 
 def sees_all_gstins(role: str) -> bool:
     return role in ALL_GSTIN_ROLES
+
+
+class Scope(StrEnum):
+    """What an API token may be used for (docs/access.md §1). The member's role still applies on top."""
+
+    READ = "read"  # every GET of the API
+    REGISTER_WRITE = "register-write"  # purchase register and supplier master upserts from an ERP
+    ACT = "act"  # IMS actions, bulk actions, syncs, pushes, imports, rules and settings
+    APPROVE = "approve"  # approval decisions and approval policies
+
+
+SCOPE_LABELS = {
+    Scope.READ: "Read (every GET)",
+    Scope.REGISTER_WRITE: "Register write (purchase register and supplier upserts)",
+    Scope.ACT: "Act (IMS actions, bulk actions, syncs, pushes, imports, rules)",
+    Scope.APPROVE: "Approve (approval decisions and policies)",
+}

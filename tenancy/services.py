@@ -18,23 +18,12 @@ from audit.models import ActorType
 from audit.services import Actor, record
 from gst.gstin import validate_gstin
 
+from . import tokens
+from .errors import TenancyError  # raised by every writer here (defined apart so tenancy.tokens can raise it)
 from .models import FilingFrequency, Membership, Registration, Tenant
 from .roles import Role
 
 ACCESS_PERM = "tenancy.access_registration"
-
-
-class TenancyError(ValueError):
-    """A tenancy change that the rules refuse; the message is safe to show.
-
-    ``field`` names the form field the error belongs to (if any); ``code`` is a short machine-readable reason.
-    """
-
-    def __init__(self, message: str, *, field: str | None = None, code: str = "invalid"):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.code = code
 
 
 def create_tenant(*, name: str, slug: str, actor: Actor) -> Tenant:
@@ -287,7 +276,7 @@ def _send_invitation(
 
 
 def remove_member(*, tenant: Tenant, actor: Actor, membership: Membership) -> None:
-    """Remove a member and their GSTIN grants in this tenant. The last owner cannot be removed, and only an
+    """Remove a member, their GSTIN grants and their API tokens in this tenant. The last owner cannot be removed, and only an
     owner may remove an owner. The user account itself stays (it may belong to other organisations)."""
     if membership.tenant_id != tenant.pk:
         raise TenancyError("That member does not belong to this organisation.")
@@ -300,6 +289,7 @@ def remove_member(*, tenant: Tenant, actor: Actor, membership: Membership) -> No
                 raise TenancyError("The last owner cannot be removed: make someone else an owner first.")
         user = membership.user
         set_gstin_grants(tenant=tenant, actor=actor, user=user, registrations=[])
+        tokens.revoke_tokens(user=user, actor=actor, reason="membership_removed", tenant=tenant)
         record(
             tenant=tenant,
             actor=actor,

@@ -1,11 +1,18 @@
 from django.urls import include, path
 
-from . import views
+from . import auth_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Before Django's auth URLs: the password-reset form with per-address and per-account limits.
+    path("accounts/password_reset/", auth_views.LimitedPasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("t/<slug:tenant_slug>/api-access/", views.api_access, name="api-access"),
+    path(
+        "t/<slug:tenant_slug>/api-access/<int:token_id>/revoke/",
+        views.api_token_revoke,
+        name="api-token-revoke",
+    ),
     path("t/<slug:tenant_slug>/members/", views.members, name="tenant-members"),
     path("t/<slug:tenant_slug>/members/<int:member_id>/", views.member_detail, name="tenant-member"),
     path("t/<slug:tenant_slug>/members/<int:member_id>/role/", views.member_role, name="tenant-member-role"),

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.services import Actor
 
-from . import services
-from .api import api_token_for, rotate_api_token
-from .forms import GrantsForm, InviteForm, RegistrationEditForm, RegistrationForm, RoleForm
+from . import services, tokens
+from .forms import GrantsForm, InviteForm, RegistrationEditForm, RegistrationForm, RoleForm, TokenForm
 from .models import Membership, Registration
 from .roles import Capability, Role, can
 from .selectors import member_grants, tenant_members, tenant_registrations, tenants_for_user
@@ -263,13 +265,54 @@ def registration_edit(request, tenant_slug, registration_id):
 
 @require_http_methods(["GET", "POST"])
 def api_access(request, tenant_slug):
-    """Show the user's API token (one per user, valid in every organisation they belong to); POST makes a new one."""
+    """The user's API tokens in this organisation (docs/access.md §1): name, scopes, expiry, last use; POST makes
+    one, whose key this answer shows once (it is stored only as a hash)."""
+    form = TokenForm(
+        request.POST or None,
+        default_days=settings.API_TOKEN_DAYS,
+        max_days=settings.API_TOKEN_MAX_DAYS,
+    )
+    new_key = ""
+    status = 200
     if request.method == "POST":
-        return _rotate(request, tenant_slug)
-    return render(request, "tenancy/api_access.html", {"token": api_token_for(user=request.user)})
+        if form.is_valid():
+            try:
+                token, new_key = tokens.create_token(
+                    tenant=request.tenant,
+                    actor=Actor.user(request.user),
+                    user=request.user,
+                    **form.cleaned_data,
+                )
+            except services.TenancyError as err:
+                _apply_error(form, err)
+            else:
+                messages.success(
+                    request, f"Made the token “{token.name}”. Copy it now: it is not shown again."
+                )
+                form = TokenForm(default_days=settings.API_TOKEN_DAYS, max_days=settings.API_TOKEN_MAX_DAYS)
+        if form.errors:
+            status = 400
+    response = render(
+        request,
+        "tenancy/api_access.html",
+        {
+            "tokens": tokens.tokens_of(tenant=request.tenant, user=request.user),
+            "form": form,
+            "new_key": new_key,
+            "now": timezone.now(),
+        },
+        status=status,
+    )
+    response["Cache-Control"] = "no-store"
+    return response
 
 
-def _rotate(request, tenant_slug):
-    rotate_api_token(tenant=request.tenant, actor=Actor.user(request.user), user=request.user)
-    messages.success(request, "A new API token was made; the old one no longer works.")
+@require_POST
+def api_token_revoke(request, tenant_slug, token_id):
+    """Revoke one of the user's own tokens in this organisation (404 for anyone else's)."""
+    token = tokens.token_of(tenant=request.tenant, user=request.user, pk=token_id)
+    if token is None:
+        raise Http404("No such token")
+    if tokens.revoke_token(token=token, actor=Actor.user(request.user), reason="revoked_by_user"):
+        messages.success(request, f"Revoked the token “{token.name}”: it no longer works.")
     return redirect("api-access", tenant_slug)

@@ -20,7 +20,6 @@ from django.db import connection
 from django.test import Client
 from django.urls import URLResolver, get_resolver
 from guardian.models import UserObjectPermission
-from rest_framework.authtoken.models import Token
 
 from exports.services import run_export, start_export
 from invoices.exports import KIND as DOCUMENT_EXPORT
@@ -28,6 +27,7 @@ from invoices.services.ingest import ingest_documents
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 from tests import factories
+from tests.tokens import api_token
 
 pytestmark = pytest.mark.django_db
 
@@ -169,7 +169,7 @@ def as_charlie(charlie) -> Client:
 
 
 def api_as_charlie(charlie) -> Client:
-    token, _ = Token.objects.get_or_create(user=charlie)
+    token = api_token(charlie)
     return Client(HTTP_AUTHORIZATION=f"Token {token.key}")
 
 

@@ -9,6 +9,7 @@ import httpx
 from django.conf import settings
 
 from . import GstnAdapter, GstnConfig
+from .errors import Transient
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -19,7 +20,13 @@ def portal_config(**overrides) -> GstnConfig:
     certificate = None
     if cert_path is None and (urlparse(base_url).hostname in _LOOPBACK or settings.IMS_GSP_SANDBOX):
         # The sandbox portal publishes its own certificate; a real GSP's comes from IMS_GSP_GSTN_CERT_PATH.
-        certificate = httpx.get(f"{base_url.rstrip('/')}/__sandbox__/certificate", timeout=5).content
+        # A sandbox that is down is the portal being unreachable, a PortalError like any other.
+        try:
+            response = httpx.get(f"{base_url.rstrip('/')}/__sandbox__/certificate", timeout=5)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise Transient(f"Could not reach the portal ({type(exc).__name__}).", code="CONNECT") from exc
+        certificate = response.content
     values = dict(
         base_url=base_url,
         client_id=settings.IMS_GSP_CLIENT_ID,

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tenancy.api import TenantAPIMixin
-from tenancy.roles import Capability, can
+from tenancy.roles import Capability, Scope, can
 from tenancy.selectors import visible_registrations
 
 from . import imports
@@ -40,6 +40,8 @@ class PortalFileUploadSerializer(serializers.Serializer):
 class PortalFileImport(TenantAPIMixin, APIView):
     """Import a portal file into one GSTIN. 201 with counts and totals; 400 with ``errors`` (file, JSON path,
     record, field) and nothing written for a bad file."""
+
+    token_scopes = {"POST": Scope.ACT}
 
     parser_classes = [MultiPartParser, FormParser]
 
@@ -77,6 +79,8 @@ class PortalFileImport(TenantAPIMixin, APIView):
 class OfflineUpload(TenantAPIMixin, APIView):
     """The GSTIN's pending local actions as the IMS Offline Tool upload JSON: ``kind=save`` (Accept / Reject /
     Pending) or ``kind=reset`` (back to No action)."""
+
+    token_scopes = {"GET": Scope.READ}
 
     @extend_schema(
         parameters=[OpenApiParameter("kind", str, enum=[SAVE, RESET], default=SAVE)],

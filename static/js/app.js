@@ -39,3 +39,15 @@ document.addEventListener('DOMContentLoaded', function () {  // after the page's
     },
   });
 });
+
+// No inline script or event handler anywhere (the Content-Security-Policy allows script files from this site only):
+// pages ask for behaviour with data attributes instead.
+// data-confirm on a form or its submit button: the question asked before the form is sent.
+document.addEventListener('submit', function (e) {
+  const question = (e.submitter && e.submitter.dataset.confirm) || e.target.dataset.confirm;
+  if (question && !window.confirm(question)) e.preventDefault();
+});
+// data-autosubmit on a field: changing it sends its form (filters that apply at once).
+document.addEventListener('change', function (e) {
+  if (e.target.matches('[data-autosubmit]') && e.target.form) e.target.form.submit();
+});

@@ -1,10 +1,10 @@
 """The action endpoints of the REST API: one document, bulk with preview and Idempotency-Key, errors, schema."""
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from tests.actions.conftest import events, refreshed
 from tests.documents.helpers import make_doc
+from tests.tokens import api_token
 
 pytestmark = pytest.mark.django_db
 BULK = "/api/v1/t/acme/actions/bulk/"
@@ -13,7 +13,7 @@ BULK = "/api/v1/t/acme/actions/bulk/"
 @pytest.fixture
 def api(client):
     def as_user(user):
-        token = Token.objects.get_or_create(user=user)[0]
+        token = api_token(user)
 
         def post(path, body, **headers):
             return client.post(

@@ -5,7 +5,6 @@ answer refused where the caller gives no default, and an accepted record downloa
 from decimal import Decimal
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from actions import services
 from actions.errors import ActionError, ActionRefused
@@ -13,6 +12,7 @@ from actions.models import BulkActionRun
 from actions.selectors import bulk_preview
 from tenancy.scoping import tenant_scope
 from tests.actions.conftest import SEP, events, refreshed
+from tests.tokens import api_token
 
 pytestmark = pytest.mark.django_db
 BULK = "/api/v1/t/acme/actions/bulk/"
@@ -30,7 +30,7 @@ def bulk(act, user, **kwargs):
 @pytest.fixture
 def api(client):
     def as_user(user):
-        token = Token.objects.get_or_create(user=user)[0]
+        token = api_token(user)
 
         def post(path, body, **headers):
             return client.post(

@@ -1,12 +1,16 @@
-"""REST API v1: token authentication, tenant membership (404 otherwise), GSTIN visibility, cursor pages, schema."""
+"""REST API v1: token authentication, tenant membership (404 otherwise), GSTIN visibility, cursor pages, schema.
+Tokens themselves (scopes, expiry, revocation, rate): tests/tenancy/test_api_tokens.py."""
+
+import re
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from audit.models import AuditEvent
+from tenancy.models import ApiToken
 from tenancy.scoping import tenant_scope
 from tests.documents.helpers import make_doc
 from tests.factories import PASSWORD
+from tests.tokens import token_header
 
 pytestmark = pytest.mark.django_db
 
@@ -14,24 +18,30 @@ URL = "/api/v1/t/acme/documents/"
 
 
 def auth(user):
-    token, _ = Token.objects.get_or_create(user=user)
-    return {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    return token_header(user)
 
 
-def test_token_endpoint_returns_the_users_token_for_good_credentials(client, alice):
-    response = client.post("/api/v1/auth/token/", {"username": "alice", "password": PASSWORD})
-    assert response.status_code == 200
-    assert response.json()["token"] == Token.objects.get(user=alice).key
+def test_token_endpoint_makes_a_new_token_for_good_credentials(client, alice):
+    response = client.post(
+        "/api/v1/auth/token/", {"username": "alice", "password": PASSWORD, "tenant": "acme"}
+    )
+    assert response.status_code == 201
+    assert ApiToken.objects.get(user=alice).prefix == response.json()["token"][:12]
 
 
 def test_token_endpoint_refuses_a_wrong_password(client, alice):
-    response = client.post("/api/v1/auth/token/", {"username": "alice", "password": "wrong"})
+    response = client.post(
+        "/api/v1/auth/token/", {"username": "alice", "password": "wrong", "tenant": "acme"}
+    )
     assert response.status_code == 400
     assert "token" not in response.json()
+    assert not ApiToken.objects.exists()
 
 
 def test_token_from_the_endpoint_opens_the_api(client, alice, docs):
-    key = client.post("/api/v1/auth/token/", {"username": "alice", "password": PASSWORD}).json()["token"]
+    key = client.post(
+        "/api/v1/auth/token/", {"username": "alice", "password": PASSWORD, "tenant": "acme"}
+    ).json()["token"]
     response = client.get(URL, HTTP_AUTHORIZATION=f"Token {key}")
     assert response.status_code == 200
     assert len(response.json()["results"]) == 11
@@ -86,22 +96,28 @@ def test_cursor_pages_reach_every_document_once(client, alice, reg_a1):
     assert len(seen) == len(set(seen))
 
 
-def test_api_access_page_shows_and_rotates_the_token(client_for, alice, tenant_a):
+def test_api_access_page_makes_tokens_that_work_side_by_side_until_revoked(client_for, alice, tenant_a, docs):
     client = client_for(alice)
-    assert "You have no API token yet" in client.get("/t/acme/api-access/").content.decode()
-    client.post("/t/acme/api-access/")
-    first = Token.objects.get(user=alice).key
-    assert first in client.get("/t/acme/api-access/").content.decode()
-    client.post("/t/acme/api-access/")
-    second = Token.objects.get(user=alice).key
-    assert second != first
-    assert client.get(URL, HTTP_AUTHORIZATION=f"Token {first}").status_code == 401
+    assert "You have no API token here yet" in client.get("/t/acme/api-access/").content.decode()
+    keys = [
+        re.search(
+            r'id="api-token" value="([^"]+)"',
+            client.post(
+                "/t/acme/api-access/", {"name": n, "scopes": ["read"], "days": "30"}
+            ).content.decode(),
+        ).group(1)
+        for n in ("first", "second")
+    ]
+    assert [client.get(URL, HTTP_AUTHORIZATION=f"Token {k}").status_code for k in keys] == [200, 200]
+    first = ApiToken.objects.get(name="first")
+    client.post(f"/t/acme/api-access/{first.pk}/revoke/")
+    assert [client.get(URL, HTTP_AUTHORIZATION=f"Token {k}").status_code for k in keys] == [401, 200]
     with tenant_scope(tenant_a):
         assert list(
             AuditEvent.objects.filter(action__startswith="api_token.")
             .values_list("action", flat=True)
             .order_by("seq")
-        ) == ["api_token.created", "api_token.rotated"]
+        ) == ["api_token.created", "api_token.created", "api_token.revoked"]
 
 
 def test_schema_and_docs_are_served_without_a_cdn(client):

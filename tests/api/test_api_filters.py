@@ -1,16 +1,16 @@
 """The one FilterSet, exercised through the API list: each filter narrows to exactly the expected documents."""
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from tests.documents.helpers import SUPPLIER_1, SUPPLIER_2
+from tests.tokens import api_token
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def api(client, alice):
-    token = Token.objects.create(user=alice)
+    token = api_token(alice)
 
     def get(path, **params):
         return client.get(path, params, HTTP_AUTHORIZATION=f"Token {token.key}")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from rest_framework.authtoken.models import Token
 
 from tests.documents.recon_helpers import books, reconcile
+from tests.tokens import api_token
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/t/acme/documents/"
@@ -15,7 +15,7 @@ URL = "/api/v1/t/acme/documents/"
 
 @pytest.fixture
 def api(client, alice):
-    token = Token.objects.create(user=alice)
+    token = api_token(alice)
 
     def get(path, params=None):
         return client.get(path, params or {}, HTTP_AUTHORIZATION=f"Token {token.key}")

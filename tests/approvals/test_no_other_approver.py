@@ -3,7 +3,6 @@ and admins are told at once what to do, the pages and the API say plainly who ca
 decidable as soon as an approver may see it."""
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from approvals import services
 from approvals.errors import ApprovalForbidden
@@ -13,6 +12,7 @@ from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
 from tests import factories
 from tests.approvals.test_approval_flow import act, batch, decide, local
+from tests.tokens import api_token
 
 pytestmark = pytest.mark.django_db
 
@@ -106,7 +106,7 @@ def test_the_api_lists_who_can_approve_a_pending_batch(client, tenant_a, reg_a1,
     policy(action="R")
     act(tenant_a, pat, [doc()], "R", remarks="x")
     approval = batch(tenant_a)
-    token = Token.objects.create(user=pat)
+    token = api_token(pat)
     body = client.get(
         f"/api/v1/t/acme/approvals/requests/{approval.pk}/", HTTP_AUTHORIZATION=f"Token {token.key}"
     ).json()

@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from approvals import services as approvals
 from approvals.models import ApprovalRequest
@@ -25,6 +24,7 @@ from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
 from tests import factories
 from tests.documents.helpers import SUPPLIER_1, make_doc
+from tests.tokens import api_token
 
 OCT = dt.date(2025, 10, 1)
 MATCHED_UNDER_50K = [
@@ -277,7 +277,7 @@ def test_rule_page_saves_reconciliation_outcomes_and_dry_runs_them(
 def test_rules_api_creates_dry_runs_and_runs_a_reconciliation_rule(
     client, tenant_a, reg_a1, alice, books, pat
 ):
-    token = Token.objects.create(user=alice)
+    token = api_token(alice)
     auth = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
     base = "/api/v1/t/acme/autorules/"
     created = client.post(
@@ -308,7 +308,7 @@ def test_rules_api_creates_dry_runs_and_runs_a_reconciliation_rule(
     assert local(tenant_a)["EXACT"] == "A"
     listing = client.get(base, **auth).json()
     assert [r["name"] for r in listing["results"]] == ["Matched"]
-    ptoken = Token.objects.create(user=pat)
+    ptoken = api_token(pat)
     assert client.get(base, HTTP_AUTHORIZATION=f"Token {ptoken.key}").status_code == 403
 
 

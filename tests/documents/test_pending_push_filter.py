@@ -9,7 +9,6 @@ import re
 
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
 from actions import services as actions
 from audit.services import Actor
@@ -22,6 +21,7 @@ from tenancy.scoping import tenant_scope
 from tests import factories
 from tests.gst_sync import conftest as sandbox_portal
 from tests.gst_sync.conftest import RECIPIENT, connect_gstin, doc
+from tests.tokens import api_token
 
 pytestmark = pytest.mark.django_db
 SYSTEM = Actor.system("tests")
@@ -84,7 +84,7 @@ def truly_pending(tenant) -> set[str]:
 @pytest.fixture
 def listed(client, synced):
     tenant, reg, owner = synced
-    token = Token.objects.create(user=owner)
+    token = api_token(owner)
     client.force_login(owner, backend="django.contrib.auth.backends.ModelBackend")
 
     def get(value: str) -> set[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from audit.models import AuditEvent
 from audit.services import Actor
@@ -13,6 +12,7 @@ from gst_sync.models import OutwardDocument
 from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope
 from tests import factories
+from tests.tokens import api_token
 
 from .conftest import RECIPIENT, connect_gstin, doc, make_config
 
@@ -80,15 +80,16 @@ def test_each_sync_refreshes_buyers_actions_rejected_first(client, seller, sandb
         assert s1.recipient_action == "A"
         assert AuditEvent.objects.filter(action="outward.action_changed", object_id=str(s1.pk)).count() == 1
 
+    key = api_token(owner).key
     api = client.get(
         "/api/v1/t/acme-seller/outward-documents/",
-        HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=owner).key}",
+        HTTP_AUTHORIZATION=f"Token {key}",
     ).json()
     assert [d["doc_number"] for d in api["results"]][0] == "S-3"  # pending now leads
     assert (
         client.get(
             "/api/v1/t/acme-seller/outward-documents/?action=X",
-            HTTP_AUTHORIZATION=f"Token {Token.objects.get(user=owner).key}",
+            HTTP_AUTHORIZATION=f"Token {key}",
         ).status_code
         == 400
     )

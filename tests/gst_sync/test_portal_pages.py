@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from audit.services import Actor
 from gst_sync import services
@@ -11,6 +10,7 @@ from gst_sync.models import ConnectionStatus, PortalConnection, RunStatus, SyncR
 from tenancy import services as tenancy_services
 from tenancy.scoping import tenant_scope
 from tests import factories
+from tests.tokens import api_token
 
 from .conftest import CLIENT_ID, CLIENT_SECRET, OTP, RECIPIENT, USERNAME, doc
 
@@ -111,7 +111,7 @@ def test_another_tenants_run_is_404(client, acme, charlie):
 
 def test_api_queues_a_sync_and_lists_runs(client, acme, sandbox, portal_settings):
     tenant, reg, other, owner = acme
-    token = Token.objects.create(user=owner)
+    token = api_token(owner)
     auth = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
     r = client.post(
         f"/api/v1/t/acme-portal/registrations/{reg.pk}/sync/",
@@ -160,7 +160,7 @@ def test_api_queues_a_sync_and_lists_runs(client, acme, sandbox, portal_settings
 
 def test_api_sync_of_another_tenants_gstin_is_404(client, acme, charlie):
     tenant, reg, _, _ = acme
-    token = Token.objects.create(user=charlie)
+    token = api_token(charlie)
     r = client.post(
         f"/api/v1/t/bharat/registrations/{reg.pk}/sync/",
         {},
@@ -184,7 +184,7 @@ def test_api_reads_one_run_and_hides_runs_of_gstins_not_granted(client, acme):
     with tenant_scope(tenant):
         mine = SyncRun.objects.create(tenant=tenant, registration=reg, section="b2b")
         hidden = SyncRun.objects.create(tenant=tenant, registration=other, section="b2b")
-    auth = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=prep).key}"}
+    auth = {"HTTP_AUTHORIZATION": f"Token {api_token(prep).key}"}
     one = client.get(f"/api/v1/t/acme-portal/sync-runs/{mine.pk}/", **auth)
     assert one.status_code == 200
     assert one.json()["id"] == mine.pk

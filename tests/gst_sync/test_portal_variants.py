@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from actions import services as actions
 from audit.models import AuditEvent
@@ -25,6 +24,7 @@ from tenancy import services as tenancy_services
 from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
 from tests.documents.helpers import make_doc
+from tests.tokens import api_token
 
 from .conftest import CLIENT_ID, CLIENT_SECRET, RECIPIENT, connect_gstin, doc, save_body
 
@@ -400,7 +400,7 @@ def test_the_offline_upload_page_names_the_accept_without_the_answer(
 
 
 def test_the_offline_upload_api_refuses_an_accept_without_the_answer(connected, unanswered, alice, client):
-    token = Token.objects.get_or_create(user=alice)[0]
+    token = api_token(alice)
     r = client.get(
         f"/api/v1/t/acme/registrations/{connected.pk}/offline-upload/?kind=save",
         HTTP_AUTHORIZATION=f"Token {token.key}",
@@ -416,7 +416,7 @@ def test_pushing_from_the_portal_page_warns_of_an_accept_without_the_answer(
 
 
 def test_pushing_through_the_api_lists_an_accept_without_the_answer(connected, unanswered, alice, client):
-    token = Token.objects.get_or_create(user=alice)[0]
+    token = api_token(alice)
     r = client.post(
         f"/api/v1/t/acme/registrations/{connected.pk}/push/", HTTP_AUTHORIZATION=f"Token {token.key}"
     )

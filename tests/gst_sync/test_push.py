@@ -203,9 +203,8 @@ def test_expired_session_fails_the_batch_and_the_actions_wait_for_a_retry(synced
 def test_user_pushes_from_the_portal_page_and_sees_each_result(
     client, synced, portal, settings, sandbox, django_capture_on_commit_callbacks
 ):
-    from rest_framework.authtoken.models import Token
-
     from gst_sync.tasks import push_batch
+    from tests.tokens import api_token
 
     from .conftest import CLIENT_ID, CLIENT_SECRET
 
@@ -231,7 +230,7 @@ def test_user_pushes_from_the_portal_page_and_sees_each_result(
     assert "Pending" in page
 
     want(tenant, "B-2", "R")
-    token = Token.objects.create(user=owner)
+    token = api_token(owner)
     r = client.post(
         f"/api/v1/t/acme-push/registrations/{reg.pk}/push/", HTTP_AUTHORIZATION=f"Token {token.key}"
     )

@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
 from actions import services as actions
 from actions.tasks import run_bulk_action_task
@@ -29,6 +28,7 @@ from tenancy.scoping import tenant_scope
 from tests import factories
 from tests.documents.helpers import make_doc
 from tests.factories import document_record, gstin_for
+from tests.tokens import api_token
 
 from .conftest import RECIPIENT, connect_gstin, doc
 
@@ -291,7 +291,7 @@ def test_pushing_takes_saved_documents_out_keeps_refused_ones_and_hides_batches_
     assert upload_counts(tenant, reg) == {"save": 1, "reset": 0}
     assert_queue_is_the_documents_with_a_local_action(tenant)
 
-    token = Token.objects.create(user=owner)
+    token = api_token(owner)
     response = client.post(
         f"/api/v1/t/{tenant.slug}/registrations/{reg.pk}/push/", HTTP_AUTHORIZATION=f"Token {token.key}"
     )

@@ -6,11 +6,11 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
-from rest_framework.authtoken.models import Token
 
 from gst_sync.models import Gstr2bStatement
 from invoices.models import SupplierDocument
 from tenancy.scoping import tenant_scope
+from tests.tokens import api_token
 
 from .conftest import FIXTURES, RECIPIENT, ims_sample, snapshot, twob_sample, upload
 
@@ -19,7 +19,7 @@ API = "/api/v1/t/acme-files/registrations/{}/"
 
 
 def auth(user):
-    token, _ = Token.objects.get_or_create(user=user)
+    token = api_token(user)
     return {"HTTP_AUTHORIZATION": f"Token {token.key}"}
 
 

@@ -7,7 +7,6 @@ import re
 from decimal import Decimal
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from audit.models import AuditEvent
 from reconciliation import services
@@ -19,6 +18,7 @@ from tenancy.scoping import tenant_scope
 from tests.documents.helpers import SUPPLIER_1, make_doc
 from tests.factories import gstin_for
 from tests.reconciliation.test_register_and_engine import as_alice, line, upsert
+from tests.tokens import api_token
 
 RULES = "/t/acme/reconciliation/rules/"
 RULES_API = "/api/v1/t/acme/reconciliation/rules/"
@@ -207,7 +207,7 @@ def test_rules_page_shows_and_saves_tolerance_per_head(tenant_a, alice, client_f
 
 
 def test_rules_api_reads_and_saves_per_head_tolerances_for_admins_only(tenant_a, alice, bob, client):
-    token = Token.objects.create(user=alice)
+    token = api_token(alice)
     h = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
     got = client.get(RULES_API, **h).json()
     assert got["version"] == 1
@@ -223,7 +223,7 @@ def test_rules_api_reads_and_saves_per_head_tolerances_for_admins_only(tenant_a,
     bad = client.put(RULES_API, {"params": {"cess_abs": "lots"}}, content_type="application/json", **h)
     assert bad.status_code == 400
     assert bad.json()["field"] == "cess_abs"
-    viewer = Token.objects.create(user=bob)
+    viewer = api_token(bob)
     denied = client.put(
         RULES_API,
         {"params": {"cgst_abs": "9"}},

@@ -12,7 +12,6 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from python_calamine import CalamineWorkbook
-from rest_framework.authtoken.models import Token
 
 from audit.models import AuditEvent
 from ims_project.xlsx import write_xlsx
@@ -21,6 +20,7 @@ from reconciliation.domain import register_rows
 from reconciliation.models import PurchaseLine, RegisterImport
 from tenancy.scoping import tenant_scope
 from tests.factories import gstin_for
+from tests.tokens import api_token
 
 REGISTER = "/t/acme/reconciliation/register/"
 HEAD = [
@@ -328,7 +328,7 @@ def test_headings_are_read_without_parsing_the_sheet_and_match_the_full_reader(t
 def test_rest_upsert_checks_the_tax_split_refuses_repeated_references_and_audits_each_line(
     tenant_a, reg_a1, alice, client
 ):
-    token = Token.objects.create(user=alice)
+    token = api_token(alice)
     h = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
 
     def line(ref, **kw):

@@ -5,11 +5,11 @@ import io
 import re
 
 from openpyxl import load_workbook
-from rest_framework.authtoken.models import Token
 
 from audit.models import AuditEvent
 from reconciliation.models import ReconMatch
 from tenancy.scoping import tenant_scope
+from tests.tokens import api_token
 
 URL = "/t/acme/reconciliation/outcome-actions/"
 
@@ -113,7 +113,7 @@ def test_other_tenant_gets_404_for_mapping_export_and_api(tenant_a, reconciled, 
     assert (
         c.get(f"/t/bharat/reconciliation/export/?run={run.pk}").status_code == 302
     )  # not theirs: no such run
-    token = Token.objects.create(user=charlie)
+    token = api_token(charlie)
     h = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
     assert client.get("/api/v1/t/acme/reconciliation/matches/", **h).status_code == 404
     assert client.get(f"/api/v1/t/bharat/reconciliation/matches/?run={run.pk}", **h).status_code == 404
@@ -142,7 +142,7 @@ def test_export_has_every_result_row_with_its_reasons(tenant_a, reconciled, alic
 
 
 def _api(client, user, query=""):
-    token, _ = Token.objects.get_or_create(user=user)
+    token = api_token(user)
     return client.get(
         f"/api/v1/t/acme/reconciliation/matches/{query}", HTTP_AUTHORIZATION=f"Token {token.key}"
     )

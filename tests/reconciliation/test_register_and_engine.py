@@ -6,7 +6,6 @@ import zipfile
 from decimal import Decimal
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from audit.models import AuditEvent
 from audit.services import Actor
@@ -16,6 +15,7 @@ from reconciliation.models import ManualLink, PurchaseLine, ReconMatch
 from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
 from tests.documents.helpers import SUPPLIER_1, SUPPLIER_2, make_doc
+from tests.tokens import api_token
 
 HEAD = "Recipient GSTIN,Supplier GSTIN,Document type,Document number,Document date,Taxable value,IGST,CGST,SGST/UTGST,Cess,ERP reference\n"
 
@@ -131,7 +131,7 @@ def test_zip_bomb_and_missing_required_columns_are_refused_before_import(tenant_
 def test_rest_upsert_reports_rows_replays_idempotency_and_hides_other_tenants(
     tenant_a, reg_a1, alice, charlie, client
 ):
-    token = Token.objects.create(user=alice)
+    token = api_token(alice)
     body = {"lines": [line(reg_a1, "INV/1"), {**line(reg_a1, "INV/2"), "doc_date": "2025-13-45"}]}
     h = {"HTTP_AUTHORIZATION": f"Token {token.key}", "HTTP_IDEMPOTENCY_KEY": "k1"}
     r = client.post("/api/v1/t/acme/purchase-register/", body, content_type="application/json", **h)
@@ -155,7 +155,7 @@ def test_rest_upsert_reports_rows_replays_idempotency_and_hides_other_tenants(
         HTTP_AUTHORIZATION=f"Token {token.key}",
     )
     assert too_many.status_code == 400
-    ctoken = Token.objects.create(user=charlie)
+    ctoken = api_token(charlie)
     assert (
         client.post(
             "/api/v1/t/acme/purchase-register/",

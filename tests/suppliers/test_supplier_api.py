@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.authtoken.models import Token
 
 from audit.models import AuditEvent
 from suppliers import services
 from tenancy.scoping import tenant_scope
 from tests.documents.helpers import SUPPLIER_1, SUPPLIER_2, make_doc, make_supplier
 from tests.factories import gstin_for
+from tests.tokens import api_token
 
 from .helpers import workbook
 
 
 def auth(user) -> dict:
-    token, _ = Token.objects.get_or_create(user=user)
+    token = api_token(user)
     return {"HTTP_AUTHORIZATION": f"Token {token.key}"}
 
 
