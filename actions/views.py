@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -24,12 +26,50 @@ def _require_act(request):
         raise PermissionDenied("Your role may not take IMS actions.")
 
 
+RETRY_KEY = "actions.bulk_retry"  # the session key of a bulk form sent back to the list with its errors
+
+
+def _list_url(request, tenant_slug) -> str:
+    """The list the bulk action was started from: its whole query string (filters, sort, page) as the bar sent
+    it in ``back``; else its filters."""
+    back = request.POST.get("back") or request.GET.get("back") or request.POST.get("query") or ""
+    return reverse("document-list", args=[tenant_slug]) + (f"?{back}" if back else "")
+
+
+def _from_the_list(request) -> bool:
+    """Sent by the list's bulk bar (not by the confirmation page, whose per-document answers would be lost)."""
+    return not any(key.startswith("ovr_") for key in request.POST) and "confirmed" not in request.POST
+
+
+def _back_to_list(request, tenant_slug, form):
+    """Errors of a bulk form go back to the list, the selection and choices kept (``bulk_retry`` shows them)."""
+    errors = [str(e) for e in form.non_field_errors()]
+    for name, field_errors in form.errors.items():
+        if name == "__all__":
+            continue
+        label = form.fields[name].label if name in form.fields else name
+        errors.extend(f"{label}: {e}" for e in field_errors)
+    data = {
+        key: request.POST.get(key, "")
+        for key in ("action", "remarks", "declaration", *(f"decl_{h}" for h in HEAD_LABELS), "all_matching")
+    }
+    data["ids"] = [v for v in request.POST.getlist("ids") if v.isdigit()][:1000]
+    data["errors"] = errors
+    request.session[RETRY_KEY] = data
+    return redirect(_list_url(request, tenant_slug))
+
+
 @require_POST
 def bulk_confirm(request, tenant_slug):
     """The confirmation step: what the chosen action would do to the selection (nothing is changed)."""
     _require_act(request)
     form = BulkActionForm(request.POST)
-    context = {"form": form, "preview": None, "head_labels": HEAD_LABELS}
+    context = {
+        "form": form,
+        "preview": None,
+        "head_labels": HEAD_LABELS,
+        "back": _list_url(request, tenant_slug),
+    }
     if form.is_valid():
         try:
             context["preview"] = selectors.bulk_preview(
@@ -54,6 +94,8 @@ def bulk_confirm(request, tenant_slug):
             raise Http404(str(exc)) from None
         except ActionError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+    if context["preview"] is None and _from_the_list(request):
+        return _back_to_list(request, tenant_slug, form)
     return render(request, "actions/confirm.html", context, status=200 if context["preview"] else 400)
 
 
@@ -90,8 +132,11 @@ def _answers(request, form, context) -> None:
 def bulk_apply(request, tenant_slug):
     _require_act(request)
     form = BulkActionForm(request.POST)
+    back = _list_url(request, tenant_slug)
     if not form.is_valid():
-        return render(request, "actions/confirm.html", {"form": form, "preview": None}, status=400)
+        return render(
+            request, "actions/confirm.html", {"form": form, "preview": None, "back": back}, status=400
+        )
     try:
         result = services.bulk_set_action(
             tenant=request.tenant,
@@ -105,8 +150,12 @@ def bulk_apply(request, tenant_slug):
         raise Http404(str(exc)) from None
     except ActionError as exc:
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-        return render(request, "actions/confirm.html", {"form": form, "preview": None}, status=400)
-    return redirect("action-run", tenant_slug, result.run_id)
+        return render(
+            request, "actions/confirm.html", {"form": form, "preview": None, "back": back}, status=400
+        )
+    run_url = reverse("action-run", args=[tenant_slug, result.run_id])
+    back = request.POST.get("back", "")
+    return redirect(f"{run_url}?{urlencode({'back': back})}" if back else run_url)
 
 
 @require_GET
@@ -117,7 +166,15 @@ def run_detail(request, tenant_slug, pk):
     except BulkActionRun.DoesNotExist:
         raise Http404("No such bulk action") from None
     template = "actions/_run_body.html" if request.htmx else "actions/run.html"
-    return render(request, template, {"run": run})
+    return render(
+        request,
+        template,
+        {
+            "run": run,
+            "back": _list_url(request, tenant_slug),
+            "can_push": can(request.membership.role, Capability.SYNC),
+        },
+    )
 
 
 @require_POST
@@ -133,7 +190,10 @@ def document_action(request, tenant_slug, pk):
         raise Http404("No such document")
 
     form = ActionForm(request.POST)
-    detail = reverse("document-detail", args=[tenant_slug, pk])
+    # The list the page was opened from (its filters, in the query string) comes back with the page.
+    query = request.GET.copy()
+    query.pop("then", None)
+    detail = reverse("document-detail", args=[tenant_slug, pk]) + (f"?{query.urlencode()}" if query else "")
     if not form.is_valid():
         for field, errors in form.errors.items():
             messages.error(
@@ -168,6 +228,9 @@ def document_action(request, tenant_slug, pk):
         messages.info(request, "Nothing changed: the document already has this action.")
     for w in result.warnings:
         messages.warning(request, w["message"])
+    if request.POST.get("then") == "next":  # "Save and next": the document page moves on to the next one
+        query["then"] = "next"
+        return redirect(reverse("document-detail", args=[tenant_slug, pk]) + f"?{query.urlencode()}")
     return redirect(detail)
 
 

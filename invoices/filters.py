@@ -8,12 +8,15 @@ with a message per field: the page shows it, the API answers 400 with the same m
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import django_filters as df
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
+from gst.gstin import normalise as normalise_gstin
+from gst.gstin import validate_gstin
 from gst.numbers import normalise_doc_number
 from gst.periods import PeriodError, india_today, parse_period
 from gst.sections import ACTION_CHOICES, SECTION_CHOICES
@@ -46,6 +49,56 @@ class PeriodField(forms.CharField):
 
 class PeriodFilter(df.Filter):
     field_class = PeriodField
+
+
+_GROUPED = re.compile(r"\d{1,2}(?:,\d{2})*,\d{3}|\d{1,3}(?:,\d{3})+")  # 1,00,000 (Indian) or 100,000
+
+
+class MoneyField(forms.DecimalField):
+    """An amount as people write it: 100000, 1,00,000 (Indian grouping), 100,000, ₹1,00,000.50. Commas must
+    group digits (1,0 is an error, not 10)."""
+
+    widget = forms.TextInput(attrs={"inputmode": "decimal"})
+    default_error_messages = {
+        "invalid": "Enter an amount such as 1,00,000 or 100000.50.",
+    }
+
+    def to_python(self, value):
+        text = str(value or "").strip().replace("₹", "").replace(" ", "").replace("\u00a0", "")
+        if "," in text:
+            whole, _, _frac = text.lstrip("-").partition(".")
+            if not _GROUPED.fullmatch(whole):
+                raise ValidationError(self.error_messages["invalid"], code="invalid")
+            text = text.replace(",", "")
+        return super().to_python(text)
+
+
+class MoneyFilter(df.NumberFilter):
+    field_class = MoneyField
+
+
+class SupplierField(forms.CharField):
+    """Supplier GSTIN or name. Text shaped like a GSTIN (15 letters and digits, a state code first) is checked: a
+    wrong check character (or PAN part) is an error naming it, unless documents of that very GSTIN exist (the
+    portal sends some suppliers' mistyped GSTINs; they stay findable)."""
+
+    def __init__(self, *args, **kwargs):
+        self.known = None  # (gstin) -> bool, set by the FilterSet when it has a tenant
+        super().__init__(*args, **kwargs)
+
+    def validate(self, value):
+        super().validate(value)
+        text = normalise_gstin(value or "")
+        if len(text) != 15 or not text.isalnum() or not text[:2].isdigit():
+            return
+        check = validate_gstin(text)
+        if check.valid or (self.known is not None and self.known(text)):
+            return
+        raise ValidationError(f"{check.message}.", code=check.code or "invalid")
+
+
+class SupplierFilter(df.CharFilter):
+    field_class = SupplierField
 
 
 class BooleanParamFilter(df.BooleanFilter):
@@ -101,7 +154,7 @@ class DocumentFilter(df.FilterSet):
     section = df.MultipleChoiceFilter(
         choices=SECTION_CHOICES, label="Section", widget=forms.CheckboxSelectMultiple
     )
-    supplier = df.CharFilter(method="filter_supplier", label="Supplier GSTIN or name", max_length=200)
+    supplier = SupplierFilter(method="filter_supplier", label="Supplier GSTIN or name", max_length=200)
     action = df.MultipleChoiceFilter(
         choices=ACTION_CHOICES, method="filter_action", label="Action", widget=forms.CheckboxSelectMultiple
     )
@@ -117,12 +170,12 @@ class DocumentFilter(df.FilterSet):
         label="Supplier filing",
         empty_label="Any",
     )
-    value_min = df.NumberFilter(field_name="doc_value", lookup_expr="gte", label="Value from", **MONEY_FIELD)
-    value_max = df.NumberFilter(field_name="doc_value", lookup_expr="lte", label="Value to", **MONEY_FIELD)
-    taxable_min = df.NumberFilter(
+    value_min = MoneyFilter(field_name="doc_value", lookup_expr="gte", label="Value from", **MONEY_FIELD)
+    value_max = MoneyFilter(field_name="doc_value", lookup_expr="lte", label="Value to", **MONEY_FIELD)
+    taxable_min = MoneyFilter(
         field_name="taxable_value", lookup_expr="gte", label="Taxable from", **MONEY_FIELD
     )
-    taxable_max = df.NumberFilter(
+    taxable_max = MoneyFilter(
         field_name="taxable_value", lookup_expr="lte", label="Taxable to", **MONEY_FIELD
     )
     date_from = df.DateFilter(
@@ -187,7 +240,14 @@ class DocumentFilter(df.FilterSet):
                     widget.attrs.setdefault("placeholder", "DD-MM-YYYY")
                 if name == "period":
                     widget.attrs.setdefault("placeholder", "MMYYYY")
+                if name == "number":
+                    widget.attrs.setdefault("placeholder", "any part, e.g. 00029")
             form._ims_styled = True
+        if self.tenant is not None and form.fields["supplier"].known is None:
+            tenant = self.tenant
+            form.fields["supplier"].known = lambda gstin: SupplierDocument.objects.filter(
+                tenant=tenant, supplier_gstin=gstin
+            ).exists()
         return form
 
     def filter_supplier(self, queryset, name, value):
@@ -232,8 +292,10 @@ class DocumentFilter(df.FilterSet):
         return facet.apply(queryset, tenant=self.tenant, values=[value])
 
     def filter_number(self, queryset, name, value):
-        """Prefix match on the normalised number. A typed FY token ("INV/2025-26/42") is dropped as it was at
-        ingest, whichever FY it names. Written as a range (``X <= n < X'``, X' = X with its last character
+        """A number containing the typed text ("00029" finds "INV/2026-27/00029"; any case), found through the
+        trigram index of migration 0008 (three characters at least: shorter text has no trigram), or whose
+        normalised number starts with the typed one's. The prefix match: a typed FY token ("INV/2025-26/42") is
+        dropped as it was at ingest, whichever FY it names. Written as a range (``X <= n < X'``, X' = X with its last character
         incremented) so it is an index range scan of (tenant, doc_number_norm) in any collation that orders
         letters and digits by code point (C, C.UTF-8, en_US for these upper-case alphanumerics), where LIKE 'X%'
         is not, and the planner estimates short prefixes (many rows) and long ones (few) correctly."""
@@ -241,11 +303,14 @@ class DocumentFilter(df.FilterSet):
             normalise_doc_number(value, fy) for fy in range(FIRST_GST_FY, india_today().year + 1)
         }
         candidates.discard("")
-        if not candidates:
+        text = value.strip()
+        if not candidates and len(text) < 3:
             return queryset
         match = Q()
         for norm in sorted(candidates):
             match |= Q(doc_number_norm__gte=norm, doc_number_norm__lt=norm[:-1] + chr(ord(norm[-1]) + 1))
+        if len(text) >= 3:  # UPPER(doc_number) LIKE UPPER('%text%'): the trigram index
+            match |= Q(doc_number__icontains=text)
         return queryset.filter(match)
 
     def active_filters(self) -> dict[str, object]:

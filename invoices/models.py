@@ -196,3 +196,7 @@ class DocumentVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id} v{self.version}"
+
+
+# The documents list's saved views live in their own module; importing them here registers the model.
+from .saved_views import SavedView as SavedView  # noqa: E402

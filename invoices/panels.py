@@ -1,4 +1,5 @@
-"""What apps above invoices add to a document's page (its portal pushes, later its reconciliation pair).
+"""What apps above invoices add to a document's page (its portal pushes, its reconciliation pair, a declaration
+suggested from the books).
 
 invoices sits below the apps that know these things, so it cannot import them; instead each such app registers a
 panel when Django starts (in its ``AppConfig.ready``)::

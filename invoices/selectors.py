@@ -8,6 +8,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
@@ -20,6 +22,7 @@ from tenancy.roles import sees_all_gstins
 from tenancy.selectors import membership_for, visible_registrations
 
 from .models import DocumentVersion, Supplier, SupplierDocument
+from .saved_views import SavedView
 
 ZERO = Decimal("0.00")
 TAX_HEADS = ("igst", "cgst", "sgst", "cess")
@@ -104,6 +107,55 @@ def matching_supplier_gstins(*, tenant: Tenant, text: str) -> QuerySet[Supplier]
         )
         .values("gstin")
     )
+
+
+@dataclass
+class SupplierHistory:
+    """What a supplier's other documents say, for the document page: counts by effective action and the latest."""
+
+    gstin: str
+    total: int
+    by_action: list[tuple[str, str, int]]  # (action, label, documents), the actions some document has
+    not_filed: int
+    recent: list[SupplierDocument]
+
+
+def supplier_history(
+    *,
+    tenant: Tenant,
+    user: AbstractBaseUser | AnonymousUser,
+    membership: Membership | None = None,
+    document: SupplierDocument,
+    recent: int = 8,
+) -> SupplierHistory:
+    """The supplier of ``document`` across the documents ``user`` may see (one aggregate, one short list; both
+    read the (tenant, supplier GSTIN, date) index)."""
+    qs = documents_for(tenant=tenant, user=user, membership=membership).filter(
+        supplier_gstin=document.supplier_gstin
+    )
+    counts = qs.aggregate(
+        total=Count("id"),
+        not_filed=Count("id", filter=Q(supplier_filing_status="not_filed")),
+        **{f"a_{a.value}": Count("id", filter=effective_action_q([a.value])) for a in ACTION_ORDER},
+    )
+    return SupplierHistory(
+        gstin=document.supplier_gstin,
+        total=counts["total"],
+        by_action=[
+            (a.value, ACTION_LABELS[a], counts[f"a_{a.value}"])
+            for a in ACTION_ORDER
+            if counts[f"a_{a.value}"]
+        ],
+        not_filed=counts["not_filed"],
+        recent=list(qs.exclude(pk=document.pk).order_by("-doc_date", "-id")[:recent]),
+    )
+
+
+def saved_views_for(*, tenant: Tenant, user: AbstractBaseUser | AnonymousUser) -> QuerySet[SavedView]:
+    """The member's own saved views of the documents list and those the team shares, by name."""
+    if not user.is_authenticated:
+        return SavedView.objects.none()
+    return SavedView.objects.filter(Q(user=user) | Q(shared=True), tenant=tenant).order_by("name", "id")
 
 
 # --- Dashboard summaries --------------------------------------------------------------------------------------

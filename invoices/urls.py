@@ -9,4 +9,6 @@ urlpatterns = [
     path("documents/count/", views.document_count, name="document-count"),
     path("documents/export/", views.document_export, name="document-export"),
     path("documents/<int:pk>/", views.document_detail, name="document-detail"),
+    path("documents/views/", views.saved_views, name="saved-views"),
+    path("documents/views/<int:pk>/delete/", views.saved_view_delete, name="saved-view-delete"),
 ]

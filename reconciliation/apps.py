@@ -9,7 +9,9 @@ class ReconciliationConfig(AppConfig):
 
         from . import exports  # noqa: F401 - registers the "reconciliation" export kind
         from .latest import FACET
+        from .panels import pair_panel
         from .suggestions import suggestion_panel
 
         facets.register("reconciliation", FACET)
         panels.register("itc_suggestion", suggestion_panel)
+        panels.register("recon_pair", pair_panel)

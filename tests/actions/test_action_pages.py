@@ -46,9 +46,10 @@ def test_select_all_matching_applies_to_the_filter(client_for, alice, doc):
     assert refreshed(b2b).local_action is None
 
 
-def test_confirm_without_a_selection_is_a_form_error(client_for, alice):
-    r = client_for(alice).post("/t/acme/actions/confirm/", {"action": "A"})
-    assert r.status_code == 400
+def test_confirm_without_a_selection_is_a_form_error_on_the_list(client_for, alice):
+    r = client_for(alice).post("/t/acme/actions/confirm/", {"action": "A"}, follow=True)
+    assert r.redirect_chain == [("/t/acme/documents/", 302)]
+    assert 'id="bulk-errors"' in r.content.decode()
     assert "Tick the documents" in r.content.decode()
 
 

@@ -53,7 +53,7 @@ def test_list_searches_by_document_number_in_any_spelling(client_for, alice, doc
     [
         ({"period": "2025-13"}, "Enter the period as MMYYYY"),
         ({"date_to": "32-10-2025"}, "Enter a valid date"),
-        ({"value_max": "ten"}, "Enter a number"),
+        ({"value_max": "ten"}, "Enter an amount such as 1,00,000"),
         ({"section": "xyz"}, "Select a valid choice"),
         ({"per_page": "7"}, "Select a valid choice"),
         ({"sort": "price"}, "Select a valid choice"),

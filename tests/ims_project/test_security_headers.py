@@ -69,3 +69,15 @@ def test_templates_have_no_inline_script():
             if "src=" not in attrs and 'type="application/json"' not in attrs:
                 offending.append(f"{path.relative_to(TEMPLATES)}: {match.group(0)}")
     assert not offending, "move inline script into a static/js file: " + "; ".join(offending)
+
+
+def test_templates_have_no_inline_event_handlers():
+    offending = [
+        f"{path.relative_to(TEMPLATES)}: {match.group(0)}"
+        for path in _template_files()
+        for match in re.finditer(r"\son[a-z]+\s*=\s*[\"']", path.read_text())
+    ]
+    assert not offending, (
+        "inline event handlers are blocked by the Content-Security-Policy; use data-confirm / data-autosubmit "
+        "(static/js/app.js) or an htmx attribute: " + "; ".join(offending)
+    )
