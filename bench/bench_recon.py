@@ -16,13 +16,16 @@ Noise on the register side (the generator keeps the truth: register line → sup
 * 2 % booked under the supplier's other GSTIN (PAN fallback, same PAN);
 * 2 % of documents not booked (missing in register); 2 % extra lines of other numbers (missing in supplier data);
 * 1 % booked as 2-3 lines of one number whose amounts add up to the document (split bookings: groups);
-* 0.5 % booked twice (duplicates: the repeat is not a true pair).
+* 0.5 % booked twice (duplicates: the repeat is not a true pair);
+* as people type (issue #12): 1 % look-alike characters in the number (0 → O, 1 → I: probable), 1 % the FY in
+  another form (``2526/…``, ``FY26/…``), half the debit notes booked as ordinary purchases, 0.5 % a bill with a
+  nil-rated line beside its taxed line (the nil line belongs to the same document).
 
 Noise kinds combine at random (a split booking under the other GSTIN, say); the truth keeps every true pair.
 
-A true pair is *recoverable* when the rules can pair it: not when a PAN-fallback line is also a mismatch (the rules
-pair another registration only within tolerance), nor when a date shift crosses a financial year (across-FY off),
-nor a split booking whose lines carry another GSTIN or a fuzzy number (groups form on the exact key).
+A true pair is *recoverable* when the rules can pair it: not when a PAN-fallback line is also a mismatch of a
+similar (not equal) number, nor when a date shift crosses a financial year (across-FY off), nor a split booking (or
+a nil line) whose lines carry another GSTIN or a fuzzy number (groups form on the exact key).
 """
 
 from __future__ import annotations
@@ -82,6 +85,14 @@ def _register(docs, rnd: random.Random):
             prefixed = rnd.choice([f"{fy % 100}-{(fy + 1) % 100}/", f"{fy}-{(fy + 1) % 100}/"]) + number
             if len(prefixed) <= 20:
                 num = prefixed
+        by_eye = rnd.random() < 0.01 and bool(re.search(r"[01]", num))
+        if by_eye:  # typed by eye: look-alike characters
+            num = num.replace("0", "O", 1) if "0" in num and rnd.random() < 0.5 else num.replace("1", "I", 1)
+        elif rnd.random() < 0.01:
+            fy = fy_start_year(date)
+            other = rnd.choice([f"{fy % 100:02d}{(fy + 1) % 100:02d}/", f"FY{(fy + 1) % 100:02d}/"]) + number
+            if len(other) <= 20:
+                num = other
         y = rnd.random()
         mismatch = fuzzy = False
         if y < 0.04:
@@ -98,12 +109,19 @@ def _register(docs, rnd: random.Random):
         gstin = sg
         if rnd.random() < 0.02:
             gstin = make_gstin("33" if sg[:2] != "33" else "27", sg[2:12], "1")
-        ok = not (gstin != sg and mismatch) and fy_start_year(d) == fy_start_year(date)
+        as_purchase = kind == "debit_note" and rnd.random() < 0.5  # a register without a debit-note type
+        # Similar (not equal) numbers pair only within tolerance across GSTINs; a debit note booked as a purchase
+        # pairs only on its number.
+        ok = (
+            not (gstin != sg and mismatch and (fuzzy or by_eye))
+            and not (as_purchase and (fuzzy or by_eye))
+            and fy_start_year(d) == fy_start_year(date)
+        )
         ref = f"B{id_}"
         base = {
             "registration_id": reg,
             "supplier_gstin": gstin,
-            "kind": kind,
+            "kind": "invoice" if as_purchase else kind,
             "doc_number": num,
             "doc_date": d,
             **amounts,
@@ -119,10 +137,13 @@ def _register(docs, rnd: random.Random):
                 add(
                     {**base, **{h: parts[h][i] for h in parts}, "erp_ref": f"{ref}-s{i}"},
                     id_,
-                    ok and gstin == sg and not fuzzy,
+                    ok and gstin == sg and not fuzzy and not by_eye and not as_purchase,
                 )
             continue
         add(base, id_, ok)
+        if rnd.random() < 0.005:  # the bill's nil-rated part on a line of its own: no tax
+            nil = {h: Decimal("0.00") for h in ("igst", "cgst", "sgst", "cess")}
+            add({**base, **nil, "taxable": Decimal("250.00"), "erp_ref": ref + "-nil"}, id_, ok and not fuzzy)
         if rnd.random() < 0.005:
             add({**base, "erp_ref": ref + "-dup"})
         if rnd.random() < 0.02:

@@ -10,9 +10,10 @@ The rows go into a database of their own (``<DATABASE_URL's name>_regimport``, c
 The register uses the tenant's own headings (Tally-like, mapped once, then remembered), valid GSTINs of ~3,000
 suppliers in ten states, five invoice-numbering styles, 5/12/18/28 % rates split by place of supply (CGST = SGST
 within the state, IGST across), cess on some 28 % lines, credit and debit notes, Indian number styles ("1,23,456.78")
-in a share of the amount cells, date cells (text dates in the CSV) and one bad row in 1,000 of each kind the
-validation knows (GSTIN check character, impossible date, amount, IGST within the state, CGST across states,
-CGST ≠ SGST, a duplicate ERP reference). Cases: xlsx into an empty register, CSV into an empty register, and the
+in a share of the amount cells, date cells (text dates in the CSV) and one odd row in 1,000 of each kind the
+validation knows: refused because it cannot be read (impossible date, amount, a duplicate ERP reference) or
+imported and flagged because it breaks a GST rule (GSTIN check character, IGST within the state, CGST across
+states, CGST ≠ SGST). Cases: xlsx into an empty register, CSV into an empty register, and the
 xlsx re-imported with every line's amounts changed (200,000 updates, each audited with its changes).
 Target (issue #6): ≤ 30 s for 200,000 rows.
 """
@@ -38,6 +39,7 @@ SEED = 11
 SLUG = "bench-import"
 BAD_EVERY = 1000  # one bad row in this many, cycling through BAD_KINDS
 BAD_KINDS = ("checksum", "date", "amount", "igst_intra", "cgst_inter", "cgst_ne_sgst", "duplicate_ref")
+FLAGGED_KINDS = frozenset({"checksum", "igst_intra", "cgst_inter", "cgst_ne_sgst"})  # imported with a flag
 HEADINGS = [
     "Company GSTIN",
     "Party GSTIN",
@@ -155,7 +157,7 @@ def number(style: int, prefix: str, fy: int, n: int, kind: str) -> str:
 
 
 def generate(n: int, recipients: list[str], *, seed: int = SEED, version: int = 1):
-    """(xlsx rows, csv rows, bad rows) of an n-row register. Version 2 has the same ERP references and documents
+    """(xlsx rows, csv rows, refused rows, flagged rows) of an n-row register. Version 2 has the same ERP references and documents
     with every line's amounts changed (a re-import that updates every line)."""
     from gst.gstin import make_gstin
 
@@ -164,7 +166,7 @@ def generate(n: int, recipients: list[str], *, seed: int = SEED, version: int = 
     prefixes = ["".join(rnd.choice(LETTERS) for _ in range(3)) for _ in sup]
     counters: dict[tuple[int, str], int] = {}
     start = dt.date(2025, 4, 1)
-    xrows, crows, bad = [], [], 0
+    xrows, crows, bad, flagged = [], [], 0, 0
     for i in range(n):
         recipient = recipients[0 if i % 10 < 6 else 1 if i % 10 < 8 else 2]
         si = rnd.randrange(len(sup))
@@ -197,7 +199,10 @@ def generate(n: int, recipients: list[str], *, seed: int = SEED, version: int = 
         date_text = day.strftime("%d-%m-%Y")
         if i % BAD_EVERY == BAD_EVERY // 2:
             what = BAD_KINDS[(i // BAD_EVERY) % len(BAD_KINDS)]
-            bad += 2 if what == "duplicate_ref" else 1
+            if what in FLAGGED_KINDS:
+                flagged += 1
+            else:
+                bad += 2 if what == "duplicate_ref" else 1
             if what == "checksum":
                 last = gstin[-1]
                 gstin = gstin[:-1] + ("A" if last != "A" else "B")
@@ -241,7 +246,7 @@ def generate(n: int, recipients: list[str], *, seed: int = SEED, version: int = 
             "12,34,5x.00" if a is None else indian(a) if rnd.random() < 0.4 else f"{a:.2f}" for a in amounts
         ]
         crows.append([recipient, gstin, kind, num, date_text, *ccells, pos_text, rcm, ref, period_text, itc])
-    return xrows, crows, bad
+    return xrows, crows, bad, flagged
 
 
 def xlsx_bytes(rows) -> bytes:
@@ -324,12 +329,12 @@ def main() -> None:
             recipients.append(gstin)
     who = {"tenant": tenant, "membership": membership}
     t = time.perf_counter()
-    xrows, crows, bad = generate(N, recipients)
-    xrows2, _c2, _b2 = generate(N, recipients, version=2)
+    xrows, crows, bad, flagged = generate(N, recipients)
+    xrows2, _c2, _b2, _f2 = generate(N, recipients, version=2)
     files = {"xlsx": xlsx_bytes(xrows), "csv": csv_bytes(crows), "xlsx2": xlsx_bytes(xrows2)}
     del xrows, crows, xrows2, _c2
     print(
-        f"generated {N:,} rows ({bad} bad) in {time.perf_counter() - t:.1f} s: "
+        f"generated {N:,} rows ({bad} that cannot be read, {flagged} to be flagged) in {time.perf_counter() - t:.1f} s: "
         + ", ".join(f"{k} {len(v) / 2**20:.1f} MB" for k, v in files.items()),
         flush=True,
     )
@@ -384,7 +389,7 @@ def main() -> None:
             f"{label}: {seconds:.2f} s, {N / seconds:,.0f} rows/s (stage {t_stage:.2f} s, queue "
             f"{t_queue - t_stage:.2f} s, worker {seconds - t_queue:.2f} s) — status {job.status}, created "
             f"{job.created:,}, updated {job.updated:,}, unchanged {job.unchanged:,}, rows with errors "
-            f"{job.error_count:,}; {stored:,} lines stored; {events:,} audit events; progress seen "
+            f"{job.error_count:,}, flagged {job.flagged:,}; {stored:,} lines stored; {events:,} audit events; progress seen "
             f"{len(running)} states {running[:3]}{'…' if len(running) > 3 else ''}",
             flush=True,
         )
@@ -393,6 +398,8 @@ def main() -> None:
             problems.append(f"status {job.status}: {job.message}")
         if job.error_count != bad:
             problems.append(f"{job.error_count} rows with errors, expected {bad}")
+        if job.flagged != flagged:
+            problems.append(f"{job.flagged} rows flagged, expected {flagged}")
         if (job.created, job.updated) != (expect_created, expect_updated):
             problems.append(
                 f"created/updated {job.created}/{job.updated}, expected {expect_created}/{expect_updated}"

@@ -9,6 +9,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from gst.register_checks import FLAG_LABELS
 from tenancy.api import TenantAPIMixin
 from tenancy.roles import Scope
 from tenancy.scoping import scopes_disabled
@@ -30,6 +31,7 @@ UPSERT_OUT = inline_serializer(
         "unchanged": serializers.IntegerField(),
         "rejected": serializers.IntegerField(),
         "errors": serializers.ListField(child=serializers.DictField()),
+        "flagged": serializers.ListField(child=serializers.DictField()),
     },
 )
 SUMMARY_OUT = inline_serializer(
@@ -54,7 +56,10 @@ class RegisterUpsert(TenantAPIMixin, APIView):
         responses={200: UPSERT_OUT, 207: UPSERT_OUT},
         summary="Create or update up to 10,000 purchase-register lines",
         description="Lines by ERP reference (re-sending one updates it). 200 all written; 207 some "
-        "lines refused (errors: index, field, message). Idempotency-Key header replays.",
+        "lines refused (errors: index, field, message): only lines that cannot be read. A line that breaks a GST "
+        "rule (tax split, CGST ≠ SGST, tax over 40 %, number over 16 characters, GSTIN check character, dates) "
+        "is written and listed in flagged (index, flags: {code: message}). recipient_gstin may be left out when "
+        "you may write for one GSTIN only. Idempotency-Key header replays.",
     )
     def post(self, request, tenant_slug):
         try:
@@ -108,7 +113,10 @@ class MatchSerializer(serializers.ModelSerializer):
     recipient_gstin = serializers.CharField(source="registration.gstin", read_only=True)
     purchase = serializers.SerializerMethodField()
     document = serializers.SerializerMethodField()
-    differences = serializers.SerializerMethodField()
+    differences = serializers.SerializerMethodField(
+        help_text="Supplier − books, per amount that differs; days likewise (supplier's date − the books')"
+    )
+    differing_fields = serializers.SerializerMethodField()
     reasons = serializers.SerializerMethodField()
 
     class Meta:
@@ -125,6 +133,7 @@ class MatchSerializer(serializers.ModelSerializer):
             "similarity",
             "days",
             "differences",
+            "differing_fields",
             "pan_fallback",
             "across_fy",
             "duplicate_of",
@@ -134,7 +143,13 @@ class MatchSerializer(serializers.ModelSerializer):
     def get_purchase(self, m) -> dict | None:
         p = m.purchase
         return (
-            {"id": p.pk, "erp_ref": p.erp_ref, "doc_number": p.doc_number, "doc_date": p.doc_date}
+            {
+                "id": p.pk,
+                "erp_ref": p.erp_ref,
+                "doc_number": p.doc_number,
+                "doc_date": p.doc_date,
+                "flags": p.flags or {},
+            }
             if p
             else None
         )
@@ -145,6 +160,9 @@ class MatchSerializer(serializers.ModelSerializer):
 
     def get_differences(self, m) -> dict:
         return {k: str(v) for k, v in m.diffs.items()}
+
+    def get_differing_fields(self, m) -> list[str]:
+        return selectors.differing_fields(m)
 
     def get_reasons(self, m) -> list[dict]:
         return selectors.reason_list(m)
@@ -171,6 +189,12 @@ class MatchList(TenantAPIMixin, generics.ListAPIView):
             OpenApiParameter("run", int, description="Run id (default: the latest finished run)"),
             OpenApiParameter("outcome", str, enum=[o.value for o in OUTCOME_LABELS]),
             OpenApiParameter("supplier_gstin", str),
+            OpenApiParameter(
+                "flag",
+                str,
+                enum=["any", *FLAG_LABELS],
+                description="Only rows whose register line carries this flag (any: any flag)",
+            ),
         ],
         summary="Reconciliation results with reason codes",
     )
@@ -180,6 +204,9 @@ class MatchList(TenantAPIMixin, generics.ListAPIView):
             return Response(
                 {"code": "invalid", "field": "outcome", "message": "No such outcome."}, status=400
             )
+        flag = request.query_params.get("flag", "")
+        if flag and flag != selectors.ANY_FLAG and flag not in FLAG_LABELS:
+            return Response({"code": "invalid", "field": "flag", "message": "No such flag."}, status=400)
         run_id = request.query_params.get("run", "")
         if run_id and not run_id.isdigit():
             return Response({"code": "invalid", "field": "run", "message": "Give a run id."}, status=400)
@@ -205,4 +232,88 @@ class MatchList(TenantAPIMixin, generics.ListAPIView):
             qs = qs.filter(outcome=params["outcome"])
         if params.get("supplier_gstin"):
             qs = qs.filter(supplier_gstin=params["supplier_gstin"].strip().upper())
+        if params.get("flag"):
+            qs = selectors.with_flag(qs, params["flag"])
         return qs
+
+
+class WritebackSerializer(serializers.ModelSerializer):
+    """A correction the ERP may apply: the supplier's number and date for a line booked otherwise
+    (``correct_line``), or a new purchase line for a document only in supplier data (``new_line``)."""
+
+    type = serializers.SerializerMethodField()
+    idempotency_key = serializers.SerializerMethodField()
+    line = serializers.SerializerMethodField()
+    supplier_document = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReconMatch
+        fields = ["id", "run", "type", "idempotency_key", "outcome", "line", "supplier_document"]
+
+    def get_type(self, m) -> str:
+        return "new_line" if m.purchase_id is None else "correct_line"
+
+    def get_idempotency_key(self, m) -> str:
+        """Stable for the proposal: the ERP applies each once (the same key on every delivery)."""
+        return f"writeback-{m.run_id}-{m.pk}"
+
+    def get_line(self, m) -> dict | None:
+        p = m.purchase
+        return (
+            None if p is None else {"erp_ref": p.erp_ref, "doc_number": p.doc_number, "doc_date": p.doc_date}
+        )
+
+    def get_supplier_document(self, m) -> dict:
+        d = m.document
+        return {
+            "id": d.pk,
+            "recipient_gstin": m.registration.gstin,
+            "supplier_gstin": d.supplier_gstin,
+            "kind": d.doc_kind,
+            "doc_number": d.doc_number,
+            "doc_date": d.doc_date,
+            "taxable": str(d.taxable_value),
+            "igst": str(d.igst),
+            "cgst": str(d.cgst),
+            "sgst": str(d.sgst),
+            "cess": str(d.cess),
+            "pos": d.pos,
+        }
+
+
+class Writeback(TenantAPIMixin, generics.ListAPIView):
+    """What the ERP may write back from a run (``?run=``; default the latest finished run): for each pair whose
+    register line has another number or date than the supplier's document, the supplier's number and date; for each
+    document only in supplier data (within what the register covers), the purchase line to add. Each proposal has
+    an idempotency key the ERP keeps to apply it once."""
+
+    serializer_class = WritebackSerializer
+    pagination_class = MatchCursorPagination
+    token_scopes = {"GET": Scope.READ}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("run", int, description="Run id (default: the latest finished run)")],
+        summary="Corrections the ERP may write back: the supplier's number and date, or a new purchase line",
+    )
+    def get(self, request, *args, **kwargs):
+        run_id = request.query_params.get("run", "")
+        if run_id and not run_id.isdigit():
+            return Response({"code": "invalid", "field": "run", "message": "Give a run id."}, status=400)
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            with scopes_disabled():
+                return ReconMatch.objects.none()
+        params = self.request.query_params
+        runs = selectors.runs_for(tenant=self.tenant, user=self.request.user, membership=self.membership)
+        run = (
+            runs.filter(pk=int(params["run"])).first()
+            if params.get("run")
+            else runs.filter(status="done").first()
+        )
+        if run is None:
+            raise NotFound("No such run.")
+        return selectors.writeback_for(
+            tenant=self.tenant, user=self.request.user, membership=self.membership, run=run
+        )

@@ -42,7 +42,7 @@ from tenancy.scoping import scopes_disabled, tenant_scope
 
 from .domain.matching import Doc, Outcome, compare, match
 from .domain.rules import HEADS, RuleSet
-from .models import JobStatus, ManualLink, PurchaseLine, ReconMatch, ReconRun
+from .models import JobStatus, ManualLink, PurchaseLine, ReconMatch, ReconRun, RunScope
 
 logger = logging.getLogger(__name__)
 _OUT_COLS = (
@@ -53,8 +53,8 @@ _PAIR_COLS = (
     "reg, sg, outcome, rid, sid, similarity, days, d_taxable, d_igst, d_cgst, d_sgst, d_cess, "
     "pan_fallback, across_fy, inside"
 )
-_SIDE_COLS = "id, reg, sg, kind, norm, fy, d, taxable, igst, cgst, sgst, cess, inside"
-_TEMP = "recon_r, recon_s, recon_p, recon_dup, recon_rr, recon_ss"
+_SIDE_COLS = "id, reg, sg, kind, norm, fy, d, taxable, igst, cgst, sgst, cess, inside, num, irn"
+_TEMP = "recon_r, recon_s, recon_p, recon_dup, recon_rr, recon_ss, recon_cover, recon_pans"
 _PART_INDEXES = (
     "(run_id, outcome, id)",
     "(run_id, purchase_id) WHERE purchase_id IS NOT NULL",
@@ -139,13 +139,18 @@ def execute_run(*, run_id: int) -> ReconRun | None:
 
 
 def _drop_older_results(run: ReconRun) -> None:
-    """Results are kept for the latest run of each GSTIN only (runs keep their counts)."""
+    """Results are kept per period: a run of another date range keeps its own, so an earlier period's "only in
+    supplier data" stays on record when a later run pairs the document; of the older runs of a GSTIN over the same
+    range, the latest keeps its results too (what changed between the two can be shown) and the others' are dropped
+    (runs keep their counts)."""
     mine = set(run.registration_ids)
-    older = [
+    older = sorted(
         r.pk
-        for r in ReconRun.objects.filter(tenant=run.tenant_id, pk__lt=run.pk).only("registration_ids")
+        for r in ReconRun.objects.filter(
+            tenant=run.tenant_id, pk__lt=run.pk, date_from=run.date_from, date_to=run.date_to
+        ).only("registration_ids")
         if mine & set(r.registration_ids)
-    ]
+    )[:-1]
     if not older:
         return
     try:
@@ -187,24 +192,28 @@ def scope_dates(run: ReconRun, rules: RuleSet) -> tuple[dt.date, dt.date]:
 
 
 def _load(cur, run: ReconRun, rules: RuleSet, p: dict) -> None:
-    amt = "abs({0})" if rules.absolute_amounts else "{0}"
+    # Credit notes compare without sign whatever the rules say (books enter them negative or positive).
+    amt = "abs({0})" if rules.absolute_amounts else "CASE WHEN {1} = 'credit_note' THEN abs({0}) ELSE {0} END"
     key = "hashtextextended(concat_ws('|', reg, sg, kind, norm, fy), 0)"
-    heads_r = ", ".join(amt.format(h) + f" AS {h}" for h in HEADS)
+    heads_r = ", ".join(amt.format(h, "kind") + f" AS {h}" for h in HEADS)
     cur.execute(
         f"CREATE TEMP TABLE recon_r AS SELECT *, {key} AS k FROM (SELECT id, registration_id AS reg, "
         f"supplier_gstin AS sg, kind, number_norm AS norm, fy, doc_date AS d, {heads_r}, "
-        "doc_date BETWEEN %(from)s AND %(to)s AS inside FROM reconciliation_purchaseline "
+        "doc_date BETWEEN %(from)s AND %(to)s AS inside, doc_number AS num, lower(irn) AS irn "
+        "FROM reconciliation_purchaseline "
         "WHERE tenant_id = %(tenant)s AND registration_id = ANY(%(regs)s) "
         "AND doc_date BETWEEN %(lo)s AND %(hi)s) x",
         p,
     )
     heads_s = ", ".join(
-        amt.format(f"d.{'taxable_value' if h == 'taxable' else h}") + f" AS {h}" for h in HEADS
+        amt.format(f"d.{'taxable_value' if h == 'taxable' else h}", "d.doc_kind") + f" AS {h}" for h in HEADS
     )
     cur.execute(
         f"CREATE TEMP TABLE recon_s AS SELECT *, {key} AS k FROM (SELECT d.id, d.registration_id AS reg, "
         f"d.supplier_gstin AS sg, d.doc_kind AS kind, d.doc_number_norm AS norm, d.fy, d.doc_date AS d, {heads_s}, "
-        "d.doc_date BETWEEN %(from)s AND %(to)s AS inside "
+        # The portal's documents carry no IRN yet (invoices.SupplierDocument has no such field): when they do, it
+        # goes here and the IRN pairs first (domain.matching.compare).
+        "d.doc_date BETWEEN %(from)s AND %(to)s AS inside, d.doc_number AS num, ''::text AS irn "
         "FROM invoices_supplierdocument d WHERE d.tenant_id = %(tenant)s AND d.registration_id = ANY(%(regs)s) "
         "AND d.doc_date BETWEEN %(lo)s AND %(hi)s AND d.vanished_at IS NULL AND NOT EXISTS "
         "(SELECT 1 FROM invoices_supplierdocument a WHERE a.original_id = d.id AND a.vanished_at IS NULL)) x",
@@ -218,10 +227,10 @@ def _load(cur, run: ReconRun, rules: RuleSet, p: dict) -> None:
 
 def _pass_sql(cur, run: ReconRun, rules: RuleSet, p: dict, lap) -> None:
     """Manual links and the exact-key pairs, all in SQL; the pairs with a member inside the range are stored."""
-    diffs = ", ".join(f"NULLIF(r.{h} - s.{h}, 0) AS d_{h}" for h in HEADS)
+    diffs = ", ".join(f"NULLIF(s.{h} - r.{h}, 0) AS d_{h}" for h in HEADS)  # supplier − books
     cur.execute(
         f"CREATE TEMP TABLE recon_p AS SELECT r.reg, r.sg, 'manual'::varchar(20) AS outcome, r.id AS rid, "
-        f"s.id AS sid, NULL::smallint AS similarity, r.d - s.d AS days, {diffs}, r.sg <> s.sg AS pan_fallback, "
+        f"s.id AS sid, NULL::smallint AS similarity, s.d - r.d AS days, {diffs}, r.sg <> s.sg AS pan_fallback, "
         "r.fy <> s.fy AS across_fy, r.inside OR s.inside AS inside "
         "FROM reconciliation_manuallink m JOIN recon_r r ON r.id = m.purchase_id "
         "JOIN recon_s s ON s.id = m.document_id AND s.reg = r.reg "
@@ -247,7 +256,7 @@ def _pass_sql(cur, run: ReconRun, rules: RuleSet, p: dict, lap) -> None:
     cur.execute(
         f"INSERT INTO recon_p ({_PAIR_COLS}) SELECT r.reg, r.sg, "
         f"CASE WHEN NOT ({within} AND abs(r.d - s.d) <= %(window)s) THEN 'mismatch' "
-        f"WHEN {zero} AND r.d = s.d THEN 'exact' ELSE 'tolerance' END, r.id, s.id, 100, r.d - s.d, {diffs}, "
+        f"WHEN {zero} AND r.d = s.d THEN 'exact' ELSE 'tolerance' END, r.id, s.id, 100, s.d - r.d, {diffs}, "
         "false, false, r.inside OR s.inside "
         "FROM recon_r r JOIN recon_s s ON r.k = s.k AND r.reg = s.reg AND r.sg = s.sg AND r.kind = s.kind "
         "AND r.norm = s.norm AND r.fy = s.fy "
@@ -273,7 +282,7 @@ def _pass_sql(cur, run: ReconRun, rules: RuleSet, p: dict, lap) -> None:
             f"ss AS MATERIALIZED (SELECT x.*, {key2} AS k2 FROM recon_ss x), "
             "once AS (SELECT k2 FROM rr GROUP BY k2 HAVING count(*) = 1 INTERSECT "
             "SELECT k2 FROM ss GROUP BY k2 HAVING count(*) = 1) "
-            f"INSERT INTO recon_p ({_PAIR_COLS}) SELECT r.reg, r.sg, 'probable', r.id, s.id, 100, r.d - s.d, "
+            f"INSERT INTO recon_p ({_PAIR_COLS}) SELECT r.reg, r.sg, 'probable', r.id, s.id, 100, s.d - r.d, "
             f"{diffs}, true, false, r.inside OR s.inside "
             "FROM rr r JOIN ss s ON r.k2 = s.k2 AND r.reg = s.reg AND substr(r.sg, 3, 10) = substr(s.sg, 3, 10) "
             "AND r.kind = s.kind AND r.norm = s.norm AND r.fy = s.fy JOIN once o ON o.k2 = r.k2 "
@@ -367,6 +376,9 @@ def _execute(run: ReconRun) -> dict[str, int]:
             lap("match residue")
             _write_results(cur, run, results, {d.id: d for d in register}, {d.id: d for d in supplier})
             lap("store residue")
+            coverage = _limit_to_scope(cur, run, p)
+            ReconRun.objects.filter(pk=run.pk).update(coverage=coverage)
+            lap("scope")
             cur.execute(f"SELECT outcome, count(*) FROM {part} GROUP BY outcome")
             counts = dict(cur.fetchall())
             lap("count")
@@ -376,9 +388,46 @@ def _execute(run: ReconRun) -> dict[str, int]:
         return counts
 
 
+def _limit_to_scope(cur, run: ReconRun, p: dict) -> dict[str, list[str]]:
+    """ "Only in supplier data" where the register covers it (``run.scope``): a document of a GSTIN the register has
+    no line for, or dated outside the periods its lines were booked in (from the first booked month to the end of the
+    last one, or the latest posting date), or — scope ``suppliers`` — of a supplier (PAN) the register never books,
+    becomes ``outside_scope``: not missing, and no recommended action applies to it. Returns the coverage
+    ``{registration id: [first day, last day]}``."""
+    cur.execute(
+        "CREATE TEMP TABLE recon_cover AS SELECT registration_id AS reg, min(period_booked) AS lo, "
+        "max(greatest((period_booked + interval '1 month' - interval '1 day')::date, "
+        "coalesce(posting_date, doc_date))) AS hi FROM reconciliation_purchaseline "
+        "WHERE tenant_id = %(tenant)s AND registration_id = ANY(%(regs)s) GROUP BY 1",
+        p,
+    )
+    cur.execute("SELECT reg, lo, hi FROM recon_cover ORDER BY reg")
+    coverage = {str(reg): [lo.isoformat(), hi.isoformat()] for reg, lo, hi in cur.fetchall()}
+    if run.scope == RunScope.ALL:
+        return coverage
+    outside = "NOT EXISTS (SELECT 1 FROM recon_cover c WHERE c.reg = m.registration_id AND d.doc_date BETWEEN c.lo AND c.hi)"
+    if run.scope == RunScope.REGISTER_SUPPLIERS:
+        cur.execute(
+            "CREATE TEMP TABLE recon_pans AS SELECT DISTINCT registration_id AS reg, substr(supplier_gstin, 3, 10) AS pan "
+            "FROM reconciliation_purchaseline WHERE tenant_id = %(tenant)s AND registration_id = ANY(%(regs)s)",
+            p,
+        )
+        outside += (
+            " OR NOT EXISTS (SELECT 1 FROM recon_pans x WHERE x.reg = m.registration_id "
+            "AND x.pan = substr(d.supplier_gstin, 3, 10))"
+        )
+    cur.execute(
+        f"UPDATE {partition_name(run.pk)} m SET outcome = 'outside_scope' FROM invoices_supplierdocument d "
+        f"WHERE m.outcome = 'missing_in_register' AND d.id = m.document_id AND ({outside})"
+    )
+    return coverage
+
+
 def _doc(side: str, row) -> tuple[Doc, bool]:
-    id_, reg, sg, kind, norm, _fy, d, taxable, igst, cgst, sgst, cess, inside = row
-    return Doc(id_, side, str(reg), sg, kind, norm, d, taxable, igst, cgst, sgst, cess, norm=norm), inside
+    id_, reg, sg, kind, norm, _fy, d, taxable, igst, cgst, sgst, cess, inside, num, irn = row
+    return Doc(
+        id_, side, str(reg), sg, kind, num, d, taxable, igst, cgst, sgst, cess, norm=norm, irn=irn
+    ), inside
 
 
 def _cell(v) -> str:
@@ -443,6 +492,7 @@ def doc_of_purchase(p: PurchaseLine) -> Doc:
         p.sgst,
         p.cess,
         norm=p.number_norm,
+        irn=p.irn.lower(),
     )
 
 
@@ -509,7 +559,7 @@ def apply_manual(*, tenant, purchase: PurchaseLine, document, linked: bool) -> N
         )
     if linked:
         r, s = doc_of_purchase(purchase), doc_of_document(document)
-        diffs = {h: r.amount(h) - s.amount(h) for h in HEADS}
+        diffs = {h: s.amount(h) - r.amount(h) for h in HEADS}  # supplier − books
         new.append(
             ReconMatch(
                 **base,
@@ -517,7 +567,7 @@ def apply_manual(*, tenant, purchase: PurchaseLine, document, linked: bool) -> N
                 outcome=Outcome.MANUAL,
                 purchase=purchase,
                 document=document,
-                days=(r.date - s.date).days,
+                days=(s.date - r.date).days,
                 pan_fallback=r.supplier_gstin != s.supplier_gstin,
                 across_fy=r.fy != s.fy,
                 **{f"d_{h}": (d or None) for h, d in diffs.items()},

@@ -1,12 +1,14 @@
 """The purchase-register import pipeline, shared by the file import (worker) and the REST upsert.
 
 A file is read once, streamed (python-calamine for workbooks, the csv module for text). Pass 1 checks every row
-(:class:`~reconciliation.domain.register_rows.RowChecker`), writes each problem to the error report and stages
-the good rows in a temporary table with COPY; rows repeating an ERP reference are all refused (which one is right
+(:class:`~reconciliation.domain.register_rows.RowChecker`), writes each problem of a row that cannot be read and
+each flag of a row that breaks a GST rule (imported all the same) to the report and stages the readable rows in a
+temporary table with COPY; rows repeating an ERP reference are all refused (which one is right
 cannot be told) and the line already stored under it is left as it was. Pass 2 upserts the staged rows in chunks
 of :data:`CHUNK` on (tenant, erp_ref) — one INSERT … ON CONFLICT … DO UPDATE … WHERE changed per chunk, each in
 its own transaction with one audit event per created or changed line (changes as {field: [old, new]}) and the
-job's progress. Unchanged lines are not touched and not audited. Progress is written at most once a second.
+job's progress. Then the lines an earlier import of the same file made from rows without an ERP reference
+(``<file>#<row>``) that this import no longer has are removed (:func:`remove_missing`). Unchanged lines are not touched and not audited. Progress is written at most once a second.
 
 Rows with problems never stop the good ones (the page says so). A failure half-way through pass 2 leaves the
 chunks already committed; importing the file again completes it, since lines are matched by ERP reference.
@@ -44,11 +46,16 @@ CHUNK = 50_000  # staged rows upserted (and audited) per transaction
 COPY_BATCH = 20_000
 PROGRESS_SECONDS = 1.0
 KEEP_ERRORS = 50  # problems kept on the job for the page; the report has them all
+REFUSED = "not imported"
+FLAGGED = "imported, flagged"
 CHECK_SHARE = 60  # % of the progress bar for reading and checking; the rest for writing
 COLS = register_rows.CLEAN_COLUMNS
 OBJECT_TYPE = "reconciliation.purchaseline"
 STAGE = "recon_import_stage"
-_AUDITED = [c for c in COLS if c not in ("erp_ref", "number_norm", "fy")]  # derived columns are not "changes"
+_NULL = "\\N"  # NULL in COPY text
+_AUDITED = [
+    c for c in COLS if c not in ("erp_ref", "number_norm", "fy", "source_file")
+]  # derived: not "changes"
 assert COLS == (
     "registration_id",
     "supplier_gstin",
@@ -67,6 +74,15 @@ assert COLS == (
     "erp_ref",
     "period_booked",
     "itc_claimed",
+    "supply_type",
+    "irn",
+    "posting_date",
+    "exempt_value",
+    "boe_number",
+    "boe_date",
+    "port_code",
+    "source_file",
+    "flags",
 ), "Stage.add formats these columns in this order"
 
 
@@ -115,6 +131,7 @@ class Stage:
         self._lines: list[str] = []
         self._first: dict[str, int] = {}  # erp_ref -> the row (or index) it was first seen on
         self.repeats: dict[str, list[int]] = {}  # erp_ref -> every row it is on, when more than one
+        self.flagged = 0  # rows staged with a GST rule broken
         self._analysed = False
 
     def __enter__(self) -> Stage:
@@ -152,18 +169,32 @@ class Stage:
             ref,
             period,
             itc,
+            supply,
+            irn,
+            posting,
+            exempt,
+            boe_number,
+            boe_date,
+            port,
+            source,
+            flags,
         ) = clean
         first = self._first.setdefault(ref, line)
         if first != line:
             self.repeats.setdefault(ref, [first]).append(line)
+        if flags != "{}":
+            self.flagged += 1
         self.count += 1
-        ref = copy_escape(ref)
-        # The checker's number, GSTIN, kind and state code hold no tab, newline or backslash: only the ERP
-        # reference needs escaping.
+        # The checker's GSTIN, kind, state code, IRN and dates hold no tab, newline or backslash; the free text
+        # (number, reference, bill of entry, port, file, flag messages) is escaped.
+        esc = copy_escape
+        posting = _NULL if posting is None else posting
+        boe_date = _NULL if boe_date is None else boe_date
         self._lines.append(
-            f"{self.count}\t{line}\t{registration_id}\t{supplier}\t{kind}\t{number}\t{norm}\t"
+            f"{self.count}\t{line}\t{registration_id}\t{supplier}\t{kind}\t{esc(number)}\t{esc(norm)}\t"
             f"{day}\t{fy}\t{taxable}\t{igst}\t{cgst}\t{sgst}\t{cess}\t{pos}\t{'t' if rc else 'f'}\t"
-            f"{ref}\t{period}\t{'t' if itc else 'f'}"
+            f"{esc(ref)}\t{period}\t{'t' if itc else 'f'}\t{supply}\t{esc(irn)}\t"
+            f"{posting}\t{exempt}\t{esc(boe_number)}\t{boe_date}\t{esc(port)}\t{esc(source)}\t{esc(flags)}"
         )
         if len(self._lines) >= COPY_BATCH:
             self.flush()
@@ -302,9 +333,10 @@ class _Progress:
 
 def import_file(
     job: RegisterImport, *, path: Path, error_path: Path, recipients: dict[str, int], actor: Actor
-) -> None:
+) -> set[int]:
     """Import the stored file of ``job`` (see the module docstring). Raises RegisterFileError for a file that
-    cannot be imported at all (then nothing was written)."""
+    cannot be imported at all (then nothing was written). Returns the GSTINs (registration ids) of the lines an
+    earlier import of the same file had and this one removed."""
     clock, timings = time.perf_counter(), {}
 
     def lap(name: str) -> None:
@@ -329,20 +361,34 @@ def import_file(
     del data
     progress = _Progress(job)
     progress(0, "Checking rows", force=True)
-    checker = register_rows.RowChecker(recipients)
+    try:
+        checker = register_rows.RowChecker(
+            recipients,
+            default_recipient=job.default_recipient,
+            source=job.file_name,
+            labels={f: h for f, h in job.mapping.items() if h},
+        )
+    except ValueError:
+        raise register_file.RegisterFileError(
+            f"You may no longer import for {job.default_recipient}, the GSTIN chosen for the upload."
+        ) from None
     kept: list[dict] = []
     bad_rows = checked = 0
     request_id = f"register-import-{job.pk}"
     with open(error_path, "w", newline="", encoding="utf-8") as fh, Stage() as stage:
         report = csv.writer(fh)
-        report.writerow(["Row", "Column", "Value", "Problem"])
+        report.writerow(["Row", "Column", "Value", "Problem", "Result"])
 
         def problem(e: register_rows.RowError) -> None:
-            report.writerow((e.row, e.field, e.value, e.message))
+            report.writerow((e.row, e.field, e.value, e.message, REFUSED))
             if len(kept) < KEEP_ERRORS:
                 kept.append(e.__dict__)
 
-        _check_rows(rows, positions, checker, stage, problem, limit, progress, job)
+        def flagged(line: int, flags: str) -> None:
+            for message in json.loads(flags).values():
+                report.writerow((line, "", "", message, FLAGGED))
+
+        _check_rows(rows, positions, checker, stage, problem, flagged, limit, progress, job)
         lap("read, check and stage")
         checked, bad_rows = job.total, job.error_count
         refused = stage.drop_repeats()
@@ -376,12 +422,23 @@ def import_file(
                     message=f"Writing lines ({hi:,} of {staged:,})",
                 )
             lap("commit")
+        removed: set[int] = set()
+        if checker.source:
+            with transaction.atomic():
+                leases.renew(RegisterImport, job.pk, job.attempts, running=_RUNNING)
+                gone = remove_missing(
+                    stage, tenant=job.tenant, actor=actor, source=checker.source, request_id=request_id
+                )
+            job.removed = len(gone)
+            removed = {reg for _id, reg in gone}
+            lap("replace")
+    job.flagged = stage.flagged
     good = staged - refused
     job.unchanged = good - job.created - job.updated
     job.processed = job.total
     job.errors = kept
-    job.error_file = error_path.name if bad_rows else ""
-    if not bad_rows:
+    job.error_file = error_path.name if bad_rows or job.flagged else ""
+    if not job.error_file:
         error_path.unlink(missing_ok=True)
     job.message = ""
     job.status, job.finished_at = JobStatus.DONE, timezone.now()
@@ -401,6 +458,8 @@ def import_file(
                 "updated": job.updated,
                 "unchanged": job.unchanged,
                 "rows_with_errors": job.error_count,
+                "flagged": job.flagged,
+                "removed": job.removed,
             },
         )
     lap("finish")
@@ -411,6 +470,52 @@ def import_file(
         sum(timings.values()),
         ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()),
     )
+    return removed
+
+
+def remove_missing(
+    stage: Stage, *, tenant, actor: Actor, source: str, request_id: str
+) -> list[tuple[int, int]]:
+    """Remove the lines an earlier import of file ``source`` made from rows without an ERP reference that this
+    import no longer has (a file imported again replaces its own lines), their manual links with them; one audit
+    event per line. [(id, registration id)] of the lines removed. Inside the caller's transaction."""
+    params = {"tenant": tenant.pk, "source": source}
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT p.id FROM reconciliation_purchaseline p WHERE p.tenant_id = %(tenant)s "
+            f"AND p.source_file = %(source)s AND NOT EXISTS (SELECT 1 FROM {STAGE} s WHERE s.erp_ref = p.erp_ref)",
+            params,
+        )
+        ids = [r[0] for r in cur.fetchall()]
+        if not ids:
+            return []
+        cur.execute(
+            "DELETE FROM reconciliation_manuallink WHERE tenant_id = %s AND purchase_id = ANY(%s)",
+            [tenant.pk, ids],
+        )
+        cur.execute(
+            "DELETE FROM reconciliation_purchaseline WHERE tenant_id = %s AND id = ANY(%s) "
+            "RETURNING id, registration_id, supplier_gstin, kind, doc_number, erp_ref",
+            [tenant.pk, ids],
+        )
+        rows = cur.fetchall()
+    record_many(
+        tenant=tenant,
+        actor=actor,
+        events=(
+            Event(
+                "register.line_removed",
+                OBJECT_TYPE,
+                str(id_),
+                f"{supplier} {kind} {number}",
+                {},
+                {"erp_ref": ref, "reason": "no longer in the file imported again"},
+            )
+            for id_, _reg, supplier, kind, number, ref in rows
+        ),
+        request_id=request_id,
+    )
+    return [(r[0], r[1]) for r in rows]
 
 
 def _check_rows(
@@ -419,6 +524,7 @@ def _check_rows(
     checker: register_rows.RowChecker,
     stage: Stage,
     problem: Callable[[register_rows.RowError], None],
+    flagged: Callable[[int, str], None],
     limit: int,
     progress: _Progress,
     job: RegisterImport,
@@ -453,6 +559,8 @@ def _check_rows(
                 problem(e)
         else:
             add(clean, line)
+            if clean[-1] != "{}":
+                flagged(line, clean[-1])
         if not seen % 5000:
             if seen > job.total:
                 job.total = seen + 1

@@ -6,18 +6,25 @@ from django.db import models
 from django.db.models import Q
 from django_scopes import ScopedManager
 
+from gst.register_checks import SUPPLY_TYPE_LABELS, SupplyType
 from gst.sections import DOC_KIND_CHOICES
 from ims_project.jobs import JobStatus
 
 from .domain.matching import OUTCOME_LABELS
 
 MONEY = {"max_digits": 15, "decimal_places": 2}
+SUPPLY_TYPE_CHOICES = [(k.value, v) for k, v in SUPPLY_TYPE_LABELS.items()]
 OUTCOME_CHOICES = [(k.value, v) for k, v in OUTCOME_LABELS.items()]
 
 
 class PurchaseLine(models.Model):
-    """A line of the tenant's purchase register (books), as imported from the ERP. Natural key: ``erp_ref``
-    (generated from supplier, kind, number and FY when the ERP gives none): re-importing it updates the line."""
+    """A line of the tenant's purchase register (books), as imported from the ERP. Natural key: ``erp_ref``;
+    re-importing it updates the line. A file row without an ERP reference is its own line, ``<file>#<row>``
+    (``source_file`` names the file: importing that file again replaces its lines); an API line without one gets
+    a reference built from supplier, kind, number and FY.
+
+    ``flags``: {code: message} of the GST rules the line breaks as booked (``gst.register_checks``): such a line is
+    imported as the books say and flagged, never refused."""
 
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
     registration = models.ForeignKey(
@@ -25,7 +32,7 @@ class PurchaseLine(models.Model):
     )
     supplier_gstin = models.CharField(max_length=15)
     kind = models.CharField(max_length=12, choices=DOC_KIND_CHOICES)
-    doc_number = models.CharField(max_length=20)
+    doc_number = models.CharField(max_length=64)
     number_norm = models.CharField(max_length=20)
     doc_date = models.DateField()
     fy = models.SmallIntegerField()
@@ -39,6 +46,17 @@ class PurchaseLine(models.Model):
     erp_ref = models.CharField(max_length=100)
     period_booked = models.DateField(help_text="Period the line was booked in (first day of the month)")
     itc_claimed = models.BooleanField(default=True)
+    supply_type = models.CharField(max_length=8, choices=SUPPLY_TYPE_CHOICES, default=SupplyType.REGULAR)
+    irn = models.CharField(max_length=64, blank=True)
+    posting_date = models.DateField(null=True, blank=True)
+    exempt_value = models.DecimalField(
+        **MONEY, default=0, help_text="Nil-rated, exempt and non-GST value of the line (outside the tax)"
+    )
+    boe_number = models.CharField(max_length=20, blank=True)
+    boe_date = models.DateField(null=True, blank=True)
+    port_code = models.CharField(max_length=10, blank=True)
+    source_file = models.CharField(max_length=80, blank=True)
+    flags = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
@@ -51,6 +69,11 @@ class PurchaseLine(models.Model):
         ]
         indexes = [
             models.Index(fields=["tenant", "registration", "doc_date"], name="purchaseline_reg_date_idx"),
+            models.Index(
+                fields=["tenant", "source_file"],
+                name="purchaseline_source_idx",
+                condition=~Q(source_file=""),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -59,6 +82,10 @@ class PurchaseLine(models.Model):
     @property
     def total_tax(self):
         return self.igst + self.cgst + self.sgst + self.cess
+
+    @property
+    def flag_list(self) -> list[tuple[str, str]]:
+        return sorted((self.flags or {}).items())
 
 
 class ColumnMapping(models.Model):
@@ -85,6 +112,7 @@ class RegisterImport(models.Model):
     file_name = models.CharField(max_length=200)
     stored_name = models.CharField(max_length=200)
     mapping = models.JSONField(default=dict)
+    default_recipient = models.CharField(max_length=15, blank=True)  # GSTIN of rows that name none
     status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
     total = models.IntegerField(default=0)
     processed = models.IntegerField(default=0)
@@ -92,6 +120,8 @@ class RegisterImport(models.Model):
     updated = models.IntegerField(default=0)
     unchanged = models.IntegerField(default=0)
     error_count = models.IntegerField(default=0)
+    flagged = models.IntegerField(default=0)  # rows imported with a GST rule broken (``PurchaseLine.flags``)
+    removed = models.IntegerField(default=0)  # lines of an earlier import of the same file no longer in it
     errors = models.JSONField(default=list, blank=True)
     error_file = models.CharField(max_length=200, blank=True)
     message = models.TextField(blank=True)
@@ -136,8 +166,19 @@ class RuleSetVersion(models.Model):
         return f"rules v{self.version}"
 
 
+class RunScope(models.TextChoices):
+    """What "only in supplier data" is limited to: a supplier document nothing in the books pairs with is "missing
+    in the register" only where the register covers it; elsewhere it is ``outside_scope``."""
+
+    REGISTER = "register", "The register's GSTINs and booked periods"
+    REGISTER_SUPPLIERS = "suppliers", "…and only suppliers present in the register"
+    ALL = "all", "Every document (no limit)"
+
+
 class ReconRun(models.Model):
-    """One reconciliation of some GSTINs over a date range (document dates, both sides)."""
+    """One reconciliation of some GSTINs over a date range (document dates, both sides). ``scope`` limits "only in
+    supplier data" (:class:`RunScope`); ``coverage`` is what the register covered when the run was made:
+    ``{registration id: [first booked day, last booked day]}`` (ISO dates)."""
 
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
     user_id = models.BigIntegerField()
@@ -147,6 +188,8 @@ class ReconRun(models.Model):
     date_from = models.DateField()
     date_to = models.DateField()
     rules = models.ForeignKey(RuleSetVersion, on_delete=models.PROTECT, related_name="+")
+    scope = models.CharField(max_length=10, choices=RunScope.choices, default=RunScope.REGISTER)
+    coverage = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
     progress = models.SmallIntegerField(default=0)
     stage = models.CharField(max_length=60, blank=True)
@@ -170,7 +213,7 @@ class ReconRun(models.Model):
 
 class ReconMatch(models.Model):
     """One result row of a run: a pair, one member of a group (rows share ``group_no``), or a document alone.
-    Differences are register − supplier; reasons are derived from the columns (``domain.matching.reasons``)."""
+    Differences (and days) are supplier − books; reasons are derived from the columns (``domain.matching.reasons``)."""
 
     # No foreign-key constraints in the database: a run writes up to millions of rows from ids it has just read,
     # and a constraint check per row and column costs more than the matching (docs/decisions/0002-reconciliation-results-partitions.md). The ORM still
@@ -276,7 +319,7 @@ class ManualLink(models.Model):
         return f"{self.kind} R{self.purchase_id} S{self.document_id}"
 
 
-# Recommended IMS action per outcome ("" = none). Missing in supplier data has no supplier document to act on.
+# Recommended IMS action per outcome ("" = none). "Only in books" has no supplier document to act on.
 DEFAULT_OUTCOME_ACTIONS = {
     "exact": "A",
     "tolerance": "A",

@@ -143,22 +143,42 @@ NO_ROWS = "The file has headings but no rows under them: nothing to import."
 def read_headers(name: str, data: bytes) -> list[str]:
     """The file's heading row; :class:`RegisterFileError` on a bad file (empty, too large, wrong type, zip bomb,
     unreadable, no heading row, no rows under the headings)."""
+    return read_head(name, data)[0]
+
+
+def read_head(name: str, data: bytes, samples: int = 0) -> tuple[list[str], list[list[str]]]:
+    """(the heading row, up to ``samples`` non-empty rows under it as text) — what the mapping page shows; errors
+    as :func:`read_headers`. Cells of an .xlsx are as stored: a date cell is its day number."""
     suffix = _check(name, data)
+    found: list[list[str]] = []
     if suffix in TEXT_TYPES:
         headers, rows = _csv(data)
-        more = any(any(str(c).strip() for c in row) for row in rows)
+        more = False
+        for row in rows:
+            if any(str(c).strip() for c in row):
+                more = True
+                found.append([_heading(c) for c in row])
+                if len(found) >= samples:
+                    break
     else:
-        quick = _xlsx_headers(data) if suffix in (".xlsx", ".xlsm") else None
+        quick = _xlsx_headers(data, samples) if suffix in (".xlsx", ".xlsm") else None
         if quick is None:  # .xls, .ods or a layout the quick look does not know: ask the full reader
             rows = iter(_safe_rows(_workbook(data)))
             headers = [_heading(h) for h in next(rows, None) or []]
-            more = next(rows, None) is not None
+            more = False
+            for row in rows:
+                more = True
+                if any(c not in (None, "") for c in row):
+                    found.append([_heading(c) for c in row])
+                if len(found) >= samples:
+                    break
         else:
-            headers, more = quick
+            headers, more, found = quick
     _no_headings(headers)
     if not more:
         raise RegisterFileError(NO_ROWS)
-    return headers
+    width = len(headers)
+    return headers, [(r + [""] * width)[:width] for r in found[:samples]]
 
 
 def open_rows(name: str, data: bytes) -> tuple[list[str], Iterator[list], int | None]:
@@ -238,9 +258,10 @@ def _stream(
                 return
 
 
-def _xlsx_headers(data: bytes) -> tuple[list[str], bool] | None:
+def _xlsx_headers(data: bytes, samples: int = 0) -> tuple[list[str], bool, list[list[str]]] | None:
     """(the first non-empty row of the first sheet, whether a non-empty row follows it — assumed when not seen
-    within the bytes looked at), or None when this quick look cannot tell."""
+    within the bytes looked at, up to ``samples`` non-empty rows after it), or None when this quick look cannot
+    tell."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             rels = {
@@ -272,19 +293,29 @@ def _xlsx_headers(data: bytes) -> tuple[list[str], bool] | None:
                     break
             else:
                 return None
+            below: list[list[tuple[str, str]]] = []
             for m in found:
-                if any(v for _c, v in _row_cells(m[1] or "")):
-                    break
-            else:
+                row = _row_cells(m[1] or "")
+                if any(v for _c, v in row):
+                    below.append(row)
+                    if len(below) >= max(samples, 1):
+                        break
+            if not below:
                 more = state.get("truncated", False)  # the first rows were huge: assume more follow
-            wanted = {int(v) for c, v in cells if c == "s" and v.isdigit()}
+            wanted = {int(v) for row in (cells, *below[:samples]) for c, v in row if c == "s" and v.isdigit()}
             shared = _shared_strings(z, rels, wanted) if wanted else {}
     except (KeyError, ValueError, zipfile.BadZipFile, OSError, RuntimeError):
         return None
-    out = [shared.get(int(v), "") if t == "s" and v.isdigit() else v for t, v in cells]
+
+    def text(row: list[tuple[str, str]]) -> list[str]:
+        return [
+            html.unescape(shared.get(int(v), "") if t == "s" and v.isdigit() else v).strip() for t, v in row
+        ]
+
+    out = text(cells)
     while out and not out[-1]:
         out.pop()
-    return [html.unescape(h).strip() for h in out], more
+    return out, more, [text(row) for row in below[:samples]]
 
 
 def _row_cells(row_xml: str) -> list[tuple[str, str]]:

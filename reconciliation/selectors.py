@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from django.db import connection
-from django.db.models import QuerySet
+import datetime as dt
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
+from django.db import connection
+from django.db.models import F, Q, QuerySet
+
+from gst.gstin import normalise as normalise_gstin
+from gst.number_forms import loose_number
+from gst.numbers import normalise_doc_number
+from gst.periods import period_label
+from invoices.models import SupplierDocument
+from invoices.selectors import documents_for, matching_supplier_gstins
 from tenancy.selectors import visible_registrations
 
-from .domain.matching import reasons
+from .domain.matching import PAIRED, Outcome, Verdict, compare, flag_reasons, kind_note, reasons
+from .domain.matching import similarity as number_similarity_of
+from .domain.register_rows import parse_money
 from .domain.rules import RuleSet
-from .engine import latest_run_for
-from .models import ReconMatch, ReconRun, RuleSetVersion
+from .engine import doc_of_document, doc_of_purchase, latest_run_for
+from .models import PurchaseLine, ReconMatch, ReconRun, RuleSetVersion
 
 PAGE = 100
 
@@ -30,17 +44,37 @@ def runs_for(*, tenant, user, membership=None) -> QuerySet[ReconRun]:
 def matches_for(*, tenant, user, run: ReconRun, membership=None) -> QuerySet[ReconMatch]:
     regs = visible_registrations(tenant=tenant, user=user, membership=membership)
     return ReconMatch.objects.filter(tenant=tenant, run=run, registration__in=regs).select_related(
-        "purchase", "document", "registration"
+        "purchase", "document", "registration", "run"
     )
+
+
+ANY_FLAG = "any"
+
+
+def with_flag(qs: QuerySet[Any], flag: str, prefix: str = "purchase__") -> QuerySet[Any]:
+    """Rows whose register line carries ``flag`` (a code of ``gst.register_checks.FLAG_LABELS``), or any flag
+    (:data:`ANY_FLAG`)."""
+    if flag == ANY_FLAG:
+        return qs.filter(**{f"{prefix}flags__isnull": False}).exclude(**{f"{prefix}flags": {}})
+    return qs.filter(**{f"{prefix}flags__has_key": flag})
+
+
+def lines_for(*, tenant: Any, user: Any, membership: Any = None) -> QuerySet[PurchaseLine]:
+    """The register lines of the GSTINs ``user`` sees."""
+    regs = visible_registrations(tenant=tenant, user=user, membership=membership)
+    return PurchaseLine.objects.filter(tenant=tenant, registration__in=regs).select_related("registration")
 
 
 def summary(*, run: ReconRun, registration_ids) -> dict:
     """Per outcome and per (GSTIN, supplier, outcome): lines, documents and ITC by head (the supplier document's
-    tax; the register line's where there is no document)."""
+    tax; the register line's where there is no document), credit notes netted against invoices (subtracted,
+    whatever sign each side gave them)."""
     sql = """
       SELECT m.registration_id, m.supplier_gstin, m.outcome, count(DISTINCT m.purchase_id), count(DISTINCT m.document_id),
-             coalesce(sum(coalesce(d.igst, p.igst)), 0), coalesce(sum(coalesce(d.cgst, p.cgst)), 0),
-             coalesce(sum(coalesce(d.sgst, p.sgst)), 0), coalesce(sum(coalesce(d.cess, p.cess)), 0)
+             coalesce(sum(CASE WHEN coalesce(d.doc_kind, p.kind) = 'credit_note' THEN -abs(coalesce(d.igst, p.igst)) ELSE coalesce(d.igst, p.igst) END), 0),
+             coalesce(sum(CASE WHEN coalesce(d.doc_kind, p.kind) = 'credit_note' THEN -abs(coalesce(d.cgst, p.cgst)) ELSE coalesce(d.cgst, p.cgst) END), 0),
+             coalesce(sum(CASE WHEN coalesce(d.doc_kind, p.kind) = 'credit_note' THEN -abs(coalesce(d.sgst, p.sgst)) ELSE coalesce(d.sgst, p.sgst) END), 0),
+             coalesce(sum(CASE WHEN coalesce(d.doc_kind, p.kind) = 'credit_note' THEN -abs(coalesce(d.cess, p.cess)) ELSE coalesce(d.cess, p.cess) END), 0)
       FROM (SELECT DISTINCT ON (coalesce(document_id, -purchase_id), outcome) * FROM reconciliation_reconmatch
             WHERE run_id = %s AND registration_id = ANY(%s)) m
       LEFT JOIN invoices_supplierdocument d ON d.id = m.document_id
@@ -91,14 +125,220 @@ def outcome_document_ids(*, tenant, user, run: ReconRun, membership=None) -> dic
 
 
 def reason_list(m) -> list[dict]:
-    """Reason codes of a result row ``{code, value, text}``: a pair's differences; a duplicate's original."""
+    """Reason codes of a result row ``{code, value, text}``: a pair's differences and the flags of its register
+    line that explain them; a duplicate's original; the flags of a register line alone that may explain why no
+    document paired with it."""
+    line_flags = m.purchase.flags if m.purchase_id is not None and m.purchase is not None else None
     if m.duplicate_of:
         return [{"code": "duplicate_of", "value": m.duplicate_of, "text": f"repeats {m.duplicate_of}"}]
     if m.purchase_id is None or m.document_id is None:
-        return []
-    return reasons(
-        m.similarity if m.similarity is not None else 0, m.days, m.diffs, m.pan_fallback, m.across_fy
+        return flag_reasons(line_flags, alone=True) if m.purchase_id is not None else []
+    similarity = m.similarity if m.similarity is not None else 0
+    look_alike = (
+        similarity < 100
+        and m.purchase is not None
+        and m.document is not None
+        and number_similarity_of(doc_of_purchase(m.purchase), doc_of_document(m.document))[1]
     )
+    kind = (
+        kind_note(doc_of_purchase(m.purchase), doc_of_document(m.document))
+        if m.purchase and m.document
+        else ""
+    )
+    other_recipient = (
+        m.purchase is not None
+        and m.document is not None
+        and m.purchase.registration_id != m.document.registration_id
+    )
+    found = reasons(
+        similarity,
+        m.days,
+        m.diffs,
+        m.pan_fallback,
+        m.across_fy,
+        confusable=look_alike,
+        other_recipient=other_recipient,
+        kind_note=kind,
+    )
+    p = m.purchase
+    if p is not None and p.period_booked > m.run.date_to:
+        booked = period_label(p.period_booked)
+        found.append(
+            {
+                "code": "booked_later",
+                "value": p.period_booked.isoformat(),
+                "text": f"booked in a later period ({booked}): not in this period's books",
+            }
+        )
+    if m.group_no is not None and p is not None and not (p.igst or p.cgst or p.sgst or p.cess):
+        found.append(
+            {
+                "code": "nil_line",
+                "value": None,
+                "text": "a nil-rated, exempt or non-GST line of the bill: left out of the tax comparison",
+            }
+        )
+    return found + flag_reasons(
+        line_flags, similarity=similarity, days=m.days, diffs=m.diffs, pan_fallback=m.pan_fallback
+    )
+
+
+def differing_fields(m: ReconMatch) -> list[str]:
+    """The fields a pair differs in, named as the API names them: the amounts that differ, and ``doc_number``,
+    ``doc_date``, ``supplier_gstin``, ``recipient_gstin``, ``kind`` where they do."""
+    if m.purchase_id is None or m.document_id is None or m.purchase is None or m.document is None:
+        return []
+    p, d = m.purchase, m.document
+    out = [h for h in ("taxable", "igst", "cgst", "sgst", "cess") if getattr(m, f"d_{h}")]
+    if loose_number(p.doc_number, p.fy) != loose_number(d.doc_number, d.fy):
+        out.append("doc_number")
+    if p.doc_date != d.doc_date:
+        out.append("doc_date")
+    if p.supplier_gstin != d.supplier_gstin:
+        out.append("supplier_gstin")
+    if p.registration_id != d.registration_id:
+        out.append("recipient_gstin")
+    if p.kind != d.doc_kind:
+        out.append("kind")
+    return out
+
+
+COMPARE_LIMIT = 500
+_COMPARE_SQL = """
+    WITH a AS (
+        SELECT DISTINCT ON (k) k, outcome, id FROM (
+            SELECT coalesce('S' || document_id, 'R' || purchase_id) AS k, outcome, id
+            FROM reconciliation_reconmatch WHERE run_id = %(a)s AND registration_id = ANY(%(regs)s)) x
+        ORDER BY k, id),
+    b AS (
+        SELECT DISTINCT ON (k) k, outcome, id FROM (
+            SELECT coalesce('S' || document_id, 'R' || purchase_id) AS k, outcome, id
+            FROM reconciliation_reconmatch WHERE run_id = %(b)s AND registration_id = ANY(%(regs)s)) x
+        ORDER BY k, id)
+    SELECT a.outcome, b.outcome, a.id, b.id FROM a FULL JOIN b ON a.k = b.k
+    WHERE a.outcome IS DISTINCT FROM b.outcome ORDER BY coalesce(b.id, a.id) LIMIT %(limit)s"""
+
+
+@dataclass(frozen=True)
+class Change:
+    """A document (or a register line alone) whose outcome differs between two runs: ``before`` (run A's row) and
+    ``after`` (run B's), either None when the run did not have it."""
+
+    before: ReconMatch | None
+    after: ReconMatch | None
+
+    @property
+    def row(self) -> ReconMatch:
+        return self.after or self.before  # type: ignore[return-value]
+
+    @property
+    def why(self) -> list[dict[str, Any]]:
+        """Run B's reasons for its outcome (a pair's differences, a later booking, a flag)."""
+        return reason_list(self.after) if self.after is not None else []
+
+
+def compare_runs(*, tenant: Any, user: Any, membership: Any = None, a: ReconRun, b: ReconRun) -> list[Change]:
+    """What changed between runs ``a`` and ``b`` for the GSTINs the user sees: every supplier document (and register
+    line alone) whose outcome differs, in ``b``'s order, at most :data:`COMPARE_LIMIT`."""
+    regs = list(
+        visible_registrations(tenant=tenant, user=user, membership=membership).values_list("pk", flat=True)
+    )
+    with connection.cursor() as cur:
+        cur.execute(_COMPARE_SQL, {"a": a.pk, "b": b.pk, "regs": regs, "limit": COMPARE_LIMIT})
+        rows = cur.fetchall()
+    before = matches_for(tenant=tenant, user=user, membership=membership, run=a).in_bulk(
+        [r[2] for r in rows if r[2]]
+    )
+    after = matches_for(tenant=tenant, user=user, membership=membership, run=b).in_bulk(
+        [r[3] for r in rows if r[3]]
+    )
+    return [Change(before.get(ia), after.get(ib)) for _oa, _ob, ia, ib in rows]
+
+
+def writeback_for(*, tenant: Any, user: Any, membership: Any = None, run: ReconRun) -> QuerySet[ReconMatch]:
+    """Rows of ``run`` the ERP may correct from: pairs whose register line has another number or date than the
+    supplier's document, and documents only in supplier data (inside what the register covers)."""
+    differs = ~Q(purchase__doc_number=F("document__doc_number")) | ~Q(
+        purchase__doc_date=F("document__doc_date")
+    )
+    paired = (
+        Q(outcome__in=[o.value for o in PAIRED], purchase__isnull=False, document__isnull=False) & differs
+    )
+    return matches_for(tenant=tenant, user=user, membership=membership, run=run).filter(
+        paired | Q(outcome=Outcome.MISSING_IN_REGISTER)
+    )
+
+
+SEARCH_LIMIT = 20
+CANDIDATES = 10
+_PAN = re.compile(r"[A-Z]{5}[0-9]{4}[A-Z]")
+_AMOUNT = re.compile(r"(?:₹|RS\.?|INR)?\s*-?[0-9][0-9,]*(?:\.[0-9]{1,2})?")
+
+
+def search(
+    *, tenant: Any, user: Any, membership: Any = None, q: str
+) -> tuple[list[PurchaseLine], list[SupplierDocument]]:
+    """Register lines and supplier documents the user sees that a person's search names, without internal ids: a
+    supplier GSTIN or PAN, a supplier's name, an amount (taxable value or total tax within ₹1), or a number (its normalised key
+    contained in theirs). A bare number is tried as both number and amount."""
+    text = (q or "").strip()
+    lines = lines_for(tenant=tenant, user=user, membership=membership)
+    docs = documents_for(tenant=tenant, user=user, membership=membership).filter(vanished_at__isnull=True)
+    key = normalise_gstin(text)
+    if len(key) == 15 and key.isalnum():
+        line_q, doc_q = Q(supplier_gstin=key), Q(supplier_gstin=key)
+    elif _PAN.fullmatch(key):
+        line_q, doc_q = Q(supplier_gstin__contains=key), Q(supplier_gstin__contains=key)
+    else:
+        norm = normalise_doc_number(text)
+        line_q = Q(number_norm__contains=norm) if norm else Q(pk__in=[])
+        doc_q = Q(doc_number_norm__contains=norm) if norm else Q(pk__in=[])
+        if sum(ch.isalpha() for ch in text) >= 3:  # a supplier's name, or part of it
+            named = matching_supplier_gstins(tenant=tenant, text=text)
+            line_q |= Q(supplier_gstin__in=named)
+            doc_q |= Q(supplier_gstin__in=named)
+        if _AMOUNT.fullmatch(text.upper()):
+            try:
+                amount = abs(parse_money(text))
+            except ValueError:
+                amount = None
+            if amount:
+                near = (amount - 1, amount + 1)
+                lines = lines.annotate(tax=F("igst") + F("cgst") + F("sgst") + F("cess"))
+                docs = docs.annotate(tax=F("igst") + F("cgst") + F("sgst") + F("cess"))
+                line_q |= Q(taxable__range=near) | Q(taxable__range=(-near[1], -near[0])) | Q(tax__range=near)
+                doc_q |= Q(taxable_value__range=near) | Q(tax__range=near)
+    return (
+        list(lines.filter(line_q).order_by("-doc_date", "-pk")[:SEARCH_LIMIT]),
+        list(docs.filter(doc_q).select_related("registration").order_by("-doc_date", "-pk")[:SEARCH_LIMIT]),
+    )
+
+
+def candidates(
+    *, tenant: Any, user: Any, membership: Any = None, line: PurchaseLine, rules: RuleSet
+) -> list[tuple[SupplierDocument, Verdict]]:
+    """The supplier documents most likely to be ``line``'s, each with the rules' verdict (its outcome, or what
+    blocks the pair): documents of the same GSTIN from the same supplier PAN, with the same or a near number, or a
+    near amount (±10 % within 45 days), best first."""
+    pan = line.supplier_gstin[2:12]
+    days = dt.timedelta(days=45)
+    near = abs(line.taxable) * Decimal("0.10") + 1
+    wanted = Q(doc_number_norm=line.number_norm) | Q(
+        taxable_value__range=(abs(line.taxable) - near, abs(line.taxable) + near),
+        doc_date__range=(line.doc_date - days, line.doc_date + days),
+    )
+    if pan:
+        wanted |= Q(supplier_gstin__contains=pan)
+    docs = (
+        documents_for(tenant=tenant, user=user, membership=membership)
+        .filter(registration_id=line.registration_id, vanished_at__isnull=True)
+        .filter(wanted)
+        .order_by("-doc_date", "-pk")[:300]
+    )
+    mine = doc_of_purchase(line)
+    scored = [(d, compare(mine, doc_of_document(d), rules)) for d in docs]
+    scored.sort(key=lambda t: (t[1].outcome is None, t[1].rank(), t[0].pk))
+    return scored[:CANDIDATES]
 
 
 __all__ = [
@@ -109,6 +349,14 @@ __all__ = [
     "latest_done_run",
     "outcome_document_ids",
     "reason_list",
+    "differing_fields",
+    "with_flag",
+    "search",
+    "candidates",
+    "compare_runs",
+    "writeback_for",
+    "lines_for",
+    "ANY_FLAG",
     "PAGE",
 ]
 

@@ -9,9 +9,11 @@ import json
 import logging
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -43,12 +45,25 @@ from .models import (
     ReconRun,
     RegisterImport,
     RuleSetVersion,
+    RunScope,
 )
 
 CHUNK = imports.CHUNK
 MAX_API_LINES = 10_000
 KEEP_ERRORS = imports.KEEP_ERRORS
 _COLS = register_rows.CLEAN_COLUMNS
+# Values of the optional columns for a line given without them (fixtures, benchmarks).
+_LINE_DEFAULTS = {
+    "supply_type": "regular",
+    "irn": "",
+    "posting_date": None,
+    "exempt_value": Decimal("0.00"),
+    "boe_number": "",
+    "boe_date": None,
+    "port_code": "",
+    "source_file": "",
+    "flags": "{}",
+}
 log = logging.getLogger(__name__)
 
 
@@ -83,7 +98,10 @@ def _upsert(tenant_id: int, lines: list[dict]) -> tuple[int, int]:
     unique = {line["erp_ref"]: line for line in lines}
     with imports.Stage() as stage:
         for n, line in enumerate(unique.values(), 1):
-            stage.add(tuple(line[c] for c in _COLS), n)
+            values = {**_LINE_DEFAULTS, **line}
+            if isinstance(values["flags"], dict):
+                values["flags"] = register_rows.flags_json(values["flags"])
+            stage.add(tuple(values[c] for c in _COLS), n)
         stage.flush()
         rows = stage.upsert(tenant_id=tenant_id, lo=0, hi=stage.count)
     created = sum(1 for r in rows if r[1])
@@ -140,8 +158,12 @@ def upsert_lines(
                         "idempotency_key_reused",
                     ) from None
                 return stored.status_code, stored.response
-        checker = register_rows.RowChecker(recipients)
+        checker = register_rows.RowChecker(
+            recipients, default_recipient=next(iter(recipients)) if len(recipients) == 1 else ""
+        )
         errors: list[dict] = []
+        flagged: list[dict[str, object]] = []
+        built: dict[str, int] = {}
         by_label = {label: f for f, label in register_rows.LABELS.items()}
         with imports.Stage() as stage:
             for index, raw in enumerate(lines):
@@ -153,8 +175,18 @@ def upsert_lines(
                     {"index": index, "field": by_label[p.field], "message": f"{p.field} {p.message}"}
                     for p in problems
                 ]
+                if clean and not str(raw.get("erp_ref") or "").strip():
+                    # No ERP reference: the reference built from the key, numbered when the call repeats it (a bill
+                    # sent as several lines stays several lines; sending the same batch again updates them).
+                    ref = clean[register_rows.ERP_REF_INDEX]
+                    built[ref] = built.get(ref, 0) + 1
+                    if built[ref] > 1:
+                        i = register_rows.ERP_REF_INDEX
+                        clean = (*clean[:i], f"{ref[:95]}#{built[ref]}", *clean[i + 1 :])
                 if clean:
                     stage.add(clean, index)
+                    if clean[-1] != "{}":
+                        flagged.append({"index": index, "flags": json.loads(clean[-1])})
             refused = stage.drop_repeats()
             for ref, indexes in stage.repeats.items():
                 errors += [
@@ -180,13 +212,17 @@ def upsert_lines(
             "unchanged": good - created - updated,
             "rejected": bad,
             "errors": errors,
+            "flagged": flagged,
         }
         record(
             tenant=tenant,
             actor=actor,
             action="register.upserted",
             object_type="reconciliation.purchaseline",
-            metadata={k: v for k, v in body.items() if k != "errors"},
+            metadata={
+                **{k: v for k, v in body.items() if k not in ("errors", "flagged")},
+                "flagged": len(flagged),
+            },
         )
         status = 200 if not errors else 207
         if key is not None:
@@ -261,10 +297,15 @@ class StagedUpload:
     guess: dict[str, str]
     missing: list[str]  # labels of required fields no heading was recognised for
     unrecognised: list[str]  # headings mapped to no field (and not ignored before)
+    samples: list[list[str]] = field(default_factory=list)  # the first rows under the headings, as text
 
     @property
     def ready(self) -> bool:
         return not self.missing and not self.unrecognised
+
+    def column_samples(self) -> dict[str, list[str]]:
+        """{heading: its cells in the sample rows}."""
+        return {h: [row[i] for row in self.samples] for i, h in enumerate(self.headers) if h}
 
 
 def _staged_path(tenant: Tenant, token: str) -> Path:
@@ -274,12 +315,22 @@ def _staged_path(tenant: Tenant, token: str) -> Path:
     return path
 
 
-def _staged(tenant: Tenant, token: str, name: str, headers: list[str]) -> StagedUpload:
+SAMPLE_ROWS = 3
+
+
+def _staged(tenant: Tenant, token: str, name: str, head: tuple[list[str], list[list[str]]]) -> StagedUpload:
+    headers, samples = head
     remembered = remembered_mapping(tenant=tenant)
     guess = register_rows.guess_mapping(headers, remembered)
     ignored = set(remembered.get(IGNORED, []))
-    unrecognised = [h for h in headers if h and h not in guess.values() and h not in ignored]
-    return StagedUpload(token, name, headers, guess, register_rows.missing_required(guess), unrecognised)
+    unrecognised = [
+        h
+        for h in headers
+        if h and h not in guess.values() and h not in ignored and not register_rows.other_heading(h)
+    ]
+    return StagedUpload(
+        token, name, headers, guess, register_rows.missing_required(guess), unrecognised, samples
+    )
 
 
 def stage_upload(*, tenant: Tenant, membership: Membership | None, name: str, data: bytes) -> StagedUpload:
@@ -287,19 +338,19 @@ def stage_upload(*, tenant: Tenant, membership: Membership | None, name: str, da
     ``ready`` the user confirms a mapping and :func:`start_staged_import` imports it. Raises ReconError on a bad
     file."""
     require(membership, tenant)
-    headers = _headers(name, data)
+    head = _head(name, data)
     token = f"{uuid.uuid4().hex}{Path(name).suffix.lower()}"
     if not _STAGED_RE.match(token):
         raise ReconError("file", "Upload an Excel (.xlsx, .xls), OpenDocument (.ods) or CSV file.")
     (import_dir() / f"staged-{tenant.pk}-{token}").write_bytes(data)
-    return _staged(tenant, token, Path(name).name[:200], headers)
+    return _staged(tenant, token, Path(name).name[:200], head)
 
 
 def staged_upload(*, tenant: Tenant, membership: Membership | None, token: str, name: str) -> StagedUpload:
     """A kept upload of this tenant by its token (ReconError when gone)."""
     require(membership, tenant)
     path = _staged_path(tenant, token)
-    return _staged(tenant, token, Path(name).name[:200], _headers(token, path.read_bytes()))
+    return _staged(tenant, token, Path(name).name[:200], _head(token, path.read_bytes()))
 
 
 def start_staged_import(
@@ -311,6 +362,7 @@ def start_staged_import(
     token: str,
     name: str,
     mapping: dict[str, str] | None = None,
+    default_recipient: str = "",
 ) -> RegisterImport:
     """Queue the import of a kept upload with ``mapping`` (the guess when None), remembering it for the tenant."""
     require(membership, tenant)
@@ -323,17 +375,45 @@ def start_staged_import(
         name=f"{Path(name).stem[:150] or 'register'}{path.suffix}",
         data=path.read_bytes(),
         mapping=mapping,
+        default_recipient=default_recipient,
     )
     path.unlink(missing_ok=True)
     return job
 
 
-def _headers(name: str, data: bytes) -> list[str]:
-    """The file's heading row after the file checks (size, type, zip bomb); ReconError naming the problem."""
+def _head(name: str, data: bytes) -> tuple[list[str], list[list[str]]]:
+    """The file's heading row and first rows after the file checks (size, type, zip bomb); ReconError naming the
+    problem."""
     try:
-        return register_file.read_headers(name, data)
+        return register_file.read_head(name, data, SAMPLE_ROWS)
     except register_file.RegisterFileError as e:
         raise ReconError("file", str(e)) from None
+
+
+def _headers(name: str, data: bytes) -> list[str]:
+    return _head(name, data)[0]
+
+
+def default_recipient_for(
+    *, tenant: Tenant, user: Any, membership: Membership | None, chosen: str, mapping: dict[str, str]
+) -> str:
+    """The GSTIN of an upload's rows that name none: ``chosen`` (one of the user's GSTINs, else ReconError), the
+    only GSTIN the user may import for, or "" when the file's Recipient GSTIN column is to say (ReconError when
+    the file has no such column and nothing was chosen)."""
+    recipients = recipients_for(tenant=tenant, user=user, membership=membership)
+    chosen = (chosen or "").strip().upper()
+    if chosen:
+        if chosen not in recipients:
+            raise ReconError("recipient", f"{chosen} is not one of the GSTINs you may import for.")
+        return chosen
+    if len(recipients) == 1:
+        return next(iter(recipients))
+    if not mapping.get("recipient_gstin"):
+        raise ReconError(
+            "recipient",
+            "The file has no Recipient GSTIN column: choose the GSTIN these lines were booked for.",
+        )
+    return ""
 
 
 def start_import(
@@ -345,9 +425,11 @@ def start_import(
     name: str,
     data: bytes,
     mapping: dict[str, str] | None = None,
+    default_recipient: str = "",
 ) -> RegisterImport:
     """Check the file (size, zip bomb, headings), remember its column mapping for the tenant and queue the import.
     Headings of the file left out of a given ``mapping`` are remembered as ignored (see :func:`stage_upload`).
+    ``default_recipient``: the GSTIN of rows that name none (:func:`default_recipient_for`).
     Raises :class:`ReconError` naming the problem; nothing is queued then."""
     require(membership, tenant)
     headers = _headers(name, data)
@@ -358,14 +440,29 @@ def start_import(
         ignored |= {h for h in headers if h and h not in mapping.values()}
     else:
         mapping = register_rows.guess_mapping(headers, remembered)
-    if len(set(mapping.values())) < len(mapping):
-        raise ReconError("mapping", "Map each column of the file to one field at most.")
+    chosen_twice = next((h for h in mapping.values() if list(mapping.values()).count(h) > 1), None)
+    if chosen_twice is not None:
+        fields = [register_rows.LABELS[f] for f, h in mapping.items() if h == chosen_twice]
+        raise ReconError(
+            "mapping",
+            f"Column {chosen_twice!r} is chosen for {' and '.join(fields)}: map each column to one field at most.",
+        )
     unknown = [v for v in mapping.values() if v not in headers]
     if unknown:
         raise ReconError("mapping", f"The file has no column {unknown[0]!r}.")
     missing = register_rows.missing_required(mapping)
     if missing:
-        raise ReconError("mapping", "Map a column to each required field: " + ", ".join(missing) + ".")
+        raise ReconError(
+            "mapping",
+            "Choose the file's column for each required field: "
+            + ", ".join(missing)
+            + " (the file's columns: "
+            + ", ".join(repr(h) for h in headers if h)[:500]
+            + ").",
+        )
+    default_recipient = default_recipient_for(
+        tenant=tenant, user=user, membership=membership, chosen=default_recipient, mapping=mapping
+    )
     stored = f"{uuid.uuid4().hex}{Path(name).suffix.lower()[:6]}"
     (import_dir() / stored).write_bytes(data)
     with transaction.atomic():
@@ -381,6 +478,7 @@ def start_import(
             file_name=Path(name).name[:200],
             stored_name=stored,
             mapping=mapping,
+            default_recipient=default_recipient,
         )
         record(
             tenant=tenant,
@@ -406,8 +504,9 @@ def run_import(*, import_id: int) -> RegisterImport | None:
     with tenant_scope(job.tenant):
         if not imports.claim(job):  # the lease: a live twin or a finished job is left alone
             return RegisterImport.objects.get(pk=job.pk)
+        removed: set[int] = set()
         try:
-            _run_import(job)
+            removed = _run_import(job)
         except imports.LeaseLost:  # our lease expired and another worker took the job over: it finishes it
             log.warning("register import %s: lease lost to another worker", job.pk)
             return None
@@ -429,7 +528,7 @@ def run_import(*, import_id: int) -> RegisterImport | None:
             handoff.announce(
                 RegisterChanged(
                     tenant_id=job.tenant_id,
-                    registration_ids=_imported_registrations(job),
+                    registration_ids=sorted(set(_imported_registrations(job)) | removed),
                     reason=f"register import #{job.pk} ({job.file_name})",
                 )
             )
@@ -446,7 +545,7 @@ def _fail(job: RegisterImport, message: str) -> None:
     (import_dir() / job.stored_name).unlink(missing_ok=True)
 
 
-def _run_import(job: RegisterImport) -> None:
+def _run_import(job: RegisterImport) -> set[int]:
 
     path = import_dir() / job.stored_name
     if not path.is_file():
@@ -457,7 +556,7 @@ def _run_import(job: RegisterImport) -> None:
         recipients_for(tenant=job.tenant, user=user, membership=membership) if user and membership else {}
     )
     actor = Actor(job.actor_type, job.actor_label, job.user_id)
-    imports.import_file(
+    removed = imports.import_file(
         job,
         path=path,
         error_path=import_dir() / f"{job.stored_name}.errors.csv",
@@ -465,6 +564,7 @@ def _run_import(job: RegisterImport) -> None:
         actor=actor,
     )
     path.unlink(missing_ok=True)
+    return removed
 
 
 # --- rules ---------------------------------------------------------------------------------------------------
@@ -510,11 +610,23 @@ def save_rules(
 
 
 def start_run(
-    *, tenant: Tenant, actor: Actor, user, membership: Membership | None, registrations, date_from, date_to
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    user,
+    membership: Membership | None,
+    registrations,
+    date_from,
+    date_to,
+    scope: str = RunScope.REGISTER,
 ) -> ReconRun:
     """Queue a reconciliation of ``registrations`` (visible to the user, else ReconError) for documents dated
-    ``date_from`` … ``date_to`` on both sides; a worker runs it (:func:`reconciliation.engine.execute_run`)."""
+    ``date_from`` … ``date_to`` on both sides; a worker runs it (:func:`reconciliation.engine.execute_run`).
+    ``scope`` (:class:`~reconciliation.models.RunScope`) limits "only in supplier data" to what the register
+    covers."""
     require(membership, tenant)
+    if scope not in RunScope.values:
+        raise ReconError("scope", "Choose what the register covers: " + ", ".join(RunScope.labels) + ".")
     regs = list(registrations)
     allowed = set(
         registrations_for_capability(
@@ -539,6 +651,7 @@ def start_run(
             date_from=date_from,
             date_to=date_to,
             rules=active_rules(tenant=tenant),
+            scope=scope,
         )
         record(
             tenant=tenant,
@@ -550,6 +663,7 @@ def start_run(
                 "from": date_from,
                 "to": date_to,
                 "rules_version": run.rules.version,
+                "scope": scope,
             },
         )
 
@@ -635,6 +749,7 @@ def queue_reruns(*, tenant: Tenant | int, registration_ids, reason: str) -> list
                 date_from=template.date_from,
                 date_to=template.date_to,
                 rules=rules,
+                scope=template.scope,
             )
             record(
                 tenant=tenant,

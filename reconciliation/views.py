@@ -16,8 +16,10 @@ from django.views.decorators.http import require_POST
 from audit.services import Actor
 from exports.registry import ExportError
 from exports.services import XLSX_TYPE, export_response, start_export
+from gst.gstin import validate_gstin
+from gst.register_checks import FLAG_LABELS
 from ims_project.xlsx import write_xlsx
-from invoices.selectors import documents_for
+from invoices.selectors import documents_for, supplier_names
 from reconciliation.domain.outcomes import DOCUMENT_OUTCOMES
 from reconciliation.latest import latest_runs
 from tenancy.roles import Capability, can
@@ -26,11 +28,18 @@ from tenancy.views import require_capability
 
 from . import selectors, services
 from .domain import register_rows
-from .domain.matching import OUTCOME_LABELS, reasons
+from .domain.matching import OUTCOME_LABELS
 from .domain.rules import RuleSet
 from .engine import probe
 from .exports import KIND as EXPORT_KIND
-from .models import DEFAULT_OUTCOME_ACTIONS, RECOMMENDED_ACTIONS, JobStatus, PurchaseLine, RegisterImport
+from .models import (
+    DEFAULT_OUTCOME_ACTIONS,
+    RECOMMENDED_ACTIONS,
+    JobStatus,
+    PurchaseLine,
+    RegisterImport,
+    RunScope,
+)
 
 ACTION_LABELS = dict(RECOMMENDED_ACTIONS)
 
@@ -86,6 +95,7 @@ def home(request, tenant_slug):
                     registrations=chosen,
                     date_from=date_from,
                     date_to=date_to,
+                    scope=request.POST.get("scope") or RunScope.REGISTER,
                 )
                 messages.success(request, f"Reconciliation #{run.pk} queued.")
                 return redirect("recon-home", tenant_slug)
@@ -100,8 +110,12 @@ def home(request, tenant_slug):
     summary = selectors.summary(run=run, registration_ids=[r.pk for r in regs]) if run else None
     gstins = {r.pk: r.gstin for r in regs}
     if summary:
+        names = supplier_names(
+            tenant=request.tenant, gstins={s["supplier_gstin"] for s in summary["suppliers"]}
+        )
         for s in summary["suppliers"]:
             s["gstin"] = gstins.get(s["registration_id"], "")
+            s["name"] = names.get(s["supplier_gstin"], "")
     runs = list(
         selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership)[:10]
     )
@@ -121,9 +135,31 @@ def home(request, tenant_slug):
             "post": request.POST,
             "rules": services.active_rules(tenant=request.tenant),
             "recommended": _recommended(request, run, regs),
+            "scopes": RunScope.choices,
+            "coverage": _coverage(run, gstins),
         },
         status=400 if errors else 200,
     )
+
+
+def _coverage(run, gstins: dict[int, str]) -> list[dict]:
+    """What the register covered for the run's GSTINs the user sees: GSTIN, first and last day (None: no line)."""
+    if run is None:
+        return []
+    covered = run.coverage or {}
+    out = []
+    for reg_id in run.registration_ids:
+        if reg_id not in gstins:
+            continue
+        days = covered.get(str(reg_id))
+        out.append(
+            {
+                "gstin": gstins[reg_id],
+                "from": dt.date.fromisoformat(days[0]) if days else None,
+                "to": dt.date.fromisoformat(days[1]) if days else None,
+            }
+        )
+    return out
 
 
 def _run_progress(request, pk: int) -> HttpResponse:
@@ -190,6 +226,49 @@ def _latest_run_filter(request, run, registrations) -> dict[str, str] | None:
     if all(run_id == run.pk for run_id in latest.values()):
         return {}
     return None
+
+
+@require_capability(Capability.VIEW)
+def compare_view(request, tenant_slug):
+    """What changed between two runs (``?a=`` the earlier, ``?b=`` the later; by default the latest finished run and
+    the finished run before it that shares a GSTIN): each document whose outcome differs, and why."""
+    runs = selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership).filter(
+        status=JobStatus.DONE
+    )
+    b_key, a_key = request.GET.get("b", ""), request.GET.get("a", "")
+    b = runs.filter(pk=int(b_key)).first() if b_key.isdigit() else runs.first()
+    if b_key and b is None:
+        raise Http404
+    a = None
+    if a_key.isdigit():
+        a = runs.filter(pk=int(a_key)).first()
+        if a is None:
+            raise Http404
+    elif b is not None:
+        a = next(
+            (r for r in runs.filter(pk__lt=b.pk) if set(r.registration_ids) & set(b.registration_ids)), None
+        )
+    changes = (
+        selectors.compare_runs(
+            tenant=request.tenant, user=request.user, membership=request.membership, a=a, b=b
+        )
+        if a is not None and b is not None
+        else []
+    )
+    return render(
+        request,
+        "reconciliation/compare.html",
+        {
+            **_ctx(request),
+            "a": a,
+            "b": b,
+            "changes": changes,
+            "runs": list(runs[:30]),
+            "labels": OUTCOME_LABELS,
+            "limit": selectors.COMPARE_LIMIT,
+            "names": supplier_names(tenant=request.tenant, gstins={c.row.supplier_gstin for c in changes}),
+        },
+    )
 
 
 @require_capability(Capability.VIEW)
@@ -396,6 +475,9 @@ def matches(request, tenant_slug):
         qs = qs.filter(outcome=outcome)
     if request.GET.get("supplier"):
         qs = qs.filter(supplier_gstin=request.GET["supplier"].strip().upper())
+    flag = request.GET.get("flag", "")
+    if flag:
+        qs = selectors.with_flag(qs, flag)
     after = request.GET.get("after", "")
     if after.isdigit():
         qs = qs.filter(pk__gt=int(after))
@@ -413,6 +495,9 @@ def matches(request, tenant_slug):
             "labels": OUTCOME_LABELS,
             "next_after": rows[-1].pk if more else None,
             "supplier": request.GET.get("supplier", ""),
+            "flag": flag,
+            "flag_labels": FLAG_LABELS,
+            "names": supplier_names(tenant=request.tenant, gstins={m.supplier_gstin for m in rows}),
         },
     )
 
@@ -438,21 +523,34 @@ def pair(request, tenant_slug, pk: int):
     return render(
         request,
         "reconciliation/pair.html",
-        {**_ctx(request), "m": row, "labels": OUTCOME_LABELS, "reasons": _reasons(row)},
+        {
+            **_ctx(request),
+            "m": row,
+            "labels": OUTCOME_LABELS,
+            "reasons": _reasons(row),
+            "line_flags": row.purchase.flag_list if row.purchase else [],
+            "differing": selectors.differing_fields(row),
+            "may_act": can(request.membership.role, Capability.ACT),
+            "names": supplier_names(
+                tenant=request.tenant,
+                gstins={g for g in (row.supplier_gstin, row.purchase and row.purchase.supplier_gstin) if g},
+            ),
+            "document_flags": _document_flags(row.document),
+        },
     )
 
 
 def _reasons(row) -> list[dict]:
-
-    if row.purchase_id is None or row.document_id is None:
+    if row.duplicate_of:
         return []
-    return reasons(
-        row.similarity if row.similarity is not None else 0,
-        row.days,
-        row.diffs,
-        row.pan_fallback,
-        row.across_fy,
-    )
+    return selectors.reason_list(row)
+
+
+def _document_flags(document) -> list[str]:
+    """What is wrong with the supplier's side as the portal has it (the GSTIN is stored even when it fails)."""
+    if document is None or document.supplier_gstin_valid:
+        return []
+    return [f"Supplier GSTIN {validate_gstin(document.supplier_gstin).message or 'fails a check'}"]
 
 
 def _pair_objects(request, purchase_key: str, document_key: str):
@@ -468,10 +566,24 @@ def _pair_objects(request, purchase_key: str, document_key: str):
 
 @require_capability(Capability.VIEW)
 def why_not(request, tenant_slug):
-    """Probe any register line (id or ERP reference) against any supplier document (id)."""
+    """ "Why didn't these match?": search both sides by number, supplier or amount (``?q=``); the best candidate
+    documents of a register line (``?line=``, e.g. a line only in books) with the verdict or the blocking reason of
+    each and a one-click link; or probe a register line (id or ERP reference) against a supplier document (id)."""
     pkey, dkey = request.GET.get("purchase", "").strip(), request.GET.get("document", "").strip()
-    verdict = purchase = document = None
+    q, line_key = request.GET.get("q", "").strip()[:100], request.GET.get("line", "").strip()
+    verdict = purchase = document = line = None
     errors = {}
+    found_lines, found_docs, line_candidates = [], [], []
+    rules = RuleSet.from_json(services.active_rules(tenant=request.tenant).params)
+    who = {"tenant": request.tenant, "user": request.user, "membership": request.membership}
+    if q:
+        found_lines, found_docs = selectors.search(**who, q=q)
+    if line_key:
+        line = selectors.lines_for(**who).filter(pk=int(line_key)).first() if line_key.isdigit() else None
+        if line is None:
+            errors["line"] = "No such register line."
+        else:
+            line_candidates = selectors.candidates(**who, line=line, rules=rules)
     if pkey or dkey:
         purchase, document = _pair_objects(request, pkey, dkey)
         if purchase is None:
@@ -479,13 +591,25 @@ def why_not(request, tenant_slug):
         if document is None:
             errors["document"] = "No such supplier document (give its id)."
         if not errors:
-            rules = RuleSet.from_json(services.active_rules(tenant=request.tenant).params)
             verdict = probe(purchase, document, rules)
     return render(
         request,
         "reconciliation/why_not.html",
         {
             **_ctx(request),
+            "q": q,
+            "found_lines": found_lines,
+            "found_docs": found_docs,
+            "line": line,
+            "line_candidates": line_candidates,
+            "names": supplier_names(
+                tenant=request.tenant,
+                gstins={
+                    x.supplier_gstin for x in [*found_lines, *found_docs, *(d for d, _v in line_candidates)]
+                }
+                | ({line.supplier_gstin} if line else set()),
+            ),
+            "may_act": can(request.membership.role, Capability.ACT),
             "verdict": verdict,
             "purchase": purchase,
             "document": document,
@@ -540,12 +664,14 @@ def register(request, tenant_slug):
         elif upload.size > services.register_file.max_upload_bytes():
             error = "The file is too large."
         else:
+            staged = None
+            chosen = request.POST.get("recipient", "")
             try:
                 staged = services.stage_upload(
                     tenant=request.tenant, membership=request.membership, name=upload.name, data=upload.read()
                 )
                 if not staged.ready:
-                    return _mapping_page(request, staged, staged.guess, "")
+                    return _mapping_page(request, staged, staged.guess, "", recipient=chosen)
                 job = services.start_staged_import(
                     tenant=request.tenant,
                     actor=Actor.from_request(request),
@@ -553,11 +679,14 @@ def register(request, tenant_slug):
                     membership=request.membership,
                     token=staged.token,
                     name=staged.name,
+                    default_recipient=chosen,
                 )
                 return redirect("recon-import", tenant_slug, job.pk)
             except services.Forbidden as e:
                 return HttpResponse(str(e), status=403)
             except services.ReconError as e:
+                if staged is not None and e.field in ("recipient", "mapping"):
+                    return _mapping_page(request, staged, staged.guess, e.message, recipient=chosen)
                 error = e.message
     imports = RegisterImport.objects.filter(tenant=request.tenant, user_id=request.user.pk)[:10]
     return render(
@@ -569,16 +698,50 @@ def register(request, tenant_slug):
             "imports": imports,
             "columns": register_rows.COLUMNS,
             "mapping": services.remembered_mapping(tenant=request.tenant),
+            "recipients": _recipients(request),
+            "recipient": request.POST.get("recipient", ""),
         },
         status=400 if error else 200,
     )
 
 
-def _mapping_page(request, staged, mapping: dict, error: str, status: int = 200):
+def _recipients(request) -> list[str]:
+    """The GSTINs the user may import for, when there is a choice to make (more than one)."""
+    found = sorted(
+        services.recipients_for(tenant=request.tenant, user=request.user, membership=request.membership)
+    )
+    return found if len(found) > 1 else []
+
+
+_DATE_FIELDS = frozenset({"doc_date", "posting_date", "boe_date"})
+
+
+def _sample(value: str, field: str) -> str:
+    """A sample cell as the import will read it: an .xlsx date cell (its day number) as DD-MM-YYYY."""
+    if field in _DATE_FIELDS and value.isdigit():
+        try:
+            return register_rows.parse_date(int(value)).strftime("%d-%m-%Y")
+        except ValueError:
+            return value
+    return value
+
+
+def _mapping_page(request, staged, mapping: dict, error: str, status: int = 200, recipient: str = ""):
+    field_of = {h: f for f, h in mapping.items() if h}
+    samples = {
+        h: [_sample(v, field_of.get(h, "")) for v in cells] for h, cells in staged.column_samples().items()
+    }
     rows = [
-        {"name": n, "label": label, "required": req, "chosen": mapping.get(n, "")}
+        {
+            "name": n,
+            "label": label,
+            "required": req,
+            "chosen": mapping.get(n, ""),
+            "samples": samples.get(mapping.get(n, ""), []),
+        }
         for n, label, req in register_rows.COLUMNS
     ]
+    preview = [h for h in staged.headers if h]
     return render(
         request,
         "reconciliation/mapping.html",
@@ -587,6 +750,10 @@ def _mapping_page(request, staged, mapping: dict, error: str, status: int = 200)
             "staged": staged,
             "rows": rows,
             "error": error,
+            "preview_head": preview,
+            "preview_rows": [[samples[h][i] for h in preview] for i in range(len(staged.samples))],
+            "recipients": _recipients(request),
+            "recipient": recipient,
         },
         status=400 if error else status,
     )
@@ -599,6 +766,7 @@ def register_mapping(request, tenant_slug):
         return redirect("recon-register", tenant_slug)
     token, name = request.POST.get("token", ""), request.POST.get("name", "")
     mapping = {n: request.POST.get(n, "") for n in register_rows.FIELDS}
+    chosen = request.POST.get("recipient", "")
     try:
         staged = services.staged_upload(
             tenant=request.tenant, membership=request.membership, token=token, name=name
@@ -617,10 +785,53 @@ def register_mapping(request, tenant_slug):
             token=token,
             name=name,
             mapping=mapping,
+            default_recipient=chosen,
         )
     except services.ReconError as e:
-        return _mapping_page(request, staged, mapping, e.message)
+        return _mapping_page(request, staged, mapping, e.message, recipient=chosen)
     return redirect("recon-import", tenant_slug, job.pk)
+
+
+@require_capability(Capability.VIEW)
+def register_lines(request, tenant_slug):
+    """The register lines as imported, newest first; ``?flag=`` (a flag's code, or ``any``) keeps the lines
+    flagged with it, ``?supplier=`` one supplier's, ``?number=`` those whose number contains it."""
+    qs = selectors.lines_for(tenant=request.tenant, user=request.user, membership=request.membership)
+    flag = request.GET.get("flag", "").strip()
+    error = ""
+    if flag and flag != selectors.ANY_FLAG and flag not in FLAG_LABELS:
+        error = f"No flag {flag[:40]!r}: choose one of the list."
+        qs = qs.none()
+    elif flag:
+        qs = selectors.with_flag(qs, flag, prefix="")
+    supplier = request.GET.get("supplier", "").strip().upper()
+    if supplier:
+        qs = qs.filter(supplier_gstin=supplier)
+    number = request.GET.get("number", "").strip()
+    if number:
+        qs = qs.filter(doc_number__icontains=number[:64])
+    after = request.GET.get("after", "")
+    if after.isdigit():
+        qs = qs.filter(pk__lt=int(after))
+    rows = list(qs.order_by("-pk")[: selectors.PAGE + 1])
+    more = len(rows) > selectors.PAGE
+    rows = rows[: selectors.PAGE]
+    return render(
+        request,
+        "reconciliation/lines.html",
+        {
+            **_ctx(request),
+            "rows": rows,
+            "flag": flag,
+            "supplier": supplier,
+            "number": number,
+            "flag_labels": FLAG_LABELS,
+            "names": supplier_names(tenant=request.tenant, gstins={p.supplier_gstin for p in rows}),
+            "error": error,
+            "next_after": rows[-1].pk if more else None,
+        },
+        status=400 if error else 200,
+    )
 
 
 def _import(request, pk):
@@ -673,6 +884,13 @@ def register_template(request, tenant_slug):
             "PV-000123",
             "102025",
             "Y",
+            "Regular",  # optional from here: supply type, IRN, posting date, nil/exempt value, bill of entry
+            "",
+            dt.date(2025, 10, 6),
+            0,
+            "",
+            None,
+            "",
         ]
     ]
     write_xlsx(

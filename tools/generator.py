@@ -245,6 +245,8 @@ def _make_suppliers(rng: random.Random, recipient_state: str, n: int) -> list[_S
 
 
 def _number(s: _Supplier, section: str, day: dt.date) -> str:
+    """A document number in the supplier's style, at most 16 characters as the portal requires
+    (docs/rules/documents.md §1) for up to 99,999 documents of a kind a year."""
     fy = fy_start_year(day)
     kind = "CN" if section in _CN_SECTIONS else "DN" if section in _NOTE_SECTIONS else ""
     key = (kind, fy)
@@ -252,14 +254,14 @@ def _number(s: _Supplier, section: str, day: dt.date) -> str:
     s.counters[key] = n
     if kind:
         return (
-            f"{kind}/{fy}-{(fy + 1) % 100:02d}/{n:04d}",
+            f"{kind}/{fy % 100:02d}-{(fy + 1) % 100:02d}/{n:05d}",
             f"{kind}-{n}",
             f"{s.letter}{kind}{n:06d}",
             f"{kind}{fy % 100:02d}/{n}",
             f"{kind}-{s.prefix}-{n:03d}",
         )[s.style]
     return (
-        f"INV/{fy}-{(fy + 1) % 100:02d}/{n:05d}",
+        f"INV/{fy % 100:02d}-{(fy + 1) % 100:02d}/{n:05d}",
         f"{s.prefix}-{n}",
         f"{fy % 100:02d}-{(fy + 1) % 100:02d}/{s.letter}/{n}",
         f"SI{n:07d}",

@@ -3,7 +3,8 @@
 The engine (``reconciliation.engine``) pairs the bulk of the documents in SQL on the exact key and hands the
 residue to :func:`match` here; the "why didn't these match" probe calls :func:`compare` on any two documents.
 
-Differences are *register − supplier* (books minus what the supplier reported), like india-compliance.
+Differences are *supplier − books* (what the supplier reported minus the register), days too: the convention of
+india-compliance since 2026 ("2A/2B minus books").
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ import datetime as dt
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
 
 from rapidfuzz import fuzz, process
 
-from gst.numbers import normalise_doc_number
+from gst.number_forms import CONFUSABLE_PAIRS, confusable_key, look_alike_key, loose_number
 from gst.periods import fy_start_year
 
 from .rules import HEADS, RuleSet
@@ -36,6 +37,7 @@ class Outcome(StrEnum):
     MANUAL = "manual"
     DUPLICATE = "duplicate"
     MISSING_IN_REGISTER = "missing_in_register"
+    OUTSIDE_SCOPE = "outside_scope"
     MISSING_IN_SUPPLIER = "missing_in_supplier"
 
 
@@ -46,8 +48,9 @@ OUTCOME_LABELS = {
     Outcome.MISMATCH: "Mismatch",
     Outcome.MANUAL: "Manual match",
     Outcome.DUPLICATE: "Duplicate",
-    Outcome.MISSING_IN_REGISTER: "Missing in purchase register",
-    Outcome.MISSING_IN_SUPPLIER: "Missing in supplier data",
+    Outcome.MISSING_IN_REGISTER: "Only in supplier data",
+    Outcome.OUTSIDE_SCOPE: "Only in supplier data, outside what the register covers",
+    Outcome.MISSING_IN_SUPPLIER: "Only in books",
 }
 PAIRED = frozenset({Outcome.EXACT, Outcome.TOLERANCE, Outcome.PROBABLE, Outcome.MISMATCH, Outcome.MANUAL})
 _RANK = {Outcome.EXACT: 0, Outcome.TOLERANCE: 1, Outcome.PROBABLE: 2, Outcome.MISMATCH: 3}
@@ -70,6 +73,7 @@ class Doc:
     sgst: Decimal = _ZERO
     cess: Decimal = _ZERO
     norm: str = ""
+    irn: str = ""  # the e-invoice's IRN (lower case), when the side has it
 
     # Cached: the matcher asks for these many times per document (a frozen dataclass still has a __dict__).
     @cached_property
@@ -78,7 +82,13 @@ class Doc:
 
     @cached_property
     def key_number(self) -> str:
-        return self.norm or normalise_doc_number(self.number, self.fy)
+        """The number as matching compares it: normalised, the FY removed in any form (``gst.number_forms``)."""
+        return loose_number(self.number, self.fy) if self.number else self.norm
+
+    @cached_property
+    def look_key(self) -> str:
+        """The number with its look-alike characters read alike (``gst.number_forms.look_alike_key``)."""
+        return look_alike_key(self.number, self.fy) if self.number else confusable_key(self.norm)
 
     @cached_property
     def exact_key(self) -> tuple:
@@ -127,18 +137,38 @@ class Verdict:
     pan_fallback: bool = False
     across_fy: bool = False
     blockers: list[str] = field(default_factory=list)
+    confusable: bool = False
+    other_recipient: bool = False
+    same_irn: bool = False
+    kind_note: str = ""  # a pair of different kinds that are one document (KIND_NOTES)
 
     @property
     def reasons(self) -> list[dict]:
-        return reasons(self.similarity, self.days, self.diffs, self.pan_fallback, self.across_fy)
+        return reasons(
+            self.similarity,
+            self.days,
+            self.diffs,
+            self.pan_fallback,
+            self.across_fy,
+            confusable=self.confusable,
+            other_recipient=self.other_recipient,
+            same_irn=self.same_irn,
+            kind_note=self.kind_note,
+        )
 
     def rank(self) -> tuple:
         """Order of preference: pairs with the same number key (same GSTIN and FY: exact, within tolerance, then
         mismatch) before any probable pair — a supplier numbers its documents uniquely in a financial year, so
         the same number is the stronger evidence — then the most similar number, nearest date, least difference."""
-        same_key = self.similarity == 100 and not self.pan_fallback and not self.across_fy
+        same_key = (
+            self.similarity == 100
+            and not self.pan_fallback
+            and not self.across_fy
+            and not self.other_recipient
+            and not self.kind_note
+        )
         return (
-            0 if same_key else 1,
+            0 if self.same_irn else 1 if same_key else 2,
             _RANK.get(self.outcome, 9),
             -self.similarity,
             abs(self.days),
@@ -157,16 +187,34 @@ def reasons(
     pan_fallback: bool = False,
     across_fy: bool = False,
     group: int = 0,
+    *,
+    confusable: bool = False,
+    other_recipient: bool = False,
+    same_irn: bool = False,
+    kind_note: str = "",
 ) -> list[dict]:
-    """Reason codes of a pair, each ``{code, value, text}``: number exact/fuzzy, date ±N days, each differing head
-    with its difference, PAN fallback, across FY, group of N lines."""
+    """Reason codes of a pair, each ``{code, value, text}``: number exact/fuzzy, numbers differing only in
+    look-alike characters, date ±N days, each differing head with its difference, PAN fallback, across FY, group of
+    N lines."""
     out = [
         {"code": "number_exact", "value": 100, "text": "number exact"}
         if similarity >= 100
         else {"code": "number_fuzzy", "value": similarity, "text": f"number fuzzy {similarity}"}
     ]
+    if kind_note:
+        out.append({"code": "kind", "value": kind_note, "text": KIND_NOTES[kind_note]})
+    if same_irn:
+        out.append({"code": "irn", "value": None, "text": "same IRN (paired by the e-invoice's IRN first)"})
+    if confusable:
+        out.append(
+            {
+                "code": "number_confusable",
+                "value": CONFUSABLE_PAIRS,
+                "text": f"numbers differ only in look-alike characters ({CONFUSABLE_PAIRS})",
+            }
+        )
     if days:
-        out.append({"code": "date", "value": days, "text": f"date {days:+d} days"})
+        out.append({"code": "date", "value": days, "text": f"date {days:+d} days (supplier − books)"})
     for head in HEADS:
         d = diffs.get(head)
         if d:
@@ -178,7 +226,21 @@ def reasons(
                 }
             )
     if pan_fallback:
-        out.append({"code": "pan_fallback", "value": None, "text": "PAN fallback"})
+        out.append(
+            {
+                "code": "pan_fallback",
+                "value": None,
+                "text": "booked under another GSTIN of the supplier (same PAN)",
+            }
+        )
+    if other_recipient:
+        out.append(
+            {
+                "code": "other_recipient",
+                "value": None,
+                "text": "booked under another GSTIN of your organisation",
+            }
+        )
     if across_fy:
         out.append({"code": "across_fy", "value": None, "text": "across financial years"})
     if group:
@@ -186,26 +248,145 @@ def reasons(
     return out
 
 
+# What a register line's flag (``gst.register_checks``: a GST rule the line breaks as booked) may explain: the
+# differing heads of a pair, its number (not exact), date, or supplier GSTIN (PAN fallback).
+FLAG_EXPLAINS: dict[str, frozenset[str]] = {
+    "tax_split": frozenset({"igst", "cgst", "sgst"}),
+    "cgst_sgst_differ": frozenset({"cgst", "sgst"}),
+    "tax_over_rate": frozenset({"taxable", "igst", "cgst", "sgst"}),
+    "tax_on_sez_wop": frozenset({"igst", "cgst", "sgst"}),
+    "negative_invoice": frozenset({"taxable", "igst", "cgst", "sgst", "cess"}),
+    "number_too_long": frozenset({"number"}),
+    "number_format": frozenset({"number"}),
+    "gstin_checksum": frozenset({"supplier"}),
+    "gstin_invalid": frozenset({"supplier"}),
+    "date_before_gst": frozenset({"date"}),
+    "date_future": frozenset({"date"}),
+}
+_ALONE = frozenset({"number", "supplier", "date"})
+
+
+def flag_reasons(
+    flags: dict[str, str] | None,
+    *,
+    similarity: int | None = None,
+    days: int | None = None,
+    diffs: dict | None = None,
+    pan_fallback: bool = False,
+    alone: bool = False,
+) -> list[dict]:
+    """Reasons ``{code: "books_flag", value: flag code, text}`` for the flags of a register line that explain a
+    difference of its pair — or, for a line no document paired with (``alone``), why none may have: a mistyped
+    number, GSTIN or date."""
+    if not flags:
+        return []
+    differing = {h for h, d in (diffs or {}).items() if d}
+    if similarity is not None and similarity < 100:
+        differing.add("number")
+    if days:
+        differing.add("date")
+    if pan_fallback:
+        differing.add("supplier")
+    if alone:
+        differing |= _ALONE
+    return [
+        {"code": "books_flag", "value": code, "text": f"books: {message}"}
+        for code, message in sorted(flags.items())
+        if FLAG_EXPLAINS.get(code, frozenset()) & differing
+    ]
+
+
+CREDIT_NOTE, DEBIT_NOTE, INVOICE = "credit_note", "debit_note", "invoice"
+KIND_NOTES = {
+    "debit_note_as_purchase": "debit note booked as an ordinary purchase",
+    "credit_note_as_negative_purchase": "credit note booked as a negative purchase",
+}
+
+
+def kind_note(r: Doc, s: Doc) -> str:
+    """Why register line ``r`` and supplier document ``s`` of different kinds may be one document: a supplier's
+    debit note booked as an ordinary purchase (registers often have no debit-note type), or a credit note booked
+    as a negative purchase. "" when the kinds are the same or may not pair."""
+    if r.kind == INVOICE and s.kind == DEBIT_NOTE:
+        return "debit_note_as_purchase"
+    if r.kind == INVOICE and s.kind == CREDIT_NOTE and r.taxable < 0:
+        return "credit_note_as_negative_purchase"
+    return ""
+
+
+def _bucket_kinds(d: Doc) -> tuple[str, ...]:
+    """The kinds of the other side a document may pair with (see :func:`kind_note`)."""
+    if d.side == "R" and d.kind == INVOICE:
+        return (INVOICE, DEBIT_NOTE, CREDIT_NOTE) if d.taxable < 0 else (INVOICE, DEBIT_NOTE)
+    return (d.kind,)
+
+
+def similarity(r: Doc, s: Doc) -> tuple[int, bool]:
+    """(how alike the two numbers are, 0-100; whether that is so only once look-alike characters — O/0, I/1/l, S/5,
+    B/8, Z/2 — are read alike). Numbers that differ are at most 99, so a pair of them is never exact."""
+    sim = number_similarity(r.key_number, s.key_number)
+    if sim < 100:
+        alike = number_similarity(r.look_key, s.look_key)
+        if alike > sim:
+            return min(alike, 99), True
+    return sim, False
+
+
 def compare(r: Doc, s: Doc, rules: RuleSet) -> Verdict:
     """Whether register line ``r`` and supplier document ``s`` may pair, and as what.
 
     * exact: same GSTIN, kind, number key and FY; every amount and the date equal;
     * within tolerance: the same, amounts each within tolerance, dates within the window;
-    * probable: number similar (≥ threshold) or PAN fallback or across FY, amounts within tolerance, dates in window;
-    * mismatch: same supplier and FY, number exact (or similar with dates in the window), amounts or date beyond;
+    * probable: number similar (≥ threshold) or PAN fallback or across FY or booked under another GSTIN of the
+      organisation (same number), amounts within tolerance, dates in window;
+    * mismatch: same supplier (or PAN, or the organisation's other GSTIN) and FY, number exact (or similar with
+      dates in the window, same supplier and recipient), amounts or date beyond;
     * None otherwise — in particular numbers less alike than the threshold never pair, whatever the amounts.
     """
-    sim = number_similarity(r.key_number, s.key_number)
-    days = (r.date - s.date).days
-    diffs = {h: r.amount(h, rules.absolute_amounts) - s.amount(h, rules.absolute_amounts) for h in HEADS}
+    sim, look_alike = similarity(r, s)
+    days = (s.date - r.date).days
+    absolute = rules.absolute_amounts or CREDIT_NOTE in (r.kind, s.kind)  # credit notes: either sign
+    diffs = {h: s.amount(h, absolute) - r.amount(h, absolute) for h in HEADS}
+    v_kind = kind_note(r, s)
     same_gstin = r.supplier_gstin == s.supplier_gstin
     pan_fallback = not same_gstin and r.pan == s.pan
     across = r.fy != s.fy
     v = Verdict(None, sim, days, {h: d for h, d in diffs.items() if d}, pan_fallback, across)
-    if r.recipient != s.recipient:
-        v.blockers.append(f"recipient GSTIN differs ({r.recipient} vs {s.recipient})")
-    if r.kind != s.kind:
+    v.confusable = look_alike
+    v.other_recipient = r.recipient != s.recipient
+    v.same_irn = bool(r.irn) and r.irn == s.irn
+    if r.irn and s.irn and not v.same_irn:
+        v.blockers.append("their IRNs differ: they are different e-invoices")
+        return v
+    if v.same_irn:
+        # The IRN names one e-invoice: the pair is certain; what differs (number included) makes it a mismatch.
+        if r.kind != s.kind and not v_kind:
+            v.blockers.append(f"document type differs ({r.kind} vs {s.kind})")
+            return v
+        v.kind_note = v_kind
+        over = [h for h in HEADS if abs(diffs[h]) > rules.tolerance(h, s.amount(h, absolute))]
+        plain = (
+            sim == 100
+            and not pan_fallback
+            and not v.other_recipient
+            and r.supplier_gstin == s.supplier_gstin
+            and not v_kind
+        )
+        if over or abs(days) > rules.date_window or not plain:
+            v.outcome = Outcome.MISMATCH
+        else:
+            v.outcome = Outcome.EXACT if not v.diffs and days == 0 else Outcome.TOLERANCE
+        return v
+    if v.other_recipient and sim < 100:
+        v.blockers.append(
+            f"recipient GSTIN differs ({r.recipient} vs {s.recipient}); a line booked under another GSTIN of the "
+            "organisation pairs only on the same number"
+        )
+    v.kind_note = v_kind
+    if r.kind != s.kind and not v_kind:
         v.blockers.append(f"document type differs ({r.kind} vs {s.kind})")
+    elif v_kind and sim < 100:
+        v.blockers.append(f"a {KIND_NOTES[v_kind]} pairs only on the same number")
     if not same_gstin and not pan_fallback:
         v.blockers.append(f"supplier differs ({r.supplier_gstin} vs {s.supplier_gstin}; PANs differ too)")
     elif pan_fallback and not rules.pan_fallback:
@@ -224,11 +405,11 @@ def compare(r: Doc, s: Doc, rules: RuleSet) -> Verdict:
         )
     if v.blockers:
         return v
-    over = [h for h in HEADS if abs(diffs[h]) > rules.tolerance(h, s.amount(h, rules.absolute_amounts))]
+    over = [h for h in HEADS if abs(diffs[h]) > rules.tolerance(h, s.amount(h, absolute))]
     if over or not in_window:
-        if pan_fallback or across:
+        if across or ((pan_fallback or v.other_recipient) and sim < 100):
             v.blockers.append(
-                "a PAN-fallback or cross-FY pair must agree within tolerance: "
+                "a cross-FY pair, or a PAN-fallback pair of similar numbers, must agree within tolerance: "
                 + ", ".join(
                     [
                         *(f"{h} {_money(diffs[h])}" for h in over),
@@ -238,7 +419,7 @@ def compare(r: Doc, s: Doc, rules: RuleSet) -> Verdict:
             )
             return v
         v.outcome = Outcome.MISMATCH
-    elif sim == 100 and not pan_fallback and not across:
+    elif sim == 100 and not pan_fallback and not across and not v.other_recipient and not v_kind:
         v.outcome = Outcome.EXACT if not v.diffs and days == 0 else Outcome.TOLERANCE
     else:
         v.outcome = Outcome.PROBABLE
@@ -261,6 +442,7 @@ class Result:
     pan_fallback: bool = False
     across_fy: bool = False
     duplicate_of: tuple[str, int] | None = None  # ("R"|"S", id) of the document this one repeats
+    confusable: bool = False
 
     @property
     def reasons(self) -> list[dict]:
@@ -274,6 +456,7 @@ class Result:
             self.pan_fallback,
             self.across_fy,
             group if group > 1 else 0,
+            confusable=self.confusable,
         )
 
 
@@ -288,7 +471,8 @@ def _candidates(
     alike by ratio ≥ threshold, or with equal digits. Never the full cross product of a block on amounts."""
     buckets: dict[tuple, tuple[list[Doc], list[Doc]]] = defaultdict(lambda: ([], []))
     for d in register:
-        buckets[(d.recipient, d.kind, d.pan if rules.pan_fallback else d.supplier_gstin)][0].append(d)
+        for kind in _bucket_kinds(d):
+            buckets[(d.recipient, kind, d.pan if rules.pan_fallback else d.supplier_gstin)][0].append(d)
     for d in supplier:
         buckets[(d.recipient, d.kind, d.pan if rules.pan_fallback else d.supplier_gstin)][1].append(d)
     for rs, ss in buckets.values():
@@ -296,10 +480,14 @@ def _candidates(
             continue
         seen: set[tuple[int, int]] = set()
         by_digits: dict[str, list[Doc]] = defaultdict(list)
+        by_look: dict[str, list[Doc]] = defaultdict(list)
         for s in ss:
             by_digits["".join(_DIGITS.findall(s.key_number))].append(s)
+            by_look["".join(_DIGITS.findall(s.look_key))].append(s)  # the digits once look-alikes read alike
         for r in rs:
             for s in by_digits.get("".join(_DIGITS.findall(r.key_number)), ()):
+                seen.add((r.id, s.id))
+            for s in by_look.get("".join(_DIGITS.findall(r.look_key)), ()):
                 seen.add((r.id, s.id))
         choices = [s.key_number for s in ss]
         for r in rs:
@@ -310,10 +498,59 @@ def _candidates(
         r_by_id, s_by_id = {d.id: d for d in rs}, {d.id: d for d in ss}
         for rid, sid in sorted(seen):
             yield r_by_id[rid], s_by_id[sid]
+    # The same IRN, whatever the numbers and GSTINs say.
+    by_irn: dict[str, list[Doc]] = defaultdict(list)
+    for d in supplier:
+        if d.irn:
+            by_irn[d.irn].append(d)
+    for r in register:
+        for s in by_irn.get(r.irn, ()) if r.irn else ():
+            if (
+                s.recipient != r.recipient
+                or s.kind != r.kind
+                or s.pan != r.pan
+                or s.key_number != r.key_number
+            ):
+                yield r, s  # the others came with their bucket
+    # A line booked under another GSTIN of the organisation: same supplier (or PAN), kind, number and FY.
+    across: dict[tuple, list[Doc]] = defaultdict(list)
+    for d in supplier:
+        across[(d.kind, d.pan if rules.pan_fallback else d.supplier_gstin, d.key_number, d.fy)].append(d)
+    for r in register:
+        for kind in _bucket_kinds(r):
+            key = (kind, r.pan if rules.pan_fallback else r.supplier_gstin, r.key_number, r.fy)
+            for s in across.get(key, ()):
+                if s.recipient != r.recipient:
+                    yield r, s
 
 
 def _total(docs: Sequence[Doc], absolute: bool) -> dict[str, Decimal]:
     return {h: sum((d.amount(h, absolute) for d in docs), _ZERO) for h in HEADS}
+
+
+def untaxed(d: Doc) -> bool:
+    """A line that bears no tax: a nil-rated, exempt or non-GST line (of a bill booked on several lines)."""
+    return not (d.igst or d.cgst or d.sgst or d.cess)
+
+
+def _join_untaxed(register: list[Doc], results: list[Result], used: set[int], forbidden: set) -> None:
+    """A register line without tax left over after pairing joins the pair (or group) of its bill — another line
+    with its exact key paired with one supplier document — instead of being called a duplicate: a nil-rated, exempt
+    or non-GST line of that bill, out of the tax comparison (the pair's differences stay those of the taxed lines)."""
+    by_id = {d.id: d for d in register}
+    at: dict[tuple, int] = {}
+    for i, res in enumerate(results):
+        if len(res.supplier_ids) == 1 and res.outcome in PAIRED:
+            for rid in res.register_ids:
+                at.setdefault(_exact_key(by_id[rid]), i)
+    for d in register:
+        if d.id in used or not untaxed(d):
+            continue
+        i = at.get(_exact_key(d))
+        if i is None or (d.id, results[i].supplier_ids[0]) in forbidden:
+            continue
+        results[i] = replace(results[i], register_ids=(*results[i].register_ids, d.id))
+        used.add(d.id)
 
 
 def _groups(register: list[Doc], supplier: list[Doc], rules: RuleSet, forbidden) -> list[Result]:
@@ -331,11 +568,19 @@ def _groups(register: list[Doc], supplier: list[Doc], rules: RuleSet, forbidden)
             continue
         if any((r.id, s.id) in forbidden for r in rs for s in ss):
             continue
-        rt, st = _total(rs, rules.absolute_amounts), _total(ss, rules.absolute_amounts)
-        diffs = {h: rt[h] - st[h] for h in HEADS if rt[h] != st[h]}
-        if any(abs(d) > rules.tolerance(h, st[h]) for h, d in diffs.items()):
+        absolute = rules.absolute_amounts or key[2] == CREDIT_NOTE
+        st = _total(ss, absolute)
+        taxed = [d for d in rs if not untaxed(d)]
+        # Nil-rated, exempt and non-GST lines of a bill are left out of the comparison first (the supplier's taxable
+        # value may not count them), then counted.
+        for members in ([taxed] if 0 < len(taxed) < len(rs) else []) + [rs]:
+            rt = _total(members, absolute)
+            diffs = {h: st[h] - rt[h] for h in HEADS if rt[h] != st[h]}
+            if not any(abs(d) > rules.tolerance(h, st[h]) for h, d in diffs.items()):
+                break
+        else:
             continue
-        days = max(((r.date - s.date).days for r in rs for s in ss), key=abs)
+        days = max(((s.date - r.date).days for r in rs for s in ss), key=abs)
         if abs(days) > rules.date_window:
             continue
         outcome = Outcome.EXACT if not diffs and days == 0 else Outcome.TOLERANCE
@@ -396,8 +641,10 @@ def match(
                 tuple(sorted(v.diffs.items())),
                 v.pan_fallback,
                 v.across_fy,
+                confusable=v.confusable,
             )
         )
+    _join_untaxed(register, results, used_r, forbidden)
     r_keys = Counter(_exact_key(d) for d in register)
     s_keys = Counter(_exact_key(d) for d in supplier)
     results += _leftovers(register, used_r, "R", Outcome.MISSING_IN_SUPPLIER, r_keys, s_keys)

@@ -1,7 +1,7 @@
 """The reconciliation outcomes a supplier document can be filtered or acted on by. Pure module: no ORM.
 
 An outcome is what matching the document with the purchase register said (``reconciliation.domain.matching``).
-"Missing in supplier data" is left out: it has no supplier document. Short names stand for groups of outcomes
+"Only in books" (``missing_in_supplier``) is left out: it has no supplier document. Short names stand for groups of outcomes
 (the API and auto-action rules accept them): ``matched``, ``mismatched`` and ``missing_in_books``.
 """
 
@@ -23,7 +23,7 @@ OUTCOME_GROUPS: dict[str, list[str]] = {
 GROUP_LABELS = {
     "matched": "Matched (exact, manual or within tolerance)",
     "mismatched": "Mismatched (mismatch or probable)",
-    "missing_in_books": "Missing in books (= missing in purchase register)",
+    "missing_in_books": "Only in supplier data (missing in books)",
 }
 # Every value a filter accepts: the outcomes, then the group names.
 CHOICES: list[tuple[str, str]] = [*DOCUMENT_OUTCOMES.items(), *GROUP_LABELS.items()]

@@ -9,17 +9,35 @@ few seconds. :func:`parse_row` checks one row given as ``{field: cell}`` (the RE
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from gst.gstin import LEGACY_STATE_CODES, STATE_CODES, validate_gstin
-from gst.numbers import is_valid_doc_number, normalise_doc_number
+from gst.gstin import normalise as normalise_gstin
+from gst.numbers import normalise_doc_number
 from gst.periods import fy_start_year, india_today, month_start
+from gst.register_checks import (
+    GST_START,
+    MAX_GST_RATE,
+    SPLIT_TOLERANCE,
+    Flag,
+    SupplyType,
+    amount_flags,
+    date_flags,
+    gstin_flags,
+    gstin_readable,
+    irn_flags,
+    number_flags,
+    parse_supply_type,
+    tax_split_flags,
+)
 
 # field, template heading, required
 COLUMNS: list[tuple[str, str, bool]] = [
-    ("recipient_gstin", "Recipient GSTIN", True),
+    ("recipient_gstin", "Recipient GSTIN", False),  # required unless the upload names a default GSTIN
     ("supplier_gstin", "Supplier GSTIN", True),
     ("kind", "Document type", True),
     ("doc_number", "Document number", True),
@@ -34,27 +52,264 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("erp_ref", "ERP reference", False),
     ("period_booked", "Period booked", False),
     ("itc_claimed", "ITC claimed", False),
+    ("supply_type", "Supply type", False),
+    ("irn", "IRN", False),
+    ("posting_date", "Posting date", False),
+    ("exempt_value", "Nil-rated/exempt/non-GST value", False),
+    ("boe_number", "Bill of entry number", False),
+    ("boe_date", "Bill of entry date", False),
+    ("port_code", "Port code", False),
 ]
 FIELDS = [c[0] for c in COLUMNS]
 LABELS = {c[0]: c[1] for c in COLUMNS}
 REQUIRED = {c[0] for c in COLUMNS if c[2]}
+# Headings of common exports (Tally, SAP, Zoho Books, Busy, GSTR-2A/2B style), tried in this order after the
+# template's own heading; specific headings before generic ones ("Supplier Invoice Date" before "Date").
 _SYNONYMS = {
-    "recipient_gstin": ["gstin", "company gstin", "our gstin", "buyer gstin"],
-    "supplier_gstin": ["gstin of supplier", "vendor gstin", "party gstin", "supplier gstin/uin"],
-    "kind": ["type", "doc type", "invoice type", "voucher type"],
-    "doc_number": ["invoice number", "bill no", "bill number", "invoice no", "supplier invoice no"],
-    "doc_date": ["invoice date", "bill date", "date", "document date", "doc date", "supplier invoice date"],
-    "taxable": ["taxable amount", "taxable", "taxable value (rs)", "assessable value"],
-    "igst": ["integrated tax"],
-    "cgst": ["central tax"],
-    "sgst": ["state/ut tax", "sgst", "utgst", "state tax"],
-    "cess": ["cess amount"],
-    "pos": ["pos"],
-    "reverse_charge": ["rcm", "reverse charge (y/n)"],
-    "erp_ref": ["voucher number", "voucher no", "document id", "erp ref", "reference"],
-    "period_booked": ["return period", "tax period", "booking period"],
-    "itc_claimed": ["itc availed", "eligible for itc", "itc eligible"],
+    "recipient_gstin": [
+        "gstin",
+        "company gstin",
+        "our gstin",
+        "buyer gstin",
+        "recipient gstin/uin",
+        "gstin of recipient",
+        "company gstin/uin",
+        "business place gstin",
+        "plant gstin",
+        "branch gstin",
+        "own gstin",
+        "our gst no",
+        "company gst no",
+        "location gstin",
+    ],
+    "supplier_gstin": [
+        "gstin of supplier",
+        "vendor gstin",
+        "party gstin",
+        "supplier gstin/uin",
+        "party gstin/uin",
+        "gstin/uin",
+        "gstin/uin of supplier",
+        "party gst no",
+        "vendor gst no",
+        "supplier gst no",
+        "gst no",
+        "vendor gstin/uin",
+        "gst identification number gstin",
+        "supplier gst number",
+        "party gst number",
+        "ctin",
+    ],
+    "kind": [
+        "type",
+        "doc type",
+        "voucher type",
+        "vch type",
+        "note type",
+        "document type",
+        "transaction type",
+        "bill type",
+        "voucher type name",
+    ],
+    "doc_number": [
+        "supplier invoice no",
+        "supplier invoice number",
+        "supplier inv no",
+        "supplier bill no",
+        "vendor invoice no",
+        "vendor invoice number",
+        "party invoice no",
+        "party bill no",
+        "party inv no",
+        "invoice number",
+        "bill no",
+        "bill number",
+        "invoice no",
+        "inv no",
+        "invoice/note no",
+        "note number",
+        "note no",
+        "supplier invoice no/note no",
+    ],
+    "doc_date": [
+        "supplier invoice date",
+        "supplier inv date",
+        "supplier bill date",
+        "vendor invoice date",
+        "party bill date",
+        "party invoice date",
+        "invoice date",
+        "bill date",
+        "inv date",
+        "document date",
+        "doc date",
+        "invoice/note date",
+        "note date",
+        "date",
+    ],
+    "taxable": [
+        "taxable amount",
+        "taxable",
+        "taxable value (rs)",
+        "taxable amt",
+        "taxable value rs",
+        "assessable value",
+        "tax base amount",
+        "base amount",
+        "assessable amount",
+        "taxable val",
+    ],
+    "igst": [
+        "integrated tax",
+        "igst amt",
+        "igst amount",
+        "integrated tax amount",
+        "integrated tax amt",
+        "igst rs",
+        "igst value",
+        "integrated tax (rs)",
+    ],
+    "cgst": [
+        "central tax",
+        "cgst amt",
+        "cgst amount",
+        "central tax amount",
+        "central tax amt",
+        "cgst rs",
+        "cgst value",
+        "central tax (rs)",
+    ],
+    "sgst": [
+        "state/ut tax",
+        "sgst",
+        "utgst",
+        "state tax",
+        "sgst amt",
+        "sgst amount",
+        "sgst/utgst amount",
+        "sgst/utgst amt",
+        "state tax amount",
+        "state/ut tax amount",
+        "state/ut tax amt",
+        "sgst rs",
+        "sgst value",
+        "state/ut tax (rs)",
+    ],
+    "cess": ["cess amount", "cess amt", "cess", "compensation cess", "cess rs", "cess (rs)"],
+    "pos": ["pos", "place of supply (state)", "state of supply", "place of supply name"],
+    "reverse_charge": [
+        "rcm",
+        "reverse charge (y/n)",
+        "reverse charge applicable",
+        "is reverse charge",
+        "rcm applicable",
+        "reverse charge y/n",
+    ],
+    "erp_ref": [
+        "voucher number",
+        "voucher no",
+        "vch no",
+        "document id",
+        "erp ref",
+        "reference",
+        "bill id",
+        "entry no",
+        "purchase invoice no",
+        "internal reference",
+        "transaction id",
+    ],
+    "period_booked": ["return period", "tax period", "booking period", "gstr 3b period", "claim period"],
+    "itc_claimed": [
+        "itc availed",
+        "eligible for itc",
+        "itc eligible",
+        "itc availed (y/n)",
+        "itc eligibility",
+    ],
+    "supply_type": [
+        "invoice type",
+        "gst treatment",
+        "nature of supply",
+        "type of supply",
+        "gst type",
+        "supply category",
+        "invoice category",
+    ],
+    "irn": [
+        "e-invoice irn",
+        "irn no",
+        "irn number",
+        "invoice reference number",
+        "einvoice irn",
+        "e invoice irn",
+    ],
+    "posting_date": [
+        "voucher date",
+        "vch date",
+        "gl date",
+        "entry date",
+        "booking date",
+        "accounting date",
+        "posting dt",
+        "date",
+    ],
+    "exempt_value": [
+        "nil rated/exempt/non gst value",
+        "nil rated/exempted/non gst",
+        "nil/exempt/non gst value",
+        "nil rated/exempt/non gst amount",
+        "exempt value",
+        "exempted value",
+        "exempt amount",
+        "nil rated value",
+        "nil rated amount",
+        "non gst value",
+        "non gst amount",
+        "nil rated",
+        "exempt",
+        "non gst",
+    ],
+    "boe_number": ["bill of entry no", "bill of entry number", "boe no", "boe number", "bill of entry"],
+    "boe_date": ["bill of entry date", "boe date", "boe dt"],
+    "port_code": ["port", "port cd", "port code of entry"],
 }
+# Headings common in exports that hold nothing the register keeps (names, totals, rates, item details): not
+# imported, and not a reason to ask the user about the mapping.
+OTHER_HEADINGS = frozenset(
+    {
+        "particulars",
+        "party name",
+        "supplier name",
+        "vendor name",
+        "name of supplier",
+        "legal name",
+        "trade name",
+        "trade/legal name",
+        "gross total",
+        "invoice value",
+        "invoice amount",
+        "bill amount",
+        "total amount",
+        "total tax",
+        "total tax amount",
+        "tax rate",
+        "gst rate",
+        "gst rate %",
+        "rate %",
+        "hsn/sac",
+        "hsn code",
+        "round off",
+    }
+)
+
+
+def other_heading(heading: str) -> bool:
+    return _key(heading) in OTHER_HEADINGS
+
+
+# SAP's vendor line items name the supplier's number "Reference" and SAP's own one "Document Number": when a file
+# has both with a "Posting Date", they are read that way round.
+_SAP_SIGNATURE = ("reference", "document number", "posting date")
 KINDS = {
     "invoice": "invoice",
     "inv": "invoice",
@@ -117,6 +372,13 @@ def guess_mapping(headers: list[str], remembered: dict[str, str] | None = None) 
             if _key(t) in by_key and by_key[_key(t)] not in out.values():
                 out[name] = by_key[_key(t)]
                 break
+    if all(k in by_key for k in _SAP_SIGNATURE) and not (remembered or {}).get("doc_number"):
+        out["doc_number"], out["erp_ref"] = by_key["reference"], by_key["document number"]
+        if out.get("doc_date") == by_key["posting date"]:
+            out.pop("doc_date")
+        if "document date" in by_key:
+            out["doc_date"] = by_key["document date"]
+        out["posting_date"] = by_key["posting date"]
     return out
 
 
@@ -151,16 +413,26 @@ CLEAN_COLUMNS = (
     "erp_ref",
     "period_booked",
     "itc_claimed",
+    "supply_type",
+    "irn",
+    "posting_date",
+    "exempt_value",
+    "boe_number",
+    "boe_date",
+    "port_code",
+    "source_file",
+    "flags",
 )
 ERP_REF_INDEX = CLEAN_COLUMNS.index("erp_ref")
-GST_START = dt.date(2017, 7, 1)
-MAX_GST_RATE = Decimal("0.40")  # the highest GST rate (IGST, or CGST + SGST); cess is apart
-SPLIT_TOLERANCE = Decimal("0.01")  # CGST and SGST may differ by a paisa of rounding
+MAX_NUMBER_LENGTH = 64  # longer is not a document number at all (refused); over 16 is flagged
+MAX_SOURCE_KEY = 80  # of the file name in the identity of a line without an ERP reference
 _ZERO = Decimal("0.00")
 _RUPEE = Decimal("1")
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _EXCEL_SERIALS = (42_917, 73_051)  # 01-07-2017 … 31-12-2099 as Excel day numbers
 _DOC_NUMBER_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9/-]{0,15}").fullmatch
+_IRN_OK = re.compile(r"[0-9a-fA-F]{64}|").fullmatch
+_PLAIN_SUPPLIES = frozenset({SupplyType.REGULAR, SupplyType.REVERSE_CHARGE})
 _POS_CODE = re.compile(r"\s*(\d{1,2})(?:\s*[-–:.)]\s*.*|\s+.*)?").fullmatch
 _STATE_BY_NAME = {
     **{
@@ -239,7 +511,7 @@ def _money(v) -> Decimal:
         d = Decimal(v) if v else _ZERO
     elif v is None:
         return _ZERO
-    elif kind is int:
+    elif kind is int or kind is Decimal:
         d = Decimal(v)
     else:
         raise ValueError(v)
@@ -326,11 +598,13 @@ def _memo(cache: dict, key, fn):
     return out
 
 
-def _gstin(v) -> str:
-    check = validate_gstin(_text(v))
-    if not check.valid:
-        raise ValueError(check.message)
-    return check.value
+def _gstin(v) -> tuple[str, tuple[Flag, ...]]:
+    """A supplier GSTIN that can be read (15 characters of the GSTIN alphabet) and the GST checks it fails."""
+    text = normalise_gstin(_text(v))
+    problem = gstin_readable(text)
+    if problem:
+        raise ValueError(problem)
+    return text, tuple(gstin_flags(text))
 
 
 def _kind(v) -> str:
@@ -340,23 +614,82 @@ def _kind(v) -> str:
     return kind
 
 
+def _number(v) -> str:
+    text = v.strip() if type(v) is str else _text(v)
+    if len(text) > MAX_NUMBER_LENGTH:
+        raise ValueError(f"has {len(text)} characters: not a document number (at most {MAX_NUMBER_LENGTH})")
+    if any(ord(ch) < 32 for ch in text):
+        raise ValueError("holds a line break or a control character")
+    return text
+
+
+def _short_text(v, limit: int, what: str) -> str:
+    text = v.strip() if type(v) is str else _text(v)
+    if len(text) > limit or any(ord(ch) < 32 for ch in text):
+        raise ValueError(f"is not {what} (at most {limit} characters on one line)")
+    return text
+
+
+def source_key(file_name: str) -> str:
+    """The identity of a register file in the references of its lines without an ERP reference: its name (lower
+    case, at most 80 characters; a longer name is cut and keeps a digest of the whole)."""
+    name = " ".join((file_name or "register").split()).lower()
+    if len(name) > MAX_SOURCE_KEY:
+        name = f"{name[: MAX_SOURCE_KEY - 9]}~{hashlib.sha1(name.encode()).hexdigest()[:8]}"  # noqa: S324 - a name
+    return name
+
+
+def flags_json(flags: dict[str, str]) -> str:
+    return json.dumps(flags, ensure_ascii=False, sort_keys=True) if flags else "{}"
+
+
 class RowChecker:
     """Checks the rows of one file for the GSTINs in ``recipients`` (GSTIN → registration id the importer may
     write to). :meth:`check` takes a row's cells in :data:`FIELDS` order and gives the clean values in
-    :data:`CLEAN_COLUMNS` order, or None and every problem found."""
+    :data:`CLEAN_COLUMNS` order (``flags``: {code: message} of the GST rules the line breaks, as JSON text), or
+    None and every problem that keeps the row from being read.
 
-    def __init__(self, recipients: dict[str, int], *, today: dt.date | None = None):
+    ``default_recipient``: the GSTIN of rows whose recipient cell is blank (chosen on the upload page; the only
+    GSTIN of a one-GSTIN organisation). ``source``: the file's name; a row without an ERP reference gets
+    ``<source key>#<row>`` as its reference (stable when the same file is imported again) and the file in
+    ``source_file``. Without a source such a row's reference is built from its key (the REST upsert).
+    ``labels``: {field: the file's heading}, named in every message (default: the template's headings)."""
+
+    def __init__(
+        self,
+        recipients: dict[str, int],
+        *,
+        today: dt.date | None = None,
+        default_recipient: str = "",
+        source: str = "",
+        labels: dict[str, str] | None = None,
+    ):
         self.recipients = recipients
         self.latest = (today or india_today()) + dt.timedelta(days=1)  # a day's grace for time zones
+        self.source = source_key(source) if source else ""
+        self.labels = {**LABELS, **(labels or {})}
         self._recipient: dict = {}
+        if default_recipient:
+            default = normalise_gstin(default_recipient)
+            if default not in recipients:
+                raise ValueError(f"{default_recipient!r} is not one of your GSTINs")
+            for blank in (None, ""):
+                self._recipient[blank] = ((recipients[default], default), None)
+        self.default_recipient = default_recipient
         self._supplier: dict = {}
         self._kind: dict = {}
         self._date: dict = {}
+        self._posting: dict = {}
         self._pos: dict = {}
         self._period: dict = {}
         self._flags: dict = {}
+        self._supply: dict = {}
 
     def _recipient_id(self, v) -> tuple[int, str]:
+        if _blank(v):
+            raise ValueError(
+                "is required: the file gives none on this row and no default GSTIN was chosen for the upload"
+            )
         gstin = _text(v).upper().replace(" ", "")
         if gstin not in self.recipients:
             problem = validate_gstin(gstin)
@@ -367,20 +700,18 @@ class RowChecker:
             )
         return self.recipients[gstin], gstin
 
-    def _date_checked(self, v) -> tuple[dt.date, int, dt.date]:
+    @staticmethod
+    def _date_checked(v) -> tuple[dt.date, int, dt.date]:
         day = parse_date(v)
-        if day < GST_START:
-            raise ValueError("is before GST began (01-07-2017)")
-        if day > self.latest:
-            raise ValueError("is in the future")
         return day, fy_start_year(day), month_start(day)
 
     def check(self, cells, row: int) -> tuple[tuple | None, list[RowError]]:
         """The clean values of a row (``CLEAN_COLUMNS`` order) and no errors, or None and every problem.
 
-        The common row — every repeating value seen before and valid, amounts that parse — takes a fast path of
-        dictionary look-ups; anything else goes through :meth:`_check_all`, which names each problem (and
-        remembers the values it checked). Both apply the same rules."""
+        The common row — every repeating value seen before and valid, amounts that parse, no GST rule broken, no
+        bill-of-entry columns — takes a fast path of dictionary look-ups; anything else goes through
+        :meth:`_check_all`, which names each problem and each flag (and remembers the values it checked). Both
+        apply the same rules."""
         (
             recipient,
             supplier,
@@ -397,10 +728,17 @@ class RowChecker:
             ref_cell,
             period_cell,
             itc_cell,
+            supply_cell,
+            irn_cell,
+            posting_cell,
+            exempt_cell,
+            boe_number_cell,
+            boe_date_cell,
+            port_cell,
         ) = cells
         try:
             (registration_id, recipient_gstin), e1 = self._recipient[recipient]
-            supplier_gstin, e2 = self._supplier[supplier]
+            (supplier_gstin, gstin_problems), e2 = self._supplier[supplier]
             kind, e3 = self._kind[kind_cell]
             (day, fy, month), e4 = self._date[date_cell]
             pos, e5 = self._pos[pos_cell]
@@ -409,16 +747,38 @@ class RowChecker:
             period, e8 = (
                 (None, None) if period_cell is None or period_cell == "" else self._period[period_cell]
             )
-            taxable, igst, cgst, sgst, cess = (
+            supply, e9 = self._supply[supply_cell]
+            posting, e10 = (
+                (None, None) if posting_cell is None or posting_cell == "" else self._posting[posting_cell]
+            )
+            taxable, igst, cgst, sgst, cess, exempt = (
                 _money(taxable_cell),
                 _money(igst_cell),
                 _money(cgst_cell),
                 _money(sgst_cell),
                 _money(cess_cell),
+                _money(exempt_cell),
             )
         except (KeyError, TypeError, ValueError, ArithmeticError):
             return self._check_all(cells, row)
-        if e1 or e2 or e3 or e4 or e5 or e6 or e7 or e8 or type(number_cell) is not str:
+        if (
+            e1
+            or e2
+            or e3
+            or e4
+            or e5
+            or e6
+            or e7
+            or e8
+            or e9
+            or e10
+            or gstin_problems
+            or type(number_cell) is not str
+            or supply not in _PLAIN_SUPPLIES
+            or not (boe_number_cell is None or boe_number_cell == "")
+            or not (boe_date_cell is None or boe_date_cell == "")
+            or not (port_cell is None or port_cell == "")
+        ):
             return self._check_all(cells, row)
         number = number_cell.strip()
         if ref_cell is None:
@@ -427,17 +787,29 @@ class RowChecker:
             ref = ref_cell.strip()
         else:
             return self._check_all(cells, row)
+        if irn_cell is None:
+            irn = ""
+        elif type(irn_cell) is str and _IRN_OK(irn := irn_cell.strip()):
+            pass
+        else:
+            return self._check_all(cells, row)
         state, place = supplier_gstin[:2], pos or recipient_gstin[:2]
         if (
             not _DOC_NUMBER_OK(number)
             or len(ref) > 100
+            or day < GST_START
+            or day > self.latest
             or (period is not None and period < month)
+            or (posting is not None and posting < day)
             or (kind == "invoice" and (taxable < 0 or igst < 0 or cgst < 0 or sgst < 0 or cess < 0))
             or ((igst or abs(cgst - sgst) > SPLIT_TOLERANCE) if state == place else (cgst or sgst))
             or abs(igst + cgst + sgst) > abs(taxable) * MAX_GST_RATE + _RUPEE
         ):
             return self._check_all(cells, row)
         norm = normalise_doc_number(number, fy)
+        if supply == SupplyType.REVERSE_CHARGE:
+            rc = True
+        source = "" if ref else self.source
         return (
             registration_id,
             supplier_gstin,
@@ -453,10 +825,25 @@ class RowChecker:
             cess,
             pos,
             rc,
-            ref or f"{recipient_gstin}/{supplier_gstin}/{kind}/{norm}/{fy}",
+            ref or self._ref(row, recipient_gstin, supplier_gstin, kind, norm, fy),
             period or month,
             itc,
+            supply,
+            irn,
+            posting,
+            exempt,
+            "",
+            None,
+            "",
+            source,
+            "{}",
         ), []
+
+    def _ref(self, row: int, recipient: str, supplier: str, kind: str, norm: str, fy: int) -> str:
+        """The reference of a line the file gives none: its file and row, or (no file) its key."""
+        if self.source:
+            return f"{self.source}#{row}"
+        return f"{recipient}/{supplier}/{kind}/{norm}/{fy}"
 
     def _check_all(self, cells, row: int) -> tuple[tuple | None, list[RowError]]:
         (
@@ -475,21 +862,40 @@ class RowChecker:
             ref_cell,
             period_cell,
             itc_cell,
+            supply_cell,
+            irn_cell,
+            posting_cell,
+            exempt_cell,
+            boe_number_cell,
+            boe_date_cell,
+            port_cell,
         ) = cells
         errors: list[RowError] = []
+        labels = self.labels
 
         def err(name: str, value, message: str) -> None:
-            errors.append(RowError(row, LABELS[name], _text(value)[:100], message))
+            errors.append(RowError(row, labels[name], _text(value)[:100], message))
 
+        supply, message = _memo(self._supply, supply_cell, parse_supply_type)
+        if message:
+            err("supply_type", supply_cell, message)
+        imported = supply == SupplyType.IMPORT_OF_GOODS
+        # An import of goods is booked against its bill of entry: no supplier GSTIN, the bill's number and date.
+        if imported:
+            if _blank(number_cell):
+                number_cell = boe_number_cell
+            if _blank(date_cell):
+                date_cell = boe_date_cell
+            if _blank(kind_cell):
+                kind_cell = "invoice"
         for name, value in (
-            ("recipient_gstin", recipient),
             ("supplier_gstin", supplier),
             ("kind", kind_cell),
             ("doc_number", number_cell),
             ("doc_date", date_cell),
             ("taxable", taxable_cell),
         ):
-            if _blank(value):
+            if _blank(value) and not (imported and name == "supplier_gstin"):
                 err(name, value, "is required")
         if errors:
             return None, errors
@@ -497,15 +903,21 @@ class RowChecker:
         registration_id, recipient_gstin = checked or (None, "")
         if message:
             err("recipient_gstin", recipient, message)
-        supplier_gstin, message = _memo(self._supplier, supplier, _gstin)
-        if message:
-            err("supplier_gstin", supplier, message)
+        supplier_gstin, gstin_problems = "", ()
+        if not _blank(supplier):
+            checked, message = _memo(self._supplier, supplier, _gstin)
+            if message:
+                err("supplier_gstin", supplier, message)
+            else:
+                supplier_gstin, gstin_problems = checked
         kind, message = _memo(self._kind, kind_cell, _kind)
         if message:
             err("kind", kind_cell, message)
-        number = number_cell.strip() if type(number_cell) is str else _text(number_cell)
-        if not _DOC_NUMBER_OK(number):
-            err("doc_number", number_cell, is_valid_doc_number(number).message or "is not a document number")
+        try:
+            number = _number(number_cell)
+        except ValueError as e:
+            err("doc_number", number_cell, str(e))
+            number = ""
         dated, message = _memo(self._date, date_cell, self._date_checked)
         if message:
             err("doc_date", date_cell, message)
@@ -516,6 +928,7 @@ class RowChecker:
             ("cgst", cgst_cell),
             ("sgst", sgst_cell),
             ("cess", cess_cell),
+            ("exempt_value", exempt_cell),
         ):
             try:
                 amounts.append(parse_money(value))
@@ -536,25 +949,43 @@ class RowChecker:
             period, message = _memo(self._period, period_cell, _period)
             if message:
                 err("period_booked", period_cell, message)
-        ref = ref_cell.strip() if type(ref_cell) is str else _text(ref_cell)
-        if len(ref) > 100:
-            err("erp_ref", ref_cell, "may have at most 100 characters")
+        posting = boe_date = None
+        if not _blank(posting_cell):
+            posting, message = _memo(self._posting, posting_cell, parse_date)
+            if message:
+                err("posting_date", posting_cell, message)
+        if not _blank(boe_date_cell):
+            boe_date, message = _memo(self._posting, boe_date_cell, parse_date)
+            if message:
+                err("boe_date", boe_date_cell, message)
+        texts = {}
+        for name, value, limit, what in (
+            ("erp_ref", ref_cell, 100, "a reference"),
+            ("irn", irn_cell, 64, "an IRN"),
+            ("boe_number", boe_number_cell, 20, "a bill-of-entry number"),
+            ("port_code", port_cell, 10, "a port code"),
+        ):
+            try:
+                texts[name] = _short_text(value, limit, what)
+            except ValueError as e:
+                err(name, value, str(e))
         if errors:
             return None, errors
         day, fy, month = dated
-        taxable, igst, cgst, sgst, cess = amounts
-        if kind == "invoice" and (taxable < 0 or igst < 0 or cgst < 0 or sgst < 0 or cess < 0):
-            err("taxable", taxable_cell, "an invoice's amounts may not be negative")
-        self._check_split(err, supplier_gstin, recipient_gstin, pos, amounts, cells)
-        if period is None:
-            period = month
-        elif period < month:
-            err("period_booked", period_cell, "is before the month of the document date")
-        if errors:
-            return None, errors
+        taxable, igst, cgst, sgst, cess, exempt = amounts
+        found = [
+            *(gstin_problems if supplier_gstin else ()),
+            *number_flags(number),
+            *date_flags(day, latest=self.latest, period=period, posting=posting),
+            *amount_flags(kind, taxable, igst, cgst, sgst, cess),
+            *tax_split_flags(
+                supply, supplier_gstin[:2], pos or recipient_gstin[:2], taxable, igst, cgst, sgst
+            ),
+            *irn_flags(texts["irn"]),
+        ]
+        problems = {f.code: f"{labels[f.field]} {f.message}" for f in reversed(found)}
         norm = normalise_doc_number(number, fy)
-        if not ref:
-            ref = f"{recipient_gstin}/{supplier_gstin}/{kind}/{norm}/{fy}"
+        ref = texts["erp_ref"]
         return (
             registration_id,
             supplier_gstin,
@@ -569,41 +1000,20 @@ class RowChecker:
             sgst,
             cess,
             pos,
-            flags[0],
-            ref,
-            period,
+            flags[0] or supply == SupplyType.REVERSE_CHARGE,
+            ref or self._ref(row, recipient_gstin, supplier_gstin, kind, norm, fy),
+            period or month,
             flags[1],
+            supply,
+            texts["irn"],
+            posting,
+            exempt,
+            texts["boe_number"],
+            boe_date,
+            texts["port_code"],
+            "" if ref else self.source,
+            flags_json(problems),
         ), errors
-
-    @staticmethod
-    def _check_split(err, supplier_gstin: str, recipient_gstin: str, pos: str, amounts, cells) -> None:
-        """Within a state (the supplier's state is the place of supply — the recipient's state when the file
-        gives none) tax is CGST + SGST in equal halves and no IGST; across states it is IGST only. The heads
-        together may not exceed the highest GST rate of the taxable value."""
-        taxable, igst, cgst, sgst, _cess = amounts
-        supplier_state, place = supplier_gstin[:2], pos or recipient_gstin[:2]
-        where = f"supplier's state {supplier_state}, place of supply {place}"
-        if supplier_state == place:
-            if igst:
-                err("igst", cells[6], f"must be 0 within a state ({where}): charge CGST and SGST")
-            if abs(cgst - sgst) > SPLIT_TOLERANCE:
-                err("sgst", cells[8], f"must equal CGST ({cgst}) within a state ({where})")
-        elif cgst or sgst:
-            err(
-                "cgst" if cgst else "sgst",
-                cells[7] if cgst else cells[8],
-                f"CGST and SGST apply only within a state ({where}): charge IGST",
-            )
-        tax = abs(igst + cgst + sgst)
-        if tax > abs(taxable) * MAX_GST_RATE + _RUPEE:
-            share = (
-                f"{tax * 100 / abs(taxable):.0f} % of the taxable value" if taxable else "charged on nothing"
-            )
-            err(
-                "taxable",
-                cells[5],
-                f"IGST + CGST + SGST is {share}; GST is at most 40 %: are the columns right?",
-            )
 
 
 def parse_row(
@@ -612,8 +1022,10 @@ def parse_row(
     recipients: dict[str, int],
     *,
     today: dt.date | None = None,
+    default_recipient: str = "",
 ) -> tuple[dict | None, list[RowError]]:
     """Validate one register row (``{field: cell}``). Returns the clean values (``CLEAN_COLUMNS`` as keys) or None
     and every problem found. ``recipients``: GSTIN → registration id of the GSTINs the importer may write to."""
-    clean, errors = RowChecker(recipients, today=today).check([raw.get(f) for f in FIELDS], row)
+    checker = RowChecker(recipients, today=today, default_recipient=default_recipient)
+    clean, errors = checker.check([raw.get(f) for f in FIELDS], row)
     return (dict(zip(CLEAN_COLUMNS, clean, strict=True)) if clean else None), errors

@@ -80,6 +80,7 @@ def test_the_schema_documents_the_filter_and_its_values(client):
         "manual",
         "duplicate",
         "missing_in_register",
+        "outside_scope",
         "matched",
         "mismatched",
         "missing_in_books",

@@ -84,6 +84,8 @@ def test_only_the_latest_finished_run_of_each_gstin_counts(
     assert "MISM" in numbers_on_page(client.get(LIST, {"reconciliation": "exact"}))
     # A later run of another GSTIN does not hide reg_a1's latest run; a run that failed does not count either.
     other = doc(reg_a2, "A2-ONLY")
+    # The register covers reg_a2 in October (a line of another bill), so A2-ONLY is missing from it (not outside it).
+    upsert(tenant_a, alice, [line(reg_a2, "A2-BOOKED")])
     reconcile(tenant_a, alice, reg_a2)
     with tenant_scope(tenant_a):
         failed = ReconRun.objects.create(

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from gst.gstin import is_valid_gstin
 from gst.ims_record import parse_record
+from gst.numbers import is_valid_doc_number
 from tools.generator import generate
 
 RECIPIENT = "27AAICZ1234Q1ZQ"
@@ -69,3 +70,10 @@ def test_credit_notes_before_october_2025_block_pending_and_later_ones_do_not():
             assert rec["action"] != "P"
     assert {r["action"] for r in data.records["b2b"]} == {"A", "R", "P", "N"}
     assert {r["srcfilstatus"] for r in data.records["b2b"]} == {"Filed", "Not Filed"}
+
+
+def test_every_document_number_is_one_the_portal_accepts():
+    data = make()
+    numbers = [rec.get("inum") or rec.get("nt_num") for records in data.records.values() for rec in records]
+    assert numbers
+    assert [n for n in numbers if not is_valid_doc_number(n)] == []

@@ -69,7 +69,7 @@ def test_lines_and_documents_just_outside_the_range_pair_with_those_inside(tenan
     }
     with tenant_scope(tenant_a):
         m = ReconMatch.objects.get(run=run, purchase__doc_number="EDGE/1")
-    assert m.days == -2
+    assert m.days == 2  # supplier − books
 
 
 def test_a_pair_entirely_outside_the_range_is_left_to_its_own_run(tenant_a, reg_a1, alice):
@@ -95,7 +95,7 @@ def test_sql_passes_give_the_matchers_outcomes_for_mismatch_and_pan_fallback(ten
             line(reg_a1, "MM/1", igst="1750.00"),  # same number, IGST −50: mismatch
             line(reg_a1, "MM/2", date="25-10-2025"),  # same number, 24 days: mismatch
             line(reg_a1, "PAN/1", supplier=other_state),  # other registration: probable
-            line(reg_a1, "PAN/2", supplier=other_state, taxable="10500.00"),  # …but not beyond tolerance
+            line(reg_a1, "PAN/2", supplier=other_state, taxable="10500.00"),  # beyond tolerance: mismatch
         ],
     )
     assert status == 200, body["errors"]
@@ -104,14 +104,16 @@ def test_sql_passes_give_the_matchers_outcomes_for_mismatch_and_pan_fallback(ten
         ("MM/1", "MM/1"): "mismatch",
         ("MM/2", "MM/2"): "mismatch",
         ("PAN/1", "PAN/1"): "probable",
-        ("PAN/2", None): "missing_in_supplier",
-        (None, "PAN/2"): "missing_in_register",
+        ("PAN/2", "PAN/2"): "mismatch",  # the same number under the supplier's other GSTIN: not two "missing"
     }
     with tenant_scope(tenant_a):
         pan = ReconMatch.objects.get(run=run, purchase__doc_number="PAN/1")
+        pan2 = ReconMatch.objects.get(run=run, purchase__doc_number="PAN/2")
         mm = ReconMatch.objects.get(run=run, purchase__doc_number="MM/2")
     assert pan.pan_fallback
-    assert mm.days == 24
+    assert pan2.pan_fallback
+    assert pan2.d_taxable == Decimal("-500.00")  # supplier − books
+    assert mm.days == -24
 
 
 def _doc(side, cgst="90.00", igst="0.00", taxable="1000.00"):
@@ -137,7 +139,7 @@ def test_each_head_may_have_its_own_tolerance_and_defaults_keep_one_for_all():
     strict_cgst = RuleSet.from_json({"cgst_abs": "0.50"})
     v = compare(r, _doc("S"), strict_cgst)
     assert v.outcome == Outcome.MISMATCH
-    assert v.diffs == {"cgst": Decimal("-0.80")}
+    assert v.diffs == {"cgst": Decimal("0.80")}  # supplier − books
     loose_taxable = RuleSet.from_json({"taxable_pct": "1"})  # 1 % of 1,000 = ₹10 on taxable value only
     assert compare(_doc("R", taxable="1008.00"), _doc("S"), loose_taxable).outcome == Outcome.TOLERANCE
     assert (

@@ -95,7 +95,7 @@ def lines(tenant):
         return {p.erp_ref: p for p in PurchaseLine.objects.filter(tenant=tenant)}
 
 
-def test_every_row_is_checked_bad_rows_reported_with_their_reason_and_good_rows_kept(
+def test_rows_that_cannot_be_read_are_refused_and_rows_that_break_a_gst_rule_are_imported_flagged(
     tenant_a, reg_a1, alice, client_for
 ):
     c = client_for(alice)
@@ -113,22 +113,24 @@ def test_every_row_is_checked_bad_rows_reported_with_their_reason_and_good_rows_
                 pos="29-Karnataka",
                 supplier=INTRA,
             ),  # POS 29: inter-state
-            row(reg_a1, "BAD-1", supplier=bad_check),  # GSTIN check character
+            row(reg_a1, "FLAG-1", supplier=bad_check),  # GSTIN check character
             row(reg_a1, "BAD-2", date="31-02-2025"),  # impossible date
             row(reg_a1, "BAD-3", taxable="12,34,5x"),  # not an amount
-            row(reg_a1, "BAD-4", supplier=INTRA),  # IGST within the state
-            row(reg_a1, "BAD-5", igst="0", cgst="900", sgst="900"),  # CGST across states
-            row(reg_a1, "BAD-6", supplier=INTRA, igst="0", cgst="900", sgst="950"),  # CGST ≠ SGST
-            row(reg_a1, "BAD-7", date="05-10-2099"),  # in the future
-            row(reg_a1, "BAD-8", date="05-10-2016"),  # before GST
-            row(reg_a1, "BAD-9", igst="18000"),  # 180 %: columns swapped?
+            row(reg_a1, "FLAG-4", supplier=INTRA),  # IGST within the state
+            row(reg_a1, "FLAG-5", igst="0", cgst="900", sgst="900"),  # CGST across states
+            row(reg_a1, "FLAG-6", supplier=INTRA, igst="0", cgst="900", sgst="950"),  # CGST ≠ SGST
+            row(reg_a1, "FLAG-7", date="05-10-2099"),  # in the future
+            row(reg_a1, "FLAG-8", date="05-10-2016"),  # before GST
+            row(reg_a1, "FLAG-9", igst="18000"),  # 180 %: columns swapped?
             row(reg_a1, "BAD-10", pos="Atlantis"),  # unknown place of supply
+            row(reg_a1, "FLAG-11", number="INV/2025-26/000042"),  # 18 characters
+            row(reg_a1, "BAD-12", supplier="27ABCDE1234F1Z"),  # 14 characters: not a GSTIN
         ]
     )
     job = upload_and_run(c, "register.csv", data)
-    assert (job.status, job.created, job.error_count) == ("done", 3, 10)
+    assert (job.status, job.created, job.flagged, job.error_count) == ("done", 11, 8, 4)
     stored = lines(tenant_a)
-    assert set(stored) == {"OK-1", "OK-2", "OK-3"}
+    assert set(stored) == {"OK-1", "OK-2", "OK-3"} | {f"FLAG-{n}" for n in (1, 4, 5, 6, 7, 8, 9, 11)}
     assert (stored["OK-3"].taxable, stored["OK-3"].igst, stored["OK-3"].doc_date, stored["OK-3"].pos) == (
         Decimal("123456.78"),
         Decimal("22222.22"),
@@ -137,30 +139,43 @@ def test_every_row_is_checked_bad_rows_reported_with_their_reason_and_good_rows_
     )
     assert stored["OK-1"].number_norm == "BOK1"
     assert stored["OK-1"].period_booked == dt.date(2025, 10, 1)
+    assert stored["OK-1"].flags == {}
+    flags = {ref: set(p.flags) for ref, p in stored.items() if p.flags}
+    assert flags == {
+        "FLAG-1": {"gstin_checksum"},
+        "FLAG-4": {"tax_split"},
+        "FLAG-5": {"tax_split"},
+        "FLAG-6": {"cgst_sgst_differ"},
+        "FLAG-7": {"date_future"},
+        "FLAG-8": {"date_before_gst"},
+        "FLAG-9": {"tax_over_rate"},
+        "FLAG-11": {"number_too_long"},
+    }
+    assert stored["FLAG-1"].supplier_gstin == bad_check
+    assert "check character" in stored["FLAG-1"].flags["gstin_checksum"]
+    assert stored["FLAG-4"].flags["tax_split"].startswith("IGST must be 0 within a state")
+    assert stored["FLAG-6"].flags["cgst_sgst_differ"].startswith("SGST/UTGST must equal CGST")
+    assert "180 %" in stored["FLAG-9"].flags["tax_over_rate"]
+    assert stored["FLAG-11"].doc_number == "INV/2025-26/000042"
 
-    problems = {r["Row"]: (r["Column"], r["Problem"]) for r in report_rows(c, job)}
-    assert len(problems) == 10  # every bad row, each with its reason
-    assert problems["5"][0] == "Supplier GSTIN"
-    assert "check character" in problems["5"][1]
-    assert problems["6"] == ("Document date", "must be a date DD-MM-YYYY, e.g. 05-10-2025")
-    assert problems["7"][0] == "Taxable value"
-    assert "amount" in problems["7"][1]
-    assert problems["8"][0] == "IGST"
-    assert "within a state" in problems["8"][1]
-    assert problems["9"][0] == "CGST"
-    assert "charge IGST" in problems["9"][1]
-    assert problems["10"][0] == "SGST/UTGST"
-    assert "must equal CGST" in problems["10"][1]
-    assert problems["11"][1] == "is in the future"
-    assert "before GST" in problems["12"][1]
-    assert problems["13"][0] == "Taxable value"
-    assert "180 %" in problems["13"][1]
-    assert problems["14"][0] == "Place of supply"
+    report = report_rows(c, job)
+    refused = {r["Row"]: (r["Column"], r["Problem"]) for r in report if r["Result"] == "not imported"}
+    assert refused == {
+        "6": ("Document date", "must be a date DD-MM-YYYY, e.g. 05-10-2025"),
+        "7": ("Taxable value", refused["7"][1]),
+        "14": ("Place of supply", refused["14"][1]),
+        "16": ("Supplier GSTIN", "GSTIN must be 15 characters, got 14"),
+    }
+    assert "amount" in refused["7"][1]
+    flagged = {r["Row"]: r["Problem"] for r in report if r["Result"] == "imported, flagged"}
+    assert set(flagged) == {"5", "8", "9", "10", "11", "12", "13", "15"}
+    assert flagged["9"].startswith("CGST CGST and SGST apply only within a state")
 
     page = c.get(f"{REGISTER}imports/{job.pk}/").content.decode()
-    assert "The rows with errors were skipped; the other rows were imported." in page
-    assert "Download the error report (10 rows)" in page
-    assert "the good rows are imported" in c.get(REGISTER).content.decode()
+    assert "The rows that could not be read were skipped; the other rows were imported." in page
+    assert "8 imported lines break a GST rule" in page
+    assert "4 rows not imported, 8 flagged" in page
+    assert "A row that breaks a GST rule is imported and flagged" in c.get(REGISTER).content.decode()
 
 
 def test_xlsx_with_date_cells_numbers_day_numbers_and_indian_text_amounts(
@@ -325,7 +340,7 @@ def test_headings_are_read_without_parsing_the_sheet_and_match_the_full_reader(t
     assert register_file.open_rows("r.xlsx", data)[0] == head
 
 
-def test_rest_upsert_checks_the_tax_split_refuses_repeated_references_and_audits_each_line(
+def test_rest_upsert_flags_the_tax_split_refuses_repeated_references_and_audits_each_line(
     tenant_a, reg_a1, alice, client
 ):
     token = api_token(alice)
@@ -350,8 +365,10 @@ def test_rest_upsert_checks_the_tax_split_refuses_repeated_references_and_audits
     r = client.post("/api/v1/t/acme/purchase-register/", body, content_type="application/json", **h)
     assert r.status_code == 207
     out = r.json()
-    assert (out["created"], out["rejected"]) == (1, 3)
-    assert [(e["index"], e["field"]) for e in out["errors"]] == [(1, "igst"), (2, "erp_ref"), (3, "erp_ref")]
+    assert (out["created"], out["rejected"]) == (2, 2)
+    assert [(e["index"], e["field"]) for e in out["errors"]] == [(2, "erp_ref"), (3, "erp_ref")]
+    assert [(f["index"], list(f["flags"])) for f in out["flagged"]] == [(1, ["tax_split"])]
+    assert out["flagged"][0]["flags"]["tax_split"].startswith("IGST must be 0 within a state")
     again = client.post(
         "/api/v1/t/acme/purchase-register/",
         {"lines": [line("A-1", igst="1700")]},
@@ -366,6 +383,7 @@ def test_rest_upsert_checks_the_tax_split_refuses_repeated_references_and_audits
             .values_list("action", flat=True)
         )
     assert actions == [
+        "register.line_created",
         "register.line_created",
         "register.upserted",
         "register.line_updated",

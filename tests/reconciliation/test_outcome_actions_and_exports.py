@@ -132,7 +132,7 @@ def test_export_has_every_result_row_with_its_reasons(tenant_a, reconciled, alic
     by_outcome = {}
     for row in body:
         by_outcome.setdefault(row[col["Outcome"]], []).append(row)
-    assert "IGST −0.60" in by_outcome["Within tolerance"][0][col["Reasons"]]
+    assert "IGST +0.60" in by_outcome["Within tolerance"][0][col["Reasons"]]  # supplier − books
     assert "taxable" in by_outcome["Mismatch"][0][col["Reason codes"]].split()
     assert "date" in by_outcome["Probable match"][0][col["Reason codes"]]
     assert by_outcome["Duplicate"][0][col["Reason codes"]] == "duplicate_of"
@@ -165,6 +165,7 @@ def test_api_lists_results_with_reason_codes_paginates_and_filters_by_outcome(
     mismatch = _api(client, alice, f"?run={run.pk}&outcome=mismatch").json()["results"]
     assert [m["outcome"] for m in mismatch] == ["mismatch"]
     assert {"taxable"} <= {r["code"] for r in mismatch[0]["reasons"]}
-    assert mismatch[0]["differences"]["taxable"] == "2000.00"
+    assert mismatch[0]["differences"]["taxable"] == "-2000.00"  # supplier − books
+    assert mismatch[0]["differing_fields"] == ["taxable"]
     assert _api(client, alice, "?outcome=nonsense").status_code == 400
     assert _api(client, alice, "?run=999999").status_code == 404

@@ -223,7 +223,7 @@ def test_engine_outcomes_cover_every_kind(tenant_a, reconciled):
     assert outcome_of(tenant_a, run, "INV45B") == {"probable"}
     with tenant_scope(tenant_a):
         mm = ReconMatch.objects.get(run=run, outcome="mismatch")
-        assert mm.d_taxable == Decimal("2000.00")
+        assert mm.d_taxable == Decimal("-2000.00")  # supplier − books
 
 
 def test_summary_drilldown_pair_and_probe_pages(tenant_a, reconciled, alice, client_for):
@@ -239,8 +239,8 @@ def test_summary_drilldown_pair_and_probe_pages(tenant_a, reconciled, alice, cli
     with tenant_scope(tenant_a):
         m = ReconMatch.objects.get(run=run, outcome="tolerance")
     pair = c.get(f"/t/acme/reconciliation/matches/{m.pk}/")
-    assert b"IGST +0.60" not in pair.content
-    assert "IGST −0.60".encode() in pair.content
+    assert "IGST −0.60".encode() not in pair.content
+    assert b"IGST +0.60" in pair.content  # supplier − books
     with tenant_scope(tenant_a):
         p = PurchaseLine.objects.get(erp_ref="PV-INV/999")
     probe = c.get(f"/t/acme/reconciliation/why-not/?purchase={p.pk}&document={d['INV/006'].pk}")
@@ -277,7 +277,17 @@ def test_manual_link_and_unlink_are_audited_shown_at_once_and_kept_across_runs(
     assert outcome_of(tenant_a, rerun, "INV/999") == {"manual"}
     assert outcome_of(tenant_a, rerun, "INV/002") == {"missing_in_supplier", "missing_in_register"}
     with tenant_scope(tenant_a):
-        assert not ReconMatch.objects.filter(run=run).exists()  # older results dropped
+        assert ReconMatch.objects.filter(run=run).exists()  # the run before keeps its results (to compare)
+        third = services.start_run(
+            **as_alice(tenant_a, alice),
+            registrations=[reg_a1],
+            date_from=dt.date(2025, 10, 1),
+            date_to=dt.date(2025, 10, 31),
+        )
+    execute_run(run_id=third.pk)
+    with tenant_scope(tenant_a):
+        assert not ReconMatch.objects.filter(run=run).exists()  # older results of the same period dropped
+        assert ReconMatch.objects.filter(run=rerun).exists()
 
 
 def test_other_tenant_sees_nothing_by_url(tenant_a, reconciled, charlie, client_for):
