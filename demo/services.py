@@ -21,6 +21,7 @@ from tenancy.models import FilingFrequency, Membership, Registration, Tenant
 from tenancy.roles import Role
 from tenancy.scoping import tenant_scope
 from tools.generator import generate
+from tools.sandbox_portal.generator import other_tabs
 
 DEMO_SLUG = "demo"
 DEMO_NAME = "Demo Industries"
@@ -49,6 +50,20 @@ class DemoResult:
     created_users: list[str] = field(default_factory=list)
     ingests: dict[str, IngestResult] = field(default_factory=dict)
     local_actions: int = 0
+
+
+def demo_records(
+    gstin: str, periods: list[dt.date], n_docs: int, n_suppliers: int, seed: int
+) -> tuple[dict[str, list[dict]], dict[str, str]]:
+    """The GSTIN's generated documents of every section, with a few bills of entry and ISD documents per period
+    (Import of Goods and ISD tabs), and the suppliers' names."""
+    data = generate(seed=seed, recipient_gstin=gstin, periods=periods, n_docs=n_docs, n_suppliers=n_suppliers)
+    records = {section: list(rows) for section, rows in data.records.items()}
+    for n, period in enumerate(periods):
+        extra = other_tabs(gstin, docs=60, seed=seed * 100 + n, period=format_period(period))
+        for section, rows in extra.items():  # numbers differ by period: the seed does
+            records.setdefault(section, []).extend(rows)
+    return records, data.supplier_names
 
 
 def demo_periods(today: dt.date) -> list[dt.date]:
@@ -83,20 +98,14 @@ def seed_demo(*, actor: Actor, today: dt.date | None = None) -> DemoResult:
             for reg, (_s, _e, _n, _f, n_docs, n_suppliers, seed) in zip(
                 regs, DEMO_REGISTRATIONS, strict=True
             ):
-                data = generate(
-                    seed=seed,
-                    recipient_gstin=reg.gstin,
-                    periods=periods,
-                    n_docs=n_docs,
-                    n_suppliers=n_suppliers,
-                )
+                records, names = demo_records(reg.gstin, periods, n_docs, n_suppliers, seed)
                 ingest = ingest_documents(
                     tenant=tenant,
                     registration=reg,
-                    records=data.records,
+                    records=records,
                     actor=actor,
                     source="demo",
-                    supplier_names=data.supplier_names,
+                    supplier_names=names,
                 )
                 if ingest.errors:
                     raise ValueError("; ".join(ingest.errors[:5]))

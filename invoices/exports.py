@@ -39,6 +39,10 @@ HEADERS = [
     "Local action (not yet pushed)",
     "Remarks",
     "First seen",
+    "Port code (bill of entry)",
+    "ICEGATE reference date",
+    "GSTIN amended from",
+    "ITC eligible (ISD)",
 ]
 _COLUMNS = (
     "registration__gstin",
@@ -62,6 +66,10 @@ _COLUMNS = (
     "local_remarks",
     "portal_remarks",
     "first_seen_at",
+    "port_code",
+    "ref_date",
+    "prev_gstin",
+    "itc_eligible",
 )
 _SECTIONS = {s.value: SECTIONS[s].label for s in Section}
 _ACTIONS = {a.value: ACTION_LABELS[a] for a in Action}
@@ -98,6 +106,10 @@ def _row(r):
         local_remarks,
         portal_remarks,
         first_seen,
+        port_code,
+        ref_date,
+        prev_gstin,
+        itc_eligible,
     ) = r
     return (
         reg,
@@ -120,6 +132,10 @@ def _row(r):
         _ACTIONS.get(local, "") if local else "",
         local_remarks or portal_remarks,
         first_seen,
+        port_code or "",
+        ref_date,
+        prev_gstin or "",
+        {"Y": "Yes", "N": "No"}.get(itc_eligible or "", ""),
     )
 
 

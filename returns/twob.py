@@ -142,6 +142,7 @@ class Doc:
     orig_id: int | None = None
     orig_tax: tuple[Decimal, Decimal, Decimal, Decimal] | None = None
     orig_changed_on: dt.date | None = None
+    itc_eligible: str | None = None  # ISD documents: the ISD's ``itcelg`` ("N": ITC not available)
 
     @property
     def tax(self) -> tuple[Decimal, Decimal, Decimal, Decimal]:
@@ -154,8 +155,8 @@ class Placement:
     part: Part
     reason: str  # "" | "P" | "C"
     why: str
-    group: str  # "nonrevsup" | "othersup"
-    twob_section: str  # b2b, b2ba, cdnr, cdnra, ecom, ecoma
+    group: str  # "nonrevsup" | "othersup" | "isdsup" | "imports"
+    twob_section: str  # b2b, b2ba, cdnr, cdnra, ecom, ecoma, isd, isda, impg, impga, impgsez, impgasez
     itc: tuple[
         Decimal, Decimal, Decimal, Decimal
     ]  # the amounts the 2B summary counts (declared reduction for CNs)
@@ -170,7 +171,7 @@ class Placement:
 @lru_cache(maxsize=64)
 def _section(section: str):
     info = SECTIONS[Section(section)]
-    group = "othersup" if info.kind == DocKind.CREDIT_NOTE else "nonrevsup"
+    group = info.twob_group
     nttyp = {DocKind.CREDIT_NOTE: "C", DocKind.DEBIT_NOTE: "D"}.get(info.kind, "")
     return info, group, nttyp
 
@@ -358,12 +359,20 @@ def place(doc: Doc, recipient: Recipient, *, rules: RuleSet = DEFAULT_RULES) -> 
         natural=natural,
     )
     # POS-ineligible and 16(4)-barred documents bypass IMS: no action, no carry-forward
-    if doc.supplier_gstin[:2] == doc.pos and doc.pos != recipient.state_code:
+    if doc.pos and doc.supplier_gstin[:2] == doc.pos and doc.pos != recipient.state_code:
         return Placement(
             part=Part.UNAVAILABLE,
             reason="P",
             itc=doc.tax,
             why=f"POS {doc.pos} is the supplier's state, not yours ({recipient.state_code})",
+            **base,
+        )
+    if doc.itc_eligible == "N":
+        return Placement(
+            part=Part.UNAVAILABLE,
+            reason="I",
+            itc=doc.tax,
+            why="the ISD marked this ITC as not eligible",
             **base,
         )
     if info.kind != DocKind.CREDIT_NOTE:
