@@ -43,6 +43,7 @@ HEADERS = [
     "ICEGATE reference date",
     "GSTIN amended from",
     "ITC eligible (ISD)",
+    "ITC claim period",
 ]
 _COLUMNS = (
     "registration__gstin",
@@ -70,6 +71,7 @@ _COLUMNS = (
     "ref_date",
     "prev_gstin",
     "itc_eligible",
+    "itc_claim_period",
 )
 _SECTIONS = {s.value: SECTIONS[s].label for s in Section}
 _ACTIONS = {a.value: ACTION_LABELS[a] for a in Action}
@@ -81,6 +83,14 @@ def document_export_params(query) -> dict[str, list[str]]:
     return {
         key: values for key, values in query.lists() if key in DocumentFilter.base_filters and any(values)
     }
+
+
+def _claim(action: str, period) -> str:
+    """The ITC claim period as the document page says it (docs/rules/gstr3b.md §6): deferred while rejected or
+    pending, else the period MM-YYYY, else blank."""
+    if action in ("R", "P"):
+        return "Deferred"
+    return period.strftime("%m-%Y") if period else ""
 
 
 def _row(r):
@@ -110,6 +120,7 @@ def _row(r):
         ref_date,
         prev_gstin,
         itc_eligible,
+        claim,
     ) = r
     return (
         reg,
@@ -136,6 +147,7 @@ def _row(r):
         ref_date,
         prev_gstin or "",
         {"Y": "Yes", "N": "No"}.get(itc_eligible or "", ""),
+        _claim(local or portal, claim),
     )
 
 

@@ -117,6 +117,9 @@ class SupplierDocument(models.Model):
     local_updated_by = models.BigIntegerField(null=True, blank=True)
 
     twob_period = models.DateField(null=True, blank=True, help_text="GSTR-2B period once known")
+    # The return period whose GSTR-3B claims this ITC (docs/rules/gstr3b.md §6), kept by returns.claims; deferred
+    # while the action is Reject or Pending (read from the action). Null: in no 2B yet, or ITC not available.
+    itc_claim_period = models.DateField(null=True, blank=True)
     content_hash = models.CharField(
         max_length=32, help_text="Digest of the portal fields; skips no-op updates"
     )

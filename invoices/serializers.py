@@ -80,6 +80,7 @@ class DocumentDetailSerializer(DocumentSerializer):
             "local_updated_at",
             "twob_period",
             "itc_availability_check",
+            "itc_claim_period",
             "port_code",
             "ref_date",
             "prev_gstin",

@@ -40,7 +40,7 @@ from invoices.models import SupplierDocument
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
-from . import documents, tasks, twob_sql
+from . import claims, documents, tasks, twob_sql
 from .models import (
     ACTIVE_REBUILD,
     CreditReversalBalance,
@@ -471,7 +471,29 @@ def rebuild_all(*, today: dt.date | None = None) -> int:
                     trigger=PreviewTrigger.BEAT,
                 )
                 built += 1
+            claims.refresh_claim_periods(registration=reg, today=today)
     return built
+
+
+def queue_claim_refresh(registration: Registration) -> None:
+    """Refresh the GSTIN's ITC claim periods in a worker once the current transaction commits."""
+    queue_claim_refreshes([registration.pk])
+
+
+def queue_claim_refreshes(registration_ids: Iterable[int]) -> None:
+    """:func:`queue_claim_refresh` of GSTINs given by id."""
+    ids = list(registration_ids)
+    transaction.on_commit(lambda: [tasks.refresh_claim_periods.delay(i) for i in ids])
+
+
+def refresh_claims_job(registration_id: int) -> int:
+    """The worker's side of :func:`queue_claim_refresh` (a GSTIN removed since: nothing)."""
+    with scopes_disabled():
+        reg = Registration.objects.select_related("tenant").filter(pk=registration_id).first()
+    if reg is None:
+        return 0
+    with tenant_scope(reg.tenant):
+        return claims.refresh_claim_periods(registration=reg)
 
 
 def request_rebuild(
@@ -712,6 +734,7 @@ def mark_gstr3b_filed(
             changes=changes,
             metadata={"registration": registration.gstin, "period": format_period(period), "source": source},
         )
+        queue_claim_refresh(registration)
     return filing
 
 
@@ -752,6 +775,7 @@ def delete_gstr3b_filing(*, tenant: Tenant, actor: Actor, filing: Gstr3bFiling) 
             metadata={"registration": registration.gstin, "period": format_period(locked.period)},
         )
         locked.delete()
+        queue_claim_refresh(registration)
 
 
 def record_portal_filings(
