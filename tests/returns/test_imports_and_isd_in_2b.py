@@ -118,3 +118,33 @@ def test_the_preview_page_shows_the_import_and_isd_rows(client_for, alice, tenan
     text = page.content.decode()
     assert "4(A)(1) Import of goods" in text
     assert "4(A)(4) Inward supplies from ISD" in text
+
+
+def test_the_json_lists_bills_of_entry_and_isd_documents_in_the_portals_shapes(
+    client_for, alice, tenant_a, reg_a1, preview
+):
+    data = client_for(alice).get(reverse("twob-json", args=[tenant_a.slug, reg_a1.pk, "102025"])).json()
+    docdata = data.get("data", data)["docdata"]
+    assert [r["boenum"] for r in docdata["impg"]] == [
+        "1111111"
+    ]  # flat records, no supplier; the pending one out
+    assert docdata["impg"][0]["portcode"] == "INNSA1"
+    (sez,) = docdata["impgsez"]
+    assert (sez["ctin"], [b["boenum"] for b in sez["boe"]]) == (SEZ, ["3333333"])
+    (isd_supplier,) = docdata["isd"]
+    kinds = {d["docnum"]: (d["doctyp"], d["itcelg"]) for d in isd_supplier["doclist"]}
+    assert kinds == {"ISD-1": ("ISDI", "Y"), "ISD-2": ("ISDI", "N"), "ISDCN-1": ("ISDC", "Y")}
+
+
+def test_the_excel_lists_them_with_their_numbers(client_for, alice, tenant_a, reg_a1, preview):
+    import io
+
+    import openpyxl
+
+    response = client_for(alice).get(reverse("twob-excel", args=[tenant_a.slug, reg_a1.pk, "102025"]))
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    rows = list(openpyxl.load_workbook(io.BytesIO(body), read_only=True).active.iter_rows(values_only=True))
+    numbers = {r[4]: r for r in rows[1:] if r and r[4]}
+    assert {"1111111", "3333333", "ISD-1", "ISD-2", "ISDCN-1", "I-1"} <= set(numbers)
+    assert numbers["ISD-2"][17] == "No"
