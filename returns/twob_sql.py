@@ -152,6 +152,7 @@ def placement_sql(
     all_periods: bool = False,
     rule37a: bool = False,
     history: bool = False,
+    only: bool = False,
 ) -> str:
     """SELECT of every candidate document with its placement (mirroring :func:`returns.twob.place`, with the
     carry-forward past filed GSTR-3Bs, the one-period Pending limit and Rule 37A): id, part, reason,
@@ -167,7 +168,8 @@ def placement_sql(
     filed GSTR-3Bs before the period). ``all_periods``: every filed document of supplier periods from
     %(since)s on or pending (the deadline queue), not only the period's. ``rule37a``: some supplier periods are at
     risk (without, the statement has no Rule 37A join: a third of the deadline query's time at 500,000 documents).
-    ``history``: the documents as they stood at %(as_of_ts)s (:data:`AS_OF_DOCUMENTS`), not as they are now."""
+    ``history``: the documents as they stood at %(as_of_ts)s (:data:`AS_OF_DOCUMENTS`), not as they are now.
+    ``only``: the documents %(only_ids)s only (a refresh of the deadline queue's changed entries)."""
     iff = ", ".join(f"'{f}'" for f in sorted(QUARTERLY_SRC_FORMS))
     lim_m, lim_d = rules.itc_limit_month_day
     old_m, old_d = rules.itc_limit_month_day_before
@@ -251,7 +253,7 @@ def placement_sql(
           AND coalesce(a.local_action, a.portal_action) IN ('P', 'R')) o ON o.amendment_id = d.id
       {r37_join}
       WHERE d.tenant_id = %(tenant)s AND d.registration_id = %(reg)s AND d.vanished_at IS NULL
-        AND d.supplier_filing_status = 'filed' AND {where}
+        AND d.supplier_filing_status = 'filed' AND {where}{" AND d.id = ANY(%(only_ids)s)" if only else ""}
     ), n AS (
       SELECT m.*, {_return_period("m.month")} AS nat_period,
              CASE WHEN m.action = 'P' THEN ({_specified_sql(rules)}) END AS specified,  -- (only pending ones need it)
@@ -536,30 +538,44 @@ WITH c AS (
   FROM d
 )
 """
-_DEADLINES = (
+# The queue is kept as a table (``returns_deadlineentry``, models.DeadlineEntry): every entry of a GSTIN with its
+# clock, due day, ITC at stake and score for the day it was computed, so a page is an index range. A read first
+# makes it fresh (:func:`_fresh`): the whole GSTIN when the day changed or something broad changed (stale: a filing,
+# a supplier's GSTR-3B status, an ingest), else only the documents changed since (dirty, noted by triggers on the
+# documents table; migration returns 0006).
+_DEADLINE_STORE = (
     _DEADLINE_ROWS
-    + """SELECT s.id, s.part, s.clock, s.due, s.days, s.stake, s.score FROM s
-WHERE s.due IS NOT NULL {filters} {keyset}
-ORDER BY s.score DESC, s.id DESC LIMIT %(limit)s
+    + """INSERT INTO returns_deadlineentry (document_id, tenant_id, registration_id, part, section, supplier_gstin,
+                                      clock, due, stake, score)
+SELECT s.id, %(tenant)s, %(reg)s, s.part, s.section, s.supplier_gstin, s.clock, s.due, s.stake, s.score
+FROM s WHERE s.due IS NOT NULL
 """
 )
-_DEADLINE_TOTALS = (
-    _DEADLINE_ROWS + "SELECT count(*), coalesce(sum(s.stake), 0) FROM s WHERE s.due IS NOT NULL {filters}"
+_ENTRY_COLUMNS = "e.document_id, e.part, e.clock, e.due, e.due - %(today)s AS days, e.stake, e.score"
+_DEADLINES = f"""SELECT {_ENTRY_COLUMNS} FROM returns_deadlineentry e
+WHERE e.tenant_id = %(tenant)s AND e.registration_id = %(reg)s {{filters}} {{keyset}}
+ORDER BY e.score DESC, e.document_id DESC LIMIT %(limit)s"""
+_DEADLINE_TOTALS = """SELECT count(*), coalesce(sum(e.stake), 0) FROM returns_deadlineentry e
+WHERE e.tenant_id = %(tenant)s AND e.registration_id = %(reg)s {filters}"""
+_DEADLINE_IDS = """SELECT e.document_id FROM returns_deadlineentry e
+WHERE e.tenant_id = %(tenant)s AND e.registration_id = %(reg)s {filters}"""
+_DEADLINE_LOCK = (
+    7_260_011  # pg_advisory_xact_lock(namespace, registration id): one refresh of a queue at a time
 )
-_DEADLINE_IDS = _DEADLINE_ROWS + "SELECT s.id FROM s WHERE s.due IS NOT NULL {filters}"
+DIRTY_AT_MOST = 50_000  # more dirty documents than this: the whole GSTIN is recomputed
 
 
 def _deadline_filters(p: dict) -> str:
-    """The queue's filters as SQL on ``s`` (each only when its parameter is given)."""
+    """The queue's filters as SQL on the entries ``e`` (each only when its parameter is given)."""
     out = []
     if p.get("f_sections"):
-        out.append("AND s.section = ANY(%(f_sections)s)")
+        out.append("AND e.section = ANY(%(f_sections)s)")
     if p.get("f_suppliers") is not None:
-        out.append("AND s.supplier_gstin = ANY(%(f_suppliers)s)")
+        out.append("AND e.supplier_gstin = ANY(%(f_suppliers)s)")
     if p.get("f_days_max") is not None:
-        out.append("AND s.days <= %(f_days_max)s")
+        out.append("AND e.due - %(today)s <= %(f_days_max)s")
     if p.get("f_min_itc") is not None:
-        out.append("AND s.stake >= %(f_min_itc)s")
+        out.append("AND e.stake >= %(f_min_itc)s")
     return " ".join(out)
 
 
@@ -632,29 +648,81 @@ def deadline_params(
 
 def deadlines(p: dict) -> list[tuple]:
     """(id, part, clock, due, days left, ITC at stake, score) of the most urgent documents, best first."""
-    keyset = "AND (s.score, s.id) < (%(after_score)s, %(after_id)s)" if p["after_score"] is not None else ""
-    return _run_deadlines(_DEADLINES, p, keyset=keyset)
+    keyset = (
+        "AND (e.score, e.document_id) < (%(after_score)s, %(after_id)s)"
+        if p["after_score"] is not None
+        else ""
+    )
+    return _read(_DEADLINES.format(filters=_deadline_filters(p), keyset=keyset), p)
 
 
 def deadline_totals(p: dict) -> tuple[int, Decimal]:
     """(documents, ITC at stake) of the whole filtered queue of one GSTIN (every page)."""
-    count, stake = _run_deadlines(_DEADLINE_TOTALS, p)[0]
+    count, stake = _read(_DEADLINE_TOTALS.format(filters=_deadline_filters(p)), p)[0]
     return int(count), Decimal(stake)
 
 
 def deadline_ids(p: dict) -> list[int]:
     """The ids of every document of the filtered queue of one GSTIN ("all matching" of a bulk action)."""
-    return [row[0] for row in _run_deadlines(_DEADLINE_IDS, p)]
+    return [row[0] for row in _read(_DEADLINE_IDS.format(filters=_deadline_filters(p)), p)]
 
 
-def _run_deadlines(template: str, p: dict, keyset: str = "") -> list[tuple]:
-    sql = template.format(
-        placed=placement_sql(filings=bool(p["filed_p"]), all_periods=True, rule37a=bool(p["r37_gstin"])),
-        keyset=keyset,
-        filters=_deadline_filters(p),
-    )
+def _read(sql: str, p: dict) -> list[tuple]:
+    _fresh(p)
     connection.ensure_connection()
-    with transaction.atomic(), psycopg.Cursor(connection.connection) as cur:
-        cur.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off; SET LOCAL enable_mergejoin = off")
+    with psycopg.Cursor(connection.connection) as cur:
         cur.execute(sql, p)
         return cur.fetchall()
+
+
+def _fresh(p: dict) -> None:
+    """Make the GSTIN's stored queue that of ``p["today"]``: recompute it whole when it was computed for another
+    day, never, or something broad changed since (stale); else recompute the entries of the documents changed since
+    (dirty). One refresh per GSTIN at a time (an advisory lock); a no-op when nothing changed."""
+    reg, tenant = p["reg"], p["tenant"]
+    connection.ensure_connection()
+    with transaction.atomic(), psycopg.Cursor(connection.connection) as cur:
+        cur.execute("SELECT computed_for, stale FROM returns_deadlinestate WHERE registration_id = %s", [reg])
+        state = cur.fetchone()
+        if state is not None and state[0] == p["today"] and not state[1]:
+            cur.execute("SELECT 1 FROM returns_deadlinedirty WHERE registration_id = %s LIMIT 1", [reg])
+            if cur.fetchone() is None:
+                return  # the common case: fresh
+        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_DEADLINE_LOCK, reg])
+        cur.execute(
+            "SELECT computed_for, stale FROM returns_deadlinestate WHERE registration_id = %s FOR UPDATE",
+            [reg],
+        )
+        state = cur.fetchone()
+        cur.execute(
+            "DELETE FROM returns_deadlinedirty WHERE registration_id = %s RETURNING document_id", [reg]
+        )
+        dirty = [row[0] for row in cur.fetchall()]
+        whole = state is None or state[0] != p["today"] or state[1] or len(dirty) > DIRTY_AT_MOST
+        if not whole and not dirty:
+            return  # another reader refreshed it meanwhile
+        cur.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off; SET LOCAL enable_mergejoin = off")
+        placed = placement_sql(
+            filings=bool(p["filed_p"]), all_periods=True, rule37a=bool(p["r37_gstin"]), only=not whole
+        )
+        if whole:
+            cur.execute("DELETE FROM returns_deadlineentry WHERE registration_id = %s", [reg])
+        else:
+            # the changed documents and the amendments of the changed originals (their direction may change)
+            cur.execute(
+                """SELECT array_agg(id) FROM (
+                     SELECT unnest(%(ids)s::bigint[]) AS id
+                     UNION SELECT d.id FROM invoices_supplierdocument d
+                     WHERE d.tenant_id = %(tenant)s AND d.registration_id = %(reg)s
+                       AND d.original_id = ANY(%(ids)s)) x""",
+                {"ids": dirty, "tenant": tenant, "reg": reg},
+            )
+            dirty = cur.fetchone()[0] or []
+            cur.execute("DELETE FROM returns_deadlineentry WHERE document_id = ANY(%s)", [dirty])
+        cur.execute(_DEADLINE_STORE.format(placed=placed), {**p, "only_ids": dirty})
+        cur.execute(
+            """INSERT INTO returns_deadlinestate (registration_id, tenant_id, computed_for, stale)
+               VALUES (%s, %s, %s, false)
+               ON CONFLICT (registration_id) DO UPDATE SET computed_for = EXCLUDED.computed_for, stale = false""",
+            [reg, tenant, p["today"]],
+        )
