@@ -720,6 +720,8 @@ def _fresh(p: dict) -> None:
             dirty = cur.fetchone()[0] or []
             cur.execute("DELETE FROM returns_deadlineentry WHERE document_id = ANY(%s)", [dirty])
         cur.execute(_DEADLINE_STORE.format(placed=placed), {**p, "only_ids": dirty})
+        if whole:  # fresh statistics, or the planner (estimating a handful of rows) sorts the GSTIN's entries
+            cur.execute("ANALYZE returns_deadlineentry")
         cur.execute(
             """INSERT INTO returns_deadlinestate (registration_id, tenant_id, computed_for, stale)
                VALUES (%s, %s, %s, false)
