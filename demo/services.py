@@ -16,6 +16,7 @@ from audit.services import Actor, Event, record_many
 from gst.gstin import make_gstin
 from gst.periods import add_months, format_period
 from invoices.services.ingest import OBJECT_TYPE, IngestResult, ingest_documents
+from returns import claims
 from tenancy import services as tenancy_services
 from tenancy.models import FilingFrequency, Membership, Registration, Tenant
 from tenancy.roles import Role
@@ -112,6 +113,7 @@ def seed_demo(*, actor: Actor, today: dt.date | None = None) -> DemoResult:
                 result.ingests[reg.gstin] = ingest
                 if ingest.created:
                     result.local_actions += _seed_local_actions(tenant, reg, actor, owner)
+                claims.refresh_claim_periods(registration=reg)  # the ITC claim period of every document
     return result
 
 
