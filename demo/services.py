@@ -15,6 +15,7 @@ from django.utils import timezone
 from audit.services import Actor, Event, record_many
 from gst.gstin import make_gstin
 from gst.periods import add_months, format_period
+from gst.sections import SECTIONS_BY_GOODS_TYPE, GoodsType
 from invoices.services.ingest import OBJECT_TYPE, IngestResult, ingest_documents
 from returns import claims
 from tenancy import services as tenancy_services
@@ -157,9 +158,17 @@ def _seed_local_actions(tenant, reg, actor: Actor, owner) -> int:
                 local_updated_at = %(now)s, local_updated_by = %(user)s
             WHERE d.tenant_id = %(tenant)s AND d.registration_id = %(reg)s AND d.portal_action = 'N'
               AND d.local_action IS NULL AND d.id %% %(every)s = 0
+              AND d.section <> ALL(%(boe)s)  -- a bill of entry takes no Reject (docs/rules/sections.md §4.1)
             RETURNING d.id, d.supplier_gstin, d.section, d.doc_number, d.local_action
             """,
-            {"now": now, "user": owner.pk, "tenant": tenant.pk, "reg": reg.pk, "every": LOCAL_ACTION_EVERY},
+            {
+                "now": now,
+                "user": owner.pk,
+                "tenant": tenant.pk,
+                "reg": reg.pk,
+                "every": LOCAL_ACTION_EVERY,
+                "boe": [s.value for s in SECTIONS_BY_GOODS_TYPE[GoodsType.IMPORTS]],
+            },
         )
         rows = cur.fetchall()
     if rows:
