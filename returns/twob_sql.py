@@ -95,7 +95,8 @@ def _local(field: str, cast: str = "", empty: str = "NULL") -> str:
 # product keeps: the supplier's fields and the portal's action rolled back through the document versions and the
 # pushes after then; the local action, answer and declaration of the last action event before then (for the
 # documents acted on since); documents that vanished after then present; documents first seen after then left
-# out unless a 2B or a filing date places them earlier.
+# out unless a 2B, a filing date, or (filed, no date known) the 2B cut-off of their period (the 13th of the next
+# month, as the placement assumes) places them on or before then.
 AS_OF_DOCUMENTS = f"""(
   WITH chg AS (
     SELECT v.document_id AS id, e.key AS k, v.seen_at AS at, e.value->0 AS old
@@ -140,7 +141,9 @@ AS_OF_DOCUMENTS = f"""(
   LEFT JOIN lt ON lt.id = d.id::text
   LEFT JOIN la ON la.id = d.id::text
   WHERE d.tenant_id = %(tenant)s AND d.registration_id = %(reg)s
-    AND (d.first_seen_at <= %(as_of_ts)s OR d.twob_period IS NOT NULL OR d.supplier_filing_date <= %(as_of)s)
+    AND (d.first_seen_at <= %(as_of_ts)s OR d.twob_period IS NOT NULL OR d.supplier_filing_date <= %(as_of)s
+         OR (d.supplier_filing_date IS NULL AND d.supplier_filing_status = 'filed'
+             AND (d.supplier_period + interval '1 month 12 days')::date <= %(as_of)s))
 )"""
 
 

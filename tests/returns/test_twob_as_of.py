@@ -159,3 +159,32 @@ def test_the_api_answers_as_of_a_date_and_refuses_a_bad_one(history, client_for,
     assert bad.status_code == 400
     assert bad.json()["field"] == "as_of"
     assert future.status_code == 400
+
+
+def test_a_document_first_seen_later_counts_when_its_periods_cut_off_was_before_that_day(tenant_a, reg_a1):
+    """Seen only on 1 Dec, a filed October invoice (no filing date known) was in October's 2B by the 13th of
+    November, as the placement assumes; a November one was not yet."""
+    records = {
+        "b2b": [
+            factories.document_record(supplier_gstin=KA, number="OCT-1", taxable=D("1000.00")),
+            factories.document_record(
+                supplier_gstin=KA,
+                number="NOV-1",
+                taxable=D("1000.00"),
+                date=dt.date(2025, 11, 5),
+                supplier_period="112025",
+            ),
+        ]
+    }
+    with tenant_scope(tenant_a):
+        with at("2025-12-01"):
+            assert not ingest_documents(
+                tenant=tenant_a, registration=reg_a1, records=records, actor=factories.SYSTEM, source="portal"
+            ).errors
+        with at("2026-01-10"):
+            oct_then = services.preview_as_of(registration=reg_a1, period=OCT, as_of=dt.date(2025, 11, 14))
+            nov_then = services.preview_as_of(
+                registration=reg_a1, period=dt.date(2025, 11, 1), as_of=dt.date(2025, 11, 30)
+            )
+    assert table4(oct_then)["4A5"]["igst"] == D("180.00")
+    assert table4(nov_then)["4A5"]["igst"] == D("0")
