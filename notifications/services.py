@@ -10,6 +10,7 @@ from django.core.mail import send_mass_mail
 from django.db import transaction
 from django.utils import timezone
 
+from ims_project.site import absolute_url
 from tenancy.models import Tenant
 
 from .models import Notification
@@ -31,7 +32,7 @@ def notify(
     messages = [
         (
             f"[IMS] {text}"[:200],
-            f"{email_body or text}\n\n{url}".strip(),
+            f"{email_body or text}\n\n{absolute_url(url)}".strip(),
             settings.DEFAULT_FROM_EMAIL,
             [u.email],
         )
