@@ -51,6 +51,14 @@ def notify(
     return len(users)
 
 
+def settle(*, tenant: Tenant, kind: str, url: str, text: str) -> int:
+    """The unread notifications of ``kind`` about ``url`` no longer call for anything (e.g. a batch another approver
+    decided): they are marked read and say ``text`` instead. Returns how many changed."""
+    return Notification.objects.filter(tenant=tenant, kind=kind, url=url, read_at__isnull=True).update(
+        read_at=timezone.now(), text=text[:300]
+    )
+
+
 def mark_read(*, tenant: Tenant, user, ids: list[int] | None = None) -> int:
     """Mark ``user``'s notifications (``ids``, or all) read; returns how many changed. Not audited: personal state."""
     qs = Notification.objects.filter(tenant=tenant, user=user, read_at__isnull=True)

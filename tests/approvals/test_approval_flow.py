@@ -302,3 +302,19 @@ def test_email_links_carry_the_sites_scheme_and_host(
         one(tenant_a, pat, doc(), "R")
     assert mailoutbox
     assert all("https://ims.example.com/t/acme/approvals/" in m.body for m in mailoutbox)
+
+
+def test_once_a_batch_is_decided_the_other_approvers_are_no_longer_asked(
+    tenant_a, alice, pat, ann, policy, doc
+):
+    from notifications.models import Notification
+
+    policy(action="R")
+    one(tenant_a, pat, doc(), "R")
+    decide(services.approve, tenant_a, ann, batch(tenant_a))
+    with tenant_scope(tenant_a):
+        alices = Notification.objects.get(tenant=tenant_a, user=alice, kind="approval.requested")
+    assert alices.read_at is not None
+    assert "approved by" in alices.text
+    assert "no approval needed any more" in alices.text
+    assert "your approval is needed" not in alices.text
