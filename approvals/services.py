@@ -37,7 +37,7 @@ from actions.models import BulkActionRun
 from actions.requests import request_json
 from audit.services import Actor, Event, record, record_many
 from gst.rules import HEADS, ActionRequest
-from notifications.services import notify
+from notifications.services import notify, settle
 from tenancy.models import Membership, Registration, Tenant
 from tenancy.roles import Capability, can
 from tenancy.selectors import visible_registrations
@@ -323,6 +323,7 @@ def approve(
         )
         record_many(tenant=tenant, actor=actor, events=events, summary=summary, request_id=request_id)
         _notify_proposer(tenant=tenant, approval=approval, verb="approved")
+        _settle_requests(tenant=tenant, approval=approval)
     return approval
 
 
@@ -419,6 +420,7 @@ def _revert(
         record_many(tenant=tenant, actor=actor, events=events, summary=summary, request_id=request_id)
         if status == RequestStatus.RETURNED:
             _notify_proposer(tenant=tenant, approval=approval, verb="returned")
+        _settle_requests(tenant=tenant, approval=approval)
     return approval
 
 
@@ -505,6 +507,17 @@ def _notify_no_approver(*, tenant: Tenant, approval: ApprovalRequest) -> int:
         text=f"Batch #{approval.pk} has no one to approve it: an owner or admin must act",
         url=_url(tenant, approval),
         email_body=help_text,
+    )
+
+
+def _settle_requests(*, tenant: Tenant, approval: ApprovalRequest) -> None:
+    """The other approvers' "your approval is needed" about a batch now decided no longer ask for anything."""
+    by = f" by {approval.decided_by_label}" if approval.decided_by_label else ""
+    settle(
+        tenant=tenant,
+        kind="approval.requested",
+        url=_url(tenant, approval),
+        text=f"Batch #{approval.pk} was {approval.get_status_display().lower()}{by}: no approval needed any more",
     )
 
 

@@ -45,6 +45,7 @@ class RuleSerializer(serializers.ModelSerializer):
             "priority",
             "action",
             "remarks",
+            "itc_answer",
             "conditions",
             "description",
             "owner_id",
@@ -56,6 +57,7 @@ class RuleSerializer(serializers.ModelSerializer):
             "enabled": {"default": True},
             "priority": {"default": 100},
             "remarks": {"default": ""},
+            "itc_answer": {"default": "Y"},
         }
 
     def get_description(self, rule) -> list[str]:
@@ -78,6 +80,7 @@ class RunSerializer(serializers.ModelSerializer):
             "applied",
             "already",
             "refused",
+            "suggested",
             "bulk_runs",
             "message",
             "created_at",
@@ -155,6 +158,7 @@ class _RuleAPI(TenantAPIMixin, APIView):
                 "name": rule.name,
                 "action": rule.action,
                 "remarks": rule.remarks,
+                "itc_answer": rule.itc_answer,
                 "enabled": rule.enabled,
                 "priority": rule.priority,
                 "conditions": rule.conditions,

@@ -7,7 +7,7 @@ from django import forms
 from gst.sections import SECTION_CHOICES
 
 from .conditions import FILING_STATUSES, RECONCILIATION_OUTCOMES
-from .models import RULE_ACTIONS
+from .models import ITC_ANSWERS, RULE_ACTIONS
 
 MONEY = {"max_digits": 15, "decimal_places": 2, "min_value": 0}
 # Condition error field → form field.
@@ -19,6 +19,12 @@ class RuleForm(forms.Form):
     action = forms.ChoiceField(choices=RULE_ACTIONS)
     remarks = forms.CharField(
         max_length=500, required=False, help_text="Sent with a reject or pending action."
+    )
+    itc_answer = forms.ChoiceField(
+        choices=ITC_ANSWERS,
+        initial="Y",
+        required=False,  # Y when not given
+        label="Whether ITC needs to be reduced (accepting a credit note or downward amendment)",
     )
     enabled = forms.BooleanField(required=False, initial=True)
     priority = forms.IntegerField(min_value=0, max_value=999, initial=100, help_text="Lower runs first.")
@@ -70,6 +76,7 @@ class RuleForm(forms.Form):
             "name": d["name"],
             "action": d["action"],
             "remarks": d.get("remarks") or "",
+            "itc_answer": d.get("itc_answer") or "Y",
             "enabled": d.get("enabled", False),
             "priority": d["priority"],
             "conditions": self.conditions(),
@@ -81,6 +88,7 @@ class RuleForm(forms.Form):
             "name": rule.name,
             "action": rule.action,
             "remarks": rule.remarks,
+            "itc_answer": rule.itc_answer,
             "enabled": rule.enabled,
             "priority": rule.priority,
         }

@@ -5,6 +5,11 @@ from __future__ import annotations
 from django.db import models
 from django_scopes import ScopedManager
 
+ITC_ANSWERS = [
+    ("Y", "Yes: reduce ITC in full"),
+    ("N", "No: leave ITC as it is"),
+    ("books", "As the purchase register suggests (in full where nothing is paired)"),
+]
 RULE_ACTIONS = [("A", "Accept"), ("R", "Reject"), ("P", "Keep pending")]
 
 
@@ -23,6 +28,10 @@ class AutoRule(models.Model):
     conditions = models.JSONField(default=list)
     action = models.CharField(max_length=1, choices=RULE_ACTIONS)
     remarks = models.CharField(max_length=500, blank=True)
+    # An Accept of a credit note or downward amendment carries the answer to "Whether ITC needs to be reduced?"
+    # (docs/rules/ims-actions.md §4.4): Y (in full, the portal's default), N, or the amount the purchase register
+    # suggests where the latest reconciliation paired the document (in full where it did not).
+    itc_answer = models.CharField(max_length=5, choices=ITC_ANSWERS, default="Y")
     owner_id = models.BigIntegerField(help_text="User whose access and role the rule acts with")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -60,6 +69,7 @@ class AutoRuleRun(models.Model):
     applied = models.IntegerField(default=0)
     already = models.IntegerField(default=0)
     refused = models.IntegerField(default=0)
+    suggested = models.IntegerField(default=0, help_text="Accepts that took their ITC answer from the books")
     bulk_runs = models.JSONField(default=list, blank=True)
     message = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from actions.errors import ActionError
 from actions.requests import action_request
@@ -23,16 +24,18 @@ from actions.services import bulk_set_action, sync_max
 from audit.models import ActorType
 from audit.services import Actor, record
 from invoices.models import SupplierDocument
+from reconciliation.suggestions import SPECIFIED_SECTIONS, book_suggestion
 from tenancy.models import Membership, Registration, Tenant
 from tenancy.roles import Capability, can
 from tenancy.scoping import tenant_scope
 
 from . import selectors
 from .conditions import ConditionError, normalise, recon_outcomes
-from .models import RULE_ACTIONS, AutoRule, AutoRuleRun, RuleRunStatus
+from .models import ITC_ANSWERS, RULE_ACTIONS, AutoRule, AutoRuleRun, RuleRunStatus
 
 log = logging.getLogger(__name__)
-FIELDS = ("name", "enabled", "priority", "conditions", "action", "remarks", "owner_id")
+FIELDS = ("name", "enabled", "priority", "conditions", "action", "remarks", "itc_answer", "owner_id")
+SUGGESTED_AT_MOST = 5_000  # specified records whose answer a run takes from the books; the rest: in full
 
 
 class RuleError(ValueError):
@@ -57,6 +60,7 @@ def _clean(
     conditions: list[dict],
     enabled: bool,
     priority: int,
+    itc_answer: str = "Y",
 ) -> dict:
     membership = Membership.objects.filter(tenant=tenant, user=owner).first()
     if membership is None or not can(membership.role, Capability.ACT):
@@ -66,6 +70,10 @@ def _clean(
         raise RuleError("name", "Give the rule a name.")
     if action not in dict(RULE_ACTIONS):
         raise RuleError("action", "Choose accept, reject or keep pending.")
+    if itc_answer not in dict(ITC_ANSWERS):
+        raise RuleError(
+            "itc_answer", "Choose Y (reduce in full), N (do not reduce) or books (as the register suggests)."
+        )
     try:
         action_request(action=action, remarks=remarks)
         conditions = normalise(conditions)
@@ -79,6 +87,7 @@ def _clean(
         "name": name[:120],
         "action": action,
         "remarks": (remarks or "").strip(),
+        "itc_answer": itc_answer,
         "conditions": conditions,
         "enabled": bool(enabled),
         "priority": int(priority),
@@ -97,6 +106,7 @@ def create_rule(
     remarks: str = "",
     enabled: bool = True,
     priority: int = 100,
+    itc_answer: str = "Y",
 ) -> AutoRule:
     """A new rule owned by ``owner`` (who must be able to take IMS actions); audited ``autorule.created``."""
     values = _clean(
@@ -108,6 +118,7 @@ def create_rule(
         conditions=conditions,
         enabled=enabled,
         priority=priority,
+        itc_answer=itc_answer,
     )
     with transaction.atomic():
         rule = AutoRule.objects.create(tenant=tenant, **values)
@@ -133,6 +144,7 @@ def update_rule(
     remarks: str = "",
     enabled: bool = True,
     priority: int = 100,
+    itc_answer: str = "Y",
 ) -> AutoRule:
     """Change a rule; whoever saves it becomes its owner (the rule acts with their access from now on)."""
     if rule.tenant_id != tenant.pk:
@@ -146,6 +158,7 @@ def update_rule(
         conditions=conditions,
         enabled=enabled,
         priority=priority,
+        itc_answer=itc_answer,
     )
     changes = {k: [getattr(rule, k), v] for k, v in values.items() if getattr(rule, k) != v}
     if not changes:
@@ -212,6 +225,7 @@ def run_rule(
             "membership": membership,
             "action": rule.action,
             "remarks": rule.remarks,
+            "itc_red_default": "N" if rule.itc_answer == "N" else "Y",
             "request_id": request_id or f"autorule:{rule.pk}",
         }
         try:
@@ -221,7 +235,9 @@ def run_rule(
             if targets.no_reconciliation:
                 run.message = "No reconciliation has finished for these GSTINs yet."
             for qs, data in zip(targets.querysets, targets.filters, strict=True):
-                _count(run, _bulk_by_filter(qs=qs, filters=data, **bulk))
+                overrides = _book_answers(tenant, rule, qs)
+                run.suggested += len(overrides)
+                _count(run, _bulk_by_filter(qs=qs, filters=data, overrides=overrides or None, **bulk))
         except (ActionError, ConditionError) as exc:
             run.status, run.message = RuleRunStatus.FAILED, exc.message[:500]
     with transaction.atomic():
@@ -242,6 +258,7 @@ def run_rule(
                 "applied": run.applied,
                 "already": run.already,
                 "refused": run.refused,
+                "suggested": run.suggested,
                 "bulk_runs": run.bulk_runs,
                 "registration": registration.gstin if registration else None,
                 **({"source": run.source} if run.source else {}),
@@ -249,6 +266,24 @@ def run_rule(
             },
         )
     return run
+
+
+def _book_answers(
+    tenant: Tenant, rule: AutoRule, qs: QuerySet[SupplierDocument]
+) -> dict[int, dict[str, object]]:
+    """For a rule that accepts with the answer the books suggest: ``{document id: its declaration}`` of the specified
+    records it selects that the latest reconciliation paired with register lines (reconciliation.suggestions);
+    the rest take the answer in full."""
+    if rule.action != "A" or rule.itc_answer != "books":
+        return {}
+    out: dict[int, dict[str, object]] = {}
+    for document in qs.filter(section__in=sorted(SPECIFIED_SECTIONS)).select_related("registration")[
+        :SUGGESTED_AT_MOST
+    ]:
+        found = book_suggestion(tenant=tenant, document=document)
+        if found is not None:
+            out[document.pk] = dict(found.suggestion.request)
+    return out
 
 
 def _bulk_by_filter(*, qs, filters: dict[str, list[str]], **bulk):

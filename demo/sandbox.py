@@ -10,9 +10,8 @@ from decimal import Decimal
 import httpx
 from django.utils import timezone
 
-from demo.services import DEMO_PAN, DEMO_REGISTRATIONS, demo_periods
+from demo.services import DEMO_PAN, DEMO_REGISTRATIONS, demo_periods, demo_records
 from gst.gstin import make_gstin
-from tools.generator import generate
 
 SANDBOX_OTP = "575757"
 
@@ -23,10 +22,7 @@ def demo_portal_records(today=None) -> dict[str, dict]:
     out = {}
     for state, entity, _name, _freq, n_docs, n_suppliers, seed in DEMO_REGISTRATIONS:
         gstin = make_gstin(state, DEMO_PAN, entity)
-        data = generate(
-            seed=seed, recipient_gstin=gstin, periods=periods, n_docs=n_docs, n_suppliers=n_suppliers
-        )
-        out[gstin] = {section: list(records) for section, records in data.records.items()}
+        out[gstin] = demo_records(gstin, periods, n_docs, n_suppliers, seed)[0]
     return out
 
 

@@ -15,12 +15,15 @@ from django.utils import timezone
 from audit.services import Actor, Event, record_many
 from gst.gstin import make_gstin
 from gst.periods import add_months, format_period
+from gst.sections import SECTIONS_BY_GOODS_TYPE, GoodsType
 from invoices.services.ingest import OBJECT_TYPE, IngestResult, ingest_documents
+from returns import claims
 from tenancy import services as tenancy_services
 from tenancy.models import FilingFrequency, Membership, Registration, Tenant
 from tenancy.roles import Role
 from tenancy.scoping import tenant_scope
 from tools.generator import generate
+from tools.sandbox_portal.generator import other_tabs
 
 DEMO_SLUG = "demo"
 DEMO_NAME = "Demo Industries"
@@ -49,6 +52,20 @@ class DemoResult:
     created_users: list[str] = field(default_factory=list)
     ingests: dict[str, IngestResult] = field(default_factory=dict)
     local_actions: int = 0
+
+
+def demo_records(
+    gstin: str, periods: list[dt.date], n_docs: int, n_suppliers: int, seed: int
+) -> tuple[dict[str, list[dict]], dict[str, str]]:
+    """The GSTIN's generated documents of every section, with a few bills of entry and ISD documents per period
+    (Import of Goods and ISD tabs), and the suppliers' names."""
+    data = generate(seed=seed, recipient_gstin=gstin, periods=periods, n_docs=n_docs, n_suppliers=n_suppliers)
+    records = {section: list(rows) for section, rows in data.records.items()}
+    for n, period in enumerate(periods):
+        extra = other_tabs(gstin, docs=60, seed=seed * 100 + n, period=format_period(period))
+        for section, rows in extra.items():  # numbers differ by period: the seed does
+            records.setdefault(section, []).extend(rows)
+    return records, data.supplier_names
 
 
 def demo_periods(today: dt.date) -> list[dt.date]:
@@ -83,26 +100,21 @@ def seed_demo(*, actor: Actor, today: dt.date | None = None) -> DemoResult:
             for reg, (_s, _e, _n, _f, n_docs, n_suppliers, seed) in zip(
                 regs, DEMO_REGISTRATIONS, strict=True
             ):
-                data = generate(
-                    seed=seed,
-                    recipient_gstin=reg.gstin,
-                    periods=periods,
-                    n_docs=n_docs,
-                    n_suppliers=n_suppliers,
-                )
+                records, names = demo_records(reg.gstin, periods, n_docs, n_suppliers, seed)
                 ingest = ingest_documents(
                     tenant=tenant,
                     registration=reg,
-                    records=data.records,
+                    records=records,
                     actor=actor,
                     source="demo",
-                    supplier_names=data.supplier_names,
+                    supplier_names=names,
                 )
                 if ingest.errors:
                     raise ValueError("; ".join(ingest.errors[:5]))
                 result.ingests[reg.gstin] = ingest
                 if ingest.created:
                     result.local_actions += _seed_local_actions(tenant, reg, actor, owner)
+                claims.refresh_claim_periods(registration=reg)  # the ITC claim period of every document
     return result
 
 
@@ -146,9 +158,17 @@ def _seed_local_actions(tenant, reg, actor: Actor, owner) -> int:
                 local_updated_at = %(now)s, local_updated_by = %(user)s
             WHERE d.tenant_id = %(tenant)s AND d.registration_id = %(reg)s AND d.portal_action = 'N'
               AND d.local_action IS NULL AND d.id %% %(every)s = 0
+              AND d.section <> ALL(%(boe)s)  -- a bill of entry takes no Reject (docs/rules/sections.md §4.1)
             RETURNING d.id, d.supplier_gstin, d.section, d.doc_number, d.local_action
             """,
-            {"now": now, "user": owner.pk, "tenant": tenant.pk, "reg": reg.pk, "every": LOCAL_ACTION_EVERY},
+            {
+                "now": now,
+                "user": owner.pk,
+                "tenant": tenant.pk,
+                "reg": reg.pk,
+                "every": LOCAL_ACTION_EVERY,
+                "boe": [s.value for s in SECTIONS_BY_GOODS_TYPE[GoodsType.IMPORTS]],
+            },
         )
         rows = cur.fetchall()
     if rows:

@@ -30,7 +30,7 @@ from gst.copytext import escape
 from .gstin import LEGACY_STATE_CODES, STATE_CODES, validate_gstin
 from .numbers import normalise_doc_number
 from .periods import fy_start_year
-from .sections import SECTIONS, Section, SectionInfo, section_info
+from .sections import SECTIONS, GoodsType, Section, SectionInfo, section_info
 
 # Portal fields in canonical order: the order of the content hash, of the COPY line and of DocumentVersion diffs.
 PORTAL_FIELDS: tuple[str, ...] = (
@@ -63,6 +63,16 @@ PORTAL_FIELDS: tuple[str, ...] = (
     "portal_decl_cess",
     "portal_hash",
     "itc_availability_check",
+    # Bills of entry and ISD documents only (docs/rules/sections.md §4): NULL on every other section, so the
+    # documents stored before these fields keep their content hash (:func:`_hashed`).
+    "port_code",
+    "ref_date",
+    "itc_eligible",
+    "prev_gstin",
+)
+# Portal fields a record of an older shape may lack: read with ``.get`` (the last five above).
+OPTIONAL_FIELDS: frozenset[str] = frozenset(
+    {"itc_availability_check", "port_code", "ref_date", "itc_eligible", "prev_gstin"}
 )
 # Fields derived from the portal fields (stored on the document, not hashed).
 DERIVED_FIELDS: tuple[str, ...] = (
@@ -94,7 +104,7 @@ _MONEY_FIELDS = frozenset(
         "portal_decl_cess",
     }
 )
-_DATE_FIELDS = frozenset({"doc_date", "orig_doc_date", "supplier_period"})
+_DATE_FIELDS = frozenset({"doc_date", "orig_doc_date", "supplier_period", "ref_date"})
 _BOOL_FIELDS = frozenset({"pending_blocked", "remarks_blocked", "itc_red_blocked"})
 
 INV_TYPES = frozenset({"R", "SEZWP", "SEZWOP", "SEWP", "SEWOP", "DE", "CBW"})
@@ -311,13 +321,62 @@ def _itc_red_req(value: Any) -> str:
     return itc_red_req
 
 
+_NO_EXTRAS: list[str | None] = [None, None, None, None]
+
+
+def _other_tab(info: SectionInfo, r: Mapping[str, Any]) -> tuple[dict[str, Any], list[str | None]]:
+    """A bill of entry or ISD record (docs/rules/sections.md §4, shapes UNVERIFIED) in the shape of the other
+    sections, and its own fields (port code, reference date, ITC eligibility, previous GSTIN) as COPY text.
+
+    Tolerant: amounts under ``iamt``/``camt``/``samt`` or the 2B's ``igst``/``cgst``/``sgst``; no taxable value
+    (ISD documents) reads as 0; no document value as taxable value plus taxes; no return period as the month of the
+    reference date (bills of entry, as 2B places them) or of the document date; no filing status as filed (a bill
+    of entry comes from ICEGATE, an ISD document from a filed GSTR-6); no place of supply as none."""
+    out = dict(r)
+    for ims, twob in (("iamt", "igst"), ("camt", "cgst"), ("samt", "sgst")):
+        if out.get(ims) is None and r.get(twob) is not None:
+            out[ims] = r.get(twob)
+    if out.get("txval") in (None, ""):
+        out["txval"] = "0"
+    if out.get("val") in (None, ""):
+        parts = [out.get(k) for k in ("txval", "iamt", "camt", "samt", "cess")]
+        given = [(k, v) for k, v in zip(_AMOUNT_KEYS[1:], parts, strict=True) if v is not None]
+        out["val"] = str(sum((Decimal(_money(k, v)) for k, v in given), Decimal("0.00")))
+    ref_date = None
+    if r.get("refdt") not in (None, ""):
+        ref_date = _date("refdt", r.get("refdt"))[0]
+    if out.get("rtnprd") in (None, ""):
+        base = ref_date or _date(info.date_field, r.get(info.date_field))[0]
+        out["rtnprd"] = f"{base[5:7]}{base[:4]}"
+    if out.get("srcfilstatus") in (None, ""):
+        out["srcfilstatus"] = "Filed"
+    if not info.has_supplier:
+        out["stin"] = None
+    eligible = str(r.get("itcelg") or "").strip().upper()
+    if eligible not in ("", "Y", "N"):
+        raise RecordError("itcelg", r.get("itcelg"), "must be Y or N")
+    prev = str(r.get("ogstin") or "").strip().upper()
+    if prev and (len(prev) != 15 or not prev.isalnum() or not prev.isascii()):
+        raise RecordError("ogstin", r.get("ogstin"), "is not a 15-character GSTIN")
+    extras: list[str | None] = [
+        escape(_text("portcode", r.get("portcode"), 6)) or None,
+        ref_date,
+        eligible or None,
+        prev or None,
+    ]
+    return out, extras
+
+
 def _portal_text(info: SectionInfo, r: Mapping[str, Any]) -> tuple[list[str | None], bool, int, int | None]:
     """Canonical text of every portal field (None = NULL), the GSTIN check result, the FY and the original's FY.
 
     The careful path: every field through its parser, in an order that makes the first bad field the one
     reported. :func:`_fast_portal_text` must give the same text for every record this accepts."""
+    extras = _NO_EXTRAS
+    if info.goods_typ != GoodsType.ALL_OTHER:
+        r, extras = _other_tab(info, r)
     g = r.get
-    gstin, gstin_valid = _gstin(g("stin"))
+    gstin, gstin_valid = _gstin(g("stin")) if info.has_supplier else ("", True)
     number_key, number = _pick(r, info, info.number_field, "nt_num")
     date_key, date_value = _pick(r, info, info.date_field, "nt_dt")
     doc_number = _text(number_key, number, MAX_DOC_NUMBER, required=True)
@@ -331,7 +390,7 @@ def _portal_text(info: SectionInfo, r: Mapping[str, Any]) -> tuple[list[str | No
         orig_date, orig_fy = _date(odate_key, odate)
     inv_type = _inv_type(g("inv_typ"))
     status = _status(g("srcfilstatus"))
-    pos = _pos(g("pos"))
+    pos = _pos(g("pos")) if info.goods_typ == GoodsType.ALL_OTHER or g("pos") not in (None, "") else ""
     action = _action(g("action"))
     blocked = g("ispendactblocked")
     if blocked is None:
@@ -371,6 +430,7 @@ def _portal_text(info: SectionInfo, r: Mapping[str, Any]) -> tuple[list[str | No
         _optional_money("declCess", g("declCess")),
         escape(_text("hash", g("hash"), 64)),
         _availability_check(g("ItcAvailabilityCheck")),
+        *extras,
     ]
     return values, gstin_valid, fy, orig_fy
 
@@ -402,6 +462,7 @@ _AMOUNT = r"(?:0|[1-9][0-9]{0,12})\.[0-9][0-9]"
 _SIX_AMOUNTS = re.compile(rf"(?:{_AMOUNT}\t){{5}}{_AMOUNT}")
 _NO_DECLARATION = (None, None, None, None)
 _NO_DECLARATION_TEXT = "\t".join([NULL] * 4)
+_NO_EXTRAS_TEXT = "\t" + "\t".join([NULL] * 4)  # port_code, ref_date, itc_eligible, prev_gstin
 
 
 def _head_text(inv_typ: Any, srcform: Any, rtnprd: Any, status: Any, pos: Any) -> str:
@@ -504,6 +565,7 @@ def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, t
     check = declaration + len(_DECLARATION_KEYS)
     keys += _HEAD_KEYS + _AMOUNT_KEYS + _TAIL_KEYS + _DECLARATION_KEYS + ("ItcAvailabilityCheck",)
     original = info.original_section
+    careful_only = info.goods_typ != GoodsType.ALL_OTHER  # few records, another shape: the careful path
     derived = f"{info.kind.value}\t{'t' if amendment else 'f'}"
     link = original.value if original else ""
 
@@ -541,7 +603,7 @@ def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, t
         availability = NULL if v[check] is None else _availability_check(v[check]) or NULL
         return (
             f"{gstin}\t{section}\t{number}\t{doc_date}\t{orig_number}\t{orig_date}\t{head_text}\t{money}\t"
-            f"{tail_text}\t{declared}\t{portal_hash}\t{availability}",
+            f"{tail_text}\t{declared}\t{portal_hash}\t{availability}{_NO_EXTRAS_TEXT}",
             gstin,
             number,
             gstin_valid,
@@ -553,7 +615,7 @@ def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, t
         if type(record) is not dict and not isinstance(record, Mapping):
             raise RecordError("record", type(record).__name__, "is not an object")
         try:
-            parsed = fast(record)
+            parsed = None if careful_only else fast(record)
         except (RecordError, TypeError):
             parsed = None
         portal, gstin, number, gstin_valid, fy, orig_fy = parsed or _careful_portal(info, record)
@@ -569,13 +631,16 @@ def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, t
 
 
 _PARSERS = {key: line_parser(info) for key, info in SECTIONS.items()}
-_NO_AVAILABILITY_CHECK = "\t" + NULL
+_ABSENT = "\t" + NULL
 
 
 def _hashed(portal: str) -> str:
-    """The text the content hash covers: the portal fields, less a trailing absent ``ItcAvailabilityCheck`` (the
-    last portal field, added later), so documents stored before it keep their hash and are not rewritten."""
-    return portal[: -len(_NO_AVAILABILITY_CHECK)] if portal.endswith(_NO_AVAILABILITY_CHECK) else portal
+    """The text the content hash covers: the portal fields, less the trailing absent ones (``ItcAvailabilityCheck``
+    and the bill-of-entry and ISD fields, added later), so documents stored before them keep their hash and are not
+    rewritten."""
+    while portal.endswith(_ABSENT):
+        portal = portal[: -len(_ABSENT)]
+    return portal
 
 
 def parse_line(info: SectionInfo, record: Mapping[str, Any]) -> tuple[str, tuple[str, str, str, int]]:
@@ -639,7 +704,7 @@ def content_hash_of(fields: Mapping[str, Any]) -> str:
     """The content hash of typed portal field values (as :func:`parse_record` returns or the database holds)."""
     parts = []
     for name in PORTAL_FIELDS:
-        value = fields.get(name) if name == "itc_availability_check" else fields[name]
+        value = fields.get(name) if name in OPTIONAL_FIELDS else fields[name]
         if value is None:
             parts.append(NULL)
         elif isinstance(value, bool):
@@ -656,6 +721,7 @@ def content_hash_of(fields: Mapping[str, Any]) -> str:
 __all__ = [
     "DERIVED_FIELDS",
     "LINE_FIELDS",
+    "OPTIONAL_FIELDS",
     "PORTAL_FIELDS",
     "SECTIONS",
     "SUPPLIER_FIELDS",

@@ -126,6 +126,11 @@ class RuleSet:
     suggestion_tolerance: Decimal = Decimal("1.00")
     # UNVERIFIED (secondary sources only): remarks mandatory when declaring a partial or nil reduction.
     remarks_required_for_partial_or_nil: bool = False
+    # ISD documents (docs/rules/sections.md §4.2): which may be kept Pending is UNVERIFIED. Our default: Pending is
+    # allowed (the count API reports pending ISD documents, and the portal's ``ispendactblocked`` on a record always
+    # wins); False refuses Pending on every ISD document. Adding ISD credit notes to ``pending_restricted`` gives
+    # them the one-period limit of B2B credit notes instead.
+    isd_pending_allowed: bool = True
     # §2.4 Remarks: actions that may carry them (india-compliance sends them with A, R and P); maximum length
     # UNVERIFIED (our column holds 500).
     remarks_actions: frozenset[Action] = frozenset({Action.ACCEPTED, Action.REJECTED, Action.PENDING})

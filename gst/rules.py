@@ -61,6 +61,7 @@ class Reason(StrEnum):
 
     OK = "ok"
     INVALID_ACTION = "invalid_action"
+    ACTION_NOT_ALLOWED = "action_not_allowed"
     LEFT_IMS = "left_ims"
     PENDING_BLOCKED_BY_PORTAL = "pending_blocked_by_portal"
     PENDING_NOT_ALLOWED = "pending_not_allowed"
@@ -638,6 +639,27 @@ class _Evaluator:
                 None,
             )
         deadline = None
+        info = SECTIONS[facts.section]
+        if self.action is not None and self.action.value not in info.actions:
+            return (
+                _refuse(
+                    Reason.ACTION_NOT_ALLOWED,
+                    f"A {info.label.lower()} cannot be rejected: accept it or keep it pending (the Import of "
+                    "Goods section allows only these).",
+                ),
+                None,
+                None,
+            )
+        if self.action == Action.PENDING and info.is_isd and not self.rules.isd_pending_allowed:
+            return (
+                _refuse(
+                    Reason.PENDING_NOT_ALLOWED,
+                    "Pending is not allowed for ISD documents under the rules this product applies. Accept or "
+                    "reject it.",
+                ),
+                None,
+                None,
+            )
         if self.action == Action.PENDING:
             if facts.pending_blocked:
                 return (

@@ -239,7 +239,7 @@ def _key(section: str, stin: str, number: str) -> tuple[str, str, str]:
 
 def _item_key(item: PushItem) -> tuple[str, str, str]:
     info = section_info(item.section)
-    return _key(item.section, item.record["stin"], item.record[info.number_field])
+    return _key(item.section, item.record.get("stin", ""), item.record[info.number_field])
 
 
 def _portal_actions(portal: PortalAdapter, gstin: str, sections: set[str]) -> dict[tuple, str]:
@@ -347,7 +347,14 @@ def _errors_by_key(status) -> dict[tuple, tuple[str, str]]:
     errors: dict[tuple, tuple[str, str]] = {}
     for err in status.errors:
         for inv in err.inv or [{}]:
-            number = str(inv.get("inum") or inv.get("nt_num") or inv.get("ntnum") or "")
+            number = str(
+                inv.get("inum")
+                or inv.get("nt_num")
+                or inv.get("ntnum")
+                or inv.get("boenum")
+                or inv.get("docnum")
+                or ""
+            )
             try:
                 section = section_info(err.section).key.value
             except ValueError:

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from audit.services import Actor, record
 from gst.periods import fy_label, fy_start_year
-from gst.sections import Section
+from gst.sections import GoodsType, Section, section_info
 from ims_project import handoff, leases
 from ims_project.handoff import SyncFinished
 from invoices.services.ingest import ingest_documents
@@ -243,7 +243,11 @@ def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | 
             return run
         counts_extra: dict = {}
         try:  # the seller's side: recipients' actions on this GSTIN's own outward documents
-            outward = portal.get_outward_actions(gstin=registration.gstin, section=run.section)
+            outward = (
+                portal.get_outward_actions(gstin=registration.gstin, section=run.section)
+                if section_info(run.section).goods_typ == GoodsType.ALL_OTHER  # no seller's view of BoE / ISD
+                else []
+            )
         except PortalError as exc:
             counts_extra["outward_error"] = exc.message
         else:

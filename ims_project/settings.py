@@ -197,6 +197,8 @@ WHITENOISE_USE_FINDERS = DEBUG
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="IMS <ims@localhost>")
+# Scheme and host of the site as users reach it: links in e-mails (ims_project.site.absolute_url).
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
 # --- Security -------------------------------------------------------------------------------------------------
 # Production runs behind TLS: HTTPS=1 turns on the redirect, secure cookies and HSTS (each can be overridden on

@@ -39,6 +39,11 @@ HEADERS = [
     "Local action (not yet pushed)",
     "Remarks",
     "First seen",
+    "Port code (bill of entry)",
+    "ICEGATE reference date",
+    "GSTIN amended from",
+    "ITC eligible (ISD)",
+    "ITC claim period",
 ]
 _COLUMNS = (
     "registration__gstin",
@@ -62,6 +67,11 @@ _COLUMNS = (
     "local_remarks",
     "portal_remarks",
     "first_seen_at",
+    "port_code",
+    "ref_date",
+    "prev_gstin",
+    "itc_eligible",
+    "itc_claim_period",
 )
 _SECTIONS = {s.value: SECTIONS[s].label for s in Section}
 _ACTIONS = {a.value: ACTION_LABELS[a] for a in Action}
@@ -73,6 +83,14 @@ def document_export_params(query) -> dict[str, list[str]]:
     return {
         key: values for key, values in query.lists() if key in DocumentFilter.base_filters and any(values)
     }
+
+
+def _claim(action: str, period) -> str:
+    """The ITC claim period as the document page says it (docs/rules/gstr3b.md §6): deferred while rejected or
+    pending, else the period MM-YYYY, else blank."""
+    if action in ("R", "P"):
+        return "Deferred"
+    return period.strftime("%m-%Y") if period else ""
 
 
 def _row(r):
@@ -98,6 +116,11 @@ def _row(r):
         local_remarks,
         portal_remarks,
         first_seen,
+        port_code,
+        ref_date,
+        prev_gstin,
+        itc_eligible,
+        claim,
     ) = r
     return (
         reg,
@@ -120,6 +143,11 @@ def _row(r):
         _ACTIONS.get(local, "") if local else "",
         local_remarks or portal_remarks,
         first_seen,
+        port_code or "",
+        ref_date,
+        prev_gstin or "",
+        {"Y": "Yes", "N": "No"}.get(itc_eligible or "", ""),
+        _claim(local or portal, claim),
     )
 
 

@@ -14,6 +14,8 @@ import django_filters as df
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from gst.gstin import normalise as normalise_gstin
 from gst.gstin import validate_gstin
@@ -99,6 +101,26 @@ class SupplierField(forms.CharField):
 
 class SupplierFilter(df.CharFilter):
     field_class = SupplierField
+
+
+class ClaimField(PeriodField):
+    """The ITC claim period filter: ``deferred``, ``none`` or a period MMYYYY."""
+
+    def to_python(self, value):
+        text = str(value or "").strip().lower()
+        if text in ("deferred", "none"):
+            return text
+        try:
+            return super().to_python(value)
+        except ValidationError:
+            raise ValidationError(
+                "Enter deferred, none, or the claim period as MMYYYY, e.g. 102025.", code="invalid"
+            ) from None
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class ClaimFilter(df.Filter):
+    field_class = ClaimField
 
 
 class BooleanParamFilter(df.BooleanFilter):
@@ -197,6 +219,12 @@ class DocumentFilter(df.FilterSet):
         "since that reconciliation started are left out.",
     )
 
+    claim = ClaimFilter(
+        method="filter_claim",
+        label="ITC claim period",
+        help_text="deferred (rejected or pending), none (in no 2B yet, or ITC not available), or the return period "
+        "MMYYYY whose GSTR-3B claims the ITC (docs/rules/gstr3b.md §6).",
+    )
     deadline = df.CharFilter(
         method="filter_deadline",
         label="In the deadline queue",
@@ -258,6 +286,16 @@ class DocumentFilter(df.FilterSet):
 
     def filter_action(self, queryset, name, value):
         return queryset.filter(effective_action_q(value)) if value else queryset
+
+    def filter_claim(self, queryset, name, value):
+        if not value:
+            return queryset
+        deferred = effective_action_q(["R", "P"])
+        if value == "deferred":
+            return queryset.filter(deferred)
+        if value == "none":
+            return queryset.filter(itc_claim_period__isnull=True).exclude(deferred)
+        return queryset.filter(itc_claim_period=value).exclude(deferred)
 
     def filter_pending_push(self, queryset, name, value):
         """Yes: the documents in the push queue (``gst_sync_pushqueue``, kept by triggers: a local action, not

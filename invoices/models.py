@@ -97,6 +97,13 @@ class SupplierDocument(models.Model):
     # ``ItcAvailabilityCheck`` as the portal sends it ("Y"/"N" for a boolean); meaning not documented
     # (docs/rules/portal-api.md §2.1). Null: not sent.
     itc_availability_check = models.CharField(max_length=20, null=True, blank=True)
+    # Bills of entry and ISD documents (docs/rules/sections.md §4); null on every other section.
+    port_code = models.CharField(max_length=6, null=True, blank=True)
+    ref_date = models.DateField(null=True, blank=True, help_text="ICEGATE reference date of a bill of entry")
+    itc_eligible = models.CharField(max_length=1, null=True, blank=True)  # ISD ``itcelg``: "Y" / "N"
+    prev_gstin = models.CharField(
+        max_length=15, null=True, blank=True, help_text="GSTIN the bill of entry was amended from"
+    )
 
     # What the user wants (not yet on the portal).
     local_action = models.CharField(max_length=1, choices=ACTION_CHOICES, null=True, blank=True)
@@ -110,6 +117,9 @@ class SupplierDocument(models.Model):
     local_updated_by = models.BigIntegerField(null=True, blank=True)
 
     twob_period = models.DateField(null=True, blank=True, help_text="GSTR-2B period once known")
+    # The return period whose GSTR-3B claims this ITC (docs/rules/gstr3b.md §6), kept by returns.claims; deferred
+    # while the action is Reject or Pending (read from the action). Null: in no 2B yet, or ITC not available.
+    itc_claim_period = models.DateField(null=True, blank=True)
     content_hash = models.CharField(
         max_length=32, help_text="Digest of the portal fields; skips no-op updates"
     )

@@ -10,6 +10,7 @@ from django.core.mail import send_mass_mail
 from django.db import transaction
 from django.utils import timezone
 
+from ims_project.site import absolute_url
 from tenancy.models import Tenant
 
 from .models import Notification
@@ -31,7 +32,7 @@ def notify(
     messages = [
         (
             f"[IMS] {text}"[:200],
-            f"{email_body or text}\n\n{url}".strip(),
+            f"{email_body or text}\n\n{absolute_url(url)}".strip(),
             settings.DEFAULT_FROM_EMAIL,
             [u.email],
         )
@@ -48,6 +49,14 @@ def notify(
 
         transaction.on_commit(send)
     return len(users)
+
+
+def settle(*, tenant: Tenant, kind: str, url: str, text: str) -> int:
+    """The unread notifications of ``kind`` about ``url`` no longer call for anything (e.g. a batch another approver
+    decided): they are marked read and say ``text`` instead. Returns how many changed."""
+    return Notification.objects.filter(tenant=tenant, kind=kind, url=url, read_at__isnull=True).update(
+        read_at=timezone.now(), text=text[:300]
+    )
 
 
 def mark_read(*, tenant: Tenant, user, ids: list[int] | None = None) -> int:

@@ -8,6 +8,7 @@
     or ERP upsert
     action (a person, a rule, an approval) ─> push queue ─> push ─> the portal's answers ─> suppliers told
     GSTR-2B preview: rebuilt by the daily beat (returns.rebuild_previews) and on demand
+    ITC claim periods: after a sync, a GSTR-3B filing (returns itself) or a reconciliation, and daily
 
 Each feature app ends a job by announcing it through ``ims_project.handoff`` and calls no other app; the flows
 below decide what follows. Two steps are not here because they are part of a write, not after it: a document
@@ -49,6 +50,8 @@ def after_sync(event: SyncFinished) -> None:
         )
         returns.queue_supplier_filings(tenant=event.tenant, registration=event.registration)
     autorules.run_after_sync(tenant=event.tenant, registration=event.registration)
+    if event.changed or event.return_filings:
+        returns.queue_claim_refreshes([event.registration.pk])
     if event.changed:
         run = event.run
         reconciliation.rerun_after_change(
@@ -76,8 +79,10 @@ def after_register_change(event: RegisterChanged) -> None:
 
 
 def after_reconciliation(event: ReconciliationFinished) -> None:
-    """The rules that act on reconciliation outcomes run on each GSTIN of the run (once per rule and run)."""
+    """The rules that act on reconciliation outcomes run on each GSTIN of the run (once per rule and run); the
+    GSTINs' ITC claim periods are refreshed (a booking may move one later)."""
     autorules.run_after_reconciliation(run=event.run)
+    returns.queue_claim_refreshes(list(event.run.registration_ids))
 
 
 def after_push(event: PushFinished) -> None:

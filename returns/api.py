@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiTypes, extend_schema
+from django.utils.dateparse import parse_date
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -33,6 +34,10 @@ def _snapshot(snap) -> dict:
         "counts": snap.summary.get("counts", {}),
         "reclaim": snap.summary.get("reclaim", {}),  # Rule 37A re-availments (GSTR-3B 4(D)(1))
         "diff": snap.diff,
+        "table4": [
+            {"code": r.code, "label": r.label.strip(), **{h: str(v) for h, v in r.amounts.items()}}
+            for r in selectors.table4(preview=snap)
+        ],
     }
 
 
@@ -60,12 +65,36 @@ class PreviewDetail(_Base):
     token_scopes = {"GET": Scope.READ}
 
     @extend_schema(
-        responses={200: OpenApiTypes.OBJECT}, summary="Latest GSTR-2B preview of a GSTIN and period"
+        parameters=[
+            OpenApiParameter(
+                "as_of",
+                OpenApiTypes.DATE,
+                description="The preview as it stood at the end of this day (YYYY-MM-DD), computed from the "
+                "history kept (actions, document versions, GSTR-3B filings); not stored (id null).",
+            )
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="Latest GSTR-2B preview of a GSTIN and period, or the preview as of a date",
     )
     def get(self, request, tenant_slug, registration_id, period):
         reg, period, error = self._resolve(registration_id, period)
         if error:
             return error
+        if request.query_params.get("as_of"):
+            try:
+                as_of = parse_date(request.query_params["as_of"])
+                if as_of is None:
+                    raise ValueError
+            except ValueError:
+                return Response(
+                    {"code": "invalid", "field": "as_of", "message": "as_of must be a date YYYY-MM-DD."},
+                    status=400,
+                )
+            try:
+                snap = services.preview_as_of(registration=reg, period=period, as_of=as_of)
+            except services.ReturnsError as exc:
+                return Response({"code": "invalid", "field": "as_of", "message": str(exc)}, status=400)
+            return Response({**_snapshot(snap), "as_of": as_of})
         snap = selectors.latest_preview(tenant=self.tenant, registration=reg, period=period)
         if snap is None:
             return Response(

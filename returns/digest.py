@@ -5,8 +5,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
+from ims_project.site import absolute_url
 from tenancy.models import Membership
 from tenancy.roles import Capability, can
 from tenancy.scoping import scopes_disabled, tenant_scope
@@ -32,7 +34,10 @@ def send_all(*, today=None) -> int:
             )
         if not items:
             continue
-        body = render_to_string("returns/digest.txt", {"tenant": m.tenant, "items": items, "today": today})
+        queue_url = absolute_url(reverse("twob-deadlines", args=[m.tenant.slug]))
+        body = render_to_string(
+            "returns/digest.txt", {"tenant": m.tenant, "items": items, "today": today, "queue_url": queue_url}
+        )
         send_mail(
             f"IMS deadlines · {m.tenant.name} · {len(items)} documents",
             body,

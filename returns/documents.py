@@ -29,7 +29,8 @@ _SELECT = f"""
            {_EFFECTIVE.format("decl_igst")}, {_EFFECTIVE.format("decl_cgst")}, {_EFFECTIVE.format("decl_sgst")},
            {_EFFECTIVE.format("decl_cess")}, d.id, coalesce(nullif(s.trade_name, ''), s.legal_name, ''),
            (d.local_updated_at AT TIME ZONE %(tz)s)::date, {DIRECTION}, coalesce(o.local_action, o.portal_action),
-           o.twob_period, o.id, o.igst, o.cgst, o.sgst, o.cess, (o.local_updated_at AT TIME ZONE %(tz)s)::date
+           o.twob_period, o.id, o.igst, o.cgst, o.sgst, o.cess, (o.local_updated_at AT TIME ZONE %(tz)s)::date,
+           d.itc_eligible, d.port_code, d.ref_date
     FROM invoices_supplierdocument d
     LEFT JOIN invoices_supplier s ON s.tenant_id = d.tenant_id AND s.gstin = d.supplier_gstin
     LEFT JOIN invoices_supplierdocument o ON o.id = d.original_id AND o.tenant_id = d.tenant_id
@@ -73,7 +74,7 @@ def tz() -> str:
 
 def _doc(row) -> Doc:
     orig_tax = tuple(row[32:36]) if row[31] is not None else None
-    return Doc(*row[:21], tuple(row[21:25]), *row[25:32], orig_tax, row[36])
+    return Doc(*row[:21], tuple(row[21:25]), *row[25:32], orig_tax, row[36], *row[37:40])
 
 
 def _stream(sql: str, params: dict, chunk: int = 5000) -> Iterator[Doc]:

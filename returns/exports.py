@@ -55,31 +55,40 @@ def _lists(data: dict):
                 yield section, suppliers, PART_LABELS[Part.REJECTED] if rejected else None
 
 
+def _documents(sup: dict) -> list[dict]:
+    """The documents of one entry of a 2B list: a supplier's ``inv`` / ``nt`` / ``boe`` / ``doclist``, or a bill of
+    entry from overseas listed on its own."""
+    if "boenum" in sup:
+        return [sup]
+    return sup.get("inv") or sup.get("nt") or sup.get("boe") or sup.get("doclist") or []
+
+
 def rows_of(data: dict):
     for section, suppliers, label in _lists(data):
         for sup in suppliers:
-            for d in sup.get("inv") or sup.get("nt") or []:
-                part = label or PART_LABELS[Part.UNAVAILABLE if d["itcavl"] == "N" else Part.AVAILABLE]
+            for d in _documents(sup):
+                available = d.get("itcavl", d.get("itcelg", "Y")) != "N"
+                part = label or PART_LABELS[Part.AVAILABLE if available else Part.UNAVAILABLE]
                 yield (
                     part,
                     section,
-                    sup["ctin"],
-                    sup["trdnm"],
-                    d.get("inum") or d.get("ntnum"),
-                    d["typ"],
-                    d["dt"],
-                    d["val"],
-                    d["pos"],
-                    d["rev"],
-                    d["txval"],
+                    sup.get("ctin", ""),
+                    sup.get("trdnm", ""),
+                    d.get("inum") or d.get("ntnum") or d.get("boenum") or d.get("docnum"),
+                    d.get("typ") or d.get("doctyp") or ("BoE" if "boenum" in d else ""),
+                    d.get("dt") or d.get("boedt") or d.get("docdt"),
+                    d.get("val", ""),
+                    d.get("pos", "") or d.get("portcode", ""),
+                    d.get("rev", "N"),
+                    d.get("txval", ""),
                     d["igst"],
-                    d["cgst"],
-                    d["sgst"],
+                    d.get("cgst", 0),
+                    d.get("sgst", 0),
                     d["cess"],
-                    sup["supprd"],
-                    sup["supfildt"],
-                    "No" if d["itcavl"] == "N" else "Yes",
-                    REASON_LABELS.get(d["rsn"], ""),
+                    sup.get("supprd", ""),
+                    sup.get("supfildt", "") or d.get("refdt", ""),
+                    "Yes" if available else "No",
+                    REASON_LABELS.get(d.get("rsn", ""), ""),
                     "100%",
                     "",
                     "",
@@ -101,9 +110,7 @@ def export_preview(*, tenant, user, params):
     except PeriodError as exc:
         raise ExportError(str(exc)) from None
     data = preview_json(registration=reg, period=period, today=timezone.localdate())
-    total = sum(
-        len(s.get("inv") or s.get("nt") or []) for _section, sups, _label in _lists(data) for s in sups
-    )
+    total = sum(len(_documents(s)) for _section, sups, _label in _lists(data) for s in sups)
     return f"GSTR-2B preview {reg.gstin} {data['rtnprd']}", HEADERS, rows_of(data), total
 
 

@@ -195,3 +195,95 @@ class SupplierGstr3bStatus(models.Model):
     def __str__(self) -> str:
         state = f"filed {self.filed_on}" if self.filed else "not filed"
         return f"{self.supplier_gstin} GSTR-3B {self.period:%m%Y}: {state}"
+
+
+class DeadlineEntry(models.Model):
+    """One document of a GSTIN's deadline queue with its clock, due day, ITC at stake and score for the day it was
+    computed (docs/rules/gstr3b.md §5): the queue kept as a table so a page is an index range, not a placement of
+    every document (returns.twob_sql). Written only by returns.twob_sql; kept fresh through
+    :class:`DeadlineState` and :class:`DeadlineDirty`."""
+
+    document = models.OneToOneField(
+        "invoices.SupplierDocument",
+        on_delete=models.DO_NOTHING,
+        primary_key=True,
+        related_name="+",
+        db_constraint=False,
+    )
+    tenant = models.ForeignKey(
+        "tenancy.Tenant", on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False
+    )
+    registration = models.ForeignKey(
+        "tenancy.Registration",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    part = models.CharField(max_length=12)
+    section = models.CharField(max_length=8)
+    supplier_gstin = models.CharField(max_length=15)
+    clock = models.CharField(max_length=16)
+    due = models.DateField()
+    stake = models.DecimalField(max_digits=15, decimal_places=2)
+    score = models.DecimalField(max_digits=24, decimal_places=6)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        db_table = "returns_deadlineentry"
+        db_table_comment = "The deadline queue of each GSTIN, ranked for the day it was computed"
+        indexes = [
+            models.Index(fields=["tenant", "registration", "-score", "-document"], name="deadline_rank_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id} {self.clock} {self.due}"
+
+
+class DeadlineState(models.Model):
+    """How fresh a GSTIN's :class:`DeadlineEntry` rows are: computed for which day, and whether something other than
+    a few documents changed since (a filing, a supplier's GSTR-3B status, a large batch of documents): then the
+    next read recomputes the whole queue. Set stale by triggers (migration 0006)."""
+
+    registration = models.OneToOneField(
+        "tenancy.Registration",
+        on_delete=models.DO_NOTHING,
+        primary_key=True,
+        related_name="+",
+        db_constraint=False,
+    )
+    tenant = models.ForeignKey(
+        "tenancy.Tenant", on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False
+    )
+    computed_for = models.DateField(null=True)
+    stale = models.BooleanField(default=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        db_table = "returns_deadlinestate"
+
+    def __str__(self) -> str:
+        return f"{self.registration_id} for {self.computed_for}{' (stale)' if self.stale else ''}"
+
+
+class DeadlineDirty(models.Model):
+    """A document changed since its GSTIN's queue was computed (written by triggers on the documents table): the
+    next read recomputes these documents' entries only."""
+
+    document_id = models.BigIntegerField(primary_key=True)
+    tenant = models.ForeignKey(
+        "tenancy.Tenant", on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False
+    )
+    registration = models.ForeignKey(
+        "tenancy.Registration", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        db_table = "returns_deadlinedirty"
+
+    def __str__(self) -> str:
+        return str(self.document_id)

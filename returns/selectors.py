@@ -136,8 +136,13 @@ def previews_for(*, tenant: Tenant, registration: Registration, period: dt.date)
 
 def bucket_documents(*, tenant: Tenant, preview: TwobPreview, prefix: str) -> QuerySet[SupplierDocument]:
     """The documents behind a figure: those of the snapshot whose bucket starts with ``prefix``
-    (``itcavl``, ``itcavl/othersup``, ``itcavl/nonrevsup/b2b`` …)."""
-    wanted = {i for i, name in enumerate(preview.buckets) if name == prefix or name.startswith(prefix + "/")}
+    (``itcavl``, ``itcavl/othersup``, ``itcavl/nonrevsup/b2b`` …; several prefixes comma-separated)."""
+    prefixes = [p.strip() for p in prefix.split(",") if p.strip()]
+    wanted = {
+        i
+        for i, name in enumerate(preview.buckets)
+        if any(name == p or name.startswith(p + "/") for p in prefixes)
+    }
     entries = Entries.unpack(preview.entries)
     ids = [doc_id for doc_id, b in zip(entries.ids, entries.buckets, strict=True) if b in wanted]
     return SupplierDocument.objects.filter(

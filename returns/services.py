@@ -40,7 +40,7 @@ from invoices.models import SupplierDocument
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
-from . import documents, tasks, twob_sql
+from . import claims, documents, tasks, twob_sql
 from .models import (
     ACTIVE_REBUILD,
     CreditReversalBalance,
@@ -98,16 +98,24 @@ def supplier_3b(tenant_id: int) -> dict[tuple[str, dt.date], dt.date | None]:
     }
 
 
-def recipient_of(registration: Registration, *, as_of: dt.date | None = None) -> Recipient:
+def recipient_of(
+    registration: Registration, *, as_of: dt.date | None = None, history: bool = False
+) -> Recipient:
     """The recipient as the placement needs it: state, frequency, filed GSTR-3Bs, the day (for the one-period
-    Pending limit and Rule 37A; today by default) and the suppliers' GSTR-3B filings known (Rule 37A)."""
+    Pending limit and Rule 37A; today by default) and the suppliers' GSTR-3B filings known (Rule 37A).
+    ``history``: as things stood at the end of ``as_of`` (GSTR-3Bs filed by then, the recipient's and the
+    suppliers'; docs/rules/gstr2b.md §10)."""
+    filings, suppliers = filed_3b(registration), supplier_3b(registration.tenant_id)
+    if history and as_of is not None:
+        filings = {period: on for period, on in filings.items() if on <= as_of}
+        suppliers = {key: on if on is not None and on <= as_of else None for key, on in suppliers.items()}
     return Recipient(
         registration.gstin,
         registration.state_code,
         registration.filing_frequency,
-        filed_3b=filed_3b(registration),
+        filed_3b=filings,
         as_of=as_of or timezone.localdate(),
-        supplier_3b=supplier_3b(registration.tenant_id),
+        supplier_3b=suppliers,
     )
 
 
@@ -183,10 +191,16 @@ class Computed:
         )
 
 
-def compute(*, registration: Registration, period: dt.date, recipient: Recipient | None = None):
+def compute(
+    *,
+    registration: Registration,
+    period: dt.date,
+    recipient: Recipient | None = None,
+    history: bool = False,
+):
     """Place every candidate document of ``period`` in SQL (returns.twob_sql, mirroring returns.twob.place) and
     aggregate there, in one statement: (summary, entries, buckets, placements by document id for the documents
-    in the 2B or pending)."""
+    in the 2B or pending). ``history``: the documents as they stood at the end of ``recipient.as_of``."""
     recipient = recipient or recipient_of(registration)
     p = twob_sql.params(
         tenant_id=registration.tenant_id,
@@ -198,6 +212,7 @@ def compute(*, registration: Registration, period: dt.date, recipient: Recipient
         filed_3b=dict(recipient.filed_3b),
         as_of=recipient.as_of,
         at_risk=rule37a_table(recipient),
+        history=history,
     )
     entries, buckets = Entries(), []
     itc: dict = {}
@@ -222,6 +237,35 @@ def compute(*, registration: Registration, period: dt.date, recipient: Recipient
             counts[key] = int(text)
     summary = Computed(itc, cp, counts, reclaimed)
     return summary, entries, buckets, Placements(registration, entries.ids, recipient)
+
+
+def preview_as_of(*, registration: Registration, period: dt.date, as_of: dt.date) -> TwobPreview:
+    """The 2B preview of ``period`` as it stood at the end of ``as_of`` (docs/rules/gstr2b.md §10): the actions,
+    document versions and GSTR-3B filings in force then, from the history the product keeps. Computed, never
+    stored (it is not the period's latest preview); read it as a snapshot (Table 4, drill-down)."""
+    if as_of > timezone.localdate():
+        raise ReturnsError("The date must not be in the future.")
+    period = return_period(period, registration.filing_frequency)
+    started = time.monotonic()
+    recipient = recipient_of(registration, as_of=as_of, history=True)
+    summary, entries, buckets, _placed = compute(
+        registration=registration, period=period, recipient=recipient, history=True
+    )
+    counts = {part.value: summary.counts.get(part.value, 0) for part in Part}
+    return TwobPreview(
+        tenant_id=registration.tenant_id,
+        registration=registration,
+        period=period,
+        built_at=timezone.now(),
+        trigger=PreviewTrigger.MANUAL,
+        built_by=f"as of {as_of:%d-%m-%Y}",
+        summary=json.loads(summary.payload_json()),
+        buckets=buckets,
+        entries=entries.pack(),
+        document_count=sum(counts[p.value] for p in IN_2B),
+        diff={},
+        duration_ms=int((time.monotonic() - started) * 1000),
+    )
 
 
 def _explain_left(registration: Registration, period: dt.date, ids: list[int]) -> dict[int, str]:
@@ -427,7 +471,29 @@ def rebuild_all(*, today: dt.date | None = None) -> int:
                     trigger=PreviewTrigger.BEAT,
                 )
                 built += 1
+            claims.refresh_claim_periods(registration=reg, today=today)
     return built
+
+
+def queue_claim_refresh(registration: Registration) -> None:
+    """Refresh the GSTIN's ITC claim periods in a worker once the current transaction commits."""
+    queue_claim_refreshes([registration.pk])
+
+
+def queue_claim_refreshes(registration_ids: Iterable[int]) -> None:
+    """:func:`queue_claim_refresh` of GSTINs given by id."""
+    ids = list(registration_ids)
+    transaction.on_commit(lambda: [tasks.refresh_claim_periods.delay(i) for i in ids])
+
+
+def refresh_claims_job(registration_id: int) -> int:
+    """The worker's side of :func:`queue_claim_refresh` (a GSTIN removed since: nothing)."""
+    with scopes_disabled():
+        reg = Registration.objects.select_related("tenant").filter(pk=registration_id).first()
+    if reg is None:
+        return 0
+    with tenant_scope(reg.tenant):
+        return claims.refresh_claim_periods(registration=reg)
 
 
 def request_rebuild(
@@ -668,6 +734,7 @@ def mark_gstr3b_filed(
             changes=changes,
             metadata={"registration": registration.gstin, "period": format_period(period), "source": source},
         )
+        queue_claim_refresh(registration)
     return filing
 
 
@@ -708,6 +775,7 @@ def delete_gstr3b_filing(*, tenant: Tenant, actor: Actor, filing: Gstr3bFiling) 
             metadata={"registration": registration.gstin, "period": format_period(locked.period)},
         )
         locked.delete()
+        queue_claim_refresh(registration)
 
 
 def record_portal_filings(

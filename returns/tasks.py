@@ -38,3 +38,12 @@ def refresh_supplier_filings(self, tenant_id: int = 0, registration_id: int | No
     if result.failed:
         raise self.retry(countdown=3600)
     return {"asked": result.asked, "failed": result.failed, "written": result.written}
+
+
+@shared_task(
+    name="returns.refresh_claim_periods", queue="default", acks_late=True, reject_on_worker_lost=True
+)
+def refresh_claim_periods(registration_id: int) -> int:
+    """The ITC claim periods of one GSTIN's documents (returns.claims): after a sync, a GSTR-3B filing recorded,
+    corrected or deleted, or a reconciliation."""
+    return services.refresh_claims_job(registration_id)

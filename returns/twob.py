@@ -55,7 +55,7 @@ from gst.duedates import Frequency, return_period, section_16_4_last_date, twob_
 from gst.periods import add_months, format_period, format_portal_date, fy_start_year, quarter_periods
 from gst.rule_data import DEFAULT_RULES, Direction, RuleSet
 from gst.rules import DocumentFacts, match_record, pending_deadline
-from gst.sections import SECTIONS, DocKind, Section
+from gst.sections import SECTIONS, DocKind, GoodsType, Section
 
 ZERO = Decimal("0.00")
 HEADS = ("igst", "cgst", "sgst", "cess")
@@ -85,6 +85,7 @@ PART_LABELS = {
 REASON_LABELS = {
     "P": "POS rules (supplier state = POS, recipient elsewhere)",
     "C": "Section 16(4) time limit",
+    "I": "ISD: ITC not eligible",
 }
 
 
@@ -142,6 +143,9 @@ class Doc:
     orig_id: int | None = None
     orig_tax: tuple[Decimal, Decimal, Decimal, Decimal] | None = None
     orig_changed_on: dt.date | None = None
+    itc_eligible: str | None = None  # ISD documents: the ISD's ``itcelg`` ("N": ITC not available)
+    port_code: str | None = None  # bills of entry
+    ref_date: dt.date | None = None
 
     @property
     def tax(self) -> tuple[Decimal, Decimal, Decimal, Decimal]:
@@ -154,8 +158,8 @@ class Placement:
     part: Part
     reason: str  # "" | "P" | "C"
     why: str
-    group: str  # "nonrevsup" | "othersup"
-    twob_section: str  # b2b, b2ba, cdnr, cdnra, ecom, ecoma
+    group: str  # "nonrevsup" | "othersup" | "isdsup" | "imports"
+    twob_section: str  # b2b, b2ba, cdnr, cdnra, ecom, ecoma, isd, isda, impg, impga, impgsez, impgasez
     itc: tuple[
         Decimal, Decimal, Decimal, Decimal
     ]  # the amounts the 2B summary counts (declared reduction for CNs)
@@ -170,7 +174,7 @@ class Placement:
 @lru_cache(maxsize=64)
 def _section(section: str):
     info = SECTIONS[Section(section)]
-    group = "othersup" if info.kind == DocKind.CREDIT_NOTE else "nonrevsup"
+    group = info.twob_group
     nttyp = {DocKind.CREDIT_NOTE: "C", DocKind.DEBIT_NOTE: "D"}.get(info.kind, "")
     return info, group, nttyp
 
@@ -358,12 +362,20 @@ def place(doc: Doc, recipient: Recipient, *, rules: RuleSet = DEFAULT_RULES) -> 
         natural=natural,
     )
     # POS-ineligible and 16(4)-barred documents bypass IMS: no action, no carry-forward
-    if doc.supplier_gstin[:2] == doc.pos and doc.pos != recipient.state_code:
+    if doc.pos and doc.supplier_gstin[:2] == doc.pos and doc.pos != recipient.state_code:
         return Placement(
             part=Part.UNAVAILABLE,
             reason="P",
             itc=doc.tax,
             why=f"POS {doc.pos} is the supplier's state, not yours ({recipient.state_code})",
+            **base,
+        )
+    if doc.itc_eligible == "N":
+        return Placement(
+            part=Part.UNAVAILABLE,
+            reason="I",
+            itc=doc.tax,
+            why="the ISD marked this ITC as not eligible",
             **base,
         )
     if info.kind != DocKind.CREDIT_NOTE:
@@ -529,9 +541,53 @@ def build_summary(
     return summary, kept
 
 
+def _other_tab_entry(doc: Doc, p: Placement, info) -> dict:
+    """A bill of entry (``impg`` lists: ``refdt``, ``portcode``, ``boenum``…) or an ISD document (``doclist``:
+    ``doctyp`` ISDI / ISDC, ``docnum``…) as the 2B lists it (docs/rules/gstr2b.md §6)."""
+    if info.is_bill_of_entry:
+        return {
+            "refdt": format_portal_date(doc.ref_date) if doc.ref_date else format_portal_date(doc.doc_date),
+            "recdt": format_portal_date(doc.ref_date) if doc.ref_date else format_portal_date(doc.doc_date),
+            "portcode": doc.port_code or "",
+            "boenum": doc.doc_number,
+            "boedt": format_portal_date(doc.doc_date),
+            "isamd": "Y" if info.amendment else "N",
+            "txval": doc.taxable_value,
+            "igst": doc.igst,
+            "cess": doc.cess,
+        }
+    entry = {
+        "doctyp": "ISDC" if info.kind == DocKind.CREDIT_NOTE else "ISDI",
+        "docnum": doc.doc_number,
+        "docdt": format_portal_date(doc.doc_date),
+        "itcelg": "N" if p.part == Part.UNAVAILABLE else "Y",
+        **_heads(doc.tax),
+    }
+    if info.amendment:
+        entry.update(
+            odoctyp=entry["doctyp"],
+            odocnum=doc.orig_doc_number,
+            odocdt=format_portal_date(doc.orig_doc_date) if doc.orig_doc_date else "",
+        )
+    return entry
+
+
+def _list_key(twob_section: str) -> str:
+    """The key of a supplier's document list in a 2B section."""
+    if twob_section.startswith("cdnr"):
+        return "nt"
+    if twob_section.startswith("impg"):
+        return "boe"
+    if twob_section.startswith("isd"):
+        return "doclist"
+    return "inv"
+
+
 def document_entry(doc: Doc, p: Placement) -> dict:
     """A document as the 2B's ``docdata`` lists it (v4 layout: amounts on the document)."""
     info = SECTIONS[Section(doc.section)]
+    if info.goods_typ != GoodsType.ALL_OTHER:
+        return _other_tab_entry(doc, p, info)
     entry: dict = {}
     if info.twob_section in ("cdnr", "cdnra"):
         entry["ntnum"] = doc.doc_number
@@ -576,6 +632,9 @@ def docdata(placed: Iterable[tuple[Doc, Placement]]) -> tuple[dict, dict]:
         if p.part not in IN_2B:
             continue
         target = lists["docRejdata" if p.part == Part.REJECTED else "docdata"]
+        if not doc.supplier_gstin:  # a bill of entry from overseas: flat records, no supplier
+            target.setdefault(p.twob_section, {}).setdefault(("", "", ""), []).append(document_entry(doc, p))
+            continue
         by_supplier = target.setdefault(p.twob_section, {})
         key = (
             doc.supplier_gstin,
@@ -589,12 +648,22 @@ def docdata(placed: Iterable[tuple[Doc, Placement]]) -> tuple[dict, dict]:
                 "trdnm": doc.supplier_name,
                 "supfildt": key[2],
                 "supprd": key[1],
-                "nt" if p.twob_section.startswith("cdnr") else "inv": [],
+                _list_key(p.twob_section): [],
             }
-        sup["nt" if "nt" in sup else "inv"].append(document_entry(doc, p))
+        sup[_list_key(p.twob_section)].append(document_entry(doc, p))
+
+    def flat(by_supplier: dict) -> list:
+        out: list = []
+        for value in by_supplier.values():
+            if isinstance(value, list):  # the flat records of bills of entry from overseas
+                out.extend(value)
+            else:
+                out.append(value)
+        return out
+
     return (
-        {s: list(v.values()) for s, v in lists["docdata"].items()},
-        {s: list(v.values()) for s, v in lists["docRejdata"].items()},
+        {s: flat(v) for s, v in lists["docdata"].items()},
+        {s: flat(v) for s, v in lists["docRejdata"].items()},
     )
 
 

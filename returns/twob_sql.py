@@ -17,6 +17,7 @@ rules (GSTR-3B due dates, Pending deadlines) are computed in Python and passed a
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -37,7 +38,7 @@ from .twob import ITCREV, QUARTERLY_SRC_FORMS, RECLAIM, AtRisk, Part
 def _sections_values() -> str:
     rows = []
     for key, info in SECTIONS.items():
-        group = "othersup" if info.kind == DocKind.CREDIT_NOTE else "nonrevsup"
+        group = info.twob_group
         nttyp = {DocKind.CREDIT_NOTE: "C", DocKind.DEBIT_NOTE: "D"}.get(info.kind, "")
         rows.append(
             f"('{key.value}', '{group}', '{info.twob_section}', '{nttyp}', "
@@ -71,6 +72,81 @@ def _specified_sql(rules: RuleSet) -> str:
     return " OR ".join(rows) or "false"
 
 
+_DOC = "invoices.supplierdocument"
+_ACTION_EVENTS = "('ims.action_set', 'ims.action_pushed')"
+
+
+def _nullable(field: str, cast: str = "") -> str:
+    """A field as of %(as_of_ts)s: the old value of its first change after then (``ver.old``), else today's."""
+    value = f"(ver.old->>'{field}'){cast}"
+    return f"CASE WHEN ver.old ? '{field}' THEN {value} ELSE d.{field} END AS {field}"
+
+
+def _local(field: str, cast: str = "", empty: str = "NULL") -> str:
+    """A local field as of %(as_of_ts)s for a document whose action changed since: the new value of the last action
+    event before then (none, or a push: the local action had been cleared)."""
+    return (
+        f"CASE WHEN lt.id IS NULL THEN d.{field} WHEN la.action = 'ims.action_set' AND la.changes ? '{field}' "
+        f"THEN (la.changes->'{field}'->>1){cast} ELSE {empty} END AS {field}"
+    )
+
+
+# The documents of the GSTIN as they stood at %(as_of_ts)s (docs/rules/gstr2b.md §10), from the history the
+# product keeps: the supplier's fields and the portal's action rolled back through the document versions and the
+# pushes after then; the local action, answer and declaration of the last action event before then (for the
+# documents acted on since); documents that vanished after then present; documents first seen after then left
+# out unless a 2B, a filing date, or (filed, no date known) the 2B cut-off of their period (the 13th of the next
+# month, as the placement assumes) places them on or before then.
+AS_OF_DOCUMENTS = f"""(
+  WITH chg AS (
+    SELECT v.document_id AS id, e.key AS k, v.seen_at AS at, e.value->0 AS old
+    FROM invoices_documentversion v CROSS JOIN jsonb_each(v.changes) e
+    WHERE v.tenant_id = %(tenant)s AND v.seen_at > %(as_of_ts)s
+    UNION ALL
+    SELECT a.object_id::bigint, 'portal_action', a.occurred_at, a.changes->'portal_action'->0
+    FROM audit_auditevent a
+    WHERE a.tenant_id = %(tenant)s AND a.occurred_at > %(as_of_ts)s AND a.object_type = '{_DOC}'
+      AND a.action = 'ims.action_pushed'
+  ), ver AS (
+    SELECT f.id, jsonb_object_agg(f.k, f.old) AS old
+    FROM (SELECT DISTINCT ON (chg.id, chg.k) chg.id, chg.k, chg.old FROM chg ORDER BY chg.id, chg.k, chg.at) f
+    GROUP BY f.id
+  ), lt AS (
+    SELECT DISTINCT a.object_id AS id FROM audit_auditevent a
+    WHERE a.tenant_id = %(tenant)s AND a.occurred_at > %(as_of_ts)s AND a.object_type = '{_DOC}'
+      AND a.action IN {_ACTION_EVENTS}
+  ), la AS (
+    SELECT DISTINCT ON (a.object_id) a.object_id AS id, a.action, a.changes, a.occurred_at
+    FROM audit_auditevent a JOIN lt ON lt.id = a.object_id
+    WHERE a.tenant_id = %(tenant)s AND a.object_type = '{_DOC}' AND a.action IN {_ACTION_EVENTS}
+      AND a.occurred_at <= %(as_of_ts)s
+    ORDER BY a.object_id, a.seq DESC
+  )
+  SELECT d.id, d.tenant_id, d.registration_id, d.section, d.supplier_gstin, d.original_id, d.doc_date,
+         d.orig_doc_date, d.src_form, d.itc_eligible, d.twob_period, d.supplier_filing_date,
+         CASE WHEN d.vanished_at > %(as_of_ts)s THEN NULL ELSE d.vanished_at END AS vanished_at,
+         {_nullable("supplier_period", "::date")}, {_nullable("supplier_filing_status")}, {_nullable("pos")},
+         {_nullable("taxable_value", "::numeric")}, {_nullable("igst", "::numeric")},
+         {_nullable("cgst", "::numeric")}, {_nullable("sgst", "::numeric")}, {_nullable("cess", "::numeric")},
+         {_nullable("portal_action")}, {_nullable("portal_itc_red_req")},
+         {_nullable("portal_decl_igst", "::numeric")}, {_nullable("portal_decl_cgst", "::numeric")},
+         {_nullable("portal_decl_sgst", "::numeric")}, {_nullable("portal_decl_cess", "::numeric")},
+         {_local("local_action")}, {_local("local_itc_red_req", empty="''")},
+         {_local("local_decl_igst", "::numeric")}, {_local("local_decl_cgst", "::numeric")},
+         {_local("local_decl_sgst", "::numeric")}, {_local("local_decl_cess", "::numeric")},
+         CASE WHEN lt.id IS NULL THEN d.local_updated_at WHEN la.action = 'ims.action_set' THEN la.occurred_at
+         END AS local_updated_at
+  FROM invoices_supplierdocument d
+  LEFT JOIN ver ON ver.id = d.id
+  LEFT JOIN lt ON lt.id = d.id::text
+  LEFT JOIN la ON la.id = d.id::text
+  WHERE d.tenant_id = %(tenant)s AND d.registration_id = %(reg)s
+    AND (d.first_seen_at <= %(as_of_ts)s OR d.twob_period IS NOT NULL OR d.supplier_filing_date <= %(as_of)s
+         OR (d.supplier_filing_date IS NULL AND d.supplier_filing_status = 'filed'
+             AND (d.supplier_period + interval '1 month 12 days')::date <= %(as_of)s))
+)"""
+
+
 def placement_sql(
     rules: RuleSet = DEFAULT_RULES,
     *,
@@ -78,6 +154,8 @@ def placement_sql(
     carry: bool = False,
     all_periods: bool = False,
     rule37a: bool = False,
+    history: bool = False,
+    only: bool = False,
 ) -> str:
     """SELECT of every candidate document with its placement (mirroring :func:`returns.twob.place`, with the
     carry-forward past filed GSTR-3Bs, the one-period Pending limit and Rule 37A): id, part, reason,
@@ -92,7 +170,9 @@ def placement_sql(
     period); ``carry``: documents of earlier periods may be carried forward (there are
     filed GSTR-3Bs before the period). ``all_periods``: every filed document of supplier periods from
     %(since)s on or pending (the deadline queue), not only the period's. ``rule37a``: some supplier periods are at
-    risk (without, the statement has no Rule 37A join: a third of the deadline query's time at 500,000 documents)."""
+    risk (without, the statement has no Rule 37A join: a third of the deadline query's time at 500,000 documents).
+    ``history``: the documents as they stood at %(as_of_ts)s (:data:`AS_OF_DOCUMENTS`), not as they are now.
+    ``only``: the documents %(only_ids)s only (a refresh of the deadline queue's changed entries)."""
     iff = ", ".join(f"'{f}'" for f in sorted(QUARTERLY_SRC_FORMS))
     lim_m, lim_d = rules.itc_limit_month_day
     old_m, old_d = rules.itc_limit_month_day_before
@@ -142,6 +222,7 @@ def placement_sql(
     return f"""
     WITH m AS (
       SELECT d.id, d.section, d.supplier_gstin, d.supplier_period, d.supplier_filing_date AS filing_date, d.pos,
+             d.itc_eligible,
              d.taxable_value, d.igst, d.cgst, d.sgst, d.cess, coalesce(d.local_action, d.portal_action) AS action,
              upper(CASE WHEN d.local_action IS NOT NULL THEN d.local_itc_red_req ELSE d.portal_itc_red_req END)
                AS red_req,
@@ -163,7 +244,8 @@ def placement_sql(
                             THEN interval '1 month' ELSE interval '0' END)::date,
                     d.supplier_period)
                   ELSE d.supplier_period END AS month
-      FROM invoices_supplierdocument d JOIN {_sections_values()} ON sec.section = d.section
+      FROM {AS_OF_DOCUMENTS if history else "invoices_supplierdocument"} d
+      JOIN {_sections_values()} ON sec.section = d.section
       LEFT JOIN (  -- the linked originals of pending or rejected amendments (few): one small hash join
         SELECT a.id AS amendment_id, o.id, o.igst, o.cgst, o.sgst, o.cess, o.taxable_value, o.local_action,
                o.portal_action, o.twob_period, o.local_updated_at,
@@ -174,7 +256,7 @@ def placement_sql(
           AND coalesce(a.local_action, a.portal_action) IN ('P', 'R')) o ON o.amendment_id = d.id
       {r37_join}
       WHERE d.tenant_id = %(tenant)s AND d.registration_id = %(reg)s AND d.vanished_at IS NULL
-        AND d.supplier_filing_status = 'filed' AND {where}
+        AND d.supplier_filing_status = 'filed' AND {where}{" AND d.id = ANY(%(only_ids)s)" if only else ""}
     ), n AS (
       SELECT m.*, {_return_period("m.month")} AS nat_period,
              CASE WHEN m.action = 'P' THEN ({_specified_sql(rules)}) END AS specified,  -- (only pending ones need it)
@@ -186,7 +268,8 @@ def placement_sql(
       FROM n
     ), p AS (
       SELECT l.*,
-             CASE WHEN left(l.supplier_gstin, 2) = l.pos AND l.pos <> %(state)s THEN 'P'
+             CASE WHEN l.pos <> '' AND left(l.supplier_gstin, 2) = l.pos AND l.pos <> %(state)s THEN 'P'
+                  WHEN l.itc_eligible = 'N' THEN 'I'
                   WHEN NOT l.is_cn AND coalesce(l.filing_date,
                          (date_trunc('month', l.month::timestamp) + interval '1 month')::date
                          + {int(rules.twob_cutoff_day) - 1}) > fy.itc_last
@@ -263,6 +346,7 @@ def params(
     as_of: dt.date | None = None,
     at_risk: Sequence[AtRisk] = (),
     since: dt.date | None = None,
+    history: bool = False,
 ) -> dict:
     """Parameters of :func:`placement_sql` (``period`` None with ``since``: the deadline queue's every period).
     ``at_risk``: the suppliers' return periods at risk under Rule 37A (:func:`returns.twob.rule37a_at_risk`),
@@ -290,6 +374,9 @@ def params(
         "r37_due": [a.reverse_by for a in at_risk],
         "since": since,
         "carry_bound": add_months(max(filed_3b), step) if filed_3b else None,
+        # history: the end of the day ``as_of`` (local time) the documents are read as of
+        "as_of": as_of,
+        "as_of_ts": end_of_day(as_of) if history and as_of else None,
     }
     if months:
         first, last = min(months), max(months)
@@ -301,6 +388,14 @@ def params(
             carry_since=carry_since(filed_3b, first),
         )
     return out
+
+
+def end_of_day(day: dt.date) -> dt.datetime:
+    """The last moment of ``day`` in the product's time zone (Asia/Kolkata), aware."""
+    zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=zone) - dt.timedelta(
+        microseconds=1
+    )
 
 
 def carries(p: dict) -> bool:
@@ -376,7 +471,12 @@ SELECT 'n', x.part, count(*)::text, NULL, NULL FROM x WHERE x.here GROUP BY x.pa
 def aggregates(p: dict) -> list[tuple]:
     """The rows of :data:`_AGGREGATES` for the parameters ``p`` (one scan of the documents)."""
     sql = _AGGREGATES.format(
-        placed=placement_sql(filings=bool(p["filed_p"]), carry=carries(p), rule37a=bool(p["r37_gstin"])),
+        placed=placement_sql(
+            filings=bool(p["filed_p"]),
+            carry=carries(p),
+            rule37a=bool(p["r37_gstin"]),
+            history=p.get("as_of_ts") is not None,
+        ),
         itcrev=ITCREV,
         reclaim=RECLAIM,
     )
@@ -391,6 +491,10 @@ def aggregates(p: dict) -> list[tuple]:
             "SET LOCAL work_mem = '256MB'; SET LOCAL jit = off; SET LOCAL enable_sort = off; "
             "SET LOCAL enable_mergejoin = off"
         )
+        if p.get("as_of_ts") is not None:
+            # the history's pieces (documents acted on or changed since) are estimated at one row each: a nested
+            # loop over them ran once per document (3x the preview at 20,000 documents); hash them
+            cur.execute("SET LOCAL enable_nestloop = off")
         cur.execute(sql, p, binary=True)
         return cur.fetchall()
 
@@ -437,30 +541,44 @@ WITH c AS (
   FROM d
 )
 """
-_DEADLINES = (
+# The queue is kept as a table (``returns_deadlineentry``, models.DeadlineEntry): every entry of a GSTIN with its
+# clock, due day, ITC at stake and score for the day it was computed, so a page is an index range. A read first
+# makes it fresh (:func:`_fresh`): the whole GSTIN when the day changed or something broad changed (stale: a filing,
+# a supplier's GSTR-3B status, an ingest), else only the documents changed since (dirty, noted by triggers on the
+# documents table; migration returns 0006).
+_DEADLINE_STORE = (
     _DEADLINE_ROWS
-    + """SELECT s.id, s.part, s.clock, s.due, s.days, s.stake, s.score FROM s
-WHERE s.due IS NOT NULL {filters} {keyset}
-ORDER BY s.score DESC, s.id DESC LIMIT %(limit)s
+    + """INSERT INTO returns_deadlineentry (document_id, tenant_id, registration_id, part, section, supplier_gstin,
+                                      clock, due, stake, score)
+SELECT s.id, %(tenant)s, %(reg)s, s.part, s.section, s.supplier_gstin, s.clock, s.due, s.stake, s.score
+FROM s WHERE s.due IS NOT NULL
 """
 )
-_DEADLINE_TOTALS = (
-    _DEADLINE_ROWS + "SELECT count(*), coalesce(sum(s.stake), 0) FROM s WHERE s.due IS NOT NULL {filters}"
+_ENTRY_COLUMNS = "e.document_id, e.part, e.clock, e.due, e.due - %(today)s AS days, e.stake, e.score"
+_DEADLINES = f"""SELECT {_ENTRY_COLUMNS} FROM returns_deadlineentry e
+WHERE e.tenant_id = %(tenant)s AND e.registration_id = %(reg)s {{filters}} {{keyset}}
+ORDER BY e.score DESC, e.document_id DESC LIMIT %(limit)s"""
+_DEADLINE_TOTALS = """SELECT count(*), coalesce(sum(e.stake), 0) FROM returns_deadlineentry e
+WHERE e.tenant_id = %(tenant)s AND e.registration_id = %(reg)s {filters}"""
+_DEADLINE_IDS = """SELECT e.document_id FROM returns_deadlineentry e
+WHERE e.tenant_id = %(tenant)s AND e.registration_id = %(reg)s {filters}"""
+_DEADLINE_LOCK = (
+    7_260_011  # pg_advisory_xact_lock(namespace, registration id): one refresh of a queue at a time
 )
-_DEADLINE_IDS = _DEADLINE_ROWS + "SELECT s.id FROM s WHERE s.due IS NOT NULL {filters}"
+DIRTY_AT_MOST = 50_000  # more dirty documents than this: the whole GSTIN is recomputed
 
 
 def _deadline_filters(p: dict) -> str:
-    """The queue's filters as SQL on ``s`` (each only when its parameter is given)."""
+    """The queue's filters as SQL on the entries ``e`` (each only when its parameter is given)."""
     out = []
     if p.get("f_sections"):
-        out.append("AND s.section = ANY(%(f_sections)s)")
+        out.append("AND e.section = ANY(%(f_sections)s)")
     if p.get("f_suppliers") is not None:
-        out.append("AND s.supplier_gstin = ANY(%(f_suppliers)s)")
+        out.append("AND e.supplier_gstin = ANY(%(f_suppliers)s)")
     if p.get("f_days_max") is not None:
-        out.append("AND s.days <= %(f_days_max)s")
+        out.append("AND e.due - %(today)s <= %(f_days_max)s")
     if p.get("f_min_itc") is not None:
-        out.append("AND s.stake >= %(f_min_itc)s")
+        out.append("AND e.stake >= %(f_min_itc)s")
     return " ".join(out)
 
 
@@ -533,29 +651,83 @@ def deadline_params(
 
 def deadlines(p: dict) -> list[tuple]:
     """(id, part, clock, due, days left, ITC at stake, score) of the most urgent documents, best first."""
-    keyset = "AND (s.score, s.id) < (%(after_score)s, %(after_id)s)" if p["after_score"] is not None else ""
-    return _run_deadlines(_DEADLINES, p, keyset=keyset)
+    keyset = (
+        "AND (e.score, e.document_id) < (%(after_score)s, %(after_id)s)"
+        if p["after_score"] is not None
+        else ""
+    )
+    return _read(_DEADLINES.format(filters=_deadline_filters(p), keyset=keyset), p)
 
 
 def deadline_totals(p: dict) -> tuple[int, Decimal]:
     """(documents, ITC at stake) of the whole filtered queue of one GSTIN (every page)."""
-    count, stake = _run_deadlines(_DEADLINE_TOTALS, p)[0]
+    count, stake = _read(_DEADLINE_TOTALS.format(filters=_deadline_filters(p)), p)[0]
     return int(count), Decimal(stake)
 
 
 def deadline_ids(p: dict) -> list[int]:
     """The ids of every document of the filtered queue of one GSTIN ("all matching" of a bulk action)."""
-    return [row[0] for row in _run_deadlines(_DEADLINE_IDS, p)]
+    return [row[0] for row in _read(_DEADLINE_IDS.format(filters=_deadline_filters(p)), p)]
 
 
-def _run_deadlines(template: str, p: dict, keyset: str = "") -> list[tuple]:
-    sql = template.format(
-        placed=placement_sql(filings=bool(p["filed_p"]), all_periods=True, rule37a=bool(p["r37_gstin"])),
-        keyset=keyset,
-        filters=_deadline_filters(p),
-    )
+def _read(sql: str, p: dict) -> list[tuple]:
+    _fresh(p)
     connection.ensure_connection()
-    with transaction.atomic(), psycopg.Cursor(connection.connection) as cur:
-        cur.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off; SET LOCAL enable_mergejoin = off")
+    with psycopg.Cursor(connection.connection) as cur:
         cur.execute(sql, p)
         return cur.fetchall()
+
+
+def _fresh(p: dict) -> None:
+    """Make the GSTIN's stored queue that of ``p["today"]``: recompute it whole when it was computed for another
+    day, never, or something broad changed since (stale); else recompute the entries of the documents changed since
+    (dirty). One refresh per GSTIN at a time (an advisory lock); a no-op when nothing changed."""
+    reg, tenant = p["reg"], p["tenant"]
+    connection.ensure_connection()
+    with transaction.atomic(), psycopg.Cursor(connection.connection) as cur:
+        cur.execute("SELECT computed_for, stale FROM returns_deadlinestate WHERE registration_id = %s", [reg])
+        state = cur.fetchone()
+        if state is not None and state[0] == p["today"] and not state[1]:
+            cur.execute("SELECT 1 FROM returns_deadlinedirty WHERE registration_id = %s LIMIT 1", [reg])
+            if cur.fetchone() is None:
+                return  # the common case: fresh
+        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_DEADLINE_LOCK, reg])
+        cur.execute(
+            "SELECT computed_for, stale FROM returns_deadlinestate WHERE registration_id = %s FOR UPDATE",
+            [reg],
+        )
+        state = cur.fetchone()
+        cur.execute(
+            "DELETE FROM returns_deadlinedirty WHERE registration_id = %s RETURNING document_id", [reg]
+        )
+        dirty = [row[0] for row in cur.fetchall()]
+        whole = state is None or state[0] != p["today"] or state[1] or len(dirty) > DIRTY_AT_MOST
+        if not whole and not dirty:
+            return  # another reader refreshed it meanwhile
+        cur.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off; SET LOCAL enable_mergejoin = off")
+        placed = placement_sql(
+            filings=bool(p["filed_p"]), all_periods=True, rule37a=bool(p["r37_gstin"]), only=not whole
+        )
+        if whole:
+            cur.execute("DELETE FROM returns_deadlineentry WHERE registration_id = %s", [reg])
+        else:
+            # the changed documents and the amendments of the changed originals (their direction may change)
+            cur.execute(
+                """SELECT array_agg(id) FROM (
+                     SELECT unnest(%(ids)s::bigint[]) AS id
+                     UNION SELECT d.id FROM invoices_supplierdocument d
+                     WHERE d.tenant_id = %(tenant)s AND d.registration_id = %(reg)s
+                       AND d.original_id = ANY(%(ids)s)) x""",
+                {"ids": dirty, "tenant": tenant, "reg": reg},
+            )
+            dirty = cur.fetchone()[0] or []
+            cur.execute("DELETE FROM returns_deadlineentry WHERE document_id = ANY(%s)", [dirty])
+        cur.execute(_DEADLINE_STORE.format(placed=placed), {**p, "only_ids": dirty})
+        if whole:  # fresh statistics, or the planner (estimating a handful of rows) sorts the GSTIN's entries
+            cur.execute("ANALYZE returns_deadlineentry")
+        cur.execute(
+            """INSERT INTO returns_deadlinestate (registration_id, tenant_id, computed_for, stale)
+               VALUES (%s, %s, %s, false)
+               ON CONFLICT (registration_id) DO UPDATE SET computed_for = EXCLUDED.computed_for, stale = false""",
+            [reg, tenant, p["today"]],
+        )

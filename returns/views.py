@@ -3,6 +3,7 @@ Table 4), rebuild on demand, recompute on the portal, Excel/JSON downloads, and 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
@@ -10,7 +11,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -98,12 +99,45 @@ def home(request, tenant_slug):
     return render(request, "returns/home.html", {"rows": rows})
 
 
+class BadAsOf(ValueError):
+    """A ``?as_of=`` that is not a date, or one in the future; the message is safe to show."""
+
+
+def _as_of(request) -> dt.date | None:
+    """``?as_of=`` (YYYY-MM-DD as a date picker sends it, or DD-MM-YYYY); None when absent. A bad date is a 400."""
+    text = request.GET.get("as_of", "").strip()
+    if not text:
+        return None
+    for fmt in ("%Y-%m-%d", "%d-%m-%Y"):
+        try:
+            return dt.datetime.strptime(text, fmt).date()  # noqa: DTZ007 - a calendar date, no time
+        except ValueError:
+            continue
+    raise BadAsOf(f"as_of {text!r} is not a date (YYYY-MM-DD or DD-MM-YYYY).")
+
+
+def _snapshot(request, reg, period):
+    """(snapshot, as_of): the latest stored preview, or with ``?as_of=`` the preview as it stood then."""
+    try:
+        as_of = _as_of(request)
+        if as_of is not None:
+            return services.preview_as_of(registration=reg, period=period, as_of=as_of), as_of
+    except services.ReturnsError as exc:
+        raise BadAsOf(str(exc)) from None
+    return selectors.latest_preview(tenant=request.tenant, registration=reg, period=period), None
+
+
 @require_GET
 def preview(request, tenant_slug, registration_id, period):
     reg = _registration(request, registration_id)
     period = _period(reg, period)
-    snap = selectors.latest_preview(tenant=request.tenant, registration=reg, period=period)
+    try:
+        snap, as_of = _snapshot(request, reg, period)
+    except BadAsOf as exc:
+        return HttpResponseBadRequest(str(exc))
     ctx = {
+        "as_of": as_of,
+        "as_of_query": f"&as_of={as_of:%Y-%m-%d}" if as_of else "",
         "registration": reg,
         "period": period,
         "period_text": format_period(period),
@@ -115,7 +149,11 @@ def preview(request, tenant_slug, registration_id, period):
         "rebuild": selectors.latest_rebuild(tenant=request.tenant, registration=reg, period=period),
     }
     if snap is not None:
-        ctx["history"] = selectors.previews_for(tenant=request.tenant, registration=reg, period=period)[:10]
+        ctx["history"] = (
+            []
+            if as_of
+            else selectors.previews_for(tenant=request.tenant, registration=reg, period=period)[:10]
+        )
         ctx["comparison"] = selectors.compare_with_portal(
             tenant=request.tenant, registration=reg, preview=snap
         )
@@ -208,7 +246,10 @@ def documents(request, tenant_slug, registration_id, period):
     """Drill-down: the documents behind one figure of the latest snapshot (``?bucket=itcavl/othersup``)."""
     reg = _registration(request, registration_id)
     period = _period(reg, period)
-    snap = selectors.latest_preview(tenant=request.tenant, registration=reg, period=period)
+    try:
+        snap, as_of = _snapshot(request, reg, period)
+    except BadAsOf as exc:
+        return HttpResponseBadRequest(str(exc))
     if snap is None:
         raise Http404("No preview yet")
     bucket = request.GET.get("bucket", "itcavl")
@@ -224,6 +265,7 @@ def documents(request, tenant_slug, registration_id, period):
             "bucket": bucket,
             "page": page,
             "preview": snap,
+            "as_of": as_of,
         },
     )
 
@@ -251,7 +293,7 @@ def download_excel(request, tenant_slug, registration_id, period):
     )
 
 
-PAGE = 200
+PAGE = 100  # documents per page of the deadline queue (a page renders in well under 150 ms at 500,000)
 SECTION_CHOICES = [(key.value, info.label) for key, info in SECTIONS.items()]
 
 

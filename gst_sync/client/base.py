@@ -15,9 +15,11 @@ from typing import Any, Protocol, runtime_checkable
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 
+from gst.sections import Section
+
 from . import crypto
 
-IMS_SECTIONS = ("b2b", "b2ba", "b2bcn", "b2bcna", "b2bdn", "b2bdna", "ecom", "ecoma")
+IMS_SECTIONS = tuple(s.value for s in Section)  # every tab: all other ITC, Import of Goods, ISD
 STATUS_PROCESSED = "P"
 STATUS_PROCESSED_WITH_ERRORS = "PE"
 STATUS_ERROR = "ER"

@@ -25,7 +25,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from gst.sections import section_info
+from gst.sections import GoodsType, section_info
 from gst_sync.client import errors
 from gst_sync.client.base import IMS_SECTIONS, PortalSession, RequestStatus, ReturnFiling, utcnow
 
@@ -322,9 +322,10 @@ class GstnAdapter:
     def get_ims_documents(self, *, gstin: str, section: str) -> list[dict[str, Any]]:
         """GETINV for one section (key ``b2bcn`` or code ``CN``): the records, via FILEDET when large."""
         info = section_info(section)
-        return self._section_records(
-            gstin, self.config.ims_path, "GETINV", {"section": info.api_code}, info.key.value
-        )
+        params = {"section": info.api_code}
+        if info.goods_typ != GoodsType.ALL_OTHER:  # Import of Goods and ISD tabs (docs/rules/sections.md §4)
+            params["goods_typ"] = info.goods_typ.value
+        return self._section_records(gstin, self.config.ims_path, "GETINV", params, info.key.value)
 
     def get_outward_actions(self, *, gstin: str, section: str) -> list[dict[str, Any]]:
         """Supplier side: recipients' actions on ``gstin``'s own outward documents of one section."""

@@ -659,29 +659,40 @@ def upload_record(doc: Mapping[str, Any], kind: str) -> dict[str, Any]:
     unanswered = kind == SAVE and doc["local_action"] == Action.ACCEPTED and not doc.get("local_itc_red_req")
     if unanswered and answer_needed(doc):
         raise DeclarationMissing(doc)
-    rec: dict[str, Any] = {
-        "stin": doc["supplier_gstin"],
-        info.number_field: doc["doc_number"],
-        info.date_field: doc["doc_date"].strftime("%d-%m-%Y"),
-    }
+    rec: dict[str, Any] = {"stin": doc["supplier_gstin"]} if info.has_supplier else {}
+    rec[info.number_field] = doc["doc_number"]
+    rec[info.date_field] = doc["doc_date"].strftime("%d-%m-%Y")
     if info.amendment:
         rec[info.orig_number_field] = doc["orig_doc_number"]
         rec[info.orig_date_field] = doc["orig_doc_date"].strftime("%d-%m-%Y") if doc["orig_doc_date"] else ""
-    rec.update(
-        {
-            "inv_typ": doc["inv_type"],
-            "srcform": doc["src_form"],
-            "rtnprd": doc["supplier_period"].strftime("%m%Y"),
-            "val": doc["doc_value"],
-            "pos": doc["pos"],
-            "txval": doc["taxable_value"],
-            "iamt": doc["igst"],
-            "camt": doc["cgst"],
-            "samt": doc["sgst"],
-            "cess": doc["cess"],
-        }
-    )
-    for key in ("val", "txval", "iamt", "camt", "samt", "cess"):
+    if info.is_bill_of_entry:  # the bill of entry's own fields (docs/rules/sections.md §4.1)
+        rec.update(_present(portcode=doc.get("port_code"), ogstin=doc.get("prev_gstin")))
+        if doc.get("ref_date"):
+            rec["refdt"] = doc["ref_date"].strftime("%d-%m-%Y")
+        rec.update({"txval": doc["taxable_value"], "iamt": doc["igst"], "cess": doc["cess"]})
+        amounts: tuple[str, ...] = ("txval", "iamt", "cess")
+    elif info.is_isd:  # docs/rules/sections.md §4.2
+        rec.update(_present(itcelg=doc.get("itc_eligible")))
+        rec["rtnprd"] = doc["supplier_period"].strftime("%m%Y")
+        rec.update({"iamt": doc["igst"], "camt": doc["cgst"], "samt": doc["sgst"], "cess": doc["cess"]})
+        amounts = ("iamt", "camt", "samt", "cess")
+    else:
+        rec.update(
+            {
+                "inv_typ": doc["inv_type"],
+                "srcform": doc["src_form"],
+                "rtnprd": doc["supplier_period"].strftime("%m%Y"),
+                "val": doc["doc_value"],
+                "pos": doc["pos"],
+                "txval": doc["taxable_value"],
+                "iamt": doc["igst"],
+                "camt": doc["cgst"],
+                "samt": doc["sgst"],
+                "cess": doc["cess"],
+            }
+        )
+        amounts = ("val", "txval", "iamt", "camt", "samt", "cess")
+    for key in amounts:
         rec[key] = abs(rec[key])
     if kind == SAVE:
         rec["action"] = doc["local_action"]
@@ -696,6 +707,10 @@ def upload_record(doc: Mapping[str, Any], kind: str) -> dict[str, Any]:
         if doc.get("local_remarks"):
             rec["remarks"] = doc["local_remarks"]
     return rec
+
+
+def _present(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v not in (None, "")}
 
 
 def upload_body(*, rtin: str, kind: str, docs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -354,6 +354,10 @@ _UPLOAD_FIELDS = (
     "local_decl_cgst",
     "local_decl_sgst",
     "local_decl_cess",
+    "port_code",
+    "ref_date",
+    "itc_eligible",
+    "prev_gstin",
 )
 # What the builder needs to know whether an Accept must carry the ITC-reduction answer (formats.answer_needed):
 # the 2B period and, for an amendment, its original's tax and taxable value.

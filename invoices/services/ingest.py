@@ -457,7 +457,7 @@ def _key_join(a: str, b: str) -> str:
 def _upsert_suppliers(cur, ctx, keys: list[tuple], names: Mapping[str, str]) -> int:
     """Create the batch's new supplier GSTINs; fill blank names from ``names``. Existing rows are not touched
     unless a name fills a blank."""
-    gstins = sorted({key[0] for key in keys})
+    gstins = sorted({key[0] for key in keys if key[0]})  # a bill of entry from overseas names no supplier
     cur.execute(
         """
         INSERT INTO invoices_supplier (tenant_id, gstin, legal_name, trade_name, emails, gstin_valid, created_at,

@@ -291,3 +291,30 @@ def test_held_actions_stay_out_of_the_offline_tool_upload_until_approved(
     assert numbers() == ({free.doc_number}, 1)
     decide(services.approve, tenant_a, ann, batch(tenant_a), comment="ok")
     assert numbers() == ({free.doc_number, held.doc_number}, 2)
+
+
+def test_email_links_carry_the_sites_scheme_and_host(
+    tenant_a, alice, pat, ann, policy, doc, mailoutbox, django_capture_on_commit_callbacks, settings
+):
+    settings.SITE_URL = "https://ims.example.com"
+    policy(action="R")
+    with django_capture_on_commit_callbacks(execute=True):
+        one(tenant_a, pat, doc(), "R")
+    assert mailoutbox
+    assert all("https://ims.example.com/t/acme/approvals/" in m.body for m in mailoutbox)
+
+
+def test_once_a_batch_is_decided_the_other_approvers_are_no_longer_asked(
+    tenant_a, alice, pat, ann, policy, doc
+):
+    from notifications.models import Notification
+
+    policy(action="R")
+    one(tenant_a, pat, doc(), "R")
+    decide(services.approve, tenant_a, ann, batch(tenant_a))
+    with tenant_scope(tenant_a):
+        alices = Notification.objects.get(tenant=tenant_a, user=alice, kind="approval.requested")
+    assert alices.read_at is not None
+    assert "approved by" in alices.text
+    assert "no approval needed any more" in alices.text
+    assert "your approval is needed" not in alices.text

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from gst.sections import Section
 from gst_sync import push, services
 from gst_sync.client import PollPolicy
 from gst_sync.client.factory import make_adapter
@@ -108,15 +109,16 @@ def test_user_connects_syncs_accepts_and_pushes_through_the_portal_pages(portal_
     # Sync now: one run per IMS section is queued; the runs table refreshes itself while they are active.
     with page.expect_navigation():
         row.get_by_role("button", name="Sync now").click()
-    expect(page.locator(".alert-success")).to_contain_text("queued: 8 section(s)")
+    sections = len(Section)  # every section of every tab (all other ITC, Import of Goods, ISD)
+    expect(page.locator(".alert-success")).to_contain_text(f"queued: {sections} section(s)")
     runs = page.locator("#sync-runs table").first.locator("tbody tr")
-    expect(runs).to_have_count(8)
-    expect(runs.filter(has_text="Queued")).to_have_count(8)
+    expect(runs).to_have_count(sections)
+    expect(runs.filter(has_text="Queued")).to_have_count(sections)
     page.screenshot(path=SHOTS.format("2_queued"), full_page=True)
     url_before = page.url
 
-    assert run_queued_syncs(tenant) == 8
-    expect(runs.filter(has_text="Succeeded")).to_have_count(8)  # swapped in by htmx, no reload
+    assert run_queued_syncs(tenant) == sections
+    expect(runs.filter(has_text="Succeeded")).to_have_count(sections)  # swapped in by htmx, no reload
     assert page.url == url_before
     b2b = runs.filter(has=page.locator("td", has_text=re.compile(r"^b2b$")))
     expect(b2b.locator("td.num").first).to_have_text("3")  # three new documents

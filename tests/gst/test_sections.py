@@ -28,10 +28,49 @@ DOMAIN_TABLE = [
     ("b2bcna", "CNA", "nt_num", "nt_dt", "ont_num", "ont_dt", "credit_note", "b2bcn", "cdnra"),
     ("ecom", "ECOM", "inum", "idt", None, None, "invoice", None, "ecom"),
     ("ecoma", "ECOMA", "inum", "idt", "oinum", "oidt", "invoice", "ecom", "ecoma"),
+    # docs/rules/sections.md §4: Import of Goods and ISD (record shapes our reading)
+    ("impg", "IMPG", "boenum", "boedt", None, None, "invoice", None, "impg"),
+    ("impga", "IMPGA", "boenum", "boedt", "oboenum", "oboedt", "invoice", "impg", "impga"),
+    ("impgsez", "IMPGSEZ", "boenum", "boedt", None, None, "invoice", None, "impgsez"),
+    ("impgseza", "IMPGSEZA", "boenum", "boedt", "oboenum", "oboedt", "invoice", "impgsez", "impgasez"),
+    ("isd", "ISD", "docnum", "docdt", None, None, "invoice", None, "isd"),
+    ("isda", "ISDA", "docnum", "docdt", "odocnum", "odocdt", "invoice", "isd", "isda"),
+    ("isdcn", "ISDCN", "docnum", "docdt", None, None, "credit_note", None, "isd"),
+    ("isdcna", "ISDCNA", "docnum", "docdt", "odocnum", "odocdt", "credit_note", "isdcn", "isda"),
 ]
+# goods type (dashboard tab) and 2B itcsumm group of each section
+TABS = {
+    "b2b": ("ALL_OTH", "nonrevsup"),
+    "b2ba": ("ALL_OTH", "nonrevsup"),
+    "b2bdn": ("ALL_OTH", "nonrevsup"),
+    "b2bdna": ("ALL_OTH", "nonrevsup"),
+    "b2bcn": ("ALL_OTH", "othersup"),
+    "b2bcna": ("ALL_OTH", "othersup"),
+    "ecom": ("ALL_OTH", "nonrevsup"),
+    "ecoma": ("ALL_OTH", "nonrevsup"),
+    "impg": ("IMP_GDS", "imports"),
+    "impga": ("IMP_GDS", "imports"),
+    "impgsez": ("IMP_GDS", "imports"),
+    "impgseza": ("IMP_GDS", "imports"),
+    "isd": ("INV_SUPP_ISD", "isdsup"),
+    "isda": ("INV_SUPP_ISD", "isdsup"),
+    "isdcn": ("INV_SUPP_ISD", "othersup"),
+    "isdcna": ("INV_SUPP_ISD", "othersup"),
+}
 
 
-def test_section_keys_are_exactly_the_eight_of_the_domain_table():
+def test_every_section_has_its_tab_and_2b_group():
+    assert {s.value: (SECTIONS[s].goods_typ.value, SECTIONS[s].twob_group) for s in Section} == TABS
+
+
+def test_a_bill_of_entry_cannot_be_rejected_and_one_from_overseas_names_no_supplier():
+    for s in Section:
+        info = SECTIONS[s]
+        assert ("R" in info.actions) is (not info.is_bill_of_entry)
+        assert info.has_supplier is (s not in (Section.IMPG, Section.IMPGA))
+
+
+def test_section_keys_are_exactly_those_of_the_domain_table():
     assert {s.value for s in Section} == {row[0] for row in DOMAIN_TABLE}
     assert set(SECTIONS) == set(Section)
 
@@ -67,7 +106,7 @@ def test_section_info_accepts_the_enum_member():
     assert section_info(Section.B2BCNA).api_code == "CNA"
 
 
-@pytest.mark.parametrize("bad", ["", None, "b2c", "CDNR", "impg", "isd", "B2"])
+@pytest.mark.parametrize("bad", ["", None, "b2c", "CDNR", "impgx", "isdd", "B2"])
 def test_unknown_section_is_a_clear_value_error_listing_the_valid_ones(bad):
     with pytest.raises(UnknownSection) as caught:
         section_info(bad)

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import Actor
+from gst.sections import Section
 from gst_sync import services
 from gst_sync.models import ConnectionStatus, PortalConnection, RunStatus, SyncRun
 from gst_sync.tasks import sync_section
@@ -231,8 +232,8 @@ def test_the_celery_task_syncs_with_the_configured_portal(connected, sandbox, se
 def test_daily_sync_queues_only_gstins_with_a_live_session(connected, recipient):
     tenant, reg = connected
     other = factories.make_registration(tenant, state="29", n=77)
-    assert services.queue_daily_syncs() == 8
+    assert services.queue_daily_syncs() == len(Section)  # every section of every tab
     with tenant_scope(tenant):
-        assert SyncRun.objects.filter(registration=reg, trigger="schedule").count() == 8
+        assert SyncRun.objects.filter(registration=reg, trigger="schedule").count() == len(Section)
         assert not SyncRun.objects.filter(registration=other).exists()
     assert services.queue_daily_syncs() == 0  # all still active: never twice

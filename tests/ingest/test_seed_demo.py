@@ -54,6 +54,14 @@ def test_demo_seed_has_every_section_and_every_role_and_says_how_to_log_in(clien
             "b2bdna",
             "ecom",
             "ecoma",
+            # Import of Goods and ISD tabs (docs/rules/sections.md §4)
+            "impg",
+            "impga",
+            "impgsez",
+            "impgseza",
+            "isd",
+            "isda",
+            "isdcn",
         }
         assert set(documents.values_list("portal_action", flat=True)) == {"A", "R", "P", "N"}
         assert documents.filter(local_action__isnull=False).exists()

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from audit.services import Actor
 from reconciliation import services
 from reconciliation.engine import execute_run
 from tenancy.scoping import tenant_scope
@@ -102,3 +103,61 @@ def test_an_invoice_gets_no_suggestion(tenant_a, reg_a1, alice, client_for):
 def test_without_a_reconciliation_there_is_no_suggestion(tenant_a, reg_a1, alice, client_for):
     note = credit_note(reg_a1)
     assert 'id="itc-suggestion"' not in page(client_for, alice, note)
+
+
+# --- an auto rule that says so applies the suggestion ----------------------------------------------------------
+
+
+def _rule(tenant, alice, itc_answer):
+    from autorules import services as autorules
+
+    with tenant_scope(tenant):
+        return autorules.create_rule(
+            tenant=tenant,
+            actor=Actor.user(alice),
+            owner=alice,
+            name=f"Accept credit notes ({itc_answer})",
+            action="A",
+            itc_answer=itc_answer,
+            conditions=[{"type": "section", "values": ["b2bcn"]}],
+        )
+
+
+def _run(tenant, alice, rule):
+    from autorules import services as autorules
+
+    with tenant_scope(tenant):
+        return autorules.run_rule(tenant=tenant, rule=rule, trigger="manual")
+
+
+def test_a_rule_that_answers_from_the_books_declares_the_suggested_amount(tenant_a, reg_a1, alice):
+    paired = credit_note(reg_a1)
+    unpaired = credit_note(reg_a1, number="CN/25-26/8")
+    reconcile(tenant_a, reg_a1, alice, line(reg_a1, "CN/25-26/7", kind="Credit note", igst="1000.00"))
+    run = _run(tenant_a, alice, _rule(tenant_a, alice, "books"))
+    assert run.suggested == 1
+    paired, unpaired = refreshed(paired), refreshed(unpaired)
+    assert (paired.local_action, paired.local_itc_red_req, paired.local_decl_igst) == (
+        "A",
+        "Y",
+        Decimal("1000.00"),
+    )
+    assert (unpaired.local_action, unpaired.local_itc_red_req, unpaired.local_decl_igst) == (
+        "A",
+        "Y",
+        None,
+    )  # in full
+
+
+def test_a_rule_answers_yes_in_full_unless_it_says_otherwise(tenant_a, reg_a1, alice):
+    note = credit_note(reg_a1)
+    reconcile(tenant_a, reg_a1, alice, line(reg_a1, "CN/25-26/7", kind="Credit note", igst="1000.00"))
+    run = _run(tenant_a, alice, _rule(tenant_a, alice, "Y"))
+    assert run.suggested == 0
+    assert (refreshed(note).local_itc_red_req, refreshed(note).local_decl_igst) == ("Y", None)
+
+
+def test_a_rule_may_answer_no(tenant_a, reg_a1, alice):
+    note = credit_note(reg_a1)
+    _run(tenant_a, alice, _rule(tenant_a, alice, "N"))
+    assert (refreshed(note).local_action, refreshed(note).local_itc_red_req) == ("A", "N")

@@ -12,13 +12,16 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from actions import services as actions_services
 from audit.models import AuditEvent
+from audit.services import Actor
 from gst_sync import services as sync_services
 from invoices.models import SupplierDocument
 from invoices.services.ingest import ingest_documents
 from returns import selectors, services
-from returns.models import FilingSource, Gstr3bFiling
+from returns.models import DeadlineDirty, FilingSource, Gstr3bFiling
 from tenancy import services as tenancy_services
+from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
 from tests import factories
 from tests.gst_sync import conftest as sandbox_fixtures
@@ -337,3 +340,59 @@ def test_json_of_the_filings_api_is_plain(client_for, alice, tenant_a, reg_a1):
     )
     (row,) = json.loads(c.get(api(tenant_a)).content)["results"]
     assert row["arn"] == "AA27"
+
+
+# --- the stored queue stays true (returns.twob_sql: entries kept fresh through triggers) ----------------------------
+
+
+def queue_numbers(tenant, reg, today=dt.date(2025, 12, 10)) -> set[str]:
+    with tenant_scope(tenant):
+        items = selectors.deadline_queue(tenant=tenant, registrations=[reg], today=today, limit=500)
+    return {i["doc"].doc_number for i in items}
+
+
+def test_an_action_after_the_queue_was_read_takes_the_document_out_at_once(tenant_a, alice, queue_docs):
+    assert "N-2" in queue_numbers(tenant_a, queue_docs)
+    with tenant_scope(tenant_a):
+        doc = SupplierDocument.objects.get(doc_number="N-2")
+        actions_services.set_action(
+            tenant=tenant_a,
+            actor=Actor.user(alice),
+            membership=Membership.objects.get(tenant=tenant_a, user=alice),
+            document=doc,
+            action="R",
+        )
+        assert DeadlineDirty.objects.filter(document_id=doc.pk).exists()  # noted by the trigger
+    assert queue_numbers(tenant_a, queue_docs) == {"N-1", "P-1", "N-NOV"}
+    with tenant_scope(tenant_a):
+        assert not DeadlineDirty.objects.exists()  # recomputed, only that document
+
+
+def test_a_filing_recorded_after_the_queue_was_read_takes_its_period_out(tenant_a, queue_docs):
+    assert "N-1" in queue_numbers(tenant_a, queue_docs)
+    with tenant_scope(tenant_a):
+        Gstr3bFiling.objects.create(  # even written directly: the trigger marks the queue stale
+            tenant=tenant_a, registration=queue_docs, period=OCT, filed_on=dt.date(2025, 11, 20)
+        )
+    assert queue_numbers(tenant_a, queue_docs) == {"P-1", "N-NOV"}
+
+
+def test_new_documents_after_the_queue_was_read_join_it_and_the_next_day_rescores_it(tenant_a, queue_docs):
+    before = queue_numbers(tenant_a, queue_docs)
+    with tenant_scope(tenant_a):
+        assert not ingest_documents(
+            tenant=tenant_a,
+            registration=queue_docs,
+            records={"b2b": [factories.document_record(supplier_gstin=KA, number="N-3")]},
+            actor=factories.SYSTEM,
+            source="demo",
+        ).errors
+    assert queue_numbers(tenant_a, queue_docs) == before | {"N-3"}
+    with tenant_scope(tenant_a):
+        today = selectors.deadline_queue(
+            tenant=tenant_a, registrations=[queue_docs], today=dt.date(2025, 12, 10), limit=1
+        )[0]
+        later = selectors.deadline_queue(
+            tenant=tenant_a, registrations=[queue_docs], today=dt.date(2025, 12, 25), limit=1
+        )[0]
+    assert later["days_left"] == today["days_left"] - 15

@@ -218,6 +218,7 @@ def test_deadline_queue_orders_by_itc_at_stake_over_days_left_and_emails_a_diges
     assert send_all(today=dt.date(2025, 11, 10)) == 1  # alice acts; bob is a viewer
     assert mail.outbox[0].to == ["alice@example.com"]
     assert "P-1" in mail.outbox[0].body
+    assert "http://127.0.0.1:8000/t/acme/returns/deadlines/" in mail.outbox[0].body  # SITE_URL, the default
 
 
 def test_deadline_queue_pages_with_a_keyset_cursor_without_repeating_or_losing_documents(

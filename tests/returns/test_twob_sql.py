@@ -16,7 +16,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from gst.sections import SECTIONS, DocKind
+from gst.sections import SECTIONS, DocKind, GoodsType
 from invoices.models import Supplier
 from returns import documents, services
 from returns.models import Gstr3bFiling, SupplierGstr3bStatus
@@ -33,7 +33,7 @@ COLS = (
     "portal_remarks, portal_itc_red_req, portal_decl_igst, portal_decl_cgst, portal_decl_sgst, portal_decl_cess, "
     "portal_hash, local_remarks, local_itc_red_req, local_decl_igst, local_decl_cgst, local_decl_sgst, "
     "local_decl_cess, content_hash, version, needs_review, first_seen_at, last_seen_at, vanished_at, source, "
-    "local_updated_at"
+    "local_updated_at, itc_eligible"
 )
 SUPPLIERS = [factories.gstin_for(n, state) for n, state in enumerate(["27", "29", "24", "33", "07"] * 4)]
 PERIODS = [dt.date(2025, m, 1) for m in (6, 7, 8, 9, 10, 11, 12)]
@@ -71,7 +71,8 @@ def _decl(rng):
 def load(tenant, reg, n: int, seed: int) -> None:
     rng = random.Random(seed)
     now = timezone.now()
-    sections = list(SECTIONS)
+    # every section, those of "All other ITC" (most documents, and the only ones the Pending limit reaches) thrice
+    sections = [*SECTIONS, *(2 * [s for s, i in SECTIONS.items() if i.goods_typ == GoodsType.ALL_OTHER])]
     with (
         connection.cursor() as cur,
         cur.cursor.copy(f"COPY invoices_supplierdocument ({COLS}) FROM STDIN") as cp,
@@ -99,11 +100,14 @@ def load(tenant, reg, n: int, seed: int) -> None:
             tax = [_money(rng) for _ in range(4)]
             taxable = _money(rng) * 5
             local = rng.choice([None, None, "A", "R", "P", "N"])
+            overseas = (
+                not info.has_supplier
+            )  # a bill of entry of an import from overseas: no supplier, no POS
             cp.write_row(
                 (
                     tenant.pk,
                     reg.pk,
-                    rng.choice(SUPPLIERS),
+                    "" if overseas else rng.choice(SUPPLIERS),
                     True,
                     section.value,
                     info.kind.value,
@@ -120,7 +124,7 @@ def load(tenant, reg, n: int, seed: int) -> None:
                     rng.choice(["filed", "filed", "filed", "saved"]),
                     filing,
                     rng.choice([None] * 6 + PERIODS),
-                    rng.choice(["27", "29", "24", "33"]),
+                    "" if overseas else rng.choice(["27", "29", "24", "33"]),
                     taxable + sum(tax),
                     taxable,
                     *tax,
@@ -144,6 +148,7 @@ def load(tenant, reg, n: int, seed: int) -> None:
                     now if i % 50 == 0 else None,
                     "test",
                     rng.choice([None, None, *CHANGED]) if local else None,
+                    rng.choice(["Y", "Y", "N"]) if info.is_isd else None,  # an ISD's ITC may be ineligible
                 )
             )
     link_originals(tenant, reg, seed)
@@ -362,7 +367,7 @@ def test_deadline_queue_ranked_in_sql_equals_the_python_ranking_page_by_page(ten
     today = AS_OF[frequency]
     with tenant_scope(tenant_a):
         reg = factories.make_registration(tenant_a, state=state, frequency=frequency)
-        load(tenant_a, reg, 2000, seed=21)
+        load(tenant_a, reg, 2000, seed=22)
         record_supplier_filings(tenant_a)
         for period, filed_on in FILINGS[frequency].items():
             Gstr3bFiling.objects.create(tenant=tenant_a, registration=reg, period=period, filed_on=filed_on)

@@ -43,10 +43,86 @@ def record_hash(record: dict[str, Any]) -> str:
 
 
 def generate(recipient_gstin: str, *, docs: int, seed: int, period: str = "102025") -> dict[str, list[dict]]:
-    external = _external(recipient_gstin, docs=docs, seed=seed, period=period)
-    if external is not None:
-        return external
-    return builtin(recipient_gstin, docs=docs, seed=seed, period=period)
+    out = _external(recipient_gstin, docs=docs, seed=seed, period=period)
+    if out is None:
+        out = builtin(recipient_gstin, docs=docs, seed=seed, period=period)
+    out.update(other_tabs(recipient_gstin, docs=docs, seed=seed, period=period))
+    return out
+
+
+PORTS = ("INNSA1", "INMAA1", "INBOM4", "INDEL4", "INMUN1")
+
+
+def other_tabs(
+    recipient_gstin: str, *, docs: int, seed: int, period: str = "102025"
+) -> dict[str, list[dict]]:
+    """Bills of entry and ISD documents (docs/rules/sections.md §4; shapes our reading): of each kind one per 50
+    documents (one from 20 documents, none below), with a value amendment and a GSTIN amendment of a bill of entry,
+    an ISD amendment and an ISD document whose ITC is not eligible."""
+    n = docs // 50 if docs >= 50 else (1 if docs >= 20 else 0)
+    if not n:
+        return {}
+    rng = random.Random(seed * 7919 + 11)  # noqa: S311 - test data
+    month, year = int(period[:2]), int(period[2:])
+    state = recipient_gstin[:2]
+    isd = make_gstin(state, recipient_gstin[2:12], "9")  # the same PAN's ISD registration
+    sez = make_gstin(rng.choice(STATES), _pan(rng))
+    flags = {"action": "N", "ispendactblocked": "N", "isRemarksBlocked": "N"}
+    out: dict[str, list[dict]] = {k: [] for k in ("impg", "impgsez", "isd", "isdcn")}
+
+    def day() -> str:
+        return f"{rng.randint(1, 28):02d}-{month:02d}-{year}"
+
+    def amount(low: int, high: int) -> Decimal:
+        return (Decimal(rng.randint(low, high)) + Decimal(rng.randint(0, 99)) / 100).quantize(CENT)
+
+    for i in range(n):
+        for key in ("impg", "impgsez"):
+            taxable = amount(20000, 2000000)
+            boe: dict[str, Any] = {
+                "boenum": str(rng.randint(1000000, 9999999)),
+                "boedt": day(),
+                "portcode": rng.choice(PORTS),
+                "txval": taxable,
+                "iamt": (taxable * rng.choice(RATES) / 100).quantize(CENT),
+                "cess": Decimal("0.00"),
+                **flags,
+            }
+            boe["refdt"] = boe["boedt"]
+            if key == "impgsez":
+                boe["stin"] = sez
+            out[key].append(boe)
+        for key, prefix in (("isd", "ISD"), ("isdcn", "ISDCN")):
+            tax = amount(1000, 200000) if key == "isd" else amount(100, 20000)
+            half = (tax / 2).quantize(CENT)
+            doc: dict[str, Any] = {
+                "stin": isd,
+                "docnum": f"{prefix}/{seed % 100:02d}/{i + 1:04d}",
+                "docdt": day(),
+                "rtnprd": period,
+                "srcfilstatus": "Filed",
+                "itcelg": "N" if key == "isd" and i % 5 == 4 else "Y",
+                "iamt": Decimal("0.00"),
+                "camt": half,
+                "samt": half,
+                "cess": Decimal("0.00"),
+                **flags,
+            }
+            out[key].append(doc)
+    first = out["impg"][0]
+    amended = {**first, "oboenum": first["boenum"], "oboedt": first["boedt"], "boenum": first["boenum"] + "A"}
+    amended["txval"] = (first["txval"] * Decimal("1.05")).quantize(CENT)
+    amended["iamt"] = (first["iamt"] * Decimal("1.05")).quantize(CENT)
+    moved = {
+        **out["impgsez"][0],
+        "oboenum": out["impgsez"][0]["boenum"],
+        "oboedt": out["impgsez"][0]["boedt"],
+    }
+    moved.update(boenum=moved["boenum"] + "G", ogstin=recipient_gstin)  # a GSTIN amendment away from us
+    isda = {**out["isd"][0], "odocnum": out["isd"][0]["docnum"], "odocdt": out["isd"][0]["docdt"]}
+    isda["docnum"] = isda["docnum"] + "A"
+    out.update(impga=[amended], impgseza=[moved], isda=[isda])
+    return {k: [_with_hash(dict(r)) for r in v] for k, v in out.items()}
 
 
 def _external(recipient_gstin: str, *, docs: int, seed: int, period: str) -> dict[str, list[dict]] | None:

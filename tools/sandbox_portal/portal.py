@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from gst.periods import india_today
-from gst.sections import SECTIONS, DocKind, Section, section_info
+from gst.sections import SECTIONS, SECTIONS_BY_GOODS_TYPE, DocKind, GoodsType, Section, section_info
 from gst_sync.client import crypto
 from tools.sandbox_portal import generator
 
@@ -39,10 +39,10 @@ ITC_RED_MISSING = ("IMSSAV0054", "Error! Please enter value for the column itcRe
 ITC_RED_FROM = (2025, 10)  # the declaration applies from the October-2025 period
 # GETCNT goods_typ → the key of its counts and the sections they cover (docs/rules/portal-api.md §1.2).
 COUNT_GROUPS = {
-    "ALL_OTH": ("all_oth", tuple(s.value for s in Section)),
-    "INV_SUPP_ISD": ("inv_supp_isd", ("isd", "isda", "isdcn", "isdcna")),
-    "IMP_GDS": ("imp_gds", ("impg", "impga", "impgsez", "impgseza")),
+    g.value: (g.value.lower(), tuple(s.value for s in SECTIONS_BY_GOODS_TYPE[g])) for g in GoodsType
 }
+# A bill of entry cannot be rejected (docs/rules/sections.md §4.1); the portal's code is not published.
+BOE_REJECT = ("SBX-IMPGREJ", "Reject is not allowed for Import of Goods records")
 FILED = {"filed", "f"}  # srcfilstatus spellings that mean filed ("Filed", "FILED", "F")
 DECL_HEADS = (("declIgst", "iamt"), ("declCgst", "camt"), ("declSgst", "samt"), ("declCess", "cess"))
 DEFAULT_FAULTS: dict[str, Any] = {
@@ -367,8 +367,13 @@ class Portal:
 
     # --- IMS ----------------------------------------------------------------------------------------------
 
-    def getinv(self, gstin: str, section: str) -> dict[str, Any]:
+    def getinv(self, gstin: str, section: str, goods_typ: str | None = None) -> dict[str, Any]:
         key = self._section(section)
+        wanted = SECTIONS[Section(key)].goods_typ.value
+        if goods_typ and str(goods_typ).strip().upper() != wanted:
+            raise SandboxError(
+                "GEN5001", f"Section {section!r} is not of goods_typ {goods_typ!r} (it is {wanted})"
+            )
         with self.lock:
             self._process_pending(gstin)
             records = copy.deepcopy(self.docs.get(gstin, {}).get(key, []))
@@ -565,14 +570,17 @@ class Portal:
         stale = ("IMSSAV0010", "Either previous action is incorrect/ invoice might have edited by supplier")
         if rec is None or sent.get("prev_status") != rec.get("action"):
             return stale
+        # the record's own amount and identity fields (a bill of entry has no val, pos or inv_typ)
+        amounts = [f for f in AMOUNT_FIELDS if f in rec or info.goods_typ == GoodsType.ALL_OTHER]
         try:
-            if any(_dec(sent.get(f)) < 0 for f in AMOUNT_FIELDS):
+            if any(_dec(sent.get(f)) < 0 for f in amounts):
                 return ("SBX-NEGAMT", "Amounts must be positive")
-            if any(_dec(sent.get(f)) != _dec(rec.get(f)) for f in AMOUNT_FIELDS):
+            if any(_dec(sent.get(f)) != _dec(rec.get(f)) for f in amounts):
                 return stale
         except ValueError:
             return ("SBX-AMOUNT", "Amounts must be numbers")
-        if any(str(sent.get(f, "")) != str(rec.get(f, "")) for f in (*IDENTITY_FIELDS, info.date_field)):
+        identity = [f for f in IDENTITY_FIELDS if f in rec or info.goods_typ == GoodsType.ALL_OTHER]
+        if any(str(sent.get(f, "")) != str(rec.get(f, "")) for f in (*identity, info.date_field)):
             return stale
         if reset:
             rec["action"] = "N"
@@ -582,6 +590,8 @@ class Portal:
         action = sent.get("action")
         if action not in ("A", "R", "P"):
             return ("SBX-ACTION", "Action must be A, R or P (use RESETIMS for no action)")
+        if action == "R" and info.is_bill_of_entry:
+            return BOE_REJECT
         if action == "P" and _flag(rec, "ispendactblocked", "ispendactnallwd"):
             return ("SBX-PENDBLK", "Pending action is not allowed for this record")
         if sent.get("remarks") and _flag(rec, "isRemarksBlocked"):
@@ -725,8 +735,8 @@ class Portal:
         for key, records in self.docs.get(gstin, {}).items():
             for rec in records:
                 if (
-                    str(rec.get("srcfilstatus", "")).strip().lower() not in FILED
-                    or rec.get("rtnprd") != period
+                    str(rec.get("srcfilstatus", "Filed")).strip().lower() not in FILED
+                    or _rtnprd(rec) != period
                 ):
                     continue
                 action = rec.get("action", "N")
@@ -748,14 +758,17 @@ class Portal:
         out: dict[str, dict[str, list]] = {"docdata": {}, "docRejdata": {}}
         for bucket, key, rec in docs:
             twob_section = SECTIONS[Section(key)].twob_section
+            if key in ("impg", "impga"):  # flat bill-of-entry records, no supplier
+                out[bucket].setdefault(twob_section, []).append(_twob_doc(key, rec)[1])
+                continue
             suppliers = out[bucket].setdefault(twob_section, [])
             supplier = next((s for s in suppliers if s["ctin"] == rec["stin"]), None)
             if supplier is None:
                 supplier = {
                     "ctin": rec["stin"],
                     "trdnm": f"Supplier {rec['stin'][2:7]}",
-                    "supfildt": "11-" + rec["rtnprd"][:2] + "-" + rec["rtnprd"][2:],
-                    "supprd": rec["rtnprd"],
+                    "supfildt": "11-" + _rtnprd(rec)[:2] + "-" + _rtnprd(rec)[2:],
+                    "supprd": _rtnprd(rec),
                 }
                 suppliers.append(supplier)
             list_key, doc = _twob_doc(key, rec)
@@ -769,8 +782,9 @@ class Portal:
             info = SECTIONS[Section(key)]
             twob_section = info.twob_section
             block = "itcRejected" if bucket == "docRejdata" else "itcavl"
-            credit = info.kind == DocKind.CREDIT_NOTE
-            group = "othersup" if credit and block == "itcavl" else "nonrevsup"
+            group = info.twob_group
+            if block == "itcRejected" and group == "othersup":
+                group = "isdsup" if info.is_isd else "nonrevsup"
             node = summ.setdefault(block, {}).setdefault(
                 group, {"igst": Decimal(0), "cgst": Decimal(0), "sgst": Decimal(0), "cess": Decimal(0)}
             )
@@ -828,9 +842,45 @@ def _current(rec: dict) -> tuple[str, tuple[Decimal, ...] | None]:
     return flag, amounts
 
 
+def _rtnprd(rec: dict) -> str:
+    """A record's return period MMYYYY; a bill of entry's is the month of its ICEGATE reference date (or of the bill
+    of entry)."""
+    if rec.get("rtnprd"):
+        return str(rec["rtnprd"])
+    day = str(rec.get("refdt") or rec.get("boedt") or "")
+    return day[3:5] + day[6:10] if len(day) == 10 else ""
+
+
 def _twob_doc(key: str, rec: dict) -> tuple[str, dict[str, Any]]:
     info = SECTIONS[Section(key)]
     twob_section = info.twob_section
+    if info.is_bill_of_entry:  # docs/rules/gstr2b.md: impg flat records; impgsez under the SEZ supplier
+        boe = {
+            "refdt": rec.get("refdt") or rec.get("boedt"),
+            "recdt": rec.get("refdt") or rec.get("boedt"),
+            "portcode": rec.get("portcode"),
+            "boenum": rec.get("boenum"),
+            "boedt": rec.get("boedt"),
+            "isamd": "Y" if info.amendment else "N",
+            "txval": rec.get("txval"),
+            "igst": rec.get("iamt"),
+            "cess": rec.get("cess"),
+        }
+        return "boe", boe
+    if info.is_isd:
+        doc = {
+            "doctyp": "ISDC" if info.kind == DocKind.CREDIT_NOTE else "ISDI",
+            "docnum": rec.get("docnum"),
+            "docdt": rec.get("docdt"),
+            "itcelg": rec.get("itcelg", "Y"),
+            "igst": rec.get("iamt"),
+            "cgst": rec.get("camt"),
+            "sgst": rec.get("samt"),
+            "cess": rec.get("cess"),
+        }
+        if info.amendment:
+            doc.update({"odoctyp": doc["doctyp"], "odocnum": rec.get("odocnum"), "odocdt": rec.get("odocdt")})
+        return "doclist", doc
     amounts = {
         "txval": rec.get("txval"),
         "igst": rec.get("iamt"),

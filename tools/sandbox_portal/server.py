@@ -205,7 +205,7 @@ class Handler(BaseHTTPRequestHandler):
             raise SandboxError("GEN5001", "Unsupported method", 405)
         if path.endswith("/returns/ims"):
             if action == "GETINV":
-                return portal.getinv(gstin, q["section"])
+                return portal.getinv(gstin, q["section"], q.get("goods_typ"))
             if action == "FILEDET":
                 return portal.filedet(gstin, q["token"], base="")
             if action == "GETCNT":
