@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import template
 
 from gst.rules import HEADS
+from gst.sections import SECTIONS, Section
 
 from .. import selectors
 from ..facts import SPECIFIED_SECTIONS
@@ -25,6 +26,9 @@ def document_actions(context, doc):
     # The box starts at the document's current action (ours if set, else the portal's), so saving it unchanged
     # changes nothing.
     form = ActionForm(prefix=None, initial=_current_action(doc))
+    # Only the actions the section takes (a bill of entry: Accept or Pending, docs/rules/sections.md §4.1).
+    allowed = SECTIONS[Section(doc.section)].actions
+    form.fields["action"].choices = [c for c in form.fields["action"].choices if c[0] in allowed]
     return {
         "doc": doc,
         "verdicts": verdicts,
