@@ -6,8 +6,10 @@ class ReconciliationConfig(AppConfig):
 
     def ready(self):
         from invoices import facets, panels
+        from returns import claims
 
         from . import exports  # noqa: F401 - registers the "reconciliation" export kind
+        from .bookings import booked_sql
         from .latest import FACET
         from .panels import pair_panel
         from .suggestions import suggestion_panel
@@ -15,3 +17,5 @@ class ReconciliationConfig(AppConfig):
         facets.register("reconciliation", FACET)
         panels.register("itc_suggestion", suggestion_panel)
         panels.register("recon_pair", pair_panel)
+        if booked_sql not in claims.BOOKINGS:
+            claims.BOOKINGS.append(booked_sql)

@@ -161,3 +161,27 @@ def test_a_rule_may_answer_no(tenant_a, reg_a1, alice):
     note = credit_note(reg_a1)
     _run(tenant_a, alice, _rule(tenant_a, alice, "N"))
     assert (refreshed(note).local_action, refreshed(note).local_itc_red_req) == ("A", "N")
+
+
+# --- the booking moves the ITC claim period (returns.claims, docs/rules/gstr3b.md §6) ---------------------------
+
+
+def test_a_document_booked_in_a_later_period_is_claimed_in_that_period(tenant_a, reg_a1, alice):
+    from returns import claims
+
+    invoice = make_doc(reg_a1, doc_number="INV/88", supplier_gstin=SUPPLIER_1, twob_period=OCT, pos="29")
+    booked = {**line(reg_a1, "INV/88", igst="1800.00"), "posting_date": "03-11-2025"}
+    reconcile(tenant_a, reg_a1, alice, booked)
+    with tenant_scope(tenant_a):
+        claims.refresh_claim_periods(registration=reg_a1, today=dt.date(2025, 11, 20))
+    assert refreshed(invoice).itc_claim_period == dt.date(2025, 11, 1)
+
+
+def test_a_document_booked_in_its_own_period_is_claimed_in_its_2b_period(tenant_a, reg_a1, alice):
+    from returns import claims
+
+    invoice = make_doc(reg_a1, doc_number="INV/89", supplier_gstin=SUPPLIER_1, twob_period=OCT, pos="29")
+    reconcile(tenant_a, reg_a1, alice, line(reg_a1, "INV/89", igst="1800.00"))
+    with tenant_scope(tenant_a):
+        claims.refresh_claim_periods(registration=reg_a1, today=dt.date(2025, 11, 20))
+    assert refreshed(invoice).itc_claim_period == OCT
