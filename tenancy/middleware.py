@@ -4,7 +4,7 @@ import re
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404
+from django.http import Http404, JsonResponse
 
 from .models import Membership, Tenant
 from .scoping import tenant_scope
@@ -32,8 +32,8 @@ class TenantMiddleware:
             return self.get_response(request)
         tenant = Tenant.objects.filter(slug=match["slug"]).first()
         if match["api"]:
-            if tenant is None:
-                raise Http404("No such tenant")
+            if tenant is None:  # an API answers in JSON, as it does for an organisation the caller is not in
+                return JsonResponse({"detail": "No such organisation."}, status=404)
             request.tenant = tenant
             with tenant_scope(tenant):
                 return self.get_response(request)

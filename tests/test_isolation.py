@@ -321,3 +321,12 @@ def test_home_page_of_an_outsider_does_not_name_tenant_a(world, charlie):
     response = as_charlie(charlie).get("/", follow=True)
     assert response.status_code == 200
     assert_no_leak(response, world["markers"], "charlie's home")
+
+
+def test_an_unknown_organisation_in_an_api_path_is_a_json_404_like_someone_elses(client_for, alice, tenant_b):
+    client = client_for(alice)
+    for slug in (tenant_b.slug, "no-such-organisation"):
+        response = client.get(f"/api/v1/t/{slug}/documents/")
+        assert response.status_code == 404, slug
+        assert response["Content-Type"].startswith("application/json"), slug
+        assert response.json() == {"detail": "No such organisation."}
