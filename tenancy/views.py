@@ -18,7 +18,7 @@ from audit.services import Actor
 from . import services, tokens
 from .forms import GrantsForm, InviteForm, RegistrationEditForm, RegistrationForm, RoleForm, TokenForm
 from .models import Membership, Registration
-from .roles import Capability, Role, can
+from .roles import Capability, Role, can, sees_all_gstins
 from .selectors import member_grants, tenant_members, tenant_registrations, tenants_for_user
 
 
@@ -85,6 +85,12 @@ def members(request, tenant_slug):
             _apply_error(form, err)
         else:
             messages.success(request, f"Invited {membership.user.email} as {membership.get_role_display()}.")
+            if not sees_all_gstins(membership.role) and not form.cleaned_data["registrations"]:
+                messages.warning(
+                    request,
+                    f"{membership.user.email} has no GSTIN yet, so they will see no documents: grant GSTINs on "
+                    "their page.",
+                )
             return redirect("tenant-members", tenant_slug)
     return render(
         request,

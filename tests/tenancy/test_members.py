@@ -326,3 +326,23 @@ def test_no_new_link_for_a_member_who_has_a_password(client_for, alice, bob, ten
     response = client_for(alice).post(_url("tenant-member-resend", tenant_a, member.pk), follow=True)
     assert "bob has already set a password." in response.content.decode()
     assert mail.outbox == []
+
+
+def test_inviting_a_preparer_without_a_gstin_warns_that_they_will_see_nothing(
+    client_for, alice, tenant_a, reg_a1
+):
+    client = client_for(alice)
+    page = client.post(
+        _url("tenant-members", tenant_a), {"email": "prep@example.com", "role": "preparer"}, follow=True
+    ).content.decode()
+    assert "prep@example.com has no GSTIN yet, so they will see no documents" in page
+    granted = client.post(
+        _url("tenant-members", tenant_a),
+        {"email": "prep2@example.com", "role": "preparer", "registrations": [reg_a1.pk]},
+        follow=True,
+    ).content.decode()
+    assert "has no GSTIN yet" not in granted
+    admin = client.post(
+        _url("tenant-members", tenant_a), {"email": "adm@example.com", "role": "admin"}, follow=True
+    ).content.decode()
+    assert "has no GSTIN yet" not in admin  # an admin sees every GSTIN
