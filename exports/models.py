@@ -24,6 +24,8 @@ class ExportJob(models.Model):
     rows_total = models.BigIntegerField(null=True, blank=True)
     rows_done = models.BigIntegerField(default=0)
     file_name = models.CharField(max_length=255, blank=True, help_text="Path relative to EXPORT_DIR")
+    size_bytes = models.BigIntegerField(null=True, blank=True, help_text="Size of the file made")
+    direct = models.BooleanField(default=False, help_text="Downloaded at once (small list); no file kept")
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

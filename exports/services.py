@@ -122,6 +122,7 @@ def run_export(job_id: int) -> ExportJob | None:
                     rows_done=written,
                     rows_total=written,
                     file_name=str(final.relative_to(settings.EXPORT_DIR)),
+                    size_bytes=final.stat().st_size,
                     finished_at=timezone.now(),
                 )
                 record(
@@ -152,8 +153,25 @@ def export_response(
     tmp = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - FileResponse closes (and so deletes) it
     try:
         written = write_xlsx(tmp, sheet_name=title, headers=headers, rows=rows)
+        size = tmp.tell()
         tmp.seek(0)
+        now = timezone.now()
         with transaction.atomic():
+            # listed under "My exports" like a queued one (no file kept: the list can be exported again)
+            ExportJob.objects.create(
+                tenant=tenant,
+                user_id=user.pk,
+                kind=kind,
+                params=params,
+                title=title[:200],
+                status=ExportStatus.DONE,
+                rows_total=written,
+                rows_done=written,
+                size_bytes=size,
+                direct=True,
+                started_at=now,
+                finished_at=now,
+            )
             record(
                 tenant=tenant,
                 actor=actor or Actor.user(user),

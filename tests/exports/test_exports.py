@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from decimal import Decimal
 
 import openpyxl
@@ -238,3 +239,29 @@ def test_export_list_shows_only_my_jobs(tenant_a, reg_a1, alice, bob, client_for
     html = client_for(alice).get("/t/acme/exports/").content.decode()
     assert f"/t/acme/exports/{mine.pk}/" in html
     assert f"/t/acme/exports/{theirs.pk}/" not in html
+
+
+def test_my_exports_lists_direct_downloads_too_with_their_size_and_is_in_the_navigation(
+    tenant_a, reg_a1, alice, client_for
+):
+    from tests.documents.helpers import make_doc
+
+    make_doc(reg_a1)
+    client = client_for(alice)
+    for _ in range(2):
+        response = client.get("/t/acme/documents/export/")
+        assert response.status_code == 200
+        b"".join(response.streaming_content)
+    html = client.get("/t/acme/exports/").content.decode()
+    assert "No exports yet" not in html
+    assert html.count("downloaded at once") == 2
+    assert re.search(r"\d+(\.\d+)?\xa0(KB|bytes)", html)  # the size of each file
+    assert 'id="nav-my-exports"' in client.get("/t/acme/").content.decode()
+
+
+def test_a_finished_queued_export_shows_its_size(tenant_a, reg_a1, alice, client_for):
+    job = start(tenant_a, alice)
+    run_export_task(job.pk)
+    job.refresh_from_db()
+    assert job.size_bytes is not None
+    assert job.size_bytes > 0
