@@ -72,12 +72,13 @@ def test_values_and_types_survive_in_calamine():
     assert row[8] == dt.datetime(2025, 10, 5, 13, 45)  # noqa: DTZ001 - read back naive: Excel has no zone
 
 
-def test_dates_show_dd_mm_yyyy_header_is_bold_and_frozen_with_column_widths():
-    data, _ = write([ROW])
+def test_dates_show_dd_mm_yyyy_amounts_in_indian_grouping_header_bold_frozen_and_filtered():
+    data, _ = write([ROW, ROW])
     ws = openpyxl.load_workbook(io.BytesIO(data)).active
     assert ws.title == "Documents"
     assert ws["C2"].number_format == "dd\\-mm\\-yyyy"
-    assert ws["D2"].number_format == "#,##0.00"
+    assert ws["D2"].number_format == "#,##,##0.00"  # 1,23,45,678.00 as accountants here write it
+    assert ws.auto_filter.ref == f"A1:{openpyxl.utils.get_column_letter(len(HEADERS))}3"
     assert ws["A1"].font.b
     assert not ws["A2"].font.b
     assert ws.freeze_panes == "A2"
