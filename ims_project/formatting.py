@@ -46,3 +46,15 @@ def format_date(value: dt.date | dt.datetime | str | None) -> str:
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         value = value.astimezone(INDIA)
     return f"{value.day:02d}-{value.month:02d}-{value.year:04d}"
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A value for a CSV cell that a spreadsheet will not run as a formula: text starting with = + - @ (or a tab or
+    carriage return) gets a leading apostrophe, shown as the text itself. Other values are returned unchanged.
+    (The product's .xlsx files hold text as inline strings, which are never formulas.)"""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value

@@ -36,6 +36,7 @@ from django.utils import timezone
 from audit.services import Actor, Event, record, record_many
 from gst.copytext import escape as copy_escape
 from ims_project import leases
+from ims_project.formatting import spreadsheet_safe
 
 from . import register_file
 from .domain import register_rows
@@ -398,7 +399,8 @@ def import_file(
         report.writerow(["Row", "Column", "Value", "Problem", "Result"])
 
         def problem(e: register_rows.RowError) -> None:
-            report.writerow((e.row, e.field, e.value, e.message, REFUSED))
+            # the file's own cell is echoed: neutralised so the report cannot run a formula when opened
+            report.writerow((e.row, e.field, spreadsheet_safe(e.value), e.message, REFUSED))
             if len(kept) < KEEP_ERRORS:
                 kept.append(e.__dict__)
 

@@ -408,3 +408,12 @@ def test_a_file_over_50_mb_is_refused_at_upload_with_the_default_limit_and_nothi
     assert r.status_code == 400
     assert "too large" in r.content.decode()
     assert set(lines(tenant_a)) == {"PV-1"}
+
+
+def test_the_error_report_cannot_run_a_formula_from_the_file(tenant_a, reg_a1, alice, client_for):
+    c = client_for(alice)
+    job = upload_and_run(
+        c, "register.csv", csv_data([row(reg_a1, "X-1", taxable='=HYPERLINK("http://x","y")')])
+    )
+    (refused,) = [r for r in report_rows(c, job) if r["Result"] == "not imported"]
+    assert refused["Value"] == "'" + '=HYPERLINK("http://x","y")'  # shown as the text, never run
