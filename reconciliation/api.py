@@ -17,7 +17,7 @@ from tenancy.selectors import visible_registrations
 
 from . import selectors, services
 from .domain.matching import OUTCOME_LABELS
-from .models import ReconMatch
+from .models import ReconMatch, ReconRun
 
 UPSERT = inline_serializer(
     "RegisterUpsertIn", {"lines": serializers.ListField(child=serializers.DictField())}
@@ -175,6 +175,24 @@ class MatchCursorPagination(CursorPagination):
     max_page_size = 500
 
 
+def _bad_run_param(request) -> Response | None:
+    """A 400 naming the field when ``?run=`` is not a run id."""
+    run_id = request.query_params.get("run", "")
+    if run_id and not run_id.isdigit():
+        return Response({"code": "invalid", "field": "run", "message": "Give a run id."}, status=400)
+    return None
+
+
+def _chosen_run(view) -> ReconRun:
+    """The run ``?run=`` names among those the caller may see, else their latest finished one; 404 otherwise."""
+    runs = selectors.runs_for(tenant=view.tenant, user=view.request.user, membership=view.membership)
+    run_id = view.request.query_params.get("run")
+    run = runs.filter(pk=int(run_id)).first() if run_id else runs.filter(status="done").first()
+    if run is None:
+        raise NotFound("No such run.")
+    return run
+
+
 class MatchList(TenantAPIMixin, generics.ListAPIView):
     """Result rows of a run (``?run=``; default the latest finished run) with reason codes, optionally
     ``?outcome=`` and ``?supplier_gstin=``; follow ``next``."""
@@ -207,9 +225,8 @@ class MatchList(TenantAPIMixin, generics.ListAPIView):
         flag = request.query_params.get("flag", "")
         if flag and flag != selectors.ANY_FLAG and flag not in FLAG_LABELS:
             return Response({"code": "invalid", "field": "flag", "message": "No such flag."}, status=400)
-        run_id = request.query_params.get("run", "")
-        if run_id and not run_id.isdigit():
-            return Response({"code": "invalid", "field": "run", "message": "Give a run id."}, status=400)
+        if bad := _bad_run_param(request):
+            return bad
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
@@ -217,14 +234,7 @@ class MatchList(TenantAPIMixin, generics.ListAPIView):
             with scopes_disabled():
                 return ReconMatch.objects.none()
         params = self.request.query_params
-        runs = selectors.runs_for(tenant=self.tenant, user=self.request.user, membership=self.membership)
-        run = (
-            runs.filter(pk=int(params["run"])).first()
-            if params.get("run")
-            else runs.filter(status="done").first()
-        )
-        if run is None:
-            raise NotFound("No such run.")
+        run = _chosen_run(self)
         qs = selectors.matches_for(
             tenant=self.tenant, user=self.request.user, membership=self.membership, run=run
         )
@@ -296,24 +306,15 @@ class Writeback(TenantAPIMixin, generics.ListAPIView):
         summary="Corrections the ERP may write back: the supplier's number and date, or a new purchase line",
     )
     def get(self, request, *args, **kwargs):
-        run_id = request.query_params.get("run", "")
-        if run_id and not run_id.isdigit():
-            return Response({"code": "invalid", "field": "run", "message": "Give a run id."}, status=400)
+        if bad := _bad_run_param(request):
+            return bad
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             with scopes_disabled():
                 return ReconMatch.objects.none()
-        params = self.request.query_params
-        runs = selectors.runs_for(tenant=self.tenant, user=self.request.user, membership=self.membership)
-        run = (
-            runs.filter(pk=int(params["run"])).first()
-            if params.get("run")
-            else runs.filter(status="done").first()
-        )
-        if run is None:
-            raise NotFound("No such run.")
+        run = _chosen_run(self)
         return selectors.writeback_for(
             tenant=self.tenant, user=self.request.user, membership=self.membership, run=run
         )
