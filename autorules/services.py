@@ -24,7 +24,7 @@ from actions.services import bulk_set_action, sync_max
 from audit.models import ActorType
 from audit.services import Actor, record
 from invoices.models import SupplierDocument
-from reconciliation.suggestions import SPECIFIED_SECTIONS, book_suggestion
+from reconciliation.suggestions import SPECIFIED_SECTIONS, book_requests
 from tenancy.models import Membership, Registration, Tenant
 from tenancy.roles import Capability, can
 from tenancy.scoping import tenant_scope
@@ -272,18 +272,14 @@ def _book_answers(
     tenant: Tenant, rule: AutoRule, qs: QuerySet[SupplierDocument]
 ) -> dict[int, dict[str, object]]:
     """For a rule that accepts with the answer the books suggest: ``{document id: its declaration}`` of the specified
-    records it selects that the latest reconciliation paired with register lines (reconciliation.suggestions);
-    the rest take the answer in full."""
+    records it selects that the latest reconciliation paired with register lines (reconciliation.suggestions,
+    found in one query); the rest take the answer in full."""
     if rule.action != "A" or rule.itc_answer != "books":
         return {}
-    out: dict[int, dict[str, object]] = {}
-    for document in qs.filter(section__in=sorted(SPECIFIED_SECTIONS)).select_related("registration")[
-        :SUGGESTED_AT_MOST
-    ]:
-        found = book_suggestion(tenant=tenant, document=document)
-        if found is not None:
-            out[document.pk] = dict(found.suggestion.request)
-    return out
+    documents = list(
+        qs.filter(section__in=sorted(SPECIFIED_SECTIONS)).select_related("registration")[:SUGGESTED_AT_MOST]
+    )
+    return {pk: dict(request) for pk, request in book_requests(tenant=tenant, documents=documents).items()}
 
 
 def _bulk_by_filter(*, qs, filters: dict[str, list[str]], **bulk):

@@ -100,6 +100,45 @@ def book_suggestion(*, tenant: Tenant, document: SupplierDocument) -> BookSugges
     )
 
 
+def book_requests(*, tenant: Tenant, documents: list[SupplierDocument]) -> dict[int, dict[str, str]]:
+    """``{document id: its declaration request}`` for the ``documents`` (specified records, as
+    :func:`book_suggestion` takes them) that their GSTIN's latest finished reconciliation paired with register
+    lines: the same suggestion, found for all of them with one query (an auto rule acting on thousands)."""
+    wanted = {d.pk: d for d in documents if d.section in SPECIFIED_SECTIONS}
+    if not wanted:
+        return {}
+    latest = latest_runs(tenant=tenant, registration_ids={d.registration_id for d in wanted.values()})
+    runs = {reg_id: run.pk for reg_id, run in latest.by_registration.items()}
+    if not runs:
+        return {}
+    sums = (
+        ReconMatch.objects.filter(
+            tenant=tenant,
+            run_id__in=set(runs.values()),
+            document_id__in=list(wanted),
+            purchase__isnull=False,
+            outcome__in=sorted(PAIRED),
+        )
+        .values("document_id", "run_id")
+        .annotate(**{h: Sum(f"purchase__{h}") for h in HEADS})
+    )
+    out: dict[int, dict[str, str]] = {}
+    for row in sums:
+        document = wanted[row["document_id"]]
+        if runs.get(document.registration_id) != row["run_id"]:
+            continue  # a pair of an older run of its GSTIN
+        if (
+            document.twob_period is not None
+            and return_period(document.twob_period, document.registration.filing_frequency)
+            < DEFAULT_RULES.itc_reduction_from
+        ):
+            continue
+        books = TaxHeads(*(row[h] or Decimal("0.00") for h in HEADS))
+        tax = TaxHeads(document.igst, document.cgst, document.sgst, document.cess)
+        out[document.pk] = dict(suggest_declaration(tax=tax, books=books).request)
+    return out
+
+
 def suggestion_panel(*, tenant, document) -> dict:
     """The document page's "Suggested from the books" (registered with ``invoices.panels``)."""
     return {"itc_suggestion": book_suggestion(tenant=tenant, document=document)}
