@@ -56,6 +56,9 @@ INSTALLED_APPS = [
     "axes",
     "django_htmx",
     "csp",
+    "django_otp",  # two-factor sign-in (docs/access.md §3)
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",  # recovery codes
     "audit",
     "tenancy",
     "notifications",  # in-app notifications (navbar badge)
@@ -82,11 +85,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): signed in with a second factor
     "ims_project.middleware.NoStoreDataMiddleware",  # Cache-Control: no-store on logged-in pages and the API
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "tenancy.middleware.SignInMiddleware",  # the second factor asked for; the session list kept fresh
     "tenancy.middleware.TenantMiddleware",
 ]
 
@@ -147,6 +152,10 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# Two-factor sign-in (django-otp, docs/access.md §3): the name authenticator apps show, and the number of recovery
+# codes a user gets.
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="GST IMS")
+IMS_RECOVERY_CODES = 10
 
 # Failed-login throttling (django-axes, ims_project/client_limits.py): a username is locked at one client address
 # after AXES_FAILURE_LIMIT failures there, and from every address after AXES_USERNAME_FAILURE_LIMIT failures from

@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import post_save, pre_save
 
 
@@ -15,3 +16,6 @@ class TenancyConfig(AppConfig):
         post_save.connect(
             signals.revoke_after_user_change, sender=user_model, dispatch_uid="tenancy.tokens.post_save"
         )
+        user_logged_in.connect(signals.signed_in, dispatch_uid="tenancy.security.signed_in")
+        user_logged_out.connect(signals.signed_out, dispatch_uid="tenancy.security.signed_out")
+        user_login_failed.connect(signals.sign_in_failed, dispatch_uid="tenancy.security.sign_in_failed")

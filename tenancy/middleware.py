@@ -4,8 +4,11 @@ import re
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.urls import reverse
+from django.utils.http import urlencode
 
+from . import security
 from .models import Membership, Tenant
 from .scoping import tenant_scope
 
@@ -46,9 +49,40 @@ class TenantMiddleware:
         )
         if membership is None:
             raise Http404("No such tenant")
+        if tenant.require_two_factor and not request.user.is_verified():
+            # The organisation asks every member for a second factor (docs/access.md §3): set it up or give it.
+            query = urlencode({"required": tenant.name, "next": request.get_full_path()})
+            return HttpResponseRedirect(f"{reverse('account-security')}?{query}")
         request.tenant = tenant
         request.membership = membership
         if request.session.get("last_tenant") != tenant.slug:  # write the session only when it changes
             request.session["last_tenant"] = tenant.slug
         with tenant_scope(tenant):
             return self.get_response(request)
+
+
+_SECOND_STEP_OPEN = ("/static/", "/accounts/logout/", "/accounts/security/verify/")
+
+
+class SignInMiddleware:
+    """After the password, a user with two-factor sign-in is asked for the code before anything else opens; and the
+    session's "last seen" in the user's session list is kept fresh (docs/access.md §3).
+
+    Costs no query on an ordinary request: the pending second step is a session flag set at sign-in, and the "last
+    seen" time is written at most every few minutes.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            if request.session.get(security.PENDING_KEY) and not request.path_info.startswith(
+                _SECOND_STEP_OPEN
+            ):
+                if request.path_info.startswith("/api/"):
+                    return JsonResponse({"detail": "Give the second sign-in factor first."}, status=403)
+                query = urlencode({"next": request.get_full_path()})
+                return HttpResponseRedirect(f"{reverse('two-factor-verify')}?{query}")
+            security.session_seen(request)
+        return self.get_response(request)

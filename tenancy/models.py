@@ -14,6 +14,8 @@ class Tenant(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Every member must sign in with a second factor before any page of this organisation opens (docs/access.md §3).
+    require_two_factor = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["name"]
@@ -104,3 +106,29 @@ class ApiToken(models.Model):
 
     def is_active_at(self, when) -> bool:
         return self.revoked_at is None and self.expires_at > when
+
+
+class UserSession(models.Model):
+    """A signed-in browser session of a user, for the "where you are signed in" list and "log out everywhere"
+    (docs/access.md §3). Written at login; ``last_seen_at`` is refreshed at most every few minutes; ``ended_at`` is
+    set at logout or when the user ends it from another session. The session itself lives in Django's session store
+    under ``session_key``. Not tenant-scoped: a session is the user's, in every organisation.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="signed_in_sessions"
+    )
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField()
+    client_address = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_reason = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+        indexes = [models.Index(fields=["user", "ended_at"], name="usersession_user_ended_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} since {self.created_at:%Y-%m-%d %H:%M}"

@@ -4,13 +4,15 @@ deactivated, every live token of theirs is revoked, in every organisation, each 
 
 Connected in ``TenancyConfig.ready``. A password rehash at login (a new hasher or more iterations; same password)
 changes the stored hash without ``set_password`` being given a new password by anyone: it revokes nothing.
+
+Signing in, signing out and a failed sign-in are account events in the audit trail (tenancy.security).
 """
 
 from __future__ import annotations
 
 from audit.services import Actor
 
-from . import tokens
+from . import security, tokens
 
 _REASON = "_api_token_revoke_reason"
 
@@ -42,3 +44,34 @@ def revoke_after_user_change(sender, instance, raw=False, **kwargs) -> None:
         return
     setattr(instance, _REASON, None)
     tokens.revoke_tokens(user=instance, actor=Actor.system(reason.replace("_", " ")), reason=reason)
+
+
+def signed_in(sender, request, user, **kwargs) -> None:
+    """user_logged_in: the session joins the user's list; the second factor is asked for when the user has one."""
+    if request is None or not hasattr(request, "session"):
+        return
+    security.session_started(request, user)
+    security.record_account_event(
+        user, "account.signed_in", metadata={"address": security.client_address(request) or ""}
+    )
+
+
+def signed_out(sender, request, user, **kwargs) -> None:
+    """user_logged_out (before the session is flushed)."""
+    if user is None:
+        return
+    if request is not None and hasattr(request, "session"):
+        security.session_ended(request.session.session_key, "signed_out")
+    security.record_account_event(user, "account.signed_out")
+
+
+def sign_in_failed(sender, credentials, request=None, **kwargs) -> None:
+    """user_login_failed: written to the organisations of the account the username names, if there is one (the
+    answer to the person signing in never says whether it exists)."""
+    user = security.user_for_login((credentials or {}).get("username", ""))
+    if user is None:
+        return
+    address = (security.client_address(request) or "") if request is not None else ""
+    security.record_account_event(
+        user, "account.sign_in_failed", actor=Actor.system("sign-in form"), metadata={"address": address}
+    )
