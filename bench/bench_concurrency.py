@@ -158,6 +158,7 @@ def _locust(server: Server, params_file: str, user_class: str, out: str) -> list
         env=env,
         check=False,
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,  # its summary table: the figures are printed below
     )
     with open(f"{out}_stats.csv") as fh:
         return [row for row in csv.DictReader(fh) if row["Name"] != "Aggregated"]
@@ -222,9 +223,9 @@ def interference(server: Server, params: dict) -> None:
             [sys.executable, str(HERE / name)],
             cwd=HERE.parent,
             env=env,
-            stdout=open(f"{logs}/{name}.log", "w"),
+            stdout=open(f"{logs}/{name}.log", "w"),  # noqa: SIM115 - the child process holds it
             stderr=subprocess.STDOUT,
-        )  # noqa: SIM115
+        )
         for name in ("bench_recon.py", "bench_sync.py")
     ]
     busy = []
