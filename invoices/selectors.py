@@ -211,6 +211,7 @@ class Dashboard:
     period: dt.date | None
     document_count: int
     risk_trend: dict[str, list[Decimal]] = field(default_factory=dict)  # "available" / "at_risk" per period
+    periods: list[dt.date] = field(default_factory=list)  # supplier periods with current documents, newest first
 
 
 CREDIT_SECTIONS = frozenset(s.value for s in Section if SECTIONS[s].kind == DocKind.CREDIT_NOTE)
@@ -240,11 +241,13 @@ def dashboard(
     membership: Membership | None = None,
     period: dt.date | None = None,
     trend_months: int = 6,
+    periods_listed: int = 24,
 ) -> Dashboard:
     """Counts by GSTIN × section × action, ITC by tax head by action (credit notes negative), what is left to do
     per GSTIN (documents with no action yet or kept pending and their ITC, local actions not yet pushed: over every
     period), and ITC by action and available vs at risk over the last ``trend_months`` supplier periods (ending at
-    the latest period with documents, or at ``period``). One read of the maintained summary
+    the latest period with documents, or at ``period``), and the ``periods_listed`` latest supplier periods with
+    documents. One read of the maintained summary
     (:mod:`invoices.summary`), never a scan of the documents."""
     all_rows = _summary(tenant=tenant, user=user, membership=membership)
     rows = all_rows if period is None else [r for r in all_rows if r["supplier_period"] == period]
@@ -307,32 +310,8 @@ def dashboard(
         period=period,
         document_count=sum(r["n"] for r in rows),
         risk_trend=risk_trend,
+        periods=sorted({r["supplier_period"] for r in all_rows}, reverse=True)[:periods_listed],
     )
-
-
-def document_periods(
-    *, tenant: Tenant, user, membership: Membership | None = None, limit: int = 24
-) -> list[dt.date]:
-    """The most recent supplier periods that have visible documents (newest first), via a skip scan of the
-    (tenant, registration, supplier_period) index: one short index probe per period, not a scan of the table."""
-    reg_ids = visible_registration_ids(tenant=tenant, user=user, membership=membership)
-    if reg_ids is None:
-        reg_ids = list(Registration.objects.filter(tenant=tenant).values_list("pk", flat=True))
-    periods: set[dt.date] = set()
-    for reg_id in reg_ids:
-        base = SupplierDocument.objects.filter(tenant=tenant, registration_id=reg_id)
-        current = base.order_by("-supplier_period").values_list("supplier_period", flat=True).first()
-        for _ in range(limit):
-            if current is None:
-                break
-            periods.add(current)
-            current = (
-                base.filter(supplier_period__lt=current)
-                .order_by("-supplier_period")
-                .values_list("supplier_period", flat=True)
-                .first()
-            )
-    return sorted(periods, reverse=True)[:limit]
 
 
 ACTION_NAMES = {a.value: ACTION_LABELS[a] for a in Action}

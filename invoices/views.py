@@ -36,9 +36,6 @@ def tenant_home(request, tenant_slug):
     board = selectors.dashboard(
         tenant=request.tenant, user=request.user, membership=request.membership, period=period
     )
-    periods = selectors.document_periods(
-        tenant=request.tenant, user=request.user, membership=request.membership
-    )
     chart = {
         "labels": [p.strftime("%m-%Y") for p in board.trend_periods],
         "series": [
@@ -52,7 +49,7 @@ def tenant_home(request, tenant_slug):
         {
             "board": board,
             "form": form,
-            "periods": periods,
+            "periods": board.periods,
             "tax_heads": [(h, selectors.TAX_HEAD_LABELS[h], board.itc[h]) for h in selectors.TAX_HEADS],
             "actions": [(a.value, ACTION_LABELS[a]) for a in selectors.ACTION_ORDER],
             "chart": chart,
