@@ -211,7 +211,8 @@ class Dashboard:
     period: dt.date | None
     document_count: int
     risk_trend: dict[str, list[Decimal]] = field(default_factory=dict)  # "available" / "at_risk" per period
-    periods: list[dt.date] = field(default_factory=list)  # supplier periods with current documents, newest first
+    # supplier periods with current documents, newest first
+    periods: list[dt.date] = field(default_factory=list)
 
 
 CREDIT_SECTIONS = frozenset(s.value for s in Section if SECTIONS[s].kind == DocKind.CREDIT_NOTE)
