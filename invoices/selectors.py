@@ -6,6 +6,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
@@ -223,14 +224,14 @@ def _itc_sign(section: str) -> int:
     return -1 if section in CREDIT_SECTIONS else 1
 
 
-def _summary(*, tenant, user, membership, period=None, since=None) -> list[dict]:
+def _summary(*, tenant, user, membership) -> list[dict]:
     """The maintained summary's rows (:mod:`invoices.summary`) of the GSTINs ``user`` may see: a few hundred rows
     however many documents, read without scanning them."""
     reg_ids = visible_registration_ids(tenant=tenant, user=user, membership=membership)
-    return summary_rows(tenant_id=tenant.pk, registration_ids=reg_ids, period=period, since=since)
+    return summary_rows(tenant_id=tenant.pk, registration_ids=reg_ids)
 
 
-def _itc(row: dict) -> Decimal:
+def _itc(row: dict[str, Any]) -> Decimal:
     """A summary row's ITC: its four tax heads, credit notes negative."""
     return _itc_sign(row["section"]) * sum((row[h] or ZERO for h in TAX_HEADS), ZERO)
 
