@@ -14,7 +14,8 @@ an UPDATE of BENCH_DASH_UPDATE documents' local action (a bulk action's statemen
 BENCH_DASH_INSERT documents (an ingest batch).
 
 BENCH_DOCS (default 1,000,000), BENCH_REPEAT (default 15), BENCH_DASH_UPDATE (100,000), BENCH_DASH_INSERT (50,000),
-BENCH_DASH_PAIRS (3).
+BENCH_DASH_PAIRS (3). The pairs show the whole cost (the old rows PostgreSQL keeps for the trigger included) but move
+with the machine's load; EXPLAIN ANALYZE of each statement adds the time spent in each trigger it fired.
 """
 
 from __future__ import annotations
@@ -139,9 +140,15 @@ def _writer_cost(tenant) -> list[str]:
         with_t, without = statistics.median(times[True]), statistics.median(times[False])
         out.append(
             f"{label}: {with_t:.2f} s with the summary trigger, {without:.2f} s without "
-            f"(+{(with_t - without) * 1000:.0f} ms, {100 * (with_t - without) / without:+.1f} %; "
+            f"({(with_t - without) * 1000:+.0f} ms, {100 * (with_t - without) / without:+.1f} %; "
             f"medians of {PAIRS} pairs)"
         )
+        # The statement's own account: EXPLAIN ANALYZE times each trigger it fired (rolled back too).
+        with conn.transaction(force_rollback=True):
+            cur.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+            plan = cur.fetchone()[0][0]
+        triggers = ", ".join(f"{t['Trigger Name']} {t['Time']:.0f} ms" for t in plan.get("Triggers", []))
+        out.append(f"    EXPLAIN ANALYZE: statement {plan['Execution Time']:.0f} ms; triggers: {triggers}")
     conn.autocommit = False
     connection.close()
     return out
@@ -201,8 +208,8 @@ def main() -> None:
     floor_p50 = rows[3][1][0]
     scan_p50 = rows[4][1][0]
     print(
-        f"cold dashboard p50 {page:.1f} ms: {page / floor_p50:.1f}x its floor, {scan_p50 / page:.1f}x faster than "
-        f"the scan alone; target <= {TARGET_MS} ms: {'met' if page <= TARGET_MS else 'NOT met'}"
+        f"cold dashboard p50 {page:.1f} ms: {page / floor_p50:.1f}x its floor; the old scan alone took "
+        f"{scan_p50 / page:.1f}x as long; target <= {TARGET_MS} ms: {'met' if page <= TARGET_MS else 'NOT met'}"
     )
     for line in _writer_cost(tenant):
         print(line)
