@@ -210,3 +210,5 @@ class DocumentVersion(models.Model):
 
 # The documents list's saved views live in their own module; importing them here registers the model.
 from .saved_views import SavedView as SavedView  # noqa: E402
+from .summary import DocSummary as DocSummary  # noqa: E402
+from .summary import DocSummaryDelta as DocSummaryDelta  # noqa: E402

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.core.cache import cache
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Coalesce
 
-from audit.models import AuditEvent
 from gst.periods import add_months
 from gst.sections import ACTION_LABELS, SECTIONS, Action, DocKind, Section
 from tenancy.models import Membership, Registration, Tenant
@@ -23,6 +21,7 @@ from tenancy.selectors import membership_for, visible_registrations
 
 from .models import DocumentVersion, Supplier, SupplierDocument
 from .saved_views import SavedView
+from .summary import summary_rows
 
 ZERO = Decimal("0.00")
 TAX_HEADS = ("igst", "cgst", "sgst", "cess")
@@ -173,9 +172,22 @@ class SectionCounts:
 
 
 @dataclass
+class ToDo:
+    """What is left to do on a GSTIN, over every period: documents with no action yet and kept pending (each with
+    its ITC, credit notes negative), and documents whose local action is not yet pushed."""
+
+    no_action: int = 0
+    no_action_itc: Decimal = ZERO
+    pending: int = 0
+    pending_itc: Decimal = ZERO
+    not_pushed: int = 0
+
+
+@dataclass
 class RegistrationCounts:
     registration: Registration
     sections: list[SectionCounts] = field(default_factory=list)
+    todo: ToDo = field(default_factory=ToDo)
 
     @property
     def totals(self) -> dict[str, int]:
@@ -199,10 +211,12 @@ class Dashboard:
     trend: dict[str, list[Decimal]]  # action → ITC per period (aligned with trend_periods)
     period: dt.date | None
     document_count: int
+    risk_trend: dict[str, list[Decimal]] = field(default_factory=dict)  # "available" / "at_risk" per period
+    # supplier periods with current documents, newest first
+    periods: list[dt.date] = field(default_factory=list)
 
 
 CREDIT_SECTIONS = frozenset(s.value for s in Section if SECTIONS[s].kind == DocKind.CREDIT_NOTE)
-SUMMARY_CACHE_SECONDS = 600
 
 
 def _itc_sign(section: str) -> int:
@@ -210,48 +224,16 @@ def _itc_sign(section: str) -> int:
     return -1 if section in CREDIT_SECTIONS else 1
 
 
-def document_summary(
-    *,
-    tenant: Tenant,
-    user,
-    membership: Membership | None = None,
-    period: dt.date | None = None,
-    since: dt.date | None = None,
-) -> QuerySet:
-    """The visible, current (not vanished) documents GROUP BY registration × section × effective action ×
-    supplier period: a count and the sum of each tax head (as reported: credit notes positive). A few hundred
-    rows however many documents; the dashboard rolls them up in Python. ``period`` narrows to one supplier
-    period, ``since`` to periods from that one on."""
-    qs = documents_for(tenant=tenant, user=user, membership=membership).filter(vanished_at__isnull=True)
-    if period is not None:
-        qs = qs.filter(supplier_period=period)
-    if since is not None:
-        qs = qs.filter(supplier_period__gte=since)
-    return (
-        qs.annotate(action=effective_action_expr())
-        .values("registration_id", "section", "action", "supplier_period")
-        .annotate(n=Count("id"), **{h: Sum(h) for h in TAX_HEADS})
-        .order_by()
-    )
-
-
-def _cached_summary(*, tenant, user, membership, period=None, since=None) -> list[dict]:
-    """:func:`document_summary` rows, cached until the tenant's ledger moves on. Every change to documents
-    (ingest, actions) records an audit event in its own transaction, so a new last ``seq`` means new figures;
-    the timeout bounds anything written behind the services' back."""
+def _summary(*, tenant, user, membership) -> list[dict]:
+    """The maintained summary's rows (:mod:`invoices.summary`) of the GSTINs ``user`` may see: a few hundred rows
+    however many documents, read without scanning them."""
     reg_ids = visible_registration_ids(tenant=tenant, user=user, membership=membership)
-    last_seq = AuditEvent.objects.filter(tenant=tenant).order_by("-seq").values_list("seq", flat=True).first()
-    scope = (
-        "all" if reg_ids is None else hashlib.sha256(",".join(map(str, sorted(reg_ids))).encode()).hexdigest()
-    )
-    key = f"ims:doc-summary:{tenant.pk}:{last_seq}:{scope}:{period}:{since}"
-    rows = cache.get(key)
-    if rows is None:
-        rows = list(
-            document_summary(tenant=tenant, user=user, membership=membership, period=period, since=since)
-        )
-        cache.set(key, rows, SUMMARY_CACHE_SECONDS)
-    return rows
+    return summary_rows(tenant_id=tenant.pk, registration_ids=reg_ids)
+
+
+def _itc(row: dict[str, Any]) -> Decimal:
+    """A summary row's ITC: its four tax heads, credit notes negative."""
+    return _itc_sign(row["section"]) * sum((row[h] or ZERO for h in TAX_HEADS), ZERO)
 
 
 def dashboard(
@@ -261,12 +243,16 @@ def dashboard(
     membership: Membership | None = None,
     period: dt.date | None = None,
     trend_months: int = 6,
+    periods_listed: int = 24,
 ) -> Dashboard:
-    """Counts by GSTIN × section × action, ITC by tax head by action (credit notes negative), and ITC by action
-    over the last ``trend_months`` supplier periods (ending at the latest period with documents, or at
-    ``period``). One GROUP BY over the visible documents (two when a period is chosen), cached until the next
-    audited change."""
-    rows = _cached_summary(tenant=tenant, user=user, membership=membership, period=period)
+    """Counts by GSTIN × section × action, ITC by tax head by action (credit notes negative), what is left to do
+    per GSTIN (documents with no action yet or kept pending and their ITC, local actions not yet pushed: over every
+    period), and ITC by action and available vs at risk over the last ``trend_months`` supplier periods (ending at
+    the latest period with documents, or at ``period``), and the ``periods_listed`` latest supplier periods with
+    documents. One read of the maintained summary
+    (:mod:`invoices.summary`), never a scan of the documents."""
+    all_rows = _summary(tenant=tenant, user=user, membership=membership)
+    rows = all_rows if period is None else [r for r in all_rows if r["supplier_period"] == period]
     regs = {
         r.pk: r
         for r in visible_registrations(tenant=tenant, user=user, membership=membership).order_by("gstin")
@@ -278,6 +264,17 @@ def dashboard(
         sign = _itc_sign(row["section"])
         for h in TAX_HEADS:
             itc[h][row["action"]] += sign * (row[h] or ZERO)
+    todo: dict[int, ToDo] = defaultdict(ToDo)
+    for row in all_rows:
+        item = todo[row["registration_id"]]
+        if row["action"] == Action.NO_ACTION:
+            item.no_action += row["n"]
+            item.no_action_itc += _itc(row)
+        elif row["action"] == Action.PENDING:
+            item.pending += row["n"]
+            item.pending_itc += _itc(row)
+        if row["local"]:
+            item.not_pushed += row["n"]
 
     reg_counts = []
     for reg_id, reg in regs.items():
@@ -290,28 +287,22 @@ def dashboard(
             for s in Section
             if counts[reg_id].get(s.value)
         ]
-        reg_counts.append(RegistrationCounts(reg, sections))
+        reg_counts.append(RegistrationCounts(reg, sections, todo=todo.get(reg_id) or ToDo()))
 
     for h in TAX_HEADS:
         itc[h]["available"] = itc[h]["A"] + itc[h]["N"]
     itc_totals = {k: sum((itc[h][k] for h in TAX_HEADS), ZERO) for k in ("A", "N", "available", "R", "P")}
 
-    last = period or max((r["supplier_period"] for r in rows), default=None)
+    last = period or max((r["supplier_period"] for r in all_rows), default=None)
     trend_periods = [add_months(last, -i) for i in range(trend_months - 1, -1, -1)] if last else []
-    trend_rows = rows
-    if period is not None and trend_months > 1:
-        # The chart spans several periods: read them (the rest of the page stays on the chosen period).
-        trend_rows = [
-            r
-            for r in _cached_summary(tenant=tenant, user=user, membership=membership, since=trend_periods[0])
-            if r["supplier_period"] <= last
-        ]
     by_period: dict[tuple[dt.date, str], Decimal] = defaultdict(lambda: ZERO)
-    for r in trend_rows:
-        by_period[r["supplier_period"], r["action"]] += _itc_sign(r["section"]) * sum(
-            (r[h] or ZERO) for h in TAX_HEADS
-        )
+    for r in all_rows:
+        by_period[r["supplier_period"], r["action"]] += _itc(r)
     trend = {a.value: [by_period.get((p, a.value), ZERO) for p in trend_periods] for a in ACTION_ORDER}
+    risk_trend = {
+        "available": [trend["A"][i] + trend["N"][i] for i in range(len(trend_periods))],
+        "at_risk": list(trend["P"]),
+    }
     return Dashboard(
         registrations=reg_counts,
         itc=itc,
@@ -320,32 +311,9 @@ def dashboard(
         trend=trend,
         period=period,
         document_count=sum(r["n"] for r in rows),
+        risk_trend=risk_trend,
+        periods=sorted({r["supplier_period"] for r in all_rows}, reverse=True)[:periods_listed],
     )
-
-
-def document_periods(
-    *, tenant: Tenant, user, membership: Membership | None = None, limit: int = 24
-) -> list[dt.date]:
-    """The most recent supplier periods that have visible documents (newest first), via a skip scan of the
-    (tenant, registration, supplier_period) index: one short index probe per period, not a scan of the table."""
-    reg_ids = visible_registration_ids(tenant=tenant, user=user, membership=membership)
-    if reg_ids is None:
-        reg_ids = list(Registration.objects.filter(tenant=tenant).values_list("pk", flat=True))
-    periods: set[dt.date] = set()
-    for reg_id in reg_ids:
-        base = SupplierDocument.objects.filter(tenant=tenant, registration_id=reg_id)
-        current = base.order_by("-supplier_period").values_list("supplier_period", flat=True).first()
-        for _ in range(limit):
-            if current is None:
-                break
-            periods.add(current)
-            current = (
-                base.filter(supplier_period__lt=current)
-                .order_by("-supplier_period")
-                .values_list("supplier_period", flat=True)
-                .first()
-            )
-    return sorted(periods, reverse=True)[:limit]
 
 
 ACTION_NAMES = {a.value: ACTION_LABELS[a] for a in Action}

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.selectors import events_for_object
@@ -16,7 +17,7 @@ from exports.services import export_response, start_export
 from gst.sections import ACTION_CHOICES, ACTION_LABELS, SECTION_CHOICES, Action
 from tenancy.roles import Capability, can
 
-from . import facets, panels, selectors
+from . import facets, panels, selectors, today
 from .exports import KIND as EXPORT_KIND
 from .exports import document_export_params
 from .filters import DocumentFilter, PeriodField
@@ -36,26 +37,45 @@ def tenant_home(request, tenant_slug):
     board = selectors.dashboard(
         tenant=request.tenant, user=request.user, membership=request.membership, period=period
     )
-    periods = selectors.document_periods(
-        tenant=request.tenant, user=request.user, membership=request.membership
-    )
+    labels = [p.strftime("%m-%Y") for p in board.trend_periods]
     chart = {
-        "labels": [p.strftime("%m-%Y") for p in board.trend_periods],
+        "labels": labels,
         "series": [
             {"action": a.value, "label": ACTION_LABELS[a], "data": [str(v) for v in board.trend[a.value]]}
             for a in selectors.ACTION_ORDER
         ],
     }
+    risk_chart = {
+        "labels": labels,
+        "series": [
+            {"key": key, "label": label, "data": [str(v) for v in board.risk_trend[key]]}
+            for key, label in (
+                ("available", "Available (accepted + no action)"),
+                ("at_risk", "At risk (pending)"),
+            )
+        ],
+    }
+    items = today.items_for(
+        tenant=request.tenant,
+        user=request.user,
+        membership=request.membership,
+        registrations=[rc.registration for rc in board.registrations],
+        today=timezone.localdate(),
+    )
     return render(
         request,
         "invoices/dashboard.html",
         {
             "board": board,
             "form": form,
-            "periods": periods,
+            "periods": board.periods,
             "tax_heads": [(h, selectors.TAX_HEAD_LABELS[h], board.itc[h]) for h in selectors.TAX_HEADS],
             "actions": [(a.value, ACTION_LABELS[a]) for a in selectors.ACTION_ORDER],
             "chart": chart,
+            "risk_chart": risk_chart,
+            "today_items": [(rc, items.get(rc.registration.pk, [])) for rc in board.registrations],
+            "tenant_items": items.get(None, []),
+            "list_url": reverse("document-list", args=[tenant_slug]),
         },
         status=200 if form.is_valid() else 400,
     )

@@ -40,6 +40,31 @@ document.addEventListener('DOMContentLoaded', function () {  // after the page's
   });
 });
 
+// The dashboard's ITC available vs at risk per supplier period (data in #itc-risk-data, written by the view).
+document.addEventListener('DOMContentLoaded', function () {
+  const data = document.getElementById('itc-risk-data');
+  const canvas = document.getElementById('itc-risk');
+  if (!data || !canvas || typeof Chart === 'undefined') return;
+  const chart = JSON.parse(data.textContent);
+  const colours = { available: '#198754', at_risk: '#fd7e14' };
+  const inr = new Intl.NumberFormat('en-IN', { style: 'currency', currency: 'INR', maximumFractionDigits: 0 });
+  new Chart(canvas, {
+    type: 'line',
+    data: {
+      labels: chart.labels,
+      datasets: chart.series.map(function (s) {
+        return { label: s.label, data: s.data.map(Number), borderColor: colours[s.key], backgroundColor: colours[s.key], tension: 0.2 };
+      }),
+    },
+    options: {
+      maintainAspectRatio: false,
+      animation: false,
+      scales: { y: { ticks: { callback: function (v) { return inr.format(v); } } } },
+      plugins: { tooltip: { callbacks: { label: function (c) { return c.dataset.label + ': ' + inr.format(c.parsed.y); } } } },
+    },
+  });
+});
+
 // No inline script or event handler anywhere (the Content-Security-Policy allows script files from this site only):
 // pages ask for behaviour with data attributes instead.
 // data-confirm on a form or its submit button: the question asked before the form is sent.

@@ -147,7 +147,7 @@ def test_dashboard_with_bad_period_says_so(client_for, alice, docs):
 
 
 def test_dashboard_follows_ingested_documents_at_once(client_for, alice, tenant_a, reg_a1):
-    """The summary is cached per ledger position: an ingest (audited) shows on the next view."""
+    """The summary is kept by the ingest's own transaction: an ingest shows on the next view."""
     from invoices.services.ingest import ingest_documents
     from tests import factories
 
