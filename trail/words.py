@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from audit import names
-from gst.labels import ACTION_VERBS, section_name
+from gst.labels import ACTION_VERBS, SECTION_NAMES, section_name
 
 DOCUMENT = "invoices.supplierdocument"
 
@@ -37,8 +37,8 @@ PHRASES: dict[str, str] = {
     "gstr3b.filed": "recorded the GSTR-3B filing {obj}",
     "gstr3b.filing_corrected": "corrected the GSTR-3B filing {obj}",
     "gstr3b.filing_deleted": "deleted the GSTR-3B filing {obj}",
-    "twob.preview_built": "built the GSTR-2B preview {obj}",
-    "twob.rebuild_queued": "asked for a rebuild of the GSTR-2B preview {obj}",
+    "twob.preview_built": "built the {obj}",
+    "twob.rebuild_queued": "asked for a rebuild of the {obj}",
     "twob.recomputed_on_portal": "had the GST portal recompute its GSTR-2B ({obj})",
     "supplier_3b.fetched": "fetched the suppliers' GSTR-3B filing status ({obj})",
     "credit_reversal_balance.recorded": "recorded the credit reversal balance {obj}",
@@ -135,6 +135,10 @@ def _document_parts(object_repr: str) -> tuple[str, str, str]:
     bits = (object_repr or "").split(" ", 2)
     if len(bits) == 3 and len(bits[0]) == 15:
         return bits[0], bits[1], bits[2]
+    if (
+        len(bits) == 2 and bits[0].lower() in SECTION_NAMES
+    ):  # a bill of entry from overseas: no supplier GSTIN
+        return "", bits[0], bits[1]
     return "", "", object_repr or ""
 
 

@@ -55,7 +55,10 @@ def change_rows(changes):
     rows = []
     for field, change in changes.items():
         if isinstance(change, list) and len(change) == 2:
-            rows.append((_field(field), _value(field, change[0]), _value(field, change[1])))
+            old = (
+                "" if change[0] in (None, "") else _value(field, change[0])
+            )  # set from nothing: the new value
+            rows.append((_field(field), old, _value(field, change[1])))
         else:
             rows.append((_field(field), "", _value(field, change)))
     return rows
