@@ -58,7 +58,18 @@ def audit_verify(request, tenant_slug):
     if not can_view_ledger(request.membership):
         return _forbidden(request)
     report = verify_chain(tenant=request.tenant)
-    return _page(request, verified={"report": report, "at": timezone.now()})
+    return _page(request, verified={"report": report, "at": timezone.now(), "why": _plain(report.problem)})
+
+
+def _plain(problem: str) -> str:
+    """What a broken link means, in words (the check's own wording stays as the technical detail)."""
+    if problem.startswith("gap"):
+        return "Entries before it are missing: they were removed."
+    if problem.startswith("prev_hash"):
+        return "It does not follow on from the entry before it: an entry was removed, inserted or replaced."
+    if problem.startswith("hash mismatch"):
+        return "Its content no longer matches its fingerprint: it was changed after it was written."
+    return problem
 
 
 @require_POST
