@@ -40,6 +40,37 @@ def download_name(title: str, when: dt.datetime | None = None) -> str:
     return f"{slugify(title) or 'export'}-{when:%d-%m-%Y-%H%M}.xlsx"
 
 
+def sheet_title(title: str) -> str:
+    """The data sheet's name: the title without its parenthesis (the filters, stated on the About sheet), cut at a
+    word to Excel's 31 characters."""
+    name = title.split(" (", 1)[0].strip() or "Export"
+    if len(name) > 31:
+        name = name[:31].rsplit(" ", 1)[0]
+    return name
+
+
+def about_rows(*, tenant: Tenant, user, kind: str, title: str, params: dict, when: dt.datetime | None = None):
+    """``about(rows)`` for :func:`write_xlsx`: what was exported (the view and its filters in words), for whom,
+    when (IST) and by whom."""
+    local = timezone.localtime(when or timezone.now())
+    name = user.get_full_name() if hasattr(user, "get_full_name") else ""
+    who = user.get_username() + (f" ({name})" if name else "")
+    filters = registry.describe(kind, params)
+
+    def about(rows: int) -> list[tuple[str, Any]]:
+        return [
+            ("What", title),
+            *filters,
+            ("Organisation", tenant.name),
+            ("Exported by", who),
+            ("Exported on (IST)", dt.datetime.combine(local.date(), local.time().replace(microsecond=0))),
+            ("Rows", rows),
+            ("Amounts", "In rupees, with Indian digit grouping (12,34,567.00)"),
+        ]
+
+    return about
+
+
 def start_export(
     *, tenant: Tenant, user, kind: str, params: dict[str, Any], actor: Actor | None = None
 ) -> ExportJob:
@@ -114,7 +145,20 @@ def run_export(job_id: int) -> ExportJob | None:
             title, headers, rows, total = registry.get(job.kind)(tenant=tenant, user=user, params=job.params)
             ExportJob.objects.filter(pk=job.pk).update(title=title[:200], rows_total=total)
             folder.mkdir(parents=True, exist_ok=True)
-            written = write_xlsx(part, sheet_name=title, headers=headers, rows=_with_progress(rows, job.pk))
+            written = write_xlsx(
+                part,
+                sheet_name=sheet_title(title),
+                headers=headers,
+                rows=_with_progress(rows, job.pk),
+                about=about_rows(
+                    tenant=tenant,
+                    user=user,
+                    kind=job.kind,
+                    title=title,
+                    params=job.params,
+                    when=job.created_at,
+                ),
+            )
             os.replace(part, final)
             with transaction.atomic():
                 ExportJob.objects.filter(pk=job.pk).update(
@@ -152,7 +196,13 @@ def export_response(
         return None
     tmp = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - FileResponse closes (and so deletes) it
     try:
-        written = write_xlsx(tmp, sheet_name=title, headers=headers, rows=rows)
+        written = write_xlsx(
+            tmp,
+            sheet_name=sheet_title(title),
+            headers=headers,
+            rows=rows,
+            about=about_rows(tenant=tenant, user=user, kind=kind, title=title, params=params),
+        )
         size = tmp.tell()
         tmp.seek(0)
         now = timezone.now()

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.utils import timezone
 
 from exports.registry import ExportError, register
+from gst.labels import section_name
 from tenancy.selectors import membership_for
 
 from .selectors import DIFF_ACTIONS, run_diff, runs_for
 
 KIND = "sync_diff"
-HEADERS = ["Change", "Document id", "Document", "Fields changed (old → new)", "Seen at (UTC)"]
+HEADERS = ["Change", "Document id", "Document", "Fields changed (old → new)", "Seen at (IST)"]
 
 
 def _describe(changes: dict) -> str:
@@ -34,11 +36,11 @@ def export_diff(*, tenant, user, params):
             e.object_id,
             e.object_repr,
             _describe(e.changes) if e.action == "document.changed" else "",
-            e.occurred_at.replace(tzinfo=None),
+            timezone.localtime(e.occurred_at).replace(tzinfo=None),
         )
         for e in events.iterator(chunk_size=2000)
     )
-    title = f"Sync {run.registration.gstin} {run.section} #{run.pk}"
+    title = f"Sync #{run.pk} ({run.registration.gstin}, {section_name(run.section)})"
     return title, HEADERS, rows, events.count()
 
 

@@ -5,7 +5,8 @@ stream, so memory stays constant whatever the row count (about 14x faster than o
 bench/bench_export.py). Cells: ``str`` as inline strings, ``int``/``float``/``Decimal`` as numbers (Decimals with
 a ``#,##,##0.00`` format: Indian grouping), ``date`` as a real date cell shown DD-MM-YYYY, ``datetime`` as DD-MM-YYYY HH:MM (its wall
 clock: pass local times; tzinfo is dropped), ``bool`` as a boolean, ``None`` as an empty cell. The header row is
-bold, frozen and filtered (autofilter); column widths come from the headers and the first rows.
+bold, frozen and filtered (autofilter); column widths come from the headers and the first rows. An optional first
+sheet "About" says what the file holds (``about=``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import itertools
 import math
 import re
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from os import PathLike
 from typing import IO, Any
@@ -39,25 +40,35 @@ _CONTENT_TYPES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>\
 <Default Extension="xml" ContentType="application/xml"/>\
 <Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>\
-<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>\
+{sheets}\
 <Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>\
 </Types>"""
+_SHEET_TYPE = (
+    '<Override PartName="/xl/worksheets/sheet{n}.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+)
 
 _ROOT_RELS = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">\
 <Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>\
 </Relationships>"""
 
+# ``active``: the tab the workbook opens on (0-based).
 _WORKBOOK = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" \
 xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">\
-<sheets><sheet name="{name}" sheetId="1" r:id="rId1"/></sheets></workbook>"""
+<bookViews><workbookView activeTab="{active}"/></bookViews><sheets>{sheets}</sheets></workbook>"""
 
 _WORKBOOK_RELS = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">\
-<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>\
-<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>\
+{sheets}\
+<Relationship Id="rIdStyles" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>\
 </Relationships>"""
+_SHEET_REL = (
+    '<Relationship Id="rId{n}" '
+    'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
+    'Target="worksheets/sheet{n}.xml"/>'
+)
 
 _STYLES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">\
@@ -76,7 +87,7 @@ _STYLES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 
 _SHEET_HEAD = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">\
-<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>\
+<sheetViews><sheetView{selected} workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>\
 <selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>\
 <sheetFormatPr defaultRowHeight="15"/>"""
 
@@ -193,46 +204,87 @@ def _column_letters(n: int) -> str:
     return out
 
 
+def _write_sheet(
+    zf: zipfile.ZipFile,
+    n: int,
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    selected: bool,
+    autofilter: bool = True,
+) -> int:
+    """Worksheet ``n``: a bold, frozen heading row, then ``rows``; the number of data rows written."""
+    rows = iter(rows)
+    sample = list(itertools.islice(rows, _WIDTH_SAMPLE_ROWS))
+    count = 0
+    with zf.open(f"xl/worksheets/sheet{n}.xml", "w", force_zip64=True) as out:
+        header_cells = "".join(
+            f'<c s="{_S_HEADER}" t="inlineStr"><is><t xml:space="preserve">{_text(str(h))}</t></is></c>'
+            for h in headers
+        )
+        head = _SHEET_HEAD.replace("{selected}", ' tabSelected="1"' if selected else "")
+        out.write(
+            (head + _cols_xml(headers, sample) + f'<sheetData><row r="1">{header_cells}</row>').encode()
+        )
+        buf: list[str] = []
+        cell = _cell
+        for row in itertools.chain(sample, rows):
+            count += 1
+            buf.append(f'<row r="{count + 1}">{"".join([cell(v) for v in row])}</row>')
+            if len(buf) >= _FLUSH_ROWS:
+                out.write("".join(buf).encode("utf-8"))
+                buf.clear()
+        buf.append("</sheetData>")
+        if autofilter:  # a filter on the heading row over every column and row written
+            buf.append(f'<autoFilter ref="A1:{_column_letters(max(len(headers), 1))}{count + 1}"/>')
+        buf.append("</worksheet>")
+        out.write("".join(buf).encode("utf-8"))
+    return count
+
+
+ABOUT_SHEET = "About"
+
+
 def write_xlsx(
     target: str | PathLike | IO[bytes],
     *,
     sheet_name: str,
     headers: Sequence[str],
     rows: Iterable[Sequence[Any]],
+    about: Callable[[int], Sequence[tuple[str, Any]]] | None = None,
 ) -> int:
     """Write ``headers`` and ``rows`` as one worksheet to ``target`` (a path or a binary file object).
 
-    Returns the number of data rows written. ``rows`` is consumed once, lazily.
+    With ``about``, the workbook starts with an "About" sheet: one (label, value) row per pair that
+    ``about(rows written)`` returns (called once the data is written, so it can state the row count). The
+    workbook opens on the data sheet. Returns the number of data rows written. ``rows`` is consumed once, lazily.
     """
-    rows = iter(rows)
-    sample = list(itertools.islice(rows, _WIDTH_SAMPLE_ROWS))
-    count = 0
+    names = ([ABOUT_SHEET] if about else []) + [_sheet_name(sheet_name)]
+    if about and names[1].lower() == ABOUT_SHEET.lower():
+        names[1] = "Data"
+    data_n = len(names)
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        zf.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        zf.writestr(
+            "[Content_Types].xml",
+            _CONTENT_TYPES.format(sheets="".join(_SHEET_TYPE.format(n=n) for n in range(1, data_n + 1))),
+        )
         zf.writestr("_rels/.rels", _ROOT_RELS)
-        zf.writestr("xl/workbook.xml", _WORKBOOK.format(name=_sheet_name(sheet_name)))
-        zf.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+        zf.writestr(
+            "xl/workbook.xml",
+            _WORKBOOK.format(
+                active=data_n - 1,
+                sheets="".join(
+                    f'<sheet name="{name}" sheetId="{n}" r:id="rId{n}"/>'
+                    for n, name in enumerate(names, start=1)
+                ),
+            ),
+        )
+        zf.writestr(
+            "xl/_rels/workbook.xml.rels",
+            _WORKBOOK_RELS.format(sheets="".join(_SHEET_REL.format(n=n) for n in range(1, data_n + 1))),
+        )
         zf.writestr("xl/styles.xml", _STYLES)
-        with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as out:
-            header_cells = "".join(
-                f'<c s="{_S_HEADER}" t="inlineStr"><is><t xml:space="preserve">{_text(str(h))}</t></is></c>'
-                for h in headers
-            )
-            out.write(
-                (
-                    _SHEET_HEAD + _cols_xml(headers, sample) + f'<sheetData><row r="1">{header_cells}</row>'
-                ).encode()
-            )
-            buf: list[str] = []
-            cell = _cell
-            for row in itertools.chain(sample, rows):
-                count += 1
-                buf.append(f'<row r="{count + 1}">{"".join([cell(v) for v in row])}</row>')
-                if len(buf) >= _FLUSH_ROWS:
-                    out.write("".join(buf).encode("utf-8"))
-                    buf.clear()
-            # a filter on the heading row over every column and row written
-            last = f"{_column_letters(max(len(headers), 1))}{count + 1}"
-            buf.append(f'</sheetData><autoFilter ref="A1:{last}"/></worksheet>')
-            out.write("".join(buf).encode("utf-8"))
+        count = _write_sheet(zf, data_n, headers, rows, selected=True)
+        if about:
+            _write_sheet(zf, 1, ["About this file", ""], about(count), selected=False, autofilter=False)
     return count

@@ -5,11 +5,13 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.db.models import CharField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, NullIf
+from django.utils import timezone
 from django.utils.datastructures import MultiValueDict
 
 from exports.registry import ExportError, register
+from gst.labels import SECTION_NAMES, place_of_supply
 from gst.periods import fy_label
-from gst.sections import ACTION_LABELS, SECTIONS, Action, Section
+from gst.sections import ACTION_LABELS, Action
 from tenancy.roles import Capability, can
 from tenancy.selectors import membership_for
 
@@ -38,7 +40,7 @@ HEADERS = [
     "Portal action",
     "Local action (not yet pushed)",
     "Remarks",
-    "First seen",
+    "First seen (IST)",
     "Port code (bill of entry)",
     "ICEGATE reference date",
     "GSTIN amended from",
@@ -73,7 +75,7 @@ _COLUMNS = (
     "itc_eligible",
     "itc_claim_period",
 )
-_SECTIONS = {s.value: SECTIONS[s].label for s in Section}
+_SECTIONS = {str(k): v for k, v in SECTION_NAMES.items()}
 _ACTIONS = {a.value: ACTION_LABELS[a] for a in Action}
 _FILING = dict(FilingStatus.choices)
 
@@ -132,7 +134,7 @@ def _row(r):
         fy_label(fy),
         period.strftime("%m-%Y"),
         _FILING.get(filing, filing),
-        pos,
+        place_of_supply(pos),
         value,
         taxable,
         igst,
@@ -142,7 +144,7 @@ def _row(r):
         _ACTIONS.get(portal, portal),
         _ACTIONS.get(local, "") if local else "",
         local_remarks or portal_remarks,
-        first_seen,
+        timezone.localtime(first_seen).replace(tzinfo=None) if first_seen else None,  # IST wall clock
         port_code or "",
         ref_date,
         prev_gstin or "",

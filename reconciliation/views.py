@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import tempfile
 from urllib.parse import urlencode
@@ -11,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.services import Actor
@@ -855,11 +857,41 @@ def import_errors(request, tenant_slug, pk: int):
     if path is None or not path.is_file():
         raise Http404
     return FileResponse(
-        open(path, "rb"),
+        _error_workbook(request, job, path),
         as_attachment=True,
-        filename=f"register-errors-{job.pk}.csv",  # noqa: SIM115
-        content_type="text/csv",
+        filename=f"register-errors-{job.pk}.xlsx",
+        content_type=XLSX_TYPE,
     )
+
+
+def _error_workbook(request, job, path):
+    """The import's error report (kept as CSV while the import runs) as a workbook: an About sheet saying which
+    import it reports on, then one row per problem, the row numbers as numbers."""
+    tmp = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - FileResponse closes (and so deletes) it
+    when = timezone.localtime(job.finished_at or job.created_at)
+    now = timezone.localtime()
+
+    def about(rows: int):
+        return [
+            ("What", f"Problems found importing the purchase register file {job.file_name}"),
+            ("Import", f"#{job.pk}, started by {job.actor_label} on {when:%d-%m-%Y %H:%M} IST"),
+            ("Organisation", request.tenant.name),
+            ("Exported by", request.user.get_username()),
+            ("Exported on (IST)", dt.datetime.combine(now.date(), now.time().replace(microsecond=0))),
+            ("Rows", rows),
+            (
+                "Result",
+                "“not imported”: the row was refused; “imported, flagged”: imported with a GST finding",
+            ),
+        ]
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        headers = next(reader, ["Row", "Column", "Value", "Problem", "Result"])
+        rows = ([int(r[0]) if r and r[0].isdigit() else (r[0] if r else ""), *r[1:]] for r in reader)
+        write_xlsx(tmp, sheet_name="Import problems", headers=headers, rows=rows, about=about)
+    tmp.seek(0)
+    return tmp
 
 
 @require_capability(Capability.VIEW)

@@ -89,7 +89,7 @@ def table4(itcsumm: dict, *, reclaim: dict[str, Decimal] | None = None) -> list[
         Row("4A5-cn", "   less: credit notes (declared reductions)", credit, _CN_DRILL),
         Row(
             "4B2-rule37a",
-            "4(B)(2) Others: ITC reversal on account of Rule 37A (itcrev)",
+            "4(B)(2) Others: ITC reversal on account of Rule 37A",
             _get(itcsumm, "itcrev", "nonrevsup"),
             "itcrev",
         ),

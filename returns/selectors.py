@@ -14,6 +14,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from gst.duedates import return_period
+from gst.labels import action_word
 from gst.periods import add_months
 from gst.sections import Section
 from gst_sync.models import Gstr2bDocument, Gstr2bStatement
@@ -150,6 +151,16 @@ def bucket_documents(*, tenant: Tenant, preview: TwobPreview, prefix: str) -> Qu
     ).order_by("supplier_gstin", "doc_date", "id")
 
 
+def diff_document_numbers(*, tenant: Tenant, preview: TwobPreview) -> dict[int, str]:
+    """Document id → "number of supplier" for the documents the preview's "since the previous build" lists."""
+    diff = preview.diff or {}
+    ids = {e["id"] for key in ("entered", "left", "changed") for e in diff.get(key) or () if "id" in e}
+    if not ids:
+        return {}
+    rows = SupplierDocument.objects.filter(tenant=tenant, registration=preview.registration, id__in=ids)
+    return {i: number for i, number in rows.values_list("id", "doc_number")}
+
+
 def preview_json(*, registration: Registration, period: dt.date, today: dt.date) -> dict:
     """The preview (computed now) as the portal's GET2B ``data`` object, document lists included."""
     recipient = recipient_of(registration)
@@ -234,7 +245,7 @@ def compare_with_portal(*, tenant: Tenant, registration: Registration, preview: 
                     "preview": ours_part,
                     "portal": portal_part,
                     "late_action": late or d.local_action is not None,
-                    "why": f"action {d.effective_action} taken after the portal generated its 2B"
+                    "why": f"{action_word(d.effective_action).lower()} after the portal generated its 2B"
                     if (late or d.local_action)
                     else "the portal placed it differently",
                 }

@@ -58,7 +58,7 @@ from .twob import HEADS, IN_2B, ITCREV, RECLAIM, Part, Recipient, period_months,
 DIFF_LIST_LIMIT = 500
 REVERSAL_WHY = (
     "Rule 37A: its supplier did not file the GSTR-3B of the document's period by 30 September after the "
-    "financial year; the ITC is reversed (itcrev)"
+    "financial year; the ITC is reversed"
 )
 REAVAIL_WHY = "Rule 37A: the supplier has filed the GSTR-3B; the reversed ITC is re-availed (GSTR-3B 4(D)(1))"
 REBUILD_LEASE = dt.timedelta(minutes=30)  # a running rebuild older than this was lost with its worker

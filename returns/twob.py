@@ -52,6 +52,7 @@ from enum import StrEnum
 from functools import lru_cache
 
 from gst.duedates import Frequency, return_period, section_16_4_last_date, twob_period_of_filing
+from gst.labels import place_of_supply
 from gst.periods import add_months, format_period, format_portal_date, fy_start_year, quarter_periods
 from gst.rule_data import DEFAULT_RULES, Direction, RuleSet
 from gst.rules import DocumentFacts, match_record, pending_deadline
@@ -367,7 +368,8 @@ def place(doc: Doc, recipient: Recipient, *, rules: RuleSet = DEFAULT_RULES) -> 
             part=Part.UNAVAILABLE,
             reason="P",
             itc=doc.tax,
-            why=f"POS {doc.pos} is the supplier's state, not yours ({recipient.state_code})",
+            why=f"the place of supply {place_of_supply(doc.pos)} is the supplier's state, not yours "
+            f"({place_of_supply(recipient.state_code)})",
             **base,
         )
     if doc.itc_eligible == "N":

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit.services import Actor
 from exports.views import export_or_start
 from gst.duedates import return_period
+from gst.labels import twob_part
 from gst.periods import PeriodError, add_months, format_period, parse_period
 from gst.sections import SECTIONS
 from tenancy.roles import Capability, can
@@ -49,11 +50,35 @@ def _period(reg, text):
         raise Http404("No such period") from None
 
 
+_PART_ORDER = {p: i for i, p in enumerate(("itcavl", "itcunavl", "itcrev", "itcRejected"))}
+_GROUP_ORDER = {g: i for i, g in enumerate(("nonrevsup", "isdsup", "revsup", "imports", "othersup"))}
+_LIST_ORDER = {
+    n: i
+    for i, n in enumerate(
+        (
+            "b2b",
+            "b2ba",
+            "cdnr",
+            "cdnra",
+            "ecom",
+            "ecoma",
+            "isd",
+            "isda",
+            "impg",
+            "impga",
+            "impgsez",
+            "impgasez",
+        )
+    )
+}
+
+
 def summary_rows(itcsumm: dict) -> list[dict]:
-    """One row per (part, group, section) with the four heads; the group's total rows first."""
+    """One row per (part, group, section) with the four heads, in the portal's order (Part A before Part B);
+    the group's total rows first."""
     rows = []
-    for part, groups in itcsumm.items():
-        for group, body in groups.items():
+    for part, groups in sorted(itcsumm.items(), key=lambda kv: _PART_ORDER.get(kv[0], 99)):
+        for group, body in sorted(groups.items(), key=lambda kv: _GROUP_ORDER.get(kv[0], 99)):
             rows.append(
                 {
                     "part": part,
@@ -63,17 +88,20 @@ def summary_rows(itcsumm: dict) -> list[dict]:
                     **{h: body.get(h) for h in HEADS},
                 }
             )
-            for section, heads in body.items():
-                if isinstance(heads, dict):
-                    rows.append(
-                        {
-                            "part": part,
-                            "group": group,
-                            "section": section,
-                            "bucket": f"{part}/{group}/{section}",
-                            **heads,
-                        }
-                    )
+            lists = sorted(
+                ((k, v) for k, v in body.items() if isinstance(v, dict)),
+                key=lambda kv: _LIST_ORDER.get(kv[0], 99),
+            )
+            for section, heads in lists:
+                rows.append(
+                    {
+                        "part": part,
+                        "group": group,
+                        "section": section,
+                        "bucket": f"{part}/{group}/{section}",
+                        **heads,
+                    }
+                )
     return rows
 
 
@@ -161,8 +189,9 @@ def preview(request, tenant_slug, registration_id, period):
         ctx["reclaim"] = selectors.reclaim_check(tenant=request.tenant, preview=snap, rows=ctx["table4"])
         ctx["summary_rows"] = summary_rows(snap.summary.get("itcsumm", {}))
         ctx["parts"] = [
-            (PART_LABELS[p], snap.summary["counts"].get(p.value, 0), p.value) for p in PART_LABELS
+            (twob_part(p.value), snap.summary["counts"].get(p.value, 0), p.value) for p in PART_LABELS
         ]
+        ctx["diff_numbers"] = selectors.diff_document_numbers(tenant=request.tenant, preview=snap)
     return render(request, "returns/preview.html", ctx)
 
 

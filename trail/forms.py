@@ -4,16 +4,29 @@ import datetime as dt
 
 from django import forms
 
+from .words import ACTION_CHOICES, OBJECT_TYPES
+
 DATE_FORMATS = ["%d-%m-%Y", "%Y-%m-%d"]
 
 
 class LedgerFilterForm(forms.Form):
     """Filters of the audit page and its export. Dates as DD-MM-YYYY (or ISO YYYY-MM-DD)."""
 
-    actor = forms.CharField(required=False, max_length=200, label="Actor (username)")
-    action = forms.CharField(required=False, max_length=64)
-    object_type = forms.CharField(required=False, max_length=64, label="Object type")
-    object_id = forms.CharField(required=False, max_length=64, label="Object id")
+    # Dropdowns offer the known values in words; any other value (a link, an old bookmark) still filters.
+    actor = forms.CharField(required=False, max_length=200, label="Who", widget=forms.Select)
+    action = forms.CharField(
+        required=False,
+        max_length=64,
+        label="What happened",
+        widget=forms.Select(choices=[("", "Anything"), *ACTION_CHOICES]),
+    )
+    object_type = forms.CharField(
+        required=False,
+        max_length=64,
+        label="About",
+        widget=forms.Select(choices=[("", "Anything"), *OBJECT_TYPES.items()]),
+    )
+    object_id = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
     date_from = forms.DateField(
         required=False,
         input_formats=DATE_FORMATS,
@@ -27,6 +40,12 @@ class LedgerFilterForm(forms.Form):
         error_messages={"invalid": "Enter a date as DD-MM-YYYY."},
     )
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args, actors=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        chosen = (self.data.get("actor") or "").strip() if self.is_bound else ""
+        names = sorted({*actors, *([chosen] if chosen else [])}, key=str.lower)
+        self.fields["actor"].widget.choices = [("", "Anyone"), *((n, n) for n in names)]
 
     def clean(self):
         data = super().clean()

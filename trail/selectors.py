@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from tenancy.models import Membership
 from tenancy.roles import sees_all_gstins
 from tenancy.selectors import membership_for
 
@@ -52,3 +53,12 @@ def ledger(
     if date_to:
         qs = qs.filter(occurred_at__lt=_local_midnight(date_to + dt.timedelta(days=1)))
     return qs
+
+
+def actor_names(*, tenant) -> list[str]:
+    """Who the "Who" filter offers: the organisation's members."""
+    return list(
+        Membership.objects.filter(tenant=tenant)
+        .order_by("user__username")
+        .values_list("user__username", flat=True)
+    )

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.verify import verify_chain
 from exports.views import export_or_start
 
 from .forms import LedgerFilterForm
-from .selectors import can_view_ledger, ledger
+from .selectors import actor_names, can_view_ledger, ledger
+from .words import lines_for
 
 PAGE_SIZE = 50
 
@@ -15,12 +18,8 @@ def _forbidden(request):
     return render(request, "audit/forbidden.html", status=403)
 
 
-@require_GET
-def audit_list(request, tenant_slug):
-    """The tenant's ledger, newest first, 50 a page (keyset on seq: ``?before=<seq>``)."""
-    if not can_view_ledger(request.membership):
-        return _forbidden(request)
-    form = LedgerFilterForm(request.GET or None)
+def _page(request, *, verified=None):
+    form = LedgerFilterForm(request.GET or None, actors=actor_names(tenant=request.tenant))
     events, next_before = [], None
     if form.is_bound and not form.is_valid():
         status = 400
@@ -37,11 +36,40 @@ def audit_list(request, tenant_slug):
             next_before = events[-1].seq
     context = {
         "form": form,
-        "events": events,
+        "rows": lines_for(events, tenant=request.tenant),
         "next_before": next_before,
         "paged": bool(form.is_bound and form.is_valid() and form.cleaned_data.get("before")),
+        "verified": verified,
     }
     return render(request, "audit/list.html", context, status=status)
+
+
+@require_GET
+def audit_list(request, tenant_slug):
+    """The tenant's ledger, newest first, 50 a page (keyset on seq: ``?before=<seq>``)."""
+    if not can_view_ledger(request.membership):
+        return _forbidden(request)
+    return _page(request)
+
+
+@require_POST
+def audit_verify(request, tenant_slug):
+    """ "Verify the chain": recompute every link of the organisation's ledger and show the result on the page."""
+    if not can_view_ledger(request.membership):
+        return _forbidden(request)
+    report = verify_chain(tenant=request.tenant)
+    return _page(request, verified={"report": report, "at": timezone.now(), "why": _plain(report.problem)})
+
+
+def _plain(problem: str) -> str:
+    """What a broken link means, in words (the check's own wording stays as the technical detail)."""
+    if problem.startswith("gap"):
+        return "Entries before it are missing: they were removed."
+    if problem.startswith("prev_hash"):
+        return "It does not follow on from the entry before it: an entry was removed, inserted or replaced."
+    if problem.startswith("hash mismatch"):
+        return "Its content no longer matches its fingerprint: it was changed after it was written."
+    return problem
 
 
 @require_POST
@@ -49,7 +77,7 @@ def audit_export(request, tenant_slug):
     """Export the filtered ledger (filters in the query string) to Excel."""
     if not can_view_ledger(request.membership):
         return _forbidden(request)
-    form = LedgerFilterForm(request.GET)
+    form = LedgerFilterForm(request.GET, actors=actor_names(tenant=request.tenant))
     if not form.is_valid():
-        return render(request, "audit/list.html", {"form": form, "events": []}, status=400)
+        return render(request, "audit/list.html", {"form": form, "rows": []}, status=400)
     return export_or_start(request, kind="audit", params=LedgerFilterForm.to_params(form.filters()))

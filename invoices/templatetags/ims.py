@@ -3,6 +3,7 @@ import datetime
 from django import template
 from django.utils import timezone
 
+from gst import labels
 from ims_project.formatting import format_date, format_inr
 
 register = template.Library()
@@ -49,3 +50,53 @@ def querystring_with(context, **kwargs):
         else:
             query[key] = val
     return query.urlencode()
+
+
+# --- the portal's codes in words (gst.labels) ------------------------------------------------------------------
+
+
+@register.filter
+def section_name(code):
+    """``b2bcna`` → "B2B – Credit notes (amendment)"."""
+    return labels.section_name(code)
+
+
+@register.filter
+def action_word(code):
+    """``R`` → "Rejected"."""
+    return labels.action_word(code)
+
+
+@register.filter
+def place_of_supply(code):
+    """``27`` → "27 – Maharashtra"."""
+    return labels.place_of_supply(code)
+
+
+@register.filter
+def twob_part(code):
+    return labels.twob_part(code)
+
+
+@register.filter
+def twob_group(code):
+    return labels.twob_group(code)
+
+
+@register.filter
+def twob_list(code, group=""):
+    """A 2B document list in words; ``{{ section|twob_list:group }}`` (``cdnr`` is credit notes in Part B)."""
+    return labels.twob_list(code, group or "")
+
+
+@register.filter
+def twob_bucket(bucket):
+    """``itcavl/nonrevsup/b2b`` → "ITC Available – Part A – Supplies other than reverse charge – B2B invoices"."""
+    return labels.twob_bucket(bucket)
+
+
+@register.filter
+def return_period(text):
+    """A return period as the portal writes it (``102025``) → "10-2025"."""
+    text = str(text or "")
+    return f"{text[:2]}-{text[2:]}" if len(text) == 6 and text.isdigit() else text

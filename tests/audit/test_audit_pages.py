@@ -51,11 +51,10 @@ def test_owner_sees_ledger_newest_first_with_ist_time_actor_and_readable_changes
     html = page.content.decode()
     assert seqs(page)[0] > seqs(page)[-1]
     assert "01-11-2025 01:45" in html  # 20:15 UTC is 01:45 next day in Asia/Kolkata
-    assert "ims.action_set" in html
-    assert "alice" in html
-    assert "INV/42" in html
-    assert "N → A" in html
-    assert "— → ok" in html
+    assert "alice accepted INV/42" in html  # a plain sentence, the document number in it
+    assert re.search(r'<td class="mono text-nowrap"><a href="/t/acme/documents/42/">INV/42</a></td>', html)
+    assert "Action:</span> No action → Accepted" in html
+    assert "Remarks:</span> ok" in html
     assert ">Audit trail</a>" in html  # nav link shown to an owner
 
 
@@ -123,9 +122,10 @@ def test_export_of_filtered_ledger_downloads_at_once_when_small(tenant_a, alice,
     assert response["Content-Disposition"].startswith('attachment; filename="audit-trail-')
     ws = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
     rows = list(ws.iter_rows(values_only=True))
-    assert rows[0][:5] == ("Seq", "Time (IST)", "Actor type", "Actor", "Action")
-    assert [r[4] for r in rows[1:]] == ["ims.action_set"] * 3
-    assert rows[1][8] == "action: N → R"
+    assert rows[0][:5] == ("Entry", "Time (IST)", "What happened", "Document", "Supplier")
+    assert [r[2] for r in rows[1:]] == ["The system (tests) rejected INV/9"] * 3
+    assert [r[3] for r in rows[1:]] == ["INV/9"] * 3
+    assert rows[1][5] == "Action: No action → Rejected"
     assert isinstance(rows[1][1], dt.datetime)
 
 
@@ -156,8 +156,9 @@ def test_object_trail_lists_only_that_objects_events_newest_first(tenant_a):
         )
         assert [e.action for e in events] == ["ims.action_set", "doc.updated"]
         html = render_to_string("audit/_trail.html", {"events": events})
-    assert "100.00 → 120.00" in html
-    assert "N → A" in html
+    assert "Taxable value:</span> 100.00 → 120.00" in html
+    assert "Action:</span> No action → Accepted" in html
+    assert "The system (tests) accepted INV/5" in html
     assert html.count("<tr>") == 3  # header + two events
 
 

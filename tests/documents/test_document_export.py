@@ -32,7 +32,7 @@ def test_export_downloads_every_matching_row_with_twenty_five_columns(client_for
     assert sorted(r[4] for r in rows) == sorted(docs[k].doc_number for k in ("cn", "dn", "not_filed"))
     cn = next(r for r in rows if r[4] == docs["cn"].doc_number)
     assert cn[2] == "Karnataka Steel Works Ltd"
-    assert cn[3] == "Credit note"
+    assert cn[3] == "B2B – Credit notes"
     assert cn[6] == "2025-26"
     assert cn[7] == "10-2025"
     assert cn[16] == "Rejected"

@@ -9,6 +9,7 @@ import io
 import zipfile
 from decimal import Decimal
 
+import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from python_calamine import CalamineWorkbook
@@ -87,7 +88,11 @@ def upload_and_run(c, name, data):
 def report_rows(c, job) -> list[dict]:
     r = c.get(f"{REGISTER}imports/{job.pk}/errors/")
     assert r.status_code == 200
-    return list(csv.DictReader(io.StringIO(b"".join(r.streaming_content).decode())))
+    assert r["Content-Disposition"].endswith('.xlsx"')
+    wb = openpyxl.load_workbook(io.BytesIO(b"".join(r.streaming_content)))
+    assert wb.sheetnames == ["About", "Import problems"]
+    header, *rows = wb["Import problems"].iter_rows(values_only=True)
+    return [{h: "" if v is None else str(v) for h, v in zip(header, row, strict=True)} for row in rows]
 
 
 def lines(tenant):
