@@ -133,6 +133,8 @@ def queue_sync(
     unknown = [s for s in wanted if s not in ALL_SECTIONS]
     if unknown:
         raise SyncError(f"Unknown IMS section(s): {', '.join(unknown)}")
+    if not registration.active:
+        raise SyncError(f"{registration.gstin} is deactivated: reactivate it to sync it.")
     conn = PortalConnection.objects.filter(tenant=tenant, registration=registration).first()
     if conn is None or conn.status != ConnectionStatus.CONNECTED or not conn.session_blob:
         raise SyncError(f"{registration.gstin} is not connected to the portal: enter an OTP first.")
@@ -316,7 +318,7 @@ def queue_daily_syncs() -> int:
     with scopes_disabled():
         conns = list(
             PortalConnection.objects.select_related("tenant", "registration").filter(
-                status=ConnectionStatus.CONNECTED, expires_at__gt=now
+                status=ConnectionStatus.CONNECTED, expires_at__gt=now, registration__active=True
             )
         )
     for conn in conns:
