@@ -35,6 +35,7 @@ class SyncRunSerializer(serializers.ModelSerializer):
             "trigger",
             "attempts",
             "counts",
+            "progress",
             "error_code",
             "error_message",
             "created_at",

@@ -61,6 +61,9 @@ class SyncRun(models.Model):
     requested_by = models.BigIntegerField(null=True, blank=True)
     attempts = models.IntegerField(default=0)
     counts = models.JSONField(default=dict, blank=True)
+    # What a running run is doing, written with each heartbeat: {"text": "Downloading the portal's file, part 2 of
+    # 3", "done": 1, "total": 3} (done / total may be null).
+    progress = models.JSONField(default=dict, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -87,6 +87,8 @@ def queue_push(*, tenant: Tenant, actor: Actor, registration: Registration) -> Q
     """Cut the GSTIN's queue into SAVE / RESET batches and enqueue them when the transaction commits. An Accept that
     needs the ITC-reduction answer and has none is never sent: it stays queued, is listed in ``held`` and gets an
     ``ims.push_held`` audit event naming the reason (docs/rules/ims-actions.md §4.4)."""
+    if not registration.active:
+        raise PushError(f"{registration.gstin} is deactivated: reactivate it to push its actions.")
     conn = PortalConnection.objects.filter(tenant=tenant, registration=registration).first()
     if conn is None or conn.status != ConnectionStatus.CONNECTED:
         raise PushError(f"{registration.gstin} is not connected to the portal: enter an OTP first.")

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import datetime as dt
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.template.defaultfilters import pluralize
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 from audit.models import AuditEvent
 from tenancy.models import Registration, Tenant
@@ -10,7 +16,17 @@ from tenancy.selectors import visible_registrations
 
 from . import holds
 from .files.formats import RESET, SAVE
-from .models import ACTIVE_PUSH_STATUSES, PortalConnection, PushBatch, PushItem, PushQueueEntry, SyncRun
+from .models import (
+    ACTIVE_PUSH_STATUSES,
+    ACTIVE_STATUSES,
+    PortalConnection,
+    PushBatch,
+    PushItem,
+    PushQueueEntry,
+    PushStatus,
+    RunStatus,
+    SyncRun,
+)
 
 # What a SAVE and a RESETIMS carry (the Offline Tool's upload and the push): the same column names on documents and
 # on the queue.
@@ -81,6 +97,102 @@ def registrations_with_connections(*, tenant, user, membership):
         reg.connection = conns.get(reg.pk)
         reg.to_push = counts[reg.pk][SAVE] + counts[reg.pk][RESET]
     return regs
+
+
+@dataclass
+class SyncState:
+    """Where one GSTIN's syncs and pushes stand, for its row on the portal page."""
+
+    last_sync: dt.datetime | None = None  # the last section run that finished well
+    age: str = ""  # "3 hours ago", "just now"
+    steps: list[str] = field(default_factory=list)  # what each running section or push is doing now
+    waiting: int = 0  # sections queued for a worker
+    done: int = 0  # of the sync in progress: sections finished…
+    total: int = 0  # …of sections queued together
+    errors: list[str] = field(default_factory=list)  # the last failure of each section, and of the last push
+
+    @property
+    def active(self) -> bool:
+        return bool(self.steps or self.waiting)
+
+
+def _run_step(run: SyncRun) -> str:
+    text = (run.progress or {}).get("text") or "starting"
+    return f"{run.section}: {text}"
+
+
+def _push_step(batch: PushBatch) -> str:
+    n = f"Pushing {batch.item_count} action{pluralize(batch.item_count)}"
+    if batch.status == PushStatus.QUEUED:
+        return f"{n}: waiting for a worker"
+    if batch.status == PushStatus.SENDING:
+        return f"{n}: sending to the portal"
+    return f"{n}: sent, waiting for the portal's answer"
+
+
+def sync_states(*, tenant, registrations: Sequence[Registration]) -> dict[int, SyncState]:
+    """Per registration id: its :class:`SyncState`, from the latest run of each section and the pushes in flight
+    or last finished (two queries whatever the number of GSTINs)."""
+    ids = [r.pk for r in registrations]
+    states = {pk: SyncState() for pk in ids}
+    latest = list(
+        SyncRun.objects.filter(tenant=tenant, registration_id__in=ids)
+        .order_by("registration_id", "section", "-created_at", "-id")
+        .distinct("registration_id", "section")
+        .only(
+            "registration_id",
+            "section",
+            "status",
+            "progress",
+            "error_message",
+            "created_at",
+            "finished_at",
+        )
+    )
+    by_reg: dict[int, list[SyncRun]] = defaultdict(list)
+    for run in latest:
+        by_reg[run.registration_id].append(run)
+    now = timezone.now()
+    for reg_id, runs in by_reg.items():
+        state = states[reg_id]
+        finished = [r.finished_at for r in runs if r.status == RunStatus.SUCCEEDED and r.finished_at]
+        if finished:
+            state.last_sync = max(finished)
+            recent = now - state.last_sync < dt.timedelta(minutes=1)
+            state.age = "just now" if recent else f"{timesince(state.last_sync, now, depth=1)} ago"
+        active = [r for r in runs if r.status in ACTIVE_STATUSES]
+        if active:
+            # The sync in progress: the runs queued with the first active one (one click, one beat tick).
+            since = min(r.created_at for r in active) - dt.timedelta(seconds=5)
+            current = [r for r in runs if r.created_at >= since]
+            state.total = len(current)
+            state.done = len(current) - len(active)
+            state.steps = [_run_step(r) for r in active if r.status == RunStatus.RUNNING]
+            state.waiting = sum(r.status == RunStatus.QUEUED for r in active)
+        state.errors = [
+            f"{r.section}: {r.error_message}"
+            for r in runs
+            if r.status == RunStatus.FAILED and r.error_message
+        ]
+    recent = PushBatch.objects.filter(tenant=tenant, registration_id__in=ids).filter(
+        Q(status__in=ACTIVE_PUSH_STATUSES) | Q(created_at__gte=now - dt.timedelta(days=1))
+    )
+    last_finished: dict[int, PushBatch] = {}
+    for batch in recent.order_by("created_at", "id"):
+        state = states[batch.registration_id]
+        if batch.status in ACTIVE_PUSH_STATUSES:
+            state.steps.append(_push_step(batch))
+        else:
+            last_finished[batch.registration_id] = batch
+    for reg_id, batch in last_finished.items():
+        if batch.status == PushStatus.FAILED and batch.error_message:
+            states[reg_id].errors.append(f"Push #{batch.pk}: {batch.error_message}")
+        elif batch.failed_count:
+            states[reg_id].errors.append(
+                f"Push #{batch.pk}: the portal refused {batch.failed_count} of {batch.item_count} action"
+                f"{pluralize(batch.item_count)} (open the push for each reason)"
+            )
+    return states
 
 
 def push_batches_for(*, tenant, user, membership) -> QuerySet[PushBatch]:

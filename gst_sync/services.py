@@ -133,6 +133,8 @@ def queue_sync(
     unknown = [s for s in wanted if s not in ALL_SECTIONS]
     if unknown:
         raise SyncError(f"Unknown IMS section(s): {', '.join(unknown)}")
+    if not registration.active:
+        raise SyncError(f"{registration.gstin} is deactivated: reactivate it to sync it.")
     conn = PortalConnection.objects.filter(tenant=tenant, registration=registration).first()
     if conn is None or conn.status != ConnectionStatus.CONNECTED or not conn.session_blob:
         raise SyncError(f"{registration.gstin} is not connected to the portal: enter an OTP first.")
@@ -170,8 +172,22 @@ def queue_sync(
     return created
 
 
-def _claim(run_id: int) -> bool:
-    return leases.claim(SyncRun, run_id, running=("running",), new_status_sql="'running'", set_started=True)
+def _claim(run_id: int) -> int | None:
+    """This worker's attempt at the run (None when it is not claimable)."""
+    return leases.claim_attempt(
+        SyncRun, run_id, running=("running",), new_status_sql="'running'", set_started=True
+    )
+
+
+def _progress_reporter(run_id: int, attempt: int):
+    """``step(text, done=None, total=None)``: the run's heartbeat with what it is doing now, for the portal page.
+    Raises ``leases.LeaseLost`` when another worker took the run over."""
+
+    def step(text: str, done: int | None = None, total: int | None = None) -> None:
+        progress = {"text": text, "done": done, "total": total}
+        leases.renew(SyncRun, run_id, attempt, running=(RunStatus.RUNNING,), progress=progress)
+
+    return step
 
 
 def _finish(run: SyncRun, *, status: str, counts=None, code: str = "", message: str = "") -> None:
@@ -189,17 +205,39 @@ def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | 
     run that is not claimable (done, or running under a live lease) is left alone and None is returned."""
     with scopes_disabled():
         run = SyncRun.objects.select_related("registration", "tenant").filter(pk=run_id).first()
-    if run is None or not _claim(run_id):
+    attempt = None if run is None else _claim(run_id)
+    if attempt is None:
         return None
+    try:
+        return _run_claimed(run, attempt, adapter)
+    except leases.LeaseLost:
+        log.warning(
+            "sync run %s: attempt %s lost its lease; the worker that took it over finishes it",
+            run_id,
+            attempt,
+        )
+        return None
+    finally:
+        if adapter is not None:
+            adapter.progress = None
+
+
+def _run_claimed(run: SyncRun, attempt: int, adapter: PortalAdapter) -> SyncRun:
     tenant, registration = run.tenant, run.registration
     actor = Actor.task("gst_sync.sync_section")
+    step = _progress_reporter(run.pk, attempt)
     with tenant_scope(tenant):
         run.refresh_from_db()
         conn = PortalConnection.objects.get(tenant=tenant, registration=registration)
         portal = adapter  # given, or built from settings by @owns_adapter
         try:
+            step(f"Asking the portal for {section_info(run.section).label}")
+            portal.progress = step  # a large answer comes as files: the adapter says which part it is on
             portal.load_session(open_session(conn.session_blob, key=settings.IMS_SESSION_KEY))
             records = portal.get_ims_documents(gstin=registration.gstin, section=run.section)
+            portal.progress = None
+        except leases.LeaseLost:
+            raise
         except Reauth as exc:
             with transaction.atomic():
                 conn.status = ConnectionStatus.EXPIRED
@@ -216,9 +254,10 @@ def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | 
             _finish(run, status=RunStatus.FAILED, code=exc.code or "PORTAL", message=exc.message)
             return run
         except Exception as exc:  # noqa: BLE001 - a failed run must say why, and the data stays as it was
-            log.exception("sync run %s failed", run_id)
+            log.exception("sync run %s failed", run.pk)
             _finish(run, status=RunStatus.FAILED, code="ERROR", message=str(exc)[:1000])
             return run
+        step(f"Saving {len(records):,} document{'s' if len(records) != 1 else ''}", 0, len(records))
         with transaction.atomic():
             result = ingest_documents(
                 tenant=tenant,
@@ -242,6 +281,7 @@ def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | 
             )
             return run
         counts_extra: dict = {}
+        step("Reading buyers' actions on your own invoices")
         try:  # the seller's side: recipients' actions on this GSTIN's own outward documents
             outward = (
                 portal.get_outward_actions(gstin=registration.gstin, section=run.section)
@@ -316,7 +356,7 @@ def queue_daily_syncs() -> int:
     with scopes_disabled():
         conns = list(
             PortalConnection.objects.select_related("tenant", "registration").filter(
-                status=ConnectionStatus.CONNECTED, expires_at__gt=now
+                status=ConnectionStatus.CONNECTED, expires_at__gt=now, registration__active=True
             )
         )
     for conn in conns:

@@ -4,6 +4,8 @@ from . import views
 
 urlpatterns = [
     path("", views.portal_home, name="portal-home"),
+    path("sync-all/", views.sync_all, name="portal-sync-all"),
+    path("push-all/", views.push_all, name="portal-push-all"),
     path("<int:registration_id>/otp/request/", views.request_otp, name="portal-otp-request"),
     path("<int:registration_id>/otp/", views.submit_otp, name="portal-otp"),
     path("<int:registration_id>/sync/", views.sync_now, name="portal-sync"),

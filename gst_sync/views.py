@@ -5,21 +5,29 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_POST
 
 from audit.services import Actor
 from exports.services import export_response, start_export
-from tenancy.roles import Capability
-from tenancy.selectors import visible_registrations
+from tenancy.roles import Capability, can
+from tenancy.selectors import registrations_for_capability, visible_registrations
 from tenancy.views import require_capability
 
 from . import push, services
 from .client import PortalError
 from .exports import KIND as DIFF_KIND
 from .forms import OtpForm, OtpRequestForm, SyncForm
-from .models import ACTIVE_PUSH_STATUSES, ACTIVE_STATUSES
+from .models import ACTIVE_PUSH_STATUSES, ACTIVE_STATUSES, ConnectionStatus, PortalConnection
 from .outward import outward_for
-from .selectors import DIFF_ACTIONS, push_batches_for, registrations_with_connections, run_diff, runs_for
+from .selectors import (
+    DIFF_ACTIONS,
+    push_batches_for,
+    registrations_with_connections,
+    run_diff,
+    runs_for,
+    sync_states,
+)
 
 
 def _registration(request, registration_id: int):
@@ -27,21 +35,43 @@ def _registration(request, registration_id: int):
     return get_object_or_404(regs, pk=registration_id)
 
 
+# What "Sync all" / "Push all" could not do for a GSTIN: shown on its row by the next page load (and its htmx
+# refreshes), then gone.
+NOTES_KEY = "portal_row_notes"
+SHOWN_NOTES_KEY = "portal_row_notes_shown"
+
+
 def portal_home(request, tenant_slug):
     regs = registrations_with_connections(
         tenant=request.tenant, user=request.user, membership=request.membership
     )
+    states = sync_states(tenant=request.tenant, registrations=regs)
+    if request.htmx:
+        notes = request.session.get(SHOWN_NOTES_KEY, {})
+    else:
+        notes = request.session.pop(NOTES_KEY, {})
+        if notes or request.session.get(SHOWN_NOTES_KEY):
+            request.session[SHOWN_NOTES_KEY] = notes
+    for reg in regs:
+        reg.sync = states[reg.pk]
+        reg.note = notes.get(str(reg.pk), "")
     runs = list(runs_for(tenant=request.tenant, user=request.user, membership=request.membership)[:30])
     batches = list(
         push_batches_for(tenant=request.tenant, user=request.user, membership=request.membership)[:20]
     )
+    can_sync = can(request.membership.role, Capability.SYNC)
+    connected = [r for r in regs if r.connection and r.connection.status == ConnectionStatus.CONNECTED]
     context = {
         "registrations": regs,
         "runs": runs,
         "batches": batches,
         "active": any(r.status in ACTIVE_STATUSES for r in runs)
-        or any(b.status in ACTIVE_PUSH_STATUSES for b in batches),
+        or any(b.status in ACTIVE_PUSH_STATUSES for b in batches)
+        or any(st.active for st in states.values()),
         "sync_form": SyncForm(),
+        "can_sync": can_sync,
+        "connected_count": len(connected),
+        "push_all_count": sum(r.to_push for r in connected),
     }
     if request.htmx:
         return render(request, "gst_sync/_runs.html", context)
@@ -177,6 +207,94 @@ def push_now(request, tenant_slug, registration_id):
                 f"{len(batches.held)} accept(s) of {reg.gstin} not sent: say whether ITC needs to be reduced on "
                 "each (the portal refuses them without the answer). The documents' histories name them.",
             )
+    return redirect("portal-home", tenant_slug)
+
+
+def _actionable(request) -> list:
+    """The GSTINs "Sync all" and "Push all" act on: those the member may sync (visible, active), in order."""
+    return list(
+        registrations_for_capability(
+            tenant=request.tenant,
+            user=request.user,
+            capability=Capability.SYNC,
+            membership=request.membership,
+        ).order_by("gstin")
+    )
+
+
+def _connected_ids(request, regs) -> set[int]:
+    return set(
+        PortalConnection.objects.filter(
+            tenant=request.tenant, registration__in=regs, status=ConnectionStatus.CONNECTED
+        ).values_list("registration_id", flat=True)
+    )
+
+
+@require_POST
+@require_capability(Capability.SYNC)
+def sync_all(request, tenant_slug):
+    """Queue a sync of every connected GSTIN the member may sync; what could not be queued is said on its row."""
+    regs = _actionable(request)
+    connected = _connected_ids(request, regs)
+    notes: dict[str, str] = {}
+    queued = busy = 0
+    for reg in regs:
+        if reg.pk not in connected:
+            notes[str(reg.pk)] = "Not synced: connect it with an OTP first."
+            continue
+        try:
+            runs = services.queue_sync(
+                tenant=request.tenant, actor=Actor.user(request.user), registration=reg
+            )
+        except services.SyncError as exc:
+            notes[str(reg.pk)] = f"Not synced: {exc}"
+            continue
+        if runs:
+            queued += 1
+        else:
+            busy += 1
+    parts = [f"Sync queued for {queued} GSTIN{pluralize(queued)}"]
+    if busy:
+        parts.append(f"{busy} already syncing")
+    if notes:
+        parts.append(f"{len(notes)} not synced (see the row{pluralize(len(notes))} below)")
+    (messages.success if queued or busy else messages.warning)(request, "; ".join(parts) + ".")
+    request.session[NOTES_KEY] = notes
+    return redirect("portal-home", tenant_slug)
+
+
+@require_POST
+@require_capability(Capability.SYNC)
+def push_all(request, tenant_slug):
+    """Push the waiting actions of every connected GSTIN the member may push; refusals and held accepts are said
+    on their rows."""
+    regs = _actionable(request)
+    connected = _connected_ids(request, regs)
+    notes: dict[str, str] = {}
+    gstins = actions = 0
+    for reg in regs:
+        if reg.pk not in connected:
+            continue  # nothing can be pushed without a session; its row says "Not connected"
+        try:
+            batches = push.queue_push(tenant=request.tenant, actor=Actor.user(request.user), registration=reg)
+        except push.PushError as exc:
+            notes[str(reg.pk)] = f"Not pushed: {exc}"
+            continue
+        if batches:
+            gstins += 1
+            actions += sum(b.item_count for b in batches)
+        if batches.held:
+            notes[str(reg.pk)] = (
+                f"{len(batches.held)} accept{pluralize(len(batches.held))} not sent: say whether ITC needs to be "
+                "reduced on each (the portal refuses them without the answer)."
+            )
+    if actions:
+        messages.success(
+            request, f"Pushing {actions} action{pluralize(actions)} of {gstins} GSTIN{pluralize(gstins)}."
+        )
+    else:
+        messages.info(request, "No action is waiting to be pushed.")
+    request.session[NOTES_KEY] = notes
     return redirect("portal-home", tenant_slug)
 
 

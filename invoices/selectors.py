@@ -17,7 +17,7 @@ from gst.periods import add_months
 from gst.sections import ACTION_LABELS, SECTIONS, Action, DocKind, Section
 from tenancy.models import Membership, Registration, Tenant
 from tenancy.roles import sees_all_gstins
-from tenancy.selectors import membership_for, visible_registrations
+from tenancy.selectors import inactive_registration_ids, membership_for, visible_registrations
 
 from .models import DocumentVersion, Supplier, SupplierDocument
 from .saved_views import SavedView
@@ -43,9 +43,15 @@ def effective_action_q(actions) -> Q:
 def visible_registration_ids(
     *, tenant: Tenant, user, membership: Membership | None = None
 ) -> list[int] | None:
-    """Ids of the GSTINs ``user`` may see, or None when the member sees every GSTIN of the tenant."""
+    """Ids of the GSTINs ``user`` may see, or None when the member sees every GSTIN of the tenant (none of which is
+    deactivated: a request's tenant carries its deactivated ids, so this costs no query then)."""
     membership = membership or membership_for(tenant=tenant, user=user)
-    if membership is not None and membership.tenant_id == tenant.pk and sees_all_gstins(membership.role):
+    if (
+        membership is not None
+        and membership.tenant_id == tenant.pk
+        and sees_all_gstins(membership.role)
+        and not inactive_registration_ids(tenant)
+    ):
         return None
     return list(
         visible_registrations(tenant=tenant, user=user, membership=membership).values_list("pk", flat=True)

@@ -458,7 +458,9 @@ def rebuild_all(*, today: dt.date | None = None) -> int:
     today = today or timezone.localdate()
     actor = Actor.task("returns.rebuild_previews")
     with scopes_disabled():
-        regs = list(Registration.objects.select_related("tenant").order_by("tenant_id", "pk"))
+        regs = list(
+            Registration.objects.select_related("tenant").filter(active=True).order_by("tenant_id", "pk")
+        )
     built = 0
     for reg in regs:
         with tenant_scope(reg.tenant):

@@ -41,6 +41,11 @@ class Registration(models.Model):
         max_length=1, choices=FilingFrequency.choices, default=FilingFrequency.MONTHLY
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    active = models.BooleanField(
+        default=True,
+        help_text="A deactivated GSTIN (added by mistake, or no longer used) is hidden from every list, picker and "
+        "sync; its documents and history are kept, and an owner or admin can reactivate it",
+    )
 
     objects = ScopedManager(tenant="tenant")
 

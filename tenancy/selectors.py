@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import OuterRef, QuerySet
 from guardian.models import UserObjectPermission
 from guardian.shortcuts import get_objects_for_user
 
@@ -16,15 +17,35 @@ def membership_for(*, tenant: Tenant, user) -> Membership | None:
     return Membership.objects.filter(tenant=tenant, user=user).first()
 
 
+def tenants_with_inactive_registrations() -> QuerySet[Tenant]:
+    """Tenants, each carrying the ids of its deactivated GSTINs (``inactive_registration_ids``) read in the same
+    query: the request's tenant is loaded this way, so hiding deactivated GSTINs costs no query of its own."""
+    inactive = Registration._base_manager.filter(tenant=OuterRef("pk"), active=False).values("pk")
+    return Tenant.objects.annotate(inactive_registration_ids=ArraySubquery(inactive))
+
+
+def inactive_registration_ids(tenant: Tenant) -> list[int]:
+    """Ids of ``tenant``'s deactivated GSTINs: from the tenant's annotation when it was loaded with
+    :func:`tenants_with_inactive_registrations` (a request's tenant), else read once and kept on the instance."""
+    ids = getattr(tenant, "inactive_registration_ids", None)
+    if ids is None:
+        ids = list(
+            Registration._base_manager.filter(tenant=tenant, active=False).values_list("pk", flat=True)
+        )
+        tenant.inactive_registration_ids = ids
+    return list(ids)
+
+
 def visible_registrations(
     *, tenant: Tenant, user, membership: Membership | None = None
 ) -> QuerySet[Registration]:
     """The GSTINs of ``tenant`` that ``user`` may see: all for owners and admins, the granted ones otherwise.
 
     A user who is not a member sees none. Everything a user can see of a document follows from this set.
+    Deactivated GSTINs are left out (the registrations page lists them with :func:`tenant_registrations`).
     """
     membership = membership or membership_for(tenant=tenant, user=user)
-    base = Registration.objects.filter(tenant=tenant)
+    base = Registration.objects.filter(tenant=tenant, active=True)
     if membership is None or membership.tenant_id != tenant.pk:
         return base.none()
     if sees_all_gstins(membership.role):
@@ -82,5 +103,16 @@ def member_grants(*, tenant: Tenant, user) -> QuerySet[Registration]:
 def tenant_registrations(
     *, tenant: Tenant, user, membership: Membership | None = None
 ) -> QuerySet[Registration]:
-    """The GSTINs listed on the registrations page: those ``user`` may see (all, for owners and admins)."""
+    """The GSTINs ``user`` may see (all active ones, for owners and admins), as the grants pickers list them."""
     return visible_registrations(tenant=tenant, user=user, membership=membership).order_by("gstin")
+
+
+def registrations_page(
+    *, tenant: Tenant, user, membership: Membership | None = None
+) -> QuerySet[Registration]:
+    """The GSTINs of the registrations page: as :func:`tenant_registrations`, and for owners and admins (who may
+    deactivate and reactivate) the deactivated ones too, last."""
+    membership = membership or membership_for(tenant=tenant, user=user)
+    if membership is not None and membership.tenant_id == tenant.pk and sees_all_gstins(membership.role):
+        return Registration.objects.filter(tenant=tenant).order_by("-active", "gstin")
+    return tenant_registrations(tenant=tenant, user=user, membership=membership)

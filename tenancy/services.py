@@ -61,6 +61,12 @@ def add_registration(
                     filing_frequency=filing_frequency,
                 )
         except IntegrityError:
+            if Registration.objects.filter(tenant=tenant, gstin=result.gstin, active=False).exists():
+                raise TenancyError(
+                    f"{result.gstin} was deactivated: reactivate it from the list.",
+                    field="gstin",
+                    code="deactivated",
+                ) from None
             raise TenancyError(
                 f"{result.gstin} is already one of this organisation's GSTINs.",
                 field="gstin",
@@ -148,7 +154,11 @@ def set_gstin_grants(
         current = {
             r.pk: r
             for r in get_objects_for_user(
-                user, ACCESS_PERM, klass=Registration.objects.filter(tenant=tenant), accept_global_perms=False
+                # Grants on deactivated GSTINs are not in the pickers: they stay as they are, for a reactivation.
+                user,
+                ACCESS_PERM,
+                klass=Registration.objects.filter(tenant=tenant, active=True),
+                accept_global_perms=False,
             )
         }
         granted = [wanted[pk] for pk in wanted.keys() - current.keys()]
@@ -332,3 +342,29 @@ def update_registration(
         registration.save(update_fields=list(changes))
         record(tenant=tenant, actor=actor, action="registration.updated", obj=registration, changes=changes)
     return registration
+
+
+def set_registration_active(
+    *, tenant: Tenant, actor: Actor, registration: Registration, active: bool
+) -> Registration:
+    """Deactivate a GSTIN (added by mistake, or no longer used) or reactivate it. A deactivated GSTIN is left out of
+    every list, picker, dashboard and sync (scheduled or "Sync all") and cannot be synced or pushed; its documents,
+    their history and the audit ledger are kept as they are. Owners and admins only (the view checks the
+    capability). Audited with old/new; a no-op when it is already so."""
+    if registration.tenant_id != tenant.pk:
+        raise TenancyError("That GSTIN does not belong to this organisation.")
+    with transaction.atomic():
+        reg = Registration.objects.select_for_update().get(pk=registration.pk)
+        if reg.active == active:
+            return reg
+        reg.active = active
+        reg.save(update_fields=["active"])
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="registration.reactivated" if active else "registration.deactivated",
+            obj=reg,
+            changes={"active": [not active, active]},
+        )
+    registration.active = active
+    return reg

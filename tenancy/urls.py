@@ -51,4 +51,9 @@ urlpatterns = [
         views.registration_edit,
         name="tenant-registration-edit",
     ),
+    path(
+        "t/<slug:tenant_slug>/registrations/<int:registration_id>/active/",
+        views.registration_active,
+        name="tenant-registration-active",
+    ),
 ]

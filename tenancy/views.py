@@ -19,7 +19,13 @@ from . import services, tokens
 from .forms import GrantsForm, InviteForm, RegistrationEditForm, RegistrationForm, RoleForm, TokenForm
 from .models import Membership, Registration
 from .roles import Capability, Role, can, sees_all_gstins
-from .selectors import member_grants, tenant_members, tenant_registrations, tenants_for_user
+from .selectors import (
+    member_grants,
+    registrations_page,
+    tenant_members,
+    tenant_registrations,
+    tenants_for_user,
+)
 
 
 @login_required
@@ -236,7 +242,7 @@ def registrations(request, tenant_slug):
         request,
         "tenancy/registrations.html",
         {
-            "registrations": tenant_registrations(
+            "registrations": registrations_page(
                 tenant=request.tenant, user=request.user, membership=request.membership
             ),
             "form": form,
@@ -267,6 +273,29 @@ def registration_edit(request, tenant_slug, registration_id):
             messages.success(request, f"Saved {reg.gstin}.")
             return redirect("tenant-registrations", tenant_slug)
     return render(request, "tenancy/registration_edit.html", {"registration": reg, "form": form})
+
+
+@require_POST
+@require_capability(Capability.MANAGE_REGISTRATIONS)
+def registration_active(request, tenant_slug, registration_id):
+    """Deactivate (``active=0``) or reactivate (``active=1``) a GSTIN: owners and admins only."""
+    reg = get_object_or_404(Registration.objects.filter(tenant=request.tenant), pk=registration_id)
+    wanted = request.POST.get("active")
+    if wanted not in ("0", "1"):
+        messages.error(request, "Say whether to deactivate or reactivate the GSTIN.")
+        return redirect("tenant-registrations", tenant_slug)
+    services.set_registration_active(
+        tenant=request.tenant, actor=Actor.from_request(request), registration=reg, active=wanted == "1"
+    )
+    if wanted == "1":
+        messages.success(request, f"Reactivated {reg.gstin}: it is listed and synced again.")
+    else:
+        messages.success(
+            request,
+            f"Deactivated {reg.gstin}: it is hidden and no longer synced. Its documents and history are kept; "
+            "reactivate it here at any time.",
+        )
+    return redirect("tenant-registrations", tenant_slug)
 
 
 @require_http_methods(["GET", "POST"])

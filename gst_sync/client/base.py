@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -199,6 +200,9 @@ class ReturnFiling:
 class PortalAdapter(Protocol):
     """What sync and push services use. Every method except the auth ones and the
     common-API one (return tracking) needs a live session for ``gstin``."""
+
+    # Set by a sync run while it downloads: called with (what it is doing, parts done, parts in all).
+    progress: Callable[[str, int | None, int | None], None] | None
 
     # --- sessions
     def request_otp(self, *, gstin: str, username: str) -> None: ...

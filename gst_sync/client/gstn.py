@@ -161,6 +161,12 @@ class GstnAdapter:
         self._sessions: dict[str, PortalSession] = {}
         self._otp_app_keys: dict[str, bytes] = {}
         self._lock = threading.RLock()
+        # Told what a long download is doing: ``progress(text, done, total)`` (see gst_sync.services.run_sync).
+        self.progress: Callable[[str, int | None, int | None], None] | None = None
+
+    def _report(self, text: str, done: int | None = None, total: int | None = None) -> None:
+        if self.progress is not None:
+            self.progress(text, done, total)
 
     def close(self) -> None:
         self._http.close()
@@ -476,10 +482,14 @@ class GstnAdapter:
             minutes = float(est or 0)
         except (TypeError, ValueError):
             minutes = 0.0
+        about = f" (about {minutes:g} min)" if minutes else ""
+        self._report(f"Waiting for the portal to prepare its file{about}")
         self._sleep(min(minutes * self.config.seconds_per_est_minute, self.config.max_est_wait))
         details = None
-        for delay in [0.0, *self.config.poll.delays()]:
+        for check, delay in enumerate([0.0, *self.config.poll.delays()], start=1):
             self._sleep(delay)
+            if check > 1:
+                self._report(f"Waiting for the portal's file: not ready yet (asked {check} times)")
             try:
                 details = self._call("GET", path, "FILEDET", gstin, params={"token": token})
                 break
@@ -499,6 +509,7 @@ class GstnAdapter:
         register_secret(ek)
         merged: dict[str, Any] = {}
         for n, entry in enumerate(urls, start=1):
+            self._report(f"Downloading the portal's file, part {n} of {len(urls)}", n - 1, len(urls))
             raw = self._download(gstin, entry["ul"])
             try:
                 part = crypto.open_file(raw, ek, entry.get("hash", ""))

@@ -79,6 +79,14 @@ def test_review_one_by_one_with_keys_and_save_and_next(desk, log_in):
     with page.expect_navigation():
         page.keyboard.press("ArrowLeft")
     assert _doc_id(page) == mine[0].pk
+    # The same with the Previous / Next buttons; at the ends they are greyed out.
+    expect(page.locator("span.disabled", has_text="Previous")).to_be_visible()
+    with page.expect_navigation():
+        page.click("#next-doc")
+    assert _doc_id(page) == mine[1].pk
+    with page.expect_navigation():
+        page.click("#prev-doc")
+    assert _doc_id(page) == mine[0].pk
 
     # The box starts at the document's action (none yet): no remarks with "no action"; a plain invoice is
     # asked no ITC-reduction answer.

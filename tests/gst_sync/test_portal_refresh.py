@@ -16,7 +16,7 @@ def test_htmx_refresh_of_the_portal_page_also_swaps_in_the_gstin_rows(client, ac
     client.force_login(owner, backend="django.contrib.auth.backends.ModelBackend")
     fragment = client.get("/t/acme-portal/portal/", HTTP_HX_REQUEST="true").content.decode()
     assert 'id="sync-runs"' in fragment
-    assert 'id="connections" hx-swap-oob="true"' in fragment
+    assert 'id="connections-block" hx-swap-oob="true"' in fragment  # the rows and the Sync all / Push all bar
     assert f'id="gstin-{reg.gstin}"' in fragment
 
 

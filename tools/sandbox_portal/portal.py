@@ -52,6 +52,7 @@ DEFAULT_FAULTS: dict[str, Any] = {
     "fail_next": 0,  # the next N API calls answer ``error_status`` (deterministic)
     "expire_after_calls": None,  # sessions expire after N more authenticated calls
     "break_file_hash": None,  # FILEDET part number (1-based) served with damaged bytes
+    "file_latency_ms": 0,  # each FILEDET part is served this late (a large file on a slow line)
     "filedet_not_ready": 0,  # FILEDET answers RTN_24 this many times per token
     "status_ip_polls": 1,  # REQSTS / GENSTS2B answer IP this many times first
     "large_threshold": 500,  # GETINV above this many records goes the token/FILEDET way
@@ -428,6 +429,9 @@ class Portal:
             return {"urls": urls, "ek": crypto.b64(entry["ek"]), "fc": len(urls)}
 
     def file_part(self, token: str, number: int) -> bytes | None:
+        latency = min(int(self.faults.get("file_latency_ms") or 0), MAX_LATENCY_MS)
+        if latency:
+            time.sleep(latency / 1000)
         with self.lock:
             entry = self.tokens.get(token)
             if entry is None or not 1 <= number <= len(entry["parts"]):

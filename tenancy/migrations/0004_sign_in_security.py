@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenancy', '0002_api_tokens'),
+        ('tenancy', '0003_registration_active'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
