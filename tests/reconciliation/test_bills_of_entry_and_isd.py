@@ -163,6 +163,8 @@ def test_isd_invoices_never_pair_with_isd_credit_notes(tenant_a, reg_a1, alice, 
         "ISD/3": ("exact", "I4"),
         "CN/5": ("probable", "C5"),
     }
+    # An ISD document has no taxable value of its own: its tax is not "over the rate".
+    assert docs["ISD/1"]["purchase"]["flags"] == {}
     assert sorted(r["purchase"]["erp_ref"] for r in rows if r["outcome"] == "missing_in_supplier") == [
         "I2",
         "I3",
