@@ -25,6 +25,8 @@ from tenancy.scoping import tenant_scope
 from tools.generator import generate
 from tools.sandbox_portal.generator import other_tabs
 
+from .register import DemoRegister, seed_register
+
 DEMO_SLUG = "demo"
 DEMO_NAME = "Demo Industries"
 DEMO_PASSWORD = "demo-pass-2025"  # noqa: S105 - the documented demo password
@@ -52,6 +54,7 @@ class DemoResult:
     created_users: list[str] = field(default_factory=list)
     ingests: dict[str, IngestResult] = field(default_factory=dict)
     local_actions: int = 0
+    register: DemoRegister | None = None
 
 
 def demo_records(
@@ -115,6 +118,10 @@ def seed_demo(*, actor: Actor, today: dt.date | None = None) -> DemoResult:
                 if ingest.created:
                     result.local_actions += _seed_local_actions(tenant, reg, actor, owner)
                 claims.refresh_claim_periods(registration=reg)  # the ITC claim period of every document
+    with tenant_scope(tenant):
+        # The books, imported as a user would upload them, and a reconciliation of the demo periods.
+        owner = Membership.objects.get(tenant=tenant, user__username=DEMO_USERS[0][0]).user
+        result.register = seed_register(tenant=tenant, regs=regs, periods=periods, actor=actor, user=owner)
     return result
 
 

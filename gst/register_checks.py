@@ -167,7 +167,8 @@ def tax_split_flags(
             )
         )
     tax = abs(igst + cgst + sgst)
-    if tax > abs(taxable) * MAX_GST_RATE + _RUPEE:
+    # An ISD distributes input tax credit: its documents have no taxable value of their own.
+    if supply_type != SupplyType.ISD and tax > abs(taxable) * MAX_GST_RATE + _RUPEE:
         share = f"{tax * 100 / abs(taxable):.0f} % of the taxable value" if taxable else "charged on nothing"
         out.append(Flag("tax_over_rate", "taxable", f"IGST + CGST + SGST is {share}; GST is at most 40 %"))
     return out

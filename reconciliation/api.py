@@ -148,6 +148,10 @@ class MatchSerializer(serializers.ModelSerializer):
                 "erp_ref": p.erp_ref,
                 "doc_number": p.doc_number,
                 "doc_date": p.doc_date,
+                "supply_type": p.supply_type,
+                "boe_number": p.boe_number,
+                "boe_date": p.boe_date,
+                "port_code": p.port_code,
                 "flags": p.flags or {},
             }
             if p
@@ -156,7 +160,15 @@ class MatchSerializer(serializers.ModelSerializer):
 
     def get_document(self, m) -> dict | None:
         d = m.document
-        return {"id": d.pk, "doc_number": d.doc_number, "doc_date": d.doc_date} if d else None
+        if d is None:
+            return None
+        return {
+            "id": d.pk,
+            "section": d.section,
+            "doc_number": d.doc_number,
+            "doc_date": d.doc_date,
+            "port_code": d.port_code or "",
+        }
 
     def get_differences(self, m) -> dict:
         return {k: str(v) for k, v in m.diffs.items()}

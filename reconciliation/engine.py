@@ -35,6 +35,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import Actor, record
+from gst.numbers import normalise_doc_number
+from gst.sections import SECTIONS
 from ims_project import handoff, leases
 from ims_project.handoff import ReconciliationFinished
 from invoices.models import SupplierDocument
@@ -53,7 +55,18 @@ _PAIR_COLS = (
     "reg, sg, outcome, rid, sid, similarity, days, d_taxable, d_igst, d_cgst, d_sgst, d_cess, "
     "pan_fallback, across_fy, inside"
 )
-_SIDE_COLS = "id, reg, sg, kind, norm, fy, d, taxable, igst, cgst, sgst, cess, inside, num, irn"
+_SIDE_COLS = (
+    "id, reg, sg, kind, norm, fy, d, taxable, igst, cgst, sgst, cess, inside, num, irn, cls, port, neg"
+)
+# Sections of bills of entry and of ISD documents (gst.sections): a bill of entry pairs by its number, date and port
+# code without a supplier GSTIN; an ISD invoice never pairs with an ISD credit note (domain.matching.compare).
+BOE_SECTIONS = tuple(s.value for s, i in SECTIONS.items() if i.is_bill_of_entry)
+ISD_SECTIONS = tuple(s.value for s, i in SECTIONS.items() if i.is_isd)
+# A register line is a bill of entry when its supply type is an import of goods or it names a bill of entry; it is
+# then paired on the bill's number and date (those of the line when the file gives none).
+_R_BOE = "(supply_type = 'impg' OR boe_number <> '')"
+_R_DATE = f"CASE WHEN {_R_BOE} THEN coalesce(boe_date, doc_date) ELSE doc_date END"
+_FY_OF = "(extract(year from {0})::int - CASE WHEN extract(month from {0}) < 4 THEN 1 ELSE 0 END)"
 _TEMP = "recon_r, recon_s, recon_p, recon_dup, recon_rr, recon_ss, recon_cover, recon_pans"
 _PART_INDEXES = (
     "(run_id, outcome, id)",
@@ -194,17 +207,36 @@ def scope_dates(run: ReconRun, rules: RuleSet) -> tuple[dt.date, dt.date]:
 def _load(cur, run: ReconRun, rules: RuleSet, p: dict) -> None:
     # Credit notes compare without sign whatever the rules say (books enter them negative or positive).
     amt = "abs({0})" if rules.absolute_amounts else "CASE WHEN {1} = 'credit_note' THEN abs({0}) ELSE {0} END"
-    key = "hashtextextended(concat_ws('|', reg, sg, kind, norm, fy), 0)"
+    # ``pg``: the supplier GSTIN pairs are made on (none for a bill of entry), in the key and the joins.
+    key = "hashtextextended(concat_ws('|', reg, pg, kind, norm, fy), 0)"
     heads_r = ", ".join(amt.format(h, "kind") + f" AS {h}" for h in HEADS)
     cur.execute(
         f"CREATE TEMP TABLE recon_r AS SELECT *, {key} AS k FROM (SELECT id, registration_id AS reg, "
-        f"supplier_gstin AS sg, kind, number_norm AS norm, fy, doc_date AS d, {heads_r}, "
-        "doc_date BETWEEN %(from)s AND %(to)s AS inside, doc_number AS num, lower(irn) AS irn "
+        f"supplier_gstin AS sg, kind, number_norm AS norm, "
+        f"CASE WHEN {_R_BOE} AND boe_date IS NOT NULL THEN {_FY_OF.format('boe_date')} ELSE fy END AS fy, "
+        f"{_R_DATE} AS d, {heads_r}, {_R_DATE} BETWEEN %(from)s AND %(to)s AS inside, "
+        f"CASE WHEN boe_number <> '' THEN boe_number ELSE doc_number END AS num, lower(irn) AS irn, "
+        f"CASE WHEN {_R_BOE} THEN 'boe' WHEN supply_type = 'isd' THEN 'isd' ELSE '' END AS cls, "
+        f"upper(port_code) AS port, CASE WHEN {_R_BOE} THEN '' ELSE supplier_gstin END AS pg, "
+        "boe_number <> '' AS renumber, (taxable < 0 OR igst + cgst + sgst + cess < 0) AS neg "
         "FROM reconciliation_purchaseline "
         "WHERE tenant_id = %(tenant)s AND registration_id = ANY(%(regs)s) "
-        "AND doc_date BETWEEN %(lo)s AND %(hi)s) x",
+        # Either date in range (each has its index: purchaseline_reg_date_idx, purchaseline_boe_date_idx), then the
+        # date the line pairs on.
+        "AND (doc_date BETWEEN %(lo)s AND %(hi)s OR boe_date BETWEEN %(lo)s AND %(hi)s) "
+        f"AND {_R_DATE} BETWEEN %(lo)s AND %(hi)s) x",
         p,
     )
+    # A line that names its bill of entry pairs on the bill's number: its key, normalised as every number is.
+    cur.execute("SELECT id, num, fy FROM recon_r WHERE renumber")
+    renumbered = [(i, normalise_doc_number(num, fy)) for i, num, fy in cur.fetchall()]
+    if renumbered:
+        cur.execute(
+            "UPDATE recon_r r SET norm = v.norm FROM unnest(%s::bigint[], %s::text[]) AS v(id, norm) "
+            "WHERE r.id = v.id",
+            [[i for i, _ in renumbered], [n for _, n in renumbered]],
+        )
+        cur.execute(f"UPDATE recon_r SET k = {key} WHERE renumber")
     heads_s = ", ".join(
         amt.format(f"d.{'taxable_value' if h == 'taxable' else h}", "d.doc_kind") + f" AS {h}" for h in HEADS
     )
@@ -213,7 +245,10 @@ def _load(cur, run: ReconRun, rules: RuleSet, p: dict) -> None:
         f"d.supplier_gstin AS sg, d.doc_kind AS kind, d.doc_number_norm AS norm, d.fy, d.doc_date AS d, {heads_s}, "
         # The portal's documents carry no IRN yet (invoices.SupplierDocument has no such field): when they do, it
         # goes here and the IRN pairs first (domain.matching.compare).
-        "d.doc_date BETWEEN %(from)s AND %(to)s AS inside, d.doc_number AS num, ''::text AS irn "
+        "d.doc_date BETWEEN %(from)s AND %(to)s AS inside, d.doc_number AS num, ''::text AS irn, "
+        "CASE WHEN d.section = ANY(%(boe_sections)s) THEN 'boe' WHEN d.section = ANY(%(isd_sections)s) "
+        "THEN 'isd' ELSE '' END AS cls, upper(coalesce(d.port_code, '')) AS port, "
+        "CASE WHEN d.section = ANY(%(boe_sections)s) THEN '' ELSE d.supplier_gstin END AS pg, false AS neg "
         "FROM invoices_supplierdocument d WHERE d.tenant_id = %(tenant)s AND d.registration_id = ANY(%(regs)s) "
         "AND d.doc_date BETWEEN %(lo)s AND %(hi)s AND d.vanished_at IS NULL AND NOT EXISTS "
         "(SELECT 1 FROM invoices_supplierdocument a WHERE a.original_id = d.id AND a.vanished_at IS NULL)) x",
@@ -230,7 +265,7 @@ def _pass_sql(cur, run: ReconRun, rules: RuleSet, p: dict, lap) -> None:
     diffs = ", ".join(f"NULLIF(s.{h} - r.{h}, 0) AS d_{h}" for h in HEADS)  # supplier − books
     cur.execute(
         f"CREATE TEMP TABLE recon_p AS SELECT r.reg, r.sg, 'manual'::varchar(20) AS outcome, r.id AS rid, "
-        f"s.id AS sid, NULL::smallint AS similarity, s.d - r.d AS days, {diffs}, r.sg <> s.sg AS pan_fallback, "
+        f"s.id AS sid, NULL::smallint AS similarity, s.d - r.d AS days, {diffs}, r.pg <> s.pg AS pan_fallback, "
         "r.fy <> s.fy AS across_fy, r.inside OR s.inside AS inside "
         "FROM reconciliation_manuallink m JOIN recon_r r ON r.id = m.purchase_id "
         "JOIN recon_s s ON s.id = m.document_id AND s.reg = r.reg "
@@ -258,8 +293,8 @@ def _pass_sql(cur, run: ReconRun, rules: RuleSet, p: dict, lap) -> None:
         f"CASE WHEN NOT ({within} AND abs(r.d - s.d) <= %(window)s) THEN 'mismatch' "
         f"WHEN {zero} AND r.d = s.d THEN 'exact' ELSE 'tolerance' END, r.id, s.id, 100, s.d - r.d, {diffs}, "
         "false, false, r.inside OR s.inside "
-        "FROM recon_r r JOIN recon_s s ON r.k = s.k AND r.reg = s.reg AND r.sg = s.sg AND r.kind = s.kind "
-        "AND r.norm = s.norm AND r.fy = s.fy "
+        "FROM recon_r r JOIN recon_s s ON r.k = s.k AND r.reg = s.reg AND r.pg = s.pg AND r.kind = s.kind "
+        "AND r.norm = s.norm AND r.fy = s.fy AND (r.port = '' OR s.port = '' OR r.port = s.port) "
         "WHERE NOT EXISTS (SELECT 1 FROM recon_dup x WHERE x.k = r.k) AND NOT EXISTS (SELECT 1 FROM "
         "reconciliation_manuallink m WHERE m.tenant_id = %(tenant)s AND m.kind = 'unlink' "
         "AND m.purchase_id = r.id AND m.document_id = s.id)",
@@ -276,7 +311,7 @@ def _pass_sql(cur, run: ReconRun, rules: RuleSet, p: dict, lap) -> None:
     if rules.pan_fallback and not rules.across_fy:  # across FYs, the matcher weighs PAN against FY pairs
         # The supplier's other registration (same PAN), same number, kind and FY, each key once on each side of
         # what is left, within tolerance and the date window: probable with the PAN fallback (as the matcher).
-        key2 = "hashtextextended(concat_ws('|', reg, substr(sg, 3, 10), kind, norm, fy), 0)"
+        key2 = "hashtextextended(concat_ws('|', reg, substr(pg, 3, 10), kind, norm, fy), 0)"
         cur.execute(
             f"WITH rr AS MATERIALIZED (SELECT x.*, {key2} AS k2 FROM recon_rr x), "
             f"ss AS MATERIALIZED (SELECT x.*, {key2} AS k2 FROM recon_ss x), "
@@ -284,9 +319,9 @@ def _pass_sql(cur, run: ReconRun, rules: RuleSet, p: dict, lap) -> None:
             "SELECT k2 FROM ss GROUP BY k2 HAVING count(*) = 1) "
             f"INSERT INTO recon_p ({_PAIR_COLS}) SELECT r.reg, r.sg, 'probable', r.id, s.id, 100, s.d - r.d, "
             f"{diffs}, true, false, r.inside OR s.inside "
-            "FROM rr r JOIN ss s ON r.k2 = s.k2 AND r.reg = s.reg AND substr(r.sg, 3, 10) = substr(s.sg, 3, 10) "
+            "FROM rr r JOIN ss s ON r.k2 = s.k2 AND r.reg = s.reg AND substr(r.pg, 3, 10) = substr(s.pg, 3, 10) "
             "AND r.kind = s.kind AND r.norm = s.norm AND r.fy = s.fy JOIN once o ON o.k2 = r.k2 "
-            f"WHERE r.sg <> s.sg AND {within} AND abs(r.d - s.d) <= %(window)s AND NOT EXISTS (SELECT 1 FROM "
+            f"WHERE r.pg <> s.pg AND r.pg <> '' AND {within} AND abs(r.d - s.d) <= %(window)s AND NOT EXISTS (SELECT 1 FROM "
             "reconciliation_manuallink m WHERE m.tenant_id = %(tenant)s AND m.kind = 'unlink' "
             "AND m.purchase_id = r.id AND m.document_id = s.id)",
             p,
@@ -316,6 +351,8 @@ def _execute(run: ReconRun) -> dict[str, int]:
         "lo": lo,
         "hi": hi,
         "window": rules.date_window,
+        "boe_sections": list(BOE_SECTIONS),
+        "isd_sections": list(ISD_SECTIONS),
         **{f"{h}_abs": rules.head_abs(h) for h in HEADS},
         **{f"{h}_pct": rules.head_pct(h) for h in HEADS},
     }
@@ -424,9 +461,25 @@ def _limit_to_scope(cur, run: ReconRun, p: dict) -> dict[str, list[str]]:
 
 
 def _doc(side: str, row) -> tuple[Doc, bool]:
-    id_, reg, sg, kind, norm, _fy, d, taxable, igst, cgst, sgst, cess, inside, num, irn = row
+    id_, reg, sg, kind, norm, _fy, d, taxable, igst, cgst, sgst, cess, inside, num, irn, cls, port, neg = row
     return Doc(
-        id_, side, str(reg), sg, kind, num, d, taxable, igst, cgst, sgst, cess, norm=norm, irn=irn
+        id_,
+        side,
+        str(reg),
+        sg,
+        kind,
+        num,
+        d,
+        taxable,
+        igst,
+        cgst,
+        sgst,
+        cess,
+        norm=norm,
+        irn=irn,
+        cls=cls,
+        port=port,
+        negative=neg,
     ), inside
 
 
@@ -478,14 +531,17 @@ def _write_results(cur, run: ReconRun, results, reg_docs: dict, sup_docs: dict) 
 
 
 def doc_of_purchase(p: PurchaseLine) -> Doc:
+    """The register line as the matcher sees it (as :func:`_load` reads it): a bill of entry by its number and
+    date."""
+    boe = p.supply_type == "impg" or bool(p.boe_number)
     return Doc(
         p.pk,
         "R",
         str(p.registration_id),
         p.supplier_gstin,
         p.kind,
-        p.doc_number,
-        p.doc_date,
+        p.boe_number or p.doc_number,
+        (p.boe_date or p.doc_date) if boe else p.doc_date,
         p.taxable,
         p.igst,
         p.cgst,
@@ -493,6 +549,8 @@ def doc_of_purchase(p: PurchaseLine) -> Doc:
         p.cess,
         norm=p.number_norm,
         irn=p.irn.lower(),
+        cls="boe" if boe else "isd" if p.supply_type == "isd" else "",
+        port=p.port_code.upper(),
     )
 
 
@@ -511,6 +569,8 @@ def doc_of_document(d) -> Doc:
         d.sgst,
         d.cess,
         norm=d.doc_number_norm,
+        cls="boe" if d.section in BOE_SECTIONS else "isd" if d.section in ISD_SECTIONS else "",
+        port=(d.port_code or "").upper(),
     )
 
 

@@ -3,8 +3,8 @@
 A file is read once, streamed (python-calamine for workbooks, the csv module for text). Pass 1 checks every row
 (:class:`~reconciliation.domain.register_rows.RowChecker`), writes each problem of a row that cannot be read and
 each flag of a row that breaks a GST rule (imported all the same) to the report and stages the readable rows in a
-temporary table with COPY; rows repeating an ERP reference are all refused (which one is right
-cannot be told) and the line already stored under it is left as it was. Pass 2 upserts the staged rows in chunks
+temporary table with COPY; rows repeating an ERP reference are one line when they are one bill (amounts added up)
+and each their own flagged line when they are different documents (:meth:`Stage.resolve_repeats`). Pass 2 upserts the staged rows in chunks
 of :data:`CHUNK` on (tenant, erp_ref) — one INSERT … ON CONFLICT … DO UPDATE … WHERE changed per chunk, each in
 its own transaction with one audit event per created or changed line (changes as {field: [old, new]}) and the
 job's progress. Then the lines an earlier import of the same file made from rows without an ERP reference
@@ -28,6 +28,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import DatabaseError, connection, transaction
@@ -40,6 +41,7 @@ from ims_project.formatting import spreadsheet_safe
 
 from . import register_file
 from .domain import register_rows
+from .domain.register_rows import flags_json
 from .models import JobStatus, RegisterImport
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ PROGRESS_SECONDS = 1.0
 KEEP_ERRORS = 50  # problems kept on the job for the page; the report has them all
 REFUSED = "not imported"
 FLAGGED = "imported, flagged"
+SUMMED = "imported as one line"
 CHECK_SHARE = 60  # % of the progress bar for reading and checking; the rest for writing
 COLS = register_rows.CLEAN_COLUMNS
 OBJECT_TYPE = "reconciliation.purchaseline"
@@ -123,12 +126,67 @@ def _insert_sql() -> str:
 _UPDATE_SQL, _INSERT_SQL = _update_sql(), _insert_sql()
 
 
+def _stage_line(n: int, line: int, clean: tuple) -> str:
+    """One COPY line of the stage: ``n``, the file's row, the clean values (``CLEAN_COLUMNS`` order)."""
+    (
+        registration_id,
+        supplier,
+        kind,
+        number,
+        norm,
+        day,
+        fy,
+        taxable,
+        igst,
+        cgst,
+        sgst,
+        cess,
+        pos,
+        rc,
+        ref,
+        period,
+        itc,
+        supply,
+        irn,
+        posting,
+        exempt,
+        boe_number,
+        boe_date,
+        port,
+        source,
+        flags,
+    ) = clean
+    # The checker's GSTIN, kind, state code, IRN and dates hold no tab, newline or backslash; the free text
+    # (number, reference, bill of entry, port, file, flag messages) is escaped.
+    esc = copy_escape
+    posting = _NULL if posting is None else posting
+    boe_date = _NULL if boe_date is None else boe_date
+    return (
+        f"{n}\t{line}\t{registration_id}\t{supplier}\t{kind}\t{esc(number)}\t{esc(norm)}\t"
+        f"{day}\t{fy}\t{taxable}\t{igst}\t{cgst}\t{sgst}\t{cess}\t{pos}\t{'t' if rc else 'f'}\t"
+        f"{esc(ref)}\t{period}\t{'t' if itc else 'f'}\t{supply}\t{esc(irn)}\t"
+        f"{posting}\t{exempt}\t{esc(boe_number)}\t{boe_date}\t{esc(port)}\t{esc(source)}\t{esc(flags)}"
+    )
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """An ERP reference on several rows: ``merged`` (one document: one line, amounts added up, ``flags`` of the
+    sums) or not (different documents: each row its own line, flagged)."""
+
+    ref: str
+    lines: list[int]
+    merged: bool
+    flags: str
+
+
 class Stage:
     """Good rows of one import (or API call) in a temporary table, numbered ``n`` in the order they came;
     remembers where each ERP reference was seen so repeats are caught. Use as a context manager."""
 
     def __init__(self):
-        self.count = 0  # rows staged (repeats included until drop_repeats)
+        self.count = 0  # rows staged (rows of a repeated reference included); ``n`` runs from 1 to it
+        self.folded = 0  # rows added up into the line of another row of the same bill (resolve_repeats)
         self._lines: list[str] = []
         self._first: dict[str, int] = {}  # erp_ref -> the row (or index) it was first seen on
         self.repeats: dict[str, list[int]] = {}  # erp_ref -> every row it is on, when more than one
@@ -154,51 +212,14 @@ class Stage:
 
     def add(self, clean: tuple, line: int) -> None:
         """Stage the clean values of a row (``CLEAN_COLUMNS`` order, as the checker gives them)."""
-        (
-            registration_id,
-            supplier,
-            kind,
-            number,
-            norm,
-            day,
-            fy,
-            taxable,
-            igst,
-            cgst,
-            sgst,
-            cess,
-            pos,
-            rc,
-            ref,
-            period,
-            itc,
-            supply,
-            irn,
-            posting,
-            exempt,
-            boe_number,
-            boe_date,
-            port,
-            source,
-            flags,
-        ) = clean
+        ref, flags = clean[register_rows.ERP_REF_INDEX], clean[-1]
         first = self._first.setdefault(ref, line)
         if first != line:
             self.repeats.setdefault(ref, [first]).append(line)
         if flags != "{}":
             self.flagged += 1
         self.count += 1
-        # The checker's GSTIN, kind, state code, IRN and dates hold no tab, newline or backslash; the free text
-        # (number, reference, bill of entry, port, file, flag messages) is escaped.
-        esc = copy_escape
-        posting = _NULL if posting is None else posting
-        boe_date = _NULL if boe_date is None else boe_date
-        self._lines.append(
-            f"{self.count}\t{line}\t{registration_id}\t{supplier}\t{kind}\t{esc(number)}\t{esc(norm)}\t"
-            f"{day}\t{fy}\t{taxable}\t{igst}\t{cgst}\t{sgst}\t{cess}\t{pos}\t{'t' if rc else 'f'}\t"
-            f"{esc(ref)}\t{period}\t{'t' if itc else 'f'}\t{supply}\t{esc(irn)}\t"
-            f"{posting}\t{exempt}\t{esc(boe_number)}\t{boe_date}\t{esc(port)}\t{esc(source)}\t{esc(flags)}"
-        )
+        self._lines.append(_stage_line(self.count, line, clean))
         if len(self._lines) >= COPY_BATCH:
             self.flush()
 
@@ -212,14 +233,75 @@ class Stage:
             copy.write("\n".join(self._lines) + "\n")
         self._lines = []
 
-    def drop_repeats(self) -> int:
-        """Unstage every row whose ERP reference is repeated; returns how many rows that was."""
+    def resolve_repeats(self, checker: register_rows.RowChecker, what: str = "rows") -> list[Repeat]:
+        """What becomes of rows repeating an ERP reference (docs/reconciliation.md, "Repeated ERP references"):
+
+        * rows of one document (same GSTINs, type, number and date: the item lines of one voucher) are one line,
+          their amounts added up — a row bearing no tax adds its value to the nil-rated/exempt value, outside the
+          tax comparison, when another row bears tax — with the flags of the sums;
+        * rows of different documents are each their own line, ``<reference>#<row>`` (of the file, replaced when
+          it is imported again), flagged ``erp_ref_shared``: nothing is lost and the books are asked to look.
+
+        Returns one :class:`Repeat` per reference."""
         self.flush()
         if not self.repeats:
-            return 0
+            return []
+        cols = ", ".join(COLS)
         with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT n, line, {cols} FROM {STAGE} WHERE erp_ref = ANY(%s) ORDER BY n",
+                [list(self.repeats)],
+            )
+            staged: dict[str, list[tuple[int, int, dict]]] = {}
+            for n, line, *values in cur.fetchall():
+                clean = dict(zip(COLS, values, strict=True))
+                if isinstance(clean["flags"], str):  # Django's connection reads jsonb as text
+                    clean["flags"] = json.loads(clean["flags"])
+                staged.setdefault(clean["erp_ref"], []).append((n, line, clean))
             cur.execute(f"DELETE FROM {STAGE} WHERE erp_ref = ANY(%s)", [list(self.repeats)])
-            return cur.rowcount
+        out: list[Repeat] = []
+        new: list[str] = []
+        for ref, rows in staged.items():
+            lines = [line for _n, line, _c in rows]
+            self.flagged -= sum(1 for _n, _l, c in rows if c["flags"] not in ({}, None))
+            identity = {
+                (c["registration_id"], c["supplier_gstin"], c["kind"], c["number_norm"], c["doc_date"])
+                for _n, _l, c in rows
+            }
+            if len(identity) == 1:
+                first_n, first_line, merged = rows[0][0], rows[0][1], dict(rows[0][2])
+                heads = ("taxable", "igst", "cgst", "sgst", "cess")
+                taxed = [c for _n, _l, c in rows if any(c[h] for h in heads[1:])]
+                merged["exempt_value"] = sum(c["exempt_value"] for _n, _l, c in rows)
+                for h in heads:
+                    merged[h] = sum(c[h] for c in (taxed or [c for _n, _l, c in rows]))
+                if taxed:
+                    merged["exempt_value"] += sum(
+                        c["taxable"] for _n, _l, c in rows if not any(c[h] for h in heads[1:])
+                    )
+                merged["flags"] = checker.flags_of(merged)
+                self.flagged += merged["flags"] != "{}"
+                new.append(_stage_line(first_n, first_line, tuple(merged[c] for c in COLS)))
+                out.append(Repeat(ref, lines, True, merged["flags"]))
+                self.folded += len(rows) - 1
+            else:
+                others = ", ".join(str(x) for x in lines[:10])
+                for n, line, c in rows:
+                    flags = {
+                        **(c["flags"] or {}),
+                        "erp_ref_shared": f"ERP reference {ref[:60]!r} is on {what} {others} for different "
+                        "documents: each is imported as its own line; check the voucher in the books",
+                    }
+                    c = {**c, "erp_ref": f"{ref[:90]}#{line}", "flags": flags_json(flags)}
+                    if checker.source:
+                        c["source_file"] = checker.source
+                    self.flagged += 1
+                    new.append(_stage_line(n, line, tuple(c[col] for col in COLS)))
+                out.append(Repeat(ref, lines, False, ""))
+        self._lines = new
+        self.flush()
+        self.repeats = {}
+        return out
 
     def _analyse(self, cur) -> None:
         """Statistics for the planner: of the staged rows always, and of the register when it is estimated
@@ -292,16 +374,6 @@ def write_chunk(
         record_many(tenant=tenant, actor=actor, events=line_events(rows), request_id=request_id)
     lap("audit")
     return created, len(rows) - created
-
-
-def repeat_message(ref: str, lines: list[int], what: str = "rows") -> str:
-    shown = ", ".join(str(n) for n in lines[:10]) + (
-        f" and {len(lines) - 10} more" if len(lines) > 10 else ""
-    )
-    return (
-        f"ERP reference {ref[:60]!r} is on {what} {shown}: give each line its own reference (none of these "
-        f"was imported)"
-    )
 
 
 # --- the file import ----------------------------------------------------------------------------------------
@@ -411,15 +483,35 @@ def import_file(
         _check_rows(rows, positions, checker, stage, problem, flagged, limit, progress, job)
         lap("read, check and stage")
         checked, bad_rows = job.total, job.error_count
-        refused = stage.drop_repeats()
-        for ref, lines in stage.repeats.items():
-            for n in lines:
-                problem(
-                    register_rows.RowError(
-                        n, register_rows.LABELS["erp_ref"], ref[:100], repeat_message(ref, lines)
+        refused = 0
+        erp_label = checker.labels["erp_ref"]
+        for repeat in stage.resolve_repeats(checker):
+            shown = ", ".join(str(n) for n in repeat.lines[:10])
+            if repeat.merged:
+                report.writerow(
+                    (
+                        repeat.lines[0],
+                        erp_label,
+                        spreadsheet_safe(repeat.ref[:100]),
+                        f"rows {shown} are one bill under one reference: imported as one line, their amounts "
+                        "added up",
+                        SUMMED,
                     )
                 )
-        bad_rows += refused
+                for message in json.loads(repeat.flags).values():
+                    report.writerow((repeat.lines[0], "", "", message, FLAGGED))
+            else:
+                for n in repeat.lines:
+                    report.writerow(
+                        (
+                            n,
+                            erp_label,
+                            spreadsheet_safe(repeat.ref[:100]),
+                            f"ERP reference {repeat.ref[:60]!r} is on rows {shown} for different documents: "
+                            "each is imported as its own line",
+                            FLAGGED,
+                        )
+                    )
         job.error_count = bad_rows
         lap("repeats")
         staged = stage.count
@@ -453,11 +545,11 @@ def import_file(
             removed = {reg for _id, reg in gone}
             lap("replace")
     job.flagged = stage.flagged
-    good = staged - refused
+    good = staged - refused - stage.folded
     job.unchanged = good - job.created - job.updated
     job.processed = job.total
     job.errors = kept
-    job.error_file = error_path.name if bad_rows or job.flagged else ""
+    job.error_file = error_path.name if bad_rows or job.flagged or stage.folded else ""
     if not job.error_file:
         error_path.unlink(missing_ok=True)
     job.message = ""

@@ -74,6 +74,12 @@ class PurchaseLine(models.Model):
                 name="purchaseline_source_idx",
                 condition=~Q(source_file=""),
             ),
+            # Bills of entry pair on the bill's date (reconciliation.engine): only the lines that have one.
+            models.Index(
+                fields=["tenant", "registration", "boe_date"],
+                name="purchaseline_boe_date_idx",
+                condition=Q(boe_date__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

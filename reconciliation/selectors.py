@@ -12,7 +12,6 @@ from django.db import connection
 from django.db.models import F, Q, QuerySet
 
 from gst.gstin import normalise as normalise_gstin
-from gst.number_forms import loose_number
 from gst.numbers import normalise_doc_number
 from gst.periods import period_label
 from invoices.models import SupplierDocument
@@ -140,11 +139,12 @@ def reason_list(m) -> list[dict]:
         and m.document is not None
         and number_similarity_of(doc_of_purchase(m.purchase), doc_of_document(m.document))[1]
     )
-    kind = (
-        kind_note(doc_of_purchase(m.purchase), doc_of_document(m.document))
+    mine, theirs = (
+        (doc_of_purchase(m.purchase), doc_of_document(m.document))
         if m.purchase and m.document
-        else ""
+        else (None, None)
     )
+    kind = kind_note(mine, theirs) if mine and theirs else ""
     other_recipient = (
         m.purchase is not None
         and m.document is not None
@@ -159,6 +159,7 @@ def reason_list(m) -> list[dict]:
         confusable=look_alike,
         other_recipient=other_recipient,
         kind_note=kind,
+        bill_of_entry=bool(mine and theirs and mine.cls == theirs.cls == "boe"),
     )
     p = m.purchase
     if p is not None and p.period_booked > m.run.date_to:
@@ -189,12 +190,13 @@ def differing_fields(m: ReconMatch) -> list[str]:
     if m.purchase_id is None or m.document_id is None or m.purchase is None or m.document is None:
         return []
     p, d = m.purchase, m.document
+    mine, theirs = doc_of_purchase(p), doc_of_document(d)  # a bill of entry: by its number and date
     out = [h for h in ("taxable", "igst", "cgst", "sgst", "cess") if getattr(m, f"d_{h}")]
-    if loose_number(p.doc_number, p.fy) != loose_number(d.doc_number, d.fy):
+    if mine.key_number != theirs.key_number:
         out.append("doc_number")
-    if p.doc_date != d.doc_date:
+    if mine.date != theirs.date:
         out.append("doc_date")
-    if p.supplier_gstin != d.supplier_gstin:
+    if mine.party != theirs.party:
         out.append("supplier_gstin")
     if p.registration_id != d.registration_id:
         out.append("recipient_gstin")

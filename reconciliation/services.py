@@ -187,18 +187,32 @@ def upsert_lines(
                     stage.add(clean, index)
                     if clean[-1] != "{}":
                         flagged.append({"index": index, "flags": json.loads(clean[-1])})
-            refused = stage.drop_repeats()
-            for ref, indexes in stage.repeats.items():
-                errors += [
-                    {
-                        "index": i,
-                        "field": "erp_ref",
-                        "message": imports.repeat_message(ref, indexes, "lines (indexes)"),
-                    }
-                    for i in indexes
-                ]
+            # One ERP reference on several lines: one bill's lines are one line (amounts added up), different
+            # documents each their own line, flagged (imports.Stage.resolve_repeats).
+            summed: list[dict] = []
+            for repeat in stage.resolve_repeats(checker, "lines (indexes)"):
+                if repeat.merged:
+                    summed.append(
+                        {"erp_ref": repeat.ref, "indexes": repeat.lines, "flags": json.loads(repeat.flags)}
+                    )
+                else:
+                    before = {f["index"]: f["flags"] for f in flagged if f["index"] in repeat.lines}
+                    flagged = [f for f in flagged if f["index"] not in repeat.lines]
+                    for i in repeat.lines:
+                        flagged.append(
+                            {
+                                "index": i,
+                                "flags": {
+                                    **before.get(i, {}),
+                                    "erp_ref_shared": f"ERP reference {repeat.ref[:60]!r} is on lines (indexes) "
+                                    f"{', '.join(map(str, repeat.lines[:10]))} for different documents: each is "
+                                    f"imported as its own line, {repeat.ref[:90]}#<index>",
+                                },
+                            }
+                        )
+            flagged.sort(key=lambda f: f["index"])
             errors.sort(key=lambda e: e["index"])
-            good = stage.count - refused
+            good = stage.count - stage.folded
             bad = len({e["index"] for e in errors})
             since = timezone.now()
             created, updated = imports.write_chunk(
@@ -213,6 +227,7 @@ def upsert_lines(
             "rejected": bad,
             "errors": errors,
             "flagged": flagged,
+            "summed": summed,
         }
         record(
             tenant=tenant,
@@ -220,7 +235,7 @@ def upsert_lines(
             action="register.upserted",
             object_type="reconciliation.purchaseline",
             metadata={
-                **{k: v for k, v in body.items() if k not in ("errors", "flagged")},
+                **{k: v for k, v in body.items() if k not in ("errors", "flagged", "summed")},
                 "flagged": len(flagged),
             },
         )

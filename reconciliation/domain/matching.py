@@ -27,6 +27,7 @@ from .rules import HEADS, RuleSet
 
 _DIGITS = re.compile(r"[0-9]+")
 _ZERO = Decimal("0")
+BOE, ISD = "boe", "isd"
 
 
 class Outcome(StrEnum):
@@ -74,6 +75,17 @@ class Doc:
     cess: Decimal = _ZERO
     norm: str = ""
     irn: str = ""  # the e-invoice's IRN (lower case), when the side has it
+    # "boe": a bill of entry (import of goods: number, date and port code, no supplier GSTIN to pair on); "isd": a
+    # document of an Input Service Distributor (its invoices and credit notes never pair with each other).
+    cls: str = ""
+    port: str = ""  # a bill of entry's port code (upper case), when the side has it
+    negative: bool = (
+        False  # booked with a negative amount (the engine may hand the amounts over without sign)
+    )
+
+    @property
+    def is_negative(self) -> bool:
+        return self.negative or self.taxable < 0 or self.igst + self.cgst + self.sgst + self.cess < 0
 
     # Cached: the matcher asks for these many times per document (a frozen dataclass still has a __dict__).
     @cached_property
@@ -92,11 +104,17 @@ class Doc:
 
     @cached_property
     def exact_key(self) -> tuple:
-        return (self.recipient, self.supplier_gstin, self.kind, self.key_number, self.fy)
+        return (self.recipient, self.party, self.kind, self.key_number, self.fy)
+
+    @property
+    def party(self) -> str:
+        """The supplier GSTIN matching pairs on: none for a bill of entry (an import from overseas names no
+        supplier; one from an SEZ unit is paired by its bill of entry all the same)."""
+        return "" if self.cls == BOE else self.supplier_gstin
 
     @property
     def pan(self) -> str:
-        return self.supplier_gstin[2:12]
+        return self.party[2:12]
 
     def amount(self, head: str, absolute: bool = True) -> Decimal:
         value = getattr(self, head)
@@ -141,6 +159,7 @@ class Verdict:
     other_recipient: bool = False
     same_irn: bool = False
     kind_note: str = ""  # a pair of different kinds that are one document (KIND_NOTES)
+    bill_of_entry: bool = False  # a pair of bills of entry (number, date and port code; no supplier GSTIN)
 
     @property
     def reasons(self) -> list[dict]:
@@ -154,6 +173,7 @@ class Verdict:
             other_recipient=self.other_recipient,
             same_irn=self.same_irn,
             kind_note=self.kind_note,
+            bill_of_entry=self.bill_of_entry,
         )
 
     def rank(self) -> tuple:
@@ -192,6 +212,7 @@ def reasons(
     other_recipient: bool = False,
     same_irn: bool = False,
     kind_note: str = "",
+    bill_of_entry: bool = False,
 ) -> list[dict]:
     """Reason codes of a pair, each ``{code, value, text}``: number exact/fuzzy, numbers differing only in
     look-alike characters, date ±N days, each differing head with its difference, PAN fallback, across FY, group of
@@ -203,6 +224,14 @@ def reasons(
     ]
     if kind_note:
         out.append({"code": "kind", "value": kind_note, "text": KIND_NOTES[kind_note]})
+    if bill_of_entry:
+        out.append(
+            {
+                "code": "bill_of_entry",
+                "value": None,
+                "text": "bill of entry: paired by its number, date and port code (it names no supplier GSTIN)",
+            }
+        )
     if same_irn:
         out.append({"code": "irn", "value": None, "text": "same IRN (paired by the e-invoice's IRN first)"})
     if confusable:
@@ -306,18 +335,21 @@ KIND_NOTES = {
 def kind_note(r: Doc, s: Doc) -> str:
     """Why register line ``r`` and supplier document ``s`` of different kinds may be one document: a supplier's
     debit note booked as an ordinary purchase (registers often have no debit-note type), or a credit note booked
-    as a negative purchase. "" when the kinds are the same or may not pair."""
+    as a negative purchase. "" when the kinds are the same or may not pair — always for an ISD document: an ISD
+    invoice never pairs with an ISD credit note."""
+    if ISD in (r.cls, s.cls):
+        return ""
     if r.kind == INVOICE and s.kind == DEBIT_NOTE:
         return "debit_note_as_purchase"
-    if r.kind == INVOICE and s.kind == CREDIT_NOTE and r.taxable < 0:
+    if r.kind == INVOICE and s.kind == CREDIT_NOTE and r.is_negative:
         return "credit_note_as_negative_purchase"
     return ""
 
 
 def _bucket_kinds(d: Doc) -> tuple[str, ...]:
     """The kinds of the other side a document may pair with (see :func:`kind_note`)."""
-    if d.side == "R" and d.kind == INVOICE:
-        return (INVOICE, DEBIT_NOTE, CREDIT_NOTE) if d.taxable < 0 else (INVOICE, DEBIT_NOTE)
+    if d.side == "R" and d.kind == INVOICE and d.cls != ISD:
+        return (INVOICE, DEBIT_NOTE, CREDIT_NOTE) if d.is_negative else (INVOICE, DEBIT_NOTE)
     return (d.kind,)
 
 
@@ -348,10 +380,26 @@ def compare(r: Doc, s: Doc, rules: RuleSet) -> Verdict:
     absolute = rules.absolute_amounts or CREDIT_NOTE in (r.kind, s.kind)  # credit notes: either sign
     diffs = {h: s.amount(h, absolute) - r.amount(h, absolute) for h in HEADS}
     v_kind = kind_note(r, s)
-    same_gstin = r.supplier_gstin == s.supplier_gstin
-    pan_fallback = not same_gstin and r.pan == s.pan
+    same_gstin = r.party == s.party
+    pan_fallback = not same_gstin and bool(r.pan) and r.pan == s.pan
     across = r.fy != s.fy
     v = Verdict(None, sim, days, {h: d for h, d in diffs.items() if d}, pan_fallback, across)
+    v.bill_of_entry = r.cls == s.cls == BOE
+    if (r.cls == BOE) != (s.cls == BOE):
+        v.blockers.append(
+            "a bill of entry pairs only with a bill of entry (the register line's supply type or bill-of-entry "
+            "number says which)"
+        )
+        return v
+    if v.bill_of_entry and r.port and s.port and r.port != s.port:
+        v.blockers.append(f"port codes differ ({r.port} vs {s.port}): bills of entry are numbered per port")
+        return v
+    if ISD in (r.cls, s.cls) and r.kind != s.kind:
+        v.blockers.append(
+            f"an ISD {'credit note' if CREDIT_NOTE in (r.kind, s.kind) else 'document'} never pairs with a "
+            f"document of another type ({r.kind} vs {s.kind})"
+        )
+        return v
     v.confusable = look_alike
     v.other_recipient = r.recipient != s.recipient
     v.same_irn = bool(r.irn) and r.irn == s.irn
@@ -365,13 +413,7 @@ def compare(r: Doc, s: Doc, rules: RuleSet) -> Verdict:
             return v
         v.kind_note = v_kind
         over = [h for h in HEADS if abs(diffs[h]) > rules.tolerance(h, s.amount(h, absolute))]
-        plain = (
-            sim == 100
-            and not pan_fallback
-            and not v.other_recipient
-            and r.supplier_gstin == s.supplier_gstin
-            and not v_kind
-        )
+        plain = sim == 100 and not pan_fallback and not v.other_recipient and same_gstin and not v_kind
         if over or abs(days) > rules.date_window or not plain:
             v.outcome = Outcome.MISMATCH
         else:
@@ -472,9 +514,9 @@ def _candidates(
     buckets: dict[tuple, tuple[list[Doc], list[Doc]]] = defaultdict(lambda: ([], []))
     for d in register:
         for kind in _bucket_kinds(d):
-            buckets[(d.recipient, kind, d.pan if rules.pan_fallback else d.supplier_gstin)][0].append(d)
+            buckets[(d.recipient, kind, d.pan if rules.pan_fallback else d.party)][0].append(d)
     for d in supplier:
-        buckets[(d.recipient, d.kind, d.pan if rules.pan_fallback else d.supplier_gstin)][1].append(d)
+        buckets[(d.recipient, d.kind, d.pan if rules.pan_fallback else d.party)][1].append(d)
     for rs, ss in buckets.values():
         if not rs or not ss:
             continue
@@ -515,10 +557,10 @@ def _candidates(
     # A line booked under another GSTIN of the organisation: same supplier (or PAN), kind, number and FY.
     across: dict[tuple, list[Doc]] = defaultdict(list)
     for d in supplier:
-        across[(d.kind, d.pan if rules.pan_fallback else d.supplier_gstin, d.key_number, d.fy)].append(d)
+        across[(d.kind, d.pan if rules.pan_fallback else d.party, d.key_number, d.fy)].append(d)
     for r in register:
         for kind in _bucket_kinds(r):
-            key = (kind, r.pan if rules.pan_fallback else r.supplier_gstin, r.key_number, r.fy)
+            key = (kind, r.pan if rules.pan_fallback else r.party, r.key_number, r.fy)
             for s in across.get(key, ()):
                 if s.recipient != r.recipient:
                     yield r, s

@@ -839,6 +839,27 @@ class RowChecker:
             "{}",
         ), []
 
+    def flags_of(self, clean: dict) -> str:
+        """The flags (JSON text, as :meth:`check` gives them) of a line from its clean values (``CLEAN_COLUMNS`` as
+        keys): for a line whose amounts were added up from several rows of one bill."""
+        gstin_of = {v: k for k, v in self.recipients.items()}
+        supplier, recipient = clean["supplier_gstin"], gstin_of.get(clean["registration_id"], "")
+        amounts = [clean[h] for h in ("taxable", "igst", "cgst", "sgst", "cess")]
+        found = [
+            *(gstin_flags(supplier) if supplier else ()),
+            *number_flags(clean["doc_number"]),
+            *date_flags(
+                clean["doc_date"],
+                latest=self.latest,
+                period=clean["period_booked"],
+                posting=clean["posting_date"],
+            ),
+            *amount_flags(clean["kind"], *amounts),
+            *tax_split_flags(clean["supply_type"], supplier[:2], clean["pos"] or recipient[:2], *amounts[:4]),
+            *irn_flags(clean["irn"]),
+        ]
+        return flags_json({f.code: f"{self.labels[f.field]} {f.message}" for f in reversed(found)})
+
     def _ref(self, row: int, recipient: str, supplier: str, kind: str, norm: str, fy: int) -> str:
         """The reference of a line the file gives none: its file and row, or (no file) its key."""
         if self.source:

@@ -244,29 +244,47 @@ def test_reimport_updates_by_erp_reference_with_one_audit_event_per_line_and_a_s
         assert (summary.metadata["updated"], summary.metadata["unchanged"]) == (1, 4)
 
 
-def test_repeated_erp_reference_in_a_file_refuses_every_copy_and_keeps_the_stored_line(
+def test_one_erp_reference_on_several_rows_of_one_bill_is_one_line_of_their_sums_of_different_documents_flagged(
     tenant_a, reg_a1, alice, client_for
 ):
+    """A voucher exported item by item (docs/reconciliation.md, "Repeated ERP references"): its rows are one line,
+    amounts added up, a nil-rated item's value outside the tax; one reference on rows of different documents keeps
+    each row as its own line, flagged, and importing the file again replaces them."""
     c = client_for(alice)
     upload_and_run(c, "r.csv", csv_data([row(reg_a1, "PV-1")]))
-    job = upload_and_run(
-        c,
-        "r.csv",
-        csv_data(
-            [
-                row(reg_a1, "PV-1", taxable="5000", igst="900"),
-                row(reg_a1, "PV-2"),
-                row(reg_a1, "PV-1", taxable="7000", igst="1260"),
-            ]
-        ),
+    data = csv_data(
+        [
+            row(reg_a1, "PV-1", number="B-77", taxable="5000", igst="900"),  # 18 % item
+            row(reg_a1, "PV-2"),
+            row(reg_a1, "PV-1", number="B/77", taxable="7000", igst="840"),  # 12 % item, spelt otherwise
+            row(reg_a1, "PV-1", number="B-77", taxable="300", igst="0"),  # a nil-rated item of the bill
+            row(reg_a1, "PV-9", number="B-91"),
+            row(
+                reg_a1, "PV-9", number="B-92", taxable="2000", igst="360"
+            ),  # another bill under the same voucher
+        ]
     )
-    assert (job.status, job.created, job.updated, job.error_count) == ("done", 1, 0, 2)
+    job = upload_and_run(c, "r.csv", data)
+    assert (job.status, job.created, job.updated, job.error_count, job.flagged) == ("done", 3, 1, 0, 2)
     stored = lines(tenant_a)
-    assert stored["PV-1"].taxable == Decimal("10000.00")
-    assert "PV-2" in stored
-    reasons = report_rows(c, job)
-    assert [r["Row"] for r in reasons] == ["2", "4"]
-    assert all("is on rows 2, 4" in r["Problem"] for r in reasons)
+    bill = stored["PV-1"]
+    assert (bill.taxable, bill.igst, bill.exempt_value, bill.flags) == (
+        Decimal("12000.00"),
+        Decimal("1740.00"),
+        Decimal("300.00"),
+        {},
+    )
+    assert sorted(stored) == ["PV-1", "PV-2", "PV-9#6", "PV-9#7"]
+    assert all("erp_ref_shared" in stored[r].flags for r in ("PV-9#6", "PV-9#7"))
+    report = report_rows(c, job)
+    assert [(r["Row"], r["Result"]) for r in report if r["Value"] == "PV-1"] == [
+        ("2", "imported as one line")
+    ]
+    assert "rows 2, 4, 5 are one bill" in report[0]["Problem"]
+    assert {r["Row"] for r in report if r["Value"] == "PV-9"} == {"6", "7"}
+    again = upload_and_run(c, "r.csv", data)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 4)
+    assert len(lines(tenant_a)) == 4
 
 
 def test_template_downloads_with_the_register_headings_and_is_recognised_on_upload(
@@ -345,7 +363,7 @@ def test_headings_are_read_without_parsing_the_sheet_and_match_the_full_reader(t
     assert register_file.open_rows("r.xlsx", data)[0] == head
 
 
-def test_rest_upsert_flags_the_tax_split_refuses_repeated_references_and_audits_each_line(
+def test_rest_upsert_flags_the_tax_split_adds_up_one_bills_lines_and_audits_each_line(
     tenant_a, reg_a1, alice, client
 ):
     token = api_token(alice)
@@ -365,15 +383,29 @@ def test_rest_upsert_flags_the_tax_split_refuses_repeated_references_and_audits_
         }
 
     body = {
-        "lines": [line("A-1"), line("A-2", supplier_gstin=INTRA), line("A-3"), line("A-3", doc_number="A-3X")]
+        "lines": [
+            line("A-1"),
+            line("A-2", supplier_gstin=INTRA),
+            line("A-3"),
+            line("A-3", taxable="500", igst="90"),  # a second item of bill A-3
+            line("A-4"),
+            line("A-4", doc_number="A-4X"),  # another document under the same reference
+        ]
     }
     r = client.post("/api/v1/t/acme/purchase-register/", body, content_type="application/json", **h)
-    assert r.status_code == 207
+    assert r.status_code == 200
     out = r.json()
-    assert (out["created"], out["rejected"]) == (2, 2)
-    assert [(e["index"], e["field"]) for e in out["errors"]] == [(2, "erp_ref"), (3, "erp_ref")]
-    assert [(f["index"], list(f["flags"])) for f in out["flagged"]] == [(1, ["tax_split"])]
+    assert (out["created"], out["rejected"], out["errors"]) == (5, 0, [])
+    assert out["summed"] == [{"erp_ref": "A-3", "indexes": [2, 3], "flags": {}}]
+    assert [(f["index"], list(f["flags"])) for f in out["flagged"]] == [
+        (1, ["tax_split"]),
+        (4, ["erp_ref_shared"]),
+        (5, ["erp_ref_shared"]),
+    ]
     assert out["flagged"][0]["flags"]["tax_split"].startswith("IGST must be 0 within a state")
+    with tenant_scope(tenant_a):
+        a3 = PurchaseLine.objects.get(tenant=tenant_a, erp_ref="A-3")
+    assert (a3.taxable, a3.igst) == (Decimal("10500.00"), Decimal("1890.00"))
     again = client.post(
         "/api/v1/t/acme/purchase-register/",
         {"lines": [line("A-1", igst="1700")]},
@@ -388,8 +420,7 @@ def test_rest_upsert_flags_the_tax_split_refuses_repeated_references_and_audits_
             .values_list("action", flat=True)
         )
     assert actions == [
-        "register.line_created",
-        "register.line_created",
+        *["register.line_created"] * 5,
         "register.upserted",
         "register.line_updated",
         "register.upserted",

@@ -24,6 +24,13 @@ class Command(BaseCommand):
             )
         if result.created_users:
             self.stdout.write(f"Users created: {', '.join(result.created_users)}")
+        if result.register is not None:
+            run = result.register.run
+            counts = ", ".join(f"{k} {v}" for k, v in sorted((run.counts or {}).items())) if run else ""
+            self.stdout.write(
+                f"Purchase register: {result.register.lines} lines imported; reconciliation "
+                f"#{run.pk if run else '-'} of the demo periods: {counts}"
+            )
         if result.local_actions:
             self.stdout.write(f"Local (not yet pushed) actions: {result.local_actions}")
         self.stdout.write(self.style.SUCCESS(login_help(options["url"])))
