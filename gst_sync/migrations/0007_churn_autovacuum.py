@@ -11,7 +11,7 @@ SETTINGS = (
 
 
 class Migration(migrations.Migration):
-    dependencies = [("gst_sync", "0005_pq_push_queue")]
+    dependencies = [("gst_sync", "0006_sync_run_progress")]
 
     operations = [
         migrations.RunSQL(
