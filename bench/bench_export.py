@@ -71,7 +71,7 @@ def _load(module: str, path: Path):
 
 
 def rows(n: int):
-    gstin = _load("gstin", ROOT / "invoices" / "domain" / "gstin.py")
+    gstin = _load("gstin", ROOT / "gst" / "gstin.py")
     rnd = random.Random(42)
     letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     suppliers = []

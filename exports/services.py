@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,15 @@ def sheet_title(title: str) -> str:
     return name
 
 
-def about_rows(*, tenant: Tenant, user, kind: str, title: str, params: dict, when: dt.datetime | None = None):
+def about_rows(
+    *,
+    tenant: Tenant,
+    user: Any,
+    kind: str,
+    title: str,
+    params: dict[str, Any],
+    when: dt.datetime | None = None,
+) -> Callable[[int], list[tuple[str, Any]]]:
     """``about(rows)`` for :func:`write_xlsx`: what was exported (the view and its filters in words), for whom,
     when (IST) and by whom."""
     local = timezone.localtime(when or timezone.now())

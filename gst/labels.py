@@ -105,7 +105,7 @@ REASONS = {
 }
 
 
-def twob_group_of(name: str, document: dict) -> str:
+def twob_group_of(name: str, document: dict[str, object]) -> str:
     """The ``itcsumm`` group a document of 2B list ``name`` counts in: credit notes in ``othersup`` (Part B), debit
     notes with the invoices in ``nonrevsup``, ISD invoices in ``isdsup``, bills of entry in ``imports``."""
     if name in ("cdnrrev", "cdnrarev"):

@@ -223,7 +223,7 @@ class DocumentFilter(df.FilterSet):
         method="filter_claim",
         label="ITC claim period",
         help_text="deferred (rejected or pending), none (in no 2B yet, or ITC not available), or the return period "
-        "MMYYYY whose GSTR-3B claims the ITC (docs/rules/gstr3b.md §6).",
+        "MMYYYY whose GSTR-3B claims the ITC.",
     )
     deadline = df.CharFilter(
         method="filter_deadline",

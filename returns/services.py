@@ -404,7 +404,7 @@ def build_preview(
             actor=actor,
             action="twob.preview_built",
             obj=snap,
-            object_repr=f"GSTR-2B preview {format_period(period)} {registration.gstin}",
+            object_repr=f"GSTR-2B preview of {registration.gstin} for {period:%m-%Y}",
             metadata={
                 "registration": registration.gstin,
                 "period": format_period(period),
@@ -531,7 +531,7 @@ def request_rebuild(
                 actor=actor,
                 action="twob.rebuild_queued",
                 obj=job,
-                object_repr=f"GSTR-2B preview rebuild {format_period(period)} {registration.gstin}",
+                object_repr=f"GSTR-2B preview of {registration.gstin} for {period:%m-%Y}",
                 metadata={
                     "registration": registration.gstin,
                     "period": format_period(period),

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit.services import Actor
 from exports.views import export_or_start
 from gst.duedates import return_period
-from gst.labels import twob_part
+from gst.labels import section_name, twob_part
 from gst.periods import PeriodError, add_months, format_period, parse_period
 from gst.sections import SECTIONS
 from tenancy.roles import Capability, can
@@ -323,7 +323,7 @@ def download_excel(request, tenant_slug, registration_id, period):
 
 
 PAGE = 100  # documents per page of the deadline queue (a page renders in well under 150 ms at 500,000)
-SECTION_CHOICES = [(key.value, info.label) for key, info in SECTIONS.items()]
+SECTION_CHOICES = [(key.value, section_name(key)) for key in SECTIONS]
 
 
 def _after(text: str) -> tuple[Decimal, int] | None:

@@ -36,7 +36,7 @@ def describe(params: dict) -> list[tuple[str, str]]:
         out.append(("Who", params["actor"]))
     if params.get("action"):
         words = PHRASES.get(params["action"], params["action"])
-        out.append(("What happened", words.replace(" {obj}", "").replace(" ({obj})", "")))
+        out.append(("What happened", words.replace(" {obj}", "").replace(" ({obj})", "").replace("{of}", "")))
     if params.get("object_type"):
         out.append(("About", OBJECT_TYPES.get(params["object_type"], params["object_type"])))
     for key, label in (("date_from", "From"), ("date_to", "To")):
@@ -68,6 +68,7 @@ def audit_export(*, tenant, user, params):
         "object_id",
         "object_repr",
         "changes",
+        "metadata",
         "hash",
     )
 

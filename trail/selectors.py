@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from tenancy.models import Membership
+from tenancy.models import Membership, Tenant
 from tenancy.roles import sees_all_gstins
 from tenancy.selectors import membership_for
 
@@ -55,7 +55,7 @@ def ledger(
     return qs
 
 
-def actor_names(*, tenant) -> list[str]:
+def actor_names(*, tenant: Tenant) -> list[str]:
     """Who the "Who" filter offers: the organisation's members."""
     return list(
         Membership.objects.filter(tenant=tenant)

@@ -44,9 +44,9 @@ PHRASES: dict[str, str] = {
     "credit_reversal_balance.recorded": "recorded the credit reversal balance {obj}",
     "credit_reversal_balance.corrected": "corrected the credit reversal balance {obj}",
     "credit_reversal_balance.deleted": "deleted the credit reversal balance {obj}",
-    "export.requested": "asked for an Excel export ({obj})",
-    "export.completed": "finished an Excel export ({obj})",
-    "export.downloaded": "downloaded an Excel export",
+    "export.requested": "asked for an Excel export{of}",
+    "export.completed": "finished an Excel export{of}",
+    "export.downloaded": "downloaded an Excel export{of}",
     "tenant.created": "created the organisation {obj}",
     "tenant.renamed": "renamed the organisation {obj}",
     "registration.created": "added the GSTIN {obj}",
@@ -95,11 +95,19 @@ PHRASES: dict[str, str] = {
 # What the "What happened" dropdown offers: the phrase without its object, capitalised.
 ACTION_CHOICES = sorted(
     (
-        (code, phrase.replace(" {obj}", "").replace(" ({obj})", "").replace("{obj} ", ""))
+        (code, phrase.replace(" {obj}", "").replace(" ({obj})", "").replace("{obj} ", "").replace("{of}", ""))
         for code, phrase in PHRASES.items()
     ),
     key=lambda c: c[1],
 )
+# What an export (its ``kind``) holds, for the export events.
+EXPORT_KINDS = {
+    "documents": "the inward documents",
+    "twob_preview": "the GSTR-2B preview",
+    "audit": "the audit trail",
+    "reconciliation": "a reconciliation",
+    "sync_diff": "the changes of a sync",
+}
 OBJECT_TYPES = {
     DOCUMENT: "Document",
     "tenancy.registration": "GSTIN",
@@ -184,4 +192,6 @@ def line(event, *, supplier_names: dict[str, str] | None = None) -> Line:
         phrase = PHRASES.get(event.action) or (_humanise(event.action) + (": {obj}" if obj else ""))
     if not obj:
         phrase = phrase.replace(" ({obj})", "").replace(": {obj}", "").replace(" {obj}", "")
-    return Line(f"{actor_words(event)} {phrase.format(obj=obj)}", number, who)
+    kind = (event.metadata or {}).get("kind", "") if isinstance(event.metadata, dict) else ""
+    of = f" of {EXPORT_KINDS[kind]}" if kind in EXPORT_KINDS else ""
+    return Line(f"{actor_words(event)} {phrase.format(obj=obj, of=of)}", number, who)

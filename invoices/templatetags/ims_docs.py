@@ -4,6 +4,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from gst.labels import YES_NO
 from gst.periods import fy_label as _fy_label
 from gst.rule_data import DEFAULT_RULES
 from gst.sections import ACTION_LABELS, SECTIONS, Action, Section
@@ -66,9 +67,9 @@ def portal_itc_answer(doc):
     """The portal's answer to "Whether ITC needs to be reduced?": Y / N, or for an accepted credit note or
     amendment downloaded without one, a full reduction (docs/rules/ims-actions.md §4.4)."""
     if doc.portal_itc_red_req:
-        return doc.portal_itc_red_req
+        return YES_NO.get(doc.portal_itc_red_req, doc.portal_itc_red_req)
     if doc.portal_action == Action.ACCEPTED and doc.section in _SPECIFIED_SECTIONS:
-        return "Y (none sent: read as a full reduction)"
+        return "Yes (none sent: read as a full reduction)"
     return "—"
 
 

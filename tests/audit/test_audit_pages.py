@@ -126,6 +126,8 @@ def test_export_of_filtered_ledger_downloads_at_once_when_small(tenant_a, alice,
     assert [r[2] for r in rows[1:]] == ["The system (tests) rejected INV/9"] * 3
     assert [r[3] for r in rows[1:]] == ["INV/9"] * 3
     assert rows[1][5] == "Action: No action → Rejected"
+    page = client_for(alice).get("/t/acme/audit/?action=export.downloaded").content.decode()
+    assert "alice downloaded an Excel export of the audit trail" in page
     assert isinstance(rows[1][1], dt.datetime)
 
 

@@ -88,7 +88,7 @@ def test_filtered_inward_list_exports_exactly_the_filtered_documents(demo, log_i
     assert download.suggested_filename.endswith(".xlsx")
     path = tmp_path / download.suggested_filename
     download.save_as(path)
-    sheet = openpyxl.load_workbook(path, read_only=True).worksheets[0]
+    sheet = openpyxl.load_workbook(path, read_only=True)["Inward documents"]  # after the About sheet
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][0] == "Recipient GSTIN"
     assert len(rows) - 1 == expected
