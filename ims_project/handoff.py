@@ -76,7 +76,7 @@ class WritebackQueued:
     with its ``idempotency_key``, to deliver to the organisation's webhooks."""
 
     tenant: Any
-    proposals: Sequence[dict]
+    proposals: Sequence[dict[str, Any]]
 
 
 Event = (

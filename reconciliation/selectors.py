@@ -277,11 +277,13 @@ def writeback_key(m: ReconMatch) -> str:
     return f"writeback-{m.document_id}-{m.purchase_id or 'new'}"
 
 
-def writeback_proposal(m: ReconMatch) -> dict:
+def writeback_proposal(m: ReconMatch) -> dict[str, Any]:
     """A correction the ERP may apply (the write-back API's item and the webhook's payload): the supplier's number
     and date for a line booked otherwise (``correct_line``), or a new purchase line for a document only in supplier
     data (``new_line``)."""
     p, d = m.purchase, m.document
+    if d is None:
+        raise ValueError(f"result {m.pk} names no supplier document: nothing to write back")
     return {
         "id": m.pk,
         "run": m.run_id,

@@ -163,7 +163,7 @@ def upsert_lines(
             recipients, default_recipient=next(iter(recipients)) if len(recipients) == 1 else ""
         )
         errors: list[dict] = []
-        flagged: list[dict[str, object]] = []
+        flagged: list[dict[str, Any]] = []
         built: dict[str, int] = {}
         by_label = {label: f for f, label in register_rows.LABELS.items()}
         with imports.Stage() as stage:
@@ -190,7 +190,7 @@ def upsert_lines(
                         flagged.append({"index": index, "flags": json.loads(clean[-1])})
             # One ERP reference on several lines: one bill's lines are one line (amounts added up), different
             # documents each their own line, flagged (imports.Stage.resolve_repeats).
-            summed: list[dict] = []
+            summed: list[dict[str, Any]] = []
             for repeat in stage.resolve_repeats(checker, "lines (indexes)"):
                 if repeat.merged:
                     summed.append(
@@ -973,11 +973,11 @@ def send_writeback(
     *,
     tenant: Tenant,
     actor: Actor,
-    user,
+    user: Any,
     membership: Membership | None,
     run_id: Any = None,
     ids: Any = None,
-) -> dict:
+) -> dict[str, Any]:
     """Send write-back proposals of a run (default the latest finished one the user sees; ``ids``: some of its
     proposals, default all) to the ERP: each is recorded once under its idempotency key (:class:`WritebackSent`),
     audited (``recon.writeback_sent``), and handed to the organisation's webhooks subscribed to
