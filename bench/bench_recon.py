@@ -19,7 +19,12 @@ Noise on the register side (the generator keeps the truth: register line → sup
 * 0.5 % booked twice (duplicates: the repeat is not a true pair);
 * as people type (issue #12): 1 % look-alike characters in the number (0 → O, 1 → I: probable), 1 % the FY in
   another form (``2526/…``, ``FY26/…``), half the debit notes booked as ordinary purchases, 0.5 % a bill with a
-  nil-rated line beside its taxed line (the nil line belongs to the same document).
+  nil-rated line beside its taxed line (the nil line belongs to the same document);
+* bills of entry and ISD documents (about 1 % of N more documents, the Import of Goods and ISD tabs of
+  ``tools.sandbox_portal.generator.other_tabs``): a bill of entry booked without a supplier GSTIN, under its
+  number, date and port code, with the foreign supplier's invoice number and date beside them (5 % two days later);
+  ISD invoices and credit notes booked as ISD, one ISD credit note in ten booked as a negative invoice — which must
+  not pair (not recoverable: an ISD credit note never pairs with an invoice).
 
 Noise kinds combine at random (a split booking under the other GSTIN, say); the truth keeps every true pair.
 
@@ -44,6 +49,36 @@ from common import configure, ensure_documents  # noqa: E402
 
 N = int(os.environ.get("RECON_N", "1000000"))
 SEED = 7
+BOE_SECTIONS = ("impg", "impga", "impgsez", "impgseza")
+ISD_SECTIONS = ("isd", "isda", "isdcn", "isdcna")
+
+
+def ensure_other_tabs(tenant, regs) -> int:
+    """Bills of entry and ISD documents in the bench tenant, about 1 % of N (once); returns how many there are."""
+    from common import PERIODS
+
+    from audit.services import Actor
+    from invoices.models import SupplierDocument
+    from invoices.services.ingest import ingest_documents
+    from tools.sandbox_portal.generator import other_tabs
+
+    tabs = SupplierDocument.objects.filter(tenant=tenant, section__in=BOE_SECTIONS + ISD_SECTIONS)
+    if not tabs.exists():
+        per_kind = max(1, N // 100 // (len(regs) * len(PERIODS) * 4))
+        for i, reg in enumerate(regs):
+            for j, period in enumerate(PERIODS):
+                records = other_tabs(reg.gstin, docs=per_kind * 50, seed=5000 + i * 100 + j, period=period)
+                result = ingest_documents(
+                    tenant=tenant,
+                    registration=reg,
+                    records=records,
+                    actor=Actor.system("bench"),
+                    source="bench",
+                    audit_created=False,
+                )
+                if result.errors:
+                    raise RuntimeError(result.errors[:3])
+    return tabs.count()
 
 
 def _split(amount: Decimal, k: int) -> list[Decimal]:
@@ -72,10 +107,54 @@ def _register(docs, rnd: random.Random):
             if ok:
                 recoverable.add(line["erp_ref"])
 
-    for id_, reg, sg, kind, number, date, taxable, igst, cgst, sgst, cess in docs:
+    for id_, reg, sg, kind, number, date, taxable, igst, cgst, sgst, cess, section, port in docs:
         if rnd.random() < 0.02:
             continue  # not booked
         amounts = {"taxable": taxable, "igst": igst, "cgst": cgst, "sgst": sgst, "cess": cess}
+        if section in BOE_SECTIONS:
+            boe_date = date + dt.timedelta(days=2 if rnd.random() < 0.05 else 0)
+            add(
+                {
+                    "registration_id": reg,
+                    "supplier_gstin": "",
+                    "kind": "invoice",
+                    "doc_number": f"EXP/{id_}",
+                    "doc_date": date - dt.timedelta(days=12),
+                    **amounts,
+                    "pos": "",
+                    "reverse_charge": False,
+                    "erp_ref": f"B{id_}",
+                    "itc_claimed": True,
+                    "supply_type": "impg",
+                    "boe_number": number,
+                    "boe_date": boe_date,
+                    "port_code": port or "",
+                },
+                id_,
+                fy_start_year(boe_date) == fy_start_year(date),
+            )
+            continue
+        if section in ISD_SECTIONS:
+            as_invoice = kind == "credit_note" and rnd.random() < 0.1
+            negative = {h: -v for h, v in amounts.items()} if as_invoice else amounts
+            add(
+                {
+                    "registration_id": reg,
+                    "supplier_gstin": sg,
+                    "kind": "invoice" if as_invoice else kind,
+                    "doc_number": number,
+                    "doc_date": date,
+                    **negative,
+                    "pos": "",
+                    "reverse_charge": False,
+                    "erp_ref": f"B{id_}",
+                    "itc_claimed": True,
+                    "supply_type": "isd",
+                },
+                id_,
+                not as_invoice,
+            )
+            continue
         num, d = number, date
         if rnd.random() < 0.35:
             padded = re.sub(r"([0-9]+)$", lambda m: m[1].zfill(len(m[1]) + 2), number)
@@ -206,23 +285,27 @@ def main() -> None:
         from invoices.models import SupplierDocument
 
         # The register books the latest version of a document: an amended original is not booked (nor matched).
-        docs = list(
-            SupplierDocument.objects.filter(tenant=tenant, amendments__isnull=True)
-            .order_by("id")
-            .values_list(
-                "id",
-                "registration_id",
-                "supplier_gstin",
-                "doc_kind",
-                "doc_number",
-                "doc_date",
-                "taxable_value",
-                "igst",
-                "cgst",
-                "sgst",
-                "cess",
-            )[:N]
+        tabs = ensure_other_tabs(tenant, regs)
+        fields = (
+            "id",
+            "registration_id",
+            "supplier_gstin",
+            "doc_kind",
+            "doc_number",
+            "doc_date",
+            "taxable_value",
+            "igst",
+            "cgst",
+            "sgst",
+            "cess",
+            "section",
+            "port_code",
         )
+        latest = SupplierDocument.objects.filter(tenant=tenant, amendments__isnull=True).order_by("id")
+        docs = list(latest.exclude(section__in=BOE_SECTIONS + ISD_SECTIONS).values_list(*fields)[:N]) + list(
+            latest.filter(section__in=BOE_SECTIONS + ISD_SECTIONS).values_list(*fields)
+        )
+        print(f"bills of entry and ISD documents: {tabs:,}", flush=True)
         t = time.perf_counter()
         lines, truth, recoverable = _register(docs, rnd)
         print(f"register generated: {len(lines):,} lines in {time.perf_counter() - t:.1f} s", flush=True)

@@ -36,7 +36,7 @@ FIELD = {f: i for i, (f, _l, _r) in enumerate(COLUMNS)}
 KIND_LABELS = {"invoice": "Invoice", "credit_note": "Credit note", "debit_note": "Debit note"}
 NOT_BOOKED_EVERY = 19  # about 5 % of the documents are not in the books
 DIFFERS_EVERY = 29  # about 3 % are booked with another amount
-FILE_NAME = "Purchase register (Tally export).csv"
+FILE_NAME = "Purchase register (books).csv"
 # The supply type the books give the supplier's invoice type (GSTR-2A/2B ``inv_typ``).
 SUPPLY_TYPES = {"SEZWP": "SEZ with payment", "SEZWOP": "SEZ without payment", "DE": "Deemed export"}
 

@@ -70,7 +70,23 @@ class PushFinished:
     saved_document_ids: Sequence[int]
 
 
-Event = SyncFinished | PortalFileImported | RegisterChanged | ReconciliationFinished | PushFinished
+@dataclass(frozen=True)
+class WritebackQueued:
+    """A person sent reconciliation corrections to the ERP (``reconciliation``): ``proposals`` are the payloads, each
+    with its ``idempotency_key``, to deliver to the organisation's webhooks."""
+
+    tenant: Any
+    proposals: Sequence[dict[str, Any]]
+
+
+Event = (
+    SyncFinished
+    | PortalFileImported
+    | RegisterChanged
+    | ReconciliationFinished
+    | PushFinished
+    | WritebackQueued
+)
 Flow = Callable[[Any], object]
 
 _routes: dict[type, Flow] = {}

@@ -7,6 +7,7 @@
     register import ─────────────────> reconciliation
     or ERP upsert
     action (a person, a rule, an approval) ─> push queue ─> push ─> the portal's answers ─> suppliers told
+    write-back sent (a person) ─> the organisation's webhooks (signed, retried) ─> the ERP
     GSTR-2B preview: rebuilt by the daily beat (returns.rebuild_previews) and on demand
     ITC claim periods: after a sync, a GSTR-3B filing (returns itself) or a reconciliation, and daily
 
@@ -22,6 +23,8 @@ supplier notices run at once, as they always have. A flow never raises into the 
 
 from __future__ import annotations
 
+from django.db import transaction
+
 from audit.services import Actor
 from autorules import services as autorules
 from ims_project import handoff
@@ -31,10 +34,15 @@ from ims_project.handoff import (
     ReconciliationFinished,
     RegisterChanged,
     SyncFinished,
+    WritebackQueued,
 )
 from reconciliation import services as reconciliation
 from returns import services as returns
 from suppliers import services as suppliers
+from suppliers.models import WebhookEvent
+from tenancy.scoping import tenant_scope
+
+WRITEBACK_EVENT = WebhookEvent.RECON_WRITEBACK.value
 
 
 def after_sync(event: SyncFinished) -> None:
@@ -90,12 +98,21 @@ def after_push(event: PushFinished) -> None:
     suppliers.notify_suppliers(tenant=event.tenant, document_ids=event.saved_document_ids)
 
 
+def after_writeback(event: WritebackQueued) -> None:
+    """Corrections sent to the ERP go out through the organisation's webhooks subscribed to them, signed, retried
+    with back-off by a worker (``suppliers.services.queue_webhook``), each with its idempotency key."""
+    with tenant_scope(event.tenant), transaction.atomic():
+        for proposal in event.proposals:
+            suppliers.queue_webhook(tenant=event.tenant, event=WRITEBACK_EVENT, payload=proposal)
+
+
 ROUTES = {
     SyncFinished: after_sync,
     PortalFileImported: after_portal_file_import,
     RegisterChanged: after_register_change,
     ReconciliationFinished: after_reconciliation,
     PushFinished: after_push,
+    WritebackQueued: after_writeback,
 }
 
 

@@ -276,31 +276,14 @@ class WritebackSerializer(serializers.ModelSerializer):
         return "new_line" if m.purchase_id is None else "correct_line"
 
     def get_idempotency_key(self, m) -> str:
-        """Stable for the proposal: the ERP applies each once (the same key on every delivery)."""
-        return f"writeback-{m.run_id}-{m.pk}"
+        """Stable for the correction (the same in every run): the ERP applies each once."""
+        return selectors.writeback_key(m)
 
     def get_line(self, m) -> dict | None:
-        p = m.purchase
-        return (
-            None if p is None else {"erp_ref": p.erp_ref, "doc_number": p.doc_number, "doc_date": p.doc_date}
-        )
+        return selectors.writeback_proposal(m)["line"]
 
     def get_supplier_document(self, m) -> dict:
-        d = m.document
-        return {
-            "id": d.pk,
-            "recipient_gstin": m.registration.gstin,
-            "supplier_gstin": d.supplier_gstin,
-            "kind": d.doc_kind,
-            "doc_number": d.doc_number,
-            "doc_date": d.doc_date,
-            "taxable": str(d.taxable_value),
-            "igst": str(d.igst),
-            "cgst": str(d.cgst),
-            "sgst": str(d.sgst),
-            "cess": str(d.cess),
-            "pos": d.pos,
-        }
+        return selectors.writeback_proposal(m)["supplier_document"]
 
 
 class Writeback(TenantAPIMixin, generics.ListAPIView):
@@ -330,3 +313,53 @@ class Writeback(TenantAPIMixin, generics.ListAPIView):
         return selectors.writeback_for(
             tenant=self.tenant, user=self.request.user, membership=self.membership, run=run
         )
+
+
+WRITEBACK_SEND_OUT = inline_serializer(
+    "ReconWritebackSent",
+    {
+        "run": serializers.IntegerField(),
+        "sent": serializers.ListField(child=serializers.CharField()),
+        "already_sent": serializers.ListField(child=serializers.CharField()),
+    },
+)
+
+
+class WritebackSend(TenantAPIMixin, APIView):
+    """Send a run's write-back proposals to the ERP through the organisation's webhooks subscribed to
+    ``reconciliation.writeback`` (signed, retried with back-off, each with its idempotency key)."""
+
+    token_scopes = {"POST": Scope.ACT}
+
+    @extend_schema(
+        request=inline_serializer(
+            "ReconWritebackSend",
+            {
+                "run": serializers.IntegerField(required=False),
+                "ids": serializers.ListField(child=serializers.IntegerField(), required=False),
+            },
+        ),
+        responses={200: WRITEBACK_SEND_OUT},
+        summary="Send corrections to the ERP through the organisation's signed webhook",
+        description="run: the run (default the latest finished one); ids: the proposals (the write-back list's "
+        "ids; default all). A proposal already sent is not sent again (already_sent). Needs the right to act.",
+    )
+    def post(self, request, tenant_slug):
+        data = request.data if isinstance(request.data, dict) else {}
+        try:
+            out = services.send_writeback(
+                tenant=self.tenant,
+                actor=self.actor,
+                user=request.user,
+                membership=self.membership,
+                run_id=data.get("run"),
+                ids=data.get("ids"),
+            )
+        except services.Forbidden as e:
+            return Response({"code": "forbidden", "message": str(e)}, status=403)
+        except services.ReconError as e:
+            return Response(
+                {"code": e.code, "field": e.field, "message": e.message},
+                status=404 if e.code == "not_found" else 400,
+            )
+        return Response(out)

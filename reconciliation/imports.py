@@ -234,7 +234,7 @@ class Stage:
         self._lines = []
 
     def resolve_repeats(self, checker: register_rows.RowChecker, what: str = "rows") -> list[Repeat]:
-        """What becomes of rows repeating an ERP reference (docs/reconciliation.md, "Repeated ERP references"):
+        """What becomes of rows repeating an ERP reference (docs/rules/matching.md §7, "Repeated ERP references"):
 
         * rows of one document (same GSTINs, type, number and date: the item lines of one voucher) are one line,
           their amounts added up — a row bearing no tax adds its value to the nil-rated/exempt value, outside the

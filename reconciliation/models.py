@@ -351,3 +351,29 @@ class OutcomeActionMap(models.Model):
 
     def __str__(self) -> str:
         return f"outcome actions of {self.tenant_id}"
+
+
+class WritebackSent(models.Model):
+    """A correction sent to the ERP through the organisation's webhooks (docs/rules/matching.md §3.3), once per
+    ``idempotency_key``: sending it again is refused as already sent; the ERP gets the same key on every delivery
+    attempt."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    idempotency_key = models.CharField(max_length=100)
+    run_id = models.BigIntegerField()
+    document_id = models.BigIntegerField()
+    purchase_id = models.BigIntegerField(null=True)
+    payload = models.JSONField()
+    sent_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "idempotency_key"], name="writebacksent_key_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return self.idempotency_key

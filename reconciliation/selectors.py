@@ -13,7 +13,7 @@ from django.db.models import F, Q, QuerySet
 
 from gst.gstin import normalise as normalise_gstin
 from gst.numbers import normalise_doc_number
-from gst.periods import period_label
+from gst.periods import fy_start_year, period_label
 from invoices.models import SupplierDocument
 from invoices.selectors import documents_for, matching_supplier_gstins
 from tenancy.selectors import visible_registrations
@@ -271,6 +271,45 @@ def writeback_for(*, tenant: Any, user: Any, membership: Any = None, run: ReconR
     )
 
 
+def writeback_key(m: ReconMatch) -> str:
+    """The idempotency key of a write-back proposal: the same for the same correction in every run (a document and
+    the line it corrects, or the document to add), so the ERP applies it once however often it is offered or sent."""
+    return f"writeback-{m.document_id}-{m.purchase_id or 'new'}"
+
+
+def writeback_proposal(m: ReconMatch) -> dict[str, Any]:
+    """A correction the ERP may apply (the write-back API's item and the webhook's payload): the supplier's number
+    and date for a line booked otherwise (``correct_line``), or a new purchase line for a document only in supplier
+    data (``new_line``)."""
+    p, d = m.purchase, m.document
+    if d is None:
+        raise ValueError(f"result {m.pk} names no supplier document: nothing to write back")
+    return {
+        "id": m.pk,
+        "run": m.run_id,
+        "type": "new_line" if m.purchase_id is None else "correct_line",
+        "idempotency_key": writeback_key(m),
+        "outcome": m.outcome,
+        "line": None
+        if p is None
+        else {"erp_ref": p.erp_ref, "doc_number": p.doc_number, "doc_date": p.doc_date.isoformat()},
+        "supplier_document": {
+            "id": d.pk,
+            "recipient_gstin": m.registration.gstin,
+            "supplier_gstin": d.supplier_gstin,
+            "kind": d.doc_kind,
+            "doc_number": d.doc_number,
+            "doc_date": d.doc_date.isoformat(),
+            "taxable": str(d.taxable_value),
+            "igst": str(d.igst),
+            "cgst": str(d.cgst),
+            "sgst": str(d.sgst),
+            "cess": str(d.cess),
+            "pos": d.pos,
+        },
+    }
+
+
 SEARCH_LIMIT = 20
 CANDIDATES = 10
 _PAN = re.compile(r"[A-Z]{5}[0-9]{4}[A-Z]")
@@ -331,6 +370,9 @@ def candidates(
     )
     if pan:
         wanted |= Q(supplier_gstin__contains=pan)
+    if line.boe_number:  # a bill of entry: by the bill's number, whatever supplier the line names
+        day = line.boe_date or line.doc_date
+        wanted |= Q(doc_number_norm=normalise_doc_number(line.boe_number, fy_start_year(day)))
     docs = (
         documents_for(tenant=tenant, user=user, membership=membership)
         .filter(registration_id=line.registration_id, vanished_at__isnull=True)
@@ -357,6 +399,8 @@ __all__ = [
     "candidates",
     "compare_runs",
     "writeback_for",
+    "writeback_proposal",
+    "writeback_key",
     "lines_for",
     "ANY_FLAG",
     "PAGE",

@@ -23,13 +23,13 @@ from django.utils import timezone
 from actions.models import IdempotencyKey
 from audit.services import Actor, Event, record, record_many
 from ims_project import handoff
-from ims_project.handoff import RegisterChanged
+from ims_project.handoff import RegisterChanged, WritebackQueued
 from tenancy.models import Membership, Registration, Tenant
 from tenancy.roles import Capability, can
 from tenancy.scoping import scopes_disabled, tenant_scope
 from tenancy.selectors import registrations_for_capability
 
-from . import imports, register_file, tasks
+from . import imports, register_file, selectors, tasks
 from .domain import register_rows
 from .domain.rules import RuleError, RuleSet
 from .engine import apply_manual
@@ -46,6 +46,7 @@ from .models import (
     RegisterImport,
     RuleSetVersion,
     RunScope,
+    WritebackSent,
 )
 
 CHUNK = imports.CHUNK
@@ -162,7 +163,7 @@ def upsert_lines(
             recipients, default_recipient=next(iter(recipients)) if len(recipients) == 1 else ""
         )
         errors: list[dict] = []
-        flagged: list[dict[str, object]] = []
+        flagged: list[dict[str, Any]] = []
         built: dict[str, int] = {}
         by_label = {label: f for f, label in register_rows.LABELS.items()}
         with imports.Stage() as stage:
@@ -189,7 +190,7 @@ def upsert_lines(
                         flagged.append({"index": index, "flags": json.loads(clean[-1])})
             # One ERP reference on several lines: one bill's lines are one line (amounts added up), different
             # documents each their own line, flagged (imports.Stage.resolve_repeats).
-            summed: list[dict] = []
+            summed: list[dict[str, Any]] = []
             for repeat in stage.resolve_repeats(checker, "lines (indexes)"):
                 if repeat.merged:
                     summed.append(
@@ -961,3 +962,116 @@ __all__ = [
     "save_outcome_actions",
     "Registration",
 ]
+
+
+# --- write-back to the ERP through the organisation's webhooks ---------------------------------------------------
+
+MAX_WRITEBACK = 5_000  # proposals per send
+
+
+def send_writeback(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    user: Any,
+    membership: Membership | None,
+    run_id: Any = None,
+    ids: Any = None,
+) -> dict[str, Any]:
+    """Send write-back proposals of a run (default the latest finished one the user sees; ``ids``: some of its
+    proposals, default all) to the ERP: each is recorded once under its idempotency key (:class:`WritebackSent`),
+    audited (``recon.writeback_sent``), and handed to the organisation's webhooks subscribed to
+    ``reconciliation.writeback`` once committed (``pipeline.flows.after_writeback``: signed, retried with back-off).
+    A proposal sent before is not sent again. Needs the right to act, on the GSTINs the user may act for."""
+
+    require(membership, tenant)
+    if run_id is None:
+        run = selectors.latest_done_run(tenant=tenant, user=user, membership=membership)
+    else:
+        if isinstance(run_id, bool) or not str(run_id).isdigit():
+            raise ReconError("run", "run must be a run id (a whole number).")
+        run = (
+            selectors.runs_for(tenant=tenant, user=user, membership=membership)
+            .filter(pk=int(run_id), status="done")
+            .first()
+        )
+    if run is None:
+        raise ReconError("run", "No such finished reconciliation run.", "not_found")
+    if ids is not None and (
+        not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+    ):
+        raise ReconError("ids", "ids must be a list of proposal ids (whole numbers).")
+    allowed = registrations_for_capability(
+        tenant=tenant, user=user, capability=Capability.ACT, membership=membership
+    )
+    rows = selectors.writeback_for(tenant=tenant, user=user, membership=membership, run=run).filter(
+        registration__in=allowed
+    )
+    if ids is not None:
+        rows = rows.filter(pk__in=ids)
+    matches = list(
+        rows.select_related("purchase", "document", "registration").order_by("id")[: MAX_WRITEBACK + 1]
+    )
+    proposals = [selectors.writeback_proposal(m) for m in matches]
+    purchase_of = {m.pk: m.purchase_id for m in matches}
+    if len(proposals) > MAX_WRITEBACK:
+        raise ReconError("ids", f"At most {MAX_WRITEBACK:,} proposals per send; choose some by id.")
+    if ids is not None and len(proposals) != len(set(ids)):
+        found = {p["id"] for p in proposals}
+        missing = [i for i in ids if i not in found]
+        raise ReconError("ids", f"Not proposals of run #{run.pk} you may send: {missing[:10]}.", "not_found")
+    with transaction.atomic():
+        done = set(
+            WritebackSent.objects.filter(
+                tenant=tenant, idempotency_key__in=[p["idempotency_key"] for p in proposals]
+            ).values_list("idempotency_key", flat=True)
+        )
+        fresh = [p for p in proposals if p["idempotency_key"] not in done]
+        WritebackSent.objects.bulk_create(
+            [
+                WritebackSent(
+                    tenant=tenant,
+                    idempotency_key=p["idempotency_key"],
+                    run_id=run.pk,
+                    document_id=p["supplier_document"]["id"],
+                    purchase_id=purchase_of[p["id"]],
+                    payload=p,
+                    sent_by=actor.label,
+                )
+                for p in fresh
+            ],
+            ignore_conflicts=True,
+        )
+        if fresh:
+            record_many(
+                tenant=tenant,
+                actor=actor,
+                events=[
+                    Event(
+                        "recon.writeback_sent",
+                        "reconciliation.reconmatch",
+                        str(p["id"]),
+                        f"{p['type']} {p['supplier_document']['supplier_gstin']} "
+                        f"{p['supplier_document']['doc_number']}",
+                        {},
+                        {"idempotency_key": p["idempotency_key"], "run": run.pk},
+                    )
+                    for p in fresh
+                ],
+                summary=Event(
+                    "recon.writeback_sent_batch",
+                    "reconciliation.reconrun",
+                    str(run.pk),
+                    f"reconciliation #{run.pk}",
+                    metadata={"sent": len(fresh), "already_sent": len(done)},
+                ),
+            )
+            payloads = [{"event": "reconciliation.writeback", **p} for p in fresh]
+            transaction.on_commit(
+                lambda: handoff.announce(WritebackQueued(tenant=tenant, proposals=payloads))
+            )
+    return {
+        "run": run.pk,
+        "sent": [p["idempotency_key"] for p in fresh],
+        "already_sent": sorted(done),
+    }

@@ -39,6 +39,7 @@ class SupplierNotification(models.Model):
 
 class WebhookEvent(models.TextChoices):
     DOCUMENTS_FLAGGED = "supplier.documents_flagged", "Documents rejected or kept pending with a remark"
+    RECON_WRITEBACK = "reconciliation.writeback", "Corrections for the ERP sent from a reconciliation"
 
 
 class WebhookEndpoint(models.Model):

@@ -385,6 +385,10 @@ def deliver_webhook(*, delivery_id: int, timeout: float = 10.0) -> str | None:
             "X-IMS-Delivery": str(delivery.pk),
             signing.HEADER: signing.sign(secret, body),
         }
+        if isinstance(
+            delivery.payload.get("idempotency_key"), str
+        ):  # the same on every attempt: applied once
+            headers["Idempotency-Key"] = delivery.payload["idempotency_key"]
         try:
             with netguard.client(allow_private=allow_private_network(), timeout=timeout) as http:
                 response = http.post(endpoint.url, content=body, headers=headers)

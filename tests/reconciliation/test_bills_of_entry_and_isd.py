@@ -109,6 +109,10 @@ def test_bills_of_entry_pair_by_number_date_and_port_code_without_a_supplier_gst
     doc_id = boe["4567890"]["document"]["id"]
     page = c.get(WHY_NOT, {"purchase": line.pk, "document": doc_id}).content.decode()
     assert "port codes differ (INNSA1 vs INMAA1)" in page
+    # The line's candidates include the bill of entry of its number, with the reason it is blocked.
+    page = c.get(WHY_NOT, {"line": line.pk}).content.decode()
+    assert "4567890" in page
+    assert "port codes differ" in page
 
 
 def test_isd_invoices_never_pair_with_isd_credit_notes(tenant_a, reg_a1, alice, client_for):

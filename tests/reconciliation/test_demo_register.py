@@ -68,7 +68,8 @@ def test_the_demo_books_a_register_with_every_case_and_reconciles_it_for_the_fir
     assert len(isd_alone) == 1  # the ISD credit note booked as an invoice pairs with nothing
     # The results page, as the owner opens it first.
     page = client.get("/t/demo/reconciliation/").content.decode()
-    assert f"#{run.pk}" in page or "Exact match" in page
+    assert f"Run #{run.pk}" in page
+    assert "Imports: bills of entry (no supplier GSTIN)" in page  # the bills of entry's line of the summary
     listing = client.get(f"/t/demo/reconciliation/matches/?run={run.pk}&outcome=probable").content.decode()
     assert "Probable match" in listing
     # The pair view gives each pair's reasons.

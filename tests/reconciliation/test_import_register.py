@@ -247,7 +247,7 @@ def test_reimport_updates_by_erp_reference_with_one_audit_event_per_line_and_a_s
 def test_one_erp_reference_on_several_rows_of_one_bill_is_one_line_of_their_sums_of_different_documents_flagged(
     tenant_a, reg_a1, alice, client_for
 ):
-    """A voucher exported item by item (docs/reconciliation.md, "Repeated ERP references"): its rows are one line,
+    """A voucher exported item by item (docs/rules/matching.md §7, "Repeated ERP references"): its rows are one line,
     amounts added up, a nil-rated item's value outside the tax; one reference on rows of different documents keeps
     each row as its own line, flagged, and importing the file again replaces them."""
     c = client_for(alice)
