@@ -214,3 +214,15 @@ def test_the_latest_reconciliation_exceptions_link_to_its_results(client_for, al
     href = links(tenant_line)["recon"]
     assert href == f"/t/acme/reconciliation/matches/?run={run.pk}"
     assert client.get(href).status_code == 200
+
+
+def test_a_count_in_the_gstin_tables_links_to_a_list_of_exactly_that_many(client_for, alice, docs, reg_a1):
+    client = client_for(alice)
+    html = client.get(HOME).content.decode()
+    table = re.search(
+        rf'<table class="table table-sm table-ims mb-3" id="counts-{reg_a1.gstin}">(.*?)</table>', html, re.S
+    )
+    cells = re.findall(r'<a href="(/t/acme/documents/\?[^"]+)">([\d,]+)</a>', table.group(1))
+    assert cells
+    for href, n in cells:
+        assert count_of(client, unescape(href)) == int(n.replace(",", "")), href
