@@ -11,15 +11,19 @@ from django.urls import reverse
 from invoices.today import Item
 from tenancy.roles import Capability, can
 
-from .models import RequestStatus
-from .selectors import requests_for
+from .models import ApprovalRequest, RequestStatus
 
 
 def today_items(*, tenant, user, membership, registrations, today: dt.date) -> dict[int | None, list[Item]]:
     if membership is None or not can(membership.role, Capability.APPROVE):
         return {}
+    # Batches whose every GSTIN the member sees (as ``selectors.requests_for``, with the GSTINs already known).
     waiting = (
-        requests_for(tenant=tenant, user=user, membership=membership, status=RequestStatus.PENDING)
+        ApprovalRequest.objects.filter(
+            tenant=tenant,
+            status=RequestStatus.PENDING,
+            registration_ids__contained_by=[r.pk for r in registrations],
+        )
         .exclude(proposed_by_id=user.pk)
         .values_list("registration_ids", flat=True)
     )

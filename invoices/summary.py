@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-import psycopg
 from django.db import connection, models, transaction
 from django_scopes import ScopedManager
 
@@ -119,8 +118,7 @@ _SCAN = """SELECT registration_id, section, coalesce(local_action, portal_action
 def fold(*, tenant_id: int) -> bool:
     """Move the tenant's committed deltas into the folded totals, in one transaction (a reader sees the deltas or
     their fold, never both). Skipped (False) when another session is folding the tenant right now."""
-    connection.ensure_connection()
-    with transaction.atomic(), psycopg.Cursor(connection.connection) as cur:
+    with transaction.atomic(), connection.cursor() as cur:
         cur.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [_FOLD_LOCK, tenant_id])
         if not cur.fetchone()[0]:
             return False
@@ -140,8 +138,7 @@ def summary_rows(
     """The current documents of the tenant (of ``registration_ids`` when given; of one supplier ``period`` or
     the periods from ``since`` on) grouped by GSTIN × section × effective action × supplier period × local:
     dicts with the group columns, ``n`` and the four tax heads. Folds waiting deltas first (a no-op when none)."""
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cur:
+    with connection.cursor() as cur:
         cur.execute("SELECT 1 FROM invoices_docsummarydelta WHERE tenant_id = %s LIMIT 1", [tenant_id])
         waiting = cur.fetchone() is not None
     if waiting:
@@ -154,7 +151,7 @@ def summary_rows(
         filters.append("AND supplier_period = %(period)s")
     elif since is not None:
         filters.append("AND supplier_period >= %(since)s")
-    with psycopg.Cursor(connection.connection) as cur:
+    with connection.cursor() as cur:
         cur.execute(_READ.format(filters=" ".join(filters)), params)
         names = [d.name for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
@@ -163,8 +160,7 @@ def summary_rows(
 def scan_rows(*, tenant_id: int) -> list[dict]:
     """The same groups computed from the documents themselves (a full scan): what the summary must equal. For
     tests and the benchmark's comparison, never for a page."""
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cur:
+    with connection.cursor() as cur:
         cur.execute(_SCAN, [tenant_id])
         names = [d.name for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

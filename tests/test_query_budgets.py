@@ -1,5 +1,5 @@
 """Query budgets of the busiest pages: the documents list, the documents API list and the bulk-action confirmation
-(page and preview API). The data has several documents of several sections and actions, on two GSTINs, from four
+(page and preview API), and the dashboard. The data has several documents of several sections and actions, on two GSTINs, from four
 suppliers in the directory, under an approval policy, so a query per row (an N+1) would show. Each budget is the
 count measured when it was set: a change that needs more queries fails here and has to say why (raise the budget
 in the same change)."""
@@ -37,6 +37,9 @@ DOCUMENTS_API = 4
 BULK_CONFIRM_PAGE = {"A": 32, "R": 27}  # an Accept also lists the documents that need an ITC answer
 BULK_CONFIRM_ALL_MATCHING = 25
 BULK_PREVIEW_API = 13
+# The dashboard reads one maintained summary (docs/decisions/0010) plus the apps' small "today" facts: the same
+# count whatever the number of documents, GSTINs' sections or periods.
+DASHBOARD_PAGE = 15
 
 
 @pytest.fixture
@@ -119,3 +122,12 @@ def test_bulk_preview_api(client, token, documents, django_assert_max_num_querie
         )
     assert response.status_code == 200
     assert sum(response.json()["outcomes"].values()) == len(documents)
+
+
+def test_dashboard_page(client_for, alice, documents, django_assert_max_num_queries):
+    client = client_for(alice)
+    client.get("/t/acme/")  # the first read folds the summary's waiting changes (a write): measured warm
+    with django_assert_max_num_queries(DASHBOARD_PAGE):
+        response = client.get("/t/acme/")
+    assert response.status_code == 200
+    assert response.context["board"].document_count == len(documents)

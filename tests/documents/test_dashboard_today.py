@@ -22,6 +22,7 @@ from returns import services as returns
 from returns.today import next_gstr3b
 from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
+from tests import factories
 from tests.documents.helpers import make_doc
 from tests.documents.recon_helpers import books, reconcile
 
@@ -214,3 +215,27 @@ def test_the_latest_reconciliation_exceptions_link_to_its_results(client_for, al
     href = links(tenant_line)["recon"]
     assert href == f"/t/acme/reconciliation/matches/?run={run.pk}"
     assert client.get(href).status_code == 200
+
+
+def test_a_count_in_the_gstin_tables_links_to_a_list_of_exactly_that_many(client_for, alice, docs, reg_a1):
+    client = client_for(alice)
+    html = client.get(HOME).content.decode()
+    table = re.search(
+        rf'<table class="table table-sm table-ims mb-3" id="counts-{reg_a1.gstin}">(.*?)</table>', html, re.S
+    )
+    cells = re.findall(r'<a href="(/t/acme/documents/\?[^"]+)">([\d,]+)</a>', table.group(1))
+    assert cells
+    for href, n in cells:
+        assert count_of(client, unescape(href)) == int(n.replace(",", "")), href
+
+
+@pytest.mark.parametrize("role", ["viewer", "preparer", "approver", "admin"])
+def test_every_today_link_opens_for_each_role_that_sees_the_gstin(client_for, docs, tenant_a, reg_a1, role):
+    user = factories.make_user(f"today-{role}")
+    factories.make_member(tenant_a, user, role, gstins=[reg_a1])
+    client = client_for(user)
+    html = client.get(HOME).content.decode()
+    found = links(card(html, reg_a1.gstin))
+    assert {"no-action", "pending", "not-pushed", "gstr3b", "deadlines", "sync"} <= set(found)
+    for key, href in found.items():
+        assert client.get(href).status_code == 200, (role, key, href)
