@@ -8,6 +8,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
+import hypothesis
 import pytest
 import redis
 from django.conf import settings
@@ -15,6 +16,13 @@ from django.db import connection
 from django.test import override_settings
 
 from tests import factories
+
+# Hypothesis on a shared 2-core machine: how long generating or running one example takes says nothing about the
+# product (speed is measured in bench/, never asserted in tests), so neither is a failure here.
+hypothesis.settings.register_profile(
+    "ims", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("ims")
 
 # pytest-xdist runs the suite in worker processes (gw0, gw1, ...); pytest-django gives each its own test database
 # (test_<name>_gw0, ...). This names the rest of what a worker owns: its Redis keys and its folder.
