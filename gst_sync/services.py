@@ -7,7 +7,6 @@ the run can simply be retried.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Iterable
 
@@ -389,18 +388,7 @@ def queue_daily_syncs() -> int:
 def requeue_stale_runs() -> int:
     """Runs whose worker died (heartbeat past the lease) are delivered again; the claim re-checks the lease."""
 
-    cutoff = timezone.now() - dt.timedelta(seconds=settings.IMS_SYNC_LEASE_SECONDS)
-    with scopes_disabled():
-        ids = list(
-            SyncRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).values_list(
-                "id", flat=True
-            )
-        )
-        ids += list(
-            SyncRun.objects.filter(status=RunStatus.QUEUED, created_at__lt=cutoff).values_list(
-                "id", flat=True
-            )
-        )
+    ids = leases.stale_ids(SyncRun, running=_RUNNING)  # also those a failed attempt handed back
     for run_id in ids:
         tasks.sync_section.delay(run_id)
     return len(ids)
