@@ -618,10 +618,7 @@ def _status(run_id: int) -> str:
 def requeue_stale_runs() -> int:
     """The beat sweep: deliver again the runs whose worker died (running past the lease) or whose delivery was
     lost (queued that long, or released and not taken); the claim re-checks the lease."""
-    ids = leases.stale_ids(BulkActionRun, running=_RUNNING)
-    for pk in ids:
-        tasks.run_bulk_action_task.delay(pk)
-    return len(ids)
+    return leases.sweep(BulkActionRun, tasks.run_bulk_action_task, running=_RUNNING)
 
 
 def advance_run(*, run_id: int, attempt: int | None = None) -> bool:

@@ -178,10 +178,7 @@ def run_export(job_id: int) -> ExportJob | None:
 def requeue_stale_jobs() -> int:
     """The beat sweep: deliver again the export jobs whose worker died (running past the lease) or whose delivery
     was lost (queued that long, or released and not taken); the claim re-checks the lease."""
-    ids = leases.stale_ids(ExportJob, running=_RUNNING)
-    for pk in ids:
-        tasks.run_export_task.delay(pk)
-    return len(ids)
+    return leases.sweep(ExportJob, tasks.run_export_task, running=_RUNNING)
 
 
 def export_response(

@@ -560,7 +560,4 @@ def _refresh_conflicts(tenant, registration, conflicts: list[PushItem], portal: 
 
 def requeue_stale_pushes() -> int:
 
-    ids = leases.stale_ids(PushBatch, running=_RUNNING)  # also those a failed attempt handed back
-    for batch_id in ids:
-        tasks.push_batch.delay(batch_id)
-    return len(ids)
+    return leases.sweep(PushBatch, tasks.push_batch, running=_RUNNING)  # also those handed back

@@ -388,7 +388,4 @@ def queue_daily_syncs() -> int:
 def requeue_stale_runs() -> int:
     """Runs whose worker died (heartbeat past the lease) are delivered again; the claim re-checks the lease."""
 
-    ids = leases.stale_ids(SyncRun, running=_RUNNING)  # also those a failed attempt handed back
-    for run_id in ids:
-        tasks.sync_section.delay(run_id)
-    return len(ids)
+    return leases.sweep(SyncRun, tasks.sync_section, running=_RUNNING)  # also those handed back

@@ -228,3 +228,21 @@ def deliver_later(task, *args, countdown: float) -> None:
         task.apply_async(args, countdown=countdown)
     except Exception:  # noqa: BLE001 - the row is released: the beat sweep delivers it
         log.warning("could not deliver %s%s again; the sweep will", task.name, args, exc_info=True)
+
+
+def sweep(model, task, *, running: tuple[str, ...], queued: str = "queued") -> int:
+    """The beat sweep of one kind of job: send ``task`` again for each of :func:`stale_ids`. A queued row that is
+    sent is stamped (its heartbeat), so a backlog longer than the lease is sent again once per lease, not at
+    every sweep; a running row keeps its stale heartbeat, which is what lets the delivery claim it. Stops at the
+    first send that fails (the broker away): the rest wait for the next sweep. Returns how many were sent."""
+    sent: list[int] = []
+    for pk in stale_ids(model, running=running, queued=queued):
+        try:
+            task.delay(pk)
+        except Exception:  # noqa: BLE001 - the broker is away: the next sweep tries again
+            log.warning("sweep of %s stopped: could not send #%s", model._meta.label, pk, exc_info=True)
+            break
+        sent.append(pk)
+    if sent:
+        model._base_manager.filter(pk__in=sent, status=queued).update(heartbeat_at=timezone.now())
+    return len(sent)

@@ -28,10 +28,7 @@ def requeue_stale_jobs() -> dict[str, int]:
         ("runs", ReconRun, run_recon_task),
         ("imports", RegisterImport, run_import_task),
     ):
-        ids = leases.stale_ids(model, running=(JobStatus.RUNNING,))  # also those a failed attempt handed back
-        for pk in ids:
-            task.delay(pk)
-        found[key] = len(ids)
+        found[key] = leases.sweep(model, task, running=(JobStatus.RUNNING,))  # also those handed back
     return found
 
 

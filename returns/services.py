@@ -612,10 +612,7 @@ def run_rebuild(rebuild_id: int) -> PreviewRebuild | None:
 def requeue_stale_rebuilds() -> int:
     """The beat sweep: deliver again the rebuilds whose worker died (running past the lease) or whose delivery
     was lost (queued that long, or released and not taken); the claim re-checks the lease."""
-    ids = leases.stale_ids(PreviewRebuild, running=_REBUILD_RUNNING)
-    for pk in ids:
-        tasks.rebuild_preview.delay(pk)
-    return len(ids)
+    return leases.sweep(PreviewRebuild, tasks.rebuild_preview, running=_REBUILD_RUNNING)
 
 
 def recompute_on_portal(
