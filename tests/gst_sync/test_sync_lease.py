@@ -1,7 +1,9 @@
 """Issue #13 §1 "A lease shorter than a task runs it twice" (docs/reliability.md R6, docs/decisions/0007): the sync
 heartbeat used to be written only at the claim, so a download longer than the lease let a second delivery take the
 run while the first still worked (twice the portal calls, two completion events). A heartbeat thread now renews the
-lease during every long step, and an attempt whose lease was taken over stops and writes nothing."""
+lease during every long step, and an attempt whose lease was taken over stops and writes nothing. And a run whose
+database session is terminated ("Jobs stuck forever") is handed back on a fresh connection instead of staying
+"running" until its lease expires."""
 
 from __future__ import annotations
 
@@ -9,14 +11,15 @@ import threading
 import time
 
 import pytest
+from django.db import connection, transaction
 
 from audit.models import AuditEvent
-from gst_sync import services
+from gst_sync import services, tasks
 from gst_sync.client import GstnAdapter
 from gst_sync.models import SyncRun
 from invoices.models import SupplierDocument
 from tenancy.scoping import scopes_disabled, tenant_scope
-from tests.actions.test_bulk_atomicity import Session
+from tests.actions.test_bulk_atomicity import Session, blocked_backend, terminate
 from tests.gst_sync.test_sync_service import ACTOR, connected, recipient  # noqa: F401 - fixtures
 
 from .conftest import doc, make_config
@@ -101,3 +104,34 @@ def test_an_attempt_whose_lease_was_taken_over_during_the_download_writes_nothin
     assert completions(tenant, run) == 0
     with tenant_scope(tenant):
         assert SupplierDocument.objects.filter(registration=reg).count() == 0
+
+
+def test_a_sync_whose_session_is_terminated_during_the_ingest_is_handed_back_then_done_once(
+    connected,  # noqa: F811
+    portal,
+    sandbox,
+    monkeypatch,
+):
+    sent: list[int] = []
+    monkeypatch.setattr(
+        tasks.sync_section, "apply_async", lambda args, kwargs=None, **kw: sent.append(args[0])
+    )
+    tenant, reg = connected
+    sandbox.seed(b2b=[doc("S-1"), doc("S-2")])
+    run = queue(tenant, reg)
+    sent.clear()  # the delivery of the queued run
+    with transaction.atomic():  # the ingest waits for the documents table, then loses its session
+        with connection.cursor() as cur:
+            cur.execute("LOCK TABLE invoices_supplierdocument IN ACCESS EXCLUSIVE MODE")
+        worker = Session(tenant, lambda: services.run_sync(run.pk, adapter=portal))
+        terminate(blocked_backend(worker))
+    late = worker.outcome()
+    assert (late.status, late.attempts, late.finished_at) == ("queued", 1, None)
+    assert sent == [run.pk]  # delivered again shortly
+    assert services.requeue_stale_runs() == 1  # and swept if that message is lost
+
+    done = services.run_sync(run.pk, adapter=portal)
+    assert (done.status, done.attempts) == ("succeeded", 2)
+    assert completions(tenant, run) == 1
+    with tenant_scope(tenant):
+        assert SupplierDocument.objects.filter(registration=reg).count() == 2
