@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -216,7 +217,7 @@ def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | 
         run.refresh_from_db()
         try:
             with leases.heartbeat(SyncRun, run_id, attempt, running=_RUNNING) as beat:
-                return _sync(run, adapter, beat)
+                return _sync(run, cast("PortalAdapter", adapter), beat)  # @owns_adapter builds it
         except leases.LeaseLost:
             log.warning("sync run %s: attempt %s lost its lease; stopped without writing", run_id, attempt)
         except Exception as exc:  # noqa: BLE001 - a run must end released or failed, never stuck

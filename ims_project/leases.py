@@ -13,11 +13,12 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, connections, transaction
-from django.db.models import Q
+from django.db.models import Model, Q
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ class LeaseLost(Exception):
 
 
 def claim(
-    model, pk: int, *, running: tuple[str, ...], new_status_sql: str, set_started: bool = False
+    model: type[Model], pk: int, *, running: tuple[str, ...], new_status_sql: str, set_started: bool = False
 ) -> bool:
     """Claim row ``pk`` of ``model``: set ``status = new_status_sql``, the heartbeat and ``attempts + 1``
     (and ``started_at`` when asked). True when this caller got it."""
@@ -39,7 +40,7 @@ def claim(
 
 
 def claim_attempt(
-    model, pk: int, *, running: tuple[str, ...], new_status_sql: str, set_started: bool = False
+    model: type[Model], pk: int, *, running: tuple[str, ...], new_status_sql: str, set_started: bool = False
 ) -> int | None:
     """As :func:`claim`, returning this caller's attempt number (the row's new ``attempts``), None when not
     claimed. Attempt > 1 means an earlier worker died holding the job: its half-done work must be undone or
@@ -64,7 +65,7 @@ def claim_attempt(
         return row[0] if row else None
 
 
-def renew(model, pk: int, attempt: int, *, running: tuple[str, ...], **fields) -> None:
+def renew(model: type[Model], pk: int, attempt: int, *, running: tuple[str, ...], **fields) -> None:
     """Heartbeat of attempt ``attempt`` of row ``pk`` (and ``fields`` set with it, e.g. progress). Raises
     :class:`LeaseLost` when the row is no longer this attempt's (taken over after its lease expired, or finished).
     Inside a transaction the row stays locked until it ends, so a takeover waits for it — call it first in a
@@ -80,7 +81,7 @@ def renew(model, pk: int, attempt: int, *, running: tuple[str, ...], **fields) -
 
 
 def lease_seconds() -> int:
-    return settings.IMS_SYNC_LEASE_SECONDS
+    return int(settings.IMS_SYNC_LEASE_SECONDS)
 
 
 def stale_cutoff() -> dt.datetime:
@@ -91,7 +92,7 @@ def stale_cutoff() -> dt.datetime:
 class Heartbeat:
     """What :func:`heartbeat` hands its body: whether the lease was lost while the body ran."""
 
-    def __init__(self, model, pk: int, attempt: int, running: tuple[str, ...]):
+    def __init__(self, model: type[Model], pk: int, attempt: int, running: tuple[str, ...]):
         self.model, self.pk, self.attempt, self.running = model, pk, attempt, running
         self._lost = threading.Event()
         self._stop = threading.Event()
@@ -135,7 +136,7 @@ class Heartbeat:
 
 @contextlib.contextmanager
 def heartbeat(
-    model, pk: int, attempt: int, *, running: tuple[str, ...], every: float | None = None
+    model: type[Model], pk: int, attempt: int, *, running: tuple[str, ...], every: float | None = None
 ) -> Iterator[Heartbeat]:
     """Keep attempt ``attempt`` of row ``pk`` alive while the body runs: a thread renews the heartbeat every
     ``every`` seconds (a fifth of the lease by default) on a connection of its own, so a portal download, a file
@@ -166,7 +167,7 @@ def fresh_connection() -> None:
         connection.close()
 
 
-def fail(model, pk: int, attempt: int, *, running: tuple[str, ...], **fields) -> bool:
+def fail(model: type[Model], pk: int, attempt: int, *, running: tuple[str, ...], **fields) -> bool:
     """End attempt ``attempt`` of row ``pk`` as ``fields`` say (status failed, the error, finished_at), written on
     a fresh connection (:func:`fresh_connection`) and only while the row is still this attempt's: a run that lost
     its lease does not overwrite its successor. Tried twice, a second apart (the database may be back). Returns
@@ -184,7 +185,9 @@ def fail(model, pk: int, attempt: int, *, running: tuple[str, ...], **fields) ->
     return False  # pragma: no cover - the loop returns or raises
 
 
-def release(model, pk: int, attempt: int, *, running: tuple[str, ...], queued: str = "queued") -> bool:
+def release(
+    model: type[Model], pk: int, attempt: int, *, running: tuple[str, ...], queued: str = "queued"
+) -> bool:
     """Hand attempt ``attempt``'s row back as queued (on a fresh connection), so a redelivery or the sweep takes
     it at once instead of after the lease: for a failure that a new attempt may get past (the session
     terminated, the database restarting), with the work committed so far kept."""
@@ -194,7 +197,7 @@ def release(model, pk: int, attempt: int, *, running: tuple[str, ...], queued: s
     )
 
 
-def stale_ids(model, *, running: tuple[str, ...], queued: str = "queued") -> list[int]:
+def stale_ids(model: type[Model], *, running: tuple[str, ...], queued: str = "queued") -> list[int]:
     """The rows the sweep hands to a worker again: running with a heartbeat older than the lease (the worker
     died), or queued for that long (the delivery was lost, or an attempt was released and nobody took it)."""
     cutoff = stale_cutoff()
@@ -222,7 +225,7 @@ def failure_message(exc: BaseException, what: str) -> str:
     return f"The job failed because of an internal error ({type(exc).__name__}); it is logged as {what}."
 
 
-def deliver_later(task, *args, countdown: float) -> None:
+def deliver_later(task: Any, *args, countdown: float) -> None:
     """Send ``task`` again after ``countdown`` seconds; when the broker is away too, the sweep does it later."""
     try:
         task.apply_async(args, countdown=countdown)
@@ -230,7 +233,7 @@ def deliver_later(task, *args, countdown: float) -> None:
         log.warning("could not deliver %s%s again; the sweep will", task.name, args, exc_info=True)
 
 
-def sweep(model, task, *, running: tuple[str, ...], queued: str = "queued") -> int:
+def sweep(model: type[Model], task: Any, *, running: tuple[str, ...], queued: str = "queued") -> int:
     """The beat sweep of one kind of job: send ``task`` again for each of :func:`stale_ids`. A queued row that is
     sent is stamped (its heartbeat), so a backlog longer than the lease is sent again once per lease, not at
     every sweep; a running row keeps its stale heartbeat, which is what lets the delivery claim it. Stops at the

@@ -571,12 +571,16 @@ def run_rebuild(rebuild_id: int) -> PreviewRebuild | None:
     if attempt is None:
         return None
     actor = Actor(job.actor_type, job.actor_label, job.actor_id)
-    lease = {"running": _REBUILD_RUNNING}
     with tenant_scope(job.tenant):
         job.refresh_from_db()
         try:
-            with leases.heartbeat(PreviewRebuild, rebuild_id, attempt, **lease), transaction.atomic():
-                leases.renew(PreviewRebuild, rebuild_id, attempt, **lease)  # the row is ours until commit
+            with (
+                leases.heartbeat(PreviewRebuild, rebuild_id, attempt, running=_REBUILD_RUNNING),
+                transaction.atomic(),
+            ):
+                leases.renew(
+                    PreviewRebuild, rebuild_id, attempt, running=_REBUILD_RUNNING
+                )  # the row is ours until commit
                 snap = build_preview(
                     tenant=job.tenant,
                     actor=actor,
@@ -592,14 +596,14 @@ def run_rebuild(rebuild_id: int) -> PreviewRebuild | None:
         except Exception as exc:  # noqa: BLE001 - any failure is shown on the page
             log.exception("2B preview rebuild %s failed", rebuild_id)
             if leases.retryable(exc, attempt):
-                if leases.release(PreviewRebuild, rebuild_id, attempt, **lease):
+                if leases.release(PreviewRebuild, rebuild_id, attempt, running=_REBUILD_RUNNING):
                     leases.deliver_later(tasks.rebuild_preview, rebuild_id, countdown=REBUILD_RETRY_AFTER)
             else:
                 leases.fail(
                     PreviewRebuild,
                     rebuild_id,
                     attempt,
-                    **lease,
+                    running=_REBUILD_RUNNING,
                     status=RebuildStatus.FAILED,
                     error=str(exc) or exc.__class__.__name__,
                     finished_at=timezone.now(),
