@@ -41,6 +41,9 @@ class BulkActionRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The worker's lease (ims_project.leases): claims so far, and the last sign of life of the running one.
+    attempts = models.IntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     objects = ScopedManager(tenant="tenant")
 

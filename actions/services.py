@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import namedtuple
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ from django.utils import timezone
 from audit.services import Actor, Canonical, Event, canonical_json, record_many
 from gst.rule_data import DEFAULT_RULES
 from gst.rules import ActionRequest, evaluate_many
+from ims_project import leases
 from invoices.models import SupplierDocument
 from tenancy.models import Membership, Tenant
 from tenancy.roles import Capability, can
@@ -37,7 +39,11 @@ from .errors import ActionError, ActionRefused, IdempotencyConflict
 from .models import BulkActionRun, IdempotencyKey, RunStatus
 from .requests import action_request, parse_overrides, request_from_json, request_json, require_act
 
+log = logging.getLogger(__name__)
+
 OBJECT_TYPE = "invoices.supplierdocument"
+_RUNNING = (RunStatus.RUNNING,)  # the lease's running state (ims_project.leases)
+RETRY_AFTER = 10  # seconds before a released run is delivered again
 REFUSED_KEEP = 1000  # refusals listed on a run (all are counted)
 ACTION_WORDS = {"A": "accept", "R": "reject", "P": "pending", "N": "reset"}
 
@@ -497,7 +503,32 @@ def _claim_key(*, tenant, user, key: str, print_: str) -> tuple[IdempotencyKey |
         raise IdempotencyConflict(
             "This Idempotency-Key was already used with a different request; use a new key for a new request."
         )
-    return None, BulkResult.of_run(BulkActionRun.objects.get(pk=stored.response["run_id"]))
+    return None, BulkResult.of_run(revive(BulkActionRun.objects.get(pk=stored.response["run_id"])))
+
+
+def _live(run: BulkActionRun) -> bool:
+    """A worker holds the run under a lease that has not expired."""
+    return (
+        run.status == RunStatus.RUNNING
+        and run.heartbeat_at is not None
+        and run.heartbeat_at >= leases.stale_cutoff()
+    )
+
+
+def revive(run: BulkActionRun) -> BulkActionRun:
+    """What a retry with the run's idempotency key does to it: a finished run or one a worker holds is returned
+    as it is; a failed run is queued again (from its last committed chunk: ``cursor``), and a queued one whose
+    worker or message may be gone is delivered again. The claim of :mod:`ims_project.leases` makes a twin
+    delivery a no-op, so delivering again is always safe (docs/decisions/0007-shared-lease-helper.md)."""
+    if run.status == RunStatus.DONE or _live(run):
+        return run
+    if run.status == RunStatus.FAILED:
+        BulkActionRun.objects.filter(pk=run.pk, status=RunStatus.FAILED).update(
+            status=RunStatus.QUEUED, finished_at=None, heartbeat_at=None
+        )
+        run.refresh_from_db()
+    transaction.on_commit(lambda: _enqueue(run.pk))
+    return run
 
 
 def _add(run: BulkActionRun, out: Outcome) -> None:
@@ -536,20 +567,69 @@ def _finish(run: BulkActionRun, actor: Actor, request_id: str = "") -> None:
 
 def run_bulk_action(*, run_id: int) -> str | None:
     """Apply a queued run chunk by chunk (each chunk one transaction with its events and the run's progress), so a
-    worker killed half-way resumes where it stopped. Returns the run's final status (None: no such run)."""
+    worker killed half-way resumes where it stopped. Returns the run's status when this delivery ends (None: no
+    such run).
+
+    The run is claimed with the lease of :mod:`ims_project.leases`: a twin delivery while a worker holds it does
+    nothing, a run whose worker died is taken over once its heartbeat is older than the lease (the sweep
+    delivers it again). A heartbeat thread keeps the lease while a chunk runs, and each chunk's transaction
+    renews it first, so an attempt that lost its lease commits nothing more. When the run's own database session
+    dies (terminated, failover), the failure path writes on a fresh connection: the run is handed back as queued,
+    delivered again shortly, and a retry with its idempotency key resumes it (:func:`revive`); after
+    ``leases.MAX_ATTEMPTS`` such failures, or any other error, the run fails with a message."""
     with scopes_disabled():
         run = BulkActionRun.objects.filter(pk=run_id).select_related("tenant").first()
     if run is None:
         return None
+    attempt = leases.claim_attempt(BulkActionRun, run_id, running=_RUNNING, new_status_sql="'running'")
+    if attempt is None:  # a twin delivery of a run a worker holds, or a finished run
+        return run.status if run.finished else _status(run_id)
     with tenant_scope(run.tenant):
-        while advance_run(run_id=run_id):
-            pass
-        return BulkActionRun.objects.get(pk=run_id).status
+        try:
+            with leases.heartbeat(BulkActionRun, run_id, attempt, running=_RUNNING):
+                while advance_run(run_id=run_id, attempt=attempt):
+                    pass
+        except leases.LeaseLost:
+            log.warning("bulk action run %s: attempt %s lost its lease; stopped", run_id, attempt)
+        except Exception as exc:  # noqa: BLE001 - a run must end released or failed, never stuck
+            log.exception("bulk action run %s: attempt %s failed", run_id, attempt)
+            if leases.retryable(exc, attempt):
+                if leases.release(BulkActionRun, run_id, attempt, running=_RUNNING):
+                    leases.deliver_later(tasks.run_bulk_action_task, run_id, countdown=RETRY_AFTER)
+            else:
+                leases.fail(
+                    BulkActionRun,
+                    run_id,
+                    attempt,
+                    running=_RUNNING,
+                    status=RunStatus.FAILED,
+                    error=leases.failure_message(exc, f"bulk action run {run_id}"),
+                    finished_at=timezone.now(),
+                )
+        return _status(run_id)
 
 
-def advance_run(*, run_id: int) -> bool:
-    """Apply the next chunk of a run; returns whether more remain. The caller opens the run's tenant scope."""
+def _status(run_id: int) -> str:
+    leases.fresh_connection()
+    with scopes_disabled():
+        return BulkActionRun.objects.filter(pk=run_id).values_list("status", flat=True).get()
+
+
+def requeue_stale_runs() -> int:
+    """The beat sweep: deliver again the runs whose worker died (running past the lease) or whose delivery was
+    lost (queued that long, or released and not taken); the claim re-checks the lease."""
+    return leases.sweep(BulkActionRun, tasks.run_bulk_action_task, running=_RUNNING)
+
+
+def advance_run(*, run_id: int, attempt: int | None = None) -> bool:
+    """Apply the next chunk of a run; returns whether more remain. The caller opens the run's tenant scope. With
+    ``attempt`` (the worker's lease), the chunk's transaction renews the lease first and raises
+    :class:`~ims_project.leases.LeaseLost` when the run is no longer that attempt's."""
     with transaction.atomic():
+        if attempt is not None:
+            leases.renew(
+                BulkActionRun, run_id, attempt, running=_RUNNING
+            )  # locks the run until the chunk ends
         # Lock the run only: a plain FOR UPDATE would lock the joined tenant row too, stalling every write of the
         # tenant that checks a foreign key to it (at commit, for deferred keys) until the chunk ends, and
         # deadlocking with a person's action that holds a row of the chunk.

@@ -33,6 +33,7 @@ class ExportJob(models.Model):
         null=True, blank=True, help_text="Last progress; a stale running job may be reclaimed"
     )
     finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.IntegerField(default=0)  # the worker's lease (ims_project.leases): claims so far
 
     objects = ScopedManager(tenant="tenant")
 

@@ -14,13 +14,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Q
 from django.http import FileResponse
 from django.utils import timezone
 from django.utils.text import slugify
 
 from audit.chain import normalise_json
 from audit.services import Actor, record
+from ims_project import leases
 from ims_project.xlsx import write_xlsx
 from tenancy.models import Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PROGRESS_EVERY = 5000  # rows between progress updates of a running job
-STALE_AFTER = dt.timedelta(minutes=10)  # a running job without progress for this long may be claimed again
+_RUNNING = (ExportStatus.RUNNING,)  # the lease's running state (ims_project.leases)
+RETRY_AFTER = 10  # seconds before a released job is delivered again
 
 
 def download_name(title: str, when: dt.datetime | None = None) -> str:
@@ -103,16 +104,15 @@ def start_export(
     return job
 
 
-def _claim(job_id: int) -> bool:
-    """Compare-and-set: queued (or stale running) -> running. False when another delivery has it or it is done."""
-    now = timezone.now()
-    return bool(
-        ExportJob.objects.filter(pk=job_id)
-        .filter(
-            Q(status=ExportStatus.QUEUED) | Q(status=ExportStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
-        )
-        .update(status=ExportStatus.RUNNING, started_at=now, heartbeat_at=now, rows_done=0, error="")
+def _claim(job_id: int) -> int | None:
+    """The lease of :mod:`ims_project.leases`: queued (or running past the lease: its worker died) -> running.
+    This attempt's number, None when another delivery holds it or it is finished."""
+    attempt = leases.claim_attempt(
+        ExportJob, job_id, running=_RUNNING, new_status_sql="'running'", set_started=True
     )
+    if attempt is not None:
+        ExportJob.objects.filter(pk=job_id).update(rows_done=0, error="")
+    return attempt
 
 
 def _safe_message(exc: BaseException, job_id: int) -> str:
@@ -125,16 +125,24 @@ def _safe_message(exc: BaseException, job_id: int) -> str:
     return f"The export failed because of an internal error ({type(exc).__name__}); it is logged as job {job_id}."
 
 
-def _with_progress(rows, job_id: int):
+def _with_progress(rows, job_id: int, attempt: int):
+    """The rows, renewing the lease with the progress every :data:`PROGRESS_EVERY` rows (raises
+    :class:`~ims_project.leases.LeaseLost` when another attempt has taken the job over)."""
     for done, row in enumerate(rows, start=1):
         yield row
         if done % PROGRESS_EVERY == 0:
-            ExportJob.objects.filter(pk=job_id).update(rows_done=done, heartbeat_at=timezone.now())
+            leases.renew(ExportJob, job_id, attempt, running=_RUNNING, rows_done=done)
 
 
 def run_export(job_id: int) -> ExportJob | None:
     """Write job ``job_id``'s file (worker side). Idempotent: a second delivery of a running or finished job
-    does nothing. Marks the job done (file name, row count) or failed (a message safe to show)."""
+    does nothing. Marks the job done (file name, row count) or failed (a message safe to show).
+
+    Claimed with the lease of :mod:`ims_project.leases` (docs/decisions/0007-shared-lease-helper.md): a heartbeat
+    thread keeps it while the query and the file take their time; each attempt writes its own part file, and
+    only the attempt still holding the lease renames it and marks the job done. When the job's database session
+    dies, the failure path writes on a fresh connection: the job is handed back as queued and delivered again
+    (up to ``leases.MAX_ATTEMPTS`` times); any other error fails it with a message safe to show."""
     with scopes_disabled():
         tenant_id = ExportJob.objects.filter(pk=job_id).values_list("tenant_id", flat=True).first()
     if tenant_id is None:
@@ -142,34 +150,44 @@ def run_export(job_id: int) -> ExportJob | None:
         return None
     tenant = Tenant.objects.get(pk=tenant_id)
     with tenant_scope(tenant):
-        if not _claim(job_id):
+        attempt = _claim(job_id)
+        if attempt is None:
             log.info("export job %s already taken or finished; nothing to do", job_id)
             return ExportJob.objects.get(pk=job_id)
         job = ExportJob.objects.get(pk=job_id)
         folder = Path(settings.EXPORT_DIR) / str(tenant.pk)
         final = folder / f"{job.pk}-{slugify(job.kind)}.xlsx"
-        part = final.with_suffix(".part")
+        part = final.with_suffix(f".{attempt}.part")  # a taken-over attempt never writes into its successor's
         try:
-            user = get_user_model().objects.get(pk=job.user_id)
-            title, headers, rows, total = registry.get(job.kind)(tenant=tenant, user=user, params=job.params)
-            ExportJob.objects.filter(pk=job.pk).update(title=title[:200], rows_total=total)
-            folder.mkdir(parents=True, exist_ok=True)
-            written = write_xlsx(
-                part,
-                sheet_name=sheet_title(title),
-                headers=headers,
-                rows=_with_progress(rows, job.pk),
-                about=about_rows(
-                    tenant=tenant,
-                    user=user,
-                    kind=job.kind,
-                    title=title,
-                    params=job.params,
-                    when=job.created_at,
-                ),
-            )
-            os.replace(part, final)
+            with leases.heartbeat(ExportJob, job.pk, attempt, running=_RUNNING) as beat:
+                user = get_user_model().objects.get(pk=job.user_id)
+                title, headers, rows, total = registry.get(job.kind)(
+                    tenant=tenant, user=user, params=job.params
+                )
+                leases.renew(
+                    ExportJob, job.pk, attempt, running=_RUNNING, title=title[:200], rows_total=total
+                )
+                folder.mkdir(parents=True, exist_ok=True)
+                written = write_xlsx(
+                    part,
+                    sheet_name=sheet_title(title),
+                    headers=headers,
+                    rows=_with_progress(rows, job.pk, attempt),
+                    about=about_rows(
+                        tenant=tenant,
+                        user=user,
+                        kind=job.kind,
+                        title=title,
+                        params=job.params,
+                        when=job.created_at,
+                    ),
+                )
+                beat.check()
             with transaction.atomic():
+                leases.renew(
+                    ExportJob, job.pk, attempt, running=_RUNNING
+                )  # holds the job row: ours to finish
+                os.replace(part, final)
                 ExportJob.objects.filter(pk=job.pk).update(
                     status=ExportStatus.DONE,
                     rows_done=written,
@@ -185,13 +203,33 @@ def run_export(job_id: int) -> ExportJob | None:
                     obj=job,
                     metadata={"kind": job.kind, "rows": written, "user_id": job.user_id},
                 )
+        except leases.LeaseLost:
+            log.warning("export job %s: attempt %s lost its lease; stopped", job.pk, attempt)
+            part.unlink(missing_ok=True)
         except Exception as exc:  # noqa: BLE001 - any failure must end as a failed job with a clear message
             log.exception("export job %s failed", job.pk)
             part.unlink(missing_ok=True)
-            ExportJob.objects.filter(pk=job.pk).update(
-                status=ExportStatus.FAILED, error=_safe_message(exc, job.pk), finished_at=timezone.now()
-            )
+            if leases.retryable(exc, attempt):
+                if leases.release(ExportJob, job.pk, attempt, running=_RUNNING):
+                    leases.deliver_later(tasks.run_export_task, job.pk, countdown=RETRY_AFTER)
+            else:
+                leases.fail(
+                    ExportJob,
+                    job.pk,
+                    attempt,
+                    running=_RUNNING,
+                    status=ExportStatus.FAILED,
+                    error=_safe_message(exc, job.pk),
+                    finished_at=timezone.now(),
+                )
+        leases.fresh_connection()
         return ExportJob.objects.get(pk=job.pk)
+
+
+def requeue_stale_jobs() -> int:
+    """The beat sweep: deliver again the export jobs whose worker died (running past the lease) or whose delivery
+    was lost (queued that long, or released and not taken); the claim re-checks the lease."""
+    return leases.sweep(ExportJob, tasks.run_export_task, running=_RUNNING)
 
 
 def export_response(

@@ -14,7 +14,6 @@ re-claimed after the lease; if it had no reference yet, the portal is re-read fi
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from collections import defaultdict
@@ -44,7 +43,6 @@ from .client.factory import owns_adapter
 from .files import formats
 from .files.imports import upload_rows
 from .models import (
-    ACTIVE_PUSH_STATUSES,
     ConnectionStatus,
     PortalConnection,
     PushBatch,
@@ -225,12 +223,17 @@ def _wire_record(rec: dict) -> dict:
     return out
 
 
-def _claim(batch_id: int) -> bool:
-    # A batch that already has the portal's reference only needs polling again.
-    return leases.claim(
+_RUNNING = ("sending", "polling")  # the lease's running states (ims_project.leases)
+RETRY_AFTER = 10  # seconds before a released batch is delivered again
+
+
+def _claim(batch_id: int) -> int | None:
+    """The lease of :mod:`ims_project.leases`; this attempt's number, None when not claimed. A batch that already
+    has the portal's reference only needs polling again."""
+    return leases.claim_attempt(
         PushBatch,
         batch_id,
-        running=("sending", "polling"),
+        running=_RUNNING,
         new_status_sql="CASE WHEN reference_id = '' THEN 'sending' ELSE 'polling' END",
     )
 
@@ -256,70 +259,95 @@ def _portal_actions(portal: PortalAdapter, gstin: str, sections: set[str]) -> di
 
 @owns_adapter
 def run_push(batch_id: int, *, adapter: PortalAdapter | None = None) -> PushBatch | None:
-    """Send (or resume) one batch and record its results. A second delivery of a live batch is a no-op."""
+    """Send (or resume) one batch and record its results. A second delivery of a live batch is a no-op.
+
+    A heartbeat thread keeps the lease while the portal is asked and polled; when the batch's own database
+    session dies, the failure path writes on a fresh connection and hands the batch back as queued (a later
+    attempt re-reads the portal before sending anything again: nothing is sent twice)."""
     with scopes_disabled():
         batch = PushBatch.objects.select_related("tenant", "registration").filter(pk=batch_id).first()
-    if batch is None or not _claim(batch_id):
+    if batch is None:
         return None
-    tenant, registration = batch.tenant, batch.registration
-    with tenant_scope(tenant):
-        batch.refresh_from_db()
-        items = list(batch.items.all())
-        conn = PortalConnection.objects.get(tenant=tenant, registration=registration)
-        portal = adapter  # given, or built from settings by @owns_adapter
+    attempt = _claim(batch_id)
+    if attempt is None:
+        return None
+    with tenant_scope(batch.tenant):
         try:
-            portal.load_session(open_session(conn.session_blob, key=settings.IMS_SESSION_KEY))
-            if not batch.reference_id:
-                to_send = items
-                if batch.attempts > 1:
-                    to_send = _already_applied(batch, items, portal)
-                if to_send:
-                    invdata: dict[str, list] = defaultdict(list)
-                    for item in to_send:
-                        invdata[item.section].append(_wire_record(item.record))
-                    send = portal.save_actions if batch.kind == formats.SAVE else portal.reset_actions
-                    reference = send(gstin=registration.gstin, invdata=dict(invdata))
-                    PushBatch.objects.filter(pk=batch.pk).update(
-                        reference_id=reference, status=PushStatus.POLLING, heartbeat_at=timezone.now()
-                    )
-                    batch.reference_id = reference
-            status = (
-                portal.wait_for_request(gstin=registration.gstin, reference_id=batch.reference_id)
-                if batch.reference_id
-                else None
-            )
-        except Reauth as exc:
-            with transaction.atomic():
-                conn.status = ConnectionStatus.EXPIRED
-                conn.last_error = exc.message
-                conn.save(update_fields=["status", "last_error", "updated_at"])
-                _park(
-                    batch,
-                    exc.code or "REAUTH",
-                    f"The portal session has expired: enter a new OTP, then push again. ({exc.message})",
-                )
-            return batch
-        except PortalError as exc:
-            _park(batch, exc.code or "PORTAL", exc.message)
-            return batch
-        if status is not None and not status.done:
-            # Still processing on the portal: keep the reference, let the sweeper ask again later.
-            PushBatch.objects.filter(pk=batch.pk).update(heartbeat_at=timezone.now())
-
-            tasks.push_batch.apply_async((batch.pk,), countdown=60)
-            return batch
-        conflicts = _record_results(batch, status)
-        if conflicts:
-            _refresh_conflicts(tenant, registration, conflicts, portal)
-        saved = PushItem.objects.filter(batch=batch, result=PushItemResult.SAVED, action__in=["R", "P"])
-        handoff.announce(
-            PushFinished(
-                tenant=tenant,
-                batch=batch,
-                saved_document_ids=list(saved.values_list("document_id", flat=True)),
-            )
-        )
+            with leases.heartbeat(PushBatch, batch_id, attempt, running=_RUNNING):
+                return _push(batch, adapter)
+        except leases.LeaseLost:
+            log.warning("push batch %s: attempt %s lost its lease; stopped", batch_id, attempt)
+        except Exception as exc:
+            if not leases.retryable(exc, attempt):
+                raise
+            log.exception("push batch %s: attempt %s lost its database connection", batch_id, attempt)
+            if leases.release(PushBatch, batch_id, attempt, running=_RUNNING):
+                leases.deliver_later(tasks.push_batch, batch_id, countdown=RETRY_AFTER)
+        leases.fresh_connection()
         batch.refresh_from_db()
+    return batch
+
+
+def _push(batch: PushBatch, adapter: PortalAdapter | None) -> PushBatch:
+    """The body of :func:`run_push`, under the lease its heartbeat keeps."""
+    tenant, registration = batch.tenant, batch.registration
+    batch.refresh_from_db()
+    items = list(batch.items.all())
+    conn = PortalConnection.objects.get(tenant=tenant, registration=registration)
+    portal = adapter  # given, or built from settings by @owns_adapter
+    try:
+        portal.load_session(open_session(conn.session_blob, key=settings.IMS_SESSION_KEY))
+        if not batch.reference_id:
+            to_send = items
+            if batch.attempts > 1:
+                to_send = _already_applied(batch, items, portal)
+            if to_send:
+                invdata: dict[str, list] = defaultdict(list)
+                for item in to_send:
+                    invdata[item.section].append(_wire_record(item.record))
+                send = portal.save_actions if batch.kind == formats.SAVE else portal.reset_actions
+                reference = send(gstin=registration.gstin, invdata=dict(invdata))
+                PushBatch.objects.filter(pk=batch.pk).update(
+                    reference_id=reference, status=PushStatus.POLLING, heartbeat_at=timezone.now()
+                )
+                batch.reference_id = reference
+        status = (
+            portal.wait_for_request(gstin=registration.gstin, reference_id=batch.reference_id)
+            if batch.reference_id
+            else None
+        )
+    except Reauth as exc:
+        with transaction.atomic():
+            conn.status = ConnectionStatus.EXPIRED
+            conn.last_error = exc.message
+            conn.save(update_fields=["status", "last_error", "updated_at"])
+            _park(
+                batch,
+                exc.code or "REAUTH",
+                f"The portal session has expired: enter a new OTP, then push again. ({exc.message})",
+            )
+        return batch
+    except PortalError as exc:
+        _park(batch, exc.code or "PORTAL", exc.message)
+        return batch
+    if status is not None and not status.done:
+        # Still processing on the portal: keep the reference, let the sweeper ask again later.
+        PushBatch.objects.filter(pk=batch.pk).update(heartbeat_at=timezone.now())
+
+        tasks.push_batch.apply_async((batch.pk,), countdown=60)
+        return batch
+    conflicts = _record_results(batch, status)
+    if conflicts:
+        _refresh_conflicts(tenant, registration, conflicts, portal)
+    saved = PushItem.objects.filter(batch=batch, result=PushItemResult.SAVED, action__in=["R", "P"])
+    handoff.announce(
+        PushFinished(
+            tenant=tenant,
+            batch=batch,
+            saved_document_ids=list(saved.values_list("document_id", flat=True)),
+        )
+    )
+    batch.refresh_from_db()
     return batch
 
 
@@ -534,19 +562,4 @@ def _refresh_conflicts(tenant, registration, conflicts: list[PushItem], portal: 
 
 def requeue_stale_pushes() -> int:
 
-    cutoff = timezone.now() - dt.timedelta(seconds=settings.IMS_SYNC_LEASE_SECONDS)
-    with scopes_disabled():
-        ids = list(
-            PushBatch.objects.filter(status__in=ACTIVE_PUSH_STATUSES)
-            .exclude(status=PushStatus.QUEUED, heartbeat_at__isnull=True, created_at__gte=cutoff)
-            .filter(heartbeat_at__lt=cutoff)
-            .values_list("id", flat=True)
-        )
-        ids += list(
-            PushBatch.objects.filter(status=PushStatus.QUEUED, created_at__lt=cutoff).values_list(
-                "id", flat=True
-            )
-        )
-    for batch_id in set(ids):
-        tasks.push_batch.delay(batch_id)
-    return len(set(ids))
+    return leases.sweep(PushBatch, tasks.push_batch, running=_RUNNING)  # also those handed back

@@ -7,9 +7,9 @@ the run can simply be retried.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Iterable
+from typing import cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -172,10 +172,14 @@ def queue_sync(
     return created
 
 
+_RUNNING = (RunStatus.RUNNING,)  # the lease's running state (ims_project.leases)
+RETRY_AFTER = 10  # seconds before a released run is delivered again
+
+
 def _claim(run_id: int) -> int | None:
-    """This worker's attempt at the run (None when it is not claimable)."""
+    """The lease of :mod:`ims_project.leases`: this attempt's number, None when not claimed."""
     return leases.claim_attempt(
-        SyncRun, run_id, running=("running",), new_status_sql="'running'", set_started=True
+        SyncRun, run_id, running=_RUNNING, new_status_sql="'running'", set_started=True
     )
 
 
@@ -185,137 +189,172 @@ def _progress_reporter(run_id: int, attempt: int):
 
     def step(text: str, done: int | None = None, total: int | None = None) -> None:
         progress = {"text": text, "done": done, "total": total}
-        leases.renew(SyncRun, run_id, attempt, running=(RunStatus.RUNNING,), progress=progress)
+        leases.renew(SyncRun, run_id, attempt, running=_RUNNING, progress=progress)
 
     return step
 
 
 def _finish(run: SyncRun, *, status: str, counts=None, code: str = "", message: str = "") -> None:
-    run.status = status
-    run.counts = counts or run.counts
-    run.error_code = code
-    run.error_message = message
-    run.finished_at = timezone.now()
-    run.save(update_fields=["status", "counts", "error_code", "error_message", "finished_at"])
+    """End ``run``, only while this attempt still holds its lease (``run.attempts``): in one transaction (or a
+    savepoint of the caller's, whose other writes then go with it) that renews the lease first, so an attempt
+    that lost its lease raises :class:`~ims_project.leases.LeaseLost` and writes nothing."""
+    with transaction.atomic():
+        leases.renew(SyncRun, run.pk, run.attempts, running=_RUNNING)
+        run.status = status
+        run.counts = counts or run.counts
+        run.error_code = code
+        run.error_message = message
+        run.finished_at = timezone.now()
+        run.save(update_fields=["status", "counts", "error_code", "error_message", "finished_at"])
 
 
 @owns_adapter
 def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | None:
     """Do one queued run: download the section, then ingest it in one transaction. Safe to deliver twice: a
-    run that is not claimable (done, or running under a live lease) is left alone and None is returned."""
+    run that is not claimable (done, or running under a live lease) is left alone and None is returned.
+
+    A heartbeat thread keeps the lease while the portal is asked (a long download or file wait never lets the
+    sweep hand the run to a second worker); the ingest, the run's end and its completion event are written in
+    transactions that renew the lease first, so an attempt that lost its lease stops and writes nothing more
+    (docs/decisions/0007-shared-lease-helper.md). When the run's own database session dies, the failure path
+    writes on a fresh connection and hands the run back as queued (delivered again, up to
+    ``leases.MAX_ATTEMPTS`` times)."""
     with scopes_disabled():
         run = SyncRun.objects.select_related("registration", "tenant").filter(pk=run_id).first()
-    attempt = None if run is None else _claim(run_id)
+    if run is None:
+        return None
+    attempt = _claim(run_id)
     if attempt is None:
         return None
-    try:
-        return _run_claimed(run, attempt, adapter)
-    except leases.LeaseLost:
-        log.warning(
-            "sync run %s: attempt %s lost its lease; the worker that took it over finishes it",
-            run_id,
-            attempt,
-        )
-        return None
-    finally:
-        if adapter is not None:
-            adapter.progress = None
+    with tenant_scope(run.tenant):
+        run.refresh_from_db()
+        try:
+            with leases.heartbeat(SyncRun, run_id, attempt, running=_RUNNING) as beat:
+                try:
+                    return _sync(run, cast("PortalAdapter", adapter), beat)  # @owns_adapter builds it
+                finally:
+                    if adapter is not None:
+                        adapter.progress = None
+        except leases.LeaseLost:
+            log.warning("sync run %s: attempt %s lost its lease; stopped without writing", run_id, attempt)
+        except Exception as exc:  # noqa: BLE001 - a run must end released or failed, never stuck
+            log.exception("sync run %s: attempt %s failed", run_id, attempt)
+            if leases.retryable(exc, attempt):
+                if leases.release(SyncRun, run_id, attempt, running=_RUNNING):
+                    leases.deliver_later(tasks.sync_section, run_id, countdown=RETRY_AFTER)
+            else:
+                leases.fail(
+                    SyncRun,
+                    run_id,
+                    attempt,
+                    running=_RUNNING,
+                    status=RunStatus.FAILED,
+                    error_code="ERROR",
+                    error_message=leases.failure_message(exc, f"sync run {run_id}"),
+                    finished_at=timezone.now(),
+                )
+        leases.fresh_connection()
+        run.refresh_from_db()
+    return run
 
 
-def _run_claimed(run: SyncRun, attempt: int, adapter: PortalAdapter) -> SyncRun:
+def _sync(run: SyncRun, portal: PortalAdapter, beat: leases.Heartbeat) -> SyncRun:
+    """The body of :func:`run_sync`, under the lease ``beat`` keeps."""
     tenant, registration = run.tenant, run.registration
     actor = Actor.task("gst_sync.sync_section")
-    step = _progress_reporter(run.pk, attempt)
-    with tenant_scope(tenant):
-        run.refresh_from_db()
-        conn = PortalConnection.objects.get(tenant=tenant, registration=registration)
-        portal = adapter  # given, or built from settings by @owns_adapter
-        try:
-            step(f"Asking the portal for {section_info(run.section).label}")
-            portal.progress = step  # a large answer comes as files: the adapter says which part it is on
-            portal.load_session(open_session(conn.session_blob, key=settings.IMS_SESSION_KEY))
-            records = portal.get_ims_documents(gstin=registration.gstin, section=run.section)
-            portal.progress = None
-        except leases.LeaseLost:
-            raise
-        except Reauth as exc:
-            with transaction.atomic():
-                conn.status = ConnectionStatus.EXPIRED
-                conn.last_error = exc.message
-                conn.save(update_fields=["status", "last_error", "updated_at"])
-                _finish(
-                    run,
-                    status=RunStatus.FAILED,
-                    code=exc.code or "REAUTH",
-                    message=f"The portal session has expired: enter a new OTP. ({exc.message})",
-                )
-            return run
-        except PortalError as exc:
-            _finish(run, status=RunStatus.FAILED, code=exc.code or "PORTAL", message=exc.message)
-            return run
-        except Exception as exc:  # noqa: BLE001 - a failed run must say why, and the data stays as it was
-            log.exception("sync run %s failed", run.pk)
-            _finish(run, status=RunStatus.FAILED, code="ERROR", message=str(exc)[:1000])
-            return run
-        step(f"Saving {len(records):,} document{'s' if len(records) != 1 else ''}", 0, len(records))
+    conn = PortalConnection.objects.get(tenant=tenant, registration=registration)
+    step = _progress_reporter(run.pk, run.attempts)
+    try:
+        step(f"Asking the portal for {section_info(run.section).label}")
+        portal.progress = step  # a large answer comes as files: the adapter says which part it is on
+        portal.load_session(open_session(conn.session_blob, key=settings.IMS_SESSION_KEY))
+        records = portal.get_ims_documents(gstin=registration.gstin, section=run.section)
+        portal.progress = None
+    except leases.LeaseLost:
+        raise
+    except Reauth as exc:
+        beat.check()
         with transaction.atomic():
-            result = ingest_documents(
-                tenant=tenant,
-                registration=registration,
-                records={run.section: records},
-                actor=actor,
-                source="portal",
-                complete_sections=[run.section],
-                request_id=run.request_id,
-            )
-            if result.errors:
-                transaction.set_rollback(True)
-        if result.errors:
+            conn.status = ConnectionStatus.EXPIRED
+            conn.last_error = exc.message
+            conn.save(update_fields=["status", "last_error", "updated_at"])
             _finish(
                 run,
                 status=RunStatus.FAILED,
-                code="BADDATA",
-                counts={"errors": len(result.errors)},
-                message="The portal sent records we could not read; nothing was written:\n"
-                + "\n".join(result.errors[:20]),
+                code=exc.code or "REAUTH",
+                message=f"The portal session has expired: enter a new OTP. ({exc.message})",
             )
-            return run
-        counts_extra: dict = {}
-        step("Reading buyers' actions on your own invoices")
-        try:  # the seller's side: recipients' actions on this GSTIN's own outward documents
-            outward = (
-                portal.get_outward_actions(gstin=registration.gstin, section=run.section)
-                if section_info(run.section).goods_typ == GoodsType.ALL_OTHER  # no seller's view of BoE / ISD
-                else []
-            )
-        except PortalError as exc:
-            counts_extra["outward_error"] = exc.message
-        else:
-            res = refresh_in_transaction(
-                tenant=tenant, registration=registration, section=run.section, records=outward, actor=actor
-            )
-            counts_extra.update(outward_received=res.received, outward_action_changed=res.action_changed)
-        with transaction.atomic():
-            session = portal.session(registration.gstin)
-            if session is not None and session.expires_at != conn.expires_at:
-                _save_session(conn, session)  # the adapter refreshed the token
-            counts = {**result.counts(), "downloaded": len(records), **counts_extra}
-            _finish(run, status=RunStatus.SUCCEEDED, counts=counts)
-            record(
-                tenant=tenant,
-                actor=actor,
-                action="sync.run_completed",
-                obj=run,
-                request_id=run.request_id,
-                metadata={"section": run.section, "gstin": registration.gstin, **counts},
-            )
-        changed = any(counts.get(k) for k in ("created", "changed", "vanished", "reappeared"))
-        filings = _return_filings(portal, run) if _last_of_sync(run) else None
-        handoff.announce(
-            SyncFinished(
-                tenant=tenant, registration=registration, run=run, changed=changed, return_filings=filings
-            )
+        return run
+    except PortalError as exc:
+        _finish(run, status=RunStatus.FAILED, code=exc.code or "PORTAL", message=exc.message)
+        return run
+    except Exception as exc:  # noqa: BLE001 - a failed run must say why, and the data stays as it was
+        log.exception("sync run %s failed", run.pk)
+        _finish(run, status=RunStatus.FAILED, code="ERROR", message=str(exc)[:1000])
+        return run
+    beat.check()  # the download outlived the lease and another worker has the run: stop here
+    step(f"Saving {len(records):,} document{'s' if len(records) != 1 else ''}", 0, len(records))
+    with transaction.atomic():
+        leases.renew(SyncRun, run.pk, run.attempts, running=_RUNNING)  # the run is ours until commit
+        result = ingest_documents(
+            tenant=tenant,
+            registration=registration,
+            records={run.section: records},
+            actor=actor,
+            source="portal",
+            complete_sections=[run.section],
+            request_id=run.request_id,
         )
+        if result.errors:
+            transaction.set_rollback(True)
+    if result.errors:
+        _finish(
+            run,
+            status=RunStatus.FAILED,
+            code="BADDATA",
+            counts={"errors": len(result.errors)},
+            message="The portal sent records we could not read; nothing was written:\n"
+            + "\n".join(result.errors[:20]),
+        )
+        return run
+    counts_extra: dict = {}
+    beat.check()
+    step("Reading buyers' actions on your own invoices")
+    try:  # the seller's side: recipients' actions on this GSTIN's own outward documents
+        outward = (
+            portal.get_outward_actions(gstin=registration.gstin, section=run.section)
+            if section_info(run.section).goods_typ == GoodsType.ALL_OTHER  # no seller's view of BoE / ISD
+            else []
+        )
+    except PortalError as exc:
+        counts_extra["outward_error"] = exc.message
+    else:
+        beat.check()
+        res = refresh_in_transaction(
+            tenant=tenant, registration=registration, section=run.section, records=outward, actor=actor
+        )
+        counts_extra.update(outward_received=res.received, outward_action_changed=res.action_changed)
+    with transaction.atomic():
+        session = portal.session(registration.gstin)
+        if session is not None and session.expires_at != conn.expires_at:
+            _save_session(conn, session)  # the adapter refreshed the token
+        counts = {**result.counts(), "downloaded": len(records), **counts_extra}
+        _finish(run, status=RunStatus.SUCCEEDED, counts=counts)
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="sync.run_completed",
+            obj=run,
+            request_id=run.request_id,
+            metadata={"section": run.section, "gstin": registration.gstin, **counts},
+        )
+    changed = any(counts.get(k) for k in ("created", "changed", "vanished", "reappeared"))
+    filings = _return_filings(portal, run) if _last_of_sync(run) else None
+    handoff.announce(
+        SyncFinished(
+            tenant=tenant, registration=registration, run=run, changed=changed, return_filings=filings
+        )
+    )
     return run
 
 
@@ -375,18 +414,4 @@ def queue_daily_syncs() -> int:
 def requeue_stale_runs() -> int:
     """Runs whose worker died (heartbeat past the lease) are delivered again; the claim re-checks the lease."""
 
-    cutoff = timezone.now() - dt.timedelta(seconds=settings.IMS_SYNC_LEASE_SECONDS)
-    with scopes_disabled():
-        ids = list(
-            SyncRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).values_list(
-                "id", flat=True
-            )
-        )
-        ids += list(
-            SyncRun.objects.filter(status=RunStatus.QUEUED, created_at__lt=cutoff).values_list(
-                "id", flat=True
-            )
-        )
-    for run_id in ids:
-        tasks.sync_section.delay(run_id)
-    return len(ids)
+    return leases.sweep(SyncRun, tasks.sync_section, running=_RUNNING)  # also those handed back

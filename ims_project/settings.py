@@ -355,6 +355,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-syncs": {"task": "gst_sync.tasks.sweep_stale_runs", "schedule": 300.0},
     "sweep-stale-pushes": {"task": "gst_sync.tasks.sweep_stale_pushes", "schedule": 300.0},
     "sweep-stale-recon-jobs": {"task": "reconciliation.tasks.sweep_stale_jobs", "schedule": 300.0},
+    # Bulk-action runs, exports and 2B rebuilds on the same lease (docs/decisions/0007-shared-lease-helper.md).
+    "sweep-stale-bulk-actions": {"task": "actions.sweep_stale_runs", "schedule": 300.0},
+    "sweep-stale-exports": {"task": "exports.sweep_stale_jobs", "schedule": 300.0},
+    "sweep-stale-rebuilds": {"task": "returns.sweep_stale_rebuilds", "schedule": 300.0},
     "rebuild-twob-previews": {"task": "returns.rebuild_previews", "schedule": crontab(hour=6, minute=15)},
     "deadline-digest": {"task": "returns.deadline_digest", "schedule": crontab(hour=7, minute=30)},
     # Suppliers' GSTR-3B filings from the portal's return tracking, for Rule 37A (every tenant).

@@ -77,6 +77,13 @@ LAST_TIMINGS: dict[str, float] = {}  # seconds per stage of the latest run in th
 
 
 _RUNNING = (JobStatus.RUNNING,)
+RETRY_AFTER = 10  # seconds before a run handed back after a lost connection is delivered again
+
+
+def _task():
+    from .tasks import run_recon_task  # noqa: PLC0415 - the task module imports this one
+
+    return run_recon_task
 
 
 def _progress(run: ReconRun, percent: int, stage: str) -> None:
@@ -112,7 +119,9 @@ def execute_run(*, run_id: int) -> ReconRun | None:
             _progress(run, 0, "restarted")
         started = time.monotonic()
         try:
-            counts = _execute(run)
+            # A heartbeat thread keeps the lease through the long statements of pass 2 as well.
+            with leases.heartbeat(ReconRun, run_id, attempt, running=_RUNNING):
+                counts = _execute(run)
         except leases.LeaseLost:
             logger.warning(
                 "recon run %s: attempt %s lost its lease to another worker; stopping", run_id, attempt
@@ -121,6 +130,13 @@ def execute_run(*, run_id: int) -> ReconRun | None:
                 cur.execute(f"DROP TABLE IF EXISTS {_TEMP}")  # the results table is the new owner's now
             return None
         except Exception as exc:
+            leases.fresh_connection()  # the failure may be the connection itself (its session terminated)
+            if leases.retryable(exc, attempt):
+                # Handed back as queued: the next attempt (attempt > 1) drops this one's half-written results.
+                logger.exception("recon run %s: attempt %s lost its database connection", run_id, attempt)
+                if leases.release(ReconRun, run_id, attempt, running=_RUNNING):
+                    leases.deliver_later(_task(), run_id, countdown=RETRY_AFTER)
+                return ReconRun.objects.get(pk=run_id)
             if ReconRun.objects.filter(
                 pk=run_id, attempts=attempt
             ).exists():  # else the results are another's

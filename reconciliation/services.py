@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from actions.models import IdempotencyKey
 from audit.services import Actor, Event, record, record_many
-from ims_project import handoff
+from ims_project import handoff, leases
 from ims_project.handoff import RegisterChanged, WritebackQueued
 from tenancy.models import Membership, Registration, Tenant
 from tenancy.roles import Capability, can
@@ -66,6 +66,7 @@ _LINE_DEFAULTS = {
     "flags": "{}",
 }
 log = logging.getLogger(__name__)
+IMPORT_RETRY_AFTER = 10  # seconds before an import handed back after a lost connection is delivered again
 
 
 class ReconError(ValueError):
@@ -522,14 +523,22 @@ def run_import(*, import_id: int) -> RegisterImport | None:
             return RegisterImport.objects.get(pk=job.pk)
         removed: set[int] = set()
         try:
-            removed = _run_import(job)
+            # A heartbeat thread keeps the lease between progress writes too (a slow read of a large file).
+            with leases.heartbeat(RegisterImport, job.pk, job.attempts, running=imports._RUNNING):
+                removed = _run_import(job)
         except imports.LeaseLost:  # our lease expired and another worker took the job over: it finishes it
             log.warning("register import %s: lease lost to another worker", job.pk)
             return None
         except register_file.RegisterFileError as e:
             _fail(job, str(e))
-        except Exception:
+        except Exception as exc:
             log.exception("register import %s failed", job.pk)
+            leases.fresh_connection()  # the failure may be the connection itself (its session terminated)
+            if leases.retryable(exc, job.attempts):
+                # Handed back as queued: lines are matched by ERP reference, so the next attempt completes it.
+                if leases.release(RegisterImport, job.pk, job.attempts, running=imports._RUNNING):
+                    leases.deliver_later(tasks.run_import_task, job.pk, countdown=IMPORT_RETRY_AFTER)
+                return RegisterImport.objects.get(pk=job.pk)
             _fail(
                 job,
                 "The import stopped on an unexpected error"

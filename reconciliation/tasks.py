@@ -1,10 +1,6 @@
-import datetime as dt
-
 from celery import shared_task
-from django.conf import settings
-from django.utils import timezone
 
-from tenancy.scoping import scopes_disabled
+from ims_project import leases
 
 from . import engine, services
 from .models import JobStatus, ReconRun, RegisterImport
@@ -27,26 +23,12 @@ def requeue_stale_jobs() -> dict[str, int]:
     ``IMS_SYNC_LEASE_SECONDS``) or whose delivery was lost (queued that long); the claim re-checks the lease, so
     a twin of a live job does nothing. As ``gst_sync.services.requeue_stale_runs`` does for portal syncs."""
 
-    cutoff = timezone.now() - dt.timedelta(seconds=settings.IMS_SYNC_LEASE_SECONDS)
     found = {}
     for key, model, task in (
         ("runs", ReconRun, run_recon_task),
         ("imports", RegisterImport, run_import_task),
     ):
-        with scopes_disabled():
-            ids = set(
-                model.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).values_list(
-                    "id", flat=True
-                )
-            )
-            ids |= set(
-                model.objects.filter(status=JobStatus.QUEUED, created_at__lt=cutoff).values_list(
-                    "id", flat=True
-                )
-            )
-        for pk in sorted(ids):
-            task.delay(pk)
-        found[key] = len(ids)
+        found[key] = leases.sweep(model, task, running=(JobStatus.RUNNING,))  # also those handed back
     return found
 
 

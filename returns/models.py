@@ -78,6 +78,9 @@ class PreviewRebuild(models.Model):
     preview = models.ForeignKey(
         TwobPreview, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
+    # The worker's lease (ims_project.leases): claims so far, and the last sign of life of the running one.
+    attempts = models.IntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     objects = ScopedManager(tenant="tenant")
 

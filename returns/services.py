@@ -36,6 +36,7 @@ from gst_sync.client.base import open_session
 from gst_sync.client.factory import make_adapter
 from gst_sync.files.imports import Gstr2bImportResult, UploadedFile, import_gstr2b_files
 from gst_sync.models import PortalConnection
+from ims_project import leases
 from invoices.models import SupplierDocument
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
@@ -61,7 +62,8 @@ REVERSAL_WHY = (
     "financial year; the ITC is reversed"
 )
 REAVAIL_WHY = "Rule 37A: the supplier has filed the GSTR-3B; the reversed ITC is re-availed (GSTR-3B 4(D)(1))"
-REBUILD_LEASE = dt.timedelta(minutes=30)  # a running rebuild older than this was lost with its worker
+_REBUILD_RUNNING = (RebuildStatus.RUNNING,)  # the lease's running state (ims_project.leases)
+REBUILD_RETRY_AFTER = 10  # seconds before a released rebuild is delivered again
 log = logging.getLogger(__name__)
 
 
@@ -547,51 +549,76 @@ def request_rebuild(
     return job, True
 
 
-def _claim_rebuild(rebuild_id: int) -> bool:
-    """Compare-and-set: queued → running (or re-claim a running one past the lease: its worker was lost)."""
-    now = timezone.now()
-    with connection.cursor() as cur:
-        cur.execute(
-            """UPDATE returns_previewrebuild SET status = %s, started_at = %s
-               WHERE id = %s AND (status = %s OR (status = %s AND started_at < %s))""",
-            [
-                RebuildStatus.RUNNING,
-                now,
-                rebuild_id,
-                RebuildStatus.QUEUED,
-                RebuildStatus.RUNNING,
-                now - REBUILD_LEASE,
-            ],
-        )
-        return cur.rowcount == 1
+def _claim_rebuild(rebuild_id: int) -> int | None:
+    """The lease of :mod:`ims_project.leases`: queued -> running (or take over a running one whose heartbeat is
+    past the lease: its worker was lost). This attempt's number, None when not claimed."""
+    return leases.claim_attempt(
+        PreviewRebuild, rebuild_id, running=_REBUILD_RUNNING, new_status_sql="'running'", set_started=True
+    )
 
 
 def run_rebuild(rebuild_id: int) -> PreviewRebuild | None:
     """The worker's side of :func:`request_rebuild`: claim the rebuild, build the snapshot in the tenant's scope
-    and mark it done (or failed, with the error). A second delivery of the same id is a no-op (None)."""
+    and mark it done (or failed, with the error). A second delivery of the same id is a no-op (None).
+
+    A heartbeat thread keeps the lease while the snapshot is built; the snapshot and the rebuild's end are
+    written in one transaction that renews the lease first, so an attempt that lost its lease writes nothing.
+    When the rebuild's database session dies, the failure path writes on a fresh connection and hands the
+    rebuild back as queued (delivered again, up to ``leases.MAX_ATTEMPTS`` times)."""
     with scopes_disabled():
         job = PreviewRebuild.objects.select_related("tenant", "registration").filter(pk=rebuild_id).first()
-    if job is None or not _claim_rebuild(rebuild_id):
+    if job is None:
+        return None
+    attempt = _claim_rebuild(rebuild_id)
+    if attempt is None:
         return None
     actor = Actor(job.actor_type, job.actor_label, job.actor_id)
     with tenant_scope(job.tenant):
         job.refresh_from_db()
         try:
-            snap = build_preview(
-                tenant=job.tenant,
-                actor=actor,
-                registration=job.registration,
-                period=job.period,
-                trigger=job.trigger,
-            )
+            with (
+                leases.heartbeat(PreviewRebuild, rebuild_id, attempt, running=_REBUILD_RUNNING),
+                transaction.atomic(),
+            ):
+                leases.renew(
+                    PreviewRebuild, rebuild_id, attempt, running=_REBUILD_RUNNING
+                )  # the row is ours until commit
+                snap = build_preview(
+                    tenant=job.tenant,
+                    actor=actor,
+                    registration=job.registration,
+                    period=job.period,
+                    trigger=job.trigger,
+                )
+                PreviewRebuild.objects.filter(pk=rebuild_id).update(
+                    status=RebuildStatus.DONE, preview=snap, finished_at=timezone.now()
+                )
+        except leases.LeaseLost:
+            log.warning("2B preview rebuild %s: attempt %s lost its lease; stopped", rebuild_id, attempt)
         except Exception as exc:  # noqa: BLE001 - any failure is shown on the page
             log.exception("2B preview rebuild %s failed", rebuild_id)
-            job.status, job.error = RebuildStatus.FAILED, str(exc) or exc.__class__.__name__
-        else:
-            job.status, job.preview = RebuildStatus.DONE, snap
-        job.finished_at = timezone.now()
-        job.save(update_fields=["status", "error", "preview", "finished_at"])
+            if leases.retryable(exc, attempt):
+                if leases.release(PreviewRebuild, rebuild_id, attempt, running=_REBUILD_RUNNING):
+                    leases.deliver_later(tasks.rebuild_preview, rebuild_id, countdown=REBUILD_RETRY_AFTER)
+            else:
+                leases.fail(
+                    PreviewRebuild,
+                    rebuild_id,
+                    attempt,
+                    running=_REBUILD_RUNNING,
+                    status=RebuildStatus.FAILED,
+                    error=str(exc) or exc.__class__.__name__,
+                    finished_at=timezone.now(),
+                )
+        leases.fresh_connection()
+        job.refresh_from_db()
     return job
+
+
+def requeue_stale_rebuilds() -> int:
+    """The beat sweep: deliver again the rebuilds whose worker died (running past the lease) or whose delivery
+    was lost (queued that long, or released and not taken); the claim re-checks the lease."""
+    return leases.sweep(PreviewRebuild, tasks.rebuild_preview, running=_REBUILD_RUNNING)
 
 
 def recompute_on_portal(

@@ -47,3 +47,9 @@ def refresh_claim_periods(registration_id: int) -> int:
     """The ITC claim periods of one GSTIN's documents (returns.claims): after a sync, a GSTR-3B filing recorded,
     corrected or deleted, or a reconciliation."""
     return services.refresh_claims_job(registration_id)
+
+
+@shared_task(name="returns.sweep_stale_rebuilds", queue="default")
+def sweep_stale_rebuilds() -> int:
+    """Every few minutes (beat): 2B preview rebuilds whose worker died or whose delivery was lost are sent again."""
+    return services.requeue_stale_rebuilds()

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import openpyxl
 import pytest
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
@@ -162,7 +163,9 @@ def test_running_job_is_left_alone_unless_its_worker_went_silent(tenant_a, reg_a
         ExportJob.objects.filter(pk=job.pk).update(status="running", heartbeat_at=timezone.now())
     assert run_export_task(job.pk) == "running"
     with tenant_scope(tenant_a):
-        ExportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - dt.timedelta(minutes=11))
+        ExportJob.objects.filter(pk=job.pk).update(
+            heartbeat_at=timezone.now() - dt.timedelta(seconds=settings.IMS_SYNC_LEASE_SECONDS + 60)
+        )
     assert run_export_task(job.pk) == "done"
 
 
