@@ -11,7 +11,7 @@ SETTINGS = (
 
 
 class Migration(migrations.Migration):
-    dependencies = [("returns", "0006_deadline_store")]
+    dependencies = [("returns", "0007_rebuild_lease")]
 
     operations = [
         migrations.RunSQL(
