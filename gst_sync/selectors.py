@@ -130,7 +130,7 @@ def _push_step(batch: PushBatch) -> str:
     return f"{n}: sent, waiting for the portal's answer"
 
 
-def sync_states(*, tenant, registrations: Sequence[Registration]) -> dict[int, SyncState]:
+def sync_states(*, tenant: Tenant, registrations: Sequence[Registration]) -> dict[int, SyncState]:
     """Per registration id: its :class:`SyncState`, from the latest run of each section and the pushes in flight
     or last finished (two queries whatever the number of GSTINs)."""
     ids = [r.pk for r in registrations]

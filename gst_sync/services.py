@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -179,7 +179,7 @@ def _claim(run_id: int) -> int | None:
     )
 
 
-def _progress_reporter(run_id: int, attempt: int):
+def _progress_reporter(run_id: int, attempt: int) -> Callable[..., None]:
     """``step(text, done=None, total=None)``: the run's heartbeat with what it is doing now, for the portal page.
     Raises ``leases.LeaseLost`` when another worker took the run over."""
 
@@ -203,10 +203,11 @@ def _finish(run: SyncRun, *, status: str, counts=None, code: str = "", message: 
 def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | None:
     """Do one queued run: download the section, then ingest it in one transaction. Safe to deliver twice: a
     run that is not claimable (done, or running under a live lease) is left alone and None is returned."""
+    assert adapter is not None  # @owns_adapter always gives one
     with scopes_disabled():
         run = SyncRun.objects.select_related("registration", "tenant").filter(pk=run_id).first()
     attempt = None if run is None else _claim(run_id)
-    if attempt is None:
+    if run is None or attempt is None:
         return None
     try:
         return _run_claimed(run, attempt, adapter)
