@@ -229,6 +229,14 @@ def _run_claimed(run: SyncRun, attempt: int, adapter: PortalAdapter) -> SyncRun:
     step = _progress_reporter(run.pk, attempt)
     with tenant_scope(tenant):
         run.refresh_from_db()
+        if not registration.active:  # deactivated after the run was queued: nothing is fetched
+            _finish(
+                run,
+                status=RunStatus.FAILED,
+                code="INACTIVE",
+                message=f"{registration.gstin} was deactivated before this sync ran.",
+            )
+            return run
         conn = PortalConnection.objects.get(tenant=tenant, registration=registration)
         portal = adapter  # given, or built from settings by @owns_adapter
         try:
