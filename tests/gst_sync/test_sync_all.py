@@ -167,6 +167,7 @@ def test_the_row_shows_the_last_sync_its_age_and_the_last_failure_of_each_sectio
     html = client_for(alice).get(_url(tenant_a)).content.decode()
     assert "3\xa0hours ago" in html
     assert "b2bcn: The portal is under maintenance." in _row_status(html, reg_a1.gstin)
+    assert "b2b:" not in _row_status(html, reg_a1.gstin)  # b2b went well
 
 
 @pytest.fixture
