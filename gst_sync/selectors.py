@@ -5,7 +5,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.utils.timesince import timesince
@@ -116,6 +116,11 @@ class SyncState:
         return bool(self.steps or self.waiting)
 
 
+def _which(sections: list[str], *, everyone: int) -> str:
+    """The sections a message concerns: named, or "All 16 sections" when it is every one of them."""
+    return f"All {everyone} sections" if len(sections) == everyone > 1 else ", ".join(sections)
+
+
 def _run_step(run: SyncRun) -> str:
     text = (run.progress or {}).get("text") or "starting"
     return f"{run.section}: {text}"
@@ -130,9 +135,9 @@ def _push_step(batch: PushBatch) -> str:
     return f"{n}: sent, waiting for the portal's answer"
 
 
-def sync_states(*, tenant, registrations: Sequence[Registration]) -> dict[int, SyncState]:
-    """Per registration id: its :class:`SyncState`, from the latest run of each section and the pushes in flight
-    or last finished (two queries whatever the number of GSTINs)."""
+def sync_states(*, tenant: Tenant, registrations: Sequence[Registration]) -> dict[int, SyncState]:
+    """Per registration id: its :class:`SyncState`, from the latest run of each section, the last good run and the
+    pushes in flight or last finished (three queries whatever the number of GSTINs)."""
     ids = [r.pk for r in registrations]
     states = {pk: SyncState() for pk in ids}
     latest = list(
@@ -149,15 +154,22 @@ def sync_states(*, tenant, registrations: Sequence[Registration]) -> dict[int, S
             "finished_at",
         )
     )
+    # The last sync that went well, even when later ones failed (the portal down since).
+    last_good = dict(
+        SyncRun.objects.filter(tenant=tenant, registration_id__in=ids, status=RunStatus.SUCCEEDED)
+        .values("registration_id")
+        .annotate(last=Max("finished_at"))
+        .values_list("registration_id", "last")
+    )
     by_reg: dict[int, list[SyncRun]] = defaultdict(list)
     for run in latest:
         by_reg[run.registration_id].append(run)
     now = timezone.now()
     for reg_id, runs in by_reg.items():
         state = states[reg_id]
-        finished = [r.finished_at for r in runs if r.status == RunStatus.SUCCEEDED and r.finished_at]
-        if finished:
-            state.last_sync = max(finished)
+        last = last_good.get(reg_id)
+        if last is not None:
+            state.last_sync = last
             recent = now - state.last_sync < dt.timedelta(minutes=1)
             state.age = "just now" if recent else f"{timesince(state.last_sync, now, depth=1)} ago"
         active = [r for r in runs if r.status in ACTIVE_STATUSES]
@@ -169,10 +181,13 @@ def sync_states(*, tenant, registrations: Sequence[Registration]) -> dict[int, S
             state.done = len(current) - len(active)
             state.steps = [_run_step(r) for r in active if r.status == RunStatus.RUNNING]
             state.waiting = sum(r.status == RunStatus.QUEUED for r in active)
+        # One line per message: a portal that is down fails every section alike.
+        failed: dict[str, list[str]] = defaultdict(list)
+        for r in runs:
+            if r.status == RunStatus.FAILED and r.error_message:
+                failed[r.error_message].append(r.section)
         state.errors = [
-            f"{r.section}: {r.error_message}"
-            for r in runs
-            if r.status == RunStatus.FAILED and r.error_message
+            f"{_which(sections, everyone=len(runs))}: {message}" for message, sections in failed.items()
         ]
     recent = PushBatch.objects.filter(tenant=tenant, registration_id__in=ids).filter(
         Q(status__in=ACTIVE_PUSH_STATUSES) | Q(created_at__gte=now - dt.timedelta(days=1))

@@ -8,7 +8,7 @@ the run can simply be retried.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import cast
 
 from django.conf import settings
@@ -183,7 +183,7 @@ def _claim(run_id: int) -> int | None:
     )
 
 
-def _progress_reporter(run_id: int, attempt: int):
+def _progress_reporter(run_id: int, attempt: int) -> Callable[..., None]:
     """``step(text, done=None, total=None)``: the run's heartbeat with what it is doing now, for the portal page.
     Raises ``leases.LeaseLost`` when another worker took the run over."""
 
@@ -262,6 +262,14 @@ def _sync(run: SyncRun, portal: PortalAdapter, beat: leases.Heartbeat) -> SyncRu
     """The body of :func:`run_sync`, under the lease ``beat`` keeps."""
     tenant, registration = run.tenant, run.registration
     actor = Actor.task("gst_sync.sync_section")
+    if not registration.active:  # deactivated after the run was queued: nothing is fetched
+        _finish(
+            run,
+            status=RunStatus.FAILED,
+            code="INACTIVE",
+            message=f"{registration.gstin} was deactivated before this sync ran.",
+        )
+        return run
     conn = PortalConnection.objects.get(tenant=tenant, registration=registration)
     step = _progress_reporter(run.pk, run.attempts)
     try:

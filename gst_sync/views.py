@@ -23,6 +23,7 @@ from .outward import outward_for
 from .selectors import (
     DIFF_ACTIONS,
     push_batches_for,
+    push_queue_counts,
     registrations_with_connections,
     run_diff,
     runs_for,
@@ -270,11 +271,15 @@ def push_all(request, tenant_slug):
     on their rows."""
     regs = _actionable(request)
     connected = _connected_ids(request, regs)
+    unconnected = [r for r in regs if r.pk not in connected]
+    waiting = push_queue_counts(tenant=request.tenant, registrations=unconnected) if unconnected else {}
     notes: dict[str, str] = {}
     gstins = actions = 0
     for reg in regs:
         if reg.pk not in connected:
-            continue  # nothing can be pushed without a session; its row says "Not connected"
+            if waiting[reg.pk]["all"]:
+                notes[str(reg.pk)] = "Not pushed: connect it with an OTP first."
+            continue
         try:
             batches = push.queue_push(tenant=request.tenant, actor=Actor.user(request.user), registration=reg)
         except push.PushError as exc:

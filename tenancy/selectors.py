@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import OuterRef, QuerySet
 from guardian.models import UserObjectPermission
@@ -32,7 +34,7 @@ def inactive_registration_ids(tenant: Tenant) -> list[int]:
         ids = list(
             Registration._base_manager.filter(tenant=tenant, active=False).values_list("pk", flat=True)
         )
-        tenant.inactive_registration_ids = ids
+        setattr(tenant, "inactive_registration_ids", ids)  # noqa: B010 - an annotation's name, not a field
     return list(ids)
 
 
@@ -108,7 +110,7 @@ def tenant_registrations(
 
 
 def registrations_page(
-    *, tenant: Tenant, user, membership: Membership | None = None
+    *, tenant: Tenant, user: Any, membership: Membership | None = None
 ) -> QuerySet[Registration]:
     """The GSTINs of the registrations page: as :func:`tenant_registrations`, and for owners and admins (who may
     deactivate and reactivate) the deactivated ones too, last."""

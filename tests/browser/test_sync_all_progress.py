@@ -90,7 +90,7 @@ def run_queued_pushes(tenant) -> None:
             push.run_push(batch_id, adapter=adapter)
 
 
-def test_sync_all_shows_each_gstins_progress_then_push_all(office, log_in):
+def test_sync_all_shows_each_gstins_progress_then_push_all(office, sandbox, log_in):
     tenant, reg, other, user = office
     page = log_in("meera", factories.PASSWORD)
     page.set_viewport_size({"width": 1400, "height": 900})
@@ -144,3 +144,14 @@ def test_sync_all_shows_each_gstins_progress_then_push_all(office, log_in):
     expect(status).to_have_count(0)
     expect(page.locator("#push-all")).to_have_text("Push all (0 actions)")
     page.screenshot(path=SHOT.format("5-pushed"), full_page=True)
+
+    # The portal goes down: every section of the next sync fails alike, said once on the GSTIN's row.
+    sandbox.faults(fail_next=10_000)
+    with page.expect_navigation():
+        page.click("#sync-all")
+    in_a_worker(lambda: run_queued_syncs(tenant)).join(timeout=120)
+    error = status.locator(".gstin-error")
+    expect(error).to_have_count(1, timeout=10_000)
+    expect(error).to_have_text(re.compile(r"^All \d+ sections: The portal answered HTTP 503"))
+    expect(row.locator("td.last-sync")).to_contain_text("just now")  # the last good sync stays
+    page.screenshot(path=SHOT.format("6-portal-down"), full_page=True)

@@ -79,6 +79,7 @@ def test_sync_all_queues_every_connected_gstin_and_says_on_the_row_what_it_could
     first = _row_status(html, reg_a1.gstin)
     assert f"Syncing: 0 of {_runs(tenant_a, reg_a1)} sections done." in first
     assert f"{_runs(tenant_a, reg_a1)} sections waiting for a worker" in first
+    assert "Syncing…</button>" in html  # its own Sync now waits for the end
     # The htmx refreshes of the page keep saying it; the next page load no more.
     fragment = client.get(_url(tenant_a), HTTP_HX_REQUEST="true").content.decode()
     assert "Not synced: connect it with an OTP first." in _row_status(fragment, reg_a2.gstin)
@@ -111,6 +112,21 @@ def test_a_preparer_syncs_and_pushes_only_the_gstin_granted_to_them(
     with tenant_scope(tenant_a):
         assert list(PushBatch.objects.values_list("registration_id", flat=True)) == [reg_a1.pk]
     assert "Pushing 1 action: waiting for a worker" in _row_status(r.content.decode(), reg_a1.gstin)
+
+
+@pytest.mark.django_db
+def test_push_all_says_which_gstin_could_not_push_for_want_of_a_session(
+    client_for, alice, tenant_a, reg_a1, reg_a2
+):
+    _connected(tenant_a, reg_a1)  # reg_a2 has an action waiting but no session
+    make_doc(reg_a1, local_action="R", local_remarks="wrong rate")
+    make_doc(reg_a2, local_action="R", local_remarks="wrong rate")
+    r = client_for(alice).post(_url(tenant_a, "portal-push-all"), follow=True)
+    html = r.content.decode()
+    assert "Pushing 1 action of 1 GSTIN." in html
+    assert "Not pushed: connect it with an OTP first." in _row_status(html, reg_a2.gstin)
+    with tenant_scope(tenant_a):
+        assert list(PushBatch.objects.values_list("registration_id", flat=True)) == [reg_a1.pk]
 
 
 @pytest.mark.django_db
@@ -151,6 +167,7 @@ def test_the_row_shows_the_last_sync_its_age_and_the_last_failure_of_each_sectio
     html = client_for(alice).get(_url(tenant_a)).content.decode()
     assert "3\xa0hours ago" in html
     assert "b2bcn: The portal is under maintenance." in _row_status(html, reg_a1.gstin)
+    assert "b2b:" not in _row_status(html, reg_a1.gstin)  # b2b went well
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from audit.models import AuditEvent
 from audit.services import Actor
 from gst_sync import push
 from gst_sync import services as sync_services
+from gst_sync.client import GstnAdapter
 from gst_sync.models import ConnectionStatus, PortalConnection, SyncRun
 from invoices.models import SupplierDocument
 from tenancy import services as tenancy_services
@@ -22,6 +23,12 @@ from tenancy.scoping import tenant_scope
 from tenancy.selectors import member_grants
 from tests import factories
 from tests.documents.helpers import make_doc
+from tests.gst_sync import conftest as sandbox_fixtures
+from tests.gst_sync.conftest import make_config
+
+# The sandbox portal, as the gst_sync tests run it.
+sandbox_url = sandbox_fixtures.sandbox_url
+sandbox = sandbox_fixtures.sandbox
 
 pytestmark = pytest.mark.django_db
 
@@ -154,3 +161,22 @@ def test_adding_a_deactivated_gstin_again_says_to_reactivate_it(client_for, alic
         {"gstin": reg_a1.gstin, "legal_name": "Again", "filing_frequency": "M"},
     )
     assert "was deactivated: reactivate it" in r.content.decode()
+
+
+def test_a_sync_queued_before_the_deactivation_fetches_nothing(tenant_a, reg_a1, sandbox):
+    _connect(tenant_a, reg_a1)
+    with tenant_scope(tenant_a):
+        (run, *_) = sync_services.queue_sync(
+            tenant=tenant_a, actor=Actor.system("t"), registration=reg_a1, sections=["b2b"]
+        )
+        tenancy_services.set_registration_active(
+            tenant=tenant_a, actor=factories.SYSTEM, registration=reg_a1, active=False
+        )
+    before = sandbox.stats()["total"]
+    with GstnAdapter(make_config(sandbox)) as adapter:
+        sync_services.run_sync(run.pk, adapter=adapter)
+    with tenant_scope(tenant_a):
+        run.refresh_from_db()
+    assert (run.status, run.error_code) == ("failed", "INACTIVE")
+    assert "was deactivated before this sync ran" in run.error_message
+    assert sandbox.stats()["total"] == before  # the portal was not asked anything
