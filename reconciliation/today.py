@@ -9,16 +9,24 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
+from ims_project.jobs import JobStatus
 from invoices.today import Item
 
 from .domain.matching import Outcome
-from .selectors import latest_done_run
+from .models import ReconRun
 
+RUNS_LOOKED_AT = 200  # the latest finished runs looked at (as the runs list)
 EXCEPTIONS = (Outcome.MISMATCH, Outcome.PROBABLE, Outcome.MISSING_IN_REGISTER, Outcome.MISSING_IN_SUPPLIER)
 
 
 def today_items(*, tenant, user, membership, registrations, today: dt.date) -> dict[int | None, list[Item]]:
-    run = latest_done_run(tenant=tenant, user=user, membership=membership)
+    # The latest finished run whose every GSTIN the member sees (as ``selectors.latest_done_run``, in one query:
+    # the GSTINs are already known).
+    visible = {r.pk for r in registrations}
+    done = ReconRun.objects.filter(tenant=tenant, status=JobStatus.DONE).only(
+        "id", "registration_ids", "counts", "created_at", "finished_at"
+    )[:RUNS_LOOKED_AT]
+    run = next((r for r in done if set(r.registration_ids) <= visible), None)
     if run is None:
         return {}
     counts = run.counts or {}

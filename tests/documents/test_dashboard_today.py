@@ -217,6 +217,15 @@ def test_the_latest_reconciliation_exceptions_link_to_its_results(client_for, al
     assert client.get(href).status_code == 200
 
 
+def test_a_reconciliation_of_a_gstin_the_member_does_not_see_is_not_shown(
+    client_for, alice, pat, tenant_a, reg_a2
+):
+    books(tenant_a, alice, reg_a2)
+    reconcile(tenant_a, alice, reg_a2)
+    assert 'data-today="recon"' in client_for(alice).get(HOME).content.decode()
+    assert 'data-today="recon"' not in client_for(pat).get(HOME).content.decode()  # pat sees reg_a1 only
+
+
 def test_a_count_in_the_gstin_tables_links_to_a_list_of_exactly_that_many(client_for, alice, docs, reg_a1):
     client = client_for(alice)
     html = client.get(HOME).content.decode()
