@@ -14,7 +14,10 @@ def _calls(client, action: str, outcome: str) -> float:
     text = client.get("/metrics").content.decode()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == "ims_portal_calls_total" and sample.labels == {"action": action, "outcome": outcome}:
+            if sample.name == "ims_portal_calls_total" and sample.labels == {
+                "action": action,
+                "outcome": outcome,
+            }:
                 return sample.value
     return 0.0
 

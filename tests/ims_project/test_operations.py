@@ -145,7 +145,12 @@ def test_health_command_exits_non_zero_when_the_database_is_down():
         "LOG_LEVEL": "ERROR",
     }
     result = subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", "health"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "manage.py", "health"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert json.loads(result.stdout)["checks"]["database"]["ok"] is False
@@ -158,9 +163,7 @@ def test_health_command_exits_non_zero_when_the_database_is_down():
 def test_metrics_expose_requests_jobs_by_kind_and_state_queues_and_beat(client, tenant_a, alice):
     with tenant_scope(tenant_a):
         for status in ("queued", "queued", "failed"):
-            ExportJob.objects.create(
-                tenant=tenant_a, user_id=alice.pk, kind="documents", status=status
-            )
+            ExportJob.objects.create(tenant=tenant_a, user_id=alice.pk, kind="documents", status=status)
     client.force_login(alice, backend="django.contrib.auth.backends.ModelBackend")
     client.get(f"/t/{tenant_a.slug}/")
     response = client.get("/metrics")
@@ -247,14 +250,28 @@ def test_a_real_worker_with_beat_ticks_serves_its_endpoints_and_counts_its_tasks
     }
     (tmp_path / "prometheus").mkdir()
     env.update(
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),  # the pool's task counts reach the main process
+        PROMETHEUS_MULTIPROC_DIR=str(
+            tmp_path / "prometheus"
+        ),  # the pool's task counts reach the main process
         IMS_VAR_DIR=str(tmp_path),
         IMS_WORKER_HTTP_PORT=str(port),
         IMS_BEAT_TICK_SECONDS="1",
         CELERY_BEAT_SCHEDULE_FILENAME=str(tmp_path / "beat-schedule"),
     )
     worker = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "celery", "-A", "ims_project", "worker", "-B", "-l", "INFO", "--concurrency", "1"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "ims_project",
+            "worker",
+            "-B",
+            "-l",
+            "INFO",
+            "--concurrency",
+            "1",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -285,5 +302,6 @@ def test_a_real_worker_with_beat_ticks_serves_its_endpoints_and_counts_its_tasks
             worker.wait()
     log = worker.stdout.read() if worker.stdout else ""
     assert body is not None, log
-    assert body["ready"] is True and body["checks"]["beat"]["ok"] is True, (body, log)
+    assert body["ready"] is True, (body, log)
+    assert body["checks"]["beat"]["ok"] is True, (body, log)
     assert _value(metrics_text, "ims_celery_tasks_total", task="ims.beat_tick", state="success"), log
