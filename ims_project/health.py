@@ -110,7 +110,9 @@ def queue_depths() -> dict[str, int]:
         size = getattr(channel, "_size", None)
         for name in queue_names():
             try:
-                depths[name] = int(size(name)) if size else channel.queue_declare(queue=name, passive=True).message_count
+                depths[name] = (
+                    int(size(name)) if size else channel.queue_declare(queue=name, passive=True).message_count
+                )
             except ChannelError:  # a queue nobody declared yet holds nothing
                 depths[name] = 0
     return depths

@@ -14,6 +14,9 @@ class Tenant(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set when the organisation was deleted (tenancy.services.delete_tenant): its data is gone, this row and its
+    # audit ledger stay (docs/operations.md §6).
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

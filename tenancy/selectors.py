@@ -4,6 +4,7 @@ from django.db.models import QuerySet
 from guardian.models import UserObjectPermission
 from guardian.shortcuts import get_objects_for_user
 
+from . import portability
 from .models import Membership, Registration, Tenant
 from .roles import Capability, can, sees_all_gstins
 
@@ -84,3 +85,8 @@ def tenant_registrations(
 ) -> QuerySet[Registration]:
     """The GSTINs listed on the registrations page: those ``user`` may see (all, for owners and admins)."""
     return visible_registrations(tenant=tenant, user=user, membership=membership).order_by("gstin")
+
+
+def tenant_data_counts(*, tenant) -> dict[str, int]:
+    """Rows of the organisation per table (tables holding none left out): what deleting it would remove."""
+    return {table: n for table, n in portability.count_rows(tenant.pk).items() if n}
