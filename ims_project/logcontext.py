@@ -28,6 +28,7 @@ _task: contextvars.ContextVar[str] = contextvars.ContextVar("ims_task", default=
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 access_log = logging.getLogger("ims.request")
+_QUIET_PATHS = {"/healthz", "/readyz", "/metrics"}
 
 
 def current_request_id() -> str:
@@ -88,7 +89,9 @@ class RequestContextMiddleware:
                 "status": response.status_code,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1),
             }
-            access_log.info("%s %s %s", request.method, request.path, response.status_code, extra=extra)
+            # Probes and scrapes (every few seconds) only at DEBUG: the log keeps the requests people and clients make.
+            level = logging.DEBUG if request.path.rstrip("/") in _QUIET_PATHS else logging.INFO
+            access_log.log(level, "%s %s %s", request.method, request.path, response.status_code, extra=extra)
             return response
         finally:
             _request.reset(tokens[0])

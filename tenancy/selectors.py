@@ -87,6 +87,6 @@ def tenant_registrations(
     return visible_registrations(tenant=tenant, user=user, membership=membership).order_by("gstin")
 
 
-def tenant_data_counts(*, tenant) -> dict[str, int]:
+def tenant_data_counts(*, tenant: Tenant) -> dict[str, int]:
     """Rows of the organisation per table (tables holding none left out): what deleting it would remove."""
     return {table: n for table, n in portability.count_rows(tenant.pk).items() if n}
