@@ -26,6 +26,7 @@ from typing import Any
 
 import psycopg
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, models, transaction
 from psycopg import sql
@@ -374,3 +375,32 @@ def delete_rows(tenant_id: int) -> dict[str, int]:
             )
             deleted[table.name] = int(cursor.rowcount)
     return deleted
+
+
+# --- Files the tenant's rows point at ------------------------------------------------------------------------------
+
+
+def tenant_export_folder(tenant: Tenant) -> Path:
+    """Where the organisation's data exports (zip files, tenancy.portability.write_export) are kept."""
+    return Path(settings.EXPORT_DIR) / "organisations" / str(tenant.pk)
+
+
+def tenant_files(tenant: Tenant) -> list[Path]:
+    """Files the organisation's rows point at: list exports, kept register uploads and error reports."""
+    files: list[Path] = []
+    for label, column, root, sub in (
+        ("exports.ExportJob", "file_name", settings.EXPORT_DIR, ""),
+        ("reconciliation.RegisterImport", "stored_name", settings.MEDIA_ROOT, "recon-imports"),
+        ("reconciliation.RegisterImport", "error_file", settings.MEDIA_ROOT, "recon-imports"),
+    ):
+        try:
+            model = apps.get_model(label)
+        except LookupError:
+            continue
+        if column not in {f.attname for f in model._meta.concrete_fields}:
+            continue
+        for name in (
+            model.objects.filter(tenant=tenant).exclude(**{column: ""}).values_list(column, flat=True)
+        ):
+            files.append(Path(root) / sub / str(name))
+    return files

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from guardian.models import UserObjectPermission
 from guardian.shortcuts import get_objects_for_user
@@ -90,3 +92,10 @@ def tenant_registrations(
 def tenant_data_counts(*, tenant: Tenant) -> dict[str, int]:
     """Rows of the organisation per table (tables holding none left out): what deleting it would remove."""
     return {table: n for table, n in portability.count_rows(tenant.pk).items() if n}
+
+
+def tenant_data_exports(*, tenant: Tenant) -> list[dict[str, Any]]:
+    """The organisation's finished data exports, newest first: file name and size."""
+    folder = portability.tenant_export_folder(tenant)
+    files = sorted(folder.glob("*.zip"), reverse=True) if folder.exists() else []
+    return [{"name": p.name, "size": p.stat().st_size} for p in files]

@@ -6,9 +6,8 @@ import re
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from django.apps import apps
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import send_mail
@@ -346,11 +345,6 @@ def update_registration(
 # --- Organisation data: export and deletion (docs/operations.md §5-§6) ---------------------------------------------
 
 
-def tenant_export_folder(tenant: Tenant) -> Path:
-    """Where the organisation's data exports (zip files, tenancy.portability.write_export) are kept."""
-    return Path(settings.EXPORT_DIR) / "organisations" / str(tenant.pk)
-
-
 def request_tenant_export(*, tenant: Tenant, actor: Actor) -> str:
     """Queue a worker to write the organisation's data export; returns the file name it will have."""
     name = f"{tenant.slug}-{timezone.now():%Y%m%d-%H%M%S}.zip"
@@ -367,10 +361,10 @@ def tenant_export_path(tenant: Tenant, file_name: str) -> Path:
         raise TenancyError(
             "An export file name is letters, digits, '-', '_' and ends in .zip.", field="file_name"
         )
-    return tenant_export_folder(tenant) / file_name
+    return portability.tenant_export_folder(tenant) / file_name
 
 
-def write_tenant_export(*, tenant: Tenant, actor: Actor, target: Path) -> dict:
+def write_tenant_export(*, tenant: Tenant, actor: Actor, target: Path) -> dict[str, Any]:
     """Write the organisation's data export to ``target`` now (the worker's task and ``manage.py export_tenant``);
     returns its manifest."""
     manifest = portability.write_export(tenant, target)
@@ -383,27 +377,6 @@ def write_tenant_export(*, tenant: Tenant, actor: Actor, target: Path) -> dict:
             metadata={"file": target.name, "rows": {f["table"]: f["rows"] for f in manifest["files"]}},
         )
     return manifest
-
-
-def _tenant_files(tenant: Tenant) -> list[Path]:
-    """Files the organisation's rows point at: list exports, kept register uploads and error reports."""
-    files: list[Path] = []
-    for label, column, root, sub in (
-        ("exports.ExportJob", "file_name", settings.EXPORT_DIR, ""),
-        ("reconciliation.RegisterImport", "stored_name", settings.MEDIA_ROOT, "recon-imports"),
-        ("reconciliation.RegisterImport", "error_file", settings.MEDIA_ROOT, "recon-imports"),
-    ):
-        try:
-            model = apps.get_model(label)
-        except LookupError:
-            continue
-        if column not in {f.attname for f in model._meta.concrete_fields}:
-            continue
-        for name in (
-            model.objects.filter(tenant=tenant).exclude(**{column: ""}).values_list(column, flat=True)
-        ):
-            files.append(Path(root) / sub / str(name))
-    return files
 
 
 def delete_tenant(*, tenant: Tenant, actor: Actor, confirm_name: str) -> dict[str, int]:
@@ -419,7 +392,7 @@ def delete_tenant(*, tenant: Tenant, actor: Actor, confirm_name: str) -> dict[st
         )
     with transaction.atomic():
         Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
-        files = _tenant_files(tenant)
+        files = portability.tenant_files(tenant)
         counts = portability.count_rows(tenant.pk)
         record(
             tenant=tenant,
@@ -432,7 +405,7 @@ def delete_tenant(*, tenant: Tenant, actor: Actor, confirm_name: str) -> dict[st
         deleted = portability.delete_rows(tenant.pk)
         tenant.deleted_at = timezone.now()
         tenant.save(update_fields=["deleted_at"])
-        folder = tenant_export_folder(tenant)
+        folder = portability.tenant_export_folder(tenant)
 
         def remove_files() -> None:
             for path in files:

@@ -32,6 +32,7 @@ from .roles import Capability, Role, can, sees_all_gstins
 from .selectors import (
     member_grants,
     tenant_data_counts,
+    tenant_data_exports,
     tenant_members,
     tenant_registrations,
     tenants_for_user,
@@ -359,12 +360,6 @@ def require_owner(view):
     return wrapped
 
 
-def _exports(tenant) -> list[dict]:
-    folder = services.tenant_export_folder(tenant)
-    files = sorted(folder.glob("*.zip"), reverse=True) if folder.exists() else []
-    return [{"name": p.name, "size": p.stat().st_size} for p in files]
-
-
 @require_owner
 @require_http_methods(["GET", "POST"])
 def organisation_data(request, tenant_slug):
@@ -376,7 +371,7 @@ def organisation_data(request, tenant_slug):
     return render(
         request,
         "tenancy/organisation_data.html",
-        {"exports": _exports(tenant), "delete_form": DeleteOrganisationForm()},
+        {"exports": tenant_data_exports(tenant=tenant), "delete_form": DeleteOrganisationForm()},
     )
 
 
@@ -406,7 +401,7 @@ def organisation_delete(request, tenant_slug):
         return render(
             request,
             "tenancy/organisation_data.html",
-            {"exports": _exports(tenant), "delete_form": form},
+            {"exports": tenant_data_exports(tenant=tenant), "delete_form": form},
             status=400,
         )
     token = request.POST.get("token", "")
