@@ -10,7 +10,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ims
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install run test test-fast bench lint check-deploy clean
+.PHONY: install run test test-fast bench drill lint check-deploy clean
 
 install: $(STAMP)
 
@@ -48,6 +48,12 @@ test-fast: install
 ## make bench: benchmarks at the sizes the issues name (BENCH_DOCS=... to change).
 bench: install
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ims_bench} $(BIN)/python bench/run_all.py
+
+## make drill: the backup and restore drill alone (bench/bench_drill.py, also part of `make bench`): dump the bench
+## tenant of DRILL_DOCS documents (default 1,000,000), restore it into a fresh database, audit_verify, equal counts.
+drill: install
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ims_bench} $(BIN)/python bench/bench_drill.py \
+	  --docs $${DRILL_DOCS:-1000000}
 
 ## make lint: ruff (rules and formatting), the import contract (layers, a pure gst/, tools outside) and mypy.
 lint: install

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from gst.copytext import escape as _esc
+from ims_project.logcontext import current_request_id
 
 from .chain import GENESIS_HASH, canonical, normalise_json
 from .models import ActorType
@@ -236,6 +237,8 @@ def record_many(
     Written with COPY in one pass, so a bulk change of 100,000 rows costs seconds, not minutes.
     """
     tenant_id = getattr(tenant, "pk", tenant)
+    # The request (or Celery task) the change came from, when the caller did not name one (ims_project.logcontext).
+    request_id = request_id or current_request_id()
     if not connection.in_atomic_block:
         raise RuntimeError("audit events must be written inside the transaction of the change they record")
     with transaction.atomic():

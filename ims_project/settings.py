@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django_otp",  # two-factor sign-in (docs/access.md §3)
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",  # recovery codes
+    "django_prometheus",  # request metrics on /metrics (ims_project/metrics.py)
     "audit",
     "tenancy",
     "notifications",  # in-app notifications (navbar badge)
@@ -77,6 +78,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: counts every request
+    "ims_project.logcontext.RequestContextMiddleware",  # request id, tenant and user on every log line
+    "ims_project.ops_http.OpsEndpointsMiddleware",  # /healthz, /readyz, /metrics: before host and TLS checks
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
@@ -93,6 +97,7 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
     "tenancy.middleware.SignInMiddleware",  # the second factor asked for; the session list kept fresh
     "tenancy.middleware.TenantMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # last: requests by view, method and status
 ]
 
 ROOT_URLCONF = "ims_project.urls"
@@ -366,6 +371,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "returns.refresh_supplier_filings",
         "schedule": crontab(hour=4, minute=45),
     },
+    # Beat's heartbeat: the readiness checks report the age of its last tick (ims_project/health.py).
+    "beat-tick": {"task": "ims.beat_tick", "schedule": float(env.int("IMS_BEAT_TICK_SECONDS", default=60))},
 }
 
 # --- Caches ---------------------------------------------------------------------------------------------------
@@ -388,13 +395,44 @@ CACHES = {
 
 # --- Logging --------------------------------------------------------------------------------------------------
 
+# LOG_FORMAT=json (docker-compose): one JSON object a line (python-json-logger) with the request id, tenant and user
+# of the request or Celery task the line belongs to (ims_project/logcontext.py); text otherwise (`make run`).
+LOG_FORMAT = env("LOG_FORMAT", default="text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "ims_project.logcontext.ContextFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s %(tenant)s %(user_id)s %(task)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",  # ISO 8601 in UTC
+        },
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["context"],
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# A JSON-logging worker keeps this configuration instead of Celery's own text handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
+
+# --- Operations (docs/operations.md) -------------------------------------------------------------------------
+# Readiness reports beat as stale when its last tick is older than this; the worker serves /healthz, /readyz and
+# /metrics on IMS_WORKER_HTTP_PORT (0: not at all).
+IMS_BEAT_STALE_SECONDS = env.int("IMS_BEAT_STALE_SECONDS", default=300)
+IMS_WORKER_HTTP_PORT = env.int("IMS_WORKER_HTTP_PORT", default=0)
+IMS_WORKER_HTTP_HOST = env("IMS_WORKER_HTTP_HOST", default="127.0.0.1")
+# A folder each process of a container writes its metrics to (prometheus_client's multiprocess mode: gunicorn's
+# workers, Celery's pool); read by prometheus_client itself too. Empty: each process reports its own.
+PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default="")
 
 # --- Exports and uploads --------------------------------------------------------------------------------------
 

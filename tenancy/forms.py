@@ -87,3 +87,11 @@ class TokenForm(forms.Form):
         self.fields["days"].max_value = max_days
         self.fields["days"].validators.append(MaxValueValidator(max_days))
         self.fields["days"].widget.attrs["max"] = max_days
+
+
+class DeleteOrganisationForm(forms.Form):
+    name = forms.CharField(
+        label="Type the organisation's name to confirm",
+        max_length=200,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )

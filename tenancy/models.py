@@ -16,6 +16,9 @@ class Tenant(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # Every member must sign in with a second factor before any page of this organisation opens (docs/access.md §3).
     require_two_factor = models.BooleanField(default=False)
+    # Set when the organisation was deleted (tenancy.services.delete_tenant): its data is gone, this row and its
+    # audit ledger stay (docs/operations.md §6).
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -7,6 +7,7 @@ from django.db.models import OuterRef, QuerySet
 from guardian.models import UserObjectPermission
 from guardian.shortcuts import get_objects_for_user
 
+from . import portability
 from .models import Membership, Registration, Tenant
 from .roles import Capability, can, sees_all_gstins
 
@@ -118,3 +119,15 @@ def registrations_page(
     if membership is not None and membership.tenant_id == tenant.pk and sees_all_gstins(membership.role):
         return Registration.objects.filter(tenant=tenant).order_by("-active", "gstin")
     return tenant_registrations(tenant=tenant, user=user, membership=membership)
+
+
+def tenant_data_counts(*, tenant: Tenant) -> dict[str, int]:
+    """Rows of the organisation per table (tables holding none left out): what deleting it would remove."""
+    return {table: n for table, n in portability.count_rows(tenant.pk).items() if n}
+
+
+def tenant_data_exports(*, tenant: Tenant) -> list[dict[str, Any]]:
+    """The organisation's finished data exports, newest first: file name and size."""
+    folder = portability.tenant_export_folder(tenant)
+    files = sorted(folder.glob("*.zip"), reverse=True) if folder.exists() else []
+    return [{"name": p.name, "size": p.stat().st_size} for p in files]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
@@ -10,6 +14,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
@@ -18,12 +23,15 @@ from audit.models import ActorType
 from audit.services import Actor, record
 from gst.gstin import validate_gstin
 
-from . import tokens
+from . import portability, tasks, tokens
 from .errors import TenancyError  # raised by every writer here (defined apart so tenancy.tokens can raise it)
 from .models import FilingFrequency, Membership, Registration, Tenant
 from .roles import Role
 
 ACCESS_PERM = "tenancy.access_registration"
+
+
+_EXPORT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,120}\.zip$")
 
 
 def create_tenant(*, name: str, slug: str, actor: Actor) -> Tenant:
@@ -368,3 +376,77 @@ def set_registration_active(
         )
     registration.active = active
     return reg
+
+
+# --- Organisation data: export and deletion (docs/operations.md §5-§6) ---------------------------------------------
+
+
+def request_tenant_export(*, tenant: Tenant, actor: Actor) -> str:
+    """Queue a worker to write the organisation's data export; returns the file name it will have."""
+    name = f"{tenant.slug}-{timezone.now():%Y%m%d-%H%M%S}.zip"
+    with transaction.atomic():
+        record(
+            tenant=tenant, actor=actor, action="tenant.export_requested", obj=tenant, metadata={"file": name}
+        )
+        tasks.export_tenant_data.delay_on_commit(tenant.pk, name)
+    return name
+
+
+def tenant_export_path(tenant: Tenant, file_name: str) -> Path:
+    if not _EXPORT_NAME.match(file_name):
+        raise TenancyError(
+            "An export file name is letters, digits, '-', '_' and ends in .zip.", field="file_name"
+        )
+    return portability.tenant_export_folder(tenant) / file_name
+
+
+def write_tenant_export(*, tenant: Tenant, actor: Actor, target: Path) -> dict[str, Any]:
+    """Write the organisation's data export to ``target`` now (the worker's task and ``manage.py export_tenant``);
+    returns its manifest."""
+    manifest = portability.write_export(tenant, target)
+    with transaction.atomic():
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="tenant.exported",
+            obj=tenant,
+            metadata={"file": target.name, "rows": {f["table"]: f["rows"] for f in manifest["files"]}},
+        )
+    return manifest
+
+
+def delete_tenant(*, tenant: Tenant, actor: Actor, confirm_name: str) -> dict[str, int]:
+    """Delete the organisation's data: every row of it in every table (tenancy.portability.tenant_tables) but its
+    own row, which is marked deleted, and its audit ledger, which stays append-only and records the deletion with
+    the rows removed. Its members lose access at once; their user accounts stay. The files its rows point at and
+    its data exports are removed after the commit. ``confirm_name`` must be the organisation's name, exactly."""
+    if tenant.deleted_at is not None:
+        raise TenancyError("This organisation is already deleted.", field="confirm_name")
+    if (confirm_name or "").strip() != tenant.name:
+        raise TenancyError(
+            f"Type the organisation's name, {tenant.name!r}, exactly to confirm.", field="confirm_name"
+        )
+    with transaction.atomic():
+        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+        files = portability.tenant_files(tenant)
+        counts = portability.count_rows(tenant.pk)
+        record(
+            tenant=tenant,
+            actor=actor,
+            action="tenant.deleted",
+            obj=tenant,
+            changes={"deleted_at": [None, "now"]},
+            metadata={"rows": {t: n for t, n in counts.items() if n}},
+        )
+        deleted = portability.delete_rows(tenant.pk)
+        tenant.deleted_at = timezone.now()
+        tenant.save(update_fields=["deleted_at"])
+        folder = portability.tenant_export_folder(tenant)
+
+        def remove_files() -> None:
+            for path in files:
+                path.unlink(missing_ok=True)
+            shutil.rmtree(folder, ignore_errors=True)
+
+        transaction.on_commit(remove_files)
+    return deleted

@@ -45,6 +45,13 @@ urlpatterns = [
         views.member_remove,
         name="tenant-member-remove",
     ),
+    path("t/<slug:tenant_slug>/organisation/data/", views.organisation_data, name="organisation-data"),
+    path(
+        "t/<slug:tenant_slug>/organisation/data/<str:file_name>",
+        views.organisation_export_download,
+        name="organisation-export-download",
+    ),
+    path("t/<slug:tenant_slug>/organisation/delete/", views.organisation_delete, name="organisation-delete"),
     path("t/<slug:tenant_slug>/registrations/", views.registrations, name="tenant-registrations"),
     path(
         "t/<slug:tenant_slug>/registrations/<int:registration_id>/",

@@ -1,4 +1,5 @@
-"""Organisation pages: the tenant switcher, members and GSTIN access, and the tenant's GSTINs."""
+"""Organisation pages: the tenant switcher, members and GSTIN access, the tenant's GSTINs, and its data (export,
+deletion)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from functools import wraps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core import signing
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
@@ -16,12 +18,22 @@ from django.views.decorators.http import require_http_methods, require_POST
 from audit.services import Actor
 
 from . import services, tokens
-from .forms import GrantsForm, InviteForm, RegistrationEditForm, RegistrationForm, RoleForm, TokenForm
+from .forms import (
+    DeleteOrganisationForm,
+    GrantsForm,
+    InviteForm,
+    RegistrationEditForm,
+    RegistrationForm,
+    RoleForm,
+    TokenForm,
+)
 from .models import Membership, Registration
 from .roles import Capability, Role, can, sees_all_gstins
 from .selectors import (
     member_grants,
     registrations_page,
+    tenant_data_counts,
+    tenant_data_exports,
     tenant_members,
     tenant_registrations,
     tenants_for_user,
@@ -351,3 +363,97 @@ def api_token_revoke(request, tenant_slug, token_id):
     if tokens.revoke_token(token=token, actor=Actor.user(request.user), reason="revoked_by_user"):
         messages.success(request, f"Revoked the token “{token.name}”: it no longer works.")
     return redirect("api-access", tenant_slug)
+
+
+# --- organisation data: export and deletion (owners only; docs/operations.md §5-§6) ----------------------------
+
+_DELETE_SALT = "tenancy.delete-organisation"
+_DELETE_MAX_AGE = 15 * 60  # seconds between the first confirmation and the second
+
+
+def require_owner(view):
+    """Owner-only pages: the organisation's whole data leaves with an export, and deletion cannot be undone."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        membership = getattr(request, "membership", None)
+        if membership is None or membership.role != Role.OWNER:
+            raise PermissionDenied("Only an owner of the organisation may do this.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@require_owner
+@require_http_methods(["GET", "POST"])
+def organisation_data(request, tenant_slug):
+    tenant = request.tenant
+    if request.method == "POST":
+        name = services.request_tenant_export(tenant=tenant, actor=Actor.from_request(request))
+        messages.success(request, f"The export {name} is being written; it appears below when ready.")
+        return redirect("organisation-data", tenant_slug)
+    return render(
+        request,
+        "tenancy/organisation_data.html",
+        {"exports": tenant_data_exports(tenant=tenant), "delete_form": DeleteOrganisationForm()},
+    )
+
+
+@require_owner
+def organisation_export_download(request, tenant_slug, file_name):
+    try:
+        path = services.tenant_export_path(request.tenant, file_name)
+    except services.TenancyError as err:
+        raise Http404("No such export") from err
+    if not path.is_file():
+        raise Http404("No such export")
+    return FileResponse(
+        path.open("rb"), as_attachment=True, filename=path.name, content_type="application/zip"
+    )
+
+
+@require_owner
+@require_POST
+def organisation_delete(request, tenant_slug):
+    """Two confirmations: the owner types the organisation's name (step 1), then confirms once more on a page
+    that says what goes (step 2, with a signed token from step 1 that expires in 15 minutes)."""
+    tenant = request.tenant
+    form = DeleteOrganisationForm(request.POST)
+    if not form.is_valid() or form.cleaned_data["name"].strip() != tenant.name:
+        if form.is_valid():
+            form.add_error("name", f"Type the organisation's name, {tenant.name}, exactly.")
+        return render(
+            request,
+            "tenancy/organisation_data.html",
+            {"exports": tenant_data_exports(tenant=tenant), "delete_form": form},
+            status=400,
+        )
+    token = request.POST.get("token", "")
+    if not token:  # step 1 passed: ask once more
+        token = signing.dumps({"tenant": tenant.pk, "user": request.user.pk}, salt=_DELETE_SALT)
+        counts = tenant_data_counts(tenant=tenant)
+        return render(
+            request,
+            "tenancy/organisation_delete_confirm.html",
+            {"token": token, "name": tenant.name, "counts": counts, "total": sum(counts.values())},
+        )
+    try:
+        payload = signing.loads(token, salt=_DELETE_SALT, max_age=_DELETE_MAX_AGE)
+    except signing.BadSignature:
+        messages.error(
+            request, "That confirmation expired or was not valid: nothing was deleted. Start again."
+        )
+        return redirect("organisation-data", tenant_slug)
+    if payload != {"tenant": tenant.pk, "user": request.user.pk} or request.POST.get("confirm") != "delete":
+        messages.error(request, "The second confirmation was not given: nothing was deleted.")
+        return redirect("organisation-data", tenant_slug)
+    try:
+        deleted = services.delete_tenant(
+            tenant=tenant, actor=Actor.from_request(request), confirm_name=form.cleaned_data["name"]
+        )
+    except services.TenancyError as err:
+        messages.error(request, err.message)
+        return redirect("organisation-data", tenant_slug)
+    request.session.pop("last_tenant", None)
+    messages.success(request, f"{tenant.name} was deleted: {sum(deleted.values()):,} rows removed.")
+    return redirect("home")

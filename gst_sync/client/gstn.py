@@ -28,6 +28,7 @@ import httpx
 from gst.sections import GoodsType, section_info
 from gst_sync.client import errors
 from gst_sync.client.base import IMS_SECTIONS, PortalSession, RequestStatus, ReturnFiling, utcnow
+from ims_project.metrics import observe_portal_call
 
 from . import crypto
 
@@ -637,13 +638,16 @@ class GstnAdapter:
         while True:
             attempt += 1
             failure: errors.PortalError
+            sent = time.perf_counter()
             try:
                 response = self._http.request(method, url, params=params, content=content, headers=headers)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                observe_portal_call(action, "connect_error", time.perf_counter() - sent)
                 failure = errors.Transient(
                     f"Could not reach the portal ({type(exc).__name__}).", code="CONNECT"
                 )
             except httpx.TransportError as exc:
+                observe_portal_call(action, "transport_error", time.perf_counter() - sent)
                 failure = errors.Transient(
                     f"The portal connection failed ({type(exc).__name__}).", code="TRANSPORT"
                 )
@@ -658,6 +662,7 @@ class GstnAdapter:
                     )
                     raise failure from exc
             else:
+                observe_portal_call(action, str(response.status_code), time.perf_counter() - sent)
                 log.info(
                     "gstn %s %s gstin=%s txn=%s status=%s attempt=%d",
                     method,

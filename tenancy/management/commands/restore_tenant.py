@@ -1,0 +1,22 @@
+"""``manage.py restore_tenant FOLDER``: load a ``dump_tenant`` folder into this database (one with the same schema
+that does not hold the organisation), in one transaction (docs/operations.md §4)."""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from tenancy import portability
+
+
+class Command(BaseCommand):
+    help = "Restore one organisation's rows from a dump_tenant folder into this database."
+
+    def add_arguments(self, parser):
+        parser.add_argument("folder")
+
+    def handle(self, *args, folder, **options):
+        try:
+            loaded = portability.restore_dump(Path(folder))
+        except portability.RestoreError as exc:
+            raise CommandError(f"Nothing restored: {exc}") from exc
+        self.stdout.write(f"restored {sum(loaded.values()):,} rows of {len(loaded)} tables")
