@@ -100,6 +100,15 @@ def test_a_stale_beat_is_reported_and_fails_readiness_only_where_beat_is_require
     assert strict.json()["ready"] is False
 
 
+def _test_database_url() -> str:
+    """The URL of this test run's database (DATABASE_URL names the one the tests were started with, which need
+    not exist: pytest-django works in test_<name>)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 def _readyz_in_a_subprocess(**env: str) -> dict:
     """GET /readyz through Django's test client in a fresh process with the environment given (a broken
     DATABASE_URL or REDIS_URL), as a probe would see the web process started with it."""
@@ -109,7 +118,13 @@ def _readyz_in_a_subprocess(**env: str) -> dict:
         "r = Client().get('/readyz');"
         "print(json.dumps({'status': r.status_code, 'body': r.json()}))"
     )
-    child_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ims_project.settings", "LOG_LEVEL": "ERROR", **env}
+    child_env = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "DJANGO_SETTINGS_MODULE": "ims_project.settings",
+        "LOG_LEVEL": "ERROR",
+        **env,
+    }
     result = subprocess.run(  # noqa: S603
         [sys.executable, "-c", code], cwd=ROOT, env=child_env, capture_output=True, text=True, timeout=120
     )
@@ -128,6 +143,7 @@ def test_readyz_is_503_naming_the_database_when_the_database_is_down():
     assert checks["broker"]["ok"] is True
 
 
+@pytest.mark.django_db
 def test_readyz_is_503_naming_the_broker_when_the_broker_is_unreachable():
     answer = _readyz_in_a_subprocess(REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0")
     assert answer["status"] == 503
@@ -243,6 +259,7 @@ def test_the_worker_server_answers_health_readiness_and_metrics():
 
 
 @pytest.mark.slow
+@pytest.mark.django_db
 def test_a_real_worker_with_beat_ticks_serves_its_endpoints_and_counts_its_tasks(tmp_path):
     port = _free_port()
     env = {
@@ -250,6 +267,7 @@ def test_a_real_worker_with_beat_ticks_serves_its_endpoints_and_counts_its_tasks
     }
     (tmp_path / "prometheus").mkdir()
     env.update(
+        DATABASE_URL=_test_database_url(),
         PROMETHEUS_MULTIPROC_DIR=str(
             tmp_path / "prometheus"
         ),  # the pool's task counts reach the main process
