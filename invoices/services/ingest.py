@@ -66,7 +66,7 @@ class IngestResult:
     errors: list[str] = field(default_factory=list)
     # The documents marked vanished: (id, supplier GSTIN, section, number), for a caller that shows what an import
     # would remove before it is confirmed (gst_sync.files.imports).
-    vanished_documents: list[tuple] = field(default_factory=list)
+    vanished_documents: list[tuple[int, str, str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
