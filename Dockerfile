@@ -29,4 +29,6 @@ RUN DEBUG=0 SECRET_KEY=collectstatic-only-not-a-secret \
 
 USER ims
 EXPOSE 8000
-CMD ["gunicorn", "ims_project.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+# Request line, header count and header size capped (docs/limits.md); bodies are capped by MAX_REQUEST_BYTES.
+CMD ["gunicorn", "ims_project.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-", \
+     "--limit-request-line", "8190", "--limit-request-fields", "100", "--limit-request-field_size", "8190"]

@@ -10,7 +10,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ims
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install run test test-fast bench drill lint check-deploy clean
+.PHONY: install run test test-fast bench drill lint check-deploy probe clean
 
 install: $(STAMP)
 
@@ -61,6 +61,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(MAKE) --no-print-directory typecheck
+
+## make probe: the black-box probe of issue #13 (scripts/probe.py): every route x role, hostile values in every field,
+## against its own database (PROBE_DATABASE_URL, default ims_probe, seeded with the demo); prints the figures.
+probe: install
+	REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} $(BIN)/python scripts/probe.py
 
 check-deploy: install
 	DEBUG=0 SECRET_KEY=$$(head -c 48 /dev/urandom | base64) ALLOWED_HOSTS=ims.example.com HTTPS=1 \

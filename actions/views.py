@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import Actor
+from ims_project.params import is_id
 from invoices.selectors import documents_for
 from tenancy.roles import Capability, can
 
@@ -53,7 +54,7 @@ def _back_to_list(request, tenant_slug, form):
         key: request.POST.get(key, "")
         for key in ("action", "remarks", "declaration", *(f"decl_{h}" for h in HEAD_LABELS), "all_matching")
     }
-    data["ids"] = [v for v in request.POST.getlist("ids") if v.isdigit()][:1000]
+    data["ids"] = [v for v in request.POST.getlist("ids") if is_id(v)][:1000]
     data["errors"] = errors
     request.session[RETRY_KEY] = data
     return redirect(_list_url(request, tenant_slug))

@@ -13,6 +13,7 @@ from actions.api import BulkActionIn
 from actions.api import _error as action_error
 from gst.gstin import validate_gstin
 from gst.sections import SECTION_CHOICES
+from ims_project.params import as_id
 from invoices.models import FilingStatus
 from tenancy.api import TenantAPIMixin
 from tenancy.roles import Scope
@@ -189,8 +190,8 @@ class RequestList(TenantAPIMixin, APIView):
             status=status if status in RequestStatus.values else None,
         )
         run = request.query_params.get("run")
-        if run and run.isdigit():
-            qs = qs.filter(run_id=int(run))
+        if as_id(run) is not None:
+            qs = qs.filter(run_id=as_id(run))
         return Response(RequestSerializer(qs[:500], many=True).data)
 
 

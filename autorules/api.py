@@ -11,6 +11,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ims_project.params import as_id, is_id
 from tenancy.api import TenantAPIMixin
 from tenancy.roles import Capability, Scope, can
 
@@ -291,7 +292,7 @@ class RuleRuns(_RuleAPI):
         if not self.allowed:
             return _forbidden()
         rule_id = request.query_params.get("rule", "")
-        rule = self._rule(int(rule_id)) if rule_id.isdigit() else None
+        rule = self._rule(as_id(rule_id)) if is_id(rule_id) else None
         if rule_id and rule is None:
             return _not_found()
         if rule is not None:

@@ -62,6 +62,9 @@ class ConditionError(ValueError):
         self.field, self.message = field, message
 
 
+MAX_AMOUNT = Decimal(10) ** 13  # above any amount a document can hold (15 digits, 2 after the point)
+
+
 def _money(value, field: str) -> Decimal | None:
     if value in (None, ""):
         return None
@@ -71,6 +74,8 @@ def _money(value, field: str) -> Decimal | None:
         raise ConditionError(field, f"{value!r} is not an amount.") from None
     if not amount.is_finite() or amount < 0:
         raise ConditionError(field, "Enter an amount of zero or more.")
+    if amount >= MAX_AMOUNT:  # 1e309 passed the checks above and failed in quantize(): a 500
+        raise ConditionError(field, f"Enter an amount below {MAX_AMOUNT:,}.")
     return amount.quantize(Decimal("0.01"))
 
 

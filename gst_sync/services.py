@@ -65,6 +65,11 @@ def request_otp(
     username = (username or "").strip()
     if not username:
         raise SyncError("Enter the GST portal username of this GSTIN.")
+    if not (username.isascii() and username.isprintable()) or " " in username or len(username) > 100:
+        # It travels in the portal's HTTP headers (ASCII only): an accented letter was a 500.
+        raise SyncError(
+            "The portal username is letters, digits and symbols, without spaces or accented letters."
+        )
     portal = adapter  # given, or built from settings by @owns_adapter
     try:
         portal.request_otp(gstin=registration.gstin, username=username)
@@ -100,7 +105,7 @@ def connect(
     if not conn.username:
         raise SyncError("Request an OTP first.")
     otp = (otp or "").strip()
-    if not otp.isdigit() or len(otp) != 6:
+    if not (len(otp) == 6 and otp.isascii() and otp.isdigit()):
         raise SyncError("The OTP is the 6-digit number the portal sent.")
     portal = adapter  # given, or built from settings by @owns_adapter
     try:

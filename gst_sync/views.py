@@ -84,7 +84,13 @@ def _otp_step(request, tenant_slug, registration_id, *, form_class, invalid: str
     reg = _registration(request, registration_id)
     form = form_class(request.POST)
     if not form.is_valid():
-        messages.error(request, invalid)
+        named = [
+            f"{form.fields[f].label}: {e}"
+            for f, errs in form.errors.items()
+            if f in form.fields
+            for e in errs
+        ]
+        messages.error(request, " ".join([invalid, *named]))
     else:
         try:
             step(tenant=request.tenant, actor=Actor.user(request.user), registration=reg, **form.cleaned_data)

@@ -82,6 +82,7 @@ MIDDLEWARE = [
     "ims_project.logcontext.RequestContextMiddleware",  # request id, tenant and user on every log line
     "ims_project.ops_http.OpsEndpointsMiddleware",  # /healthz, /readyz, /metrics: before host and TLS checks
     "django.middleware.security.SecurityMiddleware",
+    "ims_project.middleware.RequestSizeLimitMiddleware",  # a body over MAX_REQUEST_BYTES: 413, unread
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -90,6 +91,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): signed in with a second factor
+    "ims_project.middleware.RejectNulMiddleware",  # a NUL in a query or form field: 400 naming the field
     "ims_project.middleware.NoStoreDataMiddleware",  # Cache-Control: no-store on logged-in pages and the API
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -294,6 +296,12 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["tenancy.api.ApiTokenRateThrottle"],  # API_TOKEN_RATE per token
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # JSON nested too deep, non-finite or over-long numbers and NUL characters: 400 naming where (issue #13).
+    "DEFAULT_PARSER_CLASSES": [
+        "ims_project.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "rest_framework.views.exception_handler",
 }
 # API tokens (docs/access.md §1): how long a new token lasts unless its maker says otherwise, the longest allowed,
@@ -444,6 +452,16 @@ IMS_PORTAL_FILE_MAX_BYTES = env.int("IMS_PORTAL_FILE_MAX_BYTES", default=50 * 10
 # Largest purchase-register upload (bytes, as uploaded) and the most data rows it may hold.
 RECON_REGISTER_MAX_BYTES = env.int("RECON_REGISTER_MAX_BYTES", default=50 * 1024 * 1024)
 RECON_REGISTER_MAX_ROWS = env.int("RECON_REGISTER_MAX_ROWS", default=1_000_000)
+# Request bodies (docs/limits.md): a request declaring a larger body than MAX_REQUEST_BYTES is refused with 413 before
+# any of it is read (ims_project.middleware.RequestSizeLimitMiddleware; gunicorn's limit_request_* cap the request
+# line and headers). Bodies other than files are read into memory up to DATA_UPLOAD_MAX_MEMORY_SIZE (400 above);
+# uploaded files above FILE_UPLOAD_MAX_MEMORY_SIZE go to a temporary file, never past MAX_REQUEST_BYTES.
+MAX_REQUEST_BYTES = env.int(
+    "MAX_REQUEST_BYTES", default=max(IMS_PORTAL_FILE_MAX_BYTES, RECON_REGISTER_MAX_BYTES) + 1024 * 1024
+)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=10_000)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 
 # --- GST portal (GSP) -----------------------------------------------------------------------------------------
 # Defaults point at the sandbox portal that `make run` starts on 127.0.0.1:8765.

@@ -22,3 +22,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("django-admin/", admin.site.urls),
 ]
+
+# A 400 names the field that was refused (ims_project/errors.py).
+handler400 = "ims_project.errors.bad_request"

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gst.register_checks import FLAG_LABELS
+from ims_project.params import as_id, is_id
 from tenancy.api import TenantAPIMixin
 from tenancy.roles import Scope
 from tenancy.scoping import scopes_disabled
@@ -190,7 +191,7 @@ class MatchCursorPagination(CursorPagination):
 def _bad_run_param(request) -> Response | None:
     """A 400 naming the field when ``?run=`` is not a run id."""
     run_id = request.query_params.get("run", "")
-    if run_id and not run_id.isdigit():
+    if run_id and not is_id(run_id):
         return Response({"code": "invalid", "field": "run", "message": "Give a run id."}, status=400)
     return None
 
@@ -199,7 +200,7 @@ def _chosen_run(view) -> ReconRun:
     """The run ``?run=`` names among those the caller may see, else their latest finished one; 404 otherwise."""
     runs = selectors.runs_for(tenant=view.tenant, user=view.request.user, membership=view.membership)
     run_id = view.request.query_params.get("run")
-    run = runs.filter(pk=int(run_id)).first() if run_id else runs.filter(status="done").first()
+    run = runs.filter(pk=as_id(run_id)).first() if run_id else runs.filter(status="done").first()
     if run is None:
         raise NotFound("No such run.")
     return run

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 
 from exports.registry import ExportError, register
+from ims_project.params import as_id, is_id
 from tenancy.roles import Capability, can
 from tenancy.selectors import membership_for
 
@@ -82,7 +83,7 @@ def export_results(*, tenant, user, params):
         raise PermissionDenied
     runs = selectors.runs_for(tenant=tenant, user=user, membership=membership)
     run_id = str((params or {}).get("run") or "")
-    run = runs.filter(pk=int(run_id)).first() if run_id.isdigit() else runs.filter(status="done").first()
+    run = runs.filter(pk=as_id(run_id)).first() if is_id(run_id) else runs.filter(status="done").first()
     if run is None:
         raise ExportError("No finished reconciliation to export.")
     qs = selectors.matches_for(tenant=tenant, user=user, membership=membership, run=run).order_by("id")

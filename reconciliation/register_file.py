@@ -104,6 +104,9 @@ def _csv(data: bytes) -> tuple[list[str], Iterator[list]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("cp1252", errors="replace")
+    if "\x00" in text:  # PostgreSQL text cannot hold one
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise RegisterFileError(f"The CSV holds a NUL character at line {line:,}; save it again as CSV.")
     sample = text[:65536]
     delimiter = ","
     first = sample.split("\n", 1)[0]
@@ -116,7 +119,16 @@ def _csv(data: bytes) -> tuple[list[str], Iterator[list]]:
         headers = next(reader, None)
     except csv.Error as e:
         raise RegisterFileError(f"The CSV could not be read: {e}.") from None
-    return [_heading(h) for h in headers or []], reader
+    return [_heading(h) for h in headers or []], _csv_rows(reader)
+
+
+def _csv_rows(reader) -> Iterator[list]:
+    """The reader's rows; a row it cannot read (a field over Python's CSV field limit of 131,072 characters, a NUL
+    byte) is a RegisterFileError naming its line, not a crash half-way."""
+    try:
+        yield from reader
+    except csv.Error as e:
+        raise RegisterFileError(f"The CSV could not be read at line {reader.line_num}: {e}.") from None
 
 
 def _workbook(data: bytes):
@@ -150,6 +162,7 @@ def read_head(name: str, data: bytes, samples: int = 0) -> tuple[list[str], list
     """(the heading row, up to ``samples`` non-empty rows under it as text) — what the mapping page shows; errors
     as :func:`read_headers`. Cells of an .xlsx are as stored: a date cell is its day number."""
     suffix = _check(name, data)
+    check_row_count(name, data)
     found: list[list[str]] = []
     if suffix in TEXT_TYPES:
         headers, rows = _csv(data)
@@ -258,33 +271,83 @@ def _stream(
                 return
 
 
+def _first_sheet(z: zipfile.ZipFile) -> tuple[str, dict] | None:
+    """(the zip member of the workbook's first sheet, the workbook's relationships), or None when not found."""
+    rels = {
+        a.get("Id"): a
+        for a in (
+            _attrs(m[1])
+            for m in _REL.finditer(z.read("xl/_rels/workbook.xml.rels").decode("utf-8", errors="replace"))
+        )
+    }
+    first = next(
+        (_attrs(m[1]) for m in _SHEET.finditer(z.read("xl/workbook.xml").decode("utf-8", errors="replace"))),
+        None,
+    )
+    rid = next((v for k, v in (first or {}).items() if k.endswith(":id")), None)
+    if rid not in rels:
+        return None
+    target = rels[rid]["Target"]
+    return (target.lstrip("/") if target.startswith("/") else normpath(join("xl", target))), rels
+
+
+_DIMENSION = re.compile(rb'<(?:\w{1,16}:)?dimension\b[^>]*?\bref="[A-Za-z]*\d*:?[A-Za-z]*(\d+)"')
+_SHEET_DATA = re.compile(rb"<(\w{1,16}:)?sheetData\b")
+
+
+def xlsx_row_count(data: bytes) -> int | None:
+    """How many rows the first sheet of an .xlsx holds, heading included, without parsing it: the sheet's
+    ``<dimension ref="A1:K1048577">`` when it has one (its first bytes), else its ``<row>`` tags counted while
+    inflating (bytes.count, no XML parsed: about a second for a million rows). None when the workbook's layout is
+    not the usual one."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            found = _first_sheet(z)
+            if found is None:
+                return None
+            with z.open(found[0]) as fh:
+                head = fh.read(4096)
+                if m := _DIMENSION.search(head):
+                    return int(m[1])
+                prefix = (m[1] or b"") if (m := _SHEET_DATA.search(head)) else b""
+                tags = [b"<" + prefix + b"row" + end for end in (b" ", b">", b"/")]
+                keep = len(tags[0]) - 1  # a tag cut between two pieces is counted once, in the second
+                count, tail, piece = 0, b"", head
+                while piece:
+                    buf = tail + piece
+                    count += sum(buf.count(tag) for tag in tags)
+                    tail = buf[-keep:]
+                    piece = fh.read(1 << 20)
+                return count
+    except (KeyError, ValueError, zipfile.BadZipFile, OSError, RuntimeError):
+        return None
+
+
+def check_row_count(name: str, data: bytes) -> None:
+    """Refuse at upload, in well under a second, an .xlsx whose first sheet holds more data rows than the register
+    takes (its dimension, else its row tags; the worker would otherwise read it all to find out)."""
+    lower = (name or "").lower()
+    if not lower.endswith((".xlsx", ".xlsm")):
+        return
+    rows = xlsx_row_count(data)
+    limit = max_rows()
+    if rows is not None and rows - 1 > limit:
+        raise RegisterFileError(
+            f"The file has {rows - 1:,} rows under its headings; a register may have at most {limit:,}. "
+            "Split it into several files."
+        )
+
+
 def _xlsx_headers(data: bytes, samples: int = 0) -> tuple[list[str], bool, list[list[str]]] | None:
     """(the first non-empty row of the first sheet, whether a non-empty row follows it — assumed when not seen
     within the bytes looked at, up to ``samples`` non-empty rows after it), or None when this quick look cannot
     tell."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
-            rels = {
-                a.get("Id"): a
-                for a in (
-                    _attrs(m[1])
-                    for m in _REL.finditer(
-                        z.read("xl/_rels/workbook.xml.rels").decode("utf-8", errors="replace")
-                    )
-                )
-            }
-            first = next(
-                (
-                    _attrs(m[1])
-                    for m in _SHEET.finditer(z.read("xl/workbook.xml").decode("utf-8", errors="replace"))
-                ),
-                None,
-            )
-            rid = next((v for k, v in (first or {}).items() if k.endswith(":id")), None)
-            if rid not in rels:
+            found_sheet = _first_sheet(z)
+            if found_sheet is None:
                 return None
-            target = rels[rid]["Target"]
-            sheet = target.lstrip("/") if target.startswith("/") else normpath(join("xl", target))
+            sheet, rels = found_sheet
             cells, more, state = None, True, {}
             found = _stream(z, sheet, _ROW, _HEAD_SCAN_BYTES, state)
             for m in found:

@@ -20,6 +20,7 @@ from exports.registry import ExportError
 from exports.services import XLSX_TYPE, export_response, start_export
 from gst.gstin import validate_gstin
 from gst.register_checks import FLAG_LABELS
+from ims_project.params import as_id, id_param, is_id
 from ims_project.xlsx import write_xlsx
 from invoices.selectors import documents_for, supplier_names
 from reconciliation.domain.outcomes import DOCUMENT_OUTCOMES
@@ -58,10 +59,11 @@ def _date(value: str | None):
 
 
 def _run(request, tenant_slug, kw):
-    if kw.get("run"):
+    run_id = id_param(kw, "run")  # ?run=x: 400 naming the field (was int() of it: a 500)
+    if run_id is not None:
         run = (
             selectors.runs_for(tenant=request.tenant, user=request.user, membership=request.membership)
-            .filter(pk=kw["run"])
+            .filter(pk=run_id)
             .first()
         )
         if run is None:
@@ -106,8 +108,8 @@ def home(request, tenant_slug):
             except services.ReconError as e:
                 errors[e.field] = e.message
     poll = request.GET.get("poll", "")
-    if request.htmx and poll.isdigit():
-        return _run_progress(request, int(poll))
+    if request.htmx and is_id(poll):
+        return _run_progress(request, as_id(poll))
     run = _run(request, tenant_slug, request.GET)
     summary = selectors.summary(run=run, registration_ids=[r.pk for r in regs]) if run else None
     gstins = {r.pk: r.gstin for r in regs}
@@ -238,12 +240,12 @@ def compare_view(request, tenant_slug):
         status=JobStatus.DONE
     )
     b_key, a_key = request.GET.get("b", ""), request.GET.get("a", "")
-    b = runs.filter(pk=int(b_key)).first() if b_key.isdigit() else runs.first()
+    b = runs.filter(pk=as_id(b_key)).first() if is_id(b_key) else runs.first()
     if b_key and b is None:
         raise Http404
     a = None
-    if a_key.isdigit():
-        a = runs.filter(pk=int(a_key)).first()
+    if is_id(a_key):
+        a = runs.filter(pk=as_id(a_key)).first()
         if a is None:
             raise Http404
     elif b is not None:
@@ -481,8 +483,8 @@ def matches(request, tenant_slug):
     if flag:
         qs = selectors.with_flag(qs, flag)
     after = request.GET.get("after", "")
-    if after.isdigit():
-        qs = qs.filter(pk__gt=int(after))
+    if is_id(after):
+        qs = qs.filter(pk__gt=as_id(after))
     rows = list(qs.order_by("pk")[: selectors.PAGE + 1])
     more = len(rows) > selectors.PAGE
     rows = rows[: selectors.PAGE]
@@ -559,10 +561,10 @@ def _pair_objects(request, purchase_key: str, document_key: str):
     regs = visible_registrations(tenant=request.tenant, user=request.user, membership=request.membership)
     lines = PurchaseLine.objects.filter(tenant=request.tenant, registration__in=regs)
     purchase = (
-        lines.filter(pk=int(purchase_key)).first() if purchase_key.isdigit() else None
+        lines.filter(pk=as_id(purchase_key)).first() if is_id(purchase_key) else None
     ) or lines.filter(erp_ref=purchase_key).first()
     docs = documents_for(tenant=request.tenant, user=request.user, membership=request.membership)
-    document = docs.filter(pk=int(document_key)).first() if document_key.isdigit() else None
+    document = docs.filter(pk=as_id(document_key)).first() if is_id(document_key) else None
     return purchase, document
 
 
@@ -581,7 +583,7 @@ def why_not(request, tenant_slug):
     if q:
         found_lines, found_docs = selectors.search(**who, q=q)
     if line_key:
-        line = selectors.lines_for(**who).filter(pk=int(line_key)).first() if line_key.isdigit() else None
+        line = selectors.lines_for(**who).filter(pk=as_id(line_key)).first() if is_id(line_key) else None
         if line is None:
             errors["line"] = "No such register line."
         else:
@@ -720,7 +722,7 @@ _DATE_FIELDS = frozenset({"doc_date", "posting_date", "boe_date"})
 
 def _sample(value: str, field: str) -> str:
     """A sample cell as the import will read it: an .xlsx date cell (its day number) as DD-MM-YYYY."""
-    if field in _DATE_FIELDS and value.isdigit():
+    if field in _DATE_FIELDS and is_id(value):
         try:
             return register_rows.parse_date(int(value)).strftime("%d-%m-%Y")
         except ValueError:
@@ -813,8 +815,8 @@ def register_lines(request, tenant_slug):
     if number:
         qs = qs.filter(doc_number__icontains=number[:64])
     after = request.GET.get("after", "")
-    if after.isdigit():
-        qs = qs.filter(pk__lt=int(after))
+    if is_id(after):
+        qs = qs.filter(pk__lt=as_id(after))
     rows = list(qs.order_by("-pk")[: selectors.PAGE + 1])
     more = len(rows) > selectors.PAGE
     rows = rows[: selectors.PAGE]

@@ -18,6 +18,7 @@ from gst.labels import action_word
 from gst.periods import add_months
 from gst.sections import Section
 from gst_sync.models import Gstr2bDocument, Gstr2bStatement
+from ims_project.params import as_id
 from invoices.models import SupplierDocument
 from invoices.selectors import matching_supplier_gstins
 from tenancy.models import Membership, Registration, Tenant
@@ -504,7 +505,8 @@ def in_queue(
     regs = Registration.objects.filter(tenant=tenant)
     chosen = params.get("registration", "")
     if chosen:
-        regs = regs.filter(pk=chosen) if chosen.isdigit() else regs.none()
+        chosen_id = as_id(chosen)
+        regs = regs.filter(pk=chosen_id) if chosen_id is not None else regs.none()
     ids = deadline_ids(
         tenant=tenant, registrations=list(regs), today=timezone.localdate(), flt=queue_filter(params)
     )

@@ -23,6 +23,7 @@ from gst.duedates import return_period
 from gst.labels import section_name, twob_part
 from gst.periods import PeriodError, add_months, format_period, parse_period
 from gst.sections import SECTIONS
+from ims_project.params import as_id, is_id
 from tenancy.roles import Capability, can
 from tenancy.views import require_capability
 
@@ -345,7 +346,7 @@ def deadlines(request, tenant_slug):
     regs = visible
     chosen = request.GET.get("registration", "")
     if chosen:
-        regs = regs.filter(pk=chosen) if chosen.isdigit() else regs.none()
+        regs = regs.filter(pk=as_id(chosen)) if is_id(chosen) else regs.none()
     regs = list(regs)
     flt = selectors.queue_filter(request.GET)
     after = _after(request.GET.get("after", ""))
@@ -385,7 +386,7 @@ def _rule37a_registration(request):
     visible = _visible_regs(request)
     chosen = request.GET.get("registration") or request.POST.get("registration") or ""
     if chosen:
-        return _registration(request, chosen) if chosen.isdigit() else None, visible
+        return _registration(request, chosen) if is_id(chosen) else None, visible
     return visible.first(), visible
 
 

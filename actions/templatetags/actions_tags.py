@@ -6,6 +6,7 @@ from django import template
 
 from gst.rules import HEADS
 from gst.sections import SECTIONS, Section
+from ims_project.params import as_id
 
 from .. import selectors
 from ..facts import SPECIFIED_SECTIONS
@@ -73,7 +74,7 @@ def bulk_retry(context) -> dict:
     data = request.session.pop(RETRY_KEY, None) if hasattr(request, "session") else None
     if not isinstance(data, dict):
         return {}
-    data["ids"] = {int(v) for v in data.get("ids") or [] if str(v).isdigit()}
+    data["ids"] = {i for v in data.get("ids") or [] if (i := as_id(v)) is not None}
     return data
 
 

@@ -35,18 +35,27 @@ class PortalFileUploadSerializer(serializers.Serializer):
         allow_blank=True,
         help_text="GSTR-2B only: the period (MMYYYY) the file must be for",
     )
+    confirm_removals = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="IMS JSON: import even though stored documents missing from the file get marked vanished "
+        "(without it such an import answers 409 with what it would remove, and writes nothing)",
+    )
 
 
 class PortalFileImport(TenantAPIMixin, APIView):
     """Import a portal file into one GSTIN. 201 with counts and totals; 400 with ``errors`` (file, JSON path,
-    record, field) and nothing written for a bad file."""
+    record, field) and nothing written for a bad file; 409 with ``removals`` (the count), ``removals_by_section``
+    and ``would_remove`` (the first documents) and nothing written when an IMS JSON would mark stored documents
+    vanished and ``confirm_removals`` is not true."""
 
     token_scopes = {"POST": Scope.ACT}
 
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(
-        request={"multipart/form-data": PortalFileUploadSerializer}, responses={201: OpenApiTypes.OBJECT}
+        request={"multipart/form-data": PortalFileUploadSerializer},
+        responses={201: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
     )
     def post(self, request, tenant_slug, registration_id):
         if not can(self.membership.role, Capability.SYNC):
@@ -57,6 +66,7 @@ class PortalFileImport(TenantAPIMixin, APIView):
             "type": request.data.get("type"),
             "period": request.data.get("period", ""),
             "file": request.FILES.getlist("file"),
+            "confirm_removals": request.data.get("confirm_removals", False),
         }
         body = PortalFileUploadSerializer(data=data)
         body.is_valid(raise_exception=True)
@@ -70,7 +80,11 @@ class PortalFileImport(TenantAPIMixin, APIView):
             if body.validated_data["type"] == "2b":
                 result = imports.import_gstr2b_files(**kwargs, period=body.validated_data.get("period") or "")
             else:
-                result = imports.import_ims_files(**kwargs)
+                result = imports.import_ims_files(
+                    **kwargs, confirm_removals=body.validated_data["confirm_removals"]
+                )
+        except imports.RemovalsNeedConfirmation as exc:
+            return Response(exc.as_dict(), status=status.HTTP_409_CONFLICT)
         except PortalFileError as exc:
             return Response({"errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
         return Response(result.as_dict(), status=status.HTTP_201_CREATED)

@@ -27,6 +27,7 @@ from gst.ims_record import RecordError, parse_line
 from gst.periods import fy_start_year
 from gst.rules import DocumentFacts, amendment_direction, requires_declaration
 from gst.sections import SECTIONS, Action, Section, UnknownSection, section_info
+from ims_project import jsonlimits
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_ERRORS = 50
@@ -89,13 +90,31 @@ def load_json(name: str, data: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise PortalFileError([f"{name}: not a JSON file (not UTF-8 text at byte {exc.start})"]) from None
     try:
-        return json.loads(text, parse_float=Decimal)
+        obj = json.loads(text, parse_float=_amount, parse_constant=_constant)
     except json.JSONDecodeError as exc:
         raise PortalFileError(
             [f"{name}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
         ) from None
     except RecursionError:
         raise PortalFileError([f"{name}: not valid JSON: nested too deeply"]) from None
+    except ValueError as exc:  # a number of more than 4,300 digits (int_max_str_digits), or out of range
+        raise PortalFileError([f"{name}: not valid JSON: {str(exc)[:200]}"]) from None
+    try:
+        jsonlimits.check(obj)  # nesting and NUL characters (PostgreSQL text cannot hold one)
+    except jsonlimits.HostileJSON as exc:
+        raise PortalFileError([f"{name}: {exc.where or 'the file'}: {exc.message}"]) from None
+    return obj
+
+
+def _amount(text: str) -> Decimal:
+    """A JSON number with a fraction or exponent as Decimal; refused when no amount could be that large or small."""
+    value = Decimal(text)
+    if not value.is_finite() or not -30 <= value.adjusted() <= 30:
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
+_constant = jsonlimits.no_constant
 
 
 def digest(data: bytes) -> str:

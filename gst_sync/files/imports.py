@@ -31,6 +31,7 @@ from .formats import PortalFileError
 
 __all__ = [
     "PortalFileError",
+    "RemovalsNeedConfirmation",
     "ImsImportResult",
     "Gstr2bImportResult",
     "import_ims_files",
@@ -103,6 +104,41 @@ def _check_gstin(file_gstin: str, registration: Registration, names: Sequence[st
 
 # --- IMS JSON --------------------------------------------------------------------------------------------------
 
+REMOVALS_SHOWN = 50  # documents listed by name when an import would mark more vanished
+
+
+class RemovalsNeedConfirmation(PortalFileError):
+    """The file would mark stored documents vanished (a section in it is shorter than what is stored, or empty):
+    nothing was written; the caller shows what would go and imports again only with ``confirm_removals``."""
+
+    def __init__(self, documents: Sequence[tuple]) -> None:
+        self.count = len(documents)
+        by_section: dict[str, int] = {}
+        for _id, _gstin, section, _number in documents:
+            by_section[section] = by_section.get(section, 0) + 1
+        self.by_section = dict(sorted(by_section.items()))
+        self.documents = [
+            {"id": doc_id, "supplier_gstin": gstin, "section": section, "number": number}
+            for doc_id, gstin, section, number in sorted(documents, key=lambda d: (d[2], d[1], d[3]))[
+                :REMOVALS_SHOWN
+            ]
+        ]
+        sections = ", ".join(f"{section}: {n}" for section, n in self.by_section.items())
+        super().__init__(
+            [
+                f"This file would mark {self.count} stored document(s) as no longer on the portal ({sections}): "
+                "they are not in the file. Nothing was imported; confirm the removals to import it."
+            ]
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "errors": self.errors,
+            "removals": self.count,
+            "removals_by_section": self.by_section,
+            "would_remove": self.documents,
+        }
+
 
 @dataclass
 class ImsImportResult:
@@ -135,27 +171,33 @@ def import_ims_files(
     registration: Registration,
     files: Sequence[UploadedFile],
     request_id: str = "",
+    confirm_removals: bool = False,
 ) -> ImsImportResult:
     """Import IMS JSON file(s) (dashboard / Offline Tool download, or GETINV responses) into ``registration``.
 
     The file's GSTIN (when it names one) must be the registration's. Each section present in the file is taken
     as complete: stored documents of that section missing from the file are marked vanished (kept, not deleted).
+    An import that would mark any vanished raises RemovalsNeedConfirmation (what would go, nothing written)
+    unless ``confirm_removals``: a file with an empty section must not silently remove the whole section.
     All or nothing: raises PortalFileError naming every problem, and writes nothing, for a bad file.
     """
     parsed = formats.parse_ims_files(_read(files))
     _check_gstin(parsed.gstin, registration, parsed.files)
     sections = sorted(parsed.records)
-    result = ingest_documents(
-        tenant=tenant,
-        registration=registration,
-        records=parsed.records,
-        actor=actor,
-        source=SOURCE_IMS,
-        complete_sections=sections,
-        request_id=request_id,
-    )
-    if result.errors:  # the parser validated every record already; kept as a guard
-        raise PortalFileError(result.errors)
+    with transaction.atomic():  # rolled back by the exceptions below
+        result = ingest_documents(
+            tenant=tenant,
+            registration=registration,
+            records=parsed.records,
+            actor=actor,
+            source=SOURCE_IMS,
+            complete_sections=sections,
+            request_id=request_id,
+        )
+        if result.errors:  # the parser validated every record already; kept as a guard
+            raise PortalFileError(result.errors)
+        if result.vanished and not confirm_removals:
+            raise RemovalsNeedConfirmation(result.vanished_documents)
     changed = any(result.counts().get(k) for k in ("created", "changed", "vanished", "reappeared"))
     handoff.announce(
         PortalFileImported(

@@ -46,6 +46,10 @@ class PortalFileForm(forms.Form):
     files = MultipleFileField(
         label="File(s)", help_text="GSTR-2B split into parts: choose all parts together."
     )
+    confirm_removals = forms.BooleanField(
+        required=False,
+        label="Yes, mark the documents listed above as no longer on the portal",
+    )
 
     def __init__(self, *args, registrations=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -54,7 +58,7 @@ class PortalFileForm(forms.Form):
         ]
 
 
-def _page(request, form, status=200, errors=None):
+def _page(request, form, status=200, errors=None, removals=None):
     regs = list(
         visible_registrations(tenant=request.tenant, user=request.user, membership=request.membership)
     )
@@ -67,6 +71,7 @@ def _page(request, form, status=200, errors=None):
         {
             "form": form,
             "errors": errors or [],
+            "removals": removals,
             "registrations": regs,
             "can_import": can(request.membership.role, Capability.SYNC),
             "statements": imports.recent_statements(tenant=request.tenant, registrations=regs)[:24],
@@ -106,8 +111,14 @@ def import_file(request, tenant_slug):
             )
         else:
             result = imports.import_ims_files(
-                tenant=request.tenant, actor=actor, registration=reg, files=form.cleaned_data["files"]
+                tenant=request.tenant,
+                actor=actor,
+                registration=reg,
+                files=form.cleaned_data["files"],
+                confirm_removals=form.cleaned_data["confirm_removals"],
             )
+    except imports.RemovalsNeedConfirmation as exc:
+        return _page(request, form, status=409, removals=exc)
     except PortalFileError as exc:
         return _page(request, form, status=400, errors=exc.errors)
     return render(

@@ -64,6 +64,9 @@ class IngestResult:
     linked: int = 0  # amendments linked to their original
     suppliers_created: int = 0
     errors: list[str] = field(default_factory=list)
+    # The documents marked vanished: (id, supplier GSTIN, section, number), for a caller that shows what an import
+    # would remove before it is confirmed (gst_sync.files.imports).
+    vanished_documents: list[tuple[int, str, str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -282,6 +285,7 @@ def _write(
         del stale
         vanished = _mark_vanished(cur, ctx, sections, [id_of[i] for i in range(total)]) if sections else []
         result.vanished = len(vanished)
+        result.vanished_documents = [tuple(row) for row in vanished]
         if any(i not in originals for i in new):
             result.linked += _link_waiting_amendments(cur, ctx)
         result.unchanged = total - result.created - len(updates)

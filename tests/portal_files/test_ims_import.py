@@ -13,10 +13,12 @@ from tenancy.scoping import tenant_scope
 from .conftest import ACTOR, RECIPIENT, docs_of, ims_sample, snapshot, upload
 
 
-def run(acme, *files):
+def run(acme, *files, confirm_removals=False):
     tenant, reg = acme
     with tenant_scope(tenant):
-        return import_ims_files(tenant=tenant, actor=ACTOR, registration=reg, files=list(files))
+        return import_ims_files(
+            tenant=tenant, actor=ACTOR, registration=reg, files=list(files), confirm_removals=confirm_removals
+        )
 
 
 def test_sample_imports_with_its_counts_per_section_and_action_and_totals(acme):
@@ -79,7 +81,7 @@ def test_several_files_merge_their_sections(acme):
 def test_a_section_in_the_file_is_complete_so_missing_documents_of_it_are_marked_vanished(acme):
     run(acme, upload(ims_sample()))
     s = ims_sample()
-    result = run(acme, upload({"b2b": s["b2b"][:2]}))
+    result = run(acme, upload({"b2b": s["b2b"][:2]}), confirm_removals=True)
     assert result.ingest.vanished == 2
     assert result.complete_sections == ["b2b"]
     vanished = {n for n, d in docs_of(acme[0]).items() if d.vanished_at}

@@ -1,4 +1,5 @@
-"""``manage.py import_portal_file --gstin GSTIN [--tenant SLUG] [--type ims|2b] [--period MMYYYY] FILE…``"""
+"""``manage.py import_portal_file --gstin GSTIN [--tenant SLUG] [--type ims|2b] [--period MMYYYY]
+[--confirm-removals] FILE…``"""
 
 from __future__ import annotations
 
@@ -30,8 +31,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--period", default="", help="GSTR-2B only: the period (MMYYYY) the file must be for"
         )
+        parser.add_argument(
+            "--confirm-removals",
+            action="store_true",
+            help="IMS JSON: import even though stored documents missing from the file get marked vanished",
+        )
 
-    def handle(self, *args, files, gstin, tenant, type, period, **options):
+    def handle(self, *args, files, gstin, tenant, type, period, confirm_removals, **options):
         registration = self._registration(gstin.strip().upper(), tenant)
         paths = [Path(p) for p in files]
         for path in paths:
@@ -53,8 +59,19 @@ class Command(BaseCommand):
                     )
                 else:
                     result = imports.import_ims_files(
-                        tenant=registration.tenant, actor=actor, registration=registration, files=uploads
+                        tenant=registration.tenant,
+                        actor=actor,
+                        registration=registration,
+                        files=uploads,
+                        confirm_removals=confirm_removals,
                     )
+        except imports.RemovalsNeedConfirmation as exc:
+            shown = "\n".join(f"  {d['section']} {d['supplier_gstin']} {d['number']}" for d in exc.documents)
+            raise CommandError(
+                "nothing was imported:\n"
+                + "\n".join(exc.errors)
+                + f"\n{shown}\nRun again with --confirm-removals."
+            ) from None
         except PortalFileError as exc:
             raise CommandError("nothing was imported:\n" + "\n".join(exc.errors)) from None
         finally:
