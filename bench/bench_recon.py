@@ -63,8 +63,8 @@ def ensure_other_tabs(tenant, regs) -> int:
     from tools.sandbox_portal.generator import other_tabs
 
     tabs = SupplierDocument.objects.filter(tenant=tenant, section__in=BOE_SECTIONS + ISD_SECTIONS)
-    if not tabs.exists():
-        per_kind = max(1, N // 100 // (len(regs) * len(PERIODS) * 4))
+    per_kind = max(1, N // 100 // (len(regs) * len(PERIODS) * 4))
+    if tabs.count() < per_kind * 4 * len(regs) * len(PERIODS) // 2:  # none yet, or made for a smaller N
         for i, reg in enumerate(regs):
             for j, period in enumerate(PERIODS):
                 records = other_tabs(reg.gstin, docs=per_kind * 50, seed=5000 + i * 100 + j, period=period)
