@@ -38,6 +38,7 @@ def test_set_up_two_factor_and_sign_in_with_the_code(page, log_in, transactional
     device = TOTPDevice.objects.get(user=owner, confirmed=False)
     page.locator("#confirm-code").fill(_code(device))
     page.get_by_role("button", name="Turn on").click()
+    page.locator("#recovery-codes li").first.wait_for()  # all_inner_texts() does not wait for the new page
     codes = page.locator("#recovery-codes li").all_inner_texts()
     assert len(codes) == 10
     assert all(re.fullmatch(r"[a-z2-7]{8}", c) for c in codes)

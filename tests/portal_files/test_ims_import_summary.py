@@ -23,6 +23,12 @@ def test_an_import_and_a_reimport_with_a_document_gone_keep_the_summary(acme):
     fewer = copy.deepcopy(sample)
     fewer["b2b"].pop()  # one B2B document is no longer in the (complete) file: it vanishes
     with tenant_scope(tenant):
-        import_ims_files(tenant=tenant, actor=ACTOR, registration=reg, files=[upload(fewer, "ims.json")])
+        import_ims_files(
+            tenant=tenant,
+            actor=ACTOR,
+            registration=reg,
+            files=[upload(fewer, "ims.json")],
+            confirm_removals=True,
+        )
         assert SupplierDocument.objects.filter(tenant=tenant, vanished_at__isnull=False).count() == 1
     assert_summary_is_a_scan(tenant)
