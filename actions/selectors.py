@@ -68,7 +68,7 @@ def lock_documents(*, tenant: Tenant, qs: QuerySet, limit: int | None = None) ->
     sql, params = inner.query.sql_with_params()
     with connection.cursor() as cur:
         cur.execute(
-            f"WITH target (id) AS MATERIALIZED ({sql}) SELECT d.id FROM invoices_supplierdocument d "
+            f"WITH target (id) AS MATERIALIZED ({sql}) SELECT d.id FROM invoices_supplierdocument d "  # nosec B608  # Django's own compiled SQL, its params passed
             f"JOIN target t ON t.id = d.id WHERE d.tenant_id = %s ORDER BY d.id FOR UPDATE OF d",
             [*params, tenant.pk],
         )

@@ -192,7 +192,7 @@ def _update(
             sets = ", ".join(f"{c} = %s" for c in cols)
             ids.sort()
             cur.execute(
-                f"UPDATE invoices_supplierdocument d SET {sets}, local_updated_at = %s, local_updated_by = %s "
+                f"UPDATE invoices_supplierdocument d SET {sets}, local_updated_at = %s, local_updated_by = %s "  # nosec B608  # column names from actions.facts, values as params
                 f"FROM (SELECT id, {old} FROM invoices_supplierdocument WHERE tenant_id = %s AND id = ANY(%s)) o "
                 f"WHERE d.id = o.id AND d.tenant_id = %s RETURNING {returned}, "
                 + ", ".join(f"o.{c}" for c in rule_facts.LOCAL_FIELDS),

@@ -150,7 +150,7 @@ def hold_actions(
         return 0
     with connection.cursor() as cur:  # a document changed again: its earlier hold no longer applies
         cur.execute(
-            f"UPDATE approvals_approvalitem SET state = %s WHERE tenant_id = %s AND state = %s "
+            f"UPDATE approvals_approvalitem SET state = %s WHERE tenant_id = %s AND state = %s "  # nosec B608  # PREV_COLUMNS are code constants, values as params
             f"AND document_id = ANY(%s) RETURNING document_id, {', '.join(PREV_COLUMNS)}",
             [ItemState.SUPERSEDED, tenant.pk, ItemState.HELD, [row.id for _s, row in rows]],
         )
@@ -383,7 +383,7 @@ def _revert(
         sets = ", ".join(f"{loc} = i.{prev}" for loc, prev in zip(LOCAL_COLUMNS, PREV_COLUMNS, strict=True))
         with connection.cursor() as cur:
             cur.execute(
-                f"UPDATE invoices_supplierdocument d SET {sets}, local_updated_at = %s, local_updated_by = %s "
+                f"UPDATE invoices_supplierdocument d SET {sets}, local_updated_at = %s, local_updated_by = %s "  # nosec B608  # column names from code constants, values as params
                 "FROM approvals_approvalitem i WHERE i.tenant_id = %s AND i.request_id = %s AND i.state = %s "
                 "AND d.tenant_id = i.tenant_id AND d.id = i.document_id "
                 "AND d.local_action IS NOT DISTINCT FROM i.action "

@@ -53,7 +53,7 @@ def claim_attempt(
                 SET status = {new_status_sql}, heartbeat_at = %(now)s, attempts = attempts + 1{started}
                 WHERE id = %(pk)s AND (status = 'queued' OR (status = ANY(%(running)s)
                     AND (heartbeat_at IS NULL OR heartbeat_at < %(stale)s)))
-                RETURNING attempts""",
+                RETURNING attempts""",  # nosec B608  # model table name, status SQL a code literal; values as params
             {
                 "now": now,
                 "pk": pk,
@@ -115,7 +115,7 @@ class Heartbeat:
         with transaction.atomic(), connection.cursor() as cur:
             cur.execute("SET LOCAL lock_timeout = '2s'")
             cur.execute(
-                f"UPDATE {table} SET heartbeat_at = %s WHERE id = %s AND attempts = %s AND status = ANY(%s)",
+                f"UPDATE {table} SET heartbeat_at = %s WHERE id = %s AND attempts = %s AND status = ANY(%s)",  # nosec B608  # model table name; values as params
                 [timezone.now(), self.pk, self.attempt, list(self.running)],
             )
             if cur.rowcount == 0:

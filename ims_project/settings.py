@@ -310,7 +310,7 @@ REST_FRAMEWORK = {
 API_TOKEN_DAYS = env.int("API_TOKEN_DAYS", default=90)
 API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=365)
 API_TOKEN_RATE = env("API_TOKEN_RATE", default="600/min")
-API_TOKEN_THROTTLE_CACHE = "limits"  # noqa: S105 - the name of a cache (CACHES), not a secret
+API_TOKEN_THROTTLE_CACHE = "limits"  # noqa: S105  # nosec B105  # the name of a cache (CACHES), not a secret
 SPECTACULAR_SETTINGS = {
     "TITLE": "IMS API",
     "DESCRIPTION": "GST Invoice Management System: supplier documents, actions and reconciliation.",

@@ -259,7 +259,7 @@ def _staged_registrations(tenant: Tenant, since) -> list[int]:
     """GSTINs of the staged lines the upsert just created or changed (``updated_at`` from ``since``)."""
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT DISTINCT p.registration_id FROM {imports.STAGE} s JOIN reconciliation_purchaseline p "
+            f"SELECT DISTINCT p.registration_id FROM {imports.STAGE} s JOIN reconciliation_purchaseline p "  # nosec B608  # stage table name constant; values as params
             "ON p.tenant_id = %s AND p.erp_ref = s.erp_ref WHERE p.updated_at >= %s",
             [tenant.pk, since],
         )

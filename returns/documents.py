@@ -35,7 +35,7 @@ _SELECT = f"""
     LEFT JOIN invoices_supplier s ON s.tenant_id = d.tenant_id AND s.gstin = d.supplier_gstin
     LEFT JOIN invoices_supplierdocument o ON o.id = d.original_id AND o.tenant_id = d.tenant_id
     WHERE d.tenant_id = %(tenant)s AND d.registration_id = %(reg)s AND d.vanished_at IS NULL
-"""
+"""  # nosec B608  # SQL fragments from code constants
 _PERIOD_FILTER = """
       AND (d.twob_period = ANY(%(months)s)
            OR (d.twob_period IS NULL AND d.supplier_filing_status = 'filed' AND (

@@ -978,7 +978,8 @@ def refresh_supplier_filings(
         return result
     own = make_adapter() if adapter is None else None
     portal = adapter or own
-    assert portal is not None
+    if portal is None:
+        raise RuntimeError("refresh_supplier_filings: no portal adapter (make_adapter returned none)")
     try:
         for gstin, year in sorted(at_stake):
             result.asked += 1

@@ -144,7 +144,7 @@ AS_OF_DOCUMENTS = f"""(
     AND (d.first_seen_at <= %(as_of_ts)s OR d.twob_period IS NOT NULL OR d.supplier_filing_date <= %(as_of)s
          OR (d.supplier_filing_date IS NULL AND d.supplier_filing_status = 'filed'
              AND (d.supplier_period + interval '1 month 12 days')::date <= %(as_of)s))
-)"""
+)"""  # nosec B608  # a constant of the code
 
 
 def placement_sql(
@@ -211,7 +211,7 @@ def placement_sql(
                  SELECT 1 FROM unnest(%(filed_p)s::date[], %(filed_on)s::date[]) f(p, filed_on)
                  WHERE f.p = g.p::date AND CASE WHEN n.action = 'P' THEN n.lapsed IS NULL OR n.lapsed >= f.filed_on
                                                 ELSE n.changed_on IS NOT NULL AND n.changed_on > f.filed_on END)
-             ) ELSE n.nat_period END"""
+             ) ELSE n.nat_period END"""  # nosec B608  # interval expression a code literal; values as params
     )
     period_filter = (
         ""
@@ -304,7 +304,7 @@ def placement_sql(
            r.period IS NOT DISTINCT FROM %(period)s AS here, r.month, r.specified, r.is_cn, r.itc_last,
            trunc(({" + ".join(_itc_case(h, k, "r") for h, k in _DECLARED)}) * 100)::bigint AS itc_paise
     FROM r {period_filter}
-    """
+    """  # nosec B608  # SQL fragments from code; values as params
 
 
 _DECLARED = (("igst", "di"), ("cgst", "dc"), ("sgst", "ds"), ("cess", "dx"))
@@ -540,7 +540,7 @@ WITH c AS (
               ELSE d.stake * (1 - (d.due - %(today)s)) END AS score
   FROM d
 )
-"""
+"""  # nosec B608  # SQL fragments from code; filters are code literals, values as params
 # The queue is kept as a table (``returns_deadlineentry``, models.DeadlineEntry): every entry of a GSTIN with its
 # clock, due day, ITC at stake and score for the day it was computed, so a page is an index range. A read first
 # makes it fresh (:func:`_fresh`): the whole GSTIN when the day changed or something broad changed (stale: a filing,
@@ -552,12 +552,12 @@ _DEADLINE_STORE = (
                                       clock, due, stake, score)
 SELECT s.id, %(tenant)s, %(reg)s, s.part, s.section, s.supplier_gstin, s.clock, s.due, s.stake, s.score
 FROM s WHERE s.due IS NOT NULL
-"""
+"""  # nosec B608  # code constants; values as params
 )
 _ENTRY_COLUMNS = "e.document_id, e.part, e.clock, e.due, e.due - %(today)s AS days, e.stake, e.score"
 _DEADLINES = f"""SELECT {_ENTRY_COLUMNS} FROM returns_deadlineentry e
 WHERE e.tenant_id = %(tenant)s AND e.registration_id = %(reg)s {{filters}} {{keyset}}
-ORDER BY e.score DESC, e.document_id DESC LIMIT %(limit)s"""
+ORDER BY e.score DESC, e.document_id DESC LIMIT %(limit)s"""  # nosec B608  # column list constant; filters are code literals, values as params
 _DEADLINE_TOTALS = """SELECT count(*), coalesce(sum(e.stake), 0) FROM returns_deadlineentry e
 WHERE e.tenant_id = %(tenant)s AND e.registration_id = %(reg)s {filters}"""
 _DEADLINE_IDS = """SELECT e.document_id FROM returns_deadlineentry e

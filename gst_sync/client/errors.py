@@ -136,7 +136,7 @@ class RetryPolicy:
 
     def delays(self, rng: random.Random | None = None) -> Iterator[float]:
         """The waits between attempts (``max_attempts - 1`` of them)."""
-        rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        rng = rng or random.Random()  # noqa: S311  # nosec B311  # back-off jitter, not security
         for n in range(max(self.max_attempts - 1, 0)):
             yield rng.uniform(0, min(self.max_delay, self.base_delay * 2**n))
 

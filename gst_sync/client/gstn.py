@@ -143,7 +143,7 @@ class GstnAdapter:
         self.config = config
         register_secret(config.client_secret)
         self._sleep = sleep
-        self._rng = rng or random.Random()  # noqa: S311 - jitter only
+        self._rng = rng or random.Random()  # noqa: S311  # nosec B311  # back-off jitter, not security
         self._http = httpx.Client(
             base_url=config.base_url.rstrip("/") + "/",
             timeout=httpx.Timeout(

@@ -635,7 +635,7 @@ def source_key(file_name: str) -> str:
     case, at most 80 characters; a longer name is cut and keeps a digest of the whole)."""
     name = " ".join((file_name or "register").split()).lower()
     if len(name) > MAX_SOURCE_KEY:
-        name = f"{name[: MAX_SOURCE_KEY - 9]}~{hashlib.sha1(name.encode()).hexdigest()[:8]}"  # noqa: S324 - a name
+        name = f"{name[: MAX_SOURCE_KEY - 9]}~{hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()[:8]}"  # a digest keeping cut names apart, not security
     return name
 
 
