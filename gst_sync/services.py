@@ -18,7 +18,7 @@ from django.utils import timezone
 from audit.services import Actor, record
 from gst.periods import fy_label, fy_start_year
 from gst.sections import GoodsType, Section, section_info
-from ims_project import handoff, leases
+from ims_project import handoff, leases, queues
 from ims_project.handoff import SyncFinished
 from invoices.services.ingest import ingest_documents
 from tenancy.models import Registration, Tenant
@@ -126,9 +126,11 @@ def queue_sync(
     registration: Registration,
     sections: Iterable[str] | None = None,
     trigger: str = "user",
+    priority: int | None = None,
 ) -> list[SyncRun]:
     """Queue one run per section; a section that already has an active run is left alone (never twice).
-    Returns the runs created. Tasks are enqueued when the transaction commits."""
+    Returns the runs created. Tasks are enqueued when the transaction commits, on the ``sync`` queue at
+    ``priority`` (default: by ``trigger``, a person's "Sync now" first; ims_project/queues.py)."""
     wanted = [s for s in (sections or ALL_SECTIONS)]
     unknown = [s for s in wanted if s not in ALL_SECTIONS]
     if unknown:
@@ -166,7 +168,8 @@ def queue_sync(
             )
 
             ids = [r.pk for r in created]
-            transaction.on_commit(lambda: [tasks.sync_section.delay(i) for i in ids])
+            pri = queues.priority_for(trigger) if priority is None else priority
+            transaction.on_commit(lambda: [tasks.sync_section.apply_async((i,), priority=pri) for i in ids])
     return created
 
 
@@ -310,16 +313,18 @@ def _return_filings(portal: PortalAdapter | None, run: SyncRun) -> list[ReturnFi
 
 
 def queue_daily_syncs() -> int:
-    """Queue every section of every GSTIN with a live session (the daily beat job). Returns runs queued."""
+    """Queue every section of every GSTIN with a live session (the daily beat job), round-robin over tenants at
+    batch priority (ims_project/queues.py: one tenant's thousands of GSTINs do not starve another's one). Returns
+    runs queued."""
     now = timezone.now()
     queued = 0
     with scopes_disabled():
         conns = list(
-            PortalConnection.objects.select_related("tenant", "registration").filter(
-                status=ConnectionStatus.CONNECTED, expires_at__gt=now
-            )
+            PortalConnection.objects.select_related("tenant", "registration")
+            .filter(status=ConnectionStatus.CONNECTED, expires_at__gt=now)
+            .order_by("tenant_id", "registration_id")
         )
-    for conn in conns:
+    for conn, position in queues.interleave(conns, key=lambda c: c.tenant_id):
         with tenant_scope(conn.tenant):
             queued += len(
                 queue_sync(
@@ -327,6 +332,7 @@ def queue_daily_syncs() -> int:
                     actor=Actor.task("gst_sync.daily_sync"),
                     registration=conn.registration,
                     trigger="schedule",
+                    priority=queues.batch_priority(position),
                 )
             )
     return queued

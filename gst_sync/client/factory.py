@@ -8,6 +8,8 @@ from urllib.parse import urlparse
 import httpx
 from django.conf import settings
 
+from gst_sync.limits import portal_throttle
+
 from . import GstnAdapter, GstnConfig
 from .errors import Transient
 
@@ -39,7 +41,8 @@ def portal_config(**overrides) -> GstnConfig:
 
 
 def make_adapter(**overrides) -> GstnAdapter:
-    return GstnAdapter(portal_config(**overrides))
+    """The adapter of the configured GSP, under the portal-call limits every worker shares (gst_sync/limits.py)."""
+    return GstnAdapter(portal_config(**overrides), throttle=portal_throttle())
 
 
 def owns_adapter(service):
