@@ -431,6 +431,8 @@ IMS_PORTAL_CLIENT_RATE = env.float("IMS_PORTAL_CLIENT_RATE", default=100.0)
 IMS_PORTAL_CLIENT_BURST = env.int("IMS_PORTAL_CLIENT_BURST", default=200)
 IMS_PORTAL_429_PAUSE = env.float("IMS_PORTAL_429_PAUSE", default=1.0)
 IMS_PORTAL_LIMIT_PREFIX = "ims:portal-limit"  # Redis keys of those limits (tests use their own)
+# A CA firm's client batch (sync all → reconcile all → recommended actions) looks for GSTINs to move on this often.
+IMS_BATCH_TICK_SECONDS = env.float("IMS_BATCH_TICK_SECONDS", default=5.0)
 
 # --- IMS actions ----------------------------------------------------------------------------------------------
 # Up to IMS_BULK_ACTION_SYNC_MAX documents are applied in the request, in one transaction; a larger bulk action is
