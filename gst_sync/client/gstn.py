@@ -11,8 +11,10 @@ the ``gst_sync`` and ``httpx`` loggers masks any registered secret that slips in
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import random
+import ssl
 import threading
 import time
 import uuid
@@ -128,6 +130,13 @@ class GstnConfig:
 # --- the client -------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """httpx's default certificate verification, built once per process and shared by every client: loading the CA
+    bundle takes ~0.1 s, which a worker paid on each of its thousands of short sync tasks."""
+    return httpx.create_ssl_context()
+
+
 class Throttle(Protocol):
     """Limits on portal calls shared between workers (``gst_sync.limits.PortalThrottle``)."""
 
@@ -171,6 +180,7 @@ class GstnAdapter:
             ),
             transport=transport,
             follow_redirects=False,
+            verify=tls_context(),
         )
         self._sessions: dict[str, PortalSession] = {}
         self._otp_app_keys: dict[str, bytes] = {}
