@@ -216,6 +216,9 @@ def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | 
                 )
             return run
         except PortalError as exc:
+            if exc.http_status == 429 and run.attempts < TOO_MANY_ATTEMPTS:
+                _later(run)  # the portal is busy: the run waits its turn again instead of failing
+                return run
             _finish(run, status=RunStatus.FAILED, code=exc.code or "PORTAL", message=exc.message)
             return run
         except Exception as exc:  # noqa: BLE001 - a failed run must say why, and the data stays as it was
@@ -280,6 +283,26 @@ def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | 
             )
         )
     return run
+
+
+TOO_MANY_ATTEMPTS = 5  # deliveries of a run the portal keeps answering "too many requests" before it fails
+TOO_MANY_DELAY = 60  # seconds before the first new delivery; doubled each time
+
+
+def _later(run: SyncRun) -> None:
+    """Hand a run the portal refused with "too many requests" (after the client's own retries) back to the queue,
+    delivered again after a growing delay at batch priority; it keeps its attempts, so it fails after
+    :data:`TOO_MANY_ATTEMPTS`."""
+    run.status = RunStatus.QUEUED
+    run.error_code, run.error_message = (
+        "HTTP429",
+        "The portal is busy (too many requests): the run will retry.",
+    )
+    run.save(update_fields=["status", "error_code", "error_message"])
+    delay = TOO_MANY_DELAY * 2 ** max(run.attempts - 1, 0)
+    transaction.on_commit(
+        lambda: tasks.sync_section.apply_async((run.pk,), countdown=delay, priority=queues.BATCH)
+    )
 
 
 def _last_of_sync(run: SyncRun) -> bool:

@@ -688,9 +688,8 @@ class GstnAdapter:
                 if response.status_code not in retryable_http:
                     return response if _has_error_body(response) else _raise_http(response)
                 failure = errors.classify("", http_status=response.status_code)
-                if (
-                    response.status_code == 429
-                ):  # too many requests: every worker holds off (gst_sync/limits.py)
+                if response.status_code == 429:
+                    # Too many requests: wait its Retry-After, and every worker holds off (gst_sync/limits.py).
                     retry_after = _retry_after(response)
                     if self._throttle is not None:
                         scope = response.headers.get("X-RateLimit-Scope", "").lower()

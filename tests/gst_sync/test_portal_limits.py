@@ -181,3 +181,44 @@ def test_sandbox_429_mode_answers_with_retry_after_and_scope(sandbox):
     again = sandbox.http.get("/taxpayerapi/v0.3/returns/ims", params={"action": "GETCNT"})
     assert again.status_code == 429
     assert "Retry-After" in again.headers
+
+
+@pytest.mark.django_db
+def test_a_sync_the_portal_keeps_refusing_as_too_many_waits_its_turn_then_fails(
+    sandbox, portal, django_capture_on_commit_callbacks
+):
+    from audit.services import Actor
+    from gst_sync import services
+    from gst_sync.models import RunStatus, SyncRun
+    from ims_project import queues
+    from tenancy import services as tenancy_services
+    from tenancy.scoping import tenant_scope
+    from tests import factories
+    from tests.scale.test_queues import drain
+
+    from .conftest import connect_gstin
+
+    actor = Actor.system("tests")
+    tenant = factories.make_tenant("Busy", "busy-co")
+    with tenant_scope(tenant):
+        reg = tenancy_services.add_registration(
+            tenant=tenant, actor=actor, gstin=RECIPIENT, legal_name="Busy"
+        )
+        connect_gstin(tenant, reg, portal, actor)
+        (run,) = services.queue_sync(tenant=tenant, actor=actor, registration=reg, sections=["b2b"])
+    drain(queues.SYNC)
+    sandbox.faults(fail_next=1000, error_status=429, retry_after=0)
+    for attempt in range(1, services.TOO_MANY_ATTEMPTS):
+        with django_capture_on_commit_callbacks(execute=True):
+            services.run_sync(run.pk, adapter=portal)
+        with tenant_scope(tenant):
+            run = SyncRun.objects.get(pk=run.pk)
+        assert (run.status, run.error_code, run.attempts) == (RunStatus.QUEUED, "HTTP429", attempt)
+        (message,) = drain(queues.SYNC)  # delivered again, later, at batch priority
+        assert message["args"] == [run.pk]
+        assert message["priority"] == queues.BATCH
+    services.run_sync(run.pk, adapter=portal)
+    with tenant_scope(tenant):
+        run = SyncRun.objects.get(pk=run.pk)
+    assert run.status == RunStatus.FAILED
+    assert run.error_code == "HTTP429"

@@ -56,6 +56,7 @@ DEFAULT_FAULTS: dict[str, Any] = {
     "status_ip_polls": 1,  # REQSTS / GENSTS2B answer IP this many times first
     "large_threshold": 500,  # GETINV above this many records goes the token/FILEDET way
     "records_per_file": 200,
+    "est_minutes": 1,  # GETINV's "est" (minutes until the FILEDET parts are ready) on the large-result path
     "twob_records_per_file": 500,
     "session_minutes": 360,
     # GET2B of these periods (MMYYYY) answers GTR2B-002 (not generated: the previous GSTR-3B was filed late) until a
@@ -443,7 +444,7 @@ class Portal:
             "counts": [len(records[i : i + per_file]) for i in range(0, len(records), per_file)],
             "not_ready": int(self.faults["filedet_not_ready"] or 0),
         }
-        return {"token": token, "est": "1"}
+        return {"token": token, "est": str(self.faults.get("est_minutes", 1))}
 
     def filedet(self, gstin: str, token: str, base: str) -> dict[str, Any]:
         with self.lock:

@@ -14,7 +14,7 @@ Sandbox-only control:
   POST /__sandbox__/faults               latency_ms, error_rate, error_status, fail_next, expire_sessions_now,
                                          expire_after_calls, break_file_hash, filedet_not_ready, status_ip_polls,
                                          supplier_edit {gstin, section, number[, stin, txval_delta]},
-                                         large_threshold, records_per_file, twob_records_per_file,
+                                         large_threshold, records_per_file, est_minutes, twob_records_per_file,
                                          session_minutes, late_3b_periods [MMYYYY: GET2B answers GTR2B-002
                                          until a GEN2B], rate_limit_per_gstin, rate_limit_per_client,
                                          retry_after ["too many requests": over N calls/s per GSTIN or
