@@ -333,8 +333,12 @@ class Analyzer(threading.Thread):
         with psycopg.connect(
             dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"], autocommit=True
         ) as conn:
+            conn.execute("SET lock_timeout = '500ms'")  # never queue behind a job's lock (nor make others queue)
             while not self.stop.wait(10):
-                conn.execute("ANALYZE")
+                try:
+                    conn.execute("ANALYZE")
+                except psycopg.errors.LockNotAvailable:
+                    continue
 
 
 def drive(n: int) -> dict:
