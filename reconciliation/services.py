@@ -672,7 +672,13 @@ def start_run(
 
 
 def queue_batch_runs(
-    *, tenant: Tenant, actor: Actor, registration_ids, date_from, date_to, priority: int | None = None
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    registration_ids: list[int],
+    date_from: dt.date,
+    date_to: dt.date,
+    priority: int | None = None,
 ) -> list[ReconRun]:
     """One reconciliation per GSTIN of ``registration_ids`` for a batch the caller has already authorised (a CA
     firm's "sync all → reconcile all", ``pipeline.batches``), with the rules in force; delivered on commit on the
