@@ -333,7 +333,9 @@ class Analyzer(threading.Thread):
         with psycopg.connect(
             dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"], autocommit=True
         ) as conn:
-            conn.execute("SET lock_timeout = '500ms'")  # never queue behind a job's lock (nor make others queue)
+            conn.execute(
+                "SET lock_timeout = '500ms'"
+            )  # never queue behind a job's lock (nor make others queue)
             while not self.stop.wait(10):
                 try:
                     conn.execute("ANALYZE")
