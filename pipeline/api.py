@@ -59,7 +59,7 @@ class BatchList(TenantAPIMixin, APIView):
 
     token_scopes = {"GET": Scope.READ, "POST": Scope.ACT}
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="v1_t_batches_list", responses={200: dict})
     def get(self, request, tenant_slug):
         return Response([_body(b) for b in ClientBatch.objects.filter(tenant=self.tenant)[:20]])
 
