@@ -55,6 +55,12 @@ drill: install
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ims_bench} $(BIN)/python bench/bench_drill.py \
 	  --docs $${DRILL_DOCS:-1000000}
 
+## make simulate: 10,000 GSTINs' daily sync → reconciliation → 2B preview on 1, 2 and 4 workers over Redis, against
+## the sandbox portal (bench/bench_simulate.py; SIM_SCALE=0.003 by default: 29 GSTINs of that mix, ~8 min here).
+.PHONY: simulate
+simulate: install
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ims_bench} $(BIN)/python bench/bench_simulate.py
+
 ## make lint: ruff (rules and formatting), the import contract (layers, a pure gst/, tools outside), bandit on the
 ## product code ([tool.bandit]; a reviewed finding carries `# nosec Bxxx  # why` on its line; bandit's "nosec
 ## encountered, but no failed test" chatter about the other parts of a marked multi-line string is filtered) and mypy.

@@ -3,7 +3,7 @@ from celery import shared_task
 from . import services
 
 
-@shared_task(name="exports.run_export", queue="default", acks_late=True, reject_on_worker_lost=True)
+@shared_task(name="exports.run_export", queue="exports", acks_late=True, reject_on_worker_lost=True)
 def run_export_task(job_id: int) -> str | None:
     """Write an export job's file; a second delivery is a no-op (the job row is claimed first).
     Returns the job's final status (None if there is no such job)."""

@@ -18,7 +18,7 @@ from django.utils import timezone
 from audit.services import Actor, record
 from gst.periods import fy_label, fy_start_year
 from gst.sections import GoodsType, Section, section_info
-from ims_project import handoff, leases
+from ims_project import handoff, leases, queues
 from ims_project.handoff import SyncFinished
 from invoices.services.ingest import ingest_documents
 from tenancy.models import Registration, Tenant
@@ -131,9 +131,11 @@ def queue_sync(
     registration: Registration,
     sections: Iterable[str] | None = None,
     trigger: str = "user",
+    priority: int | None = None,
 ) -> list[SyncRun]:
     """Queue one run per section; a section that already has an active run is left alone (never twice).
-    Returns the runs created. Tasks are enqueued when the transaction commits."""
+    Returns the runs created. Tasks are enqueued when the transaction commits, on the ``sync`` queue at
+    ``priority`` (default: by ``trigger``, a person's "Sync now" first; ims_project/queues.py)."""
     wanted = [s for s in (sections or ALL_SECTIONS)]
     unknown = [s for s in wanted if s not in ALL_SECTIONS]
     if unknown:
@@ -173,7 +175,8 @@ def queue_sync(
             )
 
             ids = [r.pk for r in created]
-            transaction.on_commit(lambda: [tasks.sync_section.delay(i) for i in ids])
+            pri = queues.priority_for(trigger) if priority is None else priority
+            transaction.on_commit(lambda: [tasks.sync_section.apply_async((i,), priority=pri) for i in ids])
     return created
 
 
@@ -299,6 +302,10 @@ def _sync(run: SyncRun, portal: PortalAdapter, beat: leases.Heartbeat) -> SyncRu
             )
         return run
     except PortalError as exc:
+        beat.check()
+        if exc.http_status == 429 and run.attempts < TOO_MANY_ATTEMPTS:
+            _later(run)  # the portal is busy: the run waits its turn again instead of failing
+            return run
         _finish(run, status=RunStatus.FAILED, code=exc.code or "PORTAL", message=exc.message)
         return run
     except Exception as exc:  # noqa: BLE001 - a failed run must say why, and the data stays as it was
@@ -371,6 +378,28 @@ def _sync(run: SyncRun, portal: PortalAdapter, beat: leases.Heartbeat) -> SyncRu
     return run
 
 
+TOO_MANY_ATTEMPTS = 5  # deliveries of a run the portal keeps answering "too many requests" before it fails
+TOO_MANY_DELAY = 60  # seconds before the first new delivery; doubled each time
+
+
+def _later(run: SyncRun) -> None:
+    """Hand a run the portal refused with "too many requests" (after the client's own retries) back to the queue,
+    delivered again after a growing delay at batch priority; it keeps its attempts, so it fails after
+    :data:`TOO_MANY_ATTEMPTS`."""
+    delay = TOO_MANY_DELAY * 2 ** max(run.attempts - 1, 0)
+    with transaction.atomic():
+        leases.renew(SyncRun, run.pk, run.attempts, running=_RUNNING)  # only while this attempt holds the run
+        run.status = RunStatus.QUEUED
+        run.error_code, run.error_message = (
+            "HTTP429",
+            "The portal is busy (too many requests): the run will retry.",
+        )
+        run.save(update_fields=["status", "error_code", "error_message"])
+        transaction.on_commit(
+            lambda: tasks.sync_section.apply_async((run.pk,), countdown=delay, priority=queues.BATCH)
+        )
+
+
 def _last_of_sync(run: SyncRun) -> bool:
     """No other run of the GSTIN is queued or running: this run ends the sync (runs record their end before
     asking, so of two runs ending together at least one sees the other ended)."""
@@ -402,16 +431,18 @@ def _return_filings(portal: PortalAdapter | None, run: SyncRun) -> list[ReturnFi
 
 
 def queue_daily_syncs() -> int:
-    """Queue every section of every GSTIN with a live session (the daily beat job). Returns runs queued."""
+    """Queue every section of every GSTIN with a live session (the daily beat job), round-robin over tenants at
+    batch priority (ims_project/queues.py: one tenant's thousands of GSTINs do not starve another's one). Returns
+    runs queued."""
     now = timezone.now()
     queued = 0
     with scopes_disabled():
         conns = list(
-            PortalConnection.objects.select_related("tenant", "registration").filter(
-                status=ConnectionStatus.CONNECTED, expires_at__gt=now, registration__active=True
-            )
+            PortalConnection.objects.select_related("tenant", "registration")
+            .filter(status=ConnectionStatus.CONNECTED, expires_at__gt=now, registration__active=True)
+            .order_by("tenant_id", "registration_id")
         )
-    for conn in conns:
+    for conn, position in queues.interleave(conns, key=lambda c: c.tenant_id):
         with tenant_scope(conn.tenant):
             queued += len(
                 queue_sync(
@@ -419,6 +450,7 @@ def queue_daily_syncs() -> int:
                     actor=Actor.task("gst_sync.daily_sync"),
                     registration=conn.registration,
                     trigger="schedule",
+                    priority=queues.batch_priority(position),
                 )
             )
     return queued

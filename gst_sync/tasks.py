@@ -18,7 +18,7 @@ def sweep_stale_runs() -> int:
     return services.requeue_stale_runs()
 
 
-@shared_task(queue="sync", acks_late=True, reject_on_worker_lost=True, time_limit=3600)
+@shared_task(queue="push", acks_late=True, reject_on_worker_lost=True, time_limit=3600)
 def push_batch(batch_id: int) -> None:
 
     push.run_push(batch_id)

@@ -13,4 +13,5 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/", include("reconciliation.api_urls")),
     path("t/<slug:tenant_slug>/", include("autorules.api_urls")),
     path("t/<slug:tenant_slug>/", include("suppliers.api_urls")),
+    path("t/<slug:tenant_slug>/", include("pipeline.api_urls")),
 ]

@@ -19,6 +19,8 @@ import environ
 from celery.schedules import crontab
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 
+from ims_project import queues
+
 # --- Paths and environment ------------------------------------------------------------------------------------
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -334,6 +336,10 @@ REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+    # One Redis list per priority step, served lowest step first (ims_project/queues.py).
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        priority_steps=queues.PRIORITY_STEPS, queue_order_strategy="priority"
+    )
 else:
     _broker_dir = VAR_DIR / "celery-broker"
     CELERY_BROKER_URL = "filesystem://"
@@ -356,6 +362,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_DEFAULT_PRIORITY = (
+    queues.NORMAL
+)  # queues per kind of job, priorities, fairness: ims_project/queues.py
 CELERY_IMPORTS = ["ims_project.tasks"]  # project-level tasks (ping); app tasks are autodiscovered
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = env(
@@ -481,6 +490,18 @@ IMS_SESSION_KEY = (
 IMS_SYNC_LEASE_SECONDS = env.int("IMS_SYNC_LEASE_SECONDS", default=900)
 # Records per SAVE / RESETIMS request (a GSP caps a request at 4 MB — UNVERIFIED for GSTN; ~500 records is far below).
 IMS_PUSH_BATCH_SIZE = env.int("IMS_PUSH_BATCH_SIZE", default=500)
+# Portal calls per second (and the burst allowed after a quiet spell) per GSTIN and per GSP credential (client id),
+# shared by every worker through Redis (gst_sync/limits.py; 0 = no limit). Without REDIS_URL there is no shared
+# limit: `make run` is one worker. The portal's own "too many requests" (HTTP 429) pauses the GSTIN or credential
+# for its Retry-After (at least IMS_PORTAL_429_PAUSE seconds) on every worker.
+IMS_PORTAL_GSTIN_RATE = env.float("IMS_PORTAL_GSTIN_RATE", default=5.0)
+IMS_PORTAL_GSTIN_BURST = env.int("IMS_PORTAL_GSTIN_BURST", default=10)
+IMS_PORTAL_CLIENT_RATE = env.float("IMS_PORTAL_CLIENT_RATE", default=100.0)
+IMS_PORTAL_CLIENT_BURST = env.int("IMS_PORTAL_CLIENT_BURST", default=200)
+IMS_PORTAL_429_PAUSE = env.float("IMS_PORTAL_429_PAUSE", default=1.0)
+IMS_PORTAL_LIMIT_PREFIX = "ims:portal-limit"  # Redis keys of those limits (tests use their own)
+# A CA firm's client batch (sync all → reconcile all → recommended actions) looks for GSTINs to move on this often.
+IMS_BATCH_TICK_SECONDS = env.float("IMS_BATCH_TICK_SECONDS", default=5.0)
 
 # --- IMS actions ----------------------------------------------------------------------------------------------
 # Up to IMS_BULK_ACTION_SYNC_MAX documents are applied in the request, in one transaction; a larger bulk action is

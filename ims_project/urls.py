@@ -15,6 +15,7 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/suppliers/", include("suppliers.urls")),
     path("t/<slug:tenant_slug>/autorules/", include("autorules.urls")),
     path("t/<slug:tenant_slug>/approvals/", include("approvals.urls")),
+    path("t/<slug:tenant_slug>/batches/", include("pipeline.urls")),
     path("t/<slug:tenant_slug>/notifications/", include("notifications.urls")),
     path("api/v1/", include("ims_project.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -27,6 +27,7 @@ from django.db import transaction
 
 from audit.services import Actor
 from autorules import services as autorules
+from gst_sync.models import ACTIVE_STATUSES, SyncRun
 from ims_project import handoff
 from ims_project.handoff import (
     PortalFileImported,
@@ -58,7 +59,9 @@ def after_sync(event: SyncFinished) -> None:
         )
         returns.queue_supplier_filings(tenant=event.tenant, registration=event.registration)
     autorules.run_after_sync(tenant=event.tenant, registration=event.registration)
-    if event.changed or event.return_filings:
+    if _last_of_sync(event):
+        # Once per sync, when its last section ends, whichever sections changed (it was once per changed section:
+        # up to 16 refreshes of the same GSTIN, most of a worker's time in bench/bench_simulate.py).
         returns.queue_claim_refreshes([event.registration.pk])
     if event.changed:
         run = event.run
@@ -67,6 +70,18 @@ def after_sync(event: SyncFinished) -> None:
             registration_ids=[event.registration.pk],
             reason=f"the sync of {run.section.upper()} for {event.registration.gstin} (sync run #{run.pk})",
         )
+
+
+def _last_of_sync(event: SyncFinished) -> bool:
+    """No other section of the GSTIN is queued or syncing: this run ends its sync (runs record their end before
+    announcing it, so of two ending together at least one sees the other ended)."""
+    return (
+        not SyncRun.objects.filter(
+            tenant_id=event.tenant.pk, registration_id=event.registration.pk, status__in=ACTIVE_STATUSES
+        )
+        .exclude(pk=event.run.pk)
+        .exists()
+    )
 
 
 def after_portal_file_import(event: PortalFileImported) -> None:

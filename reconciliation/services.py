@@ -696,6 +696,48 @@ def start_run(
     return run
 
 
+def queue_batch_runs(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    registration_ids: list[int],
+    date_from: dt.date,
+    date_to: dt.date,
+    priority: int | None = None,
+) -> list[ReconRun]:
+    """One reconciliation per GSTIN of ``registration_ids`` for a batch the caller has already authorised (a CA
+    firm's "sync all → reconcile all", ``pipeline.batches``), with the rules in force; delivered on commit on the
+    ``reconcile`` queue at ``priority``. Returns the runs, in the order of ``registration_ids``."""
+    rules = active_rules(tenant=tenant)
+    runs = []
+    with transaction.atomic():
+        for rid in registration_ids:
+            run = ReconRun.objects.create(
+                tenant=tenant,
+                user_id=actor.id or 0,
+                actor_type=str(actor.type),
+                actor_label=actor.label,
+                registration_ids=[int(rid)],
+                date_from=date_from,
+                date_to=date_to,
+                rules=rules,
+            )
+            runs.append(run)
+        if runs:
+            record(
+                tenant=tenant,
+                actor=actor,
+                action="recon.batch_started",
+                obj=runs[0],
+                metadata={"runs": [r.pk for r in runs], "from": date_from, "to": date_to},
+            )
+            ids = [r.pk for r in runs]
+            transaction.on_commit(
+                lambda: [tasks.run_recon_task.apply_async((i,), priority=priority) for i in ids]
+            )
+    return runs
+
+
 RERUN_LOCK = 7_260_020  # pg_advisory_xact_lock(namespace, tenant_id): one rerun decision per tenant at a time
 RERUN_REDELIVER_SECONDS = 30 * 60  # a rerun still queued after this long is delivered to the worker again
 AUTO_LABEL = "rerun after "  # actor label of an automatic run: this, then the reason

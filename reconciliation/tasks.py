@@ -6,7 +6,7 @@ from . import engine, services
 from .models import JobStatus, ReconRun, RegisterImport
 
 
-@shared_task(queue="default", acks_late=True, reject_on_worker_lost=True, time_limit=3600)
+@shared_task(queue="reconcile", acks_late=True, reject_on_worker_lost=True, time_limit=3600)
 def run_import_task(import_id: int) -> None:
 
     services.run_import(import_id=import_id)

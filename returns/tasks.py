@@ -3,20 +3,22 @@ from celery import shared_task
 from . import digest, services
 
 
-@shared_task(name="returns.rebuild_previews", queue="default", acks_late=True, reject_on_worker_lost=True)
+@shared_task(name="returns.rebuild_previews", queue="rebuild", acks_late=True, reject_on_worker_lost=True)
 def rebuild_previews() -> int:
     """Every 24 hours (beat): rebuild the GSTR-2B previews of every GSTIN (previous and current period)."""
     return services.rebuild_all()
 
 
-@shared_task(name="returns.deadline_digest", queue="default", acks_late=True, reject_on_worker_lost=True)
+@shared_task(
+    name="returns.deadline_digest", queue="notifications", acks_late=True, reject_on_worker_lost=True
+)
 def deadline_digest() -> int:
     """Every morning: email each responsible member the most urgent documents of their GSTINs."""
 
     return digest.send_all()
 
 
-@shared_task(name="returns.rebuild_preview", queue="default", acks_late=True, reject_on_worker_lost=True)
+@shared_task(name="returns.rebuild_preview", queue="rebuild", acks_late=True, reject_on_worker_lost=True)
 def rebuild_preview(rebuild_id: int) -> str:
     """One on-demand rebuild (page or API); the tenant scope is opened from the rebuild's own ids."""
     job = services.run_rebuild(rebuild_id)
@@ -25,7 +27,7 @@ def rebuild_preview(rebuild_id: int) -> str:
 
 @shared_task(
     name="returns.refresh_supplier_filings",
-    queue="default",
+    queue="sync",
     acks_late=True,
     reject_on_worker_lost=True,
     bind=True,
@@ -41,7 +43,7 @@ def refresh_supplier_filings(self, tenant_id: int = 0, registration_id: int | No
 
 
 @shared_task(
-    name="returns.refresh_claim_periods", queue="default", acks_late=True, reject_on_worker_lost=True
+    name="returns.refresh_claim_periods", queue="rebuild", acks_late=True, reject_on_worker_lost=True
 )
 def refresh_claim_periods(registration_id: int) -> int:
     """The ITC claim periods of one GSTIN's documents (returns.claims): after a sync, a GSTR-3B filing recorded,

@@ -31,7 +31,7 @@ VAR_DIR = Path(os.environ.get("IMS_VAR_DIR", BASE_DIR / "var"))
 PY = sys.executable
 HOST = os.environ.get("HOST", "127.0.0.1")
 PORT = os.environ.get("PORT", "8000")
-QUEUES = os.environ.get("CELERY_QUEUES", "default,sync,reconcile,exports")
+QUEUES = os.environ.get("CELERY_QUEUES", "default,sync,push,reconcile,rebuild,exports,notifications")
 DEMO_SLUG = os.environ.get("DEMO_TENANT_SLUG", "demo")
 SANDBOX_PORT = os.environ.get("SANDBOX_PORT", "8765")
 

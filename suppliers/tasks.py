@@ -6,7 +6,9 @@ from . import services
 from .models import DeliveryStatus, WebhookDelivery
 
 
-@shared_task(queue="default", acks_late=True, reject_on_worker_lost=True, time_limit=120)
+@shared_task(
+    queue="notifications", acks_late=True, reject_on_worker_lost=True, time_limit=120, soft_time_limit=110
+)
 def deliver_webhook_task(delivery_id: int) -> str | None:
     """One attempt; while the delivery is still pending, the next attempt is scheduled with backoff."""
     status = services.deliver_webhook(delivery_id=delivery_id)

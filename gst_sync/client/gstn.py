@@ -11,8 +11,10 @@ the ``gst_sync`` and ``httpx`` loggers masks any registered secret that slips in
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import random
+import ssl
 import threading
 import time
 import uuid
@@ -20,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin
 
 import httpx
@@ -129,6 +131,25 @@ class GstnConfig:
 # --- the client -------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """httpx's default certificate verification, built once per process and shared by every client: loading the CA
+    bundle takes ~0.1 s, which a worker paid on each of its thousands of short sync tasks."""
+    return httpx.create_ssl_context()
+
+
+class Throttle(Protocol):
+    """Limits on portal calls shared between workers (``gst_sync.limits.PortalThrottle``)."""
+
+    def wait(self, gstin: str) -> float:
+        """Block until a call for ``gstin`` may go; returns the seconds waited."""
+        ...
+
+    def pause(self, gstin: str, seconds: float | None, *, whole_credential: bool = False) -> float:
+        """The portal answered 429: hold calls for ``gstin`` (or the credential); returns the pause applied."""
+        ...
+
+
 class GstnAdapter:
     """``PortalAdapter`` over HTTP. One instance may serve many GSTINs (one session each); close it when done."""
 
@@ -139,8 +160,10 @@ class GstnAdapter:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        throttle: Throttle | None = None,
     ):
         self.config = config
+        self._throttle = throttle
         register_secret(config.client_secret)
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311  # nosec B311  # back-off jitter, not security
@@ -158,6 +181,7 @@ class GstnAdapter:
             ),
             transport=transport,
             follow_redirects=False,
+            verify=tls_context(),
         )
         self._sessions: dict[str, PortalSession] = {}
         self._otp_app_keys: dict[str, bytes] = {}
@@ -639,6 +663,9 @@ class GstnAdapter:
             attempt += 1
             failure: errors.PortalError
             sent = time.perf_counter()
+            retry_after: float | None = None
+            if self._throttle is not None:
+                self._throttle.wait(gstin)
             try:
                 response = self._http.request(method, url, params=params, content=content, headers=headers)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -677,7 +704,17 @@ class GstnAdapter:
                 if response.status_code not in retryable_http:
                     return response if _has_error_body(response) else _raise_http(response)
                 failure = errors.classify("", http_status=response.status_code)
+                if response.status_code == 429:
+                    # Too many requests: wait its Retry-After, and every worker holds off (gst_sync/limits.py).
+                    retry_after = _retry_after(response)
+                    if self._throttle is not None:
+                        scope = response.headers.get("X-RateLimit-Scope", "").lower()
+                        retry_after = self._throttle.pause(
+                            gstin, retry_after, whole_credential=scope == "client"
+                        )
             delay = next(delays, None)
+            if delay is not None and retry_after is not None:  # the portal said how long: wait at least that
+                delay = max(delay, retry_after)
             if delay is None:
                 log.warning(
                     "gstn %s %s gstin=%s gave up after %d attempts: %s",
@@ -690,6 +727,14 @@ class GstnAdapter:
                 raise failure
             log.info("gstn %s %s gstin=%s retry in %.2fs (%s)", method, action, gstin, delay, failure.code)
             self._sleep(delay)
+
+
+def _retry_after(response: httpx.Response) -> float:
+    """Seconds the portal asks to wait after a 429 (its ``Retry-After`` in seconds; 0 when absent or unreadable)."""
+    try:
+        return min(max(float(response.headers.get("Retry-After") or 0), 0.0), 600.0)
+    except ValueError:
+        return 0.0
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

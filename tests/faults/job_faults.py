@@ -189,7 +189,13 @@ def run(args, redis: Redis, workers: list[subprocess.Popen]) -> int:  # noqa: C9
     )
 
     # --- two workers on the queues these tasks are routed to --------------------------------------------------
-    queues = sorted({app.amqp.router.route({}, task.name)["queue"].name for task in task_of.values()})
+    # (A task naming its own queue in its decorator is not in the router's table: ask the task first.)
+    queues = sorted(
+        {
+            getattr(task, "queue", None) or app.amqp.router.route({}, task.name)["queue"].name
+            for task in task_of.values()
+        }
+    )
 
     def worker(n: int) -> subprocess.Popen:
         # Its database sessions carry a name of their own, so this script sees when it is in the middle of a job.

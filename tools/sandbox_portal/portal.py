@@ -57,11 +57,17 @@ DEFAULT_FAULTS: dict[str, Any] = {
     "status_ip_polls": 1,  # REQSTS / GENSTS2B answer IP this many times first
     "large_threshold": 500,  # GETINV above this many records goes the token/FILEDET way
     "records_per_file": 200,
+    "est_minutes": 1,  # GETINV's "est" (minutes until the FILEDET parts are ready) on the large-result path
     "twob_records_per_file": 500,
     "session_minutes": 360,
     # GET2B of these periods (MMYYYY) answers GTR2B-002 (not generated: the previous GSTR-3B was filed late) until a
     # GEN2B of the period is done.
     "late_3b_periods": [],
+    # "Too many requests" mode: more than this many API calls within one second for one GSTIN (per_gstin) or for
+    # one client id (per_client) answer HTTP 429 with Retry-After: retry_after seconds (0 = no limit).
+    "rate_limit_per_gstin": 0,
+    "rate_limit_per_client": 0,
+    "retry_after": 1,
 }
 MAX_LATENCY_MS = 10_000
 
@@ -130,6 +136,8 @@ class Portal:
             self.filings: dict[str, list[dict[str, Any]]] = {}  # GSTIN → RETTRACK entries (EFiledlist)
             self.faults: dict[str, Any] = dict(DEFAULT_FAULTS)
             self.stats: Counter[str] = Counter()
+            self.limit_stats: Counter[str] = Counter()  # 429 answers by scope (gstin / client)
+            self.call_windows: dict[str, list[float]] = {}
             self.rng = random.Random(seed if seed is not None else self.seed)  # noqa: S311
             for gstin in self.gstins:
                 self.docs[gstin] = generator.generate(
@@ -269,7 +277,11 @@ class Portal:
 
     def snapshot_stats(self) -> dict[str, Any]:
         with self.lock:
-            return {"total": sum(self.stats.values()), "by_action": dict(self.stats)}
+            return {
+                "total": sum(self.stats.values()),
+                "by_action": dict(self.stats),
+                "too_many_requests": dict(self.limit_stats),
+            }
 
     # --- faults applied to every API call -----------------------------------------------------------------
 
@@ -287,6 +299,27 @@ class Portal:
         if latency:
             time.sleep(latency / 1000)
         return fail
+
+    def too_many(self, gstin: str, client_id: str) -> tuple[int, str] | None:
+        """The "too many requests" mode: (Retry-After seconds, "gstin" | "client") when this call is over the
+        per-GSTIN or per-client limit of the last second (the call is then not counted), else None."""
+        with self.lock:
+            limits = (
+                ("gstin", f"g:{gstin}", int(self.faults.get("rate_limit_per_gstin") or 0)),
+                ("client", f"c:{client_id}", int(self.faults.get("rate_limit_per_client") or 0)),
+            )
+            if not any(limit for _, _, limit in limits):
+                return None
+            now = time.monotonic()
+            for scope, key, limit in limits:
+                window = self.call_windows.setdefault(key, [])
+                window[:] = [t for t in window if now - t < 1.0]
+                if limit and len(window) >= limit:
+                    self.limit_stats[scope] += 1
+                    return max(int(self.faults.get("retry_after") or 0), 0), scope
+            for _, key, _ in limits:
+                self.call_windows[key].append(now)
+        return None
 
     # --- authentication -----------------------------------------------------------------------------------
 
@@ -412,7 +445,7 @@ class Portal:
             "counts": [len(records[i : i + per_file]) for i in range(0, len(records), per_file)],
             "not_ready": int(self.faults["filedet_not_ready"] or 0),
         }
-        return {"token": token, "est": "1"}
+        return {"token": token, "est": str(self.faults.get("est_minutes", 1))}
 
     def filedet(self, gstin: str, token: str, base: str) -> dict[str, Any]:
         with self.lock:

@@ -14,9 +14,11 @@ Sandbox-only control:
   POST /__sandbox__/faults               latency_ms, error_rate, error_status, fail_next, expire_sessions_now,
                                          expire_after_calls, break_file_hash, filedet_not_ready, status_ip_polls,
                                          supplier_edit {gstin, section, number[, stin, txval_delta]},
-                                         large_threshold, records_per_file, twob_records_per_file,
+                                         large_threshold, records_per_file, est_minutes, twob_records_per_file,
                                          session_minutes, late_3b_periods [MMYYYY: GET2B answers GTR2B-002
-                                         until a GEN2B], clear
+                                         until a GEN2B], rate_limit_per_gstin, rate_limit_per_client,
+                                         retry_after ["too many requests": over N calls/s per GSTIN or
+                                         client id answer 429 with Retry-After], clear
   POST /__sandbox__/reset                {seed?, docs?}
   POST /__sandbox__/seed                 {gstin, records: {section: [...]}} or {gstin, docs, seed}
   POST /__sandbox__/filings              {gstin, ret_prd, dof[, rtntype, arn]} the GSTIN filed that return;
@@ -131,6 +133,17 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(raw)
 
+    def _too_many(self, retry_after: int, scope: str) -> None:
+        """HTTP 429 as a rate-limiting gateway sends it: Retry-After, and which limit was hit."""
+        raw = b"Too many requests"
+        self.send_response(429)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(raw)))
+        self.send_header("Retry-After", str(retry_after))
+        self.send_header("X-RateLimit-Scope", scope)
+        self.end_headers()
+        self.wfile.write(raw)
+
     # --- control ------------------------------------------------------------------------------------------
 
     def _control(self, method: str, path: str, body: dict) -> None:
@@ -161,10 +174,19 @@ class Handler(BaseHTTPRequestHandler):
         h = self.headers
         action = str(self.query.get("action") or body.get("action") or "")
         failure = portal.before_call(action or path)
+        if failure == 429:
+            self._too_many(int(portal.faults.get("retry_after") or 0), "gstin")
+            return
         if failure:
             self._send_bytes(failure, b"Service temporarily unavailable", "text/plain")
             return
         portal.check_client(h.get("clientid"), h.get("client-secret"))
+        limited = portal.too_many(
+            h.get("gstin") or str(self.query.get("gstin") or ""), h.get("clientid") or ""
+        )
+        if limited:
+            self._too_many(*limited)
+            return
         if "/commonapi/" in f"/{path.lstrip('/')}":  # the GSP's common API: client credentials, no session
             if method != "GET" or action != "RETTRACK" or not path.rstrip("/").endswith("/returns"):
                 raise SandboxError("GEN5001", f"Unknown common API call {action!r} on {path}", 404)
