@@ -38,7 +38,7 @@ test: install
 	  $(BIN)/python -m pytest -n 3 --dist worksteal $(PYTEST_ARGS); \
 	else \
 	  echo "*** Chromium NOT found at $(CHROMIUM): browser tests are NOT run (apt-get install chromium to run them). ***"; \
-	  $(BIN)/python -m pytest -m "not browser" -n 3 --dist worksteal $(PYTEST_ARGS); \
+	  $(BIN)/python -m pytest -m "not browser and not faults" -n 3 --dist worksteal $(PYTEST_ARGS); \
 	fi
 
 test-fast: install
@@ -48,6 +48,13 @@ test-fast: install
 ## make bench: benchmarks at the sizes the issues name (BENCH_DOCS=... to change).
 bench: install
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ims_bench} $(BIN)/python bench/run_all.py
+
+## make faults: R5–R7 under real faults (tests/faults/job_faults.py: two Celery workers, one SIGKILLed, Redis stopped
+## for 10 s, every job delivered twice); JOB_FAULTS_JOBS sets the number of jobs (300).
+.PHONY: faults
+faults: install
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+	  $(BIN)/python -m pytest -m faults -n 0 $(PYTEST_ARGS)
 
 ## make drill: the backup and restore drill alone (bench/bench_drill.py, also part of `make bench`): dump the bench
 ## tenant of DRILL_DOCS documents (default 1,000,000), restore it into a fresh database, audit_verify, equal counts.
