@@ -308,7 +308,11 @@ def test_a_real_worker_with_beat_ticks_serves_its_endpoints_and_counts_its_tasks
                     metrics_text = r.read().decode()
                 if body["checks"]["beat"]["ok"] and 'task="ims.beat_tick"' in metrics_text:
                     break
-            except (urllib.error.URLError, ConnectionError):
+            except (
+                urllib.error.URLError,
+                ConnectionError,
+                ValueError,
+            ):  # not up yet, or a half-written answer
                 pass
             time.sleep(0.5)
     finally:
