@@ -921,11 +921,13 @@ def supplier_periods_at_stake(
 ) -> dict[tuple[str, int], set[dt.date]]:
     """(supplier GSTIN, financial year) → the supplier's return periods of the tenant's filed invoices and debit
     notes (Rule 37A's sections) in the financial years at stake: the previous one (its 30-September deadline
-    falls this year) and the current one (warned early). Each supplier and year once, however many GSTINs."""
+    falls this year) and the current one (warned early). Each supplier and year once, however many GSTINs; a
+    deactivated GSTIN's suppliers are not asked about (it is not synced either)."""
     today = today or timezone.localdate()
     start = fy_start_year(today) - 1
     docs = SupplierDocument.objects.filter(
         tenant=tenant,
+        registration__active=True,
         section__in=RULE37A_SECTIONS,
         supplier_filing_status="filed",
         vanished_at__isnull=True,

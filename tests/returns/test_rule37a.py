@@ -111,6 +111,15 @@ def test_a_supplier_of_two_gstins_is_asked_once_per_financial_year(
     assert refresh(tenant_a, adapter).asked == 1
 
 
+def test_the_suppliers_of_a_deactivated_gstin_are_not_asked_about(sandbox, adapter, tenant_a, reg_a1, reg_a2):
+    ingest(tenant_a, reg_a1, invoice("K/1"))
+    ingest(tenant_a, reg_a2, invoice("T/1", supplier=TN))
+    reg_a2.active = False
+    reg_a2.save(update_fields=["active"])
+    assert refresh(tenant_a, adapter).asked == 1
+    assert {gstin for gstin, _period in statuses(tenant_a)} == {KA}
+
+
 def test_asking_the_return_tracking_is_audited(sandbox, adapter, tenant_a, reg_a1):
     ingest(tenant_a, reg_a1, invoice("K/1"))
     refresh(tenant_a, adapter)
