@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
 from django.urls import reverse
+from django.views.defaults import server_error
 
 pytestmark = pytest.mark.django_db
 PRODUCTION_STORAGE = "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -57,3 +58,26 @@ def test_pages_render_with_debug_off_from_the_collected_files(collected, client_
         served = client_for(alice).get(hashed)
         assert served.status_code == 200, hashed
         assert b"".join(served.streaming_content if served.streaming else [served.content])
+
+
+def test_an_unknown_page_is_the_sites_404_page_with_its_collected_stylesheet(
+    collected, client, client_for, alice
+):
+    manifest = json.loads((collected / "staticfiles.json").read_text())["paths"]
+    stylesheet = f"/static/{manifest['vendor/bootstrap.min.css']}"
+    for visitor in (client, client_for(alice)):
+        missing = visitor.get("/no-such-page/")
+        assert missing.status_code == 404
+        page = missing.content.decode()
+        assert 'id="not-found"' in page
+        assert stylesheet in page
+
+
+def test_a_server_error_is_the_sites_500_page_with_its_collected_stylesheet(collected, rf):
+    manifest = json.loads((collected / "staticfiles.json").read_text())["paths"]
+    # Django's handler500 renders 500.html without a request context (the request itself may be what failed).
+    failed = server_error(rf.get("/t/acme/"))
+    assert failed.status_code == 500
+    page = failed.content.decode()
+    assert 'id="server-error"' in page
+    assert f"/static/{manifest['vendor/bootstrap.min.css']}" in page
