@@ -1,5 +1,8 @@
 # Production image: gunicorn + whitenoise for the web, the same image for the Celery worker and beat.
-FROM python:3.11-slim
+# The base is python:3.11-slim from Docker Hub; PYTHON_IMAGE names another image with the same shape (python and pip
+# on PATH, pip free to install) for a build without Docker Hub (docs/operations.md §7).
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
