@@ -108,6 +108,27 @@ def routes() -> dict[type, Flow]:
     return dict(_routes)
 
 
+Check = Callable[[Any], str | None]
+_checks: dict[type, Check] = {}
+
+
+def check(event_type: type, fn: Check) -> None:
+    """Let ``fn`` say, before a job commits to an ``event_type``, why its flow could reach nobody (the pipeline app
+    at startup, beside the route; idempotent for one function)."""
+    current = _checks.get(event_type)
+    if current is not None and current is not fn:
+        raise RouteTaken(f"{event_type.__name__} is already checked by {current.__qualname__}")
+    _checks[event_type] = fn
+
+
+def refusal(event: Event) -> str | None:
+    """Why ``event``'s flow would reach nobody now — a message naming what to set up — or None (also when no check
+    is routed). Asked by a job before it records as done what only the flow delivers (a write-back marked sent
+    with no webhook to send it)."""
+    fn = _checks.get(type(event))
+    return None if fn is None else fn(event)
+
+
 def announce(event: Event) -> None:
     """Hand ``event`` to its flow, now; a failing flow is logged and never raised to the announcing job."""
     flow = _routes.get(type(event))
