@@ -281,8 +281,8 @@ def _irn_allows(r_all: str, s_all: str) -> str:
     carries that IRN; anything else is the matcher's to weigh."""
     return (
         "(r.irn = s.irn OR ((r.irn = '' OR s.irn = '') "
-        f"AND r.irn NOT IN (SELECT irn FROM {s_all} WHERE irn <> '') "
-        f"AND s.irn NOT IN (SELECT irn FROM {r_all} WHERE irn <> '')))"
+        f"AND (r.irn = '' OR r.irn NOT IN (SELECT irn FROM {s_all} WHERE irn <> '')) "
+        f"AND (s.irn = '' OR s.irn NOT IN (SELECT irn FROM {r_all} WHERE irn <> ''))))"
     )
 
 

@@ -200,3 +200,17 @@ def test_an_ims_json_file_stores_the_irn_and_a_gstr2b_file_fills_it_where_the_im
     assert (docs["INV/1"].irn, docs["INV/1"].irn_date) == (IRN, dt.date(2025, 10, 5))
     assert (docs["INV/2"].irn, docs["INV/2"].irn_date) == (OTHER_IRN, dt.date(2025, 10, 4))
     assert docs["INV/3"].irn is None
+
+
+def test_a_line_whose_irn_is_on_another_document_pairs_with_that_one_not_with_its_number(
+    tenant_a, reg_a1, alice, client_for
+):
+    # The books carry INV/5's number but the IRN of INV/6 (the supplier's e-invoice): the IRN decides, and INV/5
+    # (no IRN) is left for what it is.
+    ingest(tenant_a, reg_a1, [record("INV/5"), record("INV/6", irn=IRN)])
+    upsert(tenant_a, alice, [line(reg_a1, "INV/5", "L1", irn=IRN)])
+    run = reconcile(tenant_a, alice, [reg_a1])
+    rows = client_for(alice).get(MATCHES, {"run": run.pk}).json()["results"]
+    by_number = {r["document"]["doc_number"]: r for r in rows if r["document"]}
+    assert (by_number["INV/6"]["outcome"], by_number["INV/6"]["purchase"]["erp_ref"]) == ("mismatch", "L1")
+    assert by_number["INV/5"]["purchase"] is None
