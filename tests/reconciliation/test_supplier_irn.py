@@ -109,7 +109,7 @@ def test_equal_keys_with_the_same_irn_pair_exact_in_the_sql_pass(tenant_a, reg_a
     assert [(r["outcome"], r["purchase"]["erp_ref"]) for r in rows] == [("exact", "L1")]
 
 
-def test_the_document_page_and_export_show_the_irn_and_a_record_without_one_keeps_it(
+def test_the_document_page_api_and_export_show_the_irn_and_a_record_without_one_keeps_it(
     tenant_a, reg_a1, alice, client_for
 ):
     ingest(tenant_a, reg_a1, [record("INV/8", irn=IRN, irngendate="06-10-2025 11:20:00")])
@@ -119,6 +119,8 @@ def test_the_document_page_and_export_show_the_irn_and_a_record_without_one_keep
     page = c.get(f"/t/acme/documents/{doc.pk}/").content.decode()
     assert f'<span class="mono small text-break" id="document-irn">{IRN}</span>' in page
     assert "generated 06-10-2025" in page
+    detail = c.get(f"/api/v1/t/acme/documents/{doc.pk}/").json()
+    assert (detail["irn"], detail["irn_date"]) == (IRN, "2025-10-06")
 
     r = c.get("/t/acme/documents/export/")
     assert r.status_code == 200
