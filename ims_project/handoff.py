@@ -8,6 +8,9 @@ Django starts, and a second route for an event type is refused, so the whole wal
 ``announce`` calls the flow at once, in the announcing worker. A flow schedules heavy follow-ups itself (on
 commit, as Celery tasks) and never raises into the job that finished: a failure is logged, the finished job's
 data stands. Without a route (a test that builds only part of the product), an event is dropped.
+
+A job whose result only its flow delivers may ask first whether the flow could reach anyone (``refusal``: a
+write-back marked sent with no webhook to carry it would be a lie); the pipeline routes that check too.
 """
 
 from __future__ import annotations
