@@ -8,7 +8,8 @@ other-state GSTIN or the organisation's other GSTIN, a number over 16 characters
 without an ERP reference, look-alike characters (O for 0), the financial year written another way, credit notes
 booked negative (as credit notes and as negative purchases), debit notes booked as purchases, nil-rated items, one
 voucher exported item by item, bills of entry (with the foreign supplier's invoice beside them), ISD invoices and
-credit notes, amounts that differ, documents not booked, and lines no supplier reported.
+credit notes, an e-invoice's IRN kept with another number typed, amounts that differ, documents not booked, and
+lines no supplier reported.
 """
 
 from __future__ import annotations
@@ -206,6 +207,9 @@ def _book(book: _Book, d: SupplierDocument, i: int) -> None:
         book.add(
             d, erp_ref=ref, taxable=d.taxable_value - part, **{h: getattr(d, h) - v for h, v in share.items()}
         )
+    elif d.irn and book.once("irn_kept_number_typed_otherwise", 2):
+        # The books kept the e-invoice's IRN but typed another number: the IRN pairs them.
+        book.add(d, doc_number=f"PB-{i:05d}", irn=d.irn)
     elif i % DIFFERS_EVERY == 7:
         extra = Decimal("500.00")
         heads = {"igst": d.igst + 90} if d.igst else {"cgst": d.cgst + 45, "sgst": d.sgst + 45}
@@ -213,7 +217,7 @@ def _book(book: _Book, d: SupplierDocument, i: int) -> None:
     elif i % DIFFERS_EVERY == 13:
         book.add(d, doc_date=(d.doc_date + dt.timedelta(days=3)).strftime("%d-%m-%Y"))  # booked on receipt
     else:
-        book.add(d)
+        book.add(d, irn=d.irn or "")  # the ERP keeps the IRN of an e-invoice
 
 
 def _other_recipient(book: _Book, d: SupplierDocument) -> str:

@@ -8,9 +8,9 @@ Two entry points over one implementation:
   ``invoices.services.ingest``), with the values already in their canonical text form.
 
 ``content_hash`` is the md5 of the canonical text of the portal fields (:data:`PORTAL_FIELDS`), so the same
-document sent as ``118000`` or ``"118000.00"`` hashes the same, and any change of a portal field changes it (an
-absent ``ItcAvailabilityCheck``, the last field, is left out of it: documents stored before the field keep their
-hash).
+document sent as ``118000`` or ``"118000.00"`` hashes the same, and any change of a portal field changes it (the
+trailing fields added later — ``ItcAvailabilityCheck``, the bill-of-entry and ISD fields, the IRN — are left out of
+it when absent: documents stored before them keep their hash).
 A supplier GSTIN that fails its check character is stored and flagged (``supplier_gstin_valid = False``), never
 rejected (docs/rules/gstin.md §2); anything that cannot be stored faithfully raises :class:`RecordError` naming the field
 and the value.
@@ -69,10 +69,14 @@ PORTAL_FIELDS: tuple[str, ...] = (
     "ref_date",
     "itc_eligible",
     "prev_gstin",
+    # The e-invoice's IRN and its date (``irn``, ``irngendate``, docs/rules/portal-api.md §2.1), when the record
+    # carries them: NULL otherwise, so documents stored before these fields keep their content hash.
+    "irn",
+    "irn_date",
 )
-# Portal fields a record of an older shape may lack: read with ``.get`` (the last five above).
+# Portal fields a record of an older shape may lack: read with ``.get`` (the last seven above).
 OPTIONAL_FIELDS: frozenset[str] = frozenset(
-    {"itc_availability_check", "port_code", "ref_date", "itc_eligible", "prev_gstin"}
+    {"itc_availability_check", "port_code", "ref_date", "itc_eligible", "prev_gstin", "irn", "irn_date"}
 )
 # Fields derived from the portal fields (stored on the document, not hashed).
 DERIVED_FIELDS: tuple[str, ...] = (
@@ -104,7 +108,7 @@ _MONEY_FIELDS = frozenset(
         "portal_decl_cess",
     }
 )
-_DATE_FIELDS = frozenset({"doc_date", "orig_doc_date", "supplier_period", "ref_date"})
+_DATE_FIELDS = frozenset({"doc_date", "orig_doc_date", "supplier_period", "ref_date", "irn_date"})
 _BOOL_FIELDS = frozenset({"pending_blocked", "remarks_blocked", "itc_red_blocked"})
 
 INV_TYPES = frozenset({"R", "SEZWP", "SEZWOP", "SEWP", "SEWOP", "DE", "CBW"})
@@ -122,6 +126,7 @@ FILING_STATUS = {
 MAX_ITC_AVAILABILITY_CHECK = 20
 MAX_DOC_NUMBER = 20
 MAX_REMARKS = 500
+MAX_IRN = 64
 _CENT = Decimal("0.01")
 _MAX_MONEY = Decimal("9999999999999.99")
 _PLAIN_MONEY = re.compile(r"(?:0|[1-9][0-9]{0,12})(?:\.([0-9]{1,2}))?")
@@ -298,6 +303,40 @@ def _availability_check(value: Any) -> str | None:
     return text
 
 
+_IRN_DATE_RE = re.compile(r"(\d{2}-\d{2}-\d{4})(?:[ T].*)?")
+_ISO_DATE_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T].*)?")
+
+
+def _irn(irn: Any, generated: Any) -> list[str | None]:
+    """The e-invoice's ``irn`` and ``irngendate`` as COPY text (None when absent): the IRN as sent (stripped), the
+    date DD-MM-YYYY (a time after it ignored; ``YYYY-MM-DD`` read too)."""
+    text = None if irn is None else _text("irn", irn, MAX_IRN) or None
+    if text is not None and (not text.isprintable() or "\\" in text):
+        raise RecordError("irn", irn, "is not an IRN")
+    day = None
+    if generated is not None and str(generated).strip():
+        raw = str(generated).strip()
+        m = _IRN_DATE_RE.fullmatch(raw)
+        iso = None if m else _ISO_DATE_RE.fullmatch(raw)
+        try:
+            if m:
+                day = _date("irngendate", m[1])[0]
+            elif iso:
+                day = dt.date(int(iso[1]), int(iso[2]), int(iso[3])).isoformat()
+            else:
+                raise ValueError
+        except (RecordError, ValueError):
+            raise RecordError("irngendate", generated, "is not a date DD-MM-YYYY") from None
+    return [text, day]
+
+
+def _irn_text(irn: Any, generated: Any) -> str:
+    """:func:`_irn` as the tail of a COPY line: a tab before each field."""
+    if irn is None and generated is None:
+        return _NO_IRN_TEXT
+    return "".join("\t" + (NULL if v is None else v) for v in _irn(irn, generated))
+
+
 def _pos(value: Any) -> str:
     pos = str(value or "").strip()
     if len(pos) == 1 and pos.isdigit():
@@ -431,6 +470,7 @@ def _portal_text(info: SectionInfo, r: Mapping[str, Any]) -> tuple[list[str | No
         escape(_text("hash", g("hash"), 64)),
         _availability_check(g("ItcAvailabilityCheck")),
         *extras,
+        *_irn(g("irn"), g("irngendate")),
     ]
     return values, gstin_valid, fy, orig_fy
 
@@ -463,6 +503,7 @@ _SIX_AMOUNTS = re.compile(rf"(?:{_AMOUNT}\t){{5}}{_AMOUNT}")
 _NO_DECLARATION = (None, None, None, None)
 _NO_DECLARATION_TEXT = "\t".join([NULL] * 4)
 _NO_EXTRAS_TEXT = "\t" + "\t".join([NULL] * 4)  # port_code, ref_date, itc_eligible, prev_gstin
+_NO_IRN_TEXT = "\t" + "\t".join([NULL] * 2)  # irn, irn_date
 
 
 def _head_text(inv_typ: Any, srcform: Any, rtnprd: Any, status: Any, pos: Any) -> str:
@@ -563,7 +604,13 @@ def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, t
     tail = amounts + len(_AMOUNT_KEYS)
     declaration = tail + len(_TAIL_KEYS)
     check = declaration + len(_DECLARATION_KEYS)
-    keys += _HEAD_KEYS + _AMOUNT_KEYS + _TAIL_KEYS + _DECLARATION_KEYS + ("ItcAvailabilityCheck",)
+    keys += (
+        _HEAD_KEYS
+        + _AMOUNT_KEYS
+        + _TAIL_KEYS
+        + _DECLARATION_KEYS
+        + ("ItcAvailabilityCheck", "irn", "irngendate")
+    )
     original = info.original_section
     careful_only = info.goods_typ != GoodsType.ALL_OTHER  # few records, another shape: the careful path
     derived = f"{info.kind.value}\t{'t' if amendment else 'f'}"
@@ -601,9 +648,10 @@ def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, t
         elif (portal_hash := _plain(portal_hash, 64)) is None:
             return None
         availability = NULL if v[check] is None else _availability_check(v[check]) or NULL
+        irn = _irn_text(v[check + 1], v[check + 2])
         return (
             f"{gstin}\t{section}\t{number}\t{doc_date}\t{orig_number}\t{orig_date}\t{head_text}\t{money}\t"
-            f"{tail_text}\t{declared}\t{portal_hash}\t{availability}{_NO_EXTRAS_TEXT}",
+            f"{tail_text}\t{declared}\t{portal_hash}\t{availability}{_NO_EXTRAS_TEXT}{irn}",
             gstin,
             number,
             gstin_valid,
@@ -635,9 +683,9 @@ _ABSENT = "\t" + NULL
 
 
 def _hashed(portal: str) -> str:
-    """The text the content hash covers: the portal fields, less the trailing absent ones (``ItcAvailabilityCheck``
-    and the bill-of-entry and ISD fields, added later), so documents stored before them keep their hash and are not
-    rewritten."""
+    """The text the content hash covers: the portal fields, less the trailing absent ones (``ItcAvailabilityCheck``,
+    the bill-of-entry and ISD fields and the IRN, added later), so documents stored before them keep their hash and
+    are not rewritten."""
     while portal.endswith(_ABSENT):
         portal = portal[: -len(_ABSENT)]
     return portal

@@ -163,6 +163,10 @@ class Gstr2bDocument(models.Model):
     reason = models.CharField(max_length=8, blank=True)
     supplier_period = models.DateField(null=True, blank=True)
     supplier_filing_date = models.DateField(null=True, blank=True)
+    irn = models.CharField(
+        "IRN", max_length=64, blank=True
+    )  # an e-invoice's ``irn`` (docs/rules/portal-api.md §2.1)
+    irn_date = models.DateField("IRN date", null=True, blank=True)
 
     objects = ScopedManager(tenant="tenant")
 

@@ -8,6 +8,9 @@ Django starts, and a second route for an event type is refused, so the whole wal
 ``announce`` calls the flow at once, in the announcing worker. A flow schedules heavy follow-ups itself (on
 commit, as Celery tasks) and never raises into the job that finished: a failure is logged, the finished job's
 data stands. Without a route (a test that builds only part of the product), an event is dropped.
+
+A job whose result only its flow delivers may ask first whether the flow could reach anyone (``refusal``: a
+write-back marked sent with no webhook to carry it would be a lie); the pipeline routes that check too.
 """
 
 from __future__ import annotations
@@ -106,6 +109,27 @@ def route(event_type: type, flow: Flow) -> None:
 
 def routes() -> dict[type, Flow]:
     return dict(_routes)
+
+
+Check = Callable[[Any], str | None]
+_checks: dict[type, Check] = {}
+
+
+def check(event_type: type, fn: Check) -> None:
+    """Let ``fn`` say, before a job commits to an ``event_type``, why its flow could reach nobody (the pipeline app
+    at startup, beside the route; idempotent for one function)."""
+    current = _checks.get(event_type)
+    if current is not None and current is not fn:
+        raise RouteTaken(f"{event_type.__name__} is already checked by {current.__qualname__}")
+    _checks[event_type] = fn
+
+
+def refusal(event: Event) -> str | None:
+    """Why ``event``'s flow would reach nobody now — a message naming what to set up — or None (also when no check
+    is routed). Asked by a job before it records as done what only the flow delivers (a write-back marked sent
+    with no webhook to send it)."""
+    fn = _checks.get(type(event))
+    return None if fn is None else fn(event)
 
 
 def announce(event: Event) -> None:

@@ -46,6 +46,8 @@ HEADERS = [
     "GSTIN amended from",
     "ITC eligible (ISD)",
     "ITC claim period",
+    "IRN",
+    "IRN date",
 ]
 _COLUMNS = (
     "registration__gstin",
@@ -74,6 +76,8 @@ _COLUMNS = (
     "prev_gstin",
     "itc_eligible",
     "itc_claim_period",
+    "irn",
+    "irn_date",
 )
 _SECTIONS = {str(k): v for k, v in SECTION_NAMES.items()}
 _ACTIONS = {a.value: ACTION_LABELS[a] for a in Action}
@@ -123,6 +127,8 @@ def _row(r):
         prev_gstin,
         itc_eligible,
         claim,
+        irn,
+        irn_date,
     ) = r
     return (
         reg,
@@ -150,6 +156,8 @@ def _row(r):
         prev_gstin or "",
         {"Y": "Yes", "N": "No"}.get(itc_eligible or "", ""),
         _claim(local or portal, claim),
+        irn or "",
+        irn_date,
     )
 
 

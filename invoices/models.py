@@ -104,6 +104,10 @@ class SupplierDocument(models.Model):
     prev_gstin = models.CharField(
         max_length=15, null=True, blank=True, help_text="GSTIN the bill of entry was amended from"
     )
+    # The e-invoice's IRN and its date as the portal sends them (``irn``, ``irngendate``; docs/rules/portal-api.md
+    # §2.1); null when not sent. Reconciliation pairs on the IRN first (docs/rules/matching.md).
+    irn = models.CharField("IRN", max_length=64, null=True, blank=True)
+    irn_date = models.DateField("IRN date", null=True, blank=True)
 
     # What the user wants (not yet on the portal).
     local_action = models.CharField(max_length=1, choices=ACTION_CHOICES, null=True, blank=True)

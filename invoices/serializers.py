@@ -85,6 +85,8 @@ class DocumentDetailSerializer(DocumentSerializer):
             "ref_date",
             "prev_gstin",
             "itc_eligible",
+            "irn",
+            "irn_date",
             "version",
             "first_seen_at",
             "last_seen_at",

@@ -121,6 +121,19 @@ def after_writeback(event: WritebackQueued) -> None:
             suppliers.queue_webhook(tenant=event.tenant, event=WRITEBACK_EVENT, payload=proposal)
 
 
+def writeback_refusal(event: WritebackQueued) -> str | None:
+    """Corrections are only marked sent when a webhook will carry them: without one, the person is told what to
+    set up (issue #12 §4)."""
+    if suppliers.subscribed(tenant=event.tenant, event=WRITEBACK_EVENT):
+        return None
+    return (
+        f"No webhook receives reconciliation corrections: add one on Suppliers → Webhooks with the event "
+        f"“{WebhookEvent.RECON_WRITEBACK.label}” ({WRITEBACK_EVENT}), then send again. Nothing was sent."
+    )
+
+
+CHECKS = {WritebackQueued: writeback_refusal}
+
 ROUTES = {
     SyncFinished: after_sync,
     PortalFileImported: after_portal_file_import,
@@ -135,3 +148,5 @@ def connect() -> None:
     """Route every event to its flow (``PipelineConfig.ready``)."""
     for event_type, flow in ROUTES.items():
         handoff.route(event_type, flow)
+    for event_type, fn in CHECKS.items():
+        handoff.check(event_type, fn)

@@ -343,7 +343,9 @@ class WritebackSend(TenantAPIMixin, APIView):
         responses={200: WRITEBACK_SEND_OUT},
         summary="Send corrections to the ERP through the organisation's signed webhook",
         description="run: the run (default the latest finished one); ids: the proposals (the write-back list's "
-        "ids; default all). A proposal already sent is not sent again (already_sent). Needs the right to act.",
+        "ids; default all). A proposal already sent is not sent again (already_sent). Needs the right to act. "
+        "409 (code no_webhook, nothing marked sent) when no webhook of the organisation receives "
+        "reconciliation.writeback.",
     )
     def post(self, request, tenant_slug):
         data = request.data if isinstance(request.data, dict) else {}
@@ -361,6 +363,6 @@ class WritebackSend(TenantAPIMixin, APIView):
         except services.ReconError as e:
             return Response(
                 {"code": e.code, "field": e.field, "message": e.message},
-                status=404 if e.code == "not_found" else 400,
+                status={"not_found": 404, "no_webhook": 409}.get(e.code, 400),
             )
         return Response(out)

@@ -259,9 +259,8 @@ def _load(cur, run: ReconRun, rules: RuleSet, p: dict) -> None:
     cur.execute(
         f"CREATE TEMP TABLE recon_s AS SELECT *, {key} AS k FROM (SELECT d.id, d.registration_id AS reg, "  # nosec B608  # SQL fragments and column names from code; values as params
         f"d.supplier_gstin AS sg, d.doc_kind AS kind, d.doc_number_norm AS norm, d.fy, d.doc_date AS d, {heads_s}, "
-        # The portal's documents carry no IRN yet (invoices.SupplierDocument has no such field): when they do, it
-        # goes here and the IRN pairs first (domain.matching.compare).
-        "d.doc_date BETWEEN %(from)s AND %(to)s AS inside, d.doc_number AS num, ''::text AS irn, "
+        # The e-invoice's IRN when the portal gave it: it pairs first (domain.matching.compare).
+        "d.doc_date BETWEEN %(from)s AND %(to)s AS inside, d.doc_number AS num, lower(coalesce(d.irn, '')) AS irn, "
         "CASE WHEN d.section = ANY(%(boe_sections)s) THEN 'boe' WHEN d.section = ANY(%(isd_sections)s) "
         "THEN 'isd' ELSE '' END AS cls, upper(coalesce(d.port_code, '')) AS port, "
         "CASE WHEN d.section = ANY(%(boe_sections)s) THEN '' ELSE d.supplier_gstin END AS pg, false AS neg "
@@ -274,6 +273,17 @@ def _load(cur, run: ReconRun, rules: RuleSet, p: dict) -> None:
         "ANALYZE recon_r (k)"
     )  # row counts and the key's statistics; the rest costs and is not needed
     cur.execute("ANALYZE recon_s (k)")
+
+
+def _irn_allows(r_all: str, s_all: str) -> str:
+    """SQL: the key pair ``r``–``s`` may pair in SQL as far as IRNs go (IRN first, domain.matching.compare): both
+    carry the same IRN, or at most one carries one and no row of the other side (the tables ``r_all``, ``s_all``)
+    carries that IRN; anything else is the matcher's to weigh."""
+    return (
+        "(r.irn = s.irn OR ((r.irn = '' OR s.irn = '') "
+        f"AND (r.irn = '' OR r.irn NOT IN (SELECT irn FROM {s_all} WHERE irn <> '')) "
+        f"AND (s.irn = '' OR s.irn NOT IN (SELECT irn FROM {r_all} WHERE irn <> ''))))"
+    )
 
 
 def _pass_sql(cur, run: ReconRun, rules: RuleSet, p: dict, lap) -> None:
@@ -311,7 +321,8 @@ def _pass_sql(cur, run: ReconRun, rules: RuleSet, p: dict, lap) -> None:
         "false, false, r.inside OR s.inside "
         "FROM recon_r r JOIN recon_s s ON r.k = s.k AND r.reg = s.reg AND r.pg = s.pg AND r.kind = s.kind "
         "AND r.norm = s.norm AND r.fy = s.fy AND (r.port = '' OR s.port = '' OR r.port = s.port) "
-        "WHERE NOT EXISTS (SELECT 1 FROM recon_dup x WHERE x.k = r.k) AND NOT EXISTS (SELECT 1 FROM "
+        f"WHERE {_irn_allows('recon_r', 'recon_s')} "
+        "AND NOT EXISTS (SELECT 1 FROM recon_dup x WHERE x.k = r.k) AND NOT EXISTS (SELECT 1 FROM "
         "reconciliation_manuallink m WHERE m.tenant_id = %(tenant)s AND m.kind = 'unlink' "
         "AND m.purchase_id = r.id AND m.document_id = s.id)",
         p,
@@ -337,7 +348,8 @@ def _pass_sql(cur, run: ReconRun, rules: RuleSet, p: dict, lap) -> None:
             f"{diffs}, true, false, r.inside OR s.inside "
             "FROM rr r JOIN ss s ON r.k2 = s.k2 AND r.reg = s.reg AND substr(r.pg, 3, 10) = substr(s.pg, 3, 10) "
             "AND r.kind = s.kind AND r.norm = s.norm AND r.fy = s.fy JOIN once o ON o.k2 = r.k2 "
-            f"WHERE r.pg <> s.pg AND r.pg <> '' AND {within} AND abs(r.d - s.d) <= %(window)s AND NOT EXISTS (SELECT 1 FROM "
+            f"WHERE r.pg <> s.pg AND r.pg <> '' AND {within} AND abs(r.d - s.d) <= %(window)s "
+            f"AND {_irn_allows('recon_rr', 'recon_ss')} AND NOT EXISTS (SELECT 1 FROM "
             "reconciliation_manuallink m WHERE m.tenant_id = %(tenant)s AND m.kind = 'unlink' "
             "AND m.purchase_id = r.id AND m.document_id = s.id)",
             p,
@@ -585,6 +597,7 @@ def doc_of_document(d) -> Doc:
         d.sgst,
         d.cess,
         norm=d.doc_number_norm,
+        irn=(d.irn or "").lower(),
         cls="boe" if d.section in BOE_SECTIONS else "isd" if d.section in ISD_SECTIONS else "",
         port=(d.port_code or "").upper(),
     )

@@ -159,6 +159,7 @@ def reason_list(m) -> list[dict]:
         confusable=look_alike,
         other_recipient=other_recipient,
         kind_note=kind,
+        same_irn=bool(mine and theirs and mine.irn and mine.irn == theirs.irn),
         bill_of_entry=bool(mine and theirs and mine.cls == theirs.cls == "boe"),
     )
     p = m.purchase

@@ -1020,22 +1020,11 @@ __all__ = [
 MAX_WRITEBACK = 5_000  # proposals per send
 
 
-def send_writeback(
-    *,
-    tenant: Tenant,
-    actor: Actor,
-    user: Any,
-    membership: Membership | None,
-    run_id: Any = None,
-    ids: Any = None,
-) -> dict[str, Any]:
-    """Send write-back proposals of a run (default the latest finished one the user sees; ``ids``: some of its
-    proposals, default all) to the ERP: each is recorded once under its idempotency key (:class:`WritebackSent`),
-    audited (``recon.writeback_sent``), and handed to the organisation's webhooks subscribed to
-    ``reconciliation.writeback`` once committed (``pipeline.flows.after_writeback``: signed, retried with back-off).
-    A proposal sent before is not sent again. Needs the right to act, on the GSTINs the user may act for."""
-
-    require(membership, tenant)
+def _writeback_proposals(
+    *, tenant: Tenant, user: Any, membership: Membership | None, run_id: Any, ids: Any
+) -> tuple[ReconRun, list[dict[str, Any]], dict[int, int | None]]:
+    """The run (default the latest finished one the user sees), its write-back proposals the user may send
+    (``ids``: some of them, default all) and the register line of each; ReconError naming what is wrong."""
     if run_id is None:
         run = selectors.latest_done_run(tenant=tenant, user=user, membership=membership)
     else:
@@ -1064,19 +1053,66 @@ def send_writeback(
         rows.select_related("purchase", "document", "registration").order_by("id")[: MAX_WRITEBACK + 1]
     )
     proposals = [selectors.writeback_proposal(m) for m in matches]
-    purchase_of = {m.pk: m.purchase_id for m in matches}
     if len(proposals) > MAX_WRITEBACK:
         raise ReconError("ids", f"At most {MAX_WRITEBACK:,} proposals per send; choose some by id.")
     if ids is not None and len(proposals) != len(set(ids)):
         found = {p["id"] for p in proposals}
         missing = [i for i in ids if i not in found]
         raise ReconError("ids", f"Not proposals of run #{run.pk} you may send: {missing[:10]}.", "not_found")
+    return run, proposals, {m.pk: m.purchase_id for m in matches}
+
+
+def _already_sent(tenant: Tenant, proposals: list[dict[str, Any]]) -> set[str]:
+    return set(
+        WritebackSent.objects.filter(
+            tenant=tenant, idempotency_key__in=[p["idempotency_key"] for p in proposals]
+        ).values_list("idempotency_key", flat=True)
+    )
+
+
+def writeback_preview(
+    *, tenant: Tenant, user: Any, membership: Membership | None, run_id: Any = None
+) -> dict[str, Any]:
+    """What :func:`send_writeback` of the run would do, for the confirmation: the run, how many proposals would go
+    and how many went before, and why it would be refused (no webhook receives corrections) or None."""
+    require(membership, tenant)
+    run, proposals, _lines = _writeback_proposals(
+        tenant=tenant, user=user, membership=membership, run_id=run_id, ids=None
+    )
+    done = _already_sent(tenant, proposals)
+    return {
+        "run": run,
+        "to_send": sum(1 for p in proposals if p["idempotency_key"] not in done),
+        "already_sent": len(done),
+        "refusal": handoff.refusal(WritebackQueued(tenant=tenant, proposals=[])),
+    }
+
+
+def send_writeback(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    user: Any,
+    membership: Membership | None,
+    run_id: Any = None,
+    ids: Any = None,
+) -> dict[str, Any]:
+    """Send write-back proposals of a run (default the latest finished one the user sees; ``ids``: some of its
+    proposals, default all) to the ERP: each is recorded once under its idempotency key (:class:`WritebackSent`),
+    audited (``recon.writeback_sent``), and handed to the organisation's webhooks subscribed to
+    ``reconciliation.writeback`` once committed (``pipeline.flows.after_writeback``: signed, retried with back-off).
+    A proposal sent before is not sent again. Needs the right to act, on the GSTINs the user may act for. Refused
+    (``ReconError`` code ``no_webhook``, nothing marked sent) when no webhook of the organisation receives
+    ``reconciliation.writeback``."""
+
+    require(membership, tenant)
+    run, proposals, purchase_of = _writeback_proposals(
+        tenant=tenant, user=user, membership=membership, run_id=run_id, ids=ids
+    )
+    if refused := handoff.refusal(WritebackQueued(tenant=tenant, proposals=[])):
+        raise ReconError("webhook", refused, "no_webhook")  # nothing marked sent
     with transaction.atomic():
-        done = set(
-            WritebackSent.objects.filter(
-                tenant=tenant, idempotency_key__in=[p["idempotency_key"] for p in proposals]
-            ).values_list("idempotency_key", flat=True)
-        )
+        done = _already_sent(tenant, proposals)
         fresh = [p for p in proposals if p["idempotency_key"] not in done]
         WritebackSent.objects.bulk_create(
             [

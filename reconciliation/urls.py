@@ -13,6 +13,7 @@ urlpatterns = [
     path("export/", views.export_view, name="recon-export"),
     path("why-not/", views.why_not, name="recon-why-not"),
     path("link/", views.link_view, name="recon-link"),
+    path("writeback/", views.writeback_view, name="recon-writeback"),
     path("register/", views.register, name="recon-register"),
     path("register/mapping/", views.register_mapping, name="recon-register-mapping"),
     path("register/lines/", views.register_lines, name="recon-register-lines"),

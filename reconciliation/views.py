@@ -141,6 +141,7 @@ def home(request, tenant_slug):
             "recommended": _recommended(request, run, regs),
             "scopes": RunScope.choices,
             "coverage": _coverage(run, gstins),
+            "may_write_back": can(request.membership.role, Capability.ACT),
         },
         status=400 if errors else 200,
     )
@@ -656,6 +657,45 @@ def link_view(request, tenant_slug):
     return redirect(
         f"{reverse('recon-why-not', args=[tenant_slug])}?purchase={purchase.pk}&document={document.pk}"
     )
+
+
+@require_capability(Capability.ACT)
+def writeback_view(request, tenant_slug):
+    """Write back to the ERP: how many corrections of the run would go (GET, the confirmation), then send them
+    (POST) through the organisation's signed webhook, as the API does; the result or the refusal on the results
+    page."""
+    kw = request.POST if request.method == "POST" else request.GET
+    run_id = id_param(kw, "run")
+    try:
+        if request.method == "POST":
+            out = services.send_writeback(
+                tenant=request.tenant,
+                actor=Actor.from_request(request),
+                user=request.user,
+                membership=request.membership,
+                run_id=run_id,
+            )
+        else:
+            preview = services.writeback_preview(
+                tenant=request.tenant, user=request.user, membership=request.membership, run_id=run_id
+            )
+    except services.Forbidden as e:
+        raise PermissionDenied(str(e)) from None
+    except services.ReconError as e:
+        if e.code == "not_found":
+            raise Http404 from None
+        messages.error(request, e.message)  # no webhook for corrections: said plainly, nothing sent
+        home = reverse("recon-home", args=[tenant_slug])
+        return redirect(f"{home}?run={run_id}" if run_id else home)
+    if request.method == "POST":
+        sent, before = len(out["sent"]), len(out["already_sent"])
+        messages.success(
+            request,
+            f"Write-back of reconciliation #{out['run']}: {sent} correction{'s' if sent != 1 else ''} sent to the "
+            f"ERP through the webhook" + (f"; {before} sent before, not sent again." if before else "."),
+        )
+        return redirect(f"{reverse('recon-home', args=[tenant_slug])}?run={out['run']}")
+    return render(request, "reconciliation/writeback.html", {**_ctx(request), **preview})
 
 
 @require_capability(Capability.VIEW)

@@ -333,6 +333,12 @@ def notify_suppliers(*, tenant: Tenant, document_ids, actor: Actor | None = None
     return result
 
 
+def subscribed(*, tenant: Tenant, event: str) -> bool:
+    """Whether an active webhook of ``tenant`` receives ``event``."""
+    with tenant_scope(tenant):
+        return any(event in e.events for e in WebhookEndpoint.objects.filter(tenant=tenant, active=True))
+
+
 def queue_webhook(*, tenant: Tenant, event: str, payload: dict) -> list[WebhookDelivery]:
     """A delivery of ``event`` to each active endpoint subscribed to it, sent by a worker after commit. Must run
     inside the transaction of the change it reports."""

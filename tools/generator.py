@@ -11,6 +11,8 @@ arguments always give the same records. What is realistic about them:
 * 5/12/18/28 % rates, CGST = SGST within the state, IGST across states (and for SEZ supplies), cess on some
   28 % goods, invoice values sometimes rounded to the rupee;
 * every section in realistic proportions; amendments point to generated originals;
+* B2B invoices of e-invoicing suppliers (about three in five) carry their IRN (``irn``, the SHA-256 of the
+  supplier's GSTIN, FY, document type and number, as the IRP makes it) and ``irngendate`` (the invoice date);
 * supplier filing status (the latest period is partly saved, not filed), a mix of portal actions with remarks,
   ``ispendactblocked`` on credit notes before the October-2025 period, ITC-reduction declarations on accepted
   credit notes from October 2025.
@@ -19,6 +21,7 @@ arguments always give the same records. What is realistic about them:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -200,6 +203,19 @@ class _Supplier:
 
 def _money(value: Decimal) -> Decimal:
     return value.quantize(_CENT, rounding=ROUND_HALF_UP)
+
+
+def e_invoicing(gstin: str) -> bool:
+    """Whether the supplier issues e-invoices (about three in five, fixed per GSTIN; no random draw, so the
+    records' other values do not change with it)."""
+    return hashlib.sha256(gstin.encode()).digest()[0] < 154
+
+
+def irn_of(gstin: str, number: str, day: dt.date, doc_type: str = "INV") -> str:
+    """The IRN of an e-invoice: the SHA-256 of the supplier's GSTIN, the FY, the document type and the number."""
+    fy = fy_start_year(day)
+    text = f"{gstin}{fy}-{(fy + 1) % 100:02d}{doc_type}{number}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _periods(periods: Iterable[str | dt.date]) -> list[dt.date]:
@@ -418,6 +434,9 @@ def _record(
             "ispendactblocked": "Y" if blocked else "N",
         }
     )
+    if section == "b2b" and e_invoicing(supplier.gstin):
+        rec["irn"] = irn_of(supplier.gstin, number, day)
+        rec["irngendate"] = rec[date_field]
     if action in ("R", "P") and rand() < 0.4:
         rec["remarks"] = rng.choice(_REMARKS_R if action == "R" else _REMARKS_P)
         rec["isRemarksBlocked"] = "N"

@@ -297,6 +297,8 @@ class TwobDoc:
     reason: str
     supplier_period: dt.date | None
     supplier_filing_date: dt.date | None
+    irn: str = ""  # the e-invoice's ``irn`` and ``irngendate``, when the 2B lists them
+    irn_date: dt.date | None = None
 
     @property
     def key(self) -> tuple:
@@ -585,7 +587,20 @@ def _twob_doc(section: str, rejected: bool, head, rec: Any) -> TwobDoc:
         reason=_text(rec, "rsn", 8),
         supplier_period=period,
         supplier_filing_date=filed_on,
+        irn=_text(rec, "irn", 64),
+        irn_date=_irn_date(rec.get("irngendate")),
     )
+
+
+def _irn_date(value: Any) -> dt.date | None:
+    """``irngendate``: DD-MM-YYYY, a time after it ignored; ``YYYY-MM-DD`` read too; absent is None."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text[:10]) if text[4:5] == "-" else _date(text[:10])
+    except ValueError:
+        raise _FieldError("irngendate", value, "is not a date DD-MM-YYYY") from None
 
 
 def _amounts(rec: Mapping) -> dict[str, Decimal]:

@@ -67,6 +67,8 @@ _DOC_COLUMNS = (
     "reason",
     "supplier_period",
     "supplier_filing_date",
+    "irn",
+    "irn_date",
 )
 
 
@@ -337,7 +339,10 @@ def _link_documents(cur, ctx) -> tuple[int, int]:
     cur.execute(
         """
         UPDATE invoices_supplierdocument d
-        SET twob_period = %(period)s, supplier_filing_date = coalesce(g.supplier_filing_date, d.supplier_filing_date)
+        SET twob_period = %(period)s, supplier_filing_date = coalesce(g.supplier_filing_date, d.supplier_filing_date),
+            -- the 2B's IRN where the IMS record gave none (docs/rules/portal-api.md §2.1)
+            irn = CASE WHEN coalesce(d.irn, '') = '' AND g.irn <> '' THEN g.irn ELSE d.irn END,
+            irn_date = CASE WHEN coalesce(d.irn, '') = '' AND g.irn <> '' THEN g.irn_date ELSE d.irn_date END
         FROM gst_sync_gstr2bdocument g
         WHERE g.tenant_id = %(tenant)s AND g.statement_id = %(stmt)s
           AND d.tenant_id = %(tenant)s AND d.registration_id = %(reg)s AND d.supplier_gstin = g.supplier_gstin

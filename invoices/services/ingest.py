@@ -40,6 +40,9 @@ _COPY_CHUNK = 20_000
 _TEMP = "_ims_ingest"
 _KEY = ("supplier_gstin", "section", "doc_number", "fy")
 _DOC_COLUMNS = PORTAL_FIELDS + ims_record.DERIVED_FIELDS  # the columns a record sets on supplierdocument
+# Fields a record without them leaves as they are (an IRN once known, from the portal or a GSTR-2B import, is kept:
+# docs/rules/portal-api.md §2.1).
+_KEPT_WHEN_ABSENT = frozenset({"irn", "irn_date"})
 
 _TEMP_TYPES = {
     **{f: "text" for f in LINE_FIELDS},
@@ -539,7 +542,7 @@ def _apply_changes(cur, ctx, rows: list[tuple], result: IngestResult) -> list[_U
         changes = {
             f: [_json_value(o), _json_value(v)]
             for f, o, v in zip(PORTAL_FIELDS, old, new, strict=True)
-            if o != v
+            if o != v and not (v is None and f in _KEPT_WHEN_ABSENT)
         }
         review = bool(local_action) and (
             any(f in SUPPLIER_FIELDS for f in changes)
@@ -557,7 +560,9 @@ def _apply_changes(cur, ctx, rows: list[tuple], result: IngestResult) -> list[_U
             updates.append(_Update(doc_id, f"{new[0]} {new[1]} {new[2]}", changes, vanished_at))
     if not ids:
         return updates
-    sets = ", ".join(f"{f} = t.{f}" for f in _DOC_COLUMNS)
+    sets = ", ".join(
+        f"{f} = coalesce(t.{f}, d.{f})" if f in _KEPT_WHEN_ABSENT else f"{f} = t.{f}" for f in _DOC_COLUMNS
+    )
     cur.execute(
         f"""
         UPDATE invoices_supplierdocument d

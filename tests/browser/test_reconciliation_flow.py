@@ -1,7 +1,8 @@
 """In a real browser, the reconciliation as a user does it: download the register template, upload a register with
 headings of one's own (confirming the column mapping), watch the import finish, reconcile a month, open the
 mismatch side by side, then apply the recommended action (accept) to the exact matches through the bulk-action
-confirmation and see in the inward documents list that exactly those are now accepted.
+confirmation and see in the inward documents list that exactly those are now accepted; last, write the corrections
+back to the ERP (refused plainly until a webhook receives them, then sent after a confirmation with their count).
 
 There is no worker in tests: the test process runs what the worker would (the queued register import and the
 queued reconciliation) while the pages poll their progress (htmx)."""
@@ -20,6 +21,7 @@ from playwright.sync_api import expect
 from invoices.services.ingest import ingest_documents
 from reconciliation.models import JobStatus, ReconRun, RegisterImport
 from reconciliation.tasks import run_import_task, run_recon_task
+from suppliers.services import create_webhook
 from tenancy.scoping import tenant_scope
 from tests import factories
 
@@ -101,7 +103,7 @@ def run_queued(tenant, model, task) -> int:
     return len(ids)
 
 
-def test_upload_register_reconcile_open_mismatch_and_accept_exact_matches(org, log_in, tmp_path):
+def test_upload_register_reconcile_open_mismatch_and_accept_exact_matches(org, log_in, tmp_path, settings):
     tenant, reg = org["tenant"], org["reg"]
     page = log_in("meera", factories.PASSWORD)
     page.get_by_role("link", name="Reconciliation").click()
@@ -207,4 +209,32 @@ def test_upload_register_reconcile_open_mismatch_and_accept_exact_matches(org, l
     page.goto("/t/recon/documents/?action=N")  # the others are untouched (no action yet)
     assert sorted(page.locator("#documents tbody tr td.mono a").all_inner_texts()) == sorted(
         [TOLERANCE, MISMATCH, ONLY_SUPPLIER]
+    )
+
+    # Write back to the ERP from the results: without a webhook the page says what to set up and sends nothing;
+    # with one, the confirmation counts the corrections and the results page says they went.
+    page.goto("/t/recon/reconciliation/")
+    page.click("#writeback-link")
+    page.wait_for_url(re.compile(r"/reconciliation/writeback/\?run=\d+$"))
+    expect(page.locator("#writeback-refusal")).to_contain_text(
+        "No webhook receives reconciliation corrections"
+    )
+    expect(page.locator("#writeback-confirm")).to_have_count(0)
+    settings.IMS_WEBHOOK_ALLOW_PRIVATE_NETWORK = True  # an on-premise ERP
+    with tenant_scope(tenant):
+        create_webhook(
+            tenant=tenant,
+            actor=factories.SYSTEM,
+            url="http://127.0.0.1:9/erp",
+            events=["reconciliation.writeback"],
+        )
+    page.reload()
+    count = page.locator("#writeback-count")
+    expect(count).to_contain_text("will be sent to the ERP")
+    n = int(count.locator("strong").inner_text())
+    assert n >= 1
+    with page.expect_navigation():
+        page.click("#writeback-confirm button[type=submit]")
+    expect(page.locator(".alert-success")).to_contain_text(
+        f"{n} correction{'s' if n != 1 else ''} sent to the ERP through the webhook"
     )

@@ -22,13 +22,13 @@ def sheet_rows(content: bytes):
     return rows[0], rows[1:]
 
 
-def test_export_downloads_every_matching_row_with_twenty_five_columns(client_for, alice, docs):
+def test_export_downloads_every_matching_row_with_twenty_seven_columns(client_for, alice, docs):
     response = client_for(alice).get(EXPORT, {"supplier": SUPPLIER_2, "cursor": "ignored"})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/vnd.openxmlformats")
     header, rows = sheet_rows(b"".join(response.streaming_content))
     assert list(header) == HEADERS
-    assert len(HEADERS) == 25  # with the bill-of-entry, ISD and ITC claim period columns
+    assert len(HEADERS) == 27  # with the bill-of-entry, ISD, ITC claim period and IRN columns
     assert sorted(r[4] for r in rows) == sorted(docs[k].doc_number for k in ("cn", "dn", "not_filed"))
     cn = next(r for r in rows if r[4] == docs["cn"].doc_number)
     assert cn[2] == "Karnataka Steel Works Ltd"

@@ -103,3 +103,31 @@ def test_an_overlong_availability_check_is_refused():
 def test_the_availability_check_parses_the_same_before_and_after_values_are_memorised(value):
     rec = record(ItcAvailabilityCheck=value, isRemarksBlocked=True, srcfilstatus="F")
     assert parse_line(section_info("b2bcn"), rec) == parse_line(section_info("b2bcn"), dict(rec))
+
+
+IRN = "ab12" * 16
+
+
+@pytest.mark.parametrize("hash_", ["", "a\\b"])  # a backslash in the hash takes the careful path
+def test_the_irn_and_its_date_are_read_in_either_form_and_in_both_parser_paths(hash_):
+    for generated, day in (
+        ("06-10-2025", "2025-10-06"),
+        ("06-10-2025 14:03:11", "2025-10-06"),
+        ("2025-10-07", "2025-10-07"),
+    ):
+        fields = parse_record("b2bcn", {**record(irn=f" {IRN} ", irngendate=generated), "hash": hash_})
+        assert (fields["irn"], fields["irn_date"].isoformat()) == (IRN, day)
+        assert content_hash_of(fields) == fields["content_hash"]
+    only_irn = parse_record("b2bcn", {**record(irn=IRN), "hash": hash_})
+    assert (only_irn["irn"], only_irn["irn_date"]) == (IRN, None)
+    none = parse_record("b2bcn", {**record(irn="", irngendate=""), "hash": hash_})
+    assert (none["irn"], none["irn_date"]) == (None, None)
+    assert none["content_hash"] == parse_record("b2bcn", {**record(), "hash": hash_})["content_hash"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("irngendate", "31-02-2025"), ("irngendate", "soon"), ("irn", "x" * 65)]
+)
+def test_an_unreadable_irn_or_irn_date_is_refused_naming_the_field(key, value):
+    with pytest.raises(RecordError, match=key):
+        parse_record("b2bcn", record(**{key: value}))

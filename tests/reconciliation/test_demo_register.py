@@ -57,6 +57,7 @@ def test_the_demo_books_a_register_with_every_case_and_reconciles_it_for_the_fir
         "nil_line",  # a nil-rated item of a bill
         "date",
         "books_flag",
+        "irn",  # the IRN kept, another number typed: paired by the IRN
     } <= codes, codes
     assert {"cgst_sgst_differ", "tax_split"} <= flag_reasons
     assert any(row["group_no"] for row in rows)  # an invoice booked as two lines without an ERP reference
@@ -77,6 +78,7 @@ def test_the_demo_books_a_register_with_every_case_and_reconciles_it_for_the_fir
         ("pan_fallback", "booked under another GSTIN of the supplier (same PAN)"),
         ("bill_of_entry", "bill of entry: paired by its number, date and port code"),
         ("number_confusable", "numbers differ only in look-alike characters"),
+        ("irn", "same IRN (paired by the e-invoice"),
     ):
         pair = next(row for row in rows if code in {r["code"] for r in row["reasons"]})
         assert text in client.get(f"/t/demo/reconciliation/matches/{pair['id']}/").content.decode()

@@ -96,3 +96,97 @@ def test_corrections_go_to_the_erp_signed_retried_with_one_idempotency_key_and_o
     assert c.post(SEND, {"run": "x"}, content_type="application/json").json()["field"] == "run"
     assert c.post(SEND, {"run": run.pk, "ids": [999999]}, content_type="application/json").status_code == 404
     assert client_for(bob).post(SEND, {}, content_type="application/json").status_code == 403
+
+
+def test_without_a_webhook_for_corrections_sending_is_refused_and_nothing_is_marked_sent(
+    tenant_a,
+    reg_a1,
+    alice,
+    client_for,
+    receiver,  # noqa: F811 - the fixture imported above
+):
+    from reconciliation.models import WritebackSent  # noqa: PLC0415
+
+    doc(reg_a1, "INV/042")
+    doc(reg_a1, "NEW/7")  # only in supplier data: a new-line proposal
+    upsert(tenant_a, alice, [line(reg_a1, "INV/O42", "W1")])  # the supplier's number to write back
+    run = reconcile(tenant_a, alice, [reg_a1])
+    c = client_for(alice)
+    with tenant_scope(tenant_a):  # a webhook for another event does not carry corrections
+        webhooks.create_webhook(tenant=tenant_a, actor=Actor.user(alice), url=receiver.url)
+
+    r = c.post(SEND, {"run": run.pk}, content_type="application/json")
+    assert r.status_code == 409
+    body = r.json()
+    assert (body["code"], body["field"]) == ("no_webhook", "webhook")
+    assert "Suppliers → Webhooks" in body["message"]
+    assert "reconciliation.writeback" in body["message"]
+    with tenant_scope(tenant_a):
+        assert not WritebackSent.objects.exists()
+        assert not WebhookDelivery.objects.exists()
+        assert not AuditEvent.objects.filter(action__startswith="recon.writeback").exists()
+    # The proposal is still unsent: once a webhook receives corrections, it goes.
+    with tenant_scope(tenant_a):
+        webhooks.create_webhook(
+            tenant=tenant_a, actor=Actor.user(alice), url=receiver.url, events=["reconciliation.writeback"]
+        )
+    r = c.post(SEND, {"run": run.pk}, content_type="application/json")
+    assert r.status_code == 200
+    assert len(r.json()["sent"]) == 2
+    assert r.json()["already_sent"] == []
+
+
+PAGE = "/t/acme/reconciliation/writeback/"
+
+
+def test_the_results_page_writes_back_after_a_confirmation_with_the_count_and_says_when_no_webhook_is_set_up(
+    tenant_a,
+    reg_a1,
+    alice,
+    bob,
+    client_for,
+    receiver,  # noqa: F811 - the fixture imported above
+):
+    from reconciliation.models import WritebackSent  # noqa: PLC0415
+
+    doc(reg_a1, "INV/042")
+    doc(reg_a1, "NEW/5")
+    upsert(tenant_a, alice, [line(reg_a1, "INV/O42", "W1")])
+    run = reconcile(tenant_a, alice, [reg_a1])
+    c = client_for(alice)
+    home = c.get(f"/t/acme/reconciliation/?run={run.pk}").content.decode()
+    assert f'id="writeback-link" href="{PAGE}?run={run.pk}"' in home
+
+    # No webhook yet: the confirmation says what to set up and offers no send; a send anyway is refused plainly.
+    page = c.get(PAGE, {"run": run.pk}).content.decode()
+    assert 'id="writeback-refusal"' in page
+    assert "Suppliers → Webhooks" in page
+    assert 'id="writeback-confirm"' not in page
+    r = c.post(PAGE, {"run": run.pk}, follow=True)
+    assert r.redirect_chain[-1][0] == f"/t/acme/reconciliation/?run={run.pk}"
+    assert "No webhook receives reconciliation corrections" in r.content.decode()
+    with tenant_scope(tenant_a):
+        assert not WritebackSent.objects.exists()
+
+    with tenant_scope(tenant_a):
+        webhooks.create_webhook(
+            tenant=tenant_a, actor=Actor.user(alice), url=receiver.url, events=["reconciliation.writeback"]
+        )
+    page = c.get(PAGE, {"run": run.pk}).content.decode()
+    assert "<strong>2</strong> corrections will be sent to the ERP" in page
+    assert "Send 2 corrections" in page
+    r = c.post(PAGE, {"run": run.pk}, follow=True)
+    assert (
+        f"Write-back of reconciliation #{run.pk}: 2 corrections sent to the ERP through the webhook."
+        in r.content.decode()
+    )
+    with tenant_scope(tenant_a):
+        assert WritebackSent.objects.count() == 2
+    page = c.get(PAGE, {"run": run.pk}).content.decode()
+    assert "Nothing to send: all 2 corrections of this run went before." in page
+
+    # A member who may not act sees no button and cannot send.
+    viewer = client_for(bob)
+    assert 'id="writeback-link"' not in viewer.get(f"/t/acme/reconciliation/?run={run.pk}").content.decode()
+    assert viewer.get(PAGE, {"run": run.pk}).status_code == 403
+    assert viewer.post(PAGE, {"run": run.pk}).status_code == 403

@@ -6,6 +6,7 @@ otherwise a small built-in generator. Deterministic for a given seed. Pure: no O
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import random
@@ -192,6 +193,9 @@ def builtin(recipient_gstin: str, *, docs: int, seed: int, period: str = "102025
         if info.amendment:
             rec[info.orig_number_field] = number + "-O"
             rec[info.orig_date_field] = f"{max(day - 3, 1):02d}-{month:02d}-{year}"
+        elif key == "b2b" and generator.e_invoicing(stin):
+            rec["irn"] = generator.irn_of(stin, number, dt.date(year, month, day))
+            rec["irngendate"] = date
         rec["hash"] = record_hash(rec)
         out.setdefault(key, []).append(rec)
     return out

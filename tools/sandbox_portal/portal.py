@@ -949,4 +949,8 @@ def _twob_doc(key: str, rec: dict) -> tuple[str, dict[str, Any]]:
     doc = {"inum": rec.get("inum"), "typ": rec.get("inv_typ", "R"), "dt": rec.get("idt"), **common, **amounts}
     if twob_section in ("b2ba", "ecoma"):
         doc.update({"oinum": rec.get("oinum"), "oidt": rec.get("oidt")})
+    if rec.get("irn"):  # an e-invoice: its IRN as the 2B lists it (docs/rules/portal-api.md §2.1)
+        doc.update(
+            {"srctyp": "e-Invoice", "irn": rec["irn"], "irngendate": rec.get("irngendate") or rec.get("idt")}
+        )
     return "inv", doc
