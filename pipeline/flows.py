@@ -128,7 +128,7 @@ def writeback_refusal(event: WritebackQueued) -> str | None:
         return None
     return (
         f"No webhook receives reconciliation corrections: add one on Suppliers → Webhooks with the event "
-        f"“{WebhookEvent.RECON_WRITEBACK.label}” ({WRITEBACK_EVENT}), then send again. Nothing was sent."
+        f"“{WebhookEvent.RECON_WRITEBACK.label}” ({WRITEBACK_EVENT}); the corrections wait until then, none has been sent."
     )
 
 
