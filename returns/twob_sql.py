@@ -579,6 +579,8 @@ def _deadline_filters(p: dict) -> str:
         out.append("AND e.due - %(today)s <= %(f_days_max)s")
     if p.get("f_min_itc") is not None:
         out.append("AND e.stake >= %(f_min_itc)s")
+    if p.get("f_clock"):
+        out.append("AND e.clock = %(f_clock)s")
     return " ".join(out)
 
 
@@ -598,12 +600,14 @@ def deadline_params(
     suppliers: Sequence[str] | None = None,
     days_max: int | None = None,
     min_itc: Decimal | None = None,
+    clock: str = "",
     at_risk: Sequence[AtRisk] = (),
 ) -> dict:
     """Parameters of the deadline query: the placement's (every period, as of ``today``) plus the GSTR-3B due
     dates of every return period and the one-period Pending deadlines of every 2B month that can occur, and the
     queue's filters: ``sections`` (IMS section keys), ``suppliers`` (supplier GSTINs; None = any), ``days_max``
-    (days left at most; overdue ones are negative), ``min_itc`` (ITC at stake at least)."""
+    (days left at most; overdue ones are negative), ``min_itc`` (ITC at stake at least), ``clock`` (one clock:
+    "GSTR-3B due", "Pending limit", "Section 16(4)" or "Rule 37A"; "" = any)."""
     p = params(
         tenant_id=tenant_id,
         registration_id=registration_id,
@@ -645,6 +649,7 @@ def deadline_params(
         f_suppliers=list(suppliers) if suppliers is not None else None,
         f_days_max=days_max,
         f_min_itc=min_itc,
+        f_clock=clock,
     )
     return p
 
@@ -668,6 +673,24 @@ def deadline_totals(p: dict) -> tuple[int, Decimal]:
 def deadline_ids(p: dict) -> list[int]:
     """The ids of every document of the filtered queue of one GSTIN ("all matching" of a bulk action)."""
     return [row[0] for row in _read(_DEADLINE_IDS.format(filters=_deadline_filters(p)), p)]
+
+
+# The Pending-limit entries of a few documents, computed as the queue computes them but not stored (the dashboard's
+# check of amendments kept pending against their originals, returns/today.py).
+_PENDING_LIMIT_OF = _DEADLINE_ROWS + "SELECT s.id, s.due, s.stake FROM s WHERE s.clock = 'Pending limit'"  # nosec B608  # code constants; values as params
+
+
+def pending_limit_entries(p: dict, ids: Sequence[int]) -> list[tuple[int, dt.date, Decimal]]:
+    """(id, due, ITC at stake) of those of the documents ``ids`` of the GSTIN of ``p`` (:func:`deadline_params`)
+    that are kept pending under the one-period Pending limit on ``p["today"]``, read from the documents (not the
+    stored queue)."""
+    if not ids:
+        return []
+    placed = placement_sql(filings=bool(p["filed_p"]), all_periods=True, only=True)
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cur:
+        cur.execute(_PENDING_LIMIT_OF.format(placed=placed), {**p, "only_ids": list(ids)})
+        return cur.fetchall()
 
 
 def _read(sql: str, p: dict) -> list[tuple]:
