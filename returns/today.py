@@ -107,7 +107,7 @@ def _pending_limit_item(slug: str, reg, limit: PendingLimit | None, today: dt.da
         label=f"Pending limit {limit.due:%d-%m-%Y}",
         text=(
             f"{format_inr(n, symbol=False, decimals=0)} document{'s' if n != 1 else ''} kept pending, "
-            f"ITC {format_inr(limit.itc)}: accept or reject by then, {when}"
+            f"ITC at stake {format_inr(limit.itc)}: accept or reject by then, {when}"
         ),
         url=f"{reverse('twob-deadlines', args=[slug])}?{urlencode(query)}",
         tone=tone,

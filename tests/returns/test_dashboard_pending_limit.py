@@ -80,7 +80,7 @@ def test_the_nearest_limit_counts_the_documents_kept_pending_under_it_and_links_
         # amendment whose original is unknown (treated as limited)
         assert (
             'data-today="pending-limit">Pending limit 20-12-2025</a>: <span>3 documents kept pending, '
-            "ITC ₹3,060.00: accept or reject by then, in 15 days</span>"
+            "ITC at stake ₹3,060.00: accept or reject by then, in 15 days</span>"
         ) in a1
         href = links(a1)["pending-limit"]
         assert href.startswith("/t/acme/returns/deadlines/?")
@@ -96,7 +96,7 @@ def test_the_nearest_limit_counts_the_documents_kept_pending_under_it_and_links_
     with at(dt.date(2025, 12, 24)):
         client = client_for(alice)  # a new session on the later day
         a1 = card(client.get(HOME).content.decode(), reg_a1.gstin)
-        assert "Pending limit 20-01-2026</a>: <span>1 document kept pending, ITC ₹5,400.00" in a1
+        assert "Pending limit 20-01-2026</a>: <span>1 document kept pending, ITC at stake ₹5,400.00" in a1
         assert deadline_totals(client, links(a1)["pending-limit"]) == (1, "₹5,400.00")
 
 
