@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -10,7 +11,6 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -38,11 +38,14 @@ from .twob import (
     RECLAIM,
     Doc,
     Part,
+    Recipient,
     flatten_itcsumm,
     official_json,
+    pending_specified,
     place,
     rule37a_dates,
     rule37a_table,
+    twob_month,
 )
 
 ZERO = Decimal("0")
@@ -632,8 +635,7 @@ def nearest_pending_limits(
     """Per registration id: the nearest one-period Pending limit not yet passed on ``today`` and the documents kept
     pending under it (those the deadline queue shows with the "Pending limit" clock and that due day). Read from
     the maintained summary (its ``limit_month`` groups: count and tax per GSTIN × section × GSTR-2B month); only
-    amendments, whose limit depends on their original, are checked one by one (:func:`twob_sql.pending_limit_entries`
-    on the few found by the amendments' index)."""
+    amendments, whose limit depends on their original, are placed one by one (:func:`_limited_amendments`)."""
     regs = {r.pk: r for r in registrations}
     if not regs:
         return {}
@@ -644,6 +646,9 @@ def nearest_pending_limits(
         if due >= today:
             by_due[reg.pk].setdefault(due, []).append(row)
     always = _unconditional_sections()
+    filed: dict[int, dict[dt.date, dt.date]] | None = (
+        None  # GSTR-3B filings, read once when an amendment needs them
+    )
     out: dict[int, PendingLimit] = {}
     for reg_id, dues in by_due.items():
         for due in sorted(dues):
@@ -652,7 +657,15 @@ def nearest_pending_limits(
             itc = sum((r[h] or Decimal(0) for r in rows if r["section"] in always for h in HEADS), Decimal(0))
             amended = [r for r in rows if r["section"] not in always]
             if amended:
-                entries = _limited_amendments(tenant=tenant, reg=regs[reg_id], today=today, rows=amended)
+                if filed is None:
+                    filed = defaultdict(dict)
+                    for reg_pk, period, on in Gstr3bFiling.objects.filter(
+                        tenant=tenant, registration_id__in=list(regs)
+                    ).values_list("registration_id", "period", "filed_on"):
+                        filed[reg_pk][period] = on
+                entries = _limited_amendments(
+                    tenant=tenant, reg=regs[reg_id], today=today, filed=filed[reg_id], rows=amended
+                )
                 n += sum(1 for _id, day, _stake in entries if day == due)
                 itc += sum((stake for _id, day, stake in entries if day == due), Decimal(0))
             if n:
@@ -662,22 +675,28 @@ def nearest_pending_limits(
 
 
 def _limited_amendments(
-    *, tenant: Tenant, reg: Registration, today: dt.date, rows: list[dict]
+    *, tenant: Tenant, reg: Registration, today: dt.date, filed: dict[dt.date, dt.date], rows: list[dict]
 ) -> list[tuple]:
-    """The Pending-limit entries of the amendments kept pending that the summary ``rows`` count (by the partial
-    index of amendments by supplier period, then placed as the deadline queue places them)."""
-    ids = list(
-        SupplierDocument.objects.filter(
-            tenant=tenant,
-            registration=reg,
-            is_amendment=True,
-            supplier_period__in={r["supplier_period"] for r in rows},
-            section__in={r["section"] for r in rows},
-            vanished_at__isnull=True,
-        )
-        .annotate(effective=Coalesce("local_action", "portal_action"))
-        .filter(effective="P")
-        .values_list("pk", flat=True)
+    """(id, due, ITC at stake) of the amendments kept pending that the summary ``rows`` count and that carry the
+    one-period limit (their original decides), placed by the reference placement (:func:`returns.twob.place`,
+    which the deadline queue's SQL equals). ``filed``: the GSTIN's GSTR-3B filings (whether an original's was)."""
+    docs = documents.pending_amendments(
+        tenant_id=tenant.pk,
+        registration_id=reg.pk,
+        periods=sorted({r["supplier_period"] for r in rows}),
+        sections=sorted({r["section"] for r in rows}),
     )
-    p = _queue_params(tenant=tenant, reg=reg, today=today, limit=0, after=None, flt=QueueFilter())
-    return twob_sql.pending_limit_entries(p, ids)
+    # The suppliers' GSTR-3B filings (Rule 37A) matter only to documents available, not to those kept pending.
+    recipient = Recipient(reg.gstin, reg.state_code, reg.filing_frequency, filed_3b=filed, as_of=today)
+    out = []
+    for doc in docs:
+        month, _how = twob_month(doc)
+        if (
+            month is not None
+            and month >= DEFAULT_RULES.pending_one_period_from
+            and place(doc, recipient).part == Part.PENDING
+            and pending_specified(doc, recipient)
+        ):
+            due = pending_deadline(month, reg.filing_frequency, reg.state_code)
+            out.append((doc.id, due, sum(doc.tax, Decimal(0))))
+    return out

@@ -675,24 +675,6 @@ def deadline_ids(p: dict) -> list[int]:
     return [row[0] for row in _read(_DEADLINE_IDS.format(filters=_deadline_filters(p)), p)]
 
 
-# The Pending-limit entries of a few documents, computed as the queue computes them but not stored (the dashboard's
-# check of amendments kept pending against their originals, returns/today.py).
-_PENDING_LIMIT_OF = _DEADLINE_ROWS + "SELECT s.id, s.due, s.stake FROM s WHERE s.clock = 'Pending limit'"  # nosec B608  # code constants; values as params
-
-
-def pending_limit_entries(p: dict, ids: Sequence[int]) -> list[tuple[int, dt.date, Decimal]]:
-    """(id, due, ITC at stake) of those of the documents ``ids`` of the GSTIN of ``p`` (:func:`deadline_params`)
-    that are kept pending under the one-period Pending limit on ``p["today"]``, read from the documents (not the
-    stored queue)."""
-    if not ids:
-        return []
-    placed = placement_sql(filings=bool(p["filed_p"]), all_periods=True, only=True)
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cur:
-        cur.execute(_PENDING_LIMIT_OF.format(placed=placed), {**p, "only_ids": list(ids)})
-        return cur.fetchall()
-
-
 def _read(sql: str, p: dict) -> list[tuple]:
     _fresh(p)
     connection.ensure_connection()
