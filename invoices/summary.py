@@ -148,17 +148,20 @@ def summary_rows(
     period: dt.date | None = None,
     since: dt.date | None = None,
     limited: bool = False,
+    fold_first: bool = True,
 ) -> list[dict]:
     """The current documents of the tenant (of ``registration_ids`` when given; of one supplier ``period`` or
     the periods from ``since`` on; only those kept pending under the one-period Pending limit, or amendments that
     may be, when ``limited``) grouped by GSTIN × section × effective action × supplier period × local × GSTR-2B
     month of the Pending limit (``limit_month``, None for the others): dicts with the group columns, ``n`` and
-    the four tax heads. Folds waiting deltas first (a no-op when none)."""
-    with connection.cursor() as cur:
-        cur.execute("SELECT 1 FROM invoices_docsummarydelta WHERE tenant_id = %s LIMIT 1", [tenant_id])
-        waiting = cur.fetchone() is not None
-    if waiting:
-        fold(tenant_id=tenant_id)
+    the four tax heads. Folds waiting deltas first (a no-op when none) unless not ``fold_first`` (a second read in
+    the same request: exact either way, one round trip fewer)."""
+    if fold_first:
+        with connection.cursor() as cur:
+            cur.execute("SELECT 1 FROM invoices_docsummarydelta WHERE tenant_id = %s LIMIT 1", [tenant_id])
+            waiting = cur.fetchone() is not None
+        if waiting:
+            fold(tenant_id=tenant_id)
     params: dict = {"tenant": tenant_id, "regs": registration_ids, "period": period, "since": since}
     filters = []
     if registration_ids is not None:

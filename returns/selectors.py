@@ -640,15 +640,14 @@ def nearest_pending_limits(
     if not regs:
         return {}
     by_due: dict[int, dict[dt.date, list[dict]]] = {pk: {} for pk in regs}
-    for row in summary_rows(tenant_id=tenant.pk, registration_ids=list(regs), limited=True):
+    for row in summary_rows(tenant_id=tenant.pk, registration_ids=list(regs), limited=True, fold_first=False):
         reg = regs[row["registration_id"]]
         due = pending_deadline(row["limit_month"], reg.filing_frequency, reg.state_code)
         if due >= today:
             by_due[reg.pk].setdefault(due, []).append(row)
     always = _unconditional_sections()
-    filed: dict[int, dict[dt.date, dt.date]] | None = (
-        None  # GSTR-3B filings, read once when an amendment needs them
-    )
+    # GSTR-3B filings per GSTIN, read once when an amendment needs them
+    filed: dict[int, dict[dt.date, dt.date]] | None = None
     out: dict[int, PendingLimit] = {}
     for reg_id, dues in by_due.items():
         for due in sorted(dues):

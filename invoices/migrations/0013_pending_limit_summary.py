@@ -24,7 +24,7 @@ _MONTH = """CASE WHEN twob_period IS NOT NULL THEN twob_period
 _LIMIT = f"""CASE WHEN coalesce(local_action, portal_action) = 'P' AND supplier_filing_status = 'filed'
        AND section IN {_CANDIDATES} AND itc_eligible IS DISTINCT FROM 'N'
        AND NOT coalesce(pos <> '' AND left(supplier_gstin, 2) = pos
-                        AND pos <> (SELECT r.state_code FROM tenancy_registration r WHERE r.id = registration_id), false)
+                        AND pos <> st_state, false)
        AND ({_MONTH}) >= DATE '2025-10-01'
   THEN ({_MONTH}) END"""
 _COLS = "tenant_id, registration_id, section, action, supplier_period, local, limit_month, n, igst, cgst, sgst, cess"
@@ -32,6 +32,14 @@ _COLS = "tenant_id, registration_id, section, action, supplier_period, local, li
 
 def _function(key: str, *, limit: bool) -> str:
     cols = _COLS if limit else _COLS.replace(" limit_month,", "")
+    # The recipient's state (place of supply): a hash join of the few registrations, not a subquery per row
+    # (which tripled the trigger's time on a 100,000-document UPDATE).
+    state = " LEFT JOIN (SELECT id AS st_reg, state_code AS st_state FROM tenancy_registration) st ON st.st_reg = registration_id"
+    new_docs, old_docs, docs = (
+        (f"new_docs{state}", f"old_docs{state}", f"invoices_supplierdocument{state}")
+        if limit
+        else ("new_docs", "old_docs", "invoices_supplierdocument")
+    )
     width = "1, 2, 3, 4, 5, 6, 7" if limit else "1, 2, 3, 4, 5, 6"
     alias = "t, r, s, a, p, l, m" if limit else "t, r, s, a, p, l"
     return f"""
@@ -40,17 +48,17 @@ BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO invoices_docsummarydelta ({cols})
         SELECT {key}, count(*), sum(igst), sum(cgst), sum(sgst), sum(cess)
-          FROM new_docs WHERE vanished_at IS NULL GROUP BY {width};
+          FROM {new_docs} WHERE vanished_at IS NULL GROUP BY {width};
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO invoices_docsummarydelta ({cols})
         SELECT {key}, -count(*), -sum(igst), -sum(cgst), -sum(sgst), -sum(cess)
-          FROM old_docs WHERE vanished_at IS NULL GROUP BY {width};
+          FROM {old_docs} WHERE vanished_at IS NULL GROUP BY {width};
     ELSE
         INSERT INTO invoices_docsummarydelta ({cols})
         SELECT {alias}, sum(n), sum(i), sum(c), sum(g), sum(e) FROM (
-            SELECT {key}, 1, igst, cgst, sgst, cess FROM new_docs WHERE vanished_at IS NULL
+            SELECT {key}, 1, igst, cgst, sgst, cess FROM {new_docs} WHERE vanished_at IS NULL
             UNION ALL
-            SELECT {key}, -1, -igst, -cgst, -sgst, -cess FROM old_docs WHERE vanished_at IS NULL
+            SELECT {key}, -1, -igst, -cgst, -sgst, -cess FROM {old_docs} WHERE vanished_at IS NULL
         ) d ({alias}, n, i, c, g, e)
         GROUP BY {alias}
         HAVING sum(n) <> 0 OR sum(i) <> 0 OR sum(c) <> 0 OR sum(g) <> 0 OR sum(e) <> 0;
@@ -62,7 +70,7 @@ DELETE FROM invoices_docsummarydelta;
 DELETE FROM invoices_docsummary;
 INSERT INTO invoices_docsummary ({cols})
 SELECT {key}, count(*), sum(igst), sum(cgst), sum(sgst), sum(cess)
-  FROM invoices_supplierdocument WHERE vanished_at IS NULL GROUP BY {width};
+  FROM {docs} WHERE vanished_at IS NULL GROUP BY {width};
 """  # nosec B608  # trigger DDL from code constants
 
 
