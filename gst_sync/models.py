@@ -46,6 +46,11 @@ class RunStatus(models.TextChoices):
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
+# The text of a sync run's save step (its progress also says how many documents are saved: the portal page shows
+# "x of y documents", gst_sync.selectors).
+SAVING = "Saving the documents"
+
+
 class SyncRun(models.Model):
     """One download of one IMS section of one GSTIN. At most one active run per (GSTIN, section): two clicks or
     two beat ticks never run the same sync twice (partial unique constraint). Its diff is the ledger's events

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from audit.models import AuditEvent
+from ims_project.formatting import format_inr
 from tenancy.models import Registration, Tenant
 from tenancy.selectors import visible_registrations
 
@@ -19,6 +20,7 @@ from .files.formats import RESET, SAVE
 from .models import (
     ACTIVE_PUSH_STATUSES,
     ACTIVE_STATUSES,
+    SAVING,
     PortalConnection,
     PushBatch,
     PushItem,
@@ -122,7 +124,14 @@ def _which(sections: list[str], *, everyone: int) -> str:
 
 
 def _run_step(run: SyncRun) -> str:
-    text = (run.progress or {}).get("text") or "starting"
+    progress = run.progress or {}
+    text = progress.get("text") or "starting"
+    if text == SAVING and progress.get("total"):
+        done, total = int(progress.get("done") or 0), int(progress["total"])
+        text = (
+            f"{text}, {format_inr(done, symbol=False, decimals=0)} of "
+            f"{format_inr(total, symbol=False, decimals=0)} document{pluralize(total)}"
+        )
     return f"{run.section}: {text}"
 
 

@@ -28,7 +28,7 @@ from . import tasks
 from .client import PortalAdapter, PortalError, Reauth, ReturnFiling
 from .client.base import open_session, seal_session
 from .client.factory import owns_adapter
-from .models import ACTIVE_STATUSES, ConnectionStatus, PortalConnection, RunStatus, SyncRun
+from .models import ACTIVE_STATUSES, SAVING, ConnectionStatus, PortalConnection, RunStatus, SyncRun
 from .outward import refresh_in_transaction
 
 log = logging.getLogger(__name__)
@@ -313,9 +313,8 @@ def _sync(run: SyncRun, portal: PortalAdapter, beat: leases.Heartbeat) -> SyncRu
         _finish(run, status=RunStatus.FAILED, code="ERROR", message=str(exc)[:1000])
         return run
     beat.check()  # the download outlived the lease and another worker has the run: stop here
-    step(f"Saving {len(records):,} document{'s' if len(records) != 1 else ''}", 0, len(records))
+    step(SAVING, 0, len(records))
     with transaction.atomic():
-        leases.renew(SyncRun, run.pk, run.attempts, running=_RUNNING)  # the run is ours until commit
         result = ingest_documents(
             tenant=tenant,
             registration=registration,
@@ -324,9 +323,16 @@ def _sync(run: SyncRun, portal: PortalAdapter, beat: leases.Heartbeat) -> SyncRu
             source="portal",
             complete_sections=[run.section],
             request_id=run.request_id,
+            progress=lambda saved, total: beat.report(
+                progress={"text": SAVING, "done": saved, "total": total}
+            ),
         )
         if result.errors:
             transaction.set_rollback(True)
+        else:
+            # The run is ours until commit: renewed last, so that the heartbeat thread could write the progress
+            # on the run's row while the documents were being saved (a lease lost meanwhile rolls them back).
+            leases.renew(SyncRun, run.pk, run.attempts, running=_RUNNING)
     if result.errors:
         _finish(
             run,

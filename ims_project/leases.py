@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -96,6 +97,7 @@ class Heartbeat:
         self.model, self.pk, self.attempt, self.running = model, pk, attempt, running
         self._lost = threading.Event()
         self._stop = threading.Event()
+        self._requests: queue.Queue[tuple[dict[str, Any], threading.Event] | None] = queue.Queue()
         self.beats = 0
 
     @property
@@ -107,29 +109,49 @@ class Heartbeat:
         if self.lost:
             raise LeaseLost(f"{self.model._meta.label} #{self.pk}: attempt {self.attempt} lost its lease")
 
-    def _beat(self) -> None:
-        """One renewal on this thread's own connection. It gives up on a row lock after two seconds: the holder
-        is the job itself (a transaction that renewed first), or a takeover in progress, which the next beat
-        sees."""
-        table = self.model._meta.db_table
-        with transaction.atomic(), connection.cursor() as cur:
-            cur.execute("SET LOCAL lock_timeout = '2s'")
-            cur.execute(
-                f"UPDATE {table} SET heartbeat_at = %s WHERE id = %s AND attempts = %s AND status = ANY(%s)",  # nosec B608  # model table name; values as params
-                [timezone.now(), self.pk, self.attempt, list(self.running)],
-            )
-            if cur.rowcount == 0:
-                self._lost.set()
+    def report(self, *, timeout: float = 5.0, **fields) -> None:
+        """Write ``fields`` (e.g. ``progress``) on the row with a heartbeat now, on the thread's own connection, so
+        they are seen at once even while the job's own transaction is open (one that renews last, not first: a
+        row the job holds locked makes the write wait, then skip). Returns once written, skipped, or after
+        ``timeout`` seconds."""
+        if self.lost or self._stop.is_set():
+            return
+        written = threading.Event()
+        self._requests.put((fields, written))
+        written.wait(timeout)
+
+    def _beat(self, fields: dict[str, Any] | None = None) -> None:
+        """One renewal on this thread's own connection (with ``fields`` when reported). It gives up on a row
+        lock after two seconds: the holder is the job itself (a transaction that renewed first), or a takeover
+        in progress, which the next beat sees."""
+        with transaction.atomic():
+            with connection.cursor() as cur:
+                cur.execute("SET LOCAL lock_timeout = '2s'")
+            updated = self.model._base_manager.filter(
+                pk=self.pk, attempts=self.attempt, status__in=self.running
+            ).update(heartbeat_at=timezone.now(), **(fields or {}))
+            if updated == 0 and not fields:  # a report that finds no row is not shown; the beats and the
+                self._lost.set()  # job's final renew tell a lost lease
         self.beats += 1
 
     def _run(self, every: float) -> None:
         try:
-            while not self._stop.wait(every) and not self.lost:
+            while not self.lost:
                 try:
-                    self._beat()
+                    request = self._requests.get(timeout=every)
+                except queue.Empty:
+                    request = ({}, None)
+                if request is None or self._stop.is_set():
+                    break
+                fields, written = request
+                try:
+                    self._beat(fields)
                 except OperationalError:  # lock timeout, or the database away for a moment: try next time
                     log.warning("heartbeat of %s #%s skipped", self.model._meta.label, self.pk, exc_info=True)
                     connection.close()
+                finally:
+                    if written is not None:
+                        written.set()
         finally:
             connections.close_all()  # this thread's connections only (they are per thread)
 
@@ -156,6 +178,7 @@ def heartbeat(
         yield beat
     finally:
         beat._stop.set()
+        beat._requests.put(None)
         thread.join(timeout=30)
 
 

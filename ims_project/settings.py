@@ -488,6 +488,8 @@ IMS_SESSION_KEY = (
 )
 # A running sync whose heartbeat is older than this is taken to be dead (worker killed) and may be re-claimed.
 IMS_SYNC_LEASE_SECONDS = env.int("IMS_SYNC_LEASE_SECONDS", default=900)
+# A sync's "saving x of y documents" moves after every this many new documents written (invoices.services.ingest).
+IMS_SAVE_PROGRESS_EVERY = env.int("IMS_SAVE_PROGRESS_EVERY", default=5000)
 # Records per SAVE / RESETIMS request (a GSP caps a request at 4 MB — UNVERIFIED for GSTN; ~500 records is far below).
 IMS_PUSH_BATCH_SIZE = env.int("IMS_PUSH_BATCH_SIZE", default=500)
 # Portal calls per second (and the burst allowed after a quiet spell) per GSTIN and per GSP credential (client id),

@@ -176,6 +176,13 @@ class SupplierDocument(models.Model):
                 name="doc_unlinked_amendment_idx",
                 condition=Q(is_amendment=True, original__isnull=True),
             ),
+            # Amendments by supplier period (few): the dashboard checks those kept pending against their original
+            # for the one-period Pending limit (returns/today.py).
+            models.Index(
+                fields=["tenant", "registration", "supplier_period"],
+                name="doc_amendment_period_idx",
+                condition=Q(is_amendment=True),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,7 @@
 """The maintained document summary behind the dashboard (docs/decisions/0010-maintained-document-summary.md).
 
-One row per tenant × GSTIN × section × effective action × supplier period × "has a local action": the number of
+One row per tenant × GSTIN × section × effective action × supplier period × "has a local action" × the GSTR-2B
+month of a one-period Pending limit (migration invoices 0013; None for documents without one): the number of
 current (not vanished) documents and the sum of each tax head, as reported (credit notes positive). It is kept by
 statement-level triggers on the documents table (migration invoices 0012), in the writer's own transaction, in two
 tables:
@@ -44,6 +45,10 @@ class _Row(models.Model):
     )
     supplier_period = models.DateField()
     local = models.BooleanField(help_text="The documents have a local action not yet pushed")
+    limit_month = models.DateField(
+        null=True,
+        help_text="Kept pending under the one-period Pending limit (or an amendment that may be): its GSTR-2B month",
+    )
     n = models.BigIntegerField()
     igst = models.DecimalField(**SUM_MONEY)
     cgst = models.DecimalField(**SUM_MONEY)
@@ -67,8 +72,17 @@ class DocSummary(_Row):
         )
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "registration", "section", "action", "supplier_period", "local"],
+                fields=[
+                    "tenant",
+                    "registration",
+                    "section",
+                    "action",
+                    "supplier_period",
+                    "local",
+                    "limit_month",
+                ],
                 name="docsummary_group_uniq",
+                nulls_distinct=False,
             )
         ]
 
@@ -88,26 +102,25 @@ class DocSummaryDelta(_Row):
         return f"{self.registration_id} {self.section} {self.action} {self.supplier_period}: {self.n:+d}"
 
 
-_FOLD = """WITH gone AS (
+_GROUP = "registration_id, section, action, supplier_period, local, limit_month"
+_FOLD = f"""WITH gone AS (
     DELETE FROM invoices_docsummarydelta WHERE tenant_id = %(tenant)s
-    RETURNING registration_id, section, action, supplier_period, local, n, igst, cgst, sgst, cess)
-INSERT INTO invoices_docsummary AS s
-       (tenant_id, registration_id, section, action, supplier_period, local, n, igst, cgst, sgst, cess)
-SELECT %(tenant)s, registration_id, section, action, supplier_period, local,
-       sum(n), sum(igst), sum(cgst), sum(sgst), sum(cess)
-  FROM gone GROUP BY registration_id, section, action, supplier_period, local
- ORDER BY registration_id, section, action, supplier_period, local
-ON CONFLICT (tenant_id, registration_id, section, action, supplier_period, local) DO UPDATE
+    RETURNING {_GROUP}, n, igst, cgst, sgst, cess)
+INSERT INTO invoices_docsummary AS s (tenant_id, {_GROUP}, n, igst, cgst, sgst, cess)
+SELECT %(tenant)s, {_GROUP}, sum(n), sum(igst), sum(cgst), sum(sgst), sum(cess)
+  FROM gone GROUP BY {_GROUP}
+ ORDER BY {_GROUP}
+ON CONFLICT (tenant_id, {_GROUP}) DO UPDATE
    SET n = s.n + EXCLUDED.n, igst = s.igst + EXCLUDED.igst, cgst = s.cgst + EXCLUDED.cgst,
-       sgst = s.sgst + EXCLUDED.sgst, cess = s.cess + EXCLUDED.cess"""
-_READ = """SELECT registration_id, section, action, supplier_period, local,
+       sgst = s.sgst + EXCLUDED.sgst, cess = s.cess + EXCLUDED.cess"""  # noqa: S608  # nosec B608  # column list a code constant
+_READ = f"""SELECT {_GROUP},
        sum(n) AS n, sum(igst) AS igst, sum(cgst) AS cgst, sum(sgst) AS sgst, sum(cess) AS cess FROM (
-    SELECT registration_id, section, action, supplier_period, local, n, igst, cgst, sgst, cess
-      FROM invoices_docsummary WHERE tenant_id = %(tenant)s {filters}
+    SELECT {_GROUP}, n, igst, cgst, sgst, cess
+      FROM invoices_docsummary WHERE tenant_id = %(tenant)s {{filters}}
     UNION ALL
-    SELECT registration_id, section, action, supplier_period, local, n, igst, cgst, sgst, cess
-      FROM invoices_docsummarydelta WHERE tenant_id = %(tenant)s {filters}
-) x GROUP BY registration_id, section, action, supplier_period, local HAVING sum(n) <> 0"""
+    SELECT {_GROUP}, n, igst, cgst, sgst, cess
+      FROM invoices_docsummarydelta WHERE tenant_id = %(tenant)s {{filters}}
+) x GROUP BY {_GROUP} HAVING sum(n) <> 0"""  # noqa: S608  # nosec B608  # column list a code constant; values as params
 _SCAN = """SELECT registration_id, section, coalesce(local_action, portal_action) AS action, supplier_period,
        local_action IS NOT NULL AS local, count(*) AS n,
        sum(igst) AS igst, sum(cgst) AS cgst, sum(sgst) AS sgst, sum(cess) AS cess
@@ -134,15 +147,21 @@ def summary_rows(
     registration_ids: list[int] | None = None,
     period: dt.date | None = None,
     since: dt.date | None = None,
+    limited: bool = False,
+    fold_first: bool = True,
 ) -> list[dict]:
     """The current documents of the tenant (of ``registration_ids`` when given; of one supplier ``period`` or
-    the periods from ``since`` on) grouped by GSTIN × section × effective action × supplier period × local:
-    dicts with the group columns, ``n`` and the four tax heads. Folds waiting deltas first (a no-op when none)."""
-    with connection.cursor() as cur:
-        cur.execute("SELECT 1 FROM invoices_docsummarydelta WHERE tenant_id = %s LIMIT 1", [tenant_id])
-        waiting = cur.fetchone() is not None
-    if waiting:
-        fold(tenant_id=tenant_id)
+    the periods from ``since`` on; only those kept pending under the one-period Pending limit, or amendments that
+    may be, when ``limited``) grouped by GSTIN × section × effective action × supplier period × local × GSTR-2B
+    month of the Pending limit (``limit_month``, None for the others): dicts with the group columns, ``n`` and
+    the four tax heads. Folds waiting deltas first (a no-op when none) unless not ``fold_first`` (a second read in
+    the same request: exact either way, one round trip fewer)."""
+    if fold_first:
+        with connection.cursor() as cur:
+            cur.execute("SELECT 1 FROM invoices_docsummarydelta WHERE tenant_id = %s LIMIT 1", [tenant_id])
+            waiting = cur.fetchone() is not None
+        if waiting:
+            fold(tenant_id=tenant_id)
     params: dict = {"tenant": tenant_id, "regs": registration_ids, "period": period, "since": since}
     filters = []
     if registration_ids is not None:
@@ -151,6 +170,8 @@ def summary_rows(
         filters.append("AND supplier_period = %(period)s")
     elif since is not None:
         filters.append("AND supplier_period >= %(since)s")
+    if limited:
+        filters.append("AND limit_month IS NOT NULL")
     with connection.cursor() as cur:
         cur.execute(_READ.format(filters=" ".join(filters)), params)
         names = [d.name for d in cur.description]
@@ -169,7 +190,15 @@ def scan_rows(*, tenant_id: int) -> list[dict]:
 def canonical(rows: list[dict]) -> list[tuple]:
     """Rows as sorted tuples with exact Decimal sums (for comparing the summary with a scan)."""
     return sorted(
-        (r["registration_id"], r["section"], r["action"], r["supplier_period"], r["local"], int(r["n"]))
+        (
+            r["registration_id"],
+            r["section"],
+            r["action"],
+            r["supplier_period"],
+            r["local"],
+            r.get("limit_month"),
+        )
+        + (int(r["n"]),)
         + tuple(Decimal(r[h] or 0) for h in ("igst", "cgst", "sgst", "cess"))
         for r in rows
     )

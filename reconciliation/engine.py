@@ -444,8 +444,15 @@ def _execute(run: ReconRun) -> dict[str, int]:
             coverage = _limit_to_scope(cur, run, p)
             ReconRun.objects.filter(pk=run.pk).update(coverage=coverage)
             lap("scope")
-            cur.execute(f"SELECT outcome, count(*) FROM {part} GROUP BY outcome")  # nosec B608  # partition name built from an int
-            counts = dict(cur.fetchall())
+            cur.execute(
+                f"SELECT registration_id, outcome, count(*) FROM {part} GROUP BY 1, 2"  # noqa: S608  # nosec B608  # partition name built from an int
+            )
+            counts: dict[str, int] = {}
+            per_registration: dict[str, dict[str, int]] = {}
+            for reg_id, outcome, n in cur.fetchall():
+                counts[outcome] = counts.get(outcome, 0) + n
+                per_registration.setdefault(str(reg_id), {})[outcome] = n
+            ReconRun.objects.filter(pk=run.pk).update(registration_counts=per_registration)
             lap("count")
             _attach(cur, run.pk)
         lap("index and attach")

@@ -200,6 +200,8 @@ class ReconRun(models.Model):
     progress = models.SmallIntegerField(default=0)
     stage = models.CharField(max_length=60, blank=True)
     counts = models.JSONField(default=dict, blank=True)
+    # {registration id: {outcome: rows}}: the counts per GSTIN (the dashboard's exceptions per GSTIN)
+    registration_counts = models.JSONField(default=dict, blank=True)
     seconds = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -43,6 +43,7 @@ from .models import (
     RegisterImport,
     RunScope,
 )
+from .today import EXCEPTIONS, EXCEPTIONS_FILTER
 
 ACTION_LABELS = dict(RECOMMENDED_ACTIONS)
 
@@ -476,8 +477,13 @@ def matches(request, tenant_slug):
         tenant=request.tenant, user=request.user, membership=request.membership, run=run
     )
     outcome = request.GET.get("outcome", "")
-    if outcome:
+    if outcome == EXCEPTIONS_FILTER:
+        qs = qs.filter(outcome__in=[o.value for o in EXCEPTIONS])
+    elif outcome:
         qs = qs.filter(outcome=outcome)
+    gstin = request.GET.get("registration", "").strip().upper()
+    if gstin:
+        qs = qs.filter(registration__gstin=gstin)
     if request.GET.get("supplier"):
         qs = qs.filter(supplier_gstin=request.GET["supplier"].strip().upper())
     flag = request.GET.get("flag", "")
@@ -497,7 +503,8 @@ def matches(request, tenant_slug):
             "run": run,
             "rows": rows,
             "outcome": outcome,
-            "labels": OUTCOME_LABELS,
+            "labels": {**OUTCOME_LABELS, EXCEPTIONS_FILTER: "Exceptions"},
+            "gstin": gstin,
             "next_after": rows[-1].pk if more else None,
             "supplier": request.GET.get("supplier", ""),
             "flag": flag,

@@ -126,6 +126,27 @@ def candidate_documents(
     return _stream(_SELECT + where, params)
 
 
+def pending_amendments(
+    *, tenant_id: int, registration_id: int, periods: Sequence[dt.date], sections: Sequence[str]
+) -> list[Doc]:
+    """The live amendments of ``sections`` and supplier ``periods`` kept pending (found by the partial index of
+    amendments by supplier period, ``doc_amendment_period_idx``)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            _SELECT
+            + """ AND d.is_amendment AND d.supplier_period = ANY(%(periods)s) AND d.section = ANY(%(sections)s)
+                 AND coalesce(d.local_action, d.portal_action) = 'P'""",
+            {
+                "tenant": tenant_id,
+                "reg": registration_id,
+                "periods": list(periods),
+                "sections": list(sections),
+                "tz": tz(),
+            },
+        )
+        return [_doc(r) for r in cur.fetchall()]
+
+
 def documents_by_id(*, tenant_id: int, registration_id: int, ids: Sequence[int]) -> list[Doc]:
     with connection.cursor() as cur:
         cur.execute(

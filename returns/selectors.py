@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -16,11 +17,14 @@ from django.utils import timezone
 from gst.duedates import return_period
 from gst.labels import action_word
 from gst.periods import add_months
+from gst.rule_data import DEFAULT_RULES, RuleSet
+from gst.rules import pending_deadline
 from gst.sections import Section
 from gst_sync.models import Gstr2bDocument, Gstr2bStatement
 from ims_project.params import as_id
 from invoices.models import SupplierDocument
 from invoices.selectors import matching_supplier_gstins
+from invoices.summary import summary_rows
 from tenancy.models import Membership, Registration, Tenant
 from tenancy.selectors import visible_registrations
 
@@ -34,11 +38,14 @@ from .twob import (
     RECLAIM,
     Doc,
     Part,
+    Recipient,
     flatten_itcsumm,
     official_json,
+    pending_specified,
     place,
     rule37a_dates,
     rule37a_table,
+    twob_month,
 )
 
 ZERO = Decimal("0")
@@ -329,15 +336,20 @@ def reclaim_check(*, tenant: Tenant, preview: TwobPreview, rows: list[gstr3b.Row
 # --- the deadline queue -------------------------------------------------------------------------------------
 
 
+# The deadline queue's clocks (returns.twob_sql._DEADLINE_ROWS), as the page names them.
+CLOCKS = ("GSTR-3B due", "Pending limit", "Section 16(4)", "Rule 37A")
+
+
 @dataclass(frozen=True)
 class QueueFilter:
     """The deadline queue's filters: IMS sections, a supplier (GSTIN, GSTIN prefix or name), days left at most
-    (overdue ones are negative) and ITC at stake at least."""
+    (overdue ones are negative), ITC at stake at least and one clock."""
 
     sections: tuple[str, ...] = ()
     supplier: str = ""
     days_max: int | None = None
     min_itc: Decimal | None = None
+    clock: str = ""  # one of CLOCKS, "" = any
 
     def query(self) -> dict[str, object]:
         """The filters as query parameters of the queue's page (and of its "all matching" bulk action)."""
@@ -350,6 +362,8 @@ class QueueFilter:
             out["days_max"] = str(self.days_max)
         if self.min_itc is not None:
             out["min_itc"] = str(self.min_itc)
+        if self.clock:
+            out["clock"] = self.clock
         return out
 
 
@@ -376,8 +390,13 @@ def queue_filter(params: QueryDict | dict[str, list[str]]) -> QueueFilter:
         min_itc = None
     if min_itc is not None and not min_itc.is_finite():
         min_itc = None
+    clock = first("clock")
     return QueueFilter(
-        sections=sections, supplier=first("supplier")[:200], days_max=days_max, min_itc=min_itc
+        sections=sections,
+        supplier=first("supplier")[:200],
+        days_max=days_max,
+        min_itc=min_itc,
+        clock=clock if clock in CLOCKS else "",
     )
 
 
@@ -414,6 +433,7 @@ def _queue_params(
         suppliers=suppliers,
         days_max=flt.days_max,
         min_itc=flt.min_itc,
+        clock=flt.clock,
         at_risk=rule37a_table(recipient),
     )
 
@@ -583,3 +603,99 @@ def rule37a_watch(*, tenant: Tenant, registration: Registration, today: dt.date)
     order = list(RULE37A_STATE_LABELS)
     items.sort(key=lambda i: (order.index(i["state"]), i["reverse_by"], -i["itc"], i["id"]))
     return {"registration": registration, "items": items, "totals": totals, "labels": RULE37A_STATE_LABELS}
+
+
+# --- the nearest one-period Pending limit of each GSTIN (the dashboard) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingLimit:
+    """The nearest day by which documents kept pending must be accepted or rejected (else deemed accepted): how
+    many documents and their ITC at stake."""
+
+    due: dt.date
+    documents: int
+    itc: Decimal
+
+
+def _unconditional_sections(rules: RuleSet = DEFAULT_RULES) -> frozenset[str]:
+    """Sections whose pending documents always carry the one-period limit (credit notes): rows of the rules with
+    no condition on the original."""
+    return frozenset(
+        s.value
+        for row in rules.pending_restricted
+        if row.direction is None and row.original_actions is None and row.original_3b_filed is None
+        for s in row.sections
+    )
+
+
+def nearest_pending_limits(
+    *, tenant: Tenant, registrations: Sequence[Registration], today: dt.date
+) -> dict[int, PendingLimit]:
+    """Per registration id: the nearest one-period Pending limit not yet passed on ``today`` and the documents kept
+    pending under it (those the deadline queue shows with the "Pending limit" clock and that due day). Read from
+    the maintained summary (its ``limit_month`` groups: count and tax per GSTIN × section × GSTR-2B month); only
+    amendments, whose limit depends on their original, are placed one by one (:func:`_limited_amendments`)."""
+    regs = {r.pk: r for r in registrations}
+    if not regs:
+        return {}
+    by_due: dict[int, dict[dt.date, list[dict]]] = {pk: {} for pk in regs}
+    for row in summary_rows(tenant_id=tenant.pk, registration_ids=list(regs), limited=True, fold_first=False):
+        reg = regs[row["registration_id"]]
+        due = pending_deadline(row["limit_month"], reg.filing_frequency, reg.state_code)
+        if due >= today:
+            by_due[reg.pk].setdefault(due, []).append(row)
+    always = _unconditional_sections()
+    # GSTR-3B filings per GSTIN, read once when an amendment needs them
+    filed: dict[int, dict[dt.date, dt.date]] | None = None
+    out: dict[int, PendingLimit] = {}
+    for reg_id, dues in by_due.items():
+        for due in sorted(dues):
+            rows = dues[due]
+            n = sum(int(r["n"]) for r in rows if r["section"] in always)
+            itc = sum((r[h] or Decimal(0) for r in rows if r["section"] in always for h in HEADS), Decimal(0))
+            amended = [r for r in rows if r["section"] not in always]
+            if amended:
+                if filed is None:
+                    filed = defaultdict(dict)
+                    for reg_pk, period, on in Gstr3bFiling.objects.filter(
+                        tenant=tenant, registration_id__in=list(regs)
+                    ).values_list("registration_id", "period", "filed_on"):
+                        filed[reg_pk][period] = on
+                entries = _limited_amendments(
+                    tenant=tenant, reg=regs[reg_id], today=today, filed=filed[reg_id], rows=amended
+                )
+                n += sum(1 for _id, day, _stake in entries if day == due)
+                itc += sum((stake for _id, day, stake in entries if day == due), Decimal(0))
+            if n:
+                out[reg_id] = PendingLimit(due=due, documents=n, itc=itc)
+                break
+    return out
+
+
+def _limited_amendments(
+    *, tenant: Tenant, reg: Registration, today: dt.date, filed: dict[dt.date, dt.date], rows: list[dict]
+) -> list[tuple]:
+    """(id, due, ITC at stake) of the amendments kept pending that the summary ``rows`` count and that carry the
+    one-period limit (their original decides), placed by the reference placement (:func:`returns.twob.place`,
+    which the deadline queue's SQL equals). ``filed``: the GSTIN's GSTR-3B filings (whether an original's was)."""
+    docs = documents.pending_amendments(
+        tenant_id=tenant.pk,
+        registration_id=reg.pk,
+        periods=sorted({r["supplier_period"] for r in rows}),
+        sections=sorted({r["section"] for r in rows}),
+    )
+    # The suppliers' GSTR-3B filings (Rule 37A) matter only to documents available, not to those kept pending.
+    recipient = Recipient(reg.gstin, reg.state_code, reg.filing_frequency, filed_3b=filed, as_of=today)
+    out = []
+    for doc in docs:
+        month, _how = twob_month(doc)
+        if (
+            month is not None
+            and month >= DEFAULT_RULES.pending_one_period_from
+            and place(doc, recipient).part == Part.PENDING
+            and pending_specified(doc, recipient)
+        ):
+            due = pending_deadline(month, reg.filing_frequency, reg.state_code)
+            out.append((doc.id, due, sum(doc.tax, Decimal(0))))
+    return out

@@ -1,8 +1,10 @@
 """The dashboard's "today" items of the returns app (registered in ``ReturnsConfig.ready``): per GSTIN, the next
 GSTR-3B due date (the earliest return period not filed among the last three ended and the running one; from the
-calendar and the filings recorded, no documents read) and a link to its deadline queue (documents to decide
-before their clocks: GSTR-3B, one-period Pending limits, Rule 37A); for the tenant, the suppliers' returns that
-put ITC at risk under Rule 37A (from the stored return-tracking answers)."""
+calendar and the filings recorded, no documents read), the nearest one-period Pending limit with the documents kept
+pending under it and their ITC (from the maintained document summary, ``selectors.nearest_pending_limits``) and a
+link to its deadline queue (documents to decide before their clocks: GSTR-3B, one-period Pending limits, Rule 37A);
+for the tenant, the suppliers' returns that put ITC at risk under Rule 37A (from the stored return-tracking
+answers)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ from django.db.models import Count, Q
 from django.urls import reverse
 
 from gst.duedates import gstr3b_due_date, next_return_period, return_period
+from ims_project.formatting import format_inr
 from invoices.today import Item, days_text
 
 from .models import Gstr3bFiling, SupplierGstr3bStatus
+from .selectors import PendingLimit, nearest_pending_limits
 from .twob import rule37a_dates
 
 ENDED_LOOKED_AT = 3  # return periods before the running one checked for a missing filing
@@ -39,6 +43,7 @@ def today_items(*, tenant, user, membership, registrations, today: dt.date) -> d
     ):
         filed[reg_id].add(period)
     slug = tenant.slug
+    limits = nearest_pending_limits(tenant=tenant, registrations=registrations, today=today)
     out: dict[int | None, list[Item]] = {}
     for reg in registrations:
         period, due = next_gstr3b(registration=reg, filed=filed[reg.pk], today=today)
@@ -52,6 +57,7 @@ def today_items(*, tenant, user, membership, registrations, today: dt.date) -> d
                 tone=tone,
                 order=10,
             ),
+            _pending_limit_item(slug, reg, limits.get(reg.pk), today),
             Item(
                 key="deadlines",
                 label="Deadline queue",
@@ -79,6 +85,34 @@ def today_items(*, tenant, user, membership, registrations, today: dt.date) -> d
             )
         ]
     return out
+
+
+def _pending_limit_item(slug: str, reg, limit: PendingLimit | None, today: dt.date) -> Item:
+    """The nearest one-period Pending limit of the GSTIN: the documents kept pending that must be accepted or
+    rejected by then (else deemed accepted), linked to the deadline queue showing exactly those."""
+    query = {"registration": reg.pk, "clock": "Pending limit"}
+    if limit is None:
+        return Item(
+            key="pending-limit",
+            label="Pending limit",
+            text="no document kept pending under the one-period limit",
+            url=f"{reverse('twob-deadlines', args=[slug])}?{urlencode(query)}",
+            order=12,
+        )
+    when, tone = days_text(limit.due, today)
+    n = limit.documents
+    query["days_max"] = (limit.due - today).days
+    return Item(
+        key="pending-limit",
+        label=f"Pending limit {limit.due:%d-%m-%Y}",
+        text=(
+            f"{format_inr(n, symbol=False, decimals=0)} document{'s' if n != 1 else ''} kept pending, "
+            f"ITC at stake {format_inr(limit.itc)}: accept or reject by then, {when}"
+        ),
+        url=f"{reverse('twob-deadlines', args=[slug])}?{urlencode(query)}",
+        tone=tone,
+        order=12,
+    )
 
 
 def _rule37a_late(tenant) -> dict[dt.date, int]:

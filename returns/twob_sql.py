@@ -579,6 +579,8 @@ def _deadline_filters(p: dict) -> str:
         out.append("AND e.due - %(today)s <= %(f_days_max)s")
     if p.get("f_min_itc") is not None:
         out.append("AND e.stake >= %(f_min_itc)s")
+    if p.get("f_clock"):
+        out.append("AND e.clock = %(f_clock)s")
     return " ".join(out)
 
 
@@ -598,12 +600,14 @@ def deadline_params(
     suppliers: Sequence[str] | None = None,
     days_max: int | None = None,
     min_itc: Decimal | None = None,
+    clock: str = "",
     at_risk: Sequence[AtRisk] = (),
 ) -> dict:
     """Parameters of the deadline query: the placement's (every period, as of ``today``) plus the GSTR-3B due
     dates of every return period and the one-period Pending deadlines of every 2B month that can occur, and the
     queue's filters: ``sections`` (IMS section keys), ``suppliers`` (supplier GSTINs; None = any), ``days_max``
-    (days left at most; overdue ones are negative), ``min_itc`` (ITC at stake at least)."""
+    (days left at most; overdue ones are negative), ``min_itc`` (ITC at stake at least), ``clock`` (one clock:
+    "GSTR-3B due", "Pending limit", "Section 16(4)" or "Rule 37A"; "" = any)."""
     p = params(
         tenant_id=tenant_id,
         registration_id=registration_id,
@@ -645,6 +649,7 @@ def deadline_params(
         f_suppliers=list(suppliers) if suppliers is not None else None,
         f_days_max=days_max,
         f_min_itc=min_itc,
+        f_clock=clock,
     )
     return p
 

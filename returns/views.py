@@ -371,6 +371,7 @@ def deadlines(request, tenant_slug):
             "total_count": count,
             "total_itc": stake,
             "sections": SECTION_CHOICES,
+            "clocks": selectors.CLOCKS,
             "can_act": can(request.membership.role, Capability.ACT),
             "action_choices": [("A", "Accept"), ("R", "Reject"), ("P", "Pending")],
             "registrations": visible.order_by("gstin"),

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -36,6 +37,7 @@ OBJECT_TYPE = "invoices.supplierdocument"
 _LOCK_NAMESPACE = (
     7_260_002  # pg_advisory_xact_lock(namespace, registration_id): one ingest per GSTIN at a time
 )
+Progress = Callable[[int, int], None]  # (documents saved so far, documents in the batch)
 _COPY_CHUNK = 20_000
 _TEMP = "_ims_ingest"
 _KEY = ("supplier_gstin", "section", "doc_number", "fy")
@@ -145,6 +147,7 @@ def ingest_documents(
     request_id: str = "",
     supplier_names: Mapping[str, str] | None = None,
     audit_created: bool = True,
+    progress: Progress | None = None,
 ) -> IngestResult:
     """Upsert GETINV ``records`` (``{section: [record, …]}``, section keys or GETINV codes) into ``registration``.
 
@@ -168,6 +171,9 @@ def ingest_documents(
       summary. ``audit_created=False`` leaves created documents to the summary's counts (benchmark comparison
       only).
     * A supplier GSTIN failing its check character is stored with ``supplier_gstin_valid = False``.
+    * ``progress(saved, total)`` is called as the documents are saved, inside the transaction: once the unchanged
+      ones are known (nothing to write), after each ``settings.IMS_SAVE_PROGRESS_EVERY`` new documents written,
+      and when every changed one is (the caller makes it visible outside the transaction, e.g. a sync's run).
     """
     _check_registration(tenant, registration)
     return _write(
@@ -180,6 +186,7 @@ def ingest_documents(
         request_id=request_id,
         supplier_names=supplier_names,
         audit_created=audit_created,
+        progress=progress,
     )
 
 
@@ -243,6 +250,7 @@ def _write(
     request_id: str,
     supplier_names: Mapping[str, str] | None,
     audit_created: bool,
+    progress: Progress | None = None,
 ) -> IngestResult:
     """Write one parsed batch (see :func:`ingest_documents`).
 
@@ -274,17 +282,34 @@ def _write(
         new = [i for i in range(total) if i not in stored]
         id_of = {i: row[0] for i, row in stored.items()}
         id_of.update(zip(new, _allocate_ids(cur, len(new)), strict=True))
-        created = _copy_new(cur, ctx, lines, keys, new, id_of, originals, index, result)
-        _refresh_statistics(cur, ctx, result.created, sum(1 for i in stored if i < total))
         stale = [
             lines[i]
             for i, (_id, digest, vanished) in stored.items()
             if i < total and (vanished or digest != _digest(lines[i]))
         ]
+        saved = total - len(new) - len(stale)  # unchanged: nothing to write
+        if progress is not None:
+            progress(saved, total)
+        created = _copy_new(
+            cur,
+            ctx,
+            lines,
+            keys,
+            new,
+            id_of,
+            originals,
+            index,
+            result,
+            progress=(lambda n: progress(saved + n, total)) if progress is not None else None,
+        )
+        saved += len(new)
+        _refresh_statistics(cur, ctx, result.created, sum(1 for i in stored if i < total))
         updates: list[_Update] = []
         if stale:
             _load_temp(cur, stale)
             updates = _apply_changes(cur, ctx, _fetch_changed(cur, ctx), result)
+            if progress is not None:
+                progress(saved + len(stale), total)
         del stale
         vanished = _mark_vanished(cur, ctx, sections, [id_of[i] for i in range(total)]) if sections else []
         result.vanished = len(vanished)
@@ -413,9 +438,12 @@ def _copy_new(
     originals: dict[int, tuple],
     index: dict[tuple, int],
     result: IngestResult,
+    progress: Callable[[int], None] | None = None,
 ) -> list[tuple]:
     """COPY the new documents into the documents table; returns (id, GSTIN, section, number) of each.
-    An amendment is linked to its original when that is stored or in the batch."""
+    An amendment is linked to its original when that is stored or in the batch. ``progress(n)`` after every
+    ``settings.IMS_SAVE_PROGRESS_EVERY`` documents sent (and the last)."""
+    every = max(1, int(settings.IMS_SAVE_PROGRESS_EVERY)) if progress is not None else 0
     now = ctx["now"].isoformat()
     head = f"{int(ctx['tenant'])}\t{int(ctx['reg'])}\t"
     tail = f"\t\t\t1\tf\t{now}\t{now}\t{copy_escape(ctx['source'])}"
@@ -434,11 +462,15 @@ def _copy_new(
                     linked += 1
             out.append(f"{doc_id}\t{head}{body}\t{original}{tail}")
             created.append((doc_id, key[0], key[1], unescape(key[2])))
-            if len(out) == _COPY_CHUNK:
+            if len(out) == _COPY_CHUNK or (every and len(created) % every == 0):
                 copy.write("\n".join(out) + "\n")
                 out = []
+                if every and len(created) % every == 0:
+                    progress(len(created))
         if out:
             copy.write("\n".join(out) + "\n")
+    if progress is not None and new and len(created) % every:
+        progress(len(created))
     result.created += len(created)
     result.linked += linked
     return created

@@ -1,7 +1,8 @@
 """The dashboard's "What to do today" (issue #14 §2): per GSTIN the documents with no action yet and kept pending
-with their ITC, actions not yet pushed, the next GSTR-3B due date, the deadline queue, the last successful sync and
-approvals waiting for the member; for the tenant the latest reconciliation's exceptions. Each links to the filtered
-list or page, and each count equals what that link shows. Only the GSTINs the member may see."""
+with their ITC, actions not yet pushed, the next GSTR-3B due date, the deadline queue, the last successful sync,
+approvals waiting for the member and the exceptions of the GSTIN's latest reconciliation (the nearest Pending limit:
+tests/returns/test_dashboard_pending_limit.py). Each links to the filtered list or page, and each count equals what
+that link shows. Only the GSTINs the member may see."""
 
 from __future__ import annotations
 
@@ -198,23 +199,43 @@ def test_the_next_gstr3b_is_the_earliest_unfiled_ended_period_then_the_running_o
     )
 
 
-def test_the_latest_reconciliation_exceptions_link_to_its_results(client_for, alice, tenant_a, reg_a1):
-    docs = books(tenant_a, alice, reg_a1)
-    run = reconcile(tenant_a, alice, reg_a1)
-    assert docs
-    expected = sum(
-        run.counts.get(o, 0) for o in ("mismatch", "probable", "missing_in_register", "missing_in_supplier")
+def matches_listed(client, href: str) -> list[str]:
+    """The outcome cells of the reconciliation results at ``href`` (one page)."""
+    html = client.get(href).content.decode()
+    body = re.search(
+        r'<table class="table table-sm table-ims" id="recon-matches">.*?<tbody>(.*?)</tbody>', html, re.S
     )
-    assert expected > 0
+    return re.findall(r"<tr><td>([^<]+)</td>", body.group(1))
+
+
+def test_each_gstin_shows_its_latest_reconciliations_exceptions_linked_to_exactly_those(
+    client_for, alice, tenant_a, reg_a1, reg_a2
+):
+    books(tenant_a, alice, reg_a1)
+    books(tenant_a, alice, reg_a2)
+    run = reconcile(tenant_a, alice, reg_a1, reg_a2)  # one run of both GSTINs
+    extra = dt.date(2025, 10, 1)
+    make_doc(reg_a2, doc_number="NOBOOK-2", twob_period=extra)  # one more exception of reg_a2 in the next run
+    run2 = reconcile(tenant_a, alice, reg_a2)
     client = client_for(alice)
     html = client.get(HOME).content.decode()
-    tenant_line = re.search(
-        r'<ul class="list-inline small mb-2" id="today-tenant">(.*?)</ul>', html, re.S
-    ).group(1)
-    assert f"{expected} exception" in tenant_line
-    href = links(tenant_line)["recon"]
-    assert href == f"/t/acme/reconciliation/matches/?run={run.pk}"
-    assert client.get(href).status_code == 200
+    for reg, latest in ((reg_a1, run), (reg_a2, run2)):
+        per_gstin = latest.registration_counts[str(reg.pk)]
+        expected = sum(
+            per_gstin.get(o, 0)
+            for o in ("mismatch", "probable", "missing_in_register", "missing_in_supplier")
+        )
+        assert expected > 0
+        gstin_card = card(html, reg.gstin)
+        assert f"{expected} exception" in gstin_card, reg.gstin
+        href = links(gstin_card)["recon"]
+        assert href == (
+            f"/t/acme/reconciliation/matches/?run={latest.pk}&registration={reg.gstin}&outcome=exceptions"
+        )
+        listed = matches_listed(client, href)
+        assert len(listed) == expected
+        assert not {"Exact match", "Within tolerance"} & set(listed)
+    assert html.count('data-today="recon"') == 2  # one per GSTIN, none for the tenant
 
 
 def test_a_reconciliation_of_a_gstin_the_member_does_not_see_is_not_shown(

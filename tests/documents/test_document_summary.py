@@ -16,7 +16,7 @@ from actions.tasks import run_bulk_action_task
 from approvals import services as approvals
 from approvals.models import ApprovalRequest
 from audit.services import Actor
-from invoices.models import SupplierDocument
+from invoices.models import DocSummary, SupplierDocument
 from invoices.services.ingest import ingest_documents
 from returns import claims
 from returns import services as returns
@@ -210,3 +210,70 @@ def test_deleting_documents_and_raw_sql_keep_the_summary(tenant_a, tenant_b, reg
         SupplierDocument.objects.filter(pk=foreign.pk).delete()
     assert_summary_is_a_scan(tenant_b)
     assert_summary_is_a_scan(tenant_a)
+
+
+def test_documents_kept_pending_under_the_one_period_limit_keep_their_gstr2b_month_in_the_summary(
+    tenant_a, reg_a1, reg_a2, alice
+):
+    def limited() -> set:
+        with tenant_scope(tenant_a):
+            return {
+                (r.registration_id, r.section, r.limit_month)
+                for r in DocSummary.objects.filter(tenant=tenant_a, limit_month__isnull=False)
+            }
+
+    oct_, nov = dt.date(2025, 10, 1), dt.date(2025, 11, 1)
+    # inserted: the filing date places the 2B month (the 11th; the 13th for IFF); a supplier period before
+    # October 2025, an ineligible ISD credit note, a place of supply in the supplier's own state: no limit
+    cn = make_doc(reg_a1, section="b2bcn", portal_action="P", supplier_filing_date=dt.date(2025, 11, 12))
+    iff = make_doc(
+        reg_a1, section="b2bcn", portal_action="P", src_form="IFF", supplier_filing_date=dt.date(2025, 11, 12)
+    )
+    early = make_doc(reg_a1, section="b2bcn", portal_action="P", doc_date=dt.date(2025, 9, 2))
+    cna = make_doc(reg_a1, section="b2bcna", portal_action="N")
+    make_doc(reg_a1, section="isdcn", portal_action="P", itc_eligible="N")
+    make_doc(reg_a2, section="b2bdna", portal_action="P", pos="27", supplier_gstin=gstin_for(7, "27"))
+    ingest(
+        tenant_a, reg_a2, {"b2bcn": [rec("CN-9", section="b2bcn", action="P", pos="29")]}
+    )  # no filing date: its period
+    assert_summary_is_a_scan(tenant_a)
+    assert limited() == {
+        (reg_a1.pk, "b2bcn", nov),
+        (reg_a1.pk, "b2bcn", oct_),
+        (reg_a2.pk, "b2bcn", oct_),
+    }
+
+    # actions move documents in and out: one, in bulk, by the worker
+    one(tenant_a, alice, cna, "P")
+    one(tenant_a, alice, cn, "A")
+    assert_summary_is_a_scan(tenant_a)
+    assert (reg_a1.pk, "b2bcna", oct_) in limited()
+    bulk(tenant_a, alice, [cn, iff, early, cna], "P")
+    assert_summary_is_a_scan(tenant_a)
+    bulk(tenant_a, alice, [iff, cna], "R", remarks="not ours")
+    assert_summary_is_a_scan(tenant_a)
+    assert (reg_a1.pk, "b2bcna", oct_) not in limited()  # rejected
+
+    # the portal's 2B period, a new filing date, the supplier no longer filed, vanished and back: raw SQL
+    with connection.cursor() as cur:
+        cur.execute(
+            "UPDATE invoices_supplierdocument SET twob_period = '2025-12-01', local_action = 'P' WHERE id = %s",
+            [cn.pk],
+        )
+        cur.execute(
+            "UPDATE invoices_supplierdocument SET supplier_filing_date = '2025-10-03' WHERE id = %s",
+            [early.pk],
+        )
+        cur.execute("UPDATE invoices_supplierdocument SET vanished_at = now() WHERE section = 'b2bcna'")
+    assert_summary_is_a_scan(tenant_a)
+    assert (reg_a1.pk, "b2bcn", dt.date(2025, 12, 1)) in limited()
+    with connection.cursor() as cur:
+        cur.execute("UPDATE invoices_supplierdocument SET vanished_at = NULL WHERE section = 'b2bcna'")
+        cur.execute(
+            "UPDATE invoices_supplierdocument SET supplier_filing_status = 'not_filed' WHERE id = %s", [cn.pk]
+        )
+    assert_summary_is_a_scan(tenant_a)
+    with tenant_scope(tenant_a):
+        SupplierDocument.objects.filter(section="b2bcn").delete()
+    assert_summary_is_a_scan(tenant_a)
+    assert limited() == set()
