@@ -83,7 +83,7 @@ _NEW_KEY = f"{_OLD_KEY}, {_LIMIT}"
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("invoices", "0012_document_summary"),
+        ("invoices", "0013_document_irn"),
         ("tenancy", "0002_api_tokens"),
     ]
 
