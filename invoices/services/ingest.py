@@ -203,11 +203,14 @@ def ingest_many(
         batch = next(batch_iter, None)
         return None if batch is None else parse_batch(batch)
 
+    # Supplier GSTINs an earlier batch of this run committed (created, and named from ``supplier_names``): a later
+    # batch does not upsert them again.
+    known_suppliers: set[str] = set()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-parse") as pool:
         pending = pool.submit(parse_next)
         while (parsed := pending.result()) is not None:
             pending = pool.submit(parse_next)
-            yield _write(
+            result = _write(
                 tenant,
                 registration,
                 parsed,
@@ -217,7 +220,11 @@ def ingest_many(
                 request_id=request_id,
                 supplier_names=supplier_names,
                 audit_created=audit_created,
+                known_suppliers=known_suppliers,
             )
+            if result.ok:
+                known_suppliers.update(key[0] for key in parsed.keys)
+            yield result
 
 
 def _check_registration(tenant, registration) -> None:
@@ -240,6 +247,7 @@ def _write(
     request_id: str,
     supplier_names: Mapping[str, str] | None,
     audit_created: bool,
+    known_suppliers: set[str] | frozenset[str] = frozenset(),
 ) -> IngestResult:
     """Write one parsed batch (see :func:`ingest_documents`).
 
@@ -267,7 +275,7 @@ def _write(
                 index[key] = len(wanted)
                 wanted.append(key)
         stored = _lookup(cur, ctx, wanted)  # position in ``wanted`` → (id, content hash, vanished)
-        result.suppliers_created = _upsert_suppliers(cur, ctx, keys, supplier_names or {})
+        result.suppliers_created = _upsert_suppliers(cur, ctx, keys, supplier_names or {}, known_suppliers)
         new = [i for i in range(total) if i not in stored]
         id_of = {i: row[0] for i, row in stored.items()}
         id_of.update(zip(new, _allocate_ids(cur, len(new)), strict=True))
@@ -289,6 +297,8 @@ def _write(
         if any(i not in originals for i in new):
             result.linked += _link_waiting_amendments(cur, ctx)
         result.unchanged = total - result.created - len(updates)
+        if created or updates or vanished or result.linked:
+            _merge_pending_numbers(cur)
         if result.created or result.changed or result.vanished or result.reappeared:
             record_many(
                 tenant=tenant,
@@ -458,10 +468,19 @@ def _key_join(a: str, b: str) -> str:
     return " AND ".join(f"{a}.{k} = {b}.{k}" for k in _KEY)
 
 
-def _upsert_suppliers(cur, ctx, keys: list[tuple], names: Mapping[str, str]) -> int:
+def _upsert_suppliers(
+    cur, ctx, keys: list[tuple], names: Mapping[str, str], known: set[str] | frozenset[str] = frozenset()
+) -> int:
     """Create the batch's new supplier GSTINs; fill blank names from ``names``. Existing rows are not touched
-    unless a name fills a blank."""
-    gstins = sorted({key[0] for key in keys if key[0]})  # a bill of entry from overseas names no supplier
+    unless a name fills a blank. ``known``: GSTINs an earlier batch of the same run already upserted and named
+    (:func:`ingest_many`); they are skipped, and only the names of the others are applied."""
+    gstins = sorted(
+        {key[0] for key in keys if key[0]} - known
+    )  # a bill of entry from overseas names no supplier
+    if known:
+        names = {g: names[g] for g in gstins if g in names}
+    if not gstins and not names:
+        return 0
     cur.execute(
         """
         INSERT INTO invoices_supplier (tenant_id, gstin, legal_name, trade_name, emails, gstin_valid, created_at,
@@ -598,6 +617,18 @@ def _mark_vanished(cur, ctx, sections: set[str], present: list[int]) -> list[tup
         {**ctx, "sections": sorted(sections), "present": ",".join(map(str, present))},
     )
     return cur.fetchall()
+
+
+# The trigram index of document numbers (migration invoices 0008) keeps new entries in a pending list that every
+# search reads; its limit is large (migration invoices 0013), so a batch's entries are merged into the index once,
+# in bulk, at the end of the batch and in its transaction, rather than a few hundred numbers at a time during the
+# COPY (docs/decisions/0011-documents-layout.md).
+_NUMBER_TRGM_INDEX = "doc_number_trgm_idx"
+
+
+def _merge_pending_numbers(cur) -> None:
+    """Merge the trigram index's pending list into the index (in bulk; searches read no long list after commit)."""
+    cur.execute("SELECT gin_clean_pending_list(%s::regclass)", [_NUMBER_TRGM_INDEX])
 
 
 def _refresh_statistics(cur, ctx, created: int, found: int) -> None:
