@@ -25,6 +25,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg.errors import UniqueViolation
 
 from audit.services import Actor, Event, record_many
 from gst import ims_record
@@ -274,12 +275,26 @@ def _write(
             if key not in index:
                 index[key] = len(wanted)
                 wanted.append(key)
-        stored = _lookup(cur, ctx, wanted)  # position in ``wanted`` → (id, content hash, vanished)
+        # Position in ``wanted`` → (id, content hash, vanished). A batch whose sampled keys are all new is taken
+        # to be new throughout (a first sync of a GSTIN, an import of a new period): only the originals outside the
+        # batch are looked up, and the COPY's own unique check on the natural key is the probe.
+        presumed_new = _presumably_new(cur, ctx, keys)
+        stored = _lookup(cur, ctx, wanted, start=total if presumed_new else 0)
         result.suppliers_created = _upsert_suppliers(cur, ctx, keys, supplier_names or {}, known_suppliers)
-        new = [i for i in range(total) if i not in stored]
-        id_of = {i: row[0] for i, row in stored.items()}
-        id_of.update(zip(new, _allocate_ids(cur, len(new)), strict=True))
-        created = _copy_new(cur, ctx, lines, keys, new, id_of, originals, index, result)
+        while True:
+            new = [i for i in range(total) if i not in stored]
+            id_of = {i: row[0] for i, row in stored.items()}
+            id_of.update(zip(new, _allocate_ids(cur, len(new)), strict=True))
+            try:
+                with transaction.atomic(savepoint=presumed_new):
+                    created = _copy_new(cur, ctx, lines, keys, new, id_of, originals, index, result)
+                break
+            except UniqueViolation as exc:
+                if not presumed_new or exc.diag.constraint_name != _NATURAL_KEY:
+                    raise
+                # Some keys were stored after all (the sample missed them): look every key up, as usual.
+                presumed_new = False
+                stored = _lookup(cur, ctx, wanted)
         _refresh_statistics(cur, ctx, result.created, sum(1 for i in stored if i < total))
         stale = [
             lines[i]
@@ -352,24 +367,39 @@ def _planner(cur, **settings: str):
 _KEYS_TEMP = "_ims_ingest_keys"
 
 
-def _lookup(cur, ctx, keys: list[tuple]) -> dict[int, tuple[int, str, bool]]:
-    """The stored documents of these natural keys: position → (id, content hash, vanished).
+_NATURAL_KEY = "supplierdocument_natural_key"
+_SAMPLE = 64  # keys probed to presume a batch new
+_SAMPLED_BATCH = 2_000  # smaller batches are looked up in full
+
+
+def _presumably_new(cur, ctx, keys: list[tuple]) -> bool:
+    """Whether none of ``_SAMPLE`` keys spread evenly over a large batch is stored (then the batch is presumed new;
+    a wrong presumption costs one COPY rolled back to its savepoint, never a wrong result)."""
+    if len(keys) < _SAMPLED_BATCH:
+        return False
+    step = len(keys) / _SAMPLE
+    return not _lookup(cur, ctx, [keys[int(k * step)] for k in range(_SAMPLE)])
+
+
+def _lookup(cur, ctx, keys: list[tuple], start: int = 0) -> dict[int, tuple[int, str, bool]]:
+    """The stored documents of these natural keys (from position ``start`` on): position → (id, content hash,
+    vanished).
 
     The keys are COPYed (their numbers are COPY text already) into a temporary table and each probes the
     natural-key index once: hash and merge joins are off for the statement, or with a million stored documents
     the planner would hash the whole registration to look up one batch. The keys probe in index order, so each
     index page is read once (a rerun of 50,000 documents against 1,000,000: 0.5 s instead of 0.8-0.9 s)."""
-    if not keys:
+    if start >= len(keys):
         return {}
     cur.execute(f"DROP TABLE IF EXISTS {_KEYS_TEMP}")
     cur.execute(f"CREATE TEMP TABLE {_KEYS_TEMP} (i int, g text, s text, n text, fy smallint) ON COMMIT DROP")
     with cur.cursor.copy(f"COPY {_KEYS_TEMP} FROM STDIN") as copy:
-        for start in range(0, len(keys), _COPY_CHUNK):
+        for first in range(start, len(keys), _COPY_CHUNK):
             copy.write(
                 "".join(
                     [
                         f"{i}\t{g}\t{s}\t{n}\t{fy}\n"
-                        for i, (g, s, n, fy) in enumerate(keys[start : start + _COPY_CHUNK], start)
+                        for i, (g, s, n, fy) in enumerate(keys[first : first + _COPY_CHUNK], first)
                     ]
                 )
             )
