@@ -1,7 +1,9 @@
 """Bulk ingest of supplier documents (GETINV records, docs/rules/portal-api.md §2) into one registration's IMS.
 
 Set-based, in one transaction per batch: Python parses each record once into a line of COPY text and its natural
-key; the keys are COPYed into a temporary table and probe the natural-key index once each (:func:`_lookup`).
+key; the keys are COPYed into a temporary table and probe the natural-key index once each (:func:`_lookup`) —
+unless 64 keys spread over a large batch are all new, when the batch is presumed new and the COPY's own unique
+check is the probe (a wrong presumption rolls the COPY back to a savepoint and looks the batch up in full).
 Documents whose key is new are COPYed straight into the documents table, with ids taken from its sequence first,
 so amendments are linked to originals of the same batch and the audit events written without reading anything
 back. Only stored documents whose content hash differs (or that had vanished) go through a temporary table to be
