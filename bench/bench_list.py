@@ -161,7 +161,9 @@ def measure(tenant, registrations) -> list[tuple[str, float, float]]:
         with tenant_scope(tenant):
             one = everything.filter(registration=reg)
             reg_cursor = _cursor_at(one, "-date", DEPTH)
-        case(f"page: first, GSTIN filter ({share} GSTIN)", client, page_url, params={"registration": reg.gstin})
+        case(
+            f"page: first, GSTIN filter ({share} GSTIN)", client, page_url, params={"registration": reg.gstin}
+        )
         case(
             f"page: {DEPTH:,} rows deep, GSTIN filter ({share})",
             client,
