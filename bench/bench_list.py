@@ -155,6 +155,27 @@ def measure(tenant, registrations) -> list[tuple[str, float, float]]:
     )
     case("page: first, 200 rows", client, page_url, params={"per_page": 200})
     case("page: first, preparer with one GSTIN", prep, page_url)
+    # The shapes the registration-level indexes served before migration invoices 0013 (decision 0011): one GSTIN
+    # by the filter, the largest and the smallest, sorted by date and by value, first page and deep.
+    for reg, share in ((registrations[0], "largest"), (registrations[-1], "smallest")):
+        with tenant_scope(tenant):
+            one = everything.filter(registration=reg)
+            reg_cursor = _cursor_at(one, "-date", DEPTH)
+        case(
+            f"page: first, GSTIN filter ({share} GSTIN)", client, page_url, params={"registration": reg.gstin}
+        )
+        case(
+            f"page: {DEPTH:,} rows deep, GSTIN filter ({share})",
+            client,
+            page_url,
+            params={"registration": reg.gstin, "cursor": reg_cursor},
+        )
+        case(
+            f"page: first, GSTIN filter ({share}), value desc",
+            client,
+            page_url,
+            params={"registration": reg.gstin, "sort": "-value"},
+        )
     case("page: first, number search 'INV12345'", client, page_url, params={"number": "INV12345"})
     case("page: first, value desc (no index on value)", client, page_url, params={"sort": "-value"})
     case(

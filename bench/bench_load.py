@@ -1,24 +1,35 @@
 """Ingest throughput: BENCH_DOCS (default 1,000,000) generated GETINV documents loaded through the bulk ingest
 path (``ingest_many``: each batch of BENCH_BATCH, default 50,000, what a sync passes, in its own transaction, the
-next batch generated and parsed in a second thread while the database writes) into an empty database.
-Prints documents/s with an audit event per created document (the product's behaviour), and the same path with
-per-row audit events for created documents switched off (the summary event only) for comparison.
-Target: >= 50,000 documents/s at 1,000,000 documents.
+next batch decoded and parsed in a second thread while the database writes) into an empty database. The records
+are generated first and written as GETINV JSON files (what a sync downloads); the clock starts at the first file,
+which the IMS import's own JSON decoder reads. Prints documents/s with an audit event per created document (the
+product's behaviour), and the same path with per-row audit events for created documents switched off (the summary
+event only) for comparison. Target: >= 50,000 documents/s at 1,000,000 documents.
 
-Beside each run it prints where the time went (CPU seconds of this Python process and of its PostgreSQL backend:
-on a shared machine these say more than wall time), and a reference line: the same stored rows, dumped with
-``COPY … TO`` and COPYed back (no Python formatting at all) into an empty copy of the documents table with the same
-indexes and foreign keys, and the audit rows into a copy of the ledger, 50,000 per transaction — the rate the
-database itself allows on this machine, whatever the client does.
+Beside the run it prints where the time went (CPU seconds of this Python process and of its PostgreSQL backend: on
+a shared machine these say more than wall time) and the bare-COPY ceilings (issue #15 §2), measured between the
+ingest's batches so that the machine's load weighs on both alike: after each batch commits, its stored rows, dumped
+with ``COPY … TO``, are COPYed (no Python formatting at all) into three empty tables, each batch in its own
+transaction, and timed:
+
+* a copy of the documents table as it is now (indexes with their options, foreign keys, the trigger that stands for
+  the registration's foreign key, fillfactor);
+* a copy of the documents table as migrations invoices 0001–0012 left it ("today's layout": 12 indexes, 3
+  row-by-row foreign keys), rebuilt from :data:`_OLD_LAYOUT`;
+* a copy of the audit ledger, for the audit row of each document.
+
+It prints each ceiling, the current layout's over today's (target >= 1.5x) and the ingest over the current layout's
+ceiling of documents + audit rows (target >= 0.9x), and the load average.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/ims_bench .venv/bin/python bench/bench_load.py
 
 Each mode runs in its own process on a freshly created ``<bench database>_load`` database.
-BENCH_LOAD_MODES=audit,no_audit chooses the modes; BENCH_LOAD_REFERENCE=0 skips the reference line.
+BENCH_LOAD_MODES=audit,no_audit chooses the modes; BENCH_LOAD_REFERENCE=0 skips the ceilings.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -87,14 +98,12 @@ def run_mode(mode: str) -> None:
     url = _load_url()
     recreate_database(url)
     configure(url)
-    from django.db import connection
 
     from audit.services import Actor
     from gst.gstin import make_gstin
-    from invoices.services.ingest import ingest_many
     from tenancy import services
     from tenancy.scoping import tenant_scope
-    from tools.generator import batches, supplier_names
+    from tools.generator import supplier_names
 
     actor = Actor.system("bench")
     tenant = services.create_tenant(name="Load Bench", slug="load", actor=actor)
@@ -104,11 +113,40 @@ def run_mode(mode: str) -> None:
         )
     args = {"seed": 42, "recipient_gstin": reg.gstin, "n_suppliers": 5000}
     names = supplier_names(**args)
+    with tempfile.TemporaryDirectory(prefix="bench_load_") as tmp:
+        files = _write_batches(Path(tmp), args)
+        _ingest_and_report(mode, tenant, reg, actor, names, files)
+
+
+def _write_batches(folder: Path, args: dict) -> list[Path]:
+    """The generated records as GETINV JSON files of BENCH_BATCH records, written before the clock starts: a sync
+    ingests what it downloaded and decoded, and generating records is no part of the product's cost."""
+    from tools.generator import batches
+
+    files = []
+    for i, batch in enumerate(batches(**args, periods=PERIODS, n_docs=DOCS, batch_size=BATCH)):
+        path = folder / f"getinv-{i:04d}.json"
+        path.write_text(json.dumps(batch, default=float))  # amounts as JSON numbers ("1234.5" → 1234.5)
+        files.append(path)
+    return files
+
+
+def _ingest_and_report(mode: str, tenant, reg, actor, names: dict, files: list[Path]) -> None:
+    from django.db import connection
+
+    from gst_sync.files.formats import load_json
+    from invoices.services.ingest import ingest_many
+
     audit_created = mode == "audit"
+    with_ceilings = audit_created and os.environ.get("BENCH_LOAD_REFERENCE", "1") != "0"
     with connection.cursor() as cur:
         cpu = _Cpu(cur)
+    ceilings = _Ceilings(cpu) if with_ceilings else None
+    load_start = os.getloadavg()
     total_created = 0
-    start = last = cpu.now()
+    spent = [0.0, 0.0, 0.0]  # wall, Python CPU, backend CPU outside the ingest (the ceilings' batches)
+    start = cpu.now()
+    last = 0.0
     results = ingest_many(
         tenant=tenant,
         registration=reg,
@@ -116,21 +154,30 @@ def run_mode(mode: str) -> None:
         source="bench",
         supplier_names=names,
         audit_created=audit_created,
-        batches=batches(**args, periods=PERIODS, n_docs=DOCS, batch_size=BATCH),
+        # Each file decoded as the IMS JSON import decodes an upload (amounts with decimals as Decimal), in the
+        # second thread.
+        batches=(load_json(path.name, path.read_bytes()) for path in files),
     )
     for i, result in enumerate(results):
         if result.errors:
             raise SystemExit(f"bad records: {result.errors[:3]}")
         total_created += result.created
+        if ceilings is not None:
+            before = cpu.now()
+            ceilings.after_batch()
+            after = cpu.now()
+            for k in range(3):
+                spent[k] += (after[k] or 0.0) - (before[k] or 0.0)
         if i % 5 == 4:
-            now = cpu.now()
+            elapsed = time.perf_counter() - start[0] - spent[0]  # ingest time only
             print(
-                f"    {mode}: {total_created:>9,} documents, last 5 batches {5 * BATCH / (now[0] - last[0]):,.0f} "
-                f"docs/s",
+                f"    {mode}: {total_created:>9,} documents, last 5 batches "
+                f"{5 * BATCH / (elapsed - last):,.0f} docs/s",
                 flush=True,
             )
-            last = now
+            last = elapsed
     end = cpu.now()
+    end = (end[0] - spent[0], end[1] - spent[1], None if end[2] is None else end[2] - spent[2])
     took = end[0] - start[0]
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM invoices_supplierdocument")
@@ -140,93 +187,204 @@ def run_mode(mode: str) -> None:
     label = "with an audit event per created document" if audit_created else "per-row audit for created OFF"
     print(
         f"  ingest {label}: {docs:,} documents, {events:,} audit events, {took:.1f} s "
-        f"(records generated and parsed in a second thread) -> {docs / took:,.0f} documents/s",
+        f"(GETINV JSON files decoded and parsed in a second thread) -> {docs / took:,.0f} documents/s",
         flush=True,
     )
     print(f"    {_split(start, end)}", flush=True)
-    if audit_created and os.environ.get("BENCH_LOAD_REFERENCE", "1") != "0":
-        reference(cpu)
+    if ceilings is not None:
+        ceilings.report(docs / took)
+    print(
+        f"  load average (1 min) at start / end: {load_start[0]:.1f} / {os.getloadavg()[0]:.1f} "
+        f"({os.cpu_count()} cores)",
+        flush=True,
+    )
 
 
-_REFERENCE_TABLES = (
-    # (table, its copy, foreign keys to give the copy: (column, referenced table))
-    (
-        "invoices_supplierdocument",
-        "bench_ref_documents",
-        (
-            ("tenant_id", "tenancy_tenant"),
-            ("registration_id", "tenancy_registration"),
-            ("original_id", "bench_ref_documents"),
-        ),
-    ),
-    ("audit_auditevent", "bench_ref_audit", (("tenant_id", "tenancy_tenant"),)),
+# The documents table as migrations invoices 0001–0012 left it ("today's layout" of issue #15 §2), rebuilt here so
+# that its COPY ceiling is printed beside the current layout's in the same run: columns, defaults and checks as the
+# current table has them (LIKE), with that layout's fillfactor, indexes and foreign keys.
+_OLD_LAYOUT = (
+    "CREATE TABLE {t} (LIKE invoices_supplierdocument INCLUDING DEFAULTS INCLUDING CONSTRAINTS) WITH (fillfactor = 50)",
+    "ALTER TABLE {t} ADD PRIMARY KEY (id)",
+    "ALTER TABLE {t} ADD UNIQUE (tenant_id, registration_id, supplier_gstin, section, doc_number, fy)",
+    "CREATE INDEX ON {t} (tenant_id, doc_date DESC, id DESC)",
+    "CREATE INDEX ON {t} (tenant_id, registration_id, doc_date DESC, id DESC)",
+    "CREATE INDEX ON {t} (tenant_id, doc_value DESC, id DESC)",
+    "CREATE INDEX ON {t} (tenant_id, registration_id, doc_value DESC, id DESC)",
+    "CREATE INDEX ON {t} (tenant_id, registration_id, supplier_period)",
+    "CREATE INDEX ON {t} (tenant_id, supplier_gstin, doc_date DESC, id DESC)",
+    "CREATE INDEX ON {t} (tenant_id, doc_number_norm)",
+    "CREATE INDEX ON {t} (original_id) WHERE original_id IS NOT NULL",
+    "CREATE INDEX ON {t} (tenant_id, registration_id) WHERE is_amendment AND original_id IS NULL",
+    "CREATE INDEX ON {t} USING gin ((upper(doc_number::text)) gin_trgm_ops) WITH (gin_pending_list_limit = 256)",
+    "ALTER TABLE {t} ADD FOREIGN KEY (tenant_id) REFERENCES tenancy_tenant (id) DEFERRABLE INITIALLY DEFERRED",
+    "ALTER TABLE {t} ADD FOREIGN KEY (registration_id) REFERENCES tenancy_registration (id) "
+    "DEFERRABLE INITIALLY DEFERRED",
+    "ALTER TABLE {t} ADD FOREIGN KEY (original_id) REFERENCES {t} (id) DEFERRABLE INITIALLY DEFERRED",
 )
 
 
-def reference(cpu: _Cpu) -> None:
-    """COPY the stored rows back into empty copies of their tables (same indexes and FKs), BATCH rows per
-    transaction, from files written with COPY TO: no Python touches a row."""
-    from django.db import connection, transaction
+# Triggers that stand for a foreign key (migration invoices 0013: the documents' registration, checked once per
+# statement): a copy gets them, so that its ceiling pays for the check as the row-by-row foreign keys of today's
+# layout make that layout's ceiling pay for theirs.
+_CONSTRAINT_TRIGGER_FUNCTIONS = ("invoices_doc_registration_check",)
 
-    rates = []
-    total_s = 0.0
-    for table, copy_name, fks in _REFERENCE_TABLES:
+
+def _copy_of(cur, table: str, name: str) -> list[str]:
+    """DDL of an empty copy of ``table`` as it is now: columns, indexes (with their options), checks, foreign keys
+    (a reference to the table itself pointing at the copy), the triggers that stand for a foreign key and the
+    table's storage options. No other triggers."""
+    cur.execute(
+        "SELECT coalesce(array_to_string(reloptions, ', '), '') FROM pg_class WHERE oid = %s::regclass",
+        [table],
+    )
+    options = cur.fetchone()[0]
+    ddl = [f"CREATE TABLE {name} (LIKE {table} INCLUDING ALL){f' WITH ({options})' if options else ''}"]
+    cur.execute(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f' "
+        "ORDER BY conname",
+        [table],
+    )
+    for (definition,) in cur.fetchall():
+        definition = definition.replace(f"REFERENCES {table}(", f"REFERENCES {name}(")
+        ddl.append(f"ALTER TABLE {name} ADD {definition}")
+    cur.execute(
+        "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+        "WHERE t.tgrelid = %s::regclass AND p.proname = ANY(%s) ORDER BY t.tgname",
+        [table, list(_CONSTRAINT_TRIGGER_FUNCTIONS)],
+    )
+    for (definition,) in cur.fetchall():
+        trigger, _, rest = definition.removeprefix("CREATE TRIGGER ").partition(" ")
+        ddl.append(f"CREATE TRIGGER {trigger}_ceiling {rest.replace(f' ON public.{table} ', f' ON {name} ')}")
+    return ddl
+
+
+class _Ceiling:
+    """Empty copies of a table that receive, after each ingest batch, that batch's stored rows as ``COPY … TO``
+    wrote them (no Python formatting), each batch in its own transaction, timed: the rate PostgreSQL itself allows
+    for the same rows into a table of the same size, measured between the ingest's batches so that the machine's
+    load weighs on both alike."""
+
+    def __init__(self, cur, label: str, table: str, ddl: list[str]):
+        self.label, self.table, self.copy_name = label, table, f"bench_ceiling_{label}"
+        cur.execute(f"DROP TABLE IF EXISTS {self.copy_name}")
+        for statement in ddl:
+            cur.execute(statement.format(t=self.copy_name))
+        cur.execute("SELECT count(*) FROM pg_indexes WHERE tablename = %s", [self.copy_name])
+        self.indexes = cur.fetchone()[0]
+        # GIN indexes: their pending lists are merged at the end of each batch's transaction, as ingest does
+        # (a no-op on a list that was kept short).
+        cur.execute(
+            "SELECT array_agg(c.oid::regclass::text) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = %s::regclass AND a.amname = 'gin'",
+            [self.copy_name],
+        )
+        self.gin = cur.fetchone()[0] or []
+        cur.execute(
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'",
+            [self.copy_name],
+        )
+        self.fks = cur.fetchone()[0]
+        self.rows = 0
+        self.wall = 0.0
+        self.cpu = 0.0
+
+    def load(self, cpu: _Cpu, data: bytes, rows: int) -> None:
+        from django.db import connection, transaction
+
+        start = cpu.now()
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(
+                "SET LOCAL work_mem = '64MB'"
+            )  # as ingest's transactions (transition tables in memory)
+            with cur.cursor.copy(f"COPY {self.copy_name} FROM STDIN") as copy:
+                copy.write(data)
+            for index in self.gin:
+                cur.execute("SELECT gin_clean_pending_list(%s::regclass)", [index])
+        end = cpu.now()
+        self.rows += rows
+        self.wall += end[0] - start[0]
+        self.cpu += (end[2] or 0.0) - (start[2] or 0.0)
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.wall if self.wall else 0.0
+
+    def line(self) -> str:
+        return (
+            f"{self.rows:,} rows into an empty copy of {self.table} ({self.label}: {self.indexes} indexes, "
+            f"{self.fks} FKs): {self.wall:.1f} s -> {self.rate:,.0f} rows/s (PostgreSQL backend CPU {self.cpu:.1f} s)"
+        )
+
+    def drop(self, cur) -> None:
+        cur.execute(f"DROP TABLE IF EXISTS {self.copy_name}")
+
+
+class _Ceilings:
+    """The bare-COPY ceilings of the bulk path, fed batch by batch: documents into a copy of the current table and
+    into a copy of today's layout (:data:`_OLD_LAYOUT`), audit rows into a copy of the ledger."""
+
+    def __init__(self, cpu: _Cpu):
+        from django.db import connection
+
+        self.cpu = cpu
         with connection.cursor() as cur:
-            cur.execute(f"DROP TABLE IF EXISTS {copy_name}")
-            cur.execute(f"CREATE TABLE {copy_name} (LIKE {table} INCLUDING ALL)")
-            for column, target in fks:
-                cur.execute(
-                    f"ALTER TABLE {copy_name} ADD FOREIGN KEY ({column}) REFERENCES {target} (id) "
-                    "DEFERRABLE INITIALLY DEFERRED"
-                )
-            cur.execute("SELECT count(*) FROM pg_indexes WHERE tablename = %s", [copy_name])
-            n_indexes = cur.fetchone()[0]
-        with tempfile.TemporaryDirectory() as tmp:
-            chunks = []
-            with connection.cursor() as cur:
-                cur.execute(f"SELECT min(id), max(id) FROM {table}")
-                low, high = cur.fetchone()
-                rows = 0
-                for first in range(low or 0, (high or -1) + 1, BATCH):
-                    path = Path(tmp) / f"{len(chunks)}.copy"
-                    with (
-                        path.open("wb") as out,
-                        cur.cursor.copy(
-                            f"COPY (SELECT * FROM {table} WHERE id >= {first} AND id < {first + BATCH} ORDER BY id) "
-                            "TO STDOUT"
-                        ) as copy,
-                    ):
-                        for data in copy:
-                            out.write(data)
-                    chunks.append(path)
-                cur.execute(f"SELECT count(*) FROM {table}")
-                rows = cur.fetchone()[0]
-            start = cpu.now()
-            for path in chunks:
-                with (
-                    transaction.atomic(),
-                    connection.cursor() as cur,
-                    cur.cursor.copy(f"COPY {copy_name} FROM STDIN") as copy,
-                ):
-                    copy.write(path.read_bytes())
-            end = cpu.now()
-        took = end[0] - start[0]
-        total_s += took
-        rates.append(rows / took)
+            self.new = _Ceiling(
+                cur, "current", "invoices_supplierdocument", _copy_of(cur, "invoices_supplierdocument", "{t}")
+            )
+            self.old = _Ceiling(cur, "old_layout", "invoices_supplierdocument", list(_OLD_LAYOUT))
+            self.audit = _Ceiling(cur, "audit", "audit_auditevent", _copy_of(cur, "audit_auditevent", "{t}"))
+        self.last = {"invoices_supplierdocument": 0, "audit_auditevent": 0}
+        self.batches = 0
+
+    def _dump(self, table: str) -> tuple[bytes, int]:
+        from django.db import connection
+
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT count(*), max(id) FROM {table} WHERE id > %s", [self.last[table]])
+            rows, high = cur.fetchone()
+            with cur.cursor.copy(
+                f"COPY (SELECT * FROM {table} WHERE id > {int(self.last[table])} AND id <= {int(high or 0)} "
+                "ORDER BY id) TO STDOUT"
+            ) as copy:
+                data = b"".join(bytes(chunk) for chunk in copy)
+        self.last[table] = high or self.last[table]
+        return data, rows
+
+    def after_batch(self) -> None:
+        """COPY the batch just committed into each copy (the two document layouts in alternating order)."""
+        docs, n_docs = self._dump("invoices_supplierdocument")
+        events, n_events = self._dump("audit_auditevent")
+        pair = (self.new, self.old) if self.batches % 2 == 0 else (self.old, self.new)
+        for ceiling in pair:
+            ceiling.load(self.cpu, docs, n_docs)
+        self.audit.load(self.cpu, events, n_events)
+        self.batches += 1
+
+    def report(self, ingest_rate: float) -> None:
+        from django.db import connection
+
+        audit = self.audit.rate
+        bulk = {c: 1 / (1 / c.rate + 1 / audit) for c in (self.new, self.old)}
+        print(f"  ceiling: {self.new.line()}", flush=True)
+        print(f"  ceiling: {self.old.line()}", flush=True)
+        print(f"  ceiling: {self.audit.line()}", flush=True)
         print(
-            f"  reference: {rows:,} rows COPYed from COPY TO files (no Python formatting) into an empty copy of "
-            f"{table} with its {n_indexes} indexes and {len(fks)} FKs, {BATCH:,} per transaction: "
-            f"{took:.1f} s -> {rows / took:,.0f} rows/s; {_split(start, end)}",
+            f"  bare-COPY ceiling of the bulk path (documents + one audit row each, no Python): current layout "
+            f"{bulk[self.new]:,.0f} documents/s, today's layout {bulk[self.old]:,.0f} documents/s; "
+            f"documents alone {self.new.rate:,.0f} vs {self.old.rate:,.0f} rows/s "
+            f"-> current / today's layout {self.new.rate / self.old.rate:.2f}x (target >= 1.5x)",
+            flush=True,
+        )
+        print(
+            f"  ingest / ceiling of the current layout: {ingest_rate:,.0f} / {bulk[self.new]:,.0f} = "
+            f"{ingest_rate / bulk[self.new]:.2f}x (target >= 0.9x); / ceiling of today's layout "
+            f"{ingest_rate / bulk[self.old]:.2f}x",
             flush=True,
         )
         with connection.cursor() as cur:
-            cur.execute(f"DROP TABLE {copy_name}")
-    if len(rates) == 2:
-        print(
-            f"  reference floor of the bulk path (documents + one audit row each, no Python): "
-            f"{1 / (1 / rates[0] + 1 / rates[1]):,.0f} documents/s",
-            flush=True,
-        )
+            for ceiling in (self.new, self.old, self.audit):
+                ceiling.drop(cur)
 
 
 def main() -> None:

@@ -51,9 +51,20 @@ class SupplierDocument(models.Model):
 
     # No single-column indexes on the foreign keys: every index below leads with tenant (and registration), and
     # each extra index costs bulk ingest about a tenth of its speed (docs/performance.md §3.1).
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    # No row-by-row database foreign keys for these two: triggers of migration 0015 check each statement's new rows
+    # at once (the (registration, tenant) pair must be a registration's, whose rows are locked against deletion as a
+    # foreign key's check would) and keep a registration that documents name from being deleted; bulk ingest paid
+    # two checks per row before (docs/decisions/0011-documents-layout.md). The tenant's row is protected through its
+    # registrations' own foreign key.
+    tenant = models.ForeignKey(
+        "tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     registration = models.ForeignKey(
-        "tenancy.Registration", on_delete=models.PROTECT, related_name="documents", db_index=False
+        "tenancy.Registration",
+        on_delete=models.PROTECT,
+        related_name="documents",
+        db_index=False,
+        db_constraint=False,
     )
     supplier_gstin = models.CharField(max_length=15)
     supplier_gstin_valid = models.BooleanField(default=True)
@@ -153,12 +164,15 @@ class SupplierDocument(models.Model):
                 name="supplierdocument_portal_action_valid",
             ),
         ]
+        # One index per sort order, at tenant level: a page of some GSTINs (a preparer's, or a GSTIN filter) reads
+        # the tenant's index past the other GSTINs' rows when its GSTINs hold a fair share of the documents, or
+        # fetches their rows through the natural key (tenant, registration, …) and sorts them when they hold few;
+        # the registration-level twins of these indexes cost bulk ingest a sixth of its speed and were dropped
+        # (migration 0015, docs/decisions/0011-documents-layout.md).
         indexes = [
             models.Index(fields=["tenant", "-doc_date", "-id"], name="doc_tenant_date_idx"),
-            models.Index(fields=["tenant", "registration", "-doc_date", "-id"], name="doc_reg_date_idx"),
             # Keyset pages sorted by value (pagination.SORTS "-value" / "value", read backwards).
             models.Index(fields=["tenant", "-doc_value", "-id"], name="doc_tenant_value_idx"),
-            models.Index(fields=["tenant", "registration", "-doc_value", "-id"], name="doc_reg_value_idx"),
             models.Index(fields=["tenant", "registration", "supplier_period"], name="doc_reg_period_idx"),
             models.Index(
                 fields=["tenant", "supplier_gstin", "-doc_date", "-id"], name="doc_supplier_date_idx"

@@ -1,7 +1,9 @@
 """Bulk ingest of supplier documents (GETINV records, docs/rules/portal-api.md §2) into one registration's IMS.
 
 Set-based, in one transaction per batch: Python parses each record once into a line of COPY text and its natural
-key; the keys are COPYed into a temporary table and probe the natural-key index once each (:func:`_lookup`).
+key; the keys are COPYed into a temporary table and probe the natural-key index once each (:func:`_lookup`) —
+unless 64 keys spread over a large batch are all new, when the batch is presumed new and the COPY's own unique
+check is the probe (a wrong presumption rolls the COPY back to a savepoint and looks the batch up in full).
 Documents whose key is new are COPYed straight into the documents table, with ids taken from its sequence first,
 so amendments are linked to originals of the same batch and the audit events written without reading anything
 back. Only stored documents whose content hash differs (or that had vanished) go through a temporary table to be
@@ -26,6 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg.errors import UniqueViolation
 
 from audit.services import Actor, Event, record_many
 from gst import ims_record
@@ -213,11 +216,14 @@ def ingest_many(
         batch = next(batch_iter, None)
         return None if batch is None else parse_batch(batch)
 
+    # Supplier GSTINs an earlier batch of this run committed (created, and named from ``supplier_names``): a later
+    # batch does not upsert them again.
+    known_suppliers: set[str] = set()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-parse") as pool:
         pending = pool.submit(parse_next)
         while (parsed := pending.result()) is not None:
             pending = pool.submit(parse_next)
-            yield _write(
+            result = _write(
                 tenant,
                 registration,
                 parsed,
@@ -227,7 +233,11 @@ def ingest_many(
                 request_id=request_id,
                 supplier_names=supplier_names,
                 audit_created=audit_created,
+                known_suppliers=known_suppliers,
             )
+            if result.ok:
+                known_suppliers.update(key[0] for key in parsed.keys)
+            yield result
 
 
 def _check_registration(tenant, registration) -> None:
@@ -251,6 +261,7 @@ def _write(
     supplier_names: Mapping[str, str] | None,
     audit_created: bool,
     progress: Progress | None = None,
+    known_suppliers: set[str] | frozenset[str] = frozenset(),
 ) -> IngestResult:
     """Write one parsed batch (see :func:`ingest_documents`).
 
@@ -277,31 +288,47 @@ def _write(
             if key not in index:
                 index[key] = len(wanted)
                 wanted.append(key)
-        stored = _lookup(cur, ctx, wanted)  # position in ``wanted`` → (id, content hash, vanished)
-        result.suppliers_created = _upsert_suppliers(cur, ctx, keys, supplier_names or {})
-        new = [i for i in range(total) if i not in stored]
-        id_of = {i: row[0] for i, row in stored.items()}
-        id_of.update(zip(new, _allocate_ids(cur, len(new)), strict=True))
-        stale = [
-            lines[i]
-            for i, (_id, digest, vanished) in stored.items()
-            if i < total and (vanished or digest != _digest(lines[i]))
-        ]
-        saved = total - len(new) - len(stale)  # unchanged: nothing to write
-        if progress is not None:
-            progress(saved, total)
-        created = _copy_new(
-            cur,
-            ctx,
-            lines,
-            keys,
-            new,
-            id_of,
-            originals,
-            index,
-            result,
-            progress=(lambda n: progress(saved + n, total)) if progress is not None else None,
-        )
+        # Position in ``wanted`` → (id, content hash, vanished). A batch whose sampled keys are all new is taken
+        # to be new throughout (a first sync of a GSTIN, an import of a new period): only the originals outside the
+        # batch are looked up, and the COPY's own unique check on the natural key is the probe.
+        presumed_new = _presumably_new(cur, ctx, keys)
+        stored = _lookup(cur, ctx, wanted, start=total if presumed_new else 0)
+        result.suppliers_created = _upsert_suppliers(cur, ctx, keys, supplier_names or {}, known_suppliers)
+        while True:
+            new = [i for i in range(total) if i not in stored]
+            id_of = {i: row[0] for i, row in stored.items()}
+            id_of.update(zip(new, _allocate_ids(cur, len(new)), strict=True))
+            stale = [
+                lines[i]
+                for i, (_id, digest, vanished) in stored.items()
+                if i < total and (vanished or digest != _digest(lines[i]))
+            ]
+            saved = total - len(new) - len(stale)  # unchanged: nothing to write
+            if progress is not None:
+                progress(saved, total)
+            try:
+                with transaction.atomic(savepoint=presumed_new):
+                    created = _copy_new(
+                        cur,
+                        ctx,
+                        lines,
+                        keys,
+                        new,
+                        id_of,
+                        originals,
+                        index,
+                        result,
+                        progress=(lambda n, done=saved: progress(done + n, total))
+                        if progress is not None
+                        else None,
+                    )
+                break
+            except UniqueViolation as exc:
+                if not presumed_new or exc.diag.constraint_name != _NATURAL_KEY:
+                    raise
+                # Some keys were stored after all (the sample missed them): look every key up, as usual.
+                presumed_new = False
+                stored = _lookup(cur, ctx, wanted)
         saved += len(new)
         _refresh_statistics(cur, ctx, result.created, sum(1 for i in stored if i < total))
         updates: list[_Update] = []
@@ -317,6 +344,8 @@ def _write(
         if any(i not in originals for i in new):
             result.linked += _link_waiting_amendments(cur, ctx)
         result.unchanged = total - result.created - len(updates)
+        if created or updates or vanished or result.linked:
+            _merge_pending_numbers(cur)
         if result.created or result.changed or result.vanished or result.reappeared:
             record_many(
                 tenant=tenant,
@@ -370,24 +399,39 @@ def _planner(cur, **settings: str):
 _KEYS_TEMP = "_ims_ingest_keys"
 
 
-def _lookup(cur, ctx, keys: list[tuple]) -> dict[int, tuple[int, str, bool]]:
-    """The stored documents of these natural keys: position → (id, content hash, vanished).
+_NATURAL_KEY = "supplierdocument_natural_key"
+_SAMPLE = 64  # keys probed to presume a batch new
+_SAMPLED_BATCH = 2_000  # smaller batches are looked up in full
+
+
+def _presumably_new(cur, ctx, keys: list[tuple]) -> bool:
+    """Whether none of ``_SAMPLE`` keys spread evenly over a large batch is stored (then the batch is presumed new;
+    a wrong presumption costs one COPY rolled back to its savepoint, never a wrong result)."""
+    if len(keys) < _SAMPLED_BATCH:
+        return False
+    step = len(keys) / _SAMPLE
+    return not _lookup(cur, ctx, [keys[int(k * step)] for k in range(_SAMPLE)])
+
+
+def _lookup(cur, ctx, keys: list[tuple], start: int = 0) -> dict[int, tuple[int, str, bool]]:
+    """The stored documents of these natural keys (from position ``start`` on): position → (id, content hash,
+    vanished).
 
     The keys are COPYed (their numbers are COPY text already) into a temporary table and each probes the
     natural-key index once: hash and merge joins are off for the statement, or with a million stored documents
     the planner would hash the whole registration to look up one batch. The keys probe in index order, so each
     index page is read once (a rerun of 50,000 documents against 1,000,000: 0.5 s instead of 0.8-0.9 s)."""
-    if not keys:
+    if start >= len(keys):
         return {}
     cur.execute(f"DROP TABLE IF EXISTS {_KEYS_TEMP}")
     cur.execute(f"CREATE TEMP TABLE {_KEYS_TEMP} (i int, g text, s text, n text, fy smallint) ON COMMIT DROP")
     with cur.cursor.copy(f"COPY {_KEYS_TEMP} FROM STDIN") as copy:
-        for start in range(0, len(keys), _COPY_CHUNK):
+        for first in range(start, len(keys), _COPY_CHUNK):
             copy.write(
                 "".join(
                     [
                         f"{i}\t{g}\t{s}\t{n}\t{fy}\n"
-                        for i, (g, s, n, fy) in enumerate(keys[start : start + _COPY_CHUNK], start)
+                        for i, (g, s, n, fy) in enumerate(keys[first : first + _COPY_CHUNK], first)
                     ]
                 )
             )
@@ -493,10 +537,19 @@ def _key_join(a: str, b: str) -> str:
     return " AND ".join(f"{a}.{k} = {b}.{k}" for k in _KEY)
 
 
-def _upsert_suppliers(cur, ctx, keys: list[tuple], names: Mapping[str, str]) -> int:
+def _upsert_suppliers(
+    cur, ctx, keys: list[tuple], names: Mapping[str, str], known: set[str] | frozenset[str] = frozenset()
+) -> int:
     """Create the batch's new supplier GSTINs; fill blank names from ``names``. Existing rows are not touched
-    unless a name fills a blank."""
-    gstins = sorted({key[0] for key in keys if key[0]})  # a bill of entry from overseas names no supplier
+    unless a name fills a blank. ``known``: GSTINs an earlier batch of the same run already upserted and named
+    (:func:`ingest_many`); they are skipped, and only the names of the others are applied."""
+    gstins = sorted(
+        {key[0] for key in keys if key[0]} - known
+    )  # a bill of entry from overseas names no supplier
+    if known:
+        names = {g: names[g] for g in gstins if g in names}
+    if not gstins and not names:
+        return 0
     cur.execute(
         """
         INSERT INTO invoices_supplier (tenant_id, gstin, legal_name, trade_name, emails, gstin_valid, created_at,
@@ -635,6 +688,18 @@ def _mark_vanished(cur, ctx, sections: set[str], present: list[int]) -> list[tup
         {**ctx, "sections": sorted(sections), "present": ",".join(map(str, present))},
     )
     return cur.fetchall()
+
+
+# The trigram index of document numbers (migration invoices 0008) keeps new entries in a pending list that every
+# search reads; its limit is large (migration invoices 0013), so a batch's entries are merged into the index once,
+# in bulk, at the end of the batch and in its transaction, rather than a few hundred numbers at a time during the
+# COPY (docs/decisions/0011-documents-layout.md).
+_NUMBER_TRGM_INDEX = "doc_number_trgm_idx"
+
+
+def _merge_pending_numbers(cur) -> None:
+    """Merge the trigram index's pending list into the index (in bulk; searches read no long list after commit)."""
+    cur.execute("SELECT gin_clean_pending_list(%s::regclass)", [_NUMBER_TRGM_INDEX])
 
 
 def _refresh_statistics(cur, ctx, created: int, found: int) -> None:
