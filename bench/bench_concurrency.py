@@ -150,8 +150,17 @@ class Server:
         return total
 
     def stop(self):
+        """Graceful stop; a worker still busy after 30 s (a slow request on a loaded machine) is killed, so the
+        script never fails on its way out."""
         self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            import psutil
+
+            for proc in [*psutil.Process(self.proc.pid).children(recursive=True), self.proc]:
+                proc.kill()
+            self.proc.wait(30)
 
 
 def _locust(server: Server, params_file: str, user_class: str, out: str) -> list[dict]:
