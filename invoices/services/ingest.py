@@ -385,7 +385,9 @@ def _lookup(cur, ctx, keys: list[tuple]) -> dict[int, tuple[int, str, bool]]:
 _LOOKUP_INLINE_MAX = 2000
 
 
-def _lookup_inline(cur, ctx, keys: list[tuple]) -> dict[int, tuple[int, str, bool]]:
+def _lookup_inline(
+    cur: Any, ctx: dict[str, Any], keys: list[tuple[str, str, str, int]]
+) -> dict[int, tuple[int, str, bool]]:
     """:func:`_lookup` of a few keys in one statement: the arrays are estimated small, so each key probes the
     natural-key index (a nested loop) as the temporary table's keys do. The keys are COPY text: unescaped here."""
     gstins = [unescape(k[0]) for k in keys]
