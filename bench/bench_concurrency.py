@@ -12,7 +12,11 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/ims_bench .venv/bin/python bench/bench_concurrency.py
     BENCH_DOCS=100000 LOAD_SECONDS=20 RECON_N=100000 BENCH_SYNC_DOCS=20000 .venv/bin/python bench/bench_concurrency.py
 
-GUNICORN_WORKERS (default 4) sets the server's processes. Reruns on the same database: the bench user, token and
+GUNICORN_WORKERS (default 4) sets the server's processes; the server keeps its database connections between requests
+as production does (CONN_MAX_AGE, default 60 here as in settings.py and docker-compose; the test settings the server
+runs with close them after every request, which cost the load test half its throughput: docs/performance.md §3.11).
+Printed beside the latencies: the server's CPU per request (its workers' user + system time over the requests
+answered), a figure the other work on a shared machine does not move much. Reruns on the same database: the bench user, token and
 tenant are reused; the reconciliation reuses its register (RECON_REUSE=1 after the first run).
 """
 
@@ -40,6 +44,7 @@ DOCS = int(os.environ.get("BENCH_DOCS", "1000000"))
 USERS = int(os.environ.get("LOAD_USERS", "50"))
 SECONDS = int(os.environ.get("LOAD_SECONDS", "60"))
 WORKERS = int(os.environ.get("GUNICORN_WORKERS", "4"))
+CONN_MAX_AGE = os.environ.get("CONN_MAX_AGE", "60")
 INTERFERENCE = os.environ.get("BENCH_INTERFERENCE", "1") != "0"
 RECON_N = int(os.environ.get("RECON_N", "1000000"))
 SYNC_DOCS = int(os.environ.get("BENCH_SYNC_DOCS", "200000"))
@@ -97,7 +102,12 @@ class Server:
     def __init__(self):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ims_project.settings_test", "LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "ims_project.settings_test",
+            "LOG_LEVEL": "WARNING",
+            "CONN_MAX_AGE": CONN_MAX_AGE,
+        }
         self.proc = subprocess.Popen(
             [
                 str(BIN / "gunicorn"),
@@ -125,9 +135,32 @@ class Server:
             time.sleep(0.2)
         raise RuntimeError("gunicorn did not answer")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server's processes so far (its workers and the master)."""
+        import psutil
+
+        master = psutil.Process(self.proc.pid)
+        total = 0.0
+        for proc in [master, *master.children(recursive=True)]:
+            try:
+                t = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += t.user + t.system
+        return total
+
     def stop(self):
+        """Graceful stop; a worker still busy after 30 s (a slow request on a loaded machine) is killed, so the
+        script never fails on its way out."""
         self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            import psutil
+
+            for proc in [*psutil.Process(self.proc.pid).children(recursive=True), self.proc]:
+                proc.kill()
+            self.proc.wait(30)
 
 
 def _locust(server: Server, params_file: str, user_class: str, out: str) -> list[dict]:
@@ -165,11 +198,15 @@ def _locust(server: Server, params_file: str, user_class: str, out: str) -> list
 
 
 def load_test(server: Server, params_file: str, tmp: str) -> int:
+    cpu0 = server.cpu_seconds()
     floor = _locust(server, params_file, "Floor", f"{tmp}/floor")
+    cpu1 = server.cpu_seconds()
     rows = _locust(server, params_file, "Reviewer", f"{tmp}/load")
+    cpu2 = server.cpu_seconds()
     floor_p95 = float(floor[0]["95%"]) if floor else float("nan")
     print(
-        f"[load] {USERS} users, {SECONDS} s each run, gunicorn {WORKERS} workers, {DOCS:,} documents",
+        f"[load] {USERS} users, {SECONDS} s each run, gunicorn {WORKERS} workers, CONN_MAX_AGE {CONN_MAX_AGE}, "
+        f"{DOCS:,} documents",
         flush=True,
     )
     print(f"[load] {'request':<28} {'count':>7} {'fail':>5} {'p50 ms':>7} {'p95 ms':>7}  p95 / floor")
@@ -182,6 +219,12 @@ def load_test(server: Server, params_file: str, tmp: str) -> int:
             f"[load] {row['Name']:<28} {int(row['Request Count']):>7,} {fails:>5} {float(row['50%']):>7.0f} "
             f"{float(row['95%']):>7.0f}  {ratio:.1f}×"
         )
+    answered = sum(int(r["Request Count"]) for r in rows)
+    floor_n = sum(int(r["Request Count"]) for r in floor)
+    print(
+        f"[load] throughput {answered / SECONDS:.1f} requests/s (floor {floor_n / SECONDS:.1f}); server CPU "
+        f"{(cpu2 - cpu1) * 1000 / max(answered, 1):.0f} ms a request (floor {(cpu1 - cpu0) * 1000 / max(floor_n, 1):.1f} ms)"
+    )
     print(f"[load] errors: {failures}")
     return failures
 

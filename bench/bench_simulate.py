@@ -459,12 +459,22 @@ def main() -> int:
         dps = r["documents"] / r["seconds"] if r["seconds"] else 0.0
         gph = r["finished"] / r["seconds"] * 3600 if r["seconds"] else 0.0
         # The sampled tiers scale with their GSTIN count; the tiers left out add their documents at the measured rate.
-        projected = (sum(sampled.values()) / sample_gstins) * r["seconds"] + (left_docs / dps if dps else 0)
+        sampled_part = (sum(sampled.values()) / sample_gstins) * r["seconds"]
+        left_part = left_docs / dps if dps else 0
+        projected = sampled_part + left_part
+        r["parts"] = (sampled_part / 3600, left_part / 3600)
         print(
             f"{r['workers']:>7}  {r['finished']:>5}/{r['gstins']:<5}  {r['failed']:>6}  {r['documents']:>9,}  "
             f"{r['seconds']:>8.1f}  {dps:>11,.0f}  {gph:>11,.0f}  {dps / ceiling_rate:>9.2f}x  "
             f"{projected / 3600:>8.1f} h{'  (TIMED OUT)' if r['timed_out'] else ''}"
         )
+    if left_out:
+        for r in rows:
+            print(
+                f"{r['workers']} worker(s): projected = the sampled tiers {r['parts'][0]:.1f} h + the tiers left out "
+                f"{r['parts'][1]:.1f} h ({left_docs / 1e6:.1f} M documents at this run's documents/s, which is "
+                "small GSTINs' per-GSTIN work: an upper bound; a large GSTIN syncs thousands a second, bench_sync.py)"
+            )
     for r in rows:
         print(
             f"{r['workers']} worker(s): {r['portal_calls']:,} portal calls, {r['too_many']} answered 429; "

@@ -207,10 +207,38 @@ def _attach(cur, run_id: int) -> None:
     for n, cols in enumerate(_PART_INDEXES):
         cur.execute(f"CREATE INDEX {part}_{n} ON {part} {cols}")
     cur.execute(f"ALTER TABLE {part} ADD CONSTRAINT {part}_run CHECK (run_id = {int(run_id)})")
-    cur.execute(
-        f"ALTER TABLE reconciliation_reconmatch ATTACH PARTITION {part} FOR VALUES IN ({int(run_id)})"
+    _attach_waiting_briefly(
+        cur, f"ALTER TABLE reconciliation_reconmatch ATTACH PARTITION {part} FOR VALUES IN ({int(run_id)})"
     )
     cur.execute(f"ALTER TABLE {part} DROP CONSTRAINT {part}_run")
+
+
+ATTACH_LOCK_WAIT = "1s"  # the longest an ATTACH queues for its lock at one go (lock_timeout)
+ATTACH_TRIES = 20  # tries with that bound, ATTACH_PAUSE apart, before it waits as long as it takes
+ATTACH_PAUSE = 0.5
+
+
+def _attach_waiting_briefly(cur, sql: str) -> None:
+    """Run the ATTACH, queueing for its lock at most :data:`ATTACH_LOCK_WAIT` at a time. Attaching takes ACCESS
+    EXCLUSIVE on the default partition, which every reader of the results holds a share of (a page, a batch tick,
+    a bookings read); while the ATTACH queues, every reader arriving after it queues behind it, so one long reader
+    stalled every reader in turn (the "lock convoy" of docs/performance.md §3.11). Giving way and trying again a
+    moment later bounds that stall to the wait; the last try waits as long as it takes, so the run never fails
+    for it."""
+    for _ in range(ATTACH_TRIES):
+        try:
+            with transaction.atomic():  # a savepoint: a try that gave way leaves the run's transaction usable
+                cur.execute("SELECT set_config('lock_timeout', %s, true)", [ATTACH_LOCK_WAIT])
+                cur.execute(sql)
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+                raise
+            time.sleep(ATTACH_PAUSE)
+            continue
+        finally:
+            cur.execute("SET LOCAL lock_timeout = DEFAULT")
+        return
+    cur.execute(sql)
 
 
 def scope_dates(run: ReconRun, rules: RuleSet) -> tuple[dt.date, dt.date]:

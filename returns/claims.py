@@ -42,21 +42,33 @@ STATE_LABELS = {
 }
 
 
-def _claim(frequency: str) -> tuple[str, str]:
-    """(the claim period expression over the placement ``y``, the join of the bookings)."""
+def _claim(frequency: str) -> str:
+    """The claim period expression over the placement ``y`` and the bookings ``bk`` (:func:`_bookings`)."""
     if not BOOKINGS:
-        return "y.period", ""
-    rows = " UNION ALL ".join(fn() for fn in BOOKINGS)
-    join = (
-        f"LEFT JOIN (SELECT b.document_id, max(b.booked_on) AS booked_on FROM ({rows}) b GROUP BY b.document_id) bk "  # nosec B608  # booking SQL from registered code functions
-        "ON bk.document_id = y.id"
-    )
+        return "y.period"
     booked = (
         "(date_trunc('quarter', bk.booked_on::timestamp) + interval '2 months')::date"
         if frequency == "Q"
         else "date_trunc('month', bk.booked_on::timestamp)::date"
     )
-    return f"greatest(y.period, {booked})", join  # greatest skips a NULL (not booked)
+    return f"greatest(y.period, {booked})"  # greatest skips a NULL (not booked)
+
+
+def _bookings(p: dict) -> tuple[list[int], list[dt.date]]:
+    """(document ids, the day each was booked) of the GSTIN, read before the refresh's transaction, in a statement of
+    its own: the reconciliation results it reads are not held locked while the documents are updated (a
+    reconciliation's ATTACH PARTITION of its results waits for every reader of them, and every later reader waits
+    behind it: docs/performance.md §3.11). A booking written meanwhile queues another refresh (pipeline.flows)."""
+    if not BOOKINGS:
+        return [], []
+    rows = " UNION ALL ".join(fn() for fn in BOOKINGS)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT b.document_id, max(b.booked_on) FROM ({rows}) b GROUP BY b.document_id",  # nosec B608  # booking SQL from registered code functions
+            p,
+        )
+        found = cur.fetchall()
+    return [r[0] for r in found], [r[1] for r in found]
 
 
 def refresh_claim_periods(*, registration: Registration, today: dt.date | None = None) -> int:
@@ -77,8 +89,22 @@ def refresh_claim_periods(*, registration: Registration, today: dt.date | None =
     placed = twob_sql.placement_sql(
         all_periods=True, filings=bool(p["filed_p"]), rule37a=bool(p["r37_gstin"])
     )
-    claim, booked = _claim(recipient.frequency)
+    claim = _claim(recipient.frequency)
+    p["bk_ids"], p["bk_on"] = _bookings(p)
+    booked = (
+        "LEFT JOIN unnest(%(bk_ids)s::bigint[], %(bk_on)s::date[]) AS bk(document_id, booked_on) "
+        "ON bk.document_id = y.id"
+        if BOOKINGS
+        else ""
+    )
     with transaction.atomic(), connection.cursor() as cur:
+        # Every document of the GSTIN is placed: hash joins. A GSTIN synced into a table whose statistics predate
+        # it is estimated at one row, and the nested loops planned on that ran once per document per document
+        # (5.8 s for 131 documents, minutes for a few thousand; 28 ms hashed: docs/performance.md §3.11).
+        cur.execute(
+            "SET LOCAL work_mem = '64MB'; SET LOCAL jit = off; SET LOCAL enable_mergejoin = off; "
+            "SET LOCAL enable_nestloop = off"
+        )
         cur.execute(
             f"""
             UPDATE invoices_supplierdocument d SET itc_claim_period = c.claim

@@ -105,6 +105,24 @@ def test_rerun_with_nothing_new_writes_nothing(tenant_a, reg_a1, batch):
         assert set(SupplierDocument.objects.values_list("version", flat=True)) == {1}
 
 
+@pytest.mark.parametrize("inline_max", [0, 100_000], ids=["temporary table", "one statement"])
+def test_a_rerun_finds_every_stored_document_whichever_way_it_looks_them_up(
+    tenant_a, reg_a1, batch, monkeypatch, inline_max
+):
+    # A small batch is looked up in one statement, a large one through a temporary table (invoices/services/
+    # ingest.py); both find numbers that COPY escapes (a backslash, a tab).
+    from invoices.services import ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "_LOOKUP_INLINE_MAX", inline_max)
+    odd = [document_record(supplier_gstin=SUPPLIER, number=n) for n in ("INV\\7", "A\tB")]
+    records = {**batch.records, "b2b": [*batch.records["b2b"], *odd]}
+    ingest(tenant_a, reg_a1, records)
+
+    again = ingest(tenant_a, reg_a1, records, complete_sections=list(records))
+
+    assert (again.created, again.changed, again.vanished, again.unchanged) == (0, 0, 0, 402)
+
+
 def test_supplier_edit_becomes_a_version_with_exactly_the_changed_fields(tenant_a, reg_a1):
     rec = document_record(supplier_gstin=SUPPLIER, number="INV/1", taxable=Decimal("10000"), pos="27")
     ingest(tenant_a, reg_a1, {"b2b": [rec]})
