@@ -1,11 +1,11 @@
 """docs/reliability.md R5–R7 under real faults, bounded, for every kind of background job (issue #13 §3).
 
 Two Celery worker processes take ``--jobs`` jobs round-robin over ``--tenants`` tenants from a Redis this script
-starts on a port of its own: bulk-action runs, exports and 2B preview rebuilds, and — one per tenant at the start,
-just before the kill and just before Redis stops — portal syncs and pushes (against the sandbox portal,
-tools/sandbox_portal, over HTTP), register imports and reconciliation runs (and the reruns an import queues). One
-worker is killed with SIGKILL mid-job, Redis is stopped for ``--redis-down`` seconds (its queue lost with it: no
-persistence), and every job is delivered twice. The sweeps of celery beat's schedule (one per kind of job,
+starts on a port of its own: bulk-action runs, exports and 2B preview rebuilds, portal syncs and pushes (against
+the sandbox portal, tools/sandbox_portal, over HTTP), register imports and reconciliation runs (and the reruns an
+import queues); one job of every kind per tenant is queued at the start, just before the kill and just before Redis
+stops, so every kind is in flight at each fault. One worker is killed with SIGKILL mid-job, Redis is stopped for
+``--redis-down`` seconds (its queue lost with it: no persistence), and every job is delivered twice. The sweeps of celery beat's schedule (one per kind of job,
 ``ims_project.leases.sweep``) run every ``--sweep-every`` seconds instead of every few minutes.
 
 Passes when every job is done exactly once in effect (each document changed and audited once and one summary per
@@ -17,6 +17,10 @@ starved (each has at least half its share done when half of all jobs are done). 
 faults injected and survived, stuck jobs, effects applied twice) and exits 1 when a check fails.
 
     DATABASE_URL=postgres://…/<a migrated scratch database> python -m tests.faults.job_faults --jobs 1000
+
+The database must be the run's alone: the sweeps, as in production, hand every stale job of the database to this
+run's workers, so two runs on one database take each other's jobs (an export then writes its file into the other
+run's folder).
 
 ``tests/ims_project/test_jobs_under_faults.py`` runs it against the test database (``make faults``, in CI after
 ``make test``); ``make probe`` runs it too and prints its figures. ``JOB_FAULTS_LOGS=<folder>`` keeps each worker's
@@ -167,7 +171,12 @@ def main() -> int:
 # The kinds of job (issue #13 §3): where each keeps its rows, the status it ends in when done, its active statuses.
 DONE = {"sync": "succeeded"}  # every other kind ends "done"
 ACTIVE = ("queued", "running", "sending", "polling")
-SPECIAL = ("sync", "push", "import", "recon")  # queued in waves, one of each per tenant before each fault
+SPECIAL = (
+    "sync",
+    "push",
+    "import",
+    "recon",
+)  # only in the waves (one of every kind per tenant before each fault)
 SYNC_SECTIONS = (
     "b2bcn",
     "b2bdn",
@@ -315,27 +324,16 @@ def run(args, redis: Redis, portal: Sandbox, workers: list[subprocess.Popen]) ->
     # --- the jobs, queued through the product's services (messages into our Redis) -----------------------------
     jobs: list[tuple[str, int, int]] = []  # (kind, tenant index, job id)
 
-    def wave(label: str) -> Counter:
-        """One job of every special kind for every tenant, queued now."""
-        queued = Counter()
-        for t in range(args.tenants):
-            for kind in SPECIAL:
-                for pk in special(kind, t):
-                    jobs.append((kind, t, pk))
-                    queued[kind] += 1
-        print(f"{label}: queued {dict(queued)}", flush=True)
-        return queued
-
-    kinds = ("bulk", "bulk", "export", "bulk", "rebuild", "bulk", "export", "bulk")
     months = Counter()
-    for i in range(args.jobs - len(SPECIAL) * args.tenants * 3):  # the rest: the three waves of special kinds
-        t = i % args.tenants
+    keys = iter(range(10**9))  # idempotency keys of the bulk actions
+
+    def main_kind(kind: str, t: int) -> int:
+        """Queue one bulk action, export or 2B rebuild for tenant ``t``; its row's id."""
         tenant, reg, _gstin_reg, user, membership = people[t]
-        kind = kinds[(i // args.tenants) % len(kinds)]
         with tenant_scope(tenant):
             if kind == "bulk":
                 ids = [make_doc(reg, twob_period=oct_).pk for _ in range(2)]
-                result = actions_services.bulk_set_action(
+                return actions_services.bulk_set_action(
                     tenant=tenant,
                     actor=Actor.user(user),
                     user=user,
@@ -343,18 +341,32 @@ def run(args, redis: Redis, portal: Sandbox, workers: list[subprocess.Popen]) ->
                     ids=ids,
                     action="A",
                     remarks="",
-                    idempotency_key=f"faults-{i}",
-                )
-                pk = result.run_id
-            elif kind == "export":
-                pk = exports_services.start_export(tenant=tenant, user=user, kind="documents", params={}).pk
-            else:
-                period = dt.date(2020 + months[t] // 12, months[t] % 12 + 1, 1)
-                months[t] += 1
-                pk = returns_services.request_rebuild(
-                    tenant=tenant, actor=Actor.user(user), registration=reg, period=period
-                )[0].pk
-        jobs.append((kind, t, pk))
+                    idempotency_key=f"faults-{next(keys)}",
+                ).run_id
+            if kind == "export":
+                return exports_services.start_export(tenant=tenant, user=user, kind="documents", params={}).pk
+            period = dt.date(2020 + months[t] // 12, months[t] % 12 + 1, 1)
+            months[t] += 1
+            return returns_services.request_rebuild(
+                tenant=tenant, actor=Actor.user(user), registration=reg, period=period
+            )[0].pk
+
+    def wave(label: str) -> Counter:
+        """One job of every kind for every tenant, queued now: each kind is in flight at the fault that follows."""
+        queued = Counter()
+        for t in range(args.tenants):
+            for kind in models:
+                for pk in special(kind, t) if kind in SPECIAL else [main_kind(kind, t)]:
+                    jobs.append((kind, t, pk))
+                    queued[kind] += 1
+        print(f"{label}: queued {dict(queued)}", flush=True)
+        return queued
+
+    kinds = ("bulk", "bulk", "export", "bulk", "rebuild", "bulk", "export", "bulk")
+    for i in range(args.jobs - len(models) * args.tenants * 3):  # the rest: three waves of every kind
+        t = i % args.tenants
+        kind = kinds[(i // args.tenants) % len(kinds)]
+        jobs.append((kind, t, main_kind(kind, t)))
     wave("before the workers start")
     task_of = {
         "bulk": actions_services.tasks.run_bulk_action_task,
