@@ -463,15 +463,19 @@ def run(args, redis: Redis, portal: Sandbox, workers: list[subprocess.Popen]) ->
                 for kind in models
             )
 
+    job_tables = [model._meta.db_table for model in models.values()]
+
     def in_a_job(n: int) -> bool:
-        """Worker ``n`` holds a claimed job and is writing it: a session of its own has a transaction that wrote
-        (a chunk, a snapshot, a heartbeat renewal, all after the claim) and is not the claim itself. A plain
-        read (the job's row before its claim, its status after its end) is no proof of a job in hand."""
+        """Worker ``n`` holds a claimed job and is writing it: a session of its own is in a transaction that wrote
+        to a job table (a chunk or a job's end renews its job row first and keeps that lock until it commits) and
+        is not the claim itself. A plain read, or a write of a task that is no leased job, is no proof."""
         with connection.cursor() as cur:
             cur.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
-                "AND backend_xid IS NOT NULL AND query NOT LIKE '%%attempts + 1%%'",
-                [f"faults{n}-{tag}"],
+                "SELECT count(*) FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid "
+                "JOIN pg_class c ON c.oid = l.relation WHERE a.application_name = %s "
+                "AND a.backend_xid IS NOT NULL AND l.mode = 'RowExclusiveLock' AND c.relname = ANY(%s) "
+                "AND a.query NOT LIKE '%%attempts + 1%%'",
+                [f"faults{n}-{tag}", job_tables],
             )
             return cur.fetchone()[0] > 0
 
