@@ -468,13 +468,14 @@ def run(args, redis: Redis, portal: Sandbox, workers: list[subprocess.Popen]) ->
     def in_a_job(n: int) -> bool:
         """Worker ``n`` holds a claimed job and is writing it: a session of its own is in a transaction that wrote
         to a job table (a chunk or a job's end renews its job row first and keeps that lock until it commits) and
-        is not the claim itself. A plain read, or a write of a task that is no leased job, is no proof."""
+        is neither the claim nor the heartbeat thread's renewal (which may be waiting on a row its job is about to
+        finish). A plain read, or a write of a task that is no leased job, is no proof."""
         with connection.cursor() as cur:
             cur.execute(
                 "SELECT count(*) FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid "
                 "JOIN pg_class c ON c.oid = l.relation WHERE a.application_name = %s "
                 "AND a.backend_xid IS NOT NULL AND l.mode = 'RowExclusiveLock' AND c.relname = ANY(%s) "
-                "AND a.query NOT LIKE '%%attempts + 1%%'",
+                "AND a.query NOT LIKE '%%attempts + 1%%' AND a.query NOT LIKE '%%SET heartbeat_at = %%'",
                 [f"faults{n}-{tag}", job_tables],
             )
             return cur.fetchone()[0] > 0
