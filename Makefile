@@ -49,8 +49,9 @@ test-fast: install
 bench: install
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ims_bench} $(BIN)/python bench/run_all.py
 
-## make faults: R5–R7 under real faults (tests/faults/job_faults.py: two Celery workers, one SIGKILLed, Redis stopped
-## for 10 s, every job delivered twice); JOB_FAULTS_JOBS sets the number of jobs (300).
+## make faults: R5–R7 under real faults for every kind of job (tests/faults/job_faults.py: two Celery workers, one
+## SIGKILLed mid-job, Redis stopped for 10 s, every job delivered twice, syncs and pushes against the sandbox portal);
+## JOB_FAULTS_JOBS sets the number of jobs (300). Minutes long: outside `make test`, run by CI (.ci/run) after it.
 .PHONY: faults
 faults: install
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \

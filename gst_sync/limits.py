@@ -9,17 +9,25 @@ client calls :meth:`PortalThrottle.pause`: every worker then holds that GSTIN's 
 the whole credential's) for the Retry-After it gave, at least ``IMS_PORTAL_429_PAUSE`` seconds.
 
 Without ``REDIS_URL`` (``make run``, one worker) :func:`portal_throttle` returns None: no shared limit, and 429s
-are still retried after their Retry-After by the client itself.
+are still retried after their Retry-After by the client itself. When Redis is away (stopped, restarting,
+unreachable), the limits cannot be read: the call goes without them for :data:`AWAY_SECONDS` (one warning) rather
+than failing the sync or push that makes it, and the portal's own 429 still decides (docs/reliability.md R5-R7).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
 from django.conf import settings
+
+log = logging.getLogger(__name__)
+AWAY_SECONDS = (
+    5.0  # after Redis failed to answer, calls go without the shared limits this long before it is asked again
+)
 
 # KEYS: the buckets. ARGV: per bucket, rate (tokens/s) and burst; then "1" to take a token, "0" to only look.
 # Returns 0 when a token was taken from every bucket, else the milliseconds until one can be (nothing taken).
@@ -94,6 +102,14 @@ class PortalThrottle:
         self._take = client.register_script(_TAKE)
         self._pause = client.register_script(_PAUSE)
         self.waited = 0.0  # seconds this instance spent waiting for tokens or pauses
+        self._away_until = 0.0  # monotonic time until which Redis is not asked (it failed to answer)
+
+    def _redis_away(self, exc: redis.RedisError) -> None:
+        if time.monotonic() >= self._away_until:
+            log.warning(
+                "portal limits: Redis is away (%s); calls go without the shared limits", type(exc).__name__
+            )
+        self._away_until = time.monotonic() + AWAY_SECONDS
 
     def gstin_key(self, gstin: str) -> str:
         return f"{self.prefix}:gstin:{gstin}"
@@ -114,8 +130,14 @@ class PortalThrottle:
     def try_acquire(self, gstin: str) -> float:
         """Take a token for one call for ``gstin``: 0.0 when taken, else the seconds until one can be (nothing
         taken)."""
+        if time.monotonic() < self._away_until:
+            return 0.0
         keys, args = self._buckets(gstin)
-        return int(self._take(keys=keys, args=args)) / 1000
+        try:
+            return int(self._take(keys=keys, args=args)) / 1000
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            self._redis_away(exc)
+            return 0.0
 
     def wait(self, gstin: str, *, max_wait: float = 900.0) -> float:
         """Block until a call for ``gstin`` may go (a token taken from both buckets); returns seconds waited.
@@ -135,7 +157,11 @@ class PortalThrottle:
         credential) for ``seconds`` (its Retry-After), at least ``min_pause``. Returns the pause applied."""
         seconds = max(float(seconds or 0), self.min_pause)
         key = self.client_key() if whole_credential else self.gstin_key(gstin)
-        self._pause(keys=[key], args=[int(seconds * 1000)])
+        if time.monotonic() >= self._away_until:
+            try:
+                self._pause(keys=[key], args=[int(seconds * 1000)])
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                self._redis_away(exc)  # the client still waits the Retry-After itself before trying again
         return seconds
 
 
@@ -162,5 +188,6 @@ _CLIENTS: dict[str, redis.Redis] = {}
 def _redis(url: str) -> redis.Redis:
     """One connection pool per URL and process (a worker runs thousands of syncs)."""
     if url not in _CLIENTS:
-        _CLIENTS[url] = redis.Redis.from_url(url)
+        # Bounded waits: a Redis that hangs holds a portal call for two seconds at most, then the call goes.
+        _CLIENTS[url] = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
     return _CLIENTS[url]

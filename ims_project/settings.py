@@ -336,9 +336,11 @@ REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
-    # One Redis list per priority step, served lowest step first (ims_project/queues.py).
+    # One Redis list per priority step, served lowest step first (ims_project/queues.py). Among the queues a worker
+    # consumes, round robin: with "priority" (queues in the order of -Q) a worker on every queue left the exports,
+    # pushes, rebuilds and syncs waiting until the last bulk action was done (tests/faults/job_faults.py).
     CELERY_BROKER_TRANSPORT_OPTIONS.update(
-        priority_steps=queues.PRIORITY_STEPS, queue_order_strategy="priority"
+        priority_steps=queues.PRIORITY_STEPS, queue_order_strategy="round_robin"
     )
 else:
     _broker_dir = VAR_DIR / "celery-broker"
@@ -358,6 +360,15 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# The broker away (docs/reliability.md R5-R7, proven by tests/faults/job_faults.py): a worker keeps trying to reach
+# it for as long as it is away (Celery's default gives up after 100 tries, about 45 minutes, and the worker exits),
+# at start-up too. A task running while the connection is lost finishes: its acknowledgement is lost with the
+# connection, so the broker delivers it again later, and the job's lease makes that delivery a no-op
+# (docs/decisions/0007); cancelling it instead would throw away work the lease already protects.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60

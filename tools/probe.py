@@ -123,6 +123,8 @@ class Figures:
     statuses: Counter = field(default_factory=Counter)
     failures: list[Failure] = field(default_factory=list)
     leak_details: list[str] = field(default_factory=list)
+    # The bounded fault run (tests/faults/job_faults.py, run by scripts/probe.py): its summary, None when not run.
+    faults: dict | None = None
 
     def lines(self) -> list[str]:
         out = [
@@ -132,13 +134,27 @@ class Figures:
             f"leaks: {self.leaks}",
             f"bad inputs sent: {self.bad_inputs_sent}",
             f"bad inputs refused (4xx): {self.bad_inputs_refused}",
-            "faults survived: not covered by this probe",
-            "stuck jobs: not covered by this probe",
+            *self.fault_lines(),
             "statuses: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.statuses.items())),
         ]
         out += [f"  500 {f.method} {f.route} [{f.what}] field {f.field!r}: {f.error}" for f in self.failures]
         out += [f"  leak {detail}" for detail in self.leak_details]
         return out
+
+    def fault_lines(self) -> list[str]:
+        if self.faults is None:
+            return ["faults survived: not covered by this probe", "stuck jobs: not covered by this probe"]
+        f = self.faults
+        kinds = ", ".join(f"{k} {n}" for k, n in f["by_kind"].items())
+        return [
+            f"fault run: {f['jobs']} jobs ({kinds}), two workers, {f['seconds']} s",
+            f"faults injected: {f['faults_injected']} (a worker killed with SIGKILL mid-job, Redis stopped, every "
+            "job delivered twice)",
+            f"faults survived: {f['faults_survived']}",
+            f"stuck jobs: {f['stuck']}",
+            f"jobs done twice in effect: {f['duplicates']}",
+            f"jobs failed: {f['failed']}",
+        ]
 
 
 def iter_routes(patterns=None, prefix: str = "") -> Iterator[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -222,3 +223,23 @@ def test_a_sync_the_portal_keeps_refusing_as_too_many_waits_its_turn_then_fails(
         run = SyncRun.objects.get(pk=run.pk)
     assert run.status == RunStatus.FAILED
     assert run.error_code == "HTTP429"
+
+
+def test_with_redis_away_the_limits_let_calls_go_instead_of_failing_the_job(sandbox):
+    """Redis stopped (docs/reliability.md R5-R7): the shared limits cannot be read, so the call goes and the portal's
+    own "too many requests" still decides; a sync or push in flight does not fail because Redis is away."""
+    with socket.socket() as s:  # a port nobody listens on: Redis is away
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    away = PortalThrottle(
+        redis.Redis(host="127.0.0.1", port=port),
+        client_id=CLIENT_ID,
+        per_gstin=Rate(1, 1),
+        per_client=NO_LIMIT,
+    )
+    assert away.try_acquire(RECIPIENT) == 0
+    assert away.wait(RECIPIENT) == 0
+    assert away.pause(RECIPIENT, 2) == 2  # nothing held: no worker can see the pause without Redis
+    with GstnAdapter(make_config(sandbox), throttle=away) as portal:
+        portal.request_otp(gstin=RECIPIENT, username=USERNAME)
+        assert portal.authenticate(gstin=RECIPIENT, username=USERNAME, otp="575757")

@@ -50,3 +50,26 @@ def test_the_hostile_values_of_issue_13_are_refused_not_a_500(world, settings, t
     figures = probe.run(world=world, routes=list(HOSTILE_ROUTES))
     assert figures.server_errors == 0, figures.lines()
     assert figures.bad_inputs_refused > 100
+
+
+def test_the_probe_prints_the_fault_runs_figures_instead_of_not_covered():
+    """``make probe`` runs the bounded fault run (scripts/probe.py) and prints its figures; without it the lines say
+    the probe did not cover faults."""
+    run = {
+        "jobs": 300,
+        "by_kind": {"bulk": 150, "sync": 15},
+        "faults_injected": 3,
+        "faults_survived": 3,
+        "stuck": 0,
+        "duplicates": 0,
+        "failed": 0,
+        "seconds": 240,
+    }
+    lines = probe.Figures(faults=run).lines()
+    assert (
+        "faults injected: 3 (a worker killed with SIGKILL mid-job, Redis stopped, every job delivered twice)"
+        in lines
+    )
+    assert {"faults survived: 3", "stuck jobs: 0", "jobs done twice in effect: 0"} <= set(lines)
+    assert "fault run: 300 jobs (bulk 150, sync 15), two workers, 240 s" in lines
+    assert "stuck jobs: not covered by this probe" in probe.Figures().lines()

@@ -9,6 +9,7 @@ import json
 import pytest
 from celery import current_app
 from django.utils import timezone
+from kombu import Consumer, Exchange, Queue
 
 from actions.tasks import run_bulk_action_task
 from audit.services import Actor
@@ -187,3 +188,26 @@ def test_interleave_keeps_order_within_a_tenant():
         ("c2", 1),
         ("a3", 2),
     ]
+
+
+def test_a_worker_on_several_queues_serves_them_in_turn():
+    """A worker consuming every queue (``-Q`` with queues.ALL) takes from each in turn at the same priority: a flood
+    of bulk actions on ``default`` does not leave the exports behind it waiting (it did with kombu's "priority"
+    queue order, which serves the queues in the order of -Q)."""
+    for i in range(4):
+        run_bulk_action_task.apply_async((i,), priority=queues.NORMAL)
+    for i in range(4):
+        run_export_task.apply_async((i,), priority=queues.NORMAL)
+    served: list[str] = []
+    with current_app.connection_for_read() as conn:
+        consumer = Consumer(
+            conn,
+            queues=[Queue(q, Exchange(q), routing_key=q) for q in (queues.DEFAULT, queues.EXPORTS)],
+            accept=["json"],
+            callbacks=[lambda _body, message: (served.append(message.headers["task"]), message.ack())],
+        )
+        with consumer:
+            while len(served) < 8:
+                conn.drain_events(timeout=10)
+    assert served[:4].count(run_export_task.name) == 2  # in turn, not all four bulk actions first
+    assert sorted(served) == sorted([run_bulk_action_task.name] * 4 + [run_export_task.name] * 4)
