@@ -31,6 +31,7 @@ from gst import ims_record
 from gst.copytext import escape as copy_escape
 from gst.ims_record import LINE_FIELDS, PORTAL_FIELDS, SUPPLIER_FIELDS, RecordError, unescape
 from gst.sections import SECTIONS, section_info
+from ims_project import rls
 
 OBJECT_TYPE = "invoices.supplierdocument"
 _LOCK_NAMESPACE = (
@@ -419,7 +420,7 @@ def _copy_new(
     created: list[tuple] = []
     out: list[str] = []
     linked = 0
-    with cur.cursor.copy(f"COPY invoices_supplierdocument ({', '.join(_NEW_COLUMNS)}) FROM STDIN") as copy:
+    with rls.copy_in(cur, f"COPY invoices_supplierdocument ({', '.join(_NEW_COLUMNS)}) FROM STDIN") as copy:
         for i in new:
             doc_id, key = id_of[i], keys[i]
             body = lines[i].rsplit("\t", 2)[0]
@@ -624,7 +625,8 @@ def _refresh_statistics(cur, ctx, created: int, found: int) -> None:
         plan = json.loads(plan) if isinstance(plan, str) else plan
         if plan[0]["Plan"]["Plan Rows"] * 2 >= created + found:
             return
-    cur.execute("ANALYZE invoices_supplierdocument")
+    with rls.as_owner():  # only the table's owner may analyze it
+        cur.execute("ANALYZE invoices_supplierdocument")
 
 
 # The section of an amendment's original, and the FY of its original date, from the amendment's own columns.
