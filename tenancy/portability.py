@@ -174,7 +174,7 @@ def uncovered_tables() -> list[str]:
 
 
 def _raw() -> psycopg.Connection:
-    connection.ensure_connection()
+    rls.ensure_connection()  # the open scope's tenant set on the session: the raw connection skips the backend
     return connection.connection  # psycopg 3 connection under Django's
 
 

@@ -169,3 +169,12 @@ def owner_gaps(conn=None) -> list[str]:
             "their indexes under row-level security (functions not marked leakproof; docs/decisions/0011)"
         )
     return gaps
+
+
+def ensure_connection(conn=None) -> None:
+    """Connect, and set the open scope's tenant on the session now: a raw psycopg cursor on the connection
+    (``connection.connection``) passes none of the backend's hooks."""
+    conn = conn or connection
+    conn.ensure_connection()
+    if hasattr(conn, "rls_sync"):
+        conn.rls_sync()

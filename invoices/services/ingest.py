@@ -578,8 +578,9 @@ def _apply_changes(cur, ctx, rows: list[tuple], result: IngestResult) -> list[_U
     relinked = {u.id for u in updates if "orig_doc_number" in u.changes or "orig_doc_date" in u.changes}
     result.linked += sum(1 for doc_id, linked in cur.fetchall() if linked and doc_id in relinked)
     if versions:
-        with cur.cursor.copy(
-            "COPY invoices_documentversion (tenant_id, document_id, version, seen_at, source, changes) FROM STDIN"
+        with rls.copy_in(
+            cur,
+            "COPY invoices_documentversion (tenant_id, document_id, version, seen_at, source, changes) FROM STDIN",
         ) as copy:
             for doc_id, version, changes in versions:
                 copy.write_row((ctx["tenant"], doc_id, version, ctx["now"], ctx["source"], changes))
