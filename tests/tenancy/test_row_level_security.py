@@ -9,8 +9,10 @@ from django.db import DatabaseError, connection, transaction
 from audit.services import Actor
 from invoices.models import SupplierDocument
 from invoices.services.ingest import ingest_documents
+from reconciliation.engine import partition_name
 from tenancy.scoping import scopes_disabled, tenant_scope
 from tests.factories import document_record, gstin_for
+from tests.reconciliation.test_register_and_engine import reconciled  # noqa: F401  # a fixture: one finished run
 
 pytestmark = pytest.mark.django_db
 ACTOR = Actor.system("tests")
@@ -132,10 +134,37 @@ def test_the_number_search_can_still_use_its_trigram_index_behind_the_wall(tenan
     """A filter that is not leakproof could not use an index under row-level security (checked after the policy):
     the functions of the number search are marked leakproof by migrate (ims_project.rls.LEAKPROOF)."""
     with tenant_scope(tenant_a), transaction.atomic(), connection.cursor() as cur:
-        cur.execute("SET LOCAL enable_seqscan = off")  # an empty table: ask whether the index can be used at all
+        cur.execute(
+            "SET LOCAL enable_seqscan = off"
+        )  # an empty table: ask whether the index can be used at all
         cur.execute(
             "EXPLAIN SELECT id FROM invoices_supplierdocument WHERE UPPER(doc_number::text) LIKE UPPER(%s)",
             ["%INV/0%"],
         )
         plan = "\n".join(row[0] for row in cur.fetchall())
     assert "doc_number_trgm_idx" in plan
+
+
+def test_a_reconciliation_runs_behind_the_wall_and_its_results_partition_is_behind_it_too(
+    tenant_a,
+    tenant_b,
+    reconciled,  # noqa: F811
+):
+    run, _ = reconciled
+    assert run.status == "done"  # its statements ran as the application role with tenant A set
+    part = partition_name(run.pk)
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT relrowsecurity, relforcerowsecurity, EXISTS (SELECT FROM pg_policy WHERE polrelid = c.oid) "
+            "FROM pg_class c WHERE relname = %s",
+            [part],
+        )
+        assert cur.fetchone() == (True, True, True)
+    mine = sum(run.counts.values())
+    for tenant, expected in ((tenant_a, mine), (tenant_b, 0)):
+        with tenant_scope(tenant):
+            assert (
+                scalar("SELECT count(*) FROM reconciliation_reconmatch WHERE run_id = %s", [run.pk])
+                == expected
+            )
+            assert scalar(f"SELECT count(*) FROM {part}") == expected  # noqa: S608  # a name from the code
