@@ -127,6 +127,19 @@ def apply(conn=None) -> list[str]:
     return tables
 
 
+def remove(conn=None) -> list[str]:
+    """Take every tenant table out from behind the wall (``IMS_RLS=0``: ``migrate`` calls it, so that the owner the
+    application then connects as is not confined by a forced policy with no tenant set). Returns the tables."""
+    conn = conn or connection
+    with conn.cursor() as cur:
+        tables = tenant_tables(cur)
+        for table in tables:
+            cur.execute(f"DROP POLICY IF EXISTS {POLICY} ON {table}")
+            cur.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+            cur.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+    return tables
+
+
 @contextmanager
 def as_owner() -> Iterator[None]:
     """Run the body as the connecting user, who owns the tables, inside a transaction (a savepoint when one is

@@ -4,7 +4,9 @@ application's role owns no table and bypasses nothing; every tenant table is beh
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
+from django.test import override_settings
 
 from audit.services import Actor
 from invoices.models import SupplierDocument
@@ -168,3 +170,17 @@ def test_a_reconciliation_runs_behind_the_wall_and_its_results_partition_is_behi
                 == expected
             )
             assert scalar(f"SELECT count(*) FROM {part}") == expected  # noqa: S608  # a name from the code
+
+
+def test_with_the_setting_off_migrate_takes_the_wall_down_and_with_it_on_puts_it_back():
+    def protected() -> int:
+        return scalar(
+            "SELECT count(*) FROM pg_class WHERE relname = 'invoices_supplierdocument' AND relforcerowsecurity"
+        )
+
+    with override_settings(IMS_RLS=False):
+        call_command("migrate", verbosity=0)
+        assert protected() == 0
+    call_command("migrate", verbosity=0)
+    assert protected() == 1
+    assert scalar("SELECT current_user") == settings.IMS_RLS_ROLE

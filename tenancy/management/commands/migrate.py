@@ -13,11 +13,16 @@ from ims_project import rls
 class Command(migrate.Command):
     def handle(self, *args, **options):
         connection = connections[options["database"]]
-        if not rls.enabled() or connection.vendor != "postgresql" or not hasattr(connection, "become_owner"):
+        if connection.vendor != "postgresql" or not hasattr(connection, "become_owner"):
             return super().handle(*args, **options)
         connection.become_owner()
         try:
             super().handle(*args, **options)
+            if not rls.enabled():  # IMS_RLS=0: the wall taken down, the application connecting as the owner
+                tables = rls.remove(connection)
+                if options["verbosity"] >= 1:
+                    self.stdout.write(f"Row-level security off (IMS_RLS=0) on {len(tables)} tenant tables.")
+                return
             tables = rls.apply(connection)
             if options["verbosity"] >= 1:
                 self.stdout.write(f"Row-level security on {len(tables)} tenant tables (role {rls.role()}).")
