@@ -583,10 +583,14 @@ def run_rebuild(rebuild_id: int) -> PreviewRebuild | None:
                 leases.renew(
                     PreviewRebuild, rebuild_id, attempt, running=_REBUILD_RUNNING
                 )  # the row is ours until commit
+                # Another tenant's GSTIN is not even visible here (row-level security): refused as not the tenant's.
+                registration = Registration.objects.filter(pk=job.registration_id).first()
+                if registration is None:
+                    raise ReturnsError("No such GSTIN.")
                 snap = build_preview(
                     tenant=job.tenant,
                     actor=actor,
-                    registration=job.registration,
+                    registration=registration,
                     period=job.period,
                     trigger=job.trigger,
                 )
