@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from gst.copytext import escape as _esc
+from ims_project import rls
 from ims_project.logcontext import current_request_id
 
 from .chain import GENESIS_HASH, canonical, normalise_json
@@ -188,7 +189,7 @@ def _copy(rows) -> int:
     n = 0
     with (
         connection.cursor() as cur,
-        cur.cursor.copy(f"COPY audit_auditevent ({_COLUMNS}) FROM STDIN") as copy,
+        rls.copy_in(cur, f"COPY audit_auditevent ({_COLUMNS}) FROM STDIN") as copy,
     ):
         chunk: list[str] = []
         for line, _h in rows:

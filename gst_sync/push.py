@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from audit.services import Actor, Event, record, record_many
 from gst.sections import section_info
-from ims_project import handoff, leases
+from ims_project import handoff, leases, rls
 from ims_project.handoff import PushFinished
 from invoices.models import SupplierDocument
 from invoices.services.ingest import ingest_documents
@@ -179,7 +179,7 @@ def _copy_items(tenant: Tenant, items: list[tuple[int, dict, dict]]) -> None:
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     with (
         connection.cursor() as cur,
-        cur.cursor.copy(f"COPY gst_sync_pushitem ({', '.join(_ITEM_COLUMNS)}) FROM STDIN") as copy,
+        rls.copy_in(cur, f"COPY gst_sync_pushitem ({', '.join(_ITEM_COLUMNS)}) FROM STDIN") as copy,
     ):
         for batch_id, row, record in items:
             copy.write_row(

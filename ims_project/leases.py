@@ -8,6 +8,7 @@ same task never both proceed.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import logging
 import queue
@@ -168,8 +169,9 @@ def heartbeat(
     transaction, so a run that lost its lease writes nothing more."""
     beat = Heartbeat(model, pk, attempt, running)
     thread = threading.Thread(
-        target=beat._run,
-        args=(every if every is not None else max(lease_seconds() / 5, 0.05),),
+        # In the job's context: its tenant scope, and so its row-level security tenant (ims_project.rls).
+        target=contextvars.copy_context().run,
+        args=(beat._run, every if every is not None else max(lease_seconds() / 5, 0.05)),
         name=f"heartbeat-{model._meta.label}-{pk}",
         daemon=True,
     )

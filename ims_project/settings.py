@@ -133,7 +133,11 @@ else:
     from .devdb import embedded_database_url
 
     DATABASES = {"default": environ.Env.db_url_config(embedded_database_url())}
-DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+# PostgreSQL with the session's role and tenant kept for row-level security (docs/decisions/0012-row-level-security.md).
+DATABASES["default"]["ENGINE"] = "ims_project.rls"
+# Row-level security on every tenant table, the application's sessions running as IMS_RLS_ROLE (owner of nothing).
+IMS_RLS = env.bool("IMS_RLS", default=True)
+IMS_RLS_ROLE = env("IMS_RLS_ROLE", default="ims_app")
 DATABASES["default"].setdefault("OPTIONS", {})
 # JIT compilation makes this product's short analytic queries slower (docs/decisions/0006-jit-off.md): off for our sessions.
 _pg_options = DATABASES["default"]["OPTIONS"].get("options", "")

@@ -37,7 +37,7 @@ from django.utils import timezone
 from audit.services import Actor, record
 from gst.numbers import normalise_doc_number
 from gst.sections import SECTIONS
-from ims_project import handoff, leases
+from ims_project import handoff, leases, rls
 from ims_project.handoff import ReconciliationFinished
 from invoices.models import SupplierDocument
 from tenancy.scoping import scopes_disabled, tenant_scope
@@ -94,8 +94,9 @@ def _progress(run: ReconRun, percent: int, stage: str) -> None:
 def _cleanup(run_id: int) -> None:
     """Drop what an attempt of the run wrote: its temporary tables (of this session), its results table (attached
     or not) and any of its rows in the default partition."""
-    with connection.cursor() as cur:
+    with rls.as_owner(), connection.cursor() as cur:  # the partition is the owner's (rls.as_owner)
         cur.execute(f"DROP TABLE IF EXISTS {_TEMP}, {partition_name(run_id)}")
+    with connection.cursor() as cur:
         cur.execute("DELETE FROM reconciliation_reconmatch WHERE run_id = %s", [run_id])
 
 
@@ -187,7 +188,8 @@ def _drop_older_results(run: ReconRun) -> None:
         # streaming an older run), which would hold up every reader queued after us. Retried by the next run.
         with transaction.atomic(), connection.cursor() as cur:
             cur.execute("SET LOCAL lock_timeout = '3s'")
-            cur.execute(f"DROP TABLE IF EXISTS {', '.join(partition_name(pk) for pk in older)}")
+            with rls.as_owner():
+                cur.execute(f"DROP TABLE IF EXISTS {', '.join(partition_name(pk) for pk in older)}")
             cur.execute(
                 "DELETE FROM reconciliation_reconmatch WHERE run_id = ANY(%s)", [older]
             )  # default part
@@ -202,15 +204,16 @@ def partition_name(run_id: int) -> str:
 def _attach(cur, run_id: int) -> None:
     """Build the indexes of the run's table in one go and attach it as the run's partition of the results."""
     part = partition_name(run_id)
-    cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
-    cur.execute(f"ALTER TABLE {part} ADD PRIMARY KEY (id, run_id)")
-    for n, cols in enumerate(_PART_INDEXES):
-        cur.execute(f"CREATE INDEX {part}_{n} ON {part} {cols}")
-    cur.execute(f"ALTER TABLE {part} ADD CONSTRAINT {part}_run CHECK (run_id = {int(run_id)})")
-    _attach_waiting_briefly(
-        cur, f"ALTER TABLE reconciliation_reconmatch ATTACH PARTITION {part} FOR VALUES IN ({int(run_id)})"
-    )
-    cur.execute(f"ALTER TABLE {part} DROP CONSTRAINT {part}_run")
+    with rls.as_owner():  # the table's owner builds its indexes and attaches it
+        cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        cur.execute(f"ALTER TABLE {part} ADD PRIMARY KEY (id, run_id)")
+        for n, cols in enumerate(_PART_INDEXES):
+            cur.execute(f"CREATE INDEX {part}_{n} ON {part} {cols}")
+        cur.execute(f"ALTER TABLE {part} ADD CONSTRAINT {part}_run CHECK (run_id = {int(run_id)})")
+        _attach_waiting_briefly(
+            cur, f"ALTER TABLE reconciliation_reconmatch ATTACH PARTITION {part} FOR VALUES IN ({int(run_id)})"
+        )
+        cur.execute(f"ALTER TABLE {part} DROP CONSTRAINT {part}_run")
 
 
 ATTACH_LOCK_WAIT = "1s"  # the longest an ATTACH queues for its lock at one go (lock_timeout)
@@ -423,11 +426,17 @@ def _execute(run: ReconRun) -> dict[str, int]:
 
     part = partition_name(run.pk)
     with connection.cursor() as cur:
-        cur.execute(f"DROP TABLE IF EXISTS {_TEMP}, {part}")
+        with rls.as_owner():
+            cur.execute(f"DROP TABLE IF EXISTS {_TEMP}, {part}")
         with transaction.atomic():
             cur.execute("SET LOCAL work_mem = '256MB'")
             cur.execute("SET LOCAL jit = off")
-            cur.execute(f"CREATE TABLE {part} (LIKE reconciliation_reconmatch INCLUDING DEFAULTS)")
+            with (
+                rls.as_owner()
+            ):  # the owner's table, the application role's rows, behind the wall like the rest
+                cur.execute(f"CREATE TABLE {part} (LIKE reconciliation_reconmatch INCLUDING DEFAULTS)")
+                for statement in rls.protect_sql(part):
+                    cur.execute(statement)
             _load(cur, run, rules, p)
         _progress(run, 10, "loaded")
         lap("load")
@@ -588,7 +597,7 @@ def _write_results(cur, run: ReconRun, results, reg_docs: dict, sup_docs: dict) 
             vals = [run.tenant_id, run.pk, doc.recipient, doc.supplier_gstin, *common, rid, sid, g, *extra]
             buf.write("\t".join(_cell(v) for v in vals) + "\n")
             n += 1
-    with cur.cursor.copy(f"COPY {partition_name(run.pk)} ({_OUT_COLS}) FROM STDIN") as copy:
+    with rls.copy_in(cur, f"COPY {partition_name(run.pk)} ({_OUT_COLS}) FROM STDIN") as copy:
         copy.write(buf.getvalue())
     return n
 

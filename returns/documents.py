@@ -11,6 +11,7 @@ from django.db import connection, transaction
 
 from gst.periods import add_months
 from gst.rule_data import DEFAULT_RULES
+from ims_project import rls
 
 from .twob import AtRisk, Doc
 
@@ -78,7 +79,7 @@ def _doc(row) -> Doc:
 
 
 def _stream(sql: str, params: dict, chunk: int = 5000) -> Iterator[Doc]:
-    connection.ensure_connection()
+    rls.ensure_connection()  # before a raw psycopg cursor: the tenant set
     with transaction.atomic(), connection.connection.cursor(name="twob_docs") as cur:
         cur.itersize = chunk
         cur.execute(sql, params)

@@ -36,7 +36,7 @@ from gst_sync.client.base import open_session
 from gst_sync.client.factory import make_adapter
 from gst_sync.files.imports import Gstr2bImportResult, UploadedFile, import_gstr2b_files
 from gst_sync.models import PortalConnection
-from ims_project import leases
+from ims_project import leases, rls
 from invoices.models import SupplierDocument
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
@@ -422,7 +422,7 @@ def _insert_snapshot(snap: TwobPreview, summary_json: str, entries: bytes, start
     """INSERT the snapshot with server-side binding: the entries go as binary bytea and the summary as JSON text
     (a Django create() would quote both client-side: ~0.5 s more for a 500,000-document period)."""
     snap.duration_ms = int((time.monotonic() - started) * 1000)
-    connection.ensure_connection()
+    rls.ensure_connection()  # before a raw psycopg cursor: the tenant set
     with psycopg.Cursor(connection.connection) as cur:
         cur.execute(
             """INSERT INTO returns_twobpreview (tenant_id, registration_id, period, built_at, trigger, built_by,
@@ -583,10 +583,14 @@ def run_rebuild(rebuild_id: int) -> PreviewRebuild | None:
                 leases.renew(
                     PreviewRebuild, rebuild_id, attempt, running=_REBUILD_RUNNING
                 )  # the row is ours until commit
+                # Another tenant's GSTIN is not even visible here (row-level security): refused as not the tenant's.
+                registration = Registration.objects.filter(pk=job.registration_id).first()
+                if registration is None:
+                    raise ReturnsError("No such GSTIN.")
                 snap = build_preview(
                     tenant=job.tenant,
                     actor=actor,
-                    registration=job.registration,
+                    registration=registration,
                     period=job.period,
                     trigger=job.trigger,
                 )

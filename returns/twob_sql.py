@@ -30,6 +30,7 @@ from gst.periods import add_months
 from gst.rule_data import DEFAULT_RULES, RuleSet
 from gst.rules import pending_deadline
 from gst.sections import SECTIONS, DocKind
+from ims_project import rls
 
 from .documents import DIRECTION, carry_since
 from .twob import ITCREV, QUARTERLY_SRC_FORMS, RECLAIM, AtRisk, Part
@@ -480,7 +481,7 @@ def aggregates(p: dict) -> list[tuple]:
         itcrev=ITCREV,
         reclaim=RECLAIM,
     )
-    connection.ensure_connection()
+    rls.ensure_connection()  # before a raw psycopg cursor: the tenant set
     with (
         transaction.atomic(),
         psycopg.Cursor(connection.connection) as cur,
@@ -677,7 +678,7 @@ def deadline_ids(p: dict) -> list[int]:
 
 def _read(sql: str, p: dict) -> list[tuple]:
     _fresh(p)
-    connection.ensure_connection()
+    rls.ensure_connection()  # before a raw psycopg cursor: the tenant set
     with psycopg.Cursor(connection.connection) as cur:
         cur.execute(sql, p)
         return cur.fetchall()
@@ -688,7 +689,7 @@ def _fresh(p: dict) -> None:
     day, never, or something broad changed since (stale); else recompute the entries of the documents changed since
     (dirty). One refresh per GSTIN at a time (an advisory lock); a no-op when nothing changed."""
     reg, tenant = p["reg"], p["tenant"]
-    connection.ensure_connection()
+    rls.ensure_connection()  # before a raw psycopg cursor: the tenant set
     with transaction.atomic(), psycopg.Cursor(connection.connection) as cur:
         cur.execute("SELECT computed_for, stale FROM returns_deadlinestate WHERE registration_id = %s", [reg])
         state = cur.fetchone()

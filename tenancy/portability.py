@@ -31,6 +31,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection, models, transaction
 from psycopg import sql
 
+from ims_project import rls
+
 from .models import Registration, Tenant
 
 EXPORT_FORMAT = "ims-tenant-export/1"
@@ -172,7 +174,7 @@ def uncovered_tables() -> list[str]:
 
 
 def _raw() -> psycopg.Connection:
-    connection.ensure_connection()
+    rls.ensure_connection()  # the open scope's tenant set on the session: the raw connection skips the backend
     return connection.connection  # psycopg 3 connection under Django's
 
 
@@ -323,6 +325,8 @@ def restore_dump(folder: Path) -> dict[str, int]:
             raise RestoreError(
                 f"this database already has the tenant {slug!r} (or its id): restore into a fresh one"
             )
+        if rls.enabled():  # COPY FROM and the replica role need the connecting user (ims_project.rls.copy_in)
+            cursor.execute("SET LOCAL ROLE NONE")
         cursor.execute("SET LOCAL session_replication_role = replica")
         for entry in manifest["tables"]:
             query = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(

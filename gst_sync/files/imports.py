@@ -18,7 +18,7 @@ from django.db.models import CharField, F, QuerySet, Value
 from django.utils import timezone
 
 from audit.services import Actor, record
-from ims_project import handoff
+from ims_project import handoff, rls
 from ims_project.handoff import PortalFileImported
 from invoices.models import SupplierDocument
 from invoices.services.ingest import IngestResult, ingest_documents
@@ -292,8 +292,9 @@ def import_gstr2b_files(
             ctx,
         )
         replaced = cur.rowcount
-        with cur.cursor.copy(
-            f"COPY gst_sync_gstr2bdocument (tenant_id, statement_id, {', '.join(_DOC_COLUMNS)}) FROM STDIN"
+        with rls.copy_in(
+            cur,
+            f"COPY gst_sync_gstr2bdocument (tenant_id, statement_id, {', '.join(_DOC_COLUMNS)}) FROM STDIN",
         ) as copy:
             for doc in parsed.docs:
                 copy.write_row((tenant.pk, statement.pk, *(getattr(doc, c) for c in _DOC_COLUMNS)))

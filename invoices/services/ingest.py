@@ -35,6 +35,7 @@ from gst import ims_record
 from gst.copytext import escape as copy_escape
 from gst.ims_record import LINE_FIELDS, PORTAL_FIELDS, SUPPLIER_FIELDS, RecordError, unescape
 from gst.sections import SECTIONS, section_info
+from ims_project import rls
 
 OBJECT_TYPE = "invoices.supplierdocument"
 _LOCK_NAMESPACE = (
@@ -526,7 +527,7 @@ def _copy_new(
     created: list[tuple] = []
     out: list[str] = []
     linked = 0
-    with cur.cursor.copy(f"COPY invoices_supplierdocument ({', '.join(_NEW_COLUMNS)}) FROM STDIN") as copy:
+    with rls.copy_in(cur, f"COPY invoices_supplierdocument ({', '.join(_NEW_COLUMNS)}) FROM STDIN") as copy:
         for i in new:
             doc_id, key = id_of[i], keys[i]
             body = lines[i].rsplit("\t", 2)[0]
@@ -699,8 +700,9 @@ def _apply_changes(cur, ctx, rows: list[tuple], result: IngestResult) -> list[_U
     relinked = {u.id for u in updates if "orig_doc_number" in u.changes or "orig_doc_date" in u.changes}
     result.linked += sum(1 for doc_id, linked in cur.fetchall() if linked and doc_id in relinked)
     if versions:
-        with cur.cursor.copy(
-            "COPY invoices_documentversion (tenant_id, document_id, version, seen_at, source, changes) FROM STDIN"
+        with rls.copy_in(
+            cur,
+            "COPY invoices_documentversion (tenant_id, document_id, version, seen_at, source, changes) FROM STDIN",
         ) as copy:
             for doc_id, version, changes in versions:
                 copy.write_row((ctx["tenant"], doc_id, version, ctx["now"], ctx["source"], changes))
@@ -731,7 +733,8 @@ _NUMBER_TRGM_INDEX = "doc_number_trgm_idx"
 
 def _merge_pending_numbers(cur) -> None:
     """Merge the trigram index's pending list into the index (in bulk; searches read no long list after commit)."""
-    cur.execute("SELECT gin_clean_pending_list(%s::regclass)", [_NUMBER_TRGM_INDEX])
+    with rls.as_owner():  # only the index's owner may merge its pending list
+        cur.execute("SELECT gin_clean_pending_list(%s::regclass)", [_NUMBER_TRGM_INDEX])
 
 
 def _refresh_statistics(cur, ctx, created: int, found: int) -> None:
@@ -758,7 +761,8 @@ def _refresh_statistics(cur, ctx, created: int, found: int) -> None:
         plan = json.loads(plan) if isinstance(plan, str) else plan
         if plan[0]["Plan"]["Plan Rows"] * 2 >= created + found:
             return
-    cur.execute("ANALYZE invoices_supplierdocument")
+    with rls.as_owner():  # only the table's owner may analyze it
+        cur.execute("ANALYZE invoices_supplierdocument")
 
 
 # The section of an amendment's original, and the FY of its original date, from the amendment's own columns.

@@ -25,6 +25,7 @@ from actions.tasks import run_bulk_action_task
 from audit.models import AuditEvent
 from audit.services import Actor
 from audit.verify import verify_chain
+from ims_project import rls
 from invoices.models import SupplierDocument
 from tenancy.models import Membership
 from tenancy.scoping import tenant_scope
@@ -124,7 +125,7 @@ class Session(threading.Thread):
 def blocked_backend(session: Session, like: str = "", timeout: float = 60) -> int:
     """The pid of ``session`` once it waits for a lock (its statement starting with ``like``)."""
     deadline = time.monotonic() + timeout
-    with connection.cursor() as cur:
+    with rls.as_owner(), connection.cursor() as cur:  # other sessions' statements: visible to a superuser
         while time.monotonic() < deadline:
             if not session.is_alive():
                 session.outcome()
@@ -144,7 +145,7 @@ def blocked_backend(session: Session, like: str = "", timeout: float = 60) -> in
 
 
 def terminate(pid: int) -> None:
-    with connection.cursor() as cur:
+    with rls.as_owner(), connection.cursor() as cur:  # a superuser's session: only a superuser may end it
         cur.execute("SELECT pg_terminate_backend(%s, 10000)", [pid])  # waits until the backend has gone
         assert cur.fetchone()[0]
 

@@ -9,6 +9,7 @@ from django.db import connection, transaction
 from audit.chain import event_fields, link_hash
 from audit.models import AuditEvent
 from audit.services import Actor, Event, record, record_many
+from ims_project import rls
 from tenancy.scoping import tenant_scope
 
 SYSTEM = Actor.system("tests")
@@ -40,7 +41,7 @@ def verify(*args) -> str:
 
 def tamper(sql: str, params=()) -> None:
     """Change the ledger behind the application's back, as an attacker with table access would."""
-    with connection.cursor() as cur:
+    with rls.as_owner(), connection.cursor() as cur:  # the tables' owner, a superuser in the tests
         cur.execute("SET LOCAL session_replication_role = replica")  # ordinary triggers do not fire
         cur.execute(sql, params)
         cur.execute("SET LOCAL session_replication_role = origin")

@@ -39,6 +39,9 @@ def _terminate(pid: int) -> None:
     other = connections.create_connection("default")
     try:
         with other.cursor() as cursor:
+            cursor.execute(
+                "RESET ROLE"
+            )  # the owner, a superuser here: the application's role may not end its sessions
             cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
             assert cursor.fetchone()[0] is True
     finally:

@@ -21,6 +21,7 @@ from django.db import connection
 
 from audit.models import AuditEvent
 from audit.services import Actor
+from ims_project import rls
 from reconciliation import services, tasks
 from reconciliation.engine import execute_run, partition_name
 from reconciliation.models import PurchaseLine, ReconMatch, ReconRun, RegisterImport
@@ -213,7 +214,7 @@ def test_an_attempt_that_lost_its_lease_stops_without_touching_the_run(
     assert (taken.status, taken.attempts, taken.progress) == ("running", 2, 0)  # left to the new owner
     assert table_rows(partition_name(run.pk)) == 0  # its results table is the new owner's to drop or reuse
     assert events(tenant_a, "recon.run_completed", object_id=str(run.pk)) == []
-    with connection.cursor() as cur:
+    with rls.as_owner(), connection.cursor() as cur:  # the owner's table
         cur.execute(f"DROP TABLE {partition_name(run.pk)}")
 
 

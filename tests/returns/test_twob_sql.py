@@ -17,6 +17,7 @@ from django.db import connection
 from django.utils import timezone
 
 from gst.sections import SECTIONS, DocKind, GoodsType
+from ims_project import rls
 from invoices.models import Supplier
 from returns import documents, services
 from returns.models import Gstr3bFiling, SupplierGstr3bStatus
@@ -75,7 +76,7 @@ def load(tenant, reg, n: int, seed: int) -> None:
     sections = [*SECTIONS, *(2 * [s for s, i in SECTIONS.items() if i.goods_typ == GoodsType.ALL_OTHER])]
     with (
         connection.cursor() as cur,
-        cur.cursor.copy(f"COPY invoices_supplierdocument ({COLS}) FROM STDIN") as cp,
+        rls.copy_in(cur, f"COPY invoices_supplierdocument ({COLS}) FROM STDIN") as cp,
     ):
         for i in range(n):
             section = rng.choice(sections)
