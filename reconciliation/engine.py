@@ -211,7 +211,8 @@ def _attach(cur, run_id: int) -> None:
             cur.execute(f"CREATE INDEX {part}_{n} ON {part} {cols}")
         cur.execute(f"ALTER TABLE {part} ADD CONSTRAINT {part}_run CHECK (run_id = {int(run_id)})")
         _attach_waiting_briefly(
-            cur, f"ALTER TABLE reconciliation_reconmatch ATTACH PARTITION {part} FOR VALUES IN ({int(run_id)})"
+            cur,
+            f"ALTER TABLE reconciliation_reconmatch ATTACH PARTITION {part} FOR VALUES IN ({int(run_id)})",
         )
         cur.execute(f"ALTER TABLE {part} DROP CONSTRAINT {part}_run")
 
