@@ -5,28 +5,36 @@ docs/decisions/0012-row-level-security.md)."""
 from __future__ import annotations
 
 from django.core.management.commands import migrate
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from ims_project import rls
 
 
 class Command(migrate.Command):
+    def execute(self, *args, **options):
+        # As the owner from the start: the system checks that run before ``handle`` connect too, and on a new
+        # server the application's role does not exist until this command has created it.
+        connection = connections[options.get("database") or DEFAULT_DB_ALIAS]
+        if connection.vendor != "postgresql" or not hasattr(connection, "become_owner"):
+            return super().execute(*args, **options)
+        connection.become_owner()
+        try:
+            return super().execute(*args, **options)
+        finally:
+            connection.become_app()
+
     def handle(self, *args, **options):
         connection = connections[options["database"]]
         if connection.vendor != "postgresql" or not hasattr(connection, "become_owner"):
             return super().handle(*args, **options)
-        connection.become_owner()
-        try:
-            super().handle(*args, **options)
-            if not rls.enabled():  # IMS_RLS=0: the wall taken down, the application connecting as the owner
-                tables = rls.remove(connection)
-                if options["verbosity"] >= 1:
-                    self.stdout.write(f"Row-level security off (IMS_RLS=0) on {len(tables)} tenant tables.")
-                return
-            tables = rls.apply(connection)
+        super().handle(*args, **options)
+        if not rls.enabled():  # IMS_RLS=0: the wall taken down, the application connecting as the owner
+            tables = rls.remove(connection)
             if options["verbosity"] >= 1:
-                self.stdout.write(f"Row-level security on {len(tables)} tenant tables (role {rls.role()}).")
-            for gap in rls.owner_gaps(connection):
-                self.stderr.write(f"Warning: {gap}.")
-        finally:
-            connection.become_app()
+                self.stdout.write(f"Row-level security off (IMS_RLS=0) on {len(tables)} tenant tables.")
+            return
+        tables = rls.apply(connection)
+        if options["verbosity"] >= 1:
+            self.stdout.write(f"Row-level security on {len(tables)} tenant tables (role {rls.role()}).")
+        for gap in rls.owner_gaps(connection):
+            self.stderr.write(f"Warning: {gap}.")
