@@ -276,6 +276,7 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
 
+    from ims_project import rls
     from reconciliation import engine, services
     from reconciliation.models import PurchaseLine, ReconRun
     from tenancy.scoping import tenant_scope
@@ -340,7 +341,10 @@ def main() -> None:
             date_to=max(dates) + dt.timedelta(30),
             rules=services.active_rules(tenant=tenant),
         )
-    with connection.cursor() as cur:
+    with (
+        rls.as_owner(),
+        connection.cursor() as cur,
+    ):  # CHECKPOINT: the connecting user's (a superuser's) right
         cur.execute("CHECKPOINT")  # start from clean buffers: the run's writes are its own
     t = time.perf_counter()
     run = engine.execute_run(run_id=run.pk)

@@ -98,7 +98,7 @@ class Heartbeat:
         self.model, self.pk, self.attempt, self.running = model, pk, attempt, running
         self._lost = threading.Event()
         self._stop = threading.Event()
-        self._requests: queue.Queue[tuple[dict[str, Any], threading.Event] | None] = queue.Queue()
+        self._requests: queue.Queue[tuple[dict[str, Any], threading.Event | None] | None] = queue.Queue()
         self.beats = 0
 
     @property
@@ -250,7 +250,7 @@ def failure_message(exc: BaseException, what: str) -> str:
     return f"The job failed because of an internal error ({type(exc).__name__}); it is logged as {what}."
 
 
-def deliver_later(task: Any, *args, countdown: float) -> None:
+def deliver_later(task: Any, *args: Any, countdown: float) -> None:
     """Send ``task`` again after ``countdown`` seconds; when the broker is away too, the sweep does it later."""
     try:
         task.apply_async(args, countdown=countdown)

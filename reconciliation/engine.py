@@ -312,7 +312,7 @@ def _irn_allows(r_all: str, s_all: str) -> str:
     carry the same IRN, or at most one carries one and no row of the other side (the tables ``r_all``, ``s_all``)
     carries that IRN; anything else is the matcher's to weigh."""
     return (
-        "(r.irn = s.irn OR ((r.irn = '' OR s.irn = '') "
+        "(r.irn = s.irn OR ((r.irn = '' OR s.irn = '') "  # nosec B608  # r_all, s_all: the engine's temp tables
         f"AND (r.irn = '' OR r.irn NOT IN (SELECT irn FROM {s_all} WHERE irn <> '')) "
         f"AND (s.irn = '' OR s.irn NOT IN (SELECT irn FROM {r_all} WHERE irn <> ''))))"
     )

@@ -639,7 +639,7 @@ def nearest_pending_limits(
     regs = {r.pk: r for r in registrations}
     if not regs:
         return {}
-    by_due: dict[int, dict[dt.date, list[dict]]] = {pk: {} for pk in regs}
+    by_due: dict[int, dict[dt.date, list[dict[str, Any]]]] = {pk: {} for pk in regs}
     for row in summary_rows(tenant_id=tenant.pk, registration_ids=list(regs), limited=True, fold_first=False):
         reg = regs[row["registration_id"]]
         due = pending_deadline(row["limit_month"], reg.filing_frequency, reg.state_code)
@@ -674,8 +674,13 @@ def nearest_pending_limits(
 
 
 def _limited_amendments(
-    *, tenant: Tenant, reg: Registration, today: dt.date, filed: dict[dt.date, dt.date], rows: list[dict]
-) -> list[tuple]:
+    *,
+    tenant: Tenant,
+    reg: Registration,
+    today: dt.date,
+    filed: dict[dt.date, dt.date],
+    rows: list[dict[str, Any]],
+) -> list[tuple[int | None, dt.date, Decimal]]:
     """(id, due, ITC at stake) of the amendments kept pending that the summary ``rows`` count and that carry the
     one-period limit (their original decides), placed by the reference placement (:func:`returns.twob.place`,
     which the deadline queue's SQL equals). ``filed``: the GSTIN's GSTR-3B filings (whether an original's was)."""

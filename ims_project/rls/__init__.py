@@ -15,10 +15,12 @@ open. This module imports nothing of ours (the ims_project room).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 
 SETTING = "ims.tenant_id"
@@ -59,8 +61,15 @@ def enabled() -> bool:
     return settings.IMS_RLS
 
 
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
 def role() -> str:
-    return settings.IMS_RLS_ROLE
+    """The application's role (``IMS_RLS_ROLE``): a plain lower-case identifier, since it is written into SQL."""
+    name = settings.IMS_RLS_ROLE
+    if not _IDENTIFIER.fullmatch(name):
+        raise ImproperlyConfigured(f"IMS_RLS_ROLE must be a lower-case PostgreSQL identifier, not {name!r}")
+    return name
 
 
 def wanted(scope: dict) -> str:
@@ -100,7 +109,7 @@ def apply(conn=None) -> list[str]:
         cur.execute("RESET ROLE")
         # Roles are shared by every database of the server: another database's migrate may create it first.
         cur.execute(
-            "DO $$ BEGIN "
+            "DO $$ BEGIN "  # nosec B608  # the role's name is checked to be a plain identifier (role())
             f"IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') THEN "
             f"CREATE ROLE {name} NOLOGIN NOSUPERUSER NOBYPASSRLS; END IF; "
             f"IF NOT pg_has_role(session_user, '{name}', 'MEMBER') THEN GRANT {name} TO session_user; END IF; "

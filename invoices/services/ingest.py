@@ -319,9 +319,7 @@ def _write(
                         originals,
                         index,
                         result,
-                        progress=(lambda n, done=saved: progress(done + n, total))
-                        if progress is not None
-                        else None,
+                        progress=_offset(progress, saved, total),
                     )
                 break
             except UniqueViolation as exc:
@@ -362,6 +360,13 @@ def _write(
                 request_id=request_id,
             )
     return result
+
+
+def _offset(progress: Progress | None, saved: int, total: int) -> Callable[[int], None] | None:
+    """``progress`` of the new documents written so far, counted after the ``saved`` ones of ``total``."""
+    if progress is None:
+        return None
+    return lambda n: progress(saved + n, total)
 
 
 _AMENDMENT_SECTIONS = frozenset(s.value for s, info in SECTIONS.items() if info.amendment)
@@ -542,7 +547,7 @@ def _copy_new(
             if len(out) == _COPY_CHUNK or (every and len(created) % every == 0):
                 copy.write("\n".join(out) + "\n")
                 out = []
-                if every and len(created) % every == 0:
+                if progress is not None and every and len(created) % every == 0:
                     progress(len(created))
         if out:
             copy.write("\n".join(out) + "\n")
@@ -776,7 +781,7 @@ _ORIGINAL_FY_OF_A = (
 )
 
 
-def _link_waiting_amendments(cur, ctx) -> int:
+def _link_waiting_amendments(cur: Any, ctx: dict[str, Any]) -> int:
     """Link the registration's amendments that were waiting for an original this batch brought (a new amendment
     was linked as it was written, a changed one as it was updated). The waiting amendments come from their
     partial index (``doc_unlinked_amendment_idx``, usually empty), each probing the natural-key index once for its
@@ -808,7 +813,12 @@ def _link_waiting_amendments(cur, ctx) -> int:
     return len(found)
 
 
-def _events(created: list[tuple], updates: list[_Update], vanished: list[tuple], now) -> Iterator[Event]:
+def _events(
+    created: list[tuple[int, str, str, str]],
+    updates: list[_Update],
+    vanished: list[tuple[Any, ...]],
+    now: Any,
+) -> Iterator[Event]:
     for doc_id, gstin, section, number in created:
         yield Event("document.created", OBJECT_TYPE, str(doc_id), f"{gstin} {section} {number}")
     for u in updates:
