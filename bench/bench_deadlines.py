@@ -20,7 +20,7 @@ if __package__ in (None, ""):
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import configure  # noqa: E402
+from bench.common import as_owner, configure  # noqa: E402
 
 configure(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ims_bench_deadlines"))
 
@@ -91,7 +91,8 @@ def main() -> None:
         )
         t0 = time.monotonic()
         load(tenant, reg, ROWS)
-        connection.cursor().execute("ANALYZE invoices_supplierdocument")
+        with connection.cursor() as cur, as_owner(cur):
+            cur.execute("ANALYZE invoices_supplierdocument")
         print(f"loaded {ROWS} documents in {time.monotonic() - t0:.1f} s")
     client = Client()
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")

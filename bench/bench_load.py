@@ -266,10 +266,13 @@ class _Ceiling:
     load weighs on both alike."""
 
     def __init__(self, cur, label: str, table: str, ddl: list[str]):
+        from bench.common import as_owner
+
         self.label, self.table, self.copy_name = label, table, f"bench_ceiling_{label}"
-        cur.execute(f"DROP TABLE IF EXISTS {self.copy_name}")
-        for statement in ddl:
-            cur.execute(statement.format(t=self.copy_name))
+        with as_owner(cur):  # the copies are the owner's, as the tables are (ingest COPYs as the owner too)
+            cur.execute(f"DROP TABLE IF EXISTS {self.copy_name}")
+            for statement in ddl:
+                cur.execute(statement.format(t=self.copy_name))
         cur.execute("SELECT count(*) FROM pg_indexes WHERE tablename = %s", [self.copy_name])
         self.indexes = cur.fetchone()[0]
         # GIN indexes: their pending lists are merged at the end of each batch's transaction, as ingest does
@@ -292,8 +295,10 @@ class _Ceiling:
     def load(self, cpu: _Cpu, data: bytes, rows: int) -> None:
         from django.db import connection, transaction
 
+        from bench.common import as_owner
+
         start = cpu.now()
-        with transaction.atomic(), connection.cursor() as cur:
+        with transaction.atomic(), connection.cursor() as cur, as_owner(cur):
             cur.execute(
                 "SET LOCAL work_mem = '64MB'"
             )  # as ingest's transactions (transition tables in memory)
@@ -317,7 +322,10 @@ class _Ceiling:
         )
 
     def drop(self, cur) -> None:
-        cur.execute(f"DROP TABLE IF EXISTS {self.copy_name}")
+        from bench.common import as_owner
+
+        with as_owner(cur):
+            cur.execute(f"DROP TABLE IF EXISTS {self.copy_name}")
 
 
 class _Ceilings:

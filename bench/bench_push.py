@@ -147,8 +147,13 @@ class _Rollback(Exception):
 
 
 def _triggers(cur, on: bool) -> None:
-    for name in TRIGGERS:
-        cur.execute(f"ALTER TABLE invoices_supplierdocument {'ENABLE' if on else 'DISABLE'} TRIGGER {name}")
+    from bench.common import as_owner
+
+    with as_owner(cur):
+        for name in TRIGGERS:
+            cur.execute(
+                f"ALTER TABLE invoices_supplierdocument {'ENABLE' if on else 'DISABLE'} TRIGGER {name}"
+            )
 
 
 def _ingest_cost(tenant, reg) -> None:
@@ -241,7 +246,7 @@ def _update_cost(tenant, reg) -> None:
 
 
 def queue_at_scale() -> None:
-    from bench.common import configure, ensure_documents
+    from bench.common import as_owner, configure, ensure_documents
 
     configure()
     tenant, regs = ensure_documents(QUEUE_DOCS)
@@ -278,8 +283,9 @@ def queue_at_scale() -> None:
             f"{size:,} in {time.perf_counter() - start:.2f} s (one UPDATE, triggers on)",
             flush=True,
         )
-        cur.execute("ANALYZE invoices_supplierdocument")
-        cur.execute("ANALYZE gst_sync_pushqueue")
+        with as_owner(cur):
+            cur.execute("ANALYZE invoices_supplierdocument")
+            cur.execute("ANALYZE gst_sync_pushqueue")
 
         def scan(reg):
             cur.execute(

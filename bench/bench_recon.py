@@ -45,7 +45,7 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import configure, ensure_documents  # noqa: E402
+from common import as_owner, configure, ensure_documents  # noqa: E402
 
 N = int(os.environ.get("RECON_N", "1000000"))
 SEED = 7
@@ -313,7 +313,7 @@ def main() -> None:
         have = PurchaseLine.objects.filter(tenant=tenant).count()
         if not (os.environ.get("RECON_REUSE") and have == len({line["erp_ref"] for line in lines})):
             t = time.perf_counter()
-            with connection.cursor() as cur:  # the bench database holds the bench tenant only
+            with connection.cursor() as cur, as_owner(cur):  # the bench database holds the bench tenant only
                 cur.execute(
                     "TRUNCATE reconciliation_reconmatch, reconciliation_manuallink, "
                     "reconciliation_purchaseline"
@@ -326,7 +326,7 @@ def main() -> None:
                 for i in range(0, len(first), 50_000):
                     services._upsert(tenant.pk, first[i : i + 50_000])
                 services._upsert(tenant.pk, later)
-            with connection.cursor() as cur:
+            with connection.cursor() as cur, as_owner(cur):
                 cur.execute("VACUUM ANALYZE reconciliation_purchaseline")
             print(f"register lines loaded: {len(lines):,} in {time.perf_counter() - t:.1f} s", flush=True)
         user = get_user_model().objects.get_or_create(username="bench-recon")[0]

@@ -36,7 +36,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_URL, configure  # noqa: E402
+from common import DEFAULT_URL, as_owner, configure  # noqa: E402
 
 N = int(os.environ.get("IMPORT_N", "200000"))
 SEED = 11
@@ -284,7 +284,7 @@ def floor(xlsx: bytes, tenant_id: int) -> tuple[float, float]:
     rows = sum(1 for _row in sheet.iter_rows())
     read_s = time.perf_counter() - t
     assert rows == N + 1
-    with connection.cursor() as cur:
+    with connection.cursor() as cur, as_owner(cur):  # the product's COPY runs as the owner too (rls.copy_in)
         cur.execute("DROP TABLE IF EXISTS bench_register_floor")
         cur.execute("CREATE TABLE bench_register_floor (LIKE reconciliation_purchaseline INCLUDING ALL)")
         buf = io.BytesIO()
@@ -381,7 +381,8 @@ def main() -> None:
     def clear() -> None:
         with connection.cursor() as cur:
             cur.execute("DELETE FROM reconciliation_purchaseline WHERE tenant_id = %s", [tenant.pk])
-            cur.execute("ANALYZE reconciliation_purchaseline")
+            with as_owner(cur):
+                cur.execute("ANALYZE reconciliation_purchaseline")
 
     def run(label: str, name: str, data: bytes, *, mapping=None, expect_created=0, expect_updated=0) -> float:
         watcher = ProgressWatcher(url, tenant.pk)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -63,6 +65,24 @@ def recreate_database(url: str) -> None:
 
 
 _configured = False
+
+
+@contextmanager
+def as_owner(cur) -> Iterator[None]:
+    """A bench's set-up steps that only the tables' owner may take (ANALYZE, VACUUM, TRUNCATE, CHECKPOINT, a
+    trigger switched, a copy of a table made and COPYed into) run as the connecting user on ``cur`` (a Django or
+    psycopg cursor, in or out of a transaction); what a bench measures runs as the application's role, under the
+    row-level security the product runs with (docs/decisions/0012-row-level-security.md)."""
+    from ims_project import rls
+
+    if not rls.enabled():
+        yield
+        return
+    cur.execute("SET ROLE NONE")
+    try:
+        yield
+    finally:
+        cur.execute(f"SET ROLE {rls.role()}")
 
 
 def configure(url: str | None = None) -> str:
