@@ -13,11 +13,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
 from csp.constants import NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 from ims_project import queues
 
@@ -142,7 +144,19 @@ DATABASES["default"].setdefault("OPTIONS", {})
 # JIT compilation makes this product's short analytic queries slower (docs/decisions/0006-jit-off.md): off for our sessions.
 _pg_options = DATABASES["default"]["OPTIONS"].get("options", "")
 if "jit" not in _pg_options:
-    DATABASES["default"]["OPTIONS"]["options"] = f"{_pg_options} -c jit=off".strip()
+    _pg_options = f"{_pg_options} -c jit=off".strip()
+# Memory a session may give its temporary tables before they spill to temporary files. It is taken only as they grow,
+# and only a reconciliation's tables grow large (about 450 MB at 1,000,000 × 1,000,000): with PostgreSQL's 8 MB every
+# pass of the engine read and wrote them through the file system (docs/performance.md §3.4). A session can change it
+# only before its first temporary table, hence at connect.
+IMS_TEMP_BUFFERS = env("IMS_TEMP_BUFFERS", default="1GB")
+if IMS_TEMP_BUFFERS and not re.fullmatch(r"[0-9]+(kB|MB|GB)?", IMS_TEMP_BUFFERS):
+    raise ImproperlyConfigured(
+        f"IMS_TEMP_BUFFERS must be a size such as 1GB or 512MB, not {IMS_TEMP_BUFFERS!r}"
+    )
+if "temp_buffers" not in _pg_options and IMS_TEMP_BUFFERS:
+    _pg_options = f"{_pg_options} -c temp_buffers={IMS_TEMP_BUFFERS}".strip()
+DATABASES["default"]["OPTIONS"]["options"] = _pg_options
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 # A kept connection is checked before a request reuses it: one the server dropped while idle (restart, failover,
 # pg_terminate_backend) is replaced instead of failing the request.

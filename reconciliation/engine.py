@@ -25,9 +25,12 @@ visible while it works.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import io
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
 from django.db import OperationalError, connection, transaction
@@ -389,6 +392,9 @@ def _pass_sql(cur, run: ReconRun, rules: RuleSet, p: dict, lap) -> None:
         cur.execute("DELETE FROM recon_rr WHERE id IN (SELECT rid FROM recon_p WHERE pan_fallback)")
         cur.execute("DELETE FROM recon_ss WHERE id IN (SELECT sid FROM recon_p WHERE pan_fallback)")
         lap("PAN fallback join")
+    if not rules.across_fy:  # across FYs, the matcher weighs a debit note against the other FY's numbers
+        _debit_notes_as_purchases(cur, p, within, diffs)
+        lap("debit notes as purchases")
     cur.execute(
         f"INSERT INTO {partition_name(run.pk)} ({_OUT_COLS}) SELECT %(tenant)s, %(run)s, reg, sg, outcome, rid, "  # nosec B608  # partition name built from an int; values as params
         "sid, NULL, similarity, days, d_taxable, d_igst, d_cgst, d_sgst, d_cess, pan_fallback, across_fy, '' "
@@ -397,6 +403,75 @@ def _pass_sql(cur, run: ReconRun, rules: RuleSet, p: dict, lap) -> None:
     )
     cur.execute("ANALYZE recon_p (rid, sid)")
     lap("store exact pairs")
+
+
+def _debit_notes_as_purchases(cur, p: dict, within: str, diffs: str) -> None:
+    """A supplier's debit note booked as an ordinary purchase (the register has no debit-note type), within
+    tolerance and the date window: probable with that reason, as the matcher pairs it (domain.matching.kind_note) —
+    when the number is the only one of its supplier PAN and FY on each side of what is left, so that no other
+    candidate (the same number under another GSTIN or recipient, a repeat, a group) could rank before it. The rest
+    (beyond tolerance, repeated numbers) is the matcher's. About one pair in seventy of a real register
+    (docs/performance.md §3.4): they no longer go through Python."""
+    cur.execute(
+        "WITH once AS (SELECT substr(pg, 3, 10) AS pan, norm, fy FROM recon_rr WHERE pg <> '' GROUP BY 1, 2, 3 "  # nosec B608  # column names from HEADS and code constants; values as params
+        "HAVING count(*) = 1 INTERSECT SELECT substr(pg, 3, 10), norm, fy FROM recon_ss WHERE pg <> '' "
+        "GROUP BY 1, 2, 3 HAVING count(*) = 1) "
+        f"INSERT INTO recon_p ({_PAIR_COLS}) SELECT r.reg, r.sg, 'probable', r.id, s.id, 100, s.d - r.d, "
+        f"{diffs}, false, false, r.inside OR s.inside "
+        "FROM recon_rr r JOIN recon_ss s ON r.reg = s.reg AND r.pg = s.pg AND r.norm = s.norm AND r.fy = s.fy "
+        "JOIN once o ON o.pan = substr(r.pg, 3, 10) AND o.norm = r.norm AND o.fy = r.fy "
+        "WHERE r.kind = 'invoice' AND s.kind = 'debit_note' AND r.cls = '' AND s.cls = '' AND NOT r.neg "
+        f"AND r.pg <> '' AND {within} AND abs(r.d - s.d) <= %(window)s "
+        f"AND {_irn_allows('recon_rr', 'recon_ss')} AND NOT EXISTS (SELECT 1 FROM "
+        "reconciliation_manuallink m WHERE m.tenant_id = %(tenant)s AND m.kind = 'unlink' "
+        "AND m.purchase_id = r.id AND m.document_id = s.id)",
+        p,
+    )
+    if cur.rowcount:
+        paired = "FROM recon_p WHERE outcome = 'probable' AND NOT pan_fallback"
+        cur.execute(f"DELETE FROM recon_rr WHERE id IN (SELECT rid {paired})")  # nosec B608  # a code constant
+        cur.execute(f"DELETE FROM recon_ss WHERE id IN (SELECT sid {paired})")  # nosec B608  # a code constant
+
+
+def _match_residue(cur, run: ReconRun, rules: RuleSet, lap) -> None:
+    """What the SQL passes left (the residue), matched in memory (domain.matching.match) and stored."""
+    cur.execute(f"SELECT {_SIDE_COLS} FROM recon_rr")  # nosec B608  # column list a code constant
+    register = [_doc("R", row) for row in cur.fetchall()]
+    cur.execute(f"SELECT {_SIDE_COLS} FROM recon_ss")  # nosec B608  # column list a code constant
+    supplier = [_doc("S", row) for row in cur.fetchall()]
+    lap(f"fetch residue ({len(register)} + {len(supplier)})")
+    inside = {("R", d.id) for d, flag in register if flag} | {("S", d.id) for d, flag in supplier if flag}
+    register = [d for d, _flag in register]
+    supplier = [d for d, _flag in supplier]
+    forbidden = set(
+        ManualLink.objects.filter(tenant=run.tenant_id, kind="unlink").values_list(
+            "purchase_id", "document_id"
+        )
+    )
+    results = [
+        res
+        for res in match(register, supplier, rules, forbidden)
+        if any(("R", i) in inside for i in res.register_ids)
+        or any(("S", i) in inside for i in res.supplier_ids)
+    ]
+    lap("match residue")
+    _write_results(cur, run, results, {d.id: d for d in register}, {d.id: d for d in supplier})
+    lap("store residue")
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while the residue is fetched and matched: those hundreds of thousands of
+    objects make no reference cycles, and every collection would walk them all (a fifth of the matcher's time at
+    1,000,000 × 1,000,000: docs/performance.md §3.4). Back on afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+            gc.collect(0)
 
 
 def _execute(run: ReconRun) -> dict[str, int]:
@@ -455,30 +530,8 @@ def _execute(run: ReconRun) -> dict[str, int]:
             cur.execute("SET LOCAL work_mem = '256MB'")
             cur.execute("SET LOCAL enable_nestloop = off")
             cur.execute("SET LOCAL jit = off")
-            cur.execute(f"SELECT {_SIDE_COLS} FROM recon_rr")  # nosec B608  # column list a code constant
-            register = [_doc("R", row) for row in cur.fetchall()]
-            cur.execute(f"SELECT {_SIDE_COLS} FROM recon_ss")  # nosec B608  # column list a code constant
-            supplier = [_doc("S", row) for row in cur.fetchall()]
-            lap(f"fetch residue ({len(register)} + {len(supplier)})")
-            inside = {("R", d.id) for d, flag in register if flag} | {
-                ("S", d.id) for d, flag in supplier if flag
-            }
-            register = [d for d, _flag in register]
-            supplier = [d for d, _flag in supplier]
-            forbidden = set(
-                ManualLink.objects.filter(tenant=run.tenant_id, kind="unlink").values_list(
-                    "purchase_id", "document_id"
-                )
-            )
-            results = [
-                res
-                for res in match(register, supplier, rules, forbidden)
-                if any(("R", i) in inside for i in res.register_ids)
-                or any(("S", i) in inside for i in res.supplier_ids)
-            ]
-            lap("match residue")
-            _write_results(cur, run, results, {d.id: d for d in register}, {d.id: d for d in supplier})
-            lap("store residue")
+            with _gc_paused():
+                _match_residue(cur, run, rules, lap)
             coverage = _limit_to_scope(cur, run, p)
             ReconRun.objects.filter(pk=run.pk).update(coverage=coverage)
             lap("scope")

@@ -5,6 +5,9 @@ test client skips the connection housekeeping between requests)."""
 
 from __future__ import annotations
 
+import os
+import subprocess  # nosec B404  # a test starts Python with a bad setting
+import sys
 import wsgiref.util
 
 import pytest
@@ -60,3 +63,28 @@ def test_a_request_after_the_idle_connection_was_terminated_still_answers(
 
     assert _get(path, session_key) == 200
     assert persistent_connection.connection.info.backend_pid != pid
+
+
+@pytest.mark.django_db
+def test_sessions_give_temporary_tables_the_configured_memory():
+    """A reconciliation's temporary tables stay in memory instead of spilling to files: ``temp_buffers`` is set at
+    connect (a session cannot change it after its first temporary table)."""
+    with connection.cursor() as cur:
+        cur.execute("SHOW temp_buffers")
+        assert cur.fetchone()[0] == settings.IMS_TEMP_BUFFERS == "1GB"
+
+
+def test_a_temp_buffers_value_that_is_not_a_size_is_refused_at_start():
+    result = subprocess.run(  # nosec B603  # fixed arguments
+        [sys.executable, "-c", "import django; django.setup()"],
+        env={
+            **os.environ,
+            "IMS_TEMP_BUFFERS": "1GB -c role=postgres",
+            "DJANGO_SETTINGS_MODULE": "ims_project.settings",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "IMS_TEMP_BUFFERS must be a size" in result.stderr
