@@ -124,7 +124,7 @@ TEMPLATES = [
         },
     },
 ]
-# Django's form renderer, the commonest widgets written in Python (the same HTML, a fifth of the CPU).
+# Django's form renderer with the commonest widgets written in Python: the same HTML, less CPU (docs/performance.md §3.11).
 FORM_RENDERER = "ims_project.form_renderer.FormRenderer"
 
 # --- Database -------------------------------------------------------------------------------------------------
