@@ -412,11 +412,12 @@ def ceiling(portal_url: str, count: int) -> tuple[float, int]:
 
 
 def main() -> int:
+    from bench.common import check_bench_database
+
     sizes, left_out = tier_sizes(SCALE)
     base = db_url("sim")
     name = urlsplit(base).path.lstrip("/")
-    if not name.startswith(("ims_bench", "ims_")):
-        raise SystemExit(f"refusing to use {name!r}")
+    check_bench_database(name)
     for n in WORKERS:
         admin_execute(
             base, f'DROP DATABASE IF EXISTS "{urlsplit(db_url(f"sim_w{n}")).path.lstrip("/")}" WITH (FORCE)'

@@ -10,6 +10,7 @@ generated documents, loading the missing ones through the ingest service, and re
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -50,14 +51,23 @@ def _ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+# The databases a bench may drop: ims_bench…, or ims_<someone>_bench… (a second bench database beside another's).
+_BENCH_NAME = re.compile(r"ims_(?:[a-z0-9]+_)?bench\w*")
+
+
+def check_bench_database(name: str) -> None:
+    """Refuse to drop or empty a database that is not named as a bench database."""
+    if not _BENCH_NAME.fullmatch(name):
+        raise ValueError(f"refusing to drop {name!r}: only ims_bench… or ims_<name>_bench… databases")
+
+
 def recreate_database(url: str) -> None:
     """Drop and create a database (for benchmarks that need an empty one)."""
     import psycopg
 
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
-    if not name.startswith("ims_bench"):
-        raise ValueError(f"refusing to drop {name!r}: only ims_bench* databases")
+    check_bench_database(name)
     admin = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

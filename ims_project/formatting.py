@@ -17,15 +17,18 @@ def format_inr(value, *, symbol: bool = True, decimals: int = 2) -> str:
     anything that is not a finite number, as a template filter should be."""
     if value is None or value == "" or isinstance(value, bool):
         return ""
-    try:
-        with localcontext(prec=100):
-            amount = Decimal(str(value).strip()).quantize(
-                Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP
-            )
-    except (InvalidOperation, ValueError):
-        return ""
-    if not amount.is_finite():
-        return ""
+    if type(value) is Decimal and value.is_finite() and value.as_tuple().exponent == -decimals:
+        amount = value  # a money field's value as the database gives it: nothing to round (a list writes 150)
+    else:
+        try:
+            with localcontext(prec=100):
+                amount = Decimal(str(value).strip()).quantize(
+                    Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP
+                )
+        except (InvalidOperation, ValueError):
+            return ""
+        if not amount.is_finite():
+            return ""
     sign = "-" if amount < 0 else ""
     whole, _, frac = f"{amount.copy_abs():.{decimals}f}".partition(".")
     if len(whole) > 3:

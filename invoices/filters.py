@@ -164,8 +164,34 @@ class OutcomeFilter(df.MultipleChoiceFilter):
     field_class = OutcomeField
 
 
+class _ChoicesReadOnce(forms.models.ModelChoiceIterator):
+    """The options from the field's queryset, read once and kept in its cache: the list page counts them
+    (``multi_gstin``) and the select writes them from the same read. Django's own iterator reads them again through
+    a server-side cursor, and counts them with a COUNT query."""
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.queryset:
+            yield self.choice(obj)
+
+    def __len__(self):
+        return len(self.queryset) + (1 if self.field.empty_label is not None else 0)
+
+    def __bool__(self):
+        return self.field.empty_label is not None or bool(self.queryset)
+
+
+class RegistrationField(df.fields.ModelChoiceField):
+    iterator = _ChoicesReadOnce
+
+
+class RegistrationFilter(df.ModelChoiceFilter):
+    field_class = RegistrationField
+
+
 class DocumentFilter(df.FilterSet):
-    registration = df.ModelChoiceFilter(
+    registration = RegistrationFilter(
         queryset=Registration.objects.none(),
         to_field_name="gstin",
         label="GSTIN",

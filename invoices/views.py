@@ -153,8 +153,9 @@ def document_list(request, tenant_slug):
             date_sort_next="date" if page.sort == "-date" else "-date",
             value_sort_next="value" if page.sort == "-value" else "-value",
             active=filterset.active_filters(),
+            # The select's own queryset: the GSTINs are read once for both (filters.RegistrationField).
             multi_gstin=not filterset.form.cleaned_data.get("registration")
-            and len(filterset.filters["registration"].queryset) > 1,
+            and len(filterset.form.fields["registration"].queryset) > 1,
         )
     return render(request, "invoices/document_list.html", context, status=200 if valid else 400)
 

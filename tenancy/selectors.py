@@ -27,6 +27,21 @@ def tenants_with_inactive_registrations() -> QuerySet[Tenant]:
     return Tenant.objects.annotate(inactive_registration_ids=ArraySubquery(inactive))
 
 
+def membership_at(*, slug: str, user) -> Membership | None:
+    """``user``'s membership of the tenant ``slug``, with the tenant and its deactivated GSTINs' ids (as
+    :func:`tenants_with_inactive_registrations` gives them), in one query: a page's tenant and membership."""
+    inactive = Registration._base_manager.filter(tenant=OuterRef("tenant_id"), active=False).values("pk")
+    membership = (
+        Membership.objects.select_related("tenant")
+        .annotate(inactive_registration_ids=ArraySubquery(inactive))
+        .filter(tenant__slug=slug, user=user)
+        .first()
+    )
+    if membership is not None:
+        membership.tenant.inactive_registration_ids = membership.inactive_registration_ids
+    return membership
+
+
 def inactive_registration_ids(tenant: Tenant) -> list[int]:
     """Ids of ``tenant``'s deactivated GSTINs: from the tenant's annotation when it was loaded with
     :func:`tenants_with_inactive_registrations` (a request's tenant), else read once and kept on the instance."""

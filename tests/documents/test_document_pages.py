@@ -6,7 +6,7 @@ import pytest
 
 from invoices.models import DocumentVersion
 from tenancy.scoping import tenant_scope
-from tests.documents.helpers import SUPPLIER_2, make_doc
+from tests.documents.helpers import SUPPLIER_2, make_doc, make_supplier
 
 pytestmark = pytest.mark.django_db
 
@@ -33,6 +33,56 @@ def test_list_shows_documents_with_filter_bar_badges_and_export_button(client_fo
     assert "Karnataka Steel Works Ltd" in html  # supplier names come from the Supplier table
     assert "₹11,800.00" in html  # amounts in Indian format, right-aligned cells
     assert "05-10-2025" in html  # dates DD-MM-YYYY
+
+
+def _row(html: str, doc) -> str:
+    start = html.index(f'<tr data-href="{LIST}{doc.pk}/')
+    return html[start : html.index("</tr>", start)]
+
+
+def test_list_rows_write_every_cell_escaped_with_its_badges_and_links(client_for, alice, docs, reg_a1):
+    """The rows are written in Python (invoices/templatetags/ims_docs.py document_rows): each value escaped, each
+    flag as the template wrote it."""
+    make_supplier(reg_a1.tenant, "27AAACW1234F1Z9", 'Wide "Name" <Traders> & Sons, Pune Private Limited')
+    odd = make_doc(
+        reg_a1,
+        doc_number='X<1>&"2"',
+        supplier_gstin="27AAACW1234F1Z9",
+        supplier_gstin_valid=False,
+        local_action="R",
+    )
+    bill = make_doc(
+        reg_a1, section="impg", supplier_gstin="", pos="", port_code="INNSA1", doc_number="7001234"
+    )
+    response = client_for(alice).get(LIST, {"section": ["b2b", "impg"], "sort": "-date"})
+    html = response.content.decode()
+    assert listed(response) >= {odd.pk, bill.pk}
+    row = _row(html, odd)
+    link = f"{LIST}{odd.pk}/?section=b2b&amp;section=impg&amp;sort=-date"  # the list's filters travel with it
+    assert f'<tr data-href="{link}" tabindex="0" data-section="b2b">' in row
+    assert f'<a href="{link}">X&lt;1&gt;&amp;&quot;2&quot;</a>' in row
+    assert 'aria-label="Select X&lt;1&gt;&amp;&quot;2&quot;"' in row
+    assert "X<1>" not in html
+    assert '<span class="mono">27AAACW1234F1Z9</span> <span class="badge text-bg-danger"' in row
+    assert "Wide &quot;Name&quot; &lt;Traders&gt; &amp; Sons, P…</span>" in row  # cut at 32 characters
+    for cell in ("05-10-2025", "10-2025", "₹11,800.00", "₹10,000.00", "₹1,800.00"):
+        assert f">{cell}</td>" in row
+    assert 'class="badge badge-action-R" title="Your action, not yet pushed (portal: No action)">' in row
+    assert "to push" in row
+    assert f'<td class="mono">{reg_a1.gstin}</td>' in row  # two GSTINs: the recipient column
+    bill_row = _row(html, bill)
+    assert "Import from overseas" in bill_row
+    assert "port INNSA1" in bill_row
+    assert "badge text-bg-danger" not in bill_row
+    flags = {key: _row(html, docs[key]) for key in ("review", "gone")}
+    assert ">review</span>" in flags["review"]
+    assert ">gone</span>" not in flags["review"]
+    assert ">gone</span>" in flags["gone"]
+    assert ">review</span>" not in flags["gone"]
+    one_gstin = client_for(alice).get(LIST, {"registration": reg_a1.gstin}).content.decode()
+    assert f'<td class="mono">{reg_a1.gstin}</td>' not in one_gstin
+    nothing = client_for(alice).get(LIST, {"number": "no-such-number"}).content.decode()
+    assert "No documents match these filters." in nothing
 
 
 def test_list_filters_by_one_registration_and_section(client_for, alice, docs, reg_a1):
