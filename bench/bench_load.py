@@ -141,7 +141,7 @@ def _ingest_and_report(mode: str, tenant, reg, actor, names: dict, files: list[P
     with_ceilings = audit_created and os.environ.get("BENCH_LOAD_REFERENCE", "1") != "0"
     with connection.cursor() as cur:
         cpu = _Cpu(cur)
-    ceilings = _Ceilings(cpu) if with_ceilings else None
+    ceilings = _Ceilings() if with_ceilings else None
     load_start = os.getloadavg()
     total_created = 0
     spent = [0.0, 0.0, 0.0]  # wall, Python CPU, backend CPU outside the ingest (the ceilings' batches)
@@ -266,13 +266,12 @@ class _Ceiling:
     load weighs on both alike."""
 
     def __init__(self, cur, label: str, table: str, ddl: list[str]):
-        from bench.common import as_owner
-
         self.label, self.table, self.copy_name = label, table, f"bench_ceiling_{label}"
-        with as_owner(cur):  # the copies are the owner's, as the tables are (ingest COPYs as the owner too)
-            cur.execute(f"DROP TABLE IF EXISTS {self.copy_name}")
-            for statement in ddl:
-                cur.execute(statement.format(t=self.copy_name))
+        # ``cur``: the owner's connection (_Ceilings), whose copies these are: a COPY with no wall, what the
+        # ingest's COPY would be with none.
+        cur.execute(f"DROP TABLE IF EXISTS {self.copy_name}")
+        for statement in ddl:
+            cur.execute(statement.format(t=self.copy_name))
         cur.execute("SELECT count(*) FROM pg_indexes WHERE tablename = %s", [self.copy_name])
         self.indexes = cur.fetchone()[0]
         # GIN indexes: their pending lists are merged at the end of each batch's transaction, as ingest does
@@ -292,17 +291,13 @@ class _Ceiling:
         self.wall = 0.0
         self.cpu = 0.0
 
-    def load(self, cpu: _Cpu, data: bytes, rows: int) -> None:
-        from django.db import connection, transaction
-
-        from bench.common import as_owner
-
+    def load(self, owner, cpu: _Cpu, data: bytes, rows: int) -> None:
         start = cpu.now()
-        with transaction.atomic(), connection.cursor() as cur, as_owner(cur):
+        with owner.transaction(), owner.cursor() as cur:
             cur.execute(
                 "SET LOCAL work_mem = '64MB'"
             )  # as ingest's transactions (transition tables in memory)
-            with cur.cursor.copy(f"COPY {self.copy_name} FROM STDIN") as copy:
+            with cur.copy(f"COPY {self.copy_name} FROM STDIN") as copy:
                 copy.write(data)
             for index in self.gin:
                 cur.execute("SELECT gin_clean_pending_list(%s::regclass)", [index])
@@ -322,21 +317,23 @@ class _Ceiling:
         )
 
     def drop(self, cur) -> None:
-        from bench.common import as_owner
-
-        with as_owner(cur):
-            cur.execute(f"DROP TABLE IF EXISTS {self.copy_name}")
+        cur.execute(f"DROP TABLE IF EXISTS {self.copy_name}")
 
 
 class _Ceilings:
     """The bare-COPY ceilings of the bulk path, fed batch by batch: documents into a copy of the current table and
     into a copy of today's layout (:data:`_OLD_LAYOUT`), audit rows into a copy of the ledger."""
 
-    def __init__(self, cpu: _Cpu):
-        from django.db import connection
+    def __init__(self):
+        import psycopg
 
-        self.cpu = cpu
-        with connection.cursor() as cur:
+        from bench.common import owner_url
+
+        # The copies and their COPYs are the owner's, on a connection of its own (the application's login may own
+        # nothing: docs/decisions/0013); its backend's CPU is read as the ingest's is.
+        self.owner = psycopg.connect(owner_url(os.environ["DATABASE_URL"]), autocommit=True)  # configure()d
+        with self.owner.cursor() as cur:
+            self.cpu = _Cpu(cur)
             self.new = _Ceiling(
                 cur, "current", "invoices_supplierdocument", _copy_of(cur, "invoices_supplierdocument", "{t}")
             )
@@ -365,12 +362,11 @@ class _Ceilings:
         events, n_events = self._dump("audit_auditevent")
         pair = (self.new, self.old) if self.batches % 2 == 0 else (self.old, self.new)
         for ceiling in pair:
-            ceiling.load(self.cpu, docs, n_docs)
-        self.audit.load(self.cpu, events, n_events)
+            ceiling.load(self.owner, self.cpu, docs, n_docs)
+        self.audit.load(self.owner, self.cpu, events, n_events)
         self.batches += 1
 
     def report(self, ingest_rate: float) -> None:
-        from django.db import connection
 
         audit = self.audit.rate
         bulk = {c: 1 / (1 / c.rate + 1 / audit) for c in (self.new, self.old)}
@@ -390,9 +386,10 @@ class _Ceilings:
             f"{ingest_rate / bulk[self.old]:.2f}x",
             flush=True,
         )
-        with connection.cursor() as cur:
+        with self.owner.cursor() as cur:
             for ceiling in (self.new, self.old, self.audit):
                 ceiling.drop(cur)
+        self.owner.close()
 
 
 def main() -> None:

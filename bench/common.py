@@ -40,10 +40,19 @@ BENCH_REGISTRATIONS = (("27", "1", 0.6), ("27", "2", 0.25), ("29", "1", 0.15))
 BATCH = 50_000
 
 
+def owner_url(url: str) -> str:
+    """The bench database ``url`` as its tables' owner: ``DATABASE_OWNER_URL``'s user, password, host and port when
+    set (the application then logs in as a role that owns nothing: docs/decisions/0013), else ``url`` itself."""
+    owner = os.environ.get("DATABASE_OWNER_URL")
+    if not owner:
+        return url
+    return urlunsplit(urlsplit(owner)._replace(path=urlsplit(url).path))
+
+
 def _ensure_database(url: str) -> None:
     import psycopg
 
-    parts = urlsplit(url)
+    parts = urlsplit(owner_url(url))
     name = parts.path.lstrip("/")
     admin = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -65,7 +74,7 @@ def recreate_database(url: str) -> None:
     """Drop and create a database (for benchmarks that need an empty one)."""
     import psycopg
 
-    parts = urlsplit(url)
+    parts = urlsplit(owner_url(url))
     name = parts.path.lstrip("/")
     check_bench_database(name)
     admin = urlunsplit(parts._replace(path="/postgres"))

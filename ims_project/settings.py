@@ -142,6 +142,9 @@ DATABASES["default"]["ENGINE"] = "ims_project.rls"
 # Row-level security on every tenant table, the application's sessions running as IMS_RLS_ROLE (owner of nothing).
 IMS_RLS = env.bool("IMS_RLS", default=True)
 IMS_RLS_ROLE = env("IMS_RLS_ROLE", default="ims_app")
+# The tables' owner, for migrate and restore_tenant only, when DATABASE_URL is a login that owns nothing and bypasses
+# nothing (docs/decisions/0013-application-login-owns-nothing.md); unset: DATABASE_URL's user is the owner.
+IMS_DATABASE_OWNER = env.db("DATABASE_OWNER_URL") if os.environ.get("DATABASE_OWNER_URL") else None
 DATABASES["default"].setdefault("OPTIONS", {})
 # JIT compilation makes this product's short analytic queries slower (docs/decisions/0006-jit-off.md): off for our sessions.
 _pg_options = DATABASES["default"]["OPTIONS"].get("options", "")

@@ -71,11 +71,6 @@ _R_BOE = "(supply_type = 'impg' OR boe_number <> '')"
 _R_DATE = f"CASE WHEN {_R_BOE} THEN coalesce(boe_date, doc_date) ELSE doc_date END"
 _FY_OF = "(extract(year from {0})::int - CASE WHEN extract(month from {0}) < 4 THEN 1 ELSE 0 END)"
 _TEMP = "recon_r, recon_s, recon_p, recon_dup, recon_rr, recon_ss, recon_cover, recon_pans"
-_PART_INDEXES = (
-    "(run_id, outcome, id)",
-    "(run_id, purchase_id) WHERE purchase_id IS NOT NULL",
-    "(run_id, document_id) WHERE document_id IS NOT NULL",
-)
 LAST_TIMINGS: dict[str, float] = {}  # seconds per stage of the latest run in this process (for the benchmark)
 
 
@@ -97,8 +92,9 @@ def _progress(run: ReconRun, percent: int, stage: str) -> None:
 def _cleanup(run_id: int) -> None:
     """Drop what an attempt of the run wrote: its temporary tables (of this session), its results table (attached
     or not) and any of its rows in the default partition."""
-    with rls.as_owner(), connection.cursor() as cur:  # the partition is the owner's (rls.as_owner)
-        cur.execute(f"DROP TABLE IF EXISTS {_TEMP}, {partition_name(run_id)}")
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {_TEMP}")
+        rls.partition(cur, "drop", run_id)  # the partition is the owner's (rls.partition)
     with connection.cursor() as cur:
         cur.execute("DELETE FROM reconciliation_reconmatch WHERE run_id = %s", [run_id])
 
@@ -191,8 +187,8 @@ def _drop_older_results(run: ReconRun) -> None:
         # streaming an older run), which would hold up every reader queued after us. Retried by the next run.
         with transaction.atomic(), connection.cursor() as cur:
             cur.execute("SET LOCAL lock_timeout = '3s'")
-            with rls.as_owner():
-                cur.execute(f"DROP TABLE IF EXISTS {', '.join(partition_name(pk) for pk in older)}")
+            for pk in older:
+                rls.partition(cur, "drop", pk)
             cur.execute(
                 "DELETE FROM reconciliation_reconmatch WHERE run_id = ANY(%s)", [older]
             )  # default part
@@ -206,18 +202,12 @@ def partition_name(run_id: int) -> str:
 
 def _attach(cur, run_id: int) -> None:
     """Build the indexes of the run's table in one go and attach it as the run's partition of the results."""
-    part = partition_name(run_id)
-    with rls.as_owner():  # the table's owner builds its indexes and attaches it
+    # The table's owner builds its primary key, indexes and the check of its run, then attaches it and drops the
+    # check (rls.partition: ims_project/rls, docs/decisions/0013).
+    with transaction.atomic():
         cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        cur.execute(f"ALTER TABLE {part} ADD PRIMARY KEY (id, run_id)")
-        for n, cols in enumerate(_PART_INDEXES):
-            cur.execute(f"CREATE INDEX {part}_{n} ON {part} {cols}")
-        cur.execute(f"ALTER TABLE {part} ADD CONSTRAINT {part}_run CHECK (run_id = {int(run_id)})")
-        _attach_waiting_briefly(
-            cur,
-            f"ALTER TABLE reconciliation_reconmatch ATTACH PARTITION {part} FOR VALUES IN ({int(run_id)})",
-        )
-        cur.execute(f"ALTER TABLE {part} DROP CONSTRAINT {part}_run")
+        rls.partition(cur, "index", run_id)
+        _attach_waiting_briefly(cur, run_id)
 
 
 ATTACH_LOCK_WAIT = "1s"  # the longest an ATTACH queues for its lock at one go (lock_timeout)
@@ -225,7 +215,7 @@ ATTACH_TRIES = 20  # tries with that bound, ATTACH_PAUSE apart, before it waits 
 ATTACH_PAUSE = 0.5
 
 
-def _attach_waiting_briefly(cur, sql: str) -> None:
+def _attach_waiting_briefly(cur, run_id: int) -> None:
     """Run the ATTACH, queueing for its lock at most :data:`ATTACH_LOCK_WAIT` at a time. Attaching takes ACCESS
     EXCLUSIVE on the default partition, which every reader of the results holds a share of (a page, a batch tick,
     a bookings read); while the ATTACH queues, every reader arriving after it queues behind it, so one long reader
@@ -236,7 +226,7 @@ def _attach_waiting_briefly(cur, sql: str) -> None:
         try:
             with transaction.atomic():  # a savepoint: a try that gave way leaves the run's transaction usable
                 cur.execute("SELECT set_config('lock_timeout', %s, true)", [ATTACH_LOCK_WAIT])
-                cur.execute(sql)
+                rls.partition(cur, "attach", run_id)
         except OperationalError as exc:
             if getattr(exc.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
                 raise
@@ -245,7 +235,7 @@ def _attach_waiting_briefly(cur, sql: str) -> None:
         finally:
             cur.execute("SET LOCAL lock_timeout = DEFAULT")
         return
-    cur.execute(sql)
+    rls.partition(cur, "attach", run_id)
 
 
 def scope_dates(run: ReconRun, rules: RuleSet) -> tuple[dt.date, dt.date]:
@@ -502,17 +492,14 @@ def _execute(run: ReconRun) -> dict[str, int]:
 
     part = partition_name(run.pk)
     with connection.cursor() as cur:
-        with rls.as_owner():
-            cur.execute(f"DROP TABLE IF EXISTS {_TEMP}, {part}")
+        with transaction.atomic():
+            cur.execute(f"DROP TABLE IF EXISTS {_TEMP}")
+            rls.partition(cur, "drop", run.pk)
         with transaction.atomic():
             cur.execute("SET LOCAL work_mem = '256MB'")
             cur.execute("SET LOCAL jit = off")
-            with (
-                rls.as_owner()
-            ):  # the owner's table, the application role's rows, behind the wall like the rest
-                cur.execute(f"CREATE TABLE {part} (LIKE reconciliation_reconmatch INCLUDING DEFAULTS)")
-                for statement in rls.protect_sql(part):
-                    cur.execute(statement)
+            # The owner's table, the application role's rows, behind the wall like the rest (rls.partition).
+            rls.partition(cur, "create", run.pk)
             _load(cur, run, rules, p)
         _progress(run, 10, "loaded")
         lap("load")

@@ -730,7 +730,7 @@ def _fresh(p: dict) -> None:
             cur.execute("DELETE FROM returns_deadlineentry WHERE document_id = ANY(%s)", [dirty])
         cur.execute(_DEADLINE_STORE.format(placed=placed), {**p, "only_ids": dirty})
         if whole:  # fresh statistics, or the planner (estimating a handful of rows) sorts the GSTIN's entries
-            cur.execute("ANALYZE returns_deadlineentry")
+            rls.analyze(cur, "returns_deadlineentry")  # by its owner: ANALYZE by another skips it
         cur.execute(
             """INSERT INTO returns_deadlinestate (registration_id, tenant_id, computed_for, stale)
                VALUES (%s, %s, %s, false)

@@ -199,6 +199,7 @@ def _snapshot() -> Iterator[None]:
     if connection.in_atomic_block:
         yield
         return
+    rls.ensure_connection()  # the scope's tenant set before the transaction: its first statement must be the next
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -325,7 +326,7 @@ def restore_dump(folder: Path) -> dict[str, int]:
             raise RestoreError(
                 f"this database already has the tenant {slug!r} (or its id): restore into a fresh one"
             )
-        if rls.enabled():  # COPY FROM and the replica role need the connecting user (ims_project.rls.copy_in)
+        if rls.enabled():  # COPY FROM and the replica role need the owner (restore_tenant runs as it)
             cursor.execute("SET LOCAL ROLE NONE")
         cursor.execute("SET LOCAL session_replication_role = replica")
         for entry in manifest["tables"]:

@@ -81,7 +81,9 @@ def test_compose_runs_every_app_service_with_debug_off_and_redis():
         env = services[name]["environment"]
         assert env["DEBUG"] == "0", name
         assert env["REDIS_URL"].startswith("redis://redis:"), name
-        assert env["DATABASE_URL"].startswith("postgres://ims:"), name
+        # The application's login owns nothing; only migrate connects as the tables' owner too (decision 0013).
+        assert env["DATABASE_URL"].startswith("postgres://ims_login:"), name
+        assert env.get("DATABASE_OWNER_URL", "").startswith("postgres://ims:") == (name == "migrate"), name
         assert "build" in services[name], name
 
 

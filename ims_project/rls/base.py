@@ -7,7 +7,7 @@ from django.db.backends.postgresql import base
 from django_scopes.state import get_scope
 from psycopg import pq
 
-from . import ALL, SETTING, enabled, role, wanted
+from . import ALL, SETTING, enabled, owner_credentials, role, wanted
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -15,11 +15,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
     each cursor and statement (one round trip when it changes, none otherwise). A rollback may undo a change of the
     setting made inside the transaction, so the next statement sets it again."""
 
-    owner = False  # migrate: this process runs as the connecting user (tenancy's migrate command)
+    owner = False  # migrate: this process runs as the tables' owner (tenancy's migrate command)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.rls_tenant: str | None = None  # what the session holds; None: not known
+        # Whether the session's login bypasses row-level security (owner of the tables as superuser or BYPASSRLS):
+        # rls.copy_in copies directly then, through a temporary table otherwise. Known at connect.
+        self.rls_login_bypasses = True
+        self._rls_login: dict | None = None  # the login's credentials while become_owner has the owner's
         self.execute_wrappers.append(self._rls_execute)
 
     def _rls_on(self) -> bool:
@@ -31,13 +35,16 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if not self._rls_on():
             return
         want = wanted(get_scope())
+        bypasses = "(SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = session_user)"
         with self.wrap_database_errors, self.connection.cursor() as cur:
             if self.owner:
-                cur.execute("SELECT set_config(%s, %s, false)", [SETTING, want])
+                cur.execute(f"SELECT set_config(%s, %s, false), {bypasses}", [SETTING, want])
             else:
                 cur.execute(
-                    "SELECT set_config('role', %s, false), set_config(%s, %s, false)", [role(), SETTING, want]
+                    f"SELECT set_config('role', %s, false), set_config(%s, %s, false), {bypasses}",
+                    [role(), SETTING, want],
                 )
+            self.rls_login_bypasses = bool(cur.fetchone()[-1])
         self.rls_tenant = want
 
     def rls_sync(self) -> None:
@@ -68,16 +75,26 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return super()._savepoint_rollback(sid)
 
     def become_owner(self) -> None:
-        """Run as the connecting user from now on in this process (migrate)."""
+        """Run as the tables' owner from now on in this process (migrate, restore_tenant): the connecting user, or
+        the user of ``DATABASE_OWNER_URL`` when set (the connection is closed and opened again as that user)."""
         type(self).owner = True
-        if self.connection is not None:
+        owner = owner_credentials()
+        if owner is not None and self._rls_login is None:
+            self.close()
+            self._rls_login = {key: self.settings_dict.get(key) for key in owner}
+            self.settings_dict.update(owner)
+        elif self.connection is not None:
             with self.cursor() as cur:
                 cur.execute("RESET ROLE")
 
     def become_app(self) -> None:
         """Back to the application's role (after migrate, in a process that goes on: the test run)."""
         type(self).owner = False
-        if self.connection is not None and self._rls_on():
+        if self._rls_login is not None:
+            self.close()
+            self.settings_dict.update(self._rls_login)
+            self._rls_login = None
+        elif self.connection is not None and self._rls_on():
             with self.cursor() as cur:
                 cur.execute(f"SET ROLE {role()}")
 

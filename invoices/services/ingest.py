@@ -738,8 +738,7 @@ _NUMBER_TRGM_INDEX = "doc_number_trgm_idx"
 
 def _merge_pending_numbers(cur) -> None:
     """Merge the trigram index's pending list into the index (in bulk; searches read no long list after commit)."""
-    with rls.as_owner():  # only the index's owner may merge its pending list
-        cur.execute("SELECT gin_clean_pending_list(%s::regclass)", [_NUMBER_TRGM_INDEX])
+    rls.clean_pending_list(cur, _NUMBER_TRGM_INDEX)  # only the index's owner may merge its pending list
 
 
 def _refresh_statistics(cur, ctx, created: int, found: int) -> None:
@@ -766,8 +765,7 @@ def _refresh_statistics(cur, ctx, created: int, found: int) -> None:
         plan = json.loads(plan) if isinstance(plan, str) else plan
         if plan[0]["Plan"]["Plan Rows"] * 2 >= created + found:
             return
-    with rls.as_owner():  # only the table's owner may analyze it
-        cur.execute("ANALYZE invoices_supplierdocument")
+    rls.analyze(cur, "invoices_supplierdocument")  # only the table's owner may analyze it
 
 
 # The section of an amendment's original, and the FY of its original date, from the amendment's own columns.

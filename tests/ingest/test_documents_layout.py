@@ -120,6 +120,11 @@ def test_a_large_batch_presumed_new_that_holds_stored_documents_is_stored_exactl
     """A batch of at least 2,000 records whose sampled keys are all new is COPYed without looking its keys up; when
     it holds stored documents after all (here at positions the sample skips), the unique natural key refuses the
     COPY and the batch is looked up in full: the result is what the usual path gives."""
+    presumed_new_batch_holding_stored_documents(tenant_a, reg_a1)
+
+
+def presumed_new_batch_holding_stored_documents(tenant_a, reg_a1) -> None:
+    """The case above (also run by tests/tenancy/test_application_login.py as a login that owns nothing)."""
     supplier = gstin_for(43, "27")
     stored_records = [document_record(supplier_gstin=supplier, number=f"OLD/{n:04d}") for n in range(10)]
     _ingest(tenant_a, reg_a1, stored_records)

@@ -2,6 +2,8 @@
 with the ORM's scope bypassed, the database itself shows and lets write only the open tenant's rows; the
 application's role owns no table and bypasses nothing; every tenant table is behind the wall."""
 
+import datetime as dt
+
 import pytest
 from django.conf import settings
 from django.core.management import call_command
@@ -11,10 +13,17 @@ from django.test import override_settings
 from audit.services import Actor
 from invoices.models import SupplierDocument
 from invoices.services.ingest import ingest_documents
-from reconciliation.engine import partition_name
+from reconciliation.engine import execute_run, partition_name
+from reconciliation.services import start_run
 from tenancy.scoping import scopes_disabled, tenant_scope
+from tests.documents.helpers import make_doc
 from tests.factories import document_record, gstin_for
-from tests.reconciliation.test_register_and_engine import reconciled  # noqa: F401  # a fixture: one finished run
+from tests.reconciliation.test_register_and_engine import (  # noqa: F401  # reconciled: a fixture, one finished run
+    as_alice,
+    line,
+    reconciled,
+    upsert,
+)
 
 pytestmark = pytest.mark.django_db
 ACTOR = Actor.system("tests")
@@ -186,3 +195,32 @@ def test_with_the_setting_off_migrate_takes_the_wall_down_and_with_it_on_puts_it
     call_command("migrate", verbosity=0)
     assert protected() == 1
     assert scalar("SELECT current_user") == settings.IMS_RLS_ROLE
+
+
+@pytest.mark.django_db(
+    transaction=True
+)  # migrate's ALTER TABLEs: no pending trigger events of a test's transaction
+def test_with_the_wall_down_a_reconciliation_takes_its_partition_steps_itself(tenant_a, reg_a1, alice):
+    """IMS_RLS=0: no policy to check a run's tenant against, the application connected as the owner: the partition
+    steps, the register's ANALYZE and the results' COPY are taken directly (ims_project.rls.partition)."""
+    make_doc(reg_a1, doc_number="INV/1", twob_period=dt.date(2025, 10, 1))
+    with override_settings(IMS_RLS=False):
+        call_command("migrate", verbosity=0)
+        connection.close()  # a connection of the wall down: no role switched to, no tenant set
+        try:
+            assert upsert(tenant_a, alice, [line(reg_a1, "INV/1"), line(reg_a1, "INV/2")])[0] == 200
+            with tenant_scope(tenant_a):
+                queued = start_run(
+                    **as_alice(tenant_a, alice),
+                    registrations=[reg_a1],
+                    date_from=dt.date(2025, 10, 1),
+                    date_to=dt.date(2025, 10, 31),
+                )
+            run = execute_run(run_id=queued.pk)
+            assert scalar("SELECT current_user") != settings.IMS_RLS_ROLE  # the owner, the wall down
+            attached = scalar(
+                "SELECT count(*) FROM pg_inherits WHERE inhrelid = to_regclass(%s)", [partition_name(run.pk)]
+            )
+        finally:
+            call_command("migrate", verbosity=0)
+    assert (run.status, run.counts["exact"], attached) == ("done", 1, 1)

@@ -1,6 +1,7 @@
-"""Django's ``migrate``, run as the owner of the tables, then the row-level security of every tenant table
-(re)applied: a table added by any migration is protected without a migration of its own (ims_project.rls,
-docs/decisions/0012-row-level-security.md)."""
+"""Django's ``migrate``, run as the owner of the tables (``DATABASE_OWNER_URL`` when set, else the connecting user),
+then the row-level security of every tenant table (re)applied: a table added by any migration is protected without a
+migration of its own; the application's role, its login (with ``DATABASE_OWNER_URL``) and the owner's functions
+(re)created (ims_project.rls, docs/decisions/0012-row-level-security.md, 0013-application-login-owns-nothing.md)."""
 
 from __future__ import annotations
 
@@ -36,5 +37,5 @@ class Command(migrate.Command):
         tables = rls.apply(connection)
         if options["verbosity"] >= 1:
             self.stdout.write(f"Row-level security on {len(tables)} tenant tables (role {rls.role()}).")
-        for gap in rls.owner_gaps(connection):
+        for gap in rls.owner_gaps(connection) + rls.login_gaps(connection):
             self.stderr.write(f"Warning: {gap}.")
