@@ -26,9 +26,16 @@ class PurchaseLine(models.Model):
     ``flags``: {code: message} of the GST rules the line breaks as booked (``gst.register_checks``): such a line is
     imported as the books say and flagged, never refused."""
 
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    # Checked once per statement by triggers, not row by row (migration 0010; docs/decisions/0011-documents-layout.md).
+    tenant = models.ForeignKey(
+        "tenancy.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     registration = models.ForeignKey(
-        "tenancy.Registration", on_delete=models.PROTECT, related_name="+", db_index=False
+        "tenancy.Registration",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     supplier_gstin = models.CharField(max_length=15)
     kind = models.CharField(max_length=12, choices=DOC_KIND_CHOICES)
