@@ -62,7 +62,7 @@ def check_decoded(data: Any, text: str) -> None:
     a NUL can only have come from a ``\\u0000`` escape in the text (strict JSON has no raw control character in a
     string), and the nesting is measured over the containers alone (each one's values typed in one C-level pass).
     When either shows something (or a value of a type JSON does not make), :func:`check` walks ``data`` and names
-    the place. A portal file of 50,000 records: 0.08 s instead of 0.56 s (docs/performance.md §3.1)."""
+    the place. A portal file of 50,000 records: 0.08 s instead of 0.56 s (docs/performance.md §4)."""
     if "\\u0000" in text or not _shallow(data):
         check(data)
 

@@ -279,7 +279,7 @@ def _write(
     with transaction.atomic(), connection.cursor() as cur:
         # Sorts and hashes stay in memory; JIT compiling (on by default, triggered by the cost of the natural-key
         # probes of a large batch) costs more than it saves on these statements (docs/performance.md §3.7).
-        # One round trip for the three (docs/performance.md §3.11).
+        # One round trip for the three (docs/performance.md §4).
         cur.execute(
             "SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true), "
             "pg_advisory_xact_lock(%s, %s)",
