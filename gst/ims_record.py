@@ -512,9 +512,8 @@ _NO_DECLARATION = (None, None, None, None)
 _NO_DECLARATION_TEXT = "\t".join([NULL] * 4)
 _NO_EXTRAS_TEXT = "\t" + "\t".join([NULL] * 4)  # port_code, ref_date, itc_eligible, prev_gstin
 _NO_IRN_TEXT = "\t" + "\t".join([NULL] * 2)  # irn, irn_date
-_NONE_AFTER_HASH = (
-    "\t" + NULL + _NO_EXTRAS_TEXT + _NO_IRN_TEXT
-)  # ItcAvailabilityCheck, extras, IRN all absent
+# ItcAvailabilityCheck, the bill-of-entry and ISD fields and the IRN all absent (none of them hashed: _hashed).
+_NONE_AFTER_HASH = "\t" + NULL + _NO_EXTRAS_TEXT + _NO_IRN_TEXT
 
 
 def _head_text(inv_typ: Any, srcform: Any, rtnprd: Any, status: Any, pos: Any) -> str:
