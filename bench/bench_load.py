@@ -66,8 +66,11 @@ def _load_url() -> str:
 
 
 class _Cpu:
-    """CPU seconds of this process and of the connection's PostgreSQL backend (read from /proc when the server
-    runs on this machine; None otherwise)."""
+    """CPU seconds of this process and of the connection's PostgreSQL backend, and the seconds the backend waited
+    for a core while runnable (read from /proc when the server runs on this machine; None otherwise). On a loaded
+    machine the wall time of a COPY is its CPU time plus that wait, which moves with the load from one batch to the
+    next: the wait per CPU-second of the ingest and of the ceilings, printed side by side, says how much of a ratio
+    is the machine's."""
 
     def __init__(self, cursor):
         cursor.execute("SELECT pg_backend_pid()")
@@ -80,13 +83,26 @@ class _Cpu:
             return None
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def now(self) -> tuple[float, float, float | None]:
-        return time.perf_counter(), time.process_time(), self.backend()
+    def waited(self) -> float | None:
+        try:
+            return int(self.stat.with_name("schedstat").read_text().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def now(self) -> tuple[float, float, float | None, float | None]:
+        return time.perf_counter(), time.process_time(), self.backend(), self.waited()
+
+
+def _per_cpu(start, end) -> float | None:
+    """The backend's wait for a core per CPU-second between two readings of :meth:`_Cpu.now`."""
+    if None in (start[2], start[3], end[2], end[3]) or end[2] <= start[2]:
+        return None
+    return (end[3] - start[3]) / (end[2] - start[2])
 
 
 def _split(start, end) -> str:
     wall, py, pg = (
-        e - s if s is not None and e is not None else None for s, e in zip(start, end, strict=True)
+        e - s if s is not None and e is not None else None for s, e in zip(start[:3], end[:3], strict=True)
     )
     pg_text = f"{pg:.1f} s" if pg is not None else "n/a (remote server)"
     return f"CPU: Python {py:.1f} s, PostgreSQL backend {pg_text}, wall {wall:.1f} s"
@@ -144,7 +160,7 @@ def _ingest_and_report(mode: str, tenant, reg, actor, names: dict, files: list[P
     ceilings = _Ceilings() if with_ceilings else None
     load_start = os.getloadavg()
     total_created = 0
-    spent = [0.0, 0.0, 0.0]  # wall, Python CPU, backend CPU outside the ingest (the ceilings' batches)
+    spent = [0.0, 0.0, 0.0, 0.0]  # wall, Python CPU, backend CPU and wait outside the ingest (the ceilings')
     start = cpu.now()
     last = 0.0
     results = ingest_many(
@@ -166,7 +182,7 @@ def _ingest_and_report(mode: str, tenant, reg, actor, names: dict, files: list[P
             before = cpu.now()
             ceilings.after_batch()
             after = cpu.now()
-            for k in range(3):
+            for k in range(4):
                 spent[k] += (after[k] or 0.0) - (before[k] or 0.0)
         if i % 5 == 4:
             elapsed = time.perf_counter() - start[0] - spent[0]  # ingest time only
@@ -177,7 +193,7 @@ def _ingest_and_report(mode: str, tenant, reg, actor, names: dict, files: list[P
             )
             last = elapsed
     end = cpu.now()
-    end = (end[0] - spent[0], end[1] - spent[1], None if end[2] is None else end[2] - spent[2])
+    end = tuple(None if e is None else e - spent[k] for k, e in enumerate(end))
     took = end[0] - start[0]
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM invoices_supplierdocument")
@@ -192,7 +208,7 @@ def _ingest_and_report(mode: str, tenant, reg, actor, names: dict, files: list[P
     )
     print(f"    {_split(start, end)}", flush=True)
     if ceilings is not None:
-        ceilings.report(docs / took)
+        ceilings.report(docs / took, _per_cpu(start, end))
     print(
         f"  load average (1 min) at start / end: {load_start[0]:.1f} / {os.getloadavg()[0]:.1f} "
         f"({os.cpu_count()} cores)",
@@ -290,6 +306,7 @@ class _Ceiling:
         self.rows = 0
         self.wall = 0.0
         self.cpu = 0.0
+        self.waited = 0.0
 
     def load(self, owner, cpu: _Cpu, data: bytes, rows: int) -> None:
         start = cpu.now()
@@ -305,6 +322,7 @@ class _Ceiling:
         self.rows += rows
         self.wall += end[0] - start[0]
         self.cpu += (end[2] or 0.0) - (start[2] or 0.0)
+        self.waited += (end[3] or 0.0) - (start[3] or 0.0)
 
     @property
     def rate(self) -> float:
@@ -366,7 +384,7 @@ class _Ceilings:
         self.audit.load(self.owner, self.cpu, events, n_events)
         self.batches += 1
 
-    def report(self, ingest_rate: float) -> None:
+    def report(self, ingest_rate: float, ingest_wait: float | None) -> None:
 
         audit = self.audit.rate
         bulk = {c: 1 / (1 / c.rate + 1 / audit) for c in (self.new, self.old)}
@@ -386,6 +404,13 @@ class _Ceilings:
             f"{ingest_rate / bulk[self.old]:.2f}x",
             flush=True,
         )
+        cpu = self.new.cpu + self.audit.cpu
+        if ingest_wait is not None and cpu:
+            print(
+                f"  the backend's wait for a core per CPU-second: ingest {ingest_wait:.2f} s, ceiling of the current "
+                f"layout {(self.new.waited + self.audit.waited) / cpu:.2f} s",
+                flush=True,
+            )
         with self.owner.cursor() as cur:
             for ceiling in (self.new, self.old, self.audit):
                 ceiling.drop(cur)

@@ -334,6 +334,10 @@ def _irn_text(irn: Any, generated: Any) -> str:
     """:func:`_irn` as the tail of a COPY line: a tab before each field."""
     if irn is None and generated is None:
         return _NO_IRN_TEXT
+    # The common shape: a plain IRN and a date already parsed (the document's own date, as a rule).
+    day = _date_cache.get(generated) if type(generated) is str else None
+    if day is not None and (text := _plain(irn, MAX_IRN)) is not None:
+        return f"\t{text}\t{day[0]}"
     return "".join("\t" + (NULL if v is None else v) for v in _irn(irn, generated))
 
 
@@ -500,10 +504,16 @@ _head_memo: dict[tuple[Any, ...], str] = {}  # raw _HEAD_KEYS values → "R\tR1\
 _tail_memo: dict[tuple[Any, ...], str] = {}  # raw _TAIL_KEYS values → "A\tf\tf\tf\t<remarks>\tY"
 _AMOUNT = r"(?:0|[1-9][0-9]{0,12})\.[0-9][0-9]"
 _SIX_AMOUNTS = re.compile(rf"(?:{_AMOUNT}\t){{5}}{_AMOUNT}")
+# Amounts decoded from JSON numbers print with one decimal or none (13597.0 → "13597.0", 0 → "0"): six plain
+# amounts of at most two decimals are padded to two as text, with no Decimal arithmetic (what _money gives them).
+_LOOSE_AMOUNT = r"(?:0|[1-9][0-9]{0,12})(?:\.[0-9]{1,2})?"
+_SIX_LOOSE_AMOUNTS = re.compile(rf"(?:{_LOOSE_AMOUNT}\t){{5}}{_LOOSE_AMOUNT}")
 _NO_DECLARATION = (None, None, None, None)
 _NO_DECLARATION_TEXT = "\t".join([NULL] * 4)
 _NO_EXTRAS_TEXT = "\t" + "\t".join([NULL] * 4)  # port_code, ref_date, itc_eligible, prev_gstin
 _NO_IRN_TEXT = "\t" + "\t".join([NULL] * 2)  # irn, irn_date
+# ItcAvailabilityCheck, the bill-of-entry and ISD fields and the IRN all absent (none of them hashed: _hashed).
+_NONE_AFTER_HASH = "\t" + NULL + _NO_EXTRAS_TEXT + _NO_IRN_TEXT
 
 
 def _head_text(inv_typ: Any, srcform: Any, rtnprd: Any, status: Any, pos: Any) -> str:
@@ -580,10 +590,14 @@ def _plain(value: object, max_length: int) -> str | None:
 
 def _careful_portal(
     info: SectionInfo, record: Mapping[str, Any]
-) -> tuple[str, str, str, bool, int, int | None]:
+) -> tuple[str, str, str, str, bool, int, int | None]:
+    """The portal fields as COPY text, the text the content hash covers, GSTIN, number, GSTIN valid, FY, the
+    original's FY."""
     values, gstin_valid, fy, orig_fy = _portal_text(info, record)  # raises the record's first bad field
+    portal = "\t".join([NULL if v is None else v for v in values])
     return (
-        "\t".join([NULL if v is None else v for v in values]),
+        portal,
+        _hashed(portal),
         cast(str, values[0]),  # the GSTIN
         cast(str, values[2]),  # the document number
         gstin_valid,
@@ -616,7 +630,7 @@ def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, t
     derived = f"{info.kind.value}\t{'t' if amendment else 'f'}"
     link = original.value if original else ""
 
-    def fast(r: Mapping[str, Any]) -> tuple[str, str, str, bool, int, int | None] | None:
+    def fast(r: Mapping[str, Any]) -> tuple[str, str, str, str, bool, int, int | None] | None:
         """Like :func:`_careful_portal`, or None; may raise RecordError or TypeError (an unhashable value),
         which mean the same."""
         v: tuple[Any, ...] = tuple(map(r.get, keys))
@@ -638,7 +652,15 @@ def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, t
         key = v[amounts:tail]
         money = "\t".join(map(str, key))
         if _SIX_AMOUNTS.fullmatch(money) is None:
-            money = _amounts_text(*key)
+            if _SIX_LOOSE_AMOUNTS.fullmatch(money) is None:
+                money = _amounts_text(*key)
+            else:
+                money = "\t".join(  # each with two decimals
+                    [
+                        a if a[-3:-2] == "." else a + "0" if a[-2:-1] == "." else a + ".00"
+                        for a in money.split("\t")
+                    ]
+                )
         key = v[tail:declaration]
         tail_text = _tail_memo.get(key) or _remember(_tail_memo, key, _tail_text)
         key = v[declaration:check]
@@ -649,9 +671,18 @@ def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, t
             return None
         availability = NULL if v[check] is None else _availability_check(v[check]) or NULL
         irn = _irn_text(v[check + 1], v[check + 2])
-        return (
+        hashed = (
             f"{gstin}\t{section}\t{number}\t{doc_date}\t{orig_number}\t{orig_date}\t{head_text}\t{money}\t"
-            f"{tail_text}\t{declared}\t{portal_hash}\t{availability}{_NO_EXTRAS_TEXT}{irn}",
+            f"{tail_text}\t{declared}\t{portal_hash}"
+        )
+        if availability == NULL and irn is _NO_IRN_TEXT:  # the fields after the hash all absent: not hashed
+            portal = hashed + _NONE_AFTER_HASH
+        else:
+            portal = f"{hashed}\t{availability}{_NO_EXTRAS_TEXT}{irn}"
+            hashed = _hashed(portal)
+        return (
+            portal,
+            hashed,
             gstin,
             number,
             gstin_valid,
@@ -666,8 +697,8 @@ def line_parser(info: SectionInfo) -> Callable[[Mapping[str, Any]], tuple[str, t
             parsed = None if careful_only else fast(record)
         except (RecordError, TypeError):
             parsed = None
-        portal, gstin, number, gstin_valid, fy, orig_fy = parsed or _careful_portal(info, record)
-        digest = hashlib.md5(_hashed(portal).encode(), usedforsecurity=False).hexdigest()
+        portal, hashed, gstin, number, gstin_valid, fy, orig_fy = parsed or _careful_portal(info, record)
+        digest = hashlib.md5(hashed.encode(), usedforsecurity=False).hexdigest()
         # The normalised number needs no escaping: it has no separators, and tab, newline, backslash are ones.
         line = (
             f"{portal}\t{'t' if gstin_valid else 'f'}\t{derived}\t{normalise_doc_number(unescape(number), fy)}\t"

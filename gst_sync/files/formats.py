@@ -100,7 +100,7 @@ def load_json(name: str, data: bytes) -> Any:
     except ValueError as exc:  # a number of more than 4,300 digits (int_max_str_digits), or out of range
         raise PortalFileError([f"{name}: not valid JSON: {str(exc)[:200]}"]) from None
     try:
-        jsonlimits.check(obj)  # nesting and NUL characters (PostgreSQL text cannot hold one)
+        jsonlimits.check_decoded(obj, text)  # nesting and NUL characters (PostgreSQL text cannot hold one)
     except jsonlimits.HostileJSON as exc:
         raise PortalFileError([f"{name}: {exc.where or 'the file'}: {exc.message}"]) from None
     return obj

@@ -30,7 +30,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.errors import UniqueViolation
 
-from audit.services import Actor, Event, record_many
+from audit.services import Actor, Event, canonical_json, record_many
 from gst import ims_record
 from gst.copytext import escape as copy_escape
 from gst.ims_record import LINE_FIELDS, PORTAL_FIELDS, SUPPLIER_FIELDS, RecordError, unescape
@@ -279,9 +279,12 @@ def _write(
     with transaction.atomic(), connection.cursor() as cur:
         # Sorts and hashes stay in memory; JIT compiling (on by default, triggered by the cost of the natural-key
         # probes of a large batch) costs more than it saves on these statements (docs/performance.md §3.7).
-        cur.execute("SET LOCAL work_mem = '64MB'")
-        cur.execute("SET LOCAL jit = off")
-        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, registration.pk])
+        # One round trip for the three (docs/performance.md §4).
+        cur.execute(
+            "SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true), "
+            "pg_advisory_xact_lock(%s, %s)",
+            [_LOCK_NAMESPACE, registration.pk],
+        )
         index = {key: i for i, key in enumerate(keys)}
         originals = _original_keys(lines, keys)  # amendment line → its original's key
         wanted = list(keys)
@@ -490,8 +493,12 @@ def _lookup_inline(
 def _allocate_ids(cur, n: int) -> list[int]:
     if not n:
         return []
-    cur.execute("SELECT nextval('invoices_supplierdocument_id_seq') FROM generate_series(1, %s)", [n])
-    return [row[0] for row in cur.fetchall()]
+    # One row of text rather than n rows: the ids are parsed here in one pass.
+    cur.execute(
+        "SELECT string_agg(nextval('invoices_supplierdocument_id_seq')::text, ',') FROM generate_series(1, %s)",
+        [n],
+    )
+    return list(map(int, cur.fetchone()[0].split(",")))
 
 
 _NEW_COLUMNS = (
@@ -811,6 +818,11 @@ def _link_waiting_amendments(cur: Any, ctx: dict[str, Any]) -> int:
     return len(found)
 
 
+# The changes and metadata of a created document's event, encoded once (record_many takes Canonical text; Event
+# annotates dicts).
+_NONE: Any = canonical_json({})
+
+
 def _events(
     created: list[tuple[int, str, str, str]],
     updates: list[_Update],
@@ -818,7 +830,7 @@ def _events(
     now: Any,
 ) -> Iterator[Event]:
     for doc_id, gstin, section, number in created:
-        yield Event("document.created", OBJECT_TYPE, str(doc_id), f"{gstin} {section} {number}")
+        yield Event("document.created", OBJECT_TYPE, str(doc_id), f"{gstin} {section} {number}", _NONE, _NONE)
     for u in updates:
         if u.changes:
             yield Event("document.changed", OBJECT_TYPE, str(u.id), u.repr, u.changes)

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from audit.services import Actor
-from gst.ims_record import RecordError, parse_line, parse_record
+from gst.ims_record import RecordError, content_hash_of, parse_line, parse_record
 from gst.numbers import normalise_doc_number
 from gst.sections import section_info
 from invoices.models import SupplierDocument
@@ -63,6 +63,57 @@ def test_a_memorised_flag_spelling_does_not_accept_a_number_that_equals_it(value
 def test_amounts_in_any_shape_become_two_decimal_values(amounts, expected):
     fields = parse_record("b2b", {**document_record(supplier_gstin=SUPPLIER), **amounts})
     assert (str(fields["doc_value"]), str(fields["taxable_value"])) == expected
+
+
+TWO_DECIMALS = {
+    "val": "11800.00",
+    "txval": "10000.00",
+    "iamt": "0.00",
+    "camt": "900.50",
+    "samt": "900.50",
+    "cess": "0.00",
+}
+
+
+@pytest.mark.parametrize(
+    "amounts",
+    [
+        # as load_json decodes JSON numbers: 11800.0 and 900.5 as Decimal, 0 as int
+        {
+            "val": Decimal("11800.0"),
+            "txval": 10000,
+            "iamt": 0,
+            "camt": Decimal("900.5"),
+            "samt": Decimal("900.50"),
+        },
+        {"val": 11800.0, "txval": 10000.0, "iamt": 0.0, "camt": 900.5, "samt": 900.5, "cess": 0.0},
+        {"val": "11800", "txval": "10000.0", "iamt": "0", "camt": "900.5", "samt": "900.50", "cess": "0.0"},
+        {"val": Decimal("1.18E+4"), "txval": "010000", "camt": " 900.5", "samt": Decimal("900.499")},
+    ],
+    ids=["decoded", "floats", "text", "other spellings"],
+)
+def test_amounts_with_fewer_decimals_give_the_line_of_their_two_decimal_text(amounts):
+    rec = document_record(supplier_gstin=SUPPLIER, number="AM/1", pos="27", iamt="0", cess="0")
+    assert parse_line(B2B, {**rec, **amounts}) == parse_line(B2B, {**rec, **TWO_DECIMALS})
+
+
+@pytest.mark.parametrize("value", [Decimal("99999999999999.0"), 99999999999999, "99999999999999.5"])
+def test_an_amount_of_14_digits_is_refused_however_it_is_spelt(value):
+    with pytest.raises(RecordError, match="^val .* is not an amount of at most 13 digits"):
+        parse_line(B2B, {**document_record(supplier_gstin=SUPPLIER), "val": value})
+
+
+def test_an_irn_dated_as_its_document_reads_as_the_careful_parser_reads_it():
+    irn = "cd34" * 16
+    rec = document_record(supplier_gstin=SUPPLIER, number="IRN/1", irn=f" {irn} ", irngendate="05-10-2025")
+    fields = parse_record("b2b", rec)
+    careful = parse_record("b2b", {**rec, "hash": "a\\b"})  # a backslash in the hash takes the careful path
+    assert (
+        (fields["irn"], fields["irn_date"])
+        == (careful["irn"], careful["irn_date"])
+        == (irn, dt.date(2025, 10, 5))
+    )
+    assert content_hash_of(fields) == fields["content_hash"]
 
 
 def test_an_amount_with_a_tab_is_an_error_not_a_shifted_column():
