@@ -147,7 +147,8 @@ def queue_sync(
 ) -> list[SyncRun]:
     """Queue one run per section; a section that already has an active run is left alone (never twice).
     Returns the runs created. Tasks are enqueued when the transaction commits, on the ``sync`` queue at
-    ``priority`` (default: by ``trigger``, a person's "Sync now" first; ims_project/queues.py)."""
+    ``priority`` (default: by ``trigger``, a person's "Sync now" first; ims_project/queues.py): one task for all
+    the runs of a small GSTIN (:func:`is_small`; a :class:`SyncJob`), else one per run."""
     wanted = [s for s in (sections or ALL_SECTIONS)]
     unknown = [s for s in wanted if s not in ALL_SECTIONS]
     if unknown:
