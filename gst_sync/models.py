@@ -51,7 +51,49 @@ ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 SAVING = "Saving the documents"
 
 
-class SyncRun(models.Model):
+class LeasedSync(models.Model):
+    """What a sync run and a sync job share: the lease of ims_project.leases (status, attempts, heartbeat) and
+    what the portal page shows of it (progress, times)."""
+
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    trigger = models.CharField(max_length=10, default="user")  # user | api | schedule | batch
+    attempts = models.IntegerField(default=0)
+    # What it is doing now, written with a heartbeat: {"text": "Downloading the portal's file, part 2 of 3",
+    # "done": 1, "total": 3} (done / total may be null).
+    progress = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+
+
+class SyncJob(LeasedSync):
+    """All the sections of one small GSTIN's sync, done by one task under one lease (docs/performance.md §3.11):
+    one claim, one heartbeat, one progress record and one completion event for the GSTIN, where each section run
+    would have had its own. Its section runs (``SyncRun.job``) still say, each, how their section went: a failed
+    section keeps its data as it was and is retried alone (a single-section sync is never a job)."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    registration = models.ForeignKey("tenancy.Registration", on_delete=models.PROTECT, related_name="+")
+
+    class Meta(LeasedSync.Meta):
+        indexes = [models.Index(fields=["tenant", "registration", "-created_at"], name="syncjob_reg_idx")]
+
+    def __str__(self) -> str:
+        return f"sync job {self.registration_id} {self.status}"
+
+    @property
+    def request_id(self) -> str:
+        return f"syncjob:{self.pk}"
+
+
+class SyncRun(LeasedSync):
     """One download of one IMS section of one GSTIN. At most one active run per (GSTIN, section): two clicks or
     two beat ticks never run the same sync twice (partial unique constraint). Its diff is the ledger's events
     with ``request_id = "syncrun:<id>"``."""
@@ -61,25 +103,14 @@ class SyncRun(models.Model):
         "tenancy.Registration", on_delete=models.PROTECT, related_name="sync_runs"
     )
     section = models.CharField(max_length=8)
-    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
-    trigger = models.CharField(max_length=10, default="user")  # user | api | schedule
+    # The job that does this section with the GSTIN's other sections (a small GSTIN), or None: a task of its own.
+    job = models.ForeignKey(SyncJob, on_delete=models.PROTECT, null=True, blank=True, related_name="runs")
     requested_by = models.BigIntegerField(null=True, blank=True)
-    attempts = models.IntegerField(default=0)
     counts = models.JSONField(default=dict, blank=True)
-    # What a running run is doing, written with each heartbeat: {"text": "Downloading the portal's file, part 2 of
-    # 3", "done": 1, "total": 3} (done / total may be null).
-    progress = models.JSONField(default=dict, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    objects = ScopedManager(tenant="tenant")
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(LeasedSync.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["registration", "section"],

@@ -27,6 +27,7 @@ from .models import (
     PushQueueEntry,
     PushStatus,
     RunStatus,
+    SyncJob,
     SyncRun,
 )
 
@@ -145,8 +146,9 @@ def _push_step(batch: PushBatch) -> str:
 
 
 def sync_states(*, tenant: Tenant, registrations: Sequence[Registration]) -> dict[int, SyncState]:
-    """Per registration id: its :class:`SyncState`, from the latest run of each section, the last good run and the
-    pushes in flight or last finished (three queries whatever the number of GSTINs)."""
+    """Per registration id: its :class:`SyncState`, from the latest run of each section, the last good run, the
+    jobs running (a small GSTIN's sections in one task: its step stands for theirs) and the pushes in flight or
+    last finished (four queries whatever the number of GSTINs)."""
     ids = [r.pk for r in registrations]
     states = {pk: SyncState() for pk in ids}
     latest = list(
@@ -161,8 +163,15 @@ def sync_states(*, tenant: Tenant, registrations: Sequence[Registration]) -> dic
             "error_message",
             "created_at",
             "finished_at",
+            "job_id",
         )
     )
+    jobs = {
+        j.pk: j
+        for j in SyncJob.objects.filter(
+            tenant=tenant, registration_id__in=ids, status=RunStatus.RUNNING
+        ).only("registration_id", "progress")
+    }
     # The last sync that went well, even when later ones failed (the portal down since).
     last_good = dict(
         SyncRun.objects.filter(tenant=tenant, registration_id__in=ids, status=RunStatus.SUCCEEDED)
@@ -189,7 +198,12 @@ def sync_states(*, tenant: Tenant, registrations: Sequence[Registration]) -> dic
             state.total = len(current)
             state.done = len(current) - len(active)
             state.steps = [_run_step(r) for r in active if r.status == RunStatus.RUNNING]
-            state.waiting = sum(r.status == RunStatus.QUEUED for r in active)
+            state.steps += [
+                (jobs[j].progress or {}).get("text") or "starting"
+                for j in sorted({r.job_id for r in active if r.job_id in jobs})
+            ]
+            # A running job's sections wait for it, not for a worker.
+            state.waiting = sum(r.status == RunStatus.QUEUED and r.job_id not in jobs for r in active)
         # One line per message: a portal that is down fails every section alike.
         failed: dict[str, list[str]] = defaultdict(list)
         for r in runs:

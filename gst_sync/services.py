@@ -7,12 +7,14 @@ the run can simply be retried.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import Actor, record
@@ -20,7 +22,8 @@ from gst.periods import fy_label, fy_start_year
 from gst.sections import GoodsType, Section, section_info
 from ims_project import handoff, leases, queues
 from ims_project.handoff import SyncFinished
-from invoices.services.ingest import ingest_documents
+from invoices.models import SupplierDocument
+from invoices.services.ingest import IngestResult, ingest_documents
 from tenancy.models import Registration, Tenant
 from tenancy.scoping import scopes_disabled, tenant_scope
 
@@ -28,8 +31,17 @@ from . import tasks
 from .client import PortalAdapter, PortalError, Reauth, ReturnFiling
 from .client.base import open_session, seal_session
 from .client.factory import owns_adapter
-from .models import ACTIVE_STATUSES, SAVING, ConnectionStatus, PortalConnection, RunStatus, SyncRun
-from .outward import refresh_in_transaction
+from .models import (
+    ACTIVE_STATUSES,
+    SAVING,
+    ConnectionStatus,
+    OutwardDocument,
+    PortalConnection,
+    RunStatus,
+    SyncJob,
+    SyncRun,
+)
+from .outward import refresh_in_transaction, refresh_outward
 
 log = logging.getLogger(__name__)
 ALL_SECTIONS: tuple[str, ...] = tuple(s.value for s in Section)
@@ -135,7 +147,8 @@ def queue_sync(
 ) -> list[SyncRun]:
     """Queue one run per section; a section that already has an active run is left alone (never twice).
     Returns the runs created. Tasks are enqueued when the transaction commits, on the ``sync`` queue at
-    ``priority`` (default: by ``trigger``, a person's "Sync now" first; ims_project/queues.py)."""
+    ``priority`` (default: by ``trigger``, a person's "Sync now" first; ims_project/queues.py): one task for all
+    the runs of a small GSTIN (:func:`is_small`; a :class:`SyncJob`), else one per run."""
     wanted = [s for s in (sections or ALL_SECTIONS)]
     unknown = [s for s in wanted if s not in ALL_SECTIONS]
     if unknown:
@@ -146,6 +159,7 @@ def queue_sync(
     if conn is None or conn.status != ConnectionStatus.CONNECTED or not conn.session_blob:
         raise SyncError(f"{registration.gstin} is not connected to the portal: enter an OTP first.")
     created: list[SyncRun] = []
+    grouped = len(wanted) > 1 and is_small(tenant=tenant, registration=registration)
     with transaction.atomic():
         for section in wanted:
             try:
@@ -161,6 +175,14 @@ def queue_sync(
                     )
             except IntegrityError:
                 continue  # an active run exists for this section
+        job = None
+        if (
+            grouped and len(created) > 1
+        ):  # one task, one lease for the GSTIN's sections (docs/performance.md §3.11)
+            job = SyncJob.objects.create(tenant=tenant, registration=registration, trigger=trigger)
+            SyncRun.objects.filter(pk__in=[r.pk for r in created]).update(job=job)
+            for r in created:
+                r.job = job
         if created:
             record(
                 tenant=tenant,
@@ -171,13 +193,36 @@ def queue_sync(
                     "runs": [r.pk for r in created],
                     "sections": [r.section for r in created],
                     "trigger": trigger,
+                    **({"job": job.pk} if job else {}),
                 },
             )
 
             ids = [r.pk for r in created]
             pri = queues.priority_for(trigger) if priority is None else priority
-            transaction.on_commit(lambda: [tasks.sync_section.apply_async((i,), priority=pri) for i in ids])
+            if job is not None:
+                job_id = job.pk
+                transaction.on_commit(lambda: tasks.sync_job.apply_async((job_id,), priority=pri))
+            else:
+                transaction.on_commit(
+                    lambda: [tasks.sync_section.apply_async((i,), priority=pri) for i in ids]
+                )
     return created
+
+
+def is_small(*, tenant: Tenant, registration: Registration) -> bool:
+    """Whether the GSTIN is small enough for one task to sync all its sections: its sections' last good runs
+    downloaded at most ``IMS_SYNC_SMALL_DOCUMENTS`` documents together (a section never synced counts as 0; a job
+    that finds more hands its remaining sections to tasks of their own)."""
+    limit = settings.IMS_SYNC_SMALL_DOCUMENTS
+    if limit <= 0:
+        return False
+    last = (
+        SyncRun.objects.filter(tenant=tenant, registration=registration, status=RunStatus.SUCCEEDED)
+        .order_by("section", "-created_at", "-id")
+        .distinct("section")
+        .values_list("counts", flat=True)
+    )
+    return sum(int((c or {}).get("downloaded") or 0) for c in last) <= limit
 
 
 _RUNNING = (RunStatus.RUNNING,)  # the lease's running state (ims_project.leases)
@@ -231,39 +276,97 @@ def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | 
         run = SyncRun.objects.select_related("registration", "tenant").filter(pk=run_id).first()
     if run is None:
         return None
+    if run.job_id is not None:  # a section of a small GSTIN's job: done by the job, under the job's lease
+        if run_job(run.job_id, adapter=adapter) is None:
+            return None
+        with tenant_scope(run.tenant):
+            run.refresh_from_db()
+        return run
     attempt = _claim(run_id)
     if attempt is None:
         return None
     with tenant_scope(run.tenant):
         run.refresh_from_db()
-        try:
-            with leases.heartbeat(SyncRun, run_id, attempt, running=_RUNNING) as beat:
-                try:
-                    return _sync(run, cast("PortalAdapter", adapter), beat)  # @owns_adapter builds it
-                finally:
-                    if adapter is not None:
-                        adapter.progress = None
-        except leases.LeaseLost:
-            log.warning("sync run %s: attempt %s lost its lease; stopped without writing", run_id, attempt)
-        except Exception as exc:  # noqa: BLE001 - a run must end released or failed, never stuck
-            log.exception("sync run %s: attempt %s failed", run_id, attempt)
-            if leases.retryable(exc, attempt):
-                if leases.release(SyncRun, run_id, attempt, running=_RUNNING):
-                    leases.deliver_later(tasks.sync_section, run_id, countdown=RETRY_AFTER)
-            else:
-                leases.fail(
-                    SyncRun,
-                    run_id,
-                    attempt,
-                    running=_RUNNING,
-                    status=RunStatus.FAILED,
-                    error_code="ERROR",
-                    error_message=leases.failure_message(exc, f"sync run {run_id}"),
-                    finished_at=timezone.now(),
-                )
+        done = _leased(
+            SyncRun,
+            run_id,
+            attempt,
+            lambda beat: _sync(run, cast("PortalAdapter", adapter), beat),  # @owns_adapter builds it
+            adapter=adapter,
+            task=tasks.sync_section,
+            what=f"sync run {run_id}",
+            on_failure=lambda message: {"error_code": "ERROR", "error_message": message},
+        )
+        if done is not None:
+            return done
         leases.fresh_connection()
         run.refresh_from_db()
     return run
+
+
+def _leased(model, pk: int, attempt: int, body, *, adapter, task, what: str, on_failure) -> Any:
+    """``body(beat)`` under the lease of attempt ``attempt`` of row ``pk`` (a sync run or job), kept by a heartbeat
+    thread; it ends released or failed, never stuck: a lost lease stops it, a lost connection hands the row back
+    as queued (``task`` delivers it again), any other error fails it with the fields ``on_failure(message)`` gives
+    (written only while the row is still this attempt's; None writes nothing more). None unless the body
+    returned."""
+    try:
+        with leases.heartbeat(model, pk, attempt, running=_RUNNING) as beat:
+            try:
+                return body(beat)
+            finally:
+                if adapter is not None:
+                    adapter.progress = None
+    except leases.LeaseLost:
+        log.warning("%s: attempt %s lost its lease; stopped without writing", what, attempt)
+    except Exception as exc:  # noqa: BLE001 - a job must end released or failed, never stuck
+        log.exception("%s: attempt %s failed", what, attempt)
+        if leases.retryable(exc, attempt):
+            if leases.release(model, pk, attempt, running=_RUNNING):
+                leases.deliver_later(task, pk, countdown=RETRY_AFTER)
+        else:
+            fields = on_failure(leases.failure_message(exc, what)) or {}
+            leases.fail(
+                model,
+                pk,
+                attempt,
+                running=_RUNNING,
+                status=RunStatus.FAILED,
+                finished_at=timezone.now(),
+                **fields,
+            )
+    return None
+
+
+def _ingest_section(
+    run: SyncRun, records: list, actor: Actor, beat: leases.Heartbeat, text: str
+) -> IngestResult:
+    """All the documents of ``run``'s section as the portal sent them, under the run's request id (its diff); the
+    save's progress is shown as ``text`` through the heartbeat. In the caller's transaction."""
+    return ingest_documents(
+        tenant=run.tenant,
+        registration=run.registration,
+        records={run.section: records},
+        actor=actor,
+        source="portal",
+        complete_sections=[run.section],
+        request_id=run.request_id,
+        progress=lambda saved, total: beat.report(progress={"text": text, "done": saved, "total": total}),
+    )
+
+
+def _expired(conn: PortalConnection, exc: PortalError) -> None:
+    """The portal refused the session: the GSTIN needs a new OTP."""
+    conn.status = ConnectionStatus.EXPIRED
+    conn.last_error = exc.message
+    conn.save(update_fields=["status", "last_error", "updated_at"])
+
+
+def _keep_session(portal: PortalAdapter, conn: PortalConnection) -> None:
+    """Store the session again when the adapter refreshed its token."""
+    session = portal.session(conn.registration.gstin)
+    if session is not None and session.expires_at != conn.expires_at:
+        _save_session(conn, session)
 
 
 def _sync(run: SyncRun, portal: PortalAdapter, beat: leases.Heartbeat) -> SyncRun:
@@ -291,9 +394,7 @@ def _sync(run: SyncRun, portal: PortalAdapter, beat: leases.Heartbeat) -> SyncRu
     except Reauth as exc:
         beat.check()
         with transaction.atomic():
-            conn.status = ConnectionStatus.EXPIRED
-            conn.last_error = exc.message
-            conn.save(update_fields=["status", "last_error", "updated_at"])
+            _expired(conn, exc)
             _finish(
                 run,
                 status=RunStatus.FAILED,
@@ -315,18 +416,7 @@ def _sync(run: SyncRun, portal: PortalAdapter, beat: leases.Heartbeat) -> SyncRu
     beat.check()  # the download outlived the lease and another worker has the run: stop here
     step(SAVING, 0, len(records))
     with transaction.atomic():
-        result = ingest_documents(
-            tenant=tenant,
-            registration=registration,
-            records={run.section: records},
-            actor=actor,
-            source="portal",
-            complete_sections=[run.section],
-            request_id=run.request_id,
-            progress=lambda saved, total: beat.report(
-                progress={"text": SAVING, "done": saved, "total": total}
-            ),
-        )
+        result = _ingest_section(run, records, actor, beat, SAVING)
         if result.errors:
             transaction.set_rollback(True)
         else:
@@ -361,9 +451,7 @@ def _sync(run: SyncRun, portal: PortalAdapter, beat: leases.Heartbeat) -> SyncRu
         )
         counts_extra.update(outward_received=res.received, outward_action_changed=res.action_changed)
     with transaction.atomic():
-        session = portal.session(registration.gstin)
-        if session is not None and session.expires_at != conn.expires_at:
-            _save_session(conn, session)  # the adapter refreshed the token
+        _keep_session(portal, conn)
         counts = {**result.counts(), "downloaded": len(records), **counts_extra}
         _finish(run, status=RunStatus.SUCCEEDED, counts=counts)
         record(
@@ -463,6 +551,308 @@ def queue_daily_syncs() -> int:
 
 
 def requeue_stale_runs() -> int:
-    """Runs whose worker died (heartbeat past the lease) are delivered again; the claim re-checks the lease."""
+    """Runs and jobs whose worker died (heartbeat past the lease) are delivered again; the claim re-checks the
+    lease. A job's section runs are its own: the job's sweep covers them."""
 
-    return leases.sweep(SyncRun, tasks.sync_section, running=_RUNNING)  # also those handed back
+    runs = leases.sweep(SyncRun, tasks.sync_section, running=_RUNNING, where=Q(job__isnull=True))
+    return runs + leases.sweep(SyncJob, tasks.sync_job, running=_RUNNING)  # also those handed back
+
+
+# --- a small GSTIN's sections in one job --------------------------------------------------------------------------
+# A daily sync of a GSTIN of a hundred documents was 16 tasks of about 50 queries each, most of them bookkeeping: each
+# section's claim, progress steps and renewals, savepoints, completion event and flows (docs/performance.md §3.11).
+# A job does the sections one after the other under one lease: per section only the portal's calls, its ingest (none
+# when the section is empty on both sides) and its run's end; the claim, the heartbeat, the completion event and the
+# flows once for the GSTIN.
+
+
+@owns_adapter
+def run_job(job_id: int, *, adapter: PortalAdapter | None = None) -> SyncJob | None:
+    """Do a queued job: each of its section runs still queued (a new attempt resumes after the sections an earlier
+    one finished), each downloaded then saved in a transaction of its own that ends its run. Safe to deliver twice,
+    and failures end as :func:`run_sync`'s do (docs/decisions/0007-shared-lease-helper.md): a lost lease writes
+    nothing more, a lost connection hands the job back as queued, any other error fails the sections not done."""
+    with scopes_disabled():
+        job = SyncJob.objects.select_related("registration", "tenant").filter(pk=job_id).first()
+    if job is None:
+        return None
+    attempt = leases.claim_attempt(
+        SyncJob, job_id, running=_RUNNING, new_status_sql="'running'", set_started=True
+    )
+    if attempt is None:
+        return None
+    job.attempts, job.status = attempt, RunStatus.RUNNING
+
+    def sections_failed(message: str) -> None:
+        """The job fails with the sections it had not done (while the job is still this attempt's)."""
+        leases.fresh_connection()
+        SyncRun.objects.filter(
+            job_id=job_id, job__attempts=attempt, job__status__in=_RUNNING, status=RunStatus.QUEUED
+        ).update(
+            status=RunStatus.FAILED, error_code="ERROR", error_message=message, finished_at=timezone.now()
+        )
+
+    with tenant_scope(job.tenant):
+        _leased(
+            SyncJob,
+            job_id,
+            attempt,
+            lambda beat: _sync_job(job, cast("PortalAdapter", adapter), beat),  # @owns_adapter builds it
+            adapter=adapter,
+            task=tasks.sync_job,
+            what=f"sync job {job_id}",
+            on_failure=sections_failed,
+        )
+        leases.fresh_connection()
+        job.refresh_from_db()
+    return job
+
+
+def _end_runs(
+    job: SyncJob, runs: list[SyncRun], *, status: str, code: str = "", message: str = "", counts=None
+):
+    """End ``runs`` of ``job`` alike, only while this attempt holds the job (renewed first in the transaction)."""
+    with transaction.atomic():
+        leases.renew(SyncJob, job.pk, job.attempts, running=_RUNNING)
+        SyncRun.objects.filter(pk__in=[r.pk for r in runs]).update(
+            status=status,
+            error_code=code,
+            error_message=message,
+            finished_at=timezone.now(),
+            **({"counts": counts} if counts is not None else {}),
+        )
+    for r in runs:
+        r.status, r.error_code, r.error_message = status, code, message
+
+
+def _sync_job(job: SyncJob, portal: PortalAdapter, beat: leases.Heartbeat) -> None:
+    """The body of :func:`run_job`, under the lease ``beat`` keeps."""
+    tenant, registration = job.tenant, job.registration
+    actor = Actor.task("gst_sync.sync_job")
+    runs = list(SyncRun.objects.filter(job=job, status=RunStatus.QUEUED).order_by("id"))
+    if not registration.active:  # deactivated after the sync was queued: nothing is fetched
+        _end_runs(
+            job,
+            runs,
+            status=RunStatus.FAILED,
+            code="INACTIVE",
+            message=f"{registration.gstin} was deactivated before this sync ran.",
+        )
+        _end_job(job, actor, runs, [], [])
+        return
+    conn = PortalConnection.objects.get(tenant=tenant, registration=registration)
+    # The sections with something stored: an empty section that has nothing stored has nothing to save.
+    stored = set(
+        SupplierDocument.objects.filter(tenant=tenant, registration=registration, vanished_at__isnull=True)
+        .values_list("section", flat=True)
+        .distinct()
+    )
+    stored_outward = set(
+        OutwardDocument.objects.filter(tenant=tenant, registration=registration, vanished_at__isnull=True)
+        .values_list("section", flat=True)
+        .distinct()
+    )
+    portal.load_session(open_session(conn.session_blob, key=settings.IMS_SESSION_KEY))
+    limit, downloaded = settings.IMS_SYNC_SMALL_DOCUMENTS, 0
+    succeeded: list[SyncRun] = []
+    quiet: list[SyncRun] = []  # sections with nothing to write: their runs end with the next write
+    changed = False
+    for i, run in enumerate(runs):
+        if downloaded > limit:  # larger than its last sync said: the rest go on as tasks of their own
+            _hand_off(job, runs[i:])
+            break
+        beat.check()
+        where = f"{section_info(run.section).label} ({i + 1} of {len(runs)} sections)"
+        beat.report(progress={"text": f"Asking the portal for {where}"})
+
+        def step(text: str, done: int | None = None, total: int | None = None, where=where) -> None:
+            beat.check()
+            beat.report(progress={"text": f"{where}: {text}", "done": done, "total": total})
+
+        portal.progress = step  # a large answer comes as files: the adapter says which part it is on
+        try:
+            records = portal.get_ims_documents(gstin=registration.gstin, section=run.section)
+        except leases.LeaseLost:
+            raise
+        except Reauth as exc:
+            beat.check()
+            with transaction.atomic():
+                _expired(conn, exc)
+                _end_runs(  # every section not done: the session is the GSTIN's
+                    job,
+                    runs[i:],
+                    status=RunStatus.FAILED,
+                    code=exc.code or "REAUTH",
+                    message=f"The portal session has expired: enter a new OTP. ({exc.message})",
+                )
+            break
+        except PortalError as exc:
+            beat.check()
+            if exc.http_status == 429 and job.attempts < TOO_MANY_ATTEMPTS:
+                _job_later(job, quiet)  # the portal is busy: the sections not done wait their turn again
+                return
+            _end_runs(job, [run], status=RunStatus.FAILED, code=exc.code or "PORTAL", message=exc.message)
+            continue
+        except Exception as exc:  # noqa: BLE001 - a failed section must say why, and its data stays as it was
+            log.exception("sync job %s: section %s failed", job.pk, run.section)
+            _end_runs(job, [run], status=RunStatus.FAILED, code="ERROR", message=str(exc)[:1000])
+            continue
+        finally:
+            portal.progress = None
+        downloaded += len(records)
+        counts_extra: dict = {}
+        outward: list[dict] | None = None
+        if section_info(run.section).goods_typ == GoodsType.ALL_OTHER:  # no seller's view of BoE / ISD
+            try:
+                outward = portal.get_outward_actions(gstin=registration.gstin, section=run.section)
+            except PortalError as exc:
+                counts_extra["outward_error"] = exc.message
+        beat.check()  # the download outlived the lease and another worker has the job: stop here
+        if not (records or outward or run.section in stored or run.section in stored_outward):
+            if outward is not None:
+                counts_extra.update(outward_received=0, outward_action_changed=0)
+            run.counts = {**IngestResult().counts(), "downloaded": 0, **counts_extra}
+            quiet.append(run)
+            succeeded.append(run)
+            continue
+        result = _save_section(
+            job, run, records, outward, counts_extra, stored, stored_outward, actor, beat, quiet
+        )
+        if result.errors:
+            _end_runs(
+                job,
+                [run],
+                status=RunStatus.FAILED,
+                code="BADDATA",
+                counts={"errors": len(result.errors)},
+                message="The portal sent records we could not read; nothing was written:\n"
+                + "\n".join(result.errors[:20]),
+            )
+            continue
+        succeeded.append(run)
+        changed = changed or any(run.counts.get(k) for k in ("created", "changed", "vanished", "reappeared"))
+    with transaction.atomic():
+        _keep_session(portal, conn)
+        _end_job(job, actor, runs, succeeded, quiet)
+    if not succeeded:
+        return
+    last = succeeded[-1]
+    filings = _return_filings(portal, last) if _last_of_sync(last) else None
+    handoff.announce(
+        SyncFinished(
+            tenant=tenant,
+            registration=registration,
+            run=last,
+            changed=changed,
+            return_filings=filings,
+            runs=succeeded,
+        )
+    )
+
+
+def _end_quiet(quiet: list[SyncRun]) -> None:
+    """End the runs of sections that had nothing to write (one UPDATE per distinct counts: two at most), in the
+    caller's transaction, which holds the job."""
+    groups: dict[str, list[SyncRun]] = {}
+    for run in quiet:
+        groups.setdefault(json.dumps(run.counts, sort_keys=True), []).append(run)
+    now = timezone.now()
+    for runs in groups.values():
+        SyncRun.objects.filter(pk__in=[r.pk for r in runs]).update(
+            status=RunStatus.SUCCEEDED,
+            counts=runs[0].counts,
+            error_code="",
+            error_message="",
+            finished_at=now,
+        )
+        for r in runs:
+            r.status, r.finished_at = RunStatus.SUCCEEDED, now
+    quiet.clear()
+
+
+def _save_section(
+    job, run, records, outward, counts_extra, stored, stored_outward, actor, beat, quiet
+) -> IngestResult:
+    """One section's documents and the recipients' actions on the GSTIN's own, and its run's end (with the quiet
+    sections' before it), in one transaction; the job is renewed last (the heartbeat thread writes the save's
+    progress on the job's row meanwhile), so a lease lost during the save rolls it back. Nothing is written when a
+    record is bad."""
+    tenant, registration = job.tenant, job.registration
+    with transaction.atomic():
+        if records or run.section in stored:
+            result = _ingest_section(run, records, actor, beat, f"{run.section}: {SAVING}")
+            if result.errors:
+                transaction.set_rollback(True)
+                return result
+        else:
+            result = IngestResult()
+        if outward is not None and (outward or run.section in stored_outward):
+            res = refresh_outward(
+                tenant=tenant, registration=registration, section=run.section, records=outward, actor=actor
+            )
+            counts_extra.update(outward_received=res.received, outward_action_changed=res.action_changed)
+        elif outward is not None:
+            counts_extra.update(outward_received=0, outward_action_changed=0)
+        leases.renew(SyncJob, job.pk, job.attempts, running=_RUNNING)
+        _end_quiet(quiet)
+        run.counts = {**result.counts(), "downloaded": len(records), **counts_extra}
+        run.status, run.finished_at = RunStatus.SUCCEEDED, timezone.now()
+        SyncRun.objects.filter(pk=run.pk).update(
+            status=run.status, counts=run.counts, error_code="", error_message="", finished_at=run.finished_at
+        )
+    return result
+
+
+def _end_job(
+    job: SyncJob, actor: Actor, runs: list[SyncRun], succeeded: list[SyncRun], quiet: list[SyncRun]
+) -> None:
+    """The job's end and its one completion event (each section's counts or error in it), while this attempt holds
+    the job."""
+    with transaction.atomic():
+        leases.renew(SyncJob, job.pk, job.attempts, running=_RUNNING)
+        _end_quiet(quiet)
+        job.status, job.finished_at, job.progress = RunStatus.SUCCEEDED, timezone.now(), {}
+        job.save(update_fields=["status", "finished_at", "progress"])
+        totals: dict[str, int] = {}
+        for run in succeeded:
+            for key in ("downloaded", "created", "changed", "vanished", "reappeared"):
+                totals[key] = totals.get(key, 0) + int(run.counts.get(key) or 0)
+        record(
+            tenant=job.tenant,
+            actor=actor,
+            action="sync.job_completed",
+            obj=job,
+            request_id=job.request_id,
+            metadata={
+                "gstin": job.registration.gstin,
+                "runs": {r.section: r.pk for r in runs},
+                "succeeded": [r.section for r in succeeded],
+                "failed": {r.section: r.error_code for r in runs if r.status == RunStatus.FAILED},
+                "handed_off": [r.section for r in runs if r.status == RunStatus.QUEUED],
+                **totals,
+            },
+        )
+
+
+def _hand_off(job: SyncJob, runs: list[SyncRun]) -> None:
+    """The job's sections not done go on as tasks of their own (the GSTIN turned out larger than its last sync)."""
+    with transaction.atomic():
+        leases.renew(SyncJob, job.pk, job.attempts, running=_RUNNING)
+        ids = [r.pk for r in runs]
+        SyncRun.objects.filter(pk__in=ids, status=RunStatus.QUEUED).update(job=None)
+        pri = queues.priority_for(job.trigger)
+        transaction.on_commit(lambda: [tasks.sync_section.apply_async((i,), priority=pri) for i in ids])
+
+
+def _job_later(job: SyncJob, quiet: list[SyncRun]) -> None:
+    """As :func:`_later`, for a job: its sections not done wait for a new delivery after a growing delay."""
+    delay = TOO_MANY_DELAY * 2 ** max(job.attempts - 1, 0)
+    with transaction.atomic():
+        leases.renew(SyncJob, job.pk, job.attempts, running=_RUNNING)
+        _end_quiet(quiet)
+        job.status = RunStatus.QUEUED
+        job.progress = {"text": "The portal is busy (too many requests): the sync will retry."}
+        job.save(update_fields=["status", "progress"])
+        transaction.on_commit(
+            lambda: tasks.sync_job.apply_async((job.pk,), countdown=delay, priority=queues.BATCH)
+        )

@@ -27,13 +27,16 @@ log = logging.getLogger(__name__)
 class SyncFinished:
     """A sync of one section of one GSTIN succeeded (``gst_sync``); ``changed``: documents were created, changed,
     vanished or reappeared. ``return_filings``: the GSTIN's filed GSTR-3Bs as the portal's return tracking listed
-    them (``gst_sync.client.ReturnFiling``), fetched by the last run of a sync; None when not fetched."""
+    them (``gst_sync.client.ReturnFiling``), fetched by the last run of a sync; None when not fetched. A small
+    GSTIN's sections synced by one job (``gst_sync.models.SyncJob``) are announced once: ``runs`` are its section
+    runs that succeeded, ``run`` the last of them."""
 
     tenant: Any
     registration: Any
     run: Any
     changed: bool
     return_filings: Sequence[Any] | None = None
+    runs: Sequence[Any] = ()
 
 
 @dataclass(frozen=True)

@@ -222,11 +222,14 @@ def release(
     )
 
 
-def stale_ids(model: type[Model], *, running: tuple[str, ...], queued: str = "queued") -> list[int]:
+def stale_ids(
+    model: type[Model], *, running: tuple[str, ...], queued: str = "queued", where: Q | None = None
+) -> list[int]:
     """The rows the sweep hands to a worker again: running with a heartbeat older than the lease (the worker
-    died), or queued for that long (the delivery was lost, or an attempt was released and nobody took it)."""
+    died), or queued for that long (the delivery was lost, or an attempt was released and nobody took it); of
+    those matching ``where`` when given (rows another job's lease covers are left to that job's sweep)."""
     cutoff = stale_cutoff()
-    rows = model._base_manager.filter(
+    rows = model._base_manager.filter(where or Q()).filter(
         Q(status__in=running, heartbeat_at__lt=cutoff)
         | Q(status=queued, created_at__lt=cutoff, heartbeat_at__isnull=True)
         | Q(status=queued, heartbeat_at__lt=cutoff)  # released by a failed attempt
@@ -258,13 +261,20 @@ def deliver_later(task: Any, *args: Any, countdown: float) -> None:
         log.warning("could not deliver %s%s again; the sweep will", task.name, args, exc_info=True)
 
 
-def sweep(model: type[Model], task: Any, *, running: tuple[str, ...], queued: str = "queued") -> int:
+def sweep(
+    model: type[Model],
+    task: Any,
+    *,
+    running: tuple[str, ...],
+    queued: str = "queued",
+    where: Q | None = None,
+) -> int:
     """The beat sweep of one kind of job: send ``task`` again for each of :func:`stale_ids`. A queued row that is
     sent is stamped (its heartbeat), so a backlog longer than the lease is sent again once per lease, not at
     every sweep; a running row keeps its stale heartbeat, which is what lets the delivery claim it. Stops at the
     first send that fails (the broker away): the rest wait for the next sweep. Returns how many were sent."""
     sent: list[int] = []
-    for pk in stale_ids(model, running=running, queued=queued):
+    for pk in stale_ids(model, running=running, queued=queued, where=where):
         try:
             task.delay(pk)
         except Exception:  # noqa: BLE001 - the broker is away: the next sweep tries again

@@ -522,6 +522,10 @@ IMS_SESSION_KEY = (
 )
 # A running sync whose heartbeat is older than this is taken to be dead (worker killed) and may be re-claimed.
 IMS_SYNC_LEASE_SECONDS = env.int("IMS_SYNC_LEASE_SECONDS", default=900)
+# A GSTIN whose last sync downloaded at most this many documents in all its sections (or that was never synced) is
+# "small": a sync of several of its sections is one task under one lease (gst_sync.models.SyncJob); should it turn
+# out larger, the sections not yet done go on as tasks of their own. 0 = every section its own task.
+IMS_SYNC_SMALL_DOCUMENTS = env.int("IMS_SYNC_SMALL_DOCUMENTS", default=2000)
 # A sync's "saving x of y documents" moves after every this many new documents written (invoices.services.ingest).
 IMS_SAVE_PROGRESS_EVERY = env.int("IMS_SAVE_PROGRESS_EVERY", default=5000)
 # Records per SAVE / RESETIMS request (a GSP caps a request at 4 MB — UNVERIFIED for GSTN; ~500 records is far below).

@@ -64,11 +64,13 @@ def after_sync(event: SyncFinished) -> None:
         # up to 16 refreshes of the same GSTIN, most of a worker's time in bench/bench_simulate.py).
         returns.queue_claim_refreshes([event.registration.pk])
     if event.changed:
-        run = event.run
+        run, runs = event.run, event.runs or [event.run]
+        sections = ", ".join(r.section.upper() for r in runs)
+        which = f"sync job #{run.job_id}" if len(runs) > 1 else f"sync run #{run.pk}"
         reconciliation.rerun_after_change(
             tenant=event.tenant,
             registration_ids=[event.registration.pk],
-            reason=f"the sync of {run.section.upper()} for {event.registration.gstin} (sync run #{run.pk})",
+            reason=f"the sync of {sections} for {event.registration.gstin} ({which})",
         )
 
 
@@ -79,7 +81,7 @@ def _last_of_sync(event: SyncFinished) -> bool:
         not SyncRun.objects.filter(
             tenant_id=event.tenant.pk, registration_id=event.registration.pk, status__in=ACTIVE_STATUSES
         )
-        .exclude(pk=event.run.pk)
+        .exclude(pk__in=[r.pk for r in (event.runs or [event.run])])
         .exists()
     )
 

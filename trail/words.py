@@ -31,6 +31,7 @@ PHRASES: dict[str, str] = {
     "push.completed": "finished sending actions to the GST portal ({obj})",
     "sync.queued": "asked for a sync with the GST portal ({obj})",
     "sync.run_completed": "finished a sync with the GST portal ({obj})",
+    "sync.job_completed": "finished a sync of several sections with the GST portal ({obj})",
     "portal.otp_requested": "asked the GST portal for an OTP for {obj}",
     "portal.connected": "connected {obj} to the GST portal",
     "gstr2b.imported": "imported the portal's GSTR-2B ({obj})",

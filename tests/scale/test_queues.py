@@ -17,7 +17,7 @@ from exports.tasks import run_export_task
 from gst_sync import services as sync_services
 from gst_sync.client.base import PortalSession, seal_session
 from gst_sync.models import ConnectionStatus, PortalConnection
-from gst_sync.tasks import daily_sync, push_batch, sync_section
+from gst_sync.tasks import daily_sync, push_batch, sync_job, sync_section
 from ims_project import queues
 from reconciliation.tasks import run_import_task, run_recon_task
 from returns.tasks import (
@@ -64,6 +64,7 @@ def empty_queues():
 
 ROUTES = [
     (sync_section, (1,), queues.SYNC),
+    (sync_job, (1,), queues.SYNC),
     (refresh_supplier_filings, (1, 2), queues.SYNC),
     (push_batch, (1,), queues.PUSH),
     (run_recon_task, (1,), queues.RECONCILE),
@@ -113,15 +114,19 @@ def connected_gstins(tenant, count: int, start: int) -> list:
 
 
 def run_gstins(messages: list[dict]) -> list[int]:
-    """The GSTIN (registration id) of each queued sync run, in the order a worker takes them, one per GSTIN."""
-    from gst_sync.models import SyncRun
+    """The GSTIN (registration id) of each queued sync run or job (a small GSTIN's sections in one task), in the
+    order a worker takes them, one per GSTIN."""
+    from gst_sync.models import SyncJob, SyncRun
     from tenancy.scoping import scopes_disabled
 
     with scopes_disabled():
-        reg_of = dict(SyncRun.objects.values_list("pk", "registration_id"))
+        reg_of = {
+            sync_section.name: dict(SyncRun.objects.values_list("pk", "registration_id")),
+            sync_job.name: dict(SyncJob.objects.values_list("pk", "registration_id")),
+        }
     order: list[int] = []
     for m in messages:
-        reg = reg_of[m["args"][0]]
+        reg = reg_of[m["task"]][m["args"][0]]
         if reg not in order:
             order.append(reg)
     return order
