@@ -222,7 +222,7 @@ def is_small(*, tenant: Tenant, registration: Registration) -> bool:
         .distinct("section")
         .values_list("counts", flat=True)
     )
-    return sum(int((c or {}).get("downloaded") or 0) for c in last) <= limit
+    return sum(int((c or {}).get("downloaded") or 0) for c in last) <= int(limit)
 
 
 _RUNNING = (RunStatus.RUNNING,)  # the lease's running state (ims_project.leases)
@@ -298,13 +298,23 @@ def run_sync(run_id: int, *, adapter: PortalAdapter | None = None) -> SyncRun | 
             on_failure=lambda message: {"error_code": "ERROR", "error_message": message},
         )
         if done is not None:
-            return done
+            return cast("SyncRun", done)
         leases.fresh_connection()
         run.refresh_from_db()
     return run
 
 
-def _leased(model, pk: int, attempt: int, body, *, adapter, task, what: str, on_failure) -> Any:
+def _leased(
+    model: Any,
+    pk: int,
+    attempt: int,
+    body: Callable[[leases.Heartbeat], Any],
+    *,
+    adapter: Any,
+    task: Any,
+    what: str,
+    on_failure: Callable[[str], dict[str, Any] | None],
+) -> Any:
     """``body(beat)`` under the lease of attempt ``attempt`` of row ``pk`` (a sync run or job), kept by a heartbeat
     thread; it ends released or failed, never stuck: a lost lease stops it, a lost connection hands the row back
     as queued (``task`` delivers it again), any other error fails it with the fields ``on_failure(message)`` gives
@@ -339,7 +349,7 @@ def _leased(model, pk: int, attempt: int, body, *, adapter, task, what: str, on_
 
 
 def _ingest_section(
-    run: SyncRun, records: list, actor: Actor, beat: leases.Heartbeat, text: str
+    run: SyncRun, records: list[dict[str, Any]], actor: Actor, beat: leases.Heartbeat, text: str
 ) -> IngestResult:
     """All the documents of ``run``'s section as the portal sent them, under the run's request id (its diff); the
     save's progress is shown as ``text`` through the heartbeat. In the caller's transaction."""
@@ -609,8 +619,14 @@ def run_job(job_id: int, *, adapter: PortalAdapter | None = None) -> SyncJob | N
 
 
 def _end_runs(
-    job: SyncJob, runs: list[SyncRun], *, status: str, code: str = "", message: str = "", counts=None
-):
+    job: SyncJob,
+    runs: list[SyncRun],
+    *,
+    status: str,
+    code: str = "",
+    message: str = "",
+    counts: dict[str, Any] | None = None,
+) -> None:
     """End ``runs`` of ``job`` alike, only while this attempt holds the job (renewed first in the transaction)."""
     with transaction.atomic():
         leases.renew(SyncJob, job.pk, job.attempts, running=_RUNNING)
@@ -665,7 +681,7 @@ def _sync_job(job: SyncJob, portal: PortalAdapter, beat: leases.Heartbeat) -> No
         where = f"{section_info(run.section).label} ({i + 1} of {len(runs)} sections)"
         beat.report(progress={"text": f"Asking the portal for {where}"})
 
-        def step(text: str, done: int | None = None, total: int | None = None, where=where) -> None:
+        def step(text: str, done: int | None = None, total: int | None = None, where: str = where) -> None:
             beat.check()
             beat.report(progress={"text": f"{where}: {text}", "done": done, "total": total})
 
@@ -700,8 +716,8 @@ def _sync_job(job: SyncJob, portal: PortalAdapter, beat: leases.Heartbeat) -> No
         finally:
             portal.progress = None
         downloaded += len(records)
-        counts_extra: dict = {}
-        outward: list[dict] | None = None
+        counts_extra: dict[str, Any] = {}
+        outward: list[dict[str, Any]] | None = None
         if section_info(run.section).goods_typ == GoodsType.ALL_OTHER:  # no seller's view of BoE / ISD
             try:
                 outward = portal.get_outward_actions(gstin=registration.gstin, section=run.section)
@@ -771,7 +787,16 @@ def _end_quiet(quiet: list[SyncRun]) -> None:
 
 
 def _save_section(
-    job, run, records, outward, counts_extra, stored, stored_outward, actor, beat, quiet
+    job: SyncJob,
+    run: SyncRun,
+    records: list[dict[str, Any]],
+    outward: list[dict[str, Any]] | None,
+    counts_extra: dict[str, Any],
+    stored: Any,
+    stored_outward: Any,
+    actor: Actor,
+    beat: leases.Heartbeat,
+    quiet: list[SyncRun],
 ) -> IngestResult:
     """One section's documents and the recipients' actions on the GSTIN's own, and its run's end (with the quiet
     sections' before it), in one transaction; the job is renewed last (the heartbeat thread writes the save's

@@ -55,7 +55,7 @@ def inactive_registration_ids(tenant: Tenant) -> list[int]:
 
 
 def visible_registrations(
-    *, tenant: Tenant, user, membership: Membership | None = None
+    *, tenant: Tenant, user: Any, membership: Membership | None = None
 ) -> QuerySet[Registration]:
     """The GSTINs of ``tenant`` that ``user`` may see: all for owners and admins, the granted ones otherwise.
 
@@ -119,7 +119,7 @@ def member_grants(*, tenant: Tenant, user) -> QuerySet[Registration]:
 
 
 def tenant_registrations(
-    *, tenant: Tenant, user, membership: Membership | None = None
+    *, tenant: Tenant, user: Any, membership: Membership | None = None
 ) -> QuerySet[Registration]:
     """The GSTINs ``user`` may see (all active ones, for owners and admins), as the grants pickers list them."""
     return visible_registrations(tenant=tenant, user=user, membership=membership).order_by("gstin")

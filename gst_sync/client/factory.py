@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 from urllib.parse import urlparse
 
 import httpx
@@ -14,6 +16,8 @@ from gst_sync.limits import portal_throttle
 from . import GstnAdapter, GstnConfig
 from .errors import Transient
 from .gstn import tls_context
+
+_Service = TypeVar("_Service", bound=Callable[..., Any])
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -62,7 +66,7 @@ def make_adapter(**overrides) -> GstnAdapter:
     return GstnAdapter(portal_config(**overrides), throttle=portal_throttle())
 
 
-def owns_adapter(service):
+def owns_adapter(service: _Service) -> _Service:
     """For services taking ``adapter=None``: build one from settings when none is given, and close its HTTP
     connections when the service returns (a worker runs thousands of tasks)."""
 
@@ -73,4 +77,4 @@ def owns_adapter(service):
         with make_adapter() as own:
             return service(*args, adapter=own, **kwargs)
 
-    return wrapped
+    return cast(_Service, wrapped)

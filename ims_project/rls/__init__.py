@@ -80,7 +80,7 @@ def owner_credentials() -> dict | None:
     """The tables' owner's user, password, host and port (``DATABASE_OWNER_URL``), when the application's login
     (``DATABASE_URL``) is another role, one that owns nothing (docs/decisions/0013); None when the application
     connects as the owner."""
-    owner = getattr(settings, "IMS_DATABASE_OWNER", None)
+    owner = settings.IMS_DATABASE_OWNER
     if not owner:
         return None
     return {key: owner.get(key) for key in ("USER", "PASSWORD", "HOST", "PORT")}
