@@ -367,7 +367,9 @@ if REDIS_URL:
     )
 else:
     _broker_dir = VAR_DIR / "celery-broker"
-    CELERY_BROKER_URL = "filesystem://"
+    from ims_project import fsbroker
+
+    CELERY_BROKER_URL = fsbroker.register()  # kombu's filesystem broker, each message written whole first
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),

@@ -221,7 +221,7 @@ def test_ping_task_runs_through_the_filesystem_broker_without_redis(tmp_path):
         _stop(worker)
     log = worker.stdout.read()
     assert marker.exists(), log
-    assert "filesystem://" in log  # the worker really used the filesystem broker, not Redis
+    assert "imsfs://" in log  # the worker really used the filesystem broker, not Redis
     assert list((tmp_path / "celery-broker").iterdir()), "the message went through var/celery-broker"
 
 
