@@ -19,85 +19,22 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from tenancy.registration_check import Names, backward, forward
+
 TRGM_INDEX = "doc_number_trgm_idx"  # migration 0008
 
-FORWARD = """
-CREATE FUNCTION invoices_doc_registration_refuse(registration_id bigint, tenant_id bigint) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'insert or update on table "invoices_supplierdocument" violates the documents'' registration check'
-        USING ERRCODE = 'foreign_key_violation',
-              DETAIL = format('Key (registration_id, tenant_id)=(%s, %s) is not present in table "tenancy_registration".',
-                              registration_id, tenant_id);
-END
-$$;
-CREATE FUNCTION invoices_doc_registration_check() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    bad record;
-BEGIN
-    PERFORM 1 FROM tenancy_registration r
-     WHERE r.id IN (SELECT n.registration_id FROM new_docs n) ORDER BY r.id FOR KEY SHARE OF r;
-    SELECT k.registration_id, k.tenant_id INTO bad
-      FROM (SELECT DISTINCT registration_id, tenant_id FROM new_docs) k
-     WHERE NOT EXISTS (SELECT 1 FROM tenancy_registration r WHERE r.id = k.registration_id AND r.tenant_id = k.tenant_id)
-     LIMIT 1;
-    IF FOUND THEN
-        PERFORM invoices_doc_registration_refuse(bad.registration_id, bad.tenant_id);
-    END IF;
-    RETURN NULL;
-END
-$$;
-CREATE FUNCTION invoices_doc_registration_row_check() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM 1 FROM tenancy_registration r WHERE r.id = NEW.registration_id AND r.tenant_id = NEW.tenant_id
-        FOR KEY SHARE OF r;
-    IF NOT FOUND THEN
-        PERFORM invoices_doc_registration_refuse(NEW.registration_id, NEW.tenant_id);
-    END IF;
-    RETURN NEW;
-END
-$$;
-CREATE FUNCTION invoices_registration_keeps_documents() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM invoices_supplierdocument d WHERE d.tenant_id = OLD.tenant_id AND d.registration_id = OLD.id)
-    THEN
-        RAISE EXCEPTION 'update or delete on table "tenancy_registration" violates the documents'' registration check'
-            USING ERRCODE = 'foreign_key_violation',
-                  DETAIL = format('Key (id)=(%s) is still referenced from table "invoices_supplierdocument".', OLD.id);
-    END IF;
-    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
-END
-$$;
-CREATE TRIGGER doc_registration_after_insert AFTER INSERT ON invoices_supplierdocument
-    REFERENCING NEW TABLE AS new_docs FOR EACH STATEMENT EXECUTE FUNCTION invoices_doc_registration_check();
-CREATE TRIGGER doc_registration_before_update BEFORE UPDATE OF registration_id, tenant_id ON invoices_supplierdocument
-    FOR EACH ROW WHEN (OLD.registration_id IS DISTINCT FROM NEW.registration_id OR OLD.tenant_id IS DISTINCT FROM NEW.tenant_id)
-    EXECUTE FUNCTION invoices_doc_registration_row_check();
-CREATE TRIGGER registration_keeps_documents_delete BEFORE DELETE ON tenancy_registration
-    FOR EACH ROW EXECUTE FUNCTION invoices_registration_keeps_documents();
-CREATE TRIGGER registration_keeps_documents_update BEFORE UPDATE OF id, tenant_id ON tenancy_registration
-    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id OR OLD.tenant_id IS DISTINCT FROM NEW.tenant_id)
-    EXECUTE FUNCTION invoices_registration_keeps_documents();
--- Rows that already break the check would make every later check of theirs fail: refuse the migration instead.
-DO $$ BEGIN
-    IF EXISTS (SELECT 1 FROM invoices_supplierdocument d
-               WHERE NOT EXISTS (SELECT 1 FROM tenancy_registration r
-                                 WHERE r.id = d.registration_id AND r.tenant_id = d.tenant_id)) THEN
-        RAISE EXCEPTION 'documents whose tenant is not their registration''s: fix them before this migration';
-    END IF;
-END $$;
-"""
-
-BACKWARD = """
-DROP TRIGGER IF EXISTS doc_registration_after_insert ON invoices_supplierdocument;
-DROP TRIGGER IF EXISTS doc_registration_before_update ON invoices_supplierdocument;
-DROP TRIGGER IF EXISTS registration_keeps_documents_delete ON tenancy_registration;
-DROP TRIGGER IF EXISTS registration_keeps_documents_update ON tenancy_registration;
-DROP FUNCTION IF EXISTS invoices_doc_registration_check();
-DROP FUNCTION IF EXISTS invoices_doc_registration_row_check();
-DROP FUNCTION IF EXISTS invoices_registration_keeps_documents();
-DROP FUNCTION IF EXISTS invoices_doc_registration_refuse(bigint, bigint);
-"""
+NAMES = Names(
+    table="invoices_supplierdocument",
+    function="invoices_doc",
+    trigger="doc",
+    keeps="registration_keeps_documents",
+    keeps_function="invoices_registration_keeps_documents",
+    new_rows="new_docs",
+    alias="d",
+    noun="documents",
+    rows="documents",
+)
+FORWARD, BACKWARD = forward(NAMES), backward(NAMES)
 
 
 class Migration(migrations.Migration):
