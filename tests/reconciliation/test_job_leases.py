@@ -31,6 +31,9 @@ from tests.reconciliation.test_register_and_engine import as_alice
 from tests.reconciliation.test_rerun import CSV_HEAD, row
 
 pytestmark = pytest.mark.django_db(transaction=True)  # a second process works on the same (committed) data
+# How long a worker process may take to reach its hang point before the test calls it stuck: a detector of a hang
+# on a loaded CI machine (the suite's processes share two cores), never a timing of the job.
+HANG_LIMIT = 300
 OCT, OCT_END = dt.date(2025, 10, 1), dt.date(2025, 10, 31)
 
 # A worker process that does the job until a chosen point inside a transaction, says so, and waits to be killed.
@@ -91,11 +94,13 @@ def kill_midway(script: str, *args) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + HANG_LIMIT
         line = ""
         while "HANG" not in line:
             ready, _, _ = select.select([proc.stdout], [], [], max(deadline - time.monotonic(), 0))
-            assert ready, "the worker process never reached its hang point"
+            assert ready, (
+                f"the worker process never reached its hang point; the database's sessions: {sessions()}"
+            )
             line = proc.stdout.readline()
             assert line or proc.poll() is None, f"the worker process ended: {proc.stderr.read()[-2000:]}"
     finally:
@@ -104,6 +109,16 @@ def kill_midway(script: str, *args) -> None:
         proc.stdout.close()
         proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
+
+
+def sessions() -> list[tuple]:
+    """What every other session of the test database is doing (for a failure's message)."""
+    with rls.as_owner(), connection.cursor() as cur:
+        cur.execute(
+            "SELECT pid, state, wait_event_type, wait_event, pg_blocking_pids(pid), left(query, 120) "
+            "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cur.fetchall()
 
 
 def expire_lease(model, pk: int) -> None:
