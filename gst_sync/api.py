@@ -17,13 +17,23 @@ from tenancy.scoping import scopes_disabled
 from tenancy.selectors import visible_registrations
 
 from . import push, services
-from .models import OutwardDocument, SyncRun
+from .models import OutwardDocument, SyncJob, SyncRun
 from .outward import outward_for
 from .selectors import runs_for
 
 
+class SyncJobSerializer(serializers.ModelSerializer):
+    """The job that syncs a small GSTIN's sections in one task: its state and its current step (a section run of
+    a job has no step of its own while the job runs)."""
+
+    class Meta:
+        model = SyncJob
+        fields = ["id", "status", "attempts", "progress", "started_at", "finished_at"]
+
+
 class SyncRunSerializer(serializers.ModelSerializer):
     gstin = serializers.CharField(source="registration.gstin", read_only=True)
+    job = SyncJobSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = SyncRun
@@ -36,6 +46,7 @@ class SyncRunSerializer(serializers.ModelSerializer):
             "attempts",
             "counts",
             "progress",
+            "job",
             "error_code",
             "error_message",
             "created_at",

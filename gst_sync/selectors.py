@@ -240,7 +240,7 @@ def push_batches_for(*, tenant, user, membership) -> QuerySet[PushBatch]:
 
 def runs_for(*, tenant, user, membership) -> QuerySet[SyncRun]:
     regs = visible_registrations(tenant=tenant, user=user, membership=membership)
-    return SyncRun.objects.filter(tenant=tenant, registration__in=regs).select_related("registration")
+    return SyncRun.objects.filter(tenant=tenant, registration__in=regs).select_related("registration", "job")
 
 
 def run_diff(*, tenant, run: SyncRun) -> QuerySet[AuditEvent]:

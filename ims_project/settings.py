@@ -349,6 +349,7 @@ SPECTACULAR_SETTINGS = {
         "ImsActionEnum": "gst.sections.ACTION_CHOICES",
         "ImsSectionEnum": "gst.sections.SECTION_CHOICES",
         "ActionCodeEnum": [("A", "A"), ("R", "R"), ("P", "P"), ("N", "N")],
+        "SyncRunStatusEnum": "gst_sync.models.RunStatus",  # a sync run's and its job's state
     },
 }
 

@@ -18,7 +18,9 @@ from gst_sync.models import RunStatus, SyncJob, SyncRun
 from invoices.models import SupplierDocument
 from invoices.services.ingest import ingest_documents
 from tenancy.scoping import scopes_disabled, tenant_scope
+from tests import factories
 from tests.gst_sync.test_sync_service import ACTOR, connected, recipient  # noqa: F401 - fixtures
+from tests.tokens import api_token
 
 from .conftest import doc
 
@@ -112,6 +114,36 @@ def test_a_small_gstins_sections_are_one_job_and_each_section_still_says_how_it_
         diff = selectors.run_diff(tenant=tenant, run=done["b2bcn"])
         numbers = SupplierDocument.objects.filter(pk__in=[int(e.object_id) for e in diff])
         assert sorted(numbers.values_list("doc_number", flat=True)) == ["C-0", "C-1"]
+
+
+def test_the_sync_run_api_names_each_runs_job_and_the_jobs_state(
+    gstin, portal, sandbox, sent, django_capture_on_commit_callbacks, client
+):
+    tenant, reg = gstin
+    seed(sandbox, 1)
+    owner = factories.make_user("job-owner")
+    factories.make_member(tenant, owner, "owner")
+    auth = {"HTTP_AUTHORIZATION": f"Token {api_token(owner, tenant).key}"}
+    url = f"/api/v1/t/{tenant.slug}/sync-runs/"
+    runs = daily(tenant, reg, django_capture_on_commit_callbacks)
+    job_id = runs[0].job_id
+    listed = client.get(url, {"page_size": 100}, **auth).json()["results"]
+    assert len(listed) == ALL
+    assert {(r["job"]["id"], r["job"]["status"]) for r in listed} == {(job_id, "queued")}
+
+    deliver(sent, portal)
+    one = client.get(f"{url}{runs[0].pk}/", **auth).json()
+    assert (one["status"], one["job"]["id"], one["job"]["status"], one["job"]["attempts"]) == (
+        "succeeded",
+        job_id,
+        "succeeded",
+        1,
+    )
+
+    # A run of its own (one section asked for) has no job.
+    with tenant_scope(tenant):
+        (alone,) = services.queue_sync(tenant=tenant, actor=ACTOR, registration=reg, sections=["b2b"])
+    assert client.get(f"{url}{alone.pk}/", **auth).json()["job"] is None
 
 
 def test_a_small_gstins_daily_sync_costs_the_same_queries_whatever_its_documents(
