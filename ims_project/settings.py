@@ -483,6 +483,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
 # /metrics on IMS_WORKER_HTTP_PORT (0: not at all).
 IMS_BEAT_STALE_SECONDS = env.int("IMS_BEAT_STALE_SECONDS", default=300)
 IMS_WORKER_HTTP_PORT = env.int("IMS_WORKER_HTTP_PORT", default=0)
+# How much the Celery worker lowers its CPU priority at start (its pool processes inherit it; 0: not at all): on a host
+# the web shares with the worker, a reconciliation or a sync yields the cores to the pages people wait for
+# (docs/performance.md §3.11). Lowering is unprivileged; the database's own backends keep their priority.
+IMS_WORKER_NICE = env.int("IMS_WORKER_NICE", default=10)
 IMS_WORKER_HTTP_HOST = env("IMS_WORKER_HTTP_HOST", default="127.0.0.1")
 # A folder each process of a container writes its metrics to (prometheus_client's multiprocess mode: gunicorn's
 # workers, Celery's pool); read by prometheus_client itself too. Empty: each process reports its own.

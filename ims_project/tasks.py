@@ -71,6 +71,14 @@ def _task_retries(sender=None, **_kwargs) -> None:
     metrics.CELERY_TASKS.labels(task=getattr(sender, "name", "-") or "-", state="retried").inc()
 
 
+@signals.worker_init.connect
+def _worker_starts(**_kwargs) -> None:
+    """Lower the worker's CPU priority before it forks its pool (IMS_WORKER_NICE): a reconciliation or a sync on a
+    host shared with the web then takes the cores only when pages leave them."""
+    if settings.IMS_WORKER_NICE > 0:
+        os.nice(settings.IMS_WORKER_NICE)
+
+
 @signals.worker_ready.connect
 def _worker_ready(**_kwargs) -> None:
     if settings.IMS_WORKER_HTTP_PORT:

@@ -178,7 +178,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @pytest.mark.slow
 def test_ping_task_runs_through_the_filesystem_broker_without_redis(tmp_path):
-    env = clean_env(DATABASE_URL=os.environ["DATABASE_URL"], IMS_VAR_DIR=str(tmp_path))
+    env = clean_env(DATABASE_URL=os.environ["DATABASE_URL"], IMS_VAR_DIR=str(tmp_path), IMS_WORKER_NICE="7")
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -217,10 +217,20 @@ def test_ping_task_runs_through_the_filesystem_broker_without_redis(tmp_path):
         deadline = time.monotonic() + 60
         while not marker.exists() and time.monotonic() < deadline and worker.poll() is None:
             time.sleep(0.2)
+        # The worker lowered its CPU priority (IMS_WORKER_NICE) before forking its pool: it and its pool processes.
+        pool = [int(p) for p in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()]
+        priorities = {
+            pid: os.getpriority(os.PRIO_PROCESS, pid) - os.getpriority(os.PRIO_PROCESS, 0) for pid in pool
+        }
+        priorities[worker.pid] = os.getpriority(os.PRIO_PROCESS, worker.pid) - os.getpriority(
+            os.PRIO_PROCESS, 0
+        )
     finally:
         _stop(worker)
     log = worker.stdout.read()
     assert marker.exists(), log
+    assert pool, "the worker forked no pool process"
+    assert set(priorities.values()) == {7}, priorities
     assert "imsfs://" in log  # the worker really used the filesystem broker, not Redis
     assert list((tmp_path / "celery-broker").iterdir()), "the message went through var/celery-broker"
 
