@@ -17,7 +17,8 @@ downloads and decrypts with stored sessions, 4 threads, nothing written).
     make simulate                                   # SIM_SCALE=0.003 (29 GSTINs), workers 1, 2, 4
     SIM_SCALE=0.002 SIM_WORKERS=1,2 .venv/bin/python bench/bench_simulate.py
 
-Knobs: SIM_SCALE (0.003), SIM_WORKERS (1,2,4), SIM_ROUND_TIMEOUT (seconds per worker count, 600), SIM_REDIS_URL
+Knobs: SIM_SCALE (0.003), SIM_WORKERS (1,2,4), SIM_POOL (solo; ``threads`` runs SIM_THREADS, 8, tasks at once in
+each worker process), SIM_ROUND_TIMEOUT (seconds per worker count, 600), SIM_REDIS_URL
 (redis://127.0.0.1:6379/14 — EMPTIED before each round), DATABASE_URL (its name + ``_sim`` / ``_sim_wN`` are used).
 """
 
@@ -198,7 +199,19 @@ def set_up(base: str, portal_url: str, sizes: list[tuple[str, int]]) -> None:
     connections.close_all()
 
 
-LOG_DIR = Path(tempfile.mkdtemp(prefix="ims-simulate-"))
+_LOG_DIR: list[Path] = []  # the workers' log folder, made by the first round that needs one (not on import)
+
+
+def log_dir() -> Path:
+    if not _LOG_DIR:
+        _LOG_DIR.append(Path(tempfile.mkdtemp(prefix="ims-simulate-")))
+    return _LOG_DIR[0]
+
+
+# Each worker process's pool: "solo" (one task at a time, the default) or "threads" (SIM_THREADS tasks at once: a
+# task waiting on the per-GSTIN portal limit, or on the portal, sleeps without holding the others back).
+POOL = os.environ.get("SIM_POOL", "solo")
+THREADS = int(os.environ.get("SIM_THREADS", "8"))
 TASK_DONE = re.compile(r"Task ([\w.]+)\[[0-9a-f-]+\] succeeded in ([0-9.]+)s")
 
 
@@ -207,7 +220,7 @@ def start_workers(n: int, env: dict) -> list[subprocess.Popen]:
 
     procs = []
     for i in range(n):
-        with (LOG_DIR / f"w{n}-{i}.log").open("w") as log:
+        with (log_dir() / f"w{n}-{i}.log").open("w") as log:
             procs.append(
                 subprocess.Popen(  # noqa: S603 - celery from our venv
                     [
@@ -218,7 +231,8 @@ def start_workers(n: int, env: dict) -> list[subprocess.Popen]:
                         "ims_project",
                         "worker",
                         "--pool",
-                        "solo",
+                        POOL,
+                        *(["--concurrency", str(THREADS)] if POOL == "threads" else []),
                         "-l",
                         "INFO",
                     ]
@@ -243,7 +257,7 @@ def start_workers(n: int, env: dict) -> list[subprocess.Popen]:
 def task_seconds(n: int) -> dict[str, tuple[int, float]]:
     """(tasks, seconds) per task name over the round's worker logs: where the workers' time went."""
     out: dict[str, list] = {}
-    for path in LOG_DIR.glob(f"w{n}-*.log"):
+    for path in log_dir().glob(f"w{n}-*.log"):
         for m in TASK_DONE.finditer(path.read_text(errors="replace")):
             entry = out.setdefault(m.group(1), [0, 0.0])
             entry[0] += 1
@@ -434,7 +448,9 @@ def main() -> int:
             f"; left out at this scale: {', '.join(f'{c:,} {t}' for t, c in left_out.items())}"
             if left_out
             else ""
-        ),
+        )
+        + f"; each worker process: pool {POOL}"
+        + (f", {THREADS} threads" if POOL == "threads" else ""),
         flush=True,
     )
     with sandbox() as portal_url:
