@@ -105,6 +105,7 @@ def _apply(
         return out, None
     out.seen = len(locked)
     last = locked[-1]
+    selectors.keep_statistics(len(locked))
     qs = qs.filter(pk__in=selectors.ids_in(locked))
     kinds = selectors.kinds(qs, request)
     if not kinds:

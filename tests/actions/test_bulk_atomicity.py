@@ -46,7 +46,7 @@ HANG_LIMIT = 300
 # --- helpers ---------------------------------------------------------------------------------------------------
 
 
-def load(registration, n: int = N) -> None:
+def load(registration, n: int = N, analyze: bool = True) -> None:
     """``n`` documents of ``registration`` in one INSERT … SELECT (a second): clones of one made the ordinary way,
     every 10th already accepted on the portal, every 7th rejected locally (so the accept changes, skips and
     replaces states)."""
@@ -68,7 +68,10 @@ def load(registration, n: int = N) -> None:
             [n, template.pk],
         )
         cur.execute("DELETE FROM invoices_supplierdocument WHERE id = %s", [template.pk])
-        rls.analyze(cur, "invoices_supplierdocument")  # a plain ANALYZE by the application role is skipped
+        if analyze:
+            rls.analyze(
+                cur, "invoices_supplierdocument"
+            )  # a plain ANALYZE by the application role is skipped
 
 
 def owner(tenant, name: str):

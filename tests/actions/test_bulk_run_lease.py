@@ -74,14 +74,16 @@ def setup(tenant_a, reg_a1, settings):
     return alice
 
 
-def accept_all(tenant, user, key: str = "accept-all-1"):
+def accept_all(tenant, user, key: str = "accept-all-1", ids=None):
+    """Accept every document of the tenant (or the documents ``ids``) through the bulk service."""
     with tenant_scope(tenant):
         return services.bulk_set_action(
             tenant=tenant,
             actor=Actor.api(user),
             user=user,
             membership=Membership.objects.get(tenant=tenant, user=user),
-            filters={},
+            ids=ids,
+            filters=None if ids else {},
             action="A",
             remarks="ok",
             idempotency_key=key,
