@@ -594,19 +594,18 @@ def run_bulk_action(*, run_id: int) -> str | None:
             log.warning("bulk action run %s: attempt %s lost its lease; stopped", run_id, attempt)
         except Exception as exc:  # noqa: BLE001 - a run must end released or failed, never stuck
             log.exception("bulk action run %s: attempt %s failed", run_id, attempt)
-            if leases.retryable(exc, attempt):
-                if leases.release(BulkActionRun, run_id, attempt, running=_RUNNING):
-                    leases.deliver_later(tasks.run_bulk_action_task, run_id, countdown=RETRY_AFTER)
-            else:
-                leases.fail(
-                    BulkActionRun,
-                    run_id,
-                    attempt,
-                    running=_RUNNING,
-                    status=RunStatus.FAILED,
-                    error=leases.failure_message(exc, f"bulk action run {run_id}"),
-                    finished_at=timezone.now(),
-                )
+            leases.end_failed(
+                BulkActionRun,
+                run_id,
+                attempt,
+                exc,
+                running=_RUNNING,
+                task=tasks.run_bulk_action_task,
+                countdown=RETRY_AFTER,
+                status=RunStatus.FAILED,
+                error=leases.failure_message(exc, f"bulk action run {run_id}"),
+                finished_at=timezone.now(),
+            )
         return _status(run_id)
 
 

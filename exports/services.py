@@ -209,19 +209,18 @@ def run_export(job_id: int) -> ExportJob | None:
         except Exception as exc:  # noqa: BLE001 - any failure must end as a failed job with a clear message
             log.exception("export job %s failed", job.pk)
             part.unlink(missing_ok=True)
-            if leases.retryable(exc, attempt):
-                if leases.release(ExportJob, job.pk, attempt, running=_RUNNING):
-                    leases.deliver_later(tasks.run_export_task, job.pk, countdown=RETRY_AFTER)
-            else:
-                leases.fail(
-                    ExportJob,
-                    job.pk,
-                    attempt,
-                    running=_RUNNING,
-                    status=ExportStatus.FAILED,
-                    error=_safe_message(exc, job.pk),
-                    finished_at=timezone.now(),
-                )
+            leases.end_failed(
+                ExportJob,
+                job.pk,
+                attempt,
+                exc,
+                running=_RUNNING,
+                task=tasks.run_export_task,
+                countdown=RETRY_AFTER,
+                status=ExportStatus.FAILED,
+                error=_safe_message(exc, job.pk),
+                finished_at=timezone.now(),
+            )
         leases.fresh_connection()
         return ExportJob.objects.get(pk=job.pk)
 

@@ -331,20 +331,19 @@ def _leased(
         log.warning("%s: attempt %s lost its lease; stopped without writing", what, attempt)
     except Exception as exc:  # noqa: BLE001 - a job must end released or failed, never stuck
         log.exception("%s: attempt %s failed", what, attempt)
-        if leases.retryable(exc, attempt):
-            if leases.release(model, pk, attempt, running=_RUNNING):
-                leases.deliver_later(task, pk, countdown=RETRY_AFTER)
-        else:
-            fields = on_failure(leases.failure_message(exc, what)) or {}
-            leases.fail(
-                model,
-                pk,
-                attempt,
-                running=_RUNNING,
-                status=RunStatus.FAILED,
-                finished_at=timezone.now(),
-                **fields,
-            )
+        fields = {} if leases.retryable(exc, attempt) else on_failure(leases.failure_message(exc, what)) or {}
+        leases.end_failed(
+            model,
+            pk,
+            attempt,
+            exc,
+            running=_RUNNING,
+            task=task,
+            countdown=RETRY_AFTER,
+            status=RunStatus.FAILED,
+            finished_at=timezone.now(),
+            **fields,
+        )
     return None
 
 

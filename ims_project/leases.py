@@ -248,6 +248,27 @@ def retryable(exc: BaseException, attempt: int) -> bool:
     )
 
 
+def end_failed(
+    model: type[Model],
+    pk: int,
+    attempt: int,
+    exc: BaseException,
+    *,
+    running: tuple[str, ...],
+    task: Any,
+    countdown: float,
+    **failed: Any,
+) -> None:
+    """End attempt ``attempt`` of row ``pk`` that raised ``exc``: a failure a new attempt may get past
+    (:func:`retryable`) hands the row back as queued and sends ``task`` again after ``countdown`` seconds; any other
+    fails it with the fields ``failed`` (status, error, finished_at), only while the row is still this attempt's."""
+    if retryable(exc, attempt):
+        if release(model, pk, attempt, running=running):
+            deliver_later(task, pk, countdown=countdown)
+    else:
+        fail(model, pk, attempt, running=running, **failed)
+
+
 def failure_message(exc: BaseException, what: str) -> str:
     """A failed job's message, safe to show: the kind of error, never its text (which may hold SQL or data)."""
     return f"The job failed because of an internal error ({type(exc).__name__}); it is logged as {what}."

@@ -601,19 +601,18 @@ def run_rebuild(rebuild_id: int) -> PreviewRebuild | None:
             log.warning("2B preview rebuild %s: attempt %s lost its lease; stopped", rebuild_id, attempt)
         except Exception as exc:  # noqa: BLE001 - any failure is shown on the page
             log.exception("2B preview rebuild %s failed", rebuild_id)
-            if leases.retryable(exc, attempt):
-                if leases.release(PreviewRebuild, rebuild_id, attempt, running=_REBUILD_RUNNING):
-                    leases.deliver_later(tasks.rebuild_preview, rebuild_id, countdown=REBUILD_RETRY_AFTER)
-            else:
-                leases.fail(
-                    PreviewRebuild,
-                    rebuild_id,
-                    attempt,
-                    running=_REBUILD_RUNNING,
-                    status=RebuildStatus.FAILED,
-                    error=str(exc) or exc.__class__.__name__,
-                    finished_at=timezone.now(),
-                )
+            leases.end_failed(
+                PreviewRebuild,
+                rebuild_id,
+                attempt,
+                exc,
+                running=_REBUILD_RUNNING,
+                task=tasks.rebuild_preview,
+                countdown=REBUILD_RETRY_AFTER,
+                status=RebuildStatus.FAILED,
+                error=str(exc) or exc.__class__.__name__,
+                finished_at=timezone.now(),
+            )
         leases.fresh_connection()
         job.refresh_from_db()
     return job
