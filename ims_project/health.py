@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import connection
 from kombu.exceptions import ChannelError
 
+from . import priority
 from .celery import app as celery_app
 
 BEAT_KEY = "ims:beat:last-tick"
@@ -119,15 +120,23 @@ def queue_depths() -> dict[str, int]:
 
 
 def check_database() -> dict[str, Any]:
+    """The database answers a query. In a worker, also what its session is named and the niceness its backend runs
+    at (``background``; the niceness None where the server lacks the prioritize extension: docs/operations.md §9)."""
     started = time.perf_counter()
+    background = None
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
+            if priority.background_nice():
+                background = priority.session_state(cursor)
     except Exception as exc:
         connection.close_if_unusable_or_obsolete()
         return {"ok": False, "error": f"{type(exc).__name__}: {str(exc).strip()[:200]}"}
-    return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
+    out: dict[str, Any] = {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
+    if background is not None:
+        out["background"] = background
+    return out
 
 
 def check_broker() -> tuple[dict[str, Any], dict[str, int] | None]:

@@ -9,10 +9,11 @@ import time
 
 from celery import shared_task, signals
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 from prometheus_client import multiprocess
 
-from . import health, logcontext, metrics, ops_http
+from . import health, logcontext, metrics, ops_http, priority
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -73,10 +74,10 @@ def _task_retries(sender=None, **_kwargs) -> None:
 
 @signals.worker_init.connect
 def _worker_starts(**_kwargs) -> None:
-    """Lower the worker's CPU priority before it forks its pool (IMS_WORKER_NICE): a reconciliation or a sync on a
-    host shared with the web then takes the cores only when pages leave them."""
-    if settings.IMS_WORKER_NICE > 0:
-        os.nice(settings.IMS_WORKER_NICE)
+    """Lower the worker's CPU priority before it forks its pool (IMS_WORKER_NICE), its database sessions' too where
+    the server has the prioritize extension: a reconciliation or a sync on a host shared with the web then takes the
+    cores only when pages leave them (ims_project.priority)."""
+    priority.lower_this_process(settings.IMS_WORKER_NICE, connections)
 
 
 @signals.worker_ready.connect

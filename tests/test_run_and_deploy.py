@@ -66,13 +66,22 @@ def test_settings_reader_scan_finds_the_variables_we_know():
 def test_compose_defines_the_production_services():
     services = compose()["services"]
     assert set(services) >= {"postgres", "redis", "migrate", "web", "worker", "beat"}
-    assert services["postgres"]["image"].startswith("postgres:16")
+    # PostgreSQL 16 with the prioritize extension, for the worker's sessions below the pages (decision 0014).
+    assert services["postgres"]["build"]["context"] == "docker/postgres"
+    assert services["postgres"]["build"]["args"]["POSTGRES_IMAGE"] == "${POSTGRES_IMAGE:-postgres:16}"
+    assert (
+        'install -y --no-install-recommends "postgresql-${PG_MAJOR}-prioritize"'
+        in (ROOT / "docker" / "postgres" / "Dockerfile").read_text()
+    )
     assert services["redis"]["image"].startswith("redis:")
     assert services["web"]["command"][0] == "gunicorn"
     assert services["worker"]["command"][:4] == ["celery", "-A", "ims_project", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "ims_project", "beat"]
     for name in ("web", "worker", "beat"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    # A container is one scheduling group: worker and beat weigh less than web (default 1024) when both want the CPU.
+    assert "cpu_shares" not in services["web"]
+    assert services["worker"]["cpu_shares"] == services["beat"]["cpu_shares"] == 256
 
 
 def test_compose_runs_every_app_service_with_debug_off_and_redis():

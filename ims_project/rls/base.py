@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, DatabaseError
 from django.db.backends.postgresql import base
 from django_scopes.state import get_scope
 from psycopg import pq
 
+from .. import priority
 from . import ALL, SETTING, enabled, owner_credentials, role, wanted
 
 
@@ -32,6 +33,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def init_connection_state(self):
         super().init_connection_state()
         self.rls_tenant = None
+        self._background()
         if not self._rls_on():
             return
         want = wanted(get_scope())
@@ -46,6 +48,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 )
             self.rls_login_bypasses = bool(cur.fetchone()[-1])
         self.rls_tenant = want
+
+    def _background(self) -> None:
+        """A worker's session: named ``ims-worker`` and its backend at the worker's niceness (ims_project.priority).
+        A database without ``ims_lower_priority`` (not migrated yet) leaves the session as it is."""
+        nice = priority.background_nice()
+        if nice <= 0 or self.alias != DEFAULT_DB_ALIAS:
+            return
+        try:
+            with self.wrap_database_errors, self.connection.cursor() as cur:
+                cur.execute(priority.session_sql(), [priority.APPLICATION_NAME, nice])
+        except DatabaseError as exc:
+            priority.log.warning("background session priority not set: %s", exc)
 
     def rls_sync(self) -> None:
         """Set ``ims.tenant_id`` to the open scope's when the session holds another value."""

@@ -109,6 +109,31 @@ def _test_database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def _worker_sessions() -> tuple[list[tuple[int, int, int]], bool]:
+    """The sessions of this test's database named ``ims-worker``: (backend pid, its niceness, the server's), read as
+    the owner (another role's sessions are hidden from the application's), and whether the server has the
+    prioritize extension. The database runs on this host, so a backend's niceness is the operating system's."""
+    import psutil
+    import psycopg
+
+    with psycopg.connect(_test_database_url(), autocommit=True) as conn:
+        lowered = conn.execute(
+            "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'prioritize')"
+        ).fetchone()
+        pids = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'ims-worker' AND datname = current_database()"
+        ).fetchall()
+    sessions = [
+        (
+            pid,
+            os.getpriority(os.PRIO_PROCESS, pid),
+            os.getpriority(os.PRIO_PROCESS, psutil.Process(pid).ppid()),
+        )
+        for (pid,) in pids
+    ]
+    return sessions, bool(lowered and lowered[0])
+
+
 def _readyz_in_a_subprocess(**env: str) -> dict:
     """GET /readyz through Django's test client in a fresh process with the environment given (a broken
     DATABASE_URL or REDIS_URL), as a probe would see the web process started with it."""
@@ -275,6 +300,7 @@ def test_a_real_worker_with_beat_ticks_serves_its_endpoints_and_counts_its_tasks
         IMS_WORKER_HTTP_PORT=str(port),
         IMS_BEAT_TICK_SECONDS="1",
         CELERY_BEAT_SCHEDULE_FILENAME=str(tmp_path / "beat-schedule"),
+        IMS_WORKER_NICE="7",
     )
     worker = subprocess.Popen(  # noqa: S603
         [
@@ -297,7 +323,7 @@ def test_a_real_worker_with_beat_ticks_serves_its_endpoints_and_counts_its_tasks
         text=True,
         start_new_session=True,
     )
-    body, metrics_text = None, ""
+    body, metrics_text, sessions, lowered, autogroup = None, "", [], False, None
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and worker.poll() is None:
@@ -307,6 +333,9 @@ def test_a_real_worker_with_beat_ticks_serves_its_endpoints_and_counts_its_tasks
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:  # noqa: S310
                     metrics_text = r.read().decode()
                 if body["checks"]["beat"]["ok"] and 'task="ims.beat_tick"' in metrics_text:
+                    sessions, lowered = _worker_sessions()
+                    group = Path(f"/proc/{worker.pid}/autogroup")
+                    autogroup = group.read_text() if group.exists() else None
                     break
             except (
                 urllib.error.URLError,
@@ -327,3 +356,13 @@ def test_a_real_worker_with_beat_ticks_serves_its_endpoints_and_counts_its_tasks
     assert body["ready"] is True, (body, log)
     assert body["checks"]["beat"]["ok"] is True, (body, log)
     assert _value(metrics_text, "ims_celery_tasks_total", task="ims.beat_tick", state="success"), log
+    # Its database session is named for it, and runs at its lower priority where the server has the prioritize
+    # extension (.ci/run installs it); elsewhere at the server's own (ims_project.priority). Its readiness says so.
+    background = body["checks"]["database"]["background"]
+    assert background == {"session": "ims-worker", "nice": 7 if lowered else None}, (background, log)
+    for pid, nice, server in sessions:  # any session of its still open: the operating system agrees
+        assert nice == (max(server, 7) if lowered else server), (pid, nice, server, lowered)
+    # It leads its own session (started so, as make run starts it): its scheduling group is lowered too, where the
+    # kernel has scheduling groups per session.
+    if autogroup is not None:
+        assert autogroup.split()[-2:] == ["nice", "7"], autogroup

@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.core.management.commands import migrate
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from ims_project import rls
+from ims_project import priority, rls
 
 
 class Command(migrate.Command):
@@ -29,13 +29,15 @@ class Command(migrate.Command):
         if connection.vendor != "postgresql" or not hasattr(connection, "become_owner"):
             return super().handle(*args, **options)
         super().handle(*args, **options)
+        gaps = priority.install(connection)
         if not rls.enabled():  # IMS_RLS=0: the wall taken down, the application connecting as the owner
             tables = rls.remove(connection)
             if options["verbosity"] >= 1:
                 self.stdout.write(f"Row-level security off (IMS_RLS=0) on {len(tables)} tenant tables.")
-            return
-        tables = rls.apply(connection)
-        if options["verbosity"] >= 1:
-            self.stdout.write(f"Row-level security on {len(tables)} tenant tables (role {rls.role()}).")
-        for gap in rls.owner_gaps(connection) + rls.login_gaps(connection):
+        else:
+            tables = rls.apply(connection)
+            if options["verbosity"] >= 1:
+                self.stdout.write(f"Row-level security on {len(tables)} tenant tables (role {rls.role()}).")
+            gaps = rls.owner_gaps(connection) + rls.login_gaps(connection) + gaps
+        for gap in gaps:
             self.stderr.write(f"Warning: {gap}.")
