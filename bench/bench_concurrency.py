@@ -19,7 +19,7 @@ as production does (CONN_MAX_AGE, default 60 here as in settings.py and docker-c
 runs with close them after every request, which cost the load test half its throughput: docs/performance.md §3.11).
 Printed beside the latencies: the server's CPU per request (its workers' user + system time over the requests
 answered), a figure the other work on a shared machine does not move much. Reruns on the same database: the bench user, token and
-tenant are reused; the reconciliation reuses its register (RECON_REUSE=1 after the first run).
+tenant are reused; the reconciliation reuses its register (RECON_REUSE=1 unless set to 0; loaded when missing).
 """
 
 from __future__ import annotations
@@ -266,18 +266,27 @@ def interference(server: Server, params: dict) -> None:
     idle = [sample() for _ in range(IDLE_SAMPLES)]
     from django.conf import settings
 
-    env = {**os.environ, "RECON_N": str(RECON_N), "BENCH_SYNC_DOCS": str(SYNC_DOCS)}
+    # The jobs run as the worker runs its tasks (BENCH_AS_WORKER): at its CPU priority (IMS_WORKER_NICE), their
+    # database sessions too where the server has the prioritize extension (ims_project.priority).
+    # RECON_REUSE: the register an earlier bench_recon loaded is kept (loaded first when it is not there), so that the
+    # busy window is the reconciliation itself, not the generation and import of its register.
+    env = {
+        **os.environ,
+        "RECON_N": str(RECON_N),
+        "RECON_REUSE": "" if os.environ.get("RECON_REUSE") == "0" else "1",
+        "BENCH_SYNC_DOCS": str(SYNC_DOCS),
+        "BENCH_AS_WORKER": "1",
+    }
     logs = tempfile.mkdtemp(prefix="ims-interference-")
-    # The jobs run at the CPU priority the worker runs them at (IMS_WORKER_NICE): they stand for a worker's tasks.
-    nice = ["nice", "-n", str(settings.IMS_WORKER_NICE)] if settings.IMS_WORKER_NICE > 0 else []
     started = time.perf_counter()
     jobs = [
         subprocess.Popen(
-            [*nice, sys.executable, str(HERE / name)],
+            [sys.executable, str(HERE / name)],
             cwd=HERE.parent,
             env=env,
             stdout=open(f"{logs}/{name}.log", "w"),  # noqa: SIM115 - the child process holds it
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # as make run starts the worker: a session, hence a scheduling group, of its own
         )
         for name in ("bench_recon.py", "bench_sync.py")
     ]
@@ -297,6 +306,19 @@ def interference(server: Server, params: dict) -> None:
         f"(at the worker's nice {settings.IMS_WORKER_NICE}) "
         f"({took:.0f} s, exits {codes}, logs in {logs}): p50 {statistics.median(busy):.0f} ms, p95 {p95_busy:.0f} ms "
         f"({len(busy)} samples)"
+    )
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT to_regprocedure('set_backend_priority(integer, integer)') IS NOT NULL")
+        lowered = cur.fetchone()[0]
+    print(
+        "[interference] the jobs' database sessions: "
+        + (
+            f"at nice {settings.IMS_WORKER_NICE} (prioritize extension)"
+            if lowered and settings.IMS_WORKER_NICE > 0
+            else "at the page's priority (no prioritize extension on the server)"
+        )
     )
     print(f"[interference] p95 busy / idle: {p95_busy / p95_idle:.2f}× (target <= 2×)")
 

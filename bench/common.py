@@ -118,10 +118,21 @@ def configure(url: str | None = None) -> str:
 
     django.setup()
     if not _configured:
+        from django.conf import settings
         from django.core.management import call_command
+        from django.db import connections
 
+        from ims_project import priority
+
+        as_worker = os.environ.get("BENCH_AS_WORKER") == "1"
+        if as_worker:
+            # A bench standing for a worker's task (bench_concurrency's jobs): at the worker's CPU priority from here
+            # on, its database sessions too once migrate has made the function they call (ims_project.priority).
+            priority.lower_cpu(settings.IMS_WORKER_NICE)
         call_command("migrate", verbosity=0)
         _configured = True
+        if as_worker:
+            priority.lower_sessions(settings.IMS_WORKER_NICE, connections)
     return url
 
 
