@@ -452,8 +452,9 @@ def start_import(
     headers = _headers(name, data)
     remembered = remembered_mapping(tenant=tenant)
     ignored = set(remembered.get(IGNORED, []))
-    if mapping is not None and any(mapping.values()):
-        mapping = {k: v for k, v in mapping.items() if k in register_rows.FIELDS and v}
+    by_hand = mapping is not None and any(mapping.values())
+    if by_hand:
+        mapping = {k: v for k, v in (mapping or {}).items() if k in register_rows.FIELDS and v}
         ignored |= {h for h in headers if h and h not in mapping.values()}
     else:
         mapping = register_rows.guess_mapping(headers, remembered)
@@ -485,7 +486,17 @@ def start_import(
     with transaction.atomic():
         ColumnMapping.objects.update_or_create(
             tenant=tenant,
-            defaults={"mapping": {**mapping, **({IGNORED: sorted(ignored)} if ignored else {})}},
+            defaults={
+                "mapping": {
+                    **mapping,
+                    **({IGNORED: sorted(ignored)} if ignored else {}),
+                    **(
+                        {register_rows.SAP_CHOSEN: True}
+                        if by_hand and register_rows.sap_shaped(headers)
+                        else {}
+                    ),
+                }
+            },
         )
         job = RegisterImport.objects.create(
             tenant=tenant,

@@ -721,7 +721,7 @@ def register(request, tenant_slug):
                 staged = services.stage_upload(
                     tenant=request.tenant, membership=request.membership, name=upload.name, data=upload.read()
                 )
-                if not staged.ready:
+                if not staged.ready or request.POST.get("review"):
                     return _mapping_page(request, staged, staged.guess, "", recipient=chosen)
                 job = services.start_staged_import(
                     tenant=request.tenant,
@@ -751,6 +751,7 @@ def register(request, tenant_slug):
             "mapping": services.remembered_mapping(tenant=request.tenant),
             "recipients": _recipients(request),
             "recipient": request.POST.get("recipient", ""),
+            "review": bool(request.POST.get("review")),
         },
         status=400 if error else 200,
     )

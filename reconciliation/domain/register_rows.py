@@ -310,6 +310,15 @@ def other_heading(heading: str) -> bool:
 # SAP's vendor line items name the supplier's number "Reference" and SAP's own one "Document Number": when a file
 # has both with a "Posting Date", they are read that way round.
 _SAP_SIGNATURE = ("reference", "document number", "posting date")
+SAP_CHOSEN = "_sap_chosen"  # key of a remembered mapping: chosen by hand for a file of SAP's shape
+
+
+def sap_shaped(headers: list[str]) -> bool:
+    """Whether the headings are an SAP purchase export's (Reference, Document Number, Posting Date)."""
+    keys = {_key(h) for h in headers if str(h or "").strip()}
+    return all(k in keys for k in _SAP_SIGNATURE)
+
+
 KINDS = {
     "invoice": "invoice",
     "inv": "invoice",
@@ -372,7 +381,14 @@ def guess_mapping(headers: list[str], remembered: dict[str, str] | None = None) 
             if _key(t) in by_key and by_key[_key(t)] not in out.values():
                 out[name] = by_key[_key(t)]
                 break
-    if all(k in by_key for k in _SAP_SIGNATURE) and not (remembered or {}).get("doc_number"):
+    # An SAP export's "Document Number" is SAP's own document (the ERP reference) and "Reference" the supplier's
+    # number. A remembered number column of this file outranks that only when it was chosen by hand for a file of
+    # SAP's shape (SAP_CHOSEN), or is another column than "Document Number": the template's own heading "Document
+    # number", a choice made for another export, or a heading this file lacks say nothing about SAP's columns.
+    remembered = remembered or {}
+    chosen = _key(remembered.get("doc_number") or "")
+    kept = chosen in by_key and (chosen != "document number" or bool(remembered.get(SAP_CHOSEN)))
+    if sap_shaped(headers) and not kept:
         out["doc_number"], out["erp_ref"] = by_key["reference"], by_key["document number"]
         if out.get("doc_date") == by_key["posting date"]:
             out.pop("doc_date")

@@ -393,6 +393,56 @@ def test_sap_and_zoho_headings_are_recognised_without_asking(tenant_a, reg_a1, a
     )
 
 
+SAP = ["Document Number", "Reference", "Document Date", "Posting Date", "Vendor GSTIN", "Document type"]
+SAP += ["Tax Base Amount", "IGST Amount", "CGST Amount", "SGST Amount"]
+
+
+def sap_row(sap_number, reference):
+    return [sap_number, reference, "05.10.2025", "06.10.2025", INTER, "Invoice", "100", "18", "", ""]
+
+
+def test_an_sap_export_is_read_the_right_way_round_whatever_mapping_was_remembered_before(
+    tenant_a, reg_a1, alice, client_for
+):
+    """A remembered "Document number" (the template's heading, as the demo's first import leaves it) or a Tally
+    mapping does not turn SAP's columns round: its "Reference" is the supplier's number, "Document Number" SAP's
+    own document (the ERP reference)."""
+    c = client_for(alice)
+    run_job(
+        post_upload(c, "tally.csv", csv_bytes(TALLY, [tally_row("SH/1")]))
+    )  # remembers "Supplier Invoice No."
+    run_job(post_upload(c, "sap.csv", csv_bytes(SAP, [sap_row("5100000001", "INV-9")])))
+    template = [label for _name, label, _required in services.register_rows.COLUMNS]
+    row = {"Recipient GSTIN": reg_a1.gstin, "Supplier GSTIN": INTER, "Document type": "Invoice"}
+    row |= {"Document number": "B-1", "Document date": "05-10-2025", "Taxable value": "100", "IGST": "18"}
+    run_job(post_upload(c, "template.csv", csv_bytes(template, [[row.get(h, "") for h in template]])))
+    with tenant_scope(tenant_a):
+        assert services.remembered_mapping(tenant=tenant_a)["doc_number"] == "Document number"
+    run_job(post_upload(c, "sap2.csv", csv_bytes(SAP, [sap_row("5100000002", "INV-10")])))
+    sap = {line.erp_ref: line.doc_number for line in stored(tenant_a) if line.erp_ref.startswith("51")}
+    assert sap == {"5100000001": "INV-9", "5100000002": "INV-10"}
+
+
+def test_the_columns_can_be_checked_before_importing_and_a_hand_choice_on_an_sap_file_is_kept(
+    tenant_a, reg_a1, alice, client_for
+):
+    c = client_for(alice)
+    page = post_upload(c, "sap.csv", csv_bytes(SAP, [sap_row("5100000001", "INV-9")]), review="1")
+    assert page.status_code == 200  # every heading recognised, and still the mapping page: asked for
+    html = page.content.decode()
+    chosen = selected(html)
+    assert (chosen["doc_number"], chosen["erp_ref"]) == ("Reference", "Document Number")
+    token = re.search(r'name="token" value="([^"]+)"', html).group(1)
+    # This company's SAP keeps the supplier's number in "Document Number": swapped by hand.
+    swapped = {**chosen, "doc_number": "Document Number", "erp_ref": "Reference"}
+    run_job(c.post(f"{REGISTER}mapping/", {"token": token, "name": "sap.csv", **swapped}))
+    run_job(post_upload(c, "sap2.csv", csv_bytes(SAP, [sap_row("INV-10", "5100000002")])))
+    assert {line.erp_ref: line.doc_number for line in stored(tenant_a)} == {
+        "INV-9": "5100000001",
+        "5100000002": "INV-10",
+    }
+
+
 def test_flagged_lines_are_filterable_shown_on_the_pair_view_and_explain_the_difference(
     tenant_a, reg_a1, alice, client_for
 ):
