@@ -161,6 +161,7 @@ def reason_list(m) -> list[dict]:
         kind_note=kind,
         same_irn=bool(mine and theirs and mine.irn and mine.irn == theirs.irn),
         bill_of_entry=bool(mine and theirs and mine.cls == theirs.cls == "boe"),
+        typed=(mine.number, theirs.number) if mine and theirs else None,
     )
     p = m.purchase
     if p is not None and p.period_booked > m.run.date_to:

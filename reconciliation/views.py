@@ -468,6 +468,9 @@ def export_view(request, tenant_slug):
     return redirect("export-job", tenant_slug, job.pk)
 
 
+_LISTED_APART = frozenset({"number_exact", "books_flag"})
+
+
 @require_capability(Capability.VIEW)
 def matches(request, tenant_slug):
     run = _run(request, tenant_slug, request.GET)
@@ -495,6 +498,8 @@ def matches(request, tenant_slug):
     rows = list(qs.order_by("pk")[: selectors.PAGE + 1])
     more = len(rows) > selectors.PAGE
     rows = rows[: selectors.PAGE]
+    for m in rows:  # the reasons of the pair view, in the list too (the line's flags are badges of their own)
+        m.reason_items = [r for r in selectors.reason_list(m) if r["code"] not in _LISTED_APART]
     return render(
         request,
         "reconciliation/matches.html",

@@ -242,15 +242,26 @@ def reasons(
     same_irn: bool = False,
     kind_note: str = "",
     bill_of_entry: bool = False,
+    typed: tuple[str, str] | None = None,
 ) -> list[dict]:
-    """Reason codes of a pair, each ``{code, value, text}``: number exact/fuzzy, numbers differing only in
-    look-alike characters, date ±N days, each differing head with its difference, PAN fallback, across FY, group of
-    N lines."""
+    """Reason codes of a pair, each ``{code, value, text}``: number exact/fuzzy, numbers equal only once normalised
+    (``typed``: the books' and the supplier's numbers as typed), numbers differing only in look-alike characters,
+    date ±N days, each differing head with its difference, PAN fallback, across FY, group of N lines."""
     out = [
         {"code": "number_exact", "value": 100, "text": "number exact"}
         if similarity >= 100
         else {"code": "number_fuzzy", "value": similarity, "text": f"number fuzzy {similarity}"}
     ]
+    if similarity >= 100 and typed and typed[0].strip().upper() != typed[1].strip().upper():
+        books, supplier = typed
+        out.append(
+            {
+                "code": "number_as_typed",
+                "value": [books, supplier],
+                "text": f"typed {books} in the books, {supplier} by the supplier: the same number once the "
+                "financial year's form, spaces and punctuation are set aside",
+            }
+        )
     if kind_note:
         out.append({"code": "kind", "value": kind_note, "text": KIND_NOTES[kind_note]})
     if bill_of_entry:

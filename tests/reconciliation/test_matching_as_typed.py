@@ -117,10 +117,17 @@ def test_the_financial_year_in_any_form_is_the_same_number(tenant_a, reg_a1, ali
             date_from=dt.date(2023, 10, 1),
             date_to=dt.date(2023, 10, 31),
         )
-    rows = by_document(results(client_for(alice), execute_run(run_id=run.pk)))
+    c = client_for(alice)
+    rows = by_document(results(c, execute_run(run_id=run.pk)))
     assert {n: (r["outcome"], r["purchase"]["erp_ref"]) for n, r in rows.items()} == {
         f"INV/2023-24/{n}": ("exact", ref) for n, ref in enumerate(forms.values(), 1)
     }
+    # Exact, and the reason says the two were typed differently.
+    for n, token in enumerate(forms, 1):
+        typed = [r["value"] for r in rows[f"INV/2023-24/{n}"]["reasons"] if r["code"] == "number_as_typed"]
+        assert typed == [[f"INV/{token}/{n}", f"INV/2023-24/{n}"]], token
+    listed = c.get("/t/acme/reconciliation/matches/", {"run": run.pk}).content.decode()
+    assert "typed INV/FY24/5 in the books, INV/2023-24/5 by the supplier" in listed
 
 
 def test_a_line_under_another_gstin_of_the_organisation_or_of_the_supplier_pairs_with_that_reason(
@@ -141,7 +148,8 @@ def test_a_line_under_another_gstin_of_the_organisation_or_of_the_supplier_pairs
             line(reg_a1, "SP/2", "R4", supplier_gstin=supplier_other_state, taxable="12000", igst="2160"),
         ],
     )
-    rows = by_document(results(client_for(alice), reconcile(tenant_a, alice, [reg_a1, reg_a2])))
+    run = reconcile(tenant_a, alice, [reg_a1, reg_a2])
+    rows = by_document(results(client_for(alice), run))
     outcome = {n: (r["outcome"], r["purchase"]["erp_ref"]) for n, r in rows.items()}
     assert outcome == {
         "OR/1": ("probable", "R1"),
@@ -153,6 +161,12 @@ def test_a_line_under_another_gstin_of_the_organisation_or_of_the_supplier_pairs
     assert all("other_recipient" in codes[n] for n in ("OR/1", "OR/2"))
     assert all("pan_fallback" in codes[n] for n in ("SP/1", "SP/2"))
     assert "taxable" in codes["SP/2"]
+    # The results list gives the same reasons as the pair view, in the same words.
+    listed = client_for(alice).get("/t/acme/reconciliation/matches/", {"run": run.pk}).content.decode()
+    assert listed.count("booked under another GSTIN of your organisation") == 2
+    assert listed.count("booked under another GSTIN of the supplier (same PAN)") == 2
+    assert "taxable +2,000.00" not in listed  # supplier − books: the books say 12,000, the supplier 10,000
+    assert "taxable −2,000.00" in listed
 
 
 def _pure(side, id_, number, *, irn="", taxable="1000", recipient="1", supplier=SUPPLIER):
