@@ -551,7 +551,15 @@ def parse_date(v) -> dt.date:
             return dt.datetime.strptime(text, fmt).date()  # noqa: DTZ007 - a calendar date, no time of day
         except ValueError:
             continue
+    shaped = _DATE_SHAPE(text)
+    if shaped:  # written as a date, but no such day (31-02-2026, 32.10.2026)
+        what = "no such month" if not 1 <= int(shaped[2]) <= 12 else "no such day in that month"
+        raise ValueError(f"is not a date: {what} (dates are DD-MM-YYYY, e.g. 05-10-2025)")
     raise ValueError("must be a date DD-MM-YYYY, e.g. 05-10-2025")
+
+
+# Day, month and year as digits with one separator: the shape of a date whatever the day and month say.
+_DATE_SHAPE = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{2}|\d{4})").fullmatch
 
 
 def parse_pos(v) -> str:

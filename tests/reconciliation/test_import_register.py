@@ -166,7 +166,10 @@ def test_rows_that_cannot_be_read_are_refused_and_rows_that_break_a_gst_rule_are
     report = report_rows(c, job)
     refused = {r["Row"]: (r["Column"], r["Problem"]) for r in report if r["Result"] == "not imported"}
     assert refused == {
-        "6": ("Document date", "must be a date DD-MM-YYYY, e.g. 05-10-2025"),
+        "6": (
+            "Document date",
+            "is not a date: no such day in that month (dates are DD-MM-YYYY, e.g. 05-10-2025)",
+        ),
         "7": ("Taxable value", refused["7"][1]),
         "14": ("Place of supply", refused["14"][1]),
         "16": ("Supplier GSTIN", "GSTIN must be 15 characters, got 14"),

@@ -4,10 +4,11 @@ rows that are clean, flagged or refused. Pure: no database."""
 import datetime as dt
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciliation.domain.register_rows import FIELDS, RowChecker
+from reconciliation.domain.register_rows import FIELDS, RowChecker, parse_date
 from tests.factories import gstin_for
 
 RECIPIENT = gstin_for(9101, "27")
@@ -49,3 +50,18 @@ def test_the_fast_path_agrees_with_the_careful_path(row):
     fast = checker.check(list(row), 7)  # the same values again: the memos, the fast path where it applies
     fresh = RowChecker(recipients, today=dt.date(2025, 12, 1), default_recipient=RECIPIENT, source="r.csv")
     assert fast == careful == fresh.check(list(row), 7)
+
+
+@pytest.mark.parametrize(
+    "cell,message",
+    [
+        ("31-02-2026", "is not a date: no such day in that month"),
+        ("32.10.2026", "is not a date: no such day in that month"),
+        ("05-13-2026", "is not a date: no such month"),
+        ("next week", "must be a date DD-MM-YYYY"),
+    ],
+)
+def test_a_date_cell_that_is_none_says_why(cell, message):
+    """Written as a date but no such day is told apart from text that is no date at all."""
+    with pytest.raises(ValueError, match=message):
+        parse_date(cell)
