@@ -173,6 +173,15 @@ def reason_list(m) -> list[dict]:
                 "text": f"booked in a later period ({booked}): not in this period's books",
             }
         )
+    if m.group_no is not None:
+        found.append(
+            {
+                "code": "group",
+                "value": m.group_no,
+                "text": "one of the lines of a group (a bill booked on several lines): their sum is compared, "
+                "not this line alone",
+            }
+        )
     if m.group_no is not None and p is not None and not (p.igst or p.cgst or p.sgst or p.cess):
         found.append(
             {

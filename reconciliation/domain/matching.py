@@ -247,12 +247,17 @@ def reasons(
     """Reason codes of a pair, each ``{code, value, text}``: number exact/fuzzy, numbers equal only once normalised
     (``typed``: the books' and the supplier's numbers as typed), numbers differing only in look-alike characters,
     date ±N days, each differing head with its difference, PAN fallback, across FY, group of N lines."""
+    as_typed = bool(similarity >= 100 and typed and typed[0].strip().upper() != typed[1].strip().upper())
     out = [
-        {"code": "number_exact", "value": 100, "text": "number exact"}
+        {
+            "code": "number_exact",
+            "value": 100,
+            "text": "number the same once normalised" if as_typed else "number exact",
+        }
         if similarity >= 100
         else {"code": "number_fuzzy", "value": similarity, "text": f"number fuzzy {similarity}"}
     ]
-    if similarity >= 100 and typed and typed[0].strip().upper() != typed[1].strip().upper():
+    if as_typed and typed:
         books, supplier = typed
         out.append(
             {

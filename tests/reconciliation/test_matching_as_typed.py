@@ -124,8 +124,10 @@ def test_the_financial_year_in_any_form_is_the_same_number(tenant_a, reg_a1, ali
     }
     # Exact, and the reason says the two were typed differently.
     for n, token in enumerate(forms, 1):
-        typed = [r["value"] for r in rows[f"INV/2023-24/{n}"]["reasons"] if r["code"] == "number_as_typed"]
+        reasons = rows[f"INV/2023-24/{n}"]["reasons"]
+        typed = [r["value"] for r in reasons if r["code"] == "number_as_typed"]
         assert typed == [[f"INV/{token}/{n}", f"INV/2023-24/{n}"]], token
+        assert reasons[0] == {"code": "number_exact", "value": 100, "text": "number the same once normalised"}
     listed = c.get("/t/acme/reconciliation/matches/", {"run": run.pk}).content.decode()
     assert "typed INV/FY24/5 in the books, INV/2023-24/5 by the supplier" in listed
 

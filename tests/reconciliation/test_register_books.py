@@ -138,6 +138,11 @@ def test_tally_export_without_erp_reference_one_gstin_asks_nothing_and_a_bill_on
     assert len(group) == 2
     assert {m.outcome for m in group} == {"exact"}
     assert group[0].group_no is not None
+    # Each line says it is one of a group, whose sum was compared: on the pair view and in the results list.
+    pair = c.get(f"/t/acme/reconciliation/matches/{group[0].pk}/").content.decode()
+    assert "one of the lines of a group (a bill booked on several lines): their sum is compared" in pair
+    listed = c.get("/t/acme/reconciliation/matches/", {"run": run.pk}).content.decode()
+    assert listed.count('data-code="group"') == 2
     assert group[0].group_no == group[1].group_no
 
 
