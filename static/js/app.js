@@ -76,3 +76,16 @@ document.addEventListener('submit', function (e) {
 document.addEventListener('change', function (e) {
   if (e.target.matches('[data-autosubmit]') && e.target.form) e.target.form.submit();
 });
+
+// Register column mapping: the first rows of the column chosen for a field, as soon as it is chosen (read from the
+// file's preview table above the form).
+document.addEventListener('change', function (e) {
+  const select = e.target.closest('#column-mapping select[id^="map-"]');
+  const preview = document.getElementById('file-preview');
+  if (!select || !preview) return;
+  const cell = select.closest('tr').querySelector('td.samples');
+  const heads = Array.from(preview.querySelectorAll('thead th')).map(function (th) { return th.textContent; });
+  const i = heads.indexOf(select.value);
+  cell.textContent = i < 0 ? '' : Array.from(preview.querySelectorAll('tbody tr'))
+    .map(function (tr) { return tr.children[i].textContent; }).join(' · ');
+});

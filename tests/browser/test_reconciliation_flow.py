@@ -129,6 +129,13 @@ def test_upload_register_reconcile_open_mismatch_and_accept_exact_matches(org, l
         page.locator("#map-doc_number").input_value() == "Document number"
     )  # the template's headings guessed
     page.select_option("#map-erp_ref", "Our voucher")
+    # Its first rows show under the field as soon as it is chosen, before anything is sent.
+    vouchers = page.locator("#file-preview tbody tr").evaluate_all(
+        "rows => rows.map(r => r.children[[...r.closest('table').querySelectorAll('thead th')]"
+        ".findIndex(th => th.textContent === 'Our voucher')].textContent)"
+    )
+    assert vouchers
+    expect(page.locator('td.samples[data-field="erp_ref"]')).to_have_text(" · ".join(vouchers))
     with page.expect_navigation():
         page.get_by_role("button", name="Import with this mapping").click()
     page.wait_for_url(re.compile(r"/reconciliation/register/imports/\d+/$"))
