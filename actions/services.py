@@ -604,7 +604,6 @@ def run_bulk_action(*, run_id: int) -> str | None:
                 countdown=RETRY_AFTER,
                 status=RunStatus.FAILED,
                 error=leases.failure_message(exc, f"bulk action run {run_id}"),
-                finished_at=timezone.now(),
             )
         return _status(run_id)
 

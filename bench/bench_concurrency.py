@@ -273,7 +273,7 @@ def interference(server: Server, params: dict) -> None:
     env = {
         **os.environ,
         "RECON_N": str(RECON_N),
-        "RECON_REUSE": "" if os.environ.get("RECON_REUSE") == "0" else "1",
+        "RECON_REUSE": os.environ.get("RECON_REUSE", "1"),
         "BENCH_SYNC_DOCS": str(SYNC_DOCS),
         "BENCH_AS_WORKER": "1",
     }
@@ -309,9 +309,10 @@ def interference(server: Server, params: dict) -> None:
     )
     from django.db import connection
 
+    from ims_project import priority
+
     with connection.cursor() as cur:
-        cur.execute("SELECT to_regprocedure('set_backend_priority(integer, integer)') IS NOT NULL")
-        lowered = cur.fetchone()[0]
+        lowered = priority.session_state(cur)["nice"] is not None  # None: no prioritize extension
     print(
         "[interference] the jobs' database sessions: "
         + (

@@ -311,7 +311,10 @@ def main() -> None:
         lines, truth, recoverable = _register(docs, rnd)
         print(f"register generated: {len(lines):,} lines in {time.perf_counter() - t:.1f} s", flush=True)
         have = PurchaseLine.objects.filter(tenant=tenant).count()
-        if not (os.environ.get("RECON_REUSE") and have == len({line["erp_ref"] for line in lines})):
+        if not (
+            os.environ.get("RECON_REUSE", "") not in ("", "0")
+            and have == len({line["erp_ref"] for line in lines})
+        ):
             t = time.perf_counter()
             with connection.cursor() as cur, as_owner(cur):  # the bench database holds the bench tenant only
                 cur.execute(

@@ -219,7 +219,6 @@ def run_export(job_id: int) -> ExportJob | None:
                 countdown=RETRY_AFTER,
                 status=ExportStatus.FAILED,
                 error=_safe_message(exc, job.pk),
-                finished_at=timezone.now(),
             )
         leases.fresh_connection()
         return ExportJob.objects.get(pk=job.pk)

@@ -341,7 +341,6 @@ def _leased(
             task=task,
             countdown=RETRY_AFTER,
             status=RunStatus.FAILED,
-            finished_at=timezone.now(),
             **fields,
         )
     return None

@@ -261,12 +261,12 @@ def end_failed(
 ) -> None:
     """End attempt ``attempt`` of row ``pk`` that raised ``exc``: a failure a new attempt may get past
     (:func:`retryable`) hands the row back as queued and sends ``task`` again after ``countdown`` seconds; any other
-    fails it with the fields ``failed`` (status, error, finished_at), only while the row is still this attempt's."""
+    fails it with the fields ``failed`` (status, error), finished now, only while the row is still this attempt's."""
     if retryable(exc, attempt):
         if release(model, pk, attempt, running=running):
             deliver_later(task, pk, countdown=countdown)
     else:
-        fail(model, pk, attempt, running=running, **failed)
+        fail(model, pk, attempt, running=running, finished_at=timezone.now(), **failed)
 
 
 def failure_message(exc: BaseException, what: str) -> str:

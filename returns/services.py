@@ -611,7 +611,6 @@ def run_rebuild(rebuild_id: int) -> PreviewRebuild | None:
                 countdown=REBUILD_RETRY_AFTER,
                 status=RebuildStatus.FAILED,
                 error=str(exc) or exc.__class__.__name__,
-                finished_at=timezone.now(),
             )
         leases.fresh_connection()
         job.refresh_from_db()
