@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -206,10 +206,12 @@ def ingest_many(
     audit_created: bool = True,
 ) -> Iterator[IngestResult]:
     """:func:`ingest_documents` of each batch in turn (each all or nothing, in its own transaction), yielding each
-    batch's result as it commits. While the database writes batch N, a second thread takes batch N+1 from
-    ``batches`` and parses it: the backend is another process and a thread waiting on its socket releases the
-    GIL, so on two cores the parsing (and whatever produces the batches) overlaps the writing. For loads of many
-    batches (bulk imports, benchmarks); a batch with bad records yields its errors and the next batch goes on."""
+    batch's result as it commits. Once batch N's keys are looked up and the COPY of its new documents (none, for a
+    rerun) has begun, a second thread takes batch N+1 from ``batches`` and parses it: the backend is another
+    process and a thread waiting on its socket releases the GIL, so on two cores the parsing (and whatever
+    produces the batches) overlaps the writing. Not sooner: each of the writer's small round trips before the
+    COPY would wait for the parsing thread to let go of the GIL. For loads of many batches (bulk imports,
+    benchmarks); a batch with bad records yields its errors and the next batch goes on."""
     _check_registration(tenant, registration)
     batch_iter = iter(batches)
 
@@ -221,9 +223,18 @@ def ingest_many(
     # batch does not upsert them again.
     known_suppliers: set[str] = set()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-parse") as pool:
-        pending = pool.submit(parse_next)
-        while (parsed := pending.result()) is not None:
-            pending = pool.submit(parse_next)
+        current: Future[ParsedBatch | None] = pool.submit(parse_next)
+        following: list[Future[ParsedBatch | None]] = []  # the next batch's parse, once asked for
+
+        def parse_following() -> None:
+            if not following:
+                following.append(pool.submit(parse_next))
+
+        while (parsed := current.result()) is not None:
+            # The next batch is parsed once this one's COPY has begun, not before: until then the writer makes
+            # its small round trips, and each would wait for the parsing thread to let go of the GIL
+            # (docs/performance.md §2.1).
+            following.clear()
             result = _write(
                 tenant,
                 registration,
@@ -235,7 +246,10 @@ def ingest_many(
                 supplier_names=supplier_names,
                 audit_created=audit_created,
                 known_suppliers=known_suppliers,
+                copy_started=parse_following,
             )
+            parse_following()
+            current = following[0]
             if result.ok:
                 known_suppliers.update(key[0] for key in parsed.keys)
             yield result
@@ -263,8 +277,10 @@ def _write(
     audit_created: bool,
     progress: Progress | None = None,
     known_suppliers: set[str] | frozenset[str] = frozenset(),
+    copy_started: Callable[[], None] | None = None,
 ) -> IngestResult:
-    """Write one parsed batch (see :func:`ingest_documents`).
+    """Write one parsed batch (see :func:`ingest_documents`). ``copy_started()`` is called once the COPY of the new
+    documents has begun (:func:`ingest_many` parses the next batch from then on).
 
     New natural keys are COPYed straight into the documents table with ids taken from its sequence beforehand,
     so amendments are linked and audit events written without reading anything back; only the stored documents
@@ -323,6 +339,7 @@ def _write(
                         index,
                         result,
                         progress=_offset(progress, saved, total),
+                        started=copy_started,
                     )
                 break
             except UniqueViolation as exc:
@@ -528,10 +545,11 @@ def _copy_new(
     index: dict[tuple, int],
     result: IngestResult,
     progress: Callable[[int], None] | None = None,
+    started: Callable[[], None] | None = None,
 ) -> list[tuple]:
     """COPY the new documents into the documents table; returns (id, GSTIN, section, number) of each.
     An amendment is linked to its original when that is stored or in the batch. ``progress(n)`` after every
-    ``settings.IMS_SAVE_PROGRESS_EVERY`` documents sent (and the last)."""
+    ``settings.IMS_SAVE_PROGRESS_EVERY`` documents sent (and the last); ``started()`` once the COPY has begun."""
     every = max(1, int(settings.IMS_SAVE_PROGRESS_EVERY)) if progress is not None else 0
     now = ctx["now"].isoformat()
     head = f"{int(ctx['tenant'])}\t{int(ctx['reg'])}\t"
@@ -540,6 +558,8 @@ def _copy_new(
     out: list[str] = []
     linked = 0
     with rls.copy_in(cur, f"COPY invoices_supplierdocument ({', '.join(_NEW_COLUMNS)}) FROM STDIN") as copy:
+        if started is not None:
+            started()
         for i in new:
             doc_id, key = id_of[i], keys[i]
             body = lines[i].rsplit("\t", 2)[0]

@@ -6,6 +6,8 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
 from audit.services import Actor
@@ -114,6 +116,29 @@ def test_a_bad_batch_in_the_pipeline_writes_nothing_and_the_others_are_stored(te
     assert [r.created for r in results] == [1, 0, 1]
     assert results[1].errors == ["b2b record 2: pos 'ZZ' is not a 2-digit state code"]
     assert [key[2] for key in stored(tenant_a)] == ["G-1", "G-2"]
+
+
+def test_the_next_batch_is_taken_once_the_copy_of_this_one_has_begun(tenant_a, reg_a1):
+    """Before its COPY the writer makes small round trips; with the next batch parsed beside them each would wait
+    for the parsing thread to let go of the GIL (docs/performance.md §2.1)."""
+    records = generated(reg_a1.gstin, n_docs=800)
+    asked: list[list[str]] = []  # the statements run when each batch was asked for
+
+    with CaptureQueriesContext(connections["default"]) as ran:  # this thread's connection, not a proxy
+
+        def feed():
+            for batch in records:
+                asked.append([query["sql"] for query in ran.captured_queries])
+                yield batch
+
+        results = list(
+            ingest_many(tenant=tenant_a, registration=reg_a1, batches=feed(), actor=ACTOR, source="portal")
+        )
+
+    ids = "nextval('invoices_supplierdocument_id_seq')"
+    assert [r.created for r in results] == [400, 400]
+    assert not any(ids in sql for sql in asked[0])
+    assert sum(ids in sql for sql in asked[1]) == 1  # the first batch's ids taken, its COPY begun
 
 
 def test_the_pipeline_refuses_a_registration_of_another_tenant(tenant_a, reg_b1):
