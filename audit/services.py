@@ -184,6 +184,11 @@ _COLUMNS = (
 )
 
 
+# Lines per write: small enough that the backend always has lines to take while the next ones are hashed
+# (docs/performance.md §2.1).
+_COPY_CHUNK = 2000
+
+
 def _copy(rows) -> int:
     """COPY the lines into the ledger (text format) in chunks. Returns how many were written."""
     n = 0
@@ -195,7 +200,7 @@ def _copy(rows) -> int:
         for line, _h in rows:
             chunk.append(line)
             n += 1
-            if len(chunk) == 10000:
+            if len(chunk) == _COPY_CHUNK:
                 copy.write("\n".join(chunk) + "\n")
                 chunk = []
         if chunk:

@@ -42,7 +42,10 @@ _LOCK_NAMESPACE = (
     7_260_002  # pg_advisory_xact_lock(namespace, registration_id): one ingest per GSTIN at a time
 )
 Progress = Callable[[int, int], None]  # (documents saved so far, documents in the batch)
-_COPY_CHUNK = 20_000
+# Lines per write of a COPY. A write returns once its data is in the socket's buffer, which holds a few thousand
+# lines: small writes keep the backend fed while the next lines are formatted, where writes of 20,000 let it run dry
+# between them (docs/performance.md §2.1).
+_COPY_CHUNK = 2_000
 _TEMP = "_ims_ingest"
 _KEY = ("supplier_gstin", "section", "doc_number", "fy")
 _DOC_COLUMNS = PORTAL_FIELDS + ims_record.DERIVED_FIELDS  # the columns a record sets on supplierdocument
