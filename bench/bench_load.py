@@ -1,7 +1,7 @@
 """Ingest throughput: BENCH_DOCS (default 1,000,000) generated GETINV documents loaded through the bulk ingest
 path (``ingest_many``: each batch of BENCH_BATCH, default 50,000, what a sync passes, in its own transaction, the
-next batch decoded and parsed in a second thread while the database writes) into an empty database. The records
-are generated first and written as GETINV JSON files (what a sync downloads); the clock starts at the first file,
+next batch decoded and parsed in a second thread once the batch before is in its COPY) into an empty database.
+The records are generated first and written as GETINV JSON files (what a sync downloads); the clock starts at the first file,
 which the IMS import's own JSON decoder reads. Prints documents/s with an audit event per created document (the
 product's behaviour), and the same path with per-row audit events for created documents switched off (the summary
 event only) for comparison. Target: >= 50,000 documents/s at 1,000,000 documents.

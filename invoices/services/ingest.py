@@ -11,7 +11,7 @@ diffed field by field and updated (``UPDATE … FROM``); unchanged ones are not 
 are marked and amendments that were waiting for an original this batch brought are linked.
 
 :func:`ingest_many` runs many batches (bulk imports, benchmarks), parsing the next batch in a thread while the
-database writes the current one. Measured costs and the floor set by the table's indexes: bench/bench_load.py.
+database takes the current one's COPY. Measured costs and the floor set by the table's indexes: bench/bench_load.py.
 """
 
 from __future__ import annotations
