@@ -122,7 +122,7 @@ def parse_supply_type(value: object) -> SupplyType:
 class Flag:
     code: str
     field: str
-    message: str
+    message: str  # said of the field: the caller writes it after the field's name ("IGST must be 0 …")
 
 
 def _where(supplier_state: str, place: str) -> str:
@@ -149,7 +149,9 @@ def tax_split_flags(
             out.append(Flag("tax_split", "cgst" if cgst else "sgst", f"must be 0 on {what}: it bears IGST"))
     elif supply_type == SupplyType.SEZ_WITHOUT_PAYMENT:
         if igst or cgst or sgst:
-            out.append(Flag("tax_on_sez_wop", "igst", "an SEZ supply without payment bears no tax"))
+            out.append(
+                Flag("tax_on_sez_wop", "igst", "must be 0: an SEZ supply without payment bears no tax")
+            )
     elif supply_type in (SupplyType.ISD, SupplyType.DEEMED_EXPORT):
         if (not igst) and abs(cgst - sgst) > SPLIT_TOLERANCE:
             out.append(Flag("cgst_sgst_differ", "sgst", f"must equal CGST ({cgst})"))
@@ -163,14 +165,20 @@ def tax_split_flags(
             Flag(
                 "tax_split",
                 "cgst" if cgst else "sgst",
-                f"CGST and SGST apply only within a state ({where}): charge IGST",
+                f"must be 0 across states ({where}): CGST and SGST apply only within a state, charge IGST",
             )
         )
     tax = abs(igst + cgst + sgst)
     # An ISD distributes input tax credit: its documents have no taxable value of their own.
     if supply_type != SupplyType.ISD and tax > abs(taxable) * MAX_GST_RATE + _RUPEE:
         share = f"{tax * 100 / abs(taxable):.0f} % of the taxable value" if taxable else "charged on nothing"
-        out.append(Flag("tax_over_rate", "taxable", f"IGST + CGST + SGST is {share}; GST is at most 40 %"))
+        out.append(
+            Flag(
+                "tax_over_rate",
+                "taxable",
+                f"is too small for the tax: IGST + CGST + SGST is {share}; GST is at most 40 %",
+            )
+        )
     return out
 
 
@@ -220,13 +228,13 @@ def amount_flags(
     kind: str, taxable: Decimal, igst: Decimal, cgst: Decimal, sgst: Decimal, cess: Decimal
 ) -> list[Flag]:
     if kind == "invoice" and (taxable < 0 or igst < 0 or cgst < 0 or sgst < 0 or cess < 0):
-        return [Flag("negative_invoice", "taxable", "an invoice's amounts are negative")]
+        return [Flag("negative_invoice", "taxable", "or a tax is negative on an invoice")]
     return []
 
 
 def irn_flags(irn: str) -> list[Flag]:
     if irn and not _IRN(irn):
-        return [Flag("irn_format", "irn", "an IRN is 64 hexadecimal characters")]
+        return [Flag("irn_format", "irn", "is not 64 hexadecimal characters")]
     return []
 
 

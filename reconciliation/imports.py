@@ -488,9 +488,9 @@ def import_file(
             if len(kept) < KEEP_ERRORS:
                 kept.append(e.__dict__)
 
-        def flagged(line: int, flags: str) -> None:
-            for message in json.loads(flags).values():
-                report.writerow((line, "", "", message, FLAGGED))
+        def flagged(line: int, flags: str, cells: list | None = None) -> None:
+            for column, value, message in checker.flag_cells(flags, cells):
+                report.writerow((line, column, spreadsheet_safe(value), message, FLAGGED))
 
         _check_rows(rows, positions, checker, stage, problem, flagged, limit, progress, job)
         lap("read, check and stage")
@@ -510,8 +510,7 @@ def import_file(
                         SUMMED,
                     )
                 )
-                for message in json.loads(repeat.flags).values():
-                    report.writerow((repeat.lines[0], "", "", message, FLAGGED))
+                flagged(repeat.lines[0], repeat.flags)  # of the sums: no one cell
             else:
                 for n in repeat.lines:
                     report.writerow(
@@ -648,7 +647,7 @@ def _check_rows(
     checker: register_rows.RowChecker,
     stage: Stage,
     problem: Callable[[register_rows.RowError], None],
-    flagged: Callable[[int, str], None],
+    flagged: Callable[[int, str, list], None],
     limit: int,
     progress: _Progress,
     job: RegisterImport,
@@ -684,7 +683,7 @@ def _check_rows(
         else:
             add(clean, line)
             if clean[-1] != "{}":
-                flagged(line, clean[-1])
+                flagged(line, clean[-1], cells)
         if not seen % 5000:
             if seen > job.total:
                 job.total = seen + 1

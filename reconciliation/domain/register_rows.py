@@ -884,6 +884,21 @@ class RowChecker:
         ]
         return flags_json({f.code: f"{self.labels[f.field]} {f.message}" for f in reversed(found)})
 
+    def flag_cells(self, flags: str, cells: list | None = None) -> list[tuple[str, str, str]]:
+        """(column heading, the cell as typed, message) of each flag of a line (``flags``: the JSON text
+        :meth:`check` gives; ``cells``: the row's cells in :data:`FIELDS` order, when at hand). The column is the
+        one whose heading the message begins with (:meth:`check` writes each message after its column's heading)."""
+        headings = sorted(self.labels.items(), key=lambda item: -len(item[1]))
+        out = []
+        for message in json.loads(flags).values():
+            field = next((f for f, heading in headings if message.startswith(f"{heading} ")), None)
+            if field is None:
+                out.append(("", "", message))
+                continue
+            value = _text(cells[FIELDS.index(field)])[:100] if cells is not None else ""
+            out.append((self.labels[field], value, message))
+        return out
+
     def _ref(self, row: int, recipient: str, supplier: str, kind: str, norm: str, fy: int) -> str:
         """The reference of a line the file gives none: its file and row, or (no file) its key."""
         if self.source:

@@ -175,9 +175,24 @@ def test_rows_that_cannot_be_read_are_refused_and_rows_that_break_a_gst_rule_are
         "16": ("Supplier GSTIN", "GSTIN must be 15 characters, got 14"),
     }
     assert "amount" in refused["7"][1]
-    flagged = {r["Row"]: r["Problem"] for r in report if r["Result"] == "imported, flagged"}
+    flagged = {
+        r["Row"]: (r["Column"], r["Value"], r["Problem"])
+        for r in report
+        if r["Result"] == "imported, flagged"
+    }
     assert set(flagged) == {"5", "8", "9", "10", "11", "12", "13", "15"}
-    assert flagged["9"].startswith("CGST CGST and SGST apply only within a state")
+    # each flag names its column and the cell as typed; its message reads after the column's heading
+    assert flagged["5"][:2] == ("Supplier GSTIN", bad_check)
+    assert flagged["8"] == ("IGST", "1800", flagged["8"][2])
+    assert flagged["8"][2].startswith("IGST must be 0 within a state")
+    assert flagged["9"][:2] == ("CGST", "900")
+    assert flagged["9"][2].startswith("CGST must be 0 across states")
+    assert "CGST and SGST apply only within a state, charge IGST" in flagged["9"][2]
+    assert flagged["10"][:2] == ("SGST/UTGST", "950")
+    assert flagged["11"][:2] == ("Document date", "05-10-2099")
+    assert flagged["13"] == ("Taxable value", "10000", flagged["13"][2])
+    assert flagged["13"][2].startswith("Taxable value is too small for the tax: IGST + CGST + SGST is 180 %")
+    assert flagged["15"][:2] == ("Document number", "INV/2025-26/000042")
 
     page = c.get(f"{REGISTER}imports/{job.pk}/").content.decode()
     assert "The rows that could not be read were skipped; the other rows were imported." in page
