@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cached_property
 
 from gst.gstin import LEGACY_STATE_CODES, STATE_CODES, validate_gstin
 from gst.gstin import normalise as normalise_gstin
@@ -884,11 +885,16 @@ class RowChecker:
         ]
         return flags_json({f.code: f"{self.labels[f.field]} {f.message}" for f in reversed(found)})
 
+    @cached_property
+    def _headings_longest_first(self) -> list[tuple[str, str]]:
+        """(field, heading), a heading before any shorter one it begins with ("IGST Amt" before "IGST")."""
+        return sorted(self.labels.items(), key=lambda item: -len(item[1]))
+
     def flag_cells(self, flags: str, cells: list | None = None) -> list[tuple[str, str, str]]:
         """(column heading, the cell as typed, message) of each flag of a line (``flags``: the JSON text
         :meth:`check` gives; ``cells``: the row's cells in :data:`FIELDS` order, when at hand). The column is the
         one whose heading the message begins with (:meth:`check` writes each message after its column's heading)."""
-        headings = sorted(self.labels.items(), key=lambda item: -len(item[1]))
+        headings = self._headings_longest_first
         out = []
         for message in json.loads(flags).values():
             field = next((f for f, heading in headings if message.startswith(f"{heading} ")), None)
