@@ -306,6 +306,18 @@ class Stage:
         self.repeats = {}
         return out
 
+    def flagged_line_ids(self, tenant_id: int) -> list[int]:
+        """The ids of the register lines of the staged rows that are flagged, once written (for the import page's
+        link to this import's flagged lines)."""
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT p.id FROM {STAGE} s JOIN reconciliation_purchaseline p "  # nosec B608  # stage table name constant; values as params
+                "ON p.tenant_id = %s AND p.erp_ref = s.erp_ref "
+                "WHERE s.flags <> '{}'::jsonb AND p.flags <> '{}'::jsonb ORDER BY p.id",
+                [tenant_id],
+            )
+            return [row[0] for row in cur.fetchall()]
+
     def _analyse(self, cur) -> None:
         """Statistics for the planner: of the staged rows always, and of the register when it is estimated
         smaller than this import (autovacuum may be off or behind): with a register thought empty the planner
@@ -555,6 +567,7 @@ def import_file(
             job.removed = len(gone)
             removed = {reg for _id, reg in gone}
             lap("replace")
+        job.flagged_lines = stage.flagged_line_ids(job.tenant_id) if stage.flagged else []
     job.flagged = stage.flagged
     good = staged - refused - stage.folded
     job.unchanged = good - job.created - job.updated

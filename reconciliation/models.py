@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django_scopes import ScopedManager
@@ -135,6 +136,8 @@ class RegisterImport(models.Model):
     error_count = models.IntegerField(default=0)
     flagged = models.IntegerField(default=0)  # rows imported with a GST rule broken (``PurchaseLine.flags``)
     removed = models.IntegerField(default=0)  # lines of an earlier import of the same file no longer in it
+    # The register lines this import left flagged (ids): the import page's link to them, not to every flagged line.
+    flagged_lines = ArrayField(models.BigIntegerField(), default=list, blank=True)
     errors = models.JSONField(default=list, blank=True)
     error_file = models.CharField(max_length=200, blank=True)
     message = models.TextField(blank=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import F, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from gst.gstin import normalise as normalise_gstin
 from gst.numbers import normalise_doc_number
@@ -23,7 +24,7 @@ from .domain.matching import similarity as number_similarity_of
 from .domain.register_rows import parse_money
 from .domain.rules import RuleSet
 from .engine import doc_of_document, doc_of_purchase, latest_run_for
-from .models import PurchaseLine, ReconMatch, ReconRun, RuleSetVersion
+from .models import PurchaseLine, ReconMatch, ReconRun, RegisterImport, RuleSetVersion
 
 PAGE = 100
 
@@ -56,6 +57,16 @@ def with_flag(qs: QuerySet[Any], flag: str, prefix: str = "purchase__") -> Query
     if flag == ANY_FLAG:
         return qs.filter(**{f"{prefix}flags__isnull": False}).exclude(**{f"{prefix}flags": {}})
     return qs.filter(**{f"{prefix}flags__has_key": flag})
+
+
+def flagged_by(qs: QuerySet[PurchaseLine], job: RegisterImport) -> QuerySet[PurchaseLine]:
+    """The lines of ``qs`` that import ``job`` left flagged (its ids read in the database, not sent back to it)."""
+    return qs.filter(
+        pk__in=RawSQL(
+            "SELECT unnest(flagged_lines) FROM reconciliation_registerimport WHERE id = %s AND tenant_id = %s",
+            [job.pk, job.tenant_id],
+        )
+    )
 
 
 def lines_for(*, tenant: Any, user: Any, membership: Any = None) -> QuerySet[PurchaseLine]:

@@ -852,12 +852,28 @@ def register_mapping(request, tenant_slug):
 @require_capability(Capability.VIEW)
 def register_lines(request, tenant_slug):
     """The register lines as imported, newest first; ``?flag=`` (a flag's code, or ``any``) keeps the lines
-    flagged with it, ``?supplier=`` one supplier's, ``?number=`` those whose number contains it."""
+    flagged with it, ``?import=`` those an import of the organisation left flagged, ``?supplier=`` one supplier's,
+    ``?number=`` those whose number contains it."""
     qs = selectors.lines_for(tenant=request.tenant, user=request.user, membership=request.membership)
     flag = request.GET.get("flag", "").strip()
     error = ""
+    by_import = None
+    import_id = request.GET.get("import", "").strip()
+    if import_id:
+        by_import = (
+            RegisterImport.objects.filter(tenant=request.tenant, pk=as_id(import_id))
+            .defer("flagged_lines")
+            .first()
+            if is_id(import_id)
+            else None
+        )
+        if by_import is None:
+            error = f"No import {import_id[:20]!r} in this organisation."
+            qs = qs.none()
+        else:
+            qs = selectors.flagged_by(qs, by_import)
     if flag and flag != selectors.ANY_FLAG and flag not in FLAG_LABELS:
-        error = f"No flag {flag[:40]!r}: choose one of the list."
+        error = error or f"No flag {flag[:40]!r}: choose one of the list."
         qs = qs.none()
     elif flag:
         qs = selectors.with_flag(qs, flag, prefix="")
@@ -885,6 +901,7 @@ def register_lines(request, tenant_slug):
             "flag_labels": FLAG_LABELS,
             "names": supplier_names(tenant=request.tenant, gstins={p.supplier_gstin for p in rows}),
             "error": error,
+            "by_import": by_import,
             "next_after": rows[-1].pk if more else None,
         },
         status=400 if error else 200,

@@ -472,3 +472,48 @@ def test_the_error_report_cannot_run_a_formula_from_the_file(tenant_a, reg_a1, a
     )
     (refused,) = [r for r in report_rows(c, job) if r["Result"] == "not imported"]
     assert refused["Value"] == "'" + '=HYPERLINK("http://x","y")'  # shown as the text, never run
+
+
+def test_the_import_page_links_to_the_lines_that_import_left_flagged_and_no_others(
+    tenant_a, reg_a1, alice, charlie, client_for
+):
+    c = client_for(alice)
+    first = upload_and_run(
+        c, "october.csv", csv_data([row(reg_a1, "OCT-OK"), row(reg_a1, "OCT-FLAG", date="05-10-2099")])
+    )
+    second = upload_and_run(
+        c,
+        "november.csv",
+        csv_data(
+            [
+                row(reg_a1, "NOV-OK"),
+                row(reg_a1, "NOV-FLAG-1", supplier=INTRA),  # IGST within the state
+                row(reg_a1, "NOV-FLAG-2", number="INV/2025-26/000099"),  # 18 characters
+            ]
+        ),
+    )
+    assert (first.flagged, second.flagged) == (1, 2)
+
+    page = c.get(f"{REGISTER}imports/{second.pk}/").content.decode()
+    link = f"/t/acme/reconciliation/register/lines/?import={second.pk}"
+    assert f'href="{link}" id="flagged-link">2 imported lines break a GST rule' in page
+    shown = c.get(link).content.decode()
+    assert 'data-ref="NOV-FLAG-1"' in shown
+    assert 'data-ref="NOV-FLAG-2"' in shown
+    assert 'data-ref="OCT-FLAG"' not in shown
+    assert 'data-ref="NOV-OK"' not in shown
+    assert "The lines the import of <strong>november.csv</strong>" in shown
+    older = c.get(f"/t/acme/reconciliation/register/lines/?import={first.pk}").content.decode()
+    assert 'data-ref="OCT-FLAG"' in older
+    assert "NOV-FLAG" not in older
+    # the flag filter narrows the import's lines further
+    narrowed = c.get(f"{link}&flag=number_too_long").content.decode()
+    assert 'data-ref="NOV-FLAG-2"' in narrowed
+    assert 'data-ref="NOV-FLAG-1"' not in narrowed
+
+    # no import, or an import of another organisation, shows no line
+    assert c.get("/t/acme/reconciliation/register/lines/?import=x1").status_code == 400
+    other = client_for(charlie).get(f"/t/bharat/reconciliation/register/lines/?import={second.pk}")
+    assert other.status_code == 400
+    assert "No import" in other.content.decode()
+    assert "NOV-FLAG" not in other.content.decode()
