@@ -744,7 +744,9 @@ def register(request, tenant_slug):
                 if staged is not None and e.field in ("recipient", "mapping"):
                     return _mapping_page(request, staged, staged.guess, e.message, recipient=chosen)
                 error = e.message
-    imports = RegisterImport.objects.filter(tenant=request.tenant, user_id=request.user.pk)[:10]
+    imports = RegisterImport.objects.filter(tenant=request.tenant, user_id=request.user.pk).defer(
+        "flagged_lines"
+    )[:10]
     return render(
         request,
         "reconciliation/register.html",
@@ -909,7 +911,12 @@ def register_lines(request, tenant_slug):
 
 
 def _import(request, pk):
-    job = RegisterImport.objects.filter(tenant=request.tenant, user_id=request.user.pk, pk=pk).first()
+    # The flagged lines' ids stay in the database: the lines page reads them there (selectors.flagged_by).
+    job = (
+        RegisterImport.objects.filter(tenant=request.tenant, user_id=request.user.pk, pk=pk)
+        .defer("flagged_lines")
+        .first()
+    )
     if job is None:
         raise Http404
     return job
