@@ -189,7 +189,8 @@ def number_flags(number: str) -> list[Flag]:
     if check.valid:
         return []
     code = "number_too_long" if "at most" in check.message else "number_format"
-    return [Flag(code, "doc_number", check.message)]
+    # said of the column, whose heading the caller writes first: "must be at most 16 characters, got 18"
+    return [Flag(code, "doc_number", check.message.removeprefix("document number "))]
 
 
 def gstin_flags(gstin: str, field: str = "supplier_gstin") -> list[Flag]:
