@@ -199,7 +199,9 @@ def gstin_flags(gstin: str, field: str = "supplier_gstin") -> list[Flag]:
     check = validate_gstin(gstin)
     if check.valid or check.code in ("length", "format"):
         return []
-    return [Flag("gstin_checksum" if check.code == "checksum" else "gstin_invalid", field, check.message)]
+    # said of the column, whose heading the caller writes first ("Supplier GSTIN check character is …")
+    message = check.message.removeprefix("GSTIN's ").removeprefix("GSTIN ")
+    return [Flag("gstin_checksum" if check.code == "checksum" else "gstin_invalid", field, message)]
 
 
 def gstin_readable(gstin: str) -> str:
