@@ -202,6 +202,7 @@ def test_rows_that_cannot_be_read_are_refused_and_rows_that_break_a_gst_rule_are
     assert "The rows that could not be read were skipped; the other rows were imported." in page
     assert "8 imported lines break a GST rule" in page
     assert "4 rows not imported, 8 flagged" in page
+    assert 'id="import-refused"' in page
     assert "A row that breaks a GST rule is imported and flagged" in c.get(REGISTER).content.decode()
 
 
@@ -501,6 +502,7 @@ def test_the_import_page_links_to_the_lines_that_import_left_flagged_and_no_othe
     page = c.get(f"{REGISTER}imports/{second.pk}/").content.decode()
     link = f"/t/acme/reconciliation/register/lines/?import={second.pk}"
     assert f'href="{link}" id="flagged-link">2 imported lines break a GST rule' in page
+    assert 'id="import-refused"' not in page  # no row refused: no empty table of them
     shown = c.get(link).content.decode()
     assert 'data-ref="NOV-FLAG-1"' in shown
     assert 'data-ref="NOV-FLAG-2"' in shown
