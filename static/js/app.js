@@ -86,6 +86,13 @@ document.addEventListener('change', function (e) {
   const cell = select.closest('tr').querySelector('td.samples');
   const heads = Array.from(preview.querySelectorAll('thead th')).map(function (th) { return th.textContent; });
   const i = heads.indexOf(select.value);
-  cell.textContent = i < 0 ? '' : Array.from(preview.querySelectorAll('tbody tr'))
-    .map(function (tr) { return tr.children[i].textContent; }).join(' · ');
+  const values = i < 0 ? [] : Array.from(preview.querySelectorAll('tbody tr'))
+    .map(function (tr) { return tr.children[i].textContent; });
+  cell.textContent = values.join(' · ');
+  if (i >= 0 && !values.join('').trim()) {
+    const empty = document.createElement('span');
+    empty.className = 'fst-italic';
+    empty.textContent = 'empty in the first rows';
+    cell.replaceChildren(empty);
+  }
 });

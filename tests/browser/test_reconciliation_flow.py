@@ -136,6 +136,13 @@ def test_upload_register_reconcile_open_mismatch_and_accept_exact_matches(org, l
     )
     assert vouchers
     expect(page.locator('td.samples[data-field="erp_ref"]')).to_have_text(" · ".join(vouchers))
+    # A column with nothing in its first rows says so, on the page and as soon as it is chosen again.
+    empty = page.locator('td.samples[data-field="port_code"]')
+    expect(empty).to_have_text("empty in the first rows")
+    page.select_option("#map-port_code", "")
+    expect(empty).to_have_text("")
+    page.select_option("#map-port_code", "Port code")
+    expect(empty).to_have_text("empty in the first rows")
     with page.expect_navigation():
         page.get_by_role("button", name="Import with this mapping").click()
     page.wait_for_url(re.compile(r"/reconciliation/register/imports/\d+/$"))

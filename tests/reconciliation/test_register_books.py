@@ -302,7 +302,7 @@ def test_mapping_page_recognises_export_headings_shows_sample_rows_and_names_the
         "State/UT Tax Amount",
         "Remarks",
     ]
-    rows = [["V-1", dt.date(2025, 10, 6), INTER, "B/77", dt.date(2025, 10, 5), 1000, 180, 0, 0, "first"]]
+    rows = [["V-1", dt.date(2025, 10, 6), INTER, "B/77", dt.date(2025, 10, 5), 1000, 180, 0, None, "first"]]
     page = post_upload(c, "busy.xlsx", xlsx_bytes(head, rows))
     assert page.status_code == 200  # "Remarks" is not recognised: the page asks
     html = page.content.decode()
@@ -322,6 +322,9 @@ def test_mapping_page_recognises_export_headings_shows_sample_rows_and_names_the
     assert samples["doc_number"] == "B/77"
     assert samples["doc_date"] == "05-10-2025"  # a date cell shown as a date
     assert samples["supplier_gstin"] == INTER
+    # a chosen column with nothing in its first rows says so; a field with no column shows nothing
+    assert 'data-field="sgst"><span class="fst-italic">empty in the first rows</span></td>' in html
+    assert samples["kind"] == ""
     assert re.search(r'<table[^>]*id="file-preview".*?<th>Remarks</th>.*?<td>first</td>', html, re.S)
     token = re.search(r'name="token" value="([^"]+)"', html)[1]
     # A required field left out, then one column chosen twice: each message names the columns.
