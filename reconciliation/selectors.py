@@ -19,7 +19,16 @@ from invoices.models import SupplierDocument
 from invoices.selectors import documents_for, matching_supplier_gstins
 from tenancy.selectors import visible_registrations
 
-from .domain.matching import PAIRED, Outcome, Verdict, compare, flag_reasons, kind_note, reasons
+from .domain.matching import (
+    PAIRED,
+    Outcome,
+    Verdict,
+    compare,
+    flag_reasons,
+    group_reason,
+    kind_note,
+    reasons,
+)
 from .domain.matching import similarity as number_similarity_of
 from .domain.register_rows import parse_money
 from .domain.rules import RuleSet
@@ -185,14 +194,7 @@ def reason_list(m) -> list[dict]:
             }
         )
     if m.group_no is not None:
-        found.append(
-            {
-                "code": "group",
-                "value": m.group_no,
-                "text": "one of the lines of a group (a bill booked on several lines): their sum is compared, "
-                "not this line alone",
-            }
-        )
+        found.append(group_reason(m.group_no))
     if m.group_no is not None and p is not None and not (p.igst or p.cgst or p.sgst or p.cess):
         found.append(
             {

@@ -318,8 +318,20 @@ def reasons(
     if across_fy:
         out.append({"code": "across_fy", "value": None, "text": "across financial years"})
     if group:
-        out.append({"code": "group", "value": group, "text": f"group of {group} lines"})
+        out.append(group_reason(group, lines=group))
     return out
+
+
+def group_reason(value: int, lines: int = 0) -> dict:
+    """The reason of a pair that is one line of a group (a bill booked on several lines), ``lines`` of them when
+    known (the matcher knows; a stored result keeps only its group's number, ``value``)."""
+    of = f" of {lines} lines" if lines else ""
+    return {
+        "code": "group",
+        "value": value,
+        "text": f"one of the lines of a group{of} (a bill booked on several lines): their sum is compared, "
+        "not this line alone",
+    }
 
 
 # What a register line's flag (``gst.register_checks``: a GST rule the line breaks as booked) may explain: the
